@@ -1,0 +1,189 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/crypto/acme/autocert"
+
+	"github.com/liveroom/liveroom/config"
+	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/gateway"
+	"github.com/liveroom/liveroom/token"
+)
+
+// TapSize is how many events the tap holds for the segment engine before dropping.
+const TapSize = 1 << 16
+
+// App is one running liveroom node.
+type App struct {
+	cfg      config.Config
+	log      *slog.Logger
+	signer   *token.Signer
+	gw       *gateway.Server
+	http     *http.Server
+	ln       net.Listener
+	tap      *event.Queue
+	stops    []func(context.Context) error // run in reverse order on shutdown
+	serveErr chan error
+	wg       sync.WaitGroup
+}
+
+// New builds every part of the node but serves nothing yet.
+func New(cfg config.Config, log *slog.Logger) (*App, error) {
+	secret, generated, err := LoadSecret(cfg.Secret, cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	if generated {
+		log.Info("generated a development signing secret", "file", filepath.Join(cfg.Data, SecretFile))
+	}
+	signer, err := token.NewSigner(secret)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, signer: signer, tap: event.NewQueue(TapSize), serveErr: make(chan error, 1)}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	deps := gateway.Deps{Signer: signer, Registry: reg, Log: log}
+	if err := a.wire(&deps); err != nil {
+		a.stop(context.Background())
+		return nil, err
+	}
+	gw, err := gateway.New(cfg.Core, deps)
+	if err != nil {
+		a.stop(context.Background())
+		return nil, err
+	}
+	a.gw = gw
+	a.http = gw.HTTPServer()
+	return a, nil
+}
+
+// wire builds the capability services; each wiring file adds its stop function.
+func (a *App) wire(deps *gateway.Deps) error {
+	for _, w := range []func(*gateway.Deps) error{a.wireSegment, a.wireChat, a.wireMedia} {
+		if err := w(deps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Signer is the node's token signer.
+func (a *App) Signer() *token.Signer { return a.signer }
+
+// Addr is the bound HTTP address once Start has returned.
+func (a *App) Addr() net.Addr { return a.ln.Addr() }
+
+// Start binds the HTTP listener and serves in the background.
+func (a *App) Start() error {
+	ln, err := net.Listen("tcp", a.cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("listen on %s (--http): %w", a.cfg.HTTP, err)
+	}
+	a.ln = ln
+	serve := func() error { return a.http.Serve(ln) }
+	switch {
+	case a.cfg.TLSCert != "":
+		cert, err := tls.LoadX509KeyPair(a.cfg.TLSCert, a.cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("tls-cert/tls-key: %w", err)
+		}
+		a.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		serve = func() error { return a.http.ServeTLS(ln, "", "") }
+	case a.cfg.ACMEDomain != "":
+		a.http.TLSConfig = ACMEConfig(a.cfg.Core)
+		if _, port, _ := net.SplitHostPort(a.cfg.HTTP); port != "443" {
+			a.log.Warn("automatic certificates need the TLS-ALPN challenge on port 443; set --http :443", "http", a.cfg.HTTP)
+		}
+		serve = func() error { return a.http.ServeTLS(ln, "", "") }
+	}
+	a.wg.Go(func() {
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.serveErr <- err
+		}
+	})
+	return nil
+}
+
+// ACMEConfig is the TLS configuration that obtains and renews a certificate for the
+// configured domain automatically (TLS-ALPN-01), caching it under <data>/acme.
+func ACMEConfig(c config.Core) *tls.Config {
+	m := &autocert.Manager{
+		Prompt:     autocert.AcceptTOS,
+		HostPolicy: autocert.HostWhitelist(c.ACMEDomain),
+		Cache:      autocert.DirCache(filepath.Join(c.Data, "acme")),
+		Email:      c.ACMEEmail,
+	}
+	cfg := m.TLSConfig()
+	cfg.MinVersion = tls.VersionTLS12
+	return cfg
+}
+
+// Run starts the node, prints the demo links to out, and serves until ctx ends, then
+// drains. A second cancellation is the caller's to handle (cmd exits at once).
+func (a *App) Run(ctx context.Context, out io.Writer) error {
+	if err := a.Start(); err != nil {
+		a.stop(context.Background())
+		return err
+	}
+	a.log.Info("serving", "http", a.ln.Addr().String(), "tls", a.cfg.TLSEnabled(), "data", a.cfg.Data, "cluster", a.cfg.Redis != "")
+	links, err := DemoLinks(a.signer, a.cfg.BaseURL(), a.cfg.DemoRoom, 24*time.Hour)
+	if err != nil {
+		return err
+	}
+	links.Print(out, 24*time.Hour)
+	select {
+	case <-ctx.Done():
+		a.log.Info("stopping: draining", "timeout", a.cfg.DrainTimeout)
+		return a.Shutdown(context.Background())
+	case err := <-a.serveErr:
+		a.Shutdown(context.Background())
+		return err
+	}
+}
+
+// Shutdown drains: readiness goes false and new sessions are refused, in-flight work
+// gets up to --drain-timeout, then every service is stopped and waited for.
+func (a *App) Shutdown(ctx context.Context) error {
+	a.gw.SetDraining(true)
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.DrainTimeout)
+	defer cancel()
+	err := a.http.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		a.log.Warn("drain timeout reached; closing remaining connections")
+		err = a.http.Close()
+	}
+	a.wg.Wait()
+	if serr := a.stop(ctx); serr != nil && err == nil {
+		err = serr
+	}
+	a.log.Info("stopped")
+	return err
+}
+
+// stop runs the services' stop functions in reverse order of wiring.
+func (a *App) stop(ctx context.Context) error {
+	var errs []error
+	for i := len(a.stops) - 1; i >= 0; i-- {
+		if err := a.stops[i](ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a.stops = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/liveroom/liveroom/app"
+	"github.com/liveroom/liveroom/config"
+	"github.com/liveroom/liveroom/token"
+)
+
+// tokenCmd prints a signed token with the secret the server would use: --secret,
+// LIVEROOM_SECRET, or the one kept in --data.
+func tokenCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("liveroom token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	spec := token.Spec{TTL: 24 * time.Hour}
+	fs.StringVar(&spec.Role, "role", "", "host, viewer, agent or admin (required)")
+	fs.StringVar(&spec.Room, "room", "", "room id, or * for every room (required)")
+	fs.StringVar(&spec.User, "user", "", "user id, the token's sub (required)")
+	fs.StringVar(&spec.Name, "name", "", "display name")
+	fs.DurationVar(&spec.TTL, "ttl", spec.TTL, "lifetime")
+	secret := envOr(config.EnvName("secret"), "")
+	data := envOr(config.EnvName("data"), config.DefaultCore().Data)
+	fs.StringVar(&secret, "secret", secret, "signing secret (default: LIVEROOM_SECRET, else the one kept in --data)")
+	fs.StringVar(&data, "data", data, "data folder holding the generated secret")
+	fs.Usage = func() {
+		fmt.Fprint(stdout, "Usage: liveroom token --role ROLE --room ROOM --user ID [--name N] [--ttl 24h]\n\nPrint a signed token.\n")
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if err := spec.Validate(); err != nil {
+		fmt.Fprintln(stderr, "liveroom token:", err)
+		return 2
+	}
+	s, _, err := app.LoadSecret(secret, data)
+	if err != nil {
+		fmt.Fprintln(stderr, "liveroom token:", err)
+		return 1
+	}
+	signer, err := token.NewSigner(s)
+	if err != nil {
+		fmt.Fprintln(stderr, "liveroom token: secret:", err)
+		return 2
+	}
+	raw, err := signer.Issue(spec)
+	if err != nil {
+		fmt.Fprintln(stderr, "liveroom token:", err)
+		return 2
+	}
+	fmt.Fprintln(stdout, raw)
+	return 0
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
