@@ -38,6 +38,10 @@ type App struct {
 	stops    []func(context.Context) error // run in reverse order on shutdown
 	serveErr chan error
 	wg       sync.WaitGroup
+
+	// liveHook tells chat that a room went live or ended; set by wireChat, called by
+	// media (nil when chat is not wired).
+	liveHook func(room string, live bool)
 }
 
 // New builds every part of the node but serves nothing yet.
@@ -72,9 +76,10 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	return a, nil
 }
 
-// wire builds the capability services; each wiring file adds its stop function.
+// wire builds the capability services in dependency order (segment answers through
+// chat; media reports to chat); each wiring file adds its stop function.
 func (a *App) wire(deps *gateway.Deps) error {
-	for _, w := range []func(*gateway.Deps) error{a.wireSegment, a.wireChat, a.wireMedia} {
+	for _, w := range []func(*gateway.Deps) error{a.wireChat, a.wireSegment, a.wireMedia} {
 		if err := w(deps); err != nil {
 			return err
 		}

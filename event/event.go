@@ -18,12 +18,15 @@ const (
 	Like         Type = "like"
 	Gift         Type = "gift"
 	ProductClick Type = "product_click"
-	DM           Type = "dm"
-	Order        Type = "order"
-	Consent      Type = "consent"
-	LiveStart    Type = "live_start"
-	LiveEnd      Type = "live_end"
-	TagChange    Type = "tag_change"
+	// Pin is a product pinned in a room: SKU, Category, Text (title), Value (price),
+	// Currency. segment builds its product catalog from it.
+	Pin       Type = "pin"
+	DM        Type = "dm"
+	Order     Type = "order"
+	Consent   Type = "consent"
+	LiveStart Type = "live_start"
+	LiveEnd   Type = "live_end"
+	TagChange Type = "tag_change"
 )
 
 // Roles a user can hold; they are the token's `role` claim.

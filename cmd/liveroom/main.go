@@ -30,6 +30,9 @@ development secret generated there, and links to open printed at start-up.
 Every flag also reads LIVEROOM_<FLAG> (dashes become underscores) and --config FILE.
 `
 
+// commands are further sub-commands registered by their own files (e.g. import).
+var commands = map[string]func(args []string, stdout, stderr io.Writer) int{}
+
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
@@ -54,9 +57,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "version":
 		fmt.Fprintln(stdout, "liveroom", version)
 		return 0
-	case "help":
+	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
+	}
+	if c, ok := commands[cmd]; ok {
+		return c(args, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "liveroom: unknown command %q\n\n%s", cmd, usage)
 	return 2
