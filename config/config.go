@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -140,9 +142,32 @@ func (c *Config) decodeYAML(b []byte, name string) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: config file %s: %v", ErrInvalid, name, err)
+		return fmt.Errorf("%w: config file %s: %s", ErrInvalid, name, nameKeys(b, err))
 	}
 	return nil
+}
+
+var lineRef = regexp.MustCompile(`line (\d+): `)
+
+// nameKeys adds the key to yaml's "line N: cannot unmarshal ..." messages, which only
+// give the line, so every error names the setting it is about.
+func nameKeys(doc []byte, err error) string {
+	var root yaml.Node
+	if yaml.Unmarshal(doc, &root) != nil || len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return err.Error()
+	}
+	keyAt := map[string]string{}
+	m := root.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		keyAt[strconv.Itoa(m.Content[i+1].Line)] = m.Content[i].Value
+	}
+	return lineRef.ReplaceAllStringFunc(err.Error(), func(ref string) string {
+		line := lineRef.FindStringSubmatch(ref)[1]
+		if k, ok := keyAt[line]; ok {
+			return ref + "key " + k + ": "
+		}
+		return ref
+	})
 }
 
 // Usage prints the flags with their environment variables.

@@ -34,7 +34,9 @@ func (s *Server) Authorize(r *http.Request, room string, fromQuery bool, roles .
 func roomParam(r *http.Request) (string, error) {
 	room := r.PathValue("room")
 	if err := token.ValidRoom(room); err != nil {
-		return "", problem.Wrap(problem.BadRequest, err, "bad room id")
+		return "", asBadRequest(err)
 	}
 	return room, nil
 }
+
+func asBadRequest(err error) error { return problem.Wrap(problem.BadRequest, err, "bad room id") }

@@ -104,7 +104,7 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 					writeError(sw, r, fmt.Errorf("panic: %v", v))
 				}
 			}
-			route := r.Pattern
+			route := pattern // known even when the mux was never reached (draining, 413)
 			if route == "" {
 				route = "unmatched"
 			}
@@ -117,6 +117,11 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 		if s.Draining() && !opsPath(r.URL.Path) {
 			sw.Header().Set("Retry-After", strconv.Itoa(int(drainWait.Seconds())))
 			writeError(sw, r, problem.New(problem.Unavailable, "this node is draining; retry on another").WithCode("draining"))
+			return
+		}
+		if r.Method == http.MethodOptions && pattern == "" && corsPath(r.URL.Path) {
+			// A CORS preflight for a path with no OPTIONS handler of its own.
+			sw.WriteHeader(http.StatusNoContent)
 			return
 		}
 		if r.ContentLength > s.cfg.BodyLimit {

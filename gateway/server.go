@@ -98,16 +98,11 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metricsHandler())
 	mux.HandleFunc("POST /api/rooms/{room}/guest", s.guest)
-	mux.HandleFunc("OPTIONS /", s.preflight)
+	mux.HandleFunc("GET /api/me", s.me)
 	s.mountPages(mux)
 	s.mountChat(mux)
 	s.mountMedia(mux)
 	s.mountSegment(mux)
-}
-
-// preflight answers CORS preflight requests; the CORS headers come from the middleware.
-func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // opsPath reports whether a path stays served while draining.

@@ -1,0 +1,197 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "liveroom.yml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	cfg, err := Load(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP != ":8080" || cfg.Data != "./data" || cfg.Redis != "" || cfg.Media.WebRTCUDP != ":8189" ||
+		cfg.Media.RTSP != ":8554" || cfg.Segment.StayThreshold != 5*time.Minute {
+		t.Fatalf("defaults differ from the contract: %+v", cfg)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	file := writeFile(t, "http: \":1001\"\nlog-level: warn\ndrain-timeout: 3s\nstay-threshold: 2m\nallowed-origins: [\"https://a.example\"]\n")
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want func(Config) bool
+	}{
+		{"file over default", []string{"--config", file}, nil,
+			func(c Config) bool { return c.HTTP == ":1001" && c.LogLevel == "warn" && c.Segment.StayThreshold == 2*time.Minute }},
+		{"env over file", []string{"--config", file}, map[string]string{"LIVEROOM_HTTP": ":1002", "LIVEROOM_STAY_THRESHOLD": "90s"},
+			func(c Config) bool { return c.HTTP == ":1002" && c.LogLevel == "warn" && c.Segment.StayThreshold == 90*time.Second }},
+		{"flag over env", []string{"--config", file, "--http", ":1003"}, map[string]string{"LIVEROOM_HTTP": ":1002"},
+			func(c Config) bool { return c.HTTP == ":1003" && c.DrainTimeout == 3*time.Second }},
+		{"config path from env", nil, map[string]string{"LIVEROOM_CONFIG": file},
+			func(c Config) bool { return c.HTTP == ":1001" && c.File == file }},
+		{"list from env replaces file", []string{"--config", file}, map[string]string{"LIVEROOM_ALLOWED_ORIGINS": "https://b.example, https://c.example"},
+			func(c Config) bool {
+				return len(c.AllowedOrigins) == 2 && c.AllowedOrigins[0] == "https://b.example" && c.AllowedOrigins[1] == "https://c.example"
+			}},
+		{"bool env", nil, map[string]string{"LIVEROOM_TRUST_PROXY": "true"}, func(c Config) bool { return c.TrustProxy }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Load(tc.args, env(tc.env), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.want(cfg) {
+				t.Fatalf("unexpected config: %+v", cfg.Core)
+			}
+		})
+	}
+}
+
+func TestBadInputNamesKeyValueAndAllowed(t *testing.T) {
+	cases := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		file  string
+		wants []string // all must appear in the message
+	}{
+		{"bad log format flag", []string{"--log-format", "xml"}, nil, "", []string{"log-format", `"xml"`, "text or json"}},
+		{"bad duration env", nil, map[string]string{"LIVEROOM_DRAIN_TIMEOUT": "soon"}, "", []string{"drain-timeout", "LIVEROOM_DRAIN_TIMEOUT", "soon"}},
+		{"duration out of range", []string{"--stay-threshold", "10ms"}, nil, "", []string{"stay-threshold", "10ms", "between"}},
+		{"unknown flag", []string{"--nope"}, nil, "", []string{"nope"}},
+		{"stray argument", []string{"extra"}, nil, "", []string{"extra"}},
+		{"bad http addr", []string{"--http", "8080"}, nil, "", []string{"http", "8080", "host:port"}},
+		{"unknown yaml key", nil, nil, "htpp: \":1\"\n", []string{"htpp"}},
+		{"yaml wrong type", nil, nil, "guest-rate: lots\n", []string{"guest-rate"}},
+		{"yaml syntax", nil, nil, "http: [\n", []string{"config file"}},
+		{"redis url", []string{"--redis", "localhost:6379", "--secret", strings.Repeat("s", 32)}, nil, "", []string{"redis", "localhost:6379", "redis://"}},
+		{"redis needs secret", []string{"--redis", "redis://127.0.0.1:6379/0"}, nil, "", []string{"secret", "cluster"}},
+		{"short secret", []string{"--secret", "abc"}, nil, "", []string{"secret", "32 bytes"}},
+		{"tls half", []string{"--tls-cert", "c.pem"}, nil, "", []string{"tls-cert", "tls-key"}},
+		{"acme and cert", []string{"--tls-cert", "c", "--tls-key", "k", "--acme-domain", "a.example"}, nil, "", []string{"acme-domain"}},
+		{"origin with path", []string{"--allowed-origins", "https://a.example/x"}, nil, "", []string{"allowed-origins", "https://a.example/x"}},
+		{"public ip", []string{"--public-ip", "not-an-ip"}, nil, "", []string{"public-ip", "not-an-ip"}},
+		{"body limit", []string{"--body-limit", "10"}, nil, "", []string{"body-limit", "10"}},
+		{"missing config file", []string{"--config", "/nonexistent/liveroom.yml"}, nil, "", []string{"/nonexistent/liveroom.yml"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			if tc.file != "" {
+				args = append([]string{"--config", writeFile(t, tc.file)}, args...)
+			}
+			_, err := Load(args, env(tc.env), io.Discard)
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want ErrInvalid", err)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	if _, err := Load([]string{"--help"}, env(nil), io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestAnnotatedExample loads deploy/liveroom.yml, the complete example, and checks that
+// it names every flag (with a comment) and that its values are the defaults.
+func TestAnnotatedExample(t *testing.T) {
+	const path = "../deploy/liveroom.yml"
+	cfg, err := Load([]string{"--config", path}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatalf("the annotated example does not load: %v", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	d := Default()
+	d.FlagSet("x", io.Discard).VisitAll(func(f *flag.Flag) {
+		if f.Name == "config" {
+			return
+		}
+		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(f.Name) + `:`)
+		if !re.MatchString(text) {
+			t.Errorf("deploy/liveroom.yml does not set %q", f.Name)
+		}
+	})
+	cfg.File = ""
+	want := Default()
+	if cfg.Core.HTTP != want.Core.HTTP || cfg.DrainTimeout != want.DrainTimeout || cfg.GuestRate != want.GuestRate {
+		t.Errorf("example values drift from defaults: %+v", cfg.Core)
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	if got := EnvName("webrtc-udp"); got != "LIVEROOM_WEBRTC_UDP" {
+		t.Fatal(got)
+	}
+}
+
+func TestBaseURL(t *testing.T) {
+	for _, tc := range []struct {
+		core Core
+		want string
+	}{
+		{Core{HTTP: ":8080"}, "http://localhost:8080"},
+		{Core{HTTP: "127.0.0.1:9000"}, "http://127.0.0.1:9000"},
+		{Core{HTTP: ":443", TLSCert: "c", TLSKey: "k"}, "https://localhost:443"},
+		{Core{HTTP: ":443", ACMEDomain: "live.example.com"}, "https://live.example.com"},
+		{Core{HTTP: ":8080", PublicURL: "https://x.example/"}, "https://x.example"},
+	} {
+		if got := tc.core.BaseURL(); got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.core, got, tc.want)
+		}
+	}
+}
+
+// FuzzConfigFile: no YAML document may crash the loader; what loads must validate.
+func FuzzConfigFile(f *testing.F) {
+	b, _ := os.ReadFile("../deploy/liveroom.yml")
+	f.Add(string(b))
+	f.Add("http: \":1\"\n")
+	f.Add("chat-flush: 1h\n")
+	f.Add("allowed-origins: 5\n")
+	f.Add("{{{")
+	f.Fuzz(func(t *testing.T, doc string) {
+		c := Default()
+		if err := c.decodeYAML([]byte(doc), "fuzz"); err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error not marked invalid: %v", err)
+			}
+			return
+		}
+		_ = c.Validate()
+	})
+}
