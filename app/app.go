@@ -125,6 +125,19 @@ func (a *App) Start() error {
 	return nil
 }
 
+// BaseURL is the public base URL for links; with --http on port 0 it names the port
+// actually bound.
+func (a *App) BaseURL() string {
+	core := a.cfg.Core
+	if a.ln != nil {
+		if host, port, err := net.SplitHostPort(core.HTTP); err == nil && port == "0" {
+			_, bound, _ := net.SplitHostPort(a.ln.Addr().String())
+			core.HTTP = net.JoinHostPort(host, bound)
+		}
+	}
+	return core.BaseURL()
+}
+
 // ACMEConfig is the TLS configuration that obtains and renews a certificate for the
 // configured domain automatically (TLS-ALPN-01), caching it under <data>/acme.
 func ACMEConfig(c config.Core) *tls.Config {
@@ -147,7 +160,7 @@ func (a *App) Run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	a.log.Info("serving", "http", a.ln.Addr().String(), "tls", a.cfg.TLSEnabled(), "data", a.cfg.Data, "cluster", a.cfg.Redis != "")
-	links, err := DemoLinks(a.signer, a.cfg.BaseURL(), a.cfg.DemoRoom, 24*time.Hour)
+	links, err := DemoLinks(a.signer, a.BaseURL(), a.cfg.DemoRoom, 24*time.Hour)
 	if err != nil {
 		return err
 	}

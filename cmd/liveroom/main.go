@@ -72,7 +72,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	cfg, err := config.Load(args, os.LookupEnv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		d := config.Default()
-		fmt.Fprint(stdout, "Usage: liveroom serve [flags]\n\nRun the server. Flags (each also settable in the environment and in --config FILE):\n")
+		fmt.Fprint(stdout, usage+"\nFlags of 'liveroom serve' (each also settable in the environment and in --config FILE):\n")
 		config.Usage(stdout, d.FlagSet("serve", io.Discard))
 		return 0
 	}

@@ -1,0 +1,274 @@
+package app
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/liveroom/liveroom/config"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func testConfig(t *testing.T) config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.HTTP = "127.0.0.1:0"
+	cfg.Media.WebRTCUDP = "127.0.0.1:0"
+	cfg.Media.WebRTCTCP = "127.0.0.1:0"
+	cfg.Media.RTSP = "127.0.0.1:0"
+	cfg.Data = t.TempDir()
+	cfg.DrainTimeout = 5 * time.Second
+	return cfg
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestLoadSecret(t *testing.T) {
+	dir := t.TempDir()
+	s1, gen, err := LoadSecret("", dir)
+	if err != nil || !gen || len(s1) < 32 {
+		t.Fatalf("first: %q %v %v", s1, gen, err)
+	}
+	s2, gen, err := LoadSecret("", dir)
+	if err != nil || gen || s2 != s1 {
+		t.Fatalf("second: kept=%v gen=%v err=%v", s2 == s1, gen, err)
+	}
+	if s, _, _ := LoadSecret("explicit-secret-explicit-secret-xx", dir); s != "explicit-secret-explicit-secret-xx" {
+		t.Fatal("explicit secret ignored")
+	}
+	// Concurrent first starts agree on one secret.
+	dir2 := t.TempDir()
+	var wg sync.WaitGroup
+	got := make([]string, 8)
+	for i := range got {
+		wg.Go(func() { got[i], _, _ = LoadSecret("", dir2) })
+	}
+	wg.Wait()
+	for _, s := range got {
+		if s != got[0] || s == "" {
+			t.Fatalf("racing starts disagree: %q", got)
+		}
+	}
+	bad := t.TempDir()
+	os.WriteFile(filepath.Join(bad, SecretFile), []byte("short"), 0o600)
+	if _, _, err := LoadSecret("", bad); err == nil || !strings.Contains(err.Error(), "shorter") {
+		t.Fatalf("short secret file: %v", err)
+	}
+}
+
+// TestDrainWaitsForWorkInFlight: a request that started before the stop finishes and is
+// answered; readiness is false meanwhile; new requests are refused; no goroutine leaks.
+func TestDrainWaitsForWorkInFlight(t *testing.T) {
+	a, err := New(testConfig(t), quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + a.Addr().String()
+	pr, pw := io.Pipe()
+	slow := make(chan *http.Response, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", base+"/api/rooms/demo/guest", pr)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+		}
+		slow <- res
+	}()
+	pw.Write([]byte(`{"name":`)) // the request is now in flight
+	waitFor(t, func() bool { return httpStatus(base+"/healthz") == 200 })
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- a.Shutdown(context.Background()) }()
+	waitFor(t, func() bool { return a.gw.Draining() })
+	select {
+	case err := <-stopped:
+		t.Fatalf("shutdown returned with a request in flight: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	pw.Write([]byte(`"Zoe"}`))
+	pw.Close()
+	res := <-slow
+	if res == nil || res.StatusCode != 200 {
+		t.Fatalf("in-flight request: %v", res)
+	}
+	res.Body.Close()
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	http.DefaultClient.CloseIdleConnections()
+}
+
+func TestDrainTimeoutCutsStragglers(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.DrainTimeout = 300 * time.Millisecond
+	a, err := New(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req, _ := http.NewRequest("POST", "http://"+a.Addr().String()+"/api/rooms/demo/guest", pr)
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}()
+	pw.Write([]byte("{"))
+	time.Sleep(100 * time.Millisecond)
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pw.CloseWithError(io.ErrUnexpectedEOF) // the client gives up its upload too
+	<-done
+	http.DefaultClient.CloseIdleConnections()
+}
+
+func TestTLSWithOwnCertificate(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.TLSCert, cfg.TLSKey = selfSigned(t)
+	a, err := New(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Shutdown(context.Background())
+	if !strings.HasPrefix(a.BaseURL(), "https://127.0.0.1:") {
+		t.Fatalf("base URL %s", a.BaseURL())
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer client.CloseIdleConnections()
+	res, err := client.Get("https://" + a.Addr().String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || res.Header.Get("Strict-Transport-Security") == "" || res.TLS == nil {
+		t.Fatalf("%d %v", res.StatusCode, res.Header)
+	}
+	bad := testConfig(t)
+	bad.TLSCert, bad.TLSKey = filepath.Join(t.TempDir(), "none.pem"), filepath.Join(t.TempDir(), "none.key")
+	b, err := New(bad, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err == nil || !strings.Contains(err.Error(), "tls-cert") {
+		t.Fatalf("missing cert file: %v", err)
+	}
+	b.stop(context.Background())
+}
+
+// TestACMEServesOnlyItsDomain: the automatic-certificate TLS config is wired and refuses
+// names other than --acme-domain without asking any CA (no network here).
+func TestACMEServesOnlyItsDomain(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ACMEDomain = "live.example.com"
+	tc := ACMEConfig(cfg.Core)
+	if tc.GetCertificate == nil || !containsProto(tc.NextProtos, "acme-tls/1") {
+		t.Fatalf("not an ACME TLS config: %+v", tc.NextProtos)
+	}
+	_, err := tc.GetCertificate(&tls.ClientHelloInfo{ServerName: "evil.example.org"})
+	if err == nil || !strings.Contains(err.Error(), "not configured") {
+		t.Fatalf("other host: %v", err)
+	}
+}
+
+func containsProto(list []string, p string) bool {
+	for _, x := range list {
+		if x == p {
+			return true
+		}
+	}
+	return false
+}
+
+func TestListenFailureIsClear(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := testConfig(t)
+	cfg.HTTP = ln.Addr().String()
+	a, err := New(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err == nil || !strings.Contains(err.Error(), "--http") {
+		t.Fatalf("busy port: %v", err)
+	}
+	a.stop(context.Background())
+}
+
+func httpStatus(u string) int {
+	res, err := http.Get(u)
+	if err != nil {
+		return 0
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 20s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func selfSigned(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	return certFile, keyFile
+}

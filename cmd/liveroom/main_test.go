@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "liveroom-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "liveroom")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		panic("build: " + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// loopbackEnv binds every listener to a free loopback port; everything else stays default.
+func loopbackEnv() []string {
+	env := []string{}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "LIVEROOM_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env,
+		"LIVEROOM_HTTP=127.0.0.1:0",
+		"LIVEROOM_WEBRTC_UDP=127.0.0.1:0",
+		"LIVEROOM_WEBRTC_TCP=127.0.0.1:0",
+		"LIVEROOM_RTSP=127.0.0.1:0",
+	)
+}
+
+type running struct {
+	cmd    *exec.Cmd
+	links  map[string]string
+	stderr *bytes.Buffer
+	done   chan error
+}
+
+// startServe runs a bare `liveroom serve` in dir and waits for its printed links.
+func startServe(t *testing.T, dir string, args ...string) *running {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	cmd.Env = loopbackEnv()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &running{cmd: cmd, links: map[string]string{}, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	cmd.Stderr = r.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-r.done
+		}
+	})
+	linkRE := regexp.MustCompile(`^\s+(\w+) \(\w+\):\s+(\S+)$`)
+	found := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		n := 0
+		for sc.Scan() {
+			if m := linkRE.FindStringSubmatch(sc.Text()); m != nil {
+				r.links[m[1]] = m[2]
+				if n++; n == 4 {
+					close(found)
+				}
+			}
+		}
+		io.Copy(io.Discard, stdout)
+		r.done <- cmd.Wait()
+	}()
+	select {
+	case <-found:
+	case err := <-r.done:
+		t.Fatalf("serve exited before printing links: %v\n%s", err, r.stderr)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no links within 60s\n%s", r.stderr)
+	}
+	return r
+}
+
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, r.stderr)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("did not stop after SIGTERM\n%s", r.stderr)
+	}
+}
+
+func whoami(t *testing.T, link, room string) map[string]any {
+	t.Helper()
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", u.Scheme+"://"+u.Host+"/api/me?room="+room, nil)
+	req.Header.Set("Authorization", "Bearer "+u.Query().Get("token"))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	if res.StatusCode != 200 || json.NewDecoder(res.Body).Decode(&m) != nil {
+		t.Fatalf("%s: status %d", link, res.StatusCode)
+	}
+	return m
+}
+
+func TestBareServeInEmptyFolder(t *testing.T) {
+	dir := t.TempDir()
+	r := startServe(t, dir)
+
+	info, err := os.Stat(filepath.Join(dir, "data", "secret"))
+	if err != nil {
+		t.Fatalf("no generated secret: %v", err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Fatalf("secret mode %v", info.Mode().Perm())
+	}
+	for name, role := range map[string]string{"studio": "host", "console": "agent", "dashboard": "admin"} {
+		if got := whoami(t, r.links[name], "demo")["role"]; got != role {
+			t.Errorf("%s link token role %v, want %s", name, got, role)
+		}
+	}
+	for name, link := range r.links {
+		res, err := http.Get(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Errorf("%s page %s: %d", name, link, res.StatusCode)
+		}
+	}
+	studio := r.links["studio"]
+	r.stop(t)
+	if !strings.Contains(r.stderr.String(), "stopped") {
+		t.Errorf("no clean stop in the log:\n%s", r.stderr)
+	}
+
+	// A second start keeps the secret: the first run's links still work.
+	r2 := startServe(t, dir)
+	u, _ := url.Parse(studio)
+	u2, _ := url.Parse(r2.links["studio"])
+	u.Host = u2.Host
+	if got := whoami(t, u.String(), "demo")["id"]; got != "host" {
+		t.Fatalf("old token after restart: %v", got)
+	}
+	r2.stop(t)
+}
+
+func TestTokenCommandMatchesServer(t *testing.T) {
+	dir := t.TempDir()
+	out, err := exec.Command(binary, "token", "--role", "agent", "--room", "shop1", "--user", "a7", "--name", "Lin", "--data", filepath.Join(dir, "data")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(string(out))
+	r := startServe(t, dir)
+	u, _ := url.Parse(r.links["player"])
+	m := whoami(t, u.Scheme+"://"+u.Host+"/?token="+url.QueryEscape(tok), "shop1")
+	if m["id"] != "a7" || m["name"] != "Lin" || m["role"] != "agent" {
+		t.Fatalf("claims %v", m)
+	}
+	r.stop(t)
+}
+
+func TestUsageAndExitCodes(t *testing.T) {
+	run := func(env []string, args ...string) (string, string, int) {
+		cmd := exec.Command(binary, args...)
+		cmd.Dir = t.TempDir()
+		cmd.Env = append(loopbackEnv(), env...)
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return o.String(), e.String(), code
+	}
+	out, _, code := run(nil, "--help")
+	if code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, flag := range []string{"--http", "--redis", "--secret", "--webrtc-udp", "--stay-threshold", "--drain-timeout", "LIVEROOM_HTTP", "token", "bench"} {
+		if !strings.Contains(out, flag) {
+			t.Errorf("--help lacks %s", flag)
+		}
+	}
+	if out, _, code = run(nil, "serve", "--help"); code != 0 || !strings.Contains(out, "--acme-domain") {
+		t.Fatalf("serve --help: %d", code)
+	}
+	if out, _, code = run(nil, "token", "--help"); code != 0 || !strings.Contains(out, "-role") {
+		t.Fatalf("token --help: %d %s", code, out)
+	}
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{nil, []string{"serve", "--log-level", "loud"}, "log-level"},
+		{[]string{"LIVEROOM_DRAIN_TIMEOUT=forever"}, []string{"serve"}, "LIVEROOM_DRAIN_TIMEOUT"},
+		{nil, []string{"frobnicate"}, "unknown command"},
+		{nil, []string{"token", "--role", "king", "--room", "r", "--user", "u"}, "role"},
+		{nil, []string{"token", "--role", "host", "--user", "u"}, "room"},
+		{nil, []string{"bench", "nothing"}, "nothing"},
+	} {
+		_, stderr, code := run(tc.env, tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v %v: exit %d, stderr %q (want 2 and %q)", tc.env, tc.args, code, stderr, tc.want)
+		}
+	}
+}
