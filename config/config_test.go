@@ -45,9 +45,13 @@ func TestPrecedence(t *testing.T) {
 		want func(Config) bool
 	}{
 		{"file over default", []string{"--config", file}, nil,
-			func(c Config) bool { return c.HTTP == ":1001" && c.LogLevel == "warn" && c.Segment.StayThreshold == 2*time.Minute }},
+			func(c Config) bool {
+				return c.HTTP == ":1001" && c.LogLevel == "warn" && c.Segment.StayThreshold == 2*time.Minute
+			}},
 		{"env over file", []string{"--config", file}, map[string]string{"LIVEROOM_HTTP": ":1002", "LIVEROOM_STAY_THRESHOLD": "90s"},
-			func(c Config) bool { return c.HTTP == ":1002" && c.LogLevel == "warn" && c.Segment.StayThreshold == 90*time.Second }},
+			func(c Config) bool {
+				return c.HTTP == ":1002" && c.LogLevel == "warn" && c.Segment.StayThreshold == 90*time.Second
+			}},
 		{"flag over env", []string{"--config", file, "--http", ":1003"}, map[string]string{"LIVEROOM_HTTP": ":1002"},
 			func(c Config) bool { return c.HTTP == ":1003" && c.DrainTimeout == 3*time.Second }},
 		{"config path from env", nil, map[string]string{"LIVEROOM_CONFIG": file},

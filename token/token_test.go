@@ -40,7 +40,6 @@ func forge(t *testing.T, header, claims map[string]any, sign func(signingInput s
 	return in + "." + sign(in)
 }
 
-
 func hmacSign(secret string) func(string) string {
 	return func(in string) string {
 		m := hmac.New(sha256.New, []byte(secret))
