@@ -1,0 +1,143 @@
+// The customer-service console: the live prompt queue, a 1:1 conversation with the
+// viewer (the suggested opening line ready to edit), canned replies, the viewer's profile
+// with tags and reasons, and resolving a prompt with an outcome.
+import { apply, mountSwitch, t } from "./i18n.js";
+import { RoomSocket, call, claims, el, pageToken } from "./api.js";
+
+const $ = (id) => document.getElementById(id);
+const token = pageToken();
+const me = claims(token);
+const params = new URL(location.href).searchParams;
+let room = params.get("room") || (me.room && me.room !== "*" ? me.room : "demo");
+let sock = null;
+let current = null; // {prompt, viewer}
+const prompts = new Map();
+
+const CANNED = {
+  en: ["Hi! Anything I can help you with?", "This item ships worldwide in 5–7 days.", "Here is a coupon for your first order: LIVE10"],
+  zh: ["您好！有什么可以帮您？", "这款商品全球发货，5–7 天送达。", "首单优惠码：LIVE10"],
+};
+
+apply();
+mountSwitch($("lang"));
+$("room").value = room;
+
+function renderCanned() {
+  const box = $("canned");
+  box.replaceChildren();
+  const lang = document.documentElement.lang.startsWith("zh") ? "zh" : "en";
+  for (const line of CANNED[lang]) {
+    box.append(el("button", { type: "button", text: line, onclick: () => { $("dm-text").value = line; $("dm-text").focus(); } }));
+  }
+}
+renderCanned();
+document.addEventListener("langchange", renderCanned);
+
+function renderPrompts() {
+  const list = $("prompts");
+  list.replaceChildren();
+  $("no-prompts").hidden = prompts.size > 0;
+  for (const p of [...prompts.values()].reverse()) {
+    const v = p.viewer || {};
+    const li = el("li", { class: [current && current.prompt.prompt_id === p.prompt_id ? "active" : "", p.claimed_by ? "claimed" : ""].join(" ") },
+      el("b", { text: v.name || v.id || "" }),
+      el("div", { class: "reason", text: p.reason || "" }),
+      el("div", { class: "tags" }, ...(v.tags || []).map((tg) => el("span", { class: "tag", text: String(tg) }))),
+      el("button", { type: "button", class: "primary", text: t("claim"), disabled: !!p.claimed_by && p.claimed_by !== me.sub, onclick: () => claim(p) }));
+    list.append(li);
+  }
+}
+
+async function claim(p) {
+  try {
+    await call(token, "POST", `/api/prompts/${encodeURIComponent(p.prompt_id)}/claim`);
+  } catch (e) {
+    if (e.status !== 404) { $("state").textContent = e.message; return; }
+  }
+  p.claimed_by = me.sub;
+  openConversation(p, (p.viewer || {}).id);
+}
+
+async function openConversation(p, viewerId) {
+  current = { prompt: p, viewer: viewerId };
+  renderPrompts();
+  $("convo-title").textContent = `${t("chat")} · ${(p.viewer && (p.viewer.name || p.viewer.id)) || viewerId}`;
+  $("dm-text").value = p.suggested || "";
+  $("resolve-form").hidden = !p.prompt_id;
+  $("convo").replaceChildren();
+  try {
+    const hist = await call(token, "GET", `/api/rooms/${encodeURIComponent(room)}/dm/${encodeURIComponent(viewerId)}`);
+    for (const m of (hist && (hist.messages || hist)) || []) addLine(m);
+  } catch {}
+  loadProfile(viewerId);
+  $("dm-text").focus();
+}
+
+function addLine(m) {
+  const mine = m.from && m.from.id === me.sub;
+  $("convo").append(el("li", { class: mine ? "me" : "" }, el("span", { class: "who", text: (m.from && (m.from.name || m.from.id)) || "" }), m.text || ""));
+  $("convo").scrollTop = 1e9;
+}
+
+async function loadProfile(id) {
+  const box = $("profile");
+  box.replaceChildren(el("span", { text: "…" }));
+  try {
+    const p = await call(token, "GET", `/api/viewers/${encodeURIComponent(id)}`);
+    const rows = [["id", p.id], ["sessions", p.sessions], ["watch", `${Math.round((p.watch_seconds || 0) / 60)} min`], ["orders", p.orders], ["spend", p.spend], ["aov", p.aov]];
+    const table = el("table", {}, ...rows.map(([k, v]) => el("tr", {}, el("th", { text: k }), el("td", { text: String(v ?? "") }))));
+    const tags = el("div", {});
+    for (const [dim, tag] of Object.entries(p.tags || {})) {
+      const reason = (p.reasons || {})[dim] || "";
+      tags.append(el("p", {}, el("span", { class: "tag", text: `${dim}: ${Array.isArray(tag) ? tag.join(", ") : tag}` }), " ", el("small", { class: "muted", text: reason })));
+    }
+    const recent = el("ol", { class: "msgs" }, ...((p.recent_events || p.recent || []).slice(-8).map((e) => el("li", { text: `${e.type}${e.text ? ": " + e.text : ""}${e.sku ? " " + e.sku : ""}` }))));
+    box.replaceChildren(table, tags, recent);
+  } catch (e) {
+    box.replaceChildren(el("span", { class: "error", text: e.message }));
+  }
+}
+
+function connect() {
+  if (sock) sock.close();
+  prompts.clear();
+  renderPrompts();
+  sock = new RoomSocket(room, token, {
+    onEvent: (e) => {
+      if (e.type === "prompt") { prompts.set(e.prompt_id, e); renderPrompts(); }
+      if (e.type === "dm") {
+        const other = e.from && e.from.id === me.sub ? e.to : e.from && e.from.id;
+        if (current && other === current.viewer) addLine(e);
+        else if (e.from && e.from.id !== me.sub) {
+          const id = `dm-${other}`;
+          if (!prompts.has(id)) { prompts.set(id, { prompt_id: "", viewer: { id: other, name: e.from.name }, reason: e.text }); renderPrompts(); }
+        }
+      }
+    },
+    onState: (s) => { $("state").textContent = s === "open" ? t("connected") : t("reconnecting"); },
+  });
+  call(token, "GET", `/api/prompts?room=${encodeURIComponent(room)}`)
+    .then((list) => { for (const p of (list && (list.prompts || list)) || []) prompts.set(p.prompt_id || p.id, { prompt_id: p.prompt_id || p.id, ...p }); renderPrompts(); })
+    .catch(() => {});
+}
+
+$("room-form").addEventListener("submit", (ev) => { ev.preventDefault(); room = $("room").value; connect(); });
+$("dm-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const text = $("dm-text").value.trim();
+  if (!text || !current) return;
+  sock.send({ type: "dm", to: current.viewer, text, id: `a${Date.now()}` });
+  $("dm-text").value = "";
+});
+$("resolve-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  if (!current || !current.prompt.prompt_id) return;
+  try {
+    await call(token, "POST", `/api/prompts/${encodeURIComponent(current.prompt.prompt_id)}/resolve`, { outcome: $("outcome").value });
+    prompts.delete(current.prompt.prompt_id);
+    current = null;
+    renderPrompts();
+  } catch (e) { $("state").textContent = e.message; }
+});
+
+connect();

@@ -1,0 +1,240 @@
+// The viewer's player: WHEP video, danmaku over it, likes, gifts, the pinned product,
+// private messages with customer service, viewer count. Phone first.
+import { apply, mountSwitch, t } from "./i18n.js";
+import { RoomSocket, claims, el, guestToken, roomFromPath, safeURL } from "./api.js";
+import { play } from "./webrtc.js";
+import { DanmakuLayer } from "./danmaku.js";
+
+const $ = (id) => document.getElementById(id);
+const room = roomFromPath();
+const reduced = matchMedia("(prefers-reduced-motion: reduce)").matches;
+let me = {};
+let session = null;
+let isLive = false;
+let gifts = [];
+let playing = false;
+
+apply();
+mountSwitch($("lang"));
+document.title = `${room} · liveroom`;
+
+const danmaku = new DanmakuLayer($("danmaku-layer"));
+$("danmaku-on").addEventListener("change", (e) => danmaku.setEnabled(e.target.checked));
+$("density").addEventListener("change", (e) => danmaku.setDensity(Number(e.target.value)));
+
+function status(key) {
+  $("status").hidden = !key;
+  if (key) $("status").textContent = t(key);
+}
+
+function toast(text, onClick) {
+  const box = $("toast");
+  box.textContent = text;
+  box.hidden = false;
+  box.onclick = () => { box.hidden = true; if (onClick) onClick(); };
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { box.hidden = true; }, 5000);
+}
+
+// --- video -----------------------------------------------------------------------
+async function startVideo(token) {
+  if (playing) return;
+  playing = true;
+  try {
+    session = await play(room, token, $("video"));
+    session.pc.addEventListener("connectionstatechange", () => {
+      const s = session && session.pc.connectionState;
+      if (s === "failed" || s === "closed" || s === "disconnected") retryVideo(token, 1500);
+    });
+    status(null);
+    $("video").play().catch(() => {});
+  } catch (e) {
+    playing = false;
+    status(e.status === 404 ? "waiting" : "reconnecting");
+    retryVideo(token, 3000);
+  }
+}
+
+function retryVideo(token, ms) {
+  if (session) { session.stop(); session = null; }
+  playing = false;
+  clearTimeout(retryVideo.timer);
+  retryVideo.timer = setTimeout(() => startVideo(token), ms);
+}
+
+$("unmute").addEventListener("click", () => {
+  const v = $("video");
+  v.muted = false;
+  v.play().catch(() => {});
+  $("unmute").hidden = true;
+});
+
+// --- room state --------------------------------------------------------------------
+function setViewers(n) { $("viewers").textContent = String(n ?? 0); }
+
+function setLive(live, token) {
+  isLive = !!live;
+  $("live-badge").hidden = !isLive;
+  if (isLive) startVideo(token);
+  else {
+    if (session) { session.stop(); session = null; playing = false; }
+    status("waiting");
+  }
+}
+
+function setPinned(p) {
+  const box = $("pinned");
+  if (!p || !p.sku) { box.hidden = true; return; }
+  box.hidden = false;
+  $("pinned-title").textContent = p.title || p.sku;
+  $("pinned-price").textContent = p.price ? `${p.price} ${p.currency || ""}`.trim() : "";
+  const img = safeURL(p.image || "");
+  $("pinned-img").hidden = !img;
+  if (img) $("pinned-img").src = img;
+  const url = safeURL(p.url || "");
+  const buy = $("pinned-buy");
+  if (url) {
+    const u = new URL(url);
+    u.searchParams.set("liveroom_viewer", me.id || "");
+    buy.href = u.href;
+    buy.hidden = false;
+  } else buy.hidden = true;
+  buy.onclick = () => sock.send({ type: "product_click", product: p.sku });
+}
+
+function showDanmaku(e) {
+  const from = e.from || {};
+  const cls = from.id === me.id ? "mine" : from.role && from.role !== "viewer" ? "staff" : "";
+  danmaku.add(e.text || "", cls);
+}
+
+function heart() {
+  if (reduced) return;
+  const h = el("span", { class: "heart", text: "❤" });
+  h.style.left = `${Math.random() * 20}px`;
+  $("hearts").append(h);
+  h.addEventListener("animationend", () => h.remove());
+}
+
+function showGift(e) {
+  const from = (e.from && (e.from.name || e.from.id)) || "";
+  const g = gifts.find((x) => x.id === e.gift);
+  const label = `${from} → ${g ? g.name : e.gift} ×${e.count || 1}`;
+  const pop = el("div", { class: "gift-pop", text: label });
+  $("gift-show").append(pop);
+  setTimeout(() => pop.remove(), 3000);
+}
+
+function renderGifts(list) {
+  gifts = list || [];
+  const box = $("gift-list");
+  box.replaceChildren();
+  for (const g of gifts) {
+    box.append(el("button", {
+      type: "button",
+      onclick: () => { sock.send({ type: "gift", gift: g.id, count: 1 }); $("gift-panel").hidden = true; },
+    }, el("span", { text: g.icon || "🎁" }), el("span", { text: g.name }), el("small", { class: "muted", text: `${g.value} ${g.currency || ""}` })));
+  }
+}
+
+function addDM(e) {
+  const mine = e.from && e.from.id === me.id;
+  $("dm-list").append(el("li", {}, el("span", { class: "who", text: mine ? "me" : (e.from && (e.from.name || e.from.id)) || "" }), e.text || ""));
+  $("dm-list").scrollTop = 1e9;
+  if (!mine && $("dm-panel").hidden) {
+    $("dm-badge").hidden = false;
+    toast(`${t("service")}: ${e.text}`, () => openDM());
+  }
+}
+
+function openDM() {
+  $("dm-panel").hidden = false;
+  $("gift-panel").hidden = true;
+  $("dm-badge").hidden = true;
+  $("dm-text").focus();
+}
+
+// --- socket --------------------------------------------------------------------------
+let sock;
+let token;
+
+function onEvent(e) {
+  switch (e.type) {
+    case "welcome": {
+      me = e.you || me;
+      const r = e.room || {};
+      setViewers(r.viewers);
+      setPinned(r.pinned);
+      if (r.gifts) renderGifts(r.gifts);
+      setLive(r.live, token);
+      for (const h of e.history || []) if (h.type === "danmaku") showDanmaku(h);
+      break;
+    }
+    case "danmaku": showDanmaku(e); break;
+    case "likes": for (let i = 0; i < Math.min(e.count || 0, 5); i++) heart(); break;
+    case "gift": showGift(e); break;
+    case "pin": setPinned(e.product); break;
+    case "presence": setViewers(e.viewers); break;
+    case "live": setLive(e.live, token); break;
+    case "dm": addDM(e); break;
+    case "error": toast(`${t("error")}: ${e.message || e.code}`); break;
+    case "notice": toast(e.text || ""); break;
+  }
+}
+
+async function main() {
+  try {
+    token = await guestToken(room);
+  } catch (e) {
+    status("error");
+    return;
+  }
+  me = { id: claims(token).sub };
+  sock = new RoomSocket(room, token, {
+    onEvent,
+    onState: (s) => { if (s === "reconnecting") toast(t("reconnecting")); },
+  });
+  startVideo(token);
+  try {
+    const res = await fetch("/api/gifts");
+    if (res.ok) renderGifts((await res.json()).gifts);
+  } catch {}
+}
+
+$("say-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const text = $("say").value.trim();
+  if (!text) return;
+  sock.send({ type: "danmaku", text, id: `c${Date.now()}` });
+  $("say").value = "";
+});
+
+// Likes: taps pile up and go out at most twice a second, never one message per tap.
+let pendingLikes = 0;
+$("like").addEventListener("click", () => {
+  pendingLikes++;
+  heart();
+  if (!pendingLikes || $("like").dataset.timer) return;
+  $("like").dataset.timer = "1";
+  setTimeout(() => {
+    delete $("like").dataset.timer;
+    const n = Math.min(pendingLikes, 100);
+    pendingLikes -= n;
+    if (n > 0) sock.send({ type: "like", count: n });
+  }, 500);
+});
+
+$("gift-toggle").addEventListener("click", () => { $("gift-panel").hidden = !$("gift-panel").hidden; $("dm-panel").hidden = true; });
+$("dm-toggle").addEventListener("click", () => { if ($("dm-panel").hidden) openDM(); else $("dm-panel").hidden = true; });
+$("dm-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const text = $("dm-text").value.trim();
+  if (!text) return;
+  sock.send({ type: "dm", text, id: `d${Date.now()}` });
+  $("dm-text").value = "";
+});
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape") { $("dm-panel").hidden = true; $("gift-panel").hidden = true; }
+});
+
+main();

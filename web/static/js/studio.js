@@ -1,0 +1,168 @@
+// The host's studio: camera and microphone, preview, go live over WHIP, live figures,
+// the room chat with moderation, pinning a product, and what OBS / ffmpeg need.
+import { apply, mountSwitch, t } from "./i18n.js";
+import { RoomSocket, claims, el, pageToken, roomFromPath } from "./api.js";
+import { publish, statsMeter } from "./webrtc.js";
+
+const $ = (id) => document.getElementById(id);
+const room = roomFromPath();
+const token = pageToken();
+let stream = null;
+let session = null;
+let giftValue = 0;
+
+apply();
+mountSwitch($("lang"));
+$("room-name").textContent = room;
+$("whip-url").textContent = new URL(`/whip/${encodeURIComponent(room)}`, location.href).href;
+$("bearer").textContent = token;
+$("bearer").tabIndex = 0;
+$("rtsp-url").textContent = `rtsp://${location.hostname}:8554/live/${room}`;
+
+async function listDevices() {
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  for (const [kind, select] of [["videoinput", $("camera")], ["audioinput", $("mic")]]) {
+    const current = select.value;
+    select.replaceChildren();
+    devices.filter((d) => d.kind === kind).forEach((d, i) => {
+      select.append(el("option", { value: d.deviceId, text: d.label || `${kind} ${i + 1}` }));
+    });
+    if (current) select.value = current;
+  }
+}
+
+async function openCamera() {
+  const [w, h] = $("quality").value.split("x").map(Number);
+  if (stream) stream.getTracks().forEach((tr) => tr.stop());
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      video: { deviceId: $("camera").value ? { exact: $("camera").value } : undefined, width: { ideal: w }, height: { ideal: h }, frameRate: { ideal: 30 } },
+      audio: { deviceId: $("mic").value ? { exact: $("mic").value } : undefined },
+    });
+    $("preview").srcObject = stream;
+    $("media-error").textContent = "";
+    await listDevices();
+  } catch (e) {
+    $("media-error").textContent = `${t("camera")}: ${e.message}`;
+  }
+}
+
+$("camera").addEventListener("change", openCamera);
+$("mic").addEventListener("change", openCamera);
+$("quality").addEventListener("change", openCamera);
+
+$("go").addEventListener("click", async () => {
+  if (!stream) await openCamera();
+  if (!stream) return;
+  $("go").disabled = true;
+  $("media-error").textContent = "";
+  try {
+    const maxBitrate = Number($("quality").value.split("x")[2]);
+    session = await publish(room, token, stream, { simulcast: $("simulcast").checked, maxBitrate });
+    $("stop").disabled = false;
+    $("state").textContent = t("live");
+    meter(statsMeter(session.pc, "out"));
+    session.pc.addEventListener("connectionstatechange", () => {
+      if (session && session.pc.connectionState === "failed") stop();
+    });
+  } catch (e) {
+    $("media-error").textContent = e.message;
+    $("go").disabled = false;
+  }
+});
+
+async function stop() {
+  if (session) await session.stop();
+  session = null;
+  $("go").disabled = false;
+  $("stop").disabled = true;
+  $("state").textContent = "";
+}
+$("stop").addEventListener("click", stop);
+
+function meter(read) {
+  const tick = async () => {
+    if (!session) return;
+    try {
+      const f = await read();
+      $("f-bitrate").textContent = `${(f.bitrate / 1e6).toFixed(2)} Mbit/s`;
+      $("f-loss").textContent = `${(f.loss * 100).toFixed(1)} %`;
+    } catch {}
+    setTimeout(tick, 1000);
+  };
+  tick();
+}
+
+// --- chat and moderation -------------------------------------------------------------
+const chatList = $("chat");
+const bySeq = new Map();
+
+function moderate(type, fields) { sock.send({ type, ...fields }); }
+
+function addMessage(e) {
+  const who = (e.from && (e.from.name || e.from.id)) || "";
+  const li = el("li", {},
+    el("span", { class: "who", text: who }),
+    el("span", { class: "text", text: e.text || "" }));
+  if (e.from && e.from.role === "viewer") {
+    li.append(
+      el("button", { type: "button", text: t("delete"), onclick: () => moderate("delete", { seq: e.seq }) }),
+      el("button", { type: "button", text: t("mute"), onclick: () => moderate("mute", { user: e.from.id, for: "10m" }) }),
+      el("button", { type: "button", text: t("ban"), onclick: () => moderate("ban", { user: e.from.id }) }),
+    );
+  }
+  bySeq.set(e.seq, li);
+  chatList.append(li);
+  while (chatList.children.length > 300) chatList.firstChild.remove();
+  chatList.scrollTop = 1e9;
+}
+
+function onEvent(e) {
+  switch (e.type) {
+    case "welcome": {
+      const r = e.room || {};
+      $("f-viewers").textContent = String(r.viewers ?? 0);
+      $("f-likes").textContent = String(r.likes ?? 0);
+      for (const h of e.history || []) if (h.type === "danmaku") addMessage(h);
+      break;
+    }
+    case "danmaku": addMessage(e); break;
+    case "presence": $("f-viewers").textContent = String(e.viewers ?? 0); break;
+    case "likes": $("f-likes").textContent = String(e.total ?? 0); break;
+    case "gift":
+      giftValue += Number(e.value || 0);
+      $("f-gifts").textContent = giftValue.toFixed(2);
+      addMessage({ ...e, text: `🎁 ${e.gift} ×${e.count || 1}` });
+      break;
+    case "deleted": {
+      const li = bySeq.get(e.target ?? e.deleted ?? e.of);
+      if (li) li.classList.add("deleted");
+      break;
+    }
+    case "error": $("media-error").textContent = e.message || e.code; break;
+  }
+}
+
+const sock = new RoomSocket(room, token, {
+  onEvent,
+  onState: (s) => { $("state").textContent = s === "open" ? (session ? t("live") : t("connected")) : t("reconnecting"); },
+});
+
+$("say-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const text = $("say").value.trim();
+  if (text) sock.send({ type: "danmaku", text });
+  $("say").value = "";
+});
+
+$("pin-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  const product = Object.fromEntries([...f.entries()].filter(([, v]) => v !== ""));
+  sock.send({ type: "pin", product });
+});
+
+if (claims(token).role !== "host" && claims(token).role !== "admin") {
+  $("media-error").textContent = "This page needs a host token (?token=…).";
+}
+openCamera();
