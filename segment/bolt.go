@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -22,17 +25,24 @@ var (
 var ErrLocked = errors.New("the segment store is in use by another process")
 
 // BoltStore is the embedded default store: one bbolt file, every Commit one fsynced
-// transaction.
+// transaction. Erase rewrites the file without the erased data (bbolt leaves deleted
+// values in free pages otherwise).
 type BoltStore struct {
-	db *bolt.DB
+	mu   sync.RWMutex // write-locked only while Erase swaps in the compacted file
+	db   *bolt.DB
+	path string
 }
+
+var boltOptions = bolt.Options{FreelistType: bolt.FreelistMapType, NoFreelistSync: true}
 
 var _ Store = (*BoltStore)(nil)
 
 // OpenBolt opens (creating) the store file at path. It waits up to wait for another
 // process holding the file, then returns ErrLocked.
 func OpenBolt(path string, wait time.Duration) (*BoltStore, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: wait, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+	opts := boltOptions
+	opts.Timeout = wait
+	db, err := bolt.Open(path, 0o600, &opts)
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
 	}
@@ -51,15 +61,31 @@ func OpenBolt(path string, wait time.Duration) (*BoltStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("prepare segment store %s: %w", path, err)
 	}
-	return &BoltStore{db: db}, nil
+	return &BoltStore{db: db, path: path}, nil
 }
 
 // Close closes the file.
-func (s *BoltStore) Close() error { return s.db.Close() }
+func (s *BoltStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.db.Close()
+}
+
+func (s *BoltStore) view(fn func(tx *bolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.db.View(fn)
+}
+
+func (s *BoltStore) update(fn func(tx *bolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.db.Update(fn)
+}
 
 // Load implements Store.
 func (s *BoltStore) Load(ctx context.Context, profile, product func(string, []byte) error) error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketProfiles).ForEach(func(k, v []byte) error { return profile(string(k), v) }); err != nil {
 			return err
 		}
@@ -72,7 +98,7 @@ func (s *BoltStore) Commit(ctx context.Context, b *Batch) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		profiles := tx.Bucket(bucketProfiles)
 		for _, id := range b.DeletedProfiles {
 			if err := profiles.Delete([]byte(id)); err != nil {
@@ -109,7 +135,7 @@ func idKey(k Kind, id string) []byte { return []byte(string(k) + "\x00" + id) }
 // Seen implements Store.
 func (s *BoltStore) Seen(ctx context.Context, k Kind, list []string) (map[string]bool, error) {
 	out := map[string]bool{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		ids := tx.Bucket(bucketIDs)
 		for _, id := range list {
 			if ids.Get(idKey(k, id)) != nil {
@@ -124,7 +150,7 @@ func (s *BoltStore) Seen(ctx context.Context, k Kind, list []string) (map[string
 // Held implements Store.
 func (s *BoltStore) Held(ctx context.Context, owners []string) (map[Kind][]Record, error) {
 	out := map[Kind][]Record{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return eachOwned(tx, owners, func(k Kind, id, owner string, data []byte) error {
 			out[k] = append(out[k], Record{Key: id, Owner: owner, Data: bytes.Clone(data)})
 			return nil
@@ -133,9 +159,54 @@ func (s *BoltStore) Held(ctx context.Context, owners []string) (map[Kind][]Recor
 	return out, err
 }
 
-// Erase implements Store.
+// Erase implements Store: it deletes, then compacts the file so the erased values do
+// not linger in free pages. The compaction copies every live record (seconds for a
+// store of a million profiles); erasures are rare.
 func (s *BoltStore) Erase(ctx context.Context, owners []string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	if err := s.update(func(tx *bolt.Tx) error { return eraseTx(tx, owners) }); err != nil {
+		return err
+	}
+	return s.compact()
+}
+
+// compact copies the live data into a fresh file and swaps it in.
+func (s *BoltStore) compact() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tmp := s.path + ".compact"
+	os.Remove(tmp)
+	dst, err := bolt.Open(tmp, 0o600, &boltOptions)
+	if err != nil {
+		return fmt.Errorf("compact segment store: %w", err)
+	}
+	if err := bolt.Compact(dst, s.db, 64<<20); err != nil {
+		dst.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("compact segment store: %w", err)
+	}
+	if err := dst.Close(); err != nil {
+		return err
+	}
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, s.path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(s.path)); err == nil {
+		d.Sync() // make the rename durable
+		d.Close()
+	}
+	db, err := bolt.Open(s.path, 0o600, &boltOptions)
+	if err != nil {
+		return fmt.Errorf("reopen segment store after compaction: %w", err)
+	}
+	s.db = db
+	return nil
+}
+
+func eraseTx(tx *bolt.Tx, owners []string) error {
+	{
 		type gone struct {
 			owned, id []byte
 		}
@@ -161,7 +232,7 @@ func (s *BoltStore) Erase(ctx context.Context, owners []string) error {
 			}
 		}
 		return nil
-	})
+	}
 }
 
 // eachOwned visits the owned records of each owner (a prefix scan per owner).
