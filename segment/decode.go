@@ -254,7 +254,7 @@ func decodeOne(index int, raw []byte, now time.Time) (Item, *ItemError) {
 	}
 	var w wireItem
 	if err := json.Unmarshal(raw, &w); err != nil {
-		return Item{}, &ItemError{index, "not a generic event object: " + jsonProblem(err)}
+		return Item{}, &ItemError{index, "bad item: " + jsonProblem(err)}
 	}
 	ev, err := w.toEvent(now)
 	if err != nil {

@@ -31,7 +31,7 @@ func TestImportReportsBadItemsByIndexAndKeepsGoodOnes(t *testing.T) {
 	if res.Accepted != 2 {
 		t.Errorf("accepted = %d, want 2", res.Accepted)
 	}
-	wantErr := map[int]string{1: "teleport", 2: "12.3.4", 3: "XXX", 4: "id is required", 5: "neither RFC 3339", 6: "outside", 8: "not a generic event"}
+	wantErr := map[int]string{1: "teleport", 2: "12.3.4", 3: "XXX", 4: "id is required", 5: "neither RFC 3339", 6: "outside", 8: "bad item"}
 	if len(res.Errors) != len(wantErr) {
 		t.Errorf("errors = %+v", res.Errors)
 	}
