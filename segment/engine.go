@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,7 @@ type Engine struct {
 	subs     atomic.Pointer[[]*subscriber]
 	subsMu   sync.Mutex
 	refresh  chan struct{}
+	applied  atomic.Uint64 // events folded in, for Applied
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	closed   atomic.Bool
@@ -263,8 +265,8 @@ func (e *Engine) lookup(id string, create bool) (*shard, *Profile) {
 		sh.mu.Unlock()
 		return nil, nil
 	}
-	p := &Profile{ID: id}
-	sh.profiles[id] = p
+	p := &Profile{ID: strings.Clone(id)} // not a view into a larger request buffer
+	sh.profiles[p.ID] = p
 	return sh, p
 }
 
@@ -335,9 +337,15 @@ func (e *Engine) apply(ev *event.Event, o *orderIn, touched map[*Profile]*shard)
 		touched[p] = sh
 	}
 	e.metrics.applied.Inc()
-	e.metrics.tagChanges.Add(float64(len(changes)))
+	e.applied.Add(1)
+	if len(changes) > 0 {
+		e.metrics.tagChanges.Add(float64(len(changes)))
+	}
 	return changes
 }
+
+// Applied is how many viewer events have been folded into profiles so far.
+func (e *Engine) Applied() uint64 { return e.applied.Load() }
 
 // endLive closes every presence in a live that ended.
 func (e *Engine) endLive(live string, at int64) {
