@@ -6,12 +6,10 @@ import (
 	"github.com/liveroom/liveroom/event"
 )
 
-// span keys: a presence is per live when the room is live, else per room.
-func spanKey(ev *event.Event) string {
-	if ev.Live != "" {
-		return ev.Live
-	}
-	return "room:" + ev.Room
+// matches tells whether span s is the presence of (live, room): per live when the
+// room is live, else per room.
+func (s *Span) matches(live, room string) bool {
+	return s.Live == live && (live != "" || s.Room == room)
 }
 
 // applyTo folds one event into p. oldest is the last day that has no bucket any more.
@@ -35,13 +33,13 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, old
 		if live != "" {
 			p.liveSession(live, room, at, oldest)
 		}
-		e.openSpan(sh, p, ev, at)
+		e.openSpan(sh, p, live, room, at)
 	case event.Leave, event.WatchStop:
 		p.visit(at)
-		e.closeSpan(sh, p, spanKey(ev), at, oldest)
+		e.closeSpan(sh, p, live, room, at, oldest)
 	case event.Watch:
 		p.visit(at)
-		if live != "" && p.touchSpan(live, at) {
+		if live != "" && p.touchSpan(live, room, at) {
 			break // a heartbeat of a presence already counted
 		}
 		ms := int64(ev.Seconds * 1000)
@@ -103,7 +101,7 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, old
 		}
 		if live != "" {
 			p.liveSession(live, room, at, oldest)
-			p.touchSpan(live, at)
+			p.touchSpan(live, room, at)
 		}
 	}
 	p.remember(Recent{At: at, Type: ev.Type, Detail: detail})
@@ -136,25 +134,24 @@ func (e *Engine) applyOrder(sh *shard, p *Profile, o *orderIn, at int64, oldest 
 }
 
 // openSpan starts (or joins) the viewer's presence in a live or room.
-func (e *Engine) openSpan(sh *shard, p *Profile, ev *event.Event, at int64) {
-	key := spanKey(ev)
+func (e *Engine) openSpan(sh *shard, p *Profile, live, room string, at int64) {
 	for i := range p.Open {
-		if p.Open[i].Key == key {
+		if p.Open[i].matches(live, room) {
 			p.Open[i].Refs++
 			p.Open[i].Start = min(p.Open[i].Start, at)
 			p.Open[i].Last = max(p.Open[i].Last, at)
 			return
 		}
 	}
-	p.Open = append(p.Open, Span{Key: sh.intern(key), Live: sh.intern(ev.Live), Room: sh.intern(ev.Room), Start: at, Last: at, Refs: 1})
+	p.Open = push(p.Open, Span{Live: live, Room: room, Start: at, Last: at, Refs: 1})
 	sh.open[p.ID] = p
 }
 
 // closeSpan ends one connection of a presence; the last one credits the watch time.
-func (e *Engine) closeSpan(sh *shard, p *Profile, key string, at int64, oldest int32) {
+func (e *Engine) closeSpan(sh *shard, p *Profile, live, room string, at int64, oldest int32) {
 	for i := range p.Open {
 		s := &p.Open[i]
-		if s.Key != key {
+		if !s.matches(live, room) {
 			continue
 		}
 		s.Last = max(s.Last, at)
@@ -185,9 +182,9 @@ func (p *Profile) endSpan(i int, end int64, oldest int32) {
 }
 
 // touchSpan notes activity in an open presence; it reports whether one is open.
-func (p *Profile) touchSpan(key string, at int64) bool {
+func (p *Profile) touchSpan(live, room string, at int64) bool {
 	for i := range p.Open {
-		if p.Open[i].Key == key {
+		if p.Open[i].matches(live, room) {
 			p.Open[i].Last = max(p.Open[i].Last, at)
 			return true
 		}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -105,6 +107,8 @@ func (s *BoltStore) Commit(ctx context.Context, b *Batch) error {
 				return err
 			}
 		}
+		// bbolt inserts fastest in key order (pages fill instead of splitting).
+		slices.SortFunc(b.Profiles, func(x, y Record) int { return strings.Compare(x.Key, y.Key) })
 		for _, r := range b.Profiles {
 			if err := profiles.Put([]byte(r.Key), r.Data); err != nil {
 				return err

@@ -2,7 +2,6 @@ package segment
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -47,6 +46,7 @@ type Engine struct {
 	rank     atomic.Pointer[rankings]
 	subs     atomic.Pointer[[]*subscriber]
 	subsMu   sync.Mutex
+	wantTags atomic.Bool // some subscriber takes tag changes
 	refresh  chan struct{}
 	applied  atomic.Uint64 // events folded in, for Applied
 	cancel   context.CancelFunc
@@ -138,8 +138,8 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 func (e *Engine) load(ctx context.Context) error {
 	n := 0
 	err := e.store.Load(ctx, func(id string, data []byte) error {
-		p := &Profile{}
-		if err := json.Unmarshal(data, p); err != nil {
+		p, err := unmarshalProfile(data)
+		if err != nil {
 			return fmt.Errorf("profile %q: %w", id, err)
 		}
 		sh := e.shardOf(p.ID)
@@ -163,6 +163,14 @@ func (e *Engine) load(ctx context.Context) error {
 
 // internProfile shares the strings a loaded profile repeats with others.
 func (e *Engine) internProfile(sh *shard, p *Profile) {
+	p.Tags.Activity, p.Tags.Value, p.Tags.Lifecycle = sh.intern(p.Tags.Activity), sh.intern(p.Tags.Value), sh.intern(p.Tags.Lifecycle)
+	p.RFM.Segment = sh.intern(p.RFM.Segment)
+	for i := range p.Tags.Preference {
+		p.Tags.Preference[i] = sh.intern(p.Tags.Preference[i])
+	}
+	for i := range p.Recent {
+		p.Recent[i].Type = event.Type(sh.intern(string(p.Recent[i].Type)))
+	}
 	for i := range p.Cats {
 		p.Cats[i].Cat = sh.intern(p.Cats[i].Cat)
 	}

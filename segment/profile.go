@@ -51,10 +51,10 @@ type LiveSession struct {
 	WatchMs int64  `json:"watch_ms"`
 }
 
-// Span is an open presence (WHEP watch or chat connection) in one live or room; Refs
-// counts the connections behind it, so a viewer in chat and video is counted once.
+// Span is an open presence (WHEP watch or chat connection) in one live (or, when the
+// room is not live, one room); Refs counts the connections behind it, so a viewer in
+// chat and video is counted once.
 type Span struct {
-	Key   string `json:"key"`
 	Live  string `json:"live,omitempty"`
 	Room  string `json:"room,omitempty"`
 	Start int64  `json:"start"`
@@ -133,9 +133,9 @@ type Profile struct {
 
 // Limits on the lists a profile keeps, so one busy viewer cannot grow without bound.
 const (
-	maxLives  = 8
+	maxLives  = 4
 	maxRooms  = 16
-	maxRecent = 10
+	maxRecent = 6
 	maxCats   = 64
 	maxOrders = 10_000
 )
@@ -153,7 +153,7 @@ func (p *Profile) bucket(day, oldest int32) *Bucket {
 	if i > 0 && p.Days[i-1].Day == day {
 		return &p.Days[i-1]
 	}
-	p.Days = append(p.Days, Bucket{})
+	p.Days = push(p.Days, Bucket{})
 	copy(p.Days[i+1:], p.Days[i:])
 	p.Days[i] = Bucket{Day: day}
 	return &p.Days[i]
@@ -214,7 +214,7 @@ func (p *Profile) addCat(day, oldest int32, cat string, n uint32) {
 			p.Cats = p.Cats[1:] // drop the oldest entry: the list is kept in arrival order
 		}
 	}
-	p.Cats = append(p.Cats, CatDay{Day: day, Cat: cat, N: n})
+	p.Cats = push(p.Cats, CatDay{Day: day, Cat: cat, N: n})
 }
 
 func (p *Profile) pruneCats(oldest int32) {
@@ -252,7 +252,7 @@ func addCount(list []Count, cat string, n uint32) []Count {
 	if len(list) >= maxCats {
 		return list
 	}
-	return append(list, Count{Cat: cat, N: n})
+	return push(list, Count{Cat: cat, N: n})
 }
 
 // seen moves first/last seen with an event at ms.
@@ -280,12 +280,15 @@ func (p *Profile) remember(r Recent) {
 	if len(p.Recent) >= maxRecent && i == 0 {
 		return // older than everything kept
 	}
-	p.Recent = append(p.Recent, Recent{})
+	if len(p.Recent) >= maxRecent {
+		// Full: drop the oldest in place, keeping the backing array.
+		copy(p.Recent, p.Recent[1:i])
+		p.Recent[i-1] = r
+		return
+	}
+	p.Recent = push(p.Recent, Recent{})
 	copy(p.Recent[i+1:], p.Recent[i:])
 	p.Recent[i] = r
-	if len(p.Recent) > maxRecent {
-		p.Recent = p.Recent[len(p.Recent)-maxRecent:]
-	}
 }
 
 func (p *Profile) addRoom(room string) {
@@ -298,7 +301,7 @@ func (p *Profile) addRoom(room string) {
 		}
 	}
 	if len(p.Rooms) < maxRooms {
-		p.Rooms = append(p.Rooms, room)
+		p.Rooms = push(p.Rooms, room)
 	}
 }
 
@@ -329,7 +332,7 @@ func (p *Profile) liveSession(live, room string, at int64, oldest int32) *LiveSe
 	if len(p.Lives) >= maxLives {
 		p.Lives = append(p.Lives[:0], p.Lives[1:]...)
 	}
-	p.Lives = append(p.Lives, LiveSession{Live: live, Room: room, Start: at})
+	p.Lives = push(p.Lives, LiveSession{Live: live, Room: room, Start: at})
 	return &p.Lives[len(p.Lives)-1]
 }
 
@@ -344,6 +347,17 @@ func (p *Profile) addOrderTime(ms int64) {
 	if ms > p.LastOrder {
 		p.LastOrder = ms
 	}
+}
+
+// push appends v, growing the array by a quarter (at least 2) instead of doubling:
+// a million profiles' small lists would otherwise carry much unused capacity.
+func push[T any](s []T, v T) []T {
+	if len(s) == cap(s) {
+		grown := make([]T, len(s), len(s)+max(2, len(s)/4))
+		copy(grown, s)
+		s = grown
+	}
+	return append(s, v)
 }
 
 func sat16(v uint32) uint16 {

@@ -3,6 +3,7 @@ package segment
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -191,5 +192,33 @@ func TestBoltLockedByAnotherHolder(t *testing.T) {
 	// bbolt's flock is per open file description, so a second open in-process blocks too.
 	if _, err := OpenBolt(path, 50*time.Millisecond); err == nil {
 		t.Fatal("second open succeeded")
+	}
+}
+
+func TestProfileCodecRoundTrip(t *testing.T) {
+	yes := true
+	p := &Profile{ID: "v", Name: "Ann", Aliases: []string{"g1", "email:a@b.c"}, FirstSeen: -5, LastSeen: 1781517600000, LastVisit: 3,
+		Sessions: 4, WatchMs: 123456, Comments: 2, Likes: 9, Gifts: 1, GiftValue: 1_500_000, Interactions: 12,
+		Clicks: []Count{{"shoes", 3}}, Orders: 2, Spend: 25_010_000, FirstOrder: 1, SecondOrder: 2, LastOrder: 2,
+		Bought: []Count{{"bags", 1}}, OrderIDs: []string{"o1", "o2"},
+		Days:  []Bucket{{Day: 20000, Sessions: 1, Orders: 2, Interactions: 3, WatchSec: 4, Spend: -5}},
+		Cats:  []CatDay{{Day: 20000, Cat: "shoes", N: 3}},
+		Lives: []LiveSession{{Live: "L", Room: "r", Start: 7, WatchMs: 8}}, Rooms: []string{"r"},
+		Open:   []Span{{Live: "L", Room: "r", Start: 1, Last: 2, Refs: 2}},
+		Recent: []Recent{{At: 9, Type: event.Like, Detail: "x"}}, Consent: &yes,
+		Tags: Tags{Activity: High, Value: "vip", Lifecycle: Loyal, Preference: []string{"shoes", PriceMid}, Since: [4]int64{1, 2, 3, 4}},
+		RFM:  RFM{R: 5, F: 4, M: 3, Segment: "Champions"}}
+	got, err := unmarshalProfile(marshalProfile(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(p)
+	b, _ := json.Marshal(got)
+	if !bytes.Equal(a, b) {
+		t.Fatalf("round trip:\n%s\n%s", a, b)
+	}
+	data := marshalProfile(p)
+	for i := range data {
+		unmarshalProfile(data[:i]) // truncated records fail without panicking
 	}
 }

@@ -25,13 +25,19 @@ func (e *Engine) Subscribe(pub event.Publisher, types ...event.Type) (cancel fun
 	e.subsMu.Lock()
 	list := append(slices.Clone(*e.subs.Load()), s)
 	e.subs.Store(&list)
+	e.wantTags.Store(wantsTags(list))
 	e.subsMu.Unlock()
 	return func() {
 		e.subsMu.Lock()
 		defer e.subsMu.Unlock()
 		list := slices.DeleteFunc(slices.Clone(*e.subs.Load()), func(x *subscriber) bool { return x == s })
 		e.subs.Store(&list)
+		e.wantTags.Store(wantsTags(list))
 	}
+}
+
+func wantsTags(list []*subscriber) bool {
+	return slices.ContainsFunc(list, func(s *subscriber) bool { return s.wants(event.TagChange) })
 }
 
 func (e *Engine) publish(ev event.Event, changes []event.Event) {

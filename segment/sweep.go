@@ -2,7 +2,6 @@ package segment
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/segment/rfm"
@@ -166,7 +165,7 @@ func (e *Engine) requeueDeleted(ids []string) {
 
 // encodeProfile snapshots p (its shard locked) and clears its dirty mark.
 func encodeProfile(p *Profile) Record {
-	data, _ := json.Marshal(p) // a Profile always encodes
+	data := marshalProfile(p)
 	p.dirty = false
 	return Record{Key: p.ID, Data: data}
 }

@@ -201,36 +201,53 @@ func (e *Engine) preference(p *Profile, now int64, explain bool) ([]string, stri
 	return words, reason
 }
 
-// retag recomputes every dimension of p at now and returns the changes as events.
+// retag recomputes every dimension of p at now and returns the changes as events
+// (built only when someone subscribed to them).
 func (e *Engine) retag(p *Profile, now int64, cause *event.Event, withPreference bool) []event.Event {
+	emit := e.wantTags.Load()
 	var out []event.Event
-	set := func(dim int, old *string, word string) {
+	changed := false
+	a, _ := e.activity(p, now, false)
+	v, _ := e.value(p, false)
+	l, _ := e.lifecycle(p, now, false)
+	for dim, word := range [3]string{a, v, l} {
+		old := p.Tags.word(dim)
 		if *old == word {
-			return
+			continue
 		}
-		out = append(out, e.tagEvent(p, Dimensions[dim], *old, word, now, cause))
+		if emit {
+			out = append(out, e.tagEvent(p, Dimensions[dim], *old, word, now, cause))
+		}
 		*old = word
 		p.Tags.Since[dim] = now
+		changed = true
 	}
-	a, _ := e.activity(p, now, false)
-	set(0, &p.Tags.Activity, a)
-	v, _ := e.value(p, false)
-	set(1, &p.Tags.Value, v)
-	l, _ := e.lifecycle(p, now, false)
-	set(2, &p.Tags.Lifecycle, l)
 	if withPreference || p.Tags.Since[3] == 0 {
 		pref, _ := e.preference(p, now, false)
 		if !slices.Equal(pref, p.Tags.Preference) || p.Tags.Since[3] == 0 {
-			old := strings.Join(p.Tags.Preference, ",")
+			if emit {
+				out = append(out, e.tagEvent(p, DimPreference, strings.Join(p.Tags.Preference, ","), strings.Join(pref, ","), now, cause))
+			}
 			p.Tags.Preference = pref
 			p.Tags.Since[3] = now
-			out = append(out, e.tagEvent(p, DimPreference, old, strings.Join(pref, ","), now, cause))
+			changed = true
 		}
 	}
-	if len(out) > 0 {
+	if changed {
 		p.dirty = true
 	}
 	return out
+}
+
+// word points at the tag of dimension dim (activity, value or lifecycle).
+func (t *Tags) word(dim int) *string {
+	switch dim {
+	case 0:
+		return &t.Activity
+	case 1:
+		return &t.Value
+	}
+	return &t.Lifecycle
 }
 
 // tagEvent builds the TagChange event; its reason is explained now, once per change.

@@ -64,14 +64,17 @@ func (g *Gen) Next(ev *event.Event) uint64 {
 		}
 		r -= m.n
 	}
+	v := g.rng.IntN(len(g.Viewers))
+	at := g.now.Add(-time.Duration(g.rng.Int64N(int64(60 * 24 * time.Hour))))
 	*ev = event.Event{
 		ID:     "b" + strconv.FormatUint(g.seq, 36),
 		Type:   t,
-		At:     g.now.Add(-time.Duration(g.rng.Int64N(int64(60 * 24 * time.Hour)))),
-		Viewer: g.Viewers[g.rng.IntN(len(g.Viewers))],
+		At:     at,
+		Viewer: g.Viewers[v],
 		Role:   event.RoleViewer,
 		Room:   "room-1",
-		Live:   g.lives[g.rng.IntN(len(g.lives))],
+		// One live a day per viewer, so joins and leaves of a day meet.
+		Live: g.lives[(v+int(at.Unix()/86400))%len(g.lives)],
 	}
 	switch t {
 	case event.Danmaku:
