@@ -107,8 +107,9 @@ func (s *BoltStore) Commit(ctx context.Context, b *Batch) error {
 				return err
 			}
 		}
-		// bbolt inserts fastest in key order (pages fill instead of splitting).
-		slices.SortFunc(b.Profiles, func(x, y Record) int { return strings.Compare(x.Key, y.Key) })
+		// bbolt inserts fastest in key order (pages fill instead of splitting); stable, so
+		// a later snapshot of the same profile is still written last.
+		slices.SortStableFunc(b.Profiles, func(x, y Record) int { return strings.Compare(x.Key, y.Key) })
 		for _, r := range b.Profiles {
 			if err := profiles.Put([]byte(r.Key), r.Data); err != nil {
 				return err

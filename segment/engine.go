@@ -42,6 +42,7 @@ type Engine struct {
 	// committed before any later one, and an import's dedup check, apply and commit
 	// happen as one step.
 	commitMu sync.Mutex
+	unstored Batch // what a failed commit left, retried with the next one (under commitMu)
 	sweepMu  sync.Mutex
 	rank     atomic.Pointer[rankings]
 	subs     atomic.Pointer[[]*subscriber]

@@ -2,12 +2,15 @@ package segment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/problem"
 	"github.com/liveroom/liveroom/segment/rfm"
 )
 
@@ -253,5 +256,39 @@ func TestAnalytics(t *testing.T) {
 		if _, err := e.Members(context.Background(), bad[0], bad[1], "", 10); err == nil {
 			t.Errorf("members %v accepted", bad)
 		}
+	}
+}
+
+// failingStore refuses commits while fail is set.
+type failingStore struct {
+	*MemoryStore
+	fail atomic.Bool
+}
+
+func (f *failingStore) Commit(ctx context.Context, b *Batch) error {
+	if f.fail.Load() {
+		return errors.New("disk full")
+	}
+	return f.MemoryStore.Commit(ctx, b)
+}
+
+func TestImportRetriedAfterStoreFailureAppliesOnce(t *testing.T) {
+	store := &failingStore{MemoryStore: NewMemoryStore()}
+	store.fail.Store(true)
+	e := newEngine(t, store, &clock{t: t0})
+	body := "[" + orderJSON("e1", "v", 3, "10", "x") + "]"
+	if _, err := e.ImportJSON(context.Background(), strings.NewReader(body)); problem.KindOf(err) != problem.Unavailable {
+		t.Fatalf("import on a failing store: %v", err)
+	}
+	store.fail.Store(false)
+	res := importJSON(t, e, body)
+	if res.Accepted != 1 || res.Duplicates != 1 {
+		t.Fatalf("retry: %+v", res)
+	}
+	if v := viewer(t, e, "v"); v.Orders != 1 || v.Spend.String() != "10.00" {
+		t.Fatalf("after retry: %d orders, %s", v.Orders, v.Spend)
+	}
+	if seen, _ := store.Seen(context.Background(), KindEvent, []string{"e1"}); !seen["e1"] {
+		t.Fatal("the retried event is not stored")
 	}
 }

@@ -117,6 +117,16 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 	if err != nil {
 		return ImportResult{}, problem.Wrap(problem.Unavailable, err, "segment store unavailable")
 	}
+	// Items applied by an import whose commit failed count as seen: they are in
+	// memory already, and are committed with this batch or the next flush.
+	for _, k := range []struct {
+		kind Kind
+		seen map[string]bool
+	}{{KindEvent, seen}, {KindOrder, seenOrders}} {
+		for _, r := range e.unstored.Owned[k.kind] {
+			k.seen[r.Key] = true
+		}
+	}
 	touched := map[*Profile]*shard{}
 	b := &Batch{}
 	var changes [][]event.Event
@@ -159,8 +169,7 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 		sh.mu.Unlock()
 	}
 	b.Products = e.catalog.drain()
-	if err := e.store.Commit(ctx, b); err != nil {
-		e.metrics.storeErrors.Inc()
+	if err := e.commit(ctx, b); err != nil {
 		return ImportResult{}, problem.Wrap(problem.Unavailable, err, "could not store the events; nothing was acknowledged, retry")
 	}
 	e.metrics.imported.Add(float64(len(applied)))

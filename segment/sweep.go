@@ -112,11 +112,10 @@ func (e *Engine) Flush(ctx context.Context) error {
 	b := &Batch{}
 	pending := e.snapshotDirty(b)
 	b.Products = e.catalog.drain()
-	if b.empty() {
+	if b.empty() && e.unstored.empty() {
 		return nil
 	}
-	if err := e.store.Commit(ctx, b); err != nil {
-		e.metrics.storeErrors.Inc()
+	if err := e.commit(ctx, b); err != nil {
 		for _, p := range pending {
 			sh := e.shardOf(p.ID)
 			sh.mu.Lock()
@@ -125,7 +124,6 @@ func (e *Engine) Flush(ctx context.Context) error {
 			}
 			sh.mu.Unlock()
 		}
-		e.requeueDeleted(b.DeletedProfiles)
 		return err
 	}
 	e.metrics.flushed.Add(float64(len(b.Profiles)))
@@ -154,13 +152,24 @@ func (e *Engine) snapshotDirty(b *Batch) []*Profile {
 	return pending
 }
 
-func (e *Engine) requeueDeleted(ids []string) {
-	for _, id := range ids {
-		sh := e.shardOf(id)
-		sh.mu.Lock()
-		sh.deleted = append(sh.deleted, id)
-		sh.mu.Unlock()
+// commit writes b together with whatever an earlier failed commit left; on failure
+// all of it is kept for the next try (called under commitMu).
+func (e *Engine) commit(ctx context.Context, b *Batch) error {
+	all := &e.unstored
+	all.Profiles = append(all.Profiles, b.Profiles...) // later snapshots after earlier ones
+	all.DeletedProfiles = append(all.DeletedProfiles, b.DeletedProfiles...)
+	all.Products = append(all.Products, b.Products...)
+	for k, rs := range b.Owned {
+		for _, r := range rs {
+			all.own(k, r)
+		}
 	}
+	if err := e.store.Commit(ctx, all); err != nil {
+		e.metrics.storeErrors.Inc()
+		return err
+	}
+	e.unstored = Batch{}
+	return nil
 }
 
 // encodeProfile snapshots p (its shard locked) and clears its dirty mark.
