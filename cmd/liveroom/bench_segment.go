@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -33,6 +34,7 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 	data := fs.String("data", "", "folder for segment.db (default: a temporary folder, removed after)")
 	rate := fs.Int("rate", 0, "events per second to offer (0: as fast as the engine takes them)")
 	shards := fs.Int("shards", segment.DefaultConfig().Shards, "profile shards")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.Usage = func() {
 		fmt.Fprint(stdout, "Usage: liveroom bench segment [--events N] [--viewers V] [--data DIR] [--rate R]\n\n")
 		fs.SetOutput(stdout)
@@ -57,6 +59,19 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 		}
 		defer os.RemoveAll(tmp)
 		dir = tmp
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if err := runSegmentBench(dir, *events, *viewers, *rate, *shards, stdout); err != nil {
 		fmt.Fprintln(stderr, "liveroom bench segment:", err)
