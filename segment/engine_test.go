@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -169,6 +170,15 @@ func TestIdentityMerge(t *testing.T) {
 	if e.Count() != 1 {
 		t.Fatalf("%d profiles, want 1", e.Count())
 	}
+	// A guest who became a customer of their own (by e-mail) and then orders as the
+	// known customer brings their links along.
+	importJSON(t, e, `[{"id":"h3","type":"order","viewer":"guest-9","at":"2026-06-15T11:00:00Z","order_id":"s3","total":"5","customer":{"email":"bob@example.com"}},
+	 {"id":"h4","type":"order","viewer":"guest-9","at":"2026-06-15T11:10:00Z","order_id":"s4","total":"5","customer":{"id":"42"}}]`)
+	for _, id := range []string{"guest-9", "email:bob@example.com"} {
+		if v := viewer(t, e, id); v.ID != "shop-42" || v.Orders != 4 {
+			t.Fatalf("lookup %s after a second merge: id %s orders %d", id, v.ID, v.Orders)
+		}
+	}
 }
 
 func TestRFMOverBuyersWithTies(t *testing.T) {
@@ -290,5 +300,56 @@ func TestImportRetriedAfterStoreFailureAppliesOnce(t *testing.T) {
 	}
 	if seen, _ := store.Seen(context.Background(), KindEvent, []string{"e1"}); !seen["e1"] {
 		t.Fatal("the retried event is not stored")
+	}
+}
+
+// Live events, imports with merges, sweeps and flushes at once: no race, no deadlock,
+// nothing lost.
+func TestConcurrentLiveAndImports(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				x := ev(event.Like, fmt.Sprintf("g%d", i%20), t0)
+				e.Apply(x)
+				if i%50 == 0 {
+					e.Sweep()
+				}
+			}
+		})
+	}
+	for w := range 2 {
+		wg.Go(func() {
+			for i := range 20 {
+				body := fmt.Sprintf(`[{"id":"w%d-%d","type":"order","viewer":"g%d","at":"2026-06-15T10:00:00Z","order_id":"w%d-%d","total":"1","customer":{"id":"c%d"}}]`, w, i, i, w, i, i%3)
+				if _, err := e.ImportJSON(context.Background(), strings.NewReader(body)); err != nil {
+					t.Error(err)
+				}
+				e.Flush(context.Background())
+			}
+		})
+	}
+	wg.Wait()
+	total := 0
+	for _, id := range []string{"customer:c0", "customer:c1", "customer:c2"} {
+		total += viewer(t, e, id).Orders
+	}
+	if total != 40 {
+		t.Fatalf("%d orders across the three customers, want 40", total)
+	}
+	// Each of g0..g19 is found (merged or not); merged guests share a profile, so
+	// count each profile once.
+	seen := map[string]int{}
+	for i := range 20 {
+		v := viewer(t, e, fmt.Sprintf("g%d", i))
+		seen[v.ID] = v.Likes
+	}
+	sum := 0
+	for _, n := range seen {
+		sum += n
+	}
+	if sum != 800 {
+		t.Fatalf("%d likes kept, want 800", sum)
 	}
 }

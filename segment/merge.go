@@ -77,20 +77,30 @@ func (e *Engine) addAliases(id string, keys []string, touched map[*Profile]*shar
 // merge folds profile from into profile into; both keep their history in the result.
 // It reports whether into exists (else nothing is merged).
 func (e *Engine) merge(from, into string, touched map[*Profile]*shard) bool {
+	ok, later := e.mergeLocked(from, into, touched)
+	// Aliases of the source kept in other shards are re-pointed after the two shard
+	// locks are released, so no goroutine ever holds more than two, in index order.
+	for _, a := range later {
+		e.repoint(a, into)
+	}
+	return ok
+}
+
+func (e *Engine) mergeLocked(from, into string, touched map[*Profile]*shard) (bool, []string) {
 	fsh, ish := e.shardOf(from), e.shardOf(into)
 	first, second := fsh, ish
 	if e.shardIndex(ish) < e.shardIndex(fsh) {
 		first, second = ish, fsh
 	}
 	first.mu.Lock()
+	defer first.mu.Unlock()
 	if second != first {
 		second.mu.Lock()
 		defer second.mu.Unlock()
 	}
-	defer first.mu.Unlock()
 	dst, ok := ish.profiles[into]
 	if !ok {
-		return false
+		return false, nil
 	}
 	src, ok := fsh.profiles[from]
 	if ok {
@@ -114,7 +124,7 @@ func (e *Engine) merge(from, into string, touched map[*Profile]*shard) bool {
 	if touched != nil {
 		touched[dst] = ish
 	}
-	// The source's own aliases (other guest ids) now lead to into as well.
+	var later []string
 	if src != nil {
 		for _, a := range src.Aliases {
 			if !slices.Contains(dst.Aliases, a) {
@@ -123,11 +133,11 @@ func (e *Engine) merge(from, into string, touched map[*Profile]*shard) bool {
 			if ash := e.shardOf(a); ash == first || ash == second {
 				ash.alias[a] = into
 			} else {
-				defer e.repoint(a, into) // after our locks are released
+				later = append(later, a)
 			}
 		}
 	}
-	return true
+	return true, later
 }
 
 func (e *Engine) repoint(alias, into string) {
