@@ -35,6 +35,7 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 	rate := fs.Int("rate", 0, "events per second to offer (0: as fast as the engine takes them)")
 	shards := fs.Int("shards", segment.DefaultConfig().Shards, "profile shards")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile, taken after the run, to this file")
 	fs.Usage = func() {
 		fmt.Fprint(stdout, "Usage: liveroom bench segment [--events N] [--viewers V] [--data DIR] [--rate R]\n\n")
 		fs.SetOutput(stdout)
@@ -73,7 +74,7 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := runSegmentBench(dir, *events, *viewers, *rate, *shards, stdout); err != nil {
+	if err := runSegmentBench(dir, *events, *viewers, *rate, *shards, *memProfile, stdout); err != nil {
 		fmt.Fprintln(stderr, "liveroom bench segment:", err)
 		return 1
 	}
@@ -88,7 +89,7 @@ func heapInUse() uint64 {
 	return m.HeapAlloc
 }
 
-func runSegmentBench(dir string, events, viewers, rate, shards int, out io.Writer) error {
+func runSegmentBench(dir string, events, viewers, rate, shards int, memProfile string, out io.Writer) error {
 	store, err := segment.OpenBolt(filepath.Join(dir, "segment.db"), time.Second)
 	if err != nil {
 		return err
@@ -96,19 +97,21 @@ func runSegmentBench(dir string, events, viewers, rate, shards int, out io.Write
 	defer store.Close()
 	gen := synth.New(viewers, time.Now(), 1)
 	sent := make([]int64, events+1) // when each event entered the tap (Unix ns)
+	// The bench's own buffers exist before the baseline, so the heap per profile
+	// counts the engine only.
+	tap := event.NewQueue(1 << 16)
+	changes := event.NewQueue(1 << 16)
+	delays := make([]time.Duration, 0, events)
 	base := heapInUse()
 
 	cfg := segment.DefaultConfig()
 	cfg.Shards = shards
-	tap := event.NewQueue(1 << 16)
 	eng, err := segment.New(cfg, segment.Deps{Store: store, Tap: tap.C(), Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
 	}
 	// A subscriber, as the rules will be: every tag change with its cause's delay.
-	changes := event.NewQueue(1 << 16)
 	cancel := eng.Subscribe(changes, event.TagChange)
-	var delays []time.Duration
 	var wg sync.WaitGroup
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -160,6 +163,12 @@ func runSegmentBench(dir string, events, viewers, rate, shards int, out io.Write
 
 	profiles := eng.Count()
 	perProfile := float64(heapInUse()-base) / float64(max(profiles, 1))
+	if memProfile != "" {
+		if f, err := os.Create(memProfile); err == nil {
+			pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
 	fmt.Fprintf(out, "events/s:            %.0f (%d events in %s; the generator waited on a full tap %d times)\n", float64(events)/elapsed.Seconds(), events, elapsed.Round(time.Millisecond), tap.Dropped())
 	slices.Sort(delays)
 	if n := len(delays); n > 0 {
