@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -76,6 +77,10 @@ func (s *Server) importEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	res, err := s.deps.Segment.ImportJSON(r.Context(), r.Body)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		err = tooLarge // 413, not the decoder's 400
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -113,6 +113,19 @@ func TestSegmentAPI(t *testing.T) {
 	if a := call(t, srv, "POST", "/api/events", admin, "application/json", `{"id":"x"}`); a.status != 400 || !strings.Contains(a.body, "JSON array") {
 		t.Errorf("object body: %d %s", a.status, a.body)
 	}
+	big := "[" + strings.Repeat(`{"id":"x","type":"danmaku","viewer":"v","at":"2026-01-01T00:00:00Z","text":"`+strings.Repeat("a", 400)+`"},`, 5000) + "1]"
+	if a := call(t, srv, "POST", "/api/events", admin, "application/json", big); a.status != 413 {
+		t.Errorf("2 MB body: %d %s", a.status, a.body)
+	}
+	// The same without a Content-Length (chunked): the limit trips while decoding.
+	req, _ := http.NewRequest("POST", srv.URL+"/api/events", io.MultiReader(strings.NewReader(big)))
+	req.Header.Set("Authorization", "Bearer "+admin)
+	if resp, err := srv.Client().Do(req); err != nil || resp.StatusCode != 413 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Errorf("chunked 2 MB body: %v %v %s", resp.StatusCode, err, b)
+	} else {
+		resp.Body.Close()
+	}
 
 	// Live events from the tap reach the profile.
 	tap.Publish(event.Event{ID: "t1", Type: event.Danmaku, Viewer: "v1", Role: "viewer", Room: "r1", At: now, Text: "nice"})
