@@ -169,6 +169,9 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 		sh.mu.Unlock()
 	}
 	b.Products = e.catalog.drain()
+	if b.empty() && e.unstored.empty() {
+		return res, nil // nothing new: no transaction to wait for
+	}
 	if err := e.commit(ctx, b); err != nil {
 		return ImportResult{}, problem.Wrap(problem.Unavailable, err, "could not store the events; nothing was acknowledged, retry")
 	}
