@@ -1,8 +1,45 @@
 package app
 
-import "github.com/liveroom/liveroom/gateway"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
 
-// wireSegment builds the segment service and hands it to the gateway (see its issue).
+	"github.com/liveroom/liveroom/gateway"
+	"github.com/liveroom/liveroom/segment"
+)
+
+// SegmentFile is the embedded segment store under --data.
+const SegmentFile = "segment.db"
+
+// wireSegment opens the embedded segment store, starts the engine on the tap and hands
+// it to the gateway. On drain the engine writes what it still holds, then the file is
+// closed.
 func (a *App) wireSegment(deps *gateway.Deps) error {
+	if err := os.MkdirAll(a.cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("data folder %s: %w", a.cfg.Data, err)
+	}
+	path := filepath.Join(a.cfg.Data, SegmentFile)
+	store, err := segment.OpenBolt(path, 2*time.Second)
+	if err != nil {
+		if errors.Is(err, segment.ErrLocked) {
+			return fmt.Errorf("%w (is another liveroom using --data %s?)", err, a.cfg.Data)
+		}
+		return err
+	}
+	eng, err := segment.New(a.cfg.Segment, segment.Deps{
+		Store: store, Tap: a.tap.C(), Log: a.log.With("part", "segment"), Registry: deps.Registry,
+	})
+	if err != nil {
+		store.Close()
+		return err
+	}
+	deps.Segment = eng
+	a.stops = append(a.stops, func(ctx context.Context) error {
+		return errors.Join(eng.Close(ctx), store.Close())
+	})
 	return nil
 }

@@ -72,6 +72,19 @@ type Event struct {
 	Consent *bool `json:"consent,omitempty"`
 	// Order is set on Order events.
 	Order *OrderInfo `json:"order,omitempty"`
+	// Tag is set on TagChange events.
+	Tag *TagInfo `json:"tag,omitempty"`
+}
+
+// TagInfo describes one tag change on one dimension (activity, value, lifecycle,
+// preference). A preference tag is a list, joined with commas in From and To.
+type TagInfo struct {
+	Dimension string `json:"dimension"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	Reason    string `json:"reason"`
+	// Cause is the id of the event that led to the change, empty for a sweep.
+	Cause string `json:"cause,omitempty"`
 }
 
 // OrderInfo is the part of an order the segment engine needs.

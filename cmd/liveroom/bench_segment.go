@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/segment"
+	"github.com/liveroom/liveroom/segment/synth"
+)
+
+func init() { benchers["segment"] = benchSegment }
+
+// benchSegment drives synthetic live events through the segment engine on the
+// embedded (bbolt) store, the way the tap does, and prints events/s, the delay from an
+// event entering the tap to the tag change it causes reaching a subscriber, and the
+// memory each profile takes.
+func benchSegment(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("liveroom bench segment", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	events := fs.Int("events", 10_000_000, "events to drive through the engine")
+	viewers := fs.Int("viewers", 1_000_000, "distinct viewers (profiles)")
+	data := fs.String("data", "", "folder for segment.db (default: a temporary folder, removed after)")
+	rate := fs.Int("rate", 0, "events per second to offer (0: as fast as the engine takes them)")
+	shards := fs.Int("shards", segment.DefaultConfig().Shards, "profile shards")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile, taken after the run, to this file")
+	fs.Usage = func() {
+		fmt.Fprint(stdout, "Usage: liveroom bench segment [--events N] [--viewers V] [--data DIR] [--rate R]\n\n")
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *events < 1 || *viewers < 1 {
+		fmt.Fprintln(stderr, "liveroom bench segment: --events and --viewers must be positive")
+		return 2
+	}
+	dir := *data
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "liveroom-bench-segment-")
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if err := runSegmentBench(dir, *events, *viewers, *rate, *shards, *memProfile, stdout); err != nil {
+		fmt.Fprintln(stderr, "liveroom bench segment:", err)
+		return 1
+	}
+	return 0
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+func runSegmentBench(dir string, events, viewers, rate, shards int, memProfile string, out io.Writer) error {
+	store, err := segment.OpenBolt(filepath.Join(dir, "segment.db"), time.Second)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	gen := synth.New(viewers, time.Now(), 1)
+	sent := make([]int64, events+1) // when each event entered the tap (Unix ns)
+	// The bench's own buffers exist before the baseline, so the heap per profile
+	// counts the engine only.
+	tap := event.NewQueue(1 << 16)
+	changes := event.NewQueue(1 << 16)
+	delays := make([]time.Duration, 0, events)
+	base := heapInUse()
+
+	cfg := segment.DefaultConfig()
+	cfg.Shards = shards
+	eng, err := segment.New(cfg, segment.Deps{Store: store, Tap: tap.C(), Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	// A subscriber, as the rules will be: every tag change with its cause's delay.
+	cancel := eng.Subscribe(changes, event.TagChange)
+	var wg sync.WaitGroup
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	wg.Go(func() {
+		for {
+			c, err := changes.Next(ctx)
+			if err != nil {
+				return
+			}
+			if seq, ok := synth.SeqOf(c.Tag.Cause); ok && seq < uint64(len(sent)) {
+				delays = append(delays, time.Duration(time.Now().UnixNano()-sent[seq]))
+			}
+		}
+	})
+
+	fmt.Fprintf(out, "segment bench: %d events over %d viewers, %d shards, store %s, GOMAXPROCS %d\n",
+		events, viewers, shards, filepath.Join(dir, "segment.db"), runtime.GOMAXPROCS(0))
+	start := time.Now()
+	var ev event.Event
+	var interval time.Duration
+	if rate > 0 {
+		interval = time.Second / time.Duration(rate)
+	}
+	for i := 0; i < events; i++ {
+		seq := gen.Next(&ev)
+		if interval > 0 {
+			if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		sent[seq] = time.Now().UnixNano()
+		for !tap.Publish(ev) {
+			runtime.Gosched() // the tap is full: let the engine catch up (a live tap would drop)
+		}
+	}
+	for eng.Applied() < uint64(events) {
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	flushStart := time.Now()
+	if err := eng.Flush(context.Background()); err != nil {
+		return err
+	}
+	flush := time.Since(flushStart)
+	time.Sleep(50 * time.Millisecond) // let the subscriber drain
+	cancel()
+	stop()
+	wg.Wait()
+
+	profiles := eng.Count()
+	perProfile := float64(heapInUse()-base) / float64(max(profiles, 1))
+	if memProfile != "" {
+		if f, err := os.Create(memProfile); err == nil {
+			pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
+	fmt.Fprintf(out, "events/s:            %.0f (%d events in %s; the generator waited on a full tap %d times)\n", float64(events)/elapsed.Seconds(), events, elapsed.Round(time.Millisecond), tap.Dropped())
+	slices.Sort(delays)
+	if n := len(delays); n > 0 {
+		fmt.Fprintf(out, "event→tag change:    p50 %s, p99 %s, max %s over %d tag changes (subscriber drops %d)\n",
+			delays[n/2], delays[n*99/100], delays[n-1], n, changes.Dropped())
+	}
+	fmt.Fprintf(out, "profiles:            %d, heap per profile %.0f bytes (%.2f GiB per million)\n", profiles, perProfile, perProfile*1e6/(1<<30))
+	fmt.Fprintf(out, "final write-through: %s\n", flush.Round(time.Millisecond))
+	if st, err := os.Stat(filepath.Join(dir, "segment.db")); err == nil {
+		fmt.Fprintf(out, "store file:          %.1f MiB\n", float64(st.Size())/(1<<20))
+	}
+	runtime.KeepAlive(gen)
+	return eng.Close(context.Background())
+}

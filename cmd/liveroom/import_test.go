@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/liveroom/liveroom/config"
+	"github.com/liveroom/liveroom/gateway"
+	"github.com/liveroom/liveroom/segment"
+	"github.com/liveroom/liveroom/token"
+)
+
+const importLines = `{"id":"i1","type":"order","viewer":"c1","at":"2026-05-01T10:00:00Z","order_id":"o1","total":"30.00","currency":"EUR"}
+{"id":"i2","type":"watch","viewer":"c2","at":1781517600000,"seconds":120}
+
+{"id":"i3","type":"order","viewer":"c2","at":"bad"}
+`
+
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestImportDirect(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "cfg.yml", "currency-rates: {EUR: \"1.10\"}\n")
+	file := writeFile(t, dir, "h.jsonl", importLines)
+	data := filepath.Join(dir, "data")
+	var out, errb bytes.Buffer
+	if code := run([]string{"import", "--config", cfg, "--data", data, file}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1 (one refused): %s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "item 3:") || !strings.Contains(errb.String(), "accepted 2 (0 already imported), refused 1") {
+		t.Fatalf("output: %s", errb.String())
+	}
+	errb.Reset()
+	run([]string{"import", "--config", cfg, "--data", data, file}, &out, &errb)
+	if !strings.Contains(errb.String(), "accepted 2 (2 already imported)") {
+		t.Fatalf("re-run: %s", errb.String())
+	}
+	// The store holds what was imported.
+	store, err := segment.OpenBolt(filepath.Join(data, "segment.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := segment.New(segment.DefaultConfig(), segment.Deps{Store: store, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := eng.Viewer(context.Background(), "c1")
+	if err != nil || v.Spend.String() != "33.00" {
+		t.Fatalf("c1: %+v %v", v, err)
+	}
+	// While something holds the store, a direct import says to go through the server.
+	errb.Reset()
+	if code := run([]string{"import", "--data", data, file}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "--url") {
+		t.Fatalf("locked: %d %s", code, errb.String())
+	}
+	eng.Close(context.Background())
+	store.Close()
+	if code := run([]string{"import", "--data", data, filepath.Join(dir, "x.txt")}, &out, &errb); code == 0 {
+		t.Fatal("a missing file imported")
+	}
+}
+
+func TestImportThroughServer(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	dir := t.TempDir()
+	signer, _ := token.NewSigner("import-test-secret-of-at-least-32-bytes!")
+	store, err := segment.OpenBolt(filepath.Join(dir, "segment.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := segment.New(segment.DefaultConfig(), segment.Deps{Store: store, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(config.DefaultCore(), gateway.Deps{Signer: signer, Segment: eng, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(func() { srv.Close(); eng.Close(context.Background()); store.Close() })
+	admin, _ := signer.Issue(token.Spec{User: "ops", Role: "admin", Room: "*", TTL: time.Hour})
+	file := writeFile(t, dir, "h.csv", "id,type,viewer,at,order_id,total,sku,category,price,quantity\n"+
+		"k1,order,c3,2026-04-01T00:00:00Z,o9,20,s1,hats,10,1\nk1,order,c3,2026-04-01T00:00:00Z,o9,20,s2,bags,10,1\nk2,order,c3,2026-04-01T00:00:00Z,o10,1.2.3,,,,\n")
+	var out, errb bytes.Buffer
+	if code := run([]string{"import", "--url", srv.URL, "--token", admin, "--batch", "1", file}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "accepted 1 (0 already imported), refused 1") || !strings.Contains(errb.String(), "item 2:") {
+		t.Fatalf("output: %s", errb.String())
+	}
+	if v, err := eng.Viewer(context.Background(), "c3"); err != nil || v.Orders != 1 || len(v.Bought) != 2 {
+		t.Fatalf("c3: %+v %v", v, err)
+	}
+	errb.Reset()
+	if code := run([]string{"import", "--url", srv.URL, "--token", "nope", file}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "401") {
+		t.Fatalf("bad token: %d %s", code, errb.String())
+	}
+}

@@ -1,0 +1,219 @@
+package segment
+
+import (
+	"strconv"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// matches tells whether span s is the presence of (live, room): per live when the
+// room is live, else per room.
+func (s *Span) matches(live, room string) bool {
+	return s.Live == live && (live != "" || s.Room == room)
+}
+
+// applyTo folds one event into p. oldest is the last day that has no bucket any more.
+// It reports whether the event touched categories or orders (preference and value
+// must then be recomputed).
+func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, oldest int32) (cats, ordered bool) {
+	at := ev.At.UnixMilli()
+	day := dayOf(at)
+	room := sh.intern(ev.Room)
+	live := sh.intern(ev.Live)
+	p.seen(at)
+	p.addRoom(room)
+	if ev.Name != "" && ev.Role != event.RoleAgent && ev.Role != event.RoleHost {
+		p.Name = ev.Name
+	}
+	detail := room
+	interaction := false
+	switch ev.Type {
+	case event.Join, event.WatchStart:
+		p.visit(at)
+		if live != "" {
+			p.liveSession(live, room, at, oldest)
+		}
+		e.openSpan(sh, p, live, room, at)
+	case event.Leave, event.WatchStop:
+		p.visit(at)
+		e.closeSpan(sh, p, live, room, at, oldest)
+	case event.Watch:
+		p.visit(at)
+		if live != "" && p.touchSpan(live, room, at) {
+			break // a heartbeat of a presence already counted
+		}
+		ms := int64(ev.Seconds * 1000)
+		p.addWatch(at-ms, at, oldest)
+		if live != "" {
+			p.liveSession(live, room, at-ms, oldest).WatchMs += ms
+		} else {
+			p.Sessions++
+			if b := p.bucket(dayOf(at-ms), oldest); b != nil {
+				b.Sessions = sat16(uint32(b.Sessions) + 1)
+			}
+		}
+		detail = strconv.FormatInt(ms/1000, 10) + "s"
+	case event.Danmaku:
+		p.Comments++
+		interaction = true
+		detail = clip(ev.Text, 80)
+	case event.Like:
+		p.Likes += uint32(max(ev.Count, 1))
+		interaction = true
+	case event.Gift:
+		p.Gifts += uint32(max(ev.Count, 1))
+		p.GiftValue += MoneyFromFloat(ev.Value)
+		interaction = true
+		detail = ev.Gift
+	case event.ProductClick:
+		cat := ev.Category
+		if cat == "" {
+			cat = e.catalog.category(ev.SKU)
+		}
+		cat = sh.intern(cat)
+		p.Clicks = addCount(p.Clicks, cat, 1)
+		p.addCat(day, e.oldestCat(), cat, 1)
+		interaction, cats = true, true
+		detail = ev.SKU
+	case event.DM:
+		if ev.Role != event.RoleViewer {
+			p.remember(Recent{At: at, Type: ev.Type, Detail: "from " + ev.Peer})
+			return false, false
+		}
+		interaction = true
+	case event.Consent:
+		if ev.Consent != nil {
+			v := *ev.Consent
+			p.Consent = &v
+			detail = strconv.FormatBool(v)
+		}
+	case event.Order:
+		if o != nil {
+			e.applyOrder(sh, p, o, at, oldest)
+			cats, ordered = true, true
+			detail = o.id + " " + o.base.String() + " " + e.cfg.Currency
+		}
+	}
+	if interaction {
+		p.Interactions++
+		if b := p.bucket(day, oldest); b != nil {
+			b.Interactions++
+		}
+		if live != "" {
+			p.liveSession(live, room, at, oldest)
+			p.touchSpan(live, room, at)
+		}
+	}
+	p.remember(Recent{At: at, Type: ev.Type, Detail: detail})
+	return cats, ordered
+}
+
+// applyOrder folds a parsed order into p.
+func (e *Engine) applyOrder(sh *shard, p *Profile, o *orderIn, at int64, oldest int32) {
+	p.visit(at)
+	p.Orders++
+	p.Spend += o.base
+	p.addOrderTime(at)
+	if len(p.OrderIDs) < maxOrders {
+		p.OrderIDs = append(p.OrderIDs, o.id)
+	}
+	if b := p.bucket(dayOf(at), oldest); b != nil {
+		b.Orders = sat16(uint32(b.Orders) + 1)
+		b.Spend += o.base
+	}
+	for _, it := range o.items {
+		cat := it.category
+		if cat == "" {
+			cat = e.catalog.category(it.sku)
+		}
+		cat = sh.intern(cat)
+		n := uint32(max(it.quantity, 1))
+		p.Bought = addCount(p.Bought, cat, n)
+		p.addCat(dayOf(at), e.oldestCat(), cat, n)
+	}
+}
+
+// openSpan starts (or joins) the viewer's presence in a live or room.
+func (e *Engine) openSpan(sh *shard, p *Profile, live, room string, at int64) {
+	for i := range p.Open {
+		if p.Open[i].matches(live, room) {
+			p.Open[i].Refs++
+			p.Open[i].Start = min(p.Open[i].Start, at)
+			p.Open[i].Last = max(p.Open[i].Last, at)
+			return
+		}
+	}
+	p.Open = push(p.Open, Span{Live: live, Room: room, Start: at, Last: at, Refs: 1})
+	sh.open[p.ID] = p
+}
+
+// closeSpan ends one connection of a presence; the last one credits the watch time.
+func (e *Engine) closeSpan(sh *shard, p *Profile, live, room string, at int64, oldest int32) {
+	for i := range p.Open {
+		s := &p.Open[i]
+		if !s.matches(live, room) {
+			continue
+		}
+		s.Last = max(s.Last, at)
+		if s.Refs--; s.Refs > 0 {
+			return
+		}
+		p.endSpan(i, at, oldest)
+		if len(p.Open) == 0 {
+			delete(sh.open, p.ID)
+		}
+		return
+	}
+}
+
+// endSpan credits span i up to end and removes it.
+func (p *Profile) endSpan(i int, end int64, oldest int32) {
+	s := p.Open[i]
+	end = max(end, s.Start)
+	p.addWatch(s.Start, end, oldest)
+	if s.Live != "" {
+		for j := range p.Lives {
+			if p.Lives[j].Live == s.Live {
+				p.Lives[j].WatchMs += end - s.Start
+			}
+		}
+	}
+	p.Open = append(p.Open[:i], p.Open[i+1:]...)
+}
+
+// touchSpan notes activity in an open presence; it reports whether one is open.
+func (p *Profile) touchSpan(live, room string, at int64) bool {
+	for i := range p.Open {
+		if p.Open[i].matches(live, room) {
+			p.Open[i].Last = max(p.Open[i].Last, at)
+			return true
+		}
+	}
+	return false
+}
+
+// closeStale ends presences with no event since before cutoff (vanished clients),
+// counting them up to their last event, and those of a live that ended (key = live).
+func (p *Profile) closeStale(cutoff int64, endedLive string, endedAt int64, oldest int32) bool {
+	changed := false
+	for i := len(p.Open) - 1; i >= 0; i-- {
+		s := p.Open[i]
+		switch {
+		case endedLive != "" && s.Live == endedLive:
+			p.endSpan(i, endedAt, oldest)
+			changed = true
+		case cutoff > 0 && s.Last < cutoff:
+			p.endSpan(i, s.Last, oldest)
+			changed = true
+		}
+	}
+	return changed
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}

@@ -1,0 +1,259 @@
+package segment
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Buckets of the bbolt file.
+var (
+	bucketProfiles = []byte("profiles") // viewer id → Profile JSON
+	bucketProducts = []byte("products") // sku → Product JSON
+	bucketIDs      = []byte("ids")      // kind NUL id → owner
+	bucketOwned    = []byte("owned")    // owner NUL kind NUL id → record data
+)
+
+// ErrLocked is returned when another process (a running server) holds the file.
+var ErrLocked = errors.New("the segment store is in use by another process")
+
+// BoltStore is the embedded default store: one bbolt file, every Commit one fsynced
+// transaction. Erase rewrites the file without the erased data (bbolt leaves deleted
+// values in free pages otherwise).
+type BoltStore struct {
+	mu   sync.RWMutex // write-locked only while Erase swaps in the compacted file
+	db   *bolt.DB
+	path string
+}
+
+var boltOptions = bolt.Options{FreelistType: bolt.FreelistMapType, NoFreelistSync: true}
+
+var _ Store = (*BoltStore)(nil)
+
+// OpenBolt opens (creating) the store file at path. It waits up to wait for another
+// process holding the file, then returns ErrLocked.
+func OpenBolt(path string, wait time.Duration) (*BoltStore, error) {
+	opts := boltOptions
+	opts.Timeout = wait
+	db, err := bolt.Open(path, 0o600, &opts)
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open segment store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketProfiles, bucketProducts, bucketIDs, bucketOwned} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("prepare segment store %s: %w", path, err)
+	}
+	return &BoltStore{db: db, path: path}, nil
+}
+
+// Close closes the file.
+func (s *BoltStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.db.Close()
+}
+
+func (s *BoltStore) view(fn func(tx *bolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.db.View(fn)
+}
+
+func (s *BoltStore) update(fn func(tx *bolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.db.Update(fn)
+}
+
+// Load implements Store.
+func (s *BoltStore) Load(ctx context.Context, profile, product func(string, []byte) error) error {
+	return s.view(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketProfiles).ForEach(func(k, v []byte) error { return profile(string(k), v) }); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketProducts).ForEach(func(k, v []byte) error { return product(string(k), v) })
+	})
+}
+
+// Commit implements Store.
+func (s *BoltStore) Commit(ctx context.Context, b *Batch) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		profiles := tx.Bucket(bucketProfiles)
+		for _, id := range b.DeletedProfiles {
+			if err := profiles.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		// bbolt inserts fastest in key order (pages fill instead of splitting); stable, so
+		// a later snapshot of the same profile is still written last.
+		slices.SortStableFunc(b.Profiles, func(x, y Record) int { return strings.Compare(x.Key, y.Key) })
+		for _, r := range b.Profiles {
+			if err := profiles.Put([]byte(r.Key), r.Data); err != nil {
+				return err
+			}
+		}
+		for _, r := range b.Products {
+			if err := tx.Bucket(bucketProducts).Put([]byte(r.Key), r.Data); err != nil {
+				return err
+			}
+		}
+		ids, owned := tx.Bucket(bucketIDs), tx.Bucket(bucketOwned)
+		for k, rs := range b.Owned {
+			for _, r := range rs {
+				if err := ids.Put(idKey(k, r.Key), []byte(r.Owner)); err != nil {
+					return err
+				}
+				if err := owned.Put(ownedKey(r.Owner, k, r.Key), r.Data); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func idKey(k Kind, id string) []byte { return []byte(string(k) + "\x00" + id) }
+
+// Seen implements Store.
+func (s *BoltStore) Seen(ctx context.Context, k Kind, list []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := s.view(func(tx *bolt.Tx) error {
+		ids := tx.Bucket(bucketIDs)
+		for _, id := range list {
+			if ids.Get(idKey(k, id)) != nil {
+				out[id] = true
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Held implements Store.
+func (s *BoltStore) Held(ctx context.Context, owners []string) (map[Kind][]Record, error) {
+	out := map[Kind][]Record{}
+	err := s.view(func(tx *bolt.Tx) error {
+		return eachOwned(tx, owners, func(k Kind, id, owner string, data []byte) error {
+			out[k] = append(out[k], Record{Key: id, Owner: owner, Data: bytes.Clone(data)})
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Erase implements Store: it deletes, then compacts the file so the erased values do
+// not linger in free pages. The compaction copies every live record (seconds for a
+// store of a million profiles); erasures are rare.
+func (s *BoltStore) Erase(ctx context.Context, owners []string) error {
+	if err := s.update(func(tx *bolt.Tx) error { return eraseTx(tx, owners) }); err != nil {
+		return err
+	}
+	return s.compact()
+}
+
+// compact copies the live data into a fresh file and swaps it in.
+func (s *BoltStore) compact() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tmp := s.path + ".compact"
+	os.Remove(tmp)
+	dst, err := bolt.Open(tmp, 0o600, &boltOptions)
+	if err != nil {
+		return fmt.Errorf("compact segment store: %w", err)
+	}
+	if err := bolt.Compact(dst, s.db, 64<<20); err != nil {
+		dst.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("compact segment store: %w", err)
+	}
+	if err := dst.Close(); err != nil {
+		return err
+	}
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, s.path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(s.path)); err == nil {
+		d.Sync() // make the rename durable
+		d.Close()
+	}
+	db, err := bolt.Open(s.path, 0o600, &boltOptions)
+	if err != nil {
+		return fmt.Errorf("reopen segment store after compaction: %w", err)
+	}
+	s.db = db
+	return nil
+}
+
+func eraseTx(tx *bolt.Tx, owners []string) error {
+	{
+		type gone struct {
+			owned, id []byte
+		}
+		var del []gone
+		err := eachOwned(tx, owners, func(k Kind, id, owner string, _ []byte) error {
+			del = append(del, gone{ownedKey(owner, k, id), idKey(k, id)})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, g := range del {
+			if err := tx.Bucket(bucketOwned).Delete(g.owned); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketIDs).Delete(g.id); err != nil {
+				return err
+			}
+		}
+		for _, o := range owners {
+			if err := tx.Bucket(bucketProfiles).Delete([]byte(o)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// eachOwned visits the owned records of each owner (a prefix scan per owner).
+func eachOwned(tx *bolt.Tx, owners []string, fn func(k Kind, id, owner string, data []byte) error) error {
+	c := tx.Bucket(bucketOwned).Cursor()
+	for _, o := range owners {
+		prefix := []byte(o + "\x00")
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			kind, id, ok := bytes.Cut(k[len(prefix):], []byte{0})
+			if !ok {
+				continue
+			}
+			if err := fn(Kind(kind), string(id), o, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

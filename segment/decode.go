@@ -1,0 +1,353 @@
+package segment
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/problem"
+)
+
+// Item is one decoded import item: its position in the input, the event, and the item
+// as sent (kept for idempotency and export).
+type Item struct {
+	Index int
+	Event event.Event
+	Raw   json.RawMessage
+}
+
+// ItemError reports one refused item by its index in the input.
+type ItemError struct {
+	Index int    `json:"index"`
+	Error string `json:"error"`
+}
+
+// Limits on imported input.
+const (
+	MaxBatch   = 10_000    // items per import call
+	maxItemLen = 64 << 10  // bytes per item
+	maxIDLen   = 200       // characters of ids
+	maxSeconds = 24 * 3600 // one watch visit
+)
+
+// importTypes are the generic event types the import takes (the contract's table).
+var importTypes = []event.Type{event.Order, event.Watch, event.Danmaku, event.Like, event.Gift, event.ProductClick, event.Consent}
+
+// wireItem is the contract's generic event.
+type wireItem struct {
+	ID       string        `json:"id"`
+	Type     string        `json:"type"`
+	Viewer   string        `json:"viewer"`
+	Name     string        `json:"name,omitempty"`
+	Room     string        `json:"room,omitempty"`
+	Live     string        `json:"live,omitempty"`
+	At       flexTime      `json:"at"`
+	OrderID  string        `json:"order_id,omitempty"`
+	Total    decimal       `json:"total,omitempty"`
+	Currency string        `json:"currency,omitempty"`
+	Items    []wireLine    `json:"items,omitempty"`
+	Customer *event.Person `json:"customer,omitempty"`
+	Seconds  *float64      `json:"seconds,omitempty"`
+	Count    *int          `json:"count,omitempty"`
+	Gift     string        `json:"gift,omitempty"`
+	Value    decimal       `json:"value,omitempty"`
+	SKU      string        `json:"sku,omitempty"`
+	Category string        `json:"category,omitempty"`
+	Text     string        `json:"text,omitempty"`
+	Messages *bool         `json:"messages,omitempty"`
+}
+
+type wireLine struct {
+	SKU      string  `json:"sku"`
+	Category string  `json:"category,omitempty"`
+	Price    decimal `json:"price,omitempty"`
+	Quantity int     `json:"quantity,omitempty"`
+}
+
+// decimal is an exact amount sent as a JSON string ("12.50") or number (12.50).
+type decimal string
+
+func (d *decimal) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if s == "null" {
+		*d = ""
+		return nil
+	}
+	if strings.HasPrefix(s, `"`) {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+	}
+	if _, err := ParseMoney(s); err != nil {
+		return err
+	}
+	*d = decimal(s)
+	return nil
+}
+
+// flexTime is RFC 3339 text or Unix milliseconds.
+type flexTime struct{ time.Time }
+
+func (t *flexTime) UnmarshalJSON(b []byte) error {
+	var s string
+	if len(b) > 0 && b[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+	} else {
+		s = string(b)
+	}
+	return t.set(s)
+}
+
+func (t flexTime) MarshalJSON() ([]byte, error) { return json.Marshal(t.Time.Format(time.RFC3339Nano)) }
+
+func (t *flexTime) set(s string) error {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "null" {
+		return errors.New("at is required")
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		t.Time = time.UnixMilli(ms).UTC()
+		return nil
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("at %q is neither RFC 3339 (2026-01-02T15:04:05Z) nor Unix milliseconds", s)
+	}
+	t.Time = v.UTC()
+	return nil
+}
+
+var earliest = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// validID checks an id: 1 to maxIDLen characters of valid UTF-8, no control characters.
+func validID(what, s string) error {
+	if s == "" {
+		return fmt.Errorf("%s is required", what)
+	}
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > maxIDLen {
+		return fmt.Errorf("%s must be valid UTF-8 of at most %d characters", what, maxIDLen)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%s must not contain control characters", what)
+		}
+	}
+	return nil
+}
+
+// toEvent checks w and turns it into an event; now bounds how far in the future at may lie.
+func (w *wireItem) toEvent(now time.Time) (event.Event, error) {
+	for _, c := range []struct{ what, v string }{{"id", w.ID}, {"viewer", w.Viewer}} {
+		if err := validID(c.what, c.v); err != nil {
+			return event.Event{}, err
+		}
+	}
+	t := event.Type(w.Type)
+	if !containsType(importTypes, t) {
+		return event.Event{}, fmt.Errorf("type %q is not one of order, watch, danmaku, like, gift, product_click, consent", w.Type)
+	}
+	if w.At.IsZero() {
+		return event.Event{}, errors.New("at is required (RFC 3339 or Unix milliseconds)")
+	}
+	if w.At.Before(earliest) || w.At.After(now.Add(24*time.Hour)) {
+		return event.Event{}, fmt.Errorf("at %s lies outside 2000-01-01 .. one day from now", w.At.Format(time.RFC3339))
+	}
+	ev := event.Event{ID: w.ID, Type: t, At: w.At.Time, Viewer: w.Viewer, Name: w.Name, Room: w.Room, Live: w.Live, Role: event.RoleViewer}
+	switch t {
+	case event.Order:
+		o, err := w.order()
+		if err != nil {
+			return event.Event{}, err
+		}
+		ev.Order = o
+	case event.Watch:
+		if w.Seconds == nil || *w.Seconds <= 0 || *w.Seconds > maxSeconds {
+			return event.Event{}, fmt.Errorf("watch needs seconds between 0 and %d", maxSeconds)
+		}
+		ev.Seconds = *w.Seconds
+	case event.Like, event.Gift:
+		ev.Count = 1
+		if w.Count != nil {
+			if *w.Count < 1 || *w.Count > 1_000_000 {
+				return event.Event{}, errors.New("count must be from 1 to 1000000")
+			}
+			ev.Count = *w.Count
+		}
+		if t == event.Gift {
+			v, err := optionalMoney("value", w.Value)
+			if err != nil {
+				return event.Event{}, err
+			}
+			ev.Gift, ev.Value = w.Gift, float64(v)/moneyScale
+		}
+	case event.ProductClick:
+		if w.SKU == "" && w.Category == "" {
+			return event.Event{}, errors.New("product_click needs sku or category")
+		}
+		ev.SKU, ev.Category = w.SKU, w.Category
+	case event.Danmaku:
+		ev.Text = clip(w.Text, 200)
+	case event.Consent:
+		if w.Messages == nil {
+			return event.Event{}, errors.New("consent needs messages (true or false)")
+		}
+		v := *w.Messages
+		ev.Consent = &v
+	}
+	return ev, nil
+}
+
+func (w *wireItem) order() (*event.OrderInfo, error) {
+	if err := validID("order_id", w.OrderID); err != nil {
+		return nil, err
+	}
+	if w.Total == "" {
+		return nil, errors.New("order needs total (a decimal string such as \"19.90\")")
+	}
+	if m, _ := ParseMoney(string(w.Total)); m < 0 {
+		return nil, errors.New("total must not be negative")
+	}
+	o := &event.OrderInfo{OrderID: w.OrderID, Total: string(w.Total), Currency: strings.ToUpper(w.Currency), Customer: w.Customer}
+	for i, l := range w.Items {
+		if l.Quantity < 0 {
+			return nil, fmt.Errorf("items[%d].quantity must not be negative", i)
+		}
+		o.Items = append(o.Items, event.Item{SKU: l.SKU, Category: l.Category, Price: string(l.Price), Quantity: l.Quantity})
+	}
+	return o, nil
+}
+
+func optionalMoney(what string, d decimal) (Money, error) {
+	if d == "" {
+		return 0, nil
+	}
+	m, err := ParseMoney(string(d))
+	if err == nil && m < 0 {
+		err = fmt.Errorf("%s must not be negative", what)
+	}
+	return m, err
+}
+
+func containsType(list []event.Type, t event.Type) bool {
+	for _, x := range list {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeOne decodes one item's JSON into an Item or an ItemError.
+func decodeOne(index int, raw []byte, now time.Time) (Item, *ItemError) {
+	if len(raw) > maxItemLen {
+		return Item{}, &ItemError{index, fmt.Sprintf("item is larger than %d bytes", maxItemLen)}
+	}
+	var w wireItem
+	if err := json.Unmarshal(raw, &w); err != nil {
+		return Item{}, &ItemError{index, "bad item: " + jsonProblem(err)}
+	}
+	ev, err := w.toEvent(now)
+	if err != nil {
+		return Item{}, &ItemError{index, err.Error()}
+	}
+	return Item{Index: index, Event: ev, Raw: bytes.Clone(raw)}, nil
+}
+
+// jsonProblem shortens encoding/json's messages to what a client can act on.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %q must be %s, not %s", te.Field, te.Type, te.Value)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// DecodeJSON reads the contract's JSON array of generic events. A body that is not an
+// array is an error (problem.BadRequest); bad items are reported by index and the good
+// ones returned.
+func DecodeJSON(r io.Reader, now time.Time) ([]Item, []ItemError, error) {
+	dec := json.NewDecoder(r)
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, nil, problem.Wrap(problem.BadRequest, err, "body must be a JSON array of events")
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, nil, problem.New(problem.BadRequest, "body must be a JSON array of events, e.g. [{\"id\":\"e1\",\"type\":\"order\",...}]")
+	}
+	var items []Item
+	var errs []ItemError
+	for i := 0; dec.More(); i++ {
+		if i >= MaxBatch {
+			return nil, nil, problem.New(problem.BadRequest, "at most %d events per request", MaxBatch)
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, nil, problem.Wrap(problem.BadRequest, err, fmt.Sprintf("item %d is not valid JSON", i))
+		}
+		it, ie := decodeOne(i, raw, now)
+		if ie != nil {
+			errs = append(errs, *ie)
+			continue
+		}
+		items = append(items, it)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, nil, problem.Wrap(problem.BadRequest, err, "the JSON array is not closed")
+	}
+	if dec.More() {
+		return nil, nil, problem.New(problem.BadRequest, "unexpected data after the JSON array")
+	}
+	return items, errs, nil
+}
+
+// LineReader reads JSON lines (one generic event per line) in chunks.
+type LineReader struct {
+	sc   *bufio.Scanner
+	line int
+	now  time.Time
+}
+
+// NewLineReader reads JSON lines from r; blank lines are skipped.
+func NewLineReader(r io.Reader, now time.Time) *LineReader {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxItemLen+1)
+	return &LineReader{sc: sc, now: now}
+}
+
+// Next returns up to n more items with their errors; indexes are 0-based line numbers.
+// It returns io.EOF once the input is done and nothing was read.
+func (lr *LineReader) Next(n int) ([]Item, []ItemError, error) {
+	var items []Item
+	var errs []ItemError
+	for len(items)+len(errs) < n && lr.sc.Scan() {
+		i := lr.line
+		lr.line++
+		line := bytes.TrimSpace(lr.sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		it, ie := decodeOne(i, line, lr.now)
+		if ie != nil {
+			errs = append(errs, *ie)
+		} else {
+			items = append(items, it)
+		}
+	}
+	if err := lr.sc.Err(); err != nil {
+		return items, errs, fmt.Errorf("line %d: %w", lr.line+1, err)
+	}
+	if len(items) == 0 && len(errs) == 0 {
+		return nil, nil, io.EOF
+	}
+	return items, errs, nil
+}

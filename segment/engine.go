@@ -1,0 +1,398 @@
+package segment
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// Deps are what the engine is built on.
+type Deps struct {
+	// Store keeps the profiles; required.
+	Store Store
+	// Tap is the live event stream (chat and media); nil for none.
+	Tap <-chan event.Event
+	// Now is the clock (time.Now when nil); tests fix it or run in a synctest bubble.
+	Now func() time.Time
+	Log *slog.Logger
+	// Registry receives the engine's metrics when set.
+	Registry prometheus.Registerer
+}
+
+// Engine keeps every viewer's profile and tags; see the package comment.
+type Engine struct {
+	cfg     Config
+	rates   map[string]Money
+	store   Store
+	now     func() time.Time
+	log     *slog.Logger
+	shards  []*shard
+	catalog *catalog
+	metrics *metrics
+
+	// commitMu orders every write to the store: a snapshot taken under it is
+	// committed before any later one, and an import's dedup check, apply and commit
+	// happen as one step.
+	commitMu sync.Mutex
+	unstored Batch // what a failed commit left, retried with the next one (under commitMu)
+	sweepMu  sync.Mutex
+	rank     atomic.Pointer[rankings]
+	subs     atomic.Pointer[[]*subscriber]
+	subsMu   sync.Mutex
+	wantTags atomic.Bool // some subscriber takes tag changes
+	refresh  chan struct{}
+	applied  atomic.Uint64 // events folded in, for Applied
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	closed   atomic.Bool
+}
+
+// shard is one independently locked part of the profile table.
+type shard struct {
+	mu       sync.Mutex
+	profiles map[string]*Profile
+	alias    map[string]string   // guest id, customer:ID, email:ADDR → canonical id
+	open     map[string]*Profile // profiles with an open presence (sweep, live end)
+	dirty    []*Profile
+	deleted  []string
+	names    map[string]string // interned rooms, lives, categories
+}
+
+// maxInterned bounds a shard's intern table; it is reset when full.
+const maxInterned = 1 << 16
+
+func (sh *shard) intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	if v, ok := sh.names[s]; ok {
+		return v
+	}
+	if len(sh.names) >= maxInterned {
+		clear(sh.names)
+	}
+	sh.names[s] = s
+	return s
+}
+
+// markDirty queues p for the next write-through (once).
+func (sh *shard) markDirty(p *Profile) {
+	p.dirty = true
+	if !p.queued {
+		p.queued = true
+		sh.dirty = append(sh.dirty, p)
+	}
+}
+
+// New loads the profiles from deps.Store and starts consuming the tap, sweeping and
+// writing through. Close stops it.
+func New(cfg Config, deps Deps) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Store == nil {
+		return nil, fmt.Errorf("segment: a store is required")
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	e := &Engine{
+		cfg: cfg, rates: cfg.rates(), store: deps.Store, now: deps.Now, log: deps.Log,
+		catalog: newCatalog(), refresh: make(chan struct{}, 1),
+	}
+	e.shards = make([]*shard, cfg.Shards)
+	for i := range e.shards {
+		e.shards[i] = &shard{profiles: map[string]*Profile{}, alias: map[string]string{}, open: map[string]*Profile{}, names: map[string]string{}}
+	}
+	e.subs.Store(&[]*subscriber{})
+	m, err := newMetrics(deps.Registry, e)
+	if err != nil {
+		return nil, err
+	}
+	e.metrics = m
+	if err := e.load(context.Background()); err != nil {
+		return nil, err
+	}
+	e.Sweep()
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	if deps.Tap != nil {
+		e.wg.Go(func() { e.consume(ctx, deps.Tap) })
+	}
+	e.wg.Go(func() { e.sweepLoop(ctx) })
+	e.wg.Go(func() { e.flushLoop(ctx) })
+	return e, nil
+}
+
+// load rebuilds memory from the store.
+func (e *Engine) load(ctx context.Context) error {
+	n := 0
+	err := e.store.Load(ctx, func(id string, data []byte) error {
+		p, err := unmarshalProfile(data)
+		if err != nil {
+			return fmt.Errorf("profile %q: %w", id, err)
+		}
+		sh := e.shardOf(p.ID)
+		sh.profiles[p.ID] = p
+		e.internProfile(sh, p)
+		if len(p.Open) > 0 {
+			sh.open[p.ID] = p
+		}
+		for _, a := range p.Aliases {
+			e.shardOf(a).alias[a] = p.ID
+		}
+		n++
+		return nil
+	}, e.catalog.load)
+	if err != nil {
+		return fmt.Errorf("load segment store: %w", err)
+	}
+	e.log.Info("segment profiles loaded", "profiles", n)
+	return nil
+}
+
+// internProfile shares the strings a loaded profile repeats with others.
+func (e *Engine) internProfile(sh *shard, p *Profile) {
+	p.Tags.Activity, p.Tags.Value, p.Tags.Lifecycle = sh.intern(p.Tags.Activity), sh.intern(p.Tags.Value), sh.intern(p.Tags.Lifecycle)
+	p.RFM.Segment = sh.intern(p.RFM.Segment)
+	for i := range p.Tags.Preference {
+		p.Tags.Preference[i] = sh.intern(p.Tags.Preference[i])
+	}
+	for i := range p.Recent {
+		p.Recent[i].Type = event.Type(sh.intern(string(p.Recent[i].Type)))
+	}
+	for i := range p.Cats {
+		p.Cats[i].Cat = sh.intern(p.Cats[i].Cat)
+	}
+	for i := range p.Rooms {
+		p.Rooms[i] = sh.intern(p.Rooms[i])
+	}
+	for i := range p.Lives {
+		p.Lives[i].Live, p.Lives[i].Room = sh.intern(p.Lives[i].Live), sh.intern(p.Lives[i].Room)
+	}
+}
+
+// Close stops the goroutines and writes everything still in memory.
+func (e *Engine) Close(ctx context.Context) error {
+	if e.closed.Swap(true) {
+		return nil
+	}
+	e.cancel()
+	e.wg.Wait()
+	return e.Flush(ctx)
+}
+
+func (e *Engine) consume(ctx context.Context, tap <-chan event.Event) {
+	for {
+		select {
+		case ev := <-tap:
+			e.Apply(ev)
+		case <-ctx.Done():
+			// Take what is already queued: it was published before the stop.
+			for {
+				select {
+				case ev := <-tap:
+					e.Apply(ev)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// flushLoop writes through every FlushInterval; when a write-through takes long (a
+// million busy profiles), the next waits four times as long as it took, so writing
+// never takes more than about a fifth of the engine's time.
+func (e *Engine) flushLoop(ctx context.Context) {
+	t := time.NewTimer(e.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			start := time.Now()
+			if err := e.Flush(ctx); err != nil && ctx.Err() == nil {
+				e.log.Error("segment write-through failed; will retry", "err", err)
+			}
+			t.Reset(max(e.cfg.FlushInterval, 4*time.Since(start)))
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (e *Engine) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(e.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			e.Sweep()
+		case <-e.refresh:
+			e.Sweep()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// shardOf picks the shard of an id (FNV-1a, no allocation).
+func (e *Engine) shardOf(id string) *shard {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h ^= uint32(id[i])
+		h *= 16777619
+	}
+	return e.shards[h%uint32(len(e.shards))]
+}
+
+// lookup finds the canonical profile of id (following an alias) and returns it with
+// its shard locked; nil (nothing locked) when unknown and create is false.
+func (e *Engine) lookup(id string, create bool) (*shard, *Profile) {
+	sh := e.shardOf(id)
+	sh.mu.Lock()
+	if p, ok := sh.profiles[id]; ok {
+		return sh, p
+	}
+	if canon, ok := sh.alias[id]; ok {
+		sh.mu.Unlock()
+		csh := e.shardOf(canon)
+		csh.mu.Lock()
+		if p, ok := csh.profiles[canon]; ok {
+			return csh, p
+		}
+		csh.mu.Unlock()
+		sh.mu.Lock()
+	}
+	if !create {
+		sh.mu.Unlock()
+		return nil, nil
+	}
+	p := &Profile{ID: strings.Clone(id)} // not a view into a larger request buffer
+	sh.profiles[p.ID] = p
+	return sh, p
+}
+
+// today's oldest buckets: days at or before these have no bucket any more.
+func (e *Engine) oldest(now int64) int32 {
+	return dayOf(now) - int32(max(e.cfg.ActivityDays, e.cfg.OrderDays, e.cfg.PreferenceDays))
+}
+
+func (e *Engine) oldestCat() int32 {
+	return dayOf(e.now().UnixMilli()) - int32(e.cfg.PreferenceDays)
+}
+
+// Apply folds one live event into its viewer's profile and hands the event and any tag
+// change to the subscribers. Live events are not checked against stored ids: the tap's
+// ids are unique by construction.
+func (e *Engine) Apply(ev event.Event) {
+	changes := e.apply(&ev, nil, nil)
+	e.publish(ev, changes)
+}
+
+// apply is Apply's work; o is the parsed order of an Order event. touched collects the
+// profiles an import must write before it answers.
+func (e *Engine) apply(ev *event.Event, o *orderIn, touched map[*Profile]*shard) []event.Event {
+	now := e.now().UnixMilli()
+	if ev.At.IsZero() {
+		ev.At = time.UnixMilli(now).UTC()
+	}
+	switch ev.Type {
+	case event.LiveEnd:
+		e.endLive(ev.Live, ev.At.UnixMilli())
+		e.metrics.applied.Inc()
+		return nil
+	case event.Pin:
+		price, err := e.toBase(ev.Value, ev.Currency)
+		if err == nil {
+			e.catalog.learn(ev.SKU, ev.Category, price)
+		}
+		e.metrics.applied.Inc()
+		return nil
+	case event.LiveStart, event.TagChange:
+		return nil
+	}
+	if ev.Viewer == "" {
+		e.metrics.invalid.Inc()
+		return nil
+	}
+	if o != nil && o.customerKeys != nil {
+		e.link(ev.Viewer, o.customerKeys, touched)
+	} else if ev.Type == event.Order && o == nil {
+		parsed, err := e.parseOrder(ev.Order)
+		if err != nil {
+			e.metrics.invalid.Inc()
+			return nil
+		}
+		o = parsed
+		e.link(ev.Viewer, o.customerKeys, touched)
+	}
+	sh, p := e.lookup(ev.Viewer, true)
+	defer sh.mu.Unlock()
+	ev.Viewer = p.ID
+	cats, ordered := e.applyTo(sh, p, ev, o, e.oldest(now))
+	if ordered {
+		e.scoreOne(p, now)
+	}
+	changes := e.retag(p, now, ev, cats)
+	sh.markDirty(p)
+	if touched != nil {
+		touched[p] = sh
+	}
+	e.metrics.applied.Inc()
+	e.applied.Add(1)
+	if len(changes) > 0 {
+		e.metrics.tagChanges.Add(float64(len(changes)))
+	}
+	return changes
+}
+
+// Applied is how many viewer events have been folded into profiles so far.
+func (e *Engine) Applied() uint64 { return e.applied.Load() }
+
+// endLive closes every presence in a live that ended.
+func (e *Engine) endLive(live string, at int64) {
+	if live == "" {
+		return
+	}
+	oldest := e.oldest(e.now().UnixMilli())
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		for id, p := range sh.open {
+			if p.closeStale(0, live, at, oldest) {
+				sh.markDirty(p)
+			}
+			if len(p.Open) == 0 {
+				delete(sh.open, id)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// toBase converts a float amount (pins, gifts) in currency to the base currency.
+func (e *Engine) toBase(v float64, currency string) (Money, error) {
+	return e.convert(MoneyFromFloat(v), currency)
+}
+
+func (e *Engine) convert(m Money, currency string) (Money, error) {
+	if currency == "" {
+		currency = e.cfg.Currency
+	}
+	rate, ok := e.rates[currency]
+	if !ok {
+		return 0, fmt.Errorf("%w: no rate for currency %q to %s (add it to currency-rates)", ErrBadEvent, currency, e.cfg.Currency)
+	}
+	return m.Convert(rate)
+}

@@ -1,0 +1,144 @@
+package segment
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+var importSeeds = []string{
+	`[]`,
+	`[{"id":"a","type":"watch","viewer":"v1","at":"2026-06-15T10:00:00Z","seconds":600}]`,
+	`[{"id":"o","type":"order","viewer":"v","at":1781517600000,"order_id":"1","total":"19.90","currency":"EUR","items":[{"sku":"s","category":"c","price":"9.95","quantity":2}],"customer":{"id":"42","email":"a@b.c"}}]`,
+	`[{"id":"g","type":"gift","viewer":"v","at":"2026-06-15T10:00:00+02:00","gift":"rose","value":1.5,"count":3}]`,
+	`[{"id":"c","type":"consent","viewer":"v","at":"2026-06-15T10:00:00Z","messages":false},{"id":"p","type":"product_click","viewer":"v","at":"2026-06-15T10:00:00Z","sku":"x"}]`,
+	`[{"id":"x","type":"order","total":1e99}]`,
+	`[1, "two", null, {"id":{}}]`,
+	`{"not":"array"}`,
+	`[{"id":"a","type":"like","viewer":"v","at":"2026-06-15T10:00:00Z","count":-1}]`,
+}
+
+// FuzzImport: the decoder never panics, every item is either decoded or reported by
+// a valid index, and decoded events carry valid ids.
+func FuzzImport(f *testing.F) {
+	for _, s := range importSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		items, errs, err := DecodeJSON(strings.NewReader(body), t0)
+		if err != nil {
+			if items != nil || errs != nil {
+				t.Fatal("an error with partial results")
+			}
+			return
+		}
+		seen := map[int]bool{}
+		for _, it := range items {
+			if seen[it.Index] || validID("id", it.Event.ID) != nil || validID("viewer", it.Event.Viewer) != nil || it.Event.At.IsZero() {
+				t.Fatalf("bad item %+v", it)
+			}
+			seen[it.Index] = true
+		}
+		for _, e := range errs {
+			if seen[e.Index] || e.Error == "" || !utf8.ValidString(e.Error) {
+				t.Fatalf("bad error %+v", e)
+			}
+			seen[e.Index] = true
+		}
+	})
+}
+
+// FuzzImportLines: JSON lines give the same guarantees, line by line.
+func FuzzImportLines(f *testing.F) {
+	for _, s := range importSeeds {
+		f.Add(strings.Trim(s, "[]"))
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		lr := NewLineReader(strings.NewReader(body), t0)
+		for range 1000 {
+			items, errs, err := lr.Next(7)
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				return // a line over the size limit ends the file
+			}
+			if len(items)+len(errs) == 0 || len(items)+len(errs) > 7 {
+				t.Fatalf("chunk of %d", len(items)+len(errs))
+			}
+		}
+	})
+}
+
+var csvSeeds = []string{
+	"id,type,viewer,at,order_id,total,currency,sku,category,price,quantity,customer_email\n" +
+		"e1,order,v1,2026-06-01T10:00:00Z,o1,30.00,USD,s1,shoes,10.00,1,a@b.c\n" +
+		"e1,order,v1,2026-06-01T10:00:00Z,o1,30.00,USD,s2,bags,20.00,1,a@b.c\n" +
+		"e2,like,v2,1781517600000,,,,,,,,\n",
+	"id,type,viewer,at,seconds\nw,watch,v,2026-06-01T10:00:00Z,60\n",
+	"id,type,viewer,at,messages\nc,consent,v,2026-06-01T10:00:00Z,maybe\n",
+	"id,type\n",
+	"bogus\n",
+	"\"id,type,viewer,at\nx",
+}
+
+// FuzzCSV: the CSV reader never panics and reports rows by valid indexes.
+func FuzzCSV(f *testing.F) {
+	for _, s := range csvSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		cr, err := NewCSVReader(strings.NewReader(body), t0)
+		if err != nil {
+			return
+		}
+		for range 1000 {
+			items, errs, err := cr.Next(5)
+			if err != nil {
+				return
+			}
+			for _, e := range errs {
+				if e.Index < 0 || e.Error == "" {
+					t.Fatalf("bad error %+v", e)
+				}
+			}
+			for _, it := range items {
+				if it.Event.ID == "" || !bytes.HasPrefix(it.Raw, []byte("{")) {
+					t.Fatalf("bad item %+v", it)
+				}
+			}
+		}
+	})
+}
+
+func TestCSVImport(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	cr, err := NewCSVReader(strings.NewReader(csvSeeds[0]), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, errs, err := cr.Next(100)
+	if err != nil || len(errs) > 0 || len(items) != 2 || len(items[0].Event.Order.Items) != 2 {
+		t.Fatalf("items %+v errs %+v err %v", items, errs, err)
+	}
+	res, err := e.Import(t.Context(), items, errs)
+	if err != nil || res.Accepted != 2 {
+		t.Fatal(res, err)
+	}
+	v := viewer(t, e, "v1")
+	if v.Orders != 1 || v.Spend.String() != "30.00" || len(v.Bought) != 2 {
+		t.Fatalf("%+v", v)
+	}
+	for _, bad := range []string{"id,type,viewer\n", "id,type,viewer,at,colour\n", "id,id,type,viewer,at\n"} {
+		if _, err := NewCSVReader(strings.NewReader(bad), t0); err == nil {
+			t.Errorf("header %q accepted", bad)
+		}
+	}
+	cr, _ = NewCSVReader(strings.NewReader(csvSeeds[2]), t0)
+	if _, errs, _ := cr.Next(10); len(errs) != 1 || !strings.Contains(errs[0].Error, "maybe") {
+		t.Fatalf("bad messages: %+v", errs)
+	}
+}

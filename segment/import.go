@@ -1,0 +1,201 @@
+package segment
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/problem"
+)
+
+// ImportResult is the contract's answer: how many items were accepted (a repeated id
+// counts as accepted and is not applied again) and the refused ones by index.
+type ImportResult struct {
+	Accepted   int         `json:"accepted"`
+	Duplicates int         `json:"duplicates"`
+	Errors     []ItemError `json:"errors"`
+}
+
+// orderIn is an order with its amounts converted to the base currency.
+type orderIn struct {
+	id           string
+	base         Money
+	items        []itemIn
+	customerKeys []string
+}
+
+type itemIn struct {
+	sku, category string
+	price         Money // base currency, 0 when not given
+	quantity      int
+}
+
+// parseOrder converts an order's amounts exactly to the base currency.
+func (e *Engine) parseOrder(o *event.OrderInfo) (*orderIn, error) {
+	if o == nil || o.OrderID == "" {
+		return nil, fmt.Errorf("%w: order without order_id", ErrBadEvent)
+	}
+	total, err := ParseMoney(o.Total)
+	if err != nil {
+		return nil, fmt.Errorf("total: %w", err)
+	}
+	base, err := e.convert(total, o.Currency)
+	if err != nil {
+		return nil, err
+	}
+	out := &orderIn{id: o.OrderID, base: base}
+	for i, it := range o.Items {
+		var price Money
+		if it.Price != "" {
+			p, err := ParseMoney(it.Price)
+			if err != nil {
+				return nil, fmt.Errorf("items[%d].price: %w", i, err)
+			}
+			if price, err = e.convert(p, o.Currency); err != nil {
+				return nil, err
+			}
+		}
+		out.items = append(out.items, itemIn{sku: it.SKU, category: it.Category, price: price, quantity: it.Quantity})
+	}
+	if c := o.Customer; c != nil {
+		if c.ID != "" {
+			out.customerKeys = append(out.customerKeys, "customer:"+c.ID)
+		}
+		if email := strings.ToLower(strings.TrimSpace(c.Email)); email != "" {
+			out.customerKeys = append(out.customerKeys, "email:"+email)
+		}
+	}
+	return out, nil
+}
+
+// ImportJSON decodes the contract's JSON array and imports it (POST /api/events).
+func (e *Engine) ImportJSON(ctx context.Context, r io.Reader) (ImportResult, error) {
+	items, errs, err := DecodeJSON(r, e.now())
+	if err != nil {
+		return ImportResult{}, err
+	}
+	return e.Import(ctx, items, errs)
+}
+
+// Import applies items at most once each (by event id, and by order id for orders)
+// and returns only after they are durable in the store. errs are decoding errors to
+// report with the result.
+func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (ImportResult, error) {
+	if e.closed.Load() {
+		return ImportResult{}, problem.Wrap(problem.Unavailable, ErrClosed, "segment engine is stopping")
+	}
+	res := ImportResult{Errors: errs}
+	if res.Errors == nil {
+		res.Errors = []ItemError{}
+	}
+	orders := make(map[int]*orderIn)
+	var ids, orderIDs []string
+	for _, it := range items {
+		ids = append(ids, it.Event.ID)
+		if it.Event.Type == event.Order {
+			o, err := e.parseOrder(it.Event.Order)
+			if err != nil {
+				res.Errors = append(res.Errors, ItemError{it.Index, err.Error()})
+				continue
+			}
+			orders[it.Index] = o
+			orderIDs = append(orderIDs, o.id)
+		}
+	}
+
+	e.commitMu.Lock()
+	defer e.commitMu.Unlock()
+	seen, err := e.store.Seen(ctx, KindEvent, ids)
+	if err != nil {
+		return ImportResult{}, problem.Wrap(problem.Unavailable, err, "segment store unavailable")
+	}
+	seenOrders, err := e.store.Seen(ctx, KindOrder, orderIDs)
+	if err != nil {
+		return ImportResult{}, problem.Wrap(problem.Unavailable, err, "segment store unavailable")
+	}
+	// Items applied by an import whose commit failed count as seen: they are in
+	// memory already, and are committed with this batch or the next flush.
+	for _, k := range []struct {
+		kind Kind
+		seen map[string]bool
+	}{{KindEvent, seen}, {KindOrder, seenOrders}} {
+		for _, r := range e.unstored.Owned[k.kind] {
+			k.seen[r.Key] = true
+		}
+	}
+	touched := map[*Profile]*shard{}
+	b := &Batch{}
+	var changes [][]event.Event
+	var applied []event.Event
+	hasOrders := false
+	for _, it := range items {
+		o := orders[it.Index]
+		if it.Event.Type == event.Order && o == nil {
+			continue // refused above
+		}
+		if seen[it.Event.ID] || (o != nil && seenOrders[o.id]) {
+			res.Accepted++
+			res.Duplicates++
+			continue
+		}
+		seen[it.Event.ID] = true
+		ev := it.Event
+		changes = append(changes, e.apply(&ev, o, touched))
+		applied = append(applied, ev)
+		res.Accepted++
+		b.own(KindEvent, Record{Key: ev.ID, Owner: ev.Viewer, Data: it.Raw})
+		if o != nil {
+			seenOrders[o.id] = true
+			hasOrders = true
+			for _, l := range o.items {
+				e.catalog.learn(l.sku, l.category, l.price)
+			}
+			rec, _ := json.Marshal(storedOrder{OrderID: o.id, Viewer: ev.Viewer, Event: ev.ID, At: ev.At, Total: ev.Order.Total,
+				Currency: ev.Order.Currency, Base: o.base, BaseCurrency: e.cfg.Currency, Items: ev.Order.Items, Customer: ev.Order.Customer})
+			b.own(KindOrder, Record{Key: o.id, Owner: ev.Viewer, Data: rec})
+		}
+	}
+	for p, sh := range touched {
+		sh.mu.Lock()
+		if p.gone {
+			b.DeletedProfiles = append(b.DeletedProfiles, p.ID)
+		} else {
+			b.Profiles = append(b.Profiles, encodeProfile(p))
+		}
+		sh.mu.Unlock()
+	}
+	b.Products = e.catalog.drain()
+	if b.empty() && e.unstored.empty() {
+		return res, nil // nothing new: no transaction to wait for
+	}
+	if err := e.commit(ctx, b); err != nil {
+		return ImportResult{}, problem.Wrap(problem.Unavailable, err, "could not store the events; nothing was acknowledged, retry")
+	}
+	e.metrics.imported.Add(float64(len(applied)))
+	e.metrics.duplicates.Add(float64(res.Duplicates))
+	for i := range applied {
+		e.publish(applied[i], changes[i])
+	}
+	if hasOrders {
+		e.requestSweep()
+	}
+	return res, nil
+}
+
+// storedOrder is what the store keeps of an order (export shows it as is).
+type storedOrder struct {
+	OrderID      string        `json:"order_id"`
+	Viewer       string        `json:"viewer"`
+	Event        string        `json:"event"`
+	At           time.Time     `json:"at"`
+	Total        string        `json:"total"`
+	Currency     string        `json:"currency,omitempty"`
+	Base         Money         `json:"base_total"`
+	BaseCurrency string        `json:"base_currency"`
+	Items        []event.Item  `json:"items,omitempty"`
+	Customer     *event.Person `json:"customer,omitempty"`
+}

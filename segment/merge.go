@@ -1,0 +1,210 @@
+package segment
+
+import (
+	"slices"
+)
+
+// link ties viewer to the shop customer an order names (keys are customer:ID and
+// email:ADDR). When the customer is already known under another profile, the viewer's
+// profile (a guest's) is merged into it; else the viewer's profile becomes the
+// customer's. Lookups by any of the ids then find the one profile.
+func (e *Engine) link(viewer string, keys []string, touched map[*Profile]*shard) {
+	if len(keys) == 0 {
+		return
+	}
+	canon := ""
+	for _, k := range keys {
+		if c := e.aliasOf(k); c != "" {
+			canon = c
+			break
+		}
+	}
+	own := e.canonical(viewer)
+	if canon != "" && canon != own {
+		if e.merge(own, canon, touched) {
+			own = canon
+		}
+	}
+	e.addAliases(own, keys, touched)
+}
+
+func (e *Engine) aliasOf(id string) string {
+	sh := e.shardOf(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.alias[id]
+}
+
+// canonical is the id of the profile id belongs to (itself when not an alias).
+func (e *Engine) canonical(id string) string {
+	if c := e.aliasOf(id); c != "" {
+		return c
+	}
+	return id
+}
+
+// addAliases points keys at the profile id (creating it) and records them on it.
+func (e *Engine) addAliases(id string, keys []string, touched map[*Profile]*shard) {
+	var added []string
+	for _, k := range keys {
+		if k == id {
+			continue
+		}
+		sh := e.shardOf(k)
+		sh.mu.Lock()
+		if sh.alias[k] != id {
+			sh.alias[k] = id
+			added = append(added, k)
+		}
+		sh.mu.Unlock()
+	}
+	if len(added) == 0 {
+		return
+	}
+	sh, p := e.lookup(id, true)
+	defer sh.mu.Unlock()
+	for _, k := range added {
+		if !slices.Contains(p.Aliases, k) {
+			p.Aliases = append(p.Aliases, k)
+		}
+	}
+	sh.markDirty(p)
+	if touched != nil {
+		touched[p] = sh
+	}
+}
+
+// merge folds profile from into profile into; both keep their history in the result.
+// It reports whether into exists (else nothing is merged).
+func (e *Engine) merge(from, into string, touched map[*Profile]*shard) bool {
+	ok, later := e.mergeLocked(from, into, touched)
+	// Aliases of the source kept in other shards are re-pointed after the two shard
+	// locks are released, so no goroutine ever holds more than two, in index order.
+	for _, a := range later {
+		e.repoint(a, into)
+	}
+	return ok
+}
+
+func (e *Engine) mergeLocked(from, into string, touched map[*Profile]*shard) (bool, []string) {
+	fsh, ish := e.shardOf(from), e.shardOf(into)
+	first, second := fsh, ish
+	if e.shardIndex(ish) < e.shardIndex(fsh) {
+		first, second = ish, fsh
+	}
+	first.mu.Lock()
+	defer first.mu.Unlock()
+	if second != first {
+		second.mu.Lock()
+		defer second.mu.Unlock()
+	}
+	dst, ok := ish.profiles[into]
+	if !ok {
+		return false, nil
+	}
+	src, ok := fsh.profiles[from]
+	if ok {
+		mergeProfile(dst, src)
+		delete(fsh.profiles, from)
+		delete(fsh.open, from)
+		src.gone = true
+		fsh.deleted = append(fsh.deleted, from)
+		if len(dst.Open) > 0 {
+			ish.open[into] = dst
+		}
+		if touched != nil {
+			touched[src] = fsh
+		}
+	}
+	fsh.alias[from] = into
+	if !slices.Contains(dst.Aliases, from) {
+		dst.Aliases = append(dst.Aliases, from)
+	}
+	ish.markDirty(dst)
+	if touched != nil {
+		touched[dst] = ish
+	}
+	var later []string
+	if src != nil {
+		for _, a := range src.Aliases {
+			if !slices.Contains(dst.Aliases, a) {
+				dst.Aliases = append(dst.Aliases, a)
+			}
+			if ash := e.shardOf(a); ash == first || ash == second {
+				ash.alias[a] = into
+			} else {
+				later = append(later, a)
+			}
+		}
+	}
+	return true, later
+}
+
+func (e *Engine) repoint(alias, into string) {
+	sh := e.shardOf(alias)
+	sh.mu.Lock()
+	sh.alias[alias] = into
+	sh.mu.Unlock()
+}
+
+func (e *Engine) shardIndex(sh *shard) int { return slices.Index(e.shards, sh) }
+
+// mergeProfile adds src's history to dst.
+func mergeProfile(dst, src *Profile) {
+	if dst.FirstSeen == 0 || (src.FirstSeen != 0 && src.FirstSeen < dst.FirstSeen) {
+		dst.FirstSeen = src.FirstSeen
+	}
+	dst.LastSeen = max(dst.LastSeen, src.LastSeen)
+	dst.LastVisit = max(dst.LastVisit, src.LastVisit)
+	if dst.Name == "" {
+		dst.Name = src.Name
+	}
+	dst.Sessions += src.Sessions
+	dst.WatchMs += src.WatchMs
+	dst.Comments += src.Comments
+	dst.Likes += src.Likes
+	dst.Gifts += src.Gifts
+	dst.GiftValue += src.GiftValue
+	dst.Interactions += src.Interactions
+	for _, c := range src.Clicks {
+		dst.Clicks = addCount(dst.Clicks, c.Cat, c.N)
+	}
+	dst.Orders += src.Orders
+	dst.Spend += src.Spend
+	for _, t := range []int64{src.FirstOrder, src.SecondOrder} {
+		if t != 0 {
+			dst.addOrderTime(t)
+		}
+	}
+	dst.LastOrder = max(dst.LastOrder, src.LastOrder)
+	for _, c := range src.Bought {
+		dst.Bought = addCount(dst.Bought, c.Cat, c.N)
+	}
+	dst.OrderIDs = append(dst.OrderIDs, src.OrderIDs...)
+	for _, b := range src.Days {
+		d := dst.bucket(b.Day, b.Day-1)
+		d.Sessions = sat16(uint32(d.Sessions) + uint32(b.Sessions))
+		d.Orders = sat16(uint32(d.Orders) + uint32(b.Orders))
+		d.Interactions += b.Interactions
+		d.WatchSec = sat32(uint64(d.WatchSec) + uint64(b.WatchSec))
+		d.Spend += b.Spend
+	}
+	for _, c := range src.Cats {
+		dst.addCat(c.Day, c.Day-1, c.Cat, c.N)
+	}
+	for _, l := range src.Lives {
+		if !slices.ContainsFunc(dst.Lives, func(x LiveSession) bool { return x.Live == l.Live }) && len(dst.Lives) < maxLives {
+			dst.Lives = append(dst.Lives, l)
+		}
+	}
+	for _, r := range src.Rooms {
+		dst.addRoom(r)
+	}
+	dst.Open = append(dst.Open, src.Open...)
+	for _, r := range src.Recent {
+		dst.remember(r)
+	}
+	if dst.Consent == nil {
+		dst.Consent = src.Consent
+	}
+}

@@ -1,0 +1,40 @@
+package segment
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	applied, invalid, tagChanges, imported, duplicates, flushed, storeErrors prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, e *Engine) (*metrics, error) {
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "liveroom", Subsystem: "segment", Name: name, Help: help})
+	}
+	m := &metrics{
+		applied:     c("events_applied_total", "Events folded into profiles (tap and imports)."),
+		invalid:     c("events_invalid_total", "Tap events that could not be applied (no viewer, bad order)."),
+		tagChanges:  c("tag_changes_total", "Tag changes on any dimension."),
+		imported:    c("events_imported_total", "Imported events accepted and stored."),
+		duplicates:  c("events_duplicate_total", "Imported events ignored because their id (or order id) was seen."),
+		flushed:     c("profiles_written_total", "Profiles written through to the store."),
+		storeErrors: c("store_errors_total", "Failed store writes (retried)."),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	profiles := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "liveroom", Subsystem: "segment", Name: "profiles", Help: "Profiles held in memory."},
+		func() float64 { return float64(e.Count()) })
+	for _, col := range []prometheus.Collector{m.applied, m.invalid, m.tagChanges, m.imported, m.duplicates, m.flushed, m.storeErrors, profiles} {
+		if err := reg.Register(col); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,375 @@
+package segment
+
+import (
+	"time"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// dayMs is one day in Unix milliseconds; days are counted in UTC.
+const dayMs = int64(24 * time.Hour / time.Millisecond)
+
+// dayOf is the UTC day number (days since 1970-01-01) of a Unix-ms time.
+func dayOf(ms int64) int32 {
+	d := ms / dayMs
+	if ms < 0 && ms%dayMs != 0 {
+		d--
+	}
+	return int32(d)
+}
+
+// Bucket holds one day of a viewer's figures, on event time. Only days with activity
+// have a bucket, so a profile stays small.
+type Bucket struct {
+	Day          int32  `json:"d"`
+	Sessions     uint16 `json:"s,omitempty"`
+	Orders       uint16 `json:"o,omitempty"`
+	Interactions uint32 `json:"i,omitempty"`
+	WatchSec     uint32 `json:"w,omitempty"`
+	Spend        Money  `json:"m,omitempty"`
+}
+
+// CatDay counts product clicks and purchased items in one category on one day
+// (the preference window).
+type CatDay struct {
+	Day int32  `json:"d"`
+	Cat string `json:"c"`
+	N   uint32 `json:"n"`
+}
+
+// Count is a lifetime count per category.
+type Count struct {
+	Cat string `json:"c"`
+	N   uint32 `json:"n"`
+}
+
+// LiveSession is one live broadcast a viewer attended and how long they watched it.
+type LiveSession struct {
+	Live    string `json:"live"`
+	Room    string `json:"room,omitempty"`
+	Start   int64  `json:"start"`
+	WatchMs int64  `json:"watch_ms"`
+}
+
+// Span is an open presence (WHEP watch or chat connection) in one live (or, when the
+// room is not live, one room); Refs counts the connections behind it, so a viewer in
+// chat and video is counted once.
+type Span struct {
+	Live  string `json:"live,omitempty"`
+	Room  string `json:"room,omitempty"`
+	Start int64  `json:"start"`
+	Last  int64  `json:"last"`
+	Refs  int32  `json:"refs"`
+}
+
+// Recent is one of the latest events of a viewer, for the profile page.
+type Recent struct {
+	At     int64      `json:"at"`
+	Type   event.Type `json:"type"`
+	Detail string     `json:"detail,omitempty"`
+}
+
+// RFM is a viewer's scores and segment; zero scores mean never ordered.
+type RFM struct {
+	R       uint8  `json:"r"`
+	F       uint8  `json:"f"`
+	M       uint8  `json:"m"`
+	Segment string `json:"segment"`
+}
+
+// Tags is the tag held on each dimension and since when (Unix ms).
+type Tags struct {
+	Activity   string   `json:"activity"`
+	Value      string   `json:"value"`
+	Lifecycle  string   `json:"lifecycle"`
+	Preference []string `json:"preference"`
+	Since      [4]int64 `json:"since"`
+}
+
+// Profile is everything the engine keeps about one viewer. Times are Unix ms; zero
+// means never. It is the stored record as well as the in-memory state.
+type Profile struct {
+	ID      string   `json:"id"`
+	Name    string   `json:"name,omitempty"`
+	Aliases []string `json:"aliases,omitempty"`
+
+	FirstSeen int64 `json:"first_seen"`
+	LastSeen  int64 `json:"last_seen"`
+	LastVisit int64 `json:"last_visit,omitempty"`
+
+	Sessions     uint32  `json:"sessions,omitempty"`
+	WatchMs      int64   `json:"watch_ms,omitempty"`
+	Comments     uint32  `json:"comments,omitempty"`
+	Likes        uint32  `json:"likes,omitempty"`
+	Gifts        uint32  `json:"gifts,omitempty"`
+	GiftValue    Money   `json:"gift_value,omitempty"`
+	Interactions uint32  `json:"interactions,omitempty"`
+	Clicks       []Count `json:"clicks,omitempty"`
+
+	Orders      uint32   `json:"orders,omitempty"`
+	Spend       Money    `json:"spend,omitempty"`
+	FirstOrder  int64    `json:"first_order,omitempty"`
+	SecondOrder int64    `json:"second_order,omitempty"`
+	LastOrder   int64    `json:"last_order,omitempty"`
+	Bought      []Count  `json:"bought,omitempty"`
+	OrderIDs    []string `json:"order_ids,omitempty"`
+
+	Days   []Bucket      `json:"days,omitempty"`
+	Cats   []CatDay      `json:"cats,omitempty"`
+	Lives  []LiveSession `json:"lives,omitempty"`
+	Rooms  []string      `json:"rooms,omitempty"`
+	Open   []Span        `json:"open,omitempty"`
+	Recent []Recent      `json:"recent,omitempty"`
+
+	Consent *bool `json:"consent,omitempty"`
+	Tags    Tags  `json:"tags"`
+	RFM     RFM   `json:"rfm"`
+
+	dirty  bool // changed since the last write-through
+	queued bool // in its shard's dirty list
+	ranked bool // its values are in the current RFM ranking
+	gone   bool // erased or merged away: never write it again
+}
+
+// Limits on the lists a profile keeps, so one busy viewer cannot grow without bound.
+const (
+	maxLives  = 4
+	maxRooms  = 16
+	maxRecent = 6
+	maxCats   = 64
+	maxOrders = 10_000
+)
+
+// bucket returns the day's bucket, creating it in order, or nil when day lies before
+// the oldest window (older events only count in the lifetime figures).
+func (p *Profile) bucket(day, oldest int32) *Bucket {
+	if day <= oldest {
+		return nil
+	}
+	i := len(p.Days)
+	for i > 0 && p.Days[i-1].Day > day {
+		i--
+	}
+	if i > 0 && p.Days[i-1].Day == day {
+		return &p.Days[i-1]
+	}
+	p.Days = push(p.Days, Bucket{})
+	copy(p.Days[i+1:], p.Days[i:])
+	p.Days[i] = Bucket{Day: day}
+	return &p.Days[i]
+}
+
+// window sums the buckets of the last days days up to today.
+type window struct {
+	Sessions     int   `json:"sessions"`
+	WatchSec     int64 `json:"watch_seconds"`
+	Interactions int   `json:"interactions"`
+	Orders       int   `json:"orders"`
+	Spend        Money `json:"spend"`
+}
+
+func (p *Profile) window(today int32, days int) window {
+	var w window
+	from := today - int32(days)
+	for i := len(p.Days) - 1; i >= 0 && p.Days[i].Day > from; i-- {
+		b := &p.Days[i]
+		w.Sessions += int(b.Sessions)
+		w.WatchSec += int64(b.WatchSec)
+		w.Interactions += int(b.Interactions)
+		w.Orders += int(b.Orders)
+		w.Spend += b.Spend
+	}
+	return w
+}
+
+// addWatch credits ms of watching that ended at end, split over the days it spans.
+func (p *Profile) addWatch(start, end int64, oldest int32) {
+	if end <= start {
+		return
+	}
+	p.WatchMs += end - start
+	for t := start; t < end; {
+		next := min(end, (int64(dayOf(t))+1)*dayMs)
+		if b := p.bucket(dayOf(t), oldest); b != nil {
+			b.WatchSec = sat32(uint64(b.WatchSec) + uint64((next-t)/1000))
+		}
+		t = next
+	}
+}
+
+// addCat counts n in category cat on day (preference window).
+func (p *Profile) addCat(day, oldest int32, cat string, n uint32) {
+	if cat == "" || day <= oldest {
+		return
+	}
+	for i := range p.Cats {
+		if p.Cats[i].Day == day && p.Cats[i].Cat == cat {
+			p.Cats[i].N += n
+			return
+		}
+	}
+	if len(p.Cats) >= maxCats {
+		p.pruneCats(oldest)
+		if len(p.Cats) >= maxCats {
+			p.Cats = p.Cats[1:] // drop the oldest entry: the list is kept in arrival order
+		}
+	}
+	p.Cats = push(p.Cats, CatDay{Day: day, Cat: cat, N: n})
+}
+
+func (p *Profile) pruneCats(oldest int32) {
+	keep := p.Cats[:0]
+	for _, c := range p.Cats {
+		if c.Day > oldest {
+			keep = append(keep, c)
+		}
+	}
+	p.Cats = keep
+}
+
+// prune drops buckets older than the longest window.
+func (p *Profile) prune(oldestBucket, oldestCat int32) {
+	i := 0
+	for i < len(p.Days) && p.Days[i].Day <= oldestBucket {
+		i++
+	}
+	if i > 0 {
+		p.Days = append(p.Days[:0], p.Days[i:]...)
+	}
+	p.pruneCats(oldestCat)
+}
+
+func addCount(list []Count, cat string, n uint32) []Count {
+	if cat == "" {
+		return list
+	}
+	for i := range list {
+		if list[i].Cat == cat {
+			list[i].N += n
+			return list
+		}
+	}
+	if len(list) >= maxCats {
+		return list
+	}
+	return push(list, Count{Cat: cat, N: n})
+}
+
+// seen moves first/last seen with an event at ms.
+func (p *Profile) seen(ms int64) {
+	if p.FirstSeen == 0 || ms < p.FirstSeen {
+		p.FirstSeen = ms
+	}
+	if ms > p.LastSeen {
+		p.LastSeen = ms
+	}
+}
+
+func (p *Profile) visit(ms int64) {
+	if ms > p.LastVisit {
+		p.LastVisit = ms
+	}
+}
+
+// remember keeps the latest events, newest last, in event-time order.
+func (p *Profile) remember(r Recent) {
+	i := len(p.Recent)
+	for i > 0 && p.Recent[i-1].At > r.At {
+		i--
+	}
+	if len(p.Recent) >= maxRecent && i == 0 {
+		return // older than everything kept
+	}
+	if len(p.Recent) >= maxRecent {
+		// Full: drop the oldest in place, keeping the backing array.
+		copy(p.Recent, p.Recent[1:i])
+		p.Recent[i-1] = r
+		return
+	}
+	p.Recent = push(p.Recent, Recent{})
+	copy(p.Recent[i+1:], p.Recent[i:])
+	p.Recent[i] = r
+}
+
+func (p *Profile) addRoom(room string) {
+	if room == "" {
+		return
+	}
+	for _, r := range p.Rooms {
+		if r == room {
+			return
+		}
+	}
+	if len(p.Rooms) < maxRooms {
+		p.Rooms = push(p.Rooms, room)
+	}
+}
+
+func (p *Profile) inRoom(room string) bool {
+	for _, r := range p.Rooms {
+		if r == room {
+			return true
+		}
+	}
+	return false
+}
+
+// liveSession returns the viewer's session of live, opening one (and counting it on
+// the day of at) when this is the first sign of the viewer in that live.
+func (p *Profile) liveSession(live, room string, at int64, oldest int32) *LiveSession {
+	for i := range p.Lives {
+		if p.Lives[i].Live == live {
+			if at < p.Lives[i].Start {
+				p.Lives[i].Start = at
+			}
+			return &p.Lives[i]
+		}
+	}
+	p.Sessions++
+	if b := p.bucket(dayOf(at), oldest); b != nil {
+		b.Sessions = sat16(uint32(b.Sessions) + 1)
+	}
+	if len(p.Lives) >= maxLives {
+		p.Lives = append(p.Lives[:0], p.Lives[1:]...)
+	}
+	p.Lives = push(p.Lives, LiveSession{Live: live, Room: room, Start: at})
+	return &p.Lives[len(p.Lives)-1]
+}
+
+// addOrderTime keeps the first two order times and the last one.
+func (p *Profile) addOrderTime(ms int64) {
+	switch {
+	case p.FirstOrder == 0 || ms < p.FirstOrder:
+		p.SecondOrder, p.FirstOrder = p.FirstOrder, ms
+	case p.SecondOrder == 0 || ms < p.SecondOrder:
+		p.SecondOrder = ms
+	}
+	if ms > p.LastOrder {
+		p.LastOrder = ms
+	}
+}
+
+// push appends v, growing the array by a quarter (at least 2) instead of doubling:
+// a million profiles' small lists would otherwise carry much unused capacity.
+func push[T any](s []T, v T) []T {
+	if len(s) == cap(s) {
+		grown := make([]T, len(s), len(s)+max(2, len(s)/4))
+		copy(grown, s)
+		s = grown
+	}
+	return append(s, v)
+}
+
+func sat16(v uint32) uint16 {
+	if v > 0xffff {
+		return 0xffff
+	}
+	return uint16(v)
+}
+
+func sat32(v uint64) uint32 {
+	if v > 0xffffffff {
+		return 0xffffffff
+	}
+	return uint32(v)
+}

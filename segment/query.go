@@ -1,0 +1,199 @@
+package segment
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/liveroom/liveroom/problem"
+)
+
+// ViewerView is GET /api/viewers/{id}: the contract's profile fields and more.
+type ViewerView struct {
+	ID           string     `json:"id"`
+	Name         string     `json:"name,omitempty"`
+	Aliases      []string   `json:"aliases,omitempty"`
+	FirstSeen    time.Time  `json:"first_seen"`
+	LastSeen     time.Time  `json:"last_seen"`
+	LastVisit    *time.Time `json:"last_visit"`
+	Sessions     int        `json:"sessions"`
+	WatchSeconds int64      `json:"watch_seconds"`
+	Comments     int        `json:"comments"`
+	Likes        int        `json:"likes"`
+	Gifts        int        `json:"gifts"`
+	GiftValue    Money      `json:"gift_value"`
+	Clicks       []Count    `json:"product_clicks"`
+	Orders       int        `json:"orders"`
+	Spend        Money      `json:"spend"`
+	AOV          Money      `json:"aov"`
+	Currency     string     `json:"currency"`
+	LastOrder    *time.Time `json:"last_order"`
+	Bought       []Count    `json:"categories_bought"`
+	PriceBand    string     `json:"price_band"`
+	Windows      struct {
+		D30  window `json:"30d"`
+		D90  window `json:"90d"`
+		D365 window `json:"365d"`
+	} `json:"windows"`
+	LiveSessions []liveView        `json:"live_sessions"`
+	Consent      *bool             `json:"consent"`
+	Tags         map[string]any    `json:"tags"`
+	TagsSince    map[string]string `json:"tags_since"`
+	Reasons      map[string]string `json:"reasons"`
+	RFM          RFM               `json:"rfm"`
+	Recent       []recentView      `json:"recent_events"`
+}
+
+type liveView struct {
+	Live         string    `json:"live"`
+	Room         string    `json:"room,omitempty"`
+	Start        time.Time `json:"start"`
+	WatchSeconds int64     `json:"watch_seconds"`
+	Watching     bool      `json:"watching"`
+}
+
+type recentView struct {
+	At     time.Time `json:"at"`
+	Type   string    `json:"type"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+func msPtr(ms int64) *time.Time {
+	if ms == 0 {
+		return nil
+	}
+	t := msTime(ms)
+	return &t
+}
+
+func notFound(id string) error {
+	return problem.Wrap(problem.NotFound, ErrUnknownViewer, "no viewer "+quote(id))
+}
+
+func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// Viewer returns the profile of id (a viewer id or any id merged into it).
+func (e *Engine) Viewer(ctx context.Context, id string) (ViewerView, error) {
+	sh, p := e.lookup(id, false)
+	if p == nil {
+		return ViewerView{}, notFound(id)
+	}
+	defer sh.mu.Unlock()
+	return e.view(p), nil
+}
+
+// view builds the answer from p (its shard locked).
+func (e *Engine) view(p *Profile) ViewerView {
+	now := e.now().UnixMilli()
+	today := dayOf(now)
+	v := ViewerView{
+		ID: p.ID, Name: p.Name, Aliases: slices.Clone(p.Aliases),
+		FirstSeen: msTime(p.FirstSeen), LastSeen: msTime(p.LastSeen), LastVisit: msPtr(p.LastVisit),
+		Sessions: int(p.Sessions), WatchSeconds: p.WatchMs / 1000,
+		Comments: int(p.Comments), Likes: int(p.Likes), Gifts: int(p.Gifts), GiftValue: p.GiftValue,
+		Clicks: listOf(p.Clicks), Orders: int(p.Orders), Spend: p.Spend, AOV: p.Spend.Div(int64(p.Orders)),
+		Currency: e.cfg.Currency, LastOrder: msPtr(p.LastOrder), Bought: listOf(p.Bought),
+		Consent: p.Consent, RFM: p.RFM, LiveSessions: []liveView{}, Recent: []recentView{},
+	}
+	v.PriceBand, _, _ = e.catalog.band(v.AOV, p.Orders > 0)
+	v.Windows.D30, v.Windows.D90, v.Windows.D365 = p.window(today, 30), p.window(today, 90), p.window(today, 365)
+	for _, l := range p.Lives {
+		lv := liveView{Live: l.Live, Room: l.Room, Start: msTime(l.Start), WatchSeconds: l.WatchMs / 1000}
+		for _, s := range p.Open {
+			if s.Live == l.Live {
+				lv.Watching = true
+				lv.WatchSeconds += max(0, now-s.Start) / 1000
+			}
+		}
+		v.LiveSessions = append(v.LiveSessions, lv)
+	}
+	v.Tags = map[string]any{DimActivity: p.Tags.Activity, DimValue: p.Tags.Value, DimLifecycle: p.Tags.Lifecycle, DimPreference: listOf(p.Tags.Preference)}
+	v.TagsSince, v.Reasons = map[string]string{}, map[string]string{}
+	for i, d := range Dimensions {
+		v.TagsSince[d] = msTime(p.Tags.Since[i]).Format(time.RFC3339)
+		v.Reasons[d] = e.reason(p, d, now)
+	}
+	for i := len(p.Recent) - 1; i >= 0; i-- {
+		r := p.Recent[i]
+		v.Recent = append(v.Recent, recentView{At: msTime(r.At), Type: string(r.Type), Detail: r.Detail})
+	}
+	return v
+}
+
+// listOf copies s, as [] rather than null in JSON when empty.
+func listOf[T any](s []T) []T {
+	return append(make([]T, 0, len(s)), s...)
+}
+
+// Count is how many profiles are held.
+func (e *Engine) Count() int {
+	n := 0
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		n += len(sh.profiles)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// Export is everything held about one viewer: the stored profile record, the imported
+// events as sent, and the orders.
+type Export struct {
+	Profile json.RawMessage   `json:"profile"`
+	View    ViewerView        `json:"view"`
+	Events  []json.RawMessage `json:"events"`
+	Orders  []json.RawMessage `json:"orders"`
+}
+
+// Export returns everything held about id (GDPR access).
+func (e *Engine) Export(ctx context.Context, id string) (Export, error) {
+	sh, p := e.lookup(id, false)
+	if p == nil {
+		return Export{}, notFound(id)
+	}
+	rec, _ := json.Marshal(p)
+	out := Export{Profile: rec, View: e.view(p), Events: []json.RawMessage{}, Orders: []json.RawMessage{}}
+	owners := append([]string{p.ID}, p.Aliases...)
+	sh.mu.Unlock()
+	held, err := e.store.Held(ctx, owners)
+	if err != nil {
+		return Export{}, problem.Wrap(problem.Unavailable, err, "segment store unavailable")
+	}
+	for _, r := range held[KindEvent] {
+		out.Events = append(out.Events, json.RawMessage(r.Data))
+	}
+	for _, r := range held[KindOrder] {
+		out.Orders = append(out.Orders, json.RawMessage(r.Data))
+	}
+	return out, nil
+}
+
+// Erase deletes id's profile, every id merged into it and everything they own, from
+// memory and from the store (GDPR erasure). Events that arrive later start afresh.
+func (e *Engine) Erase(ctx context.Context, id string) error {
+	e.commitMu.Lock()
+	defer e.commitMu.Unlock()
+	sh, p := e.lookup(id, false)
+	if p == nil {
+		return notFound(id)
+	}
+	p.gone = true
+	delete(sh.profiles, p.ID)
+	delete(sh.open, p.ID)
+	owners := append([]string{p.ID}, p.Aliases...)
+	sh.mu.Unlock()
+	for _, a := range p.Aliases {
+		ash := e.shardOf(a)
+		ash.mu.Lock()
+		delete(ash.alias, a)
+		ash.mu.Unlock()
+	}
+	if err := e.store.Erase(ctx, owners); err != nil {
+		e.metrics.storeErrors.Inc()
+		return problem.Wrap(problem.Unavailable, err, "could not erase from the store; retry")
+	}
+	return nil
+}

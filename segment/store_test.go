@@ -1,0 +1,224 @@
+package segment
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+func openBolt(t *testing.T, path string) *BoltStore {
+	t.Helper()
+	s, err := OpenBolt(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// copyFile snapshots the store file as a crash would leave it: only what was
+// committed (fsynced) is in it.
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+}
+
+// Both stores answer the same contract.
+func TestStores(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T) Store{
+		"memory": func(t *testing.T) Store { return NewMemoryStore() },
+		"bolt": func(t *testing.T) Store {
+			s := openBolt(t, filepath.Join(t.TempDir(), "segment.db"))
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, ctx := open(t), context.Background()
+			b := &Batch{Profiles: []Record{{Key: "v1", Data: []byte(`{"id":"v1"}`)}, {Key: "v2", Data: []byte(`{"id":"v2"}`)}}}
+			b.own(KindEvent, Record{Key: "e1", Owner: "v1", Data: []byte(`{"id":"e1"}`)})
+			b.own(KindEvent, Record{Key: "e2", Owner: "v2", Data: []byte(`{"id":"e2"}`)})
+			b.own(KindOrder, Record{Key: "o1", Owner: "v1", Data: []byte(`{"order_id":"o1"}`)})
+			if err := s.Commit(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			seen, _ := s.Seen(ctx, KindEvent, []string{"e1", "e2", "e3", "o1"})
+			if !seen["e1"] || !seen["e2"] || seen["e3"] || seen["o1"] {
+				t.Errorf("seen %v", seen)
+			}
+			held, _ := s.Held(ctx, []string{"v1"})
+			if len(held[KindEvent]) != 1 || len(held[KindOrder]) != 1 || held[KindEvent][0].Key != "e1" {
+				t.Errorf("held %+v", held)
+			}
+			if err := s.Erase(ctx, []string{"v1"}); err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			s.Load(ctx, func(k string, _ []byte) error { ids = append(ids, k); return nil }, func(string, []byte) error { return nil })
+			seen, _ = s.Seen(ctx, KindEvent, []string{"e1", "e2"})
+			if !slices.Equal(ids, []string{"v2"}) || seen["e1"] || !seen["e2"] {
+				t.Errorf("after erase: profiles %v, seen %v", ids, seen)
+			}
+		})
+	}
+}
+
+func TestRestartKeepsEverythingAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "segment.db")
+	store := openBolt(t, path)
+	clk := &clock{t: t0}
+	e := newEngine(t, store, clk)
+	body := "[" + orderJSON("e1", "v", 3, "19.99", "shoes") + `,{"id":"c1","type":"consent","viewer":"v","at":"2026-06-14T10:00:00Z","messages":false}]`
+	importJSON(t, e, body)
+	for _, x := range session("v", "L1", t0.Add(-time.Hour), 10*time.Minute, 1) {
+		e.Apply(x) // live events: written through by the flusher, not acknowledged
+	}
+	// "Crash" right after the import was answered: copy the file as it is on disk.
+	crashed := filepath.Join(dir, "crashed.db")
+	copyFile(t, path, crashed)
+
+	s2 := openBolt(t, crashed)
+	e2 := newEngine(t, s2, clk)
+	v := viewer(t, e2, "v")
+	if v.Orders != 1 || v.Spend.String() != "19.99" || v.Consent == nil || *v.Consent || v.Tags[DimLifecycle] != FirstPurchase {
+		t.Fatalf("after crash: %+v", v)
+	}
+	res := importJSON(t, e2, body)
+	if res.Duplicates != 2 {
+		t.Fatalf("re-import after restart: %+v", res)
+	}
+	e2.Close(context.Background())
+	s2.Close()
+
+	// A clean stop writes the live events too.
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	s3 := openBolt(t, path)
+	defer s3.Close()
+	e3 := newEngine(t, s3, clk)
+	v = viewer(t, e3, "v")
+	if v.Orders != 1 || v.WatchSeconds != 600 || v.Comments != 1 || v.Sessions != 1 {
+		t.Fatalf("after clean restart: %+v", v)
+	}
+}
+
+func TestEraseReallyErases(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "segment.db")
+	store := openBolt(t, path)
+	e := newEngine(t, store, &clock{t: t0})
+	importJSON(t, e, `[{"id":"secret-event","type":"order","viewer":"zed-viewer","at":"2026-06-01T10:00:00Z","order_id":"zed-order","total":"9","customer":{"email":"zed@example.com"}},
+	 {"id":"other","type":"watch","viewer":"keep","at":"2026-06-01T10:00:00Z","seconds":5}]`)
+	g := ev(event.Danmaku, "zed-guest", t0)
+	e.Apply(g)
+	importJSON(t, e, `[{"id":"e2","type":"order","viewer":"zed-guest","at":"2026-06-02T10:00:00Z","order_id":"zed-order-2","total":"1","customer":{"email":"zed@example.com"}}]`)
+	if err := e.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	exp, err := e.Export(context.Background(), "zed-guest")
+	if err != nil || len(exp.Events) != 2 || len(exp.Orders) != 2 || exp.View.ID != "zed-viewer" {
+		t.Fatalf("export %+v %v", exp, err)
+	}
+	if err := e.Erase(context.Background(), "zed-guest"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"zed-viewer", "zed-guest", "email:zed@example.com"} {
+		if _, err := e.Viewer(context.Background(), id); err == nil {
+			t.Errorf("%s still found", id)
+		}
+	}
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	// Read the file back: no key or value anywhere mentions the viewer.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	found := 0
+	db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			return b.ForEach(func(k, v []byte) error {
+				if bytes.Contains(k, []byte("zed")) || bytes.Contains(v, []byte("zed")) {
+					t.Errorf("bucket %s still holds %q = %q", name, k, v)
+				}
+				if bytes.Contains(k, []byte("keep")) {
+					found++
+				}
+				return nil
+			})
+		})
+	})
+	if found == 0 {
+		t.Error("the other viewer was erased too")
+	}
+	// Not even in free pages of the file.
+	raw, _ := os.ReadFile(path)
+	if n := bytes.Count(raw, []byte("zed")); n > 0 {
+		t.Errorf("the file's bytes still mention the viewer %d times", n)
+	}
+}
+
+func TestBoltLockedByAnotherHolder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "segment.db")
+	s := openBolt(t, path)
+	defer s.Close()
+	// bbolt's flock is per open file description, so a second open in-process blocks too.
+	if _, err := OpenBolt(path, 50*time.Millisecond); err == nil {
+		t.Fatal("second open succeeded")
+	}
+}
+
+func TestProfileCodecRoundTrip(t *testing.T) {
+	yes := true
+	p := &Profile{ID: "v", Name: "Ann", Aliases: []string{"g1", "email:a@b.c"}, FirstSeen: -5, LastSeen: 1781517600000, LastVisit: 3,
+		Sessions: 4, WatchMs: 123456, Comments: 2, Likes: 9, Gifts: 1, GiftValue: 1_500_000, Interactions: 12,
+		Clicks: []Count{{"shoes", 3}}, Orders: 2, Spend: 25_010_000, FirstOrder: 1, SecondOrder: 2, LastOrder: 2,
+		Bought: []Count{{"bags", 1}}, OrderIDs: []string{"o1", "o2"},
+		Days:  []Bucket{{Day: 20000, Sessions: 1, Orders: 2, Interactions: 3, WatchSec: 4, Spend: -5}},
+		Cats:  []CatDay{{Day: 20000, Cat: "shoes", N: 3}},
+		Lives: []LiveSession{{Live: "L", Room: "r", Start: 7, WatchMs: 8}}, Rooms: []string{"r"},
+		Open:   []Span{{Live: "L", Room: "r", Start: 1, Last: 2, Refs: 2}},
+		Recent: []Recent{{At: 9, Type: event.Like, Detail: "x"}}, Consent: &yes,
+		Tags: Tags{Activity: High, Value: "vip", Lifecycle: Loyal, Preference: []string{"shoes", PriceMid}, Since: [4]int64{1, 2, 3, 4}},
+		RFM:  RFM{R: 5, F: 4, M: 3, Segment: "Champions"}}
+	got, err := unmarshalProfile(marshalProfile(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(p)
+	b, _ := json.Marshal(got)
+	if !bytes.Equal(a, b) {
+		t.Fatalf("round trip:\n%s\n%s", a, b)
+	}
+	data := marshalProfile(p)
+	for i := range data {
+		unmarshalProfile(data[:i]) // truncated records fail without panicking
+	}
+}

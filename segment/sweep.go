@@ -1,0 +1,180 @@
+package segment
+
+import (
+	"context"
+
+	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/segment/rfm"
+)
+
+// rankings are the buyers' RFM values of the last sweep, sorted per dimension.
+type rankings struct {
+	r, f, m rfm.Ranking
+}
+
+// rfmValues are the values RFM ranks: the day of the last order (later is better),
+// orders and spend in the order window. buyer is false with no order in the window.
+func (e *Engine) rfmValues(p *Profile, today int32) (r, f, m int64, buyer bool) {
+	w := p.window(today, e.cfg.OrderDays)
+	if w.Orders == 0 {
+		return 0, 0, 0, false
+	}
+	return int64(dayOf(p.LastOrder)), int64(w.Orders), int64(w.Spend), true
+}
+
+// scoreOne sets p's RFM from the current rankings. A buyer not yet ranked is counted
+// in; the full population is re-ranked at the next sweep (soon after an import).
+func (e *Engine) scoreOne(p *Profile, now int64) {
+	r, f, m, buyer := e.rfmValues(p, dayOf(now))
+	switch {
+	case !buyer && p.Orders > 0:
+		// Ordered, but not within the window: the lowest scores.
+		p.RFM = RFM{R: 1, F: 1, M: 1, Segment: rfm.Lost}
+		return
+	case !buyer:
+		p.RFM = RFM{}
+		return
+	}
+	rk := e.rank.Load()
+	if rk == nil {
+		rk = &rankings{}
+	}
+	rs, fs, ms := rk.r.Score(r, p.ranked), rk.f.Score(f, p.ranked), rk.m.Score(m, p.ranked)
+	p.RFM = RFM{R: uint8(rs), F: uint8(fs), M: uint8(ms), Segment: rfm.Segment(rs, fs, ms)}
+}
+
+// Sweep re-ranks RFM over every buyer, closes presences of vanished clients and
+// recomputes every profile's tags at the current time: the tags that change with time
+// alone (dormant, churned, windows sliding) change here. It runs every SweepInterval.
+func (e *Engine) Sweep() {
+	e.sweepMu.Lock()
+	defer e.sweepMu.Unlock()
+	now := e.now().UnixMilli()
+	today := dayOf(now)
+	oldest := e.oldest(now)
+	var rs, fs, ms []int64
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		for _, p := range sh.profiles {
+			p.prune(oldest, today-int32(e.cfg.PreferenceDays))
+			if r, f, m, ok := e.rfmValues(p, today); ok {
+				rs, fs, ms = append(rs, r), append(fs, f), append(ms, m)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	e.rank.Store(&rankings{r: rfm.NewRanking(rs), f: rfm.NewRanking(fs), m: rfm.NewRanking(ms)})
+
+	cutoff := now - e.cfg.PresenceTimeout.Milliseconds()
+	var changes []event.Event
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		for id, p := range sh.open {
+			if p.closeStale(cutoff, "", 0, oldest) {
+				sh.markDirty(p)
+			}
+			if len(p.Open) == 0 {
+				delete(sh.open, id)
+			}
+		}
+		for _, p := range sh.profiles {
+			_, _, _, buyer := e.rfmValues(p, today)
+			p.ranked = buyer
+			old := p.RFM
+			e.scoreOne(p, now)
+			c := e.retag(p, now, nil, true)
+			if len(c) > 0 || old != p.RFM {
+				sh.markDirty(p)
+			}
+			changes = append(changes, c...)
+		}
+		sh.mu.Unlock()
+		if len(changes) > 0 {
+			e.metrics.tagChanges.Add(float64(len(changes)))
+			e.publishAll(changes)
+			changes = changes[:0]
+		}
+	}
+}
+
+// requestSweep asks the sweeper for a re-rank soon (after imports with orders).
+func (e *Engine) requestSweep() {
+	select {
+	case e.refresh <- struct{}{}:
+	default:
+	}
+}
+
+// Flush writes every changed profile (and product) to the store in one batch.
+func (e *Engine) Flush(ctx context.Context) error {
+	e.commitMu.Lock()
+	defer e.commitMu.Unlock()
+	b := &Batch{}
+	pending := e.snapshotDirty(b)
+	b.Products = e.catalog.drain()
+	if b.empty() && e.unstored.empty() {
+		return nil
+	}
+	if err := e.commit(ctx, b); err != nil {
+		for _, p := range pending {
+			sh := e.shardOf(p.ID)
+			sh.mu.Lock()
+			if !p.gone {
+				sh.markDirty(p)
+			}
+			sh.mu.Unlock()
+		}
+		return err
+	}
+	e.metrics.flushed.Add(float64(len(b.Profiles)))
+	return nil
+}
+
+// snapshotDirty encodes every queued profile into b; called under commitMu.
+func (e *Engine) snapshotDirty(b *Batch) []*Profile {
+	var pending []*Profile
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		for _, p := range sh.dirty {
+			p.queued = false
+			if p.gone || !p.dirty {
+				continue
+			}
+			b.Profiles = append(b.Profiles, encodeProfile(p))
+			pending = append(pending, p)
+		}
+		clear(sh.dirty)
+		sh.dirty = sh.dirty[:0]
+		b.DeletedProfiles = append(b.DeletedProfiles, sh.deleted...)
+		sh.deleted = nil
+		sh.mu.Unlock()
+	}
+	return pending
+}
+
+// commit writes b together with whatever an earlier failed commit left; on failure
+// all of it is kept for the next try (called under commitMu).
+func (e *Engine) commit(ctx context.Context, b *Batch) error {
+	all := &e.unstored
+	all.Profiles = append(all.Profiles, b.Profiles...) // later snapshots after earlier ones
+	all.DeletedProfiles = append(all.DeletedProfiles, b.DeletedProfiles...)
+	all.Products = append(all.Products, b.Products...)
+	for k, rs := range b.Owned {
+		for _, r := range rs {
+			all.own(k, r)
+		}
+	}
+	if err := e.store.Commit(ctx, all); err != nil {
+		e.metrics.storeErrors.Inc()
+		return err
+	}
+	e.unstored = Batch{}
+	return nil
+}
+
+// encodeProfile snapshots p (its shard locked) and clears its dirty mark.
+func encodeProfile(p *Profile) Record {
+	data := marshalProfile(p)
+	p.dirty = false
+	return Record{Key: p.ID, Data: data}
+}

@@ -1,0 +1,69 @@
+package segment
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// Dormant and churned come from the clock alone: the sweep changes them with no event.
+func TestSweepMovesIdleViewersOnTheClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.SweepInterval = time.Hour
+		cfg.FlushInterval = time.Minute
+		cfg.Shards = 1
+		e, err := New(cfg, Deps{Store: NewMemoryStore(), Log: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close(context.Background())
+		q := event.NewQueue(64)
+		e.Subscribe(q, event.TagChange)
+		start := time.Now()
+		for _, x := range session("v", "L1", start, 15*time.Minute, 0) {
+			e.Apply(x)
+		}
+		for len(q.C()) > 0 {
+			<-q.C()
+		}
+
+		changed := func() map[string]event.TagInfo {
+			synctest.Wait()
+			out := map[string]event.TagInfo{}
+			for len(q.C()) > 0 {
+				x := <-q.C()
+				out[x.Tag.Dimension] = *x.Tag
+			}
+			return out
+		}
+		// 30 days and 15 minutes later: not dormant yet (idle must exceed 30 days).
+		time.Sleep(30*24*time.Hour + 10*time.Minute)
+		if c := changed(); c[DimActivity].To == Dormant {
+			t.Fatalf("dormant too early: %+v", c)
+		}
+		// The first sweep past 30 days since the visit's end makes it dormant.
+		time.Sleep(time.Hour)
+		c := changed()
+		if c[DimActivity].To != Dormant || c[DimLifecycle].To != Dormant || c[DimActivity].Cause != "" {
+			t.Fatalf("after 30 days: %+v", c)
+		}
+		if v := viewer(t, e, "v"); v.TagsSince[DimActivity] != time.Now().UTC().Truncate(time.Hour).Format(time.RFC3339) {
+			t.Errorf("since %s, now %s", v.TagsSince[DimActivity], time.Now().UTC())
+		}
+		time.Sleep(60 * 24 * time.Hour)
+		if c := changed(); c[DimActivity].To != Churned || c[DimActivity].From != Dormant {
+			t.Fatalf("after 90 days: %+v", c)
+		}
+		// Coming back moves it at once, on the event.
+		w := ev(event.Watch, "v", time.Now())
+		w.Seconds = 60
+		e.Apply(w)
+		if c := changed(); c[DimActivity].To != Low || c[DimActivity].Cause != w.ID {
+			t.Fatalf("on return: %+v", c)
+		}
+	})
+}

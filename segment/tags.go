@@ -1,0 +1,281 @@
+package segment
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/segment/rfm"
+)
+
+// The four dimensions, in the order of Tags.Since.
+const (
+	DimActivity   = "activity"
+	DimValue      = "value"
+	DimLifecycle  = "lifecycle"
+	DimPreference = "preference"
+)
+
+// Dimensions lists the dimensions in order.
+var Dimensions = []string{DimActivity, DimValue, DimLifecycle, DimPreference}
+
+// Tag words (the contract's). Preference words are categories and the price bands.
+const (
+	High          = "high"
+	Medium        = "medium"
+	Low           = "low"
+	Dormant       = "dormant"
+	Churned       = "churned"
+	NewViewer     = "new"
+	FirstPurchase = "first_purchase"
+	Repeat        = "repeat"
+	Loyal         = "loyal"
+	PriceLow      = "price:low"
+	PriceMid      = "price:mid"
+	PriceHigh     = "price:high"
+)
+
+// TagWords lists the fixed words of each dimension (preference also has categories).
+var TagWords = map[string][]string{
+	DimActivity:   {High, Medium, Low, Dormant, Churned},
+	DimValue:      {rfm.VIP, rfm.Important, rfm.Ordinary, rfm.Potential},
+	DimLifecycle:  {NewViewer, FirstPurchase, Repeat, Loyal, Dormant, Churned},
+	DimPreference: {PriceLow, PriceMid, PriceHigh},
+}
+
+// idle is how long since the viewer's last visit (watch or order), or since first
+// seen when they never visited; and the word it earns past the thresholds.
+func (e *Engine) idle(p *Profile, now int64) (int64, string) {
+	last := p.LastVisit
+	if last == 0 {
+		last = p.FirstSeen
+	}
+	d := now - last
+	switch {
+	case d > int64(e.cfg.ChurnedDays)*dayMs:
+		return d, Churned
+	case d > int64(e.cfg.DormantDays)*dayMs:
+		return d, Dormant
+	}
+	return d, ""
+}
+
+func idleReason(word string, d int64, days int) string {
+	return fmt.Sprintf("no visit (watch or order) for %d days; %s after %d", d/dayMs, word, days)
+}
+
+// activity tags how engaged the viewer was in the activity window.
+func (e *Engine) activity(p *Profile, now int64, explain bool) (string, string) {
+	c := &e.cfg
+	if d, w := e.idle(p, now); w != "" {
+		if !explain {
+			return w, ""
+		}
+		return w, idleReason(w, d, map[string]int{Dormant: c.DormantDays, Churned: c.ChurnedDays}[w])
+	}
+	win := p.window(dayOf(now), c.ActivityDays)
+	avg := time.Duration(0)
+	if win.Sessions > 0 {
+		avg = time.Duration(win.WatchSec/int64(win.Sessions)) * time.Second
+	}
+	word := Low
+	switch {
+	case win.Sessions >= c.HighSessions && avg >= c.HighAvgWatch && win.Interactions >= c.HighInteractions:
+		word = High
+	case win.Sessions >= c.MediumSessions || win.Interactions > 0:
+		word = Medium
+	}
+	if !explain {
+		return word, ""
+	}
+	figures := fmt.Sprintf("%d live sessions, average watch %s, %d interactions in %d days",
+		win.Sessions, avg, win.Interactions, c.ActivityDays)
+	switch word {
+	case High:
+		return word, fmt.Sprintf("%s (high from %d sessions, %s, %d interactions)", figures, c.HighSessions, c.HighAvgWatch, c.HighInteractions)
+	case Medium:
+		return word, fmt.Sprintf("%s (medium from %d sessions or any interaction)", figures, c.MediumSessions)
+	}
+	return word, figures + " (low: visited, below medium)"
+}
+
+// lifecycle tags where the viewer is on the way from new to loyal.
+func (e *Engine) lifecycle(p *Profile, now int64, explain bool) (string, string) {
+	c := &e.cfg
+	if d, w := e.idle(p, now); w != "" {
+		if !explain {
+			return w, ""
+		}
+		return w, idleReason(w, d, map[string]int{Dormant: c.DormantDays, Churned: c.ChurnedDays}[w])
+	}
+	if p.Orders == 0 {
+		return NewViewer, reasonIf(explain, "has not ordered yet")
+	}
+	n := p.window(dayOf(now), c.OrderDays).Orders
+	word := FirstPurchase
+	switch {
+	case n >= c.LoyalOrders:
+		word = Loyal
+	case n >= c.RepeatOrders:
+		word = Repeat
+	}
+	if !explain {
+		return word, ""
+	}
+	return word, fmt.Sprintf("%d orders in %d days, %d in all (repeat from %d, loyal from %d)", n, c.OrderDays, p.Orders, c.RepeatOrders, c.LoyalOrders)
+}
+
+func reasonIf(explain bool, s string) string {
+	if explain {
+		return s
+	}
+	return ""
+}
+
+// value tags the viewer's RFM tier.
+func (e *Engine) value(p *Profile, explain bool) (string, string) {
+	word := rfm.Tier(p.RFM.Segment)
+	if !explain {
+		return word, ""
+	}
+	if p.RFM.Segment == rfm.NoOrders {
+		return word, "has not ordered yet"
+	}
+	return word, fmt.Sprintf("RFM %d/%d/%d over %d days of orders: %s", p.RFM.R, p.RFM.F, p.RFM.M, e.cfg.OrderDays, p.RFM.Segment)
+}
+
+// preference lists the top categories of the preference window, then the price band.
+func (e *Engine) preference(p *Profile, now int64, explain bool) ([]string, string) {
+	type catN struct {
+		cat string
+		n   uint32
+	}
+	from := dayOf(now) - int32(e.cfg.PreferenceDays)
+	var counts []catN
+	for _, c := range p.Cats {
+		if c.Day <= from {
+			continue
+		}
+		i := slices.IndexFunc(counts, func(x catN) bool { return x.cat == c.Cat })
+		if i < 0 {
+			counts = append(counts, catN{c.Cat, c.N})
+		} else {
+			counts[i].n += c.N
+		}
+	}
+	slices.SortFunc(counts, func(a, b catN) int {
+		if a.n != b.n {
+			return int(b.n) - int(a.n)
+		}
+		return strings.Compare(a.cat, b.cat)
+	})
+	counts = counts[:min(len(counts), e.cfg.TopCategories)]
+	words := make([]string, 0, len(counts)+1)
+	for _, c := range counts {
+		words = append(words, c.cat)
+	}
+	aov := p.Spend.Div(int64(p.Orders))
+	band, lo, hi := e.catalog.band(aov, p.Orders > 0)
+	if band != "" {
+		words = append(words, band)
+	}
+	if !explain {
+		return words, ""
+	}
+	var parts []string
+	for _, c := range counts {
+		parts = append(parts, fmt.Sprintf("%s (%d)", c.cat, c.n))
+	}
+	reason := "no product clicks or purchases in the last " + fmt.Sprint(e.cfg.PreferenceDays) + " days"
+	if len(parts) > 0 {
+		reason = fmt.Sprintf("most clicked and bought in %d days: %s", e.cfg.PreferenceDays, strings.Join(parts, ", "))
+	}
+	switch {
+	case band != "":
+		reason += fmt.Sprintf("; average order %s %s against catalog price terciles %s and %s", aov, e.cfg.Currency, lo, hi)
+	case p.Orders > 0:
+		reason += "; no price band: the catalog has fewer than 3 priced products"
+	}
+	return words, reason
+}
+
+// retag recomputes every dimension of p at now and returns the changes as events
+// (built only when someone subscribed to them).
+func (e *Engine) retag(p *Profile, now int64, cause *event.Event, withPreference bool) []event.Event {
+	emit := e.wantTags.Load()
+	var out []event.Event
+	changed := false
+	a, _ := e.activity(p, now, false)
+	v, _ := e.value(p, false)
+	l, _ := e.lifecycle(p, now, false)
+	for dim, word := range [3]string{a, v, l} {
+		old := p.Tags.word(dim)
+		if *old == word {
+			continue
+		}
+		if emit {
+			out = append(out, e.tagEvent(p, Dimensions[dim], *old, word, now, cause))
+		}
+		*old = word
+		p.Tags.Since[dim] = now
+		changed = true
+	}
+	if withPreference || p.Tags.Since[3] == 0 {
+		pref, _ := e.preference(p, now, false)
+		if !slices.Equal(pref, p.Tags.Preference) || p.Tags.Since[3] == 0 {
+			if emit {
+				out = append(out, e.tagEvent(p, DimPreference, strings.Join(p.Tags.Preference, ","), strings.Join(pref, ","), now, cause))
+			}
+			p.Tags.Preference = pref
+			p.Tags.Since[3] = now
+			changed = true
+		}
+	}
+	if changed {
+		p.dirty = true
+	}
+	return out
+}
+
+// word points at the tag of dimension dim (activity, value or lifecycle).
+func (t *Tags) word(dim int) *string {
+	switch dim {
+	case 0:
+		return &t.Activity
+	case 1:
+		return &t.Value
+	}
+	return &t.Lifecycle
+}
+
+// tagEvent builds the TagChange event; its reason is explained now, once per change.
+func (e *Engine) tagEvent(p *Profile, dim, from, to string, now int64, cause *event.Event) event.Event {
+	ev := event.Event{Type: event.TagChange, At: time.UnixMilli(now).UTC(), Viewer: p.ID, Name: p.Name,
+		Tag: &event.TagInfo{Dimension: dim, From: from, To: to, Reason: e.reason(p, dim, now)}}
+	if cause != nil {
+		ev.Tag.Cause = cause.ID
+		ev.Room, ev.Live = cause.Room, cause.Live
+		ev.ID = cause.ID + "/" + dim
+	} else {
+		ev.ID = fmt.Sprintf("sweep/%d/%s/%s", now, p.ID, dim)
+	}
+	return ev
+}
+
+// reason explains the tag of one dimension.
+func (e *Engine) reason(p *Profile, dim string, now int64) string {
+	var r string
+	switch dim {
+	case DimActivity:
+		_, r = e.activity(p, now, true)
+	case DimValue:
+		_, r = e.value(p, true)
+	case DimLifecycle:
+		_, r = e.lifecycle(p, now, true)
+	case DimPreference:
+		_, r = e.preference(p, now, true)
+	}
+	return r
+}
