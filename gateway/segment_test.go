@@ -57,13 +57,13 @@ func segmentServer(t *testing.T) (*httptest.Server, *event.Queue, func(role, roo
 	return srv, tap, issue
 }
 
-type answer struct {
+type segAnswer struct {
 	status int
 	header http.Header
 	body   string
 }
 
-func call(t *testing.T, srv *httptest.Server, method, path, tok, contentType, body string) answer {
+func call(t *testing.T, srv *httptest.Server, method, path, tok, contentType, body string) segAnswer {
 	t.Helper()
 	req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
 	if tok != "" {
@@ -78,7 +78,7 @@ func call(t *testing.T, srv *httptest.Server, method, path, tok, contentType, bo
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, resp.Header, string(b)}
+	return segAnswer{resp.StatusCode, resp.Header, string(b)}
 }
 
 func TestSegmentAPI(t *testing.T) {
