@@ -1,0 +1,249 @@
+package rules
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// BoltState keeps the rules' state in a bbolt file (the embedded default). Writes go
+// through db.Batch so that many firings at once share one fsync.
+type BoltState struct {
+	db *bolt.DB
+}
+
+var _ State = (*BoltState)(nil)
+
+var (
+	bCounters = []byte("counters")       // limit key → Counter
+	bJobs     = []byte("jobs")           // job id → Job
+	bPrompts  = []byte("prompts")        // prompt id → Prompt
+	bRoom     = []byte("room_prompts")   // room 0 created(8) id → nil
+	bViewer   = []byte("viewer_prompts") // viewer 0 created(8) id → nil
+	bActions  = []byte("actions")        // viewer 0 at(8) seq(8) → Action
+)
+
+// OpenBolt opens (creating) the state file at path.
+func OpenBolt(path string) (*BoltState, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("rules state %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bCounters, bJobs, bPrompts, bRoom, bViewer, bActions} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("rules state %s: %w", path, err)
+	}
+	return &BoltState{db: db}, nil
+}
+
+// Close closes the file.
+func (s *BoltState) Close() error { return s.db.Close() }
+
+// Take implements Limits.
+func (s *BoltState) Take(_ context.Context, at time.Time, limits ...Limit) (bool, error) {
+	var ok bool
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bCounters)
+		counters := make([]Counter, len(limits))
+		ok = false
+		for i, l := range limits {
+			if v := b.Get([]byte(l.Key)); v != nil {
+				if err := json.Unmarshal(v, &counters[i]); err != nil {
+					return err
+				}
+			}
+			if !l.allows(counters[i], at) {
+				return nil
+			}
+		}
+		for i, l := range limits {
+			v, _ := json.Marshal(Counter{N: counters[i].N + 1, Last: at})
+			if err := b.Put([]byte(l.Key), v); err != nil {
+				return err
+			}
+		}
+		ok = true
+		return nil
+	})
+	return ok, err
+}
+
+// PutJob implements JobStore.
+func (s *BoltState) PutJob(_ context.Context, j Job) error {
+	v, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bJobs).Put([]byte(j.ID), v) })
+}
+
+// DeleteJob implements JobStore.
+func (s *BoltState) DeleteJob(_ context.Context, id string) error {
+	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bJobs).Delete([]byte(id)) })
+}
+
+// Jobs implements JobStore.
+func (s *BoltState) Jobs(context.Context) ([]Job, error) {
+	var out []Job
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bJobs).ForEach(func(_, v []byte) error {
+			var j Job
+			if err := json.Unmarshal(v, &j); err != nil {
+				return err
+			}
+			out = append(out, j)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func indexKey(owner string, at time.Time, id string) []byte {
+	k := make([]byte, 0, len(owner)+9+len(id))
+	k = append(k, owner...)
+	k = append(k, 0)
+	n := int64(0)
+	if at.After(time.Unix(0, 0)) {
+		n = at.UnixNano()
+	}
+	k = binary.BigEndian.AppendUint64(k, uint64(n))
+	return append(k, id...)
+}
+
+// AddPrompt implements PromptStore.
+func (s *BoltState) AddPrompt(_ context.Context, p Prompt) error {
+	v, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bPrompts).Put([]byte(p.ID), v); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bRoom).Put(indexKey(p.Room, p.CreatedAt, p.ID), nil); err != nil {
+			return err
+		}
+		return tx.Bucket(bViewer).Put(indexKey(p.Viewer.ID, p.CreatedAt, p.ID), nil)
+	})
+}
+
+// UpdatePrompt implements PromptStore.
+func (s *BoltState) UpdatePrompt(_ context.Context, id string, fn func(*Prompt) error) (Prompt, error) {
+	var out Prompt
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bPrompts)
+		v := b.Get([]byte(id))
+		if v == nil {
+			return notFound(id)
+		}
+		if err := json.Unmarshal(v, &out); err != nil {
+			return err
+		}
+		next := out
+		if err := fn(&next); err != nil {
+			return err
+		}
+		nv, err := json.Marshal(next)
+		if err != nil {
+			return err
+		}
+		out = next
+		return b.Put([]byte(id), nv)
+	})
+	return out, err
+}
+
+// Prompts implements PromptStore.
+func (s *BoltState) Prompts(_ context.Context, room string) ([]Prompt, error) {
+	var out []Prompt
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prompts := tx.Bucket(bPrompts)
+		prefix := append([]byte(room), 0)
+		c := tx.Bucket(bRoom).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			var p Prompt
+			if v := prompts.Get(k[len(prefix)+8:]); v != nil {
+				if err := json.Unmarshal(v, &p); err != nil {
+					return err
+				}
+				out = append(out, p)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ViewerPrompts implements PromptStore.
+func (s *BoltState) ViewerPrompts(_ context.Context, viewer string, since time.Time) ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := append([]byte(viewer), 0)
+		c := tx.Bucket(bViewer).Cursor()
+		for k, _ := c.Seek(indexKey(viewer, since, "")); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			out = append(out, string(k[len(prefix)+8:]))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// AddAction implements ActionLog; past MaxActionsPerViewer the oldest is dropped.
+func (s *BoltState) AddAction(_ context.Context, a Action) error {
+	v, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bActions)
+		seq, _ := b.NextSequence()
+		key := binary.BigEndian.AppendUint64(indexKey(a.Viewer, a.At, ""), seq)
+		if err := b.Put(key, v); err != nil {
+			return err
+		}
+		prefix := append([]byte(a.Viewer), 0)
+		c := b.Cursor()
+		n := 0
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			n++
+		}
+		for k, _ := c.Seek(prefix); n > MaxActionsPerViewer && k != nil; k, _ = c.Seek(prefix) {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			n--
+		}
+		return nil
+	})
+}
+
+// Actions implements ActionLog.
+func (s *BoltState) Actions(_ context.Context, viewer string) ([]Action, error) {
+	var out []Action
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := append([]byte(viewer), 0)
+		c := tx.Bucket(bActions).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var a Action
+			if err := json.Unmarshal(v, &a); err != nil {
+				return err
+			}
+			out = append(out, a)
+		}
+		return nil
+	})
+	return out, err
+}
