@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -180,14 +179,23 @@ func CompileDocument(doc Document) (*Set, error) {
 }
 
 func bad(errs []error) error {
-	msgs := make([]string, len(errs))
-	for i, e := range errs {
+	return &problem.Error{Kind: problem.BadRequest, Code: "bad_rules", Message: "rules refused", Err: badRules(errs)}
+}
+
+// badRules is every RuleError of one document; errors.Is(err, ErrBadRules) holds.
+type badRules []error
+
+func (b badRules) Error() string {
+	msgs := make([]string, len(b))
+	for i, e := range b {
 		msgs[i] = e.Error()
 	}
-	return &problem.Error{Kind: problem.BadRequest, Code: "bad_rules",
-		Message: "rules refused: " + strings.Join(msgs, "; "),
-		Err:     errors.Join(append([]error{ErrBadRules}, errs...)...)}
+	return strings.Join(msgs, "; ")
 }
+
+func (b badRules) Unwrap() []error { return b }
+
+func (b badRules) Is(target error) bool { return target == ErrBadRules }
 
 type compiler struct{ errs []error }
 

@@ -157,15 +157,26 @@ func (e *Engine) SetRules(data []byte) (*Set, error) {
 // Use puts a compiled set in force.
 func (e *Engine) Use(s *Set) { e.set.Store(s) }
 
-// loop advances the wheel every tick and hands due timers to the workers.
+// loop advances the wheel every tick while timers are near, sleeps until the next
+// far timer otherwise, and hands due timers to the workers.
 func (e *Engine) loop() {
-	t := time.NewTicker(e.cfg.Tick)
+	t := time.NewTimer(time.Hour)
+	t.Stop()
 	defer t.Stop()
+	var next time.Time // when t fires; zero when stopped
 	for {
+		now := e.clock.Now()
+		if plan := e.wheel.plan(now); !plan.IsZero() && (next.IsZero() || plan.Before(next)) {
+			t.Reset(plan.Sub(now))
+			next = plan
+		}
 		select {
 		case <-e.ctx.Done():
 			return
+		case <-e.wheel.wake:
+			continue
 		case <-t.C:
+			next = time.Time{}
 		}
 		for _, due := range e.wheel.advance(e.clock.Now()) {
 			select {

@@ -18,7 +18,8 @@ func stayKey(rule, viewer, live string) string {
 }
 
 // trackStay arms a stay timer for a viewer present in a live with no order in it, and
-// disarms it when they leave or order. An armed timer keeps its deadline.
+// disarms it when they leave or order. An armed timer keeps its deadline and carries
+// the latest snapshot, for the prompt's reason and text.
 func (e *Engine) trackStay(set *Set, env *Env, now time.Time) {
 	s := env.Session
 	if s.Live == "" || len(set.stays) == 0 {
@@ -30,11 +31,12 @@ func (e *Engine) trackStay(set *Set, env *Env, now time.Time) {
 			e.wheel.cancel(key)
 			continue
 		}
-		if e.wheel.armed(key) || e.stayFired(s.Live, key) {
-			continue
+		st := &stayTimer{key: key, rule: r.id, env: *env, armedAt: now}
+		if e.wheel.refresh(key, st) || e.stayFired(s.Live, key) {
+			continue // armed: the latest snapshot rides along, the deadline stays
 		}
 		watched := time.Duration(s.WatchSeconds * float64(time.Second))
-		e.wheel.schedule(key, now.Add(r.threshold-watched), &stayTimer{key: key, rule: r.id, env: *env, armedAt: now})
+		e.wheel.schedule(key, now.Add(r.threshold-watched), st)
 	}
 }
 
