@@ -5,9 +5,11 @@ import (
 	"time"
 )
 
-// do performs r's action for env and records it in the viewer's action log.
+// do performs r's action for env. The action is logged (and a prompt stored) before
+// it is sent, so that whoever receives it finds it in the log and the queue.
 func (e *Engine) do(ctx context.Context, r *rule, env *Env, now time.Time) {
 	a := Action{At: now, Viewer: env.Viewer.ID, Room: env.Session.Room, RuleID: r.id, Type: r.action}
+	var send func() error
 	switch r.action {
 	case ActPrompt:
 		p, err := e.prompt(r, env, now)
@@ -21,9 +23,7 @@ func (e *Engine) do(ctx context.Context, r *rule, env *Env, now time.Time) {
 		}
 		a.Detail = p.ID
 		e.stats.prompts.Add(1)
-		if err := e.deps.Outbox.SendPrompt(ctx, p.Room, p); err != nil {
-			e.fail("send prompt", err)
-		}
+		send = func() error { return e.deps.Outbox.SendPrompt(ctx, p.Room, p) }
 	case ActDM:
 		text, err := render(r.text, env)
 		if err != nil {
@@ -32,24 +32,27 @@ func (e *Engine) do(ctx context.Context, r *rule, env *Env, now time.Time) {
 		}
 		a.Detail = text
 		e.stats.dms.Add(1)
-		if err := e.deps.Outbox.SendDM(ctx, env.Session.Room, env.Viewer.ID, text, r.id); err != nil {
-			e.fail("send dm", err)
-		}
+		send = func() error { return e.deps.Outbox.SendDM(ctx, env.Session.Room, env.Viewer.ID, text, r.id) }
 	case ActWebhook:
 		a.Detail = r.url
 		e.stats.webhooks.Add(1)
-		e.hooks.enqueue(delivery{id: newID("w"), url: r.url, rule: r.id, at: now, env: *env})
+		d := delivery{id: newID("w"), url: r.url, rule: r.id, at: now, env: *env}
+		send = func() error { e.hooks.enqueue(d); return nil }
 	case ActTag:
 		a.Detail = r.tag
 		e.stats.tags.Add(1)
-		if t := e.deps.Tagger; t != nil {
-			if err := t.AddTag(ctx, env.Viewer.ID, r.tag, r.id); err != nil {
-				e.fail("add tag", err)
+		send = func() error {
+			if t := e.deps.Tagger; t != nil {
+				return t.AddTag(ctx, env.Viewer.ID, r.tag, r.id)
 			}
+			return nil
 		}
 	}
 	if err := e.deps.State.AddAction(ctx, a); err != nil {
 		e.fail("log action", err)
+	}
+	if err := send(); err != nil {
+		e.fail("send "+r.action, err)
 	}
 }
 

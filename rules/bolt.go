@@ -23,8 +23,8 @@ var (
 	bCounters = []byte("counters")       // limit key → Counter
 	bJobs     = []byte("jobs")           // job id → Job
 	bPrompts  = []byte("prompts")        // prompt id → Prompt
-	bRoom     = []byte("room_prompts")   // room 0 created(8) id → nil
-	bViewer   = []byte("viewer_prompts") // viewer 0 created(8) id → nil
+	bRoom     = []byte("room_prompts")   // room 0 created(8) seq(8) → id
+	bViewer   = []byte("viewer_prompts") // viewer 0 created(8) seq(8) → id
 	bActions  = []byte("actions")        // viewer 0 at(8) seq(8) → Action
 )
 
@@ -133,10 +133,17 @@ func (s *BoltState) AddPrompt(_ context.Context, p Prompt) error {
 		if err := tx.Bucket(bPrompts).Put([]byte(p.ID), v); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bRoom).Put(indexKey(p.Room, p.CreatedAt, p.ID), nil); err != nil {
-			return err
+		for _, ix := range []struct {
+			bucket []byte
+			owner  string
+		}{{bRoom, p.Room}, {bViewer, p.Viewer.ID}} {
+			b := tx.Bucket(ix.bucket)
+			seq, _ := b.NextSequence() // keeps prompts of the same instant in order
+			if err := b.Put(binary.BigEndian.AppendUint64(indexKey(ix.owner, p.CreatedAt, ""), seq), []byte(p.ID)); err != nil {
+				return err
+			}
 		}
-		return tx.Bucket(bViewer).Put(indexKey(p.Viewer.ID, p.CreatedAt, p.ID), nil)
+		return nil
 	})
 }
 
@@ -173,9 +180,9 @@ func (s *BoltState) Prompts(_ context.Context, room string) ([]Prompt, error) {
 		prompts := tx.Bucket(bPrompts)
 		prefix := append([]byte(room), 0)
 		c := tx.Bucket(bRoom).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		for k, id := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
 			var p Prompt
-			if v := prompts.Get(k[len(prefix)+8:]); v != nil {
+			if v := prompts.Get(id); v != nil {
 				if err := json.Unmarshal(v, &p); err != nil {
 					return err
 				}
@@ -193,8 +200,8 @@ func (s *BoltState) ViewerPrompts(_ context.Context, viewer string, since time.T
 	err := s.db.View(func(tx *bolt.Tx) error {
 		prefix := append([]byte(viewer), 0)
 		c := tx.Bucket(bViewer).Cursor()
-		for k, _ := c.Seek(indexKey(viewer, since, "")); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			out = append(out, string(k[len(prefix)+8:]))
+		for k, id := c.Seek(indexKey(viewer, since, "")); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
+			out = append(out, string(id))
 		}
 		return nil
 	})

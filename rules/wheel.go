@@ -142,15 +142,12 @@ func (w *wheel) advance(now time.Time) []*timer {
 		w.place(heap.Pop(&w.far).(*timer))
 	}
 	target := w.tickOf(now)
-	if target <= w.cursor {
-		return nil
-	}
-	from := w.cursor + 1
-	if target-from >= int64(len(w.slots)) { // a long jump: every slot once
-		from = target - int64(len(w.slots)) + 1
+	from, to := w.cursor+1, max(target, w.cursor+1) // the next slot holds past-due timers
+	if to-from >= int64(len(w.slots)) {             // a long jump: every slot once
+		from = to - int64(len(w.slots)) + 1
 	}
 	var due []*timer
-	for n := from; n <= target; n++ {
+	for n := from; n <= to; n++ {
 		slot := w.slots[n%int64(len(w.slots))]
 		for key, t := range slot {
 			if !t.due.After(now) {
@@ -161,7 +158,7 @@ func (w *wheel) advance(now time.Time) []*timer {
 			}
 		}
 	}
-	w.cursor = target
+	w.cursor = max(w.cursor, target)
 	return due
 }
 
