@@ -5,10 +5,12 @@ import (
 	"time"
 )
 
-// do performs r's action for env. The action is logged (and a prompt stored) before
-// it is sent, so that whoever receives it finds it in the log and the queue.
-func (e *Engine) do(ctx context.Context, r *rule, env *Env, now time.Time) {
-	a := Action{At: now, Viewer: env.Viewer.ID, Room: env.Session.Room, RuleID: r.id, Type: r.action}
+// do performs r's action for env if the limits allow it. The firing is counted and
+// recorded (a prompt stored) in one step before it is sent, so that whoever receives
+// it finds it in the queue and the log.
+func (e *Engine) do(ctx context.Context, r *rule, env *Env, now time.Time, limits []Limit) {
+	rec := Record{Action: Action{At: now, Viewer: env.Viewer.ID, Room: env.Session.Room, RuleID: r.id, Type: r.action}}
+	a := &rec.Action
 	var send func() error
 	switch r.action {
 	case ActPrompt:
@@ -17,12 +19,7 @@ func (e *Engine) do(ctx context.Context, r *rule, env *Env, now time.Time) {
 			e.fail("render prompt", err)
 			return
 		}
-		if err := e.deps.State.AddPrompt(ctx, p); err != nil {
-			e.fail("store prompt", err)
-			return
-		}
-		a.Detail = p.ID
-		e.stats.prompts.Add(1)
+		rec.Prompt, a.Detail = &p, p.ID
 		send = func() error { return e.deps.Outbox.SendPrompt(ctx, p.Room, p) }
 	case ActDM:
 		text, err := render(r.text, env)
@@ -31,16 +28,13 @@ func (e *Engine) do(ctx context.Context, r *rule, env *Env, now time.Time) {
 			return
 		}
 		a.Detail = text
-		e.stats.dms.Add(1)
 		send = func() error { return e.deps.Outbox.SendDM(ctx, env.Session.Room, env.Viewer.ID, text, r.id) }
 	case ActWebhook:
 		a.Detail = r.url
-		e.stats.webhooks.Add(1)
 		d := delivery{id: newID("w"), url: r.url, rule: r.id, at: now, env: *env}
 		send = func() error { e.hooks.enqueue(d); return nil }
 	case ActTag:
 		a.Detail = r.tag
-		e.stats.tags.Add(1)
 		send = func() error {
 			if t := e.deps.Tagger; t != nil {
 				return t.AddTag(ctx, env.Viewer.ID, r.tag, r.id)
@@ -48,9 +42,15 @@ func (e *Engine) do(ctx context.Context, r *rule, env *Env, now time.Time) {
 			return nil
 		}
 	}
-	if err := e.deps.State.AddAction(ctx, a); err != nil {
-		e.fail("log action", err)
+	ok, err := e.deps.State.Commit(ctx, now, limits, &rec)
+	if err != nil {
+		e.fail("record "+r.action, err)
 	}
+	if !ok || err != nil {
+		return
+	}
+	e.stats.fired.Add(1)
+	e.stats.count(r.action)
 	if err := send(); err != nil {
 		e.fail("send "+r.action, err)
 	}

@@ -52,33 +52,99 @@ func OpenBolt(path string) (*BoltState, error) {
 // Close closes the file.
 func (s *BoltState) Close() error { return s.db.Close() }
 
-// Take implements Limits.
-func (s *BoltState) Take(_ context.Context, at time.Time, limits ...Limit) (bool, error) {
-	var ok bool
-	err := s.db.Batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bCounters)
-		counters := make([]Counter, len(limits))
-		ok = false
-		for i, l := range limits {
-			if v := b.Get([]byte(l.Key)); v != nil {
-				if err := json.Unmarshal(v, &counters[i]); err != nil {
-					return err
-				}
-			}
-			if !l.allows(counters[i], at) {
-				return nil
+// Commit implements Firings.
+func (s *BoltState) Commit(_ context.Context, at time.Time, limits []Limit, rec *Record) (bool, error) {
+	var prompt, action []byte
+	if rec != nil {
+		var err error
+		if rec.Prompt != nil {
+			if prompt, err = json.Marshal(rec.Prompt); err != nil {
+				return false, err
 			}
 		}
-		for i, l := range limits {
-			v, _ := json.Marshal(Counter{N: counters[i].N + 1, Last: at})
-			if err := b.Put([]byte(l.Key), v); err != nil {
+		if action, err = json.Marshal(rec.Action); err != nil {
+			return false, err
+		}
+	}
+	var ok bool
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		ok = false // Batch may run this again on its own
+		if allowed, err := take(tx, at, limits); err != nil || !allowed {
+			return err
+		}
+		ok = true
+		if rec == nil {
+			return nil
+		}
+		if prompt != nil {
+			if err := putPrompt(tx, rec.Prompt, prompt); err != nil {
 				return err
 			}
 		}
-		ok = true
-		return nil
+		return putAction(tx, rec.Action.Viewer, rec.Action.At, action)
 	})
 	return ok, err
+}
+
+func take(tx *bolt.Tx, at time.Time, limits []Limit) (bool, error) {
+	b := tx.Bucket(bCounters)
+	counters := make([]Counter, len(limits))
+	for i, l := range limits {
+		if v := b.Get([]byte(l.Key)); v != nil {
+			if err := json.Unmarshal(v, &counters[i]); err != nil {
+				return false, err
+			}
+		}
+		if !l.allows(counters[i], at) {
+			return false, nil
+		}
+	}
+	for i, l := range limits {
+		v, _ := json.Marshal(Counter{N: counters[i].N + 1, Last: at})
+		if err := b.Put([]byte(l.Key), v); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+func putPrompt(tx *bolt.Tx, p *Prompt, v []byte) error {
+	if err := tx.Bucket(bPrompts).Put([]byte(p.ID), v); err != nil {
+		return err
+	}
+	for _, ix := range []struct {
+		bucket []byte
+		owner  string
+	}{{bRoom, p.Room}, {bViewer, p.Viewer.ID}} {
+		b := tx.Bucket(ix.bucket)
+		seq, _ := b.NextSequence() // keeps prompts of the same instant in order
+		if err := b.Put(binary.BigEndian.AppendUint64(indexKey(ix.owner, p.CreatedAt, ""), seq), []byte(p.ID)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putAction appends to the viewer's log; past MaxActionsPerViewer the oldest go.
+func putAction(tx *bolt.Tx, viewer string, at time.Time, v []byte) error {
+	b := tx.Bucket(bActions)
+	seq, _ := b.NextSequence()
+	if err := b.Put(binary.BigEndian.AppendUint64(indexKey(viewer, at, ""), seq), v); err != nil {
+		return err
+	}
+	prefix := append([]byte(viewer), 0)
+	c := b.Cursor()
+	n := 0
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		n++
+	}
+	for k, _ := c.Seek(prefix); n > MaxActionsPerViewer && k != nil; k, _ = c.Seek(prefix) {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		n--
+	}
+	return nil
 }
 
 // PutJob implements JobStore.
@@ -121,30 +187,6 @@ func indexKey(owner string, at time.Time, id string) []byte {
 	}
 	k = binary.BigEndian.AppendUint64(k, uint64(n))
 	return append(k, id...)
-}
-
-// AddPrompt implements PromptStore.
-func (s *BoltState) AddPrompt(_ context.Context, p Prompt) error {
-	v, err := json.Marshal(p)
-	if err != nil {
-		return err
-	}
-	return s.db.Batch(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bPrompts).Put([]byte(p.ID), v); err != nil {
-			return err
-		}
-		for _, ix := range []struct {
-			bucket []byte
-			owner  string
-		}{{bRoom, p.Room}, {bViewer, p.Viewer.ID}} {
-			b := tx.Bucket(ix.bucket)
-			seq, _ := b.NextSequence() // keeps prompts of the same instant in order
-			if err := b.Put(binary.BigEndian.AppendUint64(indexKey(ix.owner, p.CreatedAt, ""), seq), []byte(p.ID)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }
 
 // UpdatePrompt implements PromptStore.
@@ -208,36 +250,7 @@ func (s *BoltState) ViewerPrompts(_ context.Context, viewer string, since time.T
 	return out, err
 }
 
-// AddAction implements ActionLog; past MaxActionsPerViewer the oldest is dropped.
-func (s *BoltState) AddAction(_ context.Context, a Action) error {
-	v, err := json.Marshal(a)
-	if err != nil {
-		return err
-	}
-	return s.db.Batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bActions)
-		seq, _ := b.NextSequence()
-		key := binary.BigEndian.AppendUint64(indexKey(a.Viewer, a.At, ""), seq)
-		if err := b.Put(key, v); err != nil {
-			return err
-		}
-		prefix := append([]byte(a.Viewer), 0)
-		c := b.Cursor()
-		n := 0
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			n++
-		}
-		for k, _ := c.Seek(prefix); n > MaxActionsPerViewer && k != nil; k, _ = c.Seek(prefix) {
-			if err := c.Delete(); err != nil {
-				return err
-			}
-			n--
-		}
-		return nil
-	})
-}
-
-// Actions implements ActionLog.
+// Actions implements Firings.
 func (s *BoltState) Actions(_ context.Context, viewer string) ([]Action, error) {
 	var out []Action
 	err := s.db.View(func(tx *bolt.Tx) error {

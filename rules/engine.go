@@ -219,6 +219,19 @@ type counters struct {
 	hookDelivered, hookFailed, hookDropped, errors atomic.Uint64
 }
 
+func (c *counters) count(action string) {
+	switch action {
+	case ActPrompt:
+		c.prompts.Add(1)
+	case ActDM:
+		c.dms.Add(1)
+	case ActWebhook:
+		c.webhooks.Add(1)
+	case ActTag:
+		c.tags.Add(1)
+	}
+}
+
 // Stats are the engine's running totals, for metrics.
 type Stats struct {
 	Evaluated, Fired, Prompts, DMs, Tags, Webhooks uint64

@@ -124,19 +124,15 @@ func (e *Engine) act(ctx context.Context, r *rule, env Env, now time.Time, defer
 			return
 		}
 	}
-	if !deferred && !e.take(ctx, r, env.Viewer.ID, now, extra) {
-		return
+	var limits []Limit
+	if !deferred {
+		limits = r.limits(env.Viewer.ID, extra)
 	}
-	e.stats.fired.Add(1)
-	e.do(ctx, r, &env, now)
+	e.do(ctx, r, &env, now, limits)
 }
 
-func (e *Engine) take(ctx context.Context, r *rule, viewer string, now time.Time, extra []Limit) bool {
-	ok, err := e.deps.State.Take(ctx, now, append([]Limit{r.limit(viewer)}, extra...)...)
-	if err != nil {
-		e.fail("count rule", err)
-	}
-	return ok && err == nil
+func (r *rule) limits(viewer string, extra []Limit) []Limit {
+	return append([]Limit{r.limit(viewer)}, extra...)
 }
 
 // holdBack drops or defers a message that falls in the viewer's quiet hours; a
@@ -147,8 +143,14 @@ func (e *Engine) holdBack(ctx context.Context, r *rule, env Env, now, end time.T
 		e.stats.quietDropped.Add(1)
 		return
 	}
-	if !deferred && !e.take(ctx, r, env.Viewer.ID, now, extra) {
-		return
+	if !deferred {
+		ok, err := e.deps.State.Commit(ctx, now, r.limits(env.Viewer.ID, extra), nil)
+		if err != nil {
+			e.fail("count rule", err)
+		}
+		if !ok || err != nil {
+			return
+		}
 	}
 	e.stats.quietDeferred.Add(1)
 	e.schedule(ctx, Job{ID: newID("q"), RuleID: r.id, Due: end, Deferred: true, Env: env})

@@ -28,8 +28,8 @@ func NewMemoryState() *MemoryState {
 		byViewer: map[string][]string{}, actions: map[string][]Action{}}
 }
 
-// Take implements Limits.
-func (m *MemoryState) Take(_ context.Context, at time.Time, limits ...Limit) (bool, error) {
+// Commit implements Firings.
+func (m *MemoryState) Commit(_ context.Context, at time.Time, limits []Limit, rec *Record) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, l := range limits {
@@ -41,6 +41,21 @@ func (m *MemoryState) Take(_ context.Context, at time.Time, limits ...Limit) (bo
 		c := m.counters[l.Key]
 		m.counters[l.Key] = Counter{N: c.N + 1, Last: at}
 	}
+	if rec == nil {
+		return true, nil
+	}
+	if p := rec.Prompt; p != nil {
+		cp := *p
+		m.prompts[p.ID] = &cp
+		m.byRoom[p.Room] = append(m.byRoom[p.Room], p.ID)
+		m.byViewer[p.Viewer.ID] = append(m.byViewer[p.Viewer.ID], p.ID)
+	}
+	a := rec.Action
+	list := append(m.actions[a.Viewer], a)
+	if len(list) > MaxActionsPerViewer {
+		list = slices.Delete(list, 0, len(list)-MaxActionsPerViewer)
+	}
+	m.actions[a.Viewer] = list
 	return true, nil
 }
 
@@ -70,16 +85,6 @@ func (m *MemoryState) Jobs(context.Context) ([]Job, error) {
 	}
 	slices.SortFunc(out, func(a, b Job) int { return a.Due.Compare(b.Due) })
 	return out, nil
-}
-
-// AddPrompt implements PromptStore.
-func (m *MemoryState) AddPrompt(_ context.Context, p Prompt) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.prompts[p.ID] = &p
-	m.byRoom[p.Room] = append(m.byRoom[p.Room], p.ID)
-	m.byViewer[p.Viewer.ID] = append(m.byViewer[p.Viewer.ID], p.ID)
-	return nil
 }
 
 // UpdatePrompt implements PromptStore.
@@ -123,19 +128,7 @@ func (m *MemoryState) ViewerPrompts(_ context.Context, viewer string, since time
 	return out, nil
 }
 
-// AddAction implements ActionLog.
-func (m *MemoryState) AddAction(_ context.Context, a Action) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	list := append(m.actions[a.Viewer], a)
-	if len(list) > MaxActionsPerViewer {
-		list = slices.Delete(list, 0, len(list)-MaxActionsPerViewer)
-	}
-	m.actions[a.Viewer] = list
-	return nil
-}
-
-// Actions implements ActionLog.
+// Actions implements Firings.
 func (m *MemoryState) Actions(_ context.Context, viewer string) ([]Action, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -184,7 +184,8 @@ func TestActionLogBounded(t *testing.T) {
 	states(t, func(t *testing.T, st State) {
 		ctx := context.Background()
 		for i := range MaxActionsPerViewer + 5 {
-			if err := st.AddAction(ctx, Action{At: t0.Add(time.Duration(i) * time.Second), Viewer: "v", RuleID: "r", Type: ActTag}); err != nil {
+			a := Action{At: t0.Add(time.Duration(i) * time.Second), Viewer: "v", RuleID: "r", Type: ActTag}
+			if _, err := st.Commit(ctx, a.At, nil, &Record{Action: a}); err != nil {
 				t.Fatal(err)
 			}
 		}

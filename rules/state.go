@@ -76,11 +76,23 @@ type Action struct {
 // MaxActionsPerViewer bounds the action log of one viewer (the oldest go first).
 const MaxActionsPerViewer = 200
 
-// Limits counts firings per rule per viewer.
-type Limits interface {
-	// Take checks every limit at at; only if all allow it does it count one firing on
-	// each, atomically, and report true.
-	Take(ctx context.Context, at time.Time, limits ...Limit) (bool, error)
+// Record is what one firing leaves behind: its line in the viewer's action log and,
+// for a prompt action, the prompt in its room's queue.
+type Record struct {
+	Action Action
+	Prompt *Prompt
+}
+
+// Firings counts firings against the limits and records them, in one atomic step so
+// that a firing is counted if and only if it is recorded (and a burst of firings
+// shares one write).
+type Firings interface {
+	// Commit checks every limit at at; only if all allow it does it count one firing
+	// on each and store rec (which may be nil: count only), reporting true. With no
+	// limits it only stores rec.
+	Commit(ctx context.Context, at time.Time, limits []Limit, rec *Record) (bool, error)
+	// Actions lists a viewer's actions, oldest first (at most MaxActionsPerViewer).
+	Actions(ctx context.Context, viewer string) ([]Action, error)
 }
 
 // JobStore keeps scheduled jobs across restarts.
@@ -90,9 +102,8 @@ type JobStore interface {
 	Jobs(ctx context.Context) ([]Job, error)
 }
 
-// PromptStore keeps the prompt queues.
+// PromptStore reads and updates the prompt queues (Commit adds to them).
 type PromptStore interface {
-	AddPrompt(ctx context.Context, p Prompt) error
 	// UpdatePrompt runs fn on the prompt atomically and stores the result unless fn
 	// fails; an unknown id is ErrPromptNotFound.
 	UpdatePrompt(ctx context.Context, id string, fn func(*Prompt) error) (Prompt, error)
@@ -102,18 +113,10 @@ type PromptStore interface {
 	ViewerPrompts(ctx context.Context, viewer string, since time.Time) ([]string, error)
 }
 
-// ActionLog keeps what rules did per viewer.
-type ActionLog interface {
-	AddAction(ctx context.Context, a Action) error
-	// Actions lists a viewer's actions, oldest first.
-	Actions(ctx context.Context, viewer string) ([]Action, error)
-}
-
 // State is everything the engine keeps: MemoryState (tests, embedded fallback) and
 // BoltState (durable) implement it; a Redis one fits the same methods.
 type State interface {
-	Limits
+	Firings
 	JobStore
 	PromptStore
-	ActionLog
 }
