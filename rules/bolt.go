@@ -5,16 +5,24 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// BoltState keeps the rules' state in a bbolt file (the embedded default). Writes go
-// through db.Batch so that many firings at once share one fsync.
+// BoltState keeps the rules' state in a bbolt file (the embedded default).
+//
+// Opened with a flush interval, firings (Commit) are decided on in memory and written
+// behind in one transaction per interval: a burst of ten thousand stay prompts goes
+// out without waiting for the disk, and a crash loses at most the last interval's
+// firings (their prompts and counters). Every read (and a prompt update) first
+// flushes, so it sees everything committed. With no interval, each Commit is written
+// through bbolt's Batch before it returns.
 type BoltState struct {
 	db *bolt.DB
+	wb *writeBehind // nil: write-through
 }
 
 var _ State = (*BoltState)(nil)
@@ -28,8 +36,9 @@ var (
 	bActions  = []byte("actions")        // viewer 0 at(8) seq(8) → Action
 )
 
-// OpenBolt opens (creating) the state file at path.
-func OpenBolt(path string) (*BoltState, error) {
+// OpenBolt opens (creating) the state file at path; flushEvery > 0 writes firings
+// behind at that interval (see BoltState). Close it when done.
+func OpenBolt(path string, flushEvery time.Duration) (*BoltState, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("rules state %s: %w", path, err)
@@ -46,66 +55,109 @@ func OpenBolt(path string) (*BoltState, error) {
 		db.Close()
 		return nil, fmt.Errorf("rules state %s: %w", path, err)
 	}
-	return &BoltState{db: db}, nil
+	s := &BoltState{db: db}
+	if flushEvery > 0 {
+		s.wb = newWriteBehind(s, flushEvery)
+	}
+	return s, nil
 }
 
-// Close closes the file.
-func (s *BoltState) Close() error { return s.db.Close() }
+// Close writes what is pending and closes the file.
+func (s *BoltState) Close() error {
+	var err error
+	if s.wb != nil {
+		err = s.wb.close()
+	}
+	return errors.Join(err, s.db.Close())
+}
 
 // Commit implements Firings.
 func (s *BoltState) Commit(_ context.Context, at time.Time, limits []Limit, rec *Record) (bool, error) {
-	var prompt, action []byte
-	if rec != nil {
-		var err error
-		if rec.Prompt != nil {
-			if prompt, err = json.Marshal(rec.Prompt); err != nil {
-				return false, err
-			}
-		}
-		if action, err = json.Marshal(rec.Action); err != nil {
-			return false, err
-		}
+	enc, err := encode(rec)
+	if err != nil {
+		return false, err
+	}
+	if s.wb != nil {
+		return s.wb.commit(at, limits, enc)
 	}
 	var ok bool
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.db.Batch(func(tx *bolt.Tx) error {
 		ok = false // Batch may run this again on its own
 		if allowed, err := take(tx, at, limits); err != nil || !allowed {
 			return err
 		}
 		ok = true
-		if rec == nil {
-			return nil
-		}
-		if prompt != nil {
-			if err := putPrompt(tx, rec.Prompt, prompt); err != nil {
-				return err
-			}
-		}
-		return putAction(tx, rec.Action.Viewer, rec.Action.At, action)
+		return enc.write(tx)
 	})
 	return ok, err
+}
+
+// encoded is a Record ready to write; nil writes nothing.
+type encoded struct {
+	rec            *Record
+	prompt, action []byte
+}
+
+func encode(rec *Record) (*encoded, error) {
+	if rec == nil {
+		return nil, nil
+	}
+	e := &encoded{rec: rec}
+	var err error
+	if rec.Prompt != nil {
+		if e.prompt, err = json.Marshal(rec.Prompt); err != nil {
+			return nil, err
+		}
+	}
+	e.action, err = json.Marshal(rec.Action)
+	return e, err
+}
+
+func (e *encoded) write(tx *bolt.Tx) error {
+	if e == nil {
+		return nil
+	}
+	if e.prompt != nil {
+		if err := putPrompt(tx, e.rec.Prompt, e.prompt); err != nil {
+			return err
+		}
+	}
+	return putAction(tx, e.rec.Action.Viewer, e.rec.Action.At, e.action)
 }
 
 func take(tx *bolt.Tx, at time.Time, limits []Limit) (bool, error) {
 	b := tx.Bucket(bCounters)
 	counters := make([]Counter, len(limits))
 	for i, l := range limits {
-		if v := b.Get([]byte(l.Key)); v != nil {
-			if err := json.Unmarshal(v, &counters[i]); err != nil {
-				return false, err
-			}
+		var err error
+		if counters[i], err = readCounter(b, l.Key); err != nil {
+			return false, err
 		}
 		if !l.allows(counters[i], at) {
 			return false, nil
 		}
 	}
 	for i, l := range limits {
-		v, _ := json.Marshal(Counter{N: counters[i].N + 1, Last: at})
-		if err := b.Put([]byte(l.Key), v); err != nil {
+		if err := putCounter(b, l.Key, Counter{N: counters[i].N + 1, Last: at}); err != nil {
 			return false, err
 		}
 	}
 	return true, nil
+}
+
+func readCounter(b *bolt.Bucket, key string) (Counter, error) {
+	var c Counter
+	if v := b.Get([]byte(key)); v != nil {
+		if err := json.Unmarshal(v, &c); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+func putCounter(b *bolt.Bucket, key string, c Counter) error {
+	v, _ := json.Marshal(c) // a time and an int: cannot fail
+	return b.Put([]byte(key), v)
 }
 
 func putPrompt(tx *bolt.Tx, p *Prompt, v []byte) error {
@@ -191,6 +243,9 @@ func indexKey(owner string, at time.Time, id string) []byte {
 
 // UpdatePrompt implements PromptStore.
 func (s *BoltState) UpdatePrompt(_ context.Context, id string, fn func(*Prompt) error) (Prompt, error) {
+	if err := s.flush(); err != nil {
+		return Prompt{}, err
+	}
 	var out Prompt
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bPrompts)
@@ -217,6 +272,9 @@ func (s *BoltState) UpdatePrompt(_ context.Context, id string, fn func(*Prompt) 
 
 // Prompts implements PromptStore.
 func (s *BoltState) Prompts(_ context.Context, room string) ([]Prompt, error) {
+	if err := s.flush(); err != nil {
+		return nil, err
+	}
 	var out []Prompt
 	err := s.db.View(func(tx *bolt.Tx) error {
 		prompts := tx.Bucket(bPrompts)
@@ -238,6 +296,9 @@ func (s *BoltState) Prompts(_ context.Context, room string) ([]Prompt, error) {
 
 // ViewerPrompts implements PromptStore.
 func (s *BoltState) ViewerPrompts(_ context.Context, viewer string, since time.Time) ([]string, error) {
+	if err := s.flush(); err != nil {
+		return nil, err
+	}
 	var out []string
 	err := s.db.View(func(tx *bolt.Tx) error {
 		prefix := append([]byte(viewer), 0)
@@ -250,8 +311,19 @@ func (s *BoltState) ViewerPrompts(_ context.Context, viewer string, since time.T
 	return out, err
 }
 
+// flush writes what the write-behind holds, so that a read sees it.
+func (s *BoltState) flush() error {
+	if s.wb == nil {
+		return nil
+	}
+	return s.wb.flush()
+}
+
 // Actions implements Firings.
 func (s *BoltState) Actions(_ context.Context, viewer string) ([]Action, error) {
+	if err := s.flush(); err != nil {
+		return nil, err
+	}
 	var out []Action
 	err := s.db.View(func(tx *bolt.Tx) error {
 		prefix := append([]byte(viewer), 0)

@@ -31,13 +31,17 @@ type Config struct {
 	Tick time.Duration `yaml:"rules-timer-tick"`
 	// Workers run fired timers (state writes, prompt delivery) in parallel.
 	Workers int `yaml:"rules-workers"`
+	// FlushEvery is the write-behind interval of the bbolt state (OpenBolt); 0 writes
+	// every firing through before it is sent.
+	FlushEvery time.Duration `yaml:"rules-flush-every"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{WebhookTimeout: 10 * time.Second, WebhookAttempts: 6,
 		WebhookBackoff: time.Second, WebhookMaxBackoff: 5 * time.Minute,
-		WebhookWorkers: 4, WebhookQueue: 1000, Tick: 10 * time.Millisecond, Workers: 16}
+		WebhookWorkers: 4, WebhookQueue: 1000, Tick: 10 * time.Millisecond, Workers: 64,
+		FlushEvery: 50 * time.Millisecond}
 }
 
 // RegisterFlags binds the flags to c.
@@ -51,6 +55,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.WebhookQueue, "rules-webhook-queue", c.WebhookQueue, "webhook deliveries waiting at most (then dropped and counted)")
 	fs.DurationVar(&c.Tick, "rules-timer-tick", c.Tick, "timer wheel resolution (stay prompts fire at most this late)")
 	fs.IntVar(&c.Workers, "rules-workers", c.Workers, "fired timers handled in parallel")
+	fs.DurationVar(&c.FlushEvery, "rules-flush-every", c.FlushEvery, "write-behind interval of the rules state file (0: write each firing through)")
 }
 
 // Validate checks c.
@@ -60,6 +65,7 @@ func (c *Config) Validate() error {
 		setting.InRange("rules-webhook-backoff", c.WebhookBackoff, time.Millisecond, time.Hour),
 		setting.InRange("rules-webhook-max-backoff", c.WebhookMaxBackoff, c.WebhookBackoff, 24*time.Hour),
 		setting.InRange("rules-timer-tick", c.Tick, time.Millisecond, time.Second),
+		setting.InRange("rules-flush-every", c.FlushEvery, 0, 10*time.Second),
 		intRange("rules-webhook-attempts", c.WebhookAttempts, 1, 20),
 		intRange("rules-webhook-workers", c.WebhookWorkers, 1, 256),
 		intRange("rules-webhook-queue", c.WebhookQueue, 1, 1_000_000),

@@ -19,14 +19,16 @@ func promptRule() Document {
 // states runs a test against both State implementations.
 func states(t *testing.T, run func(t *testing.T, st State)) {
 	t.Run("memory", func(t *testing.T) { run(t, NewMemoryState()) })
-	t.Run("bolt", func(t *testing.T) {
-		st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		run(t, st)
-	})
+	for name, every := range map[string]time.Duration{"bolt": 0, "bolt-write-behind": 20 * time.Millisecond} {
+		t.Run(name, func(t *testing.T) {
+			st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), every)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			run(t, st)
+		})
+	}
 }
 
 func TestPromptClaimResolveConversion(t *testing.T) {
@@ -108,6 +110,13 @@ func TestPromptClaimResolveConversion(t *testing.T) {
 }
 
 func TestBoltKeepsStateAcrossReopen(t *testing.T) {
+	for name, every := range map[string]time.Duration{"write-through": 0, "write-behind": time.Hour} {
+		t.Run(name, func(t *testing.T) { testReopen(t, every) })
+	}
+}
+
+// testReopen: with write-behind at an hour, only Close's final flush writes.
+func testReopen(t *testing.T, every time.Duration) {
 	path := filepath.Join(t.TempDir(), "rules.db")
 	ctx := context.Background()
 	doc := DefaultRules(time.Minute)
@@ -116,7 +125,7 @@ func TestBoltKeepsStateAcrossReopen(t *testing.T) {
 	set := mustCompile(t, doc)
 	clock := &manualClock{t: t0}
 	open := func() (*Engine, *outbox, *BoltState) {
-		st, err := OpenBolt(path)
+		st, err := OpenBolt(path, every)
 		if err != nil {
 			t.Fatal(err)
 		}
