@@ -28,7 +28,7 @@ type BoltState struct {
 var _ State = (*BoltState)(nil)
 
 var (
-	bCounters = []byte("counters")       // limit key → Counter
+	bCounters = []byte("counters")       // limit key → count(8) last(8)
 	bJobs     = []byte("jobs")           // job id → Job
 	bPrompts  = []byte("prompts")        // prompt id → Prompt
 	bRoom     = []byte("room_prompts")   // room 0 created(8) seq(8) → id
@@ -145,19 +145,30 @@ func take(tx *bolt.Tx, at time.Time, limits []Limit) (bool, error) {
 	return true, nil
 }
 
+// Counters are stored as two big-endian uint64s: the count and the last firing in
+// Unix nanoseconds (they are written by the thousand in a burst).
 func readCounter(b *bolt.Bucket, key string) (Counter, error) {
-	var c Counter
-	if v := b.Get([]byte(key)); v != nil {
-		if err := json.Unmarshal(v, &c); err != nil {
-			return c, err
-		}
+	v := b.Get([]byte(key))
+	if v == nil {
+		return Counter{}, nil
+	}
+	if len(v) != 16 {
+		return Counter{}, fmt.Errorf("counter %q: %d bytes, want 16", key, len(v))
+	}
+	c := Counter{N: int(binary.BigEndian.Uint64(v))}
+	if ns := int64(binary.BigEndian.Uint64(v[8:])); ns != 0 {
+		c.Last = time.Unix(0, ns)
 	}
 	return c, nil
 }
 
 func putCounter(b *bolt.Bucket, key string, c Counter) error {
-	v, _ := json.Marshal(c) // a time and an int: cannot fail
-	return b.Put([]byte(key), v)
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(c.N))
+	var ns int64
+	if !c.Last.IsZero() {
+		ns = c.Last.UnixNano()
+	}
+	return b.Put([]byte(key), binary.BigEndian.AppendUint64(v, uint64(ns)))
 }
 
 func putPrompt(tx *bolt.Tx, p *Prompt, v []byte) error {

@@ -43,8 +43,9 @@ type RuleSpec struct {
 	Cooldown string `json:"cooldown,omitempty" yaml:"cooldown,omitempty"`
 	// Cap is the most firings for one viewer, ever; 0 means no cap.
 	Cap int `json:"cap,omitempty" yaml:"cap,omitempty"`
-	// Group, when set, makes rules share their cooldown and cap counters (two ways to
-	// catch the same moment must not both fire); the first rule's limits apply.
+	// Group, when set, makes rules share one counter per viewer (two ways to catch the
+	// same moment must not both fire); each rule checks its own cooldown and cap
+	// against that counter.
 	Group string `json:"group,omitempty" yaml:"group,omitempty"`
 }
 

@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,6 +18,11 @@ type writeBehind struct {
 	cache map[string]cachedCounter // written or pending since the last flush
 	recs  []*encoded
 	ver   uint64
+	// last is the latest commit and oldest the oldest unwritten one: a flush waits
+	// for a pause in a burst of firings (so the disk does not compete with them for
+	// the CPU), but never longer than maxAge.
+	last, oldest time.Time
+	every        time.Duration
 	err   error // the last flush's failure, returned by the next Commit
 
 	flushMu sync.Mutex // one flush at a time
@@ -29,7 +36,7 @@ type cachedCounter struct {
 }
 
 func newWriteBehind(s *BoltState, every time.Duration) *writeBehind {
-	w := &writeBehind{s: s, cache: map[string]cachedCounter{}, stop: make(chan struct{})}
+	w := &writeBehind{s: s, cache: map[string]cachedCounter{}, stop: make(chan struct{}), every: every}
 	w.wg.Go(func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
@@ -38,6 +45,9 @@ func newWriteBehind(s *BoltState, every time.Duration) *writeBehind {
 			case <-w.stop:
 				return
 			case <-t.C:
+				if !w.due(time.Now()) {
+					continue
+				}
 				if err := w.flush(); err != nil {
 					w.mu.Lock()
 					w.err = err
@@ -47,6 +57,18 @@ func newWriteBehind(s *BoltState, every time.Duration) *writeBehind {
 		}
 	})
 	return w
+}
+
+// maxAgeFactor × the interval bounds how long a firing stays unwritten in a burst.
+const maxAgeFactor = 10
+
+func (w *writeBehind) due(now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.recs) == 0 && len(w.cache) == 0 {
+		return false
+	}
+	return now.Sub(w.last) >= w.every || now.Sub(w.oldest) >= maxAgeFactor*w.every
 }
 
 func (w *writeBehind) commit(at time.Time, limits []Limit, rec *encoded) (bool, error) {
@@ -81,6 +103,11 @@ func (w *writeBehind) commit(at time.Time, limits []Limit, rec *encoded) (bool, 
 	if rec != nil {
 		w.recs = append(w.recs, rec)
 	}
+	now := time.Now()
+	if w.oldest.IsZero() {
+		w.oldest = now
+	}
+	w.last = now
 	return true, nil
 }
 
@@ -91,7 +118,7 @@ func (w *writeBehind) flush() error {
 	defer w.flushMu.Unlock()
 	w.mu.Lock()
 	recs := w.recs
-	w.recs = nil
+	w.recs, w.oldest = nil, time.Time{}
 	counters := make(map[string]cachedCounter, len(w.cache))
 	for k, v := range w.cache {
 		counters[k] = v
@@ -102,8 +129,8 @@ func (w *writeBehind) flush() error {
 	}
 	err := w.s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bCounters)
-		for k, v := range counters {
-			if err := putCounter(b, k, v.c); err != nil {
+		for _, k := range slices.Sorted(maps.Keys(counters)) { // in key order: fewer pages touched
+			if err := putCounter(b, k, counters[k].c); err != nil {
 				return err
 			}
 		}
