@@ -23,7 +23,7 @@ type writeBehind struct {
 	// the CPU), but never longer than maxAge.
 	last, oldest time.Time
 	every        time.Duration
-	err   error // the last flush's failure, returned by the next Commit
+	err          error // the last flush's failure, returned by the next Commit
 
 	flushMu sync.Mutex // one flush at a time
 	stop    chan struct{}
