@@ -12,8 +12,8 @@ import (
 // Config holds the rules engine's settings. Start from DefaultConfig; the zero value of
 // a field is not a usable default.
 type Config struct {
-	// WebhookSecret signs webhook actions (X-Liveroom-Signature); empty sends them
-	// unsigned.
+	// WebhookSecret keys the X-Liveroom-Signature of webhook actions; set it whenever
+	// a rule has a webhook (empty signs with an empty key, which proves nothing).
 	WebhookSecret string `yaml:"rules-webhook-secret"`
 	// WebhookTimeout bounds one delivery attempt.
 	WebhookTimeout time.Duration `yaml:"rules-webhook-timeout"`
