@@ -23,11 +23,15 @@ func (e *Engine) OnEvent(ctx context.Context, v Viewer, s Session, ev event.Even
 	env := Env{Viewer: v, Session: s, Event: EventOf(ev)}
 	switch ev.Type {
 	case event.Order:
-		if err := e.OnOrder(ctx, v.ID, ev.At); err != nil {
+		at := ev.At
+		if at.IsZero() {
+			at = now
+		}
+		if err := e.OnOrder(ctx, v.ID, at); err != nil {
 			e.fail("mark prompts ordered", err)
 		}
 	case event.LiveEnd:
-		e.forgetLive(s.Live)
+		e.EndLive(s.Live)
 	}
 	e.trackStay(set, &env, now)
 	for _, r := range set.byEvent[ev.Type] {

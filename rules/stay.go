@@ -58,9 +58,11 @@ func (e *Engine) markStay(live, key string) {
 	m[key] = struct{}{}
 }
 
-// forgetLive drops what the engine remembers of a live that ended; the durable
-// once-per-live limit still holds if the same live id came back.
-func (e *Engine) forgetLive(live string) {
+// EndLive drops what the engine remembers of a live that ended (which viewers already
+// had their stay prompt); OnEvent calls it for a live_end event. The durable
+// once-per-live limit still holds if the same live id came back. Stay timers still
+// armed for that live are disarmed by the viewers' watch_stop/leave snapshots.
+func (e *Engine) EndLive(live string) {
 	e.stayMu.Lock()
 	defer e.stayMu.Unlock()
 	delete(e.stayDone, live)
