@@ -1,0 +1,143 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// BenchmarkEvaluate runs the default rules over a mix of events for 10,000 viewers
+// (orders, joins, comments, watch heartbeats, tag changes) and reports condition
+// evaluations per second. Most conditions do not hold (repeat buyers, active fans),
+// so it measures evaluation, not actions.
+func BenchmarkEvaluate(b *testing.B) {
+	e, _, _ := start(b, mustCompile(b, DefaultRules(5*time.Minute)), &manualClock{t: t0})
+	ctx := context.Background()
+	const viewers = 10_000
+	vs := make([]Viewer, viewers)
+	for i := range vs {
+		vs[i] = Viewer{ID: fmt.Sprintf("v%d", i), Name: "Viewer", Orders: 3, Consent: true,
+			Tags: Tags{Activity: "medium", Value: "ordinary", Lifecycle: "repeat", Preference: []string{"shoes", "price:mid"}}}
+	}
+	sess := Session{Room: "r1", Live: "l1", Watching: true, Orders: 1}
+	events := []event.Event{
+		orderEvent("x", t0),
+		{Type: event.Join, At: t0},
+		{Type: event.Danmaku, Text: "how much?", At: t0},
+		{Type: event.Watch, Seconds: 30, At: t0},
+	}
+	change := TagChange{Dimension: "activity", From: "medium", To: "low", At: t0}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		v := &vs[i%viewers]
+		if i%5 == 4 {
+			e.OnTagChange(ctx, *v, sess, change)
+			continue
+		}
+		ev := events[i%5]
+		ev.ID = ""
+		e.OnEvent(ctx, *v, sess, ev)
+	}
+	b.StopTimer()
+	el := b.Elapsed().Seconds()
+	b.ReportMetric(float64(e.Stats().Evaluated)/el, "evals/s")
+	b.ReportMetric(float64(b.N)/el, "events/s")
+}
+
+// delayOutbox records when each prompt arrives.
+type delayOutbox struct {
+	mu   sync.Mutex
+	at   map[string]time.Time
+	done chan struct{}
+	want int
+}
+
+func (o *delayOutbox) SendPrompt(_ context.Context, _ string, p Prompt) error {
+	now := time.Now()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.at[p.Viewer.ID] = now
+	if len(o.at) == o.want {
+		close(o.done)
+	}
+	return nil
+}
+
+func (o *delayOutbox) SendDM(context.Context, string, string, string, string) error { return nil }
+
+// BenchmarkStayDelay arms 10,000 viewers' stay timers at once (real time, not a
+// bubble) and reports the delay from each viewer's threshold to its prompt reaching
+// the Outbox, p50 and p99, with the memory state and with bbolt.
+func BenchmarkStayDelay(b *testing.B) {
+	for _, store := range []string{"memory", "bolt-write-behind", "bolt-write-through"} {
+		b.Run(store, func(b *testing.B) {
+			var p50, p99, worst []time.Duration
+			for range b.N {
+				a, c, d := stayRound(b, store, 10_000, 2*time.Second)
+				p50, p99, worst = append(p50, a), append(p99, c), append(worst, d)
+			}
+			b.ReportMetric(float64(slices.Max(p50).Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(slices.Max(p99).Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(slices.Max(worst).Microseconds())/1000, "max-ms")
+		})
+	}
+}
+
+func stayRound(b *testing.B, store string, viewers int, threshold time.Duration) (p50, p99, worst time.Duration) {
+	b.Helper()
+	var st State = NewMemoryState()
+	if store != "memory" {
+		every := DefaultConfig().FlushEvery
+		if store == "bolt-write-through" {
+			every = 0
+		}
+		bs, err := OpenBolt(filepath.Join(b.TempDir(), "rules.db"), every)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer bs.Close()
+		st = bs
+	}
+	out := &delayOutbox{at: map[string]time.Time{}, done: make(chan struct{}), want: viewers}
+	cfg := DefaultConfig()
+	if w := os.Getenv("RULES_BENCH_WORKERS"); w != "" {
+		fmt.Sscan(w, &cfg.Workers)
+	}
+	e, err := New(cfg, Deps{Outbox: out, State: st, Rules: mustCompile(b, DefaultRules(threshold))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	ctx := context.Background()
+	due := make(map[string]time.Time, viewers)
+	sess := Session{Room: "r1", Live: "l1", Watching: true}
+	b.ResetTimer()
+	for i := range viewers {
+		v := Viewer{ID: fmt.Sprintf("v%d", i), Name: "Viewer", Consent: true}
+		due[v.ID] = time.Now().Add(threshold)
+		e.OnEvent(ctx, v, sess, event.Event{Type: event.WatchStart})
+	}
+	select {
+	case <-out.done:
+	case <-time.After(threshold + time.Minute):
+		b.Fatalf("only %d of %d prompts arrived", len(out.at), viewers)
+	}
+	b.StopTimer()
+	delays := make([]time.Duration, 0, viewers)
+	for id, at := range out.at {
+		delays = append(delays, at.Sub(due[id]))
+	}
+	slices.Sort(delays)
+	if os.Getenv("RULES_BENCH_VERBOSE") != "" {
+		b.Logf("%s: first %v, p50 %v, p99 %v, max %v", store, delays[0], delays[len(delays)/2], delays[len(delays)*99/100], delays[len(delays)-1])
+	}
+	return delays[len(delays)/2], delays[len(delays)*99/100], delays[len(delays)-1]
+}

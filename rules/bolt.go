@@ -1,0 +1,352 @@
+package rules
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// BoltState keeps the rules' state in a bbolt file (the embedded default).
+//
+// Opened with a flush interval, firings (Commit) are decided on in memory and written
+// behind in one transaction per interval: a burst of ten thousand stay prompts goes
+// out without waiting for the disk, and a crash loses at most the last interval's
+// firings (their prompts and counters). Every read (and a prompt update) first
+// flushes, so it sees everything committed. With no interval, each Commit is written
+// through bbolt's Batch before it returns.
+type BoltState struct {
+	db *bolt.DB
+	wb *writeBehind // nil: write-through
+}
+
+var _ State = (*BoltState)(nil)
+
+var (
+	bCounters = []byte("counters")       // limit key → count(8) last(8)
+	bJobs     = []byte("jobs")           // job id → Job
+	bPrompts  = []byte("prompts")        // prompt id → Prompt
+	bRoom     = []byte("room_prompts")   // room 0 created(8) seq(8) → id
+	bViewer   = []byte("viewer_prompts") // viewer 0 created(8) seq(8) → id
+	bActions  = []byte("actions")        // viewer 0 at(8) seq(8) → Action
+)
+
+// OpenBolt opens (creating) the state file at path; flushEvery > 0 writes firings
+// behind at that interval (see BoltState). Close it when done.
+func OpenBolt(path string, flushEvery time.Duration) (*BoltState, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("rules state %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bCounters, bJobs, bPrompts, bRoom, bViewer, bActions} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("rules state %s: %w", path, err)
+	}
+	s := &BoltState{db: db}
+	if flushEvery > 0 {
+		s.wb = newWriteBehind(s, flushEvery)
+	}
+	return s, nil
+}
+
+// Close writes what is pending and closes the file.
+func (s *BoltState) Close() error {
+	var err error
+	if s.wb != nil {
+		err = s.wb.close()
+	}
+	return errors.Join(err, s.db.Close())
+}
+
+// Commit implements Firings.
+func (s *BoltState) Commit(_ context.Context, at time.Time, limits []Limit, rec *Record) (bool, error) {
+	enc, err := encode(rec)
+	if err != nil {
+		return false, err
+	}
+	if s.wb != nil {
+		return s.wb.commit(at, limits, enc)
+	}
+	var ok bool
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		ok = false // Batch may run this again on its own
+		if allowed, err := take(tx, at, limits); err != nil || !allowed {
+			return err
+		}
+		ok = true
+		return enc.write(tx)
+	})
+	return ok, err
+}
+
+// encoded is a Record ready to write; nil writes nothing.
+type encoded struct {
+	rec            *Record
+	prompt, action []byte
+}
+
+func encode(rec *Record) (*encoded, error) {
+	if rec == nil {
+		return nil, nil
+	}
+	e := &encoded{rec: rec}
+	var err error
+	if rec.Prompt != nil {
+		if e.prompt, err = json.Marshal(rec.Prompt); err != nil {
+			return nil, err
+		}
+	}
+	e.action, err = json.Marshal(rec.Action)
+	return e, err
+}
+
+func (e *encoded) write(tx *bolt.Tx) error {
+	if e == nil {
+		return nil
+	}
+	if e.prompt != nil {
+		if err := putPrompt(tx, e.rec.Prompt, e.prompt); err != nil {
+			return err
+		}
+	}
+	return putAction(tx, e.rec.Action.Viewer, e.rec.Action.At, e.action)
+}
+
+func take(tx *bolt.Tx, at time.Time, limits []Limit) (bool, error) {
+	b := tx.Bucket(bCounters)
+	counters := make([]Counter, len(limits))
+	for i, l := range limits {
+		var err error
+		if counters[i], err = readCounter(b, l.Key); err != nil {
+			return false, err
+		}
+		if !l.allows(counters[i], at) {
+			return false, nil
+		}
+	}
+	for i, l := range limits {
+		if err := putCounter(b, l.Key, Counter{N: counters[i].N + 1, Last: at}); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// Counters are stored as two big-endian uint64s: the count and the last firing in
+// Unix nanoseconds (they are written by the thousand in a burst).
+func readCounter(b *bolt.Bucket, key string) (Counter, error) {
+	v := b.Get([]byte(key))
+	if v == nil {
+		return Counter{}, nil
+	}
+	if len(v) != 16 {
+		return Counter{}, fmt.Errorf("counter %q: %d bytes, want 16", key, len(v))
+	}
+	c := Counter{N: int(binary.BigEndian.Uint64(v))}
+	if ns := int64(binary.BigEndian.Uint64(v[8:])); ns != 0 {
+		c.Last = time.Unix(0, ns)
+	}
+	return c, nil
+}
+
+func putCounter(b *bolt.Bucket, key string, c Counter) error {
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(c.N))
+	var ns int64
+	if !c.Last.IsZero() {
+		ns = c.Last.UnixNano()
+	}
+	return b.Put([]byte(key), binary.BigEndian.AppendUint64(v, uint64(ns)))
+}
+
+func putPrompt(tx *bolt.Tx, p *Prompt, v []byte) error {
+	if err := tx.Bucket(bPrompts).Put([]byte(p.ID), v); err != nil {
+		return err
+	}
+	for _, ix := range []struct {
+		bucket []byte
+		owner  string
+	}{{bRoom, p.Room}, {bViewer, p.Viewer.ID}} {
+		b := tx.Bucket(ix.bucket)
+		seq, _ := b.NextSequence() // keeps prompts of the same instant in order
+		if err := b.Put(binary.BigEndian.AppendUint64(indexKey(ix.owner, p.CreatedAt, ""), seq), []byte(p.ID)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putAction appends to the viewer's log; past MaxActionsPerViewer the oldest go.
+func putAction(tx *bolt.Tx, viewer string, at time.Time, v []byte) error {
+	b := tx.Bucket(bActions)
+	seq, _ := b.NextSequence()
+	if err := b.Put(binary.BigEndian.AppendUint64(indexKey(viewer, at, ""), seq), v); err != nil {
+		return err
+	}
+	prefix := append([]byte(viewer), 0)
+	c := b.Cursor()
+	n := 0
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		n++
+	}
+	for k, _ := c.Seek(prefix); n > MaxActionsPerViewer && k != nil; k, _ = c.Seek(prefix) {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		n--
+	}
+	return nil
+}
+
+// PutJob implements JobStore.
+func (s *BoltState) PutJob(_ context.Context, j Job) error {
+	v, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bJobs).Put([]byte(j.ID), v) })
+}
+
+// DeleteJob implements JobStore.
+func (s *BoltState) DeleteJob(_ context.Context, id string) error {
+	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bJobs).Delete([]byte(id)) })
+}
+
+// Jobs implements JobStore.
+func (s *BoltState) Jobs(context.Context) ([]Job, error) {
+	var out []Job
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bJobs).ForEach(func(_, v []byte) error {
+			var j Job
+			if err := json.Unmarshal(v, &j); err != nil {
+				return err
+			}
+			out = append(out, j)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func indexKey(owner string, at time.Time, id string) []byte {
+	k := make([]byte, 0, len(owner)+9+len(id))
+	k = append(k, owner...)
+	k = append(k, 0)
+	n := int64(0)
+	if at.After(time.Unix(0, 0)) {
+		n = at.UnixNano()
+	}
+	k = binary.BigEndian.AppendUint64(k, uint64(n))
+	return append(k, id...)
+}
+
+// UpdatePrompt implements PromptStore.
+func (s *BoltState) UpdatePrompt(_ context.Context, id string, fn func(*Prompt) error) (Prompt, error) {
+	if err := s.flush(); err != nil {
+		return Prompt{}, err
+	}
+	var out Prompt
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bPrompts)
+		v := b.Get([]byte(id))
+		if v == nil {
+			return notFound(id)
+		}
+		if err := json.Unmarshal(v, &out); err != nil {
+			return err
+		}
+		next := out
+		if err := fn(&next); err != nil {
+			return err
+		}
+		nv, err := json.Marshal(next)
+		if err != nil {
+			return err
+		}
+		out = next
+		return b.Put([]byte(id), nv)
+	})
+	return out, err
+}
+
+// Prompts implements PromptStore.
+func (s *BoltState) Prompts(_ context.Context, room string) ([]Prompt, error) {
+	if err := s.flush(); err != nil {
+		return nil, err
+	}
+	var out []Prompt
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prompts := tx.Bucket(bPrompts)
+		prefix := append([]byte(room), 0)
+		c := tx.Bucket(bRoom).Cursor()
+		for k, id := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
+			var p Prompt
+			if v := prompts.Get(id); v != nil {
+				if err := json.Unmarshal(v, &p); err != nil {
+					return err
+				}
+				out = append(out, p)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ViewerPrompts implements PromptStore.
+func (s *BoltState) ViewerPrompts(_ context.Context, viewer string, since time.Time) ([]string, error) {
+	if err := s.flush(); err != nil {
+		return nil, err
+	}
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := append([]byte(viewer), 0)
+		c := tx.Bucket(bViewer).Cursor()
+		for k, id := c.Seek(indexKey(viewer, since, "")); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
+			out = append(out, string(id))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// flush writes what the write-behind holds, so that a read sees it.
+func (s *BoltState) flush() error {
+	if s.wb == nil {
+		return nil
+	}
+	return s.wb.flush()
+}
+
+// Actions implements Firings.
+func (s *BoltState) Actions(_ context.Context, viewer string) ([]Action, error) {
+	if err := s.flush(); err != nil {
+		return nil, err
+	}
+	var out []Action
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := append([]byte(viewer), 0)
+		c := tx.Bucket(bActions).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var a Action
+			if err := json.Unmarshal(v, &a); err != nil {
+				return err
+			}
+			out = append(out, a)
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,87 @@
+package rules
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/liveroom/liveroom/setting"
+)
+
+// Config holds the rules engine's settings. Start from DefaultConfig; the zero value of
+// a field is not a usable default.
+type Config struct {
+	// WebhookSecret keys the X-Liveroom-Signature of webhook actions; set it whenever
+	// a rule has a webhook (empty signs with an empty key, which proves nothing).
+	WebhookSecret string `yaml:"rules-webhook-secret"`
+	// WebhookTimeout bounds one delivery attempt.
+	WebhookTimeout time.Duration `yaml:"rules-webhook-timeout"`
+	// WebhookAttempts is how many times a delivery is tried before it is given up.
+	WebhookAttempts int `yaml:"rules-webhook-attempts"`
+	// WebhookBackoff is the first retry's upper bound; each retry doubles it (full
+	// jitter), up to WebhookMaxBackoff.
+	WebhookBackoff    time.Duration `yaml:"rules-webhook-backoff"`
+	WebhookMaxBackoff time.Duration `yaml:"rules-webhook-max-backoff"`
+	// WebhookWorkers deliver webhooks; WebhookQueue deliveries wait at most, then new
+	// ones are dropped and counted.
+	WebhookWorkers int `yaml:"rules-webhook-workers"`
+	WebhookQueue   int `yaml:"rules-webhook-queue"`
+	// Tick is the timer wheel's resolution: a stay prompt fires at most one tick late.
+	Tick time.Duration `yaml:"rules-timer-tick"`
+	// Workers run fired timers (state writes, prompt delivery) in parallel.
+	Workers int `yaml:"rules-workers"`
+	// FlushEvery is the write-behind interval of the bbolt state (OpenBolt); 0 writes
+	// every firing through before it is sent.
+	FlushEvery time.Duration `yaml:"rules-flush-every"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{WebhookTimeout: 10 * time.Second, WebhookAttempts: 6,
+		WebhookBackoff: time.Second, WebhookMaxBackoff: 5 * time.Minute,
+		WebhookWorkers: 4, WebhookQueue: 1000, Tick: 10 * time.Millisecond, Workers: 64,
+		FlushEvery: 50 * time.Millisecond}
+}
+
+// RegisterFlags binds the flags to c.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.WebhookSecret, "rules-webhook-secret", c.WebhookSecret, "HMAC-SHA256 key signing rules' webhook actions (X-Liveroom-Signature)")
+	fs.DurationVar(&c.WebhookTimeout, "rules-webhook-timeout", c.WebhookTimeout, "time limit of one webhook delivery attempt")
+	fs.IntVar(&c.WebhookAttempts, "rules-webhook-attempts", c.WebhookAttempts, "attempts per webhook delivery before it is given up")
+	fs.DurationVar(&c.WebhookBackoff, "rules-webhook-backoff", c.WebhookBackoff, "first webhook retry delay bound (doubles per retry, full jitter)")
+	fs.DurationVar(&c.WebhookMaxBackoff, "rules-webhook-max-backoff", c.WebhookMaxBackoff, "largest webhook retry delay")
+	fs.IntVar(&c.WebhookWorkers, "rules-webhook-workers", c.WebhookWorkers, "webhook deliveries in parallel")
+	fs.IntVar(&c.WebhookQueue, "rules-webhook-queue", c.WebhookQueue, "webhook deliveries waiting at most (then dropped and counted)")
+	fs.DurationVar(&c.Tick, "rules-timer-tick", c.Tick, "timer wheel resolution (stay prompts fire at most this late)")
+	fs.IntVar(&c.Workers, "rules-workers", c.Workers, "fired timers handled in parallel")
+	fs.DurationVar(&c.FlushEvery, "rules-flush-every", c.FlushEvery, "write-behind interval of the rules state file (0: write each firing through)")
+}
+
+// Validate checks c.
+func (c *Config) Validate() error {
+	checks := []error{
+		setting.InRange("rules-webhook-timeout", c.WebhookTimeout, 100*time.Millisecond, 5*time.Minute),
+		setting.InRange("rules-webhook-backoff", c.WebhookBackoff, time.Millisecond, time.Hour),
+		setting.InRange("rules-webhook-max-backoff", c.WebhookMaxBackoff, c.WebhookBackoff, 24*time.Hour),
+		setting.InRange("rules-timer-tick", c.Tick, time.Millisecond, time.Second),
+		setting.InRange("rules-flush-every", c.FlushEvery, 0, 10*time.Second),
+		intRange("rules-webhook-attempts", c.WebhookAttempts, 1, 20),
+		intRange("rules-webhook-workers", c.WebhookWorkers, 1, 256),
+		intRange("rules-webhook-queue", c.WebhookQueue, 1, 1_000_000),
+		intRange("rules-workers", c.Workers, 1, 1024),
+	}
+	for _, err := range checks {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func intRange(key string, v, lo, hi int) error {
+	if v < lo || v > hi {
+		return setting.Invalid(key, strconv.Itoa(v), fmt.Sprintf("from %d to %d", lo, hi))
+	}
+	return nil
+}

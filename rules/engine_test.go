@@ -1,0 +1,310 @@
+package rules
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+var t0 = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC) // a Monday, noon UTC
+
+func orderEvent(id string, at time.Time) event.Event {
+	return event.Event{ID: id, Type: event.Order, At: at, Order: &event.OrderInfo{OrderID: "o-" + id, Total: "59.90", Currency: "USD",
+		Items: []event.Item{{SKU: "sku-1", Category: "shoes", Price: "59.90", Quantity: 1}}}}
+}
+
+func dmRule(extra string) Document {
+	doc, err := Parse([]byte(`{"rules":[{"id":"hello","trigger":{"event":["danmaku"]},
+		"action":{"type":"dm","text":"Hi {{.Viewer.Name}}, about \"{{.Event.Text}}\""}` + extra + `}]}`))
+	if err != nil {
+		panic(err)
+	}
+	return doc
+}
+
+func TestCooldownAndCap(t *testing.T) {
+	clock := &manualClock{t: t0}
+	e, out, _ := start(t, mustCompile(t, dmRule(`,"cooldown":"10m","cap":2`)), clock)
+	ctx := context.Background()
+	v, s := viewer("v1"), Session{Room: "r1"}
+	say := func() { e.OnEvent(ctx, v, s, event.Event{Type: event.Danmaku, Text: "price?", At: clock.Now()}) }
+	say()
+	say() // inside the cooldown
+	clock.Add(9 * time.Minute)
+	say() // still inside
+	clock.Add(time.Minute)
+	say() // cooldown over: second firing
+	clock.Add(time.Hour)
+	say() // cap of 2 reached
+	_, dms := out.sent()
+	if len(dms) != 2 {
+		t.Fatalf("%d DMs, want 2 (cooldown 10m, cap 2): %+v", len(dms), dms)
+	}
+	if dms[0].text != `Hi Name v1, about "price?"` || dms[0].rule != "hello" || dms[0].room != "r1" {
+		t.Fatalf("dm: %+v", dms[0])
+	}
+	// Another viewer has limits of their own.
+	e.OnEvent(ctx, viewer("v2"), s, event.Event{Type: event.Danmaku, Text: "hi", At: clock.Now()})
+	if _, dms = out.sent(); len(dms) != 3 {
+		t.Fatalf("second viewer limited by the first's counters")
+	}
+	acts, _ := e.Actions(ctx, "v1")
+	if len(acts) != 2 || acts[0].RuleID != "hello" || acts[0].Type != ActDM {
+		t.Fatalf("actions: %+v", acts)
+	}
+}
+
+func TestConsent(t *testing.T) {
+	doc := dmRule("")
+	doc.Rules = append(doc.Rules, RuleSpec{ID: "p", Trigger: TriggerSpec{Event: []string{"danmaku"}},
+		Action: ActionSpec{Type: ActPrompt, Text: "talk to {{.Viewer.Name}}"}},
+		RuleSpec{ID: "t", Trigger: TriggerSpec{Event: []string{"danmaku"}}, Action: ActionSpec{Type: ActTag, Tag: "talker"}})
+	e, out, _ := start(t, mustCompile(t, doc), &manualClock{t: t0})
+	v := viewer("v1")
+	v.Consent = false
+	e.OnEvent(context.Background(), v, Session{Room: "r1"}, event.Event{Type: event.Danmaku, Text: "x"})
+	prompts, dms := out.sent()
+	if len(prompts)+len(dms) != 0 {
+		t.Fatalf("opted-out viewer got %d prompts, %d DMs", len(prompts), len(dms))
+	}
+	acts, _ := e.Actions(context.Background(), "v1")
+	if len(acts) != 1 || acts[0].Type != ActTag {
+		t.Fatalf("a tag action still applies without consent: %+v", acts)
+	}
+	if e.Stats().ConsentSkipped != 2 {
+		t.Fatalf("stats: %+v", e.Stats())
+	}
+}
+
+func TestQuietHoursInViewerZone(t *testing.T) {
+	// 12:00 UTC is 20:00 in Shanghai: inside 19:00-08:00 there, outside in London.
+	for _, mode := range []string{"defer", "drop"} {
+		t.Run(mode, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				doc := dmRule("")
+				doc.QuietHours = &QuietSpec{Start: "19:00", End: "08:00", Mode: mode}
+				e, out, st := startSynctest(t, mustCompile(t, doc))
+				ctx := context.Background()
+				london, shanghai := viewer("london"), viewer("shanghai")
+				london.TimeZone, shanghai.TimeZone = "Europe/London", "Asia/Shanghai"
+				// Move the bubble's clock to noon UTC.
+				now := time.Now().UTC()
+				noon := time.Date(now.Year(), now.Month(), now.Day()+1, 12, 0, 0, 0, time.UTC)
+				time.Sleep(noon.Sub(now))
+				for _, v := range []Viewer{london, shanghai} {
+					e.OnEvent(ctx, v, Session{Room: "r1"}, event.Event{Type: event.Danmaku, Text: "hi", At: time.Now()})
+				}
+				_, dms := out.sent()
+				if len(dms) != 1 || dms[0].viewer != "london" {
+					t.Fatalf("during Shanghai's quiet hours: %+v", dms)
+				}
+				// 08:00 in Shanghai is 00:00 UTC: 12 hours on.
+				time.Sleep(12*time.Hour - time.Second)
+				synctest.Wait()
+				if _, dms = out.sent(); len(dms) != 1 {
+					t.Fatalf("deferred DM sent before the quiet hours ended")
+				}
+				time.Sleep(2 * time.Second)
+				synctest.Wait()
+				_, dms = out.sent()
+				want := 1
+				if mode == "defer" {
+					want = 2
+				}
+				if len(dms) != want {
+					t.Fatalf("mode %s: %d DMs after quiet hours, want %d", mode, len(dms), want)
+				}
+				if jobs, _ := st.Jobs(ctx); len(jobs) != 0 {
+					t.Fatalf("jobs left: %+v", jobs)
+				}
+			})
+		})
+	}
+}
+
+// startSynctest starts an engine on the bubble's clock; the test closes it.
+func startSynctest(t *testing.T, set *Set) (*Engine, *outbox, *MemoryState) {
+	out, st := newOutbox(), NewMemoryState()
+	e, err := New(DefaultConfig(), Deps{Outbox: out, State: st, Rules: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // runs inside the bubble
+		if err := e.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	return e, out, st
+}
+
+func TestStayTimerOnTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e, out, _ := startSynctest(t, mustCompile(t, DefaultRules(2*time.Second)))
+		ctx := context.Background()
+		live := Session{Room: "r1", Live: "live-1", Watching: true}
+		stayer, buyer, optedOut, leaver := viewer("stayer"), viewer("buyer"), viewer("opted-out"), viewer("leaver")
+		optedOut.Consent = false
+		stayer.LastComment = "does it come in red?"
+		stayer.LastCategory = "shoes"
+		for _, v := range []Viewer{stayer, buyer, optedOut, leaver} {
+			e.OnEvent(ctx, v, live, event.Event{Type: event.WatchStart, At: time.Now()})
+		}
+		if e.Stats().ArmedTimers != 4 {
+			t.Fatalf("armed: %d", e.Stats().ArmedTimers)
+		}
+		time.Sleep(time.Second)
+		// The buyer orders during the live; the leaver stops watching.
+		bought := live
+		bought.Orders = 1
+		e.OnEvent(ctx, buyer, bought, orderEvent("b1", time.Now()))
+		left := live
+		left.Watching, left.WatchSeconds = false, 1
+		e.OnEvent(ctx, leaver, left, event.Event{Type: event.WatchStop, At: time.Now()})
+		// More events from the stayer do not move or double the timer.
+		stay1 := live
+		stay1.WatchSeconds, stay1.Comments = 1, 1
+		e.OnEvent(ctx, stayer, stay1, event.Event{Type: event.Danmaku, Text: "does it come in red?", At: time.Now()})
+
+		time.Sleep(time.Second - 20*time.Millisecond) // just before the threshold
+		synctest.Wait()
+		if prompts, _ := out.sent(); len(prompts) != 0 {
+			t.Fatalf("prompt before the threshold: %+v", prompts)
+		}
+		time.Sleep(40 * time.Millisecond) // the threshold plus the wheel's tick
+		synctest.Wait()
+		prompts, _ := out.sent()
+		if len(prompts) != 1 {
+			t.Fatalf("%d prompts at the threshold, want 1 (the stayer): %+v", len(prompts), prompts)
+		}
+		p := prompts[0]
+		if p.Viewer.ID != "stayer" || p.Room != "r1" || p.RuleID != RuleStay {
+			t.Fatalf("prompt: %+v", p)
+		}
+		if !strings.Contains(p.Suggested, "does it come in red?") || !strings.Contains(p.Suggested, "shoes") {
+			t.Fatalf("suggested line does not use the comment and category: %q", p.Suggested)
+		}
+		if !strings.HasPrefix(p.Reason, "watched 2s") || !strings.Contains(p.Reason, "1 comment, no order") {
+			t.Fatalf("reason: %q", p.Reason)
+		}
+		// Watching on, leaving and coming back in the same live: still one prompt.
+		e.OnEvent(ctx, stayer, live, event.Event{Type: event.Like, At: time.Now()})
+		e.OnEvent(ctx, stayer, Session{Room: "r1", Live: "live-1"}, event.Event{Type: event.WatchStop, At: time.Now()})
+		e.OnEvent(ctx, stayer, live, event.Event{Type: event.WatchStart, At: time.Now()})
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if prompts, _ = out.sent(); len(prompts) != 1 {
+			t.Fatalf("%d prompts after a minute more, want 1", len(prompts))
+		}
+		// A new live is a new chance.
+		next := Session{Room: "r1", Live: "live-2", Watching: true}
+		e.OnEvent(ctx, stayer, next, event.Event{Type: event.WatchStart, At: time.Now()})
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if prompts, _ = out.sent(); len(prompts) != 2 {
+			t.Fatalf("%d prompts after the next live, want 2", len(prompts))
+		}
+	})
+}
+
+func TestFirstOrderThanksAndFollowUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e, out, st := startSynctest(t, mustCompile(t, DefaultRules(5*time.Minute)))
+		ctx := context.Background()
+		v := viewer("ann")
+		v.Name, v.Orders = "Ann", 1
+		first := time.Now()
+		e.OnEvent(ctx, v, Session{Room: "r1"}, orderEvent("e1", first))
+		_, dms := out.sent()
+		if len(dms) != 1 || !strings.HasPrefix(dms[0].text, "Thank you for your first order, Ann") || dms[0].rule != RuleFirstThanks {
+			t.Fatalf("thank-you DM: %+v", dms)
+		}
+		// The same event delivered twice schedules one follow-up.
+		e.OnEvent(ctx, v, Session{Room: "r1"}, orderEvent("e1", first))
+		if jobs, _ := st.Jobs(ctx); len(jobs) != 1 || !jobs[0].Due.Equal(first.Add(7*24*time.Hour)) {
+			t.Fatalf("jobs: %+v", jobs)
+		}
+		// A second order is not a first order.
+		v2 := v
+		v2.Orders = 2
+		e.OnEvent(ctx, v2, Session{Room: "r1"}, orderEvent("e2", time.Now()))
+		if _, dms = out.sent(); len(dms) != 1 {
+			t.Fatalf("second order thanked again")
+		}
+		time.Sleep(7*24*time.Hour - time.Minute)
+		synctest.Wait()
+		if prompts, _ := out.sent(); len(prompts) != 0 {
+			t.Fatalf("follow-up before 7 days: %+v", prompts)
+		}
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		prompts, _ := out.sent()
+		if len(prompts) != 1 || prompts[0].RuleID != RuleFirstFollow || prompts[0].Reason != "first order o-e1 7 days ago" ||
+			!strings.Contains(prompts[0].Suggested, "your shoes") || prompts[0].Room != "r1" {
+			t.Fatalf("follow-up: %+v", prompts)
+		}
+		if jobs, _ := st.Jobs(ctx); len(jobs) != 0 {
+			t.Fatalf("job kept after firing: %+v", jobs)
+		}
+	})
+}
+
+func TestTagChangeRules(t *testing.T) {
+	clock := &manualClock{t: t0}
+	e, out, _ := start(t, mustCompile(t, DefaultRules(5*time.Minute)), clock)
+	ctx := context.Background()
+	v := viewer("fan")
+	v.Tags.Activity = "high"
+	e.OnTagChange(ctx, v, Session{Room: "r1"}, TagChange{Dimension: "activity", From: "medium", To: "high", At: t0})
+	e.OnTagChange(ctx, v, Session{Room: "r1"}, TagChange{Dimension: "value", From: "ordinary", To: "vip", At: t0})
+	prompts, _ := out.sent()
+	if len(prompts) != 1 || prompts[0].RuleID != RuleActivePerk || !strings.Contains(prompts[0].Suggested, "member perk") {
+		t.Fatalf("perk prompt: %+v", prompts)
+	}
+
+	// Back from dormant: the tag change and the visit are one moment, one prompt.
+	back := viewer("back")
+	back.Tags.Activity = "dormant"
+	e.OnEvent(ctx, back, Session{Room: "r1", Live: "l1", Watching: true}, event.Event{Type: event.Join, At: t0})
+	back.Tags.Activity = "low"
+	e.OnTagChange(ctx, back, Session{Room: "r1"}, TagChange{Dimension: "activity", From: "dormant", To: "low", At: t0})
+	prompts, _ = out.sent()
+	if len(prompts) != 2 || prompts[1].RuleID != RuleWelcomeVisit || prompts[1].Reason != "back after being dormant" {
+		t.Fatalf("welcome-back prompts: %+v", prompts)
+	}
+	// A churned fan whose tag changes back gets it through the tag rule.
+	ch := viewer("churned")
+	e.OnTagChange(ctx, ch, Session{Room: "r1"}, TagChange{Dimension: "activity", From: "churned", To: "medium", At: t0})
+	prompts, _ = out.sent()
+	if len(prompts) != 3 || prompts[2].RuleID != RuleWelcomeTag || !strings.HasPrefix(prompts[2].Suggested, "Welcome back") {
+		t.Fatalf("welcome-back by tag: %+v", prompts)
+	}
+}
+
+func TestWheelFiresOnceInOrder(t *testing.T) {
+	w := newWheel(10*time.Millisecond, 8, t0)
+	w.schedule("a", t0.Add(25*time.Millisecond), 1)
+	w.schedule("b", t0.Add(time.Second), 2) // several turns of an 8-slot wheel away
+	w.schedule("c", t0.Add(30*time.Millisecond), 3)
+	w.cancel("c")
+	if got := w.advance(t0.Add(20 * time.Millisecond)); len(got) != 0 {
+		t.Fatalf("early: %v", got)
+	}
+	if got := w.advance(t0.Add(30 * time.Millisecond)); len(got) != 1 || got[0].key != "a" {
+		t.Fatalf("a: %v", got)
+	}
+	if got := w.advance(t0.Add(990 * time.Millisecond)); len(got) != 0 {
+		t.Fatalf("b early: %v", got)
+	}
+	if got := w.advance(t0.Add(5 * time.Second)); len(got) != 1 || got[0].key != "b" || w.len() != 0 {
+		t.Fatalf("b: %v", got)
+	}
+	// A due time in the past fires at the next advance.
+	w.schedule("d", t0, 4)
+	if got := w.advance(t0.Add(5*time.Second + 10*time.Millisecond)); len(got) != 1 {
+		t.Fatalf("past due: %v", got)
+	}
+}

@@ -1,0 +1,210 @@
+package rules
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/expr-lang/expr"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// staleAfter: an "after" job whose due time passed longer ago than this is not
+// scheduled (an imported order from last year earns no follow-up today).
+const staleAfter = time.Hour
+
+// OnEvent evaluates the rules triggered by ev for viewer v in session s (snapshots
+// taken just after ev was applied), arms or disarms v's stay timers, and on an order
+// marks v's recent prompts as converted.
+func (e *Engine) OnEvent(ctx context.Context, v Viewer, s Session, ev event.Event) {
+	set := e.set.Load()
+	now := e.clock.Now()
+	env := Env{Viewer: v, Session: s, Event: EventOf(ev)}
+	switch ev.Type {
+	case event.Order:
+		at := ev.At
+		if at.IsZero() {
+			at = now
+		}
+		if err := e.OnOrder(ctx, v.ID, at); err != nil {
+			e.fail("mark prompts ordered", err)
+		}
+	case event.LiveEnd:
+		e.EndLive(s.Live)
+	}
+	e.trackStay(set, &env, now)
+	for _, r := range set.byEvent[ev.Type] {
+		if r.timer == TimerAfter {
+			e.scheduleAfter(ctx, r, env, ev, now)
+			continue
+		}
+		e.run(ctx, r, env, now)
+	}
+}
+
+// OnTagChange evaluates the tag_change rules for one change of v's tags.
+func (e *Engine) OnTagChange(ctx context.Context, v Viewer, s Session, c TagChange) {
+	set := e.set.Load()
+	now := e.clock.Now()
+	env := Env{Viewer: v, Session: s, Event: c.event()}
+	for _, r := range set.tags {
+		if r.tagDim == c.Dimension && matches(r.tagFrom, c.From) && matches(r.tagTo, c.To) {
+			e.run(ctx, r, env, now)
+		}
+	}
+}
+
+// matches: an empty list takes anything; a preference value (a comma list) matches
+// when any of its words is listed.
+func matches(list []string, value string) bool {
+	if len(list) == 0 {
+		return true
+	}
+	for _, w := range splitWords(value) {
+		if slices.Contains(list, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func splitWords(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return out
+}
+
+// holds evaluates r's condition on env.
+func (e *Engine) holds(r *rule, env *Env) bool {
+	e.stats.evaluated.Add(1)
+	if r.cond == nil {
+		return true
+	}
+	out, err := expr.Run(r.cond, env)
+	if err != nil {
+		e.stats.errors.Add(1)
+		e.log.Warn("rule condition failed", "rule", r.id, "viewer", env.Viewer.ID, "err", err)
+		return false
+	}
+	b, _ := out.(bool)
+	return b
+}
+
+// run fires r for env if its condition holds; extra limits (the stay timer's once per
+// live) are counted with the rule's own.
+func (e *Engine) run(ctx context.Context, r *rule, env Env, now time.Time, extra ...Limit) {
+	if !e.holds(r, &env) {
+		return
+	}
+	e.act(ctx, r, env, now, false, extra...)
+}
+
+func (r *rule) limit(viewer string) Limit {
+	if r.group != "" {
+		return Limit{Key: "g\x00" + r.group + "\x00" + viewer, Cooldown: r.cooldown, Cap: r.cap}
+	}
+	return Limit{Key: "r\x00" + r.id + "\x00" + viewer, Cooldown: r.cooldown, Cap: r.cap}
+}
+
+func (r *rule) messages() bool { return r.action == ActPrompt || r.action == ActDM }
+
+// act applies consent, quiet hours and the limits, then does r's action. A deferred
+// act has already been counted against the limits.
+func (e *Engine) act(ctx context.Context, r *rule, env Env, now time.Time, deferred bool, extra ...Limit) {
+	if r.messages() {
+		if !env.Viewer.Consent {
+			e.stats.consentSkipped.Add(1)
+			return
+		}
+		if end, in := e.set.Load().quiet.until(now, env.Viewer.TimeZone); in {
+			e.holdBack(ctx, r, env, now, end, deferred, extra)
+			return
+		}
+	}
+	var limits []Limit
+	if !deferred {
+		limits = r.limits(env.Viewer.ID, extra)
+	}
+	e.do(ctx, r, &env, now, limits)
+}
+
+func (r *rule) limits(viewer string, extra []Limit) []Limit {
+	return append([]Limit{r.limit(viewer)}, extra...)
+}
+
+// holdBack drops or defers a message that falls in the viewer's quiet hours; a
+// deferred one is counted against the limits now, so triggers during the night do
+// not pile up.
+func (e *Engine) holdBack(ctx context.Context, r *rule, env Env, now, end time.Time, deferred bool, extra []Limit) {
+	if e.set.Load().quiet.drop {
+		e.stats.quietDropped.Add(1)
+		return
+	}
+	if !deferred {
+		ok, err := e.deps.State.Commit(ctx, now, r.limits(env.Viewer.ID, extra), nil)
+		if err != nil {
+			e.fail("count rule", err)
+		}
+		if !ok || err != nil {
+			return
+		}
+	}
+	e.stats.quietDeferred.Add(1)
+	e.schedule(ctx, Job{ID: newID("q"), RuleID: r.id, Due: end, Deferred: true, Env: env})
+}
+
+func (e *Engine) scheduleAfter(ctx context.Context, r *rule, env Env, ev event.Event, now time.Time) {
+	due := ev.At.Add(r.delay)
+	if ev.At.IsZero() {
+		due = now.Add(r.delay)
+	}
+	if due.Before(now.Add(-staleAfter)) || !e.holds(r, &env) {
+		return
+	}
+	id := newID("a")
+	if ev.ID != "" {
+		id = "a" + r.id + ":" + ev.ID // a redelivered event schedules the same job
+	}
+	e.schedule(ctx, Job{ID: id, RuleID: r.id, Due: due, Env: env})
+}
+
+func (e *Engine) schedule(ctx context.Context, j Job) {
+	if err := e.deps.State.PutJob(ctx, j); err != nil {
+		e.fail("schedule job", err)
+		return
+	}
+	e.wheel.schedule(jobKey(j.ID), j.Due, j)
+}
+
+// fireJob runs a due "after" job or a deferred action; a rule removed or disabled
+// since then does nothing.
+func (e *Engine) fireJob(ctx context.Context, j Job) {
+	defer func() {
+		if err := e.deps.State.DeleteJob(ctx, j.ID); err != nil {
+			e.fail("delete job", err)
+		}
+	}()
+	r := e.set.Load().byID[j.RuleID]
+	if r == nil || !r.enabled {
+		return
+	}
+	env := j.Env
+	if p := e.deps.Profiles; p != nil {
+		if v, _, ok := p.Snapshot(ctx, env.Viewer.ID, env.Session.Live); ok {
+			env.Viewer = v // fresh consent, name and tags; the session stays the trigger's
+		}
+	}
+	e.act(ctx, r, env, e.clock.Now(), j.Deferred)
+}
+
+func (e *Engine) fail(what string, err error) {
+	e.stats.errors.Add(1)
+	e.log.Error("rules: "+what, "err", err)
+}

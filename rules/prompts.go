@@ -1,0 +1,121 @@
+package rules
+
+import (
+	"context"
+	"time"
+	"unicode/utf8"
+)
+
+// OrderWindow is how soon after a prompt an order counts as its conversion.
+const OrderWindow = 24 * time.Hour
+
+// maxOutcome bounds an agent's outcome text.
+const maxOutcome = 200
+
+// Prompts lists a room's prompts, oldest first, resolved ones included.
+func (e *Engine) Prompts(ctx context.Context, room string) ([]Prompt, error) {
+	return e.deps.State.Prompts(ctx, room)
+}
+
+// Claim gives a prompt to agent. Claiming again by the same agent is a no-op; a
+// prompt held by another agent is a Conflict (ErrPromptClaimed).
+func (e *Engine) Claim(ctx context.Context, id, agent string) (Prompt, error) {
+	if agent == "" {
+		return Prompt{}, badOutcome("an agent is required")
+	}
+	now := e.clock.Now()
+	return e.deps.State.UpdatePrompt(ctx, id, func(p *Prompt) error {
+		switch {
+		case !p.ResolvedAt.IsZero():
+			return resolved()
+		case p.ClaimedBy == agent:
+			return nil
+		case p.ClaimedBy != "":
+			return claimed(p.ClaimedBy)
+		}
+		p.ClaimedBy, p.ClaimedAt = agent, now
+		return nil
+	})
+}
+
+// Resolve closes a prompt with the agent's outcome (e.g. "messaged", "ignored"). An
+// unclaimed prompt is claimed by agent at once; one claimed by another agent is a
+// Conflict.
+func (e *Engine) Resolve(ctx context.Context, id, agent, outcome string) (Prompt, error) {
+	if agent == "" {
+		return Prompt{}, badOutcome("an agent is required")
+	}
+	if outcome == "" || utf8.RuneCountInString(outcome) > maxOutcome || !utf8.ValidString(outcome) {
+		return Prompt{}, badOutcome("the outcome must be 1 to 200 characters")
+	}
+	now := e.clock.Now()
+	return e.deps.State.UpdatePrompt(ctx, id, func(p *Prompt) error {
+		switch {
+		case !p.ResolvedAt.IsZero():
+			return resolved()
+		case p.ClaimedBy != "" && p.ClaimedBy != agent:
+			return claimed(p.ClaimedBy)
+		case p.ClaimedBy == "":
+			p.ClaimedBy, p.ClaimedAt = agent, now
+		}
+		p.ResolvedAt, p.Outcome = now, outcome
+		return nil
+	})
+}
+
+// OnOrder marks the viewer's prompts created within OrderWindow before at as
+// converted. OnEvent calls it for order events; call it directly for orders that do
+// not pass through OnEvent.
+func (e *Engine) OnOrder(ctx context.Context, viewer string, at time.Time) error {
+	ids, err := e.deps.State.ViewerPrompts(ctx, viewer, at.Add(-OrderWindow))
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		_, err := e.deps.State.UpdatePrompt(ctx, id, func(p *Prompt) error {
+			if !p.Ordered24h && !at.Before(p.CreatedAt) && at.Sub(p.CreatedAt) <= OrderWindow {
+				p.Ordered24h = true
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Conversion is dm_conversion: of a room's resolved prompts, how many viewers ordered
+// within 24 h of their prompt.
+type Conversion struct {
+	Resolved int     `json:"resolved"`
+	Ordered  int     `json:"ordered"`
+	Rate     float64 `json:"rate"` // Ordered / Resolved; 0 when none resolved
+}
+
+// DMConversion computes the room's Conversion.
+func (e *Engine) DMConversion(ctx context.Context, room string) (Conversion, error) {
+	list, err := e.deps.State.Prompts(ctx, room)
+	if err != nil {
+		return Conversion{}, err
+	}
+	var c Conversion
+	for _, p := range list {
+		if p.ResolvedAt.IsZero() {
+			continue
+		}
+		c.Resolved++
+		if p.Ordered24h {
+			c.Ordered++
+		}
+	}
+	if c.Resolved > 0 {
+		c.Rate = float64(c.Ordered) / float64(c.Resolved)
+	}
+	return c, nil
+}
+
+// Actions lists what rules did for a viewer, oldest first, with the rule of each.
+func (e *Engine) Actions(ctx context.Context, viewer string) ([]Action, error) {
+	return e.deps.State.Actions(ctx, viewer)
+}

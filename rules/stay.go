@@ -1,0 +1,95 @@
+package rules
+
+import (
+	"context"
+	"time"
+)
+
+// stayTimer is armed per stay rule per viewer per live.
+type stayTimer struct {
+	key     string
+	rule    string
+	env     Env
+	armedAt time.Time
+}
+
+func stayKey(rule, viewer, live string) string {
+	return "s\x00" + rule + "\x00" + viewer + "\x00" + live
+}
+
+// trackStay arms a stay timer for a viewer present in a live with no order in it, and
+// disarms it when they leave or order. An armed timer keeps its deadline and carries
+// the latest snapshot, for the prompt's reason and text.
+func (e *Engine) trackStay(set *Set, env *Env, now time.Time) {
+	s := env.Session
+	if s.Live == "" || len(set.stays) == 0 {
+		return
+	}
+	for _, r := range set.stays {
+		key := stayKey(r.id, env.Viewer.ID, s.Live)
+		if !s.Watching || s.Orders > 0 {
+			e.wheel.cancel(key)
+			continue
+		}
+		st := &stayTimer{key: key, rule: r.id, env: *env, armedAt: now}
+		if e.wheel.refresh(key, st) || e.stayFired(s.Live, key) {
+			continue // armed: the latest snapshot rides along, the deadline stays
+		}
+		watched := time.Duration(s.WatchSeconds * float64(time.Second))
+		e.wheel.schedule(key, now.Add(r.threshold-watched), st)
+	}
+}
+
+func (e *Engine) stayFired(live, key string) bool {
+	e.stayMu.Lock()
+	defer e.stayMu.Unlock()
+	_, ok := e.stayDone[live][key]
+	return ok
+}
+
+func (e *Engine) markStay(live, key string) {
+	e.stayMu.Lock()
+	defer e.stayMu.Unlock()
+	m := e.stayDone[live]
+	if m == nil {
+		m = map[string]struct{}{}
+		e.stayDone[live] = m
+	}
+	m[key] = struct{}{}
+}
+
+// EndLive drops what the engine remembers of a live that ended (which viewers already
+// had their stay prompt); OnEvent calls it for a live_end event. The durable
+// once-per-live limit still holds if the same live id came back. Stay timers still
+// armed for that live are disarmed by the viewers' watch_stop/leave snapshots.
+func (e *Engine) EndLive(live string) {
+	e.stayMu.Lock()
+	defer e.stayMu.Unlock()
+	delete(e.stayDone, live)
+}
+
+// fireStay runs a stay rule whose threshold was reached: once per viewer per live,
+// and only if the viewer is still there without an order.
+func (e *Engine) fireStay(ctx context.Context, t *stayTimer) {
+	r := e.set.Load().byID[t.rule]
+	if r == nil || !r.enabled || r.timer != TimerStay {
+		return
+	}
+	now := e.clock.Now()
+	env := t.env
+	if p := e.deps.Profiles; p != nil {
+		v, s, ok := p.Snapshot(ctx, env.Viewer.ID, env.Session.Live)
+		if ok {
+			env.Viewer, env.Session = v, s
+		}
+	} else {
+		env.Session.WatchSeconds += now.Sub(t.armedAt).Seconds()
+	}
+	if !env.Session.Watching || env.Session.Orders > 0 {
+		return
+	}
+	env.Event = Event{Type: "timer", At: now}
+	e.markStay(env.Session.Live, t.key)
+	once := Limit{Key: "once" + t.key, Cap: 1}
+	e.run(ctx, r, env, now, once)
+}

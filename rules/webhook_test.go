@@ -1,0 +1,140 @@
+package rules
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// receiver is a webhook endpoint that answers the given statuses in turn (then 200)
+// and checks every signature.
+type receiver struct {
+	mu       sync.Mutex
+	statuses []int
+	bodies   [][]byte
+	ids      []string
+	badSig   int
+	done     chan struct{}
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if !VerifySignature([]byte(hookSecret), body, r.Header.Get(SignatureHeader)) {
+		rc.badSig++
+	}
+	rc.bodies = append(rc.bodies, body)
+	rc.ids = append(rc.ids, r.Header.Get(DeliveryHeader))
+	status := http.StatusOK
+	if len(rc.statuses) > 0 {
+		status, rc.statuses = rc.statuses[0], rc.statuses[1:]
+	}
+	w.WriteHeader(status)
+	if rc.done != nil && (status < 300 || len(rc.statuses) == 0) {
+		select {
+		case rc.done <- struct{}{}:
+		default:
+		}
+	}
+}
+
+const hookSecret = "a-webhook-secret-of-some-length!"
+
+func hookEngine(t *testing.T, url string, attempts int) *Engine {
+	doc := Document{Rules: []RuleSpec{{ID: "crm", Trigger: TriggerSpec{Event: []string{"order"}},
+		Action: ActionSpec{Type: ActWebhook, URL: url}}}}
+	e, _, _ := start(t, mustCompile(t, doc), nil, func(c *Config, _ *Deps) {
+		c.WebhookSecret, c.WebhookAttempts = hookSecret, attempts
+		c.WebhookBackoff, c.WebhookMaxBackoff = time.Millisecond, 4*time.Millisecond
+	})
+	return e
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestWebhookRetriesThenDelivers(t *testing.T) {
+	rc := &receiver{statuses: []int{500, 503, 429}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	e := hookEngine(t, srv.URL, 6)
+	v := viewer("v1")
+	e.OnEvent(context.Background(), v, Session{Room: "r1"}, orderEvent("e1", t0))
+	waitFor(t, "delivery", func() bool { return e.Stats().WebhooksDelivered == 1 })
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.bodies) != 4 || rc.badSig != 0 {
+		t.Fatalf("%d attempts, %d bad signatures; want 4 and 0", len(rc.bodies), rc.badSig)
+	}
+	if rc.ids[0] == "" || rc.ids[0] != rc.ids[3] {
+		t.Fatalf("delivery id changed across retries: %v", rc.ids)
+	}
+	var body WebhookBody
+	if err := json.Unmarshal(rc.bodies[3], &body); err != nil || body.Rule != "crm" || body.Viewer.ID != "v1" ||
+		body.Event.Type != string(event.Order) || body.Event.OrderID != "o-e1" || body.Event.Total != 59.9 {
+		t.Fatalf("body: %+v %v", body, err)
+	}
+	if acts, _ := e.Actions(context.Background(), "v1"); len(acts) != 1 || acts[0].Detail != srv.URL {
+		t.Fatalf("actions: %+v", acts)
+	}
+}
+
+func TestWebhookGivesUp(t *testing.T) {
+	rc := &receiver{statuses: []int{500, 500, 500, 500, 500, 500, 500, 500}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	e := hookEngine(t, srv.URL, 3)
+	e.OnEvent(context.Background(), viewer("v1"), Session{}, orderEvent("e1", t0))
+	waitFor(t, "giving up", func() bool { return e.Stats().WebhooksFailed == 1 })
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.bodies) != 3 {
+		t.Fatalf("%d attempts, want the bound of 3", len(rc.bodies))
+	}
+
+	// A 4xx other than 408/429 is final at once.
+	rc2 := &receiver{statuses: []int{400}}
+	srv2 := httptest.NewServer(rc2)
+	defer srv2.Close()
+	e2 := hookEngine(t, srv2.URL, 5)
+	e2.OnEvent(context.Background(), viewer("v1"), Session{}, orderEvent("e1", t0))
+	waitFor(t, "a final 400", func() bool { return e2.Stats().WebhooksFailed == 1 })
+	rc2.mu.Lock()
+	defer rc2.mu.Unlock()
+	if len(rc2.bodies) != 1 {
+		t.Fatalf("%d attempts after a 400, want 1", len(rc2.bodies))
+	}
+}
+
+func TestSignature(t *testing.T) {
+	body := []byte(`{"id":"w1"}`)
+	sig := Sign([]byte("k"), body)
+	if !VerifySignature([]byte("k"), body, sig) || VerifySignature([]byte("k2"), body, sig) ||
+		VerifySignature([]byte("k"), []byte(`{"id":"w2"}`), sig) || VerifySignature([]byte("k"), body, "") {
+		t.Fatal("signature check")
+	}
+}
+
+func TestBackoffBounded(t *testing.T) {
+	for attempt := range 40 {
+		if d := backoff(time.Second, time.Minute, attempt); d < 0 || d > time.Minute {
+			t.Fatalf("attempt %d: %v", attempt, d)
+		}
+	}
+}

@@ -1,0 +1,193 @@
+package rules
+
+import (
+	"container/heap"
+	"sync"
+	"time"
+)
+
+// wheel is a hashed timer wheel: timers due within one turn fall into slots of one
+// tick each, and one goroutine (the engine's loop) advances it every tick while any
+// are armed, so ten thousand armed viewers cost ten thousand map entries rather than
+// ten thousand runtime timers. Timers further out (7-day follow-ups, deferred DMs)
+// wait in a min-heap and move into the slots when their turn comes, so an idle wheel
+// does not tick. Safe for concurrent use.
+type wheel struct {
+	mu     sync.Mutex
+	tick   time.Duration
+	slots  []map[string]*timer
+	index  map[string]*timer
+	far    farHeap
+	near   int // timers in slots
+	origin time.Time
+	cursor int64 // the last tick advanced over
+	wake   chan struct{}
+}
+
+type timer struct {
+	key  string
+	due  time.Time
+	slot int
+	far  int // index in the heap, -1 when in a slot
+	data any
+}
+
+func newWheel(tick time.Duration, slots int, now time.Time) *wheel {
+	w := &wheel{tick: tick, slots: make([]map[string]*timer, slots), index: map[string]*timer{},
+		origin: now, wake: make(chan struct{}, 1)}
+	for i := range w.slots {
+		w.slots[i] = map[string]*timer{}
+	}
+	return w
+}
+
+func (w *wheel) tickOf(t time.Time) int64 {
+	return int64(t.Sub(w.origin) / w.tick)
+}
+
+func (w *wheel) turn() time.Duration { return time.Duration(len(w.slots)) * w.tick }
+
+// schedule arms key at due, replacing a timer already armed under key.
+func (w *wheel) schedule(key string, due time.Time, data any) {
+	w.mu.Lock()
+	w.cancelLocked(key)
+	t := &timer{key: key, due: due, far: -1, data: data}
+	w.index[key] = t
+	if due.Sub(w.origin.Add(time.Duration(w.cursor)*w.tick)) >= w.turn()/2 {
+		heap.Push(&w.far, t)
+	} else {
+		w.place(t)
+	}
+	w.mu.Unlock()
+	select { // let the loop plan again
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// place puts t in the slot of the first tick starting at or after its due time (the
+// wheel fires slot n once now reaches the start of tick n); a past due fires at the
+// next tick.
+func (w *wheel) place(t *timer) {
+	n := w.tickOf(t.due)
+	if w.origin.Add(time.Duration(n) * w.tick).Before(t.due) {
+		n++
+	}
+	n = max(n, w.cursor+1)
+	t.slot, t.far = int(n%int64(len(w.slots))), -1
+	w.slots[t.slot][t.key] = t
+	w.near++
+}
+
+// refresh replaces the data of key's timer, keeping its due time; it reports whether
+// key is armed.
+func (w *wheel) refresh(key string, data any) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t, ok := w.index[key]
+	if ok {
+		t.data = data
+	}
+	return ok
+}
+
+// cancel disarms key; it reports whether a timer was armed.
+func (w *wheel) cancel(key string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cancelLocked(key)
+}
+
+func (w *wheel) cancelLocked(key string) bool {
+	t, ok := w.index[key]
+	if !ok {
+		return false
+	}
+	delete(w.index, key)
+	if t.far >= 0 {
+		heap.Remove(&w.far, t.far)
+	} else {
+		delete(w.slots[t.slot], key)
+		w.near--
+	}
+	return true
+}
+
+// plan says when the loop should next advance: a tick from now while timers sit in
+// the slots, shortly before the nearest far timer's turn otherwise, or never (zero).
+func (w *wheel) plan(now time.Time) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.near > 0 {
+		return now.Add(w.tick)
+	}
+	if len(w.far) > 0 {
+		return maxTime(w.far[0].due.Add(-w.turn()/2), now.Add(w.tick))
+	}
+	return time.Time{}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// advance removes and returns every timer due at or before now.
+func (w *wheel) advance(now time.Time) []*timer {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for len(w.far) > 0 && w.far[0].due.Sub(now) < w.turn()/2 {
+		w.place(heap.Pop(&w.far).(*timer))
+	}
+	target := w.tickOf(now)
+	from, to := w.cursor+1, max(target, w.cursor+1) // the next slot holds past-due timers
+	if to-from >= int64(len(w.slots)) {             // a long jump: every slot once
+		from = to - int64(len(w.slots)) + 1
+	}
+	var due []*timer
+	for n := from; n <= to; n++ {
+		slot := w.slots[n%int64(len(w.slots))]
+		for key, t := range slot {
+			if !t.due.After(now) {
+				due = append(due, t)
+				delete(slot, key)
+				delete(w.index, key)
+				w.near--
+			}
+		}
+	}
+	w.cursor = max(w.cursor, target)
+	return due
+}
+
+// len is the number of armed timers.
+func (w *wheel) len() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.index)
+}
+
+// farHeap orders far timers by due time.
+type farHeap []*timer
+
+func (h farHeap) Len() int           { return len(h) }
+func (h farHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h farHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].far, h[j].far = i, j
+}
+func (h *farHeap) Push(x any) {
+	t := x.(*timer)
+	t.far = len(*h)
+	*h = append(*h, t)
+}
+func (h *farHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	t.far = -1
+	return t
+}
