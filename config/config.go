@@ -15,6 +15,7 @@ import (
 
 	"github.com/liveroom/liveroom/chat"
 	"github.com/liveroom/liveroom/media"
+	"github.com/liveroom/liveroom/rules"
 	"github.com/liveroom/liveroom/segment"
 	"github.com/liveroom/liveroom/setting"
 )
@@ -32,6 +33,7 @@ type Config struct {
 	Chat    chat.Config    `yaml:",inline"`
 	Media   media.Config   `yaml:",inline"`
 	Segment segment.Config `yaml:",inline"`
+	Rules   rules.Config   `yaml:",inline"`
 
 	// File is the --config path the settings were read from (not itself a YAML key).
 	File string `yaml:"-"`
@@ -44,6 +46,7 @@ func Default() Config {
 		Chat:    chat.DefaultConfig(),
 		Media:   media.DefaultConfig(),
 		Segment: segment.DefaultConfig(),
+		Rules:   rules.DefaultConfig(),
 	}
 }
 
@@ -56,12 +59,13 @@ func (c *Config) FlagSet(name string, output io.Writer) *flag.FlagSet {
 	c.Chat.RegisterFlags(fs)
 	c.Media.RegisterFlags(fs)
 	c.Segment.RegisterFlags(fs)
+	c.Rules.RegisterFlags(fs)
 	return fs
 }
 
 // Validate checks every part.
 func (c *Config) Validate() error {
-	for _, v := range []interface{ Validate() error }{&c.Core, &c.Chat, &c.Media, &c.Segment} {
+	for _, v := range []interface{ Validate() error }{&c.Core, &c.Chat, &c.Media, &c.Segment, &c.Rules} {
 		if err := v.Validate(); err != nil {
 			return err
 		}

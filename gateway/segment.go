@@ -11,6 +11,7 @@ import (
 
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/problem"
+	"github.com/liveroom/liveroom/rules"
 	"github.com/liveroom/liveroom/segment"
 	"github.com/liveroom/liveroom/token"
 )
@@ -90,7 +91,19 @@ func (s *Server) importEvents(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) viewerProfile(w http.ResponseWriter, r *http.Request) {
 	s.withViewer(w, r, []string{event.RoleAgent, event.RoleAdmin}, func(id string) (any, error) {
-		return s.deps.Segment.Viewer(r.Context(), id)
+		v, err := s.deps.Segment.Viewer(r.Context(), id)
+		if err != nil || s.deps.Actions == nil {
+			return v, err
+		}
+		// What the rules did for this viewer, and agents' notes, with the rule behind each.
+		acts, err := s.deps.Actions.Actions(r.Context(), v.ID)
+		if acts == nil {
+			acts = []rules.Action{}
+		}
+		return struct {
+			segment.ViewerView
+			Actions []rules.Action `json:"actions"`
+		}{v, acts}, err
 	})
 }
 

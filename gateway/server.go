@@ -24,6 +24,11 @@ type Deps struct {
 	Chat     ChatService
 	Media    MediaService
 	Segment  SegmentService
+	Rules    RulesService
+	Actions  ViewerActions
+	Orders   OrderSink
+	// ShopSecret verifies Shopify webhooks (--shop-secret).
+	ShopSecret string
 	// Ready lists the checks behind /readyz.
 	Ready []ReadyCheck
 	Log   *slog.Logger
@@ -31,14 +36,16 @@ type Deps struct {
 
 // Server is the HTTP front of liveroom.
 type Server struct {
-	cfg      config.Core
-	signer   *token.Signer
-	deps     Deps
-	log      *slog.Logger
-	handler  http.Handler
-	metrics  *httpMetrics
-	guests   *addrLimiter
-	draining atomic.Bool
+	cfg     config.Core
+	signer  *token.Signer
+	deps    Deps
+	log     *slog.Logger
+	handler http.Handler
+	metrics *httpMetrics
+	guests  *addrLimiter
+	// shopSecret is deps.ShopSecret, kept apart so it is never logged with deps.
+	shopSecret string
+	draining   atomic.Bool
 }
 
 // New builds the gateway's handler for cfg and deps.
@@ -63,6 +70,8 @@ func New(cfg config.Core, deps Deps) (*Server, error) {
 		log:     deps.Log,
 		metrics: m,
 		guests:  newAddrLimiter(float64(cfg.GuestRate)/60, cfg.GuestRate),
+
+		shopSecret: deps.ShopSecret,
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
@@ -103,6 +112,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.mountChat(mux)
 	s.mountMedia(mux)
 	s.mountSegment(mux)
+	s.mountRules(mux)
 }
 
 // opsPath reports whether a path stays served while draining.

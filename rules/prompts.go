@@ -119,3 +119,14 @@ func (e *Engine) DMConversion(ctx context.Context, room string) (Conversion, err
 func (e *Engine) Actions(ctx context.Context, viewer string) ([]Action, error) {
 	return e.deps.State.Actions(ctx, viewer)
 }
+
+// NoteAction is the action type of an agent's note in a viewer's action log; its RuleID
+// names the agent ("agent:ID") instead of a rule.
+const NoteAction = "note"
+
+// AddNote keeps an agent's note in the viewer's action log, beside what the rules did.
+func (e *Engine) AddNote(ctx context.Context, viewer, agent, text string) error {
+	rec := &Record{Action: Action{At: e.clock.Now(), Viewer: viewer, RuleID: "agent:" + agent, Type: NoteAction, Detail: text}}
+	_, err := e.deps.State.Commit(ctx, rec.Action.At, nil, rec)
+	return err
+}

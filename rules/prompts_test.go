@@ -204,3 +204,18 @@ func TestActionLogBounded(t *testing.T) {
 		}
 	})
 }
+
+func TestAddNoteShowsInActions(t *testing.T) {
+	e, err := New(DefaultConfig(), Deps{Outbox: newOutbox(), State: NewMemoryState()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	if err := e.AddNote(context.Background(), "v1", "a7", "prefers size M"); err != nil {
+		t.Fatal(err)
+	}
+	acts, err := e.Actions(context.Background(), "v1")
+	if err != nil || len(acts) != 1 || acts[0].Type != NoteAction || acts[0].Detail != "prefers size M" || acts[0].RuleID != "agent:a7" {
+		t.Fatalf("actions %+v, %v", acts, err)
+	}
+}

@@ -1,0 +1,273 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/problem"
+	"github.com/liveroom/liveroom/rules"
+	"github.com/liveroom/liveroom/shopify"
+	"github.com/liveroom/liveroom/token"
+)
+
+// RulesService is what the gateway needs from the rules and the prompt queues (issue 6).
+type RulesService interface {
+	// RulesJSON is the rules in force; PutRules compiles data, makes it durable and
+	// puts it in force, or leaves the old rules in force and says why.
+	RulesJSON() []byte
+	PutRules(ctx context.Context, data []byte) error
+	Prompts(ctx context.Context, room string) ([]rules.Prompt, error)
+	Claim(ctx context.Context, id, agent string) (rules.Prompt, error)
+	Resolve(ctx context.Context, id, agent, outcome string) (rules.Prompt, error)
+}
+
+// ViewerActions is the part that shows, per viewer, what the rules did and agents' notes,
+// and takes consent and notes from agents.
+type ViewerActions interface {
+	Actions(ctx context.Context, viewer string) ([]rules.Action, error)
+	SetConsent(ctx context.Context, viewer string, messages bool, by event.User) error
+	AddNote(ctx context.Context, viewer string, by event.User, text string) error
+}
+
+// OrderSink takes a verified shop order and answers only once it is durable.
+type OrderSink interface {
+	Order(ctx context.Context, ev event.Event) (duplicate bool, err error)
+	Category(sku string) string
+}
+
+// mountRules registers the rules, prompts, consent/notes and Shopify webhook routes.
+func (s *Server) mountRules(mux *http.ServeMux) {
+	if s.deps.Rules != nil {
+		mux.HandleFunc("GET /api/rules", s.getRules)
+		mux.HandleFunc("PUT /api/rules", s.putRules)
+		mux.HandleFunc("GET /api/prompts", s.listPrompts)
+		mux.HandleFunc("POST /api/prompts/{id}/claim", s.claimPrompt)
+		mux.HandleFunc("POST /api/prompts/{id}/resolve", s.resolvePrompt)
+	}
+	if s.deps.Actions != nil {
+		mux.HandleFunc("PUT /api/viewers/{id}/consent", s.setConsent)
+		mux.HandleFunc("POST /api/viewers/{id}/notes", s.addNote)
+		mux.HandleFunc("GET /api/viewers/{id}/actions", s.viewerActions)
+	}
+	if s.deps.Orders != nil {
+		mux.HandleFunc("POST /webhooks/orders/shopify", s.shopifyOrder)
+	}
+}
+
+func (s *Server) getRules(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.Authorize(r, "", false, event.RoleAdmin); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(s.deps.Rules.RulesJSON())
+}
+
+// putRules takes the whole rules document as JSON or YAML; a bad one gets 400 with
+// every reason and the rules in force do not change.
+func (s *Server) putRules(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.Authorize(r, "", false, event.RoleAdmin); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, _ := mime.ParseMediaType(ct)
+		if mt != "application/json" && mt != "application/yaml" && mt != "application/x-yaml" && mt != "text/yaml" {
+			writeError(w, r, problem.New(problem.UnsupportedType, "Content-Type must be application/json or application/yaml, not %q", ct))
+			return
+		}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := s.deps.Rules.PutRules(r.Context(), body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_, _ = w.Write(s.deps.Rules.RulesJSON())
+}
+
+func (s *Server) listPrompts(w http.ResponseWriter, r *http.Request) {
+	room := r.URL.Query().Get("room")
+	if err := token.ValidRoom(room); err != nil {
+		writeError(w, r, problem.Wrap(problem.BadRequest, err, "?room= is required"))
+		return
+	}
+	if _, err := s.Authorize(r, room, false, event.RoleAgent, event.RoleAdmin); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	list, err := s.deps.Rules.Prompts(r.Context(), room)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []rules.Prompt{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"room": room, "prompts": list})
+}
+
+func (s *Server) claimPrompt(w http.ResponseWriter, r *http.Request) {
+	s.promptAction(w, r, func(ctx context.Context, id string, c *token.Claims) (rules.Prompt, error) {
+		return s.deps.Rules.Claim(ctx, id, c.Subject)
+	})
+}
+
+func (s *Server) resolvePrompt(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Outcome string `json:"outcome"`
+	}
+	s.promptAction(w, r, func(ctx context.Context, id string, c *token.Claims) (rules.Prompt, error) {
+		if err := decodeJSON(r, &body); err != nil {
+			return rules.Prompt{}, err
+		}
+		return s.deps.Rules.Resolve(ctx, id, c.Subject, body.Outcome)
+	})
+}
+
+// promptAction checks the agent may act in the prompt's room before acting.
+func (s *Server) promptAction(w http.ResponseWriter, r *http.Request, act func(context.Context, string, *token.Claims) (rules.Prompt, error)) {
+	c, err := s.Authorize(r, "", false, event.RoleAgent, event.RoleAdmin)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	if id == "" || len(id) > 128 {
+		writeError(w, r, problem.New(problem.BadRequest, "bad prompt id"))
+		return
+	}
+	p, err := act(r.Context(), id, c)
+	if err == nil && !c.AllowsRoom(p.Room) {
+		err = problem.New(problem.Forbidden, "the prompt is for room %q", p.Room)
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) setConsent(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Messages *bool `json:"messages"`
+	}
+	s.viewerChange(w, r, func(ctx context.Context, id string, by event.User) error {
+		if err := decodeJSON(r, &body); err != nil {
+			return err
+		}
+		if body.Messages == nil {
+			return problem.New(problem.BadRequest, `body must be {"messages": true|false}`)
+		}
+		return s.deps.Actions.SetConsent(ctx, id, *body.Messages, by)
+	})
+}
+
+func (s *Server) addNote(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Text string `json:"text"`
+	}
+	s.viewerChange(w, r, func(ctx context.Context, id string, by event.User) error {
+		if err := decodeJSON(r, &body); err != nil {
+			return err
+		}
+		body.Text = strings.TrimSpace(body.Text)
+		if n := utf8.RuneCountInString(body.Text); n == 0 || n > 2000 {
+			return problem.New(problem.BadRequest, "text: 1-2000 characters")
+		}
+		return s.deps.Actions.AddNote(ctx, id, by, body.Text)
+	})
+}
+
+func (s *Server) viewerChange(w http.ResponseWriter, r *http.Request, change func(context.Context, string, event.User) error) {
+	c, err := s.Authorize(r, "", false, event.RoleAgent, event.RoleAdmin)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	id, err := viewerParam(r)
+	if err == nil {
+		err = change(r.Context(), id, c.User())
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) viewerActions(w http.ResponseWriter, r *http.Request) {
+	s.withViewer(w, r, []string{event.RoleAgent, event.RoleAdmin}, func(id string) (any, error) {
+		list, err := s.deps.Actions.Actions(r.Context(), id)
+		if list == nil {
+			list = []rules.Action{}
+		}
+		return map[string]any{"viewer": id, "actions": list}, err
+	})
+}
+
+// shopifyOrder takes Shopify's orders/create webhook: the HMAC of the raw body must
+// match --shop-secret (else 401 and nothing changes); the order is answered 200 only
+// once it is durable, and a repeated delivery of the same order changes nothing.
+func (s *Server) shopifyOrder(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, shopify.MaxBody+1))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := shopify.Verify([]byte(s.shopSecret), body, r.Header.Get(shopify.HMACHeader)); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if topic := r.Header.Get(shopify.TopicHeader); topic != "" && topic != "orders/create" {
+		writeJSON(w, http.StatusOK, map[string]any{"ignored": topic})
+		return
+	}
+	o, err := shopify.DecodeOrder(body)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ev := o.Event(s.deps.Orders.Category)
+	if ev.Viewer == "" && ev.Order.Customer != nil {
+		if ev.Order.Customer.ID != "" {
+			ev.Viewer = "customer:" + ev.Order.Customer.ID
+		} else {
+			ev.Viewer = "email:" + strings.ToLower(ev.Order.Customer.Email)
+		}
+	}
+	if ev.Viewer == "" {
+		writeError(w, r, problem.New(problem.BadRequest, "order %s names no liveroom_viewer note attribute and no customer", o.ID))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	dup, err := s.deps.Orders.Order(ctx, ev)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"order": string(o.ID), "viewer": ev.Viewer, "duplicate": dup})
+}
+
+// decodeJSON reads one JSON object from the body, refusing unknown fields.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return problem.Wrap(problem.BadRequest, err, "bad JSON body")
+	}
+	return nil
+}
