@@ -34,6 +34,8 @@ type ViewerActions interface {
 	Actions(ctx context.Context, viewer string) ([]rules.Action, error)
 	SetConsent(ctx context.Context, viewer string, messages bool, by event.User) error
 	AddNote(ctx context.Context, viewer string, by event.User, text string) error
+	// SetTimeZone records the viewer's IANA time zone (from the player) for quiet hours.
+	SetTimeZone(viewer string, zone *time.Location)
 }
 
 // OrderSink takes a verified shop order and answers only once it is durable.
@@ -55,6 +57,7 @@ func (s *Server) mountRules(mux *http.ServeMux) {
 		mux.HandleFunc("PUT /api/viewers/{id}/consent", s.setConsent)
 		mux.HandleFunc("POST /api/viewers/{id}/notes", s.addNote)
 		mux.HandleFunc("GET /api/viewers/{id}/actions", s.viewerActions)
+		mux.HandleFunc("PUT /api/me/timezone", s.setTimeZone)
 	}
 	if s.deps.Orders != nil {
 		mux.HandleFunc("POST /webhooks/orders/shopify", s.shopifyOrder)
@@ -205,6 +208,29 @@ func (s *Server) viewerChange(w http.ResponseWriter, r *http.Request, change fun
 		writeError(w, r, err)
 		return
 	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// setTimeZone takes the player's IANA zone ({"tz": "Asia/Shanghai"}) for its viewer.
+func (s *Server) setTimeZone(w http.ResponseWriter, r *http.Request) {
+	c, err := s.Authorize(r, "", false)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var body struct {
+		TZ string `json:"tz"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	loc, err := time.LoadLocation(body.TZ)
+	if err != nil || body.TZ == "" || body.TZ == "Local" || len(body.TZ) > 64 {
+		writeError(w, r, problem.New(problem.BadRequest, "tz %q is not an IANA time zone name such as Asia/Shanghai", body.TZ))
+		return
+	}
+	s.deps.Actions.SetTimeZone(c.Subject, loc)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -190,6 +190,12 @@ async function main() {
     return;
   }
   me = { id: claims(token).sub };
+  // The viewer's time zone, so automatic messages respect its quiet hours.
+  fetch("/api/me/timezone", {
+    method: "PUT",
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ tz: Intl.DateTimeFormat().resolvedOptions().timeZone }),
+  }).catch(() => {});
   sock = new RoomSocket(room, token, {
     onEvent,
     onState: (s) => { if (s === "reconnecting") toast(t("reconnecting")); },
