@@ -122,18 +122,21 @@ func (s *BoltStore) AppendDM(_ context.Context, room string, m DM, keep int) err
 		if err != nil {
 			return err
 		}
-		n, err := b.NextSequence()
+		next, err := b.NextSequence()
 		if err != nil {
 			return err
 		}
-		if err := b.Put(binary.BigEndian.AppendUint64(nil, n), v); err != nil {
+		if err := b.Put(binary.BigEndian.AppendUint64(nil, next), v); err != nil {
 			return err
 		}
+		n := 0
+		_ = b.ForEach(func(_, _ []byte) error { n++; return nil })
 		c := b.Cursor()
-		for k, _ := c.First(); k != nil && b.Stats().KeyN > keep; k, _ = c.First() {
+		for k, _ := c.First(); k != nil && n > keep; k, _ = c.First() {
 			if err := c.Delete(); err != nil {
 				return err
 			}
+			n--
 		}
 		return nil
 	})
