@@ -327,4 +327,3 @@ func procRSS(pid int) int64 {
 	}
 	return 0
 }
-
