@@ -34,13 +34,19 @@ func (s *Server) mountChat(mux *http.ServeMux) {
 	if s.deps.Chat == nil {
 		return
 	}
-	mux.HandleFunc("GET /ws/{room}", s.chatSocket)
+	up := &websocket.Upgrader{
+		ReadBufferSize:  wsReadBuffer,
+		WriteBufferSize: wsWriteBuffer,
+		WriteBufferPool: wsWritePool,
+		CheckOrigin:     s.originAllowed,
+	}
+	mux.HandleFunc("GET /ws/{room}", func(w http.ResponseWriter, r *http.Request) { s.chatSocket(w, r, up) })
 	mux.HandleFunc("GET /api/rooms/{room}/dm/{viewer}", s.dmHistory)
 }
 
 // chatSocket authenticates (?token=), checks the origin, asks chat to admit the user,
 // then upgrades and hands the connection to chat.
-func (s *Server) chatSocket(w http.ResponseWriter, r *http.Request) {
+func (s *Server) chatSocket(w http.ResponseWriter, r *http.Request, up *websocket.Upgrader) {
 	room, err := roomParam(r)
 	if err != nil {
 		writeError(w, r, err)
@@ -72,12 +78,6 @@ func (s *Server) chatSocket(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, r, err)
 		return
-	}
-	up := websocket.Upgrader{
-		ReadBufferSize:  wsReadBuffer,
-		WriteBufferSize: wsWriteBuffer,
-		WriteBufferPool: wsWritePool,
-		CheckOrigin:     s.originAllowed,
 	}
 	ws, err := up.Upgrade(w, r, nil)
 	if err != nil {

@@ -29,7 +29,7 @@ type benchChatOpts struct {
 	url, room, token, secret string
 	conns, senders, pid      int
 	rate                     float64
-	duration, drain          time.Duration
+	duration, drain, settle  time.Duration
 }
 
 // idMark starts every benchmark message id, so receivers find them with a byte scan
@@ -47,6 +47,7 @@ func benchChat(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&o.rate, "rate", 200, "danmaku per second, all senders together")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long to send")
 	fs.DurationVar(&o.drain, "drain", 3*time.Second, "how long to wait for deliveries after the last send")
+	fs.DurationVar(&o.settle, "settle", 5*time.Second, "idle time after connecting, before memory is measured and sending starts")
 	fs.StringVar(&o.token, "token", "", "one token for every connection (default: a guest token each, from POST /api/rooms/ROOM/guest)")
 	fs.StringVar(&o.secret, "secret", "", "sign a viewer token per connection with this secret instead")
 	fs.IntVar(&o.pid, "pid", 0, "pid of a local server: report its CPU-seconds per million deliveries and RSS per connection")
@@ -104,7 +105,7 @@ func runBenchChat(ctx context.Context, o benchChatOpts, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	rss0 := procRSS(o.pid)
+	rss0, mem0 := procRSS(o.pid), goMemory(base)
 	conns, err := dialAll(ctx, o, base, stderr)
 	defer func() {
 		for _, c := range conns {
@@ -114,8 +115,8 @@ func runBenchChat(ctx context.Context, o benchChatOpts, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	time.Sleep(2 * time.Second) // let welcomes and presence settle before measuring memory
-	rss1 := procRSS(o.pid)
+	time.Sleep(o.settle) // let welcomes, presence and the GC settle before measuring memory
+	rss1, mem1 := procRSS(o.pid), goMemory(base)
 
 	var hist delayHist
 	var delivered, refused atomic.Uint64
@@ -170,17 +171,27 @@ func runBenchChat(ctx context.Context, o benchChatOpts, stdout, stderr io.Writer
 		fmt.Fprintf(stdout, "server RSS: %.1f MiB before, %.1f MiB with %d idle connections = %.1f KiB per connection\n",
 			float64(rss0)/(1<<20), float64(rss1)/(1<<20), len(conns), float64(rss1-rss0)/1024/float64(len(conns)))
 	}
+	if mem0 > 0 && mem1 > 0 {
+		fmt.Fprintf(stdout, "server Go heap+stacks in use (from /metrics): %.1f KiB per idle connection\n",
+			(mem1-mem0)/1024/float64(len(conns)))
+	}
 	return nil
 }
 
 // readBench counts benchmark messages and their delays in every frame until the
 // connection ends; error events (refusals) are counted too.
 func readBench(ws *websocket.Conn, hist *delayHist, delivered, refused *atomic.Uint64) {
+	var buf bytes.Buffer // reused: the generator must not spend its core on garbage
 	for {
-		_, data, err := ws.ReadMessage()
+		_, r, err := ws.NextReader()
 		if err != nil {
 			return
 		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			return
+		}
+		data := buf.Bytes()
 		now := time.Now().UnixNano()
 		if bytes.Contains(data, []byte(`"type":"error"`)) {
 			refused.Add(uint64(bytes.Count(data, []byte(`"type":"error"`))))
@@ -289,6 +300,26 @@ func benchToken(ctx context.Context, o benchChatOpts, signer *token.Signer, base
 		return "", "", err
 	}
 	return g.Token, g.ViewerID, nil
+}
+
+// goMemory is the server's Go heap and stack bytes in use, from its /metrics.
+func goMemory(base *url.URL) float64 {
+	resp, err := http.Get(base.String() + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var sum float64
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, name := range []string{"go_memstats_heap_inuse_bytes ", "go_memstats_stack_inuse_bytes "} {
+			if v, ok := strings.CutPrefix(line, name); ok {
+				f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				sum += f
+			}
+		}
+	}
+	return sum
 }
 
 // procCPU is the user+system CPU-seconds of pid (0 when pid is 0 or unreadable).
