@@ -110,6 +110,15 @@ func (b *bubbleServer) dial(room, role, user string) *websocket.Conn {
 	return ws
 }
 
+// expectConns checks the open connection count once everything has settled.
+func (b *bubbleServer) expectConns(want float64, when string) {
+	b.t.Helper()
+	synctest.Wait()
+	if n := b.conns(); n != want {
+		b.t.Fatalf("%s: %v connections, want %v", when, n, want)
+	}
+}
+
 func (b *bubbleServer) conns() float64 {
 	mfs, _ := b.reg.Gather()
 	for _, mf := range mfs {
@@ -192,20 +201,11 @@ func TestSilentClientClosedAfterPongWait(t *testing.T) {
 		silent := b.dial("s", event.RoleViewer, "silent")
 		alive := b.dial("s", event.RoleViewer, "alive")
 		go readAll(alive, make(chan timed, 1024))
-		synctest.Wait()
-		if n := b.conns(); n != 2 {
-			t.Fatalf("%v connections, want 2", n)
-		}
+		b.expectConns(2, "at start")
 		time.Sleep(cfg.PongWait + 5*time.Second)
-		synctest.Wait()
-		if n := b.conns(); n != 1 {
-			t.Fatalf("%v connections after pong wait, want 1 (the reading client)", n)
-		}
+		b.expectConns(1, "after the pong wait (only the reading client)")
 		time.Sleep(10 * cfg.PongWait)
-		synctest.Wait()
-		if n := b.conns(); n != 1 {
-			t.Fatalf("the answering client was dropped (%v connections)", n)
-		}
+		b.expectConns(1, "long after (the answering client stays)")
 		silent.Close()
 		alive.Close()
 		b.stop()

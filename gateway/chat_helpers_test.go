@@ -127,6 +127,14 @@ func (h *harness) dial(room, role, user string, extra url.Values) *client {
 	return c
 }
 
+// join dials and reads the welcome.
+func (h *harness) join(room, role, user string) *client {
+	h.t.Helper()
+	c := h.dial(room, role, user, nil)
+	c.expect("welcome")
+	return c
+}
+
 func (c *client) send(v any) {
 	c.t.Helper()
 	if err := c.ws.WriteJSON(v); err != nil {

@@ -26,8 +26,7 @@ func TestChatModerationRoleMatrix(t *testing.T) {
 		{map[string]any{"type": "unban", "user": "target"}, mods, "notice"},
 	}
 	for _, role := range []string{event.RoleViewer, event.RoleHost, event.RoleAgent, event.RoleAdmin} {
-		c := h.dial("m", role, "u-"+role, nil)
-		c.expect("welcome")
+		c := h.join("m", role, "u-"+role)
 		for _, a := range actions {
 			c.send(a.msg)
 			if a.allowed[role] {
@@ -43,12 +42,9 @@ var mods = map[string]bool{"host": true, "agent": true, "admin": true}
 
 func TestChatMuteDeleteSlowBan(t *testing.T) {
 	h := newHarness(t, testChatConfig(), nil)
-	host := h.dial("mod", event.RoleHost, "h", nil)
-	host.expect("welcome")
-	agent := h.dial("mod", event.RoleAgent, "ag", nil)
-	agent.expect("welcome")
-	v := h.dial("mod", event.RoleViewer, "v", nil)
-	v.expect("welcome")
+	host := h.join("mod", event.RoleHost, "h")
+	agent := h.join("mod", event.RoleAgent, "ag")
+	v := h.join("mod", event.RoleViewer, "v")
 
 	// Mute: the viewer's danmaku are refused with `muted`, and the connection stays.
 	agent.send(map[string]any{"type": "mute", "user": "v", "for": 600})
@@ -87,8 +83,7 @@ func TestChatMuteDeleteSlowBan(t *testing.T) {
 		t.Fatalf("slow notice = %v", n)
 	}
 	host.expect("notice")
-	fresh := h.dial("mod", event.RoleViewer, "fresh", nil)
-	fresh.expect("welcome")
+	fresh := h.join("mod", event.RoleViewer, "fresh")
 	fresh.send(map[string]any{"type": "danmaku", "text": "first"})
 	fresh.expect("danmaku")
 	host.expect("danmaku")

@@ -32,8 +32,7 @@ func fastSenders(cfg chat.Config) chat.Config {
 func TestChatResumeProperty(t *testing.T) {
 	h := newHarness(t, fastSenders(testChatConfig()), nil)
 	const messages, readers = 400, 4
-	host := h.dial("res", event.RoleHost, "h", nil)
-	host.expect("welcome")
+	host := h.join("res", event.RoleHost, "h")
 
 	var finalSeq atomic.Uint64
 	var wg sync.WaitGroup
@@ -122,8 +121,7 @@ func TestChatResumePastHistory(t *testing.T) {
 	cfg := fastSenders(testChatConfig())
 	cfg.History, cfg.HistoryMax, cfg.HistoryAge, cfg.WelcomeHistory = 5, 5, 0, 5
 	h := newHarness(t, cfg, nil)
-	host := h.dial("old", event.RoleHost, "h", nil)
-	host.expect("welcome")
+	host := h.join("old", event.RoleHost, "h")
 	for i := range 20 {
 		host.send(map[string]any{"type": "danmaku", "text": "m" + strconv.Itoa(i)})
 		host.expect("danmaku")
@@ -162,12 +160,9 @@ func TestChatSlowConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer slow.Close()
-	good := h.dial("slow", event.RoleViewer, "good", nil)
-	good.expect("welcome")
-	host := h.dial("slow", event.RoleHost, "h", nil)
-	host.expect("welcome")
-	liker := h.dial("slow", event.RoleViewer, "liker", nil)
-	liker.expect("welcome")
+	good := h.join("slow", event.RoleViewer, "good")
+	host := h.join("slow", event.RoleHost, "h")
+	liker := h.join("slow", event.RoleViewer, "liker")
 
 	// The sender goes in chunks that the good client has read, so only the slow client
 	// ever falls behind; 16 MB in all overflows any socket buffer.
@@ -287,12 +282,9 @@ func TestChatRestartKeepsState(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarness(t, testChatConfig(), store)
-	host := h.dial("rs", event.RoleHost, "h", nil)
-	host.expect("welcome")
-	agent := h.dial("rs", event.RoleAgent, "ag", nil)
-	agent.expect("welcome")
-	v := h.dial("rs", event.RoleViewer, "v", nil)
-	v.expect("welcome")
+	host := h.join("rs", event.RoleHost, "h")
+	agent := h.join("rs", event.RoleAgent, "ag")
+	v := h.join("rs", event.RoleViewer, "v")
 	v.send(map[string]any{"type": "like", "count": 7})
 	host.expect("likes")
 	agent.send(map[string]any{"type": "dm", "to": "v", "text": "kept"})

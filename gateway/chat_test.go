@@ -31,8 +31,7 @@ func TestChatWelcomeDanmakuAndTap(t *testing.T) {
 			t.Fatalf("welcome.room lacks %q: %v", k, room)
 		}
 	}
-	host := h.dial("r1", event.RoleHost, "h1", nil)
-	host.expect("welcome")
+	host := h.join("r1", event.RoleHost, "h1")
 
 	v.send(map[string]any{"type": "danmaku", "text": "  hello world  ", "id": "c-1"})
 	for _, c := range []*client{v, host} {
@@ -78,10 +77,8 @@ func TestChatWelcomeDanmakuAndTap(t *testing.T) {
 
 func TestChatLikesGiftsPinClicks(t *testing.T) {
 	h := newHarness(t, testChatConfig(), nil)
-	host := h.dial("r", event.RoleHost, "h", nil)
-	host.expect("welcome")
-	v := h.dial("r", event.RoleViewer, "v", nil)
-	v.expect("welcome")
+	host := h.join("r", event.RoleHost, "h")
+	v := h.join("r", event.RoleViewer, "v")
 
 	for range 3 {
 		v.send(map[string]any{"type": "like", "count": 3})
@@ -155,8 +152,7 @@ func TestChatLikesGiftsPinClicks(t *testing.T) {
 
 func TestChatPresence(t *testing.T) {
 	h := newHarness(t, testChatConfig(), nil)
-	host := h.dial("p", event.RoleHost, "h", nil)
-	host.expect("welcome")
+	host := h.join("p", event.RoleHost, "h")
 	for _, id := range []string{"a", "b"} {
 		h.dial("p", event.RoleViewer, id, nil).expect("welcome")
 	}
@@ -173,10 +169,8 @@ func TestChatPresence(t *testing.T) {
 
 func TestChatLiveAndPrompt(t *testing.T) {
 	h := newHarness(t, testChatConfig(), nil)
-	agent := h.dial("l", event.RoleAgent, "ag", nil)
-	agent.expect("welcome")
-	v := h.dial("l", event.RoleViewer, "v", nil)
-	v.expect("welcome")
+	agent := h.join("l", event.RoleAgent, "ag")
+	v := h.join("l", event.RoleViewer, "v")
 	h.hub.SetLive("l", true)
 	for _, c := range []*client{agent, v} {
 		ev := c.expect("live")
@@ -205,16 +199,11 @@ func TestChatLiveAndPrompt(t *testing.T) {
 
 func TestChatDM(t *testing.T) {
 	h := newHarness(t, testChatConfig(), nil)
-	agent := h.dial("d", event.RoleAgent, "ag", nil)
-	agent.expect("welcome")
-	agent2 := h.dial("d", event.RoleAgent, "ag2", nil)
-	agent2.expect("welcome")
-	v := h.dial("d", event.RoleViewer, "v", nil)
-	v.expect("welcome")
-	vTab2 := h.dial("d", event.RoleViewer, "v", nil)
-	vTab2.expect("welcome")
-	other := h.dial("d", event.RoleViewer, "other", nil)
-	other.expect("welcome")
+	agent := h.join("d", event.RoleAgent, "ag")
+	agent2 := h.join("d", event.RoleAgent, "ag2")
+	v := h.join("d", event.RoleViewer, "v")
+	vTab2 := h.join("d", event.RoleViewer, "v")
+	other := h.join("d", event.RoleViewer, "other")
 
 	agent.send(map[string]any{"type": "dm", "to": "v", "text": "Hi, can I help?"})
 	for _, c := range []*client{v, vTab2, agent} {
@@ -334,8 +323,7 @@ func TestChatBadFramesAndLimits(t *testing.T) {
 	cfg := testChatConfig()
 	cfg.DanmakuRate, cfg.DanmakuBurst = 0.001, 5
 	h := newHarness(t, cfg, nil)
-	v := h.dial("b", event.RoleViewer, "v", nil)
-	v.expect("welcome")
+	v := h.join("b", event.RoleViewer, "v")
 	for _, tc := range []struct{ frame, code string }{
 		{`not json`, "bad_request"},
 		{`[1,2]`, "bad_request"},
@@ -381,8 +369,7 @@ func TestChatAbuseClosesWith1008(t *testing.T) {
 	cfg := testChatConfig()
 	cfg.AbuseLimit = 3
 	h := newHarness(t, cfg, nil)
-	v := h.dial("a", event.RoleViewer, "v", nil)
-	v.expect("welcome")
+	v := h.join("a", event.RoleViewer, "v")
 	for range 4 {
 		_ = v.ws.WriteMessage(websocket.TextMessage, []byte("garbage"))
 	}
@@ -393,8 +380,7 @@ func TestChatAbuseClosesWith1008(t *testing.T) {
 
 func TestChatReadLimitClosesWith1009(t *testing.T) {
 	h := newHarness(t, testChatConfig(), nil)
-	v := h.dial("big", event.RoleViewer, "v", nil)
-	v.expect("welcome")
+	v := h.join("big", event.RoleViewer, "v")
 	_ = v.ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"danmaku","text":"`+strings.Repeat("x", 5000)+`"}`))
 	if code := v.expectClose(); code != websocket.CloseMessageTooBig {
 		t.Fatalf("close code %d, want 1009", code)
@@ -407,8 +393,7 @@ func TestChatKeywordFilter(t *testing.T) {
 			cfg := testChatConfig()
 			cfg.Keywords, cfg.KeywordAction = []string{"scam", "fake"}, action
 			h := newHarness(t, cfg, nil)
-			v := h.dial("k", event.RoleViewer, "v", nil)
-			v.expect("welcome")
+			v := h.join("k", event.RoleViewer, "v")
 			v.send(map[string]any{"type": "danmaku", "text": "this is a SCAM"})
 			if action == chat.KeywordBlock {
 				v.expectError("blocked")

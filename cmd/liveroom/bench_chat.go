@@ -124,7 +124,7 @@ func runBenchChat(ctx context.Context, o benchChatOpts, stdout, stderr io.Writer
 	for _, c := range conns {
 		readers.Go(func() { readBench(c.ws, &hist, &delivered, &refused) })
 	}
-	cpu0 := procCPU(o.pid)
+	cpu0, self0 := procCPU(o.pid), procCPU(os.Getpid())
 	start := time.Now()
 	var sent atomic.Uint64
 	var senders sync.WaitGroup
@@ -149,7 +149,7 @@ func runBenchChat(ctx context.Context, o benchChatOpts, stdout, stderr io.Writer
 	senders.Wait()
 	sendTime := time.Since(start)
 	time.Sleep(o.drain)
-	cpu1 := procCPU(o.pid)
+	cpu1, self1 := procCPU(o.pid), procCPU(os.Getpid())
 	for _, c := range conns {
 		c.ws.Close()
 	}
@@ -164,6 +164,7 @@ func runBenchChat(ctx context.Context, o benchChatOpts, stdout, stderr io.Writer
 		d, expected, float64(d)/sendTime.Seconds(), int64(expected)-int64(d))
 	fmt.Fprintf(stdout, "fan-out delay: p50 %s  p99 %s  max %s\n",
 		hist.quantile(0.50), hist.quantile(0.99), time.Duration(hist.max.Load()).Round(100*time.Microsecond))
+	fmt.Fprintf(stdout, "generator CPU: %.2f s over the run\n", self1-self0)
 	if o.pid > 0 && cpu1 >= cpu0 && d > 0 {
 		cpu := cpu1 - cpu0
 		fmt.Fprintf(stdout, "server CPU: %.2f s over the run = %.2f CPU-s per million deliveries (%.0f deliveries per CPU-second)\n",
