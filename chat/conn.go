@@ -43,7 +43,7 @@ type conn struct {
 	room  *room
 	ws    *websocket.Conn
 	user  event.User
-	abuse *rate.Limiter
+	abuse *rate.Limiter // created on the first refusal; guarded by mu
 
 	mu      sync.Mutex
 	queue   []outFrame
@@ -163,7 +163,14 @@ func (c *conn) send(evs ...outEvent) {
 func (c *conn) reject(code, message string) {
 	c.hub.m.refused.WithLabelValues(code).Inc()
 	c.send(outEvent{Type: evError, At: ms(time.Now()), Code: code, Message: message})
-	if !c.abuse.Allow() {
+	c.mu.Lock()
+	if c.abuse == nil { // most connections never need one
+		lim := c.hub.cfg.AbuseLimit
+		c.abuse = rate.NewLimiter(rate.Every(time.Minute/time.Duration(lim)), lim)
+	}
+	abuse := c.abuse
+	c.mu.Unlock()
+	if !abuse.Allow() {
 		c.close(websocket.ClosePolicyViolation, "too many refused messages")
 	}
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/problem"
@@ -149,8 +148,7 @@ func (h *Hub) Admit(ctx context.Context, roomID string, user event.User, addr st
 // join, otherwise a resume after that seq. The ticket is released when it ends.
 func (t *Ticket) Serve(ws *websocket.Conn, since int64) {
 	h := t.hub
-	c := &conn{hub: h, room: t.room, ws: ws, user: t.user,
-		abuse: rate.NewLimiter(rate.Every(time.Minute/time.Duration(h.cfg.AbuseLimit)), h.cfg.AbuseLimit)}
+	c := &conn{hub: h, room: t.room, ws: ws, user: t.user}
 	h.mu.Lock()
 	if !h.closed {
 		h.wg.Go(func() { c.run(t, since) })

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 
@@ -58,7 +59,7 @@ type room struct {
 // member is one user present in the room with one or more connections.
 type member struct {
 	user                    event.User
-	conns                   map[*conn]struct{}
+	conns                   []*conn // a user rarely has more than a few tabs
 	danmaku, like, gift, dm *rate.Limiter
 	lastDanmaku             time.Time
 }
@@ -276,14 +277,14 @@ func (r *room) join(c *conn, since int64) {
 	r.hub.m.conns.Inc()
 	m := r.users[c.user.ID]
 	if m == nil {
-		m = &member{user: c.user, conns: map[*conn]struct{}{}}
+		m = &member{user: c.user}
 		r.users[c.user.ID] = m
 		if c.user.Role == event.RoleViewer {
 			r.viewers++
 		}
 		r.publish(event.Event{Type: event.Join}, c.user)
 	}
-	m.conns[c] = struct{}{}
+	m.conns = append(m.conns, c)
 
 	var evs []outEvent
 	var replay [][]byte
@@ -338,7 +339,7 @@ func (r *room) leave(c *conn) {
 		r.emptySince = time.Now()
 	}
 	m := r.users[c.user.ID]
-	delete(m.conns, c)
+	m.conns = slices.DeleteFunc(m.conns, func(x *conn) bool { return x == c })
 	if len(m.conns) == 0 {
 		delete(r.users, c.user.ID)
 		if c.user.Role == event.RoleViewer {

@@ -166,7 +166,7 @@ func (r *room) dm(from event.User, to, text, id string, now time.Time) (DM, *fra
 	}
 	sent := map[*conn]bool{}
 	for _, m := range targets {
-		for c := range m.conns {
+		for _, c := range m.conns {
 			if !sent[c] {
 				sent[c] = true
 				c.push(f)
@@ -204,7 +204,7 @@ func (r *room) applySanction(by event.User, s Sanction) {
 	r.emit(ev, false)
 	if s.Kind == SanctionBan && !s.Lift {
 		if m := r.users[s.User]; m != nil {
-			for c := range m.conns {
+			for _, c := range m.conns {
 				c.close(websocket.ClosePolicyViolation, "banned")
 			}
 		}
@@ -226,7 +226,7 @@ func (r *room) prompt(p Prompt) int {
 	n := 0
 	for _, m := range r.users {
 		if isAgent(m) {
-			for c := range m.conns {
+			for _, c := range m.conns {
 				c.push(f)
 				n++
 			}

@@ -23,7 +23,7 @@ type ChatService interface {
 // Small read buffers and pooled write buffers keep an idle connection cheap: gorilla
 // holds a write buffer only while a frame is being written.
 const (
-	wsReadBuffer  = 512
+	wsReadBuffer  = 256
 	wsWriteBuffer = 4096
 )
 
