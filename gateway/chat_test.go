@@ -405,3 +405,17 @@ func TestChatKeywordFilter(t *testing.T) {
 		})
 	}
 }
+
+func TestChatShutdownTellsClientsToReconnect(t *testing.T) {
+	h := newHarness(t, testChatConfig(), nil)
+	v := h.join("bye", event.RoleViewer, "v")
+	if err := h.hub.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if code := v.expectClose(); code != websocket.CloseGoingAway {
+		t.Fatalf("close code %d, want 1001", code)
+	}
+	if _, resp, err := h.dialRaw("bye", h.token(event.RoleViewer, "v", "bye"), nil, nil); err == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("dial after shutdown: %v %v, want 503", err, resp)
+	}
+}

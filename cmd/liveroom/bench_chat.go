@@ -7,9 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -124,7 +126,7 @@ func runBenchChat(ctx context.Context, o benchChatOpts, stdout, stderr io.Writer
 	for _, c := range conns {
 		readers.Go(func() { readBench(c.ws, &hist, &delivered, &refused) })
 	}
-	cpu0, self0 := procCPU(o.pid), procCPU(os.Getpid())
+	cpu0, self0, srv0 := procCPU(o.pid), procCPU(os.Getpid()), serverDelays(base)
 	start := time.Now()
 	var sent atomic.Uint64
 	var senders sync.WaitGroup
@@ -149,7 +151,7 @@ func runBenchChat(ctx context.Context, o benchChatOpts, stdout, stderr io.Writer
 	senders.Wait()
 	sendTime := time.Since(start)
 	time.Sleep(o.drain)
-	cpu1, self1 := procCPU(o.pid), procCPU(os.Getpid())
+	cpu1, self1, srv1 := procCPU(o.pid), procCPU(os.Getpid()), serverDelays(base)
 	for _, c := range conns {
 		c.ws.Close()
 	}
@@ -164,6 +166,10 @@ func runBenchChat(ctx context.Context, o benchChatOpts, stdout, stderr io.Writer
 		d, expected, float64(d)/sendTime.Seconds(), int64(expected)-int64(d))
 	fmt.Fprintf(stdout, "fan-out delay: p50 %s  p99 %s  max %s\n",
 		hist.quantile(0.50), hist.quantile(0.99), time.Duration(hist.max.Load()).Round(100*time.Microsecond))
+	if srv1 != nil {
+		fmt.Fprintf(stdout, "server-side fan-out delay (event to socket write, from /metrics): p50 ≤ %s  p99 ≤ %s\n",
+			srv1.sub(srv0).quantile(0.5), srv1.sub(srv0).quantile(0.99))
+	}
 	fmt.Fprintf(stdout, "generator CPU: %.2f s over the run\n", self1-self0)
 	if o.pid > 0 && cpu1 >= cpu0 && d > 0 {
 		cpu := cpu1 - cpu0
@@ -303,16 +309,76 @@ func benchToken(ctx context.Context, o benchChatOpts, signer *token.Signer, base
 	return g.Token, g.ViewerID, nil
 }
 
-// goMemory is the server's Go heap and stack bytes in use, from its /metrics.
-func goMemory(base *url.URL) float64 {
+// bucketCounts is a cumulative Prometheus histogram: upper bound (seconds) → count.
+type bucketCounts map[float64]float64
+
+func (b bucketCounts) sub(a bucketCounts) bucketCounts {
+	out := bucketCounts{}
+	for le, n := range b {
+		out[le] = n - a[le]
+	}
+	return out
+}
+
+// quantile is the upper bound of the bucket holding quantile q.
+func (b bucketCounts) quantile(q float64) string {
+	les := make([]float64, 0, len(b))
+	for le := range b {
+		les = append(les, le)
+	}
+	slices.Sort(les)
+	if len(les) == 0 || b[les[len(les)-1]] == 0 {
+		return "n/a"
+	}
+	want := q * b[les[len(les)-1]]
+	for _, le := range les {
+		if b[le] >= want {
+			if math.IsInf(le, 1) {
+				return "+Inf"
+			}
+			return time.Duration(le * float64(time.Second)).String()
+		}
+	}
+	return "n/a"
+}
+
+// serverDelays reads the server's fan-out delay histogram from its /metrics.
+func serverDelays(base *url.URL) bucketCounts {
+	b := metricsText(base)
+	if b == "" {
+		return nil
+	}
+	out := bucketCounts{}
+	const prefix = `liveroom_chat_fanout_delay_seconds_bucket{le="`
+	for _, line := range strings.Split(b, "\n") {
+		rest, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		le, val, _ := strings.Cut(rest, `"} `)
+		bound, err1 := strconv.ParseFloat(le, 64)
+		n, err2 := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err1 == nil && err2 == nil {
+			out[bound] = n
+		}
+	}
+	return out
+}
+
+func metricsText(base *url.URL) string {
 	resp, err := http.Get(base.String() + "/metrics")
 	if err != nil {
-		return 0
+		return ""
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// goMemory is the server's Go heap and stack bytes in use, from its /metrics.
+func goMemory(base *url.URL) float64 {
 	var sum float64
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(metricsText(base), "\n") {
 		for _, name := range []string{"go_memstats_heap_inuse_bytes ", "go_memstats_stack_inuse_bytes "} {
 			if v, ok := strings.CutPrefix(line, name); ok {
 				f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
