@@ -117,15 +117,15 @@ func runBenchChat(ctx context.Context, o benchChatOpts, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	time.Sleep(o.settle) // let welcomes, presence and the GC settle before measuring memory
-	rss1, mem1 := procRSS(o.pid), goMemory(base)
-
+	// Readers run from the start: they answer the server's pings while idle.
 	var hist delayHist
 	var delivered, refused atomic.Uint64
 	var readers sync.WaitGroup
 	for _, c := range conns {
 		readers.Go(func() { readBench(c.ws, &hist, &delivered, &refused) })
 	}
+	time.Sleep(o.settle) // let welcomes, presence and the GC settle before measuring memory
+	rss1, mem1 := procRSS(o.pid), goMemory(base)
 	cpu0, self0, srv0 := procCPU(o.pid), procCPU(os.Getpid()), serverDelays(base)
 	start := time.Now()
 	var sent atomic.Uint64
