@@ -149,7 +149,9 @@ func (r *room) dm(from event.User, to, text, id string, now time.Time) (DM, *fra
 			return DM{}, badRequest("to: you cannot write to yourself")
 		}
 		viewer = to
-		r.lastAgent[viewer] = from.ID
+		if from.Role == event.RoleAgent || from.Role == event.RoleAdmin {
+			r.lastAgent[viewer] = from.ID // a system sender is nobody a viewer can answer
+		}
 		if m := r.users[to]; m != nil {
 			targets = append(targets, m)
 		}
