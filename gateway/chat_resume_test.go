@@ -35,11 +35,17 @@ func TestChatResumeProperty(t *testing.T) {
 	host := h.join("res", event.RoleHost, "h")
 
 	var finalSeq atomic.Uint64
-	var wg sync.WaitGroup
+	var wg, joined sync.WaitGroup
 	errs := make(chan error, readers)
+	joined.Add(readers)
 	for i := range readers {
-		wg.Go(func() { errs <- resumeReader(h, fmt.Sprintf("r%d", i), int64(i), &finalSeq) })
+		wg.Go(func() {
+			done := sync.OnceFunc(joined.Done) // also on an early error, so nobody waits forever
+			defer done()
+			errs <- resumeReader(h, fmt.Sprintf("r%d", i), int64(i), &finalSeq, done)
+		})
 	}
+	joined.Wait() // every reader has its first welcome before the first message
 	for i := range messages {
 		host.send(map[string]any{"type": "danmaku", "text": "m" + strconv.Itoa(i)})
 	}
@@ -62,7 +68,7 @@ func TestChatResumeProperty(t *testing.T) {
 }
 
 // resumeReader reads until finalSeq, dropping the connection at random and resuming.
-func resumeReader(h *harness, user string, seed int64, finalSeq *atomic.Uint64) error {
+func resumeReader(h *harness, user string, seed int64, finalSeq *atomic.Uint64, joined func()) error {
 	rng := rand.New(rand.NewPCG(uint64(seed), 7))
 	var last uint64
 	fresh, reconnects := true, 0
@@ -88,6 +94,7 @@ func resumeReader(h *harness, user string, seed int64, finalSeq *atomic.Uint64) 
 				seq := uint64(num(ev["room"].(map[string]any)["seq"]))
 				if fresh {
 					last, fresh = seq, false
+					joined()
 				} else if seq < last {
 					return fmt.Errorf("%s: resumed welcome at seq %d, behind %d", user, seq, last)
 				}
@@ -107,7 +114,7 @@ func resumeReader(h *harness, user string, seed int64, finalSeq *atomic.Uint64) 
 				}
 				return nil
 			}
-			if rng.IntN(25) == 0 {
+			if rng.IntN(25) == 0 || (reconnects == 0 && last%100 == 50) {
 				ws.NetConn().Close() // abrupt: no close frame
 				dropped = true
 				reconnects++
