@@ -47,6 +47,7 @@ type conn struct {
 	ws    *websocket.Conn
 	user  event.User
 	abuse *rate.Limiter // created on the first refusal; guarded by mu
+	pings *rate.Limiter // created on the first ping; reader goroutine only
 
 	mu      sync.Mutex
 	queue   []outFrame

@@ -80,6 +80,8 @@ type roomState struct {
 	Likes   int64    `json:"likes"`
 	Seq     uint64   `json:"seq"`
 	SlowMs  int64    `json:"slow_ms"`
+	// Gifts is the catalog the player offers.
+	Gifts []Gift `json:"gifts"`
 	// MutedUntil is set (Unix ms) in a muted user's own welcome.
 	MutedUntil int64 `json:"muted_until,omitempty"`
 }

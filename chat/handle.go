@@ -6,7 +6,15 @@ import (
 	"slices"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/liveroom/liveroom/event"
+)
+
+// An application ping answers with a write, so it is rate limited like anything else.
+const (
+	pingRate  = 2
+	pingBurst = 10
 )
 
 var (
@@ -49,6 +57,13 @@ func (c *conn) handle(data []byte) bool {
 	}
 	switch m.Type {
 	case msgPing:
+		if c.pings == nil { // only the reader goroutine touches it
+			c.pings = rate.NewLimiter(pingRate, pingBurst)
+		}
+		if !c.pings.Allow() {
+			c.reject(codeRateLimited, "at most 2 pings per second")
+			return true
+		}
 		c.send(outEvent{Type: evPong, At: ms(time.Now())})
 		return true
 	case msgMute, msgBan, msgUnmute, msgUnban:

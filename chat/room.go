@@ -268,8 +268,7 @@ func (r *room) housekeep(now time.Time) {
 // queued before c receives any live frame, so nothing is missed or repeated.
 func (r *room) join(c *conn, since int64) {
 	now := time.Now()
-	if s, ok := r.sanction(SanctionBan, c.user.ID, now); ok {
-		_ = s
+	if _, ok := r.sanction(SanctionBan, c.user.ID, now); ok {
 		c.close(websocket.ClosePolicyViolation, "banned")
 		return
 	}
@@ -316,7 +315,7 @@ func (r *room) canResume(since uint64) bool {
 func (r *room) welcome(c *conn, now time.Time, withHistory bool) outEvent {
 	st := &roomState{
 		ID: r.id, Live: r.live, Viewers: r.viewers, Pinned: r.pinned,
-		Likes: r.likes, Seq: r.flushed, SlowMs: r.slow.Milliseconds(),
+		Likes: r.likes, Seq: r.flushed, SlowMs: r.slow.Milliseconds(), Gifts: r.hub.cfg.Gifts,
 	}
 	if s, ok := r.sanction(SanctionMute, c.user.ID, now); ok {
 		st.MutedUntil = ms(s.Until)

@@ -26,7 +26,7 @@ func TestChatWelcomeDanmakuAndTap(t *testing.T) {
 		t.Fatalf("welcome.you = %v", you)
 	}
 	room := w["room"].(map[string]any)
-	for _, k := range []string{"live", "viewers", "pinned", "likes", "seq", "slow_ms"} {
+	for _, k := range []string{"live", "viewers", "pinned", "likes", "seq", "slow_ms", "gifts"} {
 		if _, ok := room[k]; !ok {
 			t.Fatalf("welcome.room lacks %q: %v", k, room)
 		}
