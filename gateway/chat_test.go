@@ -419,3 +419,15 @@ func TestChatShutdownTellsClientsToReconnect(t *testing.T) {
 		t.Fatalf("dial after shutdown: %v %v, want 503", err, resp)
 	}
 }
+
+func TestChatPingIsRateLimited(t *testing.T) {
+	h := newHarness(t, testChatConfig(), nil)
+	v := h.join("ping", event.RoleViewer, "v")
+	for range 11 {
+		v.send(map[string]any{"type": "ping"})
+	}
+	for range 10 {
+		v.expect("pong")
+	}
+	v.expectError("rate_limited")
+}
