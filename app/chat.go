@@ -1,8 +1,33 @@
 package app
 
-import "github.com/liveroom/liveroom/gateway"
+import (
+	"context"
+	"errors"
+	"path/filepath"
 
-// wireChat builds the chat service and hands it to the gateway (see its issue).
+	"github.com/liveroom/liveroom/chat"
+	"github.com/liveroom/liveroom/gateway"
+)
+
+// ChatDB is the chat store's file under --data.
+const ChatDB = "chat.db"
+
+// wireChat opens the chat store (<data>/chat.db), builds the hub, hands it to the
+// gateway and lets media announce live state through liveHook.
 func (a *App) wireChat(deps *gateway.Deps) error {
+	store, err := chat.OpenBolt(filepath.Join(a.cfg.Data, ChatDB))
+	if err != nil {
+		return err
+	}
+	hub, err := chat.New(a.cfg.Chat, chat.Deps{Store: store, Tap: a.tap, Registry: deps.Registry, Log: a.log})
+	if err != nil {
+		store.Close()
+		return err
+	}
+	deps.Chat = hub
+	a.liveHook = hub.SetLive
+	a.stops = append(a.stops, func(ctx context.Context) error {
+		return errors.Join(hub.Close(ctx), store.Close())
+	})
 	return nil
 }

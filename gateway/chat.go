@@ -1,9 +1,118 @@
 package gateway
 
-import "net/http"
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
 
-// ChatService is what the gateway needs from chat (see issue 3).
-type ChatService interface{}
+	"github.com/gorilla/websocket"
+
+	"github.com/liveroom/liveroom/chat"
+	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/problem"
+)
+
+// ChatService is what the gateway needs from chat: admission before the WebSocket
+// upgrade (so refusals are plain HTTP answers) and the DM history for the console.
+type ChatService interface {
+	Admit(ctx context.Context, room string, user event.User, addr string) (*chat.Ticket, error)
+	DMHistory(ctx context.Context, room, viewer string) ([]chat.DM, error)
+}
+
+// Small read buffers and pooled write buffers keep an idle connection cheap: gorilla
+// holds a write buffer only while a frame is being written.
+const (
+	wsReadBuffer  = 256
+	wsWriteBuffer = 4096
+)
+
+var wsWritePool = &sync.Pool{}
 
 // mountChat registers the chat routes when a chat service is wired.
-func (s *Server) mountChat(mux *http.ServeMux) {}
+func (s *Server) mountChat(mux *http.ServeMux) {
+	if s.deps.Chat == nil {
+		return
+	}
+	up := &websocket.Upgrader{
+		ReadBufferSize:  wsReadBuffer,
+		WriteBufferSize: wsWriteBuffer,
+		WriteBufferPool: wsWritePool,
+		CheckOrigin:     s.originAllowed,
+	}
+	mux.HandleFunc("GET /ws/{room}", func(w http.ResponseWriter, r *http.Request) { s.chatSocket(w, r, up) })
+	mux.HandleFunc("GET /api/rooms/{room}/dm/{viewer}", s.dmHistory)
+}
+
+// chatSocket authenticates (?token=), checks the origin, asks chat to admit the user,
+// then upgrades and hands the connection to chat.
+func (s *Server) chatSocket(w http.ResponseWriter, r *http.Request, up *websocket.Upgrader) {
+	room, err := roomParam(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	claims, err := s.Authorize(r, room, true)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		writeError(w, r, problem.New(problem.BadRequest, "this endpoint speaks WebSocket only").WithCode("websocket_required"))
+		return
+	}
+	if !s.originAllowed(r) {
+		writeError(w, r, problem.New(problem.Forbidden, "origin %q is not allowed", r.Header.Get("Origin")).WithCode("origin_not_allowed"))
+		return
+	}
+	since := int64(-1)
+	if v := r.URL.Query().Get("since"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 63)
+		if err != nil {
+			writeError(w, r, problem.New(problem.BadRequest, "since: a room seq (a whole number of 0 or more)"))
+			return
+		}
+		since = int64(n)
+	}
+	ticket, err := s.deps.Chat.Admit(r.Context(), room, claims.User(), s.clientAddr(r))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ws, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		ticket.Release() // the upgrader has answered the client
+		return
+	}
+	ticket.Serve(ws, since)
+}
+
+type dmHistoryBody struct {
+	Room     string    `json:"room"`
+	Viewer   string    `json:"viewer"`
+	Messages []chat.DM `json:"messages"`
+}
+
+// dmHistory returns the last messages between a room's agents and one viewer.
+func (s *Server) dmHistory(w http.ResponseWriter, r *http.Request) {
+	room, err := roomParam(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if _, err := s.Authorize(r, room, false, event.RoleAgent, event.RoleAdmin); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	viewer := r.PathValue("viewer")
+	if viewer == "" || len(viewer) > 64 {
+		writeError(w, r, problem.New(problem.BadRequest, "bad viewer id"))
+		return
+	}
+	msgs, err := s.deps.Chat.DMHistory(r.Context(), room, viewer)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, dmHistoryBody{Room: room, Viewer: viewer, Messages: msgs})
+}

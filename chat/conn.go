@@ -1,0 +1,263 @@
+package chat
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// frameKind says how a queued frame is written and whether it may be dropped.
+type frameKind uint8
+
+const (
+	frameRoom      frameKind = iota // prepared room events: never dropped
+	frameSupersede                  // prepared presence/likes: dropped first when slow
+	frameUnicast                    // this connection's own events (welcome, error, dm...)
+	framePing
+	frameClose
+)
+
+// outFrame is one queued write. Prepared frames are shared by every connection of a room.
+type outFrame struct {
+	kind   frameKind
+	pm     *websocket.PreparedMessage
+	data   []byte
+	at     time.Time // when its oldest event happened (fan-out delay)
+	code   int
+	reason string
+}
+
+// lingerFlushes is how many flush intervals an idle writer waits for the next frame.
+const lingerFlushes = 4
+
+// closeGrace bounds the write of a close frame and unsticks a writer blocked on a full socket.
+const closeGrace = time.Second
+
+// conn is one WebSocket connection. Its reader goroutine lives as long as the
+// connection; a writer goroutine exists only while the queue has frames, so an idle
+// connection costs one parked goroutine and its buffers.
+type conn struct {
+	hub   *Hub
+	room  *room
+	ws    *websocket.Conn
+	user  event.User
+	abuse *rate.Limiter // created on the first refusal; guarded by mu
+	pings *rate.Limiter // created on the first ping; reader goroutine only
+
+	mu      sync.Mutex
+	queue   []outFrame
+	writing bool
+	// lingering: the writer waits on wake for more frames before it ends.
+	lingering bool
+	wake      chan struct{} // made by the first writer
+	closing   bool          // a close frame is queued; nothing else is accepted
+	dead      bool          // the reader has ended; no writer may start
+	writer    sync.WaitGroup
+}
+
+// push queues f without ever blocking: a full queue first loses its superseded frames,
+// then the connection is closed with 1013 so the client resumes with since.
+func (c *conn) push(f outFrame) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.dead {
+		return
+	}
+	if len(c.queue) >= c.hub.cfg.QueueFrames {
+		before := len(c.queue)
+		c.queue = slices.DeleteFunc(c.queue, func(q outFrame) bool { return q.kind == frameSupersede })
+		c.hub.m.drops.WithLabelValues("superseded").Add(float64(before - len(c.queue)))
+		if len(c.queue) >= c.hub.cfg.QueueFrames {
+			c.hub.m.drops.WithLabelValues("slow_close").Inc()
+			c.startCloseLocked(websocket.CloseTryAgainLater, "too slow: resume with since")
+			return
+		}
+	}
+	c.queue = append(c.queue, f)
+	c.kickLocked()
+}
+
+// close queues a close frame with code, dropping whatever else was queued.
+func (c *conn) close(code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closing && !c.dead {
+		c.startCloseLocked(code, reason)
+	}
+}
+
+func (c *conn) startCloseLocked(code int, reason string) {
+	c.closing = true
+	c.queue = append(c.queue[:0], outFrame{kind: frameClose, code: code, reason: reason})
+	// A writer blocked on a full socket gives up now instead of after WriteWait.
+	_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(closeGrace))
+	c.kickLocked()
+}
+
+func (c *conn) kickLocked() {
+	switch {
+	case !c.writing:
+		c.writing = true
+		c.writer.Go(c.writeLoop)
+	case c.lingering:
+		c.wakeLocked()
+	}
+}
+
+// wakeLocked tells a lingering writer to look at the queue again.
+func (c *conn) wakeLocked() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop drains the queue, then lingers a few flush intervals for more frames
+// before it ends: a busy connection keeps one writer (starting a goroutine per flush
+// and growing its stack cost ~15 % of the fan-out's CPU), an idle one has none.
+func (c *conn) writeLoop() {
+	var linger *time.Timer
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 && !c.dead {
+			if cap(c.queue) > 8 {
+				c.queue = nil // give a burst's backlog memory back
+			}
+			if c.wake == nil {
+				c.wake = make(chan struct{}, 1)
+			}
+			c.lingering = true
+			c.mu.Unlock()
+			d := lingerFlushes * c.hub.cfg.FlushInterval
+			if linger == nil {
+				linger = time.NewTimer(d)
+			} else {
+				linger.Reset(d)
+			}
+			select {
+			case <-c.wake:
+			case <-linger.C:
+			}
+			c.mu.Lock()
+			c.lingering = false
+		}
+		if len(c.queue) == 0 || c.dead {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		f := c.queue[0]
+		c.queue[0] = outFrame{}
+		c.queue = c.queue[1:]
+		c.mu.Unlock()
+		if err := c.write(f); err != nil || f.kind == frameClose {
+			c.ws.NetConn().Close() // the reader sees it and ends the connection
+			c.mu.Lock()
+			c.closing, c.writing, c.queue = true, false, nil
+			c.mu.Unlock()
+			return
+		}
+	}
+}
+
+func (c *conn) write(f outFrame) error {
+	cfg := &c.hub.cfg
+	switch f.kind {
+	case framePing:
+		return c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteWait))
+	case frameClose:
+		return c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(f.code, f.reason), time.Now().Add(closeGrace))
+	}
+	if err := c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteWait)); err != nil {
+		return err
+	}
+	var err error
+	if f.kind == frameUnicast {
+		err = c.ws.WriteMessage(websocket.TextMessage, f.data)
+	} else {
+		err = c.ws.WritePreparedMessage(f.pm)
+		c.hub.m.delay.Observe(time.Since(f.at).Seconds())
+	}
+	if err == nil {
+		c.hub.m.frames.Inc()
+	}
+	return err
+}
+
+// send queues this connection's own events as one frame.
+func (c *conn) send(evs ...outEvent) {
+	items := make([][]byte, len(evs))
+	for i := range evs {
+		items[i] = mustJSON(&evs[i])
+	}
+	c.push(outFrame{kind: frameUnicast, data: jsonArray(items)})
+}
+
+// reject answers a refused message with an error event; a client that keeps sending
+// refused messages is closed with 1008.
+func (c *conn) reject(code, message string) {
+	c.hub.m.refused.WithLabelValues(code).Inc()
+	c.send(outEvent{Type: evError, At: ms(time.Now()), Code: code, Message: message})
+	c.mu.Lock()
+	if c.abuse == nil { // most connections never need one
+		lim := c.hub.cfg.AbuseLimit
+		c.abuse = rate.NewLimiter(rate.Every(time.Minute/time.Duration(lim)), lim)
+	}
+	abuse := c.abuse
+	c.mu.Unlock()
+	if !abuse.Allow() {
+		c.close(websocket.ClosePolicyViolation, "too many refused messages")
+	}
+}
+
+// run is the connection's reader: it joins the room, reads client frames until the
+// connection ends, then leaves and releases everything.
+func (c *conn) run(t *Ticket, since int64) {
+	defer t.Release()
+	defer c.finish()
+	cfg := &c.hub.cfg
+	c.ws.SetReadLimit(cfg.ReadLimit)
+	_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
+	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait)) })
+	if !c.room.send(func(r *room) { r.join(c, since) }) {
+		return
+	}
+	for {
+		kind, data, err := c.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
+		if kind != websocket.TextMessage {
+			c.reject(codeBadRequest, "frames must be text (JSON)")
+			continue
+		}
+		if !c.handle(data) {
+			return
+		}
+	}
+}
+
+// finish leaves the room and waits for the writer; the socket is closed on return.
+func (c *conn) finish() {
+	c.room.send(func(r *room) { r.leave(c) })
+	c.mu.Lock()
+	c.dead = true
+	if c.lingering {
+		c.wakeLocked()
+	}
+	c.mu.Unlock()
+	c.ws.NetConn().Close()
+	c.writer.Wait()
+	c.ws.Close()
+}

@@ -1,0 +1,341 @@
+package chat
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/problem"
+)
+
+// DMKeep is how many messages of each conversation are kept.
+const DMKeep = 100
+
+// Deps are what the hub needs from outside.
+type Deps struct {
+	// Store keeps durable state (required; use NewMemoryStore in tests).
+	Store Store
+	// Tap receives every interaction (nil: discarded).
+	Tap event.Publisher
+	// Registry receives chat's metrics (nil: a private registry).
+	Registry *prometheus.Registry
+	Log      *slog.Logger
+}
+
+// Hub is the chat service: it owns the rooms and the connections.
+type Hub struct {
+	cfg    Config
+	store  Store
+	tap    event.Publisher
+	log    *slog.Logger
+	m      *metrics
+	gifts  map[string]Gift
+	filter *keywordFilter
+	boot   string
+	nextID atomic.Uint64
+
+	mu     sync.Mutex
+	closed bool
+	rooms  map[string]*room
+	addrs  map[string]int
+	live   map[string]string // live room → live id
+	quit   chan struct{}
+	wg     sync.WaitGroup // rooms and connections
+
+	dmq    chan dmWrite
+	dmDone chan struct{}
+}
+
+type dmWrite struct {
+	room string
+	dm   DM
+}
+
+// New builds a hub; Close stops it.
+func New(cfg Config, deps Deps) (*Hub, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Store == nil {
+		return nil, errors.New("chat: a store is required")
+	}
+	if deps.Tap == nil {
+		deps.Tap = event.Discard{}
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	m, err := newMetrics(deps.Registry)
+	if err != nil {
+		return nil, err
+	}
+	filter, err := newKeywordFilter(cfg.Keywords, cfg.KeywordAction)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	h := &Hub{
+		cfg: cfg, store: deps.Store, tap: deps.Tap, log: deps.Log, m: m, filter: filter,
+		gifts: map[string]Gift{}, boot: hex.EncodeToString(b),
+		rooms: map[string]*room{}, addrs: map[string]int{}, live: map[string]string{},
+		quit: make(chan struct{}), dmq: make(chan dmWrite, 4096), dmDone: make(chan struct{}),
+	}
+	for _, g := range cfg.Gifts {
+		h.gifts[g.ID] = g
+	}
+	go h.writeDMs()
+	return h, nil
+}
+
+// Gifts returns the gift catalog.
+func (h *Hub) Gifts() []Gift { return append([]Gift(nil), h.cfg.Gifts...) }
+
+// Ticket is an admitted, not yet upgraded, connection. Serve or Release it.
+type Ticket struct {
+	hub  *Hub
+	room *room
+	user event.User
+	addr string
+	once sync.Once
+}
+
+// Admit checks that user may open a connection to room from addr: it refuses a banned
+// user (403) and an address past its cap (429), and reserves the slot. Call it before
+// upgrading so refusals are plain HTTP answers.
+func (h *Hub) Admit(ctx context.Context, roomID string, user event.User, addr string) (*Ticket, error) {
+	h.mu.Lock()
+	if h.cfg.ConnsPerAddr > 0 && h.addrs[addr] >= h.cfg.ConnsPerAddr {
+		h.mu.Unlock()
+		h.m.refused.WithLabelValues("too_many_connections").Inc()
+		return nil, ErrTooManyConns
+	}
+	r, err := h.acquireLocked(roomID)
+	if err != nil {
+		h.mu.Unlock()
+		return nil, err
+	}
+	h.addrs[addr]++
+	h.mu.Unlock()
+	t := &Ticket{hub: h, room: r, user: user, addr: addr}
+	var banned bool
+	if err := r.call(ctx, func(r *room) { banned = r.isBanned(user.ID) }); err != nil {
+		t.Release()
+		return nil, err
+	}
+	if banned {
+		t.Release()
+		h.m.refused.WithLabelValues("banned").Inc()
+		return nil, ErrBanned
+	}
+	return t, nil
+}
+
+// Serve runs the upgraded connection ws in the background; since < 0 means a fresh
+// join, otherwise a resume after that seq. The ticket is released when it ends.
+func (t *Ticket) Serve(ws *websocket.Conn, since int64) {
+	h := t.hub
+	c := &conn{hub: h, room: t.room, ws: ws, user: t.user}
+	h.mu.Lock()
+	if !h.closed {
+		h.wg.Go(func() { c.run(t, since) })
+		h.mu.Unlock()
+		return
+	}
+	h.mu.Unlock()
+	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server going away"), time.Now().Add(closeGrace))
+	ws.Close()
+	t.Release()
+}
+
+// Release gives the ticket's slot back; Serve does it when the connection ends.
+func (t *Ticket) Release() {
+	t.once.Do(func() {
+		h := t.hub
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.addrs[t.addr]--; h.addrs[t.addr] <= 0 {
+			delete(h.addrs, t.addr)
+		}
+		t.room.refs--
+	})
+}
+
+// acquireLocked returns the room, starting it if needed, with one more holder.
+func (h *Hub) acquireLocked(id string) (*room, error) {
+	if h.closed {
+		return nil, ErrUnavailable
+	}
+	r := h.rooms[id]
+	if r == nil {
+		r = newRoom(h, id)
+		h.rooms[id] = r
+		h.m.rooms.Inc()
+		h.wg.Go(r.run)
+	}
+	r.refs++
+	return r, nil
+}
+
+// withRoom runs fn on the room's goroutine, loading the room if needed.
+func (h *Hub) withRoom(ctx context.Context, id string, fn func(*room)) error {
+	h.mu.Lock()
+	r, err := h.acquireLocked(id)
+	h.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		h.mu.Lock()
+		r.refs--
+		h.mu.Unlock()
+	}()
+	return r.call(ctx, fn)
+}
+
+// unload removes an idle room unless someone holds it; true means it is gone.
+func (h *Hub) unload(r *room) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r.refs > 0 || h.closed {
+		return false
+	}
+	delete(h.rooms, r.id)
+	h.m.rooms.Dec()
+	return true
+}
+
+func (h *Hub) liveState(id string) (bool, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	liveID, ok := h.live[id]
+	return ok, liveID
+}
+
+// SetLive tells the room that its broadcast started or ended: the room announces a
+// `live` event and new welcomes carry the state. Media calls it through app.
+func (h *Hub) SetLive(roomID string, live bool) {
+	liveID := ""
+	h.mu.Lock()
+	if live {
+		liveID = roomID + "-" + strconv.FormatInt(time.Now().UnixMilli(), 36)
+		h.live[roomID] = liveID
+	} else {
+		delete(h.live, roomID)
+	}
+	h.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.withRoom(ctx, roomID, func(r *room) { r.setLive(live, liveID) }); err != nil && !errors.Is(err, ErrClosed) {
+		h.log.Warn("chat: announcing live state failed", "room", roomID, "live", live, "err", err)
+	}
+}
+
+// Prompt delivers a prompt to the room's connected agents and returns how many
+// connections received it.
+func (h *Hub) Prompt(ctx context.Context, roomID string, p Prompt) (int, error) {
+	var n int
+	err := h.withRoom(ctx, roomID, func(r *room) { n = r.prompt(p) })
+	return n, err
+}
+
+// SendDM sends a private message from an agent or the system (from) to the viewer to,
+// exactly as if an agent had written it on its connection.
+func (h *Hub) SendDM(ctx context.Context, roomID string, from event.User, to, text string) (DM, error) {
+	clean, ferr := cleanText(&text, maxDMRunes)
+	if ferr != nil {
+		return DM{}, ErrBadText
+	}
+	if from.Role == event.RoleViewer || from.ID == "" {
+		return DM{}, problem.New(problem.BadRequest, "a DM on behalf of someone needs an agent or system sender")
+	}
+	var d DM
+	var fe *frameError
+	err := h.withRoom(ctx, roomID, func(r *room) { d, fe = r.dm(from, to, clean, "", time.Now()) })
+	if err != nil {
+		return DM{}, err
+	}
+	if fe != nil {
+		return DM{}, problem.New(problem.BadRequest, "%s", fe.Message)
+	}
+	return d, nil
+}
+
+// DMHistory returns the last DMKeep messages between the room's agents and viewer.
+func (h *Hub) DMHistory(ctx context.Context, roomID, viewer string) ([]DM, error) {
+	msgs, err := h.store.DMs(ctx, roomID, viewer)
+	if err != nil {
+		return nil, problem.Wrap(problem.Unavailable, err, "chat history is unavailable")
+	}
+	if msgs == nil {
+		msgs = []DM{}
+	}
+	return msgs, nil
+}
+
+// persistDM queues d for the store; the writer keeps conversation order.
+func (h *Hub) persistDM(room string, d DM) {
+	h.dmq <- dmWrite{room: room, dm: d}
+}
+
+func (h *Hub) writeDMs() {
+	defer close(h.dmDone)
+	for w := range h.dmq {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := h.store.AppendDM(ctx, w.room, w.dm, DMKeep); err != nil {
+			h.log.Error("chat: saving a DM failed", "room", w.room, "err", err)
+		}
+		cancel()
+	}
+}
+
+// publish puts e on the tap, counting a refusal.
+func (h *Hub) publish(e event.Event) {
+	if !h.tap.Publish(e) {
+		h.m.drops.WithLabelValues("tap").Inc()
+	}
+}
+
+// eventID is unique for this process (random boot prefix + counter).
+func (h *Hub) eventID() string {
+	return "c" + h.boot + "-" + strconv.FormatUint(h.nextID.Add(1), 36)
+}
+
+// Close tells every client to reconnect elsewhere (1001), saves every room and waits
+// for every goroutine, then for the queued DMs to be written.
+func (h *Hub) Close(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	close(h.quit)
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(h.dmq)
+		<-h.dmDone
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

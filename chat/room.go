@@ -1,0 +1,381 @@
+package chat
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// seqBlock is how many seqs a room reserves in the store at a time: one durable write
+// per block keeps seq strictly increasing across restarts.
+const seqBlock = 1000
+
+// room is one live room. Its goroutine (run) owns every field below the line; other
+// goroutines hand it work through inbox and never touch its state.
+type room struct {
+	id    string
+	hub   *Hub
+	inbox chan func(*room)
+	done  chan struct{} // closed when run returns
+	refs  int           // holders (tickets, calls); guarded by hub.mu
+
+	// --- owned by run ---
+	conns     map[*conn]struct{}
+	users     map[string]*member
+	viewers   int // distinct users with the viewer role
+	seq       uint64
+	ceiling   uint64
+	flushed   uint64 // every seq ≤ flushed has been fanned out
+	hist      history
+	likes     int64
+	newLikes  int
+	pinned    *Product
+	live      bool
+	liveID    string
+	slow      time.Duration
+	sanctions map[string]Sanction // sanctionKey → sanction
+	lastAgent map[string]string   // viewer → agent who wrote to them last
+
+	pending    [][]byte // encoded room events waiting for the flush
+	pendingAt  time.Time
+	supersede  [][]byte // encoded likes/presence waiting for the flush
+	armed      bool
+	flushTimer *time.Timer
+
+	sentViewers  int
+	lastPresence time.Time
+	lastPing     time.Time
+	lastSave     time.Time
+	dirty        bool // likes changed since the last save
+	emptySince   time.Time
+}
+
+// member is one user present in the room with one or more connections.
+type member struct {
+	user                    event.User
+	conns                   []*conn // a user rarely has more than a few tabs
+	danmaku, like, gift, dm *rate.Limiter
+	lastDanmaku             time.Time
+}
+
+func newRoom(h *Hub, id string) *room {
+	cfg := &h.cfg
+	return &room{
+		id: id, hub: h,
+		inbox:     make(chan func(*room), 256),
+		done:      make(chan struct{}),
+		conns:     map[*conn]struct{}{},
+		users:     map[string]*member{},
+		sanctions: map[string]Sanction{},
+		lastAgent: map[string]string{},
+		slow:      cfg.SlowMode,
+		hist:      history{keep: cfg.History, max: cfg.HistoryMax, age: cfg.HistoryAge},
+	}
+}
+
+// send hands fn to the room goroutine; false when the room has stopped.
+func (r *room) send(fn func(*room)) bool {
+	select {
+	case r.inbox <- fn:
+		return true
+	case <-r.done:
+		return false
+	}
+}
+
+// call runs fn on the room goroutine and waits for it.
+func (r *room) call(ctx context.Context, fn func(*room)) error {
+	fin := make(chan struct{})
+	if !r.send(func(r *room) { fn(r); close(fin) }) {
+		return ErrUnavailable
+	}
+	select {
+	case <-fin:
+		return nil
+	case <-r.done:
+		return ErrUnavailable
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// run loads the room's durable state and serves it until the hub closes or the room
+// has been empty for RoomIdle.
+func (r *room) run() {
+	defer close(r.done)
+	h := r.hub
+	log := h.log.With("room", r.id)
+	r.load()
+	r.live, r.liveID = h.liveState(r.id)
+	r.flushTimer = time.NewTimer(time.Hour)
+	r.flushTimer.Stop()
+	tick := time.NewTicker(min(h.cfg.PresenceInterval, time.Second))
+	defer tick.Stop()
+	now := time.Now()
+	r.emptySince, r.lastPing, r.lastSave = now, now, now
+	for {
+		select {
+		case fn := <-r.inbox:
+			fn(r)
+		case <-r.flushTimer.C:
+			r.armed = false
+			r.flush()
+		case now := <-tick.C:
+			r.housekeep(now)
+			if len(r.conns) == 0 && now.Sub(r.emptySince) >= h.cfg.RoomIdle && len(r.inbox) == 0 {
+				r.save()
+				if h.unload(r) {
+					return
+				}
+			}
+		case <-h.quit:
+			r.flush()
+			for c := range r.conns {
+				c.close(websocket.CloseGoingAway, "server going away: reconnect")
+			}
+			r.save()
+			log.Debug("chat room stopped", "seq", r.seq)
+			return
+		}
+	}
+}
+
+func (r *room) load() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rec, err := r.hub.store.LoadRoom(ctx, r.id)
+	if err != nil {
+		r.hub.log.Error("chat: loading room state failed; starting empty", "room", r.id, "err", err)
+	}
+	r.likes, r.pinned = rec.Likes, rec.Pin
+	r.seq, r.ceiling, r.flushed = rec.SeqCeiling, rec.SeqCeiling, rec.SeqCeiling
+	now := time.Now()
+	for _, s := range rec.Sanctions {
+		if s.Active(now) {
+			r.sanctions[sanctionKey(s)] = s
+		}
+	}
+}
+
+// save writes the likes total, pin and seq ceiling.
+func (r *room) save() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rec := RoomRecord{Likes: r.likes, Pin: r.pinned, SeqCeiling: r.ceiling}
+	if err := r.hub.store.SaveRoom(ctx, r.id, rec); err != nil {
+		r.hub.log.Error("chat: saving room state failed", "room", r.id, "err", err)
+		return
+	}
+	r.dirty = false
+	r.lastSave = time.Now()
+}
+
+// nextSeq hands out the next seq, reserving a new block durably when the last is used up.
+func (r *room) nextSeq() uint64 {
+	r.seq++
+	if r.seq > r.ceiling {
+		r.ceiling = r.seq + seqBlock - 1
+		r.save()
+	}
+	return r.seq
+}
+
+// emit gives ev the next seq, keeps it in the history and queues it for the flush.
+func (r *room) emit(ev outEvent, supersede bool) {
+	ev.Seq = r.nextSeq()
+	raw := mustJSON(&ev)
+	at := time.UnixMilli(ev.At)
+	r.hist.add(entry{seq: ev.Seq, at: at, typ: ev.Type, raw: raw})
+	r.hub.m.out.WithLabelValues(ev.Type).Inc()
+	if supersede {
+		r.supersede = append(r.supersede, raw)
+	} else {
+		if len(r.pending) == 0 {
+			r.pendingAt = at
+		}
+		r.pending = append(r.pending, raw)
+	}
+	r.arm()
+}
+
+func (r *room) arm() {
+	if !r.armed {
+		r.armed = true
+		r.flushTimer.Reset(r.hub.cfg.FlushInterval)
+	}
+}
+
+// flush encodes what accumulated since the last tick once and queues it on every
+// connection: room events in one frame, then likes/presence in another that a slow
+// connection may lose.
+func (r *room) flush() {
+	if r.newLikes > 0 {
+		r.emit(outEvent{Type: evLikes, At: ms(time.Now()), Count: r.newLikes, Total: ptr(r.likes)}, true)
+		r.newLikes = 0
+	}
+	if len(r.pending) > 0 {
+		r.broadcast(frameRoom, r.pending, r.pendingAt)
+		r.pending = r.pending[:0]
+	}
+	if len(r.supersede) > 0 {
+		r.broadcast(frameSupersede, r.supersede, time.Now())
+		r.supersede = r.supersede[:0]
+	}
+	r.flushed = r.seq
+}
+
+func (r *room) broadcast(kind frameKind, items [][]byte, at time.Time) {
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, jsonArray(items))
+	if err != nil {
+		r.hub.log.Error("chat: preparing a frame failed", "room", r.id, "err", err)
+		return
+	}
+	f := outFrame{kind: kind, pm: pm, at: at}
+	for c := range r.conns {
+		c.push(f)
+	}
+}
+
+// housekeep runs on the room's ticker: presence, pings, saving likes, history age.
+func (r *room) housekeep(now time.Time) {
+	cfg := &r.hub.cfg
+	if r.viewers != r.sentViewers && now.Sub(r.lastPresence) >= cfg.PresenceInterval {
+		r.sentViewers, r.lastPresence = r.viewers, now
+		raw := mustJSON(&outEvent{Type: evPresence, At: ms(now), Viewers: ptr(r.viewers)})
+		r.hub.m.out.WithLabelValues(evPresence).Inc()
+		r.supersede = append(r.supersede, raw)
+		r.arm()
+	}
+	if now.Sub(r.lastPing) >= cfg.PingInterval {
+		r.lastPing = now
+		for c := range r.conns {
+			c.push(outFrame{kind: framePing})
+		}
+	}
+	if r.dirty && now.Sub(r.lastSave) >= time.Second {
+		r.save()
+	}
+	r.hist.trim(now)
+}
+
+// join admits c: the welcome (with recent history, or the replay after since) is
+// queued before c receives any live frame, so nothing is missed or repeated.
+func (r *room) join(c *conn, since int64) {
+	now := time.Now()
+	if _, ok := r.sanction(SanctionBan, c.user.ID, now); ok {
+		c.close(websocket.ClosePolicyViolation, "banned")
+		return
+	}
+	r.conns[c] = struct{}{}
+	r.hub.m.conns.Inc()
+	m := r.users[c.user.ID]
+	if m == nil {
+		m = &member{user: c.user}
+		r.users[c.user.ID] = m
+		if c.user.Role == event.RoleViewer {
+			r.viewers++
+		}
+		r.publish(event.Event{Type: event.Join}, c.user)
+	}
+	m.conns = append(m.conns, c)
+
+	var evs []outEvent
+	var replay [][]byte
+	switch {
+	case since < 0:
+		evs = append(evs, r.welcome(c, now, true))
+	case r.canResume(uint64(since)):
+		evs = append(evs, r.welcome(c, now, false))
+		replay = r.hist.after(uint64(since), r.flushed)
+	default:
+		evs = append(evs, outEvent{Type: evReset, At: ms(now)}, r.welcome(c, now, true))
+	}
+	items := make([][]byte, 0, len(evs)+len(replay))
+	for i := range evs {
+		items = append(items, mustJSON(&evs[i]))
+	}
+	c.push(outFrame{kind: frameUnicast, data: jsonArray(append(items, replay...))})
+}
+
+// canResume reports whether every room event after since is still in the history.
+func (r *room) canResume(since uint64) bool {
+	if since > r.flushed {
+		return false
+	}
+	oldest := r.hist.oldest()
+	return since == r.flushed || (oldest != 0 && since >= oldest-1)
+}
+
+func (r *room) welcome(c *conn, now time.Time, withHistory bool) outEvent {
+	st := &roomState{
+		ID: r.id, Live: r.live, Viewers: r.viewers, Pinned: r.pinned,
+		Likes: r.likes, Seq: r.flushed, SlowMs: r.slow.Milliseconds(), Gifts: r.hub.cfg.Gifts,
+	}
+	if s, ok := r.sanction(SanctionMute, c.user.ID, now); ok {
+		st.MutedUntil = ms(s.Until)
+	}
+	u := c.user
+	ev := outEvent{Type: evWelcome, At: ms(now), You: &u, Room: st}
+	if withHistory {
+		ev.History = r.hist.recent(r.hub.cfg.WelcomeHistory, r.flushed)
+	}
+	return ev
+}
+
+func (r *room) leave(c *conn) {
+	if _, ok := r.conns[c]; !ok {
+		return
+	}
+	delete(r.conns, c)
+	r.hub.m.conns.Dec()
+	if len(r.conns) == 0 {
+		r.emptySince = time.Now()
+	}
+	m := r.users[c.user.ID]
+	m.conns = slices.DeleteFunc(m.conns, func(x *conn) bool { return x == c })
+	if len(m.conns) == 0 {
+		delete(r.users, c.user.ID)
+		if c.user.Role == event.RoleViewer {
+			r.viewers--
+		}
+		r.publish(event.Event{Type: event.Leave}, c.user)
+	}
+}
+
+// sanction returns the user's active sanction of kind, forgetting an expired one.
+func (r *room) sanction(kind, user string, now time.Time) (Sanction, bool) {
+	k := sanctionKey(Sanction{Kind: kind, User: user})
+	s, ok := r.sanctions[k]
+	if ok && !s.Active(now) {
+		delete(r.sanctions, k)
+		return Sanction{}, false
+	}
+	return s, ok
+}
+
+// publish puts e on the tap with the room, the user and a unique id filled in.
+func (r *room) publish(e event.Event, u event.User) {
+	if e.At.IsZero() {
+		e.At = time.Now()
+	}
+	if e.ID == "" {
+		e.ID = r.hub.eventID()
+	}
+	if e.Viewer == "" {
+		e.Viewer = u.ID
+	}
+	e.Name, e.Role, e.Room = u.Name, u.Role, r.id
+	if r.live {
+		e.Live = r.liveID
+	}
+	r.hub.publish(e)
+}
+
+// seqID is the tap id of an event that has a room seq: unique across restarts.
+func (r *room) seqID(seq uint64) string { return r.id + ":" + strconv.FormatUint(seq, 10) }

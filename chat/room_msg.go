@@ -1,0 +1,248 @@
+package chat
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// message applies one validated client message (role already checked).
+func (r *room) message(c *conn, m clientMsg) {
+	now := time.Now()
+	mem := r.users[c.user.ID]
+	if mem == nil { // the connection left while its message was queued
+		return
+	}
+	from := c.user
+	switch m.Type {
+	case msgDanmaku:
+		r.danmaku(c, mem, m, now)
+	case msgLike:
+		if !r.allow(c, &mem.like, r.hub.cfg.LikeRate, int(r.hub.cfg.LikeRate)) {
+			return
+		}
+		r.likes += int64(m.Count)
+		r.newLikes += m.Count
+		r.dirty = true
+		r.arm()
+		r.publish(event.Event{Type: event.Like, Count: m.Count}, from)
+	case msgGift:
+		g, ok := r.hub.gifts[m.Gift]
+		if !ok {
+			c.reject(codeUnknownGift, fmt.Sprintf("gift %q is not in the catalog", truncate(m.Gift, 32)))
+			return
+		}
+		if !r.allow(c, &mem.gift, r.hub.cfg.GiftRate, int(r.hub.cfg.GiftRate)) {
+			return
+		}
+		value := g.Value * float64(m.Count)
+		r.emit(outEvent{Type: evGift, At: ms(now), From: &from, Gift: g.ID, Name: g.Name, Count: m.Count,
+			Value: value, Currency: g.Currency, Animation: g.Animation}, false)
+		r.publish(event.Event{ID: r.seqID(r.seq), Type: event.Gift, Gift: g.ID, Count: m.Count, Value: value, Currency: g.Currency}, from)
+	case msgProductClick:
+		e := event.Event{Type: event.ProductClick, SKU: m.SKU}
+		if r.pinned != nil && r.pinned.SKU == m.SKU {
+			e.Category = r.pinned.Category
+		}
+		r.publish(e, from)
+	case msgDM:
+		if !r.allow(c, &mem.dm, r.hub.cfg.DMRate, int(r.hub.cfg.DMRate)) {
+			return
+		}
+		if _, err := r.dm(from, m.To, m.Text, m.ID, now); err != nil {
+			c.reject(err.Code, err.Message)
+		}
+	case msgDelete:
+		e := r.hist.find(m.Seq)
+		if e == nil || e.typ != evDanmaku {
+			c.reject(codeBadRequest, fmt.Sprintf("seq %d is not a danmaku in the room's history", m.Seq))
+			return
+		}
+		if !e.deleted {
+			e.deleted = true
+			r.emit(outEvent{Type: evDeleted, At: ms(now), From: &from, Target: m.Seq}, false)
+		}
+	case msgSlow:
+		r.slow = m.For
+		r.emit(outEvent{Type: evNotice, At: ms(now), From: &from, Action: msgSlow, Slow: ptr(m.For.Milliseconds())}, false)
+	case msgPin:
+		r.pinned = m.Product
+		r.save() // a pin is rare and must survive a restart
+		r.emit(outEvent{Type: evPin, At: ms(now), From: &from, Product: m.Product}, false)
+		if p := m.Product; p != nil {
+			r.publish(event.Event{ID: r.seqID(r.seq), Type: event.Pin, SKU: p.SKU, Category: p.Category,
+				Text: p.Title, Value: p.Price, Currency: p.Currency}, from)
+		}
+	}
+}
+
+func (r *room) danmaku(c *conn, mem *member, m clientMsg, now time.Time) {
+	if s, ok := r.sanction(SanctionMute, c.user.ID, now); ok {
+		c.reject(codeMuted, "you are muted until "+s.Until.UTC().Format(time.RFC3339))
+		return
+	}
+	if r.slow > 0 && c.user.Role == event.RoleViewer {
+		if wait := r.slow - now.Sub(mem.lastDanmaku); wait > 0 {
+			c.reject(codeRateLimited, fmt.Sprintf("slow mode: one message every %s; wait %s", r.slow, wait.Round(100*time.Millisecond)))
+			return
+		}
+	}
+	if !r.allow(c, &mem.danmaku, r.hub.cfg.DanmakuRate, r.hub.cfg.DanmakuBurst) {
+		return
+	}
+	text, blocked := r.hub.filter.apply(m.Text)
+	if blocked {
+		c.reject(codeBlocked, "the message holds a blocked word")
+		return
+	}
+	mem.lastDanmaku = now
+	from := c.user
+	r.emit(outEvent{Type: evDanmaku, At: ms(now), From: &from, ID: m.ID, Text: text}, false)
+	r.publish(event.Event{ID: r.seqID(r.seq), Type: event.Danmaku, Text: text}, from)
+}
+
+// allow takes a token from the user's bucket, creating it on first use; a refusal
+// answers rate_limited.
+func (r *room) allow(c *conn, lim **rate.Limiter, perSec float64, burst int) bool {
+	if *lim == nil {
+		*lim = rate.NewLimiter(rate.Limit(perSec), max(burst, 1))
+	}
+	if (*lim).Allow() {
+		return true
+	}
+	c.reject(codeRateLimited, fmt.Sprintf("at most %g per second", perSec))
+	return false
+}
+
+// dm delivers a private message to every connection of the addressee(s) and of the
+// sender, records it and puts it on the tap. Agents (and admins, and the system) write
+// to a viewer named in to; a viewer writes to the named agent, else to the agent who
+// wrote last, else to every agent in the room.
+func (r *room) dm(from event.User, to, text, id string, now time.Time) (DM, *frameError) {
+	var viewer string
+	var targets []*member
+	if from.Role == event.RoleViewer {
+		viewer = from.ID
+		if to == "" {
+			to = r.lastAgent[viewer]
+		} else if to != r.lastAgent[viewer] && !isAgent(r.users[to]) {
+			return DM{}, &frameError{Code: codeForbidden, Message: "a viewer may write only to the room's agents"}
+		}
+		if to == "" {
+			for _, m := range r.users {
+				if isAgent(m) {
+					targets = append(targets, m)
+				}
+			}
+		} else if m := r.users[to]; m != nil {
+			targets = append(targets, m)
+		}
+	} else {
+		if to == "" {
+			return DM{}, badRequest("to: the viewer's id is required")
+		}
+		if to == from.ID {
+			return DM{}, badRequest("to: you cannot write to yourself")
+		}
+		viewer = to
+		if from.Role == event.RoleAgent || from.Role == event.RoleAdmin {
+			r.lastAgent[viewer] = from.ID // a system sender is nobody a viewer can answer
+		}
+		if m := r.users[to]; m != nil {
+			targets = append(targets, m)
+		}
+	}
+	if id == "" {
+		id = r.hub.eventID()
+	}
+	d := DM{ID: id, At: now, From: from, To: to, Viewer: viewer, Text: text}
+	f := outFrame{kind: frameUnicast, data: jsonArray([][]byte{mustJSON(&outEvent{
+		Type: evDM, At: ms(now), From: &d.From, To: to, ID: id, Text: text,
+	})})}
+	if self := r.users[from.ID]; self != nil {
+		targets = append(targets, self)
+	}
+	sent := map[*conn]bool{}
+	for _, m := range targets {
+		for _, c := range m.conns {
+			if !sent[c] {
+				sent[c] = true
+				c.push(f)
+			}
+		}
+	}
+	r.hub.m.out.WithLabelValues(evDM).Inc()
+	r.hub.persistDM(r.id, d)
+	peer := to
+	if viewer != from.ID {
+		peer = from.ID
+	}
+	r.publish(event.Event{Type: event.DM, Viewer: viewer, Peer: peer, Text: text}, from)
+	return d, nil
+}
+
+func isAgent(m *member) bool {
+	return m != nil && (m.user.Role == event.RoleAgent || m.user.Role == event.RoleAdmin)
+}
+
+// applySanction enforces a mute or ban that is already durable and announces it.
+func (r *room) applySanction(by event.User, s Sanction) {
+	k := sanctionKey(s)
+	action := s.Kind
+	if s.Lift {
+		delete(r.sanctions, k)
+		action = "un" + s.Kind
+	} else {
+		r.sanctions[k] = s
+	}
+	ev := outEvent{Type: evNotice, At: ms(time.Now()), From: &by, Action: action, User: s.User}
+	if !s.Lift && !s.Until.IsZero() {
+		ev.Until = ms(s.Until)
+	}
+	r.emit(ev, false)
+	if s.Kind == SanctionBan && !s.Lift {
+		if m := r.users[s.User]; m != nil {
+			for _, c := range m.conns {
+				c.close(websocket.ClosePolicyViolation, "banned")
+			}
+		}
+	}
+}
+
+// isBanned reports whether user is banned now.
+func (r *room) isBanned(user string) bool {
+	_, ok := r.sanction(SanctionBan, user, time.Now())
+	return ok
+}
+
+// prompt delivers p to every agent connection; it returns how many got it.
+func (r *room) prompt(p Prompt) int {
+	v := p.Viewer
+	f := outFrame{kind: frameUnicast, data: jsonArray([][]byte{mustJSON(&outEvent{
+		Type: evPrompt, At: ms(time.Now()), Viewer: &v, Reason: p.Reason, Suggested: p.Suggested, PromptID: p.PromptID,
+	})})}
+	n := 0
+	for _, m := range r.users {
+		if isAgent(m) {
+			for _, c := range m.conns {
+				c.push(f)
+				n++
+			}
+		}
+	}
+	r.hub.m.out.WithLabelValues(evPrompt).Inc()
+	return n
+}
+
+// setLive records the live state and announces it as a room event.
+func (r *room) setLive(live bool, liveID string) {
+	if r.live == live {
+		return
+	}
+	r.live, r.liveID = live, liveID
+	r.emit(outEvent{Type: evLive, At: ms(time.Now()), Live: ptr(live)}, false)
+}

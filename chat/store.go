@@ -1,0 +1,125 @@
+package chat
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Store keeps what must survive a restart: each room's likes total, pinned product and
+// seq ceiling, its mutes and bans, and the recent private messages of each conversation.
+// The embedded default is BoltStore; MemoryStore serves tests; a Redis one may follow.
+type Store interface {
+	// LoadRoom returns a room's saved state (zero for a room never seen).
+	LoadRoom(ctx context.Context, room string) (RoomRecord, error)
+	// SaveRoom replaces a room's likes total, pinned product and seq ceiling.
+	SaveRoom(ctx context.Context, room string, rec RoomRecord) error
+	// SetSanction records (or, with Kind and Until zero, lifts) a user's mute or ban.
+	SetSanction(ctx context.Context, room string, s Sanction) error
+	// AppendDM adds m to the conversation of (room, m.Viewer), keeping the last keep.
+	AppendDM(ctx context.Context, room string, m DM, keep int) error
+	// DMs returns a conversation, oldest first.
+	DMs(ctx context.Context, room, viewer string) ([]DM, error)
+}
+
+// RoomRecord is a room's durable state.
+type RoomRecord struct {
+	Likes int64    `json:"likes"`
+	Pin   *Product `json:"pin,omitempty"`
+	// SeqCeiling is the highest seq the room may hand out before reserving more; after
+	// a restart the room starts above it, so seq never goes back.
+	SeqCeiling uint64 `json:"seq_ceiling"`
+	// Sanctions are the users muted or banned (loaded only; written by SetSanction).
+	Sanctions []Sanction `json:"-"`
+}
+
+// Sanction kinds.
+const (
+	SanctionMute = "mute"
+	SanctionBan  = "ban"
+)
+
+// Sanction is a mute or a ban of one user in one room. A zero Until never expires.
+type Sanction struct {
+	User  string    `json:"user"`
+	Kind  string    `json:"kind"`
+	Until time.Time `json:"until"`
+	// Lift removes the user's sanction of this Kind instead of setting it.
+	Lift bool `json:"-"`
+}
+
+// Active reports whether s is in force at now.
+func (s Sanction) Active(now time.Time) bool { return s.Until.IsZero() || now.Before(s.Until) }
+
+// MemoryStore is the in-memory Store (tests; nothing survives the process).
+type MemoryStore struct {
+	mu        sync.Mutex
+	rooms     map[string]RoomRecord
+	sanctions map[string]map[string]Sanction // room → user/kind → sanction
+	dms       map[string][]DM                // room/viewer → messages
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{rooms: map[string]RoomRecord{}, sanctions: map[string]map[string]Sanction{}, dms: map[string][]DM{}}
+}
+
+// LoadRoom implements Store.
+func (m *MemoryStore) LoadRoom(_ context.Context, room string) (RoomRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rec := m.rooms[room]
+	for _, s := range m.sanctions[room] {
+		rec.Sanctions = append(rec.Sanctions, s)
+	}
+	return rec, nil
+}
+
+// SaveRoom implements Store.
+func (m *MemoryStore) SaveRoom(_ context.Context, room string, rec RoomRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rec.Sanctions = nil
+	m.rooms[room] = rec
+	return nil
+}
+
+// SetSanction implements Store.
+func (m *MemoryStore) SetSanction(_ context.Context, room string, s Sanction) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sanctions[room] == nil {
+		m.sanctions[room] = map[string]Sanction{}
+	}
+	key := sanctionKey(s)
+	if s.Lift {
+		delete(m.sanctions[room], key)
+		return nil
+	}
+	m.sanctions[room][key] = s
+	return nil
+}
+
+// AppendDM implements Store.
+func (m *MemoryStore) AppendDM(_ context.Context, room string, d DM, keep int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := room + "/" + d.Viewer
+	list := append(m.dms[k], d)
+	if len(list) > keep {
+		list = append([]DM(nil), list[len(list)-keep:]...)
+	}
+	m.dms[k] = list
+	return nil
+}
+
+// DMs implements Store.
+func (m *MemoryStore) DMs(_ context.Context, room, viewer string) ([]DM, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]DM(nil), m.dms[room+"/"+viewer]...), nil
+}
+
+func sanctionKey(s Sanction) string { return s.Kind + "\x00" + s.User }

@@ -1,0 +1,170 @@
+package chat
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// BoltStore is the embedded Store: one bbolt file (<data>/chat.db). Every write is a
+// committed (fsynced) transaction, so a mute or ban is durable once SetSanction returns.
+type BoltStore struct {
+	db *bolt.DB
+}
+
+var _ Store = (*BoltStore)(nil)
+
+var (
+	bucketRooms     = []byte("rooms")
+	bucketSanctions = []byte("sanctions")
+	bucketDMs       = []byte("dms")
+)
+
+// OpenBolt opens (creating if needed) the store file at path.
+func OpenBolt(path string) (*BoltStore, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("chat store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketRooms, bucketSanctions, bucketDMs} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("chat store %s: %w", path, err)
+	}
+	return &BoltStore{db: db}, nil
+}
+
+// Close closes the file.
+func (s *BoltStore) Close() error { return s.db.Close() }
+
+// LoadRoom implements Store.
+func (s *BoltStore) LoadRoom(_ context.Context, room string) (RoomRecord, error) {
+	var rec RoomRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketRooms).Get([]byte(room)); v != nil {
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return err
+			}
+		}
+		if b := tx.Bucket(bucketSanctions).Bucket([]byte(room)); b != nil {
+			return b.ForEach(func(_, v []byte) error {
+				var sn Sanction
+				if err := json.Unmarshal(v, &sn); err != nil {
+					return err
+				}
+				rec.Sanctions = append(rec.Sanctions, sn)
+				return nil
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return RoomRecord{}, fmt.Errorf("%w: load room %s: %v", ErrStore, room, err)
+	}
+	return rec, nil
+}
+
+// SaveRoom implements Store.
+func (s *BoltStore) SaveRoom(_ context.Context, room string, rec RoomRecord) error {
+	v, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketRooms).Put([]byte(room), v) }); err != nil {
+		return fmt.Errorf("%w: save room %s: %v", ErrStore, room, err)
+	}
+	return nil
+}
+
+// SetSanction implements Store.
+func (s *BoltStore) SetSanction(_ context.Context, room string, sn Sanction) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.Bucket(bucketSanctions).CreateBucketIfNotExists([]byte(room))
+		if err != nil {
+			return err
+		}
+		key := []byte(sanctionKey(sn))
+		if sn.Lift {
+			return b.Delete(key)
+		}
+		v, err := json.Marshal(sn)
+		if err != nil {
+			return err
+		}
+		return b.Put(key, v)
+	})
+	if err != nil {
+		return fmt.Errorf("%w: sanction in room %s: %v", ErrStore, room, err)
+	}
+	return nil
+}
+
+// AppendDM implements Store. Messages are keyed by a per-conversation sequence, so the
+// bucket's order is the conversation's order.
+func (s *BoltStore) AppendDM(_ context.Context, room string, m DM, keep int) error {
+	v, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.Bucket(bucketDMs).CreateBucketIfNotExists([]byte(room + "/" + m.Viewer))
+		if err != nil {
+			return err
+		}
+		next, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := b.Put(binary.BigEndian.AppendUint64(nil, next), v); err != nil {
+			return err
+		}
+		n := 0
+		_ = b.ForEach(func(_, _ []byte) error { n++; return nil })
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil && n > keep; k, _ = c.First() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			n--
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: dm in room %s: %v", ErrStore, room, err)
+	}
+	return nil
+}
+
+// DMs implements Store.
+func (s *BoltStore) DMs(_ context.Context, room, viewer string) ([]DM, error) {
+	var out []DM
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDMs).Bucket([]byte(room + "/" + viewer))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(_, v []byte) error {
+			var m DM
+			if err := json.Unmarshal(v, &m); err != nil {
+				return err
+			}
+			out = append(out, m)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: dms of %s/%s: %v", ErrStore, room, viewer, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,81 @@
+package chat
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func mustTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// TestStores runs the same contract against every Store.
+func TestStores(t *testing.T) {
+	stores := map[string]func(t *testing.T) Store{
+		"memory": func(*testing.T) Store { return NewMemoryStore() },
+		"bolt": func(t *testing.T) Store {
+			s, err := OpenBolt(filepath.Join(t.TempDir(), "chat.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) { storeContract(t, open(t)) })
+	}
+}
+
+func storeContract(t *testing.T, s Store) {
+	ctx := context.Background()
+	rec, err := s.LoadRoom(ctx, "r")
+	if err != nil || rec.Likes != 0 || rec.Pin != nil || rec.SeqCeiling != 0 || len(rec.Sanctions) != 0 {
+		t.Fatalf("new room = %+v, %v", rec, err)
+	}
+	want := RoomRecord{Likes: 42, Pin: &Product{SKU: "S", Title: "T", Price: 9.5}, SeqCeiling: 2000}
+	if err := s.SaveRoom(ctx, "r", want); err != nil {
+		t.Fatal(err)
+	}
+	until := mustTime("2030-01-01T00:00:00Z")
+	for _, sn := range []Sanction{{User: "a", Kind: SanctionMute, Until: until}, {User: "b", Kind: SanctionBan}, {User: "a", Kind: SanctionBan}} {
+		if err := s.SetSanction(ctx, "r", sn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetSanction(ctx, "r", Sanction{User: "a", Kind: SanctionBan, Lift: true}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err = s.LoadRoom(ctx, "r")
+	if err != nil || rec.Likes != 42 || rec.Pin.SKU != "S" || rec.SeqCeiling != 2000 || len(rec.Sanctions) != 2 {
+		t.Fatalf("room = %+v, %v", rec, err)
+	}
+	for _, sn := range rec.Sanctions {
+		if (sn.User == "a" && (sn.Kind != SanctionMute || !sn.Until.Equal(until))) || (sn.User == "b" && sn.Kind != SanctionBan) {
+			t.Fatalf("sanction %+v", sn)
+		}
+	}
+	for i := range 105 {
+		d := DM{ID: string(rune('A' + i%26)), Viewer: "v", Text: "m", At: until.Add(time.Duration(i))}
+		if err := s.AppendDM(ctx, "r", d, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, err := s.DMs(ctx, "r", "v")
+	if err != nil || len(msgs) != 100 || !msgs[0].At.Equal(until.Add(5)) || !msgs[99].At.Equal(until.Add(104)) {
+		t.Fatalf("%d messages, first %v: %v", len(msgs), msgs[0].At, err)
+	}
+	if other, _ := s.DMs(ctx, "r", "w"); len(other) != 0 {
+		t.Fatal("another conversation is not empty")
+	}
+}

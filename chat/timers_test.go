@@ -1,0 +1,260 @@
+package chat_test
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/liveroom/liveroom/chat"
+	"github.com/liveroom/liveroom/config"
+	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/gateway"
+	"github.com/liveroom/liveroom/token"
+)
+
+// pipeListener serves in-memory connections so a whole server runs inside a synctest
+// bubble, where timers run on the bubble's fake clock.
+type pipeListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+func (l *pipeListener) dial(context.Context, string, string) (net.Conn, error) {
+	client, server := net.Pipe()
+	select {
+	case l.conns <- server:
+		return client, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "pipe" }
+
+// bubbleServer is a gateway with a chat hub served over pipes.
+type bubbleServer struct {
+	t      *testing.T
+	hub    *chat.Hub
+	srv    *http.Server
+	ln     *pipeListener
+	signer *token.Signer
+	reg    *prometheus.Registry
+	served chan struct{}
+}
+
+func startBubble(t *testing.T, cfg chat.Config) *bubbleServer {
+	signer, err := token.NewSigner("0123456789abcdef0123456789abcdef-bubble")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bubbleServer{t: t, signer: signer, reg: prometheus.NewRegistry(), ln: newPipeListener(), served: make(chan struct{})}
+	b.hub, err = chat.New(cfg, chat.Deps{Store: chat.NewMemoryStore(), Registry: b.reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(config.DefaultCore(), gateway.Deps{Signer: signer, Registry: b.reg, Chat: b.hub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.srv = &http.Server{Handler: gw.Handler()}
+	go func() { defer close(b.served); _ = b.srv.Serve(b.ln) }()
+	return b
+}
+
+func (b *bubbleServer) stop() {
+	if err := b.hub.Close(context.Background()); err != nil {
+		b.t.Error(err)
+	}
+	b.srv.Close()
+	<-b.served
+}
+
+func (b *bubbleServer) dial(room, role, user string) *websocket.Conn {
+	tok, err := b.signer.Issue(token.Spec{User: user, Role: role, Room: room, TTL: 24 * time.Hour})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	d := websocket.Dialer{NetDialContext: b.ln.dial}
+	ws, _, err := d.Dial("ws://bubble/ws/"+room+"?token="+tok, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return ws
+}
+
+// expectConns checks the open connection count once everything has settled.
+func (b *bubbleServer) expectConns(want float64, when string) {
+	b.t.Helper()
+	synctest.Wait()
+	if n := b.conns(); n != want {
+		b.t.Fatalf("%s: %v connections, want %v", when, n, want)
+	}
+}
+
+func (b *bubbleServer) conns() float64 {
+	mfs, _ := b.reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "liveroom_chat_connections" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return 0
+}
+
+type timed struct {
+	at time.Time
+	ev map[string]any
+}
+
+// readAll reads events into ch until the connection ends.
+func readAll(ws *websocket.Conn, ch chan<- timed) {
+	defer close(ch)
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		var evs []map[string]any
+		_ = json.Unmarshal(data, &evs)
+		for _, e := range evs {
+			ch <- timed{time.Now(), e}
+		}
+	}
+}
+
+// TestPresenceAtMostEveryInterval: joins in quick succession produce presence events
+// no closer together than PresenceInterval, and the last one has the final count.
+func TestPresenceAtMostEveryInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := startBubble(t, chat.DefaultConfig())
+		host := b.dial("p", event.RoleHost, "h")
+		events := make(chan timed, 1024)
+		go readAll(host, events)
+		var viewers []*websocket.Conn
+		for i := range 6 {
+			v := b.dial("p", event.RoleViewer, string(rune('a'+i)))
+			go readAll(v, make(chan timed, 1024))
+			viewers = append(viewers, v)
+			time.Sleep(300 * time.Millisecond)
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		var presence []timed
+		for len(events) > 0 {
+			if e := <-events; e.ev["type"] == "presence" {
+				presence = append(presence, e)
+			}
+		}
+		if len(presence) < 2 {
+			t.Fatalf("%d presence events", len(presence))
+		}
+		for i := 1; i < len(presence); i++ {
+			if gap := presence[i].at.Sub(presence[i-1].at); gap < 2*time.Second {
+				t.Fatalf("presence events %s apart", gap)
+			}
+		}
+		if n := presence[len(presence)-1].ev["viewers"]; n != 6.0 {
+			t.Fatalf("last presence %v, want 6", n)
+		}
+		for _, v := range viewers {
+			v.Close()
+		}
+		host.Close()
+		b.stop()
+	})
+}
+
+// TestSilentClientClosedAfterPongWait: a client that never reads never answers pings
+// and is closed after PongWait; one that reads (and so answers pings) stays.
+func TestSilentClientClosedAfterPongWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := chat.DefaultConfig()
+		b := startBubble(t, cfg)
+		silent := b.dial("s", event.RoleViewer, "silent")
+		alive := b.dial("s", event.RoleViewer, "alive")
+		go readAll(alive, make(chan timed, 1024))
+		b.expectConns(2, "at start")
+		time.Sleep(cfg.PongWait + 5*time.Second)
+		b.expectConns(1, "after the pong wait (only the reading client)")
+		time.Sleep(10 * cfg.PongWait)
+		b.expectConns(1, "long after (the answering client stays)")
+		silent.Close()
+		alive.Close()
+		b.stop()
+	})
+}
+
+// TestMuteExpiresAndRoomUnloads: a 1-minute mute lapses after a minute, and an empty
+// room is unloaded after RoomIdle.
+func TestMuteExpiresAndRoomUnloads(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := chat.DefaultConfig()
+		b := startBubble(t, cfg)
+		host := b.dial("m", event.RoleHost, "h")
+		hostEvents := make(chan timed, 1024)
+		go readAll(host, hostEvents)
+		v := b.dial("m", event.RoleViewer, "v")
+		vEvents := make(chan timed, 1024)
+		go readAll(v, vEvents)
+		_ = host.WriteJSON(map[string]any{"type": "mute", "user": "v", "for": "1m"})
+		time.Sleep(time.Second)
+		_ = v.WriteJSON(map[string]any{"type": "danmaku", "text": "muted?"})
+		time.Sleep(time.Second)
+		time.Sleep(time.Minute)
+		_ = v.WriteJSON(map[string]any{"type": "danmaku", "text": "free"})
+		time.Sleep(time.Second)
+		synctest.Wait()
+		var codes, texts []any
+		for len(vEvents) > 0 {
+			e := <-vEvents
+			switch e.ev["type"] {
+			case "error":
+				codes = append(codes, e.ev["code"])
+			case "danmaku":
+				texts = append(texts, e.ev["text"])
+			}
+		}
+		if len(codes) != 1 || codes[0] != "muted" || len(texts) != 1 || texts[0] != "free" {
+			t.Fatalf("errors %v, danmaku %v", codes, texts)
+		}
+		host.Close()
+		v.Close()
+		time.Sleep(cfg.RoomIdle + 2*time.Second)
+		synctest.Wait()
+		mfs, _ := b.reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "liveroom_chat_rooms" && mf.GetMetric()[0].GetGauge().GetValue() != 0 {
+				t.Fatal("the empty room is still loaded after chat-room-idle")
+			}
+		}
+		b.stop()
+	})
+}

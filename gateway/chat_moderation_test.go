@@ -1,0 +1,116 @@
+package gateway_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// TestChatModerationRoleMatrix: every moderation message by every role; viewers get
+// forbidden, host/agent/admin are obeyed (pin: host and admin only).
+func TestChatModerationRoleMatrix(t *testing.T) {
+	h := newHarness(t, testChatConfig(), nil)
+	actions := []struct {
+		msg     map[string]any
+		allowed map[string]bool
+		answer  string // event the sender sees when allowed
+	}{
+		{map[string]any{"type": "mute", "user": "target", "for": "1m"}, mods, "notice"},
+		{map[string]any{"type": "unmute", "user": "target"}, mods, "notice"},
+		{map[string]any{"type": "slow", "for": 0}, mods, "notice"},
+		{map[string]any{"type": "pin", "product": map[string]any{"sku": "S", "title": "T", "price": 1}}, map[string]bool{"host": true, "admin": true}, "pin"},
+		{map[string]any{"type": "ban", "user": "target", "for": "1m"}, mods, "notice"},
+		{map[string]any{"type": "unban", "user": "target"}, mods, "notice"},
+	}
+	for _, role := range []string{event.RoleViewer, event.RoleHost, event.RoleAgent, event.RoleAdmin} {
+		c := h.join("m", role, "u-"+role)
+		for _, a := range actions {
+			c.send(a.msg)
+			if a.allowed[role] {
+				c.expect(a.answer)
+			} else {
+				c.expectError("forbidden")
+			}
+		}
+	}
+}
+
+var mods = map[string]bool{"host": true, "agent": true, "admin": true}
+
+func TestChatMuteDeleteSlowBan(t *testing.T) {
+	h := newHarness(t, testChatConfig(), nil)
+	host := h.join("mod", event.RoleHost, "h")
+	agent := h.join("mod", event.RoleAgent, "ag")
+	v := h.join("mod", event.RoleViewer, "v")
+
+	// Mute: the viewer's danmaku are refused with `muted`, and the connection stays.
+	agent.send(map[string]any{"type": "mute", "user": "v", "for": 600})
+	n := v.expect("notice")
+	if n["action"] != "mute" || n["user"] != "v" || num(n["until"]) == 0 {
+		t.Fatalf("mute notice = %v", n)
+	}
+	v.send(map[string]any{"type": "danmaku", "text": "hello?"})
+	v.expectError("muted")
+	if room := h.dial("mod", event.RoleViewer, "v", nil).expect("welcome")["room"].(map[string]any); num(room["muted_until"]) == 0 {
+		t.Fatalf("a muted viewer's welcome lacks muted_until: %v", room)
+	}
+	agent.send(map[string]any{"type": "unmute", "user": "v"})
+	v.expect("notice")
+	v.send(map[string]any{"type": "danmaku", "text": "free again"})
+	d := host.expect("danmaku")
+	v.expect("danmaku")
+
+	// Delete: everyone gets `deleted`; later welcomes leave the message out.
+	host.send(map[string]any{"type": "delete", "seq": d["seq"]})
+	if del := v.expect("deleted"); num(del["target"]) != num(d["seq"]) || num(del["seq"]) <= num(d["seq"]) {
+		t.Fatalf("deleted = %v", del)
+	}
+	host.expect("deleted")
+	host.send(map[string]any{"type": "delete", "seq": 999999})
+	host.expectError("bad_request")
+	for _, e := range h.dial("mod", event.RoleViewer, "late", nil).expect("welcome")["history"].([]any) {
+		if e.(map[string]any)["text"] == "free again" {
+			t.Fatal("a deleted message is still in the welcome history")
+		}
+	}
+
+	// Slow mode: viewers wait between messages; the host does not.
+	agent.send(map[string]any{"type": "slow", "for": "1h"})
+	if n := v.expect("notice"); n["action"] != "slow" || num(n["slow_ms"]) != 3600000 {
+		t.Fatalf("slow notice = %v", n)
+	}
+	host.expect("notice")
+	fresh := h.join("mod", event.RoleViewer, "fresh")
+	fresh.send(map[string]any{"type": "danmaku", "text": "first"})
+	fresh.expect("danmaku")
+	host.expect("danmaku")
+	v.expect("danmaku")
+	fresh.send(map[string]any{"type": "danmaku", "text": "second"})
+	fresh.expectError("rate_limited")
+	v.send(map[string]any{"type": "danmaku", "text": "v again"}) // wrote "free again" < 1h ago
+	v.expectError("rate_limited")
+	host.send(map[string]any{"type": "danmaku", "text": "host 1"})
+	host.send(map[string]any{"type": "danmaku", "text": "host 2"})
+	v.expect("danmaku")
+	v.expect("danmaku")
+
+	// Ban: the viewer's connection closes with 1008 and it cannot come back.
+	host.send(map[string]any{"type": "ban", "user": "v"})
+	if code := v.expectClose(); code != websocket.ClosePolicyViolation {
+		t.Fatalf("banned close code %d, want 1008", code)
+	}
+	_, resp, err := h.dialRaw("mod", h.token(event.RoleViewer, "v", "mod"), nil, nil)
+	if err == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("banned redial: %v %v, want 403", err, resp)
+	}
+	host.expect("danmaku")
+	host.expect("danmaku")
+	host.send(map[string]any{"type": "ban", "user": "h"})
+	host.expectError("bad_request")
+	host.send(map[string]any{"type": "unban", "user": "v"})
+	host.expect("notice")
+	h.dial("mod", event.RoleViewer, "v", nil).expect("welcome")
+}
