@@ -23,6 +23,9 @@ import (
 	"github.com/liveroom/liveroom/token"
 )
 
+// stopTimeout bounds how long the services may take to flush and stop after the drain.
+const stopTimeout = 15 * time.Second
+
 // TapSize is how many events the tap holds for the segment engine before dropping.
 const TapSize = 1 << 16
 
@@ -79,7 +82,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 // wire builds the capability services in dependency order (segment answers through
 // chat; media reports to chat); each wiring file adds its stop function.
 func (a *App) wire(deps *gateway.Deps) error {
-	for _, w := range []func(*gateway.Deps) error{a.wireChat, a.wireSegment, a.wireMedia} {
+	for _, w := range []func(*gateway.Deps) error{a.wireChat, a.wireSegment, a.wireRules, a.wireMedia} {
 		if err := w(deps); err != nil {
 			return err
 		}
@@ -187,7 +190,10 @@ func (a *App) Shutdown(ctx context.Context) error {
 		err = a.http.Close()
 	}
 	a.wg.Wait()
-	if serr := a.stop(ctx); serr != nil && err == nil {
+	// The services get their own time to flush state, even when the drain used it all.
+	sctx, scancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer scancel()
+	if serr := a.stop(sctx); serr != nil && err == nil {
 		err = serr
 	}
 	a.log.Info("stopped")

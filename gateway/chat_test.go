@@ -9,13 +9,10 @@ import (
 	"testing"
 
 	"github.com/gorilla/websocket"
-	"go.uber.org/goleak"
 
 	"github.com/liveroom/liveroom/chat"
 	"github.com/liveroom/liveroom/event"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestChatWelcomeDanmakuAndTap(t *testing.T) {
 	h := newHarness(t, testChatConfig(), nil)

@@ -1,0 +1,353 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/liveroom/liveroom/chat"
+	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/gateway"
+	"github.com/liveroom/liveroom/problem"
+	"github.com/liveroom/liveroom/rules"
+	"github.com/liveroom/liveroom/segment"
+)
+
+// Files of the rules under --data: their state (prompts, limits, scheduled jobs, the
+// action log) and the rules document in force.
+const (
+	RulesDB   = "rules.db"
+	RulesFile = "rules.json"
+)
+
+// serviceUser signs the automatic private messages rules send.
+var serviceUser = event.User{ID: "liveroom", Name: "Customer service", Role: event.RoleAgent}
+
+// chatOut is what the rules need from chat: prompts to a room's agents and DMs.
+type chatOut interface {
+	Prompt(ctx context.Context, room string, p chat.Prompt) (int, error)
+	SendDM(ctx context.Context, room string, from event.User, to, text string) (chat.DM, error)
+}
+
+// outbox delivers the rules' prompts and DMs through chat.
+type outbox struct{ chat chatOut }
+
+func (o outbox) SendPrompt(ctx context.Context, room string, p rules.Prompt) error {
+	_, err := o.chat.Prompt(ctx, room, chat.Prompt{
+		Viewer:    chat.PromptViewer{ID: p.Viewer.ID, Name: p.Viewer.Name, Tags: tagWords(p.Viewer.Tags)},
+		Reason:    p.Reason,
+		Suggested: p.Suggested,
+		PromptID:  p.ID,
+	})
+	return err
+}
+
+func (o outbox) SendDM(ctx context.Context, room, viewer, text, ruleID string) error {
+	_, err := o.chat.SendDM(ctx, room, serviceUser, viewer, text)
+	return err
+}
+
+func tagWords(t rules.Tags) []string {
+	var out []string
+	for _, w := range []string{t.Activity, t.Value, t.Lifecycle} {
+		if w != "" {
+			out = append(out, w)
+		}
+	}
+	out = append(out, t.Preference...)
+	return append(out, t.Custom...)
+}
+
+// playbook feeds what segment applied (events and tag changes) to the rules with a
+// fresh snapshot of the viewer, and serves the gateway's rules, consent, notes and
+// Shopify order routes.
+type playbook struct {
+	seg    *segment.Engine
+	rules  *rules.Engine
+	file   string
+	in     *event.Queue
+	cancel func()
+	mu     sync.Mutex // serialises PutRules
+	zones  sync.Map   // viewer id → IANA time zone seen on its events
+}
+
+func (p *playbook) run(ctx context.Context) {
+	for {
+		ev, err := p.in.Next(ctx)
+		if err != nil {
+			return
+		}
+		p.handle(ctx, ev)
+	}
+}
+
+func (p *playbook) handle(ctx context.Context, ev event.Event) {
+	if ev.Viewer == "" {
+		if ev.Type == event.LiveEnd {
+			p.rules.EndLive(ev.Live)
+		}
+		return
+	}
+	v, s, ok := p.Snapshot(ctx, ev.Viewer, ev.Live)
+	if !ok {
+		return
+	}
+	if s.Room == "" {
+		s.Room = ev.Room
+	}
+	if ev.Type == event.TagChange && ev.Tag != nil {
+		p.rules.OnTagChange(ctx, v, s, rules.TagChange{Dimension: ev.Tag.Dimension, From: ev.Tag.From, To: ev.Tag.To, At: ev.At})
+		return
+	}
+	p.rules.OnEvent(ctx, v, s, ev)
+}
+
+// Snapshot is the viewer and its presence in live as the rules see them now.
+func (p *playbook) Snapshot(ctx context.Context, id, live string) (rules.Viewer, rules.Session, bool) {
+	vv, err := p.seg.Viewer(ctx, id)
+	if err != nil {
+		return rules.Viewer{}, rules.Session{}, false
+	}
+	v := rules.Viewer{
+		ID: vv.ID, Name: vv.Name, Sessions: vv.Sessions, WatchSeconds: float64(vv.WatchSeconds),
+		Orders: vv.Orders, Spend: money(vv.Spend), AOV: money(vv.AOV), Comments: vv.Comments, Likes: vv.Likes,
+		Consent: vv.Consent == nil || *vv.Consent,
+		Tags: rules.Tags{
+			Activity: str(vv.Tags[segment.DimActivity]), Value: str(vv.Tags[segment.DimValue]),
+			Lifecycle: str(vv.Tags[segment.DimLifecycle]), Preference: strs(vv.Tags[segment.DimPreference]),
+		},
+	}
+	if z, ok := p.zones.Load(id); ok {
+		v.TimeZone = z.(string)
+	}
+	var s rules.Session
+	for _, ls := range vv.LiveSessions {
+		if ls.Live == live && live != "" {
+			s = rules.Session{Room: ls.Room, Live: ls.Live, WatchSeconds: float64(ls.WatchSeconds), Watching: ls.Watching}
+			if vv.LastOrder != nil && !vv.LastOrder.Before(ls.Start) {
+				s.Orders = 1
+			}
+		}
+	}
+	// The latest comment and click, newest last in Recent.
+	for _, r := range vv.Recent {
+		switch r.Type {
+		case string(event.Danmaku):
+			v.LastComment = r.Detail
+			if s.Live != "" && !r.At.Before(liveStart(vv, s.Live)) {
+				s.Comments++
+			}
+		case string(event.ProductClick):
+			v.LastSKU, v.LastCategory = r.Detail, p.seg.Category(r.Detail)
+		}
+	}
+	return v, s, true
+}
+
+func liveStart(vv segment.ViewerView, live string) time.Time {
+	for _, ls := range vv.LiveSessions {
+		if ls.Live == live {
+			return ls.Start
+		}
+	}
+	return time.Time{}
+}
+
+func money(m segment.Money) float64 { return float64(m) / 1e6 }
+
+func str(v any) string { s, _ := v.(string); return s }
+
+func strs(v any) []string {
+	switch l := v.(type) {
+	case []string:
+		return l
+	case []any:
+		out := make([]string, 0, len(l))
+		for _, x := range l {
+			out = append(out, str(x))
+		}
+		return out
+	}
+	return nil
+}
+
+// RulesJSON is the document in force.
+func (p *playbook) RulesJSON() []byte { return p.rules.Rules().Document().JSON() }
+
+// PutRules compiles data first; only a good document is written (atomically, fsynced)
+// and then put in force, so a refused or failed change leaves the old rules in force.
+func (p *playbook) PutRules(ctx context.Context, data []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	set, err := rules.Compile(data)
+	if err != nil {
+		return err
+	}
+	if err := writeFileSync(p.file, set.Document().JSON()); err != nil {
+		return problem.Wrap(problem.Unavailable, err, "rules could not be saved; the old rules stay in force")
+	}
+	p.rules.Use(set)
+	return nil
+}
+
+func (p *playbook) Prompts(ctx context.Context, room string) ([]rules.Prompt, error) {
+	return p.rules.Prompts(ctx, room)
+}
+
+func (p *playbook) Claim(ctx context.Context, id, agent string) (rules.Prompt, error) {
+	return p.rules.Claim(ctx, id, agent)
+}
+
+func (p *playbook) Resolve(ctx context.Context, id, agent, outcome string) (rules.Prompt, error) {
+	return p.rules.Resolve(ctx, id, agent, outcome)
+}
+
+func (p *playbook) Actions(ctx context.Context, viewer string) ([]rules.Action, error) {
+	return p.rules.Actions(ctx, viewer)
+}
+
+// SetConsent records an agent's change of a viewer's consent as a consent event,
+// durable before it returns.
+func (p *playbook) SetConsent(ctx context.Context, viewer string, messages bool, by event.User) error {
+	ev := event.Event{ID: fmt.Sprintf("consent:%s:%d", viewer, time.Now().UnixNano()), Type: event.Consent,
+		Viewer: viewer, At: time.Now().UTC(), Consent: &messages}
+	res, err := p.seg.Import(ctx, []segment.Item{{Event: ev}}, nil)
+	if err != nil {
+		return err
+	}
+	if len(res.Errors) > 0 {
+		return problem.New(problem.BadRequest, "%s", res.Errors[0].Error)
+	}
+	return nil
+}
+
+// SetTimeZone keeps the viewer's zone in memory for quiet hours: after a restart the
+// player sends it again when the viewer comes back.
+func (p *playbook) SetTimeZone(viewer string, zone *time.Location) {
+	p.zones.Store(viewer, zone.String())
+}
+
+func (p *playbook) AddNote(ctx context.Context, viewer string, by event.User, text string) error {
+	return p.rules.AddNote(ctx, viewer, by.ID, text)
+}
+
+// Order imports a verified shop order; it returns once the order is durable.
+func (p *playbook) Order(ctx context.Context, ev event.Event) (bool, error) {
+	res, err := p.seg.Import(ctx, []segment.Item{{Event: ev}}, nil)
+	if err != nil {
+		return false, err
+	}
+	if len(res.Errors) > 0 {
+		return false, problem.New(problem.BadRequest, "%s", res.Errors[0].Error)
+	}
+	return res.Accepted == 0, nil
+}
+
+// Category is the category the room's catalog knows for sku (pinned products).
+func (p *playbook) Category(sku string) string { return p.seg.Category(sku) }
+
+// analytics is segment's figures with dm_conversion from the prompts.
+type analytics struct {
+	*segment.Engine
+	rules *rules.Engine
+}
+
+func (a analytics) Analytics(ctx context.Context, room string) segment.Analytics {
+	out := a.Engine.Analytics(ctx, room)
+	if c, err := a.rules.DMConversion(ctx, room); err == nil && c.Resolved > 0 {
+		rate := c.Rate
+		out.DMConversion = &rate
+	}
+	return out
+}
+
+// writeFileSync replaces path with data durably: temp file, fsync, rename, fsync dir.
+func writeFileSync(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".rules-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
+}
+
+// loadRules reads the saved rules, or the shipped defaults on first start.
+func loadRules(path string, stay time.Duration) (*rules.Set, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return rules.CompileDocument(rules.DefaultRules(stay))
+	}
+	if err != nil {
+		return nil, err
+	}
+	set, err := rules.Compile(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return set, nil
+}
+
+// wireRules builds the rules engine on <data>/rules.db, feeds it what segment applies,
+// and hands the rules, consent/notes and Shopify routes to the gateway.
+func (a *App) wireRules(deps *gateway.Deps) error {
+	seg, ok := deps.Segment.(*segment.Engine)
+	if !ok || seg == nil {
+		return nil
+	}
+	ch, ok := deps.Chat.(chatOut)
+	if !ok {
+		return errors.New("rules need chat to reach agents")
+	}
+	set, err := loadRules(filepath.Join(a.cfg.Data, RulesFile), a.cfg.Segment.StayThreshold)
+	if err != nil {
+		return err
+	}
+	state, err := rules.OpenBolt(filepath.Join(a.cfg.Data, RulesDB), a.cfg.Rules.FlushEvery)
+	if err != nil {
+		return err
+	}
+	p := &playbook{seg: seg, file: filepath.Join(a.cfg.Data, RulesFile), in: event.NewQueue(TapSize)}
+	eng, err := rules.New(a.cfg.Rules, rules.Deps{Outbox: outbox{ch}, State: state, Profiles: p, Log: a.log.With("part", "rules"), Rules: set})
+	if err != nil {
+		state.Close()
+		return err
+	}
+	p.rules = eng
+	p.cancel = seg.Subscribe(p.in)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.run(ctx) }()
+	deps.Rules, deps.Actions, deps.Orders = p, p, p
+	deps.Segment = analytics{seg, eng}
+	deps.ShopSecret = a.cfg.Segment.ShopSecret
+	a.stops = append(a.stops, func(ctx context.Context) error {
+		p.cancel()
+		cancel()
+		<-done
+		return errors.Join(eng.Close(ctx), state.Close())
+	})
+	return nil
+}
