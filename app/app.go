@@ -38,6 +38,7 @@ type App struct {
 	http     *http.Server
 	ln       net.Listener
 	tap      *event.Queue
+	pub      event.Publisher               // the tap behind liveStamp: what chat and media publish to
 	stops    []func(context.Context) error // run in reverse order on shutdown
 	serveErr chan error
 	wg       sync.WaitGroup
@@ -61,6 +62,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: log, signer: signer, tap: event.NewQueue(TapSize), serveErr: make(chan error, 1)}
+	a.pub = newLiveStamp(a.tap)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

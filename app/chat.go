@@ -19,7 +19,7 @@ func (a *App) wireChat(deps *gateway.Deps) error {
 	if err != nil {
 		return err
 	}
-	hub, err := chat.New(a.cfg.Chat, chat.Deps{Store: store, Tap: a.tap, Registry: deps.Registry, Log: a.log})
+	hub, err := chat.New(a.cfg.Chat, chat.Deps{Store: store, Tap: a.pub, Registry: deps.Registry, Log: a.log})
 	if err != nil {
 		store.Close()
 		return err

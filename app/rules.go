@@ -67,6 +67,7 @@ func tagWords(t rules.Tags) []string {
 // Shopify order routes.
 type playbook struct {
 	seg    *segment.Engine
+	lives  *liveStamp
 	rules  *rules.Engine
 	file   string
 	in     *event.Queue
@@ -91,6 +92,9 @@ func (p *playbook) handle(ctx context.Context, ev event.Event) {
 			p.rules.EndLive(ev.Live)
 		}
 		return
+	}
+	if ev.Live == "" && ev.Room != "" && p.lives != nil {
+		ev.Live = p.lives.current(ev.Room) // orders and imports come without the live id
 	}
 	v, s, ok := p.Snapshot(ctx, ev.Viewer, ev.Live)
 	if !ok {
@@ -128,7 +132,9 @@ func (p *playbook) Snapshot(ctx context.Context, id, live string) (rules.Viewer,
 	for _, ls := range vv.LiveSessions {
 		if ls.Live == live && live != "" {
 			s = rules.Session{Room: ls.Room, Live: ls.Live, WatchSeconds: float64(ls.WatchSeconds), Watching: ls.Watching}
-			if vv.LastOrder != nil && !vv.LastOrder.Before(ls.Start) {
+			// Shops stamp orders to the second: one placed in the live's first second
+			// still belongs to it.
+			if vv.LastOrder != nil && !vv.LastOrder.Before(ls.Start.Truncate(time.Second)) {
 				s.Orders = 1
 			}
 		}
@@ -244,7 +250,7 @@ func (p *playbook) Order(ctx context.Context, ev event.Event) (bool, error) {
 	if len(res.Errors) > 0 {
 		return false, problem.New(problem.BadRequest, "%s", res.Errors[0].Error)
 	}
-	return res.Accepted == 0, nil
+	return res.Duplicates > 0, nil
 }
 
 // Category is the category the room's catalog knows for sku (pinned products).
@@ -329,7 +335,7 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 	if err != nil {
 		return err
 	}
-	p := &playbook{seg: seg, file: filepath.Join(a.cfg.Data, RulesFile), in: event.NewQueue(TapSize)}
+	p := &playbook{seg: seg, lives: a.pub.(*liveStamp), file: filepath.Join(a.cfg.Data, RulesFile), in: event.NewQueue(TapSize)}
 	eng, err := rules.New(a.cfg.Rules, rules.Deps{Outbox: outbox{ch}, State: state, Profiles: p, Log: a.log.With("part", "rules"), Rules: set})
 	if err != nil {
 		state.Close()

@@ -1,0 +1,49 @@
+package app
+
+import (
+	"sync"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// liveStamp sits in front of the tap and stamps each event of a room with the id of
+// the room's current broadcast, learnt from media's live_start/live_end on the same
+// tap. Chat knows whether a room is live but not which broadcast it is; with the id,
+// chat presence counts toward "watched the current live" like WHEP watching does.
+type liveStamp struct {
+	next  event.Publisher
+	mu    sync.RWMutex
+	lives map[string]string // room → live id
+}
+
+func newLiveStamp(next event.Publisher) *liveStamp {
+	return &liveStamp{next: next, lives: map[string]string{}}
+}
+
+// Publish stamps ev and hands it on; it never blocks.
+func (l *liveStamp) Publish(ev event.Event) bool {
+	switch {
+	case ev.Type == event.LiveStart && ev.Room != "":
+		l.mu.Lock()
+		l.lives[ev.Room] = ev.Live
+		l.mu.Unlock()
+	case ev.Type == event.LiveEnd && ev.Room != "":
+		l.mu.Lock()
+		if l.lives[ev.Room] == ev.Live {
+			delete(l.lives, ev.Room)
+		}
+		l.mu.Unlock()
+	case ev.Live == "" && ev.Room != "":
+		l.mu.RLock()
+		ev.Live = l.lives[ev.Room]
+		l.mu.RUnlock()
+	}
+	return l.next.Publish(ev)
+}
+
+// current is the id of room's broadcast now, or "".
+func (l *liveStamp) current(room string) string {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.lives[room]
+}

@@ -1,0 +1,263 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/shopify"
+	"github.com/liveroom/liveroom/token"
+)
+
+const shopSecret = "shop-secret-for-tests"
+
+// wsClient is a real WebSocket client of the room that keeps every event it got.
+type wsClient struct {
+	conn   *websocket.Conn
+	mu     sync.Mutex
+	events []map[string]any
+	done   chan struct{}
+}
+
+func dialRoom(t *testing.T, base, room, tok string) *wsClient {
+	t.Helper()
+	u := "ws" + strings.TrimPrefix(base, "http") + "/ws/" + room + "?token=" + url.QueryEscape(tok)
+	conn, res, err := websocket.DefaultDialer.Dial(u, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v (%v)", room, err, res)
+	}
+	c := &wsClient{conn: conn, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		for {
+			_, b, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			var batch []map[string]any
+			if json.Unmarshal(b, &batch) == nil {
+				c.mu.Lock()
+				c.events = append(c.events, batch...)
+				c.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(c.close)
+	return c
+}
+
+func (c *wsClient) close() { c.conn.Close(); <-c.done }
+
+func (c *wsClient) send(t *testing.T, m map[string]any) {
+	t.Helper()
+	if err := c.conn.WriteJSON(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// of returns the events of type typ received so far.
+func (c *wsClient) of(typ string) []map[string]any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []map[string]any
+	for _, e := range c.events {
+		if e["type"] == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func guest(t *testing.T, base, room string) (tok, id string) {
+	t.Helper()
+	res, err := http.Post(base+"/api/rooms/"+room+"/guest", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var g struct {
+		Token    string `json:"token"`
+		ViewerID string `json:"viewer_id"`
+	}
+	if res.StatusCode != 200 || json.NewDecoder(res.Body).Decode(&g) != nil {
+		t.Fatalf("guest: %d", res.StatusCode)
+	}
+	return g.Token, g.ViewerID
+}
+
+func api(t *testing.T, method, u, tok, body string, hdr ...string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, u, strings.NewReader(body))
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
+}
+
+// shopifyOrder posts a signed orders/create webhook for viewer.
+func shopifyOrder(t *testing.T, base, orderID, viewer, room string, sign bool) (int, []byte) {
+	t.Helper()
+	body := fmt.Sprintf(`{"id":%s,"total_price":"49.00","currency":"USD","created_at":%q,
+		"line_items":[{"sku":"SKU-1","price":"49.00","quantity":1,"product_id":1}],
+		"note_attributes":[{"name":"liveroom_viewer","value":%q},{"name":"liveroom_room","value":%q}]}`,
+		orderID, time.Now().UTC().Format(time.RFC3339), viewer, room)
+	mac := shopify.Header([]byte(shopSecret), []byte(body))
+	if !sign {
+		mac = shopify.Header([]byte("wrong"), []byte(body))
+	}
+	return api(t, "POST", base+"/webhooks/orders/shopify", "", body,
+		shopify.HMACHeader, mac, shopify.WebhookIDHeader, "wh-"+orderID, shopify.TopicHeader, "orders/create")
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestStayPromptEndToEnd: with a 2-second threshold, exactly one prompt reaches the
+// room's agents for the viewer who stayed without buying; none for the viewer who
+// bought through a signed Shopify webhook, none for the one who opted out, none before
+// the threshold. The buyer gets the thank-you DM; the prompt is claimed once, resolved,
+// and counts as converted when its viewer orders.
+func TestStayPromptEndToEnd(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Segment.StayThreshold = 2 * time.Second
+	cfg.Segment.ShopSecret = shopSecret
+	a, err := New(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Shutdown(context.Background())
+	base := "http://" + a.Addr().String()
+	const room = "shop"
+	issue := func(role, user string) string {
+		raw, err := a.Signer().Issue(token.Spec{User: user, Name: user, Role: role, Room: room, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	agentTok, agent2Tok := issue(event.RoleAgent, "agent1"), issue(event.RoleAgent, "agent2")
+	agent := dialRoom(t, base, room, agentTok)
+	stop := goLive(t, a, base, room, issue(event.RoleHost, "host"))
+	defer stop()
+
+	stayTok, stayer := guest(t, base, room)
+	buyTok, buyer := guest(t, base, room)
+	optTok, opter := guest(t, base, room)
+	joined := time.Now()
+	watchers := []*wsClient{dialRoom(t, base, room, stayTok), dialRoom(t, base, room, buyTok), dialRoom(t, base, room, optTok)}
+	buyerWS := watchers[1]
+
+	// The opted-out viewer and the buyer act before the threshold.
+	if code, b := api(t, "PUT", base+"/api/viewers/"+opter+"/consent", agentTok, `{"messages":false}`); code != 204 {
+		t.Fatalf("consent: %d %s", code, b)
+	}
+	if code, _ := shopifyOrder(t, base, "1001", buyer, room, false); code != 401 {
+		t.Fatalf("unsigned webhook: %d", code)
+	}
+	if code, b := shopifyOrder(t, base, "1001", buyer, room, true); code != 200 || !strings.Contains(string(b), `"duplicate":false`) {
+		t.Fatalf("webhook: %d %s", code, b)
+	}
+	if code, b := shopifyOrder(t, base, "1001", buyer, room, true); code != 200 || !strings.Contains(string(b), `"duplicate":true`) {
+		t.Fatalf("repeated webhook: %d %s", code, b)
+	}
+	if time.Since(joined) < 1500*time.Millisecond {
+		time.Sleep(1500*time.Millisecond - time.Since(joined))
+	}
+	if n := len(agent.of("prompt")); n != 0 && time.Since(joined) < 2*time.Second {
+		t.Fatalf("%d prompts before the threshold", n)
+	}
+
+	waitUntil(t, "the stay prompt", func() bool { return len(agent.of("prompt")) >= 1 })
+	time.Sleep(1500 * time.Millisecond) // room for a wrong second prompt to show up
+	prompts := agent.of("prompt")
+	if len(prompts) != 1 {
+		t.Fatalf("%d prompts, want exactly 1: %v", len(prompts), prompts)
+	}
+	p := prompts[0]
+	if v, _ := p["viewer"].(map[string]any); v["id"] != stayer {
+		t.Fatalf("prompt for %v, want the stayer %s (buyer %s, opted out %s)", v["id"], stayer, buyer, opter)
+	}
+	if p["reason"] == "" || p["suggested"] == "" || p["prompt_id"] == "" {
+		t.Fatalf("prompt lacks reason/suggested/prompt_id: %v", p)
+	}
+	for _, w := range watchers {
+		if n := len(w.of("prompt")); n != 0 {
+			t.Fatalf("a viewer got %d prompts", n)
+		}
+	}
+	waitUntil(t, "the buyer's thank-you DM", func() bool { return len(buyerWS.of("dm")) >= 1 })
+
+	// The queue over HTTP, one claim at a time, then resolve.
+	id := p["prompt_id"].(string)
+	code, b := api(t, "GET", base+"/api/prompts?room="+room, agentTok, "")
+	if code != 200 || !strings.Contains(string(b), id) {
+		t.Fatalf("prompts: %d %s", code, b)
+	}
+	if code, b = api(t, "POST", base+"/api/prompts/"+id+"/claim", agentTok, ""); code != 200 {
+		t.Fatalf("claim: %d %s", code, b)
+	}
+	if code, _ = api(t, "POST", base+"/api/prompts/"+id+"/claim", agent2Tok, ""); code != 409 {
+		t.Fatalf("second claim: %d", code)
+	}
+	if code, b = api(t, "POST", base+"/api/prompts/"+id+"/resolve", agentTok, `{"outcome":"interested"}`); code != 200 {
+		t.Fatalf("resolve: %d %s", code, b)
+	}
+	if code, _ = api(t, "POST", base+"/api/prompts/nope/claim", agentTok, ""); code != 404 {
+		t.Fatalf("unknown prompt: %d", code)
+	}
+	// The stayer buys after the prompt: the prompt converted.
+	if code, b = shopifyOrder(t, base, "1002", stayer, room, true); code != 200 {
+		t.Fatalf("stayer order: %d %s", code, b)
+	}
+	admin := issue(event.RoleAdmin, "admin")
+	waitUntil(t, "dm_conversion", func() bool {
+		_, b := api(t, "GET", base+"/api/analytics?room="+room, admin, "")
+		var an struct {
+			DM *float64 `json:"dm_conversion"`
+		}
+		return json.Unmarshal(b, &an) == nil && an.DM != nil && *an.DM == 1
+	})
+	// The profile shows what the rules did, with the rule behind it.
+	_, b = api(t, "GET", base+"/api/viewers/"+stayer, agentTok, "")
+	if !bytes.Contains(b, []byte(`"actions"`)) || !bytes.Contains(b, []byte(`"type":"prompt"`)) {
+		t.Fatalf("stayer profile lacks the prompt action: %s", b)
+	}
+	_, b = api(t, "GET", base+"/api/viewers/"+buyer, agentTok, "")
+	if !bytes.Contains(b, []byte(`"type":"dm"`)) {
+		t.Fatalf("buyer profile lacks the thank-you DM action: %s", b)
+	}
+}
