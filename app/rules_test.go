@@ -261,3 +261,83 @@ func TestStayPromptEndToEnd(t *testing.T) {
 		t.Fatalf("buyer profile lacks the thank-you DM action: %s", b)
 	}
 }
+
+// TestRulesAPI: PUT /api/rules refuses a bad document with 400 and the reason, keeping
+// the rules in force; a good one is durable across a restart; notes and time zones are
+// taken and bad ones refused.
+func TestRulesAPI(t *testing.T) {
+	cfg := testConfig(t)
+	a, err := New(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + a.Addr().String()
+	admin, _ := a.Signer().Issue(token.Spec{User: "root", Role: event.RoleAdmin, Room: token.AnyRoom, TTL: time.Hour})
+	agent, _ := a.Signer().Issue(token.Spec{User: "a1", Role: event.RoleAgent, Room: token.AnyRoom, TTL: time.Hour})
+
+	code, before := api(t, "GET", base+"/api/rules", admin, "")
+	if code != 200 || !bytes.Contains(before, []byte(`"stay`)) {
+		t.Fatalf("default rules: %d %s", code, before)
+	}
+	if code, _ = api(t, "GET", base+"/api/rules", agent, ""); code != 403 {
+		t.Fatalf("agent reads rules: %d", code)
+	}
+	bad := `{"rules":[{"id":"x","trigger":{"event":["order"]},"when":"viewer.orders >","action":{"type":"prompt","text":"hi"}}]}`
+	code, b := api(t, "PUT", base+"/api/rules", admin, bad)
+	if code != 400 || !bytes.Contains(b, []byte(`rule 0`)) {
+		t.Fatalf("bad rules: %d %s", code, b)
+	}
+	if _, now := api(t, "GET", base+"/api/rules", admin, ""); !bytes.Equal(now, before) {
+		t.Fatal("a refused document changed the rules in force")
+	}
+	good := `{"rules":[{"id":"thanks","trigger":{"event":["order"]},"action":{"type":"dm","text":"Thank you!"}}]}`
+	if code, b = api(t, "PUT", base+"/api/rules", admin, good); code != 200 || !bytes.Contains(b, []byte(`"thanks"`)) {
+		t.Fatalf("good rules: %d %s", code, b)
+	}
+	if code, _ = api(t, "PUT", base+"/api/rules", admin, good, "Content-Type", "text/plain"); code != 415 {
+		t.Fatalf("wrong content type: %d", code)
+	}
+	// Notes, consent and time zones: bad input is refused.
+	if code, _ = api(t, "POST", base+"/api/viewers/v1/notes", agent, `{"text":"likes red"}`); code != 204 {
+		t.Fatalf("note: %d", code)
+	}
+	if code, _ = api(t, "POST", base+"/api/viewers/v1/notes", agent, `{"text":""}`); code != 400 {
+		t.Fatalf("empty note: %d", code)
+	}
+	if code, _ = api(t, "PUT", base+"/api/viewers/v1/consent", agent, `{"nope":1}`); code != 400 {
+		t.Fatalf("bad consent body: %d", code)
+	}
+	if code, _ = api(t, "PUT", base+"/api/me/timezone", agent, `{"tz":"Asia/Shanghai"}`); code != 204 {
+		t.Fatalf("tz: %d", code)
+	}
+	if code, _ = api(t, "PUT", base+"/api/me/timezone", agent, `{"tz":"Mars/Olympus"}`); code != 400 {
+		t.Fatalf("bad tz: %d", code)
+	}
+	code, b = api(t, "GET", base+"/api/viewers/v1/actions", agent, "")
+	if code != 200 || !bytes.Contains(b, []byte("likes red")) {
+		t.Fatalf("actions: %d %s", code, b)
+	}
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// After a restart the saved rules are in force.
+	a2, err := New(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer a2.Shutdown(context.Background())
+	base = "http://" + a2.Addr().String()
+	if _, b = api(t, "GET", base+"/api/rules", admin, ""); !bytes.Contains(b, []byte(`"thanks"`)) || bytes.Contains(b, []byte(`"stay`)) {
+		t.Fatalf("rules after restart: %s", b)
+	}
+	if _, b = api(t, "GET", base+"/api/viewers/v1/actions", agent, ""); !bytes.Contains(b, []byte("likes red")) {
+		t.Fatalf("note lost in restart: %s", b)
+	}
+}
