@@ -1,0 +1,186 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/internal/browser"
+	"github.com/liveroom/liveroom/token"
+)
+
+// xss is put in a danmaku, a viewer's name and a product title: it must show as text
+// and never run.
+const xss = `<img src=x onerror="window.__xss=1">`
+
+func eval[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		t.Fatalf("evaluate %q: %v", js, err)
+	}
+	return v
+}
+
+// pollJS waits until the expression is true in the tab.
+func pollJS(t *testing.T, ctx context.Context, what, js string) {
+	t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s (%s): %v", what, js, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	dir := os.Getenv("LIVEROOM_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPagesInBrowser drives the four pages in headless Chromium with a fake camera:
+// the studio goes live and the player shows moving video; another viewer's danmaku
+// flies over the player; likes and a gift show; a lingering viewer is prompted to the
+// console, whose reply reaches that viewer's player and no one else; hostile text in a
+// danmaku, a name and a product title stays text; the phone layout has no sideways
+// scroll.
+func TestPagesInBrowser(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Segment.StayThreshold = 3 * time.Second
+	a, err := New(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Shutdown(context.Background())
+	base := a.BaseURL()
+	const room = "demo"
+	links, err := DemoLinks(a.Signer(), base, room, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bctx, _ := browser.New(t, context.Background())
+
+	// The player before the live: waiting, on a phone.
+	player, _ := browser.Tab(t, bctx)
+	if err := chromedp.Do(player, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(links.Player)); err != nil {
+		t.Fatal(err)
+	}
+	pollJS(t, player, "the waiting state", `!document.getElementById("status").hidden && document.getElementById("status").textContent.length > 0`)
+	pollJS(t, player, "the player's chat", `document.getElementById("viewers").textContent !== ""`)
+	if w := eval[int](t, player, `document.documentElement.scrollWidth`); w > 390 {
+		t.Fatalf("phone layout scrolls sideways: %d px wide", w)
+	}
+	screenshot(t, player, "player-phone-waiting")
+
+	// The studio goes live from the fake camera.
+	studio, _ := browser.Tab(t, bctx)
+	if err := chromedp.Do(studio, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(links.Studio)); err != nil {
+		t.Fatal(err)
+	}
+	pollJS(t, studio, "the camera preview", `document.getElementById("preview").videoWidth > 0`)
+	if err := chromedp.Do(studio, chromedp.Click(chromedp.CSS("#go"))); err != nil {
+		t.Fatal(err)
+	}
+	pollJS(t, studio, "going live", `!document.getElementById("stop").disabled`)
+
+	// The player shows moving video.
+	pollJS(t, player, "video frames", `document.getElementById("video").videoWidth > 0`)
+	t0 := eval[float64](t, player, `document.getElementById("video").currentTime`)
+	pollJS(t, player, "time advancing", fmt.Sprintf(`document.getElementById("video").currentTime > %f + 0.5`, t0))
+	pollJS(t, player, "the waiting state gone", `document.getElementById("status").hidden`)
+
+	// Another viewer, with a hostile name, comments, likes and sends a gift.
+	other, _ := a.Signer().Issue(token.Spec{User: "v-other", Name: xss, Role: event.RoleViewer, Room: room, TTL: time.Hour})
+	ws := dialRoom(t, base, room, other)
+	ws.send(t, map[string]any{"type": "danmaku", "text": "hello " + xss})
+	pollJS(t, player, "the danmaku over the video", `[...document.querySelectorAll("#danmaku-layer .dm-item")].some(e => e.textContent.includes("hello <img"))`)
+	ws.send(t, map[string]any{"type": "like", "count": 7})
+	pollJS(t, studio, "likes in the studio", `Number(document.getElementById("f-likes").textContent) >= 7`)
+	ws.send(t, map[string]any{"type": "gift", "gift": "rose", "count": 1})
+	pollJS(t, player, "the gift animation", `document.querySelectorAll("#gift-show .gift-pop").length > 0`)
+	pollJS(t, studio, "gift value in the studio", `Number(document.getElementById("f-gifts").textContent) > 0`)
+	pollJS(t, studio, "the hostile name as text", `[...document.querySelectorAll("#chat .who")].some(e => e.textContent === `+"`"+xss+"`"+`)`)
+
+	// The host pins a product with a hostile title.
+	if err := chromedp.Do(studio,
+		chromedp.SendKeys(chromedp.CSS(`#pin-form [name=sku]`), "SKU-9"),
+		chromedp.SendKeys(chromedp.CSS(`#pin-form [name=title]`), "Silk scarf "+xss),
+		chromedp.SendKeys(chromedp.CSS(`#pin-form [name=price]`), "29.90"),
+		chromedp.SendKeys(chromedp.CSS(`#pin-form [name=url]`), "https://shop.example/p/scarf"),
+		chromedp.Click(chromedp.CSS(`#pin-form button[type=submit]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	pollJS(t, player, "the pinned product", `document.getElementById("pinned-title").textContent.includes("Silk scarf <img")`)
+	buy := eval[string](t, player, `document.getElementById("pinned-buy").href`)
+	if !strings.Contains(buy, "liveroom_viewer=g_") {
+		t.Fatalf("Buy link does not carry the viewer: %s", buy)
+	}
+	screenshot(t, player, "player-phone-live")
+	screenshot(t, studio, "studio-desktop")
+
+	// The console gets a prompt for the lingering player and replies.
+	console, _ := browser.Tab(t, bctx)
+	if err := chromedp.Do(console, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(links.Console+"&room="+room)); err != nil {
+		t.Fatal(err)
+	}
+	pollJS(t, console, "a prompt in the console", `document.querySelectorAll("#prompts li").length > 0`)
+	if err := chromedp.Do(console, chromedp.Click(chromedp.CSS(`#prompts li button`))); err != nil {
+		t.Fatal(err)
+	}
+	pollJS(t, console, "the suggested line ready to edit", `document.getElementById("dm-text").value.length > 0`)
+	pollJS(t, console, "the viewer's profile", `document.querySelector("#profile table") !== null`)
+	screenshot(t, console, "console-desktop")
+	if err := chromedp.Do(console,
+		chromedp.SetValue(chromedp.CSS(`#dm-text`), "Hi from the agent"),
+		chromedp.Click(chromedp.CSS(`#dm-form button[type=submit]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	pollJS(t, player, "the agent's reply in the player", `document.getElementById("toast").textContent.includes("Hi from the agent") || document.getElementById("dm-list").textContent.includes("Hi from the agent")`)
+	time.Sleep(500 * time.Millisecond)
+	for _, e := range ws.of("dm") {
+		if strings.Contains(fmt.Sprint(e["text"]), "Hi from the agent") {
+			t.Fatal("the agent's reply reached another viewer")
+		}
+	}
+
+	// The dashboard renders the figures.
+	dash, _ := browser.Tab(t, bctx)
+	if err := chromedp.Do(dash, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(links.Dashboard)); err != nil {
+		t.Fatal(err)
+	}
+	pollJS(t, dash, "segment charts", `document.querySelectorAll("#charts .bar-row").length > 0`)
+	pollJS(t, dash, "the rules editor", `document.getElementById("rules").value.includes("stay")`)
+	screenshot(t, dash, "dashboard-desktop")
+
+	for name, tab := range map[string]context.Context{"player": player, "studio": studio, "console": console, "dashboard": dash} {
+		if ran := eval[bool](t, tab, `window.__xss === 1`); ran {
+			t.Fatalf("hostile text ran script in the %s", name)
+		}
+	}
+}
