@@ -18,8 +18,14 @@ var mediaLeakOpts = []goleak.Option{
 	goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
 }
 
+// checkMediaLeaks verifies, after every cleanup of the test has run, that no
+// goroutine is left behind.
+func checkMediaLeaks(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t, mediaLeakOpts...) })
+}
+
 func TestMediaRelayPionPeers(t *testing.T) {
-	defer goleak.VerifyNone(t, mediaLeakOpts...)
+	checkMediaLeaks(t)
 	r := newMediaRig(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -28,7 +34,7 @@ func TestMediaRelayPionPeers(t *testing.T) {
 	const n = 4
 	var viewers []*peer.Viewer
 	for i := range n {
-		v, err := r.client(event.RoleViewer, "shop1", "viewer"+string(rune('a'+i))).Watch(ctx, r.srv.URL+"/whep/shop1", nil)
+		v, err := r.client(event.RoleViewer, "shop1", "viewer"+string(rune('a'+i))).Watch(ctx, r.srv.URL+"/whep/shop1")
 		if err != nil {
 			t.Fatalf("watch %d: %v", i, err)
 		}

@@ -34,10 +34,6 @@ type watcher struct {
 // Watch starts a WHEP session on a live room: the answer offers the publisher's codecs
 // and the viewer starts at the cached keyframe once connected.
 func (s *Service) Watch(ctx context.Context, room string, user event.User, offer string) (Answer, error) {
-	sd, _, err := parseOffer(offer, sdp.AttrKeySendOnly)
-	if err != nil {
-		return Answer{}, err
-	}
 	s.mu.Lock()
 	p, isClosed := s.rooms[room], s.closed
 	s.mu.Unlock()
@@ -50,6 +46,10 @@ func (s *Service) Watch(ctx context.Context, room string, user event.User, offer
 	}
 	if stream == nil {
 		return Answer{}, notLive(room)
+	}
+	sd, _, err := parseOffer(offer, sdp.AttrKeySendOnly)
+	if err != nil {
+		return Answer{}, err
 	}
 	pc, err := s.apis.view.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {

@@ -20,6 +20,9 @@ type Client struct {
 	Token string
 	// API builds the peers; NewAPI's default when nil.
 	API *webrtc.API
+	// Mangle, when set, rewrites the server's SDP answer before it is applied (tests
+	// route media through a lossy relay this way).
+	Mangle func(answer string) string
 }
 
 // NewAPI builds a pion API for test and load clients: loopback only, no mDNS, the
@@ -67,13 +70,9 @@ type StatusError struct {
 
 func (e *StatusError) Error() string { return fmt.Sprintf("status %d: %s", e.Status, e.Body) }
 
-// Mangle, when set, rewrites the server's SDP answer before it is applied (tests
-// route media through a lossy relay this way).
-type Mangle func(answer string) string
-
 // negotiate sends pc's complete offer to endpoint and applies the answer; it returns
 // the session URL (Location resolved against endpoint).
-func (c *Client) negotiate(ctx context.Context, pc *webrtc.PeerConnection, endpoint string, mangle Mangle) (string, error) {
+func (c *Client) negotiate(ctx context.Context, pc *webrtc.PeerConnection, endpoint string) (string, error) {
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		return "", err
@@ -113,8 +112,8 @@ func (c *Client) negotiate(ctx context.Context, pc *webrtc.PeerConnection, endpo
 	}
 	base, _ := url.Parse(endpoint)
 	ans := string(body)
-	if mangle != nil {
-		ans = mangle(ans)
+	if c.Mangle != nil {
+		ans = c.Mangle(ans)
 	}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}); err != nil {
 		return "", err

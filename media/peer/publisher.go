@@ -57,7 +57,7 @@ func (c *Client) Publish(ctx context.Context, endpoint string, clip *Clip) (*Pub
 			}
 		})
 	}
-	if p.Session, err = c.negotiate(ctx, pc, endpoint, nil); err != nil {
+	if p.Session, err = c.negotiate(ctx, pc, endpoint); err != nil {
 		pc.Close()
 		p.wg.Wait()
 		return nil, err

@@ -101,8 +101,8 @@ func (c *seqCounter) stats() SeqStats {
 	return s
 }
 
-// Watch connects to a WHEP endpoint. mangle may rewrite the answer (nil: as sent).
-func (c *Client) Watch(ctx context.Context, endpoint string, mangle Mangle) (*Viewer, error) {
+// Watch connects to a WHEP endpoint.
+func (c *Client) Watch(ctx context.Context, endpoint string) (*Viewer, error) {
 	api, err := c.api()
 	if err != nil {
 		return nil, err
@@ -133,7 +133,7 @@ func (c *Client) Watch(ctx context.Context, endpoint string, mangle Mangle) (*Vi
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		v.wg.Go(func() { v.read(t) })
 	})
-	if v.Session, err = c.negotiate(ctx, pc, endpoint, mangle); err != nil {
+	if v.Session, err = c.negotiate(ctx, pc, endpoint); err != nil {
 		_ = pc.GracefulClose()
 		return nil, err
 	}
