@@ -304,10 +304,14 @@ func (sh *shard) run(s *Stream) {
 			return
 		case <-sh.wake:
 		}
+		more := false
 		if vs := sh.list.Load(); vs != nil {
 			for _, v := range *vs {
-				v.drain(s)
+				more = v.drain(s) || more
 			}
+		}
+		if more {
+			sh.poke()
 		}
 	}
 }

@@ -35,10 +35,15 @@ type viewer struct {
 	gone      func() // called when the stream ends
 }
 
-// drain sends every packet the viewer has not had yet. A viewer that lags more than
-// the backlog skips ahead to the latest keyframe (or to now, asking for one), and the
-// skipped packets count as dropped.
-func (v *viewer) drain(s *Stream) {
+// drainBurst is the most packets one viewer gets per pass of its writer: a joiner's
+// cached GOP goes out in bursts its socket buffer can hold, not all at once.
+const drainBurst = 48
+
+// drain sends the packets the viewer has not had yet, at most drainBurst, and reports
+// whether more are waiting. A viewer that lags more than the backlog skips ahead to
+// the latest keyframe (or to now, asking for one); the skipped packets count as
+// dropped.
+func (v *viewer) drain(s *Stream) (more bool) {
 	head := s.ring.head.Load()
 	if head-v.cursor > s.backlog {
 		target := head
@@ -49,6 +54,9 @@ func (v *viewer) drain(s *Stream) {
 		}
 		v.counters.dropped.Add(target - v.cursor)
 		v.cursor = target
+	}
+	if head-v.cursor > drainBurst {
+		head, more = v.cursor+drainBurst, true
 	}
 	for ; v.cursor < head; v.cursor++ {
 		sl := &s.ring.slots[v.cursor%ringSize]
@@ -66,6 +74,7 @@ func (v *viewer) drain(s *Stream) {
 		}
 		sl.mu.RUnlock()
 	}
+	return more
 }
 
 // retransmit answers a NACK for seqs from the stream's cache (RFC 4585 §6.2.1).
@@ -95,6 +104,27 @@ type binding struct {
 	hdr    rtp.Header
 	writer webrtc.TrackLocalWriter
 	ssrc   uint32
+
+	// retransmission budget, used only by this binding's RTCP reader
+	rtxSince time.Time
+	rtxCount int
+}
+
+// maxRetransmits bounds the packets resent to one viewer per second, so a viewer
+// whose link (or CPU) is saturated cannot turn its losses into a NACK storm that
+// costs the relay more than its live packets.
+const maxRetransmits = 150
+
+// retransmitBudget reports whether n more retransmissions fit this second's budget.
+func (b *binding) retransmitBudget(now time.Time, n int) bool {
+	if now.Sub(b.rtxSince) >= time.Second {
+		b.rtxSince, b.rtxCount = now, 0
+	}
+	if b.rtxCount+n > maxRetransmits {
+		return false
+	}
+	b.rtxCount += n
+	return true
 }
 
 var _ webrtc.TrackLocal = (*binding)(nil)
@@ -165,7 +195,9 @@ func (v *viewer) handleRTCP(s *Stream, b *binding, pkts []rtcp.Packet, now time.
 		switch p := p.(type) {
 		case *rtcp.TransportLayerNack:
 			for _, pair := range p.Nacks {
-				v.retransmit(s, b, pair.PacketList())
+				if seqs := pair.PacketList(); b.retransmitBudget(now, len(seqs)) {
+					v.retransmit(s, b, seqs)
+				}
 			}
 		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 			s.RequestKeyframe()

@@ -21,6 +21,9 @@ const (
 	iceKeepalive    = 500 * time.Millisecond
 )
 
+// sockBuffer is the socket buffer size asked for the shared ICE UDP socket.
+const sockBuffer = 8 << 20
+
 // videoFeedback is what the relay understands from and asks of peers.
 var videoFeedback = []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
 
@@ -65,6 +68,12 @@ func newAPIs(cfg Config) (*apis, error) {
 		return nil, fmt.Errorf("listen on %s (--webrtc-udp): %w", cfg.WebRTCUDP, err)
 	}
 	a.udp = udp
+	if c, ok := udp.(*net.UDPConn); ok {
+		// Best effort (capped by net.core.rmem_max/wmem_max): bursts of a publisher's
+		// keyframe and of many viewers' writes share this one socket.
+		_ = c.SetReadBuffer(sockBuffer)
+		_ = c.SetWriteBuffer(sockBuffer)
+	}
 	logf := logging.NewDefaultLoggerFactory()
 	logf.DefaultLogLevel = logging.LogLevelError
 	a.udpMux = webrtc.NewICEUDPMux(logf.NewLogger("udpmux"), udp)

@@ -31,7 +31,7 @@ func benchMedia(args []string, stdout, stderr io.Writer) int {
 	tok := fs.String("token", "", "Bearer token for WHIP (and WHEP unless --viewer-token)")
 	vtok := fs.String("viewer-token", "", "Bearer token for WHEP (default: --token)")
 	pid := fs.Int("pid", 0, "server process id: report its CPU and memory per viewer")
-	joinRate := fs.Int("join-rate", 100, "viewers joining per second")
+	joinRate := fs.Int("join-rate", 25, "viewers joining per second")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -124,14 +124,14 @@ func runMediaBench(ctx context.Context, out io.Writer, b mediaBench) error {
 	fmt.Fprintf(out, "%d viewers joined; warming up 3s, then measuring for %s\n", len(vs), b.duration)
 	time.Sleep(3 * time.Second)
 	before := snapshot(vs)
-	cpu0, at0 := procCPU(b.pid), time.Now()
+	cpu0, gen0, at0 := procCPU(b.pid), procCPU(os.Getpid()), time.Now()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(b.duration):
 	}
 	after := snapshot(vs)
-	cpu1, window := procCPU(b.pid), time.Since(at0).Seconds()
+	cpu1, gen1, window := procCPU(b.pid), procCPU(os.Getpid()), time.Since(at0).Seconds()
 	rssEnd := procRSS(b.pid)
 
 	var pk, exp, lost, conn uint64
@@ -157,6 +157,7 @@ func runMediaBench(ctx context.Context, out io.Writer, b mediaBench) error {
 	}
 	fmt.Fprintf(out, "first keyframe:          p50 %s  p99 %s  (%d of %d viewers saw one)\n",
 		pct(firsts, 0.50), pct(firsts, 0.99), len(firsts), len(vs))
+	fmt.Fprintf(out, "generator CPU:           %.1f%% of a core (near 100%% means the viewers, not the server, limit delivery)\n", 100*(gen1-gen0)/window)
 	if b.pid > 0 {
 		cpu := (cpu1 - cpu0) / window
 		fmt.Fprintf(out, "server CPU:              %.1f%% of a core, %.3f ms CPU per viewer-second, %.1f µs per packet sent\n",

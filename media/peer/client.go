@@ -25,8 +25,10 @@ type Client struct {
 	Mangle func(answer string) string
 }
 
-// NewAPI builds a pion API for test and load clients: loopback only, no mDNS, the
-// default codecs and NACK, reports and TWCC interceptors.
+// NewAPI builds a pion API for test and load clients: no mDNS, the default codecs,
+// NACK (generator and responder) and RTCP reports — the per-packet work a browser
+// does, without the statistics and congestion-control interceptors that would make
+// a load generator heavier than the server it measures.
 func NewAPI(loopbackOnly bool) (*webrtc.API, error) {
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -40,7 +42,10 @@ func NewAPI(loopbackOnly bool) (*webrtc.API, error) {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+	if err := webrtc.ConfigureNack(me, ir); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, err
 	}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir)), nil

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"encoding/binary"
 	"sync"
 	"time"
 
@@ -143,24 +144,51 @@ func (c *Client) Watch(ctx context.Context, endpoint string) (*Viewer, error) {
 func (v *Viewer) read(t *webrtc.TrackRemote) {
 	mime := t.Codec().MimeType
 	isVideo := t.Kind() == webrtc.RTPCodecTypeVideo
+	buf := make([]byte, 1500)
 	for {
-		p, _, err := t.ReadRTP()
+		n, _, err := t.Read(buf) // raw, so counting allocates nothing per packet
 		if err != nil {
 			return
 		}
+		seq, payload, ok := rtpSeqPayload(buf[:n])
+		if !ok {
+			continue
+		}
 		now := time.Now()
 		v.mu.Lock()
-		v.bytes += uint64(len(p.Payload))
+		v.bytes += uint64(len(payload))
 		if isVideo {
-			v.video.add(p.SequenceNumber)
-			if v.firstKey.IsZero() && lrmedia.IsKeyframe(mime, p.Payload) {
+			v.video.add(seq)
+			if v.firstKey.IsZero() && lrmedia.IsKeyframe(mime, payload) {
 				v.firstKey = now
 			}
 		} else {
-			v.audio.add(p.SequenceNumber)
+			v.audio.add(seq)
 		}
 		v.mu.Unlock()
 	}
+}
+
+// rtpSeqPayload reads the sequence number and payload of an RTP packet (RFC 3550 §5.1).
+func rtpSeqPayload(b []byte) (uint16, []byte, bool) {
+	if len(b) < 12 || b[0]>>6 != 2 {
+		return 0, nil, false
+	}
+	off := 12 + 4*int(b[0]&0x0f)
+	if b[0]&0x10 != 0 {
+		if len(b) < off+4 {
+			return 0, nil, false
+		}
+		off += 4 + 4*int(binary.BigEndian.Uint16(b[off+2:]))
+	}
+	end := len(b)
+	if b[0]&0x20 != 0 && end > off {
+		end -= int(b[end-1])
+	}
+	if off > end {
+		return 0, nil, false
+	}
+	return binary.BigEndian.Uint16(b[2:]), b[off:end], true
 }
 
 // Stats returns a snapshot of what arrived.
