@@ -68,6 +68,7 @@ func (s *Service) Publish(ctx context.Context, room string, user event.User, off
 	pc.OnTrack(p.onTrack)
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
+			s.log.Info("publisher connection ended", "room", room, "state", st.String())
 			p.end(true)
 		}
 	})

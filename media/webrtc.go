@@ -16,8 +16,8 @@ import (
 
 // ICE timing: a publisher whose connection dies is noticed within a few seconds.
 const (
-	iceDisconnected = 2 * time.Second
-	iceFailed       = 4 * time.Second
+	iceDisconnected = 3 * time.Second
+	iceFailed       = 5 * time.Second
 	iceKeepalive    = 500 * time.Millisecond
 )
 

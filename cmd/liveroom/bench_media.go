@@ -125,6 +125,7 @@ func runMediaBench(ctx context.Context, out io.Writer, b mediaBench) error {
 	time.Sleep(3 * time.Second)
 	before := snapshot(vs)
 	cpu0, gen0, at0 := procCPU(b.pid), procCPU(os.Getpid()), time.Now()
+	udp0 := udpCounters()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
@@ -133,6 +134,7 @@ func runMediaBench(ctx context.Context, out io.Writer, b mediaBench) error {
 	after := snapshot(vs)
 	cpu1, gen1, window := procCPU(b.pid), procCPU(os.Getpid()), time.Since(at0).Seconds()
 	rssEnd := procRSS(b.pid)
+	udp1 := udpCounters()
 
 	var pk, exp, lost, conn uint64
 	var firsts []time.Duration
@@ -157,6 +159,8 @@ func runMediaBench(ctx context.Context, out io.Writer, b mediaBench) error {
 	}
 	fmt.Fprintf(out, "first keyframe:          p50 %s  p99 %s  (%d of %d viewers saw one)\n",
 		pct(firsts, 0.50), pct(firsts, 0.99), len(firsts), len(vs))
+	fmt.Fprintf(out, "kernel UDP drops:        %d receive-buffer, %d send-buffer (whole host, during the window)\n",
+		udp1["RcvbufErrors"]-udp0["RcvbufErrors"], udp1["SndbufErrors"]-udp0["SndbufErrors"])
 	fmt.Fprintf(out, "generator CPU:           %.1f%% of a core (near 100%% means the viewers, not the server, limit delivery)\n", 100*(gen1-gen0)/window)
 	if b.pid > 0 {
 		cpu := (cpu1 - cpu0) / window
@@ -219,4 +223,31 @@ func procRSS(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// udpCounters reads the host's UDP counters from /proc/net/snmp: receive-buffer
+// drops there mean a receiving socket (here: the load generator's viewers) was full.
+func udpCounters() map[string]int64 {
+	out := map[string]int64{}
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return out
+	}
+	var names []string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f[1:]
+			continue
+		}
+		for i, v := range f[1:] {
+			if i < len(names) {
+				out[names[i]], _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+	}
+	return out
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -32,6 +34,9 @@ type Client struct {
 func NewAPI(loopbackOnly bool) (*webrtc.API, error) {
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if n, err := stdnet.NewNet(); err == nil {
+		se.SetNet(bigBufferNet{n})
+	}
 	if loopbackOnly {
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
@@ -49,6 +54,18 @@ func NewAPI(loopbackOnly bool) (*webrtc.API, error) {
 		return nil, err
 	}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir)), nil
+}
+
+// bigBufferNet gives every client socket a 1 MiB receive buffer (as far as
+// net.core.rmem_max allows), so a cached GOP burst fits like it does in a browser.
+type bigBufferNet struct{ *stdnet.Net }
+
+func (n bigBufferNet) ListenUDP(network string, addr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, addr)
+	if err == nil {
+		_ = c.SetReadBuffer(1 << 20)
+	}
+	return c, err
 }
 
 func (c *Client) api() (*webrtc.API, error) {

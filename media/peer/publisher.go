@@ -1,21 +1,27 @@
 package peer
 
 import (
+	"bytes"
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 )
 
 // Publisher loops a Clip to a WHIP endpoint in real time.
 type Publisher struct {
-	c       *Client
-	pc      *webrtc.PeerConnection
-	Session string
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// keyframeAsked is set by a PLI/FIR from the server: the next frame sent is the
+	// clip's next keyframe, as an encoder asked for one would do.
+	keyframeAsked atomic.Bool
+	c             *Client
+	pc            *webrtc.PeerConnection
+	Session       string
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
 }
 
 // Publish connects to a WHIP endpoint and starts sending clip until Close.
@@ -49,10 +55,17 @@ func (c *Client) Publish(ctx context.Context, endpoint string, clip *Clip) (*Pub
 			pc.Close()
 			return nil, err
 		}
-		p.wg.Go(func() { // read RTCP so NACK/PLI interceptors run
+		p.wg.Go(func() { // read RTCP so NACK runs, and hear keyframe requests
 			for {
-				if _, _, err := sender.Sender().ReadRTCP(); err != nil {
+				pkts, _, err := sender.Sender().ReadRTCP()
+				if err != nil {
 					return
+				}
+				for _, pk := range pkts {
+					switch pk.(type) {
+					case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+						p.keyframeAsked.Store(true)
+					}
 				}
 			}
 		})
@@ -64,18 +77,48 @@ func (c *Client) Publish(ctx context.Context, endpoint string, clip *Clip) (*Pub
 	}
 	run, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	p.wg.Go(func() { loop(run, time.Second/time.Duration(clip.FPS), clip.Video, video) })
+	p.wg.Go(func() { loop(run, time.Second/time.Duration(clip.FPS), clip.Video, video, p.nextKeyframe(clip)) })
 	if len(clip.Audio) > 0 {
-		p.wg.Go(func() { loop(run, 20*time.Millisecond, clip.Audio, audio) })
+		p.wg.Go(func() { loop(run, 20*time.Millisecond, clip.Audio, audio, nil) })
 	}
 	return p, nil
 }
 
-// loop writes frames at a steady interval, over and over.
-func loop(ctx context.Context, every time.Duration, frames [][]byte, t *webrtc.TrackLocalStaticSample) {
+// nextKeyframe returns a function that, when a keyframe was asked for, gives the
+// index of the clip's next IDR access unit after i (else i).
+func (p *Publisher) nextKeyframe(clip *Clip) func(i int) int {
+	var idr []int
+	for i, au := range clip.Video {
+		for _, nal := range bytes.Split(au, []byte{0, 0, 0, 1}) {
+			if len(nal) > 0 && nal[0]&0x1f == 5 {
+				idr = append(idr, i)
+				break
+			}
+		}
+	}
+	return func(i int) int {
+		if len(idr) == 0 || !p.keyframeAsked.CompareAndSwap(true, false) {
+			return i
+		}
+		cur := i % len(clip.Video)
+		for _, k := range idr {
+			if k >= cur {
+				return i + k - cur
+			}
+		}
+		return i + len(clip.Video) - cur + idr[0]
+	}
+}
+
+// loop writes frames at a steady interval, over and over; skip (may be nil) moves
+// to a keyframe when one was asked for.
+func loop(ctx context.Context, every time.Duration, frames [][]byte, t *webrtc.TrackLocalStaticSample, skip func(int) int) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for i := 0; ; i++ {
+		if skip != nil {
+			i = skip(i)
+		}
 		_ = t.WriteSample(media.Sample{Data: frames[i%len(frames)], Duration: every})
 		select {
 		case <-ctx.Done():
