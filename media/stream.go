@@ -42,6 +42,7 @@ type Stream struct {
 	keyStart   atomic.Uint64 // ring position + 1 of the latest keyframe's first packet
 	lastKeyReq atomic.Int64  // unix nanos of the last keyframe request
 	keyReqs    atomic.Uint64
+	keyPending atomic.Bool // a deferred request is scheduled
 
 	mu      sync.Mutex
 	shards  []*shard
@@ -120,11 +121,25 @@ func (s *Stream) Stop() {
 }
 
 // RequestKeyframe forwards a keyframe request to the source at most once per
-// keyframeInterval and reports whether it did.
+// keyframeInterval and reports whether it did now. A request inside the interval is
+// not lost: one more is sent when the interval ends, for whoever asked meanwhile.
 func (s *Stream) RequestKeyframe() bool {
 	now := time.Now().UnixNano()
 	last := s.lastKeyReq.Load()
-	if now-last < int64(keyframeInterval) || !s.lastKeyReq.CompareAndSwap(last, now) {
+	if wait := int64(keyframeInterval) - (now - last); wait > 0 {
+		if s.keyPending.CompareAndSwap(false, true) {
+			time.AfterFunc(time.Duration(wait), func() {
+				s.keyPending.Store(false)
+				select {
+				case <-s.done:
+				default:
+					s.RequestKeyframe()
+				}
+			})
+		}
+		return false
+	}
+	if !s.lastKeyReq.CompareAndSwap(last, now) {
 		return false
 	}
 	s.keyReqs.Add(1)
