@@ -55,6 +55,7 @@ func TestMediaRelayPionPeers(t *testing.T) {
 			t.Errorf("viewer %d lost packets over loopback: video %+v audio %+v", i, s.Video, s.Audio)
 		}
 	}
+	waitFor(t, 10*time.Second, "RTT from receiver reports", func() bool { return r.media.Stats("shop1").Viewers.RTTMs > 0 })
 	st := r.media.Stats("shop1")
 	if st.Viewers.Count != n || st.Publisher == nil || len(st.Publisher.Tracks) != 2 {
 		t.Fatalf("stats: %+v", st)

@@ -131,8 +131,15 @@ func (c *Client) Watch(ctx context.Context, endpoint string) (*Viewer, error) {
 			v.endOnce.Do(func() { close(v.Ended) })
 		}
 	})
-	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		v.wg.Go(func() { v.read(t) })
+		v.wg.Go(func() { // the sender reports feed this viewer's RTT in its receiver reports
+			for {
+				if _, _, err := recv.ReadRTCP(); err != nil {
+					return
+				}
+			}
+		})
 	})
 	if v.Session, err = c.negotiate(ctx, pc, endpoint); err != nil {
 		_ = pc.GracefulClose()
