@@ -14,10 +14,11 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// ICE timing: a publisher whose connection dies is noticed within a few seconds.
+// ICE timing: a publisher whose connection dies is noticed within a few seconds
+// (3 s of silence: disconnected; 2 s more: failed, the broadcast ends).
 const (
 	iceDisconnected = 3 * time.Second
-	iceFailed       = 5 * time.Second
+	iceFailed       = 2 * time.Second
 	iceKeepalive    = 500 * time.Millisecond
 )
 
