@@ -1,0 +1,151 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// chromiumPath finds Chromium or skips (fails under LIVEROOM_REQUIRE_ALL=1).
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("LIVEROOM_REQUIRE_ALL") == "1" {
+		t.Fatal("chromium is required (LIVEROOM_REQUIRE_ALL=1) but was not found")
+	}
+	t.Skip("chromium not installed")
+	return ""
+}
+
+// mediaTestPage publishes over WHIP or plays over WHEP from the browser, as the
+// studio and the player do; the test serves it on the gateway's origin.
+const mediaTestPage = `<!doctype html><meta charset="utf-8"><video id="v" autoplay muted playsinline></video>
+<script>
+async function gathered(pc) {
+  if (pc.iceGatheringState === 'complete') return;
+  await new Promise(r => { pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); setTimeout(r, 3000); });
+}
+async function exchange(pc, url, token) {
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc);
+  const res = await fetch(url, {method: 'POST', body: pc.localDescription.sdp,
+    headers: {'Content-Type': 'application/sdp', 'Authorization': 'Bearer ' + token}});
+  const body = await res.text();
+  if (res.status !== 201) throw new Error('status ' + res.status + ': ' + body);
+  await pc.setRemoteDescription({type: 'answer', sdp: body});
+  window.pc = pc;
+  return res.headers.get('Location');
+}
+async function publish(room, token) {
+  const stream = await navigator.mediaDevices.getUserMedia({video: {width: 640, height: 480}, audio: true});
+  const pc = new RTCPeerConnection();
+  stream.getTracks().forEach(t => pc.addTransceiver(t, {direction: 'sendonly'}));
+  return exchange(pc, '/whip/' + room, token);
+}
+async function play(room, token) {
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver('video', {direction: 'recvonly'});
+  pc.addTransceiver('audio', {direction: 'recvonly'});
+  pc.ontrack = e => { const v = document.getElementById('v'); v.srcObject = e.streams[0]; v.play().catch(() => {}); };
+  return exchange(pc, '/whep/' + room, token);
+}
+async function framesDecoded() {
+  let n = 0;
+  (await window.pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'video') n = r.framesDecoded || 0; });
+  return n;
+}
+</script>`
+
+func TestMediaChromiumWHIPToWHEP(t *testing.T) {
+	exe := chromiumPath(t)
+	checkMediaLeaks(t)
+	r := newMediaRig(t, nil)
+	// The page lives on the gateway's origin, so fetch() needs no CORS.
+	gw := r.srv.Config.Handler
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/media-test.html" {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = w.Write([]byte(mediaTestPage))
+			return
+		}
+		gw.ServeHTTP(w, req)
+	}))
+	defer site.Close()
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true), chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(browser, 60*time.Second)
+	defer cancel()
+	eval := func(ctx context.Context, js string, what string) string {
+		t.Helper()
+		out, err := chromedp.Run(ctx, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return out
+	}
+
+	// Tab 1: the host publishes the fake camera over WHIP.
+	host := r.token(event.RoleHost, "shop1", "host")
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(site.URL+"/media-test.html")); err != nil {
+		t.Fatalf("open page: %v", err)
+	}
+	loc := eval(ctx, `publish("shop1", "`+host+`")`, "publish from chromium")
+	if !strings.HasPrefix(loc, "/whip/shop1/") {
+		t.Fatalf("Location %q", loc)
+	}
+	waitFor(t, 20*time.Second, "room live from chromium", func() bool { return r.media.Stats("shop1").Live })
+
+	// Tab 2: a guest-role viewer plays it over WHEP.
+	player, cancelPlayer := chromedp.NewContext(browser)
+	defer cancelPlayer()
+	pctx, cancelP := context.WithTimeout(player, 60*time.Second)
+	defer cancelP()
+	viewer := r.token(event.RoleViewer, "shop1", "guest-1")
+	if _, err := chromedp.Run(pctx, chromedp.Navigate(site.URL+"/media-test.html")); err != nil {
+		t.Fatalf("open player: %v", err)
+	}
+	if loc = eval(pctx, `play("shop1", "`+viewer+`")`, "play in chromium"); !strings.HasPrefix(loc, "/whep/shop1/") {
+		t.Fatalf("WHEP Location %q", loc)
+	}
+	var frames int
+	waitFor(t, 30*time.Second, "frames decoded in the player", func() bool {
+		n, err := chromedp.Run(pctx, chromedp.Evaluate[int](`framesDecoded()`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatalf("getStats: %v", err)
+		}
+		frames = n
+		return frames > 10
+	})
+	st := r.media.Stats("shop1")
+	t.Logf("player decoded %d frames; publisher %+v; viewers %+v", frames, st.Publisher.Tracks, st.Viewers)
+	cancelP()
+	cancelPlayer()
+	cancel()
+	cancelBrowser()
+	cancelAlloc()
+}

@@ -1,0 +1,140 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/liveroom/liveroom/config"
+	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/media"
+	"github.com/liveroom/liveroom/media/peer"
+	"github.com/liveroom/liveroom/token"
+)
+
+// mediaRig is a real gateway with a real media service on loopback ports.
+type mediaRig struct {
+	t      *testing.T
+	srv    *httptest.Server
+	media  *media.Service
+	signer *token.Signer
+	tap    *event.Queue
+	live   *liveLog
+	clip   *peer.Clip
+}
+
+// liveLog records the media service's SetLive calls.
+type liveLog struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (l *liveLog) SetLive(room string, live bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := room + ":off"
+	if live {
+		s = room + ":on"
+	}
+	l.calls = append(l.calls, s)
+}
+
+func (l *liveLog) list() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.calls...)
+}
+
+func newMediaRig(t *testing.T, tweak func(*media.Config)) *mediaRig {
+	t.Helper()
+	signer, err := token.NewSigner("test-secret-test-secret-test-secret!")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc := media.DefaultConfig()
+	mc.WebRTCUDP, mc.WebRTCTCP, mc.RTSP = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	if tweak != nil {
+		tweak(&mc)
+	}
+	r := &mediaRig{t: t, signer: signer, tap: event.NewQueue(1 << 14), live: &liveLog{}}
+	reg := prometheus.NewRegistry()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r.media, err = media.New(mc, media.Deps{Log: log, Registry: reg, Tap: r.tap, Live: r.live})
+	if err != nil {
+		t.Fatal(err)
+	}
+	core := config.DefaultCore()
+	gw, err := New(core, Deps{Signer: signer, Registry: reg, Media: r.media, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.srv = httptest.NewServer(gw.Handler())
+	if r.clip, err = peer.DefaultClip(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := r.media.Close(ctx); err != nil {
+			t.Errorf("media close: %v", err)
+		}
+	})
+	return r
+}
+
+func (r *mediaRig) token(role, room, user string) string {
+	r.t.Helper()
+	tok, err := r.signer.Issue(token.Spec{User: user, Role: role, Room: room, TTL: time.Hour})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return tok
+}
+
+func (r *mediaRig) client(role, room, user string) *peer.Client {
+	return &peer.Client{HTTP: r.srv.Client(), Token: r.token(role, room, user)}
+}
+
+// publish starts a pion publisher on room and waits until the room is live.
+func (r *mediaRig) publish(ctx context.Context, room string) *peer.Publisher {
+	r.t.Helper()
+	p, err := r.client(event.RoleHost, room, "host-"+room).Publish(ctx, r.srv.URL+"/whip/"+room, r.clip)
+	if err != nil {
+		r.t.Fatalf("publish: %v", err)
+	}
+	r.t.Cleanup(func() { _ = p.Close(context.Background(), false) })
+	waitFor(r.t, 10*time.Second, "room live", func() bool { return r.media.Stats(room).Live })
+	return p
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// events drains the tap.
+func (r *mediaRig) events() []event.Event {
+	var out []event.Event
+	for {
+		select {
+		case e := <-r.tap.C():
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}

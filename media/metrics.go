@@ -1,0 +1,103 @@
+package media
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics is a collector that reads the live streams' counters at scrape time, so the
+// packet path only touches per-viewer counters.
+type metrics struct {
+	s        *Service
+	sessions *prometheus.CounterVec
+
+	mu      sync.Mutex
+	retired [6]uint64 // finished streams: received, lost, sent, dropped, retransmitted, keyframe requests
+
+	live, viewers                               *prometheus.Desc
+	recv, lost, sent, dropped, retrans, keyReqs *prometheus.Desc
+}
+
+func newMetrics(s *Service) *metrics {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("liveroom_media_"+name, help, nil, nil)
+	}
+	return &metrics{
+		s:        s,
+		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liveroom_media_sessions_total", Help: "WHIP/WHEP sessions started."}, []string{"kind"}),
+		live:     d("live_rooms", "Rooms live now."),
+		viewers:  d("viewers", "WHEP viewers receiving now."),
+		recv:     d("packets_received_total", "RTP packets received from publishers."),
+		lost:     d("packets_lost_total", "RTP packets missing in publishers' sequence numbers."),
+		sent:     d("packets_sent_total", "RTP packets sent to viewers."),
+		dropped:  d("packets_dropped_total", "RTP packets skipped for viewers that lagged."),
+		retrans:  d("packets_retransmitted_total", "RTP packets resent to viewers on NACK."),
+		keyReqs:  d("keyframe_requests_total", "Keyframe requests (PLI) sent to publishers."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	m.sessions.Describe(ch)
+	for _, d := range []*prometheus.Desc{m.live, m.viewers, m.recv, m.lost, m.sent, m.dropped, m.retrans, m.keyReqs} {
+		ch <- d
+	}
+}
+
+// figures sums a stream's counters in the order of metrics.retired.
+func figures(st *Stream) (f [6]uint64, viewers int) {
+	for _, t := range st.Tracks() {
+		f[0] += t.packets.Load()
+		f[1] += t.lost.Load()
+	}
+	var c viewerCounters
+	c.add(&st.gone)
+	st.mu.Lock()
+	for v := range st.viewers {
+		c.add(&v.counters)
+	}
+	viewers = len(st.viewers)
+	st.mu.Unlock()
+	f[2], f[3], f[4], f[5] = c.sent.Load(), c.dropped.Load(), c.retransmitted.Load(), st.keyReqs.Load()
+	return f, viewers
+}
+
+// retire keeps a finished stream's counters in the totals.
+func (m *metrics) retire(st *Stream) {
+	f, _ := figures(st)
+	m.mu.Lock()
+	for i := range f {
+		m.retired[i] += f[i]
+	}
+	m.mu.Unlock()
+}
+
+// Collect implements prometheus.Collector.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	m.sessions.Collect(ch)
+	m.s.mu.Lock()
+	var streams []*Stream
+	for _, p := range m.s.rooms {
+		if st, _ := p.liveStream(); st != nil {
+			streams = append(streams, st)
+		}
+	}
+	m.s.mu.Unlock()
+	m.mu.Lock()
+	total := m.retired
+	m.mu.Unlock()
+	viewers := 0
+	for _, st := range streams {
+		f, n := figures(st)
+		for i := range f {
+			total[i] += f[i]
+		}
+		viewers += n
+	}
+	ch <- prometheus.MustNewConstMetric(m.live, prometheus.GaugeValue, float64(len(streams)))
+	ch <- prometheus.MustNewConstMetric(m.viewers, prometheus.GaugeValue, float64(viewers))
+	for i, d := range []*prometheus.Desc{m.recv, m.lost, m.sent, m.dropped, m.retrans, m.keyReqs} {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(total[i]))
+	}
+}

@@ -1,0 +1,247 @@
+package media
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// trackWait is how long a broadcast waits for the rest of the offered tracks after
+// the first one arrives before it goes live without them.
+const trackWait = 2 * time.Second
+
+// publisher is a WHIP session and the Source of its room's Stream.
+type publisher struct {
+	sessionInfo
+	s         *Service
+	expected  int
+	videoSSRC atomic.Uint32
+
+	mu       sync.Mutex
+	stream   *Stream
+	arrived  int
+	hasVideo bool
+	isLive   bool
+	liveAt   time.Time
+	ended    bool
+	timer    *time.Timer
+	once     sync.Once
+}
+
+var _ Source = (*publisher)(nil)
+
+// Publish starts a WHIP session for room (RFC 9725 §4.2): the room goes live once the
+// offered tracks arrive. A room has at most one publisher.
+func (s *Service) Publish(ctx context.Context, room string, user event.User, offer string) (Answer, error) {
+	_, n, err := parseOffer(offer, sdp.AttrKeyRecvOnly)
+	if err != nil {
+		return Answer{}, err
+	}
+	p := &publisher{s: s, expected: n, sessionInfo: sessionInfo{id: newID(), room: room, user: user, kind: Publish}}
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return Answer{}, closed()
+	case s.rooms[room] != nil:
+		s.mu.Unlock()
+		return Answer{}, alreadyLive(room)
+	}
+	s.rooms[room] = p
+	s.sessions[p.id] = p
+	s.mu.Unlock()
+	s.metrics.sessions.WithLabelValues("whip").Inc()
+
+	pc, err := s.apis.pub.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		p.end(false)
+		return Answer{}, err
+	}
+	p.pc = pc
+	pc.OnTrack(p.onTrack)
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
+			s.log.Info("publisher connection ended", "room", room, "state", st.String())
+			p.end(true)
+		}
+	})
+	ans, err := answer(ctx, pc, offer)
+	if err != nil {
+		p.end(false)
+		return Answer{}, err
+	}
+	return Answer{ID: p.id, SDP: ans}, nil
+}
+
+// parseOffer parses an offer and counts its audio/video sections that can carry media
+// the other way than skip (recvonly for a publisher, sendonly for a viewer).
+func parseOffer(offer, skip string) (*sdp.SessionDescription, int, error) {
+	sd := &sdp.SessionDescription{}
+	if err := sd.UnmarshalString(offer); err != nil {
+		return nil, 0, badSDP(err)
+	}
+	n := 0
+	for _, m := range sd.MediaDescriptions {
+		if k := m.MediaName.Media; (k != "audio" && k != "video") || m.MediaName.Port.Value == 0 {
+			continue
+		}
+		if _, off := m.Attribute(skip); off {
+			continue
+		}
+		if _, off := m.Attribute(sdp.AttrKeyInactive); off {
+			continue
+		}
+		n++
+	}
+	if n == 0 {
+		return nil, 0, badSDP(ErrNoMedia)
+	}
+	if n > maxTracks {
+		return nil, 0, badSDP(ErrTrackTooMany)
+	}
+	return sd, n, nil
+}
+
+func (p *publisher) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	p.mu.Lock()
+	if p.ended {
+		p.mu.Unlock()
+		return
+	}
+	if p.stream == nil {
+		p.stream = newStream(p.room, newID(), p, p.s.cfg)
+	}
+	var t *Track
+	video := remote.Kind() == webrtc.RTPCodecTypeVideo
+	// Tracks are fixed once live; of a simulcast publisher the first layer is relayed.
+	if !p.isLive && !(video && p.hasVideo) {
+		t, _ = p.stream.AddTrack(remote.Codec(), remote.Kind())
+		if video && t != nil {
+			p.hasVideo = true
+			p.videoSSRC.Store(uint32(remote.SSRC()))
+		}
+	}
+	if p.arrived++; p.arrived >= p.expected {
+		p.goLive()
+	} else if p.timer == nil {
+		p.timer = time.AfterFunc(trackWait, func() {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			p.goLive()
+		})
+	}
+	p.s.wg.Go(func() { p.read(remote, t) })
+	p.s.wg.Go(func() { drainRTCP(recv) })
+	p.mu.Unlock()
+}
+
+// read copies the publisher's packets into the stream until the track ends.
+func (p *publisher) read(remote *webrtc.TrackRemote, t *Track) {
+	buf := make([]byte, maxPacket)
+	for {
+		n, _, err := remote.Read(buf)
+		if err != nil {
+			return
+		}
+		if t != nil {
+			_ = t.WriteRTP(buf[:n]) // a malformed packet is skipped
+		}
+	}
+}
+
+// drainRTCP reads a receiver's RTCP so its interceptors (reports, NACK) keep working.
+func drainRTCP(recv *webrtc.RTPReceiver) {
+	buf := make([]byte, maxPacket)
+	for {
+		if _, _, err := recv.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// goLive starts the stream and announces it; p.mu is held.
+func (p *publisher) goLive() {
+	if p.isLive || p.ended || p.stream == nil {
+		return
+	}
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.isLive, p.liveAt = true, p.s.now()
+	p.stream.Start()
+	if p.s.live != nil {
+		p.s.live.SetLive(p.room, true)
+	}
+	p.s.publish(event.LiveStart, p.room, p.stream.live, p.user, 0)
+	p.s.log.Info("live", "room", p.room, "live", p.stream.live, "tracks", len(p.stream.Tracks()))
+}
+
+// liveStream is the stream while the room is live, else nil.
+func (p *publisher) liveStream() (*Stream, time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.isLive || p.ended {
+		return nil, time.Time{}
+	}
+	return p.stream, p.liveAt
+}
+
+// RequestKeyframe sends a PLI for the video track (RFC 4585 §6.3.1).
+func (p *publisher) RequestKeyframe() {
+	if ssrc := p.videoSSRC.Load(); ssrc != 0 && p.pc != nil {
+		_ = p.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+	}
+}
+
+// end stops the broadcast: viewers are closed, chat and the tap hear of it, and the
+// peer is closed (in the background when called from one of pion's callbacks).
+func (p *publisher) end(async bool) {
+	p.once.Do(func() {
+		p.mu.Lock()
+		p.ended = true
+		wasLive, stream := p.isLive, p.stream
+		if p.timer != nil {
+			p.timer.Stop()
+		}
+		p.mu.Unlock()
+		s := p.s
+		s.mu.Lock()
+		if s.rooms[p.room] == p {
+			delete(s.rooms, p.room)
+		}
+		delete(s.sessions, p.id)
+		s.mu.Unlock()
+		if stream != nil {
+			stream.Stop()
+			s.metrics.retire(stream)
+		}
+		if wasLive {
+			if s.live != nil {
+				s.live.SetLive(p.room, false)
+			}
+			s.publish(event.LiveEnd, p.room, stream.live, p.user, s.now().Sub(p.liveAt).Seconds())
+			s.log.Info("live ended", "room", p.room, "live", stream.live)
+		}
+		closePeer(s, p.pc, async)
+	})
+}
+
+// closePeer closes pc and waits for pion's goroutines, in the background when called
+// from one of pion's own callbacks (which GracefulClose would wait for).
+func closePeer(s *Service, pc *webrtc.PeerConnection, async bool) {
+	if pc == nil {
+		return
+	}
+	if async {
+		s.wg.Go(func() { _ = pc.GracefulClose() })
+		return
+	}
+	_ = pc.GracefulClose()
+}

@@ -1,0 +1,332 @@
+package media
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// keyframeInterval is the least time between two keyframe requests sent to a source
+// (viewers' PLI/FIR and joiners are folded into one).
+const keyframeInterval = 500 * time.Millisecond
+
+// maxTracks bounds the tracks of one stream (audio, video and a spare).
+const maxTracks = 4
+
+// Source feeds a Stream: the WHIP publisher today; an RTSP publisher or a relay from
+// another node later. It declares tracks with Stream.AddTrack, writes RTP with
+// Track.WriteRTP, and is asked for keyframes here.
+type Source interface {
+	// RequestKeyframe asks for a new keyframe on the video track (PLI for WebRTC).
+	RequestKeyframe()
+}
+
+// Stream is one live room's media: a packet ring that every viewer reads at its own
+// cursor. The source's goroutines write; a few writer goroutines (shards) send to the
+// viewers, so the source never waits for a viewer and one slow viewer only lags itself.
+type Stream struct {
+	room    string
+	live    string
+	src     Source
+	join    string
+	backlog uint64
+
+	putMu  sync.Mutex // serialises the source's tracks writing the ring
+	ring   ring
+	tracks []*Track
+
+	keyStart   atomic.Uint64 // ring position + 1 of the latest keyframe's first packet
+	lastKeyReq atomic.Int64  // unix nanos of the last keyframe request
+	keyReqs    atomic.Uint64
+	keyPending atomic.Bool // a deferred request is scheduled
+
+	mu      sync.Mutex
+	shards  []*shard
+	viewers map[*viewer]*shard
+	stopped bool
+	done    chan struct{}
+	wg      sync.WaitGroup
+
+	// departed viewers' counters, so totals survive them
+	gone viewerCounters
+	rate rateSampler
+}
+
+// newStream prepares a stream; it sends nothing until Start.
+func newStream(room, live string, src Source, cfg Config) *Stream {
+	n := cfg.Writers
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	s := &Stream{
+		room: room, live: live, src: src, join: cfg.JoinKeyframe, backlog: uint64(cfg.Backlog),
+		viewers: map[*viewer]*shard{}, done: make(chan struct{}),
+	}
+	for range n {
+		s.shards = append(s.shards, &shard{wake: make(chan struct{}, 1)})
+	}
+	return s
+}
+
+// AddTrack declares a track of codec before Start.
+func (s *Stream) AddTrack(codec webrtc.RTPCodecParameters, kind webrtc.RTPCodecType) (*Track, error) {
+	s.putMu.Lock()
+	defer s.putMu.Unlock()
+	if len(s.tracks) >= maxTracks {
+		return nil, ErrTrackTooMany
+	}
+	t := &Track{s: s, idx: uint8(len(s.tracks)), codec: codec, kind: kind, family: codecFamily(codec.MimeType)}
+	s.tracks = append(s.tracks, t)
+	return t, nil
+}
+
+// Tracks lists the stream's tracks.
+func (s *Stream) Tracks() []*Track {
+	s.putMu.Lock()
+	defer s.putMu.Unlock()
+	return append([]*Track(nil), s.tracks...)
+}
+
+// Start runs the writer goroutines.
+func (s *Stream) Start() {
+	for _, sh := range s.shards {
+		s.wg.Go(func() { sh.run(s) })
+	}
+}
+
+// Stop ends the stream: writers stop and every viewer is told (its gone callback).
+func (s *Stream) Stop() {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	s.stopped = true
+	close(s.done)
+	vs := make([]*viewer, 0, len(s.viewers))
+	for v := range s.viewers {
+		vs = append(vs, v)
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	for _, v := range vs {
+		if v.gone != nil {
+			v.gone()
+		}
+	}
+}
+
+// RequestKeyframe forwards a keyframe request to the source at most once per
+// keyframeInterval and reports whether it did now. A request inside the interval is
+// not lost: one more is sent when the interval ends, for whoever asked meanwhile.
+func (s *Stream) RequestKeyframe() bool {
+	now := time.Now().UnixNano()
+	last := s.lastKeyReq.Load()
+	if wait := int64(keyframeInterval) - (now - last); wait > 0 {
+		if s.keyPending.CompareAndSwap(false, true) {
+			time.AfterFunc(time.Duration(wait), func() {
+				s.keyPending.Store(false)
+				select {
+				case <-s.done:
+				default:
+					s.RequestKeyframe()
+				}
+			})
+		}
+		return false
+	}
+	if !s.lastKeyReq.CompareAndSwap(last, now) {
+		return false
+	}
+	s.keyReqs.Add(1)
+	if s.src != nil {
+		s.src.RequestKeyframe()
+	}
+	return true
+}
+
+// addViewer starts sending to v, from the cached keyframe when the strategy and the
+// cache allow, else from now with a keyframe request.
+func (s *Stream) addViewer(v *viewer) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return ErrNotLive
+	}
+	head := s.ring.head.Load()
+	v.joinPos, v.cursor = head, head
+	if ks := s.keyStart.Load(); s.join == JoinCache && ks > 0 && head-(ks-1) <= s.backlog {
+		v.cursor = ks - 1
+	} else {
+		s.RequestKeyframe()
+	}
+	var best *shard
+	for _, sh := range s.shards {
+		if best == nil || sh.n < best.n {
+			best = sh
+		}
+	}
+	best.add(v)
+	s.viewers[v] = best
+	best.poke()
+	return nil
+}
+
+// removeViewer stops sending to v and keeps its counters in the stream's totals.
+func (s *Stream) removeViewer(v *viewer) {
+	s.mu.Lock()
+	sh, ok := s.viewers[v]
+	if ok {
+		delete(s.viewers, v)
+		sh.remove(v)
+	}
+	s.mu.Unlock()
+	if ok {
+		s.gone.add(&v.counters)
+	}
+}
+
+// wake tells every shard that there are new packets.
+func (s *Stream) wake() {
+	for _, sh := range s.shards {
+		sh.poke()
+	}
+}
+
+// Track is one media track of a stream.
+type Track struct {
+	s      *Stream
+	idx    uint8
+	codec  webrtc.RTPCodecParameters
+	kind   webrtc.RTPCodecType
+	family int
+
+	// written only by the source's goroutine for this track
+	frameTS, keyTS  uint32
+	frameStart      uint64
+	haveTS, haveSeq bool
+	lastSeq         uint16
+
+	seqIdx [ringSize]atomic.Uint64 // seq % ringSize → ring position + 1 (NACK cache)
+
+	packets, bytes, frames, lost atomic.Uint64
+	width, height                atomic.Int32
+}
+
+// Codec is the track's negotiated codec.
+func (t *Track) Codec() webrtc.RTPCodecParameters { return t.codec }
+
+// Kind is audio or video.
+func (t *Track) Kind() webrtc.RTPCodecType { return t.kind }
+
+// WriteRTP adds one RTP packet from the source. It copies pkt, so the caller may
+// reuse it; it never blocks on viewers and does not allocate.
+func (t *Track) WriteRTP(pkt []byte) error {
+	h, err := parseRTP(pkt)
+	if err != nil {
+		return fmt.Errorf("track %d: %w", t.idx, err)
+	}
+	s := t.s
+	s.putMu.Lock()
+	pos := s.ring.put(t.idx, pkt, h)
+	s.putMu.Unlock()
+	t.seqIdx[h.seq%ringSize].Store(pos + 1)
+	t.packets.Add(1)
+	t.bytes.Add(uint64(len(pkt)))
+	if t.haveSeq {
+		if d := h.seq - t.lastSeq; d != 0 && d < 0x8000 {
+			t.lost.Add(uint64(d - 1))
+			t.lastSeq = h.seq
+		}
+	} else {
+		t.haveSeq, t.lastSeq = true, h.seq
+	}
+	if t.kind == webrtc.RTPCodecTypeVideo {
+		if !t.haveTS || h.ts != t.frameTS {
+			t.haveTS, t.frameTS, t.frameStart = true, h.ts, pos
+			t.frames.Add(1)
+		}
+		payload := pkt[h.off:h.end]
+		if isKeyframe(t.family, payload) && (h.ts != t.keyTS || s.keyStart.Load() == 0) {
+			t.keyTS = h.ts
+			s.keyStart.Store(t.frameStart + 1)
+		}
+		if w, hh, ok := videoSize(t.family, payload); ok {
+			t.width.Store(int32(w))
+			t.height.Store(int32(hh))
+		}
+	}
+	s.wake()
+	return nil
+}
+
+// lookup finds the ring position of seq on this track, if still cached.
+func (t *Track) lookup(seq uint16) (uint64, bool) {
+	p := t.seqIdx[seq%ringSize].Load()
+	if p == 0 {
+		return 0, false
+	}
+	return p - 1, true
+}
+
+// shard is one writer goroutine and the viewers it serves.
+type shard struct {
+	list atomic.Pointer[[]*viewer] // copy-on-write, changed under Stream.mu
+	n    int
+	wake chan struct{}
+}
+
+func (sh *shard) poke() {
+	select {
+	case sh.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (sh *shard) add(v *viewer) {
+	var next []*viewer
+	if cur := sh.list.Load(); cur != nil {
+		next = append(next, *cur...)
+	}
+	next = append(next, v)
+	sh.list.Store(&next)
+	sh.n++
+}
+
+func (sh *shard) remove(v *viewer) {
+	cur := sh.list.Load()
+	if cur == nil {
+		return
+	}
+	next := make([]*viewer, 0, len(*cur))
+	for _, x := range *cur {
+		if x != v {
+			next = append(next, x)
+		}
+	}
+	sh.list.Store(&next)
+	sh.n--
+}
+
+func (sh *shard) run(s *Stream) {
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-sh.wake:
+		}
+		more := false
+		if vs := sh.list.Load(); vs != nil {
+			for _, v := range *vs {
+				more = v.drain(s) || more
+			}
+		}
+		if more {
+			sh.poke()
+		}
+	}
+}

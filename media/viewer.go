@@ -1,0 +1,264 @@
+package media
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// viewerCounters are one viewer's delivery figures (also summed for departed viewers).
+type viewerCounters struct {
+	sent, dropped, retransmitted atomic.Uint64
+}
+
+func (c *viewerCounters) add(o *viewerCounters) {
+	c.sent.Add(o.sent.Load())
+	c.dropped.Add(o.dropped.Load())
+	c.retransmitted.Add(o.retransmitted.Load())
+}
+
+// viewer is one WHEP peer's view of a stream: its read cursor into the ring and one
+// binding per track.
+type viewer struct {
+	binds [maxTracks]*binding
+	// cursor is the next ring position to send; only the owning shard moves it after
+	// addViewer has set it.
+	cursor, joinPos uint64
+	counters        viewerCounters
+	// loss (fraction lost ×256) and rtt (µs) from the viewer's receiver reports
+	loss, rtt atomic.Uint32
+	gone      func() // called when the stream ends
+}
+
+// drainBurst is the most packets one viewer gets per pass of its writer: a joiner's
+// cached GOP goes out in bursts its socket buffer can hold, not all at once.
+const drainBurst = 48
+
+// drain sends the packets the viewer has not had yet, at most drainBurst, and reports
+// whether more are waiting. A viewer that lags more than the backlog skips ahead to
+// the latest keyframe (or to now, asking for one); the skipped packets count as
+// dropped.
+func (v *viewer) drain(s *Stream) (more bool) {
+	head := s.ring.head.Load()
+	if head-v.cursor > s.backlog {
+		target := head
+		if ks := s.keyStart.Load(); ks > 0 && ks-1 > v.cursor && head-(ks-1) <= s.backlog {
+			target = ks - 1
+		} else {
+			s.RequestKeyframe()
+		}
+		v.counters.dropped.Add(target - v.cursor)
+		v.cursor = target
+	}
+	if head-v.cursor > drainBurst {
+		head, more = v.cursor+drainBurst, true
+	}
+	for ; v.cursor < head; v.cursor++ {
+		sl := &s.ring.slots[v.cursor%ringSize]
+		sl.mu.RLock()
+		switch b := v.binds[sl.track]; {
+		case sl.pos != v.cursor+1:
+			v.counters.dropped.Add(1) // overwritten before we got to it
+		case b == nil:
+		case v.cursor < v.joinPos && b.kind == webrtc.RTPCodecTypeAudio:
+			// replaying the cached picture: old audio would only be late
+		default:
+			if b.write(sl) {
+				v.counters.sent.Add(1)
+			}
+		}
+		sl.mu.RUnlock()
+	}
+	return more
+}
+
+// retransmit answers a NACK for seqs from the stream's cache (RFC 4585 §6.2.1).
+func (v *viewer) retransmit(s *Stream, b *binding, seqs []uint16) {
+	for _, seq := range seqs {
+		pos, ok := b.track.lookup(seq)
+		if !ok {
+			continue
+		}
+		sl := &s.ring.slots[pos%ringSize]
+		sl.mu.RLock()
+		if sl.pos == pos+1 && sl.track == b.track.idx && sl.seq == seq && b.write(sl) {
+			v.counters.retransmitted.Add(1)
+		}
+		sl.mu.RUnlock()
+	}
+}
+
+// binding is one track bound to one viewer's PeerConnection: pion's TrackLocal, with
+// the viewer's own SSRC and payload type.
+type binding struct {
+	track *Track
+	kind  webrtc.RTPCodecType
+	id    string
+
+	mu     sync.Mutex // guards hdr and writer: the shard and the RTCP reader both write
+	hdr    rtp.Header
+	writer webrtc.TrackLocalWriter
+	ssrc   uint32
+
+	// retransmission budget, used only by this binding's RTCP reader
+	rtxSince time.Time
+	rtxCount int
+}
+
+// maxRetransmits bounds the packets resent to one viewer per second, so a viewer
+// whose link (or CPU) is saturated cannot turn its losses into a NACK storm that
+// costs the relay more than its live packets.
+const maxRetransmits = 150
+
+// retransmitBudget reports whether n more retransmissions fit this second's budget.
+func (b *binding) retransmitBudget(now time.Time, n int) bool {
+	if now.Sub(b.rtxSince) >= time.Second {
+		b.rtxSince, b.rtxCount = now, 0
+	}
+	if b.rtxCount+n > maxRetransmits {
+		return false
+	}
+	b.rtxCount += n
+	return true
+}
+
+var _ webrtc.TrackLocal = (*binding)(nil)
+
+func newBinding(t *Track) *binding {
+	return &binding{track: t, kind: t.kind, id: t.kind.String()}
+}
+
+// write sends one cached packet with this viewer's SSRC and payload type. The header
+// lives in the binding, so nothing is allocated per packet.
+func (b *binding) write(sl *slot) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.writer == nil {
+		return false
+	}
+	b.hdr.Marker, b.hdr.SequenceNumber, b.hdr.Timestamp = sl.marker, sl.seq, sl.ts
+	_, err := b.writer.WriteRTP(&b.hdr, sl.payload)
+	return err == nil
+}
+
+// Bind picks the negotiated codec that matches the source's and records the SSRC and
+// payload type this viewer expects.
+func (b *binding) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	for _, c := range ctx.CodecParameters() {
+		if codecMatches(b.track.codec.RTPCodecCapability, c.RTPCodecCapability) {
+			b.mu.Lock()
+			b.ssrc = uint32(ctx.SSRC())
+			b.hdr = rtp.Header{Version: 2, PayloadType: uint8(c.PayloadType), SSRC: b.ssrc}
+			b.writer = ctx.WriteStream()
+			b.mu.Unlock()
+			return c, nil
+		}
+	}
+	return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+}
+
+// Unbind stops writes to the PeerConnection.
+func (b *binding) Unbind(webrtc.TrackLocalContext) error {
+	b.mu.Lock()
+	b.writer = nil
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *binding) bound() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.writer != nil
+}
+
+// ID is "audio" or "video".
+func (b *binding) ID() string { return b.id }
+
+// RID is empty: viewers get one layer.
+func (b *binding) RID() string { return "" }
+
+// StreamID groups the tracks for the player's MediaStream.
+func (b *binding) StreamID() string { return "liveroom" }
+
+// Kind is the track's kind.
+func (b *binding) Kind() webrtc.RTPCodecType { return b.kind }
+
+// handleRTCP acts on one viewer's feedback: NACKs are answered from the cache,
+// PLI/FIR go to the source (rate-limited), receiver reports feed the stats.
+func (v *viewer) handleRTCP(s *Stream, b *binding, pkts []rtcp.Packet, now time.Time) {
+	for _, p := range pkts {
+		switch p := p.(type) {
+		case *rtcp.TransportLayerNack:
+			for _, pair := range p.Nacks {
+				if seqs := pair.PacketList(); b.retransmitBudget(now, len(seqs)) {
+					v.retransmit(s, b, seqs)
+				}
+			}
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			s.RequestKeyframe()
+		case *rtcp.ReceiverReport:
+			for _, r := range p.Reports {
+				if r.SSRC != b.ssrc {
+					continue
+				}
+				v.loss.Store(uint32(r.FractionLost))
+				if r.LastSenderReport != 0 {
+					// RTT = arrival − LSR − DLSR, all in 1/65536 s (RFC 3550 §6.4.1).
+					if d := ntpMiddle(now) - r.LastSenderReport - r.Delay; d < 1<<20 {
+						v.rtt.Store(uint32(uint64(d) * 1e6 >> 16))
+					}
+				}
+			}
+		}
+	}
+}
+
+// ntpMiddle is the middle 32 bits of the NTP timestamp of t.
+func ntpMiddle(t time.Time) uint32 {
+	const ntpEpochOffset = 2208988800
+	secs := uint64(t.Unix()) + ntpEpochOffset
+	frac := uint64(t.Nanosecond()) << 32 / 1e9
+	return uint32((secs<<32 | frac) >> 16)
+}
+
+// codecMatches says whether a viewer-side codec can carry the source's codec
+// unchanged: same MIME type and clock rate; for H.264 the same packetization mode and
+// profile (profile_idc and constraint flags; the level may differ).
+func codecMatches(src, c webrtc.RTPCodecCapability) bool {
+	if !strings.EqualFold(src.MimeType, c.MimeType) || src.ClockRate != c.ClockRate {
+		return false
+	}
+	if codecFamily(src.MimeType) != codecH264 {
+		return true
+	}
+	pm := func(f string) string {
+		if v := fmtpParam(f, "packetization-mode"); v != "" {
+			return v
+		}
+		return "0"
+	}
+	prof := func(f string) string {
+		v := strings.ToLower(fmtpParam(f, "profile-level-id"))
+		if len(v) < 4 {
+			return "4200" // RFC 6184 §8.1: the default profile-level-id is 420010
+		}
+		return v[:4]
+	}
+	return pm(src.SDPFmtpLine) == pm(c.SDPFmtpLine) && prof(src.SDPFmtpLine) == prof(c.SDPFmtpLine)
+}
+
+// fmtpParam reads key from an a=fmtp parameter list "k=v;k=v".
+func fmtpParam(fmtp, key string) string {
+	for _, kv := range strings.Split(fmtp, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		if strings.EqualFold(k, key) {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,235 @@
+package media
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/problem"
+)
+
+// connectTimeout is how long a WHEP session may take to connect before it is dropped.
+const connectTimeout = 20 * time.Second
+
+// watcher is a WHEP session: one viewer of a live stream.
+type watcher struct {
+	sessionInfo
+	s      *Service
+	stream *Stream
+	v      *viewer
+
+	mu       sync.Mutex
+	joined   bool
+	joinedAt time.Time
+	ended    bool
+	timer    *time.Timer
+	once     sync.Once
+}
+
+// Watch starts a WHEP session on a live room: the answer offers the publisher's codecs
+// and the viewer starts at the cached keyframe once connected.
+func (s *Service) Watch(ctx context.Context, room string, user event.User, offer string) (Answer, error) {
+	s.mu.Lock()
+	p, isClosed := s.rooms[room], s.closed
+	s.mu.Unlock()
+	if isClosed {
+		return Answer{}, closed()
+	}
+	var stream *Stream
+	if p != nil {
+		stream, _ = p.liveStream()
+	}
+	if stream == nil {
+		return Answer{}, notLive(room)
+	}
+	sd, _, err := parseOffer(offer, sdp.AttrKeySendOnly)
+	if err != nil {
+		return Answer{}, err
+	}
+	pc, err := s.apis.view.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return Answer{}, err
+	}
+	w := &watcher{s: s, stream: stream, sessionInfo: sessionInfo{id: newID(), room: room, user: user, kind: Watch, pc: pc}}
+	w.v = &viewer{gone: func() { w.end(true) }}
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			w.join()
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			w.end(true)
+		}
+	})
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		_ = pc.GracefulClose()
+		return Answer{}, badSDP(err)
+	}
+	senders, err := w.addTracks(sd)
+	if err == nil {
+		var ans string
+		if ans, err = finishAnswer(ctx, pc, nil); err == nil {
+			err = w.start(ans, senders)
+			if err == nil {
+				return Answer{ID: w.id, SDP: ans}, nil
+			}
+		}
+	}
+	_ = pc.GracefulClose()
+	return Answer{}, err
+}
+
+// addTracks binds each of the stream's tracks whose codec the viewer offered.
+func (w *watcher) addTracks(sd *sdp.SessionDescription) (map[*webrtc.RTPSender]*binding, error) {
+	senders := map[*webrtc.RTPSender]*binding{}
+	for i, t := range w.stream.Tracks() {
+		prefs := offeredCodecs(sd, t)
+		if len(prefs) == 0 {
+			continue
+		}
+		b := newBinding(t)
+		sender, err := w.pc.AddTrack(b)
+		if err != nil {
+			continue
+		}
+		for _, tr := range w.pc.GetTransceivers() {
+			if tr.Sender() == sender {
+				_ = tr.SetCodecPreferences(prefs)
+			}
+		}
+		w.v.binds[i] = b
+		senders[sender] = b
+	}
+	if len(senders) == 0 {
+		return nil, problem.Wrap(problem.BadRequest, ErrNoCodec, "the offer accepts none of the stream's tracks").WithCode("no_common_codec")
+	}
+	return senders, nil
+}
+
+// start registers the session once the answer is made and the tracks are bound.
+func (w *watcher) start(ans string, senders map[*webrtc.RTPSender]*binding) error {
+	bound := 0
+	for _, b := range senders {
+		if b.bound() {
+			bound++
+		}
+	}
+	if bound == 0 {
+		return problem.Wrap(problem.BadRequest, ErrNoCodec, "no codec in common with the publisher ("+codecList(w.stream)+")").WithCode("no_common_codec")
+	}
+	if err := w.s.register(w); err != nil {
+		return err
+	}
+	w.s.metrics.sessions.WithLabelValues("whep").Inc()
+	for sender, b := range senders {
+		w.s.wg.Go(func() {
+			for {
+				pkts, _, err := sender.ReadRTCP()
+				if err != nil {
+					return
+				}
+				w.v.handleRTCP(w.stream, b, pkts, time.Now())
+			}
+		})
+	}
+	w.mu.Lock()
+	w.timer = time.AfterFunc(connectTimeout, func() {
+		w.mu.Lock()
+		joined := w.joined
+		w.mu.Unlock()
+		if !joined {
+			w.end(false)
+		}
+	})
+	w.mu.Unlock()
+	return nil
+}
+
+// offeredCodecs lists the viewer's offered codecs (with the viewer's payload types)
+// that can carry track t unchanged; they become the answer's only codecs for it.
+func offeredCodecs(sd *sdp.SessionDescription, t *Track) []webrtc.RTPCodecParameters {
+	var out []webrtc.RTPCodecParameters
+	kind := t.kind.String()
+	for _, m := range sd.MediaDescriptions {
+		if m.MediaName.Media != kind {
+			continue
+		}
+		for _, f := range m.MediaName.Formats {
+			pt, err := strconv.ParseUint(f, 10, 8)
+			if err != nil {
+				continue
+			}
+			c, err := sd.GetCodecForPayloadType(uint8(pt))
+			if err != nil {
+				continue
+			}
+			capab := webrtc.RTPCodecCapability{
+				MimeType: kind + "/" + c.Name, ClockRate: c.ClockRate, SDPFmtpLine: c.Fmtp,
+			}
+			if t.kind == webrtc.RTPCodecTypeVideo {
+				capab.RTCPFeedback = videoFeedback
+			}
+			if ch, err := strconv.Atoi(c.EncodingParameters); err == nil {
+				capab.Channels = uint16(ch)
+			}
+			if codecMatches(t.codec.RTPCodecCapability, capab) {
+				out = append(out, webrtc.RTPCodecParameters{PayloadType: webrtc.PayloadType(pt), RTPCodecCapability: capab})
+			}
+		}
+	}
+	return out
+}
+
+func codecList(s *Stream) string {
+	out := ""
+	for i, t := range s.Tracks() {
+		if i > 0 {
+			out += ", "
+		}
+		out += t.codec.MimeType
+		if f := fmtpParam(t.codec.SDPFmtpLine, "profile-level-id"); f != "" {
+			out += " " + f
+		}
+	}
+	return out
+}
+
+// join starts the packets flowing once the peer is connected.
+func (w *watcher) join() {
+	w.mu.Lock()
+	if w.joined || w.ended {
+		w.mu.Unlock()
+		return
+	}
+	w.joined, w.joinedAt = true, w.s.now()
+	w.mu.Unlock()
+	if err := w.stream.addViewer(w.v); err != nil {
+		w.end(true)
+		return
+	}
+	w.s.publish(event.WatchStart, w.room, w.stream.live, w.user, 0)
+}
+
+// end leaves: the viewer stops getting packets, its watch time goes on the tap and the
+// peer is closed.
+func (w *watcher) end(async bool) {
+	w.once.Do(func() {
+		w.mu.Lock()
+		w.ended = true
+		joined, at := w.joined, w.joinedAt
+		if w.timer != nil {
+			w.timer.Stop()
+		}
+		w.mu.Unlock()
+		w.s.unregister(w.id)
+		w.stream.removeViewer(w.v)
+		if joined {
+			w.s.publish(event.WatchStop, w.room, w.stream.live, w.user, w.s.now().Sub(at).Seconds())
+		}
+		closePeer(w.s, w.pc, async)
+	})
+}
