@@ -8,8 +8,8 @@ import (
 
 // liveStamp sits in front of the tap and stamps each event of a room with the id of
 // the room's current broadcast, learnt from media's live_start/live_end on the same
-// tap. Chat knows whether a room is live but not which broadcast it is; with the id,
-// chat presence counts toward "watched the current live" like WHEP watching does.
+// tap. Chat knows whether a room is live but not media's id for the broadcast; with one
+// id, chat presence and WHEP watching count toward the same "current live".
 type liveStamp struct {
 	next  event.Publisher
 	mu    sync.RWMutex
@@ -33,9 +33,11 @@ func (l *liveStamp) Publish(ev event.Event) bool {
 			delete(l.lives, ev.Room)
 		}
 		l.mu.Unlock()
-	case ev.Live == "" && ev.Room != "":
+	case ev.Room != "":
 		l.mu.RLock()
-		ev.Live = l.lives[ev.Room]
+		if live, ok := l.lives[ev.Room]; ok {
+			ev.Live = live // media's id wins over the one chat made up for the broadcast
+		}
 		l.mu.RUnlock()
 	}
 	return l.next.Publish(ev)

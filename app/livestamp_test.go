@@ -13,10 +13,10 @@ func TestLiveStamp(t *testing.T) {
 	l.Publish(event.Event{Type: event.LiveStart, Room: "r1", Live: "L1"})
 	l.Publish(event.Event{Type: event.Danmaku, Room: "r1", Viewer: "v"})
 	l.Publish(event.Event{Type: event.Danmaku, Room: "r2", Viewer: "v"})
-	l.Publish(event.Event{Type: event.WatchStart, Room: "r1", Viewer: "v", Live: "L0"}) // kept as sent
+	l.Publish(event.Event{Type: event.Join, Room: "r1", Viewer: "v", Live: "chat-made"}) // media's id wins
 	l.Publish(event.Event{Type: event.LiveEnd, Room: "r1", Live: "L1"})
 	l.Publish(event.Event{Type: event.Leave, Room: "r1", Viewer: "v"})
-	want := []string{"", "L1", "L1", "", "L0", "L1", ""}
+	want := []string{"", "L1", "L1", "", "L1", "L1", ""}
 	for i, w := range want {
 		ev := <-q.C()
 		if ev.Live != w {

@@ -18,7 +18,7 @@ func (f liveFunc) SetLive(room string, live bool) {
 // gateway; it reports going live to chat and watch time to the tap.
 func (a *App) wireMedia(deps *gateway.Deps) error {
 	m, err := media.New(a.cfg.Media, media.Deps{
-		Log: a.log.With("part", "media"), Registry: deps.Registry, Tap: a.tap, Live: liveFunc(a.liveHook),
+		Log: a.log.With("part", "media"), Registry: deps.Registry, Tap: a.pub, Live: liveFunc(a.liveHook),
 	})
 	if err != nil {
 		return err

@@ -149,10 +149,12 @@ func TestPagesInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	pollJS(t, console, "a prompt in the console", `document.querySelectorAll("#prompts li").length > 0`)
-	if err := chromedp.Do(console, chromedp.Click(chromedp.CSS(`#prompts li button`))); err != nil {
-		t.Fatal(err)
-	}
-	pollJS(t, console, "the suggested line ready to edit", `document.getElementById("dm-text").value.length > 0`)
+	// The list may re-render as the queue loads, so claim until the conversation opens.
+	pollJS(t, console, "claiming the prompt", `(() => {
+		const b = document.querySelector("#prompts li button.primary");
+		if (b && document.getElementById("dm-text").value === "") b.click();
+		return document.getElementById("dm-text").value.length > 0;
+	})()`)
 	pollJS(t, console, "the viewer's profile", `document.querySelector("#profile table") !== null`)
 	screenshot(t, console, "console-desktop")
 	if err := chromedp.Do(console,

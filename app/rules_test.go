@@ -179,6 +179,10 @@ func TestStayPromptEndToEnd(t *testing.T) {
 	optTok, opter := guest(t, base, room)
 	joined := time.Now()
 	watchers := []*wsClient{dialRoom(t, base, room, stayTok), dialRoom(t, base, room, buyTok), dialRoom(t, base, room, optTok)}
+	// Each also watches the video over WHEP, as the player does.
+	for _, tok := range []string{stayTok, buyTok, optTok} {
+		defer watch(t, base, room, tok)()
+	}
 	buyerWS := watchers[1]
 
 	// The opted-out viewer and the buyer act before the threshold.
@@ -205,7 +209,8 @@ func TestStayPromptEndToEnd(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // room for a wrong second prompt to show up
 	prompts := agent.of("prompt")
 	if len(prompts) != 1 {
-		t.Fatalf("%d prompts, want exactly 1: %v", len(prompts), prompts)
+		_, acts := api(t, "GET", base+"/api/viewers/"+stayer+"/actions", agentTok, "")
+		t.Fatalf("%d prompts, want exactly 1: %v\nstayer's actions: %s", len(prompts), prompts, acts)
 	}
 	p := prompts[0]
 	if v, _ := p["viewer"].(map[string]any); v["id"] != stayer {

@@ -187,44 +187,6 @@ func pct(d []time.Duration, p float64) string {
 	return d[min(int(float64(len(d))*p), len(d)-1)].Round(time.Millisecond).String()
 }
 
-// procCPU is the process's user+system CPU seconds from /proc/PID/stat.
-func procCPU(pid int) float64 {
-	if pid <= 0 {
-		return 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// fields after the ")" of the command name: state is field 3; utime 14, stime 15
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (u + st) / 100 // USER_HZ is 100 on Linux
-}
-
-// procRSS is the process's resident set in bytes from /proc/PID/status.
-func procRSS(pid int) int64 {
-	if pid <= 0 {
-		return 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
-}
-
 // udpCounters reads the host's UDP counters from /proc/net/snmp: receive-buffer
 // drops there mean a receiving socket (here: the load generator's viewers) was full.
 func udpCounters() map[string]int64 {

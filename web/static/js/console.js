@@ -33,6 +33,13 @@ function renderCanned() {
 renderCanned();
 document.addEventListener("langchange", renderCanned);
 
+// tagWords flattens tags as the WebSocket sends them (a list) or the API does (per dimension).
+function tagWords(tags) {
+  if (!tags) return [];
+  if (Array.isArray(tags)) return tags.map(String);
+  return Object.values(tags).flat().filter(Boolean).map(String);
+}
+
 function renderPrompts() {
   const list = $("prompts");
   list.replaceChildren();
@@ -42,7 +49,7 @@ function renderPrompts() {
     const li = el("li", { class: [current && current.prompt.prompt_id === p.prompt_id ? "active" : "", p.claimed_by ? "claimed" : ""].join(" ") },
       el("b", { text: v.name || v.id || "" }),
       el("div", { class: "reason", text: p.reason || "" }),
-      el("div", { class: "tags" }, ...(v.tags || []).map((tg) => el("span", { class: "tag", text: String(tg) }))),
+      el("div", { class: "tags" }, ...tagWords(v.tags).map((tg) => el("span", { class: "tag", text: tg }))),
       el("button", { type: "button", class: "primary", text: t("claim"), disabled: !!p.claimed_by && p.claimed_by !== me.sub, onclick: () => claim(p) }));
     list.append(li);
   }

@@ -159,6 +159,7 @@ $("pin-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const f = new FormData(ev.target);
   const product = Object.fromEntries([...f.entries()].filter(([, v]) => v !== ""));
+  if (product.price !== undefined) product.price = Number(product.price);
   sock.send({ type: "pin", product });
 });
 
