@@ -20,7 +20,7 @@ import (
 // and never run.
 const xss = `<img src=x onerror="window.__xss=1">`
 
-func eval[T any](t *testing.T, ctx context.Context, js string) T {
+func eval[T any](t testing.TB, ctx context.Context, js string) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
 	if err != nil {
@@ -30,7 +30,7 @@ func eval[T any](t *testing.T, ctx context.Context, js string) T {
 }
 
 // pollJS waits until the expression is true in the tab.
-func pollJS(t *testing.T, ctx context.Context, what, js string) {
+func pollJS(t testing.TB, ctx context.Context, what, js string) {
 	t.Helper()
 	deadline := time.Now().Add(45 * time.Second)
 	for {
@@ -150,8 +150,12 @@ func TestPagesInBrowser(t *testing.T) {
 	}
 	pollJS(t, console, "a prompt in the console", `document.querySelectorAll("#prompts li").length > 0`)
 	// The list may re-render as the queue loads, so claim until the conversation opens.
-	pollJS(t, console, "claiming the prompt", `(() => {
-		const b = document.querySelector("#prompts li button.primary");
+	viewerID := buy[strings.Index(buy, "liveroom_viewer=")+len("liveroom_viewer="):]
+	if i := strings.IndexAny(viewerID, "&#"); i >= 0 {
+		viewerID = viewerID[:i]
+	}
+	pollJS(t, console, "claiming the player's prompt", `(() => {
+		const b = document.querySelector('#prompts li[data-viewer="`+viewerID+`"] button.primary');
 		if (b && document.getElementById("dm-text").value === "") b.click();
 		return document.getElementById("dm-text").value.length > 0;
 	})()`)

@@ -46,7 +46,7 @@ function renderPrompts() {
   $("no-prompts").hidden = prompts.size > 0;
   for (const p of [...prompts.values()].reverse()) {
     const v = p.viewer || {};
-    const li = el("li", { class: [current && current.prompt.prompt_id === p.prompt_id ? "active" : "", p.claimed_by ? "claimed" : ""].join(" ") },
+    const li = el("li", { "data-viewer": v.id || "", class: [current && current.prompt.prompt_id === p.prompt_id ? "active" : "", p.claimed_by ? "claimed" : ""].join(" ") },
       el("b", { text: v.name || v.id || "" }),
       el("div", { class: "reason", text: p.reason || "" }),
       el("div", { class: "tags" }, ...tagWords(v.tags).map((tg) => el("span", { class: "tag", text: tg }))),

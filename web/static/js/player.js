@@ -62,6 +62,11 @@ function retryVideo(token, ms) {
   retryVideo.timer = setTimeout(() => startVideo(token), ms);
 }
 
+// The first picture shown, for measuring the time from opening the player to video.
+const firstFrame = () => performance.mark("liveroom-first-frame");
+if ($("video").requestVideoFrameCallback) $("video").requestVideoFrameCallback(firstFrame);
+else $("video").addEventListener("loadeddata", firstFrame, { once: true });
+
 $("unmute").addEventListener("click", () => {
   const v = $("video");
   v.muted = false;
