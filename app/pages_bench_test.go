@@ -95,6 +95,9 @@ func BenchmarkPlayer(b *testing.B) {
 		pollJS(b, tab, "a frame", `performance.getEntriesByName("liveroom-first-frame").length > 0`)
 		ms := eval[float64](b, tab, `performance.getEntriesByName("liveroom-first-frame")[0].startTime`)
 		first = append(first, ms)
+		if testing.Verbose() {
+			b.Log(eval[string](b, tab, `performance.getEntriesByType("mark").map(m => m.name + "=" + Math.round(m.startTime)).join(" ")`))
+		}
 		cancel()
 	}
 	// Glass to glass, sampled from one player over a few seconds.

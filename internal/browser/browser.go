@@ -51,6 +51,11 @@ func Options(t testing.TB) []chromedp.ExecAllocatorOption {
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.Flag("mute-audio", true),
+		// Tabs in the background keep their timers and animation frames running, so a
+		// publishing tab keeps drawing while another tab is in front.
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
 	}
 }
 

@@ -25,6 +25,10 @@ export async function guestToken(room) {
   const explicit = new URL(location.href).searchParams.get("token");
   if (explicit) return explicit;
   const old = localStorage.getItem("liveroom.guest") || "";
+  const c = claims(old);
+  if (c.exp && c.exp * 1000 > Date.now() + 3600_000 && (c.room === room || c.room === "*")) {
+    return old; // still good for an hour at least: no round trip before the video starts
+  }
   const res = await fetch(`/api/rooms/${encodeURIComponent(room)}/guest`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },

@@ -41,7 +41,9 @@ async function startVideo(token) {
   if (playing) return;
   playing = true;
   try {
+    performance.mark("liveroom-whep-start");
     session = await play(room, token, $("video"));
+    performance.mark("liveroom-whep-answered");
     session.pc.addEventListener("connectionstatechange", () => {
       const s = session && session.pc.connectionState;
       if (s === "failed" || s === "closed" || s === "disconnected") retryVideo(token, 1500);

@@ -33,9 +33,11 @@ async function iceServers(url, token) {
   }
 }
 
-async function exchange(url, token, pc) {
+async function exchange(url, token, pc, relayed) {
   await pc.setLocalDescription(await pc.createOffer());
-  await gathered(pc);
+  // The server learns this side's address from its connectivity checks (peer-reflexive
+  // candidates), so with no TURN relay to wait for the offer goes out almost at once.
+  await gathered(pc, relayed ? 2000 : 150);
   const res = await fetch(url, {
     method: "POST",
     headers: { "Content-Type": "application/sdp", Authorization: `Bearer ${token}` },
@@ -70,7 +72,8 @@ function session(pc, location, token) {
  */
 export async function publish(room, token, stream, { simulcast = false, maxBitrate = 2_500_000 } = {}) {
   const url = new URL(`/whip/${encodeURIComponent(room)}`, location.href).href;
-  const pc = new RTCPeerConnection({ iceServers: await iceServers(url, token), bundlePolicy: "max-bundle" });
+  const servers = await iceServers(url, token);
+  const pc = new RTCPeerConnection({ iceServers: servers, bundlePolicy: "max-bundle" });
   for (const track of stream.getTracks()) {
     const init = { direction: "sendonly", streams: [stream] };
     if (track.kind === "video") {
@@ -84,13 +87,14 @@ export async function publish(room, token, stream, { simulcast = false, maxBitra
     }
     pc.addTransceiver(track, init);
   }
-  return session(pc, await exchange(url, token, pc), token);
+  return session(pc, await exchange(url, token, pc, servers.length > 0), token);
 }
 
 /** play receives /whep/{room} into video. It throws with status 404 while not live. */
 export async function play(room, token, video) {
   const url = new URL(`/whep/${encodeURIComponent(room)}`, location.href).href;
-  const pc = new RTCPeerConnection({ iceServers: await iceServers(url, token), bundlePolicy: "max-bundle" });
+  const servers = await iceServers(url, token);
+  const pc = new RTCPeerConnection({ iceServers: servers, bundlePolicy: "max-bundle" });
   pc.addTransceiver("video", { direction: "recvonly" });
   pc.addTransceiver("audio", { direction: "recvonly" });
   const stream = new MediaStream();
@@ -99,7 +103,7 @@ export async function play(room, token, video) {
     video.srcObject = stream;
   };
   try {
-    return session(pc, await exchange(url, token, pc), token);
+    return session(pc, await exchange(url, token, pc, servers.length > 0), token);
   } catch (e) {
     pc.close();
     throw e;
