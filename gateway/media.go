@@ -13,10 +13,17 @@ import (
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/media"
 	"github.com/liveroom/liveroom/problem"
+	"github.com/liveroom/liveroom/token"
 )
 
-// MediaService is what the gateway needs from media.
+// MediaService is what the gateway needs from media: sessions and figures.
 type MediaService interface {
+	MediaSessions
+	MediaReports
+}
+
+// MediaSessions are the WHIP/WHEP sessions.
+type MediaSessions interface {
 	// Offer starts a WHIP (media.Publish) or WHEP (media.Watch) session from an SDP offer.
 	Offer(ctx context.Context, kind media.Kind, room string, user event.User, offer string) (media.Answer, error)
 	// Patch applies a trickle-ice-sdpfrag; a non-nil answer is sent back (ICE restart).
@@ -25,8 +32,14 @@ type MediaService interface {
 	End(ctx context.Context, kind media.Kind, room, id string, user event.User) error
 	// ICEServers lists STUN/TURN servers for user (TURN credentials may be minted).
 	ICEServers(user string) []media.ICEServer
+}
+
+// MediaReports are the figures of live rooms.
+type MediaReports interface {
 	// Stats describes a room's media.
 	Stats(room string) media.Stats
+	// LiveRooms lists the rooms live now.
+	LiveRooms() []media.Stats
 }
 
 // offerTimeout bounds one WHIP/WHEP offer/answer exchange.
@@ -46,6 +59,7 @@ func (s *Server) mountMedia(mux *http.ServeMux) {
 		mux.HandleFunc("DELETE "+base+"/{id}", func(w http.ResponseWriter, r *http.Request) { s.mediaEnd(w, r, k) })
 	}
 	mux.HandleFunc("GET /api/rooms/{room}/stats", s.mediaStats)
+	mux.HandleFunc("GET /api/rooms", s.liveRooms)
 }
 
 // mediaBody checks the Content-Type and reads the (size-limited) body.
@@ -189,4 +203,17 @@ func (s *Server) mediaStats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.deps.Media.Stats(room))
+}
+
+// liveRooms lists the rooms live now with their figures (agents and admins with "*").
+func (s *Server) liveRooms(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.Authorize(r, token.AnyRoom, false, event.RoleAgent, event.RoleAdmin); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	rooms := s.deps.Media.LiveRooms()
+	if rooms == nil {
+		rooms = []media.Stats{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rooms": rooms})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -281,4 +282,22 @@ func (s *Service) Offer(ctx context.Context, kind Kind, room string, user event.
 		return s.Publish(ctx, room, user, offer)
 	}
 	return s.Watch(ctx, room, user, offer)
+}
+
+// LiveRooms lists the rooms live now, by room id.
+func (s *Service) LiveRooms() []Stats {
+	s.mu.Lock()
+	rooms := make([]string, 0, len(s.rooms))
+	for r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	slices.Sort(rooms)
+	var out []Stats
+	for _, r := range rooms {
+		if st := s.Stats(r); st.Live {
+			out = append(out, st)
+		}
+	}
+	return out
 }

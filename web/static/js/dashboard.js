@@ -83,7 +83,10 @@ async function refresh() {
   }
   try {
     const rooms = await call(token, "GET", "/api/rooms");
-    $("rooms").replaceChildren(...((rooms && (rooms.rooms || rooms)) || []).map((r) => el("li", {}, el("a", { href: `/r/${encodeURIComponent(r.room || r.id || r)}`, text: String(r.room || r.id || r) }), ` · ${r.viewers ?? ""}`)));
+    $("rooms").replaceChildren(...((rooms && rooms.rooms) || []).map((r) => el("li", {},
+      el("a", { href: `/r/${encodeURIComponent(r.room)}`, text: r.room }),
+      ` · ${(r.viewers && r.viewers.count) || 0} ${t("viewers")}`,
+      r.publisher ? ` · ${Math.round(r.publisher.bitrate_kbps || 0)} kbit/s` : "")));
   } catch {}
 }
 

@@ -106,7 +106,7 @@ function addMessage(e) {
     el("span", { class: "text", text: e.text || "" }));
   if (e.from && e.from.role === "viewer") {
     li.append(
-      el("button", { type: "button", text: t("delete"), onclick: () => moderate("delete", { seq: e.seq }) }),
+      e.type === "danmaku" ? el("button", { type: "button", text: t("delete"), onclick: () => moderate("delete", { seq: e.seq }) }) : null,
       el("button", { type: "button", text: t("mute"), onclick: () => moderate("mute", { user: e.from.id, for: "10m" }) }),
       el("button", { type: "button", text: t("ban"), onclick: () => moderate("ban", { user: e.from.id }) }),
     );
