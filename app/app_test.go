@@ -40,6 +40,21 @@ func testConfig(t testing.TB) config.Config {
 	return cfg
 }
 
+// startApp builds and starts a node for cfg, stopped when the test ends; it returns the
+// node and its base URL.
+func startApp(t testing.TB, cfg config.Config) (*App, string) {
+	t.Helper()
+	a, err := New(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Shutdown(context.Background()) })
+	return a, a.BaseURL()
+}
+
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func TestLoadSecret(t *testing.T) {

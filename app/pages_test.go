@@ -68,15 +68,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 func TestPagesInBrowser(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Segment.StayThreshold = 3 * time.Second
-	a, err := New(cfg, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer a.Shutdown(context.Background())
-	base := a.BaseURL()
+	a, base := startApp(t, cfg)
 	const room = "demo"
 	links, err := DemoLinks(a.Signer(), base, room, time.Hour)
 	if err != nil {

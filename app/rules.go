@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -74,6 +75,7 @@ type playbook struct {
 	cancel func()
 	mu     sync.Mutex // serialises PutRules
 	zones  sync.Map   // viewer id → IANA time zone seen on its events
+	custom sync.Map   // viewer id → []string custom tags (from the action log)
 }
 
 func (p *playbook) run(ctx context.Context) {
@@ -128,6 +130,7 @@ func (p *playbook) Snapshot(ctx context.Context, id, live string) (rules.Viewer,
 	if z, ok := p.zones.Load(id); ok {
 		v.TimeZone = z.(string)
 	}
+	v.Tags.Custom = p.customTags(ctx, vv.ID)
 	var s rules.Session
 	for _, ls := range vv.LiveSessions {
 		if ls.Live == live && live != "" {
@@ -229,6 +232,33 @@ func (p *playbook) SetConsent(ctx context.Context, viewer string, messages bool,
 		return problem.New(problem.BadRequest, "%s", res.Errors[0].Error)
 	}
 	return nil
+}
+
+// AddTag gives the viewer a custom tag (a rule's tag action). The action log the rules
+// keep is where it lasts; this keeps it at hand for the next snapshots.
+func (p *playbook) AddTag(ctx context.Context, viewer, tag, ruleID string) error {
+	tags := p.customTags(ctx, viewer)
+	if !slices.Contains(tags, tag) {
+		p.custom.Store(viewer, append(slices.Clip(tags), tag))
+	}
+	return nil
+}
+
+// customTags are the viewer's custom tags, read once from its action log.
+func (p *playbook) customTags(ctx context.Context, viewer string) []string {
+	if t, ok := p.custom.Load(viewer); ok {
+		return t.([]string)
+	}
+	var tags []string
+	if acts, err := p.rules.Actions(ctx, viewer); err == nil {
+		for _, a := range acts {
+			if a.Type == rules.ActTag && !slices.Contains(tags, a.Detail) {
+				tags = append(tags, a.Detail)
+			}
+		}
+	}
+	t, _ := p.custom.LoadOrStore(viewer, tags)
+	return t.([]string)
 }
 
 // SetTimeZone keeps the viewer's zone in memory for quiet hours: after a restart the
@@ -336,7 +366,7 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 		return err
 	}
 	p := &playbook{seg: seg, lives: a.pub.(*liveStamp), file: filepath.Join(a.cfg.Data, RulesFile), in: event.NewQueue(TapSize)}
-	eng, err := rules.New(a.cfg.Rules, rules.Deps{Outbox: outbox{ch}, State: state, Profiles: p, Log: a.log.With("part", "rules"), Rules: set})
+	eng, err := rules.New(a.cfg.Rules, rules.Deps{Outbox: outbox{ch}, State: state, Profiles: p, Tagger: p, Log: a.log.With("part", "rules"), Rules: set})
 	if err != nil {
 		state.Close()
 		return err

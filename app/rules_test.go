@@ -152,15 +152,7 @@ func TestStayPromptEndToEnd(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Segment.StayThreshold = 2 * time.Second
 	cfg.Segment.ShopSecret = shopSecret
-	a, err := New(cfg, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer a.Shutdown(context.Background())
-	base := "http://" + a.Addr().String()
+	a, base := startApp(t, cfg)
 	const room = "shop"
 	issue := func(role, user string) string {
 		raw, err := a.Signer().Issue(token.Spec{User: user, Name: user, Role: role, Room: room, TTL: time.Hour})
@@ -344,5 +336,33 @@ func TestRulesAPI(t *testing.T) {
 	}
 	if _, b = api(t, "GET", base+"/api/viewers/v1/actions", agent, ""); !bytes.Contains(b, []byte("likes red")) {
 		t.Fatalf("note lost in restart: %s", b)
+	}
+}
+
+// TestCustomTagRule: a rule's tag action gives the viewer a custom tag that later
+// conditions see, and the profile lists it among the actions.
+func TestCustomTagRule(t *testing.T) {
+	a, base := startApp(t, testConfig(t))
+	admin, _ := a.Signer().Issue(token.Spec{User: "root", Role: event.RoleAdmin, Room: token.AnyRoom, TTL: time.Hour})
+	doc := `{"rules":[
+		{"id":"tag-talker","trigger":{"event":["danmaku"]},"action":{"type":"tag","tag":"talker"}},
+		{"id":"dm-talker","trigger":{"event":["like"]},"when":"\"talker\" in viewer.tags.custom","action":{"type":"dm","text":"thanks, talker"}}]}`
+	if code, b := api(t, "PUT", base+"/api/rules", admin, doc); code != 200 {
+		t.Fatalf("rules: %d %s", code, b)
+	}
+	quietTok, _ := guest(t, base, "r1")
+	talkTok, talker := guest(t, base, "r1")
+	quiet, talk := dialRoom(t, base, "r1", quietTok), dialRoom(t, base, "r1", talkTok)
+	talk.send(t, map[string]any{"type": "danmaku", "text": "hello"})
+	waitUntil(t, "the tag", func() bool {
+		_, b := api(t, "GET", base+"/api/viewers/"+talker+"/actions", admin, "")
+		return bytes.Contains(b, []byte(`"detail":"talker"`))
+	})
+	quiet.send(t, map[string]any{"type": "like", "count": 1})
+	talk.send(t, map[string]any{"type": "like", "count": 1})
+	waitUntil(t, "the tagged viewer's DM", func() bool { return len(talk.of("dm")) == 1 })
+	time.Sleep(300 * time.Millisecond)
+	if n := len(quiet.of("dm")); n != 0 {
+		t.Fatalf("an untagged viewer got %d DMs", n)
 	}
 }

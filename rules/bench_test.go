@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,27 +51,6 @@ func BenchmarkEvaluate(b *testing.B) {
 	b.ReportMetric(float64(b.N)/el, "events/s")
 }
 
-// delayOutbox records when each prompt arrives.
-type delayOutbox struct {
-	mu   sync.Mutex
-	at   map[string]time.Time
-	done chan struct{}
-	want int
-}
-
-func (o *delayOutbox) SendPrompt(_ context.Context, _ string, p Prompt) error {
-	now := time.Now()
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.at[p.Viewer.ID] = now
-	if len(o.at) == o.want {
-		close(o.done)
-	}
-	return nil
-}
-
-func (o *delayOutbox) SendDM(context.Context, string, string, string, string) error { return nil }
-
 // BenchmarkStayDelay arms 10,000 viewers' stay timers at once (real time, not a
 // bubble) and reports the delay from each viewer's threshold to its prompt reaching
 // the Outbox, p50 and p99, with the memory state and with bbolt.
@@ -106,36 +84,16 @@ func stayRound(b *testing.B, store string, viewers int, threshold time.Duration)
 		defer bs.Close()
 		st = bs
 	}
-	out := &delayOutbox{at: map[string]time.Time{}, done: make(chan struct{}), want: viewers}
 	cfg := DefaultConfig()
 	if w := os.Getenv("RULES_BENCH_WORKERS"); w != "" {
 		fmt.Sscan(w, &cfg.Workers)
 	}
-	e, err := New(cfg, Deps{Outbox: out, State: st, Rules: mustCompile(b, DefaultRules(threshold))})
+	b.ResetTimer()
+	delays, err := MeasureStay(context.Background(), cfg, st, viewers, threshold)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer e.Close(context.Background())
-	ctx := context.Background()
-	due := make(map[string]time.Time, viewers)
-	sess := Session{Room: "r1", Live: "l1", Watching: true}
-	b.ResetTimer()
-	for i := range viewers {
-		v := Viewer{ID: fmt.Sprintf("v%d", i), Name: "Viewer", Consent: true}
-		due[v.ID] = time.Now().Add(threshold)
-		e.OnEvent(ctx, v, sess, event.Event{Type: event.WatchStart})
-	}
-	select {
-	case <-out.done:
-	case <-time.After(threshold + time.Minute):
-		b.Fatalf("only %d of %d prompts arrived", len(out.at), viewers)
-	}
 	b.StopTimer()
-	delays := make([]time.Duration, 0, viewers)
-	for id, at := range out.at {
-		delays = append(delays, at.Sub(due[id]))
-	}
-	slices.Sort(delays)
 	if os.Getenv("RULES_BENCH_VERBOSE") != "" {
 		b.Logf("%s: first %v, p50 %v, p99 %v, max %v", store, delays[0], delays[len(delays)/2], delays[len(delays)*99/100], delays[len(delays)-1])
 	}
