@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -13,22 +11,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/internal/browser"
 )
-
-// chromiumPath finds Chromium or skips (fails under LIVEROOM_REQUIRE_ALL=1).
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("LIVEROOM_REQUIRE_ALL") == "1" {
-		t.Fatal("chromium is required (LIVEROOM_REQUIRE_ALL=1) but was not found")
-	}
-	t.Skip("chromium not installed")
-	return ""
-}
 
 // mediaTestPage publishes over WHIP or plays over WHEP from the browser, as the
 // studio and the player do; the test serves it on the gateway's origin.
@@ -70,7 +54,6 @@ async function framesDecoded() {
 </script>`
 
 func TestMediaChromiumWHIPToWHEP(t *testing.T) {
-	exe := chromiumPath(t)
 	checkMediaLeaks(t)
 	r := newMediaRig(t, nil)
 	// The page lives on the gateway's origin, so fetch() needs no CORS.
@@ -85,20 +68,9 @@ func TestMediaChromiumWHIPToWHEP(t *testing.T) {
 	}))
 	defer site.Close()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true), chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(actx)
+	bctx, cancelBrowser := browser.New(t, context.Background())
 	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(browser, 60*time.Second)
+	ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
 	defer cancel()
 	eval := func(ctx context.Context, js string, what string) string {
 		t.Helper()
@@ -121,7 +93,7 @@ func TestMediaChromiumWHIPToWHEP(t *testing.T) {
 	waitFor(t, 20*time.Second, "room live from chromium", func() bool { return r.media.Stats("shop1").Live })
 
 	// Tab 2: a guest-role viewer plays it over WHEP.
-	player, cancelPlayer := chromedp.NewContext(browser)
+	player, cancelPlayer := chromedp.NewContext(bctx)
 	defer cancelPlayer()
 	pctx, cancelP := context.WithTimeout(player, 60*time.Second)
 	defer cancelP()
@@ -147,5 +119,4 @@ func TestMediaChromiumWHIPToWHEP(t *testing.T) {
 	cancelPlayer()
 	cancel()
 	cancelBrowser()
-	cancelAlloc()
 }
