@@ -281,7 +281,11 @@ func (r *room) join(c *conn, since int64) {
 		if c.user.Role == event.RoleViewer {
 			r.viewers++
 		}
-		r.publish(event.Event{Type: event.Join}, c.user)
+		join := event.Event{Type: event.Join}
+		if p := r.pinned; p != nil {
+			join.SKU, join.Text = p.SKU, p.Title // what was pinned when they came in
+		}
+		r.publish(join, c.user)
 	}
 	m.conns = append(m.conns, c)
 
