@@ -287,3 +287,20 @@ func selfSigned(t *testing.T) (certFile, keyFile string) {
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 	return certFile, keyFile
 }
+
+// TestReadyFollowsTheStores: /readyz is 200 with the stores open and 503 once one is
+// closed under the node.
+func TestReadyFollowsTheStores(t *testing.T) {
+	a, base := startApp(t, testConfig(t))
+	if code := httpStatus(base + "/readyz"); code != 200 {
+		t.Fatalf("readyz %d", code)
+	}
+	// Stop the services (stores closed) while the HTTP side still answers.
+	if err := a.stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if code := httpStatus(base + "/readyz"); code != 503 {
+		t.Fatalf("readyz with the stores closed: %d", code)
+	}
+	http.DefaultClient.CloseIdleConnections()
+}

@@ -25,6 +25,7 @@ func (a *App) wireChat(deps *gateway.Deps) error {
 		return err
 	}
 	deps.Chat = hub
+	deps.Ready = append(deps.Ready, store.Ready)
 	a.liveHook = hub.SetLive
 	a.stops = append(a.stops, func(ctx context.Context) error {
 		return errors.Join(hub.Close(ctx), store.Close())

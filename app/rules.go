@@ -377,6 +377,7 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 	done := make(chan struct{})
 	go func() { defer close(done); p.run(ctx) }()
 	deps.Rules, deps.Actions, deps.Orders = p, p, p
+	deps.Ready = append(deps.Ready, state.Ready)
 	deps.Segment = analytics{seg, eng}
 	deps.ShopSecret = a.cfg.Segment.ShopSecret
 	a.stops = append(a.stops, func(ctx context.Context) error {

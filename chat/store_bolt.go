@@ -168,3 +168,8 @@ func (s *BoltStore) DMs(_ context.Context, room, viewer string) ([]DM, error) {
 	}
 	return out, nil
 }
+
+// Ready reports whether the store file is open and readable (for /readyz).
+func (s *BoltStore) Ready(context.Context) error {
+	return s.db.View(func(*bolt.Tx) error { return nil })
+}

@@ -350,3 +350,8 @@ func (s *BoltState) Actions(_ context.Context, viewer string) ([]Action, error) 
 	})
 	return out, err
 }
+
+// Ready reports whether the state file is open and readable (for /readyz).
+func (s *BoltState) Ready(context.Context) error {
+	return s.db.View(func(*bolt.Tx) error { return nil })
+}
