@@ -207,12 +207,12 @@ func (p *playbook) Prompts(ctx context.Context, room string) ([]rules.Prompt, er
 	return p.rules.Prompts(ctx, room)
 }
 
-func (p *playbook) Claim(ctx context.Context, id, agent string) (rules.Prompt, error) {
-	return p.rules.Claim(ctx, id, agent)
+func (p *playbook) Claim(ctx context.Context, id, agent string, allow func(room string) error) (rules.Prompt, error) {
+	return p.rules.Claim(ctx, id, agent, allow)
 }
 
-func (p *playbook) Resolve(ctx context.Context, id, agent, outcome string) (rules.Prompt, error) {
-	return p.rules.Resolve(ctx, id, agent, outcome)
+func (p *playbook) Resolve(ctx context.Context, id, agent, outcome string, allow func(room string) error) (rules.Prompt, error) {
+	return p.rules.Resolve(ctx, id, agent, outcome, allow)
 }
 
 func (p *playbook) Actions(ctx context.Context, viewer string) ([]rules.Action, error) {

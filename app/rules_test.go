@@ -224,14 +224,19 @@ func TestStayPromptEndToEnd(t *testing.T) {
 	if code != 200 || !strings.Contains(string(b), id) {
 		t.Fatalf("prompts: %d %s", code, b)
 	}
+	// An agent of another room may not touch it, and its attempt changes nothing.
+	otherRoom, _ := a.Signer().Issue(token.Spec{User: "agent9", Role: event.RoleAgent, Room: "elsewhere", TTL: time.Hour})
+	if code, _ = api(t, "POST", base+"/api/prompts/"+id+"/claim", otherRoom, ""); code != 403 {
+		t.Fatalf("claim from another room: %d", code)
+	}
 	if code, b = api(t, "POST", base+"/api/prompts/"+id+"/claim", agentTok, ""); code != 200 {
 		t.Fatalf("claim: %d %s", code, b)
 	}
 	if code, _ = api(t, "POST", base+"/api/prompts/"+id+"/claim", agent2Tok, ""); code != 409 {
 		t.Fatalf("second claim: %d", code)
 	}
-	if code, b = api(t, "POST", base+"/api/prompts/"+id+"/resolve", agentTok, `{"outcome":"interested"}`); code != 200 {
-		t.Fatalf("resolve: %d %s", code, b)
+	if code, b = api(t, "POST", base+"/api/prompts/"+id+"/resolve", agentTok, ""); code != 200 || !strings.Contains(string(b), `"outcome":"resolved"`) {
+		t.Fatalf("resolve (bare POST): %d %s", code, b)
 	}
 	if code, _ = api(t, "POST", base+"/api/prompts/nope/claim", agentTok, ""); code != 404 {
 		t.Fatalf("unknown prompt: %d", code)

@@ -24,8 +24,9 @@ type RulesService interface {
 	RulesJSON() []byte
 	PutRules(ctx context.Context, data []byte) error
 	Prompts(ctx context.Context, room string) ([]rules.Prompt, error)
-	Claim(ctx context.Context, id, agent string) (rules.Prompt, error)
-	Resolve(ctx context.Context, id, agent, outcome string) (rules.Prompt, error)
+	// Claim and Resolve run allow on the prompt's room before changing anything.
+	Claim(ctx context.Context, id, agent string, allow func(room string) error) (rules.Prompt, error)
+	Resolve(ctx context.Context, id, agent, outcome string, allow func(room string) error) (rules.Prompt, error)
 }
 
 // ViewerActions is the part that shows, per viewer, what the rules did and agents' notes,
@@ -124,7 +125,7 @@ func (s *Server) listPrompts(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) claimPrompt(w http.ResponseWriter, r *http.Request) {
 	s.promptAction(w, r, func(ctx context.Context, id string, c *token.Claims) (rules.Prompt, error) {
-		return s.deps.Rules.Claim(ctx, id, c.Subject)
+		return s.deps.Rules.Claim(ctx, id, c.Subject, roomCheck(c))
 	})
 }
 
@@ -133,10 +134,15 @@ func (s *Server) resolvePrompt(w http.ResponseWriter, r *http.Request) {
 		Outcome string `json:"outcome"`
 	}
 	s.promptAction(w, r, func(ctx context.Context, id string, c *token.Claims) (rules.Prompt, error) {
-		if err := decodeJSON(r, &body); err != nil {
-			return rules.Prompt{}, err
+		if r.ContentLength != 0 {
+			if err := decodeJSON(r, &body); err != nil {
+				return rules.Prompt{}, err
+			}
 		}
-		return s.deps.Rules.Resolve(ctx, id, c.Subject, body.Outcome)
+		if body.Outcome == "" {
+			body.Outcome = "resolved" // the contract's bare POST
+		}
+		return s.deps.Rules.Resolve(ctx, id, c.Subject, body.Outcome, roomCheck(c))
 	})
 }
 
@@ -153,9 +159,6 @@ func (s *Server) promptAction(w http.ResponseWriter, r *http.Request, act func(c
 		return
 	}
 	p, err := act(r.Context(), id, c)
-	if err == nil && !c.AllowsRoom(p.Room) {
-		err = problem.New(problem.Forbidden, "the prompt is for room %q", p.Room)
-	}
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -296,4 +299,14 @@ func decodeJSON(r *http.Request, v any) error {
 		return problem.Wrap(problem.BadRequest, err, "bad JSON body")
 	}
 	return nil
+}
+
+// roomCheck refuses, before anything changes, a prompt of a room the token does not grant.
+func roomCheck(c *token.Claims) func(room string) error {
+	return func(room string) error {
+		if !c.AllowsRoom(room) {
+			return problem.New(problem.Forbidden, "the prompt is for room %q", room)
+		}
+		return nil
+	}
 }

@@ -18,13 +18,17 @@ func (e *Engine) Prompts(ctx context.Context, room string) ([]Prompt, error) {
 }
 
 // Claim gives a prompt to agent. Claiming again by the same agent is a no-op; a
-// prompt held by another agent is a Conflict (ErrPromptClaimed).
-func (e *Engine) Claim(ctx context.Context, id, agent string) (Prompt, error) {
+// prompt held by another agent is a Conflict (ErrPromptClaimed). Each allow check sees
+// the prompt's room first; its error leaves the prompt untouched.
+func (e *Engine) Claim(ctx context.Context, id, agent string, allow ...func(room string) error) (Prompt, error) {
 	if agent == "" {
 		return Prompt{}, badOutcome("an agent is required")
 	}
 	now := e.clock.Now()
 	return e.deps.State.UpdatePrompt(ctx, id, func(p *Prompt) error {
+		if err := allowed(p.Room, allow); err != nil {
+			return err
+		}
 		switch {
 		case !p.ResolvedAt.IsZero():
 			return resolved()
@@ -40,8 +44,8 @@ func (e *Engine) Claim(ctx context.Context, id, agent string) (Prompt, error) {
 
 // Resolve closes a prompt with the agent's outcome (e.g. "messaged", "ignored"). An
 // unclaimed prompt is claimed by agent at once; one claimed by another agent is a
-// Conflict.
-func (e *Engine) Resolve(ctx context.Context, id, agent, outcome string) (Prompt, error) {
+// Conflict. allow works as for Claim.
+func (e *Engine) Resolve(ctx context.Context, id, agent, outcome string, allow ...func(room string) error) (Prompt, error) {
 	if agent == "" {
 		return Prompt{}, badOutcome("an agent is required")
 	}
@@ -50,6 +54,9 @@ func (e *Engine) Resolve(ctx context.Context, id, agent, outcome string) (Prompt
 	}
 	now := e.clock.Now()
 	return e.deps.State.UpdatePrompt(ctx, id, func(p *Prompt) error {
+		if err := allowed(p.Room, allow); err != nil {
+			return err
+		}
 		switch {
 		case !p.ResolvedAt.IsZero():
 			return resolved()
@@ -61,6 +68,15 @@ func (e *Engine) Resolve(ctx context.Context, id, agent, outcome string) (Prompt
 		p.ResolvedAt, p.Outcome = now, outcome
 		return nil
 	})
+}
+
+func allowed(room string, checks []func(string) error) error {
+	for _, check := range checks {
+		if err := check(room); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // OnOrder marks the viewer's prompts created within OrderWindow before at as
