@@ -287,6 +287,10 @@ func TestRulesAPI(t *testing.T) {
 	if code, _ = api(t, "GET", base+"/api/rules", agent, ""); code != 403 {
 		t.Fatalf("agent reads rules: %d", code)
 	}
+	roomAdmin, _ := a.Signer().Issue(token.Spec{User: "r-admin", Role: event.RoleAdmin, Room: "r1", TTL: time.Hour})
+	if code, _ = api(t, "PUT", base+"/api/rules", roomAdmin, `{"rules":[]}`); code != 403 {
+		t.Fatalf("a one-room admin changed the global rules: %d", code)
+	}
 	bad := `{"rules":[{"id":"x","trigger":{"event":["order"]},"when":"viewer.orders >","action":{"type":"prompt","text":"hi"}}]}`
 	code, b := api(t, "PUT", base+"/api/rules", admin, bad)
 	if code != 400 || !bytes.Contains(b, []byte(`rule 0`)) {

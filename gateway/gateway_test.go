@@ -226,6 +226,10 @@ func TestGuestRateLimit(t *testing.T) {
 	if a := g.do(t, "POST", "/api/rooms/r1/guest", "", "", map[string]string{"X-Forwarded-For": "198.51.100.1"}); a.status != 429 {
 		t.Fatalf("repeat: %d", a.status)
 	}
+	// A client cannot dodge its bucket by prepending a made-up hop: the proxy's last hop counts.
+	if a := g.do(t, "POST", "/api/rooms/r1/guest", "", "", map[string]string{"X-Forwarded-For": "203.0.113.77, 198.51.100.1"}); a.status != 429 {
+		t.Fatalf("forged first hop: %d", a.status)
+	}
 }
 
 func TestAddrLimiterRefillsAndSweeps(t *testing.T) {

@@ -208,13 +208,17 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	return host == r.Host
 }
 
-// clientAddr is the caller's IP: the peer address, or the first X-Forwarded-For hop
-// when the server is configured to sit behind a trusted proxy.
+// clientAddr is the caller's IP: the peer address, or the last X-Forwarded-For hop
+// (the one the trusted proxy added) when the server sits behind one.
 func (s *Server) clientAddr(r *http.Request) string {
 	if s.cfg.TrustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
+		// The last hop is the one our proxy appended; earlier ones the client can forge.
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			last := xff[len(xff)-1]
+			if i := strings.LastIndexByte(last, ','); i >= 0 {
+				last = last[i+1:]
+			}
+			if ip := net.ParseIP(strings.TrimSpace(last)); ip != nil {
 				return ip.String()
 			}
 		}
