@@ -47,7 +47,8 @@ type outEvent struct {
 	Target  uint64   `json:"target,omitempty"` // deleted: the seq removed
 	Live    *bool    `json:"live,omitempty"`
 	Viewers *int     `json:"viewers,omitempty"`
-	To      string   `json:"to,omitempty"`
+	// To is a pointer so a dm always carries it ("" when a viewer wrote to all agents).
+	To *string `json:"to,omitempty"`
 
 	// notice
 	Action string `json:"action,omitempty"`
@@ -68,7 +69,8 @@ type outEvent struct {
 	// welcome
 	You     *event.User       `json:"you,omitempty"`
 	Room    *roomState        `json:"room,omitempty"`
-	History []json.RawMessage `json:"history,omitempty"`
+	// History is a pointer so a welcome always carries the list, empty or not.
+	History *[]json.RawMessage `json:"history,omitempty"`
 }
 
 // roomState is the `room` object of a welcome.

@@ -37,9 +37,10 @@ const (
 	codeForbidden   = "forbidden"
 	codeBadRequest  = "bad_request"
 	codeMuted       = "muted"
-	codeBlocked     = "blocked"
-	codeUnknownGift = "unknown_gift"
-	codeSlowMode    = "slow_mode"
+	// The contract's five codes cover these; the message says which case it was.
+	codeBlocked     = codeBadRequest
+	codeUnknownGift = codeBadRequest
+	codeSlowMode    = codeRateLimited
 	codeUnavailable = "unavailable"
 )
 

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"time"
@@ -326,9 +327,13 @@ func (r *room) welcome(c *conn, now time.Time, withHistory bool) outEvent {
 	}
 	u := c.user
 	ev := outEvent{Type: evWelcome, At: ms(now), You: &u, Room: st}
+	hist := []json.RawMessage{} // on a resume the replay follows instead
 	if withHistory {
-		ev.History = r.hist.recent(r.hub.cfg.WelcomeHistory, r.flushed)
+		if h := r.hist.recent(r.hub.cfg.WelcomeHistory, r.flushed); h != nil {
+			hist = h
+		}
 	}
+	ev.History = &hist
 	return ev
 }
 

@@ -161,7 +161,7 @@ func (r *room) dm(from event.User, to, text, id string, now time.Time) (DM, *fra
 	}
 	d := DM{ID: id, At: now, From: from, To: to, Viewer: viewer, Text: text}
 	f := outFrame{kind: frameUnicast, data: jsonArray([][]byte{mustJSON(&outEvent{
-		Type: evDM, At: ms(now), From: &d.From, To: to, ID: id, Text: text,
+		Type: evDM, At: ms(now), From: &d.From, To: &to, ID: id, Text: text,
 	})})}
 	if self := r.users[from.ID]; self != nil {
 		targets = append(targets, self)

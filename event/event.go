@@ -40,7 +40,7 @@ const (
 // User is who did something: the token's subject, display name and role.
 type User struct {
 	ID   string `json:"id"`
-	Name string `json:"name,omitempty"`
+	Name string `json:"name"`
 	Role string `json:"role"`
 }
 

@@ -100,7 +100,7 @@ func TestChatLikesGiftsPinClicks(t *testing.T) {
 	}
 	v.expect("gift")
 	v.send(map[string]any{"type": "gift", "gift": "yacht"})
-	v.expectError("unknown_gift")
+	v.expectError("bad_request")
 
 	product := map[string]any{"sku": "SKU-1", "title": "Red shoes", "price": 59.5, "currency": "EUR",
 		"url": "https://shop.example/p/1", "image": "https://shop.example/i/1.jpg", "category": "shoes"}
@@ -393,7 +393,7 @@ func TestChatKeywordFilter(t *testing.T) {
 			v := h.join("k", event.RoleViewer, "v")
 			v.send(map[string]any{"type": "danmaku", "text": "this is a SCAM"})
 			if action == chat.KeywordBlock {
-				v.expectError("blocked")
+				v.expectError("bad_request")
 				return
 			}
 			if ev := v.expect("danmaku"); ev["text"] != "this is a ****" {
