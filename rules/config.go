@@ -27,6 +27,9 @@ type Config struct {
 	// ones are dropped and counted.
 	WebhookWorkers int `yaml:"rules-webhook-workers"`
 	WebhookQueue   int `yaml:"rules-webhook-queue"`
+	// WebhookAllowPrivate lets webhook actions reach loopback and private addresses
+	// (an in-house CRM on the LAN); off, only public addresses are dialled.
+	WebhookAllowPrivate bool `yaml:"rules-webhook-allow-private"`
 	// Tick is the timer wheel's resolution: a stay prompt fires at most one tick late.
 	Tick time.Duration `yaml:"rules-timer-tick"`
 	// Workers run fired timers (state writes, prompt delivery) in parallel.
@@ -53,6 +56,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.WebhookMaxBackoff, "rules-webhook-max-backoff", c.WebhookMaxBackoff, "largest webhook retry delay")
 	fs.IntVar(&c.WebhookWorkers, "rules-webhook-workers", c.WebhookWorkers, "webhook deliveries in parallel")
 	fs.IntVar(&c.WebhookQueue, "rules-webhook-queue", c.WebhookQueue, "webhook deliveries waiting at most (then dropped and counted)")
+	fs.BoolVar(&c.WebhookAllowPrivate, "rules-webhook-allow-private", c.WebhookAllowPrivate, "let webhook actions reach loopback and private-network addresses (off: public addresses only, no redirects)")
 	fs.DurationVar(&c.Tick, "rules-timer-tick", c.Tick, "timer wheel resolution (stay prompts fire at most this late)")
 	fs.IntVar(&c.Workers, "rules-workers", c.Workers, "fired timers handled in parallel")
 	fs.DurationVar(&c.FlushEvery, "rules-flush-every", c.FlushEvery, "write-behind interval of the rules state file (0: write each firing through)")

@@ -107,7 +107,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	e.set.Store(set)
 	client := deps.HTTP
 	if client == nil {
-		client = &http.Client{Timeout: cfg.WebhookTimeout}
+		client = webhookClient(cfg)
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	jobs, err := deps.State.Jobs(e.ctx)

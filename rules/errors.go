@@ -42,3 +42,6 @@ func badOutcome(msg string) error {
 func closed() error {
 	return &problem.Error{Kind: problem.Unavailable, Message: "the rules engine is shutting down", Err: ErrClosed}
 }
+
+// ErrPrivateAddress refuses a webhook to a non-public address (see webhookClient).
+var ErrPrivateAddress = errors.New("webhook to a non-public address refused (rules-webhook-allow-private is off)")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -54,8 +55,43 @@ func hookEngine(t *testing.T, url string, attempts int) *Engine {
 	e, _, _ := start(t, mustCompile(t, doc), nil, func(c *Config, _ *Deps) {
 		c.WebhookSecret, c.WebhookAttempts = hookSecret, attempts
 		c.WebhookBackoff, c.WebhookMaxBackoff = time.Millisecond, 4*time.Millisecond
+		c.WebhookAllowPrivate = true // the test receiver listens on loopback
 	})
 	return e
+}
+
+// TestWebhookRefusesPrivateAddresses: by default a rule cannot make the server call
+// loopback, private or link-local (cloud metadata) addresses, nor follow a redirect.
+func TestWebhookRefusesPrivateAddresses(t *testing.T) {
+	rc := &receiver{statuses: []int{200}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	doc := Document{Rules: []RuleSpec{{ID: "crm", Trigger: TriggerSpec{Event: []string{"order"}},
+		Action: ActionSpec{Type: ActWebhook, URL: srv.URL}}}}
+	e, _, _ := start(t, mustCompile(t, doc), nil, func(c *Config, _ *Deps) {
+		c.WebhookAttempts, c.WebhookBackoff, c.WebhookMaxBackoff = 2, time.Millisecond, time.Millisecond
+	})
+	e.OnEvent(context.Background(), viewer("v1"), Session{}, orderEvent("e1", t0))
+	waitFor(t, "the refusal", func() bool { return e.Stats().WebhooksFailed == 1 })
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.bodies) != 0 {
+		t.Fatalf("a loopback receiver got %d requests", len(rc.bodies))
+	}
+	for _, ip := range []string{"127.0.0.1", "10.1.2.3", "192.168.0.1", "169.254.169.254", "::1", "fd00::1", "100.64.0.1", "0.0.0.0"} {
+		if publicIP(net.ParseIP(ip)) {
+			t.Errorf("%s counted as public", ip)
+		}
+	}
+	for _, ip := range []string{"8.8.8.8", "2001:4860:4860::8888"} {
+		if !publicIP(net.ParseIP(ip)) {
+			t.Errorf("%s counted as private", ip)
+		}
+	}
+	redirect := webhookClient(DefaultConfig()).CheckRedirect(nil, nil)
+	if redirect != http.ErrUseLastResponse {
+		t.Fatalf("redirects followed: %v", redirect)
+	}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
