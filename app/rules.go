@@ -76,6 +76,7 @@ type playbook struct {
 	mu     sync.Mutex // serialises PutRules
 	zones  sync.Map   // viewer id → IANA time zone seen on its events
 	custom sync.Map   // viewer id → []string custom tags (from the action log)
+	tagMu  sync.Mutex // serialises AddTag's read-modify-write of custom
 }
 
 func (p *playbook) run(ctx context.Context) {
@@ -237,6 +238,8 @@ func (p *playbook) SetConsent(ctx context.Context, viewer string, messages bool,
 // AddTag gives the viewer a custom tag (a rule's tag action). The action log the rules
 // keep is where it lasts; this keeps it at hand for the next snapshots.
 func (p *playbook) AddTag(ctx context.Context, viewer, tag, ruleID string) error {
+	p.tagMu.Lock()
+	defer p.tagMu.Unlock()
 	tags := p.customTags(ctx, viewer)
 	if !slices.Contains(tags, tag) {
 		p.custom.Store(viewer, append(slices.Clip(tags), tag))

@@ -94,6 +94,7 @@ func TestBadInputNamesKeyValueAndAllowed(t *testing.T) {
 		{"yaml syntax", nil, nil, "http: [\n", []string{"config file"}},
 		{"redis url", []string{"--redis", "localhost:6379", "--secret", strings.Repeat("s", 32)}, nil, "", []string{"redis", "localhost:6379", "redis://"}},
 		{"redis needs secret", []string{"--redis", "redis://127.0.0.1:6379/0"}, nil, "", []string{"secret", "cluster"}},
+		{"cluster mode not built yet", []string{"--redis", "redis://127.0.0.1:6379/0", "--secret", strings.Repeat("s", 32)}, nil, "", []string{"redis", "not built"}},
 		{"short secret", []string{"--secret", "abc"}, nil, "", []string{"secret", "32 bytes"}},
 		{"tls half", []string{"--tls-cert", "c.pem"}, nil, "", []string{"tls-cert", "tls-key"}},
 		{"acme and cert", []string{"--tls-cert", "c", "--tls-key", "k", "--acme-domain", "a.example"}, nil, "", []string{"acme-domain"}},

@@ -106,6 +106,8 @@ func (c *Core) Validate() error {
 		if c.Secret == "" {
 			return setting.Invalid("secret", "", "set explicitly in cluster mode (--redis), the same on every node")
 		}
+		// Refused rather than ignored: nodes that silently ran alone would split rooms.
+		return setting.Invalid("redis", c.Redis, "empty: cluster mode is not built into this version yet (docs/architecture.md)")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return setting.Invalid("tls-cert", c.TLSCert, "given together with tls-key")

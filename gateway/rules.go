@@ -270,6 +270,12 @@ func (s *Server) shopifyOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := o.Event(s.deps.Orders.Category)
+	if id := r.Header.Get(shopify.WebhookIDHeader); id != "" && len(id) <= 128 {
+		// Idempotent on the webhook id (the event id) and on the order id (segment
+		// keeps each order id once), so a retried delivery and a replayed order both
+		// change nothing.
+		ev.ID, _ = shopify.Keys(id, o)
+	}
 	if ev.Viewer == "" && ev.Order.Customer != nil {
 		if ev.Order.Customer.ID != "" {
 			ev.Viewer = "customer:" + ev.Order.Customer.ID
