@@ -128,7 +128,9 @@ func (r *room) dm(from event.User, to, text, id string, now time.Time) (DM, *fra
 	if from.Role == event.RoleViewer {
 		viewer = from.ID
 		if to == "" {
-			to = r.lastAgent[viewer]
+			if last := r.lastAgent[viewer]; r.users[last] != nil {
+				to = last // else that agent left: the room's agents get it
+			}
 		} else if to != r.lastAgent[viewer] && !isAgent(r.users[to]) {
 			return DM{}, &frameError{Code: codeForbidden, Message: "a viewer may write only to the room's agents"}
 		}

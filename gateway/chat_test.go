@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -250,6 +251,14 @@ func TestChatDM(t *testing.T) {
 	}
 	getJSON(t, h, "/api/rooms/d/dm/v", h.token(event.RoleViewer, "v", "d"), http.StatusForbidden, nil)
 	getJSON(t, h, "/api/rooms/d/dm/v", "", http.StatusUnauthorized, nil)
+
+	// The agent who wrote last leaves: the viewer's next reply reaches the room's agents.
+	agent.ws.Close()
+	time.Sleep(500 * time.Millisecond) // let the room see the agent leave
+	v.send(map[string]any{"type": "dm", "text": "anyone there?"})
+	if ev := agent2.expect("dm"); ev["text"] != "anyone there?" {
+		t.Fatalf("after the agent left: %v", ev)
+	}
 }
 
 func getJSON(t *testing.T, h *harness, path, tok string, status int, into any) {
