@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -50,6 +51,9 @@ type App struct {
 
 // New builds every part of the node but serves nothing yet.
 func New(cfg config.Config, log *slog.Logger) (*App, error) {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("data folder %s (--data): %w", cfg.Data, err)
+	}
 	secret, generated, err := LoadSecret(cfg.Secret, cfg.Data)
 	if err != nil {
 		return nil, err

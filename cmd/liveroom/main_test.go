@@ -96,7 +96,7 @@ func startServe(t *testing.T, dir string, args ...string) *running {
 	select {
 	case <-found:
 	case err := <-r.done:
-		t.Fatalf("serve exited before printing links: %v\n%s", err, r.stderr)
+		t.Fatalf("serve exited before printing links: %v\n%s", err, r.stderr.String())
 	case <-time.After(60 * time.Second):
 		t.Fatalf("no links within 60s\n%s", r.stderr)
 	}
@@ -193,6 +193,33 @@ func TestTokenCommandMatchesServer(t *testing.T) {
 	m := whoami(t, u.Scheme+"://"+u.Host+"/?token="+url.QueryEscape(tok), "shop1")
 	if m["id"] != "a7" || m["name"] != "Lin" || m["role"] != "agent" {
 		t.Fatalf("claims %v", m)
+	}
+	r.stop(t)
+}
+
+// TestTokenCommandReadsTheConfigFile: with the secret set in the server's YAML file, the
+// token command signs with it too.
+func TestTokenCommandReadsTheConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	secret := "config-file-secret-0123456789abcdef"
+	cfgFile := filepath.Join(dir, "liveroom.yml")
+	if err := os.WriteFile(cfgFile, []byte("secret: "+secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "token", "--config", cfgFile, "--role", "admin", "--room", "*", "--user", "a1")
+	cmd.Dir = dir
+	cmd.Env = loopbackEnv()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startServe(t, dir, "--config", cfgFile)
+	u, _ := url.Parse(r.links["player"])
+	if m := whoami(t, u.Scheme+"://"+u.Host+"/?token="+url.QueryEscape(strings.TrimSpace(string(out))), "any"); m["id"] != "a1" {
+		t.Fatalf("claims %v", m)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "secret")); err == nil {
+		t.Fatal("a secret was generated although the config file has one")
 	}
 	r.stop(t)
 }

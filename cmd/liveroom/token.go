@@ -24,10 +24,10 @@ func tokenCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&spec.User, "user", "", "user id, the token's sub (required)")
 	fs.StringVar(&spec.Name, "name", "", "display name")
 	fs.DurationVar(&spec.TTL, "ttl", spec.TTL, "lifetime")
-	secret := envOr(config.EnvName("secret"), "")
-	data := envOr(config.EnvName("data"), config.DefaultCore().Data)
-	fs.StringVar(&secret, "secret", secret, "signing secret (default: LIVEROOM_SECRET, else the one kept in --data)")
-	fs.StringVar(&data, "data", data, "data folder holding the generated secret")
+	var secret, data, file string
+	fs.StringVar(&secret, "secret", "", "signing secret (default: as the server finds it: --config file, LIVEROOM_SECRET, else the one kept in --data)")
+	fs.StringVar(&data, "data", "", "data folder holding the generated secret (default: as the server finds it, ./data)")
+	fs.StringVar(&file, "config", "", "the server's YAML config file, to find its secret and data folder (also LIVEROOM_CONFIG)")
 	fs.Usage = func() {
 		fmt.Fprint(stdout, "Usage: liveroom token --role ROLE --room ROOM --user ID [--name N] [--ttl 24h]\n\nPrint a signed token.\n")
 		fs.SetOutput(stdout)
@@ -42,6 +42,22 @@ func tokenCmd(args []string, stdout, stderr io.Writer) int {
 	if err := spec.Validate(); err != nil {
 		fmt.Fprintln(stderr, "liveroom token:", err)
 		return 2
+	}
+	// The same secret the server would use: its config file and environment, then flags.
+	var args2 []string
+	if file != "" {
+		args2 = []string{"--config", file}
+	}
+	cfg, err := config.Load(args2, os.LookupEnv, io.Discard)
+	if err != nil {
+		fmt.Fprintln(stderr, "liveroom token:", err)
+		return 2
+	}
+	if secret == "" {
+		secret = cfg.Secret
+	}
+	if data == "" {
+		data = cfg.Data
 	}
 	s, _, err := app.LoadSecret(secret, data)
 	if err != nil {
@@ -60,11 +76,4 @@ func tokenCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, raw)
 	return 0
-}
-
-func envOr(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return def
 }
