@@ -67,8 +67,8 @@ type outEvent struct {
 	PromptID  string        `json:"prompt_id,omitempty"`
 
 	// welcome
-	You     *event.User       `json:"you,omitempty"`
-	Room    *roomState        `json:"room,omitempty"`
+	You  *event.User `json:"you,omitempty"`
+	Room *roomState  `json:"room,omitempty"`
 	// History is a pointer so a welcome always carries the list, empty or not.
 	History *[]json.RawMessage `json:"history,omitempty"`
 }
