@@ -45,13 +45,22 @@ func (s *Service) Publish(ctx context.Context, room string, user event.User, off
 		return Answer{}, err
 	}
 	p := &publisher{s: s, expected: n, sessionInfo: sessionInfo{id: newID(), room: room, user: user, kind: Publish}}
+	// The peer connection exists before the publisher is registered, so a Close racing
+	// with this Publish always finds it and closes it.
+	pc, err := s.apis.pub.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return Answer{}, err
+	}
+	p.pc = pc
 	s.mu.Lock()
 	switch {
 	case s.closed:
 		s.mu.Unlock()
+		pc.Close()
 		return Answer{}, closed()
 	case s.rooms[room] != nil:
 		s.mu.Unlock()
+		pc.Close()
 		return Answer{}, alreadyLive(room)
 	}
 	s.rooms[room] = p
@@ -59,12 +68,6 @@ func (s *Service) Publish(ctx context.Context, room string, user event.User, off
 	s.mu.Unlock()
 	s.metrics.sessions.WithLabelValues("whip").Inc()
 
-	pc, err := s.apis.pub.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		p.end(false)
-		return Answer{}, err
-	}
-	p.pc = pc
 	pc.OnTrack(p.onTrack)
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
