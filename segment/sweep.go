@@ -133,6 +133,7 @@ func (e *Engine) Flush(ctx context.Context) error {
 // snapshotDirty encodes every queued profile into b; called under commitMu.
 func (e *Engine) snapshotDirty(b *Batch) []*Profile {
 	var pending []*Profile
+	var a arena
 	for _, sh := range e.shards {
 		sh.mu.Lock()
 		for _, p := range sh.dirty {
@@ -140,7 +141,8 @@ func (e *Engine) snapshotDirty(b *Batch) []*Profile {
 			if p.gone || !p.dirty {
 				continue
 			}
-			b.Profiles = append(b.Profiles, encodeProfile(p))
+			b.Profiles = append(b.Profiles, Record{Key: p.ID, Data: a.add(p)})
+			p.dirty = false
 			pending = append(pending, p)
 		}
 		clear(sh.dirty)
@@ -150,6 +152,27 @@ func (e *Engine) snapshotDirty(b *Batch) []*Profile {
 		sh.mu.Unlock()
 	}
 	return pending
+}
+
+// arena packs encoded profiles into large shared chunks: a write-through of a million
+// profiles made a million small buffers (and their regrowth) for the garbage
+// collector otherwise. A chunk lives as long as any record in it.
+type arena struct {
+	scratch []byte // one encoding, reused
+	chunk   []byte
+}
+
+const arenaChunk = 1 << 20
+
+func (a *arena) add(p *Profile) []byte {
+	a.scratch = appendProfile(a.scratch[:0], p)
+	n := len(a.scratch)
+	if cap(a.chunk)-len(a.chunk) < n {
+		a.chunk = make([]byte, 0, max(arenaChunk, n))
+	}
+	start := len(a.chunk)
+	a.chunk = append(a.chunk, a.scratch...)
+	return a.chunk[start : start+n : start+n]
 }
 
 // commit writes b together with whatever an earlier failed commit left; on failure
