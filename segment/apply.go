@@ -179,6 +179,9 @@ func (p *Profile) endSpan(i int, end int64, oldest int32) {
 		}
 	}
 	p.Open = append(p.Open[:i], p.Open[i+1:]...)
+	if len(p.Open) == 0 {
+		p.Open = nil // most viewers have no open presence: do not keep the array
+	}
 }
 
 // touchSpan notes activity in an open presence; it reports whether one is open.
