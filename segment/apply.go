@@ -21,7 +21,11 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, old
 	room := sh.intern(ev.Room)
 	live := sh.intern(ev.Live)
 	p.seen(at)
-	p.addRoom(room)
+	if len(p.Rooms) == 0 && room != "" {
+		p.Rooms = sh.sharedList([]string{room})
+	} else {
+		p.addRoom(room)
+	}
 	if ev.Name != "" && ev.Role != event.RoleAgent && ev.Role != event.RoleHost {
 		p.Name = ev.Name
 	}

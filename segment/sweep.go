@@ -86,7 +86,7 @@ func (e *Engine) Sweep() {
 			p.ranked = buyer
 			old := p.RFM
 			e.scoreOne(p, now)
-			c := e.retag(p, now, nil, true)
+			c := e.retag(sh, p, now, nil, true)
 			if len(c) > 0 || old != p.RFM {
 				sh.markDirty(p)
 			}

@@ -203,9 +203,10 @@ func (e *Engine) preference(p *Profile, now int64, explain bool, words []string)
 	return words, reason
 }
 
-// retag recomputes every dimension of p at now and returns the changes as events
+// retag recomputes every dimension of p (its shard sh locked) at now and returns the
+// changes as events
 // (built only when someone subscribed to them).
-func (e *Engine) retag(p *Profile, now int64, cause *event.Event, withPreference bool) []event.Event {
+func (e *Engine) retag(sh *shard, p *Profile, now int64, cause *event.Event, withPreference bool) []event.Event {
 	emit := e.wantTags.Load()
 	var out []event.Event
 	changed := false
@@ -228,7 +229,7 @@ func (e *Engine) retag(p *Profile, now int64, cause *event.Event, withPreference
 		var buf [8]string
 		fresh, _ := e.preference(p, now, false, buf[:0])
 		if !slices.Equal(fresh, p.Tags.Preference) || p.Tags.Since[3] == 0 {
-			pref := slices.Clone(fresh) // off the stack buffer
+			pref := sh.sharedList(fresh) // off the stack buffer
 			if emit {
 				out = append(out, e.tagEvent(p, DimPreference, strings.Join(p.Tags.Preference, ","), strings.Join(pref, ","), now, cause))
 			}
