@@ -21,7 +21,11 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, old
 	room := sh.intern(ev.Room)
 	live := sh.intern(ev.Live)
 	p.seen(at)
-	p.addRoom(room)
+	if len(p.Rooms) == 0 && room != "" {
+		p.Rooms = sh.sharedList([]string{room})
+	} else {
+		p.addRoom(room)
+	}
 	if ev.Name != "" && ev.Role != event.RoleAgent && ev.Role != event.RoleHost {
 		p.Name = ev.Name
 	}
@@ -179,6 +183,9 @@ func (p *Profile) endSpan(i int, end int64, oldest int32) {
 		}
 	}
 	p.Open = append(p.Open[:i], p.Open[i+1:]...)
+	if len(p.Open) == 0 {
+		p.Open = nil // most viewers have no open presence: do not keep the array
+	}
 }
 
 // touchSpan notes activity in an open presence; it reports whether one is open.

@@ -36,8 +36,12 @@ func (e *enc) counts(v []Count) {
 }
 
 // marshalProfile encodes p.
-func marshalProfile(p *Profile) []byte {
-	e := &enc{b: make([]byte, 0, 256)}
+func marshalProfile(p *Profile) []byte { return appendProfile(make([]byte, 0, 256), p) }
+
+// appendProfile appends the encoding of p to dst: the write-through packs every changed
+// profile into one buffer instead of a small allocation each.
+func appendProfile(dst []byte, p *Profile) []byte {
+	e := &enc{b: dst}
 	e.u(profileFormat)
 	e.s(p.ID)
 	e.s(p.Name)

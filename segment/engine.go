@@ -2,8 +2,10 @@ package segment
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,7 +65,8 @@ type shard struct {
 	open     map[string]*Profile // profiles with an open presence (sweep, live end)
 	dirty    []*Profile
 	deleted  []string
-	names    map[string]string // interned rooms, lives, categories
+	names    map[string]string   // interned rooms, lives, categories
+	lists    map[string][]string // shared room and preference lists (sharedList)
 }
 
 // maxInterned bounds a shard's intern table; it is reset when full.
@@ -81,6 +84,31 @@ func (sh *shard) intern(s string) string {
 	}
 	sh.names[s] = s
 	return s
+}
+
+// sharedList returns a list equal to words that the shard's profiles share: most
+// viewers were in the same room and prefer the same few categories, so one copy serves
+// them all. It has no spare capacity, so appending to it copies; nothing writes into a
+// profile's Rooms or Preference in place once shared.
+func (sh *shard) sharedList(words []string) []string {
+	if len(words) == 0 {
+		return []string{} // empty, not nil, as before (JSON [], not null)
+	}
+	var buf [128]byte
+	key := buf[:0]
+	for _, w := range words { // length-prefixed: no two lists share a key
+		key = binary.AppendUvarint(key, uint64(len(w)))
+		key = append(key, w...)
+	}
+	if l, ok := sh.lists[string(key)]; ok {
+		return l
+	}
+	if len(sh.lists) >= maxInterned {
+		clear(sh.lists)
+	}
+	l := slices.Clip(slices.Clone(words))
+	sh.lists[string(key)] = l
+	return l
 }
 
 // markDirty queues p for the next write-through (once).
@@ -113,7 +141,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	e.shards = make([]*shard, cfg.Shards)
 	for i := range e.shards {
-		e.shards[i] = &shard{profiles: map[string]*Profile{}, alias: map[string]string{}, open: map[string]*Profile{}, names: map[string]string{}}
+		e.shards[i] = &shard{profiles: map[string]*Profile{}, alias: map[string]string{}, open: map[string]*Profile{}, names: map[string]string{}, lists: map[string][]string{}}
 	}
 	e.subs.Store(&[]*subscriber{})
 	m, err := newMetrics(deps.Registry, e)
@@ -177,6 +205,12 @@ func (e *Engine) internProfile(sh *shard, p *Profile) {
 	}
 	for i := range p.Rooms {
 		p.Rooms[i] = sh.intern(p.Rooms[i])
+	}
+	if len(p.Rooms) > 0 {
+		p.Rooms = sh.sharedList(p.Rooms)
+	}
+	if len(p.Tags.Preference) > 0 {
+		p.Tags.Preference = sh.sharedList(p.Tags.Preference)
 	}
 	for i := range p.Lives {
 		p.Lives[i].Live, p.Lives[i].Room = sh.intern(p.Lives[i].Live), sh.intern(p.Lives[i].Room)
@@ -345,7 +379,7 @@ func (e *Engine) apply(ev *event.Event, o *orderIn, touched map[*Profile]*shard)
 	if ordered {
 		e.scoreOne(p, now)
 	}
-	changes := e.retag(p, now, ev, cats)
+	changes := e.retag(sh, p, now, ev, cats)
 	sh.markDirty(p)
 	if touched != nil {
 		touched[p] = sh

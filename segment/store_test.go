@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -220,5 +222,59 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 	data := marshalProfile(p)
 	for i := range data {
 		unmarshalProfile(data[:i]) // truncated records fail without panicking
+	}
+}
+
+// A write-through larger than one transaction part is committed in parts, all of it.
+func TestFlushInPartsKeepsEveryProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "segment.db")
+	store := openBolt(t, path)
+	clk := &clock{t: t0}
+	cfg := testConfig()
+	cfg.FlushInterval = time.Minute // only the Flush below writes
+	e, err := New(cfg, Deps{Store: store, Now: clk.Now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := flushPart + flushPart/2
+	for i := range n {
+		e.Apply(event.Event{ID: fmt.Sprint("p", i), Type: event.Like, At: t0.Add(-time.Minute), Viewer: fmt.Sprint("v", i), Room: "r"})
+	}
+	if err := e.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	store = openBolt(t, path)
+	defer store.Close()
+	again := newEngine(t, store, clk)
+	defer again.Close(context.Background())
+	if got := again.Count(); got != n {
+		t.Fatalf("after restart: %d profiles, want %d", got, n)
+	}
+	if v, err := again.Viewer(context.Background(), fmt.Sprint("v", n-1)); err != nil || v.Likes != 1 {
+		t.Fatalf("last viewer after restart: %+v, %v", v, err)
+	}
+}
+
+// The write-through's key order agrees with byte order, zero bytes and prefixes included.
+func TestSortedByKey(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var recs []Record
+	for range 5000 {
+		b := make([]byte, rng.IntN(24))
+		for j := range b {
+			b[j] = byte(rng.IntN(3))
+		}
+		recs = append(recs, Record{Key: string(b)})
+	}
+	var keys []string
+	for _, k := range sortedByKey(recs) {
+		keys = append(keys, recs[k.i].Key)
+	}
+	if !slices.IsSorted(keys) {
+		t.Fatal("keys out of order")
 	}
 }

@@ -1,7 +1,11 @@
 package segment
 
 import (
+	"cmp"
 	"context"
+	"encoding/binary"
+	"slices"
+	"strings"
 
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/segment/rfm"
@@ -82,7 +86,7 @@ func (e *Engine) Sweep() {
 			p.ranked = buyer
 			old := p.RFM
 			e.scoreOne(p, now)
-			c := e.retag(p, now, nil, true)
+			c := e.retag(sh, p, now, nil, true)
 			if len(c) > 0 || old != p.RFM {
 				sh.markDirty(p)
 			}
@@ -105,7 +109,7 @@ func (e *Engine) requestSweep() {
 	}
 }
 
-// Flush writes every changed profile (and product) to the store in one batch.
+// Flush writes every changed profile (and product) to the store (see commitParts).
 func (e *Engine) Flush(ctx context.Context) error {
 	e.commitMu.Lock()
 	defer e.commitMu.Unlock()
@@ -115,7 +119,7 @@ func (e *Engine) Flush(ctx context.Context) error {
 	if b.empty() && e.unstored.empty() {
 		return nil
 	}
-	if err := e.commit(ctx, b); err != nil {
+	if err := e.commitParts(ctx, b); err != nil {
 		for _, p := range pending {
 			sh := e.shardOf(p.ID)
 			sh.mu.Lock()
@@ -130,9 +134,68 @@ func (e *Engine) Flush(ctx context.Context) error {
 	return nil
 }
 
+// flushPart is how many profiles one write-through transaction holds at most.
+const flushPart = 32 << 10
+
+// commitParts commits a write-through in transactions of at most flushPart profiles,
+// in key order, each durable before the next. bbolt holds a buffer for every page a
+// transaction rewrites until it commits: at a million viewers one transaction was a
+// gigabyte of buffers (and a garbage-collection cycle); parts reuse the same few.
+// Only a batch of independent profile records is split: one that deletes profiles
+// (a merge) or carries a retry commits whole, so it stays atomic.
+func (e *Engine) commitParts(ctx context.Context, b *Batch) error {
+	if len(b.Profiles) <= flushPart || len(b.DeletedProfiles) > 0 || len(b.Owned) > 0 || !e.unstored.empty() {
+		return e.commit(ctx, b)
+	}
+	order := sortedByKey(b.Profiles)
+	part := &Batch{Profiles: make([]Record, 0, flushPart), Products: b.Products}
+	for start := 0; start < len(order); start += flushPart {
+		part.Profiles = part.Profiles[:0] // the store keeps none of it after Commit
+		for _, k := range order[start:min(start+flushPart, len(order))] {
+			part.Profiles = append(part.Profiles, b.Profiles[k.i])
+		}
+		if err := e.commit(ctx, part); err != nil {
+			return err
+		}
+		part.Products = nil
+	}
+	return nil
+}
+
+// keyOrder is a record's position with the first 16 bytes of its key, big-endian and
+// zero-padded, so most comparisons need not follow the key's pointer (a cache miss
+// each, a million times per sort).
+type keyOrder struct {
+	hi, lo uint64
+	i      int32
+}
+
+// sortedByKey returns the positions of recs in key order (positions, not the records:
+// moving pointerful records during a garbage collection costs a write barrier each).
+// Each profile appears once in a snapshot, so the order of equal keys is moot.
+func sortedByKey(recs []Record) []keyOrder {
+	order := make([]keyOrder, len(recs))
+	for i, r := range recs {
+		var pre [16]byte
+		copy(pre[:], r.Key)
+		order[i] = keyOrder{binary.BigEndian.Uint64(pre[:8]), binary.BigEndian.Uint64(pre[8:]), int32(i)}
+	}
+	slices.SortFunc(order, func(x, y keyOrder) int {
+		if c := cmp.Compare(x.hi, y.hi); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.lo, y.lo); c != 0 {
+			return c
+		}
+		return strings.Compare(recs[x.i].Key, recs[y.i].Key)
+	})
+	return order
+}
+
 // snapshotDirty encodes every queued profile into b; called under commitMu.
 func (e *Engine) snapshotDirty(b *Batch) []*Profile {
 	var pending []*Profile
+	var a arena
 	for _, sh := range e.shards {
 		sh.mu.Lock()
 		for _, p := range sh.dirty {
@@ -140,7 +203,8 @@ func (e *Engine) snapshotDirty(b *Batch) []*Profile {
 			if p.gone || !p.dirty {
 				continue
 			}
-			b.Profiles = append(b.Profiles, encodeProfile(p))
+			b.Profiles = append(b.Profiles, Record{Key: p.ID, Data: a.add(p)})
+			p.dirty = false
 			pending = append(pending, p)
 		}
 		clear(sh.dirty)
@@ -152,11 +216,51 @@ func (e *Engine) snapshotDirty(b *Batch) []*Profile {
 	return pending
 }
 
+// arena packs encoded profiles into large shared chunks: a write-through of a million
+// profiles made a million small buffers (and their regrowth) for the garbage
+// collector otherwise. A chunk lives as long as any record in it.
+type arena struct {
+	scratch []byte // one encoding, reused
+	chunk   []byte
+}
+
+const arenaChunk = 1 << 20
+
+func (a *arena) add(p *Profile) []byte {
+	a.scratch = appendProfile(a.scratch[:0], p)
+	n := len(a.scratch)
+	if cap(a.chunk)-len(a.chunk) < n {
+		a.chunk = make([]byte, 0, max(arenaChunk, n))
+	}
+	start := len(a.chunk)
+	a.chunk = append(a.chunk, a.scratch...)
+	return a.chunk[start : start+n : start+n]
+}
+
 // commit writes b together with whatever an earlier failed commit left; on failure
-// all of it is kept for the next try (called under commitMu).
+// all of it is kept for the next try (called under commitMu). With nothing left over,
+// b is committed as it is, without copying it.
 func (e *Engine) commit(ctx context.Context, b *Batch) error {
+	all := b
+	if !e.unstored.empty() {
+		e.keep(b)
+		all = &e.unstored
+	}
+	if err := e.store.Commit(ctx, all); err != nil {
+		e.metrics.storeErrors.Inc()
+		if all == b {
+			e.keep(b)
+		}
+		return err
+	}
+	e.unstored = Batch{}
+	return nil
+}
+
+// keep adds b to what the next commit retries, later snapshots after earlier ones.
+func (e *Engine) keep(b *Batch) {
 	all := &e.unstored
-	all.Profiles = append(all.Profiles, b.Profiles...) // later snapshots after earlier ones
+	all.Profiles = append(all.Profiles, b.Profiles...)
 	all.DeletedProfiles = append(all.DeletedProfiles, b.DeletedProfiles...)
 	all.Products = append(all.Products, b.Products...)
 	for k, rs := range b.Owned {
@@ -164,12 +268,6 @@ func (e *Engine) commit(ctx context.Context, b *Batch) error {
 			all.own(k, r)
 		}
 	}
-	if err := e.store.Commit(ctx, all); err != nil {
-		e.metrics.storeErrors.Inc()
-		return err
-	}
-	e.unstored = Batch{}
-	return nil
 }
 
 // encodeProfile snapshots p (its shard locked) and clears its dirty mark.

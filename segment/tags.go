@@ -146,14 +146,17 @@ func (e *Engine) value(p *Profile, explain bool) (string, string) {
 	return word, fmt.Sprintf("RFM %d/%d/%d over %d days of orders: %s", p.RFM.R, p.RFM.F, p.RFM.M, e.cfg.OrderDays, p.RFM.Segment)
 }
 
-// preference lists the top categories of the preference window, then the price band.
-func (e *Engine) preference(p *Profile, now int64, explain bool) ([]string, string) {
+// preference lists the top categories of the preference window, then the price band,
+// appended to words: retag passes a buffer on its stack, so recomputing the tags of
+// every viewer at each sweep allocates only for the few whose preference changed.
+func (e *Engine) preference(p *Profile, now int64, explain bool, words []string) ([]string, string) {
 	type catN struct {
 		cat string
 		n   uint32
 	}
 	from := dayOf(now) - int32(e.cfg.PreferenceDays)
-	var counts []catN
+	var countBuf [16]catN
+	counts := countBuf[:0]
 	for _, c := range p.Cats {
 		if c.Day <= from {
 			continue
@@ -172,7 +175,6 @@ func (e *Engine) preference(p *Profile, now int64, explain bool) ([]string, stri
 		return strings.Compare(a.cat, b.cat)
 	})
 	counts = counts[:min(len(counts), e.cfg.TopCategories)]
-	words := make([]string, 0, len(counts)+1)
 	for _, c := range counts {
 		words = append(words, c.cat)
 	}
@@ -201,9 +203,10 @@ func (e *Engine) preference(p *Profile, now int64, explain bool) ([]string, stri
 	return words, reason
 }
 
-// retag recomputes every dimension of p at now and returns the changes as events
+// retag recomputes every dimension of p (its shard sh locked) at now and returns the
+// changes as events
 // (built only when someone subscribed to them).
-func (e *Engine) retag(p *Profile, now int64, cause *event.Event, withPreference bool) []event.Event {
+func (e *Engine) retag(sh *shard, p *Profile, now int64, cause *event.Event, withPreference bool) []event.Event {
 	emit := e.wantTags.Load()
 	var out []event.Event
 	changed := false
@@ -223,8 +226,10 @@ func (e *Engine) retag(p *Profile, now int64, cause *event.Event, withPreference
 		changed = true
 	}
 	if withPreference || p.Tags.Since[3] == 0 {
-		pref, _ := e.preference(p, now, false)
-		if !slices.Equal(pref, p.Tags.Preference) || p.Tags.Since[3] == 0 {
+		var buf [8]string
+		fresh, _ := e.preference(p, now, false, buf[:0])
+		if !slices.Equal(fresh, p.Tags.Preference) || p.Tags.Since[3] == 0 {
+			pref := sh.sharedList(fresh) // off the stack buffer
 			if emit {
 				out = append(out, e.tagEvent(p, DimPreference, strings.Join(p.Tags.Preference, ","), strings.Join(pref, ","), now, cause))
 			}
@@ -275,7 +280,7 @@ func (e *Engine) reason(p *Profile, dim string, now int64) string {
 	case DimLifecycle:
 		_, r = e.lifecycle(p, now, true)
 	case DimPreference:
-		_, r = e.preference(p, now, true)
+		_, r = e.preference(p, now, true, nil)
 	}
 	return r
 }
