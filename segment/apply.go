@@ -38,6 +38,9 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, old
 			p.liveSession(live, room, at, oldest)
 		}
 		e.openSpan(sh, p, live, room, at)
+		if ev.Type == event.Join && ev.SKU != "" {
+			detail = clip(room+" pinned "+ev.SKU+" "+ev.Text, 80) // what they saw as they came in
+		}
 	case event.Leave, event.WatchStop:
 		p.visit(at)
 		e.closeSpan(sh, p, live, room, at, oldest)

@@ -353,3 +353,25 @@ func TestConcurrentLiveAndImports(t *testing.T) {
 		t.Fatalf("%d likes kept, want 800", sum)
 	}
 }
+
+// TestJoinRemembersThePinnedProduct: a join carrying the product pinned at that moment
+// shows it in the viewer's recent events (the console's "what was pinned when they
+// joined").
+func TestJoinRemembersThePinnedProduct(t *testing.T) {
+	clk := &clock{t: t0}
+	e := newEngine(t, nil, clk)
+	e.Apply(event.Event{ID: "j1", Type: event.Join, At: t0, Viewer: "v1", Room: "r1", SKU: "SKU-9", Text: "Silk scarf"})
+	e.Apply(event.Event{ID: "j2", Type: event.Join, At: t0, Viewer: "v2", Room: "r1"})
+	found := false
+	for _, r := range viewer(t, e, "v1").Recent {
+		found = found || (r.Type == "join" && r.Detail == "r1 pinned SKU-9 Silk scarf")
+	}
+	if !found {
+		t.Fatalf("v1's recent events lack the pinned product: %+v", viewer(t, e, "v1").Recent)
+	}
+	for _, r := range viewer(t, e, "v2").Recent {
+		if r.Detail != "r1" {
+			t.Fatalf("v2 joined with nothing pinned: %+v", r)
+		}
+	}
+}

@@ -98,7 +98,8 @@ async function loadProfile(id) {
       const reason = (p.reasons || {})[dim] || "";
       tags.append(el("p", {}, el("span", { class: "tag", text: `${dim}: ${Array.isArray(tag) ? tag.join(", ") : tag}` }), " ", el("small", { class: "muted", text: reason })));
     }
-    const recent = el("ol", { class: "msgs" }, ...((p.recent_events || p.recent || []).slice(-8).map((e) => el("li", { text: `${e.type}${e.text ? ": " + e.text : ""}${e.sku ? " " + e.sku : ""}` }))));
+    // Recent events, newest last: comments, clicks, and on a join the product pinned then.
+    const recent = el("ol", { class: "msgs" }, ...((p.recent_events || []).slice(-8).map((e) => el("li", { text: `${e.type}${e.detail ? ": " + e.detail : ""}` }))));
     box.replaceChildren(table, tags, recent);
   } catch (e) {
     box.replaceChildren(el("span", { class: "error", text: e.message }));
