@@ -25,9 +25,8 @@ function draw() {
     g.fillStyle = Math.floor(t / 2 ** i) % 2 ? "#fff" : "#000";
     g.fillRect((i % 21) * 16, Math.floor(i / 21) * 32, 16, 32);
   }
-  requestAnimationFrame(draw);
 }
-draw();
+setInterval(draw, 10); // not requestAnimationFrame: it stops while another tab is in front
 const pc = new RTCPeerConnection();
 pc.addTransceiver(c.captureStream(30).getVideoTracks()[0], { direction: "sendonly" });
 await pc.setLocalDescription(await pc.createOffer());
@@ -106,6 +105,10 @@ func BenchmarkPlayer(b *testing.B) {
 		b.Fatal(err)
 	}
 	pollJS(b, tab, "a readable frame", readClock+` >= 0`)
+	// The first pictures a joiner sees are the cached GOP replayed (up to one keyframe
+	// interval old), then it is live: report that catch-up apart from the steady delay.
+	catchUp := eval[float64](b, tab, readClock)
+	time.Sleep(time.Second)
 	var ages []float64
 	for range 50 {
 		if age := eval[float64](b, tab, readClock); age >= 0 {
@@ -113,12 +116,16 @@ func BenchmarkPlayer(b *testing.B) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	if testing.Verbose() {
+		b.Logf("glass-to-glass samples (ms, in order): %v", ages)
+	}
 	slices.Sort(first)
 	slices.Sort(ages)
 	b.ReportMetric(pct(first, 0.5), "first-frame-p50-ms")
 	b.ReportMetric(pct(first, 0.99), "first-frame-p99-ms")
 	b.ReportMetric(pct(ages, 0.5), "glass-p50-ms")
 	b.ReportMetric(pct(ages, 0.99), "glass-p99-ms")
+	b.ReportMetric(catchUp, "first-picture-age-ms")
 }
 
 func pct(sorted []float64, p float64) float64 {

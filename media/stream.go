@@ -40,6 +40,7 @@ type Stream struct {
 	tracks []*Track
 
 	keyStart   atomic.Uint64 // ring position + 1 of the latest keyframe's first packet
+	keyAt      atomic.Int64  // when that keyframe arrived (Unix ns)
 	lastKeyReq atomic.Int64  // unix nanos of the last keyframe request
 	keyReqs    atomic.Uint64
 	keyPending atomic.Bool // a deferred request is scheduled
@@ -149,8 +150,13 @@ func (s *Stream) RequestKeyframe() bool {
 	return true
 }
 
+// maxReplayAge is the oldest cached keyframe a joiner starts from. Browsers send
+// keyframes only when asked, so their cache can be many seconds old: replaying that much
+// shows the joiner stale pictures for seconds, and asking for a fresh keyframe is faster.
+const maxReplayAge = 2 * time.Second
+
 // addViewer starts sending to v, from the cached keyframe when the strategy and the
-// cache allow, else from now with a keyframe request.
+// cache allow and the keyframe is recent, else from now with a keyframe request.
 func (s *Stream) addViewer(v *viewer) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -159,7 +165,8 @@ func (s *Stream) addViewer(v *viewer) error {
 	}
 	head := s.ring.head.Load()
 	v.joinPos, v.cursor = head, head
-	if ks := s.keyStart.Load(); s.join == JoinCache && ks > 0 && head-(ks-1) <= s.backlog {
+	fresh := time.Now().UnixNano()-s.keyAt.Load() <= int64(maxReplayAge)
+	if ks := s.keyStart.Load(); s.join == JoinCache && ks > 0 && head-(ks-1) <= s.backlog && fresh {
 		v.cursor = ks - 1
 	} else {
 		s.RequestKeyframe()
@@ -254,6 +261,7 @@ func (t *Track) WriteRTP(pkt []byte) error {
 		if isKeyframe(t.family, payload) && (h.ts != t.keyTS || s.keyStart.Load() == 0) {
 			t.keyTS = h.ts
 			s.keyStart.Store(t.frameStart + 1)
+			s.keyAt.Store(time.Now().UnixNano())
 		}
 		if w, hh, ok := videoSize(t.family, payload); ok {
 			t.width.Store(int32(w))
