@@ -175,6 +175,7 @@ func TestPagesInBrowser(t *testing.T) {
 	pollJS(t, dash, "segment charts", `document.querySelectorAll("#charts .bar-row").length > 0`)
 	pollJS(t, dash, "the rules editor", `document.getElementById("rules").value.includes("stay")`)
 	pollJS(t, dash, "the live room", `document.getElementById("rooms").textContent.includes("demo")`)
+	pollJS(t, dash, "tag changes by day", `document.querySelectorAll("#changes .day .bar-row").length > 0`)
 	screenshot(t, dash, "dashboard-desktop")
 
 	for name, tab := range map[string]context.Context{"player": player, "studio": studio, "console": console, "dashboard": dash} {

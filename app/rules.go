@@ -77,6 +77,7 @@ type playbook struct {
 	zones  sync.Map   // viewer id → IANA time zone seen on its events
 	custom sync.Map   // viewer id → []string custom tags (from the action log)
 	tagMu  sync.Mutex // serialises AddTag's read-modify-write of custom
+	trend  *tagTrend
 }
 
 func (p *playbook) run(ctx context.Context) {
@@ -107,6 +108,7 @@ func (p *playbook) handle(ctx context.Context, ev event.Event) {
 		s.Room = ev.Room
 	}
 	if ev.Type == event.TagChange && ev.Tag != nil {
+		p.trend.add(ev)
 		p.rules.OnTagChange(ctx, v, s, rules.TagChange{Dimension: ev.Tag.Dimension, From: ev.Tag.From, To: ev.Tag.To, At: ev.At})
 		return
 	}
@@ -234,6 +236,9 @@ func (p *playbook) SetConsent(ctx context.Context, viewer string, messages bool,
 	}
 	return nil
 }
+
+// TagChanges are the tag changes per day, for the dashboard.
+func (p *playbook) TagChanges(days int) []gateway.DayChanges { return p.trend.TagChanges(days) }
 
 // AddTag gives the viewer a custom tag (a rule's tag action). The action log the rules
 // keep is where it lasts; this keeps it at hand for the next snapshots.
@@ -368,7 +373,7 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 	if err != nil {
 		return err
 	}
-	p := &playbook{seg: seg, lives: a.pub.(*liveStamp), file: filepath.Join(a.cfg.Data, RulesFile), in: event.NewQueue(TapSize)}
+	p := &playbook{seg: seg, lives: a.pub.(*liveStamp), trend: newTagTrend(), file: filepath.Join(a.cfg.Data, RulesFile), in: event.NewQueue(TapSize)}
 	eng, err := rules.New(a.cfg.Rules, rules.Deps{Outbox: outbox{ch}, State: state, Profiles: p, Tagger: p, Log: a.log.With("part", "rules"), Rules: set})
 	if err != nil {
 		state.Close()
@@ -379,7 +384,7 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); p.run(ctx) }()
-	deps.Rules, deps.Actions, deps.Orders = p, p, p
+	deps.Rules, deps.Actions, deps.Orders, deps.Trends = p, p, p, p
 	deps.Ready = append(deps.Ready, state.Ready)
 	deps.Segment = analytics{seg, eng}
 	deps.ShopSecret = a.cfg.Segment.ShopSecret

@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -45,6 +46,18 @@ type OrderSink interface {
 	Category(sku string) string
 }
 
+// TagTrends counts tag changes per day (the dashboard's "tag changes over time").
+type TagTrends interface {
+	TagChanges(days int) []DayChanges
+}
+
+// DayChanges is one UTC day of tag changes: how many viewers reached each
+// "dimension:tag".
+type DayChanges struct {
+	Day     string         `json:"day"` // YYYY-MM-DD
+	Changes map[string]int `json:"changes"`
+}
+
 // mountRules registers the rules, prompts, consent/notes and Shopify webhook routes.
 func (s *Server) mountRules(mux *http.ServeMux) {
 	if s.deps.Rules != nil {
@@ -59,6 +72,9 @@ func (s *Server) mountRules(mux *http.ServeMux) {
 		mux.HandleFunc("POST /api/viewers/{id}/notes", s.addNote)
 		mux.HandleFunc("GET /api/viewers/{id}/actions", s.viewerActions)
 		mux.HandleFunc("PUT /api/me/timezone", s.setTimeZone)
+	}
+	if s.deps.Trends != nil {
+		mux.HandleFunc("GET /api/segments/changes", s.tagChanges)
 	}
 	if s.deps.Orders != nil {
 		mux.HandleFunc("POST /webhooks/orders/shopify", s.shopifyOrder)
@@ -315,4 +331,23 @@ func roomCheck(c *token.Claims) func(room string) error {
 		}
 		return nil
 	}
+}
+
+// tagChanges answers {"days":[{"day","changes":{"dimension:tag":n}}]} for ?days=N (1-30,
+// default 14), oldest first.
+func (s *Server) tagChanges(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.Authorize(r, "", false, event.RoleAgent, event.RoleAdmin); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	days := 14
+	if v := r.URL.Query().Get("days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 30 {
+			writeError(w, r, problem.New(problem.BadRequest, "days: a whole number from 1 to 30"))
+			return
+		}
+		days = n
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"days": s.deps.Trends.TagChanges(days)})
 }

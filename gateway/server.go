@@ -27,6 +27,7 @@ type Deps struct {
 	Rules    RulesService
 	Actions  ViewerActions
 	Orders   OrderSink
+	Trends   TagTrends
 	// ShopSecret verifies Shopify webhooks (--shop-secret).
 	ShopSecret string
 	// Ready lists the checks behind /readyz.

@@ -7,7 +7,6 @@ import { call, el, pageToken } from "./api.js";
 const $ = (id) => document.getElementById(id);
 const token = pageToken();
 const pct = (x) => (x === null || x === undefined || Number.isNaN(x) ? "–" : `${(x * 100).toFixed(1)} %`);
-const history = []; // [{at, counts}] sampled while the page is open
 
 apply();
 mountSwitch($("lang"));
@@ -50,22 +49,19 @@ function renderSegments(seg) {
     }
     box.append(card);
   }
-  history.push({ at: Date.now(), dims });
   renderChanges();
 }
 
-function renderChanges() {
+// renderChanges charts, per day, how many viewers reached each tag (from the server).
+async function renderChanges() {
   const box = $("changes");
-  if (history.length < 2) { box.replaceChildren(el("p", { class: "muted", text: "…" })); return; }
-  const first = history[0].dims, last = history[history.length - 1].dims;
-  const rows = [];
-  for (const [dim, counts] of Object.entries(last)) {
-    for (const [tag, n] of Object.entries(counts || {})) {
-      const before = (first[dim] || {})[tag] || 0;
-      if (n !== before) rows.push([`${dim}:${tag}`, n - before]);
-    }
-  }
-  box.replaceChildren(...(rows.length ? rows.map(([k, d]) => el("div", { text: `${k} ${d > 0 ? "+" : ""}${d}` })) : [el("p", { class: "muted", text: "0" })]));
+  let days = [];
+  try { days = (await call(token, "GET", "/api/segments/changes?days=14")).days || []; } catch { return; }
+  if (!days.length) { box.replaceChildren(el("p", { class: "muted", text: "0" })); return; }
+  box.replaceChildren(...days.map((d) => {
+    const rows = Object.entries(d.changes).sort((x, y) => y[1] - x[1]);
+    return el("div", { class: "day" }, el("h3", { text: d.day }), ...bars(rows));
+  }));
 }
 
 async function refresh() {
