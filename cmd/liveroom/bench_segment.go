@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,16 +35,8 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 	shards := fs.Int("shards", segment.DefaultConfig().Shards, "profile shards")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile, taken after the run, to this file")
-	fs.Usage = func() {
-		fmt.Fprint(stdout, "Usage: liveroom bench segment [--events N] [--viewers V] [--data DIR] [--rate R]\n\n")
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code := parseFlags(fs, args, stdout, "Usage: liveroom bench segment [--events N] [--viewers V] [--data DIR] [--rate R]\n\n"); code >= 0 {
+		return code
 	}
 	if *events < 1 || *viewers < 1 {
 		fmt.Fprintln(stderr, "liveroom bench segment: --events and --viewers must be positive")

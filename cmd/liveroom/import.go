@@ -55,16 +55,8 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 	tok := fs.String("token", os.Getenv("LIVEROOM_TOKEN"), "admin token for --url (default LIVEROOM_TOKEN)")
 	cfgFile := fs.String("config", "", "YAML config (currency and rates) for direct import")
 	data := fs.String("data", "", "data folder for direct import (default: the config's, ./data)")
-	fs.Usage = func() {
-		fmt.Fprint(stdout, importUsage)
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code := parseFlags(fs, args, stdout, importUsage); code >= 0 {
+		return code
 	}
 	if fs.NArg() != 1 || *batch < 1 || *batch > segment.MaxBatch {
 		fmt.Fprintln(stderr, "liveroom import: give one FILE (and --batch from 1 to 10000); see --help")

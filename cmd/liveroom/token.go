@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,16 +27,8 @@ func tokenCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&secret, "secret", "", "signing secret (default: as the server finds it: --config file, LIVEROOM_SECRET, else the one kept in --data)")
 	fs.StringVar(&data, "data", "", "data folder holding the generated secret (default: as the server finds it, ./data)")
 	fs.StringVar(&file, "config", "", "the server's YAML config file, to find its secret and data folder (also LIVEROOM_CONFIG)")
-	fs.Usage = func() {
-		fmt.Fprint(stdout, "Usage: liveroom token --role ROLE --room ROOM --user ID [--name N] [--ttl 24h]\n\nPrint a signed token.\n")
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code := parseFlags(fs, args, stdout, "Usage: liveroom token --role ROLE --room ROOM --user ID [--name N] [--ttl 24h]\n\nPrint a signed token.\n"); code >= 0 {
+		return code
 	}
 	if err := spec.Validate(); err != nil {
 		fmt.Fprintln(stderr, "liveroom token:", err)
