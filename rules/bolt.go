@@ -73,12 +73,13 @@ func (s *BoltState) Close() error {
 
 // Commit implements Firings.
 func (s *BoltState) Commit(_ context.Context, at time.Time, limits []Limit, rec *Record) (bool, error) {
+	if s.wb != nil {
+		// Encoded at flush time, off the firing path: records are not changed after.
+		return s.wb.commit(at, limits, rec)
+	}
 	enc, err := encode(rec)
 	if err != nil {
 		return false, err
-	}
-	if s.wb != nil {
-		return s.wb.commit(at, limits, enc)
 	}
 	var ok bool
 	err = s.db.Batch(func(tx *bolt.Tx) error {

@@ -16,7 +16,7 @@ type writeBehind struct {
 	s     *BoltState
 	mu    sync.Mutex
 	cache map[string]cachedCounter // written or pending since the last flush
-	recs  []*encoded
+	recs  []*Record
 	ver   uint64
 	// last is the latest commit and oldest the oldest unwritten one: a flush waits
 	// for a pause in a burst of firings (so the disk does not compete with them for
@@ -71,7 +71,7 @@ func (w *writeBehind) due(now time.Time) bool {
 	return now.Sub(w.last) >= w.every || now.Sub(w.oldest) >= maxAgeFactor*w.every
 }
 
-func (w *writeBehind) commit(at time.Time, limits []Limit, rec *encoded) (bool, error) {
+func (w *writeBehind) commit(at time.Time, limits []Limit, rec *Record) (bool, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.err; err != nil {
@@ -135,7 +135,11 @@ func (w *writeBehind) flush() error {
 			}
 		}
 		for _, r := range recs {
-			if err := r.write(tx); err != nil {
+			enc, err := encode(r)
+			if err != nil {
+				return err
+			}
+			if err := enc.write(tx); err != nil {
 				return err
 			}
 		}
