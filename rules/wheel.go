@@ -2,6 +2,7 @@ package rules
 
 import (
 	"container/heap"
+	"slices"
 	"sync"
 	"time"
 )
@@ -159,6 +160,9 @@ func (w *wheel) advance(now time.Time) []*timer {
 		}
 	}
 	w.cursor = max(w.cursor, target)
+	// Earliest first: a slot is a map, and a burst worked through in random order
+	// would make early timers wait behind later ones.
+	slices.SortFunc(due, func(a, b *timer) int { return a.due.Compare(b.due) })
 	return due
 }
 
