@@ -40,19 +40,33 @@ func LoadSecret(explicit, dataDir string) (secret string, generated bool, err er
 		return "", false, err
 	}
 	s := base64.RawURLEncoding.EncodeToString(raw[:])
-	// O_EXCL: two processes starting at once must not overwrite each other's secret.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// Written whole to a temporary file, then linked into place: link fails if the
+	// secret exists, so two processes starting at once agree on one secret, and neither
+	// can read a half-written file.
+	tmp, err := os.CreateTemp(dataDir, ".secret-*")
 	if err != nil {
+		return "", false, fmt.Errorf("write secret: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return "", false, fmt.Errorf("write secret: %w", err)
+	}
+	if _, err := tmp.WriteString(s + "\n"); err != nil {
+		tmp.Close()
+		return "", false, fmt.Errorf("write secret: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", false, fmt.Errorf("write secret: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", false, fmt.Errorf("write secret: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return LoadSecret("", dataDir)
+			return LoadSecret("", dataDir) // another process won: use its secret
 		}
-		return "", false, fmt.Errorf("write secret: %w", err)
-	}
-	if _, err := f.WriteString(s + "\n"); err != nil {
-		f.Close()
-		return "", false, fmt.Errorf("write secret: %w", err)
-	}
-	if err := f.Close(); err != nil {
 		return "", false, fmt.Errorf("write secret: %w", err)
 	}
 	return s, true, nil
