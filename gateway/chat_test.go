@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -254,7 +253,14 @@ func TestChatDM(t *testing.T) {
 
 	// The agent who wrote last leaves: the viewer's next reply reaches the room's agents.
 	agent.ws.Close()
-	time.Sleep(500 * time.Millisecond) // let the room see the agent leave
+	eventually(t, "the room to see the agent leave", func() bool {
+		for _, e := range h.tapEvents() {
+			if e.Type == event.Leave && e.Viewer == "ag" {
+				return true
+			}
+		}
+		return false
+	})
 	v.send(map[string]any{"type": "dm", "text": "anyone there?"})
 	if ev := agent2.expect("dm"); ev["text"] != "anyone there?" {
 		t.Fatalf("after the agent left: %v", ev)
