@@ -286,9 +286,16 @@ func (h *Hub) DMHistory(ctx context.Context, roomID, viewer string) ([]DM, error
 	return msgs, nil
 }
 
-// persistDM queues d for the store; the writer keeps conversation order.
+// persistDM queues d for the DM history; the writer keeps conversation order. The DM
+// itself is already delivered; when 4,096 writes are waiting (the store is failing) the
+// room does not wait: the write is dropped and counted (drops{reason="dm_history"}), and
+// the writer's errors are logged.
 func (h *Hub) persistDM(room string, d DM) {
-	h.dmq <- dmWrite{room: room, dm: d}
+	select {
+	case h.dmq <- dmWrite{room: room, dm: d}:
+	default:
+		h.m.drops.WithLabelValues("dm_history").Inc()
+	}
 }
 
 func (h *Hub) writeDMs() {
