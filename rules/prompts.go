@@ -21,14 +21,7 @@ func (e *Engine) Prompts(ctx context.Context, room string) ([]Prompt, error) {
 // prompt held by another agent is a Conflict (ErrPromptClaimed). Each allow check sees
 // the prompt's room first; its error leaves the prompt untouched.
 func (e *Engine) Claim(ctx context.Context, id, agent string, allow ...func(room string) error) (Prompt, error) {
-	if agent == "" {
-		return Prompt{}, badOutcome("an agent is required")
-	}
-	now := e.clock.Now()
-	return e.deps.State.UpdatePrompt(ctx, id, func(p *Prompt) error {
-		if err := allowed(p.Room, allow); err != nil {
-			return err
-		}
+	return e.updateFor(ctx, id, agent, allow, func(p *Prompt, now time.Time) error {
 		switch {
 		case !p.ResolvedAt.IsZero():
 			return resolved()
@@ -46,17 +39,10 @@ func (e *Engine) Claim(ctx context.Context, id, agent string, allow ...func(room
 // unclaimed prompt is claimed by agent at once; one claimed by another agent is a
 // Conflict. allow works as for Claim.
 func (e *Engine) Resolve(ctx context.Context, id, agent, outcome string, allow ...func(room string) error) (Prompt, error) {
-	if agent == "" {
-		return Prompt{}, badOutcome("an agent is required")
-	}
-	if outcome == "" || utf8.RuneCountInString(outcome) > maxOutcome || !utf8.ValidString(outcome) {
+	if agent != "" && (outcome == "" || utf8.RuneCountInString(outcome) > maxOutcome || !utf8.ValidString(outcome)) {
 		return Prompt{}, badOutcome("the outcome must be 1 to 200 characters")
 	}
-	now := e.clock.Now()
-	return e.deps.State.UpdatePrompt(ctx, id, func(p *Prompt) error {
-		if err := allowed(p.Room, allow); err != nil {
-			return err
-		}
+	return e.updateFor(ctx, id, agent, allow, func(p *Prompt, now time.Time) error {
 		switch {
 		case !p.ResolvedAt.IsZero():
 			return resolved()
@@ -67,6 +53,21 @@ func (e *Engine) Resolve(ctx context.Context, id, agent, outcome string, allow .
 		}
 		p.ResolvedAt, p.Outcome = now, outcome
 		return nil
+	})
+}
+
+// updateFor applies change to prompt id on behalf of agent, atomically, once the allow
+// checks have accepted the prompt's room.
+func (e *Engine) updateFor(ctx context.Context, id, agent string, allow []func(string) error, change func(*Prompt, time.Time) error) (Prompt, error) {
+	if agent == "" {
+		return Prompt{}, badOutcome("an agent is required")
+	}
+	now := e.clock.Now()
+	return e.deps.State.UpdatePrompt(ctx, id, func(p *Prompt) error {
+		if err := allowed(p.Room, allow); err != nil {
+			return err
+		}
+		return change(p, now)
 	})
 }
 

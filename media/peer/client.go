@@ -77,6 +77,15 @@ func (c *Client) api() (*webrtc.API, error) {
 	return a, err
 }
 
+// peerConnection makes a new peer connection on the client's API.
+func (c *Client) peerConnection() (*webrtc.PeerConnection, error) {
+	api, err := c.api()
+	if err != nil {
+		return nil, err
+	}
+	return api.NewPeerConnection(webrtc.Configuration{})
+}
+
 func (c *Client) http() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP

@@ -26,11 +26,7 @@ type Publisher struct {
 
 // Publish connects to a WHIP endpoint and starts sending clip until Close.
 func (c *Client) Publish(ctx context.Context, endpoint string, clip *Clip) (*Publisher, error) {
-	api, err := c.api()
-	if err != nil {
-		return nil, err
-	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := c.peerConnection()
 	if err != nil {
 		return nil, err
 	}

@@ -104,11 +104,7 @@ func (c *seqCounter) stats() SeqStats {
 
 // Watch connects to a WHEP endpoint.
 func (c *Client) Watch(ctx context.Context, endpoint string) (*Viewer, error) {
-	api, err := c.api()
-	if err != nil {
-		return nil, err
-	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := c.peerConnection()
 	if err != nil {
 		return nil, err
 	}
