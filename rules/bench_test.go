@@ -99,3 +99,48 @@ func stayRound(b *testing.B, store string, viewers int, threshold time.Duration)
 	}
 	return delays[len(delays)/2], delays[len(delays)*99/100], delays[len(delays)-1]
 }
+
+// BenchmarkFireStay is the CPU cost of one stay firing on one goroutine (condition,
+// limits, prompt rendering, the state's commit a chunk at a time, the hand-off), the
+// unit of work behind BenchmarkStayDelay's burst.
+func BenchmarkFireStay(b *testing.B) {
+	for _, store := range []string{"memory", "bolt-write-behind"} {
+		b.Run(store, func(b *testing.B) {
+			var st State = NewMemoryState()
+			if store != "memory" {
+				bs, err := OpenBolt(filepath.Join(b.TempDir(), "rules.db"), DefaultConfig().FlushEvery)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer bs.Close()
+				st = bs
+			}
+			set := mustCompile(b, DefaultRules(time.Minute))
+			e, err := New(DefaultConfig(), Deps{Outbox: &timingOutbox{at: map[string]time.Time{}, done: make(chan struct{}), want: -1}, State: st, Rules: set})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close(context.Background())
+			timers := make([]*stayTimer, b.N)
+			now := time.Now()
+			for i := range timers {
+				v := Viewer{ID: fmt.Sprintf("v%d", i), Name: "Viewer", Consent: true, LastComment: "is it waterproof?"}
+				env := Env{Viewer: v, Session: Session{Room: "r1", Live: "l1", Watching: true}}
+				timers[i] = &stayTimer{key: stayKey(RuleStay, v.ID, "l1"), rule: RuleStay, env: env, armedAt: now}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for chunk := range slices.Chunk(timers, fireChunk) { // as a worker does
+				b := &batch{}
+				for _, t := range chunk {
+					e.fireStay(context.Background(), t, b)
+				}
+				e.commit(context.Background(), b.pending)
+			}
+			b.StopTimer()
+			if got := e.Stats().Prompts; got != uint64(b.N) {
+				b.Fatalf("%d prompts for %d firings", got, b.N)
+			}
+		})
+	}
+}

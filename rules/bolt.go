@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -39,7 +40,10 @@ var (
 // OpenBolt opens (creating) the state file at path; flushEvery > 0 writes firings
 // behind at that interval (see BoltState). Close it when done.
 func OpenBolt(path string, flushEvery time.Duration) (*BoltState, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	// A generous initial mapping (address space, not memory): each time bbolt grows
+	// its mapping inside a write it copies every changed node out of the old one,
+	// which a burst of prompts written behind in one transaction otherwise pays.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, InitialMmapSize: 256 << 20})
 	if err != nil {
 		return nil, fmt.Errorf("rules state %s: %w", path, err)
 	}
@@ -72,25 +76,37 @@ func (s *BoltState) Close() error {
 }
 
 // Commit implements Firings.
-func (s *BoltState) Commit(_ context.Context, at time.Time, limits []Limit, rec *Record) (bool, error) {
+func (s *BoltState) Commit(_ context.Context, fs ...Firing) ([]bool, error) {
 	if s.wb != nil {
 		// Encoded at flush time, off the firing path: records are not changed after.
-		return s.wb.commit(at, limits, rec)
+		return s.wb.commit(fs)
 	}
-	enc, err := encode(rec)
-	if err != nil {
-		return false, err
-	}
-	var ok bool
-	err = s.db.Batch(func(tx *bolt.Tx) error {
-		ok = false // Batch may run this again on its own
-		if allowed, err := take(tx, at, limits); err != nil || !allowed {
-			return err
+	encs := make([]*encoded, len(fs))
+	for i, f := range fs {
+		var err error
+		if encs[i], err = encode(f.Rec); err != nil {
+			return nil, err
 		}
-		ok = true
-		return enc.write(tx)
+	}
+	ok := make([]bool, len(fs))
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		clear(ok) // Batch may run this again on its own
+		var write []*encoded
+		for i, f := range fs {
+			allowed, err := take(tx, f.At, f.Limits)
+			if err != nil {
+				return err
+			}
+			if ok[i] = allowed; allowed {
+				write = append(write, encs[i])
+			}
+		}
+		return writeRecords(tx, write)
 	})
-	return ok, err
+	if err != nil {
+		return nil, err
+	}
+	return ok, nil
 }
 
 // encoded is a Record ready to write; nil writes nothing.
@@ -114,16 +130,69 @@ func encode(rec *Record) (*encoded, error) {
 	return e, err
 }
 
-func (e *encoded) write(tx *bolt.Tx) error {
-	if e == nil {
-		return nil
+// kv is one Put.
+type kv struct{ k, v []byte }
+
+// writeRecords stores recs (nil ones skipped) in tx. Each bucket's keys are put in
+// key order: bbolt keeps a page's keys sorted, so a burst of ten thousand prompts
+// put in random order would move half a page per put. Each viewer's action log is
+// then trimmed once.
+func writeRecords(tx *bolt.Tx, recs []*encoded) error {
+	puts := map[string][]kv{}
+	viewers := map[string]struct{}{}
+	for _, e := range recs {
+		if e == nil {
+			continue
+		}
+		if p := e.rec.Prompt; p != nil {
+			puts[string(bPrompts)] = append(puts[string(bPrompts)], kv{[]byte(p.ID), e.prompt})
+			for _, ix := range []struct {
+				bucket []byte
+				owner  string
+			}{{bRoom, p.Room}, {bViewer, p.Viewer.ID}} {
+				seq, _ := tx.Bucket(ix.bucket).NextSequence() // keeps prompts of the same instant in order
+				k := binary.BigEndian.AppendUint64(indexKey(ix.owner, p.CreatedAt, ""), seq)
+				puts[string(ix.bucket)] = append(puts[string(ix.bucket)], kv{k, []byte(p.ID)})
+			}
+		}
+		a := e.rec.Action
+		seq, _ := tx.Bucket(bActions).NextSequence()
+		k := binary.BigEndian.AppendUint64(indexKey(a.Viewer, a.At, ""), seq)
+		puts[string(bActions)] = append(puts[string(bActions)], kv{k, e.action})
+		viewers[a.Viewer] = struct{}{}
 	}
-	if e.prompt != nil {
-		if err := putPrompt(tx, e.rec.Prompt, e.prompt); err != nil {
+	for name, list := range puts {
+		slices.SortFunc(list, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+		b := tx.Bucket([]byte(name))
+		for _, p := range list {
+			if err := b.Put(p.k, p.v); err != nil {
+				return err
+			}
+		}
+	}
+	for v := range viewers {
+		if err := trimActions(tx.Bucket(bActions), v); err != nil {
 			return err
 		}
 	}
-	return putAction(tx, e.rec.Action.Viewer, e.rec.Action.At, e.action)
+	return nil
+}
+
+// trimActions drops a viewer's oldest actions past MaxActionsPerViewer.
+func trimActions(b *bolt.Bucket, viewer string) error {
+	prefix := append([]byte(viewer), 0)
+	c := b.Cursor()
+	n := 0
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		n++
+	}
+	for k, _ := c.Seek(prefix); n > MaxActionsPerViewer && k != nil; k, _ = c.Seek(prefix) {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		n--
+	}
+	return nil
 }
 
 func take(tx *bolt.Tx, at time.Time, limits []Limit) (bool, error) {
@@ -170,45 +239,6 @@ func putCounter(b *bolt.Bucket, key string, c Counter) error {
 		ns = c.Last.UnixNano()
 	}
 	return b.Put([]byte(key), binary.BigEndian.AppendUint64(v, uint64(ns)))
-}
-
-func putPrompt(tx *bolt.Tx, p *Prompt, v []byte) error {
-	if err := tx.Bucket(bPrompts).Put([]byte(p.ID), v); err != nil {
-		return err
-	}
-	for _, ix := range []struct {
-		bucket []byte
-		owner  string
-	}{{bRoom, p.Room}, {bViewer, p.Viewer.ID}} {
-		b := tx.Bucket(ix.bucket)
-		seq, _ := b.NextSequence() // keeps prompts of the same instant in order
-		if err := b.Put(binary.BigEndian.AppendUint64(indexKey(ix.owner, p.CreatedAt, ""), seq), []byte(p.ID)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// putAction appends to the viewer's log; past MaxActionsPerViewer the oldest go.
-func putAction(tx *bolt.Tx, viewer string, at time.Time, v []byte) error {
-	b := tx.Bucket(bActions)
-	seq, _ := b.NextSequence()
-	if err := b.Put(binary.BigEndian.AppendUint64(indexKey(viewer, at, ""), seq), v); err != nil {
-		return err
-	}
-	prefix := append([]byte(viewer), 0)
-	c := b.Cursor()
-	n := 0
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		n++
-	}
-	for k, _ := c.Seek(prefix); n > MaxActionsPerViewer && k != nil; k, _ = c.Seek(prefix) {
-		if err := c.Delete(); err != nil {
-			return err
-		}
-		n--
-	}
-	return nil
 }
 
 // PutJob implements JobStore.

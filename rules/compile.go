@@ -118,8 +118,8 @@ type rule struct {
 	delay     time.Duration
 	cond      *vm.Program
 	action    string
-	text      *template.Template
-	reason    *template.Template
+	text      *textTemplate
+	reason    *textTemplate
 	url       string
 	tag       string
 	cooldown  time.Duration
@@ -408,7 +408,7 @@ func (c *compiler) action(r *rule, a ActionSpec, fail failFunc) {
 
 // template parses src and runs it once on a sample Env, so that a misspelt field is
 // refused now rather than when the rule fires.
-func (c *compiler) template(field, src string, fail failFunc) *template.Template {
+func (c *compiler) template(field, src string, fail failFunc) *textTemplate {
 	if len(src) > MaxTemplateLen {
 		fail(field, "longer than %d bytes", MaxTemplateLen)
 		return nil
@@ -422,11 +422,12 @@ func (c *compiler) template(field, src string, fail failFunc) *template.Template
 		fail(field, "%s", err)
 		return nil
 	}
-	if _, err := render(t, sampleEnv()); err != nil {
+	tt := newTextTemplate(t)
+	if _, err := render(tt, sampleEnv()); err != nil {
 		fail(field, "%s", oneLine(err.Error()))
 		return nil
 	}
-	return t
+	return tt
 }
 
 func eventType(name string) (event.Type, bool) {

@@ -200,14 +200,18 @@ func (e *Engine) work() {
 		case <-e.ctx.Done():
 			return
 		case chunk := <-e.fires:
+			// A chunk's stay firings are committed together (see commit); jobs, rare
+			// and each deleted once done, go one by one.
+			b := &batch{}
 			for _, t := range chunk {
 				switch data := t.data.(type) {
 				case *stayTimer:
-					e.fireStay(e.ctx, data)
+					e.fireStay(e.ctx, data, b)
 				case Job:
 					e.fireJob(e.ctx, data)
 				}
 			}
+			e.commit(e.ctx, b.pending)
 		}
 	}
 }

@@ -34,12 +34,17 @@ func (e *Engine) OnEvent(ctx context.Context, v Viewer, s Session, ev event.Even
 		e.EndLive(s.Live)
 	}
 	e.trackStay(set, &env, now)
-	for _, r := range set.byEvent[ev.Type] {
+	rs := set.byEvent[ev.Type]
+	if len(rs) == 0 {
+		return
+	}
+	shared := env // conditions take it by pointer, which moves it to the heap: only here
+	for _, r := range rs {
 		if r.timer == TimerAfter {
-			e.scheduleAfter(ctx, r, env, ev, now)
+			e.scheduleAfter(ctx, r, shared, ev, now)
 			continue
 		}
-		e.run(ctx, r, env, now)
+		e.run(ctx, r, &shared, now, nil)
 	}
 }
 
@@ -47,10 +52,13 @@ func (e *Engine) OnEvent(ctx context.Context, v Viewer, s Session, ev event.Even
 func (e *Engine) OnTagChange(ctx context.Context, v Viewer, s Session, c TagChange) {
 	set := e.set.Load()
 	now := e.clock.Now()
-	env := Env{Viewer: v, Session: s, Event: c.event()}
+	var env *Env // made for the first rule that matches
 	for _, r := range set.tags {
 		if r.tagDim == c.Dimension && matches(r.tagFrom, c.From) && matches(r.tagTo, c.To) {
-			e.run(ctx, r, env, now)
+			if env == nil {
+				env = &Env{Viewer: v, Session: s, Event: c.event()}
+			}
+			e.run(ctx, r, env, now, nil)
 		}
 	}
 }
@@ -98,12 +106,12 @@ func (e *Engine) holds(r *rule, env *Env) bool {
 }
 
 // run fires r for env if its condition holds; extra limits (the stay timer's once per
-// live) are counted with the rule's own.
-func (e *Engine) run(ctx context.Context, r *rule, env Env, now time.Time, extra ...Limit) {
-	if !e.holds(r, &env) {
+// live) are counted with the rule's own. b, when not nil, collects the firing.
+func (e *Engine) run(ctx context.Context, r *rule, env *Env, now time.Time, b *batch, extra ...Limit) {
+	if !e.holds(r, env) {
 		return
 	}
-	e.act(ctx, r, env, now, false, extra...)
+	e.act(ctx, r, env, now, false, b, extra...)
 }
 
 func (r *rule) limit(viewer string) Limit {
@@ -117,7 +125,7 @@ func (r *rule) messages() bool { return r.action == ActPrompt || r.action == Act
 
 // act applies consent, quiet hours and the limits, then does r's action. A deferred
 // act has already been counted against the limits.
-func (e *Engine) act(ctx context.Context, r *rule, env Env, now time.Time, deferred bool, extra ...Limit) {
+func (e *Engine) act(ctx context.Context, r *rule, env *Env, now time.Time, deferred bool, b *batch, extra ...Limit) {
 	if r.messages() {
 		if !env.Viewer.Consent {
 			e.stats.consentSkipped.Add(1)
@@ -132,7 +140,7 @@ func (e *Engine) act(ctx context.Context, r *rule, env Env, now time.Time, defer
 	if !deferred {
 		limits = r.limits(env.Viewer.ID, extra)
 	}
-	e.do(ctx, r, &env, now, limits)
+	e.do(ctx, r, env, now, limits, b)
 }
 
 func (r *rule) limits(viewer string, extra []Limit) []Limit {
@@ -142,22 +150,23 @@ func (r *rule) limits(viewer string, extra []Limit) []Limit {
 // holdBack drops or defers a message that falls in the viewer's quiet hours; a
 // deferred one is counted against the limits now, so triggers during the night do
 // not pile up.
-func (e *Engine) holdBack(ctx context.Context, r *rule, env Env, now, end time.Time, deferred bool, extra []Limit) {
+func (e *Engine) holdBack(ctx context.Context, r *rule, env *Env, now, end time.Time, deferred bool, extra []Limit) {
 	if e.set.Load().quiet.drop {
 		e.stats.quietDropped.Add(1)
 		return
 	}
 	if !deferred {
-		ok, err := e.deps.State.Commit(ctx, now, r.limits(env.Viewer.ID, extra), nil)
+		ok, err := e.deps.State.Commit(ctx, Firing{At: now, Limits: r.limits(env.Viewer.ID, extra)})
 		if err != nil {
 			e.fail("count rule", err)
+			return
 		}
-		if !ok || err != nil {
+		if !ok[0] {
 			return
 		}
 	}
 	e.stats.quietDeferred.Add(1)
-	e.schedule(ctx, Job{ID: newID("q"), RuleID: r.id, Due: end, Deferred: true, Env: env})
+	e.schedule(ctx, Job{ID: newID("q"), RuleID: r.id, Due: end, Deferred: true, Env: *env})
 }
 
 func (e *Engine) scheduleAfter(ctx context.Context, r *rule, env Env, ev event.Event, now time.Time) {
@@ -201,7 +210,7 @@ func (e *Engine) fireJob(ctx context.Context, j Job) {
 			env.Viewer = v // fresh consent, name and tags; the session stays the trigger's
 		}
 	}
-	e.act(ctx, r, env, e.clock.Now(), j.Deferred)
+	e.act(ctx, r, &env, e.clock.Now(), j.Deferred, nil)
 }
 
 func (e *Engine) fail(what string, err error) {

@@ -29,20 +29,29 @@ func NewMemoryState() *MemoryState {
 }
 
 // Commit implements Firings.
-func (m *MemoryState) Commit(_ context.Context, at time.Time, limits []Limit, rec *Record) (bool, error) {
+func (m *MemoryState) Commit(_ context.Context, fs ...Firing) ([]bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, l := range limits {
-		if !l.allows(m.counters[l.Key], at) {
-			return false, nil
+	ok := make([]bool, len(fs))
+	for i, f := range fs {
+		ok[i] = m.commit(f)
+	}
+	return ok, nil
+}
+
+func (m *MemoryState) commit(f Firing) bool {
+	for _, l := range f.Limits {
+		if !l.allows(m.counters[l.Key], f.At) {
+			return false
 		}
 	}
-	for _, l := range limits {
+	for _, l := range f.Limits {
 		c := m.counters[l.Key]
-		m.counters[l.Key] = Counter{N: c.N + 1, Last: at}
+		m.counters[l.Key] = Counter{N: c.N + 1, Last: f.At}
 	}
+	rec := f.Rec
 	if rec == nil {
-		return true, nil
+		return true
 	}
 	if p := rec.Prompt; p != nil {
 		cp := *p
@@ -56,7 +65,7 @@ func (m *MemoryState) Commit(_ context.Context, at time.Time, limits []Limit, re
 		list = slices.Delete(list, 0, len(list)-MaxActionsPerViewer)
 	}
 	m.actions[a.Viewer] = list
-	return true, nil
+	return true
 }
 
 // PutJob implements JobStore.

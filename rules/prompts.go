@@ -144,6 +144,6 @@ const NoteAction = "note"
 // AddNote keeps an agent's note in the viewer's action log, beside what the rules did.
 func (e *Engine) AddNote(ctx context.Context, viewer, agent, text string) error {
 	rec := &Record{Action: Action{At: e.clock.Now(), Viewer: viewer, RuleID: "agent:" + agent, Type: NoteAction, Detail: text}}
-	_, err := e.deps.State.Commit(ctx, rec.Action.At, nil, rec)
+	_, err := e.deps.State.Commit(ctx, Firing{At: rec.Action.At, Rec: rec})
 	return err
 }

@@ -194,7 +194,7 @@ func TestActionLogBounded(t *testing.T) {
 		ctx := context.Background()
 		for i := range MaxActionsPerViewer + 5 {
 			a := Action{At: t0.Add(time.Duration(i) * time.Second), Viewer: "v", RuleID: "r", Type: ActTag}
-			if _, err := st.Commit(ctx, a.At, nil, &Record{Action: a}); err != nil {
+			if _, err := st.Commit(ctx, Firing{At: a.At, Rec: &Record{Action: a}}); err != nil {
 				t.Fatal(err)
 			}
 		}

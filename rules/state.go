@@ -83,14 +83,22 @@ type Record struct {
 	Prompt *Prompt
 }
 
+// Firing is one firing to count and record: Rec may be nil (count only), and with
+// no Limits it is only recorded.
+type Firing struct {
+	At     time.Time
+	Limits []Limit
+	Rec    *Record
+}
+
 // Firings counts firings against the limits and records them, in one atomic step so
-// that a firing is counted if and only if it is recorded (and a burst of firings
-// shares one write).
+// that a firing is counted if and only if it is recorded.
 type Firings interface {
-	// Commit checks every limit at at; only if all allow it does it count one firing
-	// on each and store rec (which may be nil: count only), reporting true. With no
-	// limits it only stores rec.
-	Commit(ctx context.Context, at time.Time, limits []Limit, rec *Record) (bool, error)
+	// Commit takes the firings in order: each is checked against its limits at its
+	// time (after the ones before it) and only if all allow it is it counted on each
+	// and its record stored; ok[i] reports firing i. On an error nothing is counted.
+	// A burst of firings committed together shares one lock, one read and one write.
+	Commit(ctx context.Context, fs ...Firing) (ok []bool, err error)
 	// Actions lists a viewer's actions, oldest first (at most MaxActionsPerViewer).
 	Actions(ctx context.Context, viewer string) ([]Action, error)
 }

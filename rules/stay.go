@@ -69,14 +69,14 @@ func (e *Engine) EndLive(live string) {
 }
 
 // fireStay runs a stay rule whose threshold was reached: once per viewer per live,
-// and only if the viewer is still there without an order.
-func (e *Engine) fireStay(ctx context.Context, t *stayTimer) {
+// and only if the viewer is still there without an order. Its firing joins b.
+func (e *Engine) fireStay(ctx context.Context, t *stayTimer, b *batch) {
 	r := e.set.Load().byID[t.rule]
 	if r == nil || !r.enabled || r.timer != TimerStay {
 		return
 	}
 	now := e.clock.Now()
-	env := t.env
+	env := &t.env // the timer left the wheel when it fired: its snapshot is ours
 	if p := e.deps.Profiles; p != nil {
 		v, s, ok := p.Snapshot(ctx, env.Viewer.ID, env.Session.Live)
 		if ok {
@@ -91,5 +91,5 @@ func (e *Engine) fireStay(ctx context.Context, t *stayTimer) {
 	env.Event = Event{Type: "timer", At: now}
 	e.markStay(env.Session.Live, t.key)
 	once := Limit{Key: "once" + t.key, Cap: 1}
-	e.run(ctx, r, env, now, once)
+	e.run(ctx, r, env, now, b, once)
 }

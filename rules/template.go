@@ -2,7 +2,7 @@ package rules
 
 import (
 	"errors"
-	"fmt"
+	"strconv"
 	"strings"
 	"text/template"
 	"text/template/parse"
@@ -87,16 +87,35 @@ func (w *boundedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
+func (w *boundedWriter) WriteString(s string) (int, error) {
+	if w.b.Len()+len(s) > w.limit {
+		return 0, errTooLong
+	}
+	return w.b.WriteString(s)
+}
+
 // render runs t on env; the text is trimmed and cut to MaxTextLen characters.
-func render(t *template.Template, env *Env) (string, error) {
+func render(t *textTemplate, env *Env) (string, error) {
 	if t == nil {
 		return "", nil
 	}
 	w := &boundedWriter{limit: 8 * MaxTextLen}
-	if err := t.Execute(w, env); err != nil && !errors.Is(err, errTooLong) {
+	if err := t.execute(w, env); err != nil && !errors.Is(err, errTooLong) {
 		return "", err
 	}
 	return cut(strings.TrimSpace(w.b.String()), MaxTextLen), nil
+}
+
+func (t *textTemplate) execute(w *boundedWriter, env *Env) error {
+	if t.fast == nil {
+		return t.t.Execute(w, env)
+	}
+	for _, p := range t.fast {
+		if err := p(w, env); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // cut shortens s to at most n characters without splitting one.
@@ -122,21 +141,36 @@ func sampleEnv() *Env {
 	}
 }
 
-// describe is the default reason of a prompt: what the viewer did in this live.
+// describe is the default reason of a prompt: what the viewer did in this live. It
+// runs for every prompt in a burst, so it appends rather than formats.
 func describe(env *Env) string {
 	s := env.Session
-	var b strings.Builder
-	fmt.Fprintf(&b, "watched %s", (time.Duration(s.WatchSeconds) * time.Second).String())
-	fmt.Fprintf(&b, ", %d comment%s", s.Comments, plural(s.Comments))
+	b := make([]byte, 0, 64)
+	b = append(b, "watched "...)
+	b = append(b, (time.Duration(s.WatchSeconds) * time.Second).String()...)
+	b = appendCount(b, ", ", s.Comments, " comment")
 	if s.Orders == 0 {
-		b.WriteString(", no order")
+		b = append(b, ", no order"...)
 	} else {
-		fmt.Fprintf(&b, ", %d order%s", s.Orders, plural(s.Orders))
+		b = appendCount(b, ", ", s.Orders, " order")
 	}
 	if e := env.Event; e.Type == "tag_change" {
-		fmt.Fprintf(&b, "; %s: %s → %s", e.Dimension, orNone(e.From), orNone(e.To))
+		b = append(b, "; "...)
+		b = append(b, e.Dimension...)
+		b = append(b, ": "...)
+		b = append(b, orNone(e.From)...)
+		b = append(b, " → "...)
+		b = append(b, orNone(e.To)...)
 	}
-	return b.String()
+	return string(b)
+}
+
+// appendCount appends sep, n and noun, plural when n is not 1.
+func appendCount(b []byte, sep string, n int, noun string) []byte {
+	b = append(b, sep...)
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, noun...)
+	return append(b, plural(n)...)
 }
 
 func plural(n int) string {

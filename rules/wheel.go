@@ -114,13 +114,13 @@ func (w *wheel) cancelLocked(key string) bool {
 	return true
 }
 
-// plan says when the loop should next advance: a tick from now while timers sit in
+// plan says when the loop should next advance: the next tick while timers sit in
 // the slots, shortly before the nearest far timer's turn otherwise, or never (zero).
 func (w *wheel) plan(now time.Time) time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.near > 0 {
-		return now.Add(w.tick)
+	if w.near > 0 { // the start of the next tick: a slot is due from then, not a tick later
+		return w.origin.Add(time.Duration(w.tickOf(now)+1) * w.tick)
 	}
 	if len(w.far) > 0 {
 		return maxTime(w.far[0].due.Add(-w.turn()/2), now.Add(w.tick))

@@ -18,6 +18,10 @@ type writeBehind struct {
 	cache map[string]cachedCounter // written or pending since the last flush
 	recs  []*Record
 	ver   uint64
+	// flushes counts the flushes that wrote and forgot counters.
+	flushes uint64
+	// afterRead, set only by tests, runs between the unlocked read and the lock.
+	afterRead func()
 	// last is the latest commit and oldest the oldest unwritten one: a flush waits
 	// for a pause in a burst of firings (so the disk does not compete with them for
 	// the CPU), but never longer than maxAge.
@@ -30,9 +34,20 @@ type writeBehind struct {
 	wg      sync.WaitGroup
 }
 
+// cachedCounter is a Counter in 24 bytes (the last firing in Unix nanoseconds, 0 for
+// none): a burst caches two per firing.
 type cachedCounter struct {
-	c   Counter
-	ver uint64
+	n    int
+	last int64
+	ver  uint64
+}
+
+func (c cachedCounter) counter() Counter {
+	out := Counter{N: c.n}
+	if c.last != 0 {
+		out.Last = time.Unix(0, c.last)
+	}
+	return out
 }
 
 func newWriteBehind(s *BoltState, every time.Duration) *writeBehind {
@@ -71,44 +86,108 @@ func (w *writeBehind) due(now time.Time) bool {
 	return now.Sub(w.last) >= w.every || now.Sub(w.oldest) >= maxAgeFactor*w.every
 }
 
-func (w *writeBehind) commit(at time.Time, limits []Limit, rec *Record) (bool, error) {
+func (w *writeBehind) commit(fs []Firing) ([]bool, error) {
+	// Counters not cached are read from the file before taking the lock, so that
+	// workers read in parallel. A flush that ends meanwhile may have written newer
+	// values (it counts itself in flushes): then they are read again under the lock.
+	w.mu.Lock()
+	missing, flushes := w.uncached(fs, nil), w.flushes
+	w.mu.Unlock()
+	read, err := w.read(missing, nil)
+	if err != nil {
+		return nil, err
+	}
+	if w.afterRead != nil {
+		w.afterRead()
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.err; err != nil {
 		w.err = nil
-		return false, err
+		return nil, err
 	}
-	counters := make([]Counter, len(limits))
-	for i, l := range limits {
-		c, ok := w.cache[l.Key]
-		if !ok {
-			err := w.s.db.View(func(tx *bolt.Tx) error {
-				var err error
-				c.c, err = readCounter(tx.Bucket(bCounters), l.Key)
-				return err
-			})
-			if err != nil {
-				return false, err
-			}
-		}
-		if !l.allows(c.c, at) {
-			return false, nil
-		}
-		counters[i] = c.c
+	if w.flushes != flushes {
+		clear(read)
 	}
-	for i, l := range limits {
-		w.ver++
-		w.cache[l.Key] = cachedCounter{c: Counter{N: counters[i].N + 1, Last: at}, ver: w.ver}
+	if read, err = w.read(w.uncached(fs, read), read); err != nil {
+		return nil, err
 	}
-	if rec != nil {
-		w.recs = append(w.recs, rec)
+	ok := make([]bool, len(fs))
+	for i, f := range fs {
+		ok[i] = w.take(f, read)
 	}
 	now := time.Now()
 	if w.oldest.IsZero() {
 		w.oldest = now
 	}
 	w.last = now
-	return true, nil
+	return ok, nil
+}
+
+// take counts f if its limits allow it, from the cached counters or else those read
+// from the file.
+func (w *writeBehind) take(f Firing, read map[string]Counter) bool {
+	for _, l := range f.Limits {
+		c, ok := w.cache[l.Key]
+		counter := read[l.Key]
+		if ok {
+			counter = c.counter()
+		}
+		if !l.allows(counter, f.At) {
+			return false
+		}
+	}
+	for _, l := range f.Limits {
+		c, ok := w.cache[l.Key]
+		n := read[l.Key].N
+		if ok {
+			n = c.n
+		}
+		w.ver++
+		w.cache[l.Key] = cachedCounter{n: n + 1, last: f.At.UnixNano(), ver: w.ver}
+	}
+	if f.Rec != nil {
+		w.recs = append(w.recs, f.Rec)
+	}
+	return true
+}
+
+// uncached lists the limit keys of fs that are neither cached nor in have.
+func (w *writeBehind) uncached(fs []Firing, have map[string]Counter) []string {
+	var out []string
+	for _, f := range fs {
+		for _, l := range f.Limits {
+			_, cached := w.cache[l.Key]
+			_, had := have[l.Key]
+			if !cached && !had {
+				out = append(out, l.Key)
+			}
+		}
+	}
+	return out
+}
+
+// read adds the counters of keys, read from the file in one transaction, to into
+// (made when nil).
+func (w *writeBehind) read(keys []string, into map[string]Counter) (map[string]Counter, error) {
+	if into == nil {
+		into = make(map[string]Counter, len(keys))
+	}
+	if len(keys) == 0 {
+		return into, nil
+	}
+	err := w.s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bCounters)
+		for _, k := range keys {
+			c, err := readCounter(b, k)
+			if err != nil {
+				return err
+			}
+			into[k] = c
+		}
+		return nil
+	})
+	return into, err
 }
 
 // flush writes the pending records and counters in one transaction, then forgets
@@ -130,20 +209,18 @@ func (w *writeBehind) flush() error {
 	err := w.s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bCounters)
 		for _, k := range slices.Sorted(maps.Keys(counters)) { // in key order: fewer pages touched
-			if err := putCounter(b, k, counters[k].c); err != nil {
+			if err := putCounter(b, k, counters[k].counter()); err != nil {
 				return err
 			}
 		}
-		for _, r := range recs {
-			enc, err := encode(r)
-			if err != nil {
-				return err
-			}
-			if err := enc.write(tx); err != nil {
+		encs := make([]*encoded, len(recs))
+		for i, r := range recs {
+			var err error
+			if encs[i], err = encode(r); err != nil {
 				return err
 			}
 		}
-		return nil
+		return writeRecords(tx, encs)
 	})
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -156,6 +233,7 @@ func (w *writeBehind) flush() error {
 			delete(w.cache, k)
 		}
 	}
+	w.flushes++
 	return nil
 }
 

@@ -1,0 +1,103 @@
+package rules
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+)
+
+// fastTemplates are in the compiled subset; slowTemplates are not and must run on
+// text/template.
+var (
+	fastTemplates = []string{
+		`{{.Viewer.Name}} {{.Viewer.Sessions}} {{.Viewer.WatchSeconds}} {{.Viewer.Consent}}`,
+		`{{.Viewer.Tags.Preference}}|{{.Viewer.Tags.Custom}}|{{.Event.At}}|{{.Event.Total}}|{{.Session.Watching}}`,
+		`{{if .Viewer.Tags.Preference}}likes {{first .Viewer.Tags.Preference}}{{else}}none{{end}}`,
+		`{{if .Session.Orders}}o{{end}}{{if .Session.Watching}}w{{end}}{{if .Event.At}}t{{end}}{{if .Viewer.WatchSeconds}}s{{end}}`,
+		`{{join .Viewer.Tags.Preference ", "}} / {{truncate 3 .Viewer.Name}} / {{truncate .Viewer.Sessions .Viewer.LastComment}}`,
+		`  {{- .Viewer.Name -}}  {{if .Viewer.Name}}a{{else if .Viewer.LastSKU}}b{{else}}c{{end}}`,
+		`{{default "friend" .Viewer.Name}}{{default .Viewer.LastSKU .Viewer.LastCategory}}`,
+	}
+	slowTemplates = []string{
+		`{{printf "%s!" .Viewer.Name}}`,
+		`{{with .Viewer}}{{.Name}}{{end}}`,
+		`{{$n := .Viewer.Name}}{{$n}}`,
+		`{{.Viewer.Name | printf "%q"}}`,
+		`{{default 1 .Viewer.Name}}`,
+		`{{.}}`,
+		`{{if eq .Viewer.Name "x"}}y{{end}}`,
+	}
+)
+
+func TestFastTemplateMatchesTextTemplate(t *testing.T) {
+	var srcs []string
+	for _, r := range DefaultRules(time.Minute).Rules {
+		srcs = append(srcs, r.Action.Text)
+		if r.Action.Reason != "" {
+			srcs = append(srcs, r.Action.Reason)
+		}
+	}
+	srcs = append(srcs, fastTemplates...)
+	for i, src := range append(srcs, slowTemplates...) {
+		tt, err := template.New("t").Funcs(templateFuncs).Option("missingkey=error").Parse(src)
+		if err != nil {
+			t.Fatal(src, err)
+		}
+		fast, slow := newTextTemplate(tt), &textTemplate{t: tt}
+		if want := i < len(srcs); (fast.fast != nil) != want {
+			t.Errorf("%q: compiled %v, want %v", src, fast.fast != nil, want)
+		}
+		rng := rand.New(rand.NewPCG(uint64(i), 7))
+		for range 300 {
+			env := randomEnv(rng)
+			got, gerr := render(fast, env)
+			want, werr := render(slow, env)
+			if got != want || (gerr == nil) != (werr == nil) {
+				t.Fatalf("%q on %+v:\n fast %q, %v\n text/template %q, %v", src, env, got, gerr, want, werr)
+			}
+		}
+	}
+}
+
+func randomEnv(rng *rand.Rand) *Env {
+	word := func() string {
+		words := []string{"", "Ann", "李雷", "  spaced  ", "a\"quote", "<b>", strings.Repeat("long ", 900), "😀x"}
+		return words[rng.IntN(len(words))]
+	}
+	list := func() []string {
+		out := make([]string, rng.IntN(3))
+		for i := range out {
+			out[i] = word()
+		}
+		return out
+	}
+	var at time.Time
+	if rng.IntN(2) == 0 {
+		at = time.Unix(rng.Int64N(2e9), 0).UTC()
+	}
+	return &Env{
+		Viewer: Viewer{ID: word(), Name: word(), Sessions: rng.IntN(5) - 1, WatchSeconds: float64(rng.IntN(4)) * 1.5,
+			LastComment: word(), LastSKU: word(), LastCategory: word(), Consent: rng.IntN(2) == 0,
+			Tags: Tags{Activity: word(), Preference: list(), Custom: list()}},
+		Session: Session{Room: word(), Orders: rng.IntN(2), Watching: rng.IntN(2) == 0},
+		Event:   Event{Type: "timer", At: at, Total: float64(rng.IntN(3)) / 4},
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	for _, c := range []struct {
+		env  Env
+		want string
+	}{
+		{Env{Session: Session{WatchSeconds: 372.9}}, "watched 6m12s, 0 comments, no order"},
+		{Env{Session: Session{WatchSeconds: 5, Comments: 1, Orders: 1}}, "watched 5s, 1 comment, 1 order"},
+		{Env{Session: Session{Comments: 12, Orders: 2}, Event: Event{Type: "tag_change", Dimension: "activity", From: "", To: "high"}},
+			"watched 0s, 12 comments, 2 orders; activity: none → high"},
+	} {
+		if got := describe(&c.env); got != c.want {
+			t.Errorf("describe = %q, want %q", got, c.want)
+		}
+	}
+}

@@ -1,0 +1,163 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestWriteBehindCapsUnderConcurrentFlushes: workers read uncached counters outside
+// the lock while flushes write and forget them; every cap must still hold exactly,
+// in memory and in the file.
+func TestWriteBehindCapsUnderConcurrentFlushes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rules.db")
+	st, err := OpenBolt(path, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const keys, capN, workers, tries = 5, 40, 8, 150
+	var taken [keys]atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	flusher := sync.WaitGroup{}
+	flusher.Go(func() { // extra flushes, besides the 1 ms ticker
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				if err := st.flush(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	})
+	at := time.Now()
+	for w := range workers {
+		wg.Go(func() {
+			for i := range tries {
+				k := (w + i) % keys
+				ok, err := st.Commit(context.Background(), Firing{At: at.Add(time.Duration(i)), Limits: []Limit{{Key: fmt.Sprint("k", k), Cap: capN}}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if ok[0] {
+					taken[k].Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	flusher.Wait()
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err = OpenBolt(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for k := range keys {
+		if n := taken[k].Load(); n != capN {
+			t.Errorf("key %d: %d firings allowed, cap %d", k, n, capN)
+		}
+		more := Firing{At: at.Add(time.Hour), Limits: []Limit{{Key: fmt.Sprint("k", k), Cap: capN + 1}}}
+		ok, err := st.Commit(context.Background(), more)
+		if err != nil || !ok[0] {
+			t.Fatalf("key %d: one more under cap+1: %v %v", k, ok, err)
+		}
+		ok, _ = st.Commit(context.Background(), more)
+		if ok[0] {
+			t.Errorf("key %d: the file did not keep %d firings", k, capN)
+		}
+	}
+}
+
+// TestWriteBehindRereadsAfterFlush: a counter read from the file goes stale when,
+// before the lock is taken again, another firing counts it and a flush writes and
+// forgets it; the commit must see the newer count.
+func TestWriteBehindRereadsAfterFlush(t *testing.T) {
+	st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, at := context.Background(), time.Now()
+	once := Firing{At: at, Limits: []Limit{{Key: "once", Cap: 1}}}
+	var inner []bool
+	st.wb.afterRead = func() {
+		st.wb.afterRead = nil
+		if inner, err = st.Commit(ctx, once); err != nil {
+			t.Error(err)
+		}
+		if err := st.flush(); err != nil {
+			t.Error(err)
+		}
+	}
+	outer, err := st.Commit(ctx, once)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !inner[0] || outer[0] {
+		t.Fatalf("cap 1: the inner commit got %v and the outer %v; want exactly the inner", inner, outer)
+	}
+}
+
+// TestCommitBatchInOrder: the firings of one Commit are taken in order, each after
+// the ones before it, on every State.
+func TestCommitBatchInOrder(t *testing.T) {
+	states := map[string]func() State{
+		"memory": func() State { return NewMemoryState() },
+		"bolt-write-through": func() State {
+			st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		},
+		"bolt-write-behind": func() State {
+			st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		},
+	}
+	for name, open := range states {
+		t.Run(name, func(t *testing.T) {
+			st, at := open(), time.Now()
+			rec := func(v string) *Record {
+				return &Record{Action: Action{At: at, Viewer: v, RuleID: "r", Type: ActPrompt}}
+			}
+			capped := []Limit{{Key: "a", Cap: 1}}
+			cooled := []Limit{{Key: "b", Cooldown: time.Minute}}
+			ok, err := st.Commit(context.Background(),
+				Firing{At: at, Limits: capped, Rec: rec("v1")},
+				Firing{At: at, Limits: capped, Rec: rec("v2")},
+				Firing{At: at, Limits: cooled, Rec: rec("v3")},
+				Firing{At: at.Add(30 * time.Second), Limits: cooled, Rec: rec("v4")},
+				Firing{At: at.Add(time.Minute), Limits: cooled, Rec: rec("v5")},
+				Firing{At: at, Rec: rec("v6")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []bool{true, false, true, false, true, true}; fmt.Sprint(ok) != fmt.Sprint(want) {
+				t.Fatalf("ok = %v, want %v", ok, want)
+			}
+			for v, n := range map[string]int{"v1": 1, "v2": 0, "v3": 1, "v4": 0, "v5": 1, "v6": 1} {
+				if acts, err := st.Actions(context.Background(), v); err != nil || len(acts) != n {
+					t.Errorf("%s: %d actions (%v), want %d", v, len(acts), err, n)
+				}
+			}
+		})
+	}
+}
