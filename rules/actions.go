@@ -5,11 +5,13 @@ import (
 	"time"
 )
 
-// pending is a firing made ready: what to commit, and what to send once committed.
+// pending is a firing made ready: what to commit, and what send needs once it is.
 type pending struct {
 	r    *rule
 	f    Firing
-	send func() error
+	env  *Env      // dm and tag: the viewer and the room
+	text string    // dm: the text
+	hook *delivery // webhook
 }
 
 // batch collects the firings of a chunk of fired timers, to commit them together.
@@ -20,7 +22,7 @@ type batch struct{ pending []pending }
 // it finds it in the queue and the log. With a batch, that step waits for the rest
 // of the batch (see commit).
 func (e *Engine) do(ctx context.Context, r *rule, env *Env, now time.Time, limits []Limit, b *batch) {
-	p, ok := e.prepare(ctx, r, env, now, limits)
+	p, ok := e.prepare(r, env, now, limits)
 	switch {
 	case !ok:
 	case b != nil:
@@ -30,41 +32,50 @@ func (e *Engine) do(ctx context.Context, r *rule, env *Env, now time.Time, limit
 	}
 }
 
-func (e *Engine) prepare(ctx context.Context, r *rule, env *Env, now time.Time, limits []Limit) (pending, bool) {
+func (e *Engine) prepare(r *rule, env *Env, now time.Time, limits []Limit) (pending, bool) {
 	rec := &Record{Action: Action{At: now, Viewer: env.Viewer.ID, Room: env.Session.Room, RuleID: r.id, Type: r.action}}
+	p := pending{r: r, f: Firing{At: now, Limits: limits, Rec: rec}, env: env}
 	a := &rec.Action
-	var send func() error
 	switch r.action {
 	case ActPrompt:
-		p, err := e.prompt(r, env, now)
+		pr, err := e.prompt(r, env, now)
 		if err != nil {
 			e.fail("render prompt", err)
 			return pending{}, false
 		}
-		rec.Prompt, a.Detail = &p, p.ID
-		send = func() error { return e.deps.Outbox.SendPrompt(ctx, p.Room, p) }
+		rec.Prompt, a.Detail = pr, pr.ID
 	case ActDM:
 		text, err := render(r.text, env)
 		if err != nil {
 			e.fail("render dm", err)
 			return pending{}, false
 		}
-		a.Detail = text
-		send = func() error { return e.deps.Outbox.SendDM(ctx, env.Session.Room, env.Viewer.ID, text, r.id) }
+		a.Detail, p.text = text, text
 	case ActWebhook:
 		a.Detail = r.url
-		d := delivery{id: newID("w"), url: r.url, rule: r.id, at: now, env: *env}
-		send = func() error { e.hooks.enqueue(d); return nil }
+		p.hook = &delivery{id: newID("w"), url: r.url, rule: r.id, at: now, env: *env}
 	case ActTag:
 		a.Detail = r.tag
-		send = func() error {
-			if t := e.deps.Tagger; t != nil {
-				return t.AddTag(ctx, env.Viewer.ID, r.tag, r.id)
-			}
-			return nil
+	}
+	return p, true
+}
+
+// send does a committed firing's action.
+func (e *Engine) send(ctx context.Context, p *pending) error {
+	switch p.r.action {
+	case ActPrompt:
+		pr := p.f.Rec.Prompt
+		return e.deps.Outbox.SendPrompt(ctx, pr.Room, *pr)
+	case ActDM:
+		return e.deps.Outbox.SendDM(ctx, p.env.Session.Room, p.env.Viewer.ID, p.text, p.r.id)
+	case ActWebhook:
+		e.hooks.enqueue(*p.hook)
+	case ActTag:
+		if t := e.deps.Tagger; t != nil {
+			return t.AddTag(ctx, p.env.Viewer.ID, p.r.tag, p.r.id)
 		}
 	}
-	return pending{r: r, f: Firing{At: now, Limits: limits, Rec: rec}, send: send}, true
+	return nil
 }
 
 // commit counts and records ps in one step, then sends those the limits let through.
@@ -83,30 +94,31 @@ func (e *Engine) commit(ctx context.Context, ps []pending) {
 		e.fail("record firings", err)
 		return
 	}
-	for i, p := range ps {
+	for i := range ps {
 		if !ok[i] {
 			continue
 		}
+		p := &ps[i]
 		e.stats.fired.Add(1)
 		e.stats.count(p.r.action)
-		if err := p.send(); err != nil {
+		if err := e.send(ctx, p); err != nil {
 			e.fail("send "+p.r.action, err)
 		}
 	}
 }
 
-func (e *Engine) prompt(r *rule, env *Env, now time.Time) (Prompt, error) {
+func (e *Engine) prompt(r *rule, env *Env, now time.Time) (*Prompt, error) {
 	suggested, err := render(r.text, env)
 	if err != nil {
-		return Prompt{}, err
+		return nil, err
 	}
 	reason := describe(env)
 	if r.reason != nil {
 		if reason, err = render(r.reason, env); err != nil {
-			return Prompt{}, err
+			return nil, err
 		}
 	}
 	v := env.Viewer
-	return Prompt{ID: newID("p"), Room: env.Session.Room, RuleID: r.id, CreatedAt: now,
+	return &Prompt{ID: newID("p"), Room: env.Session.Room, RuleID: r.id, CreatedAt: now,
 		Viewer: PromptUser{ID: v.ID, Name: v.Name, Tags: v.Tags}, Reason: reason, Suggested: suggested}, nil
 }

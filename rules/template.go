@@ -100,6 +100,7 @@ func render(t *textTemplate, env *Env) (string, error) {
 		return "", nil
 	}
 	w := &boundedWriter{limit: 8 * MaxTextLen}
+	w.b.Grow(256) // one allocation for a usual line
 	if err := t.execute(w, env); err != nil && !errors.Is(err, errTooLong) {
 		return "", err
 	}
