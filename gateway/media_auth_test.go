@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/media"
+	"github.com/liveroom/liveroom/media/peer"
 )
 
 // minimalOffer is a syntactically valid offer with one sendonly video section.
@@ -155,4 +158,75 @@ func TestMediaICERestart(t *testing.T) {
 		t.Fatalf("ICE restart: %d %q", resp.StatusCode, body)
 	}
 	_ = pub.Close(ctx, true)
+}
+
+// TestWHIPPublisherThatNeverStartsFreesTheRoom: a WHIP publisher whose peer connects
+// but never sends media holds the room (409 for another publisher) only until
+// connect-timeout; then its session is ended and the room takes a new publisher.
+func TestWHIPPublisherThatNeverStartsFreesTheRoom(t *testing.T) {
+	r := newMediaRig(t, func(c *media.Config) { c.ConnectTimeout = 1500 * time.Millisecond })
+	api, err := peer.NewAPI(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.GracefulClose()
+	silent, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000}, "video", "silent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.AddTrack(silent); err != nil {
+		t.Fatal(err)
+	}
+	connected := make(chan struct{})
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateConnected {
+			close(connected)
+		}
+	})
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	host := r.token(event.RoleHost, "shop9", "host-shop9")
+	resp, body := r.do("POST", "/whip/shop9", host, "application/sdp", pc.LocalDescription().SDP)
+	if resp.StatusCode != 201 {
+		t.Fatalf("first WHIP: %d %s", resp.StatusCode, body)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-connected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the silent publisher did not connect")
+	}
+	session := strings.TrimPrefix(resp.Header.Get("Location"), r.srv.URL)
+	if resp, body = r.do("POST", "/whip/shop9", host, "application/sdp", minimalOffer); resp.StatusCode != 409 {
+		t.Fatalf("second WHIP while the first holds the room: %d %s", resp.StatusCode, body)
+	}
+	// Another user's DELETE answers 403 while the session lasts (and changes nothing),
+	// 404 once it has ended.
+	other := r.token(event.RoleHost, "shop9", "someone-else")
+	if resp, _ := r.do("DELETE", session, other, "", ""); resp.StatusCode != 403 {
+		t.Fatalf("another user's DELETE on the connected session: %d", resp.StatusCode)
+	}
+	waitFor(t, 10*time.Second, "the silent publisher to be ended", func() bool {
+		resp, _ := r.do("DELETE", session, other, "", "")
+		return resp.StatusCode == 404
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pub := r.publish(ctx, "shop9") // fails the test unless the room goes live
+	if err := pub.Close(ctx, true); err != nil {
+		t.Error(err)
+	}
 }

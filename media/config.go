@@ -44,6 +44,10 @@ type Config struct {
 	// Backlog is the most packets a viewer may fall behind before it skips ahead
 	// (dropping and counting) to the latest keyframe.
 	Backlog int `yaml:"media-backlog"`
+	// ConnectTimeout is how long a WHEP session may take to connect, and a WHIP
+	// session to connect and start sending media, before it is ended (a publisher that
+	// never arrives would otherwise hold its room).
+	ConnectTimeout time.Duration `yaml:"connect-timeout"`
 }
 
 // DefaultConfig returns the media defaults.
@@ -51,6 +55,7 @@ func DefaultConfig() Config {
 	return Config{
 		WebRTCUDP: ":8189", WebRTCTCP: ":8189", RTSP: ":8554",
 		TURNTTL: 24 * time.Hour, JoinKeyframe: JoinCache, Backlog: 2048,
+		ConnectTimeout: 20 * time.Second,
 	}
 }
 
@@ -66,6 +71,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.JoinKeyframe, "join-keyframe", c.JoinKeyframe, "how a joining viewer gets its first keyframe: cache (replay the latest one) or request (ask the publisher)")
 	fs.IntVar(&c.Writers, "media-writers", c.Writers, "writer goroutines per stream (0: one per CPU)")
 	fs.IntVar(&c.Backlog, "media-backlog", c.Backlog, "packets a viewer may lag before it skips to the latest keyframe")
+	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "time a WHEP session may take to connect, and a WHIP session to connect and send media, before it is ended")
 }
 
 // Validate checks c.
@@ -88,6 +94,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := setting.InRange("turn-ttl", c.TURNTTL, time.Minute, 7*24*time.Hour); err != nil {
+		return err
+	}
+	if err := setting.InRange("connect-timeout", c.ConnectTimeout, 100*time.Millisecond, 10*time.Minute); err != nil {
 		return err
 	}
 	if c.JoinKeyframe != JoinCache && c.JoinKeyframe != JoinRequest {

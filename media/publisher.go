@@ -31,7 +31,8 @@ type publisher struct {
 	isLive   bool
 	liveAt   time.Time
 	ended    bool
-	timer    *time.Timer
+	timer    *time.Timer // the wait for the rest of the tracks
+	deadline *time.Timer // the wait for the broadcast to start
 	once     sync.Once
 }
 
@@ -80,6 +81,19 @@ func (s *Service) Publish(ctx context.Context, room string, user event.User, off
 		p.end(false)
 		return Answer{}, err
 	}
+	// A publisher that never connects, or connects and sends nothing, would hold the
+	// room (a second publisher gets 409): it has until ConnectTimeout to go live.
+	p.mu.Lock()
+	p.deadline = time.AfterFunc(s.cfg.ConnectTimeout, func() {
+		p.mu.Lock()
+		waiting := !p.isLive && !p.ended
+		p.mu.Unlock()
+		if waiting {
+			s.log.Info("publisher did not start in time", "room", room, "timeout", s.cfg.ConnectTimeout.String())
+			p.end(false)
+		}
+	})
+	p.mu.Unlock()
 	return Answer{ID: p.id, SDP: ans}, nil
 }
 
@@ -210,8 +224,10 @@ func (p *publisher) end(async bool) {
 		p.mu.Lock()
 		p.ended = true
 		wasLive, stream := p.isLive, p.stream
-		if p.timer != nil {
-			p.timer.Stop()
+		for _, t := range []*time.Timer{p.timer, p.deadline} {
+			if t != nil {
+				t.Stop()
+			}
 		}
 		p.mu.Unlock()
 		s := p.s

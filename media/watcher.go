@@ -13,8 +13,6 @@ import (
 	"github.com/liveroom/liveroom/problem"
 )
 
-// connectTimeout is how long a WHEP session may take to connect before it is dropped.
-const connectTimeout = 20 * time.Second
 
 // watcher is a WHEP session: one viewer of a live stream.
 type watcher struct {
@@ -137,7 +135,7 @@ func (w *watcher) start(ans string, senders map[*webrtc.RTPSender]*binding) erro
 		})
 	}
 	w.mu.Lock()
-	w.timer = time.AfterFunc(connectTimeout, func() {
+	w.timer = time.AfterFunc(w.s.cfg.ConnectTimeout, func() {
 		w.mu.Lock()
 		joined := w.joined
 		w.mu.Unlock()
