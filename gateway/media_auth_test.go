@@ -13,7 +13,6 @@ import (
 
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/media"
-	"github.com/liveroom/liveroom/media/peer"
 )
 
 // minimalOffer is a syntactically valid offer with one sendonly video section.
@@ -165,15 +164,7 @@ func TestMediaICERestart(t *testing.T) {
 // connect-timeout; then its session is ended and the room takes a new publisher.
 func TestWHIPPublisherThatNeverStartsFreesTheRoom(t *testing.T) {
 	r := newMediaRig(t, func(c *media.Config) { c.ConnectTimeout = 1500 * time.Millisecond })
-	api, err := peer.NewAPI(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.GracefulClose()
+	pc := testPeer(t)
 	silent, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000}, "video", "silent")
 	if err != nil {
 		t.Fatal(err)

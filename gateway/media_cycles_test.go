@@ -13,8 +13,8 @@ import (
 	"github.com/liveroom/liveroom/media/peer"
 )
 
-// viewerOffer is a real pion receive-only offer (audio + video).
-func viewerOffer(t *testing.T) string {
+// testPeer is a pion peer connection on loopback, closed when the test ends.
+func testPeer(t *testing.T) *webrtc.PeerConnection {
 	t.Helper()
 	api, err := peer.NewAPI(true)
 	if err != nil {
@@ -24,7 +24,14 @@ func viewerOffer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.GracefulClose()
+	t.Cleanup(func() { _ = pc.GracefulClose() })
+	return pc
+}
+
+// viewerOffer is a real pion receive-only offer (audio + video).
+func viewerOffer(t *testing.T) string {
+	t.Helper()
+	pc := testPeer(t)
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			t.Fatal(err)

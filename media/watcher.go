@@ -13,7 +13,6 @@ import (
 	"github.com/liveroom/liveroom/problem"
 )
 
-
 // watcher is a WHEP session: one viewer of a live stream.
 type watcher struct {
 	sessionInfo
