@@ -184,10 +184,19 @@ func (a *App) Run(ctx context.Context, out io.Writer) error {
 	}
 }
 
-// Shutdown drains: readiness goes false and new sessions are refused, in-flight work
-// gets up to --drain-timeout, then every service is stopped and waited for.
+// Shutdown drains: readiness goes false and new sessions are refused; for
+// --drain-grace the listener stays open so that a load balancer polling /readyz sees
+// the node leave (rather than a refused connection); then in-flight work gets up to
+// --drain-timeout, and every service is stopped and waited for.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.gw.SetDraining(true)
+	if g := a.cfg.DrainGrace; g > 0 {
+		a.log.Info("draining: still answering for the grace period", "grace", g)
+		select {
+		case <-time.After(g):
+		case <-ctx.Done():
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.DrainTimeout)
 	defer cancel()
 	err := a.http.Shutdown(ctx)

@@ -135,6 +135,49 @@ func TestDrainWaitsForWorkInFlight(t *testing.T) {
 	http.DefaultClient.CloseIdleConnections()
 }
 
+// TestDrainGraceKeepsAnswering: during --drain-grace the port stays open and /readyz
+// answers 503 "draining" (a load balancer sees the node leave), new sessions are
+// refused with 503 draining, and only then does the node stop.
+func TestDrainGraceKeepsAnswering(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.DrainGrace = 2 * time.Second
+	a, err := New(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + a.Addr().String()
+	stopped := make(chan error, 1)
+	go func() { stopped <- a.Shutdown(context.Background()) }()
+	waitFor(t, func() bool { return a.gw.Draining() })
+	if got := httpStatus(base + "/readyz"); got != 503 {
+		t.Errorf("/readyz during the grace period: %d, want 503", got)
+	}
+	res, err := http.Post(base+"/api/rooms/demo/guest", "application/json", strings.NewReader(`{"name":"Zoe"}`))
+	if err != nil {
+		t.Fatalf("a new request during the grace period: %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 503 || !strings.Contains(string(body), "draining") {
+		t.Errorf("a new session during the grace period: %d %s", res.StatusCode, body)
+	}
+	select {
+	case err := <-stopped:
+		t.Fatalf("stopped within the grace period: %v", err)
+	default:
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Error("the port still answers after the drain")
+	}
+	http.DefaultClient.CloseIdleConnections()
+}
+
 func TestDrainTimeoutCutsStragglers(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.DrainTimeout = 300 * time.Millisecond

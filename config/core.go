@@ -28,6 +28,7 @@ type Core struct {
 	LogFormat      string        `yaml:"log-format"`
 	LogLevel       string        `yaml:"log-level"`
 	DrainTimeout   time.Duration `yaml:"drain-timeout"`
+	DrainGrace     time.Duration `yaml:"drain-grace"`
 	BodyLimit      int64         `yaml:"body-limit"`
 	HeaderTimeout  time.Duration `yaml:"read-header-timeout"`
 	ReadTimeout    time.Duration `yaml:"read-timeout"`
@@ -71,6 +72,7 @@ func (c *Core) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM, how long to wait for work in flight before exiting")
+	fs.DurationVar(&c.DrainGrace, "drain-grace", c.DrainGrace, "on SIGTERM, how long to keep accepting connections (answering /readyz 503 and new sessions 503 draining) before the drain, so a load balancer sees the node leave")
 	fs.Int64Var(&c.BodyLimit, "body-limit", c.BodyLimit, "largest accepted request body in bytes (larger gets 413)")
 	fs.DurationVar(&c.HeaderTimeout, "read-header-timeout", c.HeaderTimeout, "time allowed to read request headers")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time allowed to read a whole request")
@@ -143,6 +145,7 @@ func (c *Core) Validate() error {
 		min, max time.Duration
 	}{
 		{"drain-timeout", c.DrainTimeout, 0, time.Hour},
+		{"drain-grace", c.DrainGrace, 0, 10 * time.Minute},
 		{"read-header-timeout", c.HeaderTimeout, 100 * time.Millisecond, 10 * time.Minute},
 		{"read-timeout", c.ReadTimeout, 100 * time.Millisecond, time.Hour},
 		{"idle-timeout", c.IdleTimeout, time.Second, 24 * time.Hour},
