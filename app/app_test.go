@@ -44,6 +44,14 @@ func testConfig(t testing.TB) config.Config {
 // node and its base URL.
 func startApp(t testing.TB, cfg config.Config) (*App, string) {
 	t.Helper()
+	a := runningApp(t, cfg)
+	t.Cleanup(func() { a.Shutdown(context.Background()) })
+	return a, a.BaseURL()
+}
+
+// runningApp starts an App on cfg; the test stops it.
+func runningApp(t testing.TB, cfg config.Config) *App {
+	t.Helper()
 	a, err := New(cfg, quietLog())
 	if err != nil {
 		t.Fatal(err)
@@ -51,8 +59,7 @@ func startApp(t testing.TB, cfg config.Config) (*App, string) {
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { a.Shutdown(context.Background()) })
-	return a, a.BaseURL()
+	return a
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -141,13 +148,7 @@ func TestDrainWaitsForWorkInFlight(t *testing.T) {
 func TestDrainGraceKeepsAnswering(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.DrainGrace = 2 * time.Second
-	a, err := New(cfg, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
+	a := runningApp(t, cfg)
 	base := "http://" + a.Addr().String()
 	stopped := make(chan error, 1)
 	go func() { stopped <- a.Shutdown(context.Background()) }()
@@ -181,13 +182,7 @@ func TestDrainGraceKeepsAnswering(t *testing.T) {
 func TestDrainTimeoutCutsStragglers(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.DrainTimeout = 300 * time.Millisecond
-	a, err := New(cfg, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
+	a := runningApp(t, cfg)
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	done := make(chan struct{})
@@ -211,13 +206,7 @@ func TestDrainTimeoutCutsStragglers(t *testing.T) {
 func TestTLSWithOwnCertificate(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.TLSCert, cfg.TLSKey = selfSigned(t)
-	a, err := New(cfg, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
+	a := runningApp(t, cfg)
 	defer a.Shutdown(context.Background())
 	if !strings.HasPrefix(a.BaseURL(), "https://127.0.0.1:") {
 		t.Fatalf("base URL %s", a.BaseURL())

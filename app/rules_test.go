@@ -269,13 +269,7 @@ func TestStayPromptEndToEnd(t *testing.T) {
 // taken and bad ones refused.
 func TestRulesAPI(t *testing.T) {
 	cfg := testConfig(t)
-	a, err := New(cfg, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
+	a := runningApp(t, cfg)
 	base := "http://" + a.Addr().String()
 	admin, _ := a.Signer().Issue(token.Spec{User: "root", Role: event.RoleAdmin, Room: token.AnyRoom, TTL: time.Hour})
 	agent, _ := a.Signer().Issue(token.Spec{User: "a1", Role: event.RoleAgent, Room: token.AnyRoom, TTL: time.Hour})
