@@ -138,8 +138,11 @@ type kv struct{ k, v []byte }
 // put in random order would move half a page per put. Each viewer's action log is
 // then trimmed once.
 func writeRecords(tx *bolt.Tx, recs []*encoded) error {
-	puts := map[string][]kv{}
-	viewers := map[string]struct{}{}
+	puts := make(map[string][]kv, 4)
+	for _, b := range [][]byte{bPrompts, bRoom, bViewer, bActions} {
+		puts[string(b)] = make([]kv, 0, len(recs))
+	}
+	viewers := make(map[string]struct{}, len(recs))
 	for _, e := range recs {
 		if e == nil {
 			continue

@@ -202,7 +202,7 @@ func (e *Engine) work() {
 		case chunk := <-e.fires:
 			// A chunk's stay firings are committed together (see commit); jobs, rare
 			// and each deleted once done, go one by one.
-			b := &batch{}
+			b := &batch{pending: make([]pending, 0, len(chunk))}
 			for _, t := range chunk {
 				switch data := t.data.(type) {
 				case *stayTimer:
