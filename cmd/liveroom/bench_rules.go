@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/liveroom/liveroom/rules"
@@ -32,6 +33,7 @@ func benchRules(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg := rules.DefaultConfig()
 	fmt.Fprintf(stdout, "rules stay delay: %d viewers, threshold %s, store %s\n", *viewers, *threshold, *store)
+	var all []time.Duration
 	for r := range *rounds {
 		var st rules.State = rules.NewMemoryState()
 		dir := ""
@@ -60,9 +62,19 @@ func benchRules(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "liveroom bench rules:", err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "round %d: threshold→prompt first %v p50 %v p99 %v max %v (%d prompts in %v)\n", r+1,
-			d[0].Round(time.Millisecond), d[len(d)/2].Round(time.Millisecond), d[len(d)*99/100].Round(time.Millisecond),
-			d[len(d)-1].Round(time.Millisecond), len(d), time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(stdout, "round %d: threshold→prompt %s (%d prompts in %v)\n", r+1, delaySummary(d), len(d),
+			time.Since(start).Round(time.Millisecond))
+		all = append(all, d...)
+	}
+	if *rounds > 1 {
+		slices.Sort(all)
+		fmt.Fprintf(stdout, "all %d rounds: threshold→prompt %s (%d prompts)\n", *rounds, delaySummary(all), len(all))
 	}
 	return 0
+}
+
+// delaySummary is first/p50/p99/max of sorted delays, in milliseconds.
+func delaySummary(d []time.Duration) string {
+	ms := func(x time.Duration) time.Duration { return x.Round(time.Millisecond) }
+	return fmt.Sprintf("first %v p50 %v p99 %v max %v", ms(d[0]), ms(d[len(d)/2]), ms(d[len(d)*99/100]), ms(d[len(d)-1]))
 }
