@@ -115,77 +115,40 @@ func (p *playbook) handle(ctx context.Context, ev event.Event) {
 	p.rules.OnEvent(ctx, v, s, ev)
 }
 
-// Snapshot is the viewer and its presence in live as the rules see them now.
+// Snapshot is the viewer and its presence in live as the rules see them now. It runs
+// for every event segment applies and every stay timer that fires, so it reads the
+// lean segment.Brief rather than the profile page's ViewerView.
 func (p *playbook) Snapshot(ctx context.Context, id, live string) (rules.Viewer, rules.Session, bool) {
-	vv, err := p.seg.Viewer(ctx, id)
+	b, err := p.seg.Brief(ctx, id, live)
 	if err != nil {
 		return rules.Viewer{}, rules.Session{}, false
 	}
 	v := rules.Viewer{
-		ID: vv.ID, Name: vv.Name, Sessions: vv.Sessions, WatchSeconds: float64(vv.WatchSeconds),
-		Orders: vv.Orders, Spend: money(vv.Spend), AOV: money(vv.AOV), Comments: vv.Comments, Likes: vv.Likes,
-		Consent: vv.Consent == nil || *vv.Consent,
-		Tags: rules.Tags{
-			Activity: str(vv.Tags[segment.DimActivity]), Value: str(vv.Tags[segment.DimValue]),
-			Lifecycle: str(vv.Tags[segment.DimLifecycle]), Preference: strs(vv.Tags[segment.DimPreference]),
-		},
+		ID: b.ID, Name: b.Name, Sessions: b.Sessions, WatchSeconds: float64(b.WatchSeconds),
+		Orders: b.Orders, Spend: money(b.Spend), AOV: money(b.AOV), Comments: b.Comments, Likes: b.Likes,
+		Consent: b.Consent == nil || *b.Consent, LastComment: b.LastComment, LastSKU: b.LastSKU,
+		Tags: rules.Tags{Activity: b.Activity, Value: b.Value, Lifecycle: b.Lifecycle, Preference: b.Preference},
+	}
+	if b.LastSKU != "" {
+		v.LastCategory = p.seg.Category(b.LastSKU)
 	}
 	if z, ok := p.zones.Load(id); ok {
 		v.TimeZone = z.(string)
 	}
-	v.Tags.Custom = p.customTags(ctx, vv.ID)
+	v.Tags.Custom = p.customTags(ctx, b.ID)
 	var s rules.Session
-	for _, ls := range vv.LiveSessions {
-		if ls.Live == live && live != "" {
-			s = rules.Session{Room: ls.Room, Live: ls.Live, WatchSeconds: float64(ls.WatchSeconds), Watching: ls.Watching}
-			// Shops stamp orders to the second: one placed in the live's first second
-			// still belongs to it.
-			if vv.LastOrder != nil && !vv.LastOrder.Before(ls.Start.Truncate(time.Second)) {
-				s.Orders = 1
-			}
-		}
-	}
-	// The latest comment and click, newest last in Recent.
-	for _, r := range vv.Recent {
-		switch r.Type {
-		case string(event.Danmaku):
-			v.LastComment = r.Detail
-			if s.Live != "" && !r.At.Before(liveStart(vv, s.Live)) {
-				s.Comments++
-			}
-		case string(event.ProductClick):
-			v.LastSKU, v.LastCategory = r.Detail, p.seg.Category(r.Detail)
+	if l := b.Live; l.Live != "" {
+		s = rules.Session{Room: l.Room, Live: l.Live, WatchSeconds: float64(l.WatchSeconds), Watching: l.Watching, Comments: b.LiveComments}
+		// Shops stamp orders to the second: one placed in the live's first second
+		// still belongs to it.
+		if !b.LastOrder.IsZero() && !b.LastOrder.Before(l.Start.Truncate(time.Second)) {
+			s.Orders = 1
 		}
 	}
 	return v, s, true
 }
 
-func liveStart(vv segment.ViewerView, live string) time.Time {
-	for _, ls := range vv.LiveSessions {
-		if ls.Live == live {
-			return ls.Start
-		}
-	}
-	return time.Time{}
-}
-
 func money(m segment.Money) float64 { return float64(m) / 1e6 }
-
-func str(v any) string { s, _ := v.(string); return s }
-
-func strs(v any) []string {
-	switch l := v.(type) {
-	case []string:
-		return l
-	case []any:
-		out := make([]string, 0, len(l))
-		for _, x := range l {
-			out = append(out, str(x))
-		}
-		return out
-	}
-	return nil
-}
 
 // RulesJSON is the document in force.
 func (p *playbook) RulesJSON() []byte { return p.rules.Rules().Document().JSON() }

@@ -364,10 +364,13 @@ func (s *BoltState) flush() error {
 	return s.wb.flush()
 }
 
-// Actions implements Firings.
+// Actions implements Firings. It reads the file and the firings not yet written
+// behind together, without writing them: the rules read a viewer's log when they first
+// see the viewer, and that must not cost an fsync.
 func (s *BoltState) Actions(_ context.Context, viewer string) ([]Action, error) {
-	if err := s.flush(); err != nil {
-		return nil, err
+	if s.wb != nil {
+		s.wb.flushMu.Lock() // no flush half done while both are read
+		defer s.wb.flushMu.Unlock()
 	}
 	var out []Action
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -382,7 +385,14 @@ func (s *BoltState) Actions(_ context.Context, viewer string) ([]Action, error) 
 		}
 		return nil
 	})
-	return out, err
+	if err != nil || s.wb == nil {
+		return out, err
+	}
+	out = append(out, s.wb.pending(viewer)...)
+	if len(out) > MaxActionsPerViewer {
+		out = out[len(out)-MaxActionsPerViewer:]
+	}
+	return out, nil
 }
 
 // Ready reports whether the state file is open and readable (for /readyz).

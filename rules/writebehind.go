@@ -152,6 +152,19 @@ func (w *writeBehind) take(f Firing, read map[string]Counter) bool {
 	return true
 }
 
+// pending lists viewer's actions committed but not yet written, oldest first.
+func (w *writeBehind) pending(viewer string) []Action {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []Action
+	for _, r := range w.recs {
+		if r.Action.Viewer == viewer {
+			out = append(out, r.Action)
+		}
+	}
+	return out
+}
+
 // uncached lists the limit keys of fs that are neither cached nor in have.
 func (w *writeBehind) uncached(fs []Firing, have map[string]Counter) []string {
 	var out []string

@@ -161,3 +161,48 @@ func TestCommitBatchInOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestActionsSeePendingWithoutFlushing: a viewer's log read from the write-behind state
+// holds the firings not yet written, in order and once, and does not write them.
+func TestActionsSeePendingWithoutFlushing(t *testing.T) {
+	st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, at := context.Background(), time.Now()
+	commit := func(detail string) {
+		t.Helper()
+		rec := &Record{Action: Action{At: at, Viewer: "v1", RuleID: "r", Type: ActDM, Detail: detail}}
+		if _, err := st.Commit(ctx, Firing{At: at, Rec: rec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	details := func() string {
+		t.Helper()
+		acts, err := st.Actions(ctx, "v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, a := range acts {
+			out = append(out, a.Detail)
+		}
+		return fmt.Sprint(out)
+	}
+	commit("a")
+	commit("b")
+	if got := details(); got != "[a b]" {
+		t.Fatalf("pending actions: %s", got)
+	}
+	if n := len(st.wb.recs); n != 2 {
+		t.Fatalf("reading the log wrote it: %d firings still pending, want 2", n)
+	}
+	if err := st.flush(); err != nil {
+		t.Fatal(err)
+	}
+	commit("c")
+	if got := details(); got != "[a b c]" {
+		t.Fatalf("written and pending actions: %s", got)
+	}
+}

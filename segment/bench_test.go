@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -12,24 +13,58 @@ import (
 // (no write-through during the loop: the flusher ticks once a minute here).
 func BenchmarkApply(b *testing.B) {
 	cfg := testConfig()
-	cfg.FlushInterval = time.Minute
-	cfg.SweepInterval = time.Hour
 	cfg.Shards = 64
-	e, err := New(cfg, Deps{Store: NewMemoryStore(), Log: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close(b.Context())
-	g := synth.New(100_000, time.Now(), 1)
+	e, g := syntheticEngine(b, cfg, 100_000, 200_000, time.Now()) // the warm-up creates the profiles
 	var x event.Event
-	for range 200_000 { // warm up: create the profiles
-		g.Next(&x)
-		e.Apply(x)
-	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		g.Next(&x)
 		e.Apply(x)
 	}
+}
+
+// BenchmarkBrief is what the rules pay per event and per fired timer for a viewer's
+// snapshot (segment.Brief), beside the profile page's Viewer.
+func BenchmarkBrief(b *testing.B) {
+	e, g := syntheticEngine(b, testConfig(), 10_000, 100_000, time.Now())
+	for _, kind := range []string{"brief", "viewer"} {
+		b.Run(kind, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				id := g.Viewers[i%len(g.Viewers)]
+				i++
+				var err error
+				if kind == "brief" {
+					_, err = e.Brief(b.Context(), id, "")
+				} else {
+					_, err = e.Viewer(b.Context(), id)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// syntheticEngine is an engine on a memory store, with no timed writes or sweeps, that
+// has applied events synthetic events of viewers viewers; g goes on from there.
+func syntheticEngine(tb testing.TB, cfg Config, viewers, events int, start time.Time) (e *Engine, g *synth.Gen) {
+	tb.Helper()
+	cfg.FlushInterval = time.Minute
+	cfg.SweepInterval = time.Hour
+	e, err := New(cfg, Deps{Store: NewMemoryStore(), Log: quiet})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { e.Close(context.Background()) })
+	g = synth.New(viewers, start, 1)
+	var x event.Event
+	for range events {
+		g.Next(&x)
+		e.Apply(x)
+	}
+	return e, g
 }
