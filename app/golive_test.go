@@ -9,7 +9,7 @@ import (
 
 // goLive publishes the test clip to room over WHIP with a real pion peer, as OBS or
 // the studio would, and waits until the room is live; the returned func ends it.
-func goLive(t *testing.T, a *App, base, room, hostTok string) func() {
+func goLive(t testing.TB, a *App, base, room, hostTok string) func() {
 	t.Helper()
 	clip, err := peer.DefaultClip()
 	if err != nil {

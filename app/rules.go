@@ -30,7 +30,7 @@ var serviceUser = event.User{ID: "liveroom", Name: "Customer service", Role: eve
 
 // chatOut is what the rules need from chat: prompts to a room's agents and DMs.
 type chatOut interface {
-	Prompt(ctx context.Context, room string, p chat.Prompt) (int, error)
+	Prompt(ctx context.Context, room string, p chat.Prompt) error
 	SendDM(ctx context.Context, room string, from event.User, to, text string) (chat.DM, error)
 }
 
@@ -38,13 +38,12 @@ type chatOut interface {
 type outbox struct{ chat chatOut }
 
 func (o outbox) SendPrompt(ctx context.Context, room string, p rules.Prompt) error {
-	_, err := o.chat.Prompt(ctx, room, chat.Prompt{
+	return o.chat.Prompt(ctx, room, chat.Prompt{
 		Viewer:    chat.PromptViewer{ID: p.Viewer.ID, Name: p.Viewer.Name, Tags: tagWords(p.Viewer.Tags)},
 		Reason:    p.Reason,
 		Suggested: p.Suggested,
 		PromptID:  p.ID,
 	})
-	return err
 }
 
 func (o outbox) SendDM(ctx context.Context, room, viewer, text, ruleID string) error {
@@ -124,7 +123,7 @@ func (p *playbook) Snapshot(ctx context.Context, id, live string) (rules.Viewer,
 		return rules.Viewer{}, rules.Session{}, false
 	}
 	v := rules.Viewer{
-		ID: b.ID, Name: b.Name, Sessions: b.Sessions, WatchSeconds: float64(b.WatchSeconds),
+		ID: b.ID, Name: b.Name, Sessions: b.Sessions, WatchSeconds: b.Watch.Seconds(),
 		Orders: b.Orders, Spend: money(b.Spend), AOV: money(b.AOV), Comments: b.Comments, Likes: b.Likes,
 		Consent: b.Consent == nil || *b.Consent, LastComment: b.LastComment, LastSKU: b.LastSKU,
 		Tags: rules.Tags{Activity: b.Activity, Value: b.Value, Lifecycle: b.Lifecycle, Preference: b.Preference},
@@ -138,7 +137,7 @@ func (p *playbook) Snapshot(ctx context.Context, id, live string) (rules.Viewer,
 	v.Tags.Custom = p.customTags(ctx, b.ID)
 	var s rules.Session
 	if l := b.Live; l.Live != "" {
-		s = rules.Session{Room: l.Room, Live: l.Live, WatchSeconds: float64(l.WatchSeconds), Watching: l.Watching, Comments: b.LiveComments}
+		s = rules.Session{Room: l.Room, Live: l.Live, WatchSeconds: l.Watch.Seconds(), Watching: l.Watching, Comments: b.LiveComments}
 		// Shops stamp orders to the second: one placed in the live's first second
 		// still belongs to it.
 		if !b.LastOrder.IsZero() && !b.LastOrder.Before(l.Start.Truncate(time.Second)) {

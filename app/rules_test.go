@@ -30,10 +30,14 @@ type wsClient struct {
 	done   chan struct{}
 }
 
+// wsURL is the chat WebSocket URL of room on the node at base.
+func wsURL(base, room, tok string) string {
+	return "ws" + strings.TrimPrefix(base, "http") + "/ws/" + room + "?token=" + url.QueryEscape(tok)
+}
+
 func dialRoom(t *testing.T, base, room, tok string) *wsClient {
 	t.Helper()
-	u := "ws" + strings.TrimPrefix(base, "http") + "/ws/" + room + "?token=" + url.QueryEscape(tok)
-	conn, res, err := websocket.DefaultDialer.Dial(u, nil)
+	conn, res, err := websocket.DefaultDialer.Dial(wsURL(base, room, tok), nil)
 	if err != nil {
 		t.Fatalf("dial %s: %v (%v)", room, err, res)
 	}
@@ -132,7 +136,7 @@ func shopifyOrder(t *testing.T, base, orderID, viewer, room string, sign bool) (
 		shopify.HMACHeader, mac, shopify.WebhookIDHeader, "wh-"+orderID, shopify.TopicHeader, "orders/create")
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
+func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {

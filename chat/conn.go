@@ -30,7 +30,11 @@ type outFrame struct {
 	at     time.Time // when its oldest event happened (fan-out delay)
 	code   int
 	reason string
+	merged bool // data was built here by merging unicast frames: this queue owns it
 }
+
+// maxMerged bounds a frame built by merging queued unicast frames.
+const maxMerged = 128 << 10
 
 // lingerFlushes is how many flush intervals an idle writer waits for the next frame.
 const lingerFlushes = 4
@@ -78,8 +82,33 @@ func (c *conn) push(f outFrame) {
 			return
 		}
 	}
+	if c.mergeLocked(f) {
+		return // the writer is already due to write the tail
+	}
 	c.queue = append(c.queue, f)
 	c.kickLocked()
+}
+
+// mergeLocked appends unicast frame f's events to a unicast frame still waiting at the
+// tail of the queue, so that a burst for one connection (an agent getting thousands of
+// prompts at once, a flood of DMs) takes frames only as fast as they are written
+// instead of filling the queue and closing the connection as too slow.
+func (c *conn) mergeLocked(f outFrame) bool {
+	n := len(c.queue)
+	if f.kind != frameUnicast || n == 0 {
+		return false
+	}
+	tail := &c.queue[n-1]
+	if tail.kind != frameUnicast || len(tail.data)+len(f.data) > maxMerged || len(tail.data) <= 2 || len(f.data) <= 2 {
+		return false
+	}
+	if !tail.merged { // the first merge copies: a frame's data may be shared by several queues
+		tail.data = append(make([]byte, 0, 2*(len(tail.data)+len(f.data))), tail.data...)
+		tail.merged = true
+	}
+	// "[a,b]" + "[c]" → "[a,b,c]"
+	tail.data = append(append(tail.data[:len(tail.data)-1], ','), f.data[1:]...)
+	return true
 }
 
 // close queues a close frame with code, dropping whatever else was queued.

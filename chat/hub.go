@@ -192,18 +192,27 @@ func (h *Hub) acquireLocked(id string) (*room, error) {
 
 // withRoom runs fn on the room's goroutine, loading the room if needed.
 func (h *Hub) withRoom(ctx context.Context, id string, fn func(*room)) error {
+	r, release, err := h.hold(id)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return r.call(ctx, fn)
+}
+
+// hold loads the room if needed and keeps it loaded until release.
+func (h *Hub) hold(id string) (*room, func(), error) {
 	h.mu.Lock()
 	r, err := h.acquireLocked(id)
 	h.mu.Unlock()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer func() {
+	return r, func() {
 		h.mu.Lock()
 		r.refs--
 		h.mu.Unlock()
-	}()
-	return r.call(ctx, fn)
+	}, nil
 }
 
 // unload removes an idle room unless someone holds it; true means it is gone.
@@ -244,12 +253,27 @@ func (h *Hub) SetLive(roomID string, live bool) {
 	}
 }
 
-// Prompt delivers a prompt to the room's connected agents and returns how many
-// connections received it.
-func (h *Hub) Prompt(ctx context.Context, roomID string, p Prompt) (int, error) {
-	var n int
-	err := h.withRoom(ctx, roomID, func(r *room) { n = r.prompt(p) })
-	return n, err
+// Prompt hands a prompt to the room for its connected agents and returns without
+// waiting for the room goroutine: a wave of viewers crossing the stay threshold
+// together must not queue behind it one prompt at a time. The prompt is encoded here;
+// the room pushes every prompt that has gathered to each agent connection in one go.
+func (h *Hub) Prompt(_ context.Context, roomID string, p Prompt) error {
+	v := p.Viewer
+	item := mustJSON(&outEvent{Type: evPrompt, At: ms(time.Now()), Viewer: &v, Reason: p.Reason,
+		Suggested: p.Suggested, PromptID: p.PromptID})
+	r, release, err := h.hold(roomID)
+	if err != nil {
+		return err
+	}
+	defer release()
+	r.promptMu.Lock()
+	first := len(r.prompts) == 0
+	r.prompts = append(r.prompts, item)
+	r.promptMu.Unlock()
+	if first && !r.send(func(r *room) { r.deliverPrompts() }) {
+		return ErrUnavailable
+	}
+	return nil
 }
 
 // SendDM sends a private message from an agent or the system (from) to the viewer to,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -42,6 +43,9 @@ type room struct {
 	slow      time.Duration
 	sanctions map[string]Sanction // sanctionKey → sanction
 	lastAgent map[string]string   // viewer → agent who wrote to them last
+
+	promptMu sync.Mutex
+	prompts  [][]byte // encoded prompts waiting for deliverPrompts (guarded by promptMu)
 
 	pending    [][]byte // encoded room events waiting for the flush
 	pendingAt  time.Time

@@ -221,23 +221,30 @@ func (r *room) isBanned(user string) bool {
 	return ok
 }
 
-// prompt delivers p to every agent connection; it returns how many got it.
-func (r *room) prompt(p Prompt) int {
-	v := p.Viewer
-	f := outFrame{kind: frameUnicast, data: jsonArray([][]byte{mustJSON(&outEvent{
-		Type: evPrompt, At: ms(time.Now()), Viewer: &v, Reason: p.Reason, Suggested: p.Suggested, PromptID: p.PromptID,
-	})})}
-	n := 0
-	for _, m := range r.users {
-		if isAgent(m) {
-			for _, c := range m.conns {
-				c.push(f)
-				n++
+// deliverPrompts pushes the prompts gathered since the last call to every agent
+// connection, as frames of at most maxMerged bytes.
+func (r *room) deliverPrompts() {
+	r.promptMu.Lock()
+	items := r.prompts
+	r.prompts = nil
+	r.promptMu.Unlock()
+	for len(items) > 0 {
+		n, size := 0, 2
+		for n < len(items) && (n == 0 || size+len(items[n])+1 <= maxMerged) {
+			size += len(items[n]) + 1
+			n++
+		}
+		f := outFrame{kind: frameUnicast, data: jsonArray(items[:n])}
+		for _, m := range r.users {
+			if isAgent(m) {
+				for _, c := range m.conns {
+					c.push(f)
+				}
 			}
 		}
+		r.hub.m.out.WithLabelValues(evPrompt).Add(float64(n))
+		items = items[n:]
 	}
-	r.hub.m.out.WithLabelValues(evPrompt).Inc()
-	return n
 }
 
 // setLive records the live state and announces it as a room event.

@@ -157,6 +157,11 @@ func (s *Service) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	for _, x := range all {
 		x.end(false)
+		// A peer whose own callback ended it first may still be closing in the
+		// background: GracefulClose waits for that close to finish.
+		if pc := x.info().pc; pc != nil {
+			_ = pc.GracefulClose()
+		}
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

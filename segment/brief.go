@@ -15,7 +15,7 @@ type Brief struct {
 	ID, Name                   string
 	Sessions, Orders           int
 	Comments, Likes            int
-	WatchSeconds               int64
+	Watch                      time.Duration // lifetime, to the millisecond
 	Spend, AOV                 Money
 	LastOrder                  time.Time // zero: never ordered
 	Consent                    *bool
@@ -31,12 +31,13 @@ type Brief struct {
 	LastComment, LastSKU string
 }
 
-// LiveBrief is a viewer's session in one live.
+// LiveBrief is a viewer's session in one live. Watch is to the millisecond: the stay
+// rule's timer is set from it.
 type LiveBrief struct {
-	Live, Room   string
-	Start        time.Time
-	WatchSeconds int64
-	Watching     bool
+	Live, Room string
+	Start      time.Time
+	Watch      time.Duration
+	Watching   bool
 }
 
 // Brief returns what the rules need of id, with its session in live (if any).
@@ -48,7 +49,7 @@ func (e *Engine) Brief(_ context.Context, id, live string) (Brief, error) {
 	defer sh.mu.Unlock()
 	now := e.now().UnixMilli()
 	b := Brief{ID: p.ID, Name: p.Name, Sessions: int(p.Sessions), Orders: int(p.Orders),
-		Comments: int(p.Comments), Likes: int(p.Likes), WatchSeconds: p.WatchMs / 1000,
+		Comments: int(p.Comments), Likes: int(p.Likes), Watch: time.Duration(p.WatchMs) * time.Millisecond,
 		Spend: p.Spend, AOV: p.Spend.Div(int64(p.Orders)), Consent: p.Consent,
 		Activity: p.Tags.Activity, Value: p.Tags.Value, Lifecycle: p.Tags.Lifecycle,
 		Preference: slices.Clone(p.Tags.Preference)}
@@ -60,11 +61,11 @@ func (e *Engine) Brief(_ context.Context, id, live string) (Brief, error) {
 			if l.Live != live {
 				continue
 			}
-			b.Live = LiveBrief{Live: l.Live, Room: l.Room, Start: msTime(l.Start), WatchSeconds: l.WatchMs / 1000}
+			b.Live = LiveBrief{Live: l.Live, Room: l.Room, Start: msTime(l.Start), Watch: time.Duration(l.WatchMs) * time.Millisecond}
 			for _, s := range p.Open {
 				if s.Live == l.Live {
 					b.Live.Watching = true
-					b.Live.WatchSeconds += max(0, now-s.Start) / 1000
+					b.Live.Watch += time.Duration(max(0, now-s.Start)) * time.Millisecond
 				}
 			}
 		}

@@ -29,7 +29,7 @@ func TestBriefMatchesViewerView(t *testing.T) {
 			}
 			want := briefFromView(vv, live)
 			b.Preference, want.Preference = nonNil(b.Preference), nonNil(want.Preference)
-			if !briefEqual(b, want) {
+			if !briefEqual(b, want, vv, live) {
 				t.Fatalf("viewer %s live %q:\n brief %+v\n view  %+v", id, live, b, want)
 			}
 			checked++
@@ -50,7 +50,7 @@ func TestBriefMatchesViewerView(t *testing.T) {
 // newest first).
 func briefFromView(vv ViewerView, live string) Brief {
 	b := Brief{ID: vv.ID, Name: vv.Name, Sessions: vv.Sessions, Orders: vv.Orders, Comments: vv.Comments,
-		Likes: vv.Likes, WatchSeconds: vv.WatchSeconds, Spend: vv.Spend, AOV: vv.AOV, Consent: vv.Consent}
+		Likes: vv.Likes, Spend: vv.Spend, AOV: vv.AOV, Consent: vv.Consent}
 	b.Activity, _ = vv.Tags[DimActivity].(string)
 	b.Value, _ = vv.Tags[DimValue].(string)
 	b.Lifecycle, _ = vv.Tags[DimLifecycle].(string)
@@ -60,7 +60,7 @@ func briefFromView(vv ViewerView, live string) Brief {
 	}
 	for _, l := range vv.LiveSessions {
 		if l.Live == live && live != "" {
-			b.Live = LiveBrief{Live: l.Live, Room: l.Room, Start: l.Start, WatchSeconds: l.WatchSeconds, Watching: l.Watching}
+			b.Live = LiveBrief{Live: l.Live, Room: l.Room, Start: l.Start, Watching: l.Watching}
 		}
 	}
 	for _, r := range vv.Recent {
@@ -81,10 +81,21 @@ func briefFromView(vv ViewerView, live string) Brief {
 	return b
 }
 
-func briefEqual(a, b Brief) bool {
-	la, lb, sa, sb := a.LastOrder, b.LastOrder, a.Live.Start, b.Live.Start
-	a.LastOrder, b.LastOrder, a.Live.Start, b.Live.Start = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	return la.Equal(lb) && sa.Equal(sb) && reflect.DeepEqual(a, b)
+// briefEqual compares a Brief with one read off a view, whose watch times are whole
+// seconds (the Brief's are milliseconds).
+func briefEqual(a, want Brief, view ViewerView, live string) bool {
+	if int64(a.Watch/time.Second) != view.WatchSeconds {
+		return false
+	}
+	for _, l := range view.LiveSessions {
+		if l.Live == live && int64(a.Live.Watch/time.Second) != l.WatchSeconds {
+			return false
+		}
+	}
+	la, lb, sa, sb := a.LastOrder, want.LastOrder, a.Live.Start, want.Live.Start
+	a.LastOrder, want.LastOrder, a.Live.Start, want.Live.Start = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	a.Watch, a.Live.Watch = 0, 0
+	return la.Equal(lb) && sa.Equal(sb) && reflect.DeepEqual(a, want)
 }
 
 func nonNil(s []string) []string {

@@ -1,0 +1,133 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/token"
+)
+
+// BenchmarkStayDelayApp measures the stay prompt's whole path in a running node:
+// 10,000 viewers start watching a live room (watch_start events on the tap, as the
+// WHEP relay sends them) at once, and an agent's WebSocket in the room reads the
+// prompts. Delay = the prompt's arrival at the agent minus the viewer's threshold:
+// segment applies the events, the rules bridge arms the timers, the wheel fires them,
+// each firing reads the viewer from segment, renders, commits to the bbolt state and
+// hands the prompt to chat, which batches it into the agents' next frame. Each round
+// reports p50/p99/max; the benchmark line has the worst round.
+func BenchmarkStayDelayApp(b *testing.B) {
+	const viewers, threshold, room = 10_000, 3 * time.Second, "bench"
+	cfg := testConfig(b)
+	cfg.Segment.StayThreshold = threshold
+	a, base := startApp(b, cfg)
+	issue := func(role, user string) string {
+		raw, err := a.Signer().Issue(token.Spec{User: user, Name: user, Role: role, Room: room, TTL: time.Hour})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return raw
+	}
+	stop := goLive(b, a, base, room, issue(event.RoleHost, "host"))
+	defer stop()
+	live := a.pub.(*liveStamp).current(room)
+	agent := newPromptReader(b, base, room, issue(event.RoleAgent, "agent"))
+	defer agent.close()
+
+	var p50s, p99s, maxes []time.Duration
+	for round := range b.N {
+		due := make(map[string]time.Time, viewers)
+		for i := range viewers {
+			id := fmt.Sprintf("r%d-v%d", round, i)
+			due[id] = time.Now().Add(threshold)
+			a.pub.Publish(event.Event{ID: "bench-" + id, Type: event.WatchStart, At: time.Now(), Room: room,
+				Live: live, Viewer: id, Name: "Viewer", Role: event.RoleViewer})
+		}
+		delays := agent.wait(b, due, threshold+time.Minute)
+		p50, p99, worst := delays[len(delays)/2], delays[len(delays)*99/100], delays[len(delays)-1]
+		b.Logf("round %d: p50 %v p99 %v max %v", round+1, p50.Round(time.Millisecond), p99.Round(time.Millisecond), worst.Round(time.Millisecond))
+		p50s, p99s, maxes = append(p50s, p50), append(p99s, p99), append(maxes, worst)
+	}
+	b.ReportMetric(float64(slices.Max(p50s).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(slices.Max(p99s).Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(slices.Max(maxes).Microseconds())/1000, "max-ms")
+}
+
+// promptReader is an agent's WebSocket that notes when each viewer's prompt arrives.
+type promptReader struct {
+	conn *websocket.Conn
+	mu   sync.Mutex
+	at   map[string]time.Time
+	done chan struct{}
+}
+
+func newPromptReader(tb testing.TB, base, room, tok string) *promptReader {
+	tb.Helper()
+	conn, _, err := websocket.DefaultDialer.Dial(wsURL(base, room, tok), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := &promptReader{conn: conn, at: map[string]time.Time{}, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		for {
+			_, data, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			now := time.Now()
+			var evs []struct {
+				Type   string `json:"type"`
+				Viewer struct {
+					ID string `json:"id"`
+				} `json:"viewer"`
+			}
+			if json.Unmarshal(data, &evs) != nil {
+				continue
+			}
+			r.mu.Lock()
+			for _, e := range evs {
+				if _, seen := r.at[e.Viewer.ID]; e.Type == "prompt" && !seen {
+					r.at[e.Viewer.ID] = now
+				}
+			}
+			r.mu.Unlock()
+		}
+	}()
+	return r
+}
+
+// wait returns, sorted, each viewer's delay from due to its prompt's arrival.
+func (r *promptReader) wait(tb testing.TB, due map[string]time.Time, limit time.Duration) []time.Duration {
+	tb.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		r.mu.Lock()
+		var delays []time.Duration
+		for id, d := range due {
+			if at, ok := r.at[id]; ok {
+				delays = append(delays, at.Sub(d))
+			}
+		}
+		r.mu.Unlock()
+		if len(delays) == len(due) {
+			slices.Sort(delays)
+			return delays
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%d of %d prompts arrived", len(delays), len(due))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (r *promptReader) close() {
+	r.conn.Close()
+	<-r.done
+}
