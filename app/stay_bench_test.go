@@ -74,27 +74,39 @@ func newPromptReader(tb testing.TB, base, room, tok string) *promptReader {
 		tb.Fatal(err)
 	}
 	r := &promptReader{conn: conn, at: map[string]time.Time{}, done: make(chan struct{})}
+	// Frames are stamped as they are read and parsed on another goroutine, so that
+	// parsing one large frame does not delay the next one's stamp.
+	type frame struct {
+		at   time.Time
+		data []byte
+	}
+	frames := make(chan frame, 1024)
 	go func() {
-		defer close(r.done)
+		defer close(frames)
 		for {
 			_, data, err := conn.ReadMessage()
 			if err != nil {
 				return
 			}
-			now := time.Now()
+			frames <- frame{time.Now(), data}
+		}
+	}()
+	go func() {
+		defer close(r.done)
+		for f := range frames {
 			var evs []struct {
 				Type   string `json:"type"`
 				Viewer struct {
 					ID string `json:"id"`
 				} `json:"viewer"`
 			}
-			if json.Unmarshal(data, &evs) != nil {
+			if json.Unmarshal(f.data, &evs) != nil {
 				continue
 			}
 			r.mu.Lock()
 			for _, e := range evs {
 				if _, seen := r.at[e.Viewer.ID]; e.Type == "prompt" && !seen {
-					r.at[e.Viewer.ID] = now
+					r.at[e.Viewer.ID] = f.at
 				}
 			}
 			r.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"hash/maphash"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -68,8 +69,7 @@ type Engine struct {
 	hooks *webhooks
 	fires chan []*timer
 
-	stayMu   sync.Mutex
-	stayDone map[string]map[string]struct{} // live → stay keys that fired this live
+	stayDone stayDone // the stay keys that fired, per live
 
 	ctx    context.Context // cancelled by Close; only for the engine's own goroutines
 	cancel context.CancelFunc
@@ -93,7 +93,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		return nil, errors.New("rules: Outbox and State are required")
 	}
 	e := &Engine{cfg: cfg, deps: deps, clock: deps.Clock, log: deps.Log,
-		fires: make(chan []*timer, 64), stayDone: map[string]map[string]struct{}{}}
+		fires: make(chan []*timer, 64), stayDone: stayDone{seed: maphash.MakeSeed()}}
 	if e.clock == nil {
 		e.clock = systemClock{}
 	}

@@ -2,6 +2,8 @@ package rules
 
 import (
 	"context"
+	"hash/maphash"
+	"sync"
 	"time"
 )
 
@@ -40,32 +42,61 @@ func (e *Engine) trackStay(set *Set, env *Env, now time.Time) {
 	}
 }
 
-func (e *Engine) stayFired(live, key string) bool {
-	e.stayMu.Lock()
-	defer e.stayMu.Unlock()
-	_, ok := e.stayDone[live][key]
-	return ok
-}
+func (e *Engine) stayFired(live, key string) bool { return e.stayDone.has(live, key) }
 
-func (e *Engine) markStay(live, key string) {
-	e.stayMu.Lock()
-	defer e.stayMu.Unlock()
-	m := e.stayDone[live]
-	if m == nil {
-		m = map[string]struct{}{}
-		e.stayDone[live] = m
-	}
-	m[key] = struct{}{}
-}
+func (e *Engine) markStay(live, key string) { e.stayDone.add(live, key) }
 
 // EndLive drops what the engine remembers of a live that ended (which viewers already
 // had their stay prompt); OnEvent calls it for a live_end event. The durable
 // once-per-live limit still holds if the same live id came back. Stay timers still
 // armed for that live are disarmed by the viewers' watch_stop/leave snapshots.
-func (e *Engine) EndLive(live string) {
-	e.stayMu.Lock()
-	defer e.stayMu.Unlock()
-	delete(e.stayDone, live)
+func (e *Engine) EndLive(live string) { e.stayDone.endLive(live) }
+
+// stayDone remembers the stay keys that fired in each live. It is striped by key: the
+// workers of a burst mark thousands at once, and every event checks it.
+type stayDone struct {
+	seed    maphash.Seed
+	stripes [16]struct {
+		mu   sync.Mutex
+		live map[string]map[string]struct{}
+	}
+}
+
+func (d *stayDone) stripe(key string) (*sync.Mutex, *map[string]map[string]struct{}) {
+	st := &d.stripes[maphash.String(d.seed, key)%uint64(len(d.stripes))]
+	return &st.mu, &st.live
+}
+
+func (d *stayDone) has(live, key string) bool {
+	mu, m := d.stripe(key)
+	mu.Lock()
+	defer mu.Unlock()
+	_, ok := (*m)[live][key]
+	return ok
+}
+
+func (d *stayDone) add(live, key string) {
+	mu, m := d.stripe(key)
+	mu.Lock()
+	defer mu.Unlock()
+	if *m == nil {
+		*m = map[string]map[string]struct{}{}
+	}
+	keys := (*m)[live]
+	if keys == nil {
+		keys = map[string]struct{}{}
+		(*m)[live] = keys
+	}
+	keys[key] = struct{}{}
+}
+
+func (d *stayDone) endLive(live string) {
+	for i := range d.stripes {
+		st := &d.stripes[i]
+		st.mu.Lock()
+		delete(st.live, live)
+		st.mu.Unlock()
+	}
 }
 
 // fireStay runs a stay rule whose threshold was reached: once per viewer per live,
