@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -63,7 +64,7 @@ func BenchmarkStayDelayApp(b *testing.B) {
 type promptReader struct {
 	conn *websocket.Conn
 	mu   sync.Mutex
-	at   map[string]time.Time
+	at   map[string]time.Time // every prompt's arrival, by viewer
 	done chan struct{}
 }
 
@@ -115,28 +116,31 @@ func newPromptReader(tb testing.TB, base, room, tok string) *promptReader {
 	return r
 }
 
-// wait returns, sorted, each viewer's delay from due to its prompt's arrival.
+// wait returns, sorted, each viewer's delay from due to its prompt's arrival. Each
+// poll looks only at the viewers still missing, so that the waiting does not take the
+// node's CPU.
 func (r *promptReader) wait(tb testing.TB, due map[string]time.Time, limit time.Duration) []time.Duration {
 	tb.Helper()
 	deadline := time.Now().Add(limit)
-	for {
-		r.mu.Lock()
-		var delays []time.Duration
-		for id, d := range due {
-			if at, ok := r.at[id]; ok {
-				delays = append(delays, at.Sub(d))
-			}
-		}
-		r.mu.Unlock()
-		if len(delays) == len(due) {
-			slices.Sort(delays)
-			return delays
-		}
+	missing := slices.Collect(maps.Keys(due))
+	delays := make([]time.Duration, 0, len(due))
+	for len(missing) > 0 {
 		if time.Now().After(deadline) {
-			tb.Fatalf("%d of %d prompts arrived", len(delays), len(due))
+			tb.Fatalf("%d of %d prompts arrived", len(due)-len(missing), len(due))
 		}
 		time.Sleep(50 * time.Millisecond)
+		r.mu.Lock()
+		missing = slices.DeleteFunc(missing, func(id string) bool {
+			at, ok := r.at[id]
+			if ok {
+				delays = append(delays, at.Sub(due[id]))
+			}
+			return ok
+		})
+		r.mu.Unlock()
 	}
+	slices.Sort(delays)
+	return delays
 }
 
 func (r *promptReader) close() {
