@@ -259,15 +259,9 @@ func closePeer(s *Service, pc *webrtc.PeerConnection, async bool) {
 		return
 	}
 	if async {
-		// Tracked by s.wg only before Close starts waiting on it (adding to a
-		// WaitGroup that is being waited on is a race); after that, Close waits for
-		// this peer itself (see Close).
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if !s.closed {
-			s.wg.Go(func() { _ = pc.GracefulClose() })
-		} else {
-			go func() { _ = pc.GracefulClose() }()
+		closing := func() { _ = pc.GracefulClose() }
+		if !s.track(closing) {
+			go closing() // Close waits for this peer itself (see Close)
 		}
 		return
 	}

@@ -225,6 +225,18 @@ func newID() string {
 }
 
 // register adds a session unless the service is closing.
+// track runs fn on a goroutine that Close waits for, unless Close has begun: adding to
+// a WaitGroup that is being waited on is a race. It reports whether fn was started.
+func (s *Service) track(fn func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Go(fn)
+	return true
+}
+
 func (s *Service) register(x session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

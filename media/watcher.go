@@ -123,7 +123,7 @@ func (w *watcher) start(ans string, senders map[*webrtc.RTPSender]*binding) erro
 	}
 	w.s.metrics.sessions.WithLabelValues("whep").Inc()
 	for sender, b := range senders {
-		w.s.wg.Go(func() {
+		w.s.track(func() {
 			for {
 				pkts, _, err := sender.ReadRTCP()
 				if err != nil {
