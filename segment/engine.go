@@ -44,17 +44,24 @@ type Engine struct {
 	// committed before any later one, and an import's dedup check, apply and commit
 	// happen as one step.
 	commitMu sync.Mutex
-	unstored Batch // what a failed commit left, retried with the next one (under commitMu)
-	sweepMu  sync.Mutex
-	rank     atomic.Pointer[rankings]
-	subs     atomic.Pointer[[]*subscriber]
-	subsMu   sync.Mutex
-	wantTags atomic.Bool // some subscriber takes tag changes
-	refresh  chan struct{}
-	applied  atomic.Uint64 // events folded in, for Applied
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	closed   atomic.Bool
+	// mergeMu keeps merges out of a write-through snapshot: a merge deletes the source
+	// profile and changes the target, and both must land in the same snapshot (a
+	// snapshot that took the target's shard before the merge and the source's after
+	// would delete the source before the merged target is written).
+	mergeMu sync.RWMutex
+	// afterShardSnapshot, set only by tests, runs after each shard is snapshotted.
+	afterShardSnapshot func(shard int)
+	unstored           Batch // what a failed commit left, retried with the next one (under commitMu)
+	sweepMu            sync.Mutex
+	rank               atomic.Pointer[rankings]
+	subs               atomic.Pointer[[]*subscriber]
+	subsMu             sync.Mutex
+	wantTags           atomic.Bool // some subscriber takes tag changes
+	refresh            chan struct{}
+	applied            atomic.Uint64 // events folded in, for Applied
+	cancel             context.CancelFunc
+	wg                 sync.WaitGroup
+	closed             atomic.Bool
 }
 
 // shard is one independently locked part of the profile table.

@@ -87,6 +87,8 @@ func (e *Engine) merge(from, into string, touched map[*Profile]*shard) bool {
 }
 
 func (e *Engine) mergeLocked(from, into string, touched map[*Profile]*shard) (bool, []string) {
+	e.mergeMu.RLock() // before any shard lock, as snapshotDirty takes them
+	defer e.mergeMu.RUnlock()
 	fsh, ish := e.shardOf(from), e.shardOf(into)
 	first, second := fsh, ish
 	if e.shardIndex(ish) < e.shardIndex(fsh) {

@@ -194,9 +194,11 @@ func sortedByKey(recs []Record) []keyOrder {
 
 // snapshotDirty encodes every queued profile into b; called under commitMu.
 func (e *Engine) snapshotDirty(b *Batch) []*Profile {
+	e.mergeMu.Lock() // a merge lands wholly in this snapshot or wholly in a later one
+	defer e.mergeMu.Unlock()
 	var pending []*Profile
 	var a arena
-	for _, sh := range e.shards {
+	for i, sh := range e.shards {
 		sh.mu.Lock()
 		for _, p := range sh.dirty {
 			p.queued = false
@@ -212,6 +214,9 @@ func (e *Engine) snapshotDirty(b *Batch) []*Profile {
 		b.DeletedProfiles = append(b.DeletedProfiles, sh.deleted...)
 		sh.deleted = nil
 		sh.mu.Unlock()
+		if e.afterShardSnapshot != nil {
+			e.afterShardSnapshot(i)
+		}
 	}
 	return pending
 }

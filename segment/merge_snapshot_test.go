@@ -1,0 +1,88 @@
+package segment
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// TestMergeLandsWhollyInOneWriteThrough: a live order that merges a guest into a
+// known customer while a write-through is taking its snapshot must not let that
+// snapshot delete the guest without the merged customer (a crash right after would
+// lose the guest's history). The merge is started after the customer's shard has
+// been snapshotted and before the guest's.
+func TestMergeLandsWhollyInOneWriteThrough(t *testing.T) {
+	store := NewMemoryStore()
+	e := newEngine(t, store, &clock{t: t0})
+	importJSON(t, e, `[{"id":"h1","type":"order","viewer":"shop-42","at":"2026-05-01T10:00:00Z","order_id":"s1","total":"30","customer":{"id":"42"}}]`)
+	shopShard := e.shardIndex(e.shardOf("shop-42"))
+	guest := ""
+	for i := range 100 {
+		if id := fmt.Sprint("guest-", i); e.shardIndex(e.shardOf(id)) > shopShard {
+			guest = id
+			break
+		}
+	}
+	if guest == "" {
+		t.Fatal("no guest id in a later shard than the customer's")
+	}
+	for _, x := range session(guest, "L1", t0.Add(-time.Hour), 10*time.Minute, 3) {
+		e.Apply(x)
+	}
+	if err := e.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.Apply(ev(event.Like, "shop-42", t0)) // the customer has something to write too
+
+	merged := make(chan struct{})
+	e.afterShardSnapshot = func(i int) {
+		if i != shopShard {
+			return
+		}
+		e.afterShardSnapshot = nil
+		order := ev(event.Order, guest, t0)
+		order.Order = &event.OrderInfo{OrderID: "s2", Total: "20", Currency: "EUR", Customer: &event.Person{ID: "42"}}
+		go func() {
+			e.Apply(order)
+			close(merged)
+		}()
+		select { // give the merge every chance to run inside the snapshot
+		case <-merged:
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	if err := e.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkStored := func(when string) (guestKept bool) {
+		t.Helper()
+		store.mu.Lock()
+		gData, gOK := store.profiles[guest]
+		cData := store.profiles["shop-42"]
+		store.mu.Unlock()
+		c, err := unmarshalProfile(cData)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !gOK && c.Comments != 3 {
+			t.Fatalf("%s: the guest is deleted from the store but the stored customer has %d comments, want the guest's 3", when, c.Comments)
+		}
+		if gOK {
+			if _, err := unmarshalProfile(gData); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return gOK
+	}
+	checkStored("after the write-through the merge raced")
+	<-merged
+	if err := e.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if checkStored("after the next write-through") {
+		t.Fatal("the guest merged into the customer is still stored on its own")
+	}
+}
