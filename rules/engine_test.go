@@ -308,3 +308,46 @@ func TestWheelFiresOnceInOrder(t *testing.T) {
 		t.Fatalf("past due: %v", got)
 	}
 }
+
+// zonelessProfiles answers snapshots without a time zone, as the node does after a
+// restart until the viewer's player sends the zone again.
+type zonelessProfiles struct{}
+
+func (zonelessProfiles) Snapshot(_ context.Context, id, live string) (Viewer, Session, bool) {
+	return Viewer{ID: id, Name: "Name " + id, Consent: true}, Session{}, true
+}
+
+// TestDelayedJobKeepsViewerZone: an "after" job keeps the time zone the viewer had when
+// it was scheduled when its fresh snapshot knows none, so a follow-up due at 20:00 in
+// Shanghai (12:00 UTC) waits for the end of the viewer's quiet hours.
+func TestDelayedJobKeepsViewerZone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		doc, err := Parse([]byte(`{"quiet_hours":{"start":"19:00","end":"08:00"},"rules":[{"id":"later",
+			"trigger":{"timer":{"kind":"after","event":"danmaku","delay":"1h"}},"action":{"type":"dm","text":"Hi again"}}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, st := newOutbox(), NewMemoryState()
+		e, err := New(DefaultConfig(), Deps{Outbox: out, State: st, Rules: mustCompile(t, doc), Profiles: zonelessProfiles{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close(context.Background())
+		now := time.Now().UTC()
+		eleven := time.Date(now.Year(), now.Month(), now.Day()+1, 11, 0, 0, 0, time.UTC) // 19:00 in Shanghai
+		time.Sleep(eleven.Sub(now) - 30*time.Minute)                                       // 18:30 there: not quiet yet
+		v := viewer("sh")
+		v.TimeZone = "Asia/Shanghai"
+		e.OnEvent(context.Background(), v, Session{Room: "r1"}, event.Event{Type: event.Danmaku, Text: "hi", At: time.Now()})
+		time.Sleep(time.Hour + time.Minute) // the job is due at 19:30 in Shanghai
+		synctest.Wait()
+		if _, dms := out.sent(); len(dms) != 0 {
+			t.Fatalf("sent during the viewer's quiet hours (the job lost the viewer's zone): %+v", dms)
+		}
+		time.Sleep(13 * time.Hour) // past 08:00 in Shanghai
+		synctest.Wait()
+		if _, dms := out.sent(); len(dms) != 1 {
+			t.Fatalf("%d DMs after the quiet hours, want the deferred one", len(dms))
+		}
+	})
+}

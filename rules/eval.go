@@ -207,6 +207,11 @@ func (e *Engine) fireJob(ctx context.Context, j Job) {
 	env := j.Env
 	if p := e.deps.Profiles; p != nil {
 		if v, _, ok := p.Snapshot(ctx, env.Viewer.ID, env.Session.Live); ok {
+			if v.TimeZone == "" {
+				// Zones are known from the viewer's player, in memory only: after a
+				// restart the one the job was scheduled with is the best there is.
+				v.TimeZone = env.Viewer.TimeZone
+			}
 			env.Viewer = v // fresh consent, name and tags; the session stays the trigger's
 		}
 	}
