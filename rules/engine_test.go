@@ -335,7 +335,7 @@ func TestDelayedJobKeepsViewerZone(t *testing.T) {
 		defer e.Close(context.Background())
 		now := time.Now().UTC()
 		eleven := time.Date(now.Year(), now.Month(), now.Day()+1, 11, 0, 0, 0, time.UTC) // 19:00 in Shanghai
-		time.Sleep(eleven.Sub(now) - 30*time.Minute)                                       // 18:30 there: not quiet yet
+		time.Sleep(eleven.Sub(now) - 30*time.Minute)                                     // 18:30 there: not quiet yet
 		v := viewer("sh")
 		v.TimeZone = "Asia/Shanghai"
 		e.OnEvent(context.Background(), v, Session{Room: "r1"}, event.Event{Type: event.Danmaku, Text: "hi", At: time.Now()})
