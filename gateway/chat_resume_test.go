@@ -154,7 +154,10 @@ func TestChatResumePastHistory(t *testing.T) {
 // with 1013, and never holds up the others, who get every message.
 func TestChatSlowConsumer(t *testing.T) {
 	cfg := fastSenders(testChatConfig())
-	cfg.QueueFrames = 4
+	// Small enough that the client that never reads overflows it soon, large enough
+	// that the clients that do read are not closed too when the machine is busy (at 4,
+	// a loaded CI machine closed the sender as well).
+	cfg.QueueFrames = 16
 	cfg.LikeRate = 1e6
 	h := newHarness(t, cfg, nil)
 	d := websocket.Dialer{NetDialContext: (&net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
