@@ -273,7 +273,7 @@ func (a analytics) Analytics(ctx context.Context, room string) segment.Analytics
 
 // writeFileSync replaces path with data durably: temp file, fsync, rename, fsync dir.
 func writeFileSync(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".rules-*")
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
 	if err != nil {
 		return err
 	}
@@ -335,7 +335,8 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 	if err != nil {
 		return err
 	}
-	p := &playbook{seg: seg, lives: a.pub.(*liveStamp), trend: newTagTrend(), file: filepath.Join(a.cfg.Data, RulesFile), in: event.NewQueue(TapSize)}
+	trendFile := filepath.Join(a.cfg.Data, TrendFile)
+	p := &playbook{seg: seg, lives: a.pub.(*liveStamp), trend: loadTagTrend(trendFile, a.log), file: filepath.Join(a.cfg.Data, RulesFile), in: event.NewQueue(TapSize)}
 	eng, err := rules.New(a.cfg.Rules, rules.Deps{Outbox: outbox{ch}, State: state, Profiles: p, Tagger: p, Log: a.log.With("part", "rules"), Rules: set})
 	if err != nil {
 		state.Close()
@@ -345,7 +346,14 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 	p.cancel = seg.Subscribe(p.in)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); p.run(ctx) }()
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		wg.Go(func() { p.trend.keep(ctx, trendFile, a.log) })
+		p.run(ctx)
+		wg.Wait()
+		p.trend.saveOrWarn(trendFile, a.log) // everything counted, on a clean stop
+	}()
 	deps.Rules, deps.Actions, deps.Orders, deps.Trends = p, p, p, p
 	deps.Ready = append(deps.Ready, state.Ready)
 	deps.Segment = analytics{seg, eng}

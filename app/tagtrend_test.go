@@ -1,10 +1,17 @@
 package app
 
 import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/token"
 )
 
 func TestTagTrend(t *testing.T) {
@@ -24,5 +31,64 @@ func TestTagTrend(t *testing.T) {
 	}
 	if n := len(tr.TagChanges(100)); n != trendDays {
 		t.Fatalf("kept %d days, want %d", n, trendDays)
+	}
+}
+
+// TestTagTrendSurvivesRestart: the counts are saved under --data and read back by the
+// next run; an unreadable file gives an empty chart, not a refusal to start.
+func TestTagTrendSurvivesRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), TrendFile)
+	tr := loadTagTrend(path, quietLog())
+	if err := tr.save(path); err != nil { // nothing changed: nothing written
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("an unchanged chart was written: %v", err)
+	}
+	day := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	tr.add(event.Event{Type: event.TagChange, At: day, Tag: &event.TagInfo{Dimension: "activity", To: "high"}})
+	tr.add(event.Event{Type: event.TagChange, At: day, Tag: &event.TagInfo{Dimension: "activity", To: "high"}})
+	if err := tr.save(path); err != nil {
+		t.Fatal(err)
+	}
+	again := loadTagTrend(path, quietLog())
+	if got := again.TagChanges(10); len(got) != 1 || got[0].Day != "2026-11-01" || got[0].Changes["activity:high"] != 2 {
+		t.Fatalf("after a restart: %+v", got)
+	}
+	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := loadTagTrend(path, quietLog()).TagChanges(10); len(got) != 0 {
+		t.Fatalf("from a corrupt file: %+v", got)
+	}
+}
+
+// TestTagTrendKeptAcrossNodeRestart: a node that stops cleanly leaves its tag-change
+// chart in --data, and the next node on the same folder serves it.
+func TestTagTrendKeptAcrossNodeRestart(t *testing.T) {
+	cfg := testConfig(t)
+	chart := func(a *App) string {
+		t.Helper()
+		admin, err := a.Signer().Issue(token.Spec{User: "root", Role: event.RoleAdmin, Room: token.AnyRoom, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, body := api(t, "GET", a.BaseURL()+"/api/segments/changes?days=7", admin, "")
+		if code != 200 {
+			t.Fatalf("chart: %d %s", code, body)
+		}
+		return string(body)
+	}
+	a := runningApp(t, cfg)
+	a.pub.Publish(event.Event{ID: "w1", Type: event.WatchStart, At: time.Now(), Room: "shop", Viewer: "v1", Role: event.RoleViewer})
+	waitUntil(t, "a tag change on the chart", func() bool { return strings.Contains(chart(a), "activity:") })
+	before := chart(a)
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b := runningApp(t, cfg)
+	defer b.Shutdown(context.Background())
+	if after := chart(b); after != before {
+		t.Fatalf("chart after a restart:\n %s\nwant\n %s", after, before)
 	}
 }
