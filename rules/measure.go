@@ -10,10 +10,10 @@ import (
 	"github.com/liveroom/liveroom/event"
 )
 
-// MeasureStay arms the stay timers of viewers viewers at once on a fresh engine with the
-// default rules and st, and returns, sorted, each viewer's delay from its threshold to
-// its prompt reaching the outbox. It is the load test behind BenchmarkStayDelay and
-// `liveroom bench rules`.
+// MeasureStay arms the stay timers of viewers viewers, all due at the same instant, on a
+// fresh engine with the default rules and st, and returns, sorted, each viewer's delay
+// from its threshold to its prompt reaching the outbox. It is the load test behind
+// BenchmarkStayDelay and `liveroom bench rules`.
 func MeasureStay(ctx context.Context, cfg Config, st State, viewers int, threshold time.Duration) ([]time.Duration, error) {
 	set, err := CompileDocument(DefaultRules(threshold))
 	if err != nil {
@@ -26,10 +26,14 @@ func MeasureStay(ctx context.Context, cfg Config, st State, viewers int, thresho
 	}
 	defer e.Close(context.Background())
 	due := make(map[string]time.Time, viewers)
-	sess := Session{Room: "r1", Live: "l1", Watching: true}
+	// Every viewer started watching at the same instant, as far as the engine can
+	// tell: each is armed with the time already watched since start, so all the
+	// thresholds fall due together however long the arming takes.
+	start := time.Now()
 	for i := range viewers {
 		v := Viewer{ID: fmt.Sprintf("v%d", i), Name: "Viewer", Consent: true}
-		due[v.ID] = time.Now().Add(threshold)
+		sess := Session{Room: "r1", Live: "l1", Watching: true, WatchSeconds: time.Since(start).Seconds()}
+		due[v.ID] = start.Add(threshold)
 		e.OnEvent(ctx, v, sess, event.Event{Type: event.WatchStart})
 	}
 	select {
