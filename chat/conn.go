@@ -72,6 +72,9 @@ func (c *conn) push(f outFrame) {
 	if c.closing || c.dead {
 		return
 	}
+	if c.mergeLocked(f) {
+		return // it joined the frame waiting at the tail: the queue did not grow
+	}
 	if len(c.queue) >= c.hub.cfg.QueueFrames {
 		before := len(c.queue)
 		c.queue = slices.DeleteFunc(c.queue, func(q outFrame) bool { return q.kind == frameSupersede })
@@ -81,9 +84,6 @@ func (c *conn) push(f outFrame) {
 			c.startCloseLocked(websocket.CloseTryAgainLater, "too slow: resume with since")
 			return
 		}
-	}
-	if c.mergeLocked(f) {
-		return // the writer is already due to write the tail
 	}
 	c.queue = append(c.queue, f)
 	c.kickLocked()

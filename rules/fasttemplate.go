@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"reflect"
+	"strconv"
 	"text/template"
 	"text/template/parse"
 )
@@ -126,7 +127,8 @@ func compileArg(n parse.Node) (value, reflect.Type, bool) {
 		v := reflect.ValueOf(n.Text)
 		return func(*Env) reflect.Value { return v }, v.Type(), true
 	case *parse.NumberNode:
-		if !n.IsInt {
+		// Only integers written as integers: text/template prints 1e6 as a float.
+		if _, err := strconv.ParseInt(n.Text, 0, 64); !n.IsInt || err != nil {
 			return nil, nil, false
 		}
 		v := reflect.ValueOf(int(n.Int64))

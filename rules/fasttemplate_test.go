@@ -17,6 +17,7 @@ var (
 		`{{if .Viewer.Tags.Preference}}likes {{first .Viewer.Tags.Preference}}{{else}}none{{end}}`,
 		`{{if .Session.Orders}}o{{end}}{{if .Session.Watching}}w{{end}}{{if .Event.At}}t{{end}}{{if .Viewer.WatchSeconds}}s{{end}}`,
 		`{{join .Viewer.Tags.Preference ", "}} / {{truncate 3 .Viewer.Name}} / {{truncate .Viewer.Sessions .Viewer.LastComment}}`,
+		`{{truncate 0x10 .Viewer.Name}}{{truncate 1_0 .Viewer.LastSKU}}`,
 		`  {{- .Viewer.Name -}}  {{if .Viewer.Name}}a{{else if .Viewer.LastSKU}}b{{else}}c{{end}}`,
 		`{{default "friend" .Viewer.Name}}{{default .Viewer.LastSKU .Viewer.LastCategory}}`,
 	}
@@ -28,6 +29,9 @@ var (
 		`{{default 1 .Viewer.Name}}`,
 		`{{.}}`,
 		`{{if eq .Viewer.Name "x"}}y{{end}}`,
+		`{{1e6}} {{1e18}}`,
+		`{{truncate 1e1 .Viewer.Name}}`,
+		`{{truncate 'a' .Viewer.Name}}`,
 	}
 )
 

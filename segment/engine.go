@@ -49,8 +49,10 @@ type Engine struct {
 	// snapshot that took the target's shard before the merge and the source's after
 	// would delete the source before the merged target is written).
 	mergeMu sync.RWMutex
-	// afterShardSnapshot, set only by tests, runs after each shard is snapshotted.
+	// afterShardSnapshot and beforeImportWrite, set only by tests, run after each shard
+	// is snapshotted and before an import writes its profiles.
 	afterShardSnapshot func(shard int)
+	beforeImportWrite  func()
 	unstored           Batch // what a failed commit left, retried with the next one (under commitMu)
 	sweepMu            sync.Mutex
 	rank               atomic.Pointer[rankings]

@@ -159,15 +159,10 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 			b.own(KindOrder, Record{Key: o.id, Owner: ev.Viewer, Data: rec})
 		}
 	}
-	for p, sh := range touched {
-		sh.mu.Lock()
-		if p.gone {
-			b.DeletedProfiles = append(b.DeletedProfiles, p.ID)
-		} else {
-			b.Profiles = append(b.Profiles, encodeProfile(p))
-		}
-		sh.mu.Unlock()
+	if e.beforeImportWrite != nil {
+		e.beforeImportWrite()
 	}
+	e.writeTouched(b, touched)
 	b.Products = e.catalog.drain()
 	if b.empty() && e.unstored.empty() {
 		return res, nil // nothing new: no transaction to wait for
@@ -198,4 +193,39 @@ type storedOrder struct {
 	BaseCurrency string        `json:"base_currency"`
 	Items        []event.Item  `json:"items,omitempty"`
 	Customer     *event.Person `json:"customer,omitempty"`
+}
+
+// writeTouched adds the profiles an import touched to b. Merges wait meanwhile, and a
+// touched profile that a live order has merged away since brings the profile it went
+// into along: the deletion and the merged profile must be written together, or a crash
+// between two writes would lose the merged-away history.
+func (e *Engine) writeTouched(b *Batch, touched map[*Profile]*shard) {
+	e.mergeMu.Lock()
+	defer e.mergeMu.Unlock()
+	written := map[string]bool{}
+	var into []string
+	for p, sh := range touched {
+		sh.mu.Lock()
+		if p.gone {
+			b.DeletedProfiles = append(b.DeletedProfiles, p.ID)
+			if to := sh.alias[p.ID]; to != "" {
+				into = append(into, to)
+			}
+		} else {
+			b.Profiles = append(b.Profiles, encodeProfile(p))
+			written[p.ID] = true
+		}
+		sh.mu.Unlock()
+	}
+	for _, id := range into {
+		sh, p := e.lookup(id, false)
+		if p == nil {
+			continue
+		}
+		if !p.gone && !written[p.ID] {
+			b.Profiles = append(b.Profiles, encodeProfile(p))
+			written[p.ID] = true
+		}
+		sh.mu.Unlock()
+	}
 }

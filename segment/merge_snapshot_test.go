@@ -86,3 +86,36 @@ func TestMergeLandsWhollyInOneWriteThrough(t *testing.T) {
 		t.Fatal("the guest merged into the customer is still stored on its own")
 	}
 }
+
+// TestImportWritesTheProfileAGuestWasMergedInto: an import that touched a guest whom a
+// live order merges into a customer before the import writes must write the merged
+// customer in the same transaction that deletes the guest.
+func TestImportWritesTheProfileAGuestWasMergedInto(t *testing.T) {
+	store := NewMemoryStore()
+	e := newEngine(t, store, &clock{t: t0})
+	importJSON(t, e, `[{"id":"h1","type":"order","viewer":"shop-42","at":"2026-05-01T10:00:00Z","order_id":"s1","total":"30","customer":{"id":"42"}}]`)
+	for _, x := range session("guest-7", "L1", t0.Add(-time.Hour), 10*time.Minute, 3) {
+		e.Apply(x)
+	}
+	if err := e.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.beforeImportWrite = func() {
+		e.beforeImportWrite = nil
+		order := ev(event.Order, "guest-7", t0)
+		order.Order = &event.OrderInfo{OrderID: "s2", Total: "20", Currency: "EUR", Customer: &event.Person{ID: "42"}}
+		e.Apply(order) // the live order merges the guest into the customer now
+	}
+	importJSON(t, e, `[{"id":"h2","type":"like","viewer":"guest-7","at":"2026-06-15T11:50:00Z","count":1}]`)
+	store.mu.Lock()
+	_, guestKept := store.profiles["guest-7"]
+	cData := store.profiles["shop-42"]
+	store.mu.Unlock()
+	c, err := unmarshalProfile(cData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !guestKept && c.Comments != 3 {
+		t.Fatalf("the import deleted the merged guest but the stored customer has %d comments, want the guest's 3", c.Comments)
+	}
+}
