@@ -236,6 +236,7 @@ func (p *publisher) end(async bool) {
 			delete(s.rooms, p.room)
 		}
 		delete(s.sessions, p.id)
+		closed := s.closingLocked()
 		s.mu.Unlock()
 		if stream != nil {
 			stream.Stop()
@@ -248,22 +249,25 @@ func (p *publisher) end(async bool) {
 			s.publish(event.LiveEnd, p.room, stream.live, p.user, s.now().Sub(p.liveAt).Seconds())
 			s.log.Info("live ended", "room", p.room, "live", stream.live)
 		}
-		closePeer(s, p.pc, async)
+		closePeer(p.pc, async, closed)
 	})
 }
 
 // closePeer closes pc and waits for pion's goroutines, in the background when called
-// from one of pion's own callbacks (which GracefulClose would wait for).
-func closePeer(s *Service, pc *webrtc.PeerConnection, async bool) {
+// from one of pion's own callbacks (which GracefulClose would wait for); closed is
+// called once it has.
+func closePeer(pc *webrtc.PeerConnection, async bool, closed func()) {
 	if pc == nil {
+		closed()
 		return
 	}
 	if async {
-		closing := func() { _ = pc.GracefulClose() }
-		if !s.track(closing) {
-			go closing() // Close waits for this peer itself (see Close)
-		}
+		go func() {
+			defer closed()
+			_ = pc.GracefulClose()
+		}()
 		return
 	}
 	_ = pc.GracefulClose()
+	closed()
 }

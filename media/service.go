@@ -247,10 +247,25 @@ func (s *Service) register(x session) error {
 	return nil
 }
 
-func (s *Service) unregister(id string) {
+// unregister removes a session that is ending; call the returned func once its peer is
+// closed (see closingLocked).
+func (s *Service) unregister(id string) func() {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	delete(s.sessions, id)
-	s.mu.Unlock()
+	return s.closingLocked()
+}
+
+// closingLocked counts the close of a session just removed from s.sessions, so that
+// Close waits for it, and returns the func that marks it done. A session removed after
+// Close took its list was in that list, and Close closes and waits for its peer itself.
+// s.mu is held.
+func (s *Service) closingLocked() func() {
+	if s.closed {
+		return func() {}
+	}
+	s.wg.Add(1)
+	return s.wg.Done
 }
 
 // answer applies the offer, creates and applies the answer and waits until every

@@ -222,11 +222,11 @@ func (w *watcher) end(async bool) {
 			w.timer.Stop()
 		}
 		w.mu.Unlock()
-		w.s.unregister(w.id)
+		closed := w.s.unregister(w.id)
 		w.stream.removeViewer(w.v)
 		if joined {
 			w.s.publish(event.WatchStop, w.room, w.stream.live, w.user, w.s.now().Sub(at).Seconds())
 		}
-		closePeer(w.s, w.pc, async)
+		closePeer(w.pc, async, closed)
 	})
 }
