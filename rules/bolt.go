@@ -397,5 +397,10 @@ func (s *BoltState) Actions(_ context.Context, viewer string) ([]Action, error) 
 
 // Ready reports whether the state file is open and readable (for /readyz).
 func (s *BoltState) Ready(context.Context) error {
+	if s.wb != nil {
+		if err := s.wb.failure(); err != nil {
+			return fmt.Errorf("rules state: fired actions not written: %w", err)
+		}
+	}
 	return s.db.View(func(*bolt.Tx) error { return nil })
 }

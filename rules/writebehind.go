@@ -27,7 +27,10 @@ type writeBehind struct {
 	// the CPU), but never longer than maxAge.
 	last, oldest time.Time
 	every        time.Duration
-	err          error // the last flush's failure, returned by the next Commit
+	// err is the last flush's failure, until a flush succeeds: Ready reports it (the
+	// node turns unready) while commits go on in memory, their records kept for the
+	// next flush. Failing the commits instead would drop a whole chunk of prompts.
+	err error
 
 	flushMu sync.Mutex // one flush at a time
 	stop    chan struct{}
@@ -102,10 +105,6 @@ func (w *writeBehind) commit(fs []Firing) ([]bool, error) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err := w.err; err != nil {
-		w.err = nil
-		return nil, err
-	}
 	if w.flushes != flushes {
 		clear(read)
 	}
@@ -150,6 +149,13 @@ func (w *writeBehind) take(f Firing, read map[string]Counter) bool {
 		w.recs = append(w.recs, f.Rec)
 	}
 	return true
+}
+
+// failure is the last flush's error while no flush has succeeded since.
+func (w *writeBehind) failure() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
 }
 
 // pending lists viewer's actions committed but not yet written, oldest first.
@@ -247,6 +253,7 @@ func (w *writeBehind) flush() error {
 		}
 	}
 	w.flushes++
+	w.err = nil
 	return nil
 }
 

@@ -2,8 +2,10 @@ package rules
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -204,5 +206,37 @@ func TestActionsSeePendingWithoutFlushing(t *testing.T) {
 	commit("c")
 	if got := details(); got != "[a b c]" {
 		t.Fatalf("written and pending actions: %s", got)
+	}
+}
+
+// TestFlushFailureMakesStateUnready: after a failed write-behind flush, firings are
+// still taken (kept for the next flush) and Ready reports the failure until a flush
+// succeeds.
+func TestFlushFailureMakesStateUnready(t *testing.T) {
+	st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	st.wb.mu.Lock()
+	st.wb.err = errors.New("disk full") // as the flusher records a failed flush
+	st.wb.mu.Unlock()
+	rec := &Record{Action: Action{At: time.Now(), Viewer: "v1", RuleID: "r", Type: ActDM}}
+	ok, err := st.Commit(ctx, Firing{At: time.Now(), Limits: []Limit{{Key: "k", Cap: 1}}, Rec: rec})
+	if err != nil || !ok[0] {
+		t.Fatalf("commit after a failed flush: %v %v", ok, err)
+	}
+	if err := st.Ready(ctx); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("Ready after a failed flush: %v", err)
+	}
+	if err := st.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Ready(ctx); err != nil {
+		t.Fatalf("Ready after a good flush: %v", err)
+	}
+	if acts, _ := st.Actions(ctx, "v1"); len(acts) != 1 {
+		t.Fatalf("the firing taken during the failure was not written: %v", acts)
 	}
 }
