@@ -189,14 +189,17 @@ func (p *playbook) Actions(ctx context.Context, viewer string) ([]rules.Action, 
 func (p *playbook) SetConsent(ctx context.Context, viewer string, messages bool, by event.User) error {
 	ev := event.Event{ID: fmt.Sprintf("consent:%s:%d", viewer, time.Now().UnixNano()), Type: event.Consent,
 		Viewer: viewer, At: time.Now().UTC(), Consent: &messages}
+	_, err := p.importOne(ctx, ev)
+	return err
+}
+
+// importOne imports one event, durable before it returns; a refused event is a 400.
+func (p *playbook) importOne(ctx context.Context, ev event.Event) (segment.ImportResult, error) {
 	res, err := p.seg.Import(ctx, []segment.Item{{Event: ev}}, nil)
-	if err != nil {
-		return err
+	if err == nil && len(res.Errors) > 0 {
+		err = problem.New(problem.BadRequest, "%s", res.Errors[0].Error)
 	}
-	if len(res.Errors) > 0 {
-		return problem.New(problem.BadRequest, "%s", res.Errors[0].Error)
-	}
-	return nil
+	return res, err
 }
 
 // TagChanges are the tag changes per day, for the dashboard.
@@ -243,14 +246,8 @@ func (p *playbook) AddNote(ctx context.Context, viewer string, by event.User, te
 
 // Order imports a verified shop order; it returns once the order is durable.
 func (p *playbook) Order(ctx context.Context, ev event.Event) (bool, error) {
-	res, err := p.seg.Import(ctx, []segment.Item{{Event: ev}}, nil)
-	if err != nil {
-		return false, err
-	}
-	if len(res.Errors) > 0 {
-		return false, problem.New(problem.BadRequest, "%s", res.Errors[0].Error)
-	}
-	return res.Duplicates > 0, nil
+	res, err := p.importOne(ctx, ev)
+	return err == nil && res.Duplicates > 0, err
 }
 
 // Category is the category the room's catalog knows for sku (pinned products).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -19,9 +18,6 @@ const SegmentFile = "segment.db"
 // it to the gateway. On drain the engine writes what it still holds, then the file is
 // closed.
 func (a *App) wireSegment(deps *gateway.Deps) error {
-	if err := os.MkdirAll(a.cfg.Data, 0o700); err != nil {
-		return fmt.Errorf("data folder %s: %w", a.cfg.Data, err)
-	}
 	path := filepath.Join(a.cfg.Data, SegmentFile)
 	store, err := segment.OpenBolt(path, 2*time.Second)
 	if err != nil {

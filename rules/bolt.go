@@ -154,13 +154,13 @@ func writeRecords(tx *bolt.Tx, recs []*encoded) error {
 				owner  string
 			}{{bRoom, p.Room}, {bViewer, p.Viewer.ID}} {
 				seq, _ := tx.Bucket(ix.bucket).NextSequence() // keeps prompts of the same instant in order
-				k := binary.BigEndian.AppendUint64(indexKey(ix.owner, p.CreatedAt, ""), seq)
+				k := binary.BigEndian.AppendUint64(indexKey(ix.owner, p.CreatedAt), seq)
 				puts[string(ix.bucket)] = append(puts[string(ix.bucket)], kv{k, []byte(p.ID)})
 			}
 		}
 		a := e.rec.Action
 		seq, _ := tx.Bucket(bActions).NextSequence()
-		k := binary.BigEndian.AppendUint64(indexKey(a.Viewer, a.At, ""), seq)
+		k := binary.BigEndian.AppendUint64(indexKey(a.Viewer, a.At), seq)
 		puts[string(bActions)] = append(puts[string(bActions)], kv{k, e.action})
 		viewers[a.Viewer] = struct{}{}
 	}
@@ -274,16 +274,16 @@ func (s *BoltState) Jobs(context.Context) ([]Job, error) {
 	return out, err
 }
 
-func indexKey(owner string, at time.Time, id string) []byte {
-	k := make([]byte, 0, len(owner)+9+len(id))
+// indexKey is owner 0 at(8); the callers append a sequence number (8).
+func indexKey(owner string, at time.Time) []byte {
+	k := make([]byte, 0, len(owner)+17)
 	k = append(k, owner...)
 	k = append(k, 0)
 	n := int64(0)
 	if at.After(time.Unix(0, 0)) {
 		n = at.UnixNano()
 	}
-	k = binary.BigEndian.AppendUint64(k, uint64(n))
-	return append(k, id...)
+	return binary.BigEndian.AppendUint64(k, uint64(n))
 }
 
 // UpdatePrompt implements PromptStore.
@@ -348,7 +348,7 @@ func (s *BoltState) ViewerPrompts(_ context.Context, viewer string, since time.T
 	err := s.db.View(func(tx *bolt.Tx) error {
 		prefix := append([]byte(viewer), 0)
 		c := tx.Bucket(bViewer).Cursor()
-		for k, id := c.Seek(indexKey(viewer, since, "")); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
+		for k, id := c.Seek(indexKey(viewer, since)); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
 			out = append(out, string(id))
 		}
 		return nil

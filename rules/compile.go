@@ -106,8 +106,7 @@ func (s *Set) Document() Document { return s.doc }
 func (s *Set) Len() int { return len(s.rules) }
 
 type rule struct {
-	index     int
-	id, name  string
+	id        string
 	enabled   bool
 	events    []event.Type
 	tagDim    string
@@ -237,7 +236,7 @@ func minuteOfDay(s string) (int, bool) {
 func (c *compiler) rule(i int, s RuleSpec) *rule {
 	before := len(c.errs)
 	fail := func(field, format string, args ...any) { c.fail(i, s.ID, field, fmt.Sprintf(format, args...)) }
-	r := &rule{index: i, id: s.ID, name: s.Name, enabled: s.Enabled == nil || *s.Enabled, cap: s.Cap, group: s.Group}
+	r := &rule{id: s.ID, enabled: s.Enabled == nil || *s.Enabled, cap: s.Cap, group: s.Group}
 	if !idPattern.MatchString(s.ID) {
 		fail("id", "%q must be 1-64 of a-z, 0-9, _ and -, starting with a letter or digit", s.ID)
 	}

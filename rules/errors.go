@@ -19,8 +19,6 @@ var (
 	ErrPromptResolved = errors.New("prompt already resolved")
 	// ErrBadOutcome: an empty or too long outcome, or an empty agent (problem.BadRequest).
 	ErrBadOutcome = errors.New("bad outcome")
-	// ErrClosed: the engine has been closed (problem.Unavailable).
-	ErrClosed = errors.New("rules engine closed")
 )
 
 func notFound(id string) error {
@@ -37,10 +35,6 @@ func resolved() error {
 
 func badOutcome(msg string) error {
 	return &problem.Error{Kind: problem.BadRequest, Message: msg, Err: ErrBadOutcome}
-}
-
-func closed() error {
-	return &problem.Error{Kind: problem.Unavailable, Message: "the rules engine is shutting down", Err: ErrClosed}
 }
 
 // ErrPrivateAddress refuses a webhook to a non-public address (see webhookClient).

@@ -3,6 +3,7 @@ package rules
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -69,24 +70,12 @@ func matches(list []string, value string) bool {
 	if len(list) == 0 {
 		return true
 	}
-	for _, w := range splitWords(value) {
+	for w := range strings.SplitSeq(value, ",") {
 		if slices.Contains(list, w) {
 			return true
 		}
 	}
 	return false
-}
-
-func splitWords(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == ',' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return out
 }
 
 // holds evaluates r's condition on env.

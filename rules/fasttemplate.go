@@ -64,13 +64,13 @@ func compileNode(n parse.Node) (piece, bool) {
 			return err
 		}, true
 	case *parse.ActionNode:
-		v, _, ok := compilePipe(n.Pipe)
+		v, ok := compilePipe(n.Pipe)
 		if !ok {
 			return nil, false
 		}
 		return func(w *boundedWriter, env *Env) error { return printValue(w, v(env)) }, true
 	case *parse.IfNode:
-		cond, _, ok := compilePipe(n.Pipe)
+		cond, ok := compilePipe(n.Pipe)
 		then, ok1 := compileList(n.List)
 		els, ok2 := compileList(n.ElseList)
 		if !ok || !ok1 || !ok2 {
@@ -92,17 +92,18 @@ func compileNode(n parse.Node) (piece, bool) {
 	return nil, false
 }
 
-func compilePipe(p *parse.PipeNode) (value, reflect.Type, bool) {
+func compilePipe(p *parse.PipeNode) (value, bool) {
 	if p == nil || len(p.Decl) > 0 || len(p.Cmds) != 1 {
-		return nil, nil, false
+		return nil, false
 	}
 	args := p.Cmds[0].Args
 	if len(args) == 1 {
-		return compileArg(args[0])
+		v, _, ok := compileArg(args[0])
+		return v, ok
 	}
 	id, ok := args[0].(*parse.IdentifierNode)
 	if !ok {
-		return nil, nil, false
+		return nil, false
 	}
 	return compileCall(id.Ident, args[1:])
 }
@@ -138,27 +139,25 @@ func compileArg(n parse.Node) (value, reflect.Type, bool) {
 }
 
 var (
-	stringType  = reflect.TypeFor[string]()
-	intType     = reflect.TypeFor[int]()
-	stringsType = reflect.TypeFor[[]string]()
+	stringType = reflect.TypeFor[string]()
 )
 
 // compileCall compiles a call of one of templateFuncs whose argument types match
 // its parameters exactly (text/template would convert others; those stay with it).
-func compileCall(name string, argNodes []parse.Node) (value, reflect.Type, bool) {
+func compileCall(name string, argNodes []parse.Node) (value, bool) {
 	fn, ok := templateFuncs[name]
 	if !ok {
-		return nil, nil, false
+		return nil, false
 	}
 	ft := reflect.TypeOf(fn)
 	if ft.NumIn() != len(argNodes) || ft.NumOut() != 1 || ft.Out(0) != stringType {
-		return nil, nil, false
+		return nil, false
 	}
 	args := make([]value, len(argNodes))
 	for i, n := range argNodes {
 		v, t, ok := compileArg(n)
 		if !ok || t != ft.In(i) {
-			return nil, nil, false
+			return nil, false
 		}
 		args[i] = v
 	}
@@ -173,9 +172,9 @@ func compileCall(name string, argNodes []parse.Node) (value, reflect.Type, bool)
 	case func([]string) string:
 		call = func(env *Env) string { return f(args[0](env).Interface().([]string)) }
 	default:
-		return nil, nil, false
+		return nil, false
 	}
-	return func(env *Env) reflect.Value { return reflect.ValueOf(call(env)) }, stringType, true
+	return func(env *Env) reflect.Value { return reflect.ValueOf(call(env)) }, true
 }
 
 // printValue writes v as text/template prints a value: fmt's default format, in one Write.

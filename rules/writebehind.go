@@ -217,10 +217,7 @@ func (w *writeBehind) flush() error {
 	w.mu.Lock()
 	recs := w.recs
 	w.recs, w.oldest = nil, time.Time{}
-	counters := make(map[string]cachedCounter, len(w.cache))
-	for k, v := range w.cache {
-		counters[k] = v
-	}
+	counters := maps.Clone(w.cache)
 	w.mu.Unlock()
 	if len(recs) == 0 && len(counters) == 0 {
 		return nil

@@ -66,14 +66,25 @@ func idleReason(word string, d int64, days int) string {
 	return fmt.Sprintf("no visit (watch or order) for %d days; %s after %d", d/dayMs, word, days)
 }
 
+// idleTag is dormant or churned, with its reason when explain, for a viewer who has
+// stopped visiting (activity and lifecycle both give way to it), else "".
+func (e *Engine) idleTag(p *Profile, now int64, explain bool) (word, reason string) {
+	d, w := e.idle(p, now)
+	if w == "" || !explain {
+		return w, ""
+	}
+	days := e.cfg.DormantDays
+	if w == Churned {
+		days = e.cfg.ChurnedDays
+	}
+	return w, idleReason(w, d, days)
+}
+
 // activity tags how engaged the viewer was in the activity window.
 func (e *Engine) activity(p *Profile, now int64, explain bool) (string, string) {
 	c := &e.cfg
-	if d, w := e.idle(p, now); w != "" {
-		if !explain {
-			return w, ""
-		}
-		return w, idleReason(w, d, map[string]int{Dormant: c.DormantDays, Churned: c.ChurnedDays}[w])
+	if w, reason := e.idleTag(p, now, explain); w != "" {
+		return w, reason
 	}
 	win := p.window(dayOf(now), c.ActivityDays)
 	avg := time.Duration(0)
@@ -104,11 +115,8 @@ func (e *Engine) activity(p *Profile, now int64, explain bool) (string, string) 
 // lifecycle tags where the viewer is on the way from new to loyal.
 func (e *Engine) lifecycle(p *Profile, now int64, explain bool) (string, string) {
 	c := &e.cfg
-	if d, w := e.idle(p, now); w != "" {
-		if !explain {
-			return w, ""
-		}
-		return w, idleReason(w, d, map[string]int{Dormant: c.DormantDays, Churned: c.ChurnedDays}[w])
+	if w, reason := e.idleTag(p, now, explain); w != "" {
+		return w, reason
 	}
 	if p.Orders == 0 {
 		return NewViewer, reasonIf(explain, "has not ordered yet")

@@ -124,9 +124,6 @@ func loop(ctx context.Context, every time.Duration, frames [][]byte, t *webrtc.T
 	}
 }
 
-// PeerConnection exposes the publisher's peer (tests read its state).
-func (p *Publisher) PeerConnection() *webrtc.PeerConnection { return p.pc }
-
 // Stop stops sending media but keeps the connection (and the broadcast) up.
 func (p *Publisher) Stop() {
 	if p.cancel != nil {

@@ -206,9 +206,6 @@ func (v *Viewer) Stats() ViewerStats {
 	return s
 }
 
-// PeerConnection exposes the viewer's peer.
-func (v *Viewer) PeerConnection() *webrtc.PeerConnection { return v.pc }
-
 // Close leaves with DELETE (when del) and closes the peer.
 func (v *Viewer) Close(ctx context.Context, del bool) error {
 	var err error
