@@ -40,3 +40,14 @@ func roomParam(r *http.Request) (string, error) {
 }
 
 func asBadRequest(err error) error { return problem.Wrap(problem.BadRequest, err, "bad room id") }
+
+// optionalRoom is the ?room= of r, "" when absent; a malformed one is a 400.
+func optionalRoom(r *http.Request) (string, error) {
+	room := r.URL.Query().Get("room")
+	if room != "" {
+		if err := token.ValidRoom(room); err != nil {
+			return "", asBadRequest(err)
+		}
+	}
+	return room, nil
+}

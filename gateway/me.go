@@ -3,19 +3,15 @@ package gateway
 import (
 	"net/http"
 	"time"
-
-	"github.com/liveroom/liveroom/token"
 )
 
 // me answers who a token belongs to, so a page opened with ?token= can check it and
 // show the user's name and role. With ?room=R it also checks the token grants R.
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
-	room := r.URL.Query().Get("room")
-	if room != "" {
-		if err := token.ValidRoom(room); err != nil {
-			writeError(w, r, asBadRequest(err))
-			return
-		}
+	room, err := optionalRoom(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
 	}
 	c, err := s.Authorize(r, room, false)
 	if err != nil {

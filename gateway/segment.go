@@ -225,12 +225,10 @@ func safeName(s string) string {
 }
 
 func (s *Server) analytics(w http.ResponseWriter, r *http.Request) {
-	room := r.URL.Query().Get("room")
-	if room != "" {
-		if err := token.ValidRoom(room); err != nil {
-			writeError(w, r, problem.Wrap(problem.BadRequest, err, "bad room id"))
-			return
-		}
+	room, err := optionalRoom(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
 	}
 	if _, err := s.Authorize(r, room, false, event.RoleAgent, event.RoleAdmin); err != nil {
 		writeError(w, r, err)

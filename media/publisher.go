@@ -133,7 +133,7 @@ func (p *publisher) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 		return
 	}
 	if p.stream == nil {
-		p.stream = newStream(p.room, newID(), p, p.s.cfg)
+		p.stream = newStream(newID(), p, p.s.cfg)
 	}
 	var t *Track
 	video := remote.Kind() == webrtc.RTPCodecTypeVideo

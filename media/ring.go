@@ -56,7 +56,6 @@ type rtpInfo struct {
 	pt       uint8
 	seq      uint16
 	ts       uint32
-	ssrc     uint32
 	off, end int // payload bounds (padding removed)
 }
 
@@ -71,7 +70,6 @@ func parseRTP(b []byte) (rtpInfo, error) {
 	h.pt = b[1] & 0x7f
 	h.seq = binary.BigEndian.Uint16(b[2:])
 	h.ts = binary.BigEndian.Uint32(b[4:])
-	h.ssrc = binary.BigEndian.Uint32(b[8:])
 	h.off = 12 + 4*int(b[0]&0x0f)
 	if b[0]&0x10 != 0 {
 		if len(b) < h.off+4 {

@@ -67,7 +67,7 @@ func (d *discard) Write(b []byte) (int, error)                   { d.n.Add(1); r
 func testStream(tb testing.TB, n int, join string) (*Stream, *Track, []*viewer, *discard) {
 	cfg := DefaultConfig()
 	cfg.JoinKeyframe = join
-	s := newStream("r", "live", nil, cfg)
+	s := newStream("live", nil, cfg)
 	tr, err := s.AddTrack(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000}}, webrtc.RTPCodecTypeVideo)
 	if err != nil {
 		tb.Fatal(err)

@@ -274,16 +274,11 @@ func answer(ctx context.Context, pc *webrtc.PeerConnection, offer string) (strin
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", badSDP(err)
 	}
-	return finishAnswer(ctx, pc, nil)
+	return finishAnswer(ctx, pc)
 }
 
 // finishAnswer runs prepare (adding tracks), then creates the answer.
-func finishAnswer(ctx context.Context, pc *webrtc.PeerConnection, prepare func() error) (string, error) {
-	if prepare != nil {
-		if err := prepare(); err != nil {
-			return "", err
-		}
-	}
+func finishAnswer(ctx context.Context, pc *webrtc.PeerConnection) (string, error) {
 	ans, err := pc.CreateAnswer(nil)
 	if err != nil {
 		return "", badSDP(err)

@@ -29,7 +29,6 @@ type Source interface {
 // cursor. The source's goroutines write; a few writer goroutines (shards) send to the
 // viewers, so the source never waits for a viewer and one slow viewer only lags itself.
 type Stream struct {
-	room    string
 	live    string
 	src     Source
 	join    string
@@ -58,13 +57,13 @@ type Stream struct {
 }
 
 // newStream prepares a stream; it sends nothing until Start.
-func newStream(room, live string, src Source, cfg Config) *Stream {
+func newStream(live string, src Source, cfg Config) *Stream {
 	n := cfg.Writers
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
 	s := &Stream{
-		room: room, live: live, src: src, join: cfg.JoinKeyframe, backlog: uint64(cfg.Backlog),
+		live: live, src: src, join: cfg.JoinKeyframe, backlog: uint64(cfg.Backlog),
 		viewers: map[*viewer]*shard{}, done: make(chan struct{}),
 	}
 	for range n {
@@ -258,14 +257,18 @@ func (t *Track) WriteRTP(pkt []byte) error {
 			t.frames.Add(1)
 		}
 		payload := pkt[h.off:h.end]
-		if isKeyframe(t.family, payload) && (h.ts != t.keyTS || s.keyStart.Load() == 0) {
-			t.keyTS = h.ts
-			s.keyStart.Store(t.frameStart + 1)
-			s.keyAt.Store(time.Now().UnixNano())
-		}
-		if w, hh, ok := videoSize(t.family, payload); ok {
-			t.width.Store(int32(w))
-			t.height.Store(int32(hh))
+		// Only a keyframe carries the size (a VP8 keyframe header, an H.264 SPS), so
+		// the size is looked for in keyframes only, not in every packet.
+		if isKeyframe(t.family, payload) {
+			if h.ts != t.keyTS || s.keyStart.Load() == 0 {
+				t.keyTS = h.ts
+				s.keyStart.Store(t.frameStart + 1)
+				s.keyAt.Store(time.Now().UnixNano())
+			}
+			if w, hh, ok := videoSize(t.family, payload); ok {
+				t.width.Store(int32(w))
+				t.height.Store(int32(hh))
+			}
 		}
 	}
 	s.wake()

@@ -69,7 +69,7 @@ func (s *Service) Watch(ctx context.Context, room string, user event.User, offer
 	senders, err := w.addTracks(sd)
 	if err == nil {
 		var ans string
-		if ans, err = finishAnswer(ctx, pc, nil); err == nil {
+		if ans, err = finishAnswer(ctx, pc); err == nil {
 			err = w.start(ans, senders)
 			if err == nil {
 				return Answer{ID: w.id, SDP: ans}, nil
