@@ -186,14 +186,14 @@ func (s *Server) setConsent(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Messages *bool `json:"messages"`
 	}
-	s.viewerChange(w, r, func(ctx context.Context, id string, by event.User) error {
+	s.withViewer(w, r, []string{event.RoleAgent, event.RoleAdmin}, func(id string, by event.User) (any, error) {
 		if err := decodeJSON(r, &body); err != nil {
-			return err
+			return nil, err
 		}
 		if body.Messages == nil {
-			return problem.New(problem.BadRequest, `body must be {"messages": true|false}`)
+			return nil, problem.New(problem.BadRequest, `body must be {"messages": true|false}`)
 		}
-		return s.deps.Actions.SetConsent(ctx, id, *body.Messages, by)
+		return nil, s.deps.Actions.SetConsent(r.Context(), id, *body.Messages, by)
 	})
 }
 
@@ -201,33 +201,16 @@ func (s *Server) addNote(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Text string `json:"text"`
 	}
-	s.viewerChange(w, r, func(ctx context.Context, id string, by event.User) error {
+	s.withViewer(w, r, []string{event.RoleAgent, event.RoleAdmin}, func(id string, by event.User) (any, error) {
 		if err := decodeJSON(r, &body); err != nil {
-			return err
+			return nil, err
 		}
 		body.Text = strings.TrimSpace(body.Text)
 		if n := utf8.RuneCountInString(body.Text); n == 0 || n > 2000 {
-			return problem.New(problem.BadRequest, "text: 1-2000 characters")
+			return nil, problem.New(problem.BadRequest, "text: 1-2000 characters")
 		}
-		return s.deps.Actions.AddNote(ctx, id, by, body.Text)
+		return nil, s.deps.Actions.AddNote(r.Context(), id, by, body.Text)
 	})
-}
-
-func (s *Server) viewerChange(w http.ResponseWriter, r *http.Request, change func(context.Context, string, event.User) error) {
-	c, err := s.Authorize(r, "", false, event.RoleAgent, event.RoleAdmin)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	id, err := viewerParam(r)
-	if err == nil {
-		err = change(r.Context(), id, c.User())
-	}
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // setTimeZone takes the player's IANA zone ({"tz": "Asia/Shanghai"}) for its viewer.
@@ -254,7 +237,7 @@ func (s *Server) setTimeZone(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) viewerActions(w http.ResponseWriter, r *http.Request) {
-	s.withViewer(w, r, []string{event.RoleAgent, event.RoleAdmin}, func(id string) (any, error) {
+	s.withViewer(w, r, []string{event.RoleAgent, event.RoleAdmin}, func(id string, _ event.User) (any, error) {
 		list, err := s.deps.Actions.Actions(r.Context(), id)
 		if list == nil {
 			list = []rules.Action{}

@@ -90,7 +90,7 @@ func (s *Server) importEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) viewerProfile(w http.ResponseWriter, r *http.Request) {
-	s.withViewer(w, r, []string{event.RoleAgent, event.RoleAdmin}, func(id string) (any, error) {
+	s.withViewer(w, r, []string{event.RoleAgent, event.RoleAdmin}, func(id string, _ event.User) (any, error) {
 		v, err := s.deps.Segment.Viewer(r.Context(), id)
 		if err != nil || s.deps.Actions == nil {
 			return v, err
@@ -108,7 +108,7 @@ func (s *Server) viewerProfile(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) exportViewer(w http.ResponseWriter, r *http.Request) {
-	s.withViewer(w, r, []string{event.RoleAdmin}, func(id string) (any, error) {
+	s.withViewer(w, r, []string{event.RoleAdmin}, func(id string, _ event.User) (any, error) {
 		exp, err := s.deps.Segment.Export(r.Context(), id)
 		if err == nil {
 			w.Header().Set("Content-Disposition", `attachment; filename="viewer-export.json"`)
@@ -118,18 +118,20 @@ func (s *Server) exportViewer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) eraseViewer(w http.ResponseWriter, r *http.Request) {
-	s.withViewer(w, r, []string{event.RoleAdmin}, func(id string) (any, error) {
+	s.withViewer(w, r, []string{event.RoleAdmin}, func(id string, _ event.User) (any, error) {
 		return nil, s.deps.Segment.Erase(r.Context(), id)
 	})
 }
 
-// withViewer authorizes roles, validates {id} and answers fn's result (204 when nil).
-func (s *Server) withViewer(w http.ResponseWriter, r *http.Request, roles []string, fn func(id string) (any, error)) {
+// withViewer authorizes roles, validates {id} and answers the result of fn (given the
+// id and the caller), 204 when nil.
+func (s *Server) withViewer(w http.ResponseWriter, r *http.Request, roles []string, fn func(id string, by event.User) (any, error)) {
 	room := ""
 	if len(roles) == 1 && roles[0] == event.RoleAdmin {
 		room = token.AnyRoom // erasing or exporting a viewer spans every room
 	}
-	if _, err := s.Authorize(r, room, false, roles...); err != nil {
+	c, err := s.Authorize(r, room, false, roles...)
+	if err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -138,7 +140,7 @@ func (s *Server) withViewer(w http.ResponseWriter, r *http.Request, roles []stri
 		writeError(w, r, err)
 		return
 	}
-	v, err := fn(id)
+	v, err := fn(id, c.User())
 	switch {
 	case err != nil:
 		writeError(w, r, err)
