@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,10 +105,20 @@ func TestDrainWaitsForWorkInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Requests the server has begun to read: the drain must start only once the slow
+	// one is among them (before, the server might not even have accepted it yet).
+	var active atomic.Int64
+	a.http.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateActive {
+			active.Add(1)
+		}
+	}
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + a.Addr().String()
+	waitFor(t, func() bool { return httpStatus(base+"/healthz") == 200 })
+	before := active.Load()
 	pr, pw := io.Pipe()
 	slow := make(chan *http.Response, 1)
 	go func() {
@@ -118,8 +129,8 @@ func TestDrainWaitsForWorkInFlight(t *testing.T) {
 		}
 		slow <- res
 	}()
-	pw.Write([]byte(`{"name":`)) // the request is now in flight
-	waitFor(t, func() bool { return httpStatus(base+"/healthz") == 200 })
+	pw.Write([]byte(`{"name":`))
+	waitFor(t, func() bool { return active.Load() > before }) // the request is now in flight
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- a.Shutdown(context.Background()) }()
