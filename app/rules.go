@@ -137,7 +137,8 @@ func (p *playbook) Snapshot(ctx context.Context, id, live string) (rules.Viewer,
 	v.Tags.Custom = p.customTags(ctx, b.ID)
 	var s rules.Session
 	if l := b.Live; l.Live != "" {
-		s = rules.Session{Room: l.Room, Live: l.Live, WatchSeconds: l.Watch.Seconds(), Watching: l.Watching, Comments: b.LiveComments}
+		s = rules.Session{Room: l.Room, Live: l.Live, WatchSeconds: l.Watch.Seconds(), Watching: l.Watching,
+			Comments: b.LiveComments, AsOf: l.AsOf}
 		// Shops stamp orders to the second: one placed in the live's first second
 		// still belongs to it.
 		if !b.LastOrder.IsZero() && !b.LastOrder.Before(l.Start.Truncate(time.Second)) {

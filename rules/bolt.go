@@ -24,6 +24,9 @@ import (
 type BoltState struct {
 	db *bolt.DB
 	wb *writeBehind // nil: write-through
+	// afterActionsRead, set only by tests, runs between Actions' read of the file
+	// and of the firings not yet written.
+	afterActionsRead func()
 }
 
 var _ State = (*BoltState)(nil)
@@ -365,34 +368,42 @@ func (s *BoltState) flush() error {
 }
 
 // Actions implements Firings. It reads the file and the firings not yet written
-// behind together, without writing them: the rules read a viewer's log when they first
-// see the viewer, and that must not cost an fsync.
+// behind together, without writing them and without waiting for a flush: the rules
+// read a viewer's log when they first see the viewer, and that must not cost an fsync
+// or stall behind one.
 func (s *BoltState) Actions(_ context.Context, viewer string) ([]Action, error) {
-	if s.wb != nil {
-		s.wb.flushMu.Lock() // no flush half done while both are read
-		defer s.wb.flushMu.Unlock()
-	}
-	var out []Action
-	err := s.db.View(func(tx *bolt.Tx) error {
-		prefix := append([]byte(viewer), 0)
-		c := tx.Bucket(bActions).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var a Action
-			if err := json.Unmarshal(v, &a); err != nil {
-				return err
+	for {
+		var out []Action
+		var rtx int
+		err := s.db.View(func(tx *bolt.Tx) error {
+			rtx = tx.ID()
+			prefix := append([]byte(viewer), 0)
+			c := tx.Bucket(bActions).Cursor()
+			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+				var a Action
+				if err := json.Unmarshal(v, &a); err != nil {
+					return err
+				}
+				out = append(out, a)
 			}
-			out = append(out, a)
+			return nil
+		})
+		if err != nil || s.wb == nil {
+			return out, err
 		}
-		return nil
-	})
-	if err != nil || s.wb == nil {
-		return out, err
+		if s.afterActionsRead != nil {
+			s.afterActionsRead()
+		}
+		more, ok := s.wb.unwritten(viewer, rtx)
+		if !ok {
+			continue // a flush ended meanwhile: its records are only in the file now
+		}
+		out = append(out, more...)
+		if len(out) > MaxActionsPerViewer {
+			out = out[len(out)-MaxActionsPerViewer:]
+		}
+		return out, nil
 	}
-	out = append(out, s.wb.pending(viewer)...)
-	if len(out) > MaxActionsPerViewer {
-		out = out[len(out)-MaxActionsPerViewer:]
-	}
-	return out, nil
 }
 
 // Ready reports whether the state file is open and readable (for /readyz).

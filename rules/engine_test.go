@@ -141,6 +141,30 @@ func startSynctest(t *testing.T, set *Set) (*Engine, *outbox, *MemoryState) {
 	return e, out, st
 }
 
+// A snapshot measured before it reached the engine (the bridge was busy) still gets
+// its prompt at the threshold: the timer counts from when the watch time was measured,
+// not from when the engine armed it.
+func TestStayTimerCountsFromSnapshot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e, out, _ := startSynctest(t, mustCompile(t, DefaultRules(2*time.Second)))
+		measured := time.Now()
+		time.Sleep(300 * time.Millisecond) // the snapshot's way to the engine
+		s := Session{Room: "r1", Live: "live-1", Watching: true, WatchSeconds: 0.5, AsOf: measured}
+		e.OnEvent(context.Background(), viewer("late"), s, event.Event{Type: event.WatchStart, At: measured})
+		// Due at measured + 1.5 s, which is 1.2 s from now.
+		time.Sleep(1200*time.Millisecond - 20*time.Millisecond)
+		synctest.Wait()
+		if prompts, _ := out.sent(); len(prompts) != 0 {
+			t.Fatalf("prompt before the threshold: %+v", prompts)
+		}
+		time.Sleep(40 * time.Millisecond) // the threshold plus the wheel's tick
+		synctest.Wait()
+		if prompts, _ := out.sent(); len(prompts) != 1 {
+			t.Fatalf("%d prompts at the threshold counted from the snapshot, want 1", len(prompts))
+		}
+	})
+}
+
 func TestStayTimerOnTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e, out, _ := startSynctest(t, mustCompile(t, DefaultRules(2*time.Second)))

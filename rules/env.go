@@ -55,6 +55,10 @@ type Session struct {
 	Comments     int     `json:"comments" expr:"comments"`
 	// Watching is true while the viewer is present in this live (video or chat).
 	Watching bool `json:"watching" expr:"watching"`
+	// AsOf is when WatchSeconds was measured (zero: as the engine receives it). A
+	// stay timer counts its threshold from there, so that the time a snapshot takes
+	// to reach the engine does not delay the prompt.
+	AsOf time.Time `json:"-" expr:"-"`
 }
 
 // Event is the triggering event as expressions see it. For a tag change, Type is

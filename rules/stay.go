@@ -37,8 +37,11 @@ func (e *Engine) trackStay(set *Set, env *Env, now time.Time) {
 		if e.wheel.refresh(key, st) || e.stayFired(s.Live, key) {
 			continue // armed: the latest snapshot rides along, the deadline stays
 		}
-		watched := time.Duration(s.WatchSeconds * float64(time.Second))
-		e.wheel.schedule(key, now.Add(r.threshold-watched), st)
+		watched, asOf := time.Duration(s.WatchSeconds*float64(time.Second)), now
+		if !s.AsOf.IsZero() && s.AsOf.Before(now) {
+			asOf = s.AsOf
+		}
+		e.wheel.schedule(key, asOf.Add(r.threshold-watched), st)
 	}
 }
 

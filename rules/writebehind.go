@@ -32,6 +32,14 @@ type writeBehind struct {
 	// next flush. Failing the commits instead would drop a whole chunk of prompts.
 	err error
 
+	// flushing are the records the running flush writes, in the transaction
+	// flushingTx; flushedTx is the last flush's transaction. A reader of the file
+	// tells by its own transaction's id which of them it sees (unwritten).
+	flushing              []*Record
+	flushingTx, flushedTx int
+	// duringFlush, set only by tests, runs inside the flush's transaction.
+	duringFlush func()
+
 	flushMu sync.Mutex // one flush at a time
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -158,12 +166,23 @@ func (w *writeBehind) failure() error {
 	return w.err
 }
 
-// pending lists viewer's actions committed but not yet written, oldest first.
-func (w *writeBehind) pending(viewer string) []Action {
+// unwritten lists viewer's firings that a read of the file in transaction rtx did
+// not see, oldest first. ok is false when a flush has ended since that read began:
+// its records are neither in what was read nor in memory any more, so read again.
+func (w *writeBehind) unwritten(viewer string, rtx int) (out []Action, ok bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var out []Action
-	for _, r := range w.recs {
+	if w.flushedTx > rtx {
+		return nil, false
+	}
+	if rtx < w.flushingTx {
+		out = viewerActions(out, w.flushing, viewer)
+	}
+	return viewerActions(out, w.recs, viewer), true
+}
+
+func viewerActions(out []Action, recs []*Record, viewer string) []Action {
+	for _, r := range recs {
 		if r.Action.Viewer == viewer {
 			out = append(out, r.Action)
 		}
@@ -210,19 +229,31 @@ func (w *writeBehind) read(keys []string, into map[string]Counter) (map[string]C
 }
 
 // flush writes the pending records and counters in one transaction, then forgets
-// the counters that did not change meanwhile (the file holds them now).
+// the counters that did not change meanwhile (the file holds them now). It takes
+// them inside the transaction, so that readers can tell what the file they read
+// holds (unwritten) and never wait for a flush.
 func (w *writeBehind) flush() error {
 	w.flushMu.Lock()
 	defer w.flushMu.Unlock()
 	w.mu.Lock()
-	recs := w.recs
-	w.recs, w.oldest = nil, time.Time{}
-	counters := maps.Clone(w.cache)
+	idle := len(w.recs) == 0 && len(w.cache) == 0
 	w.mu.Unlock()
-	if len(recs) == 0 && len(counters) == 0 {
+	if idle {
 		return nil
 	}
+	var recs []*Record
+	var counters map[string]cachedCounter
+	var txID int
 	err := w.s.db.Update(func(tx *bolt.Tx) error {
+		txID = tx.ID()
+		w.mu.Lock()
+		recs, w.recs, w.oldest = w.recs, nil, time.Time{}
+		w.flushing, w.flushingTx = recs, txID
+		counters = maps.Clone(w.cache)
+		w.mu.Unlock()
+		if w.duringFlush != nil {
+			w.duringFlush()
+		}
 		b := tx.Bucket(bCounters)
 		for _, k := range slices.Sorted(maps.Keys(counters)) { // in key order: fewer pages touched
 			if err := putCounter(b, k, counters[k].counter()); err != nil {
@@ -240,10 +271,12 @@ func (w *writeBehind) flush() error {
 	})
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.flushing, w.flushingTx = nil, 0
 	if err != nil {
 		w.recs = append(recs, w.recs...) // try again at the next flush
 		return err
 	}
+	w.flushedTx = txID
 	for k, v := range counters {
 		if w.cache[k].ver == v.ver {
 			delete(w.cache, k)

@@ -209,6 +209,86 @@ func TestActionsSeePendingWithoutFlushing(t *testing.T) {
 	}
 }
 
+// TestActionsDuringFlush: a viewer's log read while a flush is writing it returns at
+// once (the rules' event bridge reads logs, and a flush of a burst takes hundreds of
+// milliseconds), with every firing once; so does a read that a whole flush overtakes
+// between reading the file and the firings not yet written.
+func TestActionsDuringFlush(t *testing.T) {
+	st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, at := context.Background(), time.Now()
+	commit := func(detail string) {
+		t.Helper()
+		rec := &Record{Action: Action{At: at, Viewer: "v1", RuleID: "r", Type: ActDM, Detail: detail}}
+		if _, err := st.Commit(ctx, Firing{At: at, Rec: rec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	details := func() string {
+		t.Helper()
+		got := make(chan string, 1)
+		go func() {
+			acts, err := st.Actions(ctx, "v1")
+			if err != nil {
+				t.Error(err)
+			}
+			var out []string
+			for _, a := range acts {
+				out = append(out, a.Detail)
+			}
+			got <- fmt.Sprint(out)
+		}()
+		select {
+		case s := <-got:
+			return s
+		case <-time.After(10 * time.Second):
+			t.Fatal("reading the log waited for the flush")
+			return ""
+		}
+	}
+
+	commit("a")
+	inFlush, release := make(chan struct{}), make(chan struct{})
+	st.wb.duringFlush = func() {
+		close(inFlush)
+		<-release
+	}
+	flushed := make(chan error, 1)
+	go func() { flushed <- st.flush() }()
+	<-inFlush
+	commit("b") // lands after the flush took its records
+	if got := details(); got != "[a b]" {
+		t.Fatalf("during the flush: %s", got)
+	}
+	close(release)
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	st.wb.duringFlush = nil
+	if got := details(); got != "[a b]" {
+		t.Fatalf("after the flush: %s", got)
+	}
+
+	// A flush that starts and ends between the two reads: the read is done again.
+	reads := 0
+	st.afterActionsRead = func() {
+		if reads++; reads == 1 {
+			if err := st.flush(); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	if got := details(); got != "[a b]" {
+		t.Fatalf("overtaken by a flush: %s", got)
+	}
+	if reads != 2 {
+		t.Fatalf("%d reads, want 2 (the first was overtaken)", reads)
+	}
+}
+
 // TestFlushFailureMakesStateUnready: after a failed write-behind flush, firings are
 // still taken (kept for the next flush) and Ready reports the failure until a flush
 // succeeds.

@@ -37,6 +37,7 @@ type LiveBrief struct {
 	Live, Room string
 	Start      time.Time
 	Watch      time.Duration
+	AsOf       time.Time // when Watch was measured
 	Watching   bool
 }
 
@@ -47,7 +48,8 @@ func (e *Engine) Brief(_ context.Context, id, live string) (Brief, error) {
 		return Brief{}, notFound(id)
 	}
 	defer sh.mu.Unlock()
-	now := e.now().UnixMilli()
+	asOf := e.now()
+	now := asOf.UnixMilli()
 	b := Brief{ID: p.ID, Name: p.Name, Sessions: int(p.Sessions), Orders: int(p.Orders),
 		Comments: int(p.Comments), Likes: int(p.Likes), Watch: time.Duration(p.WatchMs) * time.Millisecond,
 		Spend: p.Spend, AOV: p.Spend.Div(int64(p.Orders)), Consent: p.Consent,
@@ -61,7 +63,8 @@ func (e *Engine) Brief(_ context.Context, id, live string) (Brief, error) {
 			if l.Live != live {
 				continue
 			}
-			b.Live = LiveBrief{Live: l.Live, Room: l.Room, Start: msTime(l.Start), Watch: time.Duration(l.WatchMs) * time.Millisecond}
+			b.Live = LiveBrief{Live: l.Live, Room: l.Room, Start: msTime(l.Start), AsOf: asOf,
+				Watch: time.Duration(l.WatchMs) * time.Millisecond}
 			for _, s := range p.Open {
 				if s.Live == l.Live {
 					b.Live.Watching = true

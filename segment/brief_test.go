@@ -92,6 +92,10 @@ func briefEqual(a, want Brief, view ViewerView, live string) bool {
 			return false
 		}
 	}
+	if (a.Live.Live != "") == a.Live.AsOf.IsZero() { // a live session says when it was measured
+		return false
+	}
+	a.Live.AsOf = time.Time{}
 	la, lb, sa, sb := a.LastOrder, want.LastOrder, a.Live.Start, want.Live.Start
 	a.LastOrder, want.LastOrder, a.Live.Start, want.Live.Start = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	a.Watch, a.Live.Watch = 0, 0
