@@ -167,31 +167,7 @@ func TestCommitBatchInOrder(t *testing.T) {
 // TestActionsSeePendingWithoutFlushing: a viewer's log read from the write-behind state
 // holds the firings not yet written, in order and once, and does not write them.
 func TestActionsSeePendingWithoutFlushing(t *testing.T) {
-	st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ctx, at := context.Background(), time.Now()
-	commit := func(detail string) {
-		t.Helper()
-		rec := &Record{Action: Action{At: at, Viewer: "v1", RuleID: "r", Type: ActDM, Detail: detail}}
-		if _, err := st.Commit(ctx, Firing{At: at, Rec: rec}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	details := func() string {
-		t.Helper()
-		acts, err := st.Actions(ctx, "v1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, a := range acts {
-			out = append(out, a.Detail)
-		}
-		return fmt.Sprint(out)
-	}
+	st, commit, details := actionLog(t)
 	commit("a")
 	commit("b")
 	if got := details(); got != "[a b]" {
@@ -214,33 +190,11 @@ func TestActionsSeePendingWithoutFlushing(t *testing.T) {
 // milliseconds), with every firing once; so does a read that a whole flush overtakes
 // between reading the file and the firings not yet written.
 func TestActionsDuringFlush(t *testing.T) {
-	st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ctx, at := context.Background(), time.Now()
-	commit := func(detail string) {
-		t.Helper()
-		rec := &Record{Action: Action{At: at, Viewer: "v1", RuleID: "r", Type: ActDM, Detail: detail}}
-		if _, err := st.Commit(ctx, Firing{At: at, Rec: rec}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	st, commit, read := actionLog(t)
 	details := func() string {
 		t.Helper()
 		got := make(chan string, 1)
-		go func() {
-			acts, err := st.Actions(ctx, "v1")
-			if err != nil {
-				t.Error(err)
-			}
-			var out []string
-			for _, a := range acts {
-				out = append(out, a.Detail)
-			}
-			got <- fmt.Sprint(out)
-		}()
+		go func() { got <- read() }()
 		select {
 		case s := <-got:
 			return s
@@ -249,7 +203,6 @@ func TestActionsDuringFlush(t *testing.T) {
 			return ""
 		}
 	}
-
 	commit("a")
 	inFlush, release := make(chan struct{}), make(chan struct{})
 	st.wb.duringFlush = func() {
@@ -287,6 +240,36 @@ func TestActionsDuringFlush(t *testing.T) {
 	if reads != 2 {
 		t.Fatalf("%d reads, want 2 (the first was overtaken)", reads)
 	}
+}
+
+// actionLog opens a write-behind state that flushes only when told; commit records
+// an action for viewer v1 and details lists v1's actions as read from the state.
+func actionLog(t *testing.T) (st *BoltState, commit func(detail string), details func() string) {
+	st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ctx, at := context.Background(), time.Now()
+	commit = func(detail string) {
+		t.Helper()
+		rec := &Record{Action: Action{At: at, Viewer: "v1", RuleID: "r", Type: ActDM, Detail: detail}}
+		if _, err := st.Commit(ctx, Firing{At: at, Rec: rec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	details = func() string {
+		acts, err := st.Actions(ctx, "v1")
+		if err != nil {
+			t.Error(err)
+		}
+		var out []string
+		for _, a := range acts {
+			out = append(out, a.Detail)
+		}
+		return fmt.Sprint(out)
+	}
+	return st, commit, details
 }
 
 // TestFlushFailureMakesStateUnready: after a failed write-behind flush, firings are
