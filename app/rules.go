@@ -72,10 +72,10 @@ type playbook struct {
 	file   string
 	in     *event.Queue
 	cancel func()
-	mu     sync.Mutex // serialises PutRules
-	zones  sync.Map   // viewer id → IANA time zone seen on its events
-	custom sync.Map   // viewer id → []string custom tags (from the action log)
-	tagMu  sync.Mutex // serialises AddTag's read-modify-write of custom
+	mu     sync.Mutex           // serialises PutRules
+	zones  *viewerMap[string]   // viewer id → IANA time zone seen on its events
+	custom *viewerMap[[]string] // viewer id → custom tags (from the action log)
+	tagMu  sync.Mutex           // serialises AddTag's read-modify-write of custom
 	trend  *tagTrend
 }
 
@@ -131,8 +131,8 @@ func (p *playbook) Snapshot(ctx context.Context, id, live string) (rules.Viewer,
 	if b.LastSKU != "" {
 		v.LastCategory = p.seg.Category(b.LastSKU)
 	}
-	if z, ok := p.zones.Load(id); ok {
-		v.TimeZone = z.(string)
+	if z, ok := p.zones.load(id); ok {
+		v.TimeZone = z
 	}
 	v.Tags.Custom = p.customTags(ctx, b.ID)
 	var s rules.Session
@@ -213,15 +213,15 @@ func (p *playbook) AddTag(ctx context.Context, viewer, tag, ruleID string) error
 	defer p.tagMu.Unlock()
 	tags := p.customTags(ctx, viewer)
 	if !slices.Contains(tags, tag) {
-		p.custom.Store(viewer, append(slices.Clip(tags), tag))
+		p.custom.store(viewer, append(slices.Clip(tags), tag))
 	}
 	return nil
 }
 
 // customTags are the viewer's custom tags, read once from its action log.
 func (p *playbook) customTags(ctx context.Context, viewer string) []string {
-	if t, ok := p.custom.Load(viewer); ok {
-		return t.([]string)
+	if t, ok := p.custom.load(viewer); ok {
+		return t
 	}
 	var tags []string
 	if acts, err := p.rules.Actions(ctx, viewer); err == nil {
@@ -231,14 +231,13 @@ func (p *playbook) customTags(ctx context.Context, viewer string) []string {
 			}
 		}
 	}
-	t, _ := p.custom.LoadOrStore(viewer, tags)
-	return t.([]string)
+	return p.custom.loadOrStore(viewer, tags)
 }
 
 // SetTimeZone keeps the viewer's zone in memory for quiet hours: after a restart the
 // player sends it again when the viewer comes back.
 func (p *playbook) SetTimeZone(viewer string, zone *time.Location) {
-	p.zones.Store(viewer, zone.String())
+	p.zones.store(viewer, zone.String())
 }
 
 func (p *playbook) AddNote(ctx context.Context, viewer string, by event.User, text string) error {
@@ -334,7 +333,8 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 		return err
 	}
 	trendFile := filepath.Join(a.cfg.Data, TrendFile)
-	p := &playbook{seg: seg, lives: a.pub.(*liveStamp), trend: loadTagTrend(trendFile, a.log), file: filepath.Join(a.cfg.Data, RulesFile), in: event.NewQueue(TapSize)}
+	p := &playbook{seg: seg, lives: a.pub.(*liveStamp), trend: loadTagTrend(trendFile, a.log), file: filepath.Join(a.cfg.Data, RulesFile),
+		in: event.NewQueue(TapSize), zones: newViewerMap[string](), custom: newViewerMap[[]string]()}
 	eng, err := rules.New(a.cfg.Rules, rules.Deps{Outbox: outbox{ch}, State: state, Profiles: p, Tagger: p, Log: a.log.With("part", "rules"), Rules: set})
 	if err != nil {
 		state.Close()

@@ -259,7 +259,7 @@ func (h *Hub) SetLive(roomID string, live bool) {
 // the room pushes every prompt that has gathered to each agent connection in one go.
 func (h *Hub) Prompt(_ context.Context, roomID string, p Prompt) error {
 	v := p.Viewer
-	item := mustJSON(&outEvent{Type: evPrompt, At: ms(time.Now()), Viewer: &v, Reason: p.Reason,
+	item := mustJSON(&promptEvent{Type: evPrompt, At: ms(time.Now()), Viewer: &v, Reason: p.Reason,
 		Suggested: p.Suggested, PromptID: p.PromptID})
 	r, release, err := h.hold(roomID)
 	if err != nil {

@@ -149,3 +149,20 @@ func TestHistoryKeepsCountOrAge(t *testing.T) {
 		t.Fatalf("after(4) = %d events", got)
 	}
 }
+
+// TestPromptEventEncodesAsOutEvent: the prompt's own type encodes byte for byte as
+// the general event type would, empty fields and awkward text included.
+func TestPromptEventEncodesAsOutEvent(t *testing.T) {
+	for _, p := range []Prompt{
+		{Viewer: PromptViewer{ID: "v1"}},
+		{Viewer: PromptViewer{ID: "v2", Name: "Ann <b>&", Tags: []string{"high", "vip"}}, Reason: "watched 5m0s\n",
+			Suggested: "Hi \"Ann\" \u2028 \xff", PromptID: "p123"},
+	} {
+		v := p.Viewer
+		got := mustJSON(&promptEvent{Type: evPrompt, At: 42, Viewer: &v, Reason: p.Reason, Suggested: p.Suggested, PromptID: p.PromptID})
+		want := mustJSON(&outEvent{Type: evPrompt, At: 42, Viewer: &v, Reason: p.Reason, Suggested: p.Suggested, PromptID: p.PromptID})
+		if string(got) != string(want) {
+			t.Errorf("prompt event\n got %s\nwant %s", got, want)
+		}
+	}
+}

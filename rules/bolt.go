@@ -64,7 +64,10 @@ func OpenBolt(path string, flushEvery time.Duration) (*BoltState, error) {
 	}
 	s := &BoltState{db: db}
 	if flushEvery > 0 {
-		s.wb = newWriteBehind(s, flushEvery)
+		if s.wb, err = newWriteBehind(s, flushEvery); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("rules state %s: %w", path, err)
+		}
 	}
 	return s, nil
 }

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"hash/maphash"
 	"maps"
 	"slices"
 	"sync"
@@ -40,6 +41,13 @@ type writeBehind struct {
 	// duringFlush, set only by tests, runs inside the flush's transaction.
 	duringFlush func()
 
+	// stored holds a hash of every counter key in the file: a key not in it has no
+	// counter there, and is not read (a burst's keys are mostly new: each stay
+	// prompt has its own once-per-live key). Pointer-free, so the collector does not
+	// scan it: about 11 bytes per key.
+	stored map[uint64]struct{}
+	seed   maphash.Seed
+
 	flushMu sync.Mutex // one flush at a time
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -61,8 +69,18 @@ func (c cachedCounter) counter() Counter {
 	return out
 }
 
-func newWriteBehind(s *BoltState, every time.Duration) *writeBehind {
-	w := &writeBehind{s: s, cache: map[string]cachedCounter{}, stop: make(chan struct{}), every: every}
+func newWriteBehind(s *BoltState, every time.Duration) (*writeBehind, error) {
+	w := &writeBehind{s: s, cache: map[string]cachedCounter{}, stop: make(chan struct{}), every: every,
+		stored: map[uint64]struct{}{}, seed: maphash.MakeSeed()}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bCounters).ForEach(func(k, _ []byte) error {
+			w.stored[maphash.Bytes(w.seed, k)] = struct{}{}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
 	w.wg.Go(func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
@@ -82,7 +100,7 @@ func newWriteBehind(s *BoltState, every time.Duration) *writeBehind {
 			}
 		}
 	})
-	return w
+	return w, nil
 }
 
 // maxAgeFactor × the interval bounds how long a firing stays unwritten in a burst.
@@ -190,19 +208,26 @@ func viewerActions(out []Action, recs []*Record, viewer string) []Action {
 	return out
 }
 
-// uncached lists the limit keys of fs that are neither cached nor in have.
+// uncached lists the limit keys of fs that are neither cached nor in have, and may
+// have a counter in the file.
 func (w *writeBehind) uncached(fs []Firing, have map[string]Counter) []string {
 	var out []string
 	for _, f := range fs {
 		for _, l := range f.Limits {
 			_, cached := w.cache[l.Key]
 			_, had := have[l.Key]
-			if !cached && !had {
+			if !cached && !had && w.inFile(l.Key) {
 				out = append(out, l.Key)
 			}
 		}
 	}
 	return out
+}
+
+// inFile reports whether key may have a counter in the file.
+func (w *writeBehind) inFile(key string) bool {
+	_, ok := w.stored[maphash.String(w.seed, key)]
+	return ok
 }
 
 // read adds the counters of keys, read from the file in one transaction, to into
@@ -250,6 +275,9 @@ func (w *writeBehind) flush() error {
 		recs, w.recs, w.oldest = w.recs, nil, time.Time{}
 		w.flushing, w.flushingTx = recs, txID
 		counters = maps.Clone(w.cache)
+		for k := range counters {
+			w.stored[maphash.String(w.seed, k)] = struct{}{}
+		}
 		w.mu.Unlock()
 		if w.duringFlush != nil {
 			w.duringFlush()

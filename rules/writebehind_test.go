@@ -164,6 +164,50 @@ func TestCommitBatchInOrder(t *testing.T) {
 	}
 }
 
+// TestWriteBehindKnowsStoredKeys: the write-behind state reads from the file only the
+// counter keys the file may hold (those there when it opened and those it has
+// flushed since), and still enforces the limits of the others.
+func TestWriteBehindKnowsStoredKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rules.db")
+	ctx, at := context.Background(), time.Now()
+	once := func(key string) Firing { return Firing{At: at, Limits: []Limit{{Key: key, Cap: 1}}} }
+	st, err := OpenBolt(path, 0) // write-through: "old" is in the file before the write-behind opens it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.Commit(ctx, once("old")); err != nil || !ok[0] {
+		t.Fatalf("first firing: %v %v", ok, err)
+	}
+	st.Close()
+	if st, err = OpenBolt(path, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if !st.wb.inFile("old") || st.wb.inFile("new") {
+		t.Fatalf("keys in the file: old %v, new %v", st.wb.inFile("old"), st.wb.inFile("new"))
+	}
+	for _, c := range []struct {
+		key  string
+		want bool
+	}{{"old", false}, {"new", true}, {"new", false}} {
+		if ok, err := st.Commit(ctx, once(c.key)); err != nil || ok[0] != c.want {
+			t.Fatalf("%s: allowed %v (%v), want %v", c.key, ok, err, c.want)
+		}
+	}
+	if st.wb.inFile("new") {
+		t.Fatal("a counter not flushed yet is taken for one in the file")
+	}
+	if err := st.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !st.wb.inFile("new") || len(st.wb.cache) != 0 {
+		t.Fatalf("after a flush: new in file %v, %d counters cached", st.wb.inFile("new"), len(st.wb.cache))
+	}
+	if ok, _ := st.Commit(ctx, once("new")); ok[0] {
+		t.Fatal("the flushed counter was not read back: cap exceeded")
+	}
+}
+
 // TestActionsSeePendingWithoutFlushing: a viewer's log read from the write-behind state
 // holds the firings not yet written, in order and once, and does not write them.
 func TestActionsSeePendingWithoutFlushing(t *testing.T) {
