@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/liveroom/liveroom/chat"
@@ -75,6 +76,8 @@ type playbook struct {
 	mu     sync.Mutex           // serialises PutRules
 	zones  *viewerMap[string]   // viewer id → IANA time zone seen on its events
 	custom *viewerMap[[]string] // viewer id → custom tags (from the action log)
+	// tagged is false while no viewer has a custom tag: then no log is read for them.
+	tagged atomic.Bool
 	tagMu  sync.Mutex           // serialises AddTag's read-modify-write of custom
 	trend  *tagTrend
 }
@@ -211,6 +214,7 @@ func (p *playbook) TagChanges(days int) []gateway.DayChanges { return p.trend.Ta
 func (p *playbook) AddTag(ctx context.Context, viewer, tag, ruleID string) error {
 	p.tagMu.Lock()
 	defer p.tagMu.Unlock()
+	p.tagged.Store(true)
 	tags := p.customTags(ctx, viewer)
 	if !slices.Contains(tags, tag) {
 		p.custom.store(viewer, append(slices.Clip(tags), tag))
@@ -220,6 +224,9 @@ func (p *playbook) AddTag(ctx context.Context, viewer, tag, ruleID string) error
 
 // customTags are the viewer's custom tags, read once from its action log.
 func (p *playbook) customTags(ctx context.Context, viewer string) []string {
+	if !p.tagged.Load() {
+		return nil
+	}
 	if t, ok := p.custom.load(viewer); ok {
 		return t
 	}
@@ -332,6 +339,11 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 	if err != nil {
 		return err
 	}
+	tagged, err := state.AnyTagged(context.Background())
+	if err != nil {
+		state.Close()
+		return err
+	}
 	trendFile := filepath.Join(a.cfg.Data, TrendFile)
 	p := &playbook{seg: seg, lives: a.pub.(*liveStamp), trend: loadTagTrend(trendFile, a.log), file: filepath.Join(a.cfg.Data, RulesFile),
 		in: event.NewQueue(TapSize), zones: newViewerMap[string](), custom: newViewerMap[[]string]()}
@@ -341,6 +353,7 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 		return err
 	}
 	p.rules = eng
+	p.tagged.Store(tagged)
 	p.cancel = seg.Subscribe(p.in)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

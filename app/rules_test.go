@@ -347,9 +347,12 @@ func TestRulesAPI(t *testing.T) {
 }
 
 // TestCustomTagRule: a rule's tag action gives the viewer a custom tag that later
-// conditions see, and the profile lists it among the actions.
+// conditions see, and the profile lists it among the actions; after a restart the
+// tag is still known (read back from the action log).
 func TestCustomTagRule(t *testing.T) {
-	a, base := startApp(t, testConfig(t))
+	cfg := testConfig(t)
+	a := runningApp(t, cfg)
+	base := a.BaseURL()
 	admin, _ := a.Signer().Issue(token.Spec{User: "root", Role: event.RoleAdmin, Room: token.AnyRoom, TTL: time.Hour})
 	doc := `{"rules":[
 		{"id":"tag-talker","trigger":{"event":["danmaku"]},"action":{"type":"tag","tag":"talker"}},
@@ -372,4 +375,12 @@ func TestCustomTagRule(t *testing.T) {
 	if n := len(quiet.of("dm")); n != 0 {
 		t.Fatalf("an untagged viewer got %d DMs", n)
 	}
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	_, base2 := startApp(t, cfg)
+	again := dialRoom(t, base2, "r1", talkTok)
+	again.send(t, map[string]any{"type": "like", "count": 1})
+	waitUntil(t, "the tagged viewer's DM after a restart", func() bool { return len(again.of("dm")) == 1 })
 }

@@ -409,6 +409,24 @@ func (s *BoltState) Actions(_ context.Context, viewer string) ([]Action, error) 
 	}
 }
 
+// AnyTagged implements Firings. It looks for the encoded type rather than decoding
+// every action: it runs once at start-up, over every viewer's log.
+func (s *BoltState) AnyTagged(context.Context) (bool, error) {
+	if err := s.flush(); err != nil {
+		return false, err
+	}
+	marker := []byte(`"type":"` + ActTag + `"`)
+	found := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bActions).Cursor()
+		for k, v := c.First(); k != nil && !found; k, v = c.Next() {
+			found = bytes.Contains(v, marker)
+		}
+		return nil
+	})
+	return found, err
+}
+
 // Ready reports whether the state file is open and readable (for /readyz).
 func (s *BoltState) Ready(context.Context) error {
 	if s.wb != nil {

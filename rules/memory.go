@@ -137,6 +137,18 @@ func (m *MemoryState) ViewerPrompts(_ context.Context, viewer string, since time
 	return out, nil
 }
 
+// AnyTagged implements Firings.
+func (m *MemoryState) AnyTagged(context.Context) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, acts := range m.actions {
+		if slices.ContainsFunc(acts, func(a Action) bool { return a.Type == ActTag }) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // Actions implements Firings.
 func (m *MemoryState) Actions(_ context.Context, viewer string) ([]Action, error) {
 	m.mu.Lock()

@@ -101,6 +101,9 @@ type Firings interface {
 	Commit(ctx context.Context, fs ...Firing) (ok []bool, err error)
 	// Actions lists a viewer's actions, oldest first (at most MaxActionsPerViewer).
 	Actions(ctx context.Context, viewer string) ([]Action, error)
+	// AnyTagged reports whether any viewer's actions hold a tag action: while none
+	// does, nobody has custom tags and their logs need not be read for them.
+	AnyTagged(ctx context.Context) (bool, error)
 }
 
 // JobStore keeps scheduled jobs across restarts.

@@ -115,25 +115,7 @@ func TestWriteBehindRereadsAfterFlush(t *testing.T) {
 // TestCommitBatchInOrder: the firings of one Commit are taken in order, each after
 // the ones before it, on every State.
 func TestCommitBatchInOrder(t *testing.T) {
-	states := map[string]func() State{
-		"memory": func() State { return NewMemoryState() },
-		"bolt-write-through": func() State {
-			st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		},
-		"bolt-write-behind": func() State {
-			st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		},
-	}
+	states := allStates(t)
 	for name, open := range states {
 		t.Run(name, func(t *testing.T) {
 			st, at := open(), time.Now()
@@ -205,6 +187,46 @@ func TestWriteBehindKnowsStoredKeys(t *testing.T) {
 	}
 	if ok, _ := st.Commit(ctx, once("new")); ok[0] {
 		t.Fatal("the flushed counter was not read back: cap exceeded")
+	}
+}
+
+// allStates makes each kind of State, empty.
+func allStates(t *testing.T) map[string]func() State {
+	bolt := func(flushEvery time.Duration) func() State {
+		return func() State {
+			st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), flushEvery)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}
+	}
+	return map[string]func() State{
+		"memory":             func() State { return NewMemoryState() },
+		"bolt-write-through": bolt(0),
+		"bolt-write-behind":  bolt(time.Hour),
+	}
+}
+
+// TestAnyTagged: only a tag action in some viewer's log makes AnyTagged true, whether
+// it is written yet or not.
+func TestAnyTagged(t *testing.T) {
+	ctx, at := context.Background(), time.Now()
+	for name, open := range allStates(t) {
+		st := open()
+		for _, c := range []struct {
+			typ  string
+			want bool
+		}{{ActPrompt, false}, {ActDM, false}, {ActTag, true}} {
+			rec := &Record{Action: Action{At: at, Viewer: "v-" + c.typ, RuleID: "r", Type: c.typ, Detail: `"type":"x"`}}
+			if _, err := st.Commit(ctx, Firing{At: at, Rec: rec}); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := st.AnyTagged(ctx); err != nil || got != c.want {
+				t.Fatalf("%s: after a %s action: AnyTagged %v (%v), want %v", name, c.typ, got, err, c.want)
+			}
+		}
 	}
 }
 
