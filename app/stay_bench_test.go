@@ -150,7 +150,7 @@ func stealTime() time.Duration {
 type promptReader struct {
 	conn *websocket.Conn
 	mu   sync.Mutex
-	at   map[string]time.Time // every prompt's arrival, by viewer
+	at   map[string]time.Time // the round's prompts' arrivals, by viewer
 	// want are the prompts waited for, left how many of them have not arrived, and
 	// all is closed when none is left: the wait takes no CPU from the node.
 	want map[string]time.Time
@@ -248,15 +248,10 @@ func promptViewers(frame []byte) []string {
 func (r *promptReader) wait(tb testing.TB, due map[string]time.Time, limit time.Duration) []time.Duration {
 	tb.Helper()
 	r.mu.Lock()
-	r.want, r.left, r.all = due, 0, make(chan struct{})
-	for id := range due {
-		if _, ok := r.at[id]; !ok {
-			r.left++
-		}
-	}
-	if r.left == 0 {
-		close(r.all)
-	}
+	// A round's prompts arrive only after its wait begins (the threshold is seconds
+	// away): start each round with a map of its own size, which does not grow.
+	r.at = make(map[string]time.Time, len(due))
+	r.want, r.left, r.all = due, len(due), make(chan struct{})
 	r.mu.Unlock()
 	select {
 	case <-r.all:

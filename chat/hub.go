@@ -258,9 +258,7 @@ func (h *Hub) SetLive(roomID string, live bool) {
 // together must not queue behind it one prompt at a time. The prompt is encoded here;
 // the room pushes every prompt that has gathered to each agent connection in one go.
 func (h *Hub) Prompt(_ context.Context, roomID string, p Prompt) error {
-	v := p.Viewer
-	item := mustJSON(&promptEvent{Type: evPrompt, At: ms(time.Now()), Viewer: &v, Reason: p.Reason,
-		Suggested: p.Suggested, PromptID: p.PromptID})
+	item := appendPromptEvent(make([]byte, 0, 512), ms(time.Now()), &p)
 	r, release, err := h.hold(roomID)
 	if err != nil {
 		return err

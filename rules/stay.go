@@ -55,42 +55,47 @@ func (e *Engine) markStay(live, key string) { e.stayDone.add(live, key) }
 // armed for that live are disarmed by the viewers' watch_stop/leave snapshots.
 func (e *Engine) EndLive(live string) { e.stayDone.endLive(live) }
 
-// stayDone remembers the stay keys that fired in each live. It is striped by key: the
-// workers of a burst mark thousands at once, and every event checks it.
+// stayDone remembers the stay keys that fired in each live, as 64-bit hashes: a
+// burst of ten thousand prompts adds ten thousand, and pointer-free keys are cheaper
+// to add and are not scanned by the collector. Two keys of one live would have to
+// share a hash (about 1 in 10^7 for a million stays) for a stay to be taken as fired
+// wrongly. Striped by key: the workers of a burst mark thousands at once, and every
+// event checks it.
 type stayDone struct {
 	seed    maphash.Seed
 	stripes [16]struct {
 		mu   sync.Mutex
-		live map[string]map[string]struct{}
+		live map[string]map[uint64]struct{}
 	}
 }
 
-func (d *stayDone) stripe(key string) (*sync.Mutex, *map[string]map[string]struct{}) {
-	st := &d.stripes[maphash.String(d.seed, key)%uint64(len(d.stripes))]
-	return &st.mu, &st.live
+func (d *stayDone) stripe(key string) (*sync.Mutex, *map[string]map[uint64]struct{}, uint64) {
+	h := maphash.String(d.seed, key)
+	st := &d.stripes[h%uint64(len(d.stripes))]
+	return &st.mu, &st.live, h
 }
 
 func (d *stayDone) has(live, key string) bool {
-	mu, m := d.stripe(key)
+	mu, m, h := d.stripe(key)
 	mu.Lock()
 	defer mu.Unlock()
-	_, ok := (*m)[live][key]
+	_, ok := (*m)[live][h]
 	return ok
 }
 
 func (d *stayDone) add(live, key string) {
-	mu, m := d.stripe(key)
+	mu, m, h := d.stripe(key)
 	mu.Lock()
 	defer mu.Unlock()
 	if *m == nil {
-		*m = map[string]map[string]struct{}{}
+		*m = map[string]map[uint64]struct{}{}
 	}
 	keys := (*m)[live]
 	if keys == nil {
-		keys = map[string]struct{}{}
+		keys = map[uint64]struct{}{}
 		(*m)[live] = keys
 	}
-	keys[key] = struct{}{}
+	keys[h] = struct{}{}
 }
 
 func (d *stayDone) endLive(live string) {
