@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -330,6 +331,20 @@ func TestWheelFiresOnceInOrder(t *testing.T) {
 	w.schedule("d", t0, 4)
 	if got := w.advance(t0.Add(5*time.Second + 10*time.Millisecond)); len(got) != 1 {
 		t.Fatalf("past due: %v", got)
+	}
+	// Timers of several ticks advanced over at once come out tick by tick.
+	base := t0.Add(6 * time.Second)
+	for i := range 40 {
+		w.schedule(fmt.Sprint("t", i), base.Add(time.Duration(39-i)*time.Millisecond), i)
+	}
+	got := w.advance(base.Add(50 * time.Millisecond))
+	if len(got) != 40 {
+		t.Fatalf("%d of 40 timers", len(got))
+	}
+	for i := 1; i < len(got); i++ {
+		if w.tickOf(got[i].due.Add(-time.Nanosecond)) < w.tickOf(got[i-1].due.Add(-time.Nanosecond)) {
+			t.Fatalf("timer due %v came after one due a tick later (%v)", got[i].due, got[i-1].due)
+		}
 	}
 }
 

@@ -134,8 +134,12 @@ func (w *writeBehind) commit(fs []Firing) ([]bool, error) {
 	if w.flushes != flushes {
 		clear(read)
 	}
-	if read, err = w.read(w.uncached(fs, read), read); err != nil {
-		return nil, err
+	// Keys another worker cached meanwhile are taken from the cache; only a flush
+	// can have made more keys uncached (and then read must be looked at again).
+	if len(missing) > 0 || w.flushes != flushes {
+		if read, err = w.read(w.uncached(fs, read), read); err != nil {
+			return nil, err
+		}
 	}
 	ok := make([]bool, len(fs))
 	for i, f := range fs {
