@@ -8,7 +8,6 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -182,15 +181,33 @@ func (e *Engine) loop() {
 		case <-t.C:
 			next = time.Time{}
 		}
-		// Hand due timers over in chunks: a burst of ten thousand costs a few hundred
-		// channel operations, not ten thousand.
-		for due := range slices.Chunk(e.wheel.advance(e.clock.Now()), fireChunk) {
-			select {
-			case e.fires <- due:
-			case <-e.ctx.Done():
-				return
+		// Hand due timers over in chunks as the slots are read: a burst of ten
+		// thousand costs a few hundred channel operations, not ten thousand, and the
+		// first chunk goes out at once.
+		chunk := make([]*timer, 0, fireChunk)
+		for _, slot := range e.wheel.advance(e.clock.Now()) {
+			for _, t := range slot {
+				if chunk = append(chunk, t); len(chunk) == fireChunk {
+					if !e.hand(chunk) {
+						return
+					}
+					chunk = make([]*timer, 0, fireChunk)
+				}
 			}
 		}
+		if len(chunk) > 0 && !e.hand(chunk) {
+			return
+		}
+	}
+}
+
+// hand gives a chunk of due timers to the workers; false once the engine stops.
+func (e *Engine) hand(chunk []*timer) bool {
+	select {
+	case e.fires <- chunk:
+		return true
+	case <-e.ctx.Done():
+		return false
 	}
 }
 
@@ -212,6 +229,7 @@ func (e *Engine) work() {
 				}
 			}
 			e.commit(e.ctx, b.pending)
+			e.wheel.forget(chunk)
 		}
 	}
 }

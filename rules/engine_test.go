@@ -309,27 +309,39 @@ func TestTagChangeRules(t *testing.T) {
 	}
 }
 
+// taken advances w to now and returns the timers handed out, in order, forgotten.
+func taken(w *wheel, now time.Time) []*timer {
+	var out []*timer
+	for _, slot := range w.advance(now) {
+		for _, t := range slot {
+			out = append(out, t)
+		}
+	}
+	w.forget(out)
+	return out
+}
+
 func TestWheelFiresOnceInOrder(t *testing.T) {
 	w := newWheel(10*time.Millisecond, 8, t0)
 	w.schedule("a", t0.Add(25*time.Millisecond), 1)
 	w.schedule("b", t0.Add(time.Second), 2) // several turns of an 8-slot wheel away
 	w.schedule("c", t0.Add(30*time.Millisecond), 3)
 	w.cancel("c")
-	if got := w.advance(t0.Add(20 * time.Millisecond)); len(got) != 0 {
+	if got := taken(w, t0.Add(20 * time.Millisecond)); len(got) != 0 {
 		t.Fatalf("early: %v", got)
 	}
-	if got := w.advance(t0.Add(30 * time.Millisecond)); len(got) != 1 || got[0].key != "a" {
+	if got := taken(w, t0.Add(30 * time.Millisecond)); len(got) != 1 || got[0].key != "a" {
 		t.Fatalf("a: %v", got)
 	}
-	if got := w.advance(t0.Add(990 * time.Millisecond)); len(got) != 0 {
+	if got := taken(w, t0.Add(990 * time.Millisecond)); len(got) != 0 {
 		t.Fatalf("b early: %v", got)
 	}
-	if got := w.advance(t0.Add(5 * time.Second)); len(got) != 1 || got[0].key != "b" || w.len() != 0 {
+	if got := taken(w, t0.Add(5 * time.Second)); len(got) != 1 || got[0].key != "b" || w.len() != 0 {
 		t.Fatalf("b: %v", got)
 	}
 	// A due time in the past fires at the next advance.
 	w.schedule("d", t0, 4)
-	if got := w.advance(t0.Add(5*time.Second + 10*time.Millisecond)); len(got) != 1 {
+	if got := taken(w, t0.Add(5*time.Second + 10*time.Millisecond)); len(got) != 1 {
 		t.Fatalf("past due: %v", got)
 	}
 	// Timers of several ticks advanced over at once come out tick by tick.
@@ -337,7 +349,7 @@ func TestWheelFiresOnceInOrder(t *testing.T) {
 	for i := range 40 {
 		w.schedule(fmt.Sprint("t", i), base.Add(time.Duration(39-i)*time.Millisecond), i)
 	}
-	got := w.advance(base.Add(50 * time.Millisecond))
+	got := taken(w, base.Add(50 * time.Millisecond))
 	if len(got) != 40 {
 		t.Fatalf("%d of 40 timers", len(got))
 	}
@@ -345,6 +357,34 @@ func TestWheelFiresOnceInOrder(t *testing.T) {
 		if w.tickOf(got[i].due.Add(-time.Nanosecond)) < w.tickOf(got[i-1].due.Add(-time.Nanosecond)) {
 			t.Fatalf("timer due %v came after one due a tick later (%v)", got[i].due, got[i-1].due)
 		}
+	}
+}
+
+// TestWheelTakenTimers: a timer handed out to be fired still counts as armed until
+// it is forgotten, and neither a refresh nor a cancel touches it; a timer armed again
+// under its key meanwhile is a new one that forgetting the old leaves alone.
+func TestWheelTakenTimers(t *testing.T) {
+	w := newWheel(10*time.Millisecond, 8, t0)
+	w.schedule("a", t0.Add(5*time.Millisecond), 1)
+	w.schedule("b", t0.Add(5*time.Millisecond), 2)
+	slots := w.advance(t0.Add(10 * time.Millisecond))
+	if len(slots) != 1 || len(slots[0]) != 2 {
+		t.Fatalf("handed out: %v", slots)
+	}
+	a, b := slots[0]["a"], slots[0]["b"]
+	if !w.refresh("a", 99) || a.data != 1 {
+		t.Fatalf("refresh of a timer being fired: armed %v, data %v", w.refresh("a", 99), a.data)
+	}
+	if !w.cancel("b") || w.near != 0 || w.len() != 1 {
+		t.Fatalf("cancel of a timer being fired: near %d, %d in the index", w.near, w.len())
+	}
+	w.schedule("a", t0.Add(30*time.Millisecond), 3) // armed again while being fired
+	w.forget([]*timer{a, b})
+	if w.len() != 1 || w.near != 1 {
+		t.Fatalf("after forget: %d armed, %d in slots, want the new a", w.len(), w.near)
+	}
+	if got := taken(w, t0.Add(30*time.Millisecond)); len(got) != 1 || got[0].data != 3 || w.len() != 0 {
+		t.Fatalf("the new a: %v", got)
 	}
 }
 

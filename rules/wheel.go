@@ -32,6 +32,11 @@ type timer struct {
 	data any
 }
 
+// A timer advance has handed out is neither in the heap nor in its slot's map (the
+// map was swapped out): it stays in the index, counting as armed, until the engine
+// has fired it and calls forget.
+func (w *wheel) takenLocked(t *timer) bool { return t.far < 0 && w.slots[t.slot][t.key] != t }
+
 func newWheel(tick time.Duration, slots int, now time.Time) *wheel {
 	w := &wheel{tick: tick, slots: make([]map[string]*timer, slots), index: map[string]*timer{},
 		origin: now, wake: make(chan struct{}, 1)}
@@ -80,12 +85,12 @@ func (w *wheel) place(t *timer) {
 }
 
 // refresh replaces the data of key's timer, keeping its due time; it reports whether
-// key is armed.
+// key is armed or being fired (whose data, in the engine's hands, is left alone).
 func (w *wheel) refresh(key string, data any) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	t, ok := w.index[key]
-	if ok {
+	if ok && !w.takenLocked(t) {
 		t.data = data
 	}
 	return ok
@@ -104,13 +109,26 @@ func (w *wheel) cancelLocked(key string) bool {
 		return false
 	}
 	delete(w.index, key)
-	if t.far >= 0 {
+	switch {
+	case w.takenLocked(t): // being fired: too late to stop
+	case t.far >= 0:
 		heap.Remove(&w.far, t.far)
-	} else {
+	default:
 		delete(w.slots[t.slot], key)
 		w.near--
 	}
 	return true
+}
+
+// forget removes fired timers from the index (those not armed again meanwhile).
+func (w *wheel) forget(ts []*timer) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, t := range ts {
+		if w.index[t.key] == t {
+			delete(w.index, t.key)
+		}
+	}
 }
 
 // plan says when the loop should next advance: the next tick while timers sit in
@@ -134,8 +152,12 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// advance removes and returns every timer due at or before now.
-func (w *wheel) advance(now time.Time) []*timer {
+// advance takes out every timer due at or before now, as the slots they were in,
+// earliest tick first: a slot's map is swapped for a fresh one rather than emptied
+// timer by timer, so that a burst of ten thousand timers of one tick is handed over
+// at once and the engine can start on it while it iterates. The timers stay in the
+// index, taken, until forget.
+func (w *wheel) advance(now time.Time) []map[string]*timer {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for len(w.far) > 0 && w.far[0].due.Sub(now) < w.turn()/2 {
@@ -146,22 +168,33 @@ func (w *wheel) advance(now time.Time) []*timer {
 	if to-from >= int64(len(w.slots)) {             // a long jump: every slot once
 		from = to - int64(len(w.slots)) + 1
 	}
-	var due []*timer
+	// Within half a turn of the cursor a slot holds only its own tick's timers (none
+	// is placed further ahead), all due once now has reached the tick's start. After
+	// a longer sleep a slot may also hold a later turn's timers, and the slot ahead
+	// of the cursor (n beyond target) later ones: there each timer is looked at.
+	whole := to-w.cursor <= int64(len(w.slots))/2
+	var due []map[string]*timer
 	for n := from; n <= to; n++ {
-		slot := w.slots[n%int64(len(w.slots))]
-		for key, t := range slot {
-			if !t.due.After(now) {
-				due = append(due, t)
-				delete(slot, key)
-				delete(w.index, key)
-				w.near--
-			}
+		i := n % int64(len(w.slots))
+		slot := w.slots[i]
+		if len(slot) == 0 {
+			continue
 		}
+		if n > target || !whole {
+			for key, t := range slot {
+				if !t.due.After(now) {
+					delete(slot, key)
+					w.near--
+					due = append(due, map[string]*timer{key: t})
+				}
+			}
+			continue
+		}
+		w.near -= len(slot)
+		w.slots[i] = make(map[string]*timer)
+		due = append(due, slot)
 	}
 	w.cursor = max(w.cursor, target)
-	// Slot by slot, so earlier ticks come first; within one tick a slot is a map and
-	// the order is random. Sorting a burst of ten thousand timers of one tick by their
-	// exact due times would hold every one of them back for the sort.
 	return due
 }
 
