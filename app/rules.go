@@ -33,6 +33,8 @@ var serviceUser = event.User{ID: "liveroom", Name: "Customer service", Role: eve
 type chatOut interface {
 	Prompt(ctx context.Context, room string, p chat.Prompt) error
 	SendDM(ctx context.Context, room string, from event.User, to, text string) (chat.DM, error)
+	ViewerDMs(ctx context.Context, viewer string) (map[string][]chat.DM, error)
+	EraseViewer(ctx context.Context, viewer string) error
 }
 
 // outbox delivers the rules' prompts and DMs through chat.
@@ -264,6 +266,61 @@ func (p *playbook) Category(sku string) string { return p.seg.Category(sku) }
 type analytics struct {
 	*segment.Engine
 	rules *rules.Engine
+	chat  chatOut
+	book  *playbook
+}
+
+// Export adds to the profile's export what the rules (actions, notes, prompts) and
+// chat (private messages) hold about each of the viewer's ids.
+func (a analytics) Export(ctx context.Context, id string) (segment.Export, error) {
+	out, err := a.Engine.Export(ctx, id)
+	if err != nil {
+		return out, err
+	}
+	ids, err := a.Identities(ctx, id)
+	if err != nil {
+		return segment.Export{}, err
+	}
+	held, dms := map[string]rules.Held{}, map[string]map[string][]chat.DM{}
+	for _, v := range ids {
+		h, err := a.rules.Held(ctx, v)
+		if err != nil {
+			return segment.Export{}, problem.Wrap(problem.Unavailable, err, "the rules state is unavailable")
+		}
+		if len(h.Actions)+len(h.Prompts) > 0 {
+			held[v] = h
+		}
+		d, err := a.chat.ViewerDMs(ctx, v)
+		if err != nil {
+			return segment.Export{}, err
+		}
+		if len(d) > 0 {
+			dms[v] = d
+		}
+	}
+	out.Elsewhere = map[string]any{"rules": held, "dms": dms}
+	return out, nil
+}
+
+// Erase forgets the viewer everywhere: the rules' state, chat's private messages and
+// the node's memory of its time zone and custom tags for each of its ids, then the
+// profile. The profile goes last, so that an erase that fails part-way can be retried.
+func (a analytics) Erase(ctx context.Context, id string) error {
+	ids, err := a.Identities(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, v := range ids {
+		if err := a.rules.Erase(ctx, v); err != nil {
+			return problem.Wrap(problem.Unavailable, err, "could not erase from the rules state; retry")
+		}
+		if err := a.chat.EraseViewer(ctx, v); err != nil {
+			return err
+		}
+		a.book.zones.delete(v)
+		a.book.custom.delete(v)
+	}
+	return a.Engine.Erase(ctx, id)
 }
 
 func (a analytics) Analytics(ctx context.Context, room string) segment.Analytics {
@@ -367,7 +424,7 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 	}()
 	deps.Rules, deps.Actions, deps.Orders, deps.Trends = p, p, p, p
 	deps.Ready = append(deps.Ready, state.Ready)
-	deps.Segment = analytics{seg, eng}
+	deps.Segment = analytics{Engine: seg, rules: eng, chat: ch, book: p}
 	deps.ShopSecret = a.cfg.Segment.ShopSecret
 	a.stops = append(a.stops, func(ctx context.Context) error {
 		p.cancel()

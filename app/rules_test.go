@@ -15,7 +15,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/liveroom/liveroom/chat"
 	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/rules"
 	"github.com/liveroom/liveroom/shopify"
 	"github.com/liveroom/liveroom/token"
 )
@@ -265,6 +267,48 @@ func TestStayPromptEndToEnd(t *testing.T) {
 	_, b = api(t, "GET", base+"/api/viewers/"+buyer, agentTok, "")
 	if !bytes.Contains(b, []byte(`"type":"dm"`)) {
 		t.Fatalf("buyer profile lacks the thank-you DM action: %s", b)
+	}
+
+	// GDPR: the export has what the rules and chat hold too; the erase removes it
+	// there as well as from the profile.
+	root, _ := a.Signer().Issue(token.Spec{User: "root", Role: event.RoleAdmin, Room: token.AnyRoom, TTL: time.Hour})
+	if code, b = api(t, "POST", base+"/api/viewers/"+buyer+"/notes", agentTok, `{"text":"asked about sizes"}`); code != 204 {
+		t.Fatalf("note: %d %s", code, b)
+	}
+	code, b = api(t, "GET", base+"/api/viewers/"+buyer+"/export", root, "")
+	var exp struct {
+		Elsewhere struct {
+			Rules map[string]rules.Held           `json:"rules"`
+			DMs   map[string]map[string][]chat.DM `json:"dms"`
+		} `json:"elsewhere"`
+	}
+	if err := json.Unmarshal(b, &exp); code != 200 || err != nil {
+		t.Fatalf("export: %d %v %.300s", code, err, b)
+	}
+	held, dms := exp.Elsewhere.Rules[buyer], exp.Elsewhere.DMs[buyer][room]
+	if len(held.Actions) < 2 || len(dms) == 0 || !bytes.Contains(b, []byte("asked about sizes")) {
+		t.Fatalf("export lacks the buyer's actions, note or DMs: %s", b)
+	}
+	_, b = api(t, "GET", base+"/api/viewers/"+stayer+"/export", root, "")
+	if !bytes.Contains(b, []byte(id)) {
+		t.Fatalf("the stayer's export lacks its prompt %s: %s", id, b)
+	}
+	for _, v := range []string{buyer, stayer} {
+		if code, b = api(t, "DELETE", base+"/api/viewers/"+v, root, ""); code != 204 {
+			t.Fatalf("erase %s: %d %s", v, code, b)
+		}
+		if code, _ = api(t, "GET", base+"/api/viewers/"+v+"/export", root, ""); code != 404 {
+			t.Fatalf("export after the erase: %d", code)
+		}
+		if _, b = api(t, "GET", base+"/api/viewers/"+v+"/actions", agentTok, ""); bytes.Contains(b, []byte(`"type"`)) {
+			t.Fatalf("%s's actions after the erase: %s", v, b)
+		}
+		if _, b = api(t, "GET", base+"/api/rooms/"+room+"/dm/"+v, agentTok, ""); bytes.Contains(b, []byte(`"text"`)) {
+			t.Fatalf("%s's DMs after the erase: %s", v, b)
+		}
+	}
+	if _, b = api(t, "GET", base+"/api/prompts?room="+room, agentTok, ""); bytes.Contains(b, []byte(id)) {
+		t.Fatalf("the stayer's prompt is still queued after the erase: %s", b)
 	}
 }
 

@@ -58,3 +58,10 @@ func (vm *viewerMap[V]) loadOrStore(id string, v V) V {
 	s.m[id] = v
 	return v
 }
+
+func (vm *viewerMap[V]) delete(id string) {
+	s := vm.stripe(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, id)
+}

@@ -308,6 +308,24 @@ func (h *Hub) DMHistory(ctx context.Context, roomID, viewer string) ([]DM, error
 	return msgs, nil
 }
 
+// ViewerDMs returns every conversation kept with viewer, by room (GDPR access).
+func (h *Hub) ViewerDMs(ctx context.Context, viewer string) (map[string][]DM, error) {
+	out, err := h.store.ViewerDMs(ctx, viewer)
+	if err != nil {
+		return nil, problem.Wrap(problem.Unavailable, err, "chat history is unavailable")
+	}
+	return out, nil
+}
+
+// EraseViewer removes every conversation kept with viewer (GDPR erasure). A DM
+// written in the instant before may still be on its way to the store.
+func (h *Hub) EraseViewer(ctx context.Context, viewer string) error {
+	if err := h.store.EraseViewer(ctx, viewer); err != nil {
+		return problem.Wrap(problem.Unavailable, err, "could not erase the chat history; retry")
+	}
+	return nil
+}
+
 // persistDM queues d for the DM history; the writer keeps conversation order. The DM
 // itself is already delivered; when 4,096 writes are waiting (the store is failing) the
 // room does not wait: the write is dropped and counted (drops{reason="dm_history"}), and

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 )
@@ -20,6 +21,17 @@ type Store interface {
 	AppendDM(ctx context.Context, room string, m DM, keep int) error
 	// DMs returns a conversation, oldest first.
 	DMs(ctx context.Context, room, viewer string) ([]DM, error)
+	// ViewerDMs returns every conversation of viewer, by room (GDPR access).
+	ViewerDMs(ctx context.Context, viewer string) (map[string][]DM, error)
+	// EraseViewer removes every conversation of viewer (GDPR erasure).
+	EraseViewer(ctx context.Context, viewer string) error
+}
+
+// conversationRoom returns the room of a conversation key (room/viewer) of viewer;
+// room ids have no '/' (token.ValidRoom), viewer ids may.
+func conversationRoom(key, viewer string) (string, bool) {
+	room, v, ok := strings.Cut(key, "/")
+	return room, ok && v == viewer
 }
 
 // RoomRecord is a room's durable state.
@@ -120,6 +132,31 @@ func (m *MemoryStore) DMs(_ context.Context, room, viewer string) ([]DM, error) 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]DM(nil), m.dms[room+"/"+viewer]...), nil
+}
+
+// ViewerDMs implements Store.
+func (m *MemoryStore) ViewerDMs(_ context.Context, viewer string) (map[string][]DM, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string][]DM{}
+	for k, list := range m.dms {
+		if room, ok := conversationRoom(k, viewer); ok {
+			out[room] = append([]DM(nil), list...)
+		}
+	}
+	return out, nil
+}
+
+// EraseViewer implements Store.
+func (m *MemoryStore) EraseViewer(_ context.Context, viewer string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.dms {
+		if _, ok := conversationRoom(k, viewer); ok {
+			delete(m.dms, k)
+		}
+	}
+	return nil
 }
 
 func sanctionKey(s Sanction) string { return s.Kind + "\x00" + s.User }

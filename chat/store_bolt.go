@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -167,6 +168,61 @@ func (s *BoltStore) DMs(_ context.Context, room, viewer string) ([]DM, error) {
 		return nil, fmt.Errorf("%w: dms of %s/%s: %v", ErrStore, room, viewer, err)
 	}
 	return out, nil
+}
+
+// ViewerDMs implements Store.
+func (s *BoltStore) ViewerDMs(_ context.Context, viewer string) (map[string][]DM, error) {
+	out := map[string][]DM{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketDMs).ForEachBucket(func(k []byte) error {
+			room, ok := conversationRoom(string(k), viewer)
+			if !ok {
+				return nil
+			}
+			list := []DM{}
+			err := tx.Bucket(bucketDMs).Bucket(k).ForEach(func(_, v []byte) error {
+				var m DM
+				if err := json.Unmarshal(v, &m); err != nil {
+					return err
+				}
+				list = append(list, m)
+				return nil
+			})
+			out[room] = list
+			return err
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: dms of %s: %v", ErrStore, viewer, err)
+	}
+	return out, nil
+}
+
+// EraseViewer implements Store. bbolt keeps the deleted bytes in free pages until
+// they are reused.
+func (s *BoltStore) EraseViewer(_ context.Context, viewer string) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		dms := tx.Bucket(bucketDMs)
+		var gone [][]byte
+		if err := dms.ForEachBucket(func(k []byte) error {
+			if _, ok := conversationRoom(string(k), viewer); ok {
+				gone = append(gone, bytes.Clone(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range gone {
+			if err := dms.DeleteBucket(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: erase dms of %s: %v", ErrStore, viewer, err)
+	}
+	return nil
 }
 
 // Ready reports whether the store file is open and readable (for /readyz).

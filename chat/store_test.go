@@ -78,4 +78,23 @@ func storeContract(t *testing.T, s Store) {
 	if other, _ := s.DMs(ctx, "r", "w"); len(other) != 0 {
 		t.Fatal("another conversation is not empty")
 	}
+	// Viewer v in a second room, and viewer w (whose id ends like v's) in room r.
+	for _, c := range []struct{ room, viewer string }{{"r2", "v"}, {"r", "xv"}} {
+		if err := s.AppendDM(ctx, c.room, DM{ID: "x", Viewer: c.viewer, Text: "hi", At: until}, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held, err := s.ViewerDMs(ctx, "v")
+	if err != nil || len(held) != 2 || len(held["r"]) != 100 || len(held["r2"]) != 1 {
+		t.Fatalf("v's conversations: %d rooms (%v)", len(held), err)
+	}
+	if err := s.EraseViewer(ctx, "v"); err != nil {
+		t.Fatal(err)
+	}
+	if held, _ = s.ViewerDMs(ctx, "v"); len(held) != 0 {
+		t.Fatalf("after erasing v: %d conversations", len(held))
+	}
+	if kept, _ := s.DMs(ctx, "r", "xv"); len(kept) != 1 {
+		t.Fatalf("another viewer's conversation: %d messages", len(kept))
+	}
 }

@@ -83,8 +83,18 @@ func writeRateLimited(w http.ResponseWriter, r *http.Request, wait time.Duration
 
 // writeJSON writes v as JSON with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	// Encoded before the status goes out: a value that cannot be encoded is a 500
+	// with a reason, not a 200 with an empty body.
+	data, err := json.Marshal(v)
+	if err != nil {
+		slog.Error("response not encodable", "err", err)
+		var body errorBody
+		body.Error.Code, body.Error.Message = problem.New(problem.Internal, "").ErrorCode(), "internal error"
+		status = http.StatusInternalServerError
+		data, _ = json.Marshal(body) // plain strings: always encodes
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(data, '\n'))
 }

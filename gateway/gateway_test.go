@@ -392,3 +392,14 @@ func TestOpsEndpoints(t *testing.T) {
 		t.Fatalf("metrics: %s", a.body)
 	}
 }
+
+// TestUnencodableResponseIs500: a response value that cannot be encoded is answered
+// 500 with the contract's error body, not 200 with an empty body.
+func TestUnencodableResponseIs500(t *testing.T) {
+	rec := httptest.NewRecorder()
+	writeJSON(rec, http.StatusOK, map[string]any{"broken": json.RawMessage{}})
+	var body errorBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); rec.Code != 500 || err != nil || body.Error.Code != "internal" {
+		t.Fatalf("%d %q (%v)", rec.Code, rec.Body, err)
+	}
+}

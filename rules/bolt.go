@@ -323,14 +323,20 @@ func (s *BoltState) UpdatePrompt(_ context.Context, id string, fn func(*Prompt) 
 
 // Prompts implements PromptStore.
 func (s *BoltState) Prompts(_ context.Context, room string) ([]Prompt, error) {
+	return s.indexedPrompts(bRoom, room)
+}
+
+// indexedPrompts lists the prompts an index bucket (by room or by viewer) holds for
+// owner, oldest first, after a flush of what is written behind.
+func (s *BoltState) indexedPrompts(index []byte, owner string) ([]Prompt, error) {
 	if err := s.flush(); err != nil {
 		return nil, err
 	}
 	var out []Prompt
 	err := s.db.View(func(tx *bolt.Tx) error {
 		prompts := tx.Bucket(bPrompts)
-		prefix := append([]byte(room), 0)
-		c := tx.Bucket(bRoom).Cursor()
+		prefix := append([]byte(owner), 0)
+		c := tx.Bucket(index).Cursor()
 		for k, id := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
 			var p Prompt
 			if v := prompts.Get(id); v != nil {

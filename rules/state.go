@@ -130,4 +130,5 @@ type State interface {
 	Firings
 	JobStore
 	PromptStore
+	Eraser
 }

@@ -227,3 +227,15 @@ func (h *farHeap) Pop() any {
 	t.far = -1
 	return t
 }
+
+// cancelWhere disarms every armed timer for which match holds (timers being fired
+// are past stopping).
+func (w *wheel) cancelWhere(match func(key string, data any) bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for key, t := range w.index {
+		if !w.takenLocked(t) && match(key, t.data) {
+			w.cancelLocked(key)
+		}
+	}
+}

@@ -146,6 +146,20 @@ type Export struct {
 	View    ViewerView        `json:"view"`
 	Events  []json.RawMessage `json:"events"`
 	Orders  []json.RawMessage `json:"orders"`
+	// Elsewhere is what other parts of the node hold about the viewer, by part
+	// (the node fills it: the rules' actions and prompts, chat's private messages).
+	Elsewhere map[string]any `json:"elsewhere,omitempty"`
+}
+
+// Identities returns the ids that are id's profile: its own and those merged into it
+// (guest ids, customer and e-mail links).
+func (e *Engine) Identities(_ context.Context, id string) ([]string, error) {
+	sh, p := e.lookup(id, false)
+	if p == nil {
+		return nil, notFound(id)
+	}
+	defer sh.mu.Unlock()
+	return append([]string{p.ID}, p.Aliases...), nil
 }
 
 // Export returns everything held about id (GDPR access).
@@ -163,12 +177,22 @@ func (e *Engine) Export(ctx context.Context, id string) (Export, error) {
 		return Export{}, problem.Wrap(problem.Unavailable, err, "segment store unavailable")
 	}
 	for _, r := range held[KindEvent] {
-		out.Events = append(out.Events, json.RawMessage(r.Data))
+		out.Events = append(out.Events, heldJSON(r))
 	}
 	for _, r := range held[KindOrder] {
-		out.Orders = append(out.Orders, json.RawMessage(r.Data))
+		out.Orders = append(out.Orders, heldJSON(r))
 	}
 	return out, nil
+}
+
+// heldJSON is a held record as exported: its data as it was sent, or, for an event
+// of the live room's tap (kept by id only, to apply it once), {"id": ...}.
+func heldJSON(r Record) json.RawMessage {
+	if len(r.Data) == 0 {
+		data, _ := json.Marshal(map[string]string{"id": r.Key})
+		return data
+	}
+	return r.Data
 }
 
 // Erase deletes id's profile, every id merged into it and everything they own, from
