@@ -67,6 +67,7 @@ type Engine struct {
 	wheel *wheel
 	hooks *webhooks
 	fires chan []*timer
+	ended chan string // lives whose once-per-live counters are to be forgotten
 
 	stayDone stayDone // the stay keys that fired, per live
 
@@ -92,7 +93,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		return nil, errors.New("rules: Outbox and State are required")
 	}
 	e := &Engine{cfg: cfg, deps: deps, clock: deps.Clock, log: deps.Log,
-		fires: make(chan []*timer, 64), stayDone: stayDone{seed: maphash.MakeSeed()}}
+		fires: make(chan []*timer, 64), ended: make(chan string, 64), stayDone: stayDone{seed: maphash.MakeSeed()}}
 	if e.clock == nil {
 		e.clock = systemClock{}
 	}
@@ -120,6 +121,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	e.hooks = newWebhooks(e.ctx, cfg, client, e.log, &e.stats)
 	e.wg.Go(e.loop)
+	e.wg.Go(e.forgetLives)
 	for range cfg.Workers {
 		e.wg.Go(e.work)
 	}

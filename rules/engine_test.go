@@ -327,21 +327,21 @@ func TestWheelFiresOnceInOrder(t *testing.T) {
 	w.schedule("b", t0.Add(time.Second), 2) // several turns of an 8-slot wheel away
 	w.schedule("c", t0.Add(30*time.Millisecond), 3)
 	w.cancel("c")
-	if got := taken(w, t0.Add(20 * time.Millisecond)); len(got) != 0 {
+	if got := taken(w, t0.Add(20*time.Millisecond)); len(got) != 0 {
 		t.Fatalf("early: %v", got)
 	}
-	if got := taken(w, t0.Add(30 * time.Millisecond)); len(got) != 1 || got[0].key != "a" {
+	if got := taken(w, t0.Add(30*time.Millisecond)); len(got) != 1 || got[0].key != "a" {
 		t.Fatalf("a: %v", got)
 	}
-	if got := taken(w, t0.Add(990 * time.Millisecond)); len(got) != 0 {
+	if got := taken(w, t0.Add(990*time.Millisecond)); len(got) != 0 {
 		t.Fatalf("b early: %v", got)
 	}
-	if got := taken(w, t0.Add(5 * time.Second)); len(got) != 1 || got[0].key != "b" || w.len() != 0 {
+	if got := taken(w, t0.Add(5*time.Second)); len(got) != 1 || got[0].key != "b" || w.len() != 0 {
 		t.Fatalf("b: %v", got)
 	}
 	// A due time in the past fires at the next advance.
 	w.schedule("d", t0, 4)
-	if got := taken(w, t0.Add(5*time.Second + 10*time.Millisecond)); len(got) != 1 {
+	if got := taken(w, t0.Add(5*time.Second+10*time.Millisecond)); len(got) != 1 {
 		t.Fatalf("past due: %v", got)
 	}
 	// Timers of several ticks advanced over at once come out tick by tick.
@@ -349,7 +349,7 @@ func TestWheelFiresOnceInOrder(t *testing.T) {
 	for i := range 40 {
 		w.schedule(fmt.Sprint("t", i), base.Add(time.Duration(39-i)*time.Millisecond), i)
 	}
-	got := taken(w, base.Add(50 * time.Millisecond))
+	got := taken(w, base.Add(50*time.Millisecond))
 	if len(got) != 40 {
 		t.Fatalf("%d of 40 timers", len(got))
 	}

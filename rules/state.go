@@ -131,4 +131,5 @@ type State interface {
 	JobStore
 	PromptStore
 	Eraser
+	LiveEnder
 }

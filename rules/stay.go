@@ -50,10 +50,31 @@ func (e *Engine) stayFired(live, key string) bool { return e.stayDone.has(live, 
 func (e *Engine) markStay(live, key string) { e.stayDone.add(live, key) }
 
 // EndLive drops what the engine remembers of a live that ended (which viewers already
-// had their stay prompt); OnEvent calls it for a live_end event. The durable
-// once-per-live limit still holds if the same live id came back. Stay timers still
-// armed for that live are disarmed by the viewers' watch_stop/leave snapshots.
-func (e *Engine) EndLive(live string) { e.stayDone.endLive(live) }
+// had their stay prompt, in memory and in the state's once-per-live counters); OnEvent
+// calls it for a live_end event. The state forgets in the background: a scan of its
+// counters must not hold up the events behind this one. Stay timers still armed for
+// that live are disarmed by the viewers' watch_stop/leave snapshots.
+func (e *Engine) EndLive(live string) {
+	e.stayDone.endLive(live)
+	select {
+	case e.ended <- live:
+	case <-e.ctx.Done():
+	}
+}
+
+// forgetLives has the state forget each ended live, one at a time.
+func (e *Engine) forgetLives() {
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case live := <-e.ended:
+			if err := e.deps.State.ForgetLive(e.ctx, live); err != nil {
+				e.fail("forget an ended live", err)
+			}
+		}
+	}
+}
 
 // stayDone remembers the stay keys that fired in each live, as 64-bit hashes: a
 // burst of ten thousand prompts adds ten thousand, and pointer-free keys are cheaper
@@ -129,6 +150,6 @@ func (e *Engine) fireStay(ctx context.Context, t *stayTimer, b *batch) {
 	}
 	env.Event = Event{Type: "timer", At: now}
 	e.markStay(env.Session.Live, t.key)
-	once := Limit{Key: "once" + t.key, Cap: 1}
+	once := Limit{Key: onceKey(t.key), Cap: 1}
 	e.run(ctx, r, env, now, b, once)
 }

@@ -1,0 +1,79 @@
+package rules
+
+import (
+	"bytes"
+	"context"
+	"hash/maphash"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// onceKey is the limit key that lets a stay rule fire once per viewer per live.
+func onceKey(stay string) string { return "once" + stay }
+
+// oncePrefix starts every once-per-live key (stayKey begins "s\x00").
+const oncePrefix = "onces\x00"
+
+// endedLive reports whether key is a once-per-live key of live.
+func endedLive(key, live string) bool {
+	return strings.HasPrefix(key, oncePrefix) && strings.HasSuffix(key, "\x00"+live)
+}
+
+// LiveEnder is the part of a State that forgets what only mattered during a live.
+type LiveEnder interface {
+	// ForgetLive removes the once-per-live counters of a live that has ended: a live
+	// id does not come back, and each live would otherwise leave one counter per
+	// viewer who got a stay prompt in the state for good.
+	ForgetLive(ctx context.Context, live string) error
+}
+
+// ForgetLive implements LiveEnder.
+func (m *MemoryState) ForgetLive(_ context.Context, live string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.counters {
+		if endedLive(k, live) {
+			delete(m.counters, k)
+		}
+	}
+	return nil
+}
+
+// ForgetLive implements LiveEnder: what is written behind goes to the file first, so
+// that the file is the one place to forget from.
+func (s *BoltState) ForgetLive(_ context.Context, live string) error {
+	if err := s.flush(); err != nil {
+		return err
+	}
+	var gone [][]byte
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bCounters)
+		c := b.Cursor()
+		for k, _ := c.Seek([]byte(oncePrefix)); k != nil && bytes.HasPrefix(k, []byte(oncePrefix)); k, _ = c.Next() {
+			if endedLive(string(k), live) {
+				gone = append(gone, bytes.Clone(k))
+			}
+		}
+		for _, k := range gone {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || s.wb == nil {
+		return err
+	}
+	s.wb.mu.Lock()
+	defer s.wb.mu.Unlock()
+	for _, k := range gone {
+		delete(s.wb.stored, maphash.Bytes(s.wb.seed, k))
+	}
+	for k := range s.wb.cache { // counted since the flush: not written again
+		if endedLive(k, live) {
+			delete(s.wb.cache, k)
+		}
+	}
+	return nil
+}
