@@ -80,8 +80,11 @@ type playbook struct {
 	custom *viewerMap[[]string] // viewer id → custom tags (from the action log)
 	// tagged is false while no viewer has a custom tag: then no log is read for them.
 	tagged atomic.Bool
-	tagMu  sync.Mutex           // serialises AddTag's read-modify-write of custom
-	trend  *tagTrend
+	// firings is the rules' state, where custom tags are read from (usable before
+	// the engine is: a job due at start-up may tag a viewer at once).
+	firings rules.Firings
+	tagMu   sync.Mutex // serialises AddTag's read-modify-write of custom
+	trend   *tagTrend
 }
 
 func (p *playbook) run(ctx context.Context) {
@@ -233,7 +236,7 @@ func (p *playbook) customTags(ctx context.Context, viewer string) []string {
 		return t
 	}
 	var tags []string
-	if acts, err := p.rules.Actions(ctx, viewer); err == nil {
+	if acts, err := p.firings.Actions(ctx, viewer); err == nil {
 		for _, a := range acts {
 			if a.Type == rules.ActTag && !slices.Contains(tags, a.Detail) {
 				tags = append(tags, a.Detail)
@@ -403,14 +406,14 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 	}
 	trendFile := filepath.Join(a.cfg.Data, TrendFile)
 	p := &playbook{seg: seg, lives: a.pub.(*liveStamp), trend: loadTagTrend(trendFile, a.log), file: filepath.Join(a.cfg.Data, RulesFile),
-		in: event.NewQueue(TapSize), zones: newViewerMap[string](), custom: newViewerMap[[]string]()}
+		in: event.NewQueue(TapSize), zones: newViewerMap[string](), custom: newViewerMap[[]string](), firings: state}
+	p.tagged.Store(tagged) // before the engine starts: a due job may tag at once
 	eng, err := rules.New(a.cfg.Rules, rules.Deps{Outbox: outbox{ch}, State: state, Profiles: p, Tagger: p, Log: a.log.With("part", "rules"), Rules: set})
 	if err != nil {
 		state.Close()
 		return err
 	}
 	p.rules = eng
-	p.tagged.Store(tagged)
 	p.cancel = seg.Subscribe(p.in)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

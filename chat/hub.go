@@ -59,6 +59,10 @@ type Hub struct {
 type dmWrite struct {
 	room string
 	dm   DM
+	// erase, with done, is an erasure of a viewer's conversations, queued behind the
+	// DMs already waiting so that none of them is written after it.
+	erase string
+	done  chan error
 }
 
 // New builds a hub; Close stops it.
@@ -317,13 +321,32 @@ func (h *Hub) ViewerDMs(ctx context.Context, viewer string) (map[string][]DM, er
 	return out, nil
 }
 
-// EraseViewer removes every conversation kept with viewer (GDPR erasure). A DM
-// written in the instant before may still be on its way to the store.
+// EraseViewer removes every conversation kept with viewer (GDPR erasure). It goes
+// through the DM writer's queue, after the DMs already waiting to be written.
 func (h *Hub) EraseViewer(ctx context.Context, viewer string) error {
-	if err := h.store.EraseViewer(ctx, viewer); err != nil {
-		return problem.Wrap(problem.Unavailable, err, "could not erase the chat history; retry")
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return ErrUnavailable
 	}
-	return nil
+	h.wg.Add(1) // Close closes the queue only after this
+	h.mu.Unlock()
+	defer h.wg.Done()
+	done := make(chan error, 1)
+	select {
+	case h.dmq <- dmWrite{erase: viewer, done: done}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			return problem.Wrap(problem.Unavailable, err, "could not erase the chat history; retry")
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // persistDM queues d for the DM history; the writer keeps conversation order. The DM
@@ -342,6 +365,11 @@ func (h *Hub) writeDMs() {
 	defer close(h.dmDone)
 	for w := range h.dmq {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if w.done != nil {
+			w.done <- h.store.EraseViewer(ctx, w.erase)
+			cancel()
+			continue
+		}
 		if err := h.store.AppendDM(ctx, w.room, w.dm, DMKeep); err != nil {
 			h.log.Error("chat: saving a DM failed", "room", w.room, "err", err)
 		}

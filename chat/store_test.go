@@ -98,3 +98,35 @@ func storeContract(t *testing.T, s Store) {
 		t.Fatalf("another viewer's conversation: %d messages", len(kept))
 	}
 }
+
+// slowStore holds every DM write until release is closed.
+type slowStore struct {
+	*MemoryStore
+	release chan struct{}
+}
+
+func (s slowStore) AppendDM(ctx context.Context, room string, d DM, keep int) error {
+	<-s.release
+	return s.MemoryStore.AppendDM(ctx, room, d, keep)
+}
+
+// TestEraseAfterQueuedDMs: a viewer's DMs still waiting to be written when it is
+// erased are not written after the erasure.
+func TestEraseAfterQueuedDMs(t *testing.T) {
+	store := slowStore{NewMemoryStore(), make(chan struct{})}
+	h, err := New(DefaultConfig(), Deps{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(context.Background())
+	h.persistDM("r", DM{ID: "1", Viewer: "v", Text: "hello"})
+	erased := make(chan error, 1)
+	go func() { erased <- h.EraseViewer(context.Background(), "v") }()
+	close(store.release)
+	if err := <-erased; err != nil {
+		t.Fatal(err)
+	}
+	if held, _ := store.ViewerDMs(context.Background(), "v"); len(held) != 0 {
+		t.Fatalf("a queued DM was written after the erasure: %v", held)
+	}
+}

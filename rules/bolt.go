@@ -25,8 +25,9 @@ type BoltState struct {
 	db *bolt.DB
 	wb *writeBehind // nil: write-through
 	// afterActionsRead, set only by tests, runs between Actions' read of the file
-	// and of the firings not yet written.
-	afterActionsRead func()
+	// and of the firings not yet written; afterRewrite between a rewrite's
+	// transaction and its clean-up of memory.
+	afterActionsRead, afterRewrite func()
 }
 
 var _ State = (*BoltState)(nil)

@@ -360,6 +360,26 @@ func TestWheelFiresOnceInOrder(t *testing.T) {
 	}
 }
 
+// TestWheelNeverEarly: a far timer that moves into the slots as the loop wakes after
+// a quiet spell of exactly half a turn is not handed out with the slot it shares
+// with an earlier tick (it was, half a turn early, before the bound was strict).
+func TestWheelNeverEarly(t *testing.T) {
+	for _, slots := range []int{8, wheelSlots} {
+		tick := 10 * time.Millisecond
+		w := newWheel(tick, slots, t0)
+		taken(w, t0.Add(tick)) // the cursor at tick 1
+		due := t0.Add(time.Duration(1+slots)*tick + 5*time.Millisecond)
+		w.schedule("x", due, 1)
+		now := due.Add(-w.turn()/2 + time.Millisecond)
+		if got := taken(w, now); len(got) != 0 {
+			t.Fatalf("%d slots: handed out at %v a timer due at %v", slots, now.Sub(t0), due.Sub(t0))
+		}
+		if got := taken(w, due.Add(tick)); len(got) != 1 {
+			t.Fatalf("%d slots: %d timers at the due time, want 1", slots, len(got))
+		}
+	}
+}
+
 // TestWheelTakenTimers: a timer handed out to be fired still counts as armed until
 // it is forgotten, and neither a refresh nor a cancel touches it; a timer armed again
 // under its key meanwhile is a new one that forgetting the old leaves alone.

@@ -27,10 +27,19 @@ type Eraser interface {
 	Erase(ctx context.Context, viewer string) error
 }
 
-// aboutViewer reports whether a limit key names viewer: keys are NUL-separated
-// fields, one of which is the viewer id (see rule.limit and stayKey).
+// aboutViewer reports whether a limit key is viewer's: "r\x00rule\x00viewer",
+// "g\x00group\x00viewer" or "onces\x00rule\x00viewer\x00live" (see rule.limit and
+// onceKey). The viewer's field is matched by its place: a viewer id equal to a rule,
+// group or live id must not match other viewers' keys.
 func aboutViewer(key, viewer string) bool {
-	return slices.Contains(strings.Split(key, "\x00"), viewer)
+	f := strings.Split(key, "\x00")
+	switch {
+	case len(f) == 3 && (f[0] == "r" || f[0] == "g"):
+		return f[2] == viewer
+	case len(f) == 4 && f[0]+"\x00" == oncePrefix:
+		return f[2] == viewer
+	}
+	return false
 }
 
 // Held returns what the rules hold about viewer.
@@ -53,10 +62,11 @@ func (e *Engine) Held(ctx context.Context, viewer string) (Held, error) {
 	return out, nil
 }
 
-// Erase forgets viewer: its armed timers and scheduled jobs are disarmed and the
-// state erases the rest (see Eraser).
+// Erase forgets viewer: its armed timers and scheduled jobs are disarmed, those being
+// fired right now are waited for (what they commit must be erased too), and the state
+// erases the rest (see Eraser).
 func (e *Engine) Erase(ctx context.Context, viewer string) error {
-	e.wheel.cancelWhere(func(key string, data any) bool {
+	firing := e.wheel.cancelWhere(func(key string, data any) bool {
 		switch d := data.(type) {
 		case *stayTimer:
 			return d.env.Viewer.ID == viewer
@@ -65,6 +75,9 @@ func (e *Engine) Erase(ctx context.Context, viewer string) error {
 		}
 		return aboutViewer(key, viewer)
 	})
+	if err := e.wheel.forgotten(ctx, firing); err != nil {
+		return err
+	}
 	return e.deps.State.Erase(ctx, viewer)
 }
 
@@ -111,15 +124,12 @@ func (s *BoltState) AboutPrompts(_ context.Context, viewer string) ([]Prompt, er
 	return s.indexedPrompts(bViewer, viewer)
 }
 
-// Erase implements Eraser. What the write-behind holds is written first, so that the
-// file is the one place left to erase from; the counters and jobs are found by a scan.
-// bbolt keeps the deleted bytes in free pages until they are reused.
+// Erase implements Eraser: one rewrite (see rewrite) deletes the viewer's action log,
+// prompts, counters and jobs, found by a scan where no index leads to them. bbolt keeps
+// the deleted bytes in free pages until they are reused.
 func (s *BoltState) Erase(_ context.Context, viewer string) error {
-	if err := s.flush(); err != nil {
-		return err
-	}
 	prefix := append([]byte(viewer), 0)
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	return s.rewrite(func(tx *bolt.Tx) error {
 		if err := deletePrefix(tx.Bucket(bActions), prefix); err != nil {
 			return err
 		}
@@ -157,18 +167,39 @@ func (s *BoltState) Erase(_ context.Context, viewer string) error {
 			var j Job
 			return json.Unmarshal(v, &j) == nil && j.Env.Viewer.ID == viewer
 		})
+	}, func(w *writeBehind) {
+		for k := range w.cache { // counted since the flush: not written again
+			if aboutViewer(k, viewer) {
+				delete(w.cache, k)
+			}
+		}
+		w.recs = slices.DeleteFunc(w.recs, func(r *Record) bool { return r.Action.Viewer == viewer })
 	})
-	if err != nil || s.wb == nil {
+}
+
+// rewrite runs change in one write transaction, then clean on what the write-behind
+// holds in memory, with no flush in between: first everything pending is written, so
+// that the file is the one place to change, and no flush runs until clean has dropped
+// what was committed in memory meanwhile (a flush in between could write it after the
+// change).
+func (s *BoltState) rewrite(change func(tx *bolt.Tx) error, clean func(w *writeBehind)) error {
+	if s.wb == nil {
+		return s.db.Update(change)
+	}
+	s.wb.flushMu.Lock()
+	defer s.wb.flushMu.Unlock()
+	if err := s.wb.flushLocked(); err != nil {
 		return err
+	}
+	if err := s.db.Update(change); err != nil {
+		return err
+	}
+	if s.afterRewrite != nil {
+		s.afterRewrite()
 	}
 	s.wb.mu.Lock()
 	defer s.wb.mu.Unlock()
-	for k := range s.wb.cache { // counted since the flush: not written again
-		if aboutViewer(k, viewer) {
-			delete(s.wb.cache, k)
-		}
-	}
-	s.wb.recs = slices.DeleteFunc(s.wb.recs, func(r *Record) bool { return r.Action.Viewer == viewer })
+	clean(s.wb)
 	return nil
 }
 

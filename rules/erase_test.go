@@ -2,8 +2,11 @@ package rules
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/liveroom/liveroom/event"
 )
 
 // TestEraseViewer: on every state, erasing a viewer removes its action log, the
@@ -49,5 +52,138 @@ func TestEraseViewer(t *testing.T) {
 				t.Errorf("jobs: %+v", jobs)
 			}
 		})
+	}
+}
+
+// TestEraseWhileFiring: a firing about the viewer committed while the erase runs, and
+// a flush that the write-behind's ticker tries meanwhile, leave nothing about the
+// viewer once both are done: the flush waits for the erase to drop what memory holds.
+// The same goes for an ended live's once counters: one committed meanwhile is dropped
+// from memory and the key set together, so a later firing reads the file right.
+func TestEraseWhileFiring(t *testing.T) {
+	ctx, at := context.Background(), time.Now()
+	st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	firing := func(v string, at time.Time, key string) Firing {
+		p := &Prompt{ID: "p-" + v + at.String(), Room: "r1", Viewer: PromptUser{ID: v}, RuleID: "stay", CreatedAt: at}
+		return Firing{At: at, Limits: []Limit{{Key: key, Cap: 1}},
+			Rec: &Record{Action: Action{At: at, Viewer: v, RuleID: "stay", Type: ActPrompt, Detail: p.ID}, Prompt: p}}
+	}
+	commit := func(f Firing) bool {
+		ok, err := st.Commit(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok[0]
+	}
+	commit(firing("v1", at, "r\x00stay\x00v1"))
+	flushed := make(chan error, 1)
+	st.afterRewrite = func() {
+		commit(firing("v1", at.Add(time.Second), "r\x00other\x00v1"))
+		go func() { flushed <- st.flush() }() // the ticker
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := st.Erase(ctx, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	acts, _ := st.Actions(ctx, "v1")
+	prompts, _ := st.AboutPrompts(ctx, "v1")
+	if len(acts)+len(prompts) > 0 {
+		t.Fatalf("after the erase: %d actions and %d prompts about v1", len(acts), len(prompts))
+	}
+
+	key := onceKey(stayKey("stay", "v1", "l1"))
+	if !commit(Firing{At: at, Limits: []Limit{{Key: key, Cap: 1}}}) {
+		t.Fatal("first firing refused")
+	}
+	st.afterRewrite = func() {
+		if !commit(Firing{At: at.Add(time.Second), Limits: []Limit{{Key: key, Cap: 1}}}) {
+			t.Error("the ended live's counter was not forgotten")
+		}
+		go func() { flushed <- st.flush() }()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := st.ForgetLive(ctx, "l1"); err != nil {
+		t.Fatal(err)
+	}
+	st.afterRewrite = nil
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	if !commit(Firing{At: at.Add(2 * time.Second), Limits: []Limit{{Key: key, Cap: 1}}}) {
+		t.Fatal("a counter dropped from memory was written after all")
+	}
+	if commit(Firing{At: at.Add(3 * time.Second), Limits: []Limit{{Key: key, Cap: 1}}}) {
+		t.Fatal("cap 1 let a second firing through after the flush")
+	}
+}
+
+// TestEraseMatchesOnlyTheViewersKeys: erasing a viewer whose id is also a rule id
+// leaves the other viewers' counters of that rule alone.
+func TestEraseMatchesOnlyTheViewersKeys(t *testing.T) {
+	ctx, at := context.Background(), time.Now()
+	for name, open := range allStates(t) {
+		t.Run(name, func(t *testing.T) {
+			st := open()
+			f := Firing{At: at, Limits: []Limit{{Key: "r\x00stay\x00v2", Cap: 1}}, Rec: &Record{Action: Action{At: at, Viewer: "v2", RuleID: "stay", Type: ActDM}}}
+			if ok, err := st.Commit(ctx, f); err != nil || !ok[0] {
+				t.Fatal(ok, err)
+			}
+			if err := st.Erase(ctx, "stay"); err != nil {
+				t.Fatal(err)
+			}
+			if ok, _ := st.Commit(ctx, f); ok[0] {
+				t.Fatal(`erasing viewer "stay" reset v2's cap on rule stay`)
+			}
+		})
+	}
+}
+
+// blockingProfiles holds each snapshot until told to answer.
+type blockingProfiles struct{ in, out chan struct{} }
+
+func (b blockingProfiles) Snapshot(_ context.Context, id, live string) (Viewer, Session, bool) {
+	b.in <- struct{}{}
+	<-b.out
+	return viewer(id), Session{Room: "r1", Live: live, Watching: true, WatchSeconds: 3}, true
+}
+
+// TestEngineEraseWaitsForFiring: a stay timer a worker is firing when the viewer is
+// erased is waited for, so that what it commits is erased too.
+func TestEngineEraseWaitsForFiring(t *testing.T) {
+	ctx := context.Background()
+	out, st := newOutbox(), NewMemoryState()
+	bp := blockingProfiles{make(chan struct{}), make(chan struct{})}
+	e, err := New(DefaultConfig(), Deps{Outbox: out, State: st, Rules: mustCompile(t, DefaultRules(2*time.Second)), Profiles: bp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, WatchSeconds: 1.95}, event.Event{Type: event.WatchStart, At: time.Now()})
+	<-bp.in // a worker is firing v1's timer
+	erased := make(chan error, 1)
+	go func() { erased <- e.Erase(ctx, "v1") }()
+	select {
+	case err := <-erased:
+		t.Fatalf("the erase did not wait for the firing (%v)", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(bp.out)
+	if err := <-erased; err != nil {
+		t.Fatal(err)
+	}
+	acts, _ := st.Actions(ctx, "v1")
+	prompts, _ := st.AboutPrompts(ctx, "v1")
+	if len(acts)+len(prompts) > 0 {
+		t.Fatalf("after the erase: %d actions and %d prompts about v1", len(acts), len(prompts))
+	}
+	if sent, _ := out.sent(); len(sent) != 1 {
+		t.Fatalf("%d prompts sent, want the one being fired", len(sent))
 	}
 }

@@ -40,14 +40,10 @@ func (m *MemoryState) ForgetLive(_ context.Context, live string) error {
 	return nil
 }
 
-// ForgetLive implements LiveEnder: what is written behind goes to the file first, so
-// that the file is the one place to forget from.
+// ForgetLive implements LiveEnder, in one rewrite (see rewrite).
 func (s *BoltState) ForgetLive(_ context.Context, live string) error {
-	if err := s.flush(); err != nil {
-		return err
-	}
 	var gone [][]byte
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	return s.rewrite(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bCounters)
 		c := b.Cursor()
 		for k, _ := c.Seek([]byte(oncePrefix)); k != nil && bytes.HasPrefix(k, []byte(oncePrefix)); k, _ = c.Next() {
@@ -61,19 +57,14 @@ func (s *BoltState) ForgetLive(_ context.Context, live string) error {
 			}
 		}
 		return nil
-	})
-	if err != nil || s.wb == nil {
-		return err
-	}
-	s.wb.mu.Lock()
-	defer s.wb.mu.Unlock()
-	for _, k := range gone {
-		delete(s.wb.stored, maphash.Bytes(s.wb.seed, k))
-	}
-	for k := range s.wb.cache { // counted since the flush: not written again
-		if endedLive(k, live) {
-			delete(s.wb.cache, k)
+	}, func(w *writeBehind) {
+		for _, k := range gone {
+			delete(w.stored, maphash.Bytes(w.seed, k))
 		}
-	}
-	return nil
+		for k := range w.cache { // counted since the flush: not written again
+			if endedLive(k, live) {
+				delete(w.cache, k)
+			}
+		}
+	})
 }

@@ -12,7 +12,7 @@ type stayTimer struct {
 	key     string
 	rule    string
 	env     Env
-	armedAt time.Time
+	armedAt time.Time // when env.Session.WatchSeconds was measured
 }
 
 func stayKey(rule, viewer, live string) string {
@@ -33,14 +33,15 @@ func (e *Engine) trackStay(set *Set, env *Env, now time.Time) {
 			e.wheel.cancel(key)
 			continue
 		}
-		st := &stayTimer{key: key, rule: r.id, env: *env, armedAt: now}
-		if e.wheel.refresh(key, st) || e.stayFired(s.Live, key) {
-			continue // armed: the latest snapshot rides along, the deadline stays
-		}
-		watched, asOf := time.Duration(s.WatchSeconds*float64(time.Second)), now
+		asOf := now // when WatchSeconds was measured
 		if !s.AsOf.IsZero() && s.AsOf.Before(now) {
 			asOf = s.AsOf
 		}
+		st := &stayTimer{key: key, rule: r.id, env: *env, armedAt: asOf}
+		if e.wheel.refresh(key, st) || e.stayFired(s.Live, key) {
+			continue // armed: the latest snapshot rides along, the deadline stays
+		}
+		watched := time.Duration(s.WatchSeconds * float64(time.Second))
 		e.wheel.schedule(key, asOf.Add(r.threshold-watched), st)
 	}
 }

@@ -2,6 +2,8 @@ package rules
 
 import (
 	"container/heap"
+	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -168,11 +170,12 @@ func (w *wheel) advance(now time.Time) []map[string]*timer {
 	if to-from >= int64(len(w.slots)) {             // a long jump: every slot once
 		from = to - int64(len(w.slots)) + 1
 	}
-	// Within half a turn of the cursor a slot holds only its own tick's timers (none
-	// is placed further ahead), all due once now has reached the tick's start. After
-	// a longer sleep a slot may also hold a later turn's timers, and the slot ahead
-	// of the cursor (n beyond target) later ones: there each timer is looked at.
-	whole := to-w.cursor <= int64(len(w.slots))/2
+	// Less than half a turn past the cursor a slot holds only its own tick's timers
+	// (none is placed half a turn ahead or more, far ones included, which are placed
+	// above before the cursor moves), all due once now has reached the tick's start.
+	// After a longer sleep a slot may also hold a later turn's timers, and the slot
+	// ahead of the cursor (n beyond target) later ones: there each timer is looked at.
+	whole := to-w.cursor < int64(len(w.slots))/2
 	var due []map[string]*timer
 	for n := from; n <= to; n++ {
 		i := n % int64(len(w.slots))
@@ -228,14 +231,37 @@ func (h *farHeap) Pop() any {
 	return t
 }
 
-// cancelWhere disarms every armed timer for which match holds (timers being fired
-// are past stopping).
-func (w *wheel) cancelWhere(match func(key string, data any) bool) {
+// cancelWhere disarms every armed timer for which match holds, and returns those
+// that match but are being fired (past stopping: see forgotten).
+func (w *wheel) cancelWhere(match func(key string, data any) bool) (firing []*timer) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for key, t := range w.index {
-		if !w.takenLocked(t) && match(key, t.data) {
+		switch {
+		case !match(key, t.data):
+		case w.takenLocked(t):
+			firing = append(firing, t)
+		default:
 			w.cancelLocked(key)
+		}
+	}
+	return firing
+}
+
+// forgotten waits until the engine is done with the timers ts (each forgotten or
+// armed again under its key), or ctx ends. Rare (an erasure): it polls.
+func (w *wheel) forgotten(ctx context.Context, ts []*timer) error {
+	for {
+		w.mu.Lock()
+		busy := slices.ContainsFunc(ts, func(t *timer) bool { return w.index[t.key] == t })
+		w.mu.Unlock()
+		if !busy {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
 		}
 	}
 }

@@ -264,6 +264,11 @@ func (w *writeBehind) read(keys []string, into map[string]Counter) (map[string]C
 func (w *writeBehind) flush() error {
 	w.flushMu.Lock()
 	defer w.flushMu.Unlock()
+	return w.flushLocked()
+}
+
+// flushLocked is flush for a caller that holds flushMu.
+func (w *writeBehind) flushLocked() error {
 	w.mu.Lock()
 	idle := len(w.recs) == 0 && len(w.cache) == 0
 	w.mu.Unlock()
