@@ -66,17 +66,27 @@ func (e *Engine) Held(ctx context.Context, viewer string) (Held, error) {
 // fired right now are waited for (what they commit must be erased too), and the state
 // erases the rest (see Eraser).
 func (e *Engine) Erase(ctx context.Context, viewer string) error {
-	firing := e.wheel.cancelWhere(func(key string, data any) bool {
-		switch d := data.(type) {
-		case *stayTimer:
-			return d.env.Viewer.ID == viewer
-		case Job:
-			return d.Env.Viewer.ID == viewer
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(e.ctx, cancel)() // a closing engine fires nothing more
+	// Until no firing of the viewer's is under way: one may arm another (a message
+	// deferred past quiet hours), which the next pass disarms.
+	for {
+		firing := e.wheel.cancelWhere(func(key string, data any) bool {
+			switch d := data.(type) {
+			case *stayTimer:
+				return d.viewer == viewer
+			case Job:
+				return d.Env.Viewer.ID == viewer
+			}
+			return aboutViewer(key, viewer)
+		})
+		if len(firing) == 0 {
+			break
 		}
-		return aboutViewer(key, viewer)
-	})
-	if err := e.wheel.forgotten(ctx, firing); err != nil {
-		return err
+		if err := e.wheel.forgotten(ctx, firing); err != nil {
+			return err
+		}
 	}
 	return e.deps.State.Erase(ctx, viewer)
 }
@@ -200,6 +210,7 @@ func (s *BoltState) rewrite(change func(tx *bolt.Tx) error, clean func(w *writeB
 	s.wb.mu.Lock()
 	defer s.wb.mu.Unlock()
 	clean(s.wb)
+	s.wb.flushes++ // the file changed: a commit's read from before is stale
 	return nil
 }
 

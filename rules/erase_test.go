@@ -4,9 +4,11 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/liveroom/liveroom/event"
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestEraseViewer: on every state, erasing a viewer removes its action log, the
@@ -185,5 +187,137 @@ func TestEngineEraseWaitsForFiring(t *testing.T) {
 	}
 	if sent, _ := out.sent(); len(sent) != 1 {
 		t.Fatalf("%d prompts sent, want the one being fired", len(sent))
+	}
+}
+
+// gateProfiles holds the first snapshot until told to answer; later ones answer at once.
+type gateProfiles struct {
+	in, out chan struct{}
+	n       int
+}
+
+func (b *gateProfiles) Snapshot(_ context.Context, id, live string) (Viewer, Session, bool) {
+	b.n++
+	if b.n == 1 {
+		b.in <- struct{}{}
+		<-b.out
+	}
+	return viewer(id), Session{Room: "r1", Live: live, Watching: true, WatchSeconds: 3}, true
+}
+
+// TestEngineEraseDuringFiringThatDefers: a stay timer being fired in the viewer's
+// quiet hours defers its DM as a job while the erase waits; the erase disarms that job
+// too, so nothing reaches the erased viewer when the quiet hours end.
+func TestEngineEraseDuringFiringThatDefers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		doc, err := Parse([]byte(`{"quiet_hours":{"start":"00:00","end":"08:00"},"rules":[{"id":"stay",
+			"trigger":{"timer":{"kind":"stay","threshold":"2s"}},"action":{"type":"dm","text":"hi"}}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, st := newOutbox(), NewMemoryState()
+		bp := &gateProfiles{in: make(chan struct{}), out: make(chan struct{})}
+		e, err := New(DefaultConfig(), Deps{Outbox: out, State: st, Rules: mustCompile(t, doc), Profiles: bp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close(ctx)
+		e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, WatchSeconds: 1.95}, event.Event{Type: event.WatchStart, At: time.Now()})
+		<-bp.in // the bubble's clock starts at midnight UTC: in the quiet hours
+		erased := make(chan error, 1)
+		go func() { erased <- e.Erase(ctx, "v1") }()
+		time.Sleep(10 * time.Millisecond)
+		close(bp.out)
+		if err := <-erased; err != nil {
+			t.Fatal(err)
+		}
+		if n := e.wheel.len(); n != 0 {
+			t.Fatalf("%d timers still armed after the erase", n)
+		}
+		time.Sleep(10 * time.Hour)
+		synctest.Wait()
+		_, dms := out.sent()
+		acts, _ := st.Actions(ctx, "v1")
+		if len(dms)+len(acts) > 0 {
+			t.Fatalf("after the erase: %d DMs sent to v1, %d actions about v1", len(dms), len(acts))
+		}
+	})
+}
+
+// TestEngineEraseAfterCancelOfFiringTimer: the viewer leaves (which cancels the key of
+// the stay timer a worker is firing) and is then erased: the erase still waits for
+// that firing, and what it commits is erased.
+func TestEngineEraseAfterCancelOfFiringTimer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		out, st := newOutbox(), NewMemoryState()
+		bp := &gateProfiles{in: make(chan struct{}), out: make(chan struct{})}
+		e, err := New(DefaultConfig(), Deps{Outbox: out, State: st, Rules: mustCompile(t, DefaultRules(2*time.Second)), Profiles: bp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close(ctx)
+		e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, WatchSeconds: 1.95}, event.Event{Type: event.WatchStart, At: time.Now()})
+		<-bp.in // the worker is taking its snapshot (still watching)
+		e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: false, WatchSeconds: 2}, event.Event{Type: event.Leave, At: time.Now()})
+		erased := make(chan error, 1)
+		go func() { erased <- e.Erase(ctx, "v1") }()
+		synctest.Wait()
+		select {
+		case <-erased:
+			t.Fatal("the erase returned without waiting for the firing")
+		default:
+		}
+		close(bp.out)
+		if err := <-erased; err != nil {
+			t.Fatal(err)
+		}
+		acts, _ := st.Actions(ctx, "v1")
+		prompts, _ := st.AboutPrompts(ctx, "v1")
+		if len(acts)+len(prompts) > 0 {
+			t.Fatalf("after the erase: %d actions and %d prompts about v1", len(acts), len(prompts))
+		}
+	})
+}
+
+// TestEraseRereadsCounters: a commit that read a viewer's counter from the file just
+// before the viewer was erased reads it again, so the erased count is not written
+// back plus one.
+func TestEraseRereadsCounters(t *testing.T) {
+	ctx, at := context.Background(), time.Now()
+	st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	key := "r\x00thanks\x00v1"
+	f := func(at time.Time) Firing { return Firing{At: at, Limits: []Limit{{Key: key, Cap: 10}}} }
+	for i := range 3 {
+		if ok, err := st.Commit(ctx, f(at.Add(time.Duration(i)*time.Second))); err != nil || !ok[0] {
+			t.Fatal(ok, err)
+		}
+	}
+	if err := st.flush(); err != nil { // the file holds 3, memory nothing
+		t.Fatal(err)
+	}
+	st.wb.afterRead = func() {
+		st.wb.afterRead = nil
+		if err := st.Erase(ctx, "v1"); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := st.Commit(ctx, f(at.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.flush(); err != nil {
+		t.Fatal(err)
+	}
+	var c Counter
+	if err := st.db.View(func(tx *bolt.Tx) error { c, err = readCounter(tx.Bucket(bCounters), key); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if c.N != 1 {
+		t.Fatalf("after the erase and one firing the file holds v1's counter at %d, want 1", c.N)
 	}
 }

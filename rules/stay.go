@@ -11,6 +11,7 @@ import (
 type stayTimer struct {
 	key     string
 	rule    string
+	viewer  string // env.Viewer.ID, fixed: env is the worker's once taken
 	env     Env
 	armedAt time.Time // when env.Session.WatchSeconds was measured
 }
@@ -37,7 +38,7 @@ func (e *Engine) trackStay(set *Set, env *Env, now time.Time) {
 		if !s.AsOf.IsZero() && s.AsOf.Before(now) {
 			asOf = s.AsOf
 		}
-		st := &stayTimer{key: key, rule: r.id, env: *env, armedAt: asOf}
+		st := &stayTimer{key: key, rule: r.id, viewer: env.Viewer.ID, env: *env, armedAt: asOf}
 		if e.wheel.refresh(key, st) || e.stayFired(s.Live, key) {
 			continue // armed: the latest snapshot rides along, the deadline stays
 		}

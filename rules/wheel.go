@@ -15,15 +15,18 @@ import (
 // wait in a min-heap and move into the slots when their turn comes, so an idle wheel
 // does not tick. Safe for concurrent use.
 type wheel struct {
-	mu     sync.Mutex
-	tick   time.Duration
-	slots  []map[string]*timer
-	index  map[string]*timer
-	far    farHeap
-	near   int // timers in slots
-	origin time.Time
-	cursor int64 // the last tick advanced over
-	wake   chan struct{}
+	mu    sync.Mutex
+	tick  time.Duration
+	slots []map[string]*timer
+	index map[string]*timer
+	// displaced are taken timers whose key was cancelled or armed again before
+	// forget: still being fired, though no longer in the index.
+	displaced map[*timer]struct{}
+	far       farHeap
+	near      int // timers in slots
+	origin    time.Time
+	cursor    int64 // the last tick advanced over
+	wake      chan struct{}
 }
 
 type timer struct {
@@ -40,7 +43,7 @@ type timer struct {
 func (w *wheel) takenLocked(t *timer) bool { return t.far < 0 && w.slots[t.slot][t.key] != t }
 
 func newWheel(tick time.Duration, slots int, now time.Time) *wheel {
-	w := &wheel{tick: tick, slots: make([]map[string]*timer, slots), index: map[string]*timer{},
+	w := &wheel{tick: tick, slots: make([]map[string]*timer, slots), index: map[string]*timer{}, displaced: map[*timer]struct{}{},
 		origin: now, wake: make(chan struct{}, 1)}
 	for i := range w.slots {
 		w.slots[i] = map[string]*timer{}
@@ -113,6 +116,7 @@ func (w *wheel) cancelLocked(key string) bool {
 	delete(w.index, key)
 	switch {
 	case w.takenLocked(t): // being fired: too late to stop
+		w.displaced[t] = struct{}{}
 	case t.far >= 0:
 		heap.Remove(&w.far, t.far)
 	default:
@@ -130,6 +134,7 @@ func (w *wheel) forget(ts []*timer) {
 		if w.index[t.key] == t {
 			delete(w.index, t.key)
 		}
+		delete(w.displaced, t)
 	}
 }
 
@@ -245,6 +250,11 @@ func (w *wheel) cancelWhere(match func(key string, data any) bool) (firing []*ti
 			w.cancelLocked(key)
 		}
 	}
+	for t := range w.displaced {
+		if match(t.key, t.data) {
+			firing = append(firing, t)
+		}
+	}
 	return firing
 }
 
@@ -253,7 +263,10 @@ func (w *wheel) cancelWhere(match func(key string, data any) bool) (firing []*ti
 func (w *wheel) forgotten(ctx context.Context, ts []*timer) error {
 	for {
 		w.mu.Lock()
-		busy := slices.ContainsFunc(ts, func(t *timer) bool { return w.index[t.key] == t })
+		busy := slices.ContainsFunc(ts, func(t *timer) bool {
+			_, d := w.displaced[t]
+			return d || w.index[t.key] == t
+		})
 		w.mu.Unlock()
 		if !busy {
 			return nil
