@@ -94,11 +94,7 @@ func TestEraseWhileFiring(t *testing.T) {
 	if err := <-flushed; err != nil {
 		t.Fatal(err)
 	}
-	acts, _ := st.Actions(ctx, "v1")
-	prompts, _ := st.AboutPrompts(ctx, "v1")
-	if len(acts)+len(prompts) > 0 {
-		t.Fatalf("after the erase: %d actions and %d prompts about v1", len(acts), len(prompts))
-	}
+	nothingAbout(t, st, "v1")
 
 	key := onceKey(stayKey("stay", "v1", "l1"))
 	if !commit(Firing{At: at, Limits: []Limit{{Key: key, Cap: 1}}}) {
@@ -180,11 +176,7 @@ func TestEngineEraseWaitsForFiring(t *testing.T) {
 	if err := <-erased; err != nil {
 		t.Fatal(err)
 	}
-	acts, _ := st.Actions(ctx, "v1")
-	prompts, _ := st.AboutPrompts(ctx, "v1")
-	if len(acts)+len(prompts) > 0 {
-		t.Fatalf("after the erase: %d actions and %d prompts about v1", len(acts), len(prompts))
-	}
+	nothingAbout(t, st, "v1")
 	if sent, _ := out.sent(); len(sent) != 1 {
 		t.Fatalf("%d prompts sent, want the one being fired", len(sent))
 	}
@@ -273,11 +265,7 @@ func TestEngineEraseAfterCancelOfFiringTimer(t *testing.T) {
 		if err := <-erased; err != nil {
 			t.Fatal(err)
 		}
-		acts, _ := st.Actions(ctx, "v1")
-		prompts, _ := st.AboutPrompts(ctx, "v1")
-		if len(acts)+len(prompts) > 0 {
-			t.Fatalf("after the erase: %d actions and %d prompts about v1", len(acts), len(prompts))
-		}
+		nothingAbout(t, st, "v1")
 	})
 }
 
@@ -319,5 +307,15 @@ func TestEraseRereadsCounters(t *testing.T) {
 	}
 	if c.N != 1 {
 		t.Fatalf("after the erase and one firing the file holds v1's counter at %d, want 1", c.N)
+	}
+}
+
+// nothingAbout fails t if st holds an action or a prompt about viewer.
+func nothingAbout(t *testing.T, st State, viewer string) {
+	t.Helper()
+	acts, _ := st.Actions(context.Background(), viewer)
+	prompts, _ := st.AboutPrompts(context.Background(), viewer)
+	if len(acts)+len(prompts) > 0 {
+		t.Fatalf("after the erase: %d actions and %d prompts about %s", len(acts), len(prompts), viewer)
 	}
 }
