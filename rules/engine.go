@@ -71,6 +71,13 @@ type Engine struct {
 
 	stayDone stayDone // the stay keys that fired, per live
 
+	// erasing are the viewers being erased. Everything that fires or arms for a
+	// viewer (events, tag changes, a worker's chunk) holds eraseMu for reading and
+	// leaves those viewers alone; Erase takes it for writing once, so that what was
+	// under way before it has finished.
+	eraseMu sync.RWMutex
+	erasing map[string]bool
+
 	ctx    context.Context // cancelled by Close; only for the engine's own goroutines
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -93,7 +100,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		return nil, errors.New("rules: Outbox and State are required")
 	}
 	e := &Engine{cfg: cfg, deps: deps, clock: deps.Clock, log: deps.Log,
-		fires: make(chan []*timer, 64), ended: make(chan string, 64), stayDone: stayDone{seed: maphash.MakeSeed()}}
+		fires: make(chan []*timer, 64), ended: make(chan string, 64), erasing: map[string]bool{}, stayDone: stayDone{seed: maphash.MakeSeed()}}
 	if e.clock == nil {
 		e.clock = systemClock{}
 	}
@@ -222,15 +229,21 @@ func (e *Engine) work() {
 			// A chunk's stay firings are committed together (see commit); jobs, rare
 			// and each deleted once done, go one by one.
 			b := &batch{pending: make([]pending, 0, len(chunk))}
+			e.eraseMu.RLock()
 			for _, t := range chunk {
 				switch data := t.data.(type) {
 				case *stayTimer:
-					e.fireStay(e.ctx, data, b)
+					if !e.erasing[data.viewer] {
+						e.fireStay(e.ctx, data, b)
+					}
 				case Job:
-					e.fireJob(e.ctx, data)
+					if !e.erasing[data.Env.Viewer.ID] {
+						e.fireJob(e.ctx, data)
+					}
 				}
 			}
 			e.commit(e.ctx, b.pending)
+			e.eraseMu.RUnlock()
 			e.wheel.forget(chunk)
 		}
 	}

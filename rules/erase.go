@@ -62,10 +62,21 @@ func (e *Engine) Held(ctx context.Context, viewer string) (Held, error) {
 	return out, nil
 }
 
-// Erase forgets viewer: its armed timers and scheduled jobs are disarmed, those being
-// fired right now are waited for (what they commit must be erased too), and the state
-// erases the rest (see Eraser).
+// Erase forgets viewer: nothing fires or arms for it while the erase runs, its armed
+// timers and scheduled jobs are disarmed, those being fired right now are waited for
+// (what they commit must be erased too), and the state erases the rest (see Eraser).
+// Events about viewer that arrive afterwards start afresh.
 func (e *Engine) Erase(ctx context.Context, viewer string) error {
+	// From here on nothing fires or arms for viewer, and what was under way has
+	// finished (and is erased below) once the lock is had.
+	e.eraseMu.Lock()
+	e.erasing[viewer] = true
+	e.eraseMu.Unlock()
+	defer func() {
+		e.eraseMu.Lock()
+		delete(e.erasing, viewer)
+		e.eraseMu.Unlock()
+	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(e.ctx, cancel)() // a closing engine fires nothing more

@@ -19,6 +19,11 @@ const staleAfter = time.Hour
 // taken just after ev was applied), arms or disarms v's stay timers, and on an order
 // marks v's recent prompts as converted.
 func (e *Engine) OnEvent(ctx context.Context, v Viewer, s Session, ev event.Event) {
+	e.eraseMu.RLock()
+	defer e.eraseMu.RUnlock()
+	if e.erasing[v.ID] {
+		return
+	}
 	set := e.set.Load()
 	now := e.clock.Now()
 	env := Env{Viewer: v, Session: s, Event: EventOf(ev)}
@@ -51,6 +56,11 @@ func (e *Engine) OnEvent(ctx context.Context, v Viewer, s Session, ev event.Even
 
 // OnTagChange evaluates the tag_change rules for one change of v's tags.
 func (e *Engine) OnTagChange(ctx context.Context, v Viewer, s Session, c TagChange) {
+	e.eraseMu.RLock()
+	defer e.eraseMu.RUnlock()
+	if e.erasing[v.ID] {
+		return
+	}
 	set := e.set.Load()
 	now := e.clock.Now()
 	var env *Env // made for the first rule that matches
