@@ -98,7 +98,9 @@ func (p *playbook) run(ctx context.Context) {
 }
 
 func (p *playbook) handle(ctx context.Context, ev event.Event) {
-	if ev.Viewer == "" {
+	// A live's end is about the live: media's event carries the host, whose profile
+	// (if any) has nothing to do with it.
+	if ev.Type == event.LiveEnd || ev.Viewer == "" {
 		if ev.Type == event.LiveEnd {
 			p.rules.EndLive(ev.Live)
 		}
@@ -313,6 +315,7 @@ func (a analytics) Erase(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	defer a.rules.Hold(ids...)() // until the profile is gone: queued events then find none
 	for _, v := range ids {
 		if err := a.rules.Erase(ctx, v); err != nil {
 			return problem.Wrap(problem.Unavailable, err, "could not erase from the rules state; retry")

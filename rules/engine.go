@@ -76,7 +76,7 @@ type Engine struct {
 	// leaves those viewers alone; Erase takes it for writing once, so that what was
 	// under way before it has finished.
 	eraseMu sync.RWMutex
-	erasing map[string]bool
+	erasing map[string]int
 
 	ctx    context.Context // cancelled by Close; only for the engine's own goroutines
 	cancel context.CancelFunc
@@ -100,7 +100,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		return nil, errors.New("rules: Outbox and State are required")
 	}
 	e := &Engine{cfg: cfg, deps: deps, clock: deps.Clock, log: deps.Log,
-		fires: make(chan []*timer, 64), ended: make(chan string, 64), erasing: map[string]bool{}, stayDone: stayDone{seed: maphash.MakeSeed()}}
+		fires: make(chan []*timer, 64), ended: make(chan string, 64), erasing: map[string]int{}, stayDone: stayDone{seed: maphash.MakeSeed()}}
 	if e.clock == nil {
 		e.clock = systemClock{}
 	}
@@ -233,11 +233,11 @@ func (e *Engine) work() {
 			for _, t := range chunk {
 				switch data := t.data.(type) {
 				case *stayTimer:
-					if !e.erasing[data.viewer] {
+					if e.erasing[data.viewer] == 0 {
 						e.fireStay(e.ctx, data, b)
 					}
 				case Job:
-					if !e.erasing[data.Env.Viewer.ID] {
+					if e.erasing[data.Env.Viewer.ID] == 0 {
 						e.fireJob(e.ctx, data)
 					}
 				}

@@ -69,14 +69,7 @@ func (e *Engine) Held(ctx context.Context, viewer string) (Held, error) {
 func (e *Engine) Erase(ctx context.Context, viewer string) error {
 	// From here on nothing fires or arms for viewer, and what was under way has
 	// finished (and is erased below) once the lock is had.
-	e.eraseMu.Lock()
-	e.erasing[viewer] = true
-	e.eraseMu.Unlock()
-	defer func() {
-		e.eraseMu.Lock()
-		delete(e.erasing, viewer)
-		e.eraseMu.Unlock()
-	}()
+	defer e.Hold(viewer)()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(e.ctx, cancel)() // a closing engine fires nothing more
@@ -100,6 +93,25 @@ func (e *Engine) Erase(ctx context.Context, viewer string) error {
 		}
 	}
 	return e.deps.State.Erase(ctx, viewer)
+}
+
+// Hold keeps viewers marked as being erased (nothing fires or arms for them) until
+// release is called; what was under way has committed once Hold returns.
+func (e *Engine) Hold(viewers ...string) (release func()) {
+	e.eraseMu.Lock()
+	for _, v := range viewers {
+		e.erasing[v]++
+	}
+	e.eraseMu.Unlock()
+	return func() {
+		e.eraseMu.Lock()
+		for _, v := range viewers {
+			if e.erasing[v]--; e.erasing[v] <= 0 {
+				delete(e.erasing, v)
+			}
+		}
+		e.eraseMu.Unlock()
+	}
 }
 
 // AboutPrompts implements Eraser.

@@ -370,10 +370,74 @@ func TestEngineEraseWaitsForEventFiring(t *testing.T) {
 
 	// While an erase holds the mark, an event for the viewer fires nothing.
 	e.eraseMu.Lock()
-	e.erasing["v2"] = true
+	e.erasing["v2"] = 1
 	e.eraseMu.Unlock()
 	e.OnEvent(ctx, viewer("v2"), Session{Room: "r1"}, comment)
 	if acts, _ := st.Actions(ctx, "v2"); len(acts) != 0 {
 		t.Fatalf("an event during the erase fired %d actions", len(acts))
+	}
+}
+
+// viewerGates holds the snapshot of each gated viewer until its gate is closed.
+type viewerGates struct {
+	mu    sync.Mutex
+	held  map[string]chan struct{}
+	gates map[string]chan struct{}
+}
+
+func (g *viewerGates) Snapshot(_ context.Context, id, live string) (Viewer, Session, bool) {
+	g.mu.Lock()
+	held, gate := g.held[id], g.gates[id]
+	g.mu.Unlock()
+	if gate != nil {
+		close(held)
+		<-gate
+	}
+	return viewer(id), Session{Room: "r1", Live: live, Watching: true, WatchSeconds: 5}, true
+}
+
+// TestEngineEraseWaitsForQueuedChunk: the viewer's timer waits in the workers' queue,
+// in a chunk behind others, while the erase runs; the erase waits for it (the read
+// lock alone does not cover a chunk not started yet).
+func TestEngineEraseWaitsForQueuedChunk(t *testing.T) {
+	doc := Document{Rules: []RuleSpec{{ID: "stay", Trigger: TriggerSpec{Timer: &TimerSpec{Kind: TimerStay, Threshold: "1s"}}, Action: ActionSpec{Type: ActPrompt, Text: "hi"}}}}
+	gp := &viewerGates{held: map[string]chan struct{}{"A": make(chan struct{}), "B": make(chan struct{})},
+		gates: map[string]chan struct{}{"A": make(chan struct{}), "B": make(chan struct{})}}
+	e, _, st := start(t, mustCompile(t, doc), nil, func(c *Config, d *Deps) { d.Profiles = gp; c.Workers = 1 })
+	ctx := context.Background()
+	arm := func(id string, in time.Duration) {
+		now := time.Now()
+		e.OnEvent(ctx, viewer(id), Session{Room: "r1", Live: "L", Watching: true, WatchSeconds: (time.Second - in).Seconds(), AsOf: now}, event.Event{Type: event.WatchStart, At: now})
+	}
+	arm("A", 20*time.Millisecond)
+	arm("B", 50*time.Millisecond)
+	arm("v1", 80*time.Millisecond)
+	<-gp.held["A"]
+	time.Sleep(150 * time.Millisecond) // B's and v1's chunks wait in e.fires
+	erased := make(chan error, 1)
+	go func() { erased <- e.Erase(ctx, "v1") }()
+	time.Sleep(50 * time.Millisecond)
+	close(gp.gates["A"])
+	<-gp.held["B"]
+	time.Sleep(50 * time.Millisecond)
+	close(gp.gates["B"])
+	if err := <-erased; err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	nothingAbout(t, st, "v1")
+}
+
+// TestLiveEndDuringHostErase: a live_end still ends the live when the user it carries
+// (media sets the host) is being erased.
+func TestLiveEndDuringHostErase(t *testing.T) {
+	e, _, _ := start(t, mustCompile(t, Document{}), nil)
+	e.markStay("L", "s\x00stay\x00v9\x00L")
+	e.eraseMu.Lock()
+	e.erasing["host"] = 1
+	e.eraseMu.Unlock()
+	e.OnEvent(context.Background(), viewer("host"), Session{Room: "r1", Live: "L"}, event.Event{Type: event.LiveEnd, At: time.Now()})
+	if e.stayFired("L", "s\x00stay\x00v9\x00L") {
+		t.Fatal("the live's stay marks survive its live_end")
 	}
 }

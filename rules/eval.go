@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -19,9 +20,12 @@ const staleAfter = time.Hour
 // taken just after ev was applied), arms or disarms v's stay timers, and on an order
 // marks v's recent prompts as converted.
 func (e *Engine) OnEvent(ctx context.Context, v Viewer, s Session, ev event.Event) {
+	if ev.Type == event.LiveEnd { // about the live, whoever's event carries it
+		e.EndLive(cmp.Or(ev.Live, s.Live))
+	}
 	e.eraseMu.RLock()
 	defer e.eraseMu.RUnlock()
-	if e.erasing[v.ID] {
+	if e.erasing[v.ID] > 0 {
 		return
 	}
 	set := e.set.Load()
@@ -36,8 +40,6 @@ func (e *Engine) OnEvent(ctx context.Context, v Viewer, s Session, ev event.Even
 		if err := e.OnOrder(ctx, v.ID, at); err != nil {
 			e.fail("mark prompts ordered", err)
 		}
-	case event.LiveEnd:
-		e.EndLive(s.Live)
 	}
 	e.trackStay(set, &env, now)
 	rs := set.byEvent[ev.Type]
@@ -58,7 +60,7 @@ func (e *Engine) OnEvent(ctx context.Context, v Viewer, s Session, ev event.Even
 func (e *Engine) OnTagChange(ctx context.Context, v Viewer, s Session, c TagChange) {
 	e.eraseMu.RLock()
 	defer e.eraseMu.RUnlock()
-	if e.erasing[v.ID] {
+	if e.erasing[v.ID] > 0 {
 		return
 	}
 	set := e.set.Load()
@@ -205,14 +207,16 @@ func (e *Engine) fireJob(ctx context.Context, j Job) {
 	}
 	env := j.Env
 	if p := e.deps.Profiles; p != nil {
-		if v, _, ok := p.Snapshot(ctx, env.Viewer.ID, env.Session.Live); ok {
-			if v.TimeZone == "" {
-				// Zones are known from the viewer's player, in memory only: after a
-				// restart the one the job was scheduled with is the best there is.
-				v.TimeZone = env.Viewer.TimeZone
-			}
-			env.Viewer = v // fresh consent, name and tags; the session stays the trigger's
+		v, _, ok := p.Snapshot(ctx, env.Viewer.ID, env.Session.Live)
+		if !ok {
+			return // no profile any more (erased): nothing to act on
 		}
+		if v.TimeZone == "" {
+			// Zones are known from the viewer's player, in memory only: after a
+			// restart the one the job was scheduled with is the best there is.
+			v.TimeZone = env.Viewer.TimeZone
+		}
+		env.Viewer = v // fresh consent, name and tags; the session stays the trigger's
 	}
 	e.act(ctx, r, &env, e.clock.Now(), j.Deferred, nil)
 }

@@ -141,9 +141,10 @@ func (e *Engine) fireStay(ctx context.Context, t *stayTimer, b *batch) {
 	env := &t.env // the timer left the wheel when it fired: its snapshot is ours
 	if p := e.deps.Profiles; p != nil {
 		v, s, ok := p.Snapshot(ctx, env.Viewer.ID, env.Session.Live)
-		if ok {
-			env.Viewer, env.Session = v, s
+		if !ok {
+			return // no profile any more (erased): nothing to fire from a stale snapshot
 		}
+		env.Viewer, env.Session = v, s
 	} else {
 		env.Session.WatchSeconds += now.Sub(t.armedAt).Seconds()
 	}
