@@ -12,6 +12,7 @@ type entry struct {
 	typ     string
 	raw     []byte
 	deleted bool
+	user    string // who the event is from ("" for the room's own)
 }
 
 // history is a room's recent events in seq order. It keeps at least keep events and,

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -321,8 +323,9 @@ func (h *Hub) ViewerDMs(ctx context.Context, viewer string) (map[string][]DM, er
 	return out, nil
 }
 
-// EraseViewer removes every conversation kept with viewer (GDPR erasure). It goes
-// through the DM writer's queue, after the DMs already waiting to be written.
+// EraseViewer removes every conversation kept with viewer and what it said in the
+// history of every loaded room (GDPR erasure). The conversations go through the DM
+// writer's queue, after the DMs already waiting to be written.
 func (h *Hub) EraseViewer(ctx context.Context, viewer string) error {
 	h.mu.Lock()
 	if h.closed {
@@ -330,8 +333,14 @@ func (h *Hub) EraseViewer(ctx context.Context, viewer string) error {
 		return ErrUnavailable
 	}
 	h.wg.Add(1) // Close closes the queue only after this
+	loaded := slices.Collect(maps.Keys(h.rooms))
 	h.mu.Unlock()
 	defer h.wg.Done()
+	for _, id := range loaded {
+		if err := h.withRoom(ctx, id, func(r *room) { r.eraseUser(viewer) }); err != nil {
+			return err
+		}
+	}
 	done := make(chan error, 1)
 	select {
 	case h.dmq <- dmWrite{erase: viewer, done: done}:

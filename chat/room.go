@@ -196,7 +196,11 @@ func (r *room) emit(ev outEvent, supersede bool) {
 	ev.Seq = r.nextSeq()
 	raw := mustJSON(&ev)
 	at := time.UnixMilli(ev.At)
-	r.hist.add(entry{seq: ev.Seq, at: at, typ: ev.Type, raw: raw})
+	e := entry{seq: ev.Seq, at: at, typ: ev.Type, raw: raw}
+	if ev.From != nil {
+		e.user = ev.From.ID
+	}
+	r.hist.add(e)
 	r.hub.m.out.WithLabelValues(ev.Type).Inc()
 	if supersede {
 		r.supersede = append(r.supersede, raw)

@@ -247,6 +247,29 @@ func (r *room) deliverPrompts() {
 	}
 }
 
+// eraseUser takes what user said out of the room's history (GDPR erasure): each of
+// its events is replaced by a tombstone under the same seq (a resume still sees every
+// seq once), and a `deleted` event tells the connected clients to take the visible
+// ones off their screens.
+func (r *room) eraseUser(user string) {
+	now := time.Now()
+	var visible []uint64
+	for i := r.hist.head; i < len(r.hist.items); i++ {
+		e := &r.hist.items[i]
+		if e.user != user {
+			continue
+		}
+		if !e.deleted && e.typ != evLikes {
+			visible = append(visible, e.seq)
+		}
+		e.raw = mustJSON(&outEvent{Type: evDeleted, Seq: e.seq, At: ms(e.at), Target: e.seq})
+		e.typ, e.deleted, e.user = evDeleted, true, ""
+	}
+	for _, seq := range visible {
+		r.emit(outEvent{Type: evDeleted, At: ms(now), Target: seq}, false)
+	}
+}
+
 // setLive records the live state and announces it as a room event.
 func (r *room) setLive(live bool, liveID string) {
 	if r.live == live {

@@ -1,7 +1,12 @@
 package gateway_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/gorilla/websocket"
@@ -113,4 +118,37 @@ func TestChatMuteDeleteSlowBan(t *testing.T) {
 	host.send(map[string]any{"type": "unban", "user": "v"})
 	host.expect("notice")
 	h.dial("mod", event.RoleViewer, "v", nil).expect("welcome")
+}
+
+// TestChatEraseViewer: erasing a viewer takes what it said out of the room: connected
+// clients get `deleted` for it, a later welcome leaves it out, and a resume replays a
+// tombstone under its seq (every seq once) instead of the text.
+func TestChatEraseViewer(t *testing.T) {
+	h := newHarness(t, testChatConfig(), nil)
+	defer h.close()
+	v := h.join("gdpr", event.RoleViewer, "v")
+	w := h.join("gdpr", event.RoleViewer, "w")
+	v.send(map[string]any{"type": "danmaku", "text": "my secret"})
+	said := w.expect("danmaku")
+	w.send(map[string]any{"type": "danmaku", "text": "still here"})
+	w.expect("danmaku")
+	if err := h.hub.EraseViewer(context.Background(), "v"); err != nil {
+		t.Fatal(err)
+	}
+	if del := w.expect("deleted"); num(del["target"]) != num(said["seq"]) {
+		t.Fatalf("deleted = %v, want the target %v", del, said["seq"])
+	}
+	hist := h.dial("gdpr", event.RoleViewer, "late", nil).expect("welcome")["history"].([]any)
+	texts := ""
+	for _, e := range hist {
+		texts += fmt.Sprint(e.(map[string]any)["text"], ";")
+	}
+	if strings.Contains(texts, "my secret") || !strings.Contains(texts, "still here") {
+		t.Fatalf("welcome history after the erase: %s", texts)
+	}
+	r := h.dial("gdpr", event.RoleViewer, "w", url.Values{"since": {strconv.Itoa(int(num(said["seq"])) - 1)}})
+	r.expect("welcome")
+	if e := r.expect("deleted"); num(e["seq"]) != num(said["seq"]) || e["text"] != nil {
+		t.Fatalf("replayed at the erased seq: %v", e)
+	}
 }
