@@ -13,6 +13,7 @@ type entry struct {
 	raw     []byte
 	deleted bool
 	user    string // who the event is from ("" for the room's own)
+	about   string // whom a notice names
 }
 
 // history is a room's recent events in seq order. It keeps at least keep events and,

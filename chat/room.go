@@ -200,6 +200,7 @@ func (r *room) emit(ev outEvent, supersede bool) {
 	if ev.From != nil {
 		e.user = ev.From.ID
 	}
+	e.about = ev.User
 	r.hist.add(e)
 	r.hub.m.out.WithLabelValues(ev.Type).Inc()
 	if supersede {

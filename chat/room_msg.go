@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -247,26 +248,53 @@ func (r *room) deliverPrompts() {
 	}
 }
 
-// eraseUser takes what user said out of the room's history (GDPR erasure): each of
-// its events is replaced by a tombstone under the same seq (a resume still sees every
-// seq once), and a `deleted` event tells the connected clients to take the visible
-// ones off their screens.
+// eraseUser takes user out of the room's history (GDPR erasure). Its danmaku and gifts
+// become tombstones under the same seqs (a resume still sees every seq once), also in
+// the batch not yet sent, and a `deleted` event tells connected clients to take those
+// they saw off their screens; what it did as a moderator (deletions, notices, pins)
+// keeps its meaning without its name, and notices naming it lose the name.
 func (r *room) eraseUser(user string) {
 	now := time.Now()
 	var visible []uint64
+	swap := map[*byte][]byte{} // unflushed raw -> its replacement in r.pending
 	for i := r.hist.head; i < len(r.hist.items); i++ {
 		e := &r.hist.items[i]
-		if e.user != user {
+		if e.user != user && e.about != user {
 			continue
 		}
-		if !e.deleted && e.typ != evLikes {
-			visible = append(visible, e.seq)
+		old := e.raw
+		switch {
+		case e.user == user && (e.typ == evDanmaku || e.typ == evGift):
+			if !e.deleted && e.seq <= r.flushed {
+				visible = append(visible, e.seq)
+			}
+			e.raw = mustJSON(&outEvent{Type: evDeleted, Seq: e.seq, At: ms(e.at), Target: e.seq})
+			e.typ, e.deleted, e.user, e.about = evDeleted, true, "", ""
+		default: // deleted/notice/pin the user made, or a notice naming it: keep the meaning
+			var ev outEvent
+			if err := json.Unmarshal(e.raw, &ev); err != nil {
+				continue
+			}
+			if e.user == user {
+				ev.From, e.user = nil, ""
+			}
+			if e.about == user { // the other id stays, for its own erasure
+				ev.User, e.about = "", ""
+			}
+			e.raw = mustJSON(&ev)
 		}
-		e.raw = mustJSON(&outEvent{Type: evDeleted, Seq: e.seq, At: ms(e.at), Target: e.seq})
-		e.typ, e.deleted, e.user = evDeleted, true, ""
+		if len(old) > 0 && e.seq > r.flushed {
+			swap[&old[0]] = e.raw
+		}
+	}
+	for i, raw := range r.pending {
+		if n, ok := swap[&raw[0]]; ok {
+			r.pending[i] = n
+		}
 	}
 	for _, seq := range visible {
 		r.emit(outEvent{Type: evDeleted, At: ms(now), Target: seq}, false)
+		r.hist.items[len(r.hist.items)-1].deleted = true // replayed on resume, not in welcomes
 	}
 }
 

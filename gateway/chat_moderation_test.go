@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -150,5 +152,101 @@ func TestChatEraseViewer(t *testing.T) {
 	r.expect("welcome")
 	if e := r.expect("deleted"); num(e["seq"]) != num(said["seq"]) || e["text"] != nil {
 		t.Fatalf("replayed at the erased seq: %v", e)
+	}
+}
+
+// TestChatEraseViewerUnflushed: a danmaku the room has taken but not yet sent out when
+// its author is erased never reaches anyone: the room's outgoing batch gets the
+// tombstone too, and nobody is told to delete what they never saw.
+func TestChatEraseViewerUnflushed(t *testing.T) {
+	cfg := testChatConfig()
+	cfg.FlushInterval = time.Second
+	h := newHarness(t, cfg, nil)
+	defer h.close()
+	v := h.join("p", event.RoleViewer, "v")
+	w := h.join("p", event.RoleViewer, "w")
+	h.tapEvents()
+	v.send(map[string]any{"type": "danmaku", "text": "my secret"})
+	eventually(t, "the room to take the danmaku", func() bool {
+		return slices.ContainsFunc(h.tapEvents(), func(e event.Event) bool { return e.Type == event.Danmaku })
+	})
+	if err := h.hub.EraseViewer(context.Background(), "v"); err != nil {
+		t.Fatal(err)
+	}
+	w.send(map[string]any{"type": "danmaku", "text": "after"})
+	for {
+		e := nextRoomEvent(t, w)
+		if e["text"] == "my secret" {
+			t.Fatalf("the erased text was sent: %v", e)
+		}
+		if e["text"] == "after" {
+			break
+		}
+	}
+}
+
+// TestChatEraseModeratorAndNamed: erasing a host's id keeps the meaning of what it
+// did (a deleted danmaku stays deleted on resume) without its name, and erasing a
+// viewer blanks it from the notices that named it; the erasure's own `deleted`
+// events do not crowd other viewers' messages out of a new welcome.
+func TestChatEraseModeratorAndNamed(t *testing.T) {
+	cfg := testChatConfig()
+	cfg.WelcomeHistory = 6
+	h := newHarness(t, cfg, nil)
+	defer h.close()
+	host := h.join("m", event.RoleHost, "hst")
+	v := h.join("m", event.RoleViewer, "v")
+	v.send(map[string]any{"type": "danmaku", "text": "abusive"})
+	d := host.expect("danmaku")
+	host.send(map[string]any{"type": "delete", "seq": d["seq"]})
+	host.expect("deleted")
+	host.send(map[string]any{"type": "mute", "user": "v", "for": 60})
+	host.expect("notice")
+	w := h.join("m", event.RoleViewer, "w")
+	for i := range 3 {
+		w.send(map[string]any{"type": "danmaku", "text": fmt.Sprint("w", i)})
+		host.expect("danmaku")
+	}
+	for _, id := range []string{"hst", "v"} {
+		if err := h.hub.EraseViewer(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := h.dial("m", event.RoleViewer, "r", url.Values{"since": {strconv.Itoa(int(num(d["seq"])) - 1)}})
+	r.expect("welcome")
+	if e := nextRoomEvent(t, r); e["type"] != "deleted" || e["text"] != nil { // the danmaku's seq: a tombstone
+		t.Fatalf("replayed at the danmaku's seq: %v", e)
+	}
+	if e := nextRoomEvent(t, r); e["type"] != "deleted" || num(e["target"]) != num(d["seq"]) || e["from"] != nil {
+		t.Fatalf("the host's deletion, replayed: %v", e)
+	}
+	if e := nextRoomEvent(t, r); e["type"] != "notice" || e["user"] != nil || e["from"] != nil {
+		t.Fatalf("the mute notice, replayed: %v", e)
+	}
+	var texts []string
+	for _, e := range h.dial("m", event.RoleViewer, "late", nil).expect("welcome")["history"].([]any) {
+		m := e.(map[string]any)
+		if m["type"] == "danmaku" {
+			texts = append(texts, m["text"].(string))
+		}
+	}
+	if fmt.Sprint(texts) != "[w0 w1 w2]" {
+		t.Fatalf("danmaku in a new welcome after the erasures: %v", texts)
+	}
+}
+
+// nextRoomEvent returns c's next event other than presence, likes and pong.
+func nextRoomEvent(t *testing.T, c *client) map[string]any {
+	t.Helper()
+	for {
+		e, err := c.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch e["type"] {
+		case "presence", "likes", "pong":
+			continue
+		}
+		return e
 	}
 }
