@@ -14,7 +14,7 @@ import (
 func BenchmarkApply(b *testing.B) {
 	cfg := testConfig()
 	cfg.Shards = 64
-	e, g := syntheticEngine(b, cfg, 100_000, 200_000, time.Now()) // the warm-up creates the profiles
+	e, g := syntheticEngine(b, cfg, 100_000, 200_000, time.Now(), nil) // the warm-up creates the profiles
 	var x event.Event
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -27,7 +27,7 @@ func BenchmarkApply(b *testing.B) {
 // BenchmarkBrief is what the rules pay per event and per fired timer for a viewer's
 // snapshot (segment.Brief), beside the profile page's Viewer.
 func BenchmarkBrief(b *testing.B) {
-	e, g := syntheticEngine(b, testConfig(), 10_000, 100_000, time.Now())
+	e, g := syntheticEngine(b, testConfig(), 10_000, 100_000, time.Now(), nil)
 	for _, kind := range []string{"brief", "viewer"} {
 		b.Run(kind, func(b *testing.B) {
 			b.ReportAllocs()
@@ -51,11 +51,11 @@ func BenchmarkBrief(b *testing.B) {
 
 // syntheticEngine is an engine on a memory store, with no timed writes or sweeps, that
 // has applied events synthetic events of viewers viewers; g goes on from there.
-func syntheticEngine(tb testing.TB, cfg Config, viewers, events int, start time.Time) (e *Engine, g *synth.Gen) {
+func syntheticEngine(tb testing.TB, cfg Config, viewers, events int, start time.Time, now func() time.Time) (e *Engine, g *synth.Gen) {
 	tb.Helper()
 	cfg.FlushInterval = time.Minute
 	cfg.SweepInterval = time.Hour
-	e, err := New(cfg, Deps{Store: NewMemoryStore(), Log: quiet})
+	e, err := New(cfg, Deps{Store: NewMemoryStore(), Log: quiet, Now: now})
 	if err != nil {
 		tb.Fatal(err)
 	}

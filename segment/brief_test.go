@@ -11,7 +11,10 @@ import (
 // TestBriefMatchesViewerView: the rules' lean Brief says what the profile page's
 // ViewerView says, for every viewer of a synthetic live history and each of its lives.
 func TestBriefMatchesViewerView(t *testing.T) {
-	e, g := syntheticEngine(t, testConfig(), 300, 20_000, time.Now().Add(-time.Hour))
+	// One instant for the whole test: an open session's watch time runs with the
+	// clock, and Brief and ViewerView, read a moment apart, could straddle a second.
+	now := time.Now()
+	e, g := syntheticEngine(t, testConfig(), 300, 20_000, now.Add(-time.Hour), func() time.Time { return now })
 	checked, withLive, withComment := 0, 0, 0
 	for _, id := range g.Viewers {
 		vv, err := e.Viewer(t.Context(), id)
