@@ -11,10 +11,12 @@ import (
 // trie cost several, which showed in a burst of ten thousand stay prompts.
 type viewerMap[V any] struct {
 	seed    maphash.Seed
-	stripes [64]struct {
-		mu sync.RWMutex
-		m  map[string]V
-	}
+	stripes [64]viewerStripe[V]
+}
+
+type viewerStripe[V any] struct {
+	mu sync.RWMutex
+	m  map[string]V
 }
 
 func newViewerMap[V any]() *viewerMap[V] {
@@ -25,10 +27,7 @@ func newViewerMap[V any]() *viewerMap[V] {
 	return vm
 }
 
-func (vm *viewerMap[V]) stripe(id string) *struct {
-	mu sync.RWMutex
-	m  map[string]V
-} {
+func (vm *viewerMap[V]) stripe(id string) *viewerStripe[V] {
 	return &vm.stripes[maphash.String(vm.seed, id)%uint64(len(vm.stripes))]
 }
 

@@ -76,14 +76,14 @@ func (e *Engine) Erase(ctx context.Context, viewer string) error {
 	// Until no firing of the viewer's is under way: one may arm another (a message
 	// deferred past quiet hours), which the next pass disarms.
 	for {
-		firing := e.wheel.cancelWhere(func(key string, data any) bool {
+		firing := e.wheel.cancelWhere(func(data any) bool {
 			switch d := data.(type) {
 			case *stayTimer:
 				return d.viewer == viewer
 			case Job:
 				return d.Env.Viewer.ID == viewer
 			}
-			return aboutViewer(key, viewer)
+			return false
 		})
 		if len(firing) == 0 {
 			break
@@ -193,13 +193,14 @@ func (s *BoltState) Erase(_ context.Context, viewer string) error {
 		if err := deletePrefix(tx.Bucket(bViewer), prefix); err != nil {
 			return err
 		}
-		if err := deleteWhere(tx.Bucket(bCounters), func(k, _ []byte) bool { return aboutViewer(string(k), viewer) }); err != nil {
+		if _, err := deleteWhere(tx.Bucket(bCounters), nil, func(k, _ []byte) bool { return aboutViewer(string(k), viewer) }); err != nil {
 			return err
 		}
-		return deleteWhere(tx.Bucket(bJobs), func(_, v []byte) bool {
+		_, err := deleteWhere(tx.Bucket(bJobs), nil, func(_, v []byte) bool {
 			var j Job
 			return json.Unmarshal(v, &j) == nil && j.Env.Viewer.ID == viewer
 		})
+		return err
 	}, func(w *writeBehind) {
 		for k := range w.cache { // counted since the flush: not written again
 			if aboutViewer(k, viewer) {
@@ -238,24 +239,24 @@ func (s *BoltState) rewrite(change func(tx *bolt.Tx) error, clean func(w *writeB
 }
 
 func deletePrefix(b *bolt.Bucket, prefix []byte) error {
-	return deleteWhere(b, func(k, _ []byte) bool { return bytes.HasPrefix(k, prefix) })
+	_, err := deleteWhere(b, prefix, nil)
+	return err
 }
 
-// deleteWhere deletes b's keys for which match holds.
-func deleteWhere(b *bolt.Bucket, match func(k, v []byte) bool) error {
+// deleteWhere deletes b's keys that start with prefix (all keys for nil) and for which
+// match holds (all of them for nil), and returns the keys it deleted.
+func deleteWhere(b *bolt.Bucket, prefix []byte, match func(k, v []byte) bool) ([][]byte, error) {
 	var keys [][]byte
-	if err := b.ForEach(func(k, v []byte) error {
-		if match(k, v) {
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if match == nil || match(k, v) {
 			keys = append(keys, bytes.Clone(k))
 		}
-		return nil
-	}); err != nil {
-		return err
 	}
 	for _, k := range keys {
 		if err := b.Delete(k); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return keys, nil
 }

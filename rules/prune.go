@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"bytes"
 	"context"
 	"hash/maphash"
 	"strings"
@@ -43,20 +42,9 @@ func (m *MemoryState) ForgetLive(_ context.Context, live string) error {
 // ForgetLive implements LiveEnder, in one rewrite (see rewrite).
 func (s *BoltState) ForgetLive(_ context.Context, live string) error {
 	var gone [][]byte
-	return s.rewrite(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bCounters)
-		c := b.Cursor()
-		for k, _ := c.Seek([]byte(oncePrefix)); k != nil && bytes.HasPrefix(k, []byte(oncePrefix)); k, _ = c.Next() {
-			if endedLive(string(k), live) {
-				gone = append(gone, bytes.Clone(k))
-			}
-		}
-		for _, k := range gone {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
+	return s.rewrite(func(tx *bolt.Tx) (err error) {
+		gone, err = deleteWhere(tx.Bucket(bCounters), []byte(oncePrefix), func(k, _ []byte) bool { return endedLive(string(k), live) })
+		return err
 	}, func(w *writeBehind) {
 		for _, k := range gone {
 			delete(w.stored, maphash.Bytes(w.seed, k))

@@ -238,12 +238,12 @@ func (h *farHeap) Pop() any {
 
 // cancelWhere disarms every armed timer for which match holds, and returns those
 // that match but are being fired (past stopping: see forgotten).
-func (w *wheel) cancelWhere(match func(key string, data any) bool) (firing []*timer) {
+func (w *wheel) cancelWhere(match func(data any) bool) (firing []*timer) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for key, t := range w.index {
 		switch {
-		case !match(key, t.data):
+		case !match(t.data):
 		case w.takenLocked(t):
 			firing = append(firing, t)
 		default:
@@ -251,7 +251,7 @@ func (w *wheel) cancelWhere(match func(key string, data any) bool) (firing []*ti
 		}
 	}
 	for t := range w.displaced {
-		if match(t.key, t.data) {
+		if match(t.data) {
 			firing = append(firing, t)
 		}
 	}
