@@ -14,8 +14,13 @@ type pending struct {
 	hook *delivery // webhook
 }
 
-// batch collects the firings of a chunk of fired timers, to commit them together.
-type batch struct{ pending []pending }
+// batch collects the firings of a chunk of fired timers, to commit them together. A
+// batch that prepares (prep) collects what would fire without counting or deferring
+// anything; held says a firing would have been deferred past quiet hours.
+type batch struct {
+	pending    []pending
+	prep, held bool
+}
 
 // do performs r's action for env if the limits allow it. The firing is counted and
 // recorded (a prompt stored) in one step before it is sent, so that whoever receives

@@ -102,45 +102,65 @@ func stayRound(b *testing.B, store string, viewers int, threshold time.Duration)
 
 // BenchmarkFireStay is the CPU cost of one stay firing on one goroutine (condition,
 // limits, prompt rendering, the state's commit a chunk at a time, the hand-off), the
-// unit of work behind BenchmarkStayDelay's burst.
+// unit of work behind BenchmarkStayDelay's burst. "whole" makes each firing at the
+// threshold; "ready" is what is left at the threshold of a firing made ready ahead
+// (Config.StayPrepare), the preparing done before the clock starts.
 func BenchmarkFireStay(b *testing.B) {
 	for _, store := range []string{"memory", "bolt-write-behind"} {
-		b.Run(store, func(b *testing.B) {
-			var st State = NewMemoryState()
-			if store != "memory" {
-				bs, err := OpenBolt(filepath.Join(b.TempDir(), "rules.db"), DefaultConfig().FlushEvery)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer bs.Close()
-				st = bs
+		for _, mode := range []string{"whole", "ready"} {
+			b.Run(store+"/"+mode, func(b *testing.B) { benchFireStay(b, store, mode == "ready") })
+		}
+	}
+}
+
+func benchFireStay(b *testing.B, store string, ready bool) {
+	var st State = NewMemoryState()
+	if store != "memory" {
+		bs, err := OpenBolt(filepath.Join(b.TempDir(), "rules.db"), DefaultConfig().FlushEvery)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer bs.Close()
+		st = bs
+	}
+	set := mustCompile(b, DefaultRules(time.Minute))
+	e, err := New(DefaultConfig(), Deps{Outbox: &timingOutbox{at: map[string]time.Time{}, done: make(chan struct{}), want: -1}, State: st, Rules: set})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	ctx, now := context.Background(), time.Now()
+	timers := make([]*stayTimer, b.N)
+	readies := make([]*readyStay, b.N)
+	for i := range timers {
+		v := Viewer{ID: fmt.Sprintf("v%d", i), Name: "Viewer", Consent: true, LastComment: "is it waterproof?"}
+		env := Env{Viewer: v, Session: Session{Room: "r1", Live: "l1", Watching: true}}
+		timers[i] = &stayTimer{key: stayKey(RuleStay, v.ID, "l1"), rule: RuleStay, viewer: v.ID, env: env, armedAt: now, final: true}
+		if ready {
+			p := batch{prep: true}
+			final := *timers[i]
+			e.fireStay(ctx, timers[i], now, &p)
+			if len(p.pending) != 1 {
+				b.Fatalf("preparing %s made %d firings", v.ID, len(p.pending))
 			}
-			set := mustCompile(b, DefaultRules(time.Minute))
-			e, err := New(DefaultConfig(), Deps{Outbox: &timingOutbox{at: map[string]time.Time{}, done: make(chan struct{}), want: -1}, State: st, Rules: set})
-			if err != nil {
-				b.Fatal(err)
+			readies[i] = &readyStay{timer: &final, p: p.pending[0]}
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += fireChunk { // a chunk at a time, as a worker does
+		batch := &batch{}
+		for j := i; j < min(i+fireChunk, b.N); j++ {
+			if ready {
+				e.fireReady(ctx, readies[j], batch)
+			} else {
+				e.fireStay(ctx, timers[j], time.Now(), batch)
 			}
-			defer e.Close(context.Background())
-			timers := make([]*stayTimer, b.N)
-			now := time.Now()
-			for i := range timers {
-				v := Viewer{ID: fmt.Sprintf("v%d", i), Name: "Viewer", Consent: true, LastComment: "is it waterproof?"}
-				env := Env{Viewer: v, Session: Session{Room: "r1", Live: "l1", Watching: true}}
-				timers[i] = &stayTimer{key: stayKey(RuleStay, v.ID, "l1"), rule: RuleStay, env: env, armedAt: now}
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for chunk := range slices.Chunk(timers, fireChunk) { // as a worker does
-				b := &batch{}
-				for _, t := range chunk {
-					e.fireStay(context.Background(), t, b)
-				}
-				e.commit(context.Background(), b.pending)
-			}
-			b.StopTimer()
-			if got := e.Stats().Prompts; got != uint64(b.N) {
-				b.Fatalf("%d prompts for %d firings", got, b.N)
-			}
-		})
+		}
+		e.commit(ctx, batch.pending)
+	}
+	b.StopTimer()
+	if got := e.Stats().Prompts; got != uint64(b.N) {
+		b.Fatalf("%d prompts for %d firings", got, b.N)
 	}
 }

@@ -37,6 +37,14 @@ type Config struct {
 	// often descheduled while the others queued behind it (five 10,000-prompt bursts:
 	// 18.6 s of worker time waiting on mutexes with 64 workers, 2.2 s with 8).
 	Workers int `yaml:"rules-workers"`
+	// StayPrepare is how long before a stay threshold its firing is made ready (the
+	// viewer's snapshot read, the condition evaluated, the prompt rendered), so that at
+	// the threshold only the commit and the delivery remain: ten thousand thresholds
+	// falling due at once then cost much less work at that instant. Anything that
+	// happens to the viewer in between (an event, an order, a leave, an erasure, a new
+	// rule set) drops the ready firing, and it is made afresh at the threshold. 0 makes
+	// every firing at its threshold.
+	StayPrepare time.Duration `yaml:"rules-stay-prepare"`
 	// FlushEvery is the write-behind interval of the bbolt state (OpenBolt); 0 writes
 	// every firing through before it is sent.
 	FlushEvery time.Duration `yaml:"rules-flush-every"`
@@ -47,7 +55,7 @@ func DefaultConfig() Config {
 	return Config{WebhookTimeout: 10 * time.Second, WebhookAttempts: 6,
 		WebhookBackoff: time.Second, WebhookMaxBackoff: 5 * time.Minute,
 		WebhookWorkers: 4, WebhookQueue: 1000, Tick: 10 * time.Millisecond, Workers: 8,
-		FlushEvery: 50 * time.Millisecond}
+		StayPrepare: time.Second, FlushEvery: 50 * time.Millisecond}
 }
 
 // RegisterFlags binds the flags to c.
@@ -62,6 +70,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.WebhookAllowPrivate, "rules-webhook-allow-private", c.WebhookAllowPrivate, "let webhook actions reach loopback and private-network addresses (off: public addresses only, no redirects)")
 	fs.DurationVar(&c.Tick, "rules-timer-tick", c.Tick, "timer wheel resolution (stay prompts fire at most this late)")
 	fs.IntVar(&c.Workers, "rules-workers", c.Workers, "fired timers handled in parallel")
+	fs.DurationVar(&c.StayPrepare, "rules-stay-prepare", c.StayPrepare, "make a stay prompt ready this long before its threshold and send it at the threshold (0: make it at the threshold)")
 	fs.DurationVar(&c.FlushEvery, "rules-flush-every", c.FlushEvery, "write-behind interval of the rules state file (0: write each firing through)")
 }
 
@@ -72,6 +81,7 @@ func (c *Config) Validate() error {
 		setting.InRange("rules-webhook-backoff", c.WebhookBackoff, time.Millisecond, time.Hour),
 		setting.InRange("rules-webhook-max-backoff", c.WebhookMaxBackoff, c.WebhookBackoff, 24*time.Hour),
 		setting.InRange("rules-timer-tick", c.Tick, time.Millisecond, time.Second),
+		setting.InRange("rules-stay-prepare", c.StayPrepare, 0, time.Minute),
 		setting.InRange("rules-flush-every", c.FlushEvery, 0, 10*time.Second),
 		intRange("rules-webhook-attempts", c.WebhookAttempts, 1, 20),
 		intRange("rules-webhook-workers", c.WebhookWorkers, 1, 256),

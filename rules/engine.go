@@ -233,8 +233,16 @@ func (e *Engine) work() {
 			for _, t := range chunk {
 				switch data := t.data.(type) {
 				case *stayTimer:
-					if e.erasing[data.viewer] == 0 {
-						e.fireStay(e.ctx, data, b)
+					switch {
+					case e.erasing[data.viewer] > 0:
+					case data.final:
+						e.fireStay(e.ctx, data, e.clock.Now(), b)
+					default:
+						e.prepareStay(e.ctx, t, data)
+					}
+				case *readyStay:
+					if e.erasing[data.timer.viewer] == 0 {
+						e.fireReady(e.ctx, data, b)
 					}
 				case Job:
 					if e.erasing[data.Env.Viewer.ID] == 0 {

@@ -392,8 +392,9 @@ func TestWheelTakenTimers(t *testing.T) {
 		t.Fatalf("handed out: %v", slots)
 	}
 	a, b := slots[0]["a"], slots[0]["b"]
-	if !w.refresh("a", 99) || a.data != 1 {
-		t.Fatalf("refresh of a timer being fired: armed %v, data %v", w.refresh("a", 99), a.data)
+	to99 := func(any) any { return 99 }
+	if !w.refresh("a", to99) || a.data != 1 {
+		t.Fatalf("refresh of a timer being fired: armed %v, data %v", w.refresh("a", to99), a.data)
 	}
 	if !w.cancel("b") || w.near != 0 || w.len() != 1 {
 		t.Fatalf("cancel of a timer being fired: near %d, %d in the index", w.near, w.len())

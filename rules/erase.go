@@ -80,6 +80,8 @@ func (e *Engine) Erase(ctx context.Context, viewer string) error {
 			switch d := data.(type) {
 			case *stayTimer:
 				return d.viewer == viewer
+			case *readyStay:
+				return d.timer.viewer == viewer
 			case Job:
 				return d.Env.Viewer.ID == viewer
 			}

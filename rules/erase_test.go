@@ -154,32 +154,54 @@ func (b blockingProfiles) Snapshot(_ context.Context, id, live string) (Viewer, 
 }
 
 // TestEngineEraseWaitsForFiring: a stay timer a worker is firing when the viewer is
-// erased is waited for, so that what it commits is erased too.
+// erased is waited for, so that what it commits is erased too. A firing being made
+// ready ahead of the threshold is dropped by the erase.
 func TestEngineEraseWaitsForFiring(t *testing.T) {
-	ctx := context.Background()
-	out, st := newOutbox(), NewMemoryState()
-	bp := blockingProfiles{make(chan struct{}), make(chan struct{})}
-	e, err := New(DefaultConfig(), Deps{Outbox: out, State: st, Rules: mustCompile(t, DefaultRules(2*time.Second)), Profiles: bp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(ctx)
-	e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, WatchSeconds: 1.95}, event.Event{Type: event.WatchStart, At: time.Now()})
-	<-bp.in // a worker is firing v1's timer
-	erased := make(chan error, 1)
-	go func() { erased <- e.Erase(ctx, "v1") }()
-	select {
-	case err := <-erased:
-		t.Fatalf("the erase did not wait for the firing (%v)", err)
-	case <-time.After(100 * time.Millisecond):
-	}
-	close(bp.out)
-	if err := <-erased; err != nil {
-		t.Fatal(err)
-	}
-	nothingAbout(t, st, "v1")
-	if sent, _ := out.sent(); len(sent) != 1 {
-		t.Fatalf("%d prompts sent, want the one being fired", len(sent))
+	forEachStayMode(t, func(t *testing.T, cfg Config) {
+		ctx := context.Background()
+		out, st := newOutbox(), NewMemoryState()
+		bp := blockingProfiles{make(chan struct{}), make(chan struct{})}
+		e, err := New(cfg, Deps{Outbox: out, State: st, Rules: mustCompile(t, DefaultRules(2*time.Second)), Profiles: bp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close(ctx)
+		e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, WatchSeconds: 1.95}, event.Event{Type: event.WatchStart, At: time.Now()})
+		<-bp.in // a worker is firing (or preparing) v1's timer
+		erased := make(chan error, 1)
+		go func() { erased <- e.Erase(ctx, "v1") }()
+		select {
+		case err := <-erased:
+			t.Fatalf("the erase did not wait for the firing (%v)", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		close(bp.out)
+		if err := <-erased; err != nil {
+			t.Fatal(err)
+		}
+		nothingAbout(t, st, "v1")
+		want := 1 // the one being fired
+		if cfg.StayPrepare > 0 {
+			want = 0 // made ready, not sent: the erase disarmed it
+		}
+		time.Sleep(200 * time.Millisecond) // past the threshold
+		if sent, _ := out.sent(); len(sent) != want {
+			t.Fatalf("%d prompts sent, want %d", len(sent), want)
+		}
+		if n := e.wheel.len(); n != 0 {
+			t.Fatalf("%d timers armed after the erase", n)
+		}
+	})
+}
+
+// forEachStayMode runs f with stay firings made at the threshold and made ready ahead.
+func forEachStayMode(t *testing.T, f func(*testing.T, Config)) {
+	for _, prepare := range []time.Duration{0, time.Second} {
+		t.Run("prepare="+prepare.String(), func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.StayPrepare = prepare
+			f(t, cfg)
+		})
 	}
 }
 
@@ -202,40 +224,42 @@ func (b *gateProfiles) Snapshot(_ context.Context, id, live string) (Viewer, Ses
 // quiet hours defers its DM as a job while the erase waits; the erase disarms that job
 // too, so nothing reaches the erased viewer when the quiet hours end.
 func TestEngineEraseDuringFiringThatDefers(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx := context.Background()
-		doc, err := Parse([]byte(`{"quiet_hours":{"start":"00:00","end":"08:00"},"rules":[{"id":"stay",
+	forEachStayMode(t, func(t *testing.T, cfg Config) {
+		synctest.Test(t, func(t *testing.T) {
+			ctx := context.Background()
+			doc, err := Parse([]byte(`{"quiet_hours":{"start":"00:00","end":"08:00"},"rules":[{"id":"stay",
 			"trigger":{"timer":{"kind":"stay","threshold":"2s"}},"action":{"type":"dm","text":"hi"}}]}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, st := newOutbox(), NewMemoryState()
-		bp := &gateProfiles{in: make(chan struct{}), out: make(chan struct{})}
-		e, err := New(DefaultConfig(), Deps{Outbox: out, State: st, Rules: mustCompile(t, doc), Profiles: bp})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close(ctx)
-		e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, WatchSeconds: 1.95}, event.Event{Type: event.WatchStart, At: time.Now()})
-		<-bp.in // the bubble's clock starts at midnight UTC: in the quiet hours
-		// The erase waits for the chunk under way on a mutex, which the bubble does not
-		// count as durably blocked: the firing is let go at once, not after a sleep.
-		erased := make(chan error, 1)
-		go func() { erased <- e.Erase(ctx, "v1") }()
-		close(bp.out)
-		if err := <-erased; err != nil {
-			t.Fatal(err)
-		}
-		if n := e.wheel.len(); n != 0 {
-			t.Fatalf("%d timers still armed after the erase", n)
-		}
-		time.Sleep(10 * time.Hour)
-		synctest.Wait()
-		_, dms := out.sent()
-		acts, _ := st.Actions(ctx, "v1")
-		if len(dms)+len(acts) > 0 {
-			t.Fatalf("after the erase: %d DMs sent to v1, %d actions about v1", len(dms), len(acts))
-		}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, st := newOutbox(), NewMemoryState()
+			bp := &gateProfiles{in: make(chan struct{}), out: make(chan struct{})}
+			e, err := New(cfg, Deps{Outbox: out, State: st, Rules: mustCompile(t, doc), Profiles: bp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close(ctx)
+			e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, WatchSeconds: 1.95}, event.Event{Type: event.WatchStart, At: time.Now()})
+			<-bp.in // the bubble's clock starts at midnight UTC: in the quiet hours
+			// The erase waits for the chunk under way on a mutex, which the bubble does not
+			// count as durably blocked: the firing is let go at once, not after a sleep.
+			erased := make(chan error, 1)
+			go func() { erased <- e.Erase(ctx, "v1") }()
+			close(bp.out)
+			if err := <-erased; err != nil {
+				t.Fatal(err)
+			}
+			if n := e.wheel.len(); n != 0 {
+				t.Fatalf("%d timers still armed after the erase", n)
+			}
+			time.Sleep(10 * time.Hour)
+			synctest.Wait()
+			_, dms := out.sent()
+			acts, _ := st.Actions(ctx, "v1")
+			if len(dms)+len(acts) > 0 {
+				t.Fatalf("after the erase: %d DMs sent to v1, %d actions about v1", len(dms), len(acts))
+			}
+		})
 	})
 }
 
@@ -243,25 +267,27 @@ func TestEngineEraseDuringFiringThatDefers(t *testing.T) {
 // the stay timer a worker is firing) and is then erased: what that firing commits is
 // erased too.
 func TestEngineEraseAfterCancelOfFiringTimer(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx := context.Background()
-		out, st := newOutbox(), NewMemoryState()
-		bp := &gateProfiles{in: make(chan struct{}), out: make(chan struct{})}
-		e, err := New(DefaultConfig(), Deps{Outbox: out, State: st, Rules: mustCompile(t, DefaultRules(2*time.Second)), Profiles: bp})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close(ctx)
-		e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, WatchSeconds: 1.95}, event.Event{Type: event.WatchStart, At: time.Now()})
-		<-bp.in // the worker is taking its snapshot (still watching)
-		e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: false, WatchSeconds: 2}, event.Event{Type: event.Leave, At: time.Now()})
-		erased := make(chan error, 1)
-		go func() { erased <- e.Erase(ctx, "v1") }()
-		close(bp.out) // see TestEngineEraseDuringFiringThatDefers
-		if err := <-erased; err != nil {
-			t.Fatal(err)
-		}
-		nothingAbout(t, st, "v1")
+	forEachStayMode(t, func(t *testing.T, cfg Config) {
+		synctest.Test(t, func(t *testing.T) {
+			ctx := context.Background()
+			out, st := newOutbox(), NewMemoryState()
+			bp := &gateProfiles{in: make(chan struct{}), out: make(chan struct{})}
+			e, err := New(cfg, Deps{Outbox: out, State: st, Rules: mustCompile(t, DefaultRules(2*time.Second)), Profiles: bp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close(ctx)
+			e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, WatchSeconds: 1.95}, event.Event{Type: event.WatchStart, At: time.Now()})
+			<-bp.in // the worker is taking its snapshot (still watching)
+			e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: false, WatchSeconds: 2}, event.Event{Type: event.Leave, At: time.Now()})
+			erased := make(chan error, 1)
+			go func() { erased <- e.Erase(ctx, "v1") }()
+			close(bp.out) // see TestEngineEraseDuringFiringThatDefers
+			if err := <-erased; err != nil {
+				t.Fatal(err)
+			}
+			nothingAbout(t, st, "v1")
+		})
 	})
 }
 
@@ -403,7 +429,10 @@ func TestEngineEraseWaitsForQueuedChunk(t *testing.T) {
 	doc := Document{Rules: []RuleSpec{{ID: "stay", Trigger: TriggerSpec{Timer: &TimerSpec{Kind: TimerStay, Threshold: "1s"}}, Action: ActionSpec{Type: ActPrompt, Text: "hi"}}}}
 	gp := &viewerGates{held: map[string]chan struct{}{"A": make(chan struct{}), "B": make(chan struct{})},
 		gates: map[string]chan struct{}{"A": make(chan struct{}), "B": make(chan struct{})}}
-	e, _, st := start(t, mustCompile(t, doc), nil, func(c *Config, d *Deps) { d.Profiles = gp; c.Workers = 1 })
+	e, _, st := start(t, mustCompile(t, doc), nil, func(c *Config, d *Deps) {
+		d.Profiles, c.Workers = gp, 1
+		c.StayPrepare = 0 // one timer per tick, fired at its threshold
+	})
 	ctx := context.Background()
 	arm := func(id string, in time.Duration) {
 		now := time.Now()

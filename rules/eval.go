@@ -133,6 +133,10 @@ func (e *Engine) act(ctx context.Context, r *rule, env *Env, now time.Time, defe
 			return
 		}
 		if end, in := e.set.Load().quiet.until(now, env.Viewer.TimeZone); in {
+			if b != nil && b.prep {
+				b.held = true // decided at the threshold
+				return
+			}
 			e.holdBack(ctx, r, env, now, end, deferred, extra)
 			return
 		}

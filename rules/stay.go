@@ -1,19 +1,42 @@
 package rules
 
 import (
+	"cmp"
 	"context"
 	"hash/maphash"
 	"sync"
 	"time"
 )
 
-// stayTimer is armed per stay rule per viewer per live.
+// stayTimer is armed per stay rule per viewer per live. Unless final, it is due
+// Config.StayPrepare before the threshold, when its firing is made ready (prepareStay).
 type stayTimer struct {
 	key     string
 	rule    string
 	viewer  string // env.Viewer.ID, fixed: env is the worker's once taken
 	env     Env
 	armedAt time.Time // when env.Session.WatchSeconds was measured
+	final   bool      // due at the threshold itself: fired there from a fresh snapshot
+}
+
+// readyStay is a stay firing made ready ahead of its threshold, armed at the
+// threshold to be committed and sent as it is.
+type readyStay struct {
+	timer *stayTimer
+	p     pending
+}
+
+// replacing is what a fresh snapshot st makes of an armed stay's data: it carries
+// the latest snapshot, and a firing made ready from an older one is dropped, to be
+// made again at the threshold (so is one being made ready: see prepareStay).
+func (st *stayTimer) replacing(old any) any {
+	switch o := old.(type) {
+	case *stayTimer:
+		st.final = o.final
+	case *readyStay:
+		st.final = true
+	}
+	return st
 }
 
 func stayKey(rule, viewer, live string) string {
@@ -38,12 +61,13 @@ func (e *Engine) trackStay(set *Set, env *Env, now time.Time) {
 		if !s.AsOf.IsZero() && s.AsOf.Before(now) {
 			asOf = s.AsOf
 		}
-		st := &stayTimer{key: key, rule: r.id, viewer: env.Viewer.ID, env: *env, armedAt: asOf}
-		if e.wheel.refresh(key, st) || e.stayFired(s.Live, key) {
+		lead := e.cfg.StayPrepare
+		st := &stayTimer{key: key, rule: r.id, viewer: env.Viewer.ID, env: *env, armedAt: asOf, final: lead == 0}
+		if e.wheel.refresh(key, st.replacing) || e.stayFired(s.Live, key) {
 			continue // armed: the latest snapshot rides along, the deadline stays
 		}
 		watched := time.Duration(s.WatchSeconds * float64(time.Second))
-		e.wheel.schedule(key, asOf.Add(r.threshold-watched), st)
+		e.wheel.schedule(key, asOf.Add(r.threshold-watched-lead), st)
 	}
 }
 
@@ -130,29 +154,77 @@ func (d *stayDone) endLive(live string) {
 	}
 }
 
-// fireStay runs a stay rule whose threshold was reached: once per viewer per live,
-// and only if the viewer is still there without an order. Its firing joins b.
-func (e *Engine) fireStay(ctx context.Context, t *stayTimer, b *batch) {
+// fireStay runs a stay rule whose threshold is reached at `at`: once per viewer per
+// live, and only if the viewer is still there without an order. Its firing joins b;
+// a batch that prepares is only collecting what would fire (see prepareStay).
+func (e *Engine) fireStay(ctx context.Context, t *stayTimer, at time.Time, b *batch) {
 	r := e.set.Load().byID[t.rule]
 	if r == nil || !r.enabled || r.timer != TimerStay {
 		return
 	}
-	now := e.clock.Now()
 	env := &t.env // the timer left the wheel when it fired: its snapshot is ours
+	measured := t.armedAt
 	if p := e.deps.Profiles; p != nil {
 		v, s, ok := p.Snapshot(ctx, env.Viewer.ID, env.Session.Live)
 		if !ok {
 			return // no profile any more (erased): nothing to fire from a stale snapshot
 		}
 		env.Viewer, env.Session = v, s
-	} else {
-		env.Session.WatchSeconds += now.Sub(t.armedAt).Seconds()
+		measured = cmp.Or(s.AsOf, e.clock.Now())
 	}
 	if !env.Session.Watching || env.Session.Orders > 0 {
 		return
 	}
-	env.Event = Event{Type: "timer", At: now}
-	e.markStay(env.Session.Live, t.key)
+	if ahead := at.Sub(measured).Seconds(); ahead > 0 { // watch time as of `at`
+		env.Session.WatchSeconds += ahead
+		if e.deps.Profiles != nil { // the armed snapshot's lifetime figure is not moved on
+			env.Viewer.WatchSeconds += ahead
+		}
+	}
+	env.Event = Event{Type: "timer", At: at}
+	if !b.prep {
+		e.markStay(env.Session.Live, t.key)
+	}
 	once := Limit{Key: onceKey(t.key), Cap: 1}
-	e.run(ctx, r, env, now, b, once)
+	e.run(ctx, r, env, at, b, once)
+}
+
+// prepareStay makes the firing of a stay timer due Config.StayPrepare before its
+// threshold ready, and arms it at the threshold: the snapshot, the condition and the
+// rendering are done now, out of the way of the other thresholds falling due then.
+// What does not fire plainly (a false condition, no consent, quiet hours) is armed
+// unprepared, to be decided at the threshold as it would have been.
+func (e *Engine) prepareStay(ctx context.Context, tm *timer, t *stayTimer) {
+	at := maxTime(tm.due.Add(e.cfg.StayPrepare), e.clock.Now())
+	final := *t
+	final.final = true
+	b := batch{prep: true}
+	e.fireStay(ctx, t, at, &b)
+	var next any = &final
+	if len(b.pending) == 1 && !b.held {
+		next = &readyStay{timer: &final, p: b.pending[0]}
+	}
+	e.wheel.rearm(tm, at, func(refreshed any) any { // a cancel since tm was taken stands
+		if st, ok := refreshed.(*stayTimer); ok { // a fresher snapshot came meanwhile
+			st.final = true
+			return st
+		}
+		return next
+	})
+}
+
+// fireReady commits a stay firing made ready ahead, as part of b: only if it is
+// still the viewer's first in the live and its rule is unchanged; a new rule set
+// makes it afresh.
+func (e *Engine) fireReady(ctx context.Context, rs *readyStay, b *batch) {
+	live := rs.timer.env.Session.Live
+	if e.stayFired(live, rs.timer.key) {
+		return
+	}
+	if r := e.set.Load().byID[rs.timer.rule]; r != rs.p.r {
+		e.fireStay(ctx, rs.timer, e.clock.Now(), b)
+		return
+	}
+	e.markStay(live, rs.timer.key)
+	b.pending = append(b.pending, rs.p)
 }

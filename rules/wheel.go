@@ -35,6 +35,9 @@ type timer struct {
 	slot int
 	far  int // index in the heap, -1 when in a slot
 	data any
+	// refreshed is what a refresh made of the data while the timer was being fired
+	// (see rearm).
+	refreshed any
 }
 
 // A timer advance has handed out is neither in the heap nor in its slot's map (the
@@ -63,13 +66,19 @@ func (w *wheel) schedule(key string, due time.Time, data any) {
 	w.cancelLocked(key)
 	t := &timer{key: key, due: due, far: -1, data: data}
 	w.index[key] = t
-	if due.Sub(w.origin.Add(time.Duration(w.cursor)*w.tick)) >= w.turn()/2 {
+	w.put(t)
+	w.mu.Unlock()
+}
+
+// put files t in a slot or, half a turn away or more, in the heap, and lets the loop
+// plan again.
+func (w *wheel) put(t *timer) {
+	if t.due.Sub(w.origin.Add(time.Duration(w.cursor)*w.tick)) >= w.turn()/2 {
 		heap.Push(&w.far, t)
 	} else {
 		w.place(t)
 	}
-	w.mu.Unlock()
-	select { // let the loop plan again
+	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
@@ -89,16 +98,37 @@ func (w *wheel) place(t *timer) {
 	w.near++
 }
 
-// refresh replaces the data of key's timer, keeping its due time; it reports whether
-// key is armed or being fired (whose data, in the engine's hands, is left alone).
-func (w *wheel) refresh(key string, data any) bool {
+// refresh replaces the data of key's timer by update(old data), keeping its due
+// time; it reports whether key is armed or being fired. The data of a timer being
+// fired is in the engine's hands: the update is kept aside for rearm (update(nil)).
+func (w *wheel) refresh(key string, update func(old any) any) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	t, ok := w.index[key]
-	if ok && !w.takenLocked(t) {
-		t.data = data
+	switch {
+	case !ok:
+	case w.takenLocked(t):
+		t.refreshed = update(t.refreshed)
+	default:
+		t.data = update(t.data)
 	}
 	return ok
+}
+
+// rearm arms t's key again at due, from the worker that is firing t, with
+// data(what refreshes made of t's data meanwhile, or nil), unless t's key was
+// cancelled or armed anew since t was handed out (then it reports false). t itself is
+// then done with, as after forget.
+func (w *wheel) rearm(t *timer, due time.Time, data func(refreshed any) any) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.index[t.key] != t {
+		return false
+	}
+	n := &timer{key: t.key, due: due, far: -1, data: data(t.refreshed)}
+	w.index[t.key] = n
+	w.put(n)
+	return true
 }
 
 // cancel disarms key; it reports whether a timer was armed.
