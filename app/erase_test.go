@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +27,16 @@ func (c *gateChat) Prompt(_ context.Context, room string, p chat.Prompt) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.prompts = append(c.prompts, p.Viewer.ID)
+	return nil
+}
+func (c *gateChat) SendEncodedPrompt(_ context.Context, room string, e chat.EncodedPrompt) error {
+	var ev struct{ Viewer struct{ ID string } }
+	if err := json.Unmarshal(e.JSON(), &ev); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.prompts = append(c.prompts, ev.Viewer.ID)
 	return nil
 }
 func (c *gateChat) SendDM(_ context.Context, room string, from event.User, to, text string) (chat.DM, error) {

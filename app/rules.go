@@ -32,6 +32,7 @@ var serviceUser = event.User{ID: "liveroom", Name: "Customer service", Role: eve
 // chatOut is what the rules need from chat: prompts to a room's agents and DMs.
 type chatOut interface {
 	Prompt(ctx context.Context, room string, p chat.Prompt) error
+	SendEncodedPrompt(ctx context.Context, room string, e chat.EncodedPrompt) error
 	SendDM(ctx context.Context, room string, from event.User, to, text string) (chat.DM, error)
 	ViewerDMs(ctx context.Context, viewer string) (map[string][]chat.DM, error)
 	EraseViewer(ctx context.Context, viewer string) error
@@ -41,12 +42,30 @@ type chatOut interface {
 type outbox struct{ chat chatOut }
 
 func (o outbox) SendPrompt(ctx context.Context, room string, p rules.Prompt) error {
-	return o.chat.Prompt(ctx, room, chat.Prompt{
+	return o.chat.Prompt(ctx, room, chatPrompt(p))
+}
+
+// EncodePrompt encodes the chat event of a prompt made ready ahead of its threshold,
+// stamped with the threshold (rules.PromptEncoder).
+func (o outbox) EncodePrompt(p rules.Prompt) (any, error) {
+	return chat.EncodePrompt(chatPrompt(p), p.CreatedAt), nil
+}
+
+func (o outbox) SendEncodedPrompt(ctx context.Context, room string, encoded any) error {
+	e, ok := encoded.(chat.EncodedPrompt)
+	if !ok {
+		return fmt.Errorf("app: not an encoded chat prompt: %T", encoded)
+	}
+	return o.chat.SendEncodedPrompt(ctx, room, e)
+}
+
+func chatPrompt(p rules.Prompt) chat.Prompt {
+	return chat.Prompt{
 		Viewer:    chat.PromptViewer{ID: p.Viewer.ID, Name: p.Viewer.Name, Tags: tagWords(p.Viewer.Tags)},
 		Reason:    p.Reason,
 		Suggested: p.Suggested,
 		PromptID:  p.ID,
-	})
+	}
 }
 
 func (o outbox) SendDM(ctx context.Context, room, viewer, text, ruleID string) error {

@@ -263,8 +263,28 @@ func (h *Hub) SetLive(roomID string, live bool) {
 // waiting for the room goroutine: a wave of viewers crossing the stay threshold
 // together must not queue behind it one prompt at a time. The prompt is encoded here;
 // the room pushes every prompt that has gathered to each agent connection in one go.
-func (h *Hub) Prompt(_ context.Context, roomID string, p Prompt) error {
-	item := appendPromptEvent(make([]byte, 0, 512), ms(time.Now()), &p)
+func (h *Hub) Prompt(ctx context.Context, roomID string, p Prompt) error {
+	return h.SendEncodedPrompt(ctx, roomID, EncodePrompt(p, time.Now()))
+}
+
+// EncodedPrompt is a prompt event encoded ahead of its sending.
+type EncodedPrompt struct{ item []byte }
+
+// EncodePrompt encodes p's event stamped at, for SendEncodedPrompt: a prompt made
+// ready ahead of the moment it is for costs no encoding then.
+func EncodePrompt(p Prompt, at time.Time) EncodedPrompt {
+	return EncodedPrompt{appendPromptEvent(make([]byte, 0, 512), ms(at), &p)}
+}
+
+// JSON is the encoded event.
+func (e EncodedPrompt) JSON() []byte { return e.item }
+
+// SendEncodedPrompt is Prompt for an event encoded by EncodePrompt.
+func (h *Hub) SendEncodedPrompt(_ context.Context, roomID string, e EncodedPrompt) error {
+	if len(e.item) == 0 {
+		return errors.New("chat: empty encoded prompt")
+	}
+	item := e.item
 	r, release, err := h.hold(roomID)
 	if err != nil {
 		return err

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -188,6 +190,28 @@ func TestChatLiveAndPrompt(t *testing.T) {
 	pr := agent.expect("prompt")
 	if pr["prompt_id"] != "p1" || pr["suggested"] != "Hi! Need help?" || pr["viewer"].(map[string]any)["id"] != "v" {
 		t.Fatalf("prompt = %v", pr)
+	}
+	// Encoded ahead (a stay prompt made ready before its threshold), stamped with the
+	// moment it is for: the agent gets the same event.
+	at := time.Now().Add(time.Second).Truncate(time.Millisecond)
+	enc := chat.EncodePrompt(chat.Prompt{Viewer: chat.PromptViewer{ID: "v", Name: "Vi", Tags: []string{"activity:high"}},
+		Reason: "watched 6m12s, 3 comments, no order", Suggested: "Hi! Need help?", PromptID: "p2"}, at)
+	if err := h.hub.SendEncodedPrompt(context.Background(), "l", enc); err != nil {
+		t.Fatalf("encoded prompt: %v", err)
+	}
+	pr2 := agent.expect("prompt")
+	if pr2["prompt_id"] != "p2" || int64(num(pr2["at"])) != at.UnixMilli() {
+		t.Fatalf("encoded prompt = %v, want p2 at %d", pr2, at.UnixMilli())
+	}
+	delete(pr, "prompt_id")
+	delete(pr, "at")
+	delete(pr2, "prompt_id")
+	delete(pr2, "at")
+	if !reflect.DeepEqual(pr, pr2) {
+		t.Fatalf("encoded prompt %v differs from the one sent plainly %v", pr2, pr)
+	}
+	if err := h.hub.SendEncodedPrompt(context.Background(), "l", chat.EncodedPrompt{}); err == nil {
+		t.Fatal("an empty encoded prompt was accepted")
 	}
 	h.hub.SetLive("l", false)
 	if ev := v.expect("live"); ev["live"] != false {

@@ -12,6 +12,8 @@ type pending struct {
 	env  *Env      // dm and tag: the viewer and the room
 	text string    // dm: the text
 	hook *delivery // webhook
+	// encoded is the prompt as the Outbox encoded it ahead (PromptEncoder), or nil.
+	encoded any
 }
 
 // batch collects the firings of a chunk of fired timers, to commit them together. A
@@ -31,6 +33,9 @@ func (e *Engine) do(ctx context.Context, r *rule, env *Env, now time.Time, limit
 	switch {
 	case !ok:
 	case b != nil:
+		if b.prep {
+			e.encodeAhead(&p)
+		}
 		b.pending = append(b.pending, p)
 	default:
 		e.commit(ctx, []pending{p})
@@ -65,11 +70,29 @@ func (e *Engine) prepare(r *rule, env *Env, now time.Time, limits []Limit) (pend
 	return p, true
 }
 
+// encodeAhead has the Outbox encode a prompt made ready ahead, if it can; when it
+// cannot, the prompt is sent as usual.
+func (e *Engine) encodeAhead(p *pending) {
+	enc, ok := e.deps.Outbox.(PromptEncoder)
+	if !ok || p.r.action != ActPrompt {
+		return
+	}
+	encoded, err := enc.EncodePrompt(*p.f.Rec.Prompt)
+	if err != nil {
+		e.fail("encode prompt", err)
+		return
+	}
+	p.encoded = encoded
+}
+
 // send does a committed firing's action.
 func (e *Engine) send(ctx context.Context, p *pending) error {
 	switch p.r.action {
 	case ActPrompt:
 		pr := p.f.Rec.Prompt
+		if p.encoded != nil {
+			return e.deps.Outbox.(PromptEncoder).SendEncodedPrompt(ctx, pr.Room, p.encoded)
+		}
 		return e.deps.Outbox.SendPrompt(ctx, pr.Room, *pr)
 	case ActDM:
 		return e.deps.Outbox.SendDM(ctx, p.env.Session.Room, p.env.Viewer.ID, p.text, p.r.id)

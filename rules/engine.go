@@ -22,6 +22,14 @@ type Outbox interface {
 	SendDM(ctx context.Context, room, viewerID, text, ruleID string) error
 }
 
+// PromptEncoder is an Outbox that can encode a prompt ahead of sending it, so that a
+// stay firing made ready ahead (Config.StayPrepare) is only handed over at its
+// threshold. Optional.
+type PromptEncoder interface {
+	EncodePrompt(p Prompt) (encoded any, err error)
+	SendEncodedPrompt(ctx context.Context, room string, encoded any) error
+}
+
 // Clock tells the time; nil means the system clock.
 type Clock interface{ Now() time.Time }
 

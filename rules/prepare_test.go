@@ -197,3 +197,50 @@ func TestStayPreparedInQuietHours(t *testing.T) {
 		}
 	})
 }
+
+// encodingOutbox is an outbox that encodes prompts ahead (PromptEncoder) and counts
+// what it sent encoded.
+type encodingOutbox struct {
+	*outbox
+	mu      sync.Mutex
+	encoded []string // viewer ids
+}
+
+type encodedPrompt struct{ p Prompt }
+
+func (o *encodingOutbox) EncodePrompt(p Prompt) (any, error) { return encodedPrompt{p}, nil }
+
+func (o *encodingOutbox) SendEncodedPrompt(ctx context.Context, room string, encoded any) error {
+	p := encoded.(encodedPrompt).p
+	o.mu.Lock()
+	o.encoded = append(o.encoded, p.Viewer.ID)
+	o.mu.Unlock()
+	return o.SendPrompt(ctx, room, p)
+}
+
+// TestStayPreparedEncoded: an Outbox that can encode a prompt ahead gets a ready
+// firing's prompt encoded when it is made ready and only hands it over at the
+// threshold; a firing made at the threshold goes out plainly.
+func TestStayPreparedEncoded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		out, lp := &encodingOutbox{outbox: newOutbox()}, newLiveProfiles()
+		e, err := New(DefaultConfig(), Deps{Outbox: out, State: NewMemoryState(), Rules: mustCompile(t, DefaultRules(3*time.Second)), Profiles: lp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close(ctx)
+		for _, id := range []string{"quiet", "comments"} {
+			e.OnEvent(ctx, viewer(id), Session{Room: "r1", Live: "L", Watching: true, AsOf: time.Now()}, event.Event{Type: event.WatchStart, At: time.Now()})
+		}
+		time.Sleep(2*time.Second + 100*time.Millisecond)
+		synctest.Wait()
+		e.OnEvent(ctx, viewer("comments"), lp.comment("comments"), event.Event{Type: event.Danmaku, Text: "hi", At: time.Now()})
+		time.Sleep(time.Second)
+		synctest.Wait()
+		prompts, _ := out.sent()
+		if len(prompts) != 2 || len(out.encoded) != 1 || out.encoded[0] != "quiet" {
+			t.Fatalf("%d prompts, encoded ahead for %v; want 2, one encoded ahead for quiet", len(prompts), out.encoded)
+		}
+	})
+}

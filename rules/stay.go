@@ -73,7 +73,8 @@ func (e *Engine) trackStay(set *Set, env *Env, now time.Time) {
 
 func (e *Engine) stayFired(live, key string) bool { return e.stayDone.has(live, key) }
 
-func (e *Engine) markStay(live, key string) { e.stayDone.add(live, key) }
+// markStay marks key fired in live; it reports whether it was not marked before.
+func (e *Engine) markStay(live, key string) bool { return e.stayDone.add(live, key) }
 
 // EndLive drops what the engine remembers of a live that ended (which viewers already
 // had their stay prompt, in memory and in the state's once-per-live counters); OnEvent
@@ -130,7 +131,8 @@ func (d *stayDone) has(live, key string) bool {
 	return ok
 }
 
-func (d *stayDone) add(live, key string) {
+// add marks key fired in live; it reports whether key was not marked before.
+func (d *stayDone) add(live, key string) bool {
 	mu, m, h := d.stripe(key)
 	mu.Lock()
 	defer mu.Unlock()
@@ -142,7 +144,9 @@ func (d *stayDone) add(live, key string) {
 		keys = map[uint64]struct{}{}
 		(*m)[live] = keys
 	}
+	n := len(keys)
 	keys[h] = struct{}{}
+	return len(keys) > n
 }
 
 func (d *stayDone) endLive(live string) {
@@ -217,14 +221,11 @@ func (e *Engine) prepareStay(ctx context.Context, tm *timer, t *stayTimer) {
 // still the viewer's first in the live and its rule is unchanged; a new rule set
 // makes it afresh.
 func (e *Engine) fireReady(ctx context.Context, rs *readyStay, b *batch) {
-	live := rs.timer.env.Session.Live
-	if e.stayFired(live, rs.timer.key) {
-		return
-	}
 	if r := e.set.Load().byID[rs.timer.rule]; r != rs.p.r {
 		e.fireStay(ctx, rs.timer, e.clock.Now(), b)
 		return
 	}
-	e.markStay(live, rs.timer.key)
-	b.pending = append(b.pending, rs.p)
+	if e.markStay(rs.timer.env.Session.Live, rs.timer.key) {
+		b.pending = append(b.pending, rs.p)
+	}
 }
