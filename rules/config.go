@@ -31,6 +31,8 @@ type Config struct {
 	// (an in-house CRM on the LAN); off, only public addresses are dialled.
 	WebhookAllowPrivate bool `yaml:"rules-webhook-allow-private"`
 	// Tick is the timer wheel's resolution: a stay prompt fires at most one tick late.
+	// The loop wakes every tick while a timer is due within half a turn (4,096 ticks):
+	// at 5 ms, 200 wake-ups a second of a few microseconds each.
 	Tick time.Duration `yaml:"rules-timer-tick"`
 	// Workers run fired timers (state writes, prompt delivery) in parallel. A few per
 	// core: with 64 runnable in a burst of stay prompts, a worker holding a lock was
@@ -54,7 +56,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{WebhookTimeout: 10 * time.Second, WebhookAttempts: 6,
 		WebhookBackoff: time.Second, WebhookMaxBackoff: 5 * time.Minute,
-		WebhookWorkers: 4, WebhookQueue: 1000, Tick: 10 * time.Millisecond, Workers: 8,
+		WebhookWorkers: 4, WebhookQueue: 1000, Tick: 5 * time.Millisecond, Workers: 8,
 		StayPrepare: time.Second, FlushEvery: 50 * time.Millisecond}
 }
 

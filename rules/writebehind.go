@@ -15,7 +15,7 @@ import (
 // is read from the file, which then holds its latest value.
 type writeBehind struct {
 	s     *BoltState
-	mu    sync.Mutex
+	mu    sync.RWMutex             // read-locked for a commit's first look at the cache
 	cache map[string]cachedCounter // written or pending since the last flush
 	recs  []*Record
 	ver   uint64
@@ -119,9 +119,9 @@ func (w *writeBehind) commit(fs []Firing) ([]bool, error) {
 	// Counters not cached are read from the file before taking the lock, so that
 	// workers read in parallel. A flush that ends meanwhile may have written newer
 	// values (it counts itself in flushes): then they are read again under the lock.
-	w.mu.Lock()
+	w.mu.RLock() // workers look in parallel
 	missing, flushes := w.uncached(fs, nil), w.flushes
-	w.mu.Unlock()
+	w.mu.RUnlock()
 	read, err := w.read(missing, nil)
 	if err != nil {
 		return nil, err
