@@ -155,7 +155,8 @@ func (p *playbook) Snapshot(ctx context.Context, id, live string) (rules.Viewer,
 		ID: b.ID, Name: b.Name, Sessions: b.Sessions, WatchSeconds: b.Watch.Seconds(),
 		Orders: b.Orders, Spend: money(b.Spend), AOV: money(b.AOV), Comments: b.Comments, Likes: b.Likes,
 		Consent: b.Consent == nil || *b.Consent, LastComment: b.LastComment, LastSKU: b.LastSKU,
-		Tags: rules.Tags{Activity: b.Activity, Value: b.Value, Lifecycle: b.Lifecycle, Preference: b.Preference},
+		Tags:    rules.Tags{Activity: b.Activity, Value: b.Value, Lifecycle: b.Lifecycle, Preference: b.Preference},
+		Version: b.Version,
 	}
 	if b.LastSKU != "" {
 		v.LastCategory = p.seg.Category(b.LastSKU)
@@ -176,6 +177,12 @@ func (p *playbook) Snapshot(ctx context.Context, id, live string) (rules.Viewer,
 	}
 	return v, s, true
 }
+
+var _ rules.ProfileVersions = (*playbook)(nil)
+
+// Version is the stamp of the viewer's profile's latest change (rules.ProfileVersions):
+// a stay prompt made ready ahead goes out as made only while it has not changed.
+func (p *playbook) Version(_ context.Context, id string) (uint64, bool) { return p.seg.Version(id) }
 
 func money(m segment.Money) float64 { return float64(m) / 1e6 }
 

@@ -152,7 +152,7 @@ func benchFireStay(b *testing.B, store string, ready bool) {
 		batch := &batch{}
 		for j := i; j < min(i+fireChunk, b.N); j++ {
 			if ready {
-				e.fireReady(ctx, readies[j], batch)
+				e.fireReady(ctx, readies[j], now, batch)
 			} else {
 				e.fireStay(ctx, timers[j], time.Now(), batch)
 			}

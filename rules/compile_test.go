@@ -156,7 +156,7 @@ func FuzzCompile(f *testing.F) {
 			if r.cond != nil {
 				e := &Engine{}
 				e.log = discardLog()
-				e.holds(r, env)
+				e.holds(r, env, nil)
 			}
 			if _, err := render(r.text, env); err != nil && r.text != nil {
 				t.Fatalf("rule %s: template compiled but failed: %v", r.id, err)

@@ -46,6 +46,15 @@ type Profiles interface {
 	Snapshot(ctx context.Context, viewerID, live string) (Viewer, Session, bool)
 }
 
+// ProfileVersions is a Profiles that stamps its snapshots (Viewer.Version) and tells a
+// viewer's current stamp cheaply. Only with it (or with no Profiles at all) are stay
+// firings made ready ahead (Config.StayPrepare): one is committed at its threshold only
+// if the viewer's profile has not changed since it was made ready, and made afresh
+// otherwise. false: the viewer has no profile any more.
+type ProfileVersions interface {
+	Version(ctx context.Context, viewerID string) (uint64, bool)
+}
+
 // Deps are what the engine needs from outside. Outbox and State are required.
 type Deps struct {
 	Outbox   Outbox
@@ -234,6 +243,7 @@ func (e *Engine) work() {
 		case <-e.ctx.Done():
 			return
 		case chunk := <-e.fires:
+			now := e.clock.Now()
 			// A chunk's stay firings are committed together (see commit); jobs, rare
 			// and each deleted once done, go one by one.
 			b := &batch{pending: make([]pending, 0, len(chunk))}
@@ -244,13 +254,13 @@ func (e *Engine) work() {
 					switch {
 					case e.erasing[data.viewer] > 0:
 					case data.final:
-						e.fireStay(e.ctx, data, e.clock.Now(), b)
+						e.fireStay(e.ctx, data, now, b)
 					default:
-						e.prepareStay(e.ctx, t, data)
+						e.prepareStay(e.ctx, t, data, now, b)
 					}
 				case *readyStay:
 					if e.erasing[data.timer.viewer] == 0 {
-						e.fireReady(e.ctx, data, b)
+						e.fireReady(e.ctx, data, now, b)
 					}
 				case Job:
 					if e.erasing[data.Env.Viewer.ID] == 0 {

@@ -153,6 +153,8 @@ func (b blockingProfiles) Snapshot(_ context.Context, id, live string) (Viewer, 
 	return viewer(id), Session{Room: "r1", Live: live, Watching: true, WatchSeconds: 3}, true
 }
 
+func (b blockingProfiles) Version(context.Context, string) (uint64, bool) { return 0, true }
+
 // TestEngineEraseWaitsForFiring: a stay timer a worker is firing when the viewer is
 // erased is waited for, so that what it commits is erased too. A firing being made
 // ready ahead of the threshold is dropped by the erase.
@@ -219,6 +221,8 @@ func (b *gateProfiles) Snapshot(_ context.Context, id, live string) (Viewer, Ses
 	}
 	return viewer(id), Session{Room: "r1", Live: live, Watching: true, WatchSeconds: 3}, true
 }
+
+func (b *gateProfiles) Version(context.Context, string) (uint64, bool) { return 0, true }
 
 // TestEngineEraseDuringFiringThatDefers: a stay timer being fired in the viewer's
 // quiet hours defers its DM as a job while the erase waits; the erase disarms that job

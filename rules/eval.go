@@ -90,26 +90,32 @@ func matches(list []string, value string) bool {
 	return false
 }
 
-// holds evaluates r's condition on env.
-func (e *Engine) holds(r *rule, env *Env) bool {
-	e.stats.evaluated.Add(1)
+// holds evaluates r's condition on env. A batch that prepares (b.prep) leaves the
+// counting and the logging to the firing at the threshold.
+func (e *Engine) holds(r *rule, env *Env, b *batch) bool {
+	prep := b != nil && b.prep
+	if !prep {
+		e.stats.evaluated.Add(1)
+	}
 	if r.cond == nil {
 		return true
 	}
 	out, err := expr.Run(r.cond, env)
 	if err != nil {
-		e.stats.errors.Add(1)
-		e.log.Warn("rule condition failed", "rule", r.id, "viewer", env.Viewer.ID, "err", err)
+		if !prep {
+			e.stats.errors.Add(1)
+			e.log.Warn("rule condition failed", "rule", r.id, "viewer", env.Viewer.ID, "err", err)
+		}
 		return false
 	}
-	b, _ := out.(bool)
-	return b
+	ok, _ := out.(bool)
+	return ok
 }
 
 // run fires r for env if its condition holds; extra limits (the stay timer's once per
 // live) are counted with the rule's own. b, when not nil, collects the firing.
 func (e *Engine) run(ctx context.Context, r *rule, env *Env, now time.Time, b *batch, extra ...Limit) {
-	if !e.holds(r, env) {
+	if !e.holds(r, env, b) {
 		return
 	}
 	e.act(ctx, r, env, now, false, b, extra...)
@@ -129,7 +135,9 @@ func (r *rule) messages() bool { return r.action == ActPrompt || r.action == Act
 func (e *Engine) act(ctx context.Context, r *rule, env *Env, now time.Time, deferred bool, b *batch, extra ...Limit) {
 	if r.messages() {
 		if !env.Viewer.Consent {
-			e.stats.consentSkipped.Add(1)
+			if b == nil || !b.prep {
+				e.stats.consentSkipped.Add(1)
+			}
 			return
 		}
 		if end, in := e.set.Load().quiet.until(now, env.Viewer.TimeZone); in {
@@ -179,7 +187,7 @@ func (e *Engine) scheduleAfter(ctx context.Context, r *rule, env Env, ev event.E
 	if ev.At.IsZero() {
 		due = now.Add(r.delay)
 	}
-	if due.Before(now.Add(-staleAfter)) || !e.holds(r, &env) {
+	if due.Before(now.Add(-staleAfter)) || !e.holds(r, &env, nil) {
 		return
 	}
 	id := newID("a")

@@ -11,26 +11,55 @@ import (
 	"github.com/liveroom/liveroom/event"
 )
 
-// liveProfiles answers snapshots of viewers watching one live since start, and counts
-// the snapshots taken of each.
+// liveProfiles answers snapshots of viewers watching one live since start, as segment
+// would: with a version stamp that every change bumps (ProfileVersions). It counts the
+// snapshots taken of each viewer.
 type liveProfiles struct {
-	mu       sync.Mutex
-	start    time.Time
-	comments map[string]int
-	taken    map[string]int
+	mu    sync.Mutex
+	start time.Time
+	state map[string]*liveViewer
+	taken map[string]int
+}
+
+type liveViewer struct {
+	comments, orders int
+	left, optedOut   bool
+	version          uint64
 }
 
 func newLiveProfiles() *liveProfiles {
-	return &liveProfiles{start: time.Now(), comments: map[string]int{}, taken: map[string]int{}}
+	return &liveProfiles{start: time.Now(), state: map[string]*liveViewer{}, taken: map[string]int{}}
+}
+
+func (p *liveProfiles) viewerLocked(id string) *liveViewer {
+	v := p.state[id]
+	if v == nil {
+		v = &liveViewer{version: 1}
+		p.state[id] = v
+	}
+	return v
+}
+
+func (p *liveProfiles) sessionLocked(id, live string) Session {
+	v := p.viewerLocked(id)
+	return Session{Room: "r1", Live: live, Watching: !v.left, WatchSeconds: time.Since(p.start).Seconds(),
+		Comments: v.comments, Orders: v.orders, AsOf: time.Now()}
 }
 
 func (p *liveProfiles) Snapshot(_ context.Context, id, live string) (Viewer, Session, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.taken[id]++
-	now := time.Now()
-	watched := now.Sub(p.start).Seconds()
-	return viewer(id), Session{Room: "r1", Live: live, Watching: true, WatchSeconds: watched, Comments: p.comments[id], AsOf: now}, true
+	v := viewer(id)
+	lv := p.viewerLocked(id)
+	v.Consent, v.Version = !lv.optedOut, lv.version
+	return v, p.sessionLocked(id, live), true
+}
+
+func (p *liveProfiles) Version(_ context.Context, id string) (uint64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.viewerLocked(id).version, true
 }
 
 func (p *liveProfiles) snapshots(id string) int {
@@ -39,11 +68,31 @@ func (p *liveProfiles) snapshots(id string) int {
 	return p.taken[id]
 }
 
-func (p *liveProfiles) comment(id string) Session {
+// change applies a change to id's profile (as segment applies an event) and returns
+// the session after it.
+func (p *liveProfiles) change(id string, f func(*liveViewer)) Session {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.comments[id]++
-	return Session{Room: "r1", Live: "L", Watching: true, WatchSeconds: time.Since(p.start).Seconds(), Comments: p.comments[id], AsOf: time.Now()}
+	v := p.viewerLocked(id)
+	f(v)
+	v.version++
+	return p.sessionLocked(id, "L")
+}
+
+func (p *liveProfiles) comment(id string) Session {
+	return p.change(id, func(v *liveViewer) { v.comments++ })
+}
+
+// startPrepared starts an engine with the default config (stay firings made ready 1 s
+// ahead) on lp's snapshots; the test's bubble closes it.
+func startPrepared(t *testing.T, out Outbox, st State, set *Set, lp *liveProfiles) *Engine {
+	t.Helper()
+	e, err := New(DefaultConfig(), Deps{Outbox: out, State: st, Rules: set, Profiles: lp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	return e
 }
 
 // TestStayPreparedAhead: a stay firing is made ready Config.StayPrepare before the
@@ -53,14 +102,9 @@ func (p *liveProfiles) comment(id string) Session {
 func TestStayPreparedAhead(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		cfg := DefaultConfig() // StayPrepare: 1 s
 		out, st, lp := newOutbox(), NewMemoryState(), newLiveProfiles()
 		rules := DefaultRules(3 * time.Second)
-		e, err := New(cfg, Deps{Outbox: out, State: st, Rules: mustCompile(t, rules), Profiles: lp})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close(ctx)
+		e := startPrepared(t, out, st, mustCompile(t, rules), lp)
 		live := Session{Room: "r1", Live: "L", Watching: true, AsOf: time.Now()}
 		ids := []string{"stays", "buys", "leaves", "comments", "erased"}
 		for _, id := range ids {
@@ -138,11 +182,7 @@ func TestStayPreparedUnderNewRules(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		out, lp := newOutbox(), newLiveProfiles()
-		e, err := New(DefaultConfig(), Deps{Outbox: out, State: NewMemoryState(), Rules: mustCompile(t, DefaultRules(3*time.Second)), Profiles: lp})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close(ctx)
+		e := startPrepared(t, out, NewMemoryState(), mustCompile(t, DefaultRules(3*time.Second)), lp)
 		e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, AsOf: time.Now()}, event.Event{Type: event.WatchStart, At: time.Now()})
 		time.Sleep(2*time.Second + 100*time.Millisecond)
 		synctest.Wait()
@@ -174,11 +214,7 @@ func TestStayPreparedInQuietHours(t *testing.T) {
 			t.Fatal(err)
 		}
 		st, lp := NewMemoryState(), newLiveProfiles()
-		e, err := New(DefaultConfig(), Deps{Outbox: newOutbox(), State: st, Rules: mustCompile(t, doc), Profiles: lp})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close(ctx)
+		e := startPrepared(t, newOutbox(), st, mustCompile(t, doc), lp)
 		// The bubble's clock starts at midnight UTC: in the quiet hours.
 		for _, id := range []string{"stays", "leaves"} {
 			e.OnEvent(ctx, viewer(id), Session{Room: "r1", Live: "L", Watching: true, AsOf: time.Now()}, event.Event{Type: event.WatchStart, At: time.Now()})
@@ -225,11 +261,7 @@ func TestStayPreparedEncoded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		out, lp := &encodingOutbox{outbox: newOutbox()}, newLiveProfiles()
-		e, err := New(DefaultConfig(), Deps{Outbox: out, State: NewMemoryState(), Rules: mustCompile(t, DefaultRules(3*time.Second)), Profiles: lp})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close(ctx)
+		e := startPrepared(t, out, NewMemoryState(), mustCompile(t, DefaultRules(3*time.Second)), lp)
 		for _, id := range []string{"quiet", "comments"} {
 			e.OnEvent(ctx, viewer(id), Session{Room: "r1", Live: "L", Watching: true, AsOf: time.Now()}, event.Event{Type: event.WatchStart, At: time.Now()})
 		}
@@ -241,6 +273,85 @@ func TestStayPreparedEncoded(t *testing.T) {
 		prompts, _ := out.sent()
 		if len(prompts) != 2 || len(out.encoded) != 1 || out.encoded[0] != "quiet" {
 			t.Fatalf("%d prompts, encoded ahead for %v; want 2, one encoded ahead for quiet", len(prompts), out.encoded)
+		}
+	})
+}
+
+// TestStayPreparedProfileChanged: a firing made ready is made afresh at the threshold
+// when the viewer's profile changed without the engine seeing an event (an order with
+// no live on it, an opt-out, a live's end, an event still queued for the engine): the
+// fresh snapshot decides, as it would have without preparing.
+func TestStayPreparedProfileChanged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		out, lp := newOutbox(), newLiveProfiles()
+		e := startPrepared(t, out, NewMemoryState(), mustCompile(t, DefaultRules(3*time.Second)), lp)
+		ids := []string{"stays", "orders", "opts-out", "left", "likes"}
+		for _, id := range ids {
+			e.OnEvent(ctx, viewer(id), Session{Room: "r1", Live: "L", Watching: true, AsOf: time.Now()}, event.Event{Type: event.WatchStart, At: time.Now()})
+		}
+		time.Sleep(2*time.Second + 100*time.Millisecond)
+		synctest.Wait()
+		for _, id := range ids {
+			if lp.snapshots(id) != 1 {
+				t.Fatalf("%s: %d snapshots, want 1 (made ready)", id, lp.snapshots(id))
+			}
+		}
+		// Segment applies these; the engine hears of none of them before the threshold.
+		lp.change("orders", func(v *liveViewer) { v.orders = 1 })
+		lp.change("opts-out", func(v *liveViewer) { v.optedOut = true })
+		lp.change("left", func(v *liveViewer) { v.left = true })
+		lp.change("likes", func(*liveViewer) {})
+		time.Sleep(time.Second)
+		synctest.Wait()
+		prompts, _ := out.sent()
+		got := map[string]bool{}
+		for _, p := range prompts {
+			got[p.Viewer.ID] = true
+		}
+		if len(prompts) != 2 || !got["stays"] || !got["likes"] {
+			t.Fatalf("prompts for %v, want stays and likes only", got)
+		}
+		if lp.snapshots("stays") != 1 || lp.snapshots("likes") != 2 {
+			t.Fatalf("snapshots: stays %d (want 1: unchanged), likes %d (want 2: made afresh)", lp.snapshots("stays"), lp.snapshots("likes"))
+		}
+	})
+}
+
+// TestStayPreparedLate: a stay timer reached at or after its threshold (a viewer who
+// joins having watched past it) fires in the same tick, not a tick later.
+func TestStayPreparedLate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		out, lp := newOutbox(), newLiveProfiles()
+		e := startPrepared(t, out, NewMemoryState(), mustCompile(t, DefaultRules(3*time.Second)), lp)
+		e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, WatchSeconds: 10, AsOf: time.Now()}, event.Event{Type: event.WatchStart, At: time.Now()})
+		time.Sleep(DefaultConfig().Tick)
+		synctest.Wait()
+		if prompts, _ := out.sent(); len(prompts) != 1 {
+			t.Fatalf("%d prompts one tick after arming past the threshold, want 1", len(prompts))
+		}
+	})
+}
+
+// TestStayPreparedCountsOnce: a firing that is not made ready ahead (no consent) is
+// decided at the threshold, and counted there only.
+func TestStayPreparedCountsOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		lp := newLiveProfiles()
+		e := startPrepared(t, newOutbox(), NewMemoryState(), mustCompile(t, DefaultRules(3*time.Second)), lp)
+		lp.change("opted-out", func(v *liveViewer) { v.optedOut = true })
+		for _, id := range []string{"opted-out", "stays"} {
+			e.OnEvent(ctx, viewer(id), Session{Room: "r1", Live: "L", Watching: true, AsOf: time.Now()}, event.Event{Type: event.WatchStart, At: time.Now()})
+		}
+		before := e.Stats() // the watch_start events' own rules
+		time.Sleep(4 * time.Second)
+		synctest.Wait()
+		s := e.Stats()
+		evaluated, skipped := s.Evaluated-before.Evaluated, s.ConsentSkipped-before.ConsentSkipped
+		if evaluated != 2 || skipped != 1 || s.Prompts != 1 {
+			t.Fatalf("stay firings: %d evaluated, %d skipped for consent, %d prompts; want 2, 1, 1", evaluated, skipped, s.Prompts)
 		}
 	})
 }

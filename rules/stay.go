@@ -22,8 +22,9 @@ type stayTimer struct {
 // readyStay is a stay firing made ready ahead of its threshold, armed at the
 // threshold to be committed and sent as it is.
 type readyStay struct {
-	timer *stayTimer
-	p     pending
+	timer   *stayTimer
+	p       pending
+	version uint64 // of the viewer's profile it was made from (ProfileVersions)
 }
 
 // replacing is what a fresh snapshot st makes of an armed stay's data: it carries
@@ -62,6 +63,9 @@ func (e *Engine) trackStay(set *Set, env *Env, now time.Time) {
 			asOf = s.AsOf
 		}
 		lead := e.cfg.StayPrepare
+		if _, versioned := e.deps.Profiles.(ProfileVersions); !versioned && e.deps.Profiles != nil {
+			lead = 0 // a ready firing could not tell that the profile changed
+		}
 		st := &stayTimer{key: key, rule: r.id, viewer: env.Viewer.ID, env: *env, armedAt: asOf, final: lead == 0}
 		if e.wheel.refresh(key, st.replacing) || e.stayFired(s.Live, key) {
 			continue // armed: the latest snapshot rides along, the deadline stays
@@ -197,16 +201,21 @@ func (e *Engine) fireStay(ctx context.Context, t *stayTimer, at time.Time, b *ba
 // threshold ready, and arms it at the threshold: the snapshot, the condition and the
 // rendering are done now, out of the way of the other thresholds falling due then.
 // What does not fire plainly (a false condition, no consent, quiet hours) is armed
-// unprepared, to be decided at the threshold as it would have been.
-func (e *Engine) prepareStay(ctx context.Context, tm *timer, t *stayTimer) {
-	at := maxTime(tm.due.Add(e.cfg.StayPrepare), e.clock.Now())
+// unprepared, to be decided at the threshold as it would have been. A timer reached
+// at or after its threshold (a backlog, a viewer who joined late) fires at once in b.
+func (e *Engine) prepareStay(ctx context.Context, tm *timer, t *stayTimer, now time.Time, b *batch) {
+	at := tm.due.Add(e.cfg.StayPrepare)
+	if !at.After(now) {
+		e.fireStay(ctx, t, now, b)
+		return
+	}
 	final := *t
 	final.final = true
-	b := batch{prep: true}
-	e.fireStay(ctx, t, at, &b)
+	pb := batch{prep: true}
+	e.fireStay(ctx, t, at, &pb)
 	var next any = &final
-	if len(b.pending) == 1 && !b.held {
-		next = &readyStay{timer: &final, p: b.pending[0]}
+	if len(pb.pending) == 1 && !pb.held {
+		next = &readyStay{timer: &final, p: pb.pending[0], version: t.env.Viewer.Version}
 	}
 	e.wheel.rearm(tm, at, func(refreshed any) any { // a cancel since tm was taken stands
 		if st, ok := refreshed.(*stayTimer); ok { // a fresher snapshot came meanwhile
@@ -218,14 +227,24 @@ func (e *Engine) prepareStay(ctx context.Context, tm *timer, t *stayTimer) {
 }
 
 // fireReady commits a stay firing made ready ahead, as part of b: only if it is
-// still the viewer's first in the live and its rule is unchanged; a new rule set
-// makes it afresh.
-func (e *Engine) fireReady(ctx context.Context, rs *readyStay, b *batch) {
-	if r := e.set.Load().byID[rs.timer.rule]; r != rs.p.r {
-		e.fireStay(ctx, rs.timer, e.clock.Now(), b)
+// still the viewer's first in the live, its rule is unchanged and the viewer's
+// profile has not changed since (an order, a leave, a live's end, an opt-out that
+// reached segment but not yet the engine); otherwise it is made afresh.
+func (e *Engine) fireReady(ctx context.Context, rs *readyStay, now time.Time, b *batch) {
+	fresh := e.set.Load().byID[rs.timer.rule] == rs.p.r
+	if pv, ok := e.deps.Profiles.(ProfileVersions); ok && fresh {
+		v, known := pv.Version(ctx, rs.timer.viewer)
+		if !known {
+			return // no profile any more (erased)
+		}
+		fresh = v == rs.version
+	}
+	if !fresh {
+		e.fireStay(ctx, rs.timer, now, b)
 		return
 	}
 	if e.markStay(rs.timer.env.Session.Live, rs.timer.key) {
+		e.stats.evaluated.Add(1) // its condition, evaluated when it was made ready
 		b.pending = append(b.pending, rs.p)
 	}
 }

@@ -29,6 +29,8 @@ type Brief struct {
 	// LastComment is the latest danmaku's text and LastSKU the latest clicked product,
 	// among the latest events.
 	LastComment, LastSKU string
+	// Version stamps the profile's state this brief was taken from (see Version).
+	Version uint64
 }
 
 // LiveBrief is a viewer's session in one live. Watch is to the millisecond: the stay
@@ -39,6 +41,19 @@ type LiveBrief struct {
 	Watch      time.Duration
 	AsOf       time.Time // when Watch was measured
 	Watching   bool
+}
+
+// Version returns the stamp of the latest change to id's profile: any event applied
+// to it, a sweep's retagging or closing of a vanished presence, a live's end, a merge.
+// Equal stamps mean the profile (the one id leads to) has not changed in between; a
+// brief carries the stamp it was taken at. false when id has no profile (erased).
+func (e *Engine) Version(id string) (uint64, bool) {
+	sh, p := e.lookup(id, false)
+	if p == nil {
+		return 0, false
+	}
+	defer sh.mu.Unlock()
+	return p.ver, true
 }
 
 // Brief returns what the rules need of id, with its session in live (if any).
@@ -54,7 +69,7 @@ func (e *Engine) Brief(_ context.Context, id, live string) (Brief, error) {
 		Comments: int(p.Comments), Likes: int(p.Likes), Watch: time.Duration(p.WatchMs) * time.Millisecond,
 		Spend: p.Spend, AOV: p.Spend.Div(int64(p.Orders)), Consent: p.Consent,
 		Activity: p.Tags.Activity, Value: p.Tags.Value, Lifecycle: p.Tags.Lifecycle,
-		Preference: slices.Clone(p.Tags.Preference)}
+		Preference: slices.Clone(p.Tags.Preference), Version: p.ver}
 	if p.LastOrder != 0 {
 		b.LastOrder = msTime(p.LastOrder)
 	}

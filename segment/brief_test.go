@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"context"
 	"reflect"
 	"testing"
 	"time"
@@ -99,6 +100,7 @@ func briefEqual(a, want Brief, view ViewerView, live string) bool {
 		return false
 	}
 	a.Live.AsOf = time.Time{}
+	a.Version = 0 // not in a view: TestVersionStampsEveryChange
 	la, lb, sa, sb := a.LastOrder, want.LastOrder, a.Live.Start, want.Live.Start
 	a.LastOrder, want.LastOrder, a.Live.Start, want.Live.Start = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	a.Watch, a.Live.Watch = 0, 0
@@ -110,4 +112,66 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// TestVersionStampsEveryChange: a profile's version moves with every change the rules
+// must not miss (an event, a live's end, a vanished presence closed by the sweep, a
+// merge by an order), stays put otherwise, and is carried by the brief; an erased
+// viewer has none.
+func TestVersionStampsEveryChange(t *testing.T) {
+	clk := &clock{t: t0}
+	e := newEngine(t, nil, clk)
+	ctx := context.Background()
+	watch := ev(event.WatchStart, "v1", t0)
+	watch.Live = "L"
+	e.Apply(watch)
+	v0, ok := e.Version("v1")
+	if !ok {
+		t.Fatal("no version for a viewer with a profile")
+	}
+	if b, _ := e.Brief(ctx, "v1", "L"); b.Version != v0 {
+		t.Fatalf("brief carries version %d, the profile is at %d", b.Version, v0)
+	}
+	if v, _ := e.Version("v1"); v != v0 {
+		t.Fatal("version moved with no change")
+	}
+	other := ev(event.Like, "v2", t0) // another viewer's change
+	e.Apply(other)
+	if v, _ := e.Version("v1"); v != v0 {
+		t.Fatal("version moved with another viewer's change")
+	}
+	last := v0
+	step := func(what string, change func()) {
+		t.Helper()
+		change()
+		v, ok := e.Version("v1")
+		if !ok || v == last {
+			t.Fatalf("%s: version %d (known %v), was %d", what, v, ok, last)
+		}
+		last = v
+	}
+	step("a like", func() { e.Apply(ev(event.Like, "v1", t0.Add(time.Second))) })
+	step("the live's end", func() {
+		end := ev(event.LiveEnd, "host", t0.Add(2*time.Second))
+		end.Live = "L"
+		e.Apply(end)
+	})
+	step("a presence closed by the sweep", func() {
+		w := ev(event.WatchStart, "v1", t0.Add(3*time.Second))
+		w.Live = "L2"
+		e.Apply(w)
+		last, _ = e.Version("v1")
+		clk.Add(testConfig().PresenceTimeout + time.Hour)
+		e.Sweep()
+	})
+	step("a merge into a customer", func() {
+		importJSON(t, e, `[{"id":"h1","type":"order","viewer":"shop-42","at":"2026-06-15T10:00:00Z","order_id":"s1","total":"30","customer":{"id":"42"}},
+			{"id":"h2","type":"order","viewer":"v1","at":"2026-06-15T15:00:00Z","order_id":"s2","total":"20","customer":{"id":"42"}}]`)
+	})
+	if err := e.Erase(ctx, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.Version("v1"); ok {
+		t.Fatal("an erased viewer still has a version")
+	}
 }

@@ -76,6 +76,10 @@ type shard struct {
 	deleted  []string
 	names    map[string]string   // interned rooms, lives, categories
 	lists    map[string][]string // shared room and preference lists (sharedList)
+	// changes counts the changes to the shard's profiles; with the shard's index it
+	// stamps each change (Profile.ver), unique across the engine.
+	index   uint64
+	changes uint64
 }
 
 // maxInterned bounds a shard's intern table; it is reset when full.
@@ -120,8 +124,13 @@ func (sh *shard) sharedList(words []string) []string {
 	return l
 }
 
-// markDirty queues p for the next write-through (once).
+// shardBits holds a shard's index in a change stamp: segment-shards is at most 4096.
+const shardBits = 12
+
+// markDirty stamps p as changed and queues it for the next write-through (once).
 func (sh *shard) markDirty(p *Profile) {
+	sh.changes++
+	p.ver = sh.changes<<shardBits | sh.index
 	p.dirty = true
 	if !p.queued {
 		p.queued = true
@@ -150,7 +159,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	e.shards = make([]*shard, cfg.Shards)
 	for i := range e.shards {
-		e.shards[i] = &shard{profiles: map[string]*Profile{}, alias: map[string]string{}, open: map[string]*Profile{}, names: map[string]string{}, lists: map[string][]string{}}
+		e.shards[i] = &shard{index: uint64(i), profiles: map[string]*Profile{}, alias: map[string]string{}, open: map[string]*Profile{}, names: map[string]string{}, lists: map[string][]string{}}
 	}
 	e.subs.Store(&[]*subscriber{})
 	m, err := newMetrics(deps.Registry, e)

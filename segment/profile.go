@@ -105,10 +105,11 @@ type Profile struct {
 	Gifts        uint32 `json:"gifts,omitempty"`
 	Interactions uint32 `json:"interactions,omitempty"`
 
-	dirty  bool // changed since the last write-through
-	queued bool // in its shard's dirty list
-	ranked bool // its values are in the current RFM ranking
-	gone   bool // erased or merged away: never write it again
+	ver    uint64 // the stamp of its latest change (markDirty), for Version
+	dirty  bool   // changed since the last write-through
+	queued bool   // in its shard's dirty list
+	ranked bool   // its values are in the current RFM ranking
+	gone   bool   // erased or merged away: never write it again
 
 	WatchMs   int64   `json:"watch_ms,omitempty"`
 	GiftValue Money   `json:"gift_value,omitempty"`
