@@ -443,6 +443,8 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 		return err
 	}
 	p.rules = eng
+	// A sweep's pass over every profile waits out a burst of prompts falling due.
+	seg.SetYield(func() { eng.WaitIdle(500 * time.Millisecond) })
 	p.cancel = seg.Subscribe(p.in)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

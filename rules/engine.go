@@ -84,7 +84,10 @@ type Engine struct {
 	wheel *wheel
 	hooks *webhooks
 	fires chan []*timer
-	ended chan string // lives whose once-per-live counters are to be forgotten
+	// inflight counts the chunks of due timers handed to the workers and not yet
+	// done (WaitIdle).
+	inflight atomic.Int64
+	ended    chan string // lives whose once-per-live counters are to be forgotten
 
 	stayDone stayDone // the stay keys that fired, per live
 
@@ -229,11 +232,36 @@ func (e *Engine) loop() {
 
 // hand gives a chunk of due timers to the workers; false once the engine stops.
 func (e *Engine) hand(chunk []*timer) bool {
+	e.inflight.Add(1)
 	select {
 	case e.fires <- chunk:
 		return true
 	case <-e.ctx.Done():
+		e.inflight.Add(-1)
 		return false
+	}
+}
+
+// WaitIdle returns once no due timer waits for a worker or is being fired, or after
+// at most max, or when the engine closes. Background work elsewhere in the node
+// (segment's sweep) calls it between its steps, so that it does not take the cores from
+// a burst of prompts falling due together.
+func (e *Engine) WaitIdle(max time.Duration) {
+	if e.inflight.Load() == 0 {
+		return
+	}
+	deadline := time.NewTimer(max)
+	defer deadline.Stop()
+	poll := time.NewTicker(2 * time.Millisecond)
+	defer poll.Stop()
+	for e.inflight.Load() > 0 {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-poll.C:
+		}
 	}
 }
 
@@ -271,6 +299,7 @@ func (e *Engine) work() {
 			e.commit(e.ctx, b.pending)
 			e.eraseMu.RUnlock()
 			e.wheel.forget(chunk)
+			e.inflight.Add(-1)
 		}
 	}
 }

@@ -355,3 +355,32 @@ func TestStayPreparedCountsOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestWaitIdle: WaitIdle returns at once while no timer is being fired, waits while a
+// firing is under way, and gives up after its bound.
+func TestWaitIdle(t *testing.T) {
+	ctx := context.Background()
+	bp := blockingProfiles{make(chan struct{}), make(chan struct{})}
+	e, err := New(DefaultConfig(), Deps{Outbox: newOutbox(), State: NewMemoryState(), Rules: mustCompile(t, DefaultRules(2*time.Second)), Profiles: bp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	start := time.Now()
+	e.WaitIdle(time.Minute)
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("WaitIdle waited on an idle engine")
+	}
+	e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, WatchSeconds: 1.95}, event.Event{Type: event.WatchStart, At: time.Now()})
+	<-bp.in // a worker is on v1's timer
+	idle := make(chan struct{})
+	go func() { e.WaitIdle(time.Minute); close(idle) }()
+	select {
+	case <-idle:
+		t.Fatal("WaitIdle returned while a timer was being fired")
+	case <-time.After(100 * time.Millisecond):
+	}
+	e.WaitIdle(10 * time.Millisecond) // bounded
+	close(bp.out)
+	<-idle
+}

@@ -60,7 +60,8 @@ type Engine struct {
 	subsMu             sync.Mutex
 	wantTags           atomic.Bool // some subscriber takes tag changes
 	refresh            chan struct{}
-	applied            atomic.Uint64 // events folded in, for Applied
+	applied            atomic.Uint64          // events folded in, for Applied
+	yield              atomic.Pointer[func()] // SetYield
 	cancel             context.CancelFunc
 	wg                 sync.WaitGroup
 	closed             atomic.Bool

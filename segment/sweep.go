@@ -47,6 +47,18 @@ func (e *Engine) scoreOne(p *Profile, now int64) {
 	p.RFM = RFM{R: uint8(rs), F: uint8(fs), M: uint8(ms), Segment: rfm.Segment(rs, fs, ms)}
 }
 
+// SetYield has the sweep call yield before each shard it takes: the node waits there
+// while a burst of rule firings is under way, so that the sweep (all profiles, a
+// shard at a time under the shard's lock) neither takes the cores from it nor holds
+// the locks its snapshots need.
+func (e *Engine) SetYield(yield func()) { e.yield.Store(&yield) }
+
+func (e *Engine) pause() {
+	if y := e.yield.Load(); y != nil {
+		(*y)()
+	}
+}
+
 // Sweep re-ranks RFM over every buyer, closes presences of vanished clients and
 // recomputes every profile's tags at the current time: the tags that change with time
 // alone (dormant, churned, windows sliding) change here. It runs every SweepInterval.
@@ -58,6 +70,7 @@ func (e *Engine) Sweep() {
 	oldest := e.oldest(now)
 	var rs, fs, ms []int64
 	for _, sh := range e.shards {
+		e.pause()
 		sh.mu.Lock()
 		for _, p := range sh.profiles {
 			p.prune(oldest, today-int32(e.cfg.PreferenceDays))
@@ -72,6 +85,7 @@ func (e *Engine) Sweep() {
 	cutoff := now - e.cfg.PresenceTimeout.Milliseconds()
 	var changes []event.Event
 	for _, sh := range e.shards {
+		e.pause()
 		sh.mu.Lock()
 		for id, p := range sh.open {
 			if p.closeStale(cutoff, "", 0, oldest) {

@@ -2,6 +2,7 @@ package segment
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -66,4 +67,17 @@ func TestSweepMovesIdleViewersOnTheClock(t *testing.T) {
 			t.Fatalf("on return: %+v", c)
 		}
 	})
+}
+
+// TestSweepYields: the sweep offers to yield before each shard it takes, in both its
+// passes.
+func TestSweepYields(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	var n atomic.Int64
+	e.SetYield(func() { n.Add(1) })
+	e.Apply(ev(event.Like, "v1", t0))
+	e.Sweep()
+	if want := int64(2 * testConfig().Shards); n.Load() != want {
+		t.Fatalf("%d yields in a sweep, want %d", n.Load(), want)
+	}
 }
