@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"path/filepath"
 	"slices"
@@ -147,6 +149,7 @@ func (p *playbook) handle(ctx context.Context, ev event.Event) {
 // for every event segment applies and every stay timer that fires, so it reads the
 // lean segment.Brief rather than the profile page's ViewerView.
 func (p *playbook) Snapshot(ctx context.Context, id, live string) (rules.Viewer, rules.Session, bool) {
+	catalog := p.seg.CatalogVersion() // before the category is read: see stamp
 	b, err := p.seg.Brief(ctx, id, live)
 	if err != nil {
 		return rules.Viewer{}, rules.Session{}, false
@@ -155,8 +158,7 @@ func (p *playbook) Snapshot(ctx context.Context, id, live string) (rules.Viewer,
 		ID: b.ID, Name: b.Name, Sessions: b.Sessions, WatchSeconds: b.Watch.Seconds(),
 		Orders: b.Orders, Spend: money(b.Spend), AOV: money(b.AOV), Comments: b.Comments, Likes: b.Likes,
 		Consent: b.Consent == nil || *b.Consent, LastComment: b.LastComment, LastSKU: b.LastSKU,
-		Tags:    rules.Tags{Activity: b.Activity, Value: b.Value, Lifecycle: b.Lifecycle, Preference: b.Preference},
-		Version: b.Version,
+		Tags: rules.Tags{Activity: b.Activity, Value: b.Value, Lifecycle: b.Lifecycle, Preference: b.Preference},
 	}
 	if b.LastSKU != "" {
 		v.LastCategory = p.seg.Category(b.LastSKU)
@@ -165,6 +167,7 @@ func (p *playbook) Snapshot(ctx context.Context, id, live string) (rules.Viewer,
 		v.TimeZone = z
 	}
 	v.Tags.Custom = p.customTags(ctx, b.ID)
+	v.Version = stamp(b.Version, catalog, v.TimeZone, v.Tags.Custom)
 	var s rules.Session
 	if l := b.Live; l.Live != "" {
 		s = rules.Session{Room: l.Room, Live: l.Live, WatchSeconds: l.Watch.Seconds(), Watching: l.Watching,
@@ -180,9 +183,38 @@ func (p *playbook) Snapshot(ctx context.Context, id, live string) (rules.Viewer,
 
 var _ rules.ProfileVersions = (*playbook)(nil)
 
-// Version is the stamp of the viewer's profile's latest change (rules.ProfileVersions):
-// a stay prompt made ready ahead goes out as made only while it has not changed.
-func (p *playbook) Version(_ context.Context, id string) (uint64, bool) { return p.seg.Version(id) }
+// Version stamps what a snapshot of the viewer is made of (rules.ProfileVersions): a
+// stay prompt made ready ahead goes out as made only while the stamp is the same.
+func (p *playbook) Version(ctx context.Context, id string) (uint64, bool) {
+	catalog := p.seg.CatalogVersion()
+	profile, ok := p.seg.Version(id)
+	if !ok {
+		return 0, false
+	}
+	zone, _ := p.zones.load(id)
+	return stamp(profile, catalog, zone, p.customTags(ctx, id)), true
+}
+
+// stamp mixes the stamps of a snapshot's parts: the profile's latest change (segment),
+// the catalog's (the category of the viewer's last product), and what the node keeps
+// beside the profile (the player's time zone, custom tags). Equal stamps from unequal
+// parts would take a 64-bit hash collision.
+func stamp(profile, catalog uint64, zone string, custom []string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(stampSeed)
+	var n [16]byte
+	binary.LittleEndian.PutUint64(n[:8], profile)
+	binary.LittleEndian.PutUint64(n[8:], catalog)
+	h.Write(n[:])
+	h.WriteString(zone)
+	for _, t := range custom {
+		h.WriteByte(0)
+		h.WriteString(t)
+	}
+	return h.Sum64()
+}
+
+var stampSeed = maphash.MakeSeed()
 
 func money(m segment.Money) float64 { return float64(m) / 1e6 }
 

@@ -29,9 +29,12 @@ type batch struct {
 // it finds it in the queue and the log. With a batch, that step waits for the rest
 // of the batch (see commit).
 func (e *Engine) do(ctx context.Context, r *rule, env *Env, now time.Time, limits []Limit, b *batch) {
-	p, ok := e.prepare(r, env, now, limits)
+	p, err := e.prepare(r, env, now, limits)
 	switch {
-	case !ok:
+	case err != nil:
+		if b == nil || !b.prep { // a firing being prepared fails again at the threshold
+			e.fail("render "+r.action, err)
+		}
 	case b != nil:
 		if b.prep {
 			e.encodeAhead(&p)
@@ -42,7 +45,7 @@ func (e *Engine) do(ctx context.Context, r *rule, env *Env, now time.Time, limit
 	}
 }
 
-func (e *Engine) prepare(r *rule, env *Env, now time.Time, limits []Limit) (pending, bool) {
+func (e *Engine) prepare(r *rule, env *Env, now time.Time, limits []Limit) (pending, error) {
 	rec := &Record{Action: Action{At: now, Viewer: env.Viewer.ID, Room: env.Session.Room, RuleID: r.id, Type: r.action}}
 	p := pending{r: r, f: Firing{At: now, Limits: limits, Rec: rec}, env: env}
 	a := &rec.Action
@@ -50,15 +53,13 @@ func (e *Engine) prepare(r *rule, env *Env, now time.Time, limits []Limit) (pend
 	case ActPrompt:
 		pr, err := e.prompt(r, env, now)
 		if err != nil {
-			e.fail("render prompt", err)
-			return pending{}, false
+			return pending{}, err
 		}
 		rec.Prompt, a.Detail = pr, pr.ID
 	case ActDM:
 		text, err := render(r.text, env)
 		if err != nil {
-			e.fail("render dm", err)
-			return pending{}, false
+			return pending{}, err
 		}
 		a.Detail, p.text = text, text
 	case ActWebhook:
@@ -67,7 +68,7 @@ func (e *Engine) prepare(r *rule, env *Env, now time.Time, limits []Limit) (pend
 	case ActTag:
 		a.Detail = r.tag
 	}
-	return p, true
+	return p, nil
 }
 
 // encodeAhead has the Outbox encode a prompt made ready ahead, if it can; when it

@@ -384,3 +384,28 @@ func TestWaitIdle(t *testing.T) {
 	close(bp.out)
 	<-idle
 }
+
+// TestStayPreparedRenderErrorCountedOnce: a prompt whose text fails to render is
+// counted (and logged) once, by the firing at the threshold, made ready ahead or not.
+func TestStayPreparedRenderErrorCountedOnce(t *testing.T) {
+	forEachStayMode(t, func(t *testing.T, cfg Config) {
+		synctest.Test(t, func(t *testing.T) {
+			ctx := context.Background()
+			doc := Document{Rules: []RuleSpec{{ID: "stay", Trigger: TriggerSpec{Timer: &TimerSpec{Kind: TimerStay, Threshold: "3s"}},
+				Action: ActionSpec{Type: ActPrompt, Text: `{{index .Viewer.Tags.Preference 1}}`}}}}
+			lp := newLiveProfiles()
+			e, err := New(cfg, Deps{Outbox: newOutbox(), State: NewMemoryState(), Rules: mustCompile(t, doc), Profiles: lp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close(ctx)
+			e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, AsOf: time.Now()}, event.Event{Type: event.WatchStart, At: time.Now()})
+			before := e.Stats().Errors
+			time.Sleep(4 * time.Second)
+			synctest.Wait()
+			if n := e.Stats().Errors - before; n != 1 {
+				t.Fatalf("%d errors counted for one failing firing, want 1", n)
+			}
+		})
+	})
+}

@@ -175,3 +175,30 @@ func TestVersionStampsEveryChange(t *testing.T) {
 		t.Fatal("an erased viewer still has a version")
 	}
 }
+
+// TestVersionMovesWithSweepRetag: a tag the sweep moves with time alone (low →
+// dormant) moves the viewer's version, whether or not anyone takes tag changes.
+func TestVersionMovesWithSweepRetag(t *testing.T) {
+	for _, subscribed := range []bool{false, true} {
+		clk := &clock{t: t0}
+		e := newEngine(t, nil, clk)
+		if subscribed {
+			q := event.NewQueue(1024)
+			defer e.Subscribe(q)()
+		}
+		for _, x := range session("v1", "L", t0.Add(-time.Hour), 5*time.Minute, 0) {
+			e.Apply(x)
+		}
+		before := viewer(t, e, "v1").Tags[DimActivity]
+		v0, _ := e.Version("v1")
+		clk.Add(31 * 24 * time.Hour) // idle long enough to be dormant
+		e.Sweep()
+		after := viewer(t, e, "v1").Tags[DimActivity]
+		if before == after {
+			t.Fatalf("setup: the activity tag did not move (%v)", after)
+		}
+		if v, _ := e.Version("v1"); v == v0 {
+			t.Fatalf("subscribed %v: the sweep moved activity %v → %v, the version stayed", subscribed, before, after)
+		}
+	}
+}

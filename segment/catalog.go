@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Product is what the engine knows of one SKU: its category and price in the base
@@ -24,6 +25,9 @@ type catalog struct {
 	lo, hi   Money               // terciles; valid when ok
 	ok       bool
 	stale    bool
+	// changes counts the changes to products (Version): a product's category is
+	// part of the snapshot of every viewer who clicked it last.
+	changes atomic.Uint64
 }
 
 func newCatalog() *catalog {
@@ -61,6 +65,7 @@ func (c *catalog) learn(sku, category string, price Money) {
 		return
 	}
 	c.products[sku] = p
+	c.changes.Add(1)
 	c.dirty[sku] = struct{}{}
 	c.stale = true
 }
@@ -73,6 +78,7 @@ func (c *catalog) load(sku string, data []byte) error {
 	}
 	c.mu.Lock()
 	c.products[sku] = p
+	c.changes.Add(1)
 	c.stale = true
 	c.mu.Unlock()
 	return nil

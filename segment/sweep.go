@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/segment/rfm"
@@ -53,11 +54,20 @@ func (e *Engine) scoreOne(p *Profile, now int64) {
 // the locks its snapshots need.
 func (e *Engine) SetYield(yield func()) { e.yield.Store(&yield) }
 
-func (e *Engine) pause() {
-	if y := e.yield.Load(); y != nil {
-		(*y)()
+// pause yields (SetYield) until the sweep has waited sweepYieldBudget in all: a node
+// firing without pause does not hold its sweep off for good.
+func (e *Engine) pause(budget *time.Duration) {
+	y := e.yield.Load()
+	if y == nil || *budget <= 0 {
+		return
 	}
+	start := time.Now()
+	(*y)()
+	*budget -= time.Since(start)
 }
+
+// sweepYieldBudget bounds how long one sweep waits in all for bursts elsewhere.
+const sweepYieldBudget = 5 * time.Second
 
 // Sweep re-ranks RFM over every buyer, closes presences of vanished clients and
 // recomputes every profile's tags at the current time: the tags that change with time
@@ -65,12 +75,13 @@ func (e *Engine) pause() {
 func (e *Engine) Sweep() {
 	e.sweepMu.Lock()
 	defer e.sweepMu.Unlock()
+	budget := sweepYieldBudget
 	now := e.now().UnixMilli()
 	today := dayOf(now)
 	oldest := e.oldest(now)
 	var rs, fs, ms []int64
 	for _, sh := range e.shards {
-		e.pause()
+		e.pause(&budget)
 		sh.mu.Lock()
 		for _, p := range sh.profiles {
 			p.prune(oldest, today-int32(e.cfg.PreferenceDays))
@@ -85,7 +96,7 @@ func (e *Engine) Sweep() {
 	cutoff := now - e.cfg.PresenceTimeout.Milliseconds()
 	var changes []event.Event
 	for _, sh := range e.shards {
-		e.pause()
+		e.pause(&budget)
 		sh.mu.Lock()
 		for id, p := range sh.open {
 			if p.closeStale(cutoff, "", 0, oldest) {

@@ -247,7 +247,7 @@ func (e *Engine) retag(sh *shard, p *Profile, now int64, cause *event.Event, wit
 		}
 	}
 	if changed {
-		p.dirty = true
+		sh.markDirty(p) // stamped and written even when no event reports the change
 	}
 	return out
 }
