@@ -53,7 +53,7 @@ func (e *Engine) Version(id string) (uint64, bool) {
 		return 0, false
 	}
 	defer sh.mu.Unlock()
-	return p.ver, true
+	return uint64(p.ver), true
 }
 
 // Brief returns what the rules need of id, with its session in live (if any).
@@ -69,7 +69,7 @@ func (e *Engine) Brief(_ context.Context, id, live string) (Brief, error) {
 		Comments: int(p.Comments), Likes: int(p.Likes), Watch: time.Duration(p.WatchMs) * time.Millisecond,
 		Spend: p.Spend, AOV: p.Spend.Div(int64(p.Orders)), Consent: p.Consent,
 		Activity: p.Tags.Activity, Value: p.Tags.Value, Lifecycle: p.Tags.Lifecycle,
-		Preference: slices.Clone(p.Tags.Preference), Version: p.ver}
+		Preference: slices.Clone(p.Tags.Preference), Version: uint64(p.ver)}
 	if p.LastOrder != 0 {
 		b.LastOrder = msTime(p.LastOrder)
 	}

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/liveroom/liveroom/event"
 )
@@ -200,5 +201,13 @@ func TestVersionMovesWithSweepRetag(t *testing.T) {
 		if v, _ := e.Version("v1"); v == v0 {
 			t.Fatalf("subscribed %v: the sweep moved activity %v → %v, the version stayed", subscribed, before, after)
 		}
+	}
+}
+
+// TestProfileFitsItsSizeClass: a profile is 512 bytes, its allocation size class; one
+// field more took a 576-byte slot, 64 bytes more for each of a million profiles.
+func TestProfileFitsItsSizeClass(t *testing.T) {
+	if n := unsafe.Sizeof(Profile{}); n != 512 {
+		t.Fatalf("Profile is %d bytes, want 512 (find a hole for the new field)", n)
 	}
 }

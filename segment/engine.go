@@ -126,12 +126,16 @@ func (sh *shard) sharedList(words []string) []string {
 }
 
 // shardBits holds a shard's index in a change stamp: segment-shards is at most 4096.
+// The stamp is 32 bits (it fills a hole in Profile), so the shard's count wraps every
+// 2^20 changes: two stamps of one profile are equal only if none or a multiple of
+// 2^20 changes of its shard lie between them, which a second (the rules' use) cannot
+// hold.
 const shardBits = 12
 
 // markDirty stamps p as changed and queues it for the next write-through (once).
 func (sh *shard) markDirty(p *Profile) {
 	sh.changes++
-	p.ver = sh.changes<<shardBits | sh.index
+	p.ver = uint32(sh.changes<<shardBits | sh.index)
 	p.dirty = true
 	if !p.queued {
 		p.queued = true

@@ -105,17 +105,17 @@ type Profile struct {
 	Gifts        uint32 `json:"gifts,omitempty"`
 	Interactions uint32 `json:"interactions,omitempty"`
 
-	ver    uint64 // the stamp of its latest change (markDirty), for Version
-	dirty  bool   // changed since the last write-through
-	queued bool   // in its shard's dirty list
-	ranked bool   // its values are in the current RFM ranking
-	gone   bool   // erased or merged away: never write it again
+	dirty  bool // changed since the last write-through
+	queued bool // in its shard's dirty list
+	ranked bool // its values are in the current RFM ranking
+	gone   bool // erased or merged away: never write it again
 
 	WatchMs   int64   `json:"watch_ms,omitempty"`
 	GiftValue Money   `json:"gift_value,omitempty"`
 	Clicks    []Count `json:"clicks,omitempty"`
 
 	Orders      uint32   `json:"orders,omitempty"`
+	ver         uint32   // the stamp of its latest change (markDirty), in the hole before Spend
 	Spend       Money    `json:"spend,omitempty"`
 	FirstOrder  int64    `json:"first_order,omitempty"`
 	SecondOrder int64    `json:"second_order,omitempty"`
