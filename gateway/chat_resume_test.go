@@ -154,10 +154,11 @@ func TestChatResumePastHistory(t *testing.T) {
 // with 1013, and never holds up the others, who get every message.
 func TestChatSlowConsumer(t *testing.T) {
 	cfg := fastSenders(testChatConfig())
-	// Small enough that the client that never reads overflows it soon, large enough
-	// that the clients that do read are not closed too when the machine is busy (at 4,
-	// a loaded CI machine closed the sender as well).
-	cfg.QueueFrames = 16
+	// Small enough that the client that never reads overflows it (16 MB are sent),
+	// large enough that the clients that do read are not closed too when the machine is
+	// busy: at 4, a loaded CI machine closed the sender as well, and at 16 a fresh-clone
+	// CI run under -race, with other tests on both cores, did once.
+	cfg.QueueFrames = 64
 	cfg.LikeRate = 1e6
 	h := newHarness(t, cfg, nil)
 	d := websocket.Dialer{NetDialContext: (&net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
@@ -200,6 +201,7 @@ func TestChatSlowConsumer(t *testing.T) {
 				_ = liker.ws.WriteJSON(map[string]any{"type": "like"})
 			}
 			if err := host.ws.WriteJSON(map[string]any{"type": "danmaku", "text": text, "id": strconv.Itoa(i)}); err != nil {
+				t.Errorf("the sender was cut off at message %d: %v", i, err) // else the good client just times out
 				return
 			}
 		}
