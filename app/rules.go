@@ -149,7 +149,6 @@ func (p *playbook) handle(ctx context.Context, ev event.Event) {
 // for every event segment applies and every stay timer that fires, so it reads the
 // lean segment.Brief rather than the profile page's ViewerView.
 func (p *playbook) Snapshot(ctx context.Context, id, live string) (rules.Viewer, rules.Session, bool) {
-	catalog := p.seg.CatalogVersion() // before the category is read: see stamp
 	b, err := p.seg.Brief(ctx, id, live)
 	if err != nil {
 		return rules.Viewer{}, rules.Session{}, false
@@ -167,7 +166,7 @@ func (p *playbook) Snapshot(ctx context.Context, id, live string) (rules.Viewer,
 		v.TimeZone = z
 	}
 	v.Tags.Custom = p.customTags(ctx, b.ID)
-	v.Version = stamp(b.Version, catalog, v.TimeZone, v.Tags.Custom)
+	v.Version = stamp(b.Version, v.LastCategory, v.TimeZone, v.Tags.Custom)
 	var s rules.Session
 	if l := b.Live; l.Live != "" {
 		s = rules.Session{Room: l.Room, Live: l.Live, WatchSeconds: l.Watch.Seconds(), Watching: l.Watching,
@@ -186,26 +185,32 @@ var _ rules.ProfileVersions = (*playbook)(nil)
 // Version stamps what a snapshot of the viewer is made of (rules.ProfileVersions): a
 // stay prompt made ready ahead goes out as made only while the stamp is the same.
 func (p *playbook) Version(ctx context.Context, id string) (uint64, bool) {
-	catalog := p.seg.CatalogVersion()
-	profile, ok := p.seg.Version(id)
+	st, ok := p.seg.Version(id)
 	if !ok {
 		return 0, false
 	}
+	category := ""
+	if st.LastSKU != "" {
+		category = p.seg.Category(st.LastSKU)
+	}
 	zone, _ := p.zones.load(id)
-	return stamp(profile, catalog, zone, p.customTags(ctx, id)), true
+	return stamp(st.Version, category, zone, p.customTags(ctx, st.ID)), true
 }
 
-// stamp mixes the stamps of a snapshot's parts: the profile's latest change (segment),
-// the catalog's (the category of the viewer's last product), and what the node keeps
-// beside the profile (the player's time zone, custom tags). Equal stamps from unequal
-// parts would take a 64-bit hash collision.
-func stamp(profile, catalog uint64, zone string, custom []string) uint64 {
+// stamp mixes what a snapshot is made of: the profile's latest change (segment), the
+// category of the viewer's last product (from the catalog) and what the node keeps
+// beside the profile (the player's time zone, custom tags of the profile the id leads
+// to). Values, not change counts, so the order they are read in does not matter and a
+// change elsewhere in the catalog does not count. Equal stamps from unequal parts would
+// take a 64-bit hash collision.
+func stamp(profile uint64, category, zone string, custom []string) uint64 {
 	var h maphash.Hash
 	h.SetSeed(stampSeed)
-	var n [16]byte
-	binary.LittleEndian.PutUint64(n[:8], profile)
-	binary.LittleEndian.PutUint64(n[8:], catalog)
+	var n [8]byte
+	binary.LittleEndian.PutUint64(n[:], profile)
 	h.Write(n[:])
+	h.WriteString(category)
+	h.WriteByte(0)
 	h.WriteString(zone)
 	for _, t := range custom {
 		h.WriteByte(0)

@@ -43,17 +43,32 @@ type LiveBrief struct {
 	Watching   bool
 }
 
-// Version returns the stamp of the latest change to id's profile: any event applied
-// to it, a sweep's retagging or closing of a vanished presence, a live's end, a merge.
-// Equal stamps mean the profile (the one id leads to) has not changed in between; a
-// brief carries the stamp it was taken at. false when id has no profile (erased).
-func (e *Engine) Version(id string) (uint64, bool) {
+// Stamp is what Version tells of a profile: the stamp of its latest change, the id it
+// is kept under (the one id leads to, after a merge) and its last clicked product.
+type Stamp struct {
+	Version uint64
+	ID      string
+	LastSKU string
+}
+
+// Version stamps id's profile: any event applied to it, a sweep's retagging or closing
+// of a vanished presence, a live's end, a merge moves Version. Equal versions mean the
+// profile id leads to has not changed in between (unless 2^20 changes of its shard did:
+// see shardBits); a brief carries the version it was taken at. false when id has no
+// profile (erased).
+func (e *Engine) Version(id string) (Stamp, bool) {
 	sh, p := e.lookup(id, false)
 	if p == nil {
-		return 0, false
+		return Stamp{}, false
 	}
 	defer sh.mu.Unlock()
-	return uint64(p.ver), true
+	st := Stamp{Version: uint64(p.ver), ID: p.ID}
+	for _, r := range p.Recent { // oldest first: the latest wins, as in Brief
+		if r.Type == event.ProductClick {
+			st.LastSKU = r.Detail
+		}
+	}
+	return st, true
 }
 
 // Brief returns what the rules need of id, with its session in live (if any).

@@ -126,30 +126,31 @@ func TestVersionStampsEveryChange(t *testing.T) {
 	watch := ev(event.WatchStart, "v1", t0)
 	watch.Live = "L"
 	e.Apply(watch)
-	v0, ok := e.Version("v1")
+	st0, ok := e.Version("v1")
 	if !ok {
 		t.Fatal("no version for a viewer with a profile")
 	}
+	v0 := st0.Version
 	if b, _ := e.Brief(ctx, "v1", "L"); b.Version != v0 {
 		t.Fatalf("brief carries version %d, the profile is at %d", b.Version, v0)
 	}
-	if v, _ := e.Version("v1"); v != v0 {
+	if st, _ := e.Version("v1"); st.Version != v0 {
 		t.Fatal("version moved with no change")
 	}
 	other := ev(event.Like, "v2", t0) // another viewer's change
 	e.Apply(other)
-	if v, _ := e.Version("v1"); v != v0 {
+	if st, _ := e.Version("v1"); st.Version != v0 {
 		t.Fatal("version moved with another viewer's change")
 	}
 	last := v0
 	step := func(what string, change func()) {
 		t.Helper()
 		change()
-		v, ok := e.Version("v1")
-		if !ok || v == last {
-			t.Fatalf("%s: version %d (known %v), was %d", what, v, ok, last)
+		st, ok := e.Version("v1")
+		if !ok || st.Version == last {
+			t.Fatalf("%s: version %d (known %v), was %d", what, st.Version, ok, last)
 		}
-		last = v
+		last = st.Version
 	}
 	step("a like", func() { e.Apply(ev(event.Like, "v1", t0.Add(time.Second))) })
 	step("the live's end", func() {
@@ -161,7 +162,8 @@ func TestVersionStampsEveryChange(t *testing.T) {
 		w := ev(event.WatchStart, "v1", t0.Add(3*time.Second))
 		w.Live = "L2"
 		e.Apply(w)
-		last, _ = e.Version("v1")
+		st, _ := e.Version("v1")
+		last = st.Version
 		clk.Add(testConfig().PresenceTimeout + time.Hour)
 		e.Sweep()
 	})
@@ -191,14 +193,14 @@ func TestVersionMovesWithSweepRetag(t *testing.T) {
 			e.Apply(x)
 		}
 		before := viewer(t, e, "v1").Tags[DimActivity]
-		v0, _ := e.Version("v1")
+		st0, _ := e.Version("v1")
 		clk.Add(31 * 24 * time.Hour) // idle long enough to be dormant
 		e.Sweep()
 		after := viewer(t, e, "v1").Tags[DimActivity]
 		if before == after {
 			t.Fatalf("setup: the activity tag did not move (%v)", after)
 		}
-		if v, _ := e.Version("v1"); v == v0 {
+		if st, _ := e.Version("v1"); st.Version == st0.Version {
 			t.Fatalf("subscribed %v: the sweep moved activity %v → %v, the version stayed", subscribed, before, after)
 		}
 	}
@@ -207,6 +209,9 @@ func TestVersionMovesWithSweepRetag(t *testing.T) {
 // TestProfileFitsItsSizeClass: a profile is 512 bytes, its allocation size class; one
 // field more took a 576-byte slot, 64 bytes more for each of a million profiles.
 func TestProfileFitsItsSizeClass(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("sizes are for 64-bit platforms")
+	}
 	if n := unsafe.Sizeof(Profile{}); n != 512 {
 		t.Fatalf("Profile is %d bytes, want 512 (find a hole for the new field)", n)
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"slices"
 	"sync"
-	"sync/atomic"
 )
 
 // Product is what the engine knows of one SKU: its category and price in the base
@@ -25,9 +24,6 @@ type catalog struct {
 	lo, hi   Money               // terciles; valid when ok
 	ok       bool
 	stale    bool
-	// changes counts the changes to products (Version): a product's category is
-	// part of the snapshot of every viewer who clicked it last.
-	changes atomic.Uint64
 }
 
 func newCatalog() *catalog {
@@ -65,7 +61,6 @@ func (c *catalog) learn(sku, category string, price Money) {
 		return
 	}
 	c.products[sku] = p
-	c.changes.Add(1)
 	c.dirty[sku] = struct{}{}
 	c.stale = true
 }
@@ -78,7 +73,6 @@ func (c *catalog) load(sku string, data []byte) error {
 	}
 	c.mu.Lock()
 	c.products[sku] = p
-	c.changes.Add(1)
 	c.stale = true
 	c.mu.Unlock()
 	return nil

@@ -78,7 +78,8 @@ type shard struct {
 	names    map[string]string   // interned rooms, lives, categories
 	lists    map[string][]string // shared room and preference lists (sharedList)
 	// changes counts the changes to the shard's profiles; with the shard's index it
-	// stamps each change (Profile.ver), unique across the engine.
+	// stamps each change (Profile.ver), unique across the engine up to the
+	// count's wrap (see shardBits).
 	index   uint64
 	changes uint64
 }

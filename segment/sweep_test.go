@@ -81,3 +81,18 @@ func TestSweepYields(t *testing.T) {
 		t.Fatalf("%d yields in a sweep, want %d", n.Load(), want)
 	}
 }
+
+// TestSweepYieldBudget: a sweep stops yielding once it has waited its budget (5 s).
+func TestSweepYieldBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEngine(t, nil, &clock{t: t0})
+		var n atomic.Int64
+		e.SetYield(func() { n.Add(1); time.Sleep(time.Second) })
+		e.Apply(ev(event.Like, "v1", t0))
+		start := time.Now()
+		e.Sweep()
+		if n.Load() != 5 || time.Since(start) != 5*time.Second {
+			t.Fatalf("%d yields of 1 s over %d shards, %v waited; want 5 and 5s", n.Load(), testConfig().Shards, time.Since(start))
+		}
+	})
+}
