@@ -24,6 +24,9 @@ type batch struct {
 	prep, held bool
 }
 
+// preparing reports whether b only collects what would fire (see prepareStay).
+func (b *batch) preparing() bool { return b != nil && b.prep }
+
 // do performs r's action for env if the limits allow it. The firing is counted and
 // recorded (a prompt stored) in one step before it is sent, so that whoever receives
 // it finds it in the queue and the log. With a batch, that step waits for the rest
@@ -32,7 +35,7 @@ func (e *Engine) do(ctx context.Context, r *rule, env *Env, now time.Time, limit
 	p, err := e.prepare(r, env, now, limits)
 	switch {
 	case err != nil:
-		if b == nil || !b.prep { // a firing being prepared fails again at the threshold
+		if !b.preparing() { // a firing being prepared fails again at the threshold
 			e.fail("render "+r.action, err)
 		}
 	case b != nil:
@@ -74,11 +77,10 @@ func (e *Engine) prepare(r *rule, env *Env, now time.Time, limits []Limit) (pend
 // encodeAhead has the Outbox encode a prompt made ready ahead, if it can; when it
 // cannot, the prompt is sent as usual.
 func (e *Engine) encodeAhead(p *pending) {
-	enc, ok := e.deps.Outbox.(PromptEncoder)
-	if !ok || p.r.action != ActPrompt {
+	if e.encoder == nil || p.r.action != ActPrompt {
 		return
 	}
-	encoded, err := enc.EncodePrompt(*p.f.Rec.Prompt)
+	encoded, err := e.encoder.EncodePrompt(*p.f.Rec.Prompt)
 	if err != nil {
 		e.fail("encode prompt", err)
 		return
@@ -92,7 +94,7 @@ func (e *Engine) send(ctx context.Context, p *pending) error {
 	case ActPrompt:
 		pr := p.f.Rec.Prompt
 		if p.encoded != nil {
-			return e.deps.Outbox.(PromptEncoder).SendEncodedPrompt(ctx, pr.Room, p.encoded)
+			return e.encoder.SendEncodedPrompt(ctx, pr.Room, p.encoded)
 		}
 		return e.deps.Outbox.SendPrompt(ctx, pr.Room, *pr)
 	case ActDM:

@@ -91,6 +91,13 @@ type Engine struct {
 
 	stayDone stayDone // the stay keys that fired, per live
 
+	// versions and encoder are deps.Profiles and deps.Outbox where they can do more
+	// (nil otherwise); stayLead is how far ahead stay firings are made ready:
+	// Config.StayPrepare, or 0 with Profiles that cannot tell a snapshot went stale.
+	versions ProfileVersions
+	encoder  PromptEncoder
+	stayLead time.Duration
+
 	// erasing are the viewers being erased. Everything that fires or arms for a
 	// viewer (events, tag changes, a worker's chunk) holds eraseMu for reading and
 	// leaves those viewers alone; Erase takes it for writing once, so that what was
@@ -123,6 +130,12 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		fires: make(chan []*timer, 64), ended: make(chan string, 64), erasing: map[string]int{}, stayDone: stayDone{seed: maphash.MakeSeed()}}
 	if e.clock == nil {
 		e.clock = systemClock{}
+	}
+	e.versions, _ = deps.Profiles.(ProfileVersions)
+	e.encoder, _ = deps.Outbox.(PromptEncoder)
+	e.stayLead = cfg.StayPrepare
+	if deps.Profiles != nil && e.versions == nil {
+		e.stayLead = 0
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)

@@ -93,7 +93,7 @@ func matches(list []string, value string) bool {
 // holds evaluates r's condition on env. A batch that prepares (b.prep) leaves the
 // counting and the logging to the firing at the threshold.
 func (e *Engine) holds(r *rule, env *Env, b *batch) bool {
-	prep := b != nil && b.prep
+	prep := b.preparing()
 	if !prep {
 		e.stats.evaluated.Add(1)
 	}
@@ -135,13 +135,13 @@ func (r *rule) messages() bool { return r.action == ActPrompt || r.action == Act
 func (e *Engine) act(ctx context.Context, r *rule, env *Env, now time.Time, deferred bool, b *batch, extra ...Limit) {
 	if r.messages() {
 		if !env.Viewer.Consent {
-			if b == nil || !b.prep {
+			if !b.preparing() {
 				e.stats.consentSkipped.Add(1)
 			}
 			return
 		}
 		if end, in := e.set.Load().quiet.until(now, env.Viewer.TimeZone); in {
-			if b != nil && b.prep {
+			if b.preparing() {
 				b.held = true // decided at the threshold
 				return
 			}

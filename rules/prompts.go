@@ -137,9 +137,6 @@ func (e *Engine) Actions(ctx context.Context, viewer string) ([]Action, error) {
 	return e.deps.State.Actions(ctx, viewer)
 }
 
-// AnyTagged reports whether any viewer has a tag action in its log.
-func (e *Engine) AnyTagged(ctx context.Context) (bool, error) { return e.deps.State.AnyTagged(ctx) }
-
 // NoteAction is the action type of an agent's note in a viewer's action log; its RuleID
 // names the agent ("agent:ID") instead of a rule.
 const NoteAction = "note"

@@ -62,10 +62,7 @@ func (e *Engine) trackStay(set *Set, env *Env, now time.Time) {
 		if !s.AsOf.IsZero() && s.AsOf.Before(now) {
 			asOf = s.AsOf
 		}
-		lead := e.cfg.StayPrepare
-		if _, versioned := e.deps.Profiles.(ProfileVersions); !versioned && e.deps.Profiles != nil {
-			lead = 0 // a ready firing could not tell that the profile changed
-		}
+		lead := e.stayLead
 		st := &stayTimer{key: key, rule: r.id, viewer: env.Viewer.ID, env: *env, armedAt: asOf, final: lead == 0}
 		if e.wheel.refresh(key, st.replacing) || e.stayFired(s.Live, key) {
 			continue // armed: the latest snapshot rides along, the deadline stays
@@ -190,7 +187,7 @@ func (e *Engine) fireStay(ctx context.Context, t *stayTimer, at time.Time, b *ba
 		}
 	}
 	env.Event = Event{Type: "timer", At: at}
-	if !b.prep {
+	if !b.preparing() {
 		e.markStay(env.Session.Live, t.key)
 	}
 	once := Limit{Key: onceKey(t.key), Cap: 1}
@@ -204,7 +201,7 @@ func (e *Engine) fireStay(ctx context.Context, t *stayTimer, at time.Time, b *ba
 // unprepared, to be decided at the threshold as it would have been. A timer reached
 // at or after its threshold (a backlog, a viewer who joined late) fires at once in b.
 func (e *Engine) prepareStay(ctx context.Context, tm *timer, t *stayTimer, now time.Time, b *batch) {
-	at := tm.due.Add(e.cfg.StayPrepare)
+	at := tm.due.Add(e.stayLead)
 	if !at.After(now) {
 		e.fireStay(ctx, t, now, b)
 		return
@@ -232,8 +229,8 @@ func (e *Engine) prepareStay(ctx context.Context, tm *timer, t *stayTimer, now t
 // reached segment but not yet the engine); otherwise it is made afresh.
 func (e *Engine) fireReady(ctx context.Context, rs *readyStay, now time.Time, b *batch) {
 	fresh := e.set.Load().byID[rs.timer.rule] == rs.p.r
-	if pv, ok := e.deps.Profiles.(ProfileVersions); ok && fresh {
-		v, known := pv.Version(ctx, rs.timer.viewer)
+	if e.versions != nil && fresh {
+		v, known := e.versions.Version(ctx, rs.timer.viewer)
 		if !known {
 			return // no profile any more (erased)
 		}

@@ -117,18 +117,17 @@ func (w *wheel) refresh(key string, update func(old any) any) bool {
 
 // rearm arms t's key again at due, from the worker that is firing t, with
 // data(what refreshes made of t's data meanwhile, or nil), unless t's key was
-// cancelled or armed anew since t was handed out (then it reports false). t itself is
-// then done with, as after forget.
-func (w *wheel) rearm(t *timer, due time.Time, data func(refreshed any) any) bool {
+// cancelled or armed anew since t was handed out. t itself is then done with, as
+// after forget.
+func (w *wheel) rearm(t *timer, due time.Time, data func(refreshed any) any) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.index[t.key] != t {
-		return false
+		return
 	}
 	n := &timer{key: t.key, due: due, far: -1, data: data(t.refreshed)}
 	w.index[t.key] = n
 	w.put(n)
-	return true
 }
 
 // cancel disarms key; it reports whether a timer was armed.
