@@ -166,7 +166,6 @@ func (p *playbook) Snapshot(ctx context.Context, id, live string) (rules.Viewer,
 		v.TimeZone = z
 	}
 	v.Tags.Custom = p.customTags(ctx, b.ID)
-	v.Version = stamp(b.Version, v.LastCategory, v.TimeZone, v.Tags.Custom)
 	var s rules.Session
 	if l := b.Live; l.Live != "" {
 		s = rules.Session{Room: l.Room, Live: l.Live, WatchSeconds: l.Watch.Seconds(), Watching: l.Watching,

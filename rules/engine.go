@@ -46,8 +46,8 @@ type Profiles interface {
 	Snapshot(ctx context.Context, viewerID, live string) (Viewer, Session, bool)
 }
 
-// ProfileVersions is a Profiles that stamps its snapshots (Viewer.Version) and tells a
-// viewer's current stamp cheaply. Only with it (or with no Profiles at all) are stay
+// ProfileVersions is a Profiles that tells cheaply a stamp of what a snapshot of a
+// viewer would be made of: equal stamps, no change in between. Only with it (or with no Profiles at all) are stay
 // firings made ready ahead (Config.StayPrepare): one is committed at its threshold only
 // if the viewer's profile has not changed since it was made ready, and made afresh
 // otherwise. false: the viewer has no profile any more.

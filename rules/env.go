@@ -41,9 +41,6 @@ type Viewer struct {
 	Consent bool `json:"consent" expr:"consent"`
 	// TimeZone is the player's IANA zone name ("Asia/Shanghai"); empty means UTC.
 	TimeZone string `json:"time_zone,omitempty" expr:"time_zone"`
-	// Version stamps the profile state the snapshot was taken from (ProfileVersions);
-	// zero when unknown.
-	Version uint64 `json:"-" expr:"-"`
 }
 
 // Session is the viewer's presence in the current live of a room.

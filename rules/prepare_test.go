@@ -52,7 +52,7 @@ func (p *liveProfiles) Snapshot(_ context.Context, id, live string) (Viewer, Ses
 	p.taken[id]++
 	v := viewer(id)
 	lv := p.viewerLocked(id)
-	v.Consent, v.Version = !lv.optedOut, lv.version
+	v.Consent = !lv.optedOut
 	return v, p.sessionLocked(id, live), true
 }
 

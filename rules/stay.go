@@ -208,11 +208,17 @@ func (e *Engine) prepareStay(ctx context.Context, tm *timer, t *stayTimer, now t
 	}
 	final := *t
 	final.final = true
+	var version uint64
+	if e.versions != nil {
+		// Read before the snapshot: a change in between moves the stamp past this
+		// one, and the firing is made afresh at the threshold.
+		version, _ = e.versions.Version(ctx, t.viewer)
+	}
 	pb := batch{prep: true}
 	e.fireStay(ctx, t, at, &pb)
 	var next any = &final
 	if len(pb.pending) == 1 && !pb.held {
-		next = &readyStay{timer: &final, p: pb.pending[0], version: t.env.Viewer.Version}
+		next = &readyStay{timer: &final, p: pb.pending[0], version: version}
 	}
 	e.wheel.rearm(tm, at, func(refreshed any) any { // a cancel since tm was taken stands
 		if st, ok := refreshed.(*stayTimer); ok { // a fresher snapshot came meanwhile

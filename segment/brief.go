@@ -29,8 +29,6 @@ type Brief struct {
 	// LastComment is the latest danmaku's text and LastSKU the latest clicked product,
 	// among the latest events.
 	LastComment, LastSKU string
-	// Version stamps the profile's state this brief was taken from (see Version).
-	Version uint64
 }
 
 // LiveBrief is a viewer's session in one live. Watch is to the millisecond: the stay
@@ -54,21 +52,25 @@ type Stamp struct {
 // Version stamps id's profile: any event applied to it, a sweep's retagging or closing
 // of a vanished presence, a live's end, a merge moves Version. Equal versions mean the
 // profile id leads to has not changed in between (unless 2^20 changes of its shard did:
-// see shardBits); a brief carries the version it was taken at. false when id has no
-// profile (erased).
+// see shardBits). false when id has no profile (erased).
 func (e *Engine) Version(id string) (Stamp, bool) {
 	sh, p := e.lookup(id, false)
 	if p == nil {
 		return Stamp{}, false
 	}
 	defer sh.mu.Unlock()
-	st := Stamp{Version: uint64(p.ver), ID: p.ID}
-	for _, r := range p.Recent { // oldest first: the latest wins, as in Brief
+	return Stamp{Version: uint64(p.ver), ID: p.ID, LastSKU: p.lastClicked()}, true
+}
+
+// lastClicked is the latest product clicked among the latest events.
+func (p *Profile) lastClicked() string {
+	sku := ""
+	for _, r := range p.Recent { // oldest first: the latest wins
 		if r.Type == event.ProductClick {
-			st.LastSKU = r.Detail
+			sku = r.Detail
 		}
 	}
-	return st, true
+	return sku
 }
 
 // Brief returns what the rules need of id, with its session in live (if any).
@@ -84,7 +86,7 @@ func (e *Engine) Brief(_ context.Context, id, live string) (Brief, error) {
 		Comments: int(p.Comments), Likes: int(p.Likes), Watch: time.Duration(p.WatchMs) * time.Millisecond,
 		Spend: p.Spend, AOV: p.Spend.Div(int64(p.Orders)), Consent: p.Consent,
 		Activity: p.Tags.Activity, Value: p.Tags.Value, Lifecycle: p.Tags.Lifecycle,
-		Preference: slices.Clone(p.Tags.Preference), Version: uint64(p.ver)}
+		Preference: slices.Clone(p.Tags.Preference), LastSKU: p.lastClicked()}
 	if p.LastOrder != 0 {
 		b.LastOrder = msTime(p.LastOrder)
 	}
@@ -104,14 +106,11 @@ func (e *Engine) Brief(_ context.Context, id, live string) (Brief, error) {
 		}
 	}
 	for _, r := range p.Recent { // oldest first: the latest wins
-		switch r.Type {
-		case event.Danmaku:
+		if r.Type == event.Danmaku {
 			b.LastComment = r.Detail
 			if b.Live.Live != "" && r.At >= b.Live.Start.UnixMilli() {
 				b.LiveComments++
 			}
-		case event.ProductClick:
-			b.LastSKU = r.Detail
 		}
 	}
 	return b, nil
