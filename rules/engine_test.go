@@ -88,7 +88,7 @@ func TestQuietHoursInViewerZone(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				doc := dmRule("")
 				doc.QuietHours = &QuietSpec{Start: "19:00", End: "08:00", Mode: mode}
-				e, out, st := startSynctest(t, mustCompile(t, doc))
+				e, out, st := start(t, mustCompile(t, doc), nil)
 				ctx := context.Background()
 				london, shanghai := viewer("london"), viewer("shanghai")
 				london.TimeZone, shanghai.TimeZone = "Europe/London", "Asia/Shanghai"
@@ -127,27 +127,12 @@ func TestQuietHoursInViewerZone(t *testing.T) {
 	}
 }
 
-// startSynctest starts an engine on the bubble's clock; the test closes it.
-func startSynctest(t *testing.T, set *Set) (*Engine, *outbox, *MemoryState) {
-	out, st := newOutbox(), NewMemoryState()
-	e, err := New(DefaultConfig(), Deps{Outbox: out, State: st, Rules: set})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { // runs inside the bubble
-		if err := e.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	return e, out, st
-}
-
 // A snapshot measured before it reached the engine (the bridge was busy) still gets
 // its prompt at the threshold: the timer counts from when the watch time was measured,
 // not from when the engine armed it.
 func TestStayTimerCountsFromSnapshot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e, out, _ := startSynctest(t, mustCompile(t, DefaultRules(2*time.Second)))
+		e, out, _ := start(t, mustCompile(t, DefaultRules(2*time.Second)), nil)
 		measured := time.Now()
 		time.Sleep(300 * time.Millisecond) // the snapshot's way to the engine
 		s := Session{Room: "r1", Live: "live-1", Watching: true, WatchSeconds: 0.5, AsOf: measured}
@@ -168,7 +153,7 @@ func TestStayTimerCountsFromSnapshot(t *testing.T) {
 
 func TestStayTimerOnTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e, out, _ := startSynctest(t, mustCompile(t, DefaultRules(2*time.Second)))
+		e, out, _ := start(t, mustCompile(t, DefaultRules(2*time.Second)), nil)
 		ctx := context.Background()
 		live := Session{Room: "r1", Live: "live-1", Watching: true}
 		stayer, buyer, optedOut, leaver := viewer("stayer"), viewer("buyer"), viewer("opted-out"), viewer("leaver")
@@ -237,7 +222,7 @@ func TestStayTimerOnTime(t *testing.T) {
 
 func TestFirstOrderThanksAndFollowUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e, out, st := startSynctest(t, mustCompile(t, DefaultRules(5*time.Minute)))
+		e, out, st := start(t, mustCompile(t, DefaultRules(5*time.Minute)), nil)
 		ctx := context.Background()
 		v := viewer("ann")
 		v.Name, v.Orders = "Ann", 1

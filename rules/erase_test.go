@@ -161,13 +161,8 @@ func (b blockingProfiles) Version(context.Context, string) (uint64, bool) { retu
 func TestEngineEraseWaitsForFiring(t *testing.T) {
 	forEachStayMode(t, func(t *testing.T, cfg Config) {
 		ctx := context.Background()
-		out, st := newOutbox(), NewMemoryState()
 		bp := blockingProfiles{make(chan struct{}), make(chan struct{})}
-		e, err := New(cfg, Deps{Outbox: out, State: st, Rules: mustCompile(t, DefaultRules(2*time.Second)), Profiles: bp})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close(ctx)
+		e, out, st := start(t, mustCompile(t, DefaultRules(2*time.Second)), nil, withConfig(cfg), withProfiles(bp))
 		e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, WatchSeconds: 1.95}, event.Event{Type: event.WatchStart, At: time.Now()})
 		<-bp.in // a worker is firing (or preparing) v1's timer
 		erased := make(chan error, 1)
@@ -236,13 +231,8 @@ func TestEngineEraseDuringFiringThatDefers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, st := newOutbox(), NewMemoryState()
 			bp := &gateProfiles{in: make(chan struct{}), out: make(chan struct{})}
-			e, err := New(cfg, Deps{Outbox: out, State: st, Rules: mustCompile(t, doc), Profiles: bp})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer e.Close(ctx)
+			e, out, st := start(t, mustCompile(t, doc), nil, withConfig(cfg), withProfiles(bp))
 			e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, WatchSeconds: 1.95}, event.Event{Type: event.WatchStart, At: time.Now()})
 			<-bp.in // the bubble's clock starts at midnight UTC: in the quiet hours
 			// The erase waits for the chunk under way on a mutex, which the bubble does not
@@ -274,13 +264,8 @@ func TestEngineEraseAfterCancelOfFiringTimer(t *testing.T) {
 	forEachStayMode(t, func(t *testing.T, cfg Config) {
 		synctest.Test(t, func(t *testing.T) {
 			ctx := context.Background()
-			out, st := newOutbox(), NewMemoryState()
 			bp := &gateProfiles{in: make(chan struct{}), out: make(chan struct{})}
-			e, err := New(cfg, Deps{Outbox: out, State: st, Rules: mustCompile(t, DefaultRules(2*time.Second)), Profiles: bp})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer e.Close(ctx)
+			e, _, st := start(t, mustCompile(t, DefaultRules(2*time.Second)), nil, withConfig(cfg), withProfiles(bp))
 			e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, WatchSeconds: 1.95}, event.Event{Type: event.WatchStart, At: time.Now()})
 			<-bp.in // the worker is taking its snapshot (still watching)
 			e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: false, WatchSeconds: 2}, event.Event{Type: event.Leave, At: time.Now()})

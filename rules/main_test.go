@@ -94,6 +94,13 @@ func start(t testing.TB, set *Set, clock Clock, opts ...func(*Config, *Deps)) (*
 	return e, out, st
 }
 
+// withProfiles and withConfig are options of start.
+func withProfiles(p Profiles) func(*Config, *Deps) {
+	return func(_ *Config, d *Deps) { d.Profiles = p }
+}
+
+func withConfig(c Config) func(*Config, *Deps) { return func(cc *Config, _ *Deps) { *cc = c } }
+
 func viewer(id string) Viewer {
 	return Viewer{ID: id, Name: "Name " + id, Consent: true}
 }

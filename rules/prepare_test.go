@@ -83,18 +83,6 @@ func (p *liveProfiles) comment(id string) Session {
 	return p.change(id, func(v *liveViewer) { v.comments++ })
 }
 
-// startPrepared starts an engine with the default config (stay firings made ready 1 s
-// ahead) on lp's snapshots; the test's bubble closes it.
-func startPrepared(t *testing.T, out Outbox, st State, set *Set, lp *liveProfiles) *Engine {
-	t.Helper()
-	e, err := New(DefaultConfig(), Deps{Outbox: out, State: st, Rules: set, Profiles: lp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close(context.Background()) })
-	return e
-}
-
 // TestStayPreparedAhead: a stay firing is made ready Config.StayPrepare before the
 // threshold and sent at the threshold, as if made there; whatever happens to the
 // viewer in between (an order, a leave, another event, an erasure, new rules) is
@@ -102,9 +90,8 @@ func startPrepared(t *testing.T, out Outbox, st State, set *Set, lp *liveProfile
 func TestStayPreparedAhead(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		out, st, lp := newOutbox(), NewMemoryState(), newLiveProfiles()
-		rules := DefaultRules(3 * time.Second)
-		e := startPrepared(t, out, st, mustCompile(t, rules), lp)
+		lp := newLiveProfiles()
+		e, out, st := start(t, mustCompile(t, DefaultRules(3*time.Second)), nil, withProfiles(lp))
 		live := Session{Room: "r1", Live: "L", Watching: true, AsOf: time.Now()}
 		ids := []string{"stays", "buys", "leaves", "comments", "erased"}
 		for _, id := range ids {
@@ -181,8 +168,8 @@ func TestStayPreparedAhead(t *testing.T) {
 func TestStayPreparedUnderNewRules(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		out, lp := newOutbox(), newLiveProfiles()
-		e := startPrepared(t, out, NewMemoryState(), mustCompile(t, DefaultRules(3*time.Second)), lp)
+		lp := newLiveProfiles()
+		e, out, _ := start(t, mustCompile(t, DefaultRules(3*time.Second)), nil, withProfiles(lp))
 		e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, AsOf: time.Now()}, event.Event{Type: event.WatchStart, At: time.Now()})
 		time.Sleep(2*time.Second + 100*time.Millisecond)
 		synctest.Wait()
@@ -213,8 +200,8 @@ func TestStayPreparedInQuietHours(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, lp := NewMemoryState(), newLiveProfiles()
-		e := startPrepared(t, newOutbox(), st, mustCompile(t, doc), lp)
+		lp := newLiveProfiles()
+		e, _, st := start(t, mustCompile(t, doc), nil, withProfiles(lp))
 		// The bubble's clock starts at midnight UTC: in the quiet hours.
 		for _, id := range []string{"stays", "leaves"} {
 			e.OnEvent(ctx, viewer(id), Session{Room: "r1", Live: "L", Watching: true, AsOf: time.Now()}, event.Event{Type: event.WatchStart, At: time.Now()})
@@ -261,7 +248,7 @@ func TestStayPreparedEncoded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		out, lp := &encodingOutbox{outbox: newOutbox()}, newLiveProfiles()
-		e := startPrepared(t, out, NewMemoryState(), mustCompile(t, DefaultRules(3*time.Second)), lp)
+		e, _, _ := start(t, mustCompile(t, DefaultRules(3*time.Second)), nil, withProfiles(lp), func(_ *Config, d *Deps) { d.Outbox = out })
 		for _, id := range []string{"quiet", "comments"} {
 			e.OnEvent(ctx, viewer(id), Session{Room: "r1", Live: "L", Watching: true, AsOf: time.Now()}, event.Event{Type: event.WatchStart, At: time.Now()})
 		}
@@ -284,8 +271,8 @@ func TestStayPreparedEncoded(t *testing.T) {
 func TestStayPreparedProfileChanged(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		out, lp := newOutbox(), newLiveProfiles()
-		e := startPrepared(t, out, NewMemoryState(), mustCompile(t, DefaultRules(3*time.Second)), lp)
+		lp := newLiveProfiles()
+		e, out, _ := start(t, mustCompile(t, DefaultRules(3*time.Second)), nil, withProfiles(lp))
 		ids := []string{"stays", "orders", "opts-out", "left", "likes"}
 		for _, id := range ids {
 			e.OnEvent(ctx, viewer(id), Session{Room: "r1", Live: "L", Watching: true, AsOf: time.Now()}, event.Event{Type: event.WatchStart, At: time.Now()})
@@ -323,8 +310,8 @@ func TestStayPreparedProfileChanged(t *testing.T) {
 func TestStayPreparedLate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		out, lp := newOutbox(), newLiveProfiles()
-		e := startPrepared(t, out, NewMemoryState(), mustCompile(t, DefaultRules(3*time.Second)), lp)
+		lp := newLiveProfiles()
+		e, out, _ := start(t, mustCompile(t, DefaultRules(3*time.Second)), nil, withProfiles(lp))
 		e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, WatchSeconds: 10, AsOf: time.Now()}, event.Event{Type: event.WatchStart, At: time.Now()})
 		time.Sleep(DefaultConfig().Tick)
 		synctest.Wait()
@@ -340,7 +327,7 @@ func TestStayPreparedCountsOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		lp := newLiveProfiles()
-		e := startPrepared(t, newOutbox(), NewMemoryState(), mustCompile(t, DefaultRules(3*time.Second)), lp)
+		e, _, _ := start(t, mustCompile(t, DefaultRules(3*time.Second)), nil, withProfiles(lp))
 		lp.change("opted-out", func(v *liveViewer) { v.optedOut = true })
 		for _, id := range []string{"opted-out", "stays"} {
 			e.OnEvent(ctx, viewer(id), Session{Room: "r1", Live: "L", Watching: true, AsOf: time.Now()}, event.Event{Type: event.WatchStart, At: time.Now()})
@@ -361,14 +348,10 @@ func TestStayPreparedCountsOnce(t *testing.T) {
 func TestWaitIdle(t *testing.T) {
 	ctx := context.Background()
 	bp := blockingProfiles{make(chan struct{}), make(chan struct{})}
-	e, err := New(DefaultConfig(), Deps{Outbox: newOutbox(), State: NewMemoryState(), Rules: mustCompile(t, DefaultRules(2*time.Second)), Profiles: bp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(ctx)
-	start := time.Now()
+	e, _, _ := start(t, mustCompile(t, DefaultRules(2*time.Second)), nil, withProfiles(bp))
+	began := time.Now()
 	e.WaitIdle(time.Minute)
-	if time.Since(start) > 5*time.Second {
+	if time.Since(began) > 5*time.Second {
 		t.Fatal("WaitIdle waited on an idle engine")
 	}
 	e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, WatchSeconds: 1.95}, event.Event{Type: event.WatchStart, At: time.Now()})
@@ -393,12 +376,7 @@ func TestStayPreparedRenderErrorCountedOnce(t *testing.T) {
 			ctx := context.Background()
 			doc := Document{Rules: []RuleSpec{{ID: "stay", Trigger: TriggerSpec{Timer: &TimerSpec{Kind: TimerStay, Threshold: "3s"}},
 				Action: ActionSpec{Type: ActPrompt, Text: `{{index .Viewer.Tags.Preference 1}}`}}}}
-			lp := newLiveProfiles()
-			e, err := New(cfg, Deps{Outbox: newOutbox(), State: NewMemoryState(), Rules: mustCompile(t, doc), Profiles: lp})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer e.Close(ctx)
+			e, _, _ := start(t, mustCompile(t, doc), nil, withConfig(cfg), withProfiles(newLiveProfiles()))
 			e.OnEvent(ctx, viewer("v1"), Session{Room: "r1", Live: "L", Watching: true, AsOf: time.Now()}, event.Event{Type: event.WatchStart, At: time.Now()})
 			before := e.Stats().Errors
 			time.Sleep(4 * time.Second)
