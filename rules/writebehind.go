@@ -154,26 +154,24 @@ func (w *writeBehind) commit(fs []Firing) ([]bool, error) {
 }
 
 // take counts f if its limits allow it, from the cached counters or else those read
-// from the file.
+// from the file. Each key is looked up once: in a burst the cache is large and every
+// lookup a cache miss.
 func (w *writeBehind) take(f Firing, read map[string]Counter) bool {
+	var buf [4]int
+	ns := buf[:0]
 	for _, l := range f.Limits {
-		c, ok := w.cache[l.Key]
 		counter := read[l.Key]
-		if ok {
+		if c, ok := w.cache[l.Key]; ok {
 			counter = c.counter()
 		}
 		if !l.allows(counter, f.At) {
 			return false
 		}
+		ns = append(ns, counter.N)
 	}
-	for _, l := range f.Limits {
-		c, ok := w.cache[l.Key]
-		n := read[l.Key].N
-		if ok {
-			n = c.n
-		}
+	for i, l := range f.Limits {
 		w.ver++
-		w.cache[l.Key] = cachedCounter{n: n + 1, last: f.At.UnixNano(), ver: w.ver}
+		w.cache[l.Key] = cachedCounter{n: ns[i] + 1, last: f.At.UnixNano(), ver: w.ver}
 	}
 	if f.Rec != nil {
 		w.recs = append(w.recs, f.Rec)
