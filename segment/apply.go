@@ -9,7 +9,8 @@ import (
 // matches tells whether span s is the presence of (live, room): per live when the
 // room is live, else per room.
 func (s *Span) matches(live, room string) bool {
-	return s.Live == live && (live != "" || s.Room == room)
+	at := s.at.pair()
+	return at[0] == live && (live != "" || at[1] == room)
 }
 
 // applyTo folds one event into p. oldest is the last day that has no bucket any more.
@@ -84,7 +85,7 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, old
 		detail = ev.SKU
 	case event.DM:
 		if ev.Role != event.RoleViewer {
-			p.remember(Recent{At: at, Type: ev.Type, Detail: "from " + ev.Peer})
+			p.remember(newRecent(at, ev.Type, "from "+ev.Peer))
 			return false, false
 		}
 		interaction = true
@@ -111,7 +112,7 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, old
 			p.touchSpan(live, room, at)
 		}
 	}
-	p.remember(Recent{At: at, Type: ev.Type, Detail: detail})
+	p.remember(newRecent(at, ev.Type, detail))
 	return cats, ordered
 }
 
@@ -150,7 +151,8 @@ func (e *Engine) openSpan(sh *shard, p *Profile, live, room string, at int64) {
 			return
 		}
 	}
-	p.Open = push(p.Open, Span{Live: live, Room: room, Start: at, Last: at, Refs: 1})
+	// Nearly every open presence is a viewer's only one: its array holds one span.
+	p.Open = append(p.Open, Span{at: placeOf(live, room), Start: at, Last: at, Refs: 1})
 	sh.open[p.ID] = p
 }
 
@@ -178,9 +180,9 @@ func (p *Profile) endSpan(i int, end int64, oldest int32) {
 	s := p.Open[i]
 	end = max(end, s.Start)
 	p.addWatch(s.Start, end, oldest)
-	if s.Live != "" {
+	if live := s.Live(); live != "" {
 		for j := range p.Lives {
-			if p.Lives[j].Live == s.Live {
+			if p.Lives[j].Live() == live {
 				p.Lives[j].WatchMs += end - s.Start
 			}
 		}
@@ -209,7 +211,7 @@ func (p *Profile) closeStale(cutoff int64, endedLive string, endedAt int64, olde
 	for i := len(p.Open) - 1; i >= 0; i-- {
 		s := p.Open[i]
 		switch {
-		case endedLive != "" && s.Live == endedLive:
+		case endedLive != "" && s.Live() == endedLive:
 			p.endSpan(i, endedAt, oldest)
 			changed = true
 		case cutoff > 0 && s.Last < cutoff:

@@ -66,7 +66,7 @@ func (e *Engine) Version(id string) (Stamp, bool) {
 func (p *Profile) lastClicked() string {
 	sku := ""
 	for _, r := range p.Recent { // oldest first: the latest wins
-		if r.Type == event.ProductClick {
+		if r.Type() == event.ProductClick {
 			sku = r.Detail
 		}
 	}
@@ -92,13 +92,13 @@ func (e *Engine) Brief(_ context.Context, id, live string) (Brief, error) {
 	}
 	if live != "" {
 		for _, l := range p.Lives {
-			if l.Live != live {
+			if l.Live() != live {
 				continue
 			}
-			b.Live = LiveBrief{Live: l.Live, Room: l.Room, Start: msTime(l.Start), AsOf: asOf,
+			b.Live = LiveBrief{Live: live, Room: l.Room(), Start: msTime(l.Start), AsOf: asOf,
 				Watch: time.Duration(l.WatchMs) * time.Millisecond}
 			for _, s := range p.Open {
-				if s.Live == l.Live {
+				if s.Live() == live {
 					b.Live.Watching = true
 					b.Live.Watch += time.Duration(max(0, now-s.Start)) * time.Millisecond
 				}
@@ -106,9 +106,9 @@ func (e *Engine) Brief(_ context.Context, id, live string) (Brief, error) {
 		}
 	}
 	for _, r := range p.Recent { // oldest first: the latest wins
-		if r.Type == event.Danmaku {
+		if r.Type() == event.Danmaku {
 			b.LastComment = r.Detail
-			if b.Live.Live != "" && r.At >= b.Live.Start.UnixMilli() {
+			if b.Live.Live != "" && r.At() >= b.Live.Start.UnixMilli() {
 				b.LiveComments++
 			}
 		}

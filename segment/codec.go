@@ -72,24 +72,24 @@ func appendProfile(dst []byte, p *Profile) []byte {
 	}
 	e.u(uint64(len(p.Lives)))
 	for _, l := range p.Lives {
-		e.s(l.Live)
-		e.s(l.Room)
+		e.s(l.Live())
+		e.s(l.Room())
 		e.i(l.Start)
 		e.i(l.WatchMs)
 	}
 	e.ss(p.Rooms)
 	e.u(uint64(len(p.Open)))
 	for _, s := range p.Open {
-		e.s(s.Live)
-		e.s(s.Room)
+		e.s(s.Live())
+		e.s(s.Room())
 		e.i(s.Start)
 		e.i(s.Last)
 		e.i(int64(s.Refs))
 	}
 	e.u(uint64(len(p.Recent)))
 	for _, r := range p.Recent {
-		e.i(r.At)
-		e.s(string(r.Type))
+		e.i(r.At())
+		e.s(string(r.Type()))
 		e.s(r.Detail)
 	}
 	switch {
@@ -215,20 +215,20 @@ func unmarshalProfile(data []byte) (*Profile, error) {
 	if n := d.n(); n > 0 {
 		p.Lives = make([]LiveSession, n)
 		for i := range p.Lives {
-			p.Lives[i] = LiveSession{Live: d.s(), Room: d.s(), Start: d.i(), WatchMs: d.i()}
+			p.Lives[i] = LiveSession{at: placeOf(d.s(), d.s()), Start: d.i(), WatchMs: d.i()}
 		}
 	}
 	p.Rooms = d.ss()
 	if n := d.n(); n > 0 {
 		p.Open = make([]Span, n)
 		for i := range p.Open {
-			p.Open[i] = Span{Live: d.s(), Room: d.s(), Start: d.i(), Last: d.i(), Refs: int32(d.i())}
+			p.Open[i] = Span{at: placeOf(d.s(), d.s()), Start: d.i(), Last: d.i(), Refs: int32(d.i())}
 		}
 	}
 	if n := d.n(); n > 0 {
 		p.Recent = make([]Recent, n)
 		for i := range p.Recent {
-			p.Recent[i] = Recent{At: d.i(), Type: event.Type(d.s()), Detail: d.s()}
+			p.Recent[i] = newRecent(d.i(), event.Type(d.s()), d.s())
 		}
 	}
 	if c := d.u(); c > 0 {

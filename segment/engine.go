@@ -221,9 +221,6 @@ func (e *Engine) internProfile(sh *shard, p *Profile) {
 	for i := range p.Tags.Preference {
 		p.Tags.Preference[i] = sh.intern(p.Tags.Preference[i])
 	}
-	for i := range p.Recent {
-		p.Recent[i].Type = event.Type(sh.intern(string(p.Recent[i].Type)))
-	}
 	for i := range p.Cats {
 		p.Cats[i].Cat = sh.intern(p.Cats[i].Cat)
 	}
@@ -235,9 +232,6 @@ func (e *Engine) internProfile(sh *shard, p *Profile) {
 	}
 	if len(p.Tags.Preference) > 0 {
 		p.Tags.Preference = sh.sharedList(p.Tags.Preference)
-	}
-	for i := range p.Lives {
-		p.Lives[i].Live, p.Lives[i].Room = sh.intern(p.Lives[i].Live), sh.intern(p.Lives[i].Room)
 	}
 }
 

@@ -195,7 +195,7 @@ func mergeProfile(dst, src *Profile) {
 		dst.addCat(c.Day, c.Day-1, c.Cat, c.N)
 	}
 	for _, l := range src.Lives {
-		if !slices.ContainsFunc(dst.Lives, func(x LiveSession) bool { return x.Live == l.Live }) && len(dst.Lives) < maxLives {
+		if !slices.ContainsFunc(dst.Lives, func(x LiveSession) bool { return x.Live() == l.Live() }) && len(dst.Lives) < maxLives {
 			dst.Lives = append(dst.Lives, l)
 		}
 	}

@@ -30,10 +30,10 @@ type Bucket struct {
 }
 
 // CatDay counts product clicks and purchased items in one category on one day
-// (the preference window).
+// (the preference window). The string first: 24 bytes, not 32.
 type CatDay struct {
-	Day int32  `json:"d"`
 	Cat string `json:"c"`
+	Day int32  `json:"d"`
 	N   uint32 `json:"n"`
 }
 
@@ -44,30 +44,60 @@ type Count struct {
 }
 
 // LiveSession is one live broadcast a viewer attended and how long they watched it.
+// Its JSON form (the stored record's and the export's) names the live and the room.
 type LiveSession struct {
-	Live    string `json:"live"`
-	Room    string `json:"room,omitempty"`
-	Start   int64  `json:"start"`
-	WatchMs int64  `json:"watch_ms"`
+	at      place // the live and its room
+	Start   int64
+	WatchMs int64
 }
+
+func (l *LiveSession) Live() string { return l.at.live() }
+func (l *LiveSession) Room() string { return l.at.room() }
 
 // Span is an open presence (WHEP watch or chat connection) in one live (or, when the
 // room is not live, one room); Refs counts the connections behind it, so a viewer in
 // chat and video is counted once.
 type Span struct {
-	Live  string `json:"live,omitempty"`
-	Room  string `json:"room,omitempty"`
-	Start int64  `json:"start"`
-	Last  int64  `json:"last"`
-	Refs  int32  `json:"refs"`
+	at    place // the live (or "" and the room)
+	Refs  int32
+	Start int64
+	Last  int64
 }
 
-// Recent is one of the latest events of a viewer, for the profile page.
+func (s *Span) Live() string { return s.at.live() }
+func (s *Span) Room() string { return s.at.room() }
+
+// Recent is one of the latest events of a viewer, for the profile page. Its time and
+// a one-byte code of its type share one word: 24 bytes instead of 40, six times per
+// profile. Its JSON form spells the type out.
 type Recent struct {
-	At     int64      `json:"at"`
-	Type   event.Type `json:"type"`
-	Detail string     `json:"detail,omitempty"`
+	stamp  int64 // time (Unix ms) << 8 | index in recentTypes
+	Detail string
 }
+
+// recentTypes are the event types a Recent can hold; an unknown one is kept as "".
+var recentTypes = [...]event.Type{"", event.Join, event.Leave, event.WatchStart, event.WatchStop, event.Watch,
+	event.Danmaku, event.Like, event.Gift, event.ProductClick, event.Pin, event.DM, event.Order, event.Consent,
+	event.LiveStart, event.LiveEnd, event.TagChange}
+
+func newRecent(at int64, t event.Type, detail string) Recent {
+	kind := 0
+	for i, k := range recentTypes {
+		if k == t {
+			kind = i
+			break
+		}
+	}
+	return Recent{stamp: at<<8 | int64(kind), Detail: detail}
+}
+
+// At is the event's time in Unix ms (56 bits hold any time from 2000 on for a
+// million years).
+func (r Recent) At() int64 { return r.stamp >> 8 }
+
+func (r Recent) Type() event.Type { return recentTypes[r.kind()] }
+
+func (r Recent) kind() uint8 { return uint8(r.stamp) }
 
 // RFM is a viewer's scores and segment; zero scores mean never ordered.
 type RFM struct {
@@ -278,7 +308,7 @@ func (p *Profile) visit(ms int64) {
 // remember keeps the latest events, newest last, in event-time order.
 func (p *Profile) remember(r Recent) {
 	i := len(p.Recent)
-	for i > 0 && p.Recent[i-1].At > r.At {
+	for i > 0 && p.Recent[i-1].At() > r.At() {
 		i--
 	}
 	if len(p.Recent) >= maxRecent && i == 0 {
@@ -322,7 +352,7 @@ func (p *Profile) inRoom(room string) bool {
 // the day of at) when this is the first sign of the viewer in that live.
 func (p *Profile) liveSession(live, room string, at int64, oldest int32) *LiveSession {
 	for i := range p.Lives {
-		if p.Lives[i].Live == live {
+		if p.Lives[i].Live() == live {
 			if at < p.Lives[i].Start {
 				p.Lives[i].Start = at
 			}
@@ -336,7 +366,7 @@ func (p *Profile) liveSession(live, room string, at int64, oldest int32) *LiveSe
 	if len(p.Lives) >= maxLives {
 		p.Lives = append(p.Lives[:0], p.Lives[1:]...)
 	}
-	p.Lives = push(p.Lives, LiveSession{Live: live, Room: room, Start: at})
+	p.Lives = push(p.Lives, LiveSession{at: placeOf(live, room), Start: at})
 	return &p.Lives[len(p.Lives)-1]
 }
 

@@ -101,9 +101,9 @@ func (e *Engine) view(p *Profile) ViewerView {
 	v.PriceBand, _, _ = e.catalog.band(v.AOV, p.Orders > 0)
 	v.Windows.D30, v.Windows.D90, v.Windows.D365 = p.window(today, 30), p.window(today, 90), p.window(today, 365)
 	for _, l := range p.Lives {
-		lv := liveView{Live: l.Live, Room: l.Room, Start: msTime(l.Start), WatchSeconds: l.WatchMs / 1000}
+		lv := liveView{Live: l.Live(), Room: l.Room(), Start: msTime(l.Start), WatchSeconds: l.WatchMs / 1000}
 		for _, s := range p.Open {
-			if s.Live == l.Live {
+			if s.Live() == lv.Live {
 				lv.Watching = true
 				lv.WatchSeconds += max(0, now-s.Start) / 1000
 			}
@@ -118,7 +118,7 @@ func (e *Engine) view(p *Profile) ViewerView {
 	}
 	for i := len(p.Recent) - 1; i >= 0; i-- {
 		r := p.Recent[i]
-		v.Recent = append(v.Recent, recentView{At: msTime(r.At), Type: string(r.Type), Detail: r.Detail})
+		v.Recent = append(v.Recent, recentView{At: msTime(r.At()), Type: string(r.Type()), Detail: r.Detail})
 	}
 	return v
 }

@@ -205,9 +205,9 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 		Bought: []Count{{"bags", 1}}, OrderIDs: []string{"o1", "o2"},
 		Days:  []Bucket{{Day: 20000, Sessions: 1, Orders: 2, Interactions: 3, WatchSec: 4, Spend: -5}},
 		Cats:  []CatDay{{Day: 20000, Cat: "shoes", N: 3}},
-		Lives: []LiveSession{{Live: "L", Room: "r", Start: 7, WatchMs: 8}}, Rooms: []string{"r"},
-		Open:   []Span{{Live: "L", Room: "r", Start: 1, Last: 2, Refs: 2}},
-		Recent: []Recent{{At: 9, Type: event.Like, Detail: "x"}}, Consent: &yes,
+		Lives: []LiveSession{{at: placeOf("L", "r"), Start: 7, WatchMs: 8}}, Rooms: []string{"r"},
+		Open:   []Span{{at: placeOf("L", "r"), Start: 1, Last: 2, Refs: 2}},
+		Recent: []Recent{newRecent(9, event.Like, "x")}, Consent: &yes,
 		Tags: Tags{Activity: High, Value: "vip", Lifecycle: Loyal, Preference: []string{"shoes", PriceMid}, Since: [4]int64{1, 2, 3, 4}},
 		RFM:  RFM{R: 5, F: 4, M: 3, Segment: "Champions"}}
 	got, err := unmarshalProfile(marshalProfile(p))
@@ -218,6 +218,21 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 	b, _ := json.Marshal(got)
 	if !bytes.Equal(a, b) {
 		t.Fatalf("round trip:\n%s\n%s", a, b)
+	}
+	// Lives and open presences hold a place number; their JSON spells out the names.
+	for _, want := range []string{`"lives":[{"live":"L","room":"r","start":7,"watch_ms":8}]`,
+		`"open":[{"live":"L","room":"r","start":1,"last":2,"refs":2}]`,
+		`"recent":[{"at":9,"type":"like","detail":"x"}]`} {
+		if !bytes.Contains(a, []byte(want)) {
+			t.Fatalf("JSON lacks %s:\n%s", want, a)
+		}
+	}
+	var fromJSON Profile
+	if err := json.Unmarshal(a, &fromJSON); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := json.Marshal(&fromJSON); !bytes.Equal(a, c) {
+		t.Fatalf("JSON round trip:\n%s\n%s", a, c)
 	}
 	data := marshalProfile(p)
 	for i := range data {

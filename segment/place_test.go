@@ -1,0 +1,63 @@
+package segment
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// Concurrent callers get one number per pair, and every number reads back its pair.
+func TestPlaceOf(t *testing.T) {
+	const pairs, callers = 200, 8
+	got := make([][]place, callers)
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Go(func() {
+			for i := range pairs {
+				p := placeOf(fmt.Sprintf("live-%d", i), fmt.Sprintf("room-%d", i%7))
+				got[c] = append(got[c], p)
+				if p.live() != fmt.Sprintf("live-%d", i) || p.room() != fmt.Sprintf("room-%d", i%7) {
+					t.Errorf("place %d reads (%q, %q)", p, p.live(), p.room())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	seen := map[place]bool{}
+	for i := range pairs {
+		for c := 1; c < callers; c++ {
+			if got[c][i] != got[0][i] {
+				t.Fatalf("pair %d: numbers %d and %d", i, got[0][i], got[c][i])
+			}
+		}
+		if seen[got[0][i]] {
+			t.Fatalf("pair %d shares number %d", i, got[0][i])
+		}
+		seen[got[0][i]] = true
+	}
+	if p := placeOf("", ""); p != 0 || p.live() != "" || p.room() != "" {
+		t.Fatalf(`placeOf("", "") = %d (%q, %q), want 0`, p, p.live(), p.room())
+	}
+	if placeOf("", "r") == placeOf("r", "") {
+		t.Fatal("a room and a live of the same name share a place")
+	}
+}
+
+// Every event type keeps its name in a profile's recent events (a one-byte code).
+func TestRecentKeepsEveryType(t *testing.T) {
+	types := []event.Type{event.Join, event.Leave, event.WatchStart, event.WatchStop, event.Watch, event.Danmaku,
+		event.Like, event.Gift, event.ProductClick, event.Pin, event.DM, event.Order, event.Consent,
+		event.LiveStart, event.LiveEnd, event.TagChange}
+	for _, ty := range types {
+		for _, at := range []int64{946684800000, 1795677000000, -5, 1 << 50} {
+			if r := newRecent(at, ty, "d"); r.Type() != ty || r.kind() == 0 || r.At() != at {
+				t.Errorf("%s at %d: kept as %q (code %d) at %d", ty, at, r.Type(), r.kind(), r.At())
+			}
+		}
+	}
+	if r := newRecent(1, "no_such_type", "d"); r.Type() != "" {
+		t.Errorf("an unknown type is kept as %q", r.Type())
+	}
+}

@@ -1,0 +1,66 @@
+package segment
+
+import (
+	"encoding/json"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// liveSessionJSON, spanJSON and recentJSON are the stored and exported forms, with
+// the names spelled out.
+type liveSessionJSON struct {
+	Live    string `json:"live"`
+	Room    string `json:"room,omitempty"`
+	Start   int64  `json:"start"`
+	WatchMs int64  `json:"watch_ms"`
+}
+
+type recentJSON struct {
+	At     int64      `json:"at"`
+	Type   event.Type `json:"type"`
+	Detail string     `json:"detail,omitempty"`
+}
+
+type spanJSON struct {
+	Live  string `json:"live,omitempty"`
+	Room  string `json:"room,omitempty"`
+	Start int64  `json:"start"`
+	Last  int64  `json:"last"`
+	Refs  int32  `json:"refs"`
+}
+
+func (l LiveSession) MarshalJSON() ([]byte, error) {
+	return json.Marshal(liveSessionJSON{Live: l.Live(), Room: l.Room(), Start: l.Start, WatchMs: l.WatchMs})
+}
+
+func (l *LiveSession) UnmarshalJSON(b []byte) error {
+	return decodeAs(b, func(v liveSessionJSON) {
+		*l = LiveSession{at: placeOf(v.Live, v.Room), Start: v.Start, WatchMs: v.WatchMs}
+	})
+}
+
+func (r Recent) MarshalJSON() ([]byte, error) {
+	return json.Marshal(recentJSON{At: r.At(), Type: r.Type(), Detail: r.Detail})
+}
+
+func (r *Recent) UnmarshalJSON(b []byte) error {
+	return decodeAs(b, func(v recentJSON) { *r = newRecent(v.At, v.Type, v.Detail) })
+}
+
+func (s Span) MarshalJSON() ([]byte, error) {
+	return json.Marshal(spanJSON{Live: s.Live(), Room: s.Room(), Start: s.Start, Last: s.Last, Refs: s.Refs})
+}
+
+func (s *Span) UnmarshalJSON(b []byte) error {
+	return decodeAs(b, func(v spanJSON) { *s = Span{at: placeOf(v.Live, v.Room), Start: v.Start, Last: v.Last, Refs: v.Refs} })
+}
+
+// decodeAs reads b as the JSON form W and hands it to set.
+func decodeAs[W any](b []byte, set func(W)) error {
+	var v W
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	set(v)
+	return nil
+}
