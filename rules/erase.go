@@ -64,7 +64,8 @@ func (e *Engine) Held(ctx context.Context, viewer string) (Held, error) {
 
 // Erase forgets viewer: nothing fires or arms for it while the erase runs, its armed
 // timers and scheduled jobs are disarmed, those being fired right now are waited for
-// (what they commit must be erased too), and the state erases the rest (see Eraser).
+// (what they commit must be erased too), its webhook deliveries not yet made are
+// dropped, and the state erases the rest (see Eraser).
 // Events about viewer that arrive afterwards start afresh.
 func (e *Engine) Erase(ctx context.Context, viewer string) error {
 	// From here on nothing fires or arms for viewer, and what was under way has
@@ -94,6 +95,7 @@ func (e *Engine) Erase(ctx context.Context, viewer string) error {
 			return err
 		}
 	}
+	e.hooks.forget(viewer)
 	return e.deps.State.Erase(ctx, viewer)
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -52,6 +53,10 @@ type delivery struct {
 	id, url, rule string
 	at            time.Time
 	env           Env
+	// ctx ends at shutdown or when the viewer is erased (forget): a delivery not yet
+	// made is then dropped, and one being retried stops.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // webhooks is a fixed pool of workers delivering from a bounded queue, with bounded
@@ -62,12 +67,16 @@ type webhooks struct {
 	client *http.Client
 	log    *slog.Logger
 	stats  *counters
-	queue  chan delivery
+	queue  chan *delivery
 	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	pending map[string]map[*delivery]struct{} // by viewer: queued or being delivered
 }
 
 func newWebhooks(ctx context.Context, cfg Config, client *http.Client, log *slog.Logger, stats *counters) *webhooks {
-	w := &webhooks{ctx: ctx, cfg: cfg, client: client, log: log, stats: stats, queue: make(chan delivery, cfg.WebhookQueue)}
+	w := &webhooks{ctx: ctx, cfg: cfg, client: client, log: log, stats: stats, queue: make(chan *delivery, cfg.WebhookQueue),
+		pending: map[string]map[*delivery]struct{}{}}
 	for range cfg.WebhookWorkers {
 		w.wg.Go(w.run)
 	}
@@ -77,11 +86,45 @@ func newWebhooks(ctx context.Context, cfg Config, client *http.Client, log *slog
 func (w *webhooks) wait() { w.wg.Wait() }
 
 func (w *webhooks) enqueue(d delivery) {
+	d.ctx, d.cancel = context.WithCancel(w.ctx)
+	viewer := d.env.Viewer.ID
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	select {
-	case w.queue <- d:
+	case w.queue <- &d:
+		if w.pending[viewer] == nil {
+			w.pending[viewer] = map[*delivery]struct{}{}
+		}
+		w.pending[viewer][&d] = struct{}{}
 	default:
+		d.cancel()
 		w.stats.hookDropped.Add(1)
 		w.log.Warn("rules: webhook queue full, delivery dropped", "rule", d.rule, "url", d.url)
+	}
+}
+
+// forget drops viewer's deliveries not yet made and stops those being retried (an
+// erased viewer's data must not leave the server after the erasure).
+func (w *webhooks) forget(viewer string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for d := range w.pending[viewer] {
+		d.cancel()
+	}
+	delete(w.pending, viewer)
+}
+
+// done ends d's tracking.
+func (w *webhooks) done(d *delivery) {
+	d.cancel()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	viewer := d.env.Viewer.ID
+	if ds := w.pending[viewer]; ds != nil {
+		delete(ds, d)
+		if len(ds) == 0 {
+			delete(w.pending, viewer)
+		}
 	}
 }
 
@@ -91,18 +134,33 @@ func (w *webhooks) run() {
 		case <-w.ctx.Done():
 			return
 		case d := <-w.queue:
-			if err := w.deliver(d); err != nil {
+			err := w.deliver(d)
+			w.done(d)
+			switch {
+			case w.ctx.Err() != nil:
+				return
+			case errors.Is(err, errForgotten):
+				w.stats.hookDropped.Add(1)
+				w.log.Info("rules: webhook dropped, its viewer was erased", "rule", d.rule, "url", d.url)
+			case err != nil:
 				w.stats.hookFailed.Add(1)
 				w.log.Warn("rules: webhook given up", "rule", d.rule, "url", d.url, "err", err)
-			} else {
+			default:
 				w.stats.hookDelivered.Add(1)
 			}
 		}
 	}
 }
 
-// deliver posts d until a 2xx, a final 4xx, the attempt limit or shutdown.
-func (w *webhooks) deliver(d delivery) error {
+// errForgotten ends a delivery whose viewer was erased.
+var errForgotten = errors.New("viewer erased")
+
+// deliver posts d until a 2xx, a final 4xx, the attempt limit, shutdown or the
+// viewer's erasure.
+func (w *webhooks) deliver(d *delivery) error {
+	if d.ctx.Err() != nil {
+		return errForgotten
+	}
 	body, err := json.Marshal(WebhookBody{ID: d.id, Rule: d.rule, At: d.at, Viewer: d.env.Viewer, Session: d.env.Session, Event: d.env.Event})
 	if err != nil {
 		return err
@@ -118,9 +176,9 @@ func (w *webhooks) deliver(d delivery) error {
 		}
 		t := time.NewTimer(backoff(w.cfg.WebhookBackoff, w.cfg.WebhookMaxBackoff, attempt))
 		select {
-		case <-w.ctx.Done():
+		case <-d.ctx.Done():
 			t.Stop()
-			return w.ctx.Err()
+			return errForgotten
 		case <-t.C:
 		}
 	}
@@ -135,8 +193,8 @@ func backoff(base, maxD time.Duration, attempt int) time.Duration {
 	return rand.N(d + 1)
 }
 
-func (w *webhooks) post(d delivery, body []byte, sig string) (retry bool, err error) {
-	req, err := http.NewRequestWithContext(w.ctx, http.MethodPost, d.url, bytes.NewReader(body))
+func (w *webhooks) post(d *delivery, body []byte, sig string) (retry bool, err error) {
+	req, err := http.NewRequestWithContext(d.ctx, http.MethodPost, d.url, bytes.NewReader(body))
 	if err != nil {
 		return false, err
 	}
@@ -146,6 +204,9 @@ func (w *webhooks) post(d delivery, body []byte, sig string) (retry bool, err er
 	req.Header.Set(RuleHeader, d.rule)
 	resp, err := w.client.Do(req)
 	if err != nil {
+		if d.ctx.Err() != nil {
+			return false, errForgotten
+		}
 		return true, err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -172,5 +173,60 @@ func TestBackoffBounded(t *testing.T) {
 		if d := backoff(time.Second, time.Minute, attempt); d < 0 || d > time.Minute {
 			t.Fatalf("attempt %d: %v", attempt, d)
 		}
+	}
+}
+
+// An erased viewer's webhooks stop: the one being retried makes no further attempt
+// and the one still queued is never posted; another viewer's goes out.
+func TestEraseDropsWebhooks(t *testing.T) {
+	var mu sync.Mutex
+	var log []string // viewer and delivery id of each request, in arrival order
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body WebhookBody
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		log = append(log, body.Viewer.ID+" "+r.Header.Get(DeliveryHeader))
+		mu.Unlock()
+		if body.Viewer.ID == "v1" {
+			w.WriteHeader(http.StatusServiceUnavailable) // v1's deliveries keep retrying
+		}
+	}))
+	defer srv.Close()
+	doc := Document{Rules: []RuleSpec{{ID: "crm", Trigger: TriggerSpec{Event: []string{"order"}},
+		Action: ActionSpec{Type: ActWebhook, URL: srv.URL}}}}
+	e, _, _ := start(t, mustCompile(t, doc), nil, func(c *Config, _ *Deps) {
+		c.WebhookSecret, c.WebhookAttempts, c.WebhookWorkers = hookSecret, 20, 1         // one at a time, in order
+		c.WebhookBackoff, c.WebhookMaxBackoff = 20*time.Millisecond, 40*time.Millisecond // 20 attempts take ~0.5 s
+		c.WebhookAllowPrivate = true
+	})
+	ctx := context.Background()
+	e.OnEvent(ctx, viewer("v1"), Session{}, orderEvent("e1", t0))
+	e.OnEvent(ctx, viewer("v1"), Session{}, orderEvent("e2", t0))
+	e.OnEvent(ctx, viewer("v2"), Session{}, orderEvent("e3", t0))
+	attempts := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(log)
+	}
+	waitFor(t, "v1's first delivery retrying", func() bool { return attempts() >= 3 })
+	if err := e.Erase(ctx, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "v2's delivery", func() bool { return e.Stats().WebhooksDelivered == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	ids := map[string]bool{}
+	for i, entry := range log {
+		viewer, id, _ := strings.Cut(entry, " ")
+		if viewer == "v1" && i > 0 && strings.HasPrefix(log[i-1], "v2 ") {
+			t.Fatalf("a request for the erased v1 after v2's: %v", log)
+		}
+		ids[id] = true
+	}
+	if len(ids) != 2 || !strings.HasPrefix(log[len(log)-1], "v2 ") {
+		t.Fatalf("want v1's first delivery (retried) then v2's, v1's second never posted: %v", log)
+	}
+	if st := e.Stats(); st.WebhooksDropped != 2 || st.WebhooksFailed != 0 {
+		t.Fatalf("dropped %d, failed %d; want v1's two dropped, none failed", st.WebhooksDropped, st.WebhooksFailed)
 	}
 }
