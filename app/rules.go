@@ -479,6 +479,13 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 		return err
 	}
 	p.rules = eng
+	if deps.Registry != nil {
+		if err := deps.Registry.Register(eng.Collector()); err != nil {
+			eng.Close(context.Background())
+			state.Close()
+			return err
+		}
+	}
 	// A sweep's pass over every profile waits out a burst of prompts falling due.
 	seg.SetYield(func() { eng.WaitIdle(500 * time.Millisecond) })
 	p.cancel = seg.Subscribe(p.in)

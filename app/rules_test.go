@@ -223,6 +223,11 @@ func TestStayPromptEndToEnd(t *testing.T) {
 		}
 	}
 	waitUntil(t, "the buyer's thank-you DM", func() bool { return len(buyerWS.of("dm")) >= 1 })
+	// Operators see the same in /metrics.
+	if _, m := api(t, "GET", base+"/metrics", "", ""); !strings.Contains(string(m), "liveroom_rules_prompts_total 1\n") ||
+		!strings.Contains(string(m), "liveroom_rules_dms_total 1\n") || !strings.Contains(string(m), "liveroom_rules_consent_skipped_total") {
+		t.Fatalf("/metrics lacks the rules' figures:\n%s", grepLines(string(m), "liveroom_rules_"))
+	}
 
 	// The queue over HTTP, one claim at a time, then resolve.
 	id := p["prompt_id"].(string)
@@ -427,4 +432,15 @@ func TestCustomTagRule(t *testing.T) {
 	again := dialRoom(t, base2, "r1", talkTok)
 	again.send(t, map[string]any{"type": "like", "count": 1})
 	waitUntil(t, "the tagged viewer's DM after a restart", func() bool { return len(again.of("dm")) == 1 })
+}
+
+// grepLines returns the lines of text that contain sub.
+func grepLines(text, sub string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
