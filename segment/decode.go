@@ -152,6 +152,13 @@ func (w *wireItem) toEvent(now time.Time) (event.Event, error) {
 			return event.Event{}, err
 		}
 	}
+	// A room and a live are held once for the whole process (intern.go): checked
+	// like ids, so an import cannot fill memory with long or arbitrary ones.
+	for _, c := range []struct{ what, v string }{{"room", w.Room}, {"live", w.Live}} {
+		if err := validID(c.what, c.v); c.v != "" && err != nil {
+			return event.Event{}, err
+		}
+	}
 	t := event.Type(w.Type)
 	if !containsType(importTypes, t) {
 		return event.Event{}, fmt.Errorf("type %q is not one of order, watch, danmaku, like, gift, product_click, consent", w.Type)

@@ -71,31 +71,19 @@ func (s *Span) Room() string { return s.at.room() }
 // a one-byte code of its type share one word: 24 bytes instead of 40, six times per
 // profile. Its JSON form spells the type out.
 type Recent struct {
-	stamp  int64 // time (Unix ms) << 8 | index in recentTypes
+	stamp  int64 // time (Unix ms) << 8 | typeCode
 	Detail string
 }
 
-// recentTypes are the event types a Recent can hold; an unknown one is kept as "".
-var recentTypes = [...]event.Type{"", event.Join, event.Leave, event.WatchStart, event.WatchStop, event.Watch,
-	event.Danmaku, event.Like, event.Gift, event.ProductClick, event.Pin, event.DM, event.Order, event.Consent,
-	event.LiveStart, event.LiveEnd, event.TagChange}
-
 func newRecent(at int64, t event.Type, detail string) Recent {
-	kind := 0
-	for i, k := range recentTypes {
-		if k == t {
-			kind = i
-			break
-		}
-	}
-	return Recent{stamp: at<<8 | int64(kind), Detail: detail}
+	return Recent{stamp: at<<8 | int64(typeCode(t)), Detail: detail}
 }
 
 // At is the event's time in Unix ms (56 bits hold any time from 2000 on for a
 // million years).
 func (r Recent) At() int64 { return r.stamp >> 8 }
 
-func (r Recent) Type() event.Type { return recentTypes[r.kind()] }
+func (r Recent) Type() event.Type { return eventTypes.value(uint32(r.kind())) }
 
 func (r Recent) kind() uint8 { return uint8(r.stamp) }
 

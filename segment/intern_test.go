@@ -45,11 +45,12 @@ func TestPlaceOf(t *testing.T) {
 	}
 }
 
-// Every event type keeps its name in a profile's recent events (a one-byte code).
+// Every event type keeps its name in a profile's recent events (a one-byte code),
+// including one the table did not start with.
 func TestRecentKeepsEveryType(t *testing.T) {
 	types := []event.Type{event.Join, event.Leave, event.WatchStart, event.WatchStop, event.Watch, event.Danmaku,
 		event.Like, event.Gift, event.ProductClick, event.Pin, event.DM, event.Order, event.Consent,
-		event.LiveStart, event.LiveEnd, event.TagChange}
+		event.LiveStart, event.LiveEnd, event.TagChange, "share"}
 	for _, ty := range types {
 		for _, at := range []int64{946684800000, 1795677000000, -5, 1 << 50} {
 			if r := newRecent(at, ty, "d"); r.Type() != ty || r.kind() == 0 || r.At() != at {
@@ -57,7 +58,22 @@ func TestRecentKeepsEveryType(t *testing.T) {
 			}
 		}
 	}
-	if r := newRecent(1, "no_such_type", "d"); r.Type() != "" {
-		t.Errorf("an unknown type is kept as %q", r.Type())
+	clk := &clock{t: t0}
+	e := newEngine(t, nil, clk)
+	e.Apply(ev(event.Type("share"), "v1", t0))
+	if r := viewer(t, e, "v1").Recent; len(r) != 1 || r[0].Type != "share" {
+		t.Fatalf("recent events: %+v", r)
+	}
+}
+
+// A full table numbers new values 0 instead of growing.
+func TestTableBounded(t *testing.T) {
+	tb := newTable[string](3, "a")
+	own := func(s string) string { return s }
+	if a, b, c := tb.id("a", own), tb.id("b", own), tb.id("c", own); a != 1 || b != 2 || c != 0 {
+		t.Fatalf("ids a=%d b=%d c=%d, want 1, 2 and 0 (full)", a, b, c)
+	}
+	if tb.value(2) != "b" || tb.value(0) != "" {
+		t.Fatalf("values %q %q", tb.value(2), tb.value(0))
 	}
 }
