@@ -232,8 +232,16 @@ func readCounter(b *bolt.Bucket, key string) (Counter, error) {
 	if v == nil {
 		return Counter{}, nil
 	}
+	c, err := decodeCounter(v)
+	if err != nil {
+		return Counter{}, fmt.Errorf("counter %q: %w", key, err)
+	}
+	return c, nil
+}
+
+func decodeCounter(v []byte) (Counter, error) {
 	if len(v) != 16 {
-		return Counter{}, fmt.Errorf("counter %q: %d bytes, want 16", key, len(v))
+		return Counter{}, fmt.Errorf("%d bytes, want 16", len(v))
 	}
 	c := Counter{N: int(binary.BigEndian.Uint64(v))}
 	if ns := int64(binary.BigEndian.Uint64(v[8:])); ns != 0 {

@@ -50,6 +50,9 @@ type Config struct {
 	// FlushEvery is the write-behind interval of the bbolt state (OpenBolt); 0 writes
 	// every firing through before it is sent.
 	FlushEvery time.Duration `yaml:"rules-flush-every"`
+	// PruneEvery is how often the limit counters that no rule needs any more are
+	// dropped (a rule without a cap whose cooldown has passed); 0 never.
+	PruneEvery time.Duration `yaml:"rules-prune-every"`
 }
 
 // DefaultConfig returns the defaults.
@@ -57,7 +60,7 @@ func DefaultConfig() Config {
 	return Config{WebhookTimeout: 10 * time.Second, WebhookAttempts: 6,
 		WebhookBackoff: time.Second, WebhookMaxBackoff: 5 * time.Minute,
 		WebhookWorkers: 4, WebhookQueue: 1000, Tick: 5 * time.Millisecond, Workers: 8,
-		StayPrepare: time.Second, FlushEvery: 50 * time.Millisecond}
+		StayPrepare: time.Second, FlushEvery: 50 * time.Millisecond, PruneEvery: time.Hour}
 }
 
 // RegisterFlags binds the flags to c.
@@ -74,6 +77,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "rules-workers", c.Workers, "fired timers handled in parallel")
 	fs.DurationVar(&c.StayPrepare, "rules-stay-prepare", c.StayPrepare, "make a stay prompt ready this long before its threshold and send it at the threshold (0: make it at the threshold)")
 	fs.DurationVar(&c.FlushEvery, "rules-flush-every", c.FlushEvery, "write-behind interval of the rules state file (0: write each firing through)")
+	fs.DurationVar(&c.PruneEvery, "rules-prune-every", c.PruneEvery, "how often limit counters no rule needs any more are dropped (0: never)")
 }
 
 // Validate checks c.
@@ -85,6 +89,7 @@ func (c *Config) Validate() error {
 		setting.InRange("rules-timer-tick", c.Tick, time.Millisecond, time.Second),
 		setting.InRange("rules-stay-prepare", c.StayPrepare, 0, time.Minute),
 		setting.InRange("rules-flush-every", c.FlushEvery, 0, 10*time.Second),
+		setting.InRange("rules-prune-every", c.PruneEvery, 0, 30*24*time.Hour),
 		intRange("rules-webhook-attempts", c.WebhookAttempts, 1, 20),
 		intRange("rules-webhook-workers", c.WebhookWorkers, 1, 256),
 		intRange("rules-webhook-queue", c.WebhookQueue, 1, 1_000_000),

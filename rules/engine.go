@@ -162,6 +162,9 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	e.hooks = newWebhooks(e.ctx, cfg, client, e.log, &e.stats)
 	e.wg.Go(e.loop)
 	e.wg.Go(e.forgetLives)
+	if cfg.PruneEvery > 0 {
+		e.wg.Go(e.pruneLoop)
+	}
 	for range cfg.Workers {
 		e.wg.Go(e.work)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/maphash"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -25,6 +26,104 @@ type LiveEnder interface {
 	// id does not come back, and each live would otherwise leave one counter per
 	// viewer who got a stay prompt in the state for good.
 	ForgetLive(ctx context.Context, live string) error
+}
+
+// pruneLoop drops the counters no rule needs, every Config.PruneEvery.
+func (e *Engine) pruneLoop() {
+	t := time.NewTicker(e.cfg.PruneEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-t.C:
+			if _, err := e.PruneCounters(e.ctx); err != nil {
+				e.fail("prune limit counters", err)
+			}
+		}
+	}
+}
+
+// PruneCounters drops the limit counters that limit nothing any more under the rules
+// in force (staleCounter) and reports how many. Without it every (rule, viewer) that
+// ever fired would keep a counter for good, one per viewer for the stay prompt alone.
+func (e *Engine) PruneCounters(ctx context.Context) (int, error) {
+	set, now := e.set.Load(), e.clock.Now()
+	n, err := e.deps.State.PruneCounters(ctx, func(key string, c Counter) bool { return staleCounter(set, key, c, now) })
+	if n > 0 {
+		e.log.Info("rules: limit counters dropped", "counters", n)
+	}
+	return n, err
+}
+
+// staleCounter reports whether the counter under key limits nothing at now under
+// set: a rule's (or a rule group's) counter when none of its rules has a cap and the
+// longest cooldown has passed since its last firing. Counters of a rule or group not
+// in set are kept (a rule put back keeps its caps), and so are the once-per-live
+// ones (dropped when their live ends).
+func staleCounter(set *Set, key string, c Counter, now time.Time) bool {
+	kind, rest, ok := strings.Cut(key, "\x00")
+	name, _, ok2 := strings.Cut(rest, "\x00")
+	if !ok || !ok2 || (kind != "r" && kind != "g") {
+		return false
+	}
+	var cooldown time.Duration
+	found := false
+	for _, r := range set.rules {
+		if (kind == "r" && r.group == "" && r.id == name) || (kind == "g" && r.group == name) {
+			if r.cap > 0 {
+				return false
+			}
+			found, cooldown = true, max(cooldown, r.cooldown)
+		}
+	}
+	return found && !now.Before(c.Last.Add(cooldown))
+}
+
+// CounterPruner is the part of a State that drops limit counters no limit needs any
+// more (see Engine.pruneCounters).
+type CounterPruner interface {
+	// PruneCounters removes the counters for which stale holds and reports how many.
+	PruneCounters(ctx context.Context, stale func(key string, c Counter) bool) (int, error)
+}
+
+// PruneCounters implements CounterPruner.
+func (m *MemoryState) PruneCounters(_ context.Context, stale func(string, Counter) bool) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k, c := range m.counters {
+		if stale(k, c) {
+			delete(m.counters, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// PruneCounters implements CounterPruner, in one rewrite (see rewrite): counted since
+// the last flush, a counter is judged by its latest value.
+func (s *BoltState) PruneCounters(_ context.Context, stale func(string, Counter) bool) (int, error) {
+	var gone [][]byte
+	n := 0
+	err := s.rewrite(func(tx *bolt.Tx) (err error) {
+		gone, err = deleteWhere(tx.Bucket(bCounters), nil, func(k, v []byte) bool {
+			c, err := decodeCounter(v)
+			return err == nil && stale(string(k), c)
+		})
+		return err
+	}, func(w *writeBehind) {
+		for _, k := range gone {
+			delete(w.stored, maphash.Bytes(w.seed, k))
+		}
+		for k, c := range w.cache {
+			if stale(k, c.counter()) {
+				delete(w.cache, k)
+				n++
+			}
+		}
+	})
+	return n + len(gone), err
 }
 
 // ForgetLive implements LiveEnder.

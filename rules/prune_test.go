@@ -73,3 +73,115 @@ func TestEndLiveForgetsOnceCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStaleCounter: a counter goes when none of its rules has a cap and the longest
+// cooldown has passed; caps, running cooldowns, unknown rules and once-per-live
+// counters keep it.
+func TestStaleCounter(t *testing.T) {
+	doc := Document{Rules: []RuleSpec{
+		{ID: "free", Trigger: TriggerSpec{Event: []string{"like"}}, Action: ActionSpec{Type: ActTag, Tag: "x"}},
+		{ID: "cool", Trigger: TriggerSpec{Event: []string{"like"}}, Action: ActionSpec{Type: ActTag, Tag: "x"}, Cooldown: "1h"},
+		{ID: "capped", Trigger: TriggerSpec{Event: []string{"like"}}, Action: ActionSpec{Type: ActTag, Tag: "x"}, Cap: 1},
+		{ID: "g1", Trigger: TriggerSpec{Event: []string{"like"}}, Action: ActionSpec{Type: ActTag, Tag: "x"}, Cooldown: "1h", Group: "both"},
+		{ID: "g2", Trigger: TriggerSpec{Event: []string{"like"}}, Action: ActionSpec{Type: ActTag, Tag: "x"}, Cooldown: "3h", Group: "both"},
+		{ID: "g3", Trigger: TriggerSpec{Event: []string{"like"}}, Action: ActionSpec{Type: ActTag, Tag: "x"}, Group: "capgroup", Cap: 2},
+	}}
+	set := mustCompile(t, doc)
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	ago := func(d time.Duration) Counter { return Counter{N: 1, Last: now.Add(-d)} }
+	for _, c := range []struct {
+		key   string
+		c     Counter
+		stale bool
+	}{
+		{"r\x00free\x00v1", ago(0), true},
+		{"r\x00cool\x00v1", ago(30 * time.Minute), false},
+		{"r\x00cool\x00v1", ago(time.Hour), true},
+		{"r\x00capped\x00v1", ago(1000 * time.Hour), false},
+		{"g\x00both\x00v1", ago(2 * time.Hour), false}, // g2's 3 h still runs
+		{"g\x00both\x00v1", ago(3 * time.Hour), true},
+		{"g\x00capgroup\x00v1", ago(1000 * time.Hour), false},
+		{"r\x00g1\x00v1", ago(1000 * time.Hour), false}, // g1 counts under its group, not itself
+		{"r\x00gone\x00v1", ago(1000 * time.Hour), false},
+		{"g\x00nogroup\x00v1", ago(1000 * time.Hour), false},
+		{onceKey(stayKey("free", "v1", "l1")), ago(1000 * time.Hour), false},
+		{"r\x00free", ago(0), false},
+		{"", ago(0), false},
+	} {
+		if got := staleCounter(set, c.key, c.c, now); got != c.stale {
+			t.Errorf("%q last %v ago: stale %v, want %v", c.key, now.Sub(c.c.Last), got, c.stale)
+		}
+	}
+}
+
+// TestPruneCounters: on every state, pruning drops the stale counters (written or
+// still cached) and keeps the rest; a dropped one counts from zero again.
+func TestPruneCounters(t *testing.T) {
+	ctx, at := context.Background(), time.Now()
+	limit := func(key string) Firing { return Firing{At: at, Limits: []Limit{{Key: key, Cap: 1}}} }
+	keys := map[string]bool{"r\x00stale1": false, "r\x00stale2": false, "r\x00kept1": true, "r\x00kept2": true} // key → kept
+	stale := func(key string, _ Counter) bool { return !keys[key] }
+	for name, open := range allStates(t) {
+		t.Run(name, func(t *testing.T) {
+			st := open()
+			for _, k := range []string{"r\x00stale1", "r\x00kept1"} {
+				if _, err := st.Commit(ctx, limit(k)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if bs, isBolt := st.(*BoltState); isBolt {
+				if err := bs.flush(); err != nil { // these two written, the next two cached
+					t.Fatal(err)
+				}
+			}
+			for _, k := range []string{"r\x00stale2", "r\x00kept2"} {
+				if _, err := st.Commit(ctx, limit(k)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n, err := st.PruneCounters(ctx, stale)
+			if err != nil || n != 2 {
+				t.Fatalf("pruned %d (%v), want 2", n, err)
+			}
+			for k, kept := range keys {
+				ok, err := st.Commit(ctx, limit(k))
+				if err != nil || ok[0] == kept {
+					t.Errorf("%q: allowed again %v (%v), want %v", k, ok, err, !kept)
+				}
+			}
+		})
+	}
+}
+
+// TestEnginePrunesStayCounters: with the default rules, the stay rule's own counter
+// (no cap, no cooldown) goes at the next prune, the first-order thank-you's (cap 1)
+// stays, and the stay prompt still fires once per live.
+func TestEnginePrunesStayCounters(t *testing.T) {
+	st := NewMemoryState()
+	e, err := New(DefaultConfig(), Deps{Outbox: newOutbox(), State: st, Rules: mustCompile(t, DefaultRules(time.Minute))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	ctx, now := context.Background(), time.Now()
+	stay := mustCompile(t, DefaultRules(time.Minute)).byID[RuleStay].limit("v1")
+	thanks := mustCompile(t, DefaultRules(time.Minute)).byID[RuleFirstThanks].limit("v1")
+	once := Limit{Key: onceKey(stayKey(RuleStay, "v1", "l1")), Cap: 1}
+	if _, err := st.Commit(ctx, Firing{At: now, Limits: []Limit{stay, once}}, Firing{At: now, Limits: []Limit{thanks}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.PruneCounters(ctx); err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v), want the stay rule's counter only", n, err)
+	}
+	st.mu.Lock()
+	_, stayLeft := st.counters[stay.Key]
+	_, thanksLeft := st.counters[thanks.Key]
+	_, onceLeft := st.counters[once.Key]
+	st.mu.Unlock()
+	if stayLeft || !thanksLeft || !onceLeft {
+		t.Fatalf("left: stay %v (want false), thanks %v, once %v (want true)", stayLeft, thanksLeft, onceLeft)
+	}
+	if ok, _ := st.Commit(ctx, Firing{At: now, Limits: []Limit{stay, once}}); ok[0] {
+		t.Fatal("the stay prompt fired twice in one live after a prune")
+	}
+}

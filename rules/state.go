@@ -132,4 +132,5 @@ type State interface {
 	PromptStore
 	Eraser
 	LiveEnder
+	CounterPruner
 }
