@@ -71,6 +71,7 @@ func (e *Engine) Erase(ctx context.Context, viewer string) error {
 	// From here on nothing fires or arms for viewer, and what was under way has
 	// finished (and is erased below) once the lock is had.
 	defer e.Hold(viewer)()
+	e.hooks.forget(viewer) // nothing enqueues for viewer any more
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(e.ctx, cancel)() // a closing engine fires nothing more
@@ -95,7 +96,6 @@ func (e *Engine) Erase(ctx context.Context, viewer string) error {
 			return err
 		}
 	}
-	e.hooks.forget(viewer)
 	return e.deps.State.Erase(ctx, viewer)
 }
 

@@ -20,11 +20,11 @@ func counter(name, help string, v func(Stats) uint64) statMetric {
 
 var statMetrics = []statMetric{
 	counter("evaluated_total", "Rule conditions evaluated.", func(s Stats) uint64 { return s.Evaluated }),
-	counter("fired_total", "Actions that passed the limits and were carried out.", func(s Stats) uint64 { return s.Fired }),
+	counter("fired_total", "Actions that passed the limits (a send that then failed is in errors_total too).", func(s Stats) uint64 { return s.Fired }),
 	counter("prompts_total", "Prompts sent to agents.", func(s Stats) uint64 { return s.Prompts }),
 	counter("dms_total", "Automatic private messages sent.", func(s Stats) uint64 { return s.DMs }),
 	counter("tags_total", "Custom tags given.", func(s Stats) uint64 { return s.Tags }),
-	counter("webhooks_total", "Webhook deliveries queued.", func(s Stats) uint64 { return s.Webhooks }),
+	counter("webhooks_total", "Webhook deliveries made by rules (delivered + failed + dropped, once done).", func(s Stats) uint64 { return s.Webhooks }),
 	counter("consent_skipped_total", "Messages not sent because the viewer opted out.", func(s Stats) uint64 { return s.ConsentSkipped }),
 	counter("quiet_deferred_total", "Messages deferred past the viewer's quiet hours.", func(s Stats) uint64 { return s.QuietDeferred }),
 	counter("quiet_dropped_total", "Messages dropped in the viewer's quiet hours.", func(s Stats) uint64 { return s.QuietDropped }),

@@ -105,7 +105,7 @@ func (m *MemoryState) PruneCounters(_ context.Context, stale func(string, Counte
 // the last flush, a counter is judged by its latest value.
 func (s *BoltState) PruneCounters(_ context.Context, stale func(string, Counter) bool) (int, error) {
 	var gone [][]byte
-	n := 0
+	n := 0 // of the cached counters not also deleted from the file
 	err := s.rewrite(func(tx *bolt.Tx) (err error) {
 		gone, err = deleteWhere(tx.Bucket(bCounters), nil, func(k, v []byte) bool {
 			c, err := decodeCounter(v)
@@ -113,13 +113,17 @@ func (s *BoltState) PruneCounters(_ context.Context, stale func(string, Counter)
 		})
 		return err
 	}, func(w *writeBehind) {
+		inFile := make(map[string]bool, len(gone))
 		for _, k := range gone {
 			delete(w.stored, maphash.Bytes(w.seed, k))
+			inFile[string(k)] = true
 		}
 		for k, c := range w.cache {
 			if stale(k, c.counter()) {
 				delete(w.cache, k)
-				n++
+				if !inFile[k] {
+					n++
+				}
 			}
 		}
 	})

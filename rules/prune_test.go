@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -183,5 +184,31 @@ func TestEnginePrunesStayCounters(t *testing.T) {
 	}
 	if ok, _ := st.Commit(ctx, Firing{At: now, Limits: []Limit{stay, once}}); ok[0] {
 		t.Fatal("the stay prompt fired twice in one live after a prune")
+	}
+}
+
+// A counter deleted from the file and committed again into the cache before the
+// clean-up, still stale, is one counter pruned, not two.
+func TestPruneCountsEachKeyOnce(t *testing.T) {
+	ctx := context.Background()
+	st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	f := Firing{At: time.Now(), Limits: []Limit{{Key: "r\x00free\x00v1"}}}
+	if _, err := st.Commit(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.flush(); err != nil {
+		t.Fatal(err)
+	}
+	st.afterRewrite = func() {
+		if _, err := st.Commit(ctx, f); err != nil {
+			t.Error(err)
+		}
+	}
+	if n, err := st.PruneCounters(ctx, func(string, Counter) bool { return true }); err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v), want 1", n, err)
 	}
 }

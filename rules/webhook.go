@@ -137,16 +137,17 @@ func (w *webhooks) run() {
 			err := w.deliver(d)
 			w.done(d)
 			switch {
-			case w.ctx.Err() != nil:
+			case err == nil:
+				w.stats.hookDelivered.Add(1)
+			case w.ctx.Err() != nil: // shutdown: the delivery is given up
+				w.stats.hookFailed.Add(1)
 				return
 			case errors.Is(err, errForgotten):
 				w.stats.hookDropped.Add(1)
 				w.log.Info("rules: webhook dropped, its viewer was erased", "rule", d.rule, "url", d.url)
-			case err != nil:
+			default:
 				w.stats.hookFailed.Add(1)
 				w.log.Warn("rules: webhook given up", "rule", d.rule, "url", d.url, "err", err)
-			default:
-				w.stats.hookDelivered.Add(1)
 			}
 		}
 	}

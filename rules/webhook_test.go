@@ -230,3 +230,50 @@ func TestEraseDropsWebhooks(t *testing.T) {
 		t.Fatalf("dropped %d, failed %d; want v1's two dropped, none failed", st.WebhooksDropped, st.WebhooksFailed)
 	}
 }
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// At shutdown every delivery is still counted once: a 2xx that arrives as the engine
+// closes as delivered, one waiting to retry as failed.
+func TestWebhookCountedAtShutdown(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	client := &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+		close(started)
+		<-release // the engine closes while the receiver's 200 is on its way back
+		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+	})}
+	doc := Document{Rules: []RuleSpec{{ID: "crm", Trigger: TriggerSpec{Event: []string{"order"}},
+		Action: ActionSpec{Type: ActWebhook, URL: "http://example.invalid/hook"}}}}
+	e, _, _ := start(t, mustCompile(t, doc), nil, func(_ *Config, d *Deps) { d.HTTP = client })
+	e.OnEvent(context.Background(), viewer("v1"), Session{}, orderEvent("e1", t0))
+	<-started
+	closed := make(chan error, 1)
+	go func() { closed <- e.Close(context.Background()) }()
+	waitFor(t, "the engine closing", func() bool { return e.ctx.Err() != nil })
+	close(release)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if st := e.Stats(); st.WebhooksDelivered != 1 {
+		t.Fatalf("answered 200, counted delivered %d failed %d dropped %d", st.WebhooksDelivered, st.WebhooksFailed, st.WebhooksDropped)
+	}
+
+	rc := &receiver{statuses: []int{503, 503, 503}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	doc.Rules[0].Action.URL = srv.URL
+	e2, _, _ := start(t, mustCompile(t, doc), nil, func(c *Config, _ *Deps) {
+		c.WebhookAttempts, c.WebhookBackoff, c.WebhookMaxBackoff = 5, time.Minute, time.Minute
+		c.WebhookAllowPrivate = true
+	})
+	e2.OnEvent(context.Background(), viewer("v1"), Session{}, orderEvent("e1", t0))
+	waitFor(t, "the first attempt", func() bool { rc.mu.Lock(); defer rc.mu.Unlock(); return len(rc.bodies) == 1 })
+	if err := e2.Close(context.Background()); err != nil { // it waits to retry
+		t.Fatal(err)
+	}
+	if st := e2.Stats(); st.Webhooks != 1 || st.WebhooksFailed != 1 {
+		t.Fatalf("webhooks %d: delivered %d failed %d dropped %d; want the one failed", st.Webhooks, st.WebhooksDelivered, st.WebhooksFailed, st.WebhooksDropped)
+	}
+}
