@@ -26,8 +26,13 @@ const (
 
 // Config holds chat's settings. Zero values are not meaningful: start from DefaultConfig.
 type Config struct {
-	// FlushInterval is how often queued events are batched into one frame per connection.
+	// FlushInterval is how often a room's new events join its log as one batch, which
+	// the connections then pull (fanout.go).
 	FlushInterval time.Duration `yaml:"chat-flush"`
+	// FrameInterval is the least time between two frames of room events on one
+	// connection: each carries every event up to its write, so a shorter interval is
+	// fresher and costs more writes on both ends.
+	FrameInterval time.Duration `yaml:"chat-frame-interval"`
 	// ReadLimit is the largest client frame in bytes; a larger one closes with 1009.
 	ReadLimit int64 `yaml:"chat-read-limit"`
 	// PingInterval is how often the server pings each connection; PongWait is how long
@@ -36,8 +41,9 @@ type Config struct {
 	PongWait     time.Duration `yaml:"chat-pong-wait"`
 	// WriteWait bounds one frame write to a slow socket.
 	WriteWait time.Duration `yaml:"chat-write-wait"`
-	// QueueFrames bounds each connection's outgoing queue (in frames); past it presence
-	// and likes frames are dropped, then the connection is closed with 1013.
+	// QueueFrames bounds how far a connection may fall behind: more room batches than
+	// this not yet written to it, or as many of its own frames queued, and it is closed
+	// with 1013 (the client resumes with since).
 	QueueFrames int `yaml:"chat-queue"`
 	// History is how many room events are kept for resume (at least); HistoryAge keeps
 	// younger events beyond that count, up to HistoryMax.
@@ -77,7 +83,8 @@ type Config struct {
 // DefaultConfig returns chat's defaults.
 func DefaultConfig() Config {
 	return Config{
-		FlushInterval:    50 * time.Millisecond,
+		FlushInterval:    20 * time.Millisecond,
+		FrameInterval:    70 * time.Millisecond,
 		ReadLimit:        4096,
 		PingInterval:     25 * time.Second,
 		PongWait:         60 * time.Second,
@@ -108,12 +115,13 @@ func DefaultConfig() Config {
 
 // RegisterFlags binds chat's flags to c. The keyword list and the gift catalog are YAML only.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.DurationVar(&c.FlushInterval, "chat-flush", c.FlushInterval, "how often chat events are batched into one WebSocket frame")
+	fs.DurationVar(&c.FlushInterval, "chat-flush", c.FlushInterval, "how often a room's new chat events are batched for its connections")
+	fs.DurationVar(&c.FrameInterval, "chat-frame-interval", c.FrameInterval, "least time between two frames of room events on one chat connection")
 	fs.Int64Var(&c.ReadLimit, "chat-read-limit", c.ReadLimit, "largest client WebSocket frame in bytes (larger closes with 1009)")
 	fs.DurationVar(&c.PingInterval, "chat-ping", c.PingInterval, "how often the server pings each chat connection")
 	fs.DurationVar(&c.PongWait, "chat-pong-wait", c.PongWait, "how long a silent chat connection lives without answering pings")
 	fs.DurationVar(&c.WriteWait, "chat-write-wait", c.WriteWait, "time allowed to write one frame to a chat connection")
-	fs.IntVar(&c.QueueFrames, "chat-queue", c.QueueFrames, "frames queued per chat connection before it counts as slow")
+	fs.IntVar(&c.QueueFrames, "chat-queue", c.QueueFrames, "room batches (or own frames) a chat connection may fall behind before it is closed as slow")
 	fs.IntVar(&c.History, "chat-history", c.History, "room events kept for resume (at least)")
 	fs.DurationVar(&c.HistoryAge, "chat-history-age", c.HistoryAge, "room events younger than this are kept for resume beyond chat-history")
 	fs.IntVar(&c.HistoryMax, "chat-history-max", c.HistoryMax, "hard cap of room events kept for resume")
@@ -140,6 +148,7 @@ func (c *Config) Validate() error {
 		min, max time.Duration
 	}{
 		{"chat-flush", c.FlushInterval, 5 * time.Millisecond, time.Second},
+		{"chat-frame-interval", c.FrameInterval, 5 * time.Millisecond, 5 * time.Second},
 		{"chat-ping", c.PingInterval, 100 * time.Millisecond, 10 * time.Minute},
 		{"chat-pong-wait", c.PongWait, 200 * time.Millisecond, time.Hour},
 		{"chat-write-wait", c.WriteWait, 100 * time.Millisecond, time.Minute},

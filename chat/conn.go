@@ -1,8 +1,8 @@
 package chat
 
 import (
-	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -15,29 +15,30 @@ import (
 type frameKind uint8
 
 const (
-	frameRoom      frameKind = iota // prepared room events: never dropped
-	frameSupersede                  // prepared presence/likes: dropped first when slow
-	frameUnicast                    // this connection's own events (welcome, error, dm...)
+	frameUnicast frameKind = iota // this connection's own events (welcome, error, dm...)
+	frameRaw                      // room events (or their rest) as a ready WebSocket frame
 	framePing
+	framePong
 	frameClose
 )
 
-// outFrame is one queued write. Prepared frames are shared by every connection of a room.
+// outFrame is one queued write. The room's events are not queued: the connection
+// pulls them from the room's log (fanout.go).
 type outFrame struct {
 	kind   frameKind
-	pm     *websocket.PreparedMessage
 	data   []byte
-	at     time.Time // when its oldest event happened (fan-out delay)
+	at     time.Time // when its oldest event happened (fan-out delay), for frameRaw
 	code   int
 	reason string
 	merged bool // data was built here by merging unicast frames: this queue owns it
+	locked bool // frameRaw: the rest of a frame whose write already holds wmu
 }
 
 // maxMerged bounds a frame built by merging queued unicast frames.
 const maxMerged = 128 << 10
 
-// lingerFlushes is how many flush intervals an idle writer waits for the next frame.
-const lingerFlushes = 4
+// lingerFrames is how many frame intervals an idle writer waits for the next frame.
+const lingerFrames = 4
 
 // closeGrace bounds the write of a close frame and unsticks a writer blocked on a full socket.
 const closeGrace = time.Second
@@ -46,14 +47,19 @@ const closeGrace = time.Second
 // connection; a writer goroutine exists only while the queue has frames, so an idle
 // connection costs one parked goroutine and its buffers.
 type conn struct {
-	hub   *Hub
-	room  *room
-	ws    *websocket.Conn
+	hub  *Hub
+	room *room
+	ws   *websocket.Conn
+	raw  syscall.RawConn // the socket, for the fan-out's non-blocking writes
+	// wmu is held while a frame is written, so that frames never interleave: across
+	// the fan-out's write, the writer goroutine's and the reader's pongs.
+	wmu   sync.Mutex
 	user  event.User
 	abuse *rate.Limiter // created on the first refusal; guarded by mu
 	pings *rate.Limiter // created on the first ping; reader goroutine only
 
 	mu      sync.Mutex
+	cursor  *batch // the last room batch this connection was sent (nil before it joined)
 	queue   []outFrame
 	writing bool
 	// lingering: the writer waits on wake for more frames before it ends.
@@ -76,14 +82,9 @@ func (c *conn) push(f outFrame) {
 		return // it joined the frame waiting at the tail: the queue did not grow
 	}
 	if len(c.queue) >= c.hub.cfg.QueueFrames {
-		before := len(c.queue)
-		c.queue = slices.DeleteFunc(c.queue, func(q outFrame) bool { return q.kind == frameSupersede })
-		c.hub.m.drops.WithLabelValues("superseded").Add(float64(before - len(c.queue)))
-		if len(c.queue) >= c.hub.cfg.QueueFrames {
-			c.hub.m.drops.WithLabelValues("slow_close").Inc()
-			c.startCloseLocked(websocket.CloseTryAgainLater, "too slow: resume with since")
-			return
-		}
+		c.hub.m.drops.WithLabelValues("slow_close").Inc()
+		c.startCloseLocked(websocket.CloseTryAgainLater, "too slow: resume with since")
+		return
 	}
 	c.queue = append(c.queue, f)
 	c.kickLocked()
@@ -122,6 +123,9 @@ func (c *conn) close(code int, reason string) {
 
 func (c *conn) startCloseLocked(code int, reason string) {
 	c.closing = true
+	if len(c.queue) > 0 && c.queue[0].locked {
+		c.wmu.Unlock() // the rest of a frame is dropped: the connection ends anyway
+	}
 	c.queue = append(c.queue[:0], outFrame{kind: frameClose, code: code, reason: reason})
 	// A writer blocked on a full socket gives up now instead of after WriteWait.
 	_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(closeGrace))
@@ -156,9 +160,23 @@ func (c *conn) writeLoop() {
 			linger.Stop()
 		}
 	}()
+	idle := false // a whole linger passed with nothing to write
 	for {
 		c.mu.Lock()
-		if len(c.queue) == 0 && !c.dead {
+		if len(c.queue) == 0 && !c.dead && !c.closing && c.cursor != nil {
+			// The room's events the fan-out skipped while this writer was busy. Looked
+			// at under mu before ending, so a cycle that skipped it is never missed.
+			if data, last, oldest := pull(c.cursor, nil); !oldest.IsZero() {
+				c.cursor = last
+				c.queue = append(c.queue, outFrame{kind: frameRaw, data: data, at: oldest})
+			}
+		}
+		if c.dead || (len(c.queue) == 0 && idle) {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		if len(c.queue) == 0 {
 			if cap(c.queue) > 8 {
 				c.queue = nil // give a burst's backlog memory back
 			}
@@ -167,7 +185,7 @@ func (c *conn) writeLoop() {
 			}
 			c.lingering = true
 			c.mu.Unlock()
-			d := lingerFlushes * c.hub.cfg.FlushInterval
+			d := lingerFrames * c.hub.cfg.FrameInterval
 			if linger == nil {
 				linger = time.NewTimer(d)
 			} else {
@@ -176,20 +194,19 @@ func (c *conn) writeLoop() {
 			select {
 			case <-c.wake:
 			case <-linger.C:
+				idle = true
 			}
 			c.mu.Lock()
 			c.lingering = false
-		}
-		if len(c.queue) == 0 || c.dead {
-			c.writing = false
 			c.mu.Unlock()
-			return
+			continue
 		}
+		idle = false
 		f := c.queue[0]
 		c.queue[0] = outFrame{}
 		c.queue = c.queue[1:]
 		c.mu.Unlock()
-		if err := c.write(f); err != nil || f.kind == frameClose {
+		if err := c.writeLocked(f); err != nil || f.kind == frameClose {
 			c.ws.NetConn().Close() // the reader sees it and ends the connection
 			c.mu.Lock()
 			c.closing, c.writing, c.queue = true, false, nil
@@ -199,23 +216,44 @@ func (c *conn) writeLoop() {
 	}
 }
 
+// writeLocked writes f under wmu (already held for the rest of a frame). Then the
+// socket has no deadline again: the fan-out's non-blocking writes would fail on one
+// that passed.
+func (c *conn) writeLocked(f outFrame) error {
+	if !f.locked {
+		c.wmu.Lock()
+	}
+	defer c.wmu.Unlock()
+	err := c.write(f)
+	if err == nil {
+		err = c.ws.NetConn().SetWriteDeadline(time.Time{})
+	}
+	return err
+}
+
 func (c *conn) write(f outFrame) error {
 	cfg := &c.hub.cfg
 	switch f.kind {
 	case framePing:
 		return c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteWait))
+	case framePong:
+		return c.ws.WriteControl(websocket.PongMessage, f.data, time.Now().Add(cfg.WriteWait))
 	case frameClose:
 		return c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(f.code, f.reason), time.Now().Add(closeGrace))
 	}
-	if err := c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteWait)); err != nil {
-		return err
-	}
+	deadline := time.Now().Add(cfg.WriteWait)
 	var err error
 	if f.kind == frameUnicast {
-		err = c.ws.WriteMessage(websocket.TextMessage, f.data)
-	} else {
-		err = c.ws.WritePreparedMessage(f.pm)
-		c.hub.m.delay.Observe(time.Since(f.at).Seconds())
+		if err = c.ws.SetWriteDeadline(deadline); err == nil {
+			err = c.ws.WriteMessage(websocket.TextMessage, f.data)
+		}
+	} else { // a ready frame, past gorilla: the socket's own deadline
+		if err = c.ws.NetConn().SetWriteDeadline(deadline); err == nil {
+			_, err = c.ws.NetConn().Write(f.data)
+		}
+		if err == nil && !f.at.IsZero() {
+			c.hub.m.delay.Observe(time.Since(f.at).Seconds())
+		}
 	}
 	if err == nil {
 		c.hub.m.frames.Inc()
@@ -258,6 +296,23 @@ func (c *conn) run(t *Ticket, since int64) {
 	c.ws.SetReadLimit(cfg.ReadLimit)
 	_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
 	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait)) })
+	// The reader never writes between the parts of a frame (wmu): a pong goes through
+	// the queue, the echo of a close under wmu.
+	c.ws.SetPingHandler(func(data string) error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if !c.closing && !c.dead {
+			c.queue = append(c.queue, outFrame{kind: framePong, data: []byte(data)})
+			c.kickLocked()
+		}
+		return nil
+	})
+	c.ws.SetCloseHandler(func(code int, _ string) error {
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(closeGrace))
+		return nil
+	})
 	if !c.room.send(func(r *room) { r.join(c, since) }) {
 		return
 	}

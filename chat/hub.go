@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -52,7 +53,8 @@ type Hub struct {
 	addrs  map[string]int
 	live   map[string]string // live room → live id
 	quit   chan struct{}
-	wg     sync.WaitGroup // rooms and connections
+	wg     sync.WaitGroup // rooms, connections and fan-out workers
+	fan    *fanout
 
 	dmq    chan dmWrite
 	dmDone chan struct{}
@@ -103,6 +105,7 @@ func New(cfg Config, deps Deps) (*Hub, error) {
 	for _, g := range cfg.Gifts {
 		h.gifts[g.ID] = g
 	}
+	h.fan = newFanout(h.quit, &h.wg)
 	go h.writeDMs()
 	return h, nil
 }
@@ -155,6 +158,9 @@ func (h *Hub) Admit(ctx context.Context, roomID string, user event.User, addr st
 func (t *Ticket) Serve(ws *websocket.Conn, since int64) {
 	h := t.hub
 	c := &conn{hub: h, room: t.room, ws: ws, user: t.user}
+	if sc, ok := ws.NetConn().(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
 	h.mu.Lock()
 	if !h.closed {
 		h.wg.Go(func() { c.run(t, since) })

@@ -30,7 +30,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Dropped work: superseded frames of slow connections, slow connections closed, tap events refused."}, []string{"reason"}),
 		delay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "liveroom_chat_fanout_delay_seconds",
 			Help:    "Time from a room event to its frame being written to a connection.",
-			Buckets: []float64{.001, .005, .01, .025, .05, .075, .1, .15, .25, .5, 1, 2.5, 5}}),
+			Buckets: []float64{.001, .005, .01, .025, .05, .075, .1, .125, .15, .2, .25, .3, .4, .5, 1, 2.5, 5}}),
 	}
 	for _, c := range []prometheus.Collector{m.conns, m.rooms, m.in, m.out, m.refused, m.frames, m.drops, m.delay} {
 		if err := reg.Register(c); err != nil {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -47,11 +48,23 @@ type room struct {
 	promptMu sync.Mutex
 	prompts  [][]byte // encoded prompts waiting for deliverPrompts (guarded by promptMu)
 
-	pending    [][]byte // encoded room events waiting for the flush
+	pending    [][]byte // encoded room events waiting for the flush, in order
 	pendingAt  time.Time
-	supersede  [][]byte // encoded likes/presence waiting for the flush
 	armed      bool
 	flushTimer *time.Timer
+
+	// The room's log (fanout.go): tail is its newest batch (read by the fan-out
+	// workers); a cycle is running while cycling, and cycled is the tail it started
+	// from; pingDue asks the next cycle to ping every connection.
+	tail    atomic.Pointer[batch]
+	cycling bool
+	cycled  *batch
+	pingDue bool
+	// cycleStart is when the last cycle began; the next waits on cycleTimer until
+	// FrameInterval after it (cycleArmed).
+	cycleStart time.Time
+	cycleTimer *time.Timer
+	cycleArmed bool
 
 	sentViewers  int
 	lastPresence time.Time
@@ -71,7 +84,7 @@ type member struct {
 
 func newRoom(h *Hub, id string) *room {
 	cfg := &h.cfg
-	return &room{
+	r := &room{
 		id: id, hub: h,
 		inbox:     make(chan func(*room), 256),
 		done:      make(chan struct{}),
@@ -82,6 +95,8 @@ func newRoom(h *Hub, id string) *room {
 		slow:      cfg.SlowMode,
 		hist:      history{keep: cfg.History, max: cfg.HistoryMax, age: cfg.HistoryAge},
 	}
+	r.tail.Store(&batch{})
+	return r
 }
 
 // send hands fn to the room goroutine; false when the room has stopped.
@@ -120,6 +135,8 @@ func (r *room) run() {
 	r.live, r.liveID = h.liveState(r.id)
 	r.flushTimer = time.NewTimer(time.Hour)
 	r.flushTimer.Stop()
+	r.cycleTimer = time.NewTimer(time.Hour)
+	r.cycleTimer.Stop()
 	tick := time.NewTicker(min(h.cfg.PresenceInterval, time.Second))
 	defer tick.Stop()
 	now := time.Now()
@@ -131,6 +148,9 @@ func (r *room) run() {
 		case <-r.flushTimer.C:
 			r.armed = false
 			r.flush()
+		case <-r.cycleTimer.C:
+			r.cycleArmed = false
+			r.fanOut()
 		case now := <-tick.C:
 			r.housekeep(now)
 			if len(r.conns) == 0 && now.Sub(r.emptySince) >= h.cfg.RoomIdle && len(r.inbox) == 0 {
@@ -192,7 +212,7 @@ func (r *room) nextSeq() uint64 {
 }
 
 // emit gives ev the next seq, keeps it in the history and queues it for the flush.
-func (r *room) emit(ev outEvent, supersede bool) {
+func (r *room) emit(ev outEvent) {
 	ev.Seq = r.nextSeq()
 	raw := mustJSON(&ev)
 	at := time.UnixMilli(ev.At)
@@ -203,14 +223,15 @@ func (r *room) emit(ev outEvent, supersede bool) {
 	e.about = ev.User
 	r.hist.add(e)
 	r.hub.m.out.WithLabelValues(ev.Type).Inc()
-	if supersede {
-		r.supersede = append(r.supersede, raw)
-	} else {
-		if len(r.pending) == 0 {
-			r.pendingAt = at
-		}
-		r.pending = append(r.pending, raw)
+	r.queue(raw, at)
+}
+
+// queue adds an encoded event to the next flush.
+func (r *room) queue(raw []byte, at time.Time) {
+	if len(r.pending) == 0 {
+		r.pendingAt = at
 	}
+	r.pending = append(r.pending, raw)
 	r.arm()
 }
 
@@ -221,36 +242,57 @@ func (r *room) arm() {
 	}
 }
 
-// flush encodes what accumulated since the last tick once and queues it on every
-// connection: room events in one frame, then likes/presence in another that a slow
-// connection may lose.
+// flush appends what accumulated since the last tick to the room's log as one batch
+// and has the connections pull it (fanout.go).
 func (r *room) flush() {
 	if r.newLikes > 0 {
-		r.emit(outEvent{Type: evLikes, At: ms(time.Now()), Count: r.newLikes, Total: ptr(r.likes)}, true)
+		r.emit(outEvent{Type: evLikes, At: ms(time.Now()), Count: r.newLikes, Total: ptr(r.likes)})
 		r.newLikes = 0
 	}
 	if len(r.pending) > 0 {
-		r.broadcast(frameRoom, r.pending, r.pendingAt)
-		r.pending = r.pending[:0]
-	}
-	if len(r.supersede) > 0 {
-		r.broadcast(frameSupersede, r.supersede, time.Now())
-		r.supersede = r.supersede[:0]
+		tail := r.tail.Load()
+		b := &batch{items: r.pending, at: r.pendingAt, n: tail.n + 1}
+		for _, it := range b.items {
+			b.size += len(it)
+		}
+		r.pending = nil // the batch owns the slice now
+		tail.next.Store(b)
+		r.tail.Store(b)
 	}
 	r.flushed = r.seq
+	r.fanOut()
 }
 
-func (r *room) broadcast(kind frameKind, items [][]byte, at time.Time) {
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, jsonArray(items))
-	if err != nil {
-		r.hub.log.Error("chat: preparing a frame failed", "room", r.id, "err", err)
+// fanOut starts a cycle over the connections if there is something to send and none
+// is running; a running one is followed by another when it ends (cycleDone).
+func (r *room) fanOut() {
+	if r.cycling || r.cycleArmed || len(r.conns) == 0 || (r.tail.Load() == r.cycled && !r.pingDue) {
 		return
 	}
-	f := outFrame{kind: kind, pm: pm, at: at}
-	for c := range r.conns {
-		c.push(f)
+	// Cycles are spaced by FrameInterval, however often the room flushes: each frame
+	// costs a write on both ends, and fewer, fuller frames cost less to send and read.
+	if wait := r.hub.cfg.FrameInterval - time.Since(r.cycleStart); wait > 0 {
+		r.cycleArmed = true
+		r.cycleTimer.Reset(wait)
+		return
 	}
+	r.cycleStart = time.Now()
+	cy := &cycle{room: r, conns: make([]*conn, 0, len(r.conns)), ping: r.pingDue}
+	for c := range r.conns {
+		cy.conns = append(cy.conns, c)
+	}
+	r.cycling, r.cycled, r.pingDue = true, r.tail.Load(), false
+	r.hub.fan.start(cy)
 }
+
+// cycleDone is called when a cycle has visited every connection.
+func (r *room) cycleDone() {
+	r.cycling = false
+	r.fanOut()
+}
+
+// tailSnapshot is the newest batch, for the fan-out workers.
+func (r *room) tailSnapshot() *batch { return r.tail.Load() }
 
 // housekeep runs on the room's ticker: presence, pings, saving likes, history age.
 func (r *room) housekeep(now time.Time) {
@@ -259,14 +301,12 @@ func (r *room) housekeep(now time.Time) {
 		r.sentViewers, r.lastPresence = r.viewers, now
 		raw := mustJSON(&outEvent{Type: evPresence, At: ms(now), Viewers: ptr(r.viewers)})
 		r.hub.m.out.WithLabelValues(evPresence).Inc()
-		r.supersede = append(r.supersede, raw)
-		r.arm()
+		r.queue(raw, now)
 	}
 	if now.Sub(r.lastPing) >= cfg.PingInterval {
 		r.lastPing = now
-		for c := range r.conns {
-			c.push(outFrame{kind: framePing})
-		}
+		r.pingDue = true
+		r.fanOut()
 	}
 	if r.dirty && now.Sub(r.lastSave) >= time.Second {
 		r.save()
@@ -282,6 +322,9 @@ func (r *room) join(c *conn, since int64) {
 		c.close(websocket.ClosePolicyViolation, "banned")
 		return
 	}
+	c.mu.Lock()
+	c.cursor = r.tail.Load() // what was flushed is in the welcome; the rest follows
+	c.mu.Unlock()
 	r.conns[c] = struct{}{}
 	r.hub.m.conns.Inc()
 	m := r.users[c.user.ID]

@@ -42,7 +42,7 @@ func (r *room) message(c *conn, m clientMsg) {
 		}
 		value := g.Value * float64(m.Count)
 		r.emit(outEvent{Type: evGift, At: ms(now), From: &from, Gift: g.ID, Name: g.Name, Count: m.Count,
-			Value: value, Currency: g.Currency, Animation: g.Animation}, false)
+			Value: value, Currency: g.Currency, Animation: g.Animation})
 		r.publish(event.Event{ID: r.seqID(r.seq), Type: event.Gift, Gift: g.ID, Count: m.Count, Value: value, Currency: g.Currency}, from)
 	case msgProductClick:
 		e := event.Event{Type: event.ProductClick, SKU: m.SKU}
@@ -65,15 +65,15 @@ func (r *room) message(c *conn, m clientMsg) {
 		}
 		if !e.deleted {
 			e.deleted = true
-			r.emit(outEvent{Type: evDeleted, At: ms(now), From: &from, Target: m.Seq}, false)
+			r.emit(outEvent{Type: evDeleted, At: ms(now), From: &from, Target: m.Seq})
 		}
 	case msgSlow:
 		r.slow = m.For
-		r.emit(outEvent{Type: evNotice, At: ms(now), From: &from, Action: msgSlow, Slow: ptr(m.For.Milliseconds())}, false)
+		r.emit(outEvent{Type: evNotice, At: ms(now), From: &from, Action: msgSlow, Slow: ptr(m.For.Milliseconds())})
 	case msgPin:
 		r.pinned = m.Product
 		r.save() // a pin is rare and must survive a restart
-		r.emit(outEvent{Type: evPin, At: ms(now), From: &from, Product: m.Product}, false)
+		r.emit(outEvent{Type: evPin, At: ms(now), From: &from, Product: m.Product})
 		if p := m.Product; p != nil {
 			r.publish(event.Event{ID: r.seqID(r.seq), Type: event.Pin, SKU: p.SKU, Category: p.Category,
 				Text: p.Title, Value: p.Price, Currency: p.Currency}, from)
@@ -102,7 +102,7 @@ func (r *room) danmaku(c *conn, mem *member, m clientMsg, now time.Time) {
 	}
 	mem.lastDanmaku = now
 	from := c.user
-	r.emit(outEvent{Type: evDanmaku, At: ms(now), From: &from, ID: m.ID, Text: text}, false)
+	r.emit(outEvent{Type: evDanmaku, At: ms(now), From: &from, ID: m.ID, Text: text})
 	r.publish(event.Event{ID: r.seqID(r.seq), Type: event.Danmaku, Text: text}, from)
 }
 
@@ -206,7 +206,7 @@ func (r *room) applySanction(by event.User, s Sanction) {
 	if !s.Lift && !s.Until.IsZero() {
 		ev.Until = ms(s.Until)
 	}
-	r.emit(ev, false)
+	r.emit(ev)
 	if s.Kind == SanctionBan && !s.Lift {
 		if m := r.users[s.User]; m != nil {
 			for _, c := range m.conns {
@@ -293,7 +293,7 @@ func (r *room) eraseUser(user string) {
 		}
 	}
 	for _, seq := range visible {
-		r.emit(outEvent{Type: evDeleted, At: ms(now), Target: seq}, false)
+		r.emit(outEvent{Type: evDeleted, At: ms(now), Target: seq})
 		r.hist.items[len(r.hist.items)-1].deleted = true // replayed on resume, not in welcomes
 	}
 }
@@ -304,5 +304,5 @@ func (r *room) setLive(live bool, liveID string) {
 		return
 	}
 	r.live, r.liveID = live, liveID
-	r.emit(outEvent{Type: evLive, At: ms(time.Now()), Live: ptr(live)}, false)
+	r.emit(outEvent{Type: evLive, At: ms(time.Now()), Live: ptr(live)})
 }

@@ -273,3 +273,31 @@ func TestUsageAndExitCodes(t *testing.T) {
 		}
 	}
 }
+
+func TestParseDigits(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "42": 42, "1795677725123456789": 1795677725123456789, "9223372036854775799": 9223372036854775799} {
+		if got, ok := parseDigits([]byte(in)); !ok || got != want {
+			t.Errorf("%q: %d %v", in, got, ok)
+		}
+	}
+	for _, in := range []string{"", "12a", "-1", "99999999999999999999", "9223372036854775808"} {
+		if _, ok := parseDigits([]byte(in)); ok {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}
+
+// scanBench finds every benchmark message of a frame and its delay, and counts error
+// events only in frames of no benchmark message.
+func TestScanBench(t *testing.T) {
+	var h delayHist
+	frame := []byte(`[{"type":"danmaku","seq":1,"text":"bench message 1","id":"b~3~1~1000"},` +
+		`{"type":"presence","viewers":2},{"type":"danmaku","text":"a~b","id":"b~12~7~1500"},{"type":"danmaku","id":"x~1~2~3"}]`)
+	n, errs := scanBench(frame, 2000, &h)
+	if n != 2 || errs != 0 || h.max.Load() != 1000 {
+		t.Fatalf("found %d messages (max delay %d), %d errors; want 2 (1000), 0", n, h.max.Load(), errs)
+	}
+	if n, errs := scanBench([]byte(`[{"type":"error","code":"rate_limited"},{"type":"error"}]`), 0, &h); n != 0 || errs != 2 {
+		t.Fatalf("error frame: %d messages, %d errors", n, errs)
+	}
+}
