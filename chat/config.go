@@ -41,9 +41,9 @@ type Config struct {
 	PongWait     time.Duration `yaml:"chat-pong-wait"`
 	// WriteWait bounds one frame write to a slow socket.
 	WriteWait time.Duration `yaml:"chat-write-wait"`
-	// QueueFrames bounds how far a connection may fall behind: more room batches than
-	// this not yet written to it, or as many of its own frames queued, and it is closed
-	// with 1013 (the client resumes with since).
+	// QueueFrames bounds how far a connection may fall behind: its oldest room event
+	// not yet written older than this many FrameIntervals, or as many of its own frames
+	// queued, and it is closed with 1013 (the client resumes with since).
 	QueueFrames int `yaml:"chat-queue"`
 	// History is how many room events are kept for resume (at least); HistoryAge keeps
 	// younger events beyond that count, up to HistoryMax.
@@ -121,7 +121,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.PingInterval, "chat-ping", c.PingInterval, "how often the server pings each chat connection")
 	fs.DurationVar(&c.PongWait, "chat-pong-wait", c.PongWait, "how long a silent chat connection lives without answering pings")
 	fs.DurationVar(&c.WriteWait, "chat-write-wait", c.WriteWait, "time allowed to write one frame to a chat connection")
-	fs.IntVar(&c.QueueFrames, "chat-queue", c.QueueFrames, "room batches (or own frames) a chat connection may fall behind before it is closed as slow")
+	fs.IntVar(&c.QueueFrames, "chat-queue", c.QueueFrames, "frame intervals (or own frames queued) a chat connection may fall behind before it is closed as slow")
 	fs.IntVar(&c.History, "chat-history", c.History, "room events kept for resume (at least)")
 	fs.DurationVar(&c.HistoryAge, "chat-history-age", c.HistoryAge, "room events younger than this are kept for resume beyond chat-history")
 	fs.IntVar(&c.HistoryMax, "chat-history-max", c.HistoryMax, "hard cap of room events kept for resume")

@@ -1,6 +1,8 @@
 package chat
 
 import (
+	"bytes"
+	"io"
 	"sync"
 	"syscall"
 	"time"
@@ -37,22 +39,22 @@ type outFrame struct {
 // maxMerged bounds a frame built by merging queued unicast frames.
 const maxMerged = 128 << 10
 
-// lingerFrames is how many frame intervals an idle writer waits for the next frame.
-const lingerFrames = 4
-
 // closeGrace bounds the write of a close frame and unsticks a writer blocked on a full socket.
 const closeGrace = time.Second
 
 // conn is one WebSocket connection. Its reader goroutine lives as long as the
-// connection; a writer goroutine exists only while the queue has frames, so an idle
-// connection costs one parked goroutine and its buffers.
+// connection; a writer goroutine exists only while its own frames are queued (or the
+// rest of a frame the socket did not take at once), so an idle connection costs one
+// parked goroutine and its buffers, and the room's events reach it from the fan-out.
 type conn struct {
 	hub  *Hub
 	room *room
 	ws   *websocket.Conn
 	raw  syscall.RawConn // the socket, for the fan-out's non-blocking writes
 	// wmu is held while a frame is written, so that frames never interleave: across
-	// the fan-out's write, the writer goroutine's and the reader's pongs.
+	// the fan-out's write, the writer goroutine's and the reader's close echo (pongs
+	// go through the queue). gorilla's own 1002 close on a client's protocol error is
+	// the one write outside it.
 	wmu   sync.Mutex
 	user  event.User
 	abuse *rate.Limiter // created on the first refusal; guarded by mu
@@ -61,17 +63,14 @@ type conn struct {
 	mu      sync.Mutex
 	cursor  *batch // the last room batch this connection was sent (nil before it joined)
 	queue   []outFrame
-	writing bool
-	// lingering: the writer waits on wake for more frames before it ends.
-	lingering bool
-	wake      chan struct{} // made by the first writer
-	closing   bool          // a close frame is queued; nothing else is accepted
-	dead      bool          // the reader has ended; no writer may start
-	writer    sync.WaitGroup
+	writing bool // the fan-out or the writer goroutine is writing
+	closing bool // a close frame is queued; nothing else is accepted
+	dead    bool // the reader has ended; no writer may start
+	writer  sync.WaitGroup
 }
 
-// push queues f without ever blocking: a full queue first loses its superseded frames,
-// then the connection is closed with 1013 so the client resumes with since.
+// push queues f without ever blocking: past QueueFrames the connection is closed with
+// 1013 so the client resumes with since.
 func (c *conn) push(f outFrame) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -123,88 +122,46 @@ func (c *conn) close(code int, reason string) {
 
 func (c *conn) startCloseLocked(code int, reason string) {
 	c.closing = true
+	keep := 0
 	if len(c.queue) > 0 && c.queue[0].locked {
-		c.wmu.Unlock() // the rest of a frame is dropped: the connection ends anyway
+		keep = 1 // the rest of a half-written frame goes first
 	}
-	c.queue = append(c.queue[:0], outFrame{kind: frameClose, code: code, reason: reason})
+	c.queue = append(c.queue[:keep], outFrame{kind: frameClose, code: code, reason: reason})
 	// A writer blocked on a full socket gives up now instead of after WriteWait.
 	_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(closeGrace))
 	c.kickLocked()
 }
 
 func (c *conn) kickLocked() {
-	switch {
-	case !c.writing:
+	if !c.writing {
 		c.writing = true
 		c.writer.Go(c.writeLoop)
-	case c.lingering:
-		c.wakeLocked()
 	}
 }
 
-// wakeLocked tells a lingering writer to look at the queue again.
-func (c *conn) wakeLocked() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
-
-// writeLoop drains the queue, then lingers a few flush intervals for more frames
-// before it ends: a busy connection keeps one writer (starting a goroutine per flush
-// and growing its stack cost ~15 % of the fan-out's CPU), an idle one has none.
+// writeLoop drains the queue, then ends; before it ends it pulls the room's events
+// the fan-out skipped while it was busy (under mu, so a cycle that skipped it is
+// never missed).
 func (c *conn) writeLoop() {
-	var linger *time.Timer
-	defer func() {
-		if linger != nil {
-			linger.Stop()
-		}
-	}()
-	idle := false // a whole linger passed with nothing to write
 	for {
 		c.mu.Lock()
 		if len(c.queue) == 0 && !c.dead && !c.closing && c.cursor != nil {
-			// The room's events the fan-out skipped while this writer was busy. Looked
-			// at under mu before ending, so a cycle that skipped it is never missed.
 			if data, last, oldest := pull(c.cursor, nil); !oldest.IsZero() {
 				c.cursor = last
 				c.queue = append(c.queue, outFrame{kind: frameRaw, data: data, at: oldest})
 			}
 		}
-		if c.dead || (len(c.queue) == 0 && idle) {
+		if c.dead || len(c.queue) == 0 {
 			c.writing = false
 			c.mu.Unlock()
 			return
 		}
-		if len(c.queue) == 0 {
-			if cap(c.queue) > 8 {
-				c.queue = nil // give a burst's backlog memory back
-			}
-			if c.wake == nil {
-				c.wake = make(chan struct{}, 1)
-			}
-			c.lingering = true
-			c.mu.Unlock()
-			d := lingerFrames * c.hub.cfg.FrameInterval
-			if linger == nil {
-				linger = time.NewTimer(d)
-			} else {
-				linger.Reset(d)
-			}
-			select {
-			case <-c.wake:
-			case <-linger.C:
-				idle = true
-			}
-			c.mu.Lock()
-			c.lingering = false
-			c.mu.Unlock()
-			continue
-		}
-		idle = false
 		f := c.queue[0]
 		c.queue[0] = outFrame{}
 		c.queue = c.queue[1:]
+		if len(c.queue) == 0 && cap(c.queue) > 8 {
+			c.queue = nil // give a burst's backlog memory back
+		}
 		c.mu.Unlock()
 		if err := c.writeLocked(f); err != nil || f.kind == frameClose {
 			c.ws.NetConn().Close() // the reader sees it and ends the connection
@@ -293,7 +250,9 @@ func (c *conn) run(t *Ticket, since int64) {
 	defer t.Release()
 	defer c.finish()
 	cfg := &c.hub.cfg
-	c.ws.SetReadLimit(cfg.ReadLimit)
+	// The read limit is kept here, not by gorilla, which would write its 1009 close
+	// itself, outside wmu, possibly into the middle of a frame.
+	c.ws.SetReadLimit(0)
 	_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
 	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait)) })
 	// The reader never writes between the parts of a frame (wmu): a pong goes through
@@ -301,26 +260,42 @@ func (c *conn) run(t *Ticket, since int64) {
 	c.ws.SetPingHandler(func(data string) error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if !c.closing && !c.dead {
-			c.queue = append(c.queue, outFrame{kind: framePong, data: []byte(data)})
-			c.kickLocked()
+		if c.closing || c.dead {
+			return nil
 		}
+		// One pong waits at most, answering the latest ping (RFC 6455 allows it): a
+		// client that pings and never reads cannot grow the queue.
+		for i := range c.queue {
+			if c.queue[i].kind == framePong {
+				c.queue[i].data = []byte(data)
+				return nil
+			}
+		}
+		c.queue = append(c.queue, outFrame{kind: framePong, data: []byte(data)})
+		c.kickLocked()
 		return nil
 	})
 	c.ws.SetCloseHandler(func(code int, _ string) error {
-		c.wmu.Lock()
-		defer c.wmu.Unlock()
-		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(closeGrace))
+		c.closeNow(code, "")
 		return nil
 	})
 	if !c.room.send(func(r *room) { r.join(c, since) }) {
 		return
 	}
+	var buf bytes.Buffer
 	for {
-		kind, data, err := c.ws.ReadMessage()
+		kind, r, err := c.ws.NextReader()
 		if err != nil {
 			return
 		}
+		buf.Reset()
+		if n, err := buf.ReadFrom(io.LimitReader(r, cfg.ReadLimit+1)); err != nil {
+			return
+		} else if n > cfg.ReadLimit {
+			c.closeNow(websocket.CloseMessageTooBig, "message too big")
+			return
+		}
+		data := bytes.Clone(buf.Bytes()) // handlers may keep it
 		_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
 		if kind != websocket.TextMessage {
 			c.reject(codeBadRequest, "frames must be text (JSON)")
@@ -332,14 +307,18 @@ func (c *conn) run(t *Ticket, since int64) {
 	}
 }
 
+// closeNow writes a close frame from the reader, under wmu (never inside a frame).
+func (c *conn) closeNow(code int, reason string) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(closeGrace))
+}
+
 // finish leaves the room and waits for the writer; the socket is closed on return.
 func (c *conn) finish() {
 	c.room.send(func(r *room) { r.leave(c) })
 	c.mu.Lock()
 	c.dead = true
-	if c.lingering {
-		c.wakeLocked()
-	}
 	c.mu.Unlock()
 	c.ws.NetConn().Close()
 	c.writer.Wait()

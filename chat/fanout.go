@@ -191,11 +191,9 @@ func (c *conn) visit(ping bool, buf []byte) []byte {
 		return buf
 	}
 	if c.writing || len(c.queue) > 0 {
+		// Its writer goroutine pulls the new batches itself before it ends.
 		if ping {
 			c.queue = append(c.queue, outFrame{kind: framePing})
-		}
-		if c.lingering {
-			c.wakeLocked() // it pulls the new batches itself
 		}
 		c.checkLagLocked()
 		c.mu.Unlock()
@@ -250,10 +248,19 @@ func (c *conn) visit(ping bool, buf []byte) []byte {
 	return buf
 }
 
-// checkLagLocked closes c as too slow when it is more than QueueFrames flushes behind.
+// checkLagLocked closes c (busy writing) as too slow when the oldest room event it has
+// not been sent is more than QueueFrames frame intervals old: the client resumes
+// with since. A connection that keeps up is written every cycle, so its oldest unsent
+// event is at most about one interval old.
 func (c *conn) checkLagLocked() {
-	tail := c.room.tailSnapshot()
-	if tail != nil && c.cursor != nil && tail.n-c.cursor.n > uint64(c.hub.cfg.QueueFrames) && !c.closing {
+	if c.closing || c.cursor == nil {
+		return
+	}
+	next := c.cursor.next.Load()
+	for next != nil && len(next.items) == 0 {
+		next = next.next.Load()
+	}
+	if next != nil && time.Since(next.at) > time.Duration(c.hub.cfg.QueueFrames)*c.hub.cfg.FrameInterval {
 		c.hub.m.drops.WithLabelValues("slow_close").Inc()
 		c.startCloseLocked(1013, "too slow: resume with since")
 	}

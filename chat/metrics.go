@@ -10,7 +10,7 @@ type metrics struct {
 	out     *prometheus.CounterVec // server events created, by type
 	refused *prometheus.CounterVec // refusals, by error code
 	frames  prometheus.Counter     // frames written to sockets
-	drops   *prometheus.CounterVec // by reason: superseded, slow_close, tap
+	drops   *prometheus.CounterVec // by reason: slow_close, tap
 	delay   prometheus.Histogram   // event → frame written
 }
 
@@ -27,7 +27,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		frames: prometheus.NewCounter(prometheus.CounterOpts{Name: "liveroom_chat_frames_written_total",
 			Help: "WebSocket data frames written (each holds one or more events)."}),
 		drops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liveroom_chat_drops_total",
-			Help: "Dropped work: superseded frames of slow connections, slow connections closed, tap events refused."}, []string{"reason"}),
+			Help: "Dropped work: slow connections closed, tap events refused."}, []string{"reason"}),
 		delay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "liveroom_chat_fanout_delay_seconds",
 			Help:    "Time from a room event to its frame being written to a connection.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .075, .1, .125, .15, .2, .25, .3, .4, .5, 1, 2.5, 5}}),

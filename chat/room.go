@@ -291,9 +291,6 @@ func (r *room) cycleDone() {
 	r.fanOut()
 }
 
-// tailSnapshot is the newest batch, for the fan-out workers.
-func (r *room) tailSnapshot() *batch { return r.tail.Load() }
-
 // housekeep runs on the room's ticker: presence, pings, saving likes, history age.
 func (r *room) housekeep(now time.Time) {
 	cfg := &r.hub.cfg

@@ -1,0 +1,59 @@
+package chat
+
+import (
+	"bytes"
+	"io"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// visit hands the rest of a partially written frame to the writer goroutine with wmu
+// held (outFrame.locked). If the connection is closed before that writer has taken
+// the rest (room ban, hub shutdown's 1001, refused-message abuse…), startCloseLocked
+// drops the rest, unlocks wmu and queues the close frame, which is then written right
+// after half a frame: the client reads it as payload, never sees the close code.
+func TestCloseAfterHalfFrame(t *testing.T) {
+	rs := startTCPHub(t, DefaultConfig(), 4096)
+	ws := rs.dial(t, "r1", "v1", 4096)
+	if _, _, err := ws.ReadMessage(); err != nil { // the welcome
+		t.Fatal(err)
+	}
+	c := rs.serverConn(t, "r1", "v1")
+	for { // the welcome's writer has lingered and ended
+		c.mu.Lock()
+		w := c.writing
+		c.mu.Unlock()
+		if !w {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A room batch larger than the socket takes at once.
+	item := `"` + string(bytes.Repeat([]byte("x"), 1<<20)) + `"`
+	head, _ := chain([]string{item})
+	c.mu.Lock()
+	c.cursor = head
+	c.mu.Unlock()
+	frame, _, _ := pull(head, nil)
+
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // the writer goroutine starts, but runs after close
+	c.visit(false, nil)
+	c.mu.Lock()
+	q0 := c.queue[0]
+	c.mu.Unlock()
+	if !q0.locked {
+		t.Fatalf("expected a partial write handed off, queue[0] = %+v", q0.kind)
+	}
+	written := len(frame) - len(q0.data)
+	c.close(1013, "too slow: resume with since") // as the room's close would
+
+	raw := ws.NetConn()
+	_ = raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, _ := io.ReadAll(raw)
+	after := got[min(written, len(got)):]
+	t.Logf("frame %d bytes, %d written by visit; client got %d bytes, then: % .40x", len(frame), written, len(got), after)
+	if end := min(len(frame), len(got)); len(got) > written && !bytes.Equal(got[written:end], frame[written:end]) {
+		t.Fatalf("a close frame was written %d bytes into a %d-byte room frame", written, len(frame))
+	}
+}

@@ -1,0 +1,108 @@
+package chat
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// tcpHub is a hub served over real TCP (so the fan-out's raw writes are used).
+type tcpHub struct {
+	hub *Hub
+	srv *httptest.Server
+	// sndbuf, when > 0, shrinks the server socket's send buffer (a slow client).
+	sndbuf int
+}
+
+func startTCPHub(t *testing.T, cfg Config, sndbuf int) *tcpHub {
+	t.Helper()
+	h, err := New(cfg, Deps{Store: NewMemoryStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &tcpHub{hub: h, sndbuf: sndbuf}
+	up := &websocket.Upgrader{}
+	rs.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		room := strings.TrimPrefix(r.URL.Path, "/")
+		id := r.URL.Query().Get("u")
+		tk, err := h.Admit(r.Context(), room, event.User{ID: id, Name: id, Role: event.RoleViewer}, id)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			tk.Release()
+			return
+		}
+		if rs.sndbuf > 0 {
+			_ = ws.NetConn().(*net.TCPConn).SetWriteBuffer(rs.sndbuf)
+		}
+		tk.Serve(ws, -1)
+	}))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.Close(ctx)
+		rs.srv.Close()
+	})
+	return rs
+}
+
+// dial connects user to room; rcvbuf > 0 shrinks the client's receive buffer.
+func (rs *tcpHub) dial(t *testing.T, room, user string, rcvbuf int) *websocket.Conn {
+	t.Helper()
+	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nd := &net.Dialer{}
+		if rcvbuf > 0 { // before connect, so that the window stays small
+			nd.Control = func(_, _ string, rc syscall.RawConn) error {
+				return rc.Control(func(fd uintptr) {
+					_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+				})
+			}
+		}
+		return nd.DialContext(ctx, network, addr)
+	}}
+	ws, _, err := d.Dial("ws"+strings.TrimPrefix(rs.srv.URL, "http")+"/"+room+"?u="+user, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	return ws
+}
+
+// serverConn returns the server side of user's connection in room, once joined.
+func (rs *tcpHub) serverConn(t *testing.T, roomID, user string) *conn {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		rs.hub.mu.Lock()
+		r := rs.hub.rooms[roomID]
+		rs.hub.mu.Unlock()
+		if r != nil {
+			var found *conn
+			_ = r.call(context.Background(), func(r *room) {
+				for c := range r.conns {
+					if c.user.ID == user {
+						found = c
+					}
+				}
+			})
+			if found != nil {
+				return found
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("%s never joined %s", user, roomID)
+	return nil
+}

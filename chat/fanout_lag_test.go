@@ -1,0 +1,96 @@
+package chat
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// readAll reads ws until it fails and returns the close code (0 if none).
+func readAll(ws *websocket.Conn, frames *atomic.Int64) <-chan int {
+	done := make(chan int, 1)
+	go func() {
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					done <- ce.Code
+				} else {
+					done <- 0
+				}
+				return
+			}
+			frames.Add(1)
+		}
+	}()
+	return done
+}
+
+// busyRoom emits one room event per flush for d (SetLive on/off).
+func busyRoom(rs *tcpHub, room string, d time.Duration) {
+	live := false
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		live = !live
+		rs.hub.SetLive(room, live)
+		time.Sleep(rs.hub.cfg.FlushInterval + 5*time.Millisecond)
+	}
+}
+
+// Every connection has a writer goroutine after its welcome, and in a room with an
+// event at least every lingerFrames×FrameInterval (280 ms) that writer never ends:
+// each cycle finds it lingering (busy), wakes it, and it pulls and writes the batches
+// itself. The fan-out's non-blocking write is not used and a goroutine is woken per
+// connection per cycle, contrary to fanout.go's and docs/chat.md's description.
+func TestFanOutWritesIdleConnections(t *testing.T) {
+	rs := startTCPHub(t, DefaultConfig(), 0)
+	ws := rs.dial(t, "r1", "v1", 0)
+	var frames atomic.Int64
+	readAll(ws, &frames)
+	c := rs.serverConn(t, "r1", "v1")
+	stop := make(chan struct{})
+	go func() { busyRoom(rs, "r1", 2*time.Second); close(stop) }()
+	time.Sleep(500 * time.Millisecond) // past the welcome's own linger
+	samples, busy := 0, 0
+	for loop := true; loop; {
+		select {
+		case <-stop:
+			loop = false
+		case <-time.After(5 * time.Millisecond):
+			c.mu.Lock()
+			if c.writing {
+				busy++
+			}
+			c.mu.Unlock()
+			samples++
+		}
+	}
+	t.Logf("%d frames read; writer goroutine present in %d of %d samples", frames.Load(), busy, samples)
+	if busy*10 > samples*9 {
+		t.Fatalf("the connection's writer goroutine never ended (%d/%d samples): every cycle wakes it instead of writing from the fan-out", busy, samples)
+	}
+}
+
+// checkLagLocked runs only for a busy connection (which, per the test above, is every
+// connection of an active room) and counts batches since its cursor, i.e. since the
+// previous cycle woke its writer — not how far behind its socket is. Whenever a cycle
+// comes more than QueueFrames×FlushInterval (1.28 s at the defaults) after the
+// previous one, healthy connections that read everything are closed with 1013. Here
+// with chat-frame-interval 2s, which Validate accepts (5ms–5s).
+func TestLagKeepsHealthyConnection(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.FrameInterval = 2 * time.Second
+	rs := startTCPHub(t, cfg, 0)
+	ws := rs.dial(t, "r1", "v1", 0)
+	var frames atomic.Int64
+	closed := readAll(ws, &frames)
+	rs.serverConn(t, "r1", "v1")
+	busyRoom(rs, "r1", 3*time.Second)
+	select {
+	case code := <-closed:
+		t.Fatalf("a client reading everything was closed with %d after %d frames", code, frames.Load())
+	case <-time.After(500 * time.Millisecond):
+	}
+}
