@@ -29,7 +29,8 @@ type room struct {
 	refs  int           // holders (tickets, calls); guarded by hub.mu
 
 	// --- owned by run ---
-	conns     map[*conn]struct{}
+	conns     map[*conn]int // → index in order
+	order     []*conn       // every connection, in a stable order: each is written once per cycle at the same place
 	users     map[string]*member
 	viewers   int // distinct users with the viewer role
 	seq       uint64
@@ -88,7 +89,7 @@ func newRoom(h *Hub, id string) *room {
 		id: id, hub: h,
 		inbox:     make(chan func(*room), 256),
 		done:      make(chan struct{}),
-		conns:     map[*conn]struct{}{},
+		conns:     map[*conn]int{},
 		users:     map[string]*member{},
 		sanctions: map[string]Sanction{},
 		lastAgent: map[string]string{},
@@ -277,10 +278,9 @@ func (r *room) fanOut() {
 		return
 	}
 	r.cycleStart = time.Now()
-	cy := &cycle{room: r, conns: make([]*conn, 0, len(r.conns)), ping: r.pingDue}
-	for c := range r.conns {
-		cy.conns = append(cy.conns, c)
-	}
+	// The same order every cycle: a connection is written at the same point of each,
+	// so its frames are a cycle apart, not anywhere from nothing to two cycles.
+	cy := &cycle{room: r, conns: slices.Clone(r.order), ping: r.pingDue}
 	r.cycling, r.cycled, r.pingDue = true, r.tail.Load(), false
 	r.hub.fan.start(cy)
 }
@@ -322,7 +322,8 @@ func (r *room) join(c *conn, since int64) {
 	c.mu.Lock()
 	c.cursor = r.tail.Load() // what was flushed is in the welcome; the rest follows
 	c.mu.Unlock()
-	r.conns[c] = struct{}{}
+	r.conns[c] = len(r.order)
+	r.order = append(r.order, c)
 	r.hub.m.conns.Inc()
 	m := r.users[c.user.ID]
 	if m == nil {
@@ -387,9 +388,14 @@ func (r *room) welcome(c *conn, now time.Time, withHistory bool) outEvent {
 }
 
 func (r *room) leave(c *conn) {
-	if _, ok := r.conns[c]; !ok {
+	i, ok := r.conns[c]
+	if !ok {
 		return
 	}
+	last := r.order[len(r.order)-1]
+	r.order[i], r.conns[last] = last, i
+	r.order[len(r.order)-1] = nil
+	r.order = r.order[:len(r.order)-1]
 	delete(r.conns, c)
 	r.hub.m.conns.Dec()
 	if len(r.conns) == 0 {
