@@ -102,3 +102,29 @@ func acceptKey(key string) string {
 	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
 	return base64.StdEncoding.EncodeToString(h[:])
 }
+
+// The cycle order keeps every connection's place when another leaves, except the last
+// one's, which fills the gap; the index stays consistent.
+func TestConnOrder(t *testing.T) {
+	r := &room{conns: map[*conn]int{}}
+	cs := make([]*conn, 5)
+	for i := range cs {
+		cs[i] = &conn{}
+		r.addConn(cs[i])
+	}
+	if !r.removeConn(cs[1]) || r.removeConn(cs[1]) || !r.removeConn(cs[3]) {
+		t.Fatal("remove reported wrongly")
+	}
+	want := []*conn{cs[0], cs[4], cs[2]}
+	if len(r.order) != len(want) {
+		t.Fatalf("order has %d, want %d", len(r.order), len(want))
+	}
+	for i, c := range want {
+		if r.order[i] != c || r.conns[c] != i {
+			t.Fatalf("place %d: %p (index %d), want %p", i, r.order[i], r.conns[c], c)
+		}
+	}
+	if !r.removeConn(cs[2]) || len(r.order) != 2 || r.conns[cs[4]] != 1 { // the last one itself
+		t.Fatalf("removing the last: %v", r.conns)
+	}
+}

@@ -322,8 +322,7 @@ func (r *room) join(c *conn, since int64) {
 	c.mu.Lock()
 	c.cursor = r.tail.Load() // what was flushed is in the welcome; the rest follows
 	c.mu.Unlock()
-	r.conns[c] = len(r.order)
-	r.order = append(r.order, c)
+	r.addConn(c)
 	r.hub.m.conns.Inc()
 	m := r.users[c.user.ID]
 	if m == nil {
@@ -388,15 +387,9 @@ func (r *room) welcome(c *conn, now time.Time, withHistory bool) outEvent {
 }
 
 func (r *room) leave(c *conn) {
-	i, ok := r.conns[c]
-	if !ok {
+	if !r.removeConn(c) {
 		return
 	}
-	last := r.order[len(r.order)-1]
-	r.order[i], r.conns[last] = last, i
-	r.order[len(r.order)-1] = nil
-	r.order = r.order[:len(r.order)-1]
-	delete(r.conns, c)
 	r.hub.m.conns.Dec()
 	if len(r.conns) == 0 {
 		r.emptySince = time.Now()
@@ -410,6 +403,27 @@ func (r *room) leave(c *conn) {
 		}
 		r.publish(event.Event{Type: event.Leave}, c.user)
 	}
+}
+
+// addConn puts c last in the order of the cycles.
+func (r *room) addConn(c *conn) {
+	r.conns[c] = len(r.order)
+	r.order = append(r.order, c)
+}
+
+// removeConn takes c out; the last connection takes its place in the order (one
+// connection moves, the others keep theirs). false: c was not in the room.
+func (r *room) removeConn(c *conn) bool {
+	i, ok := r.conns[c]
+	if !ok {
+		return false
+	}
+	last := r.order[len(r.order)-1]
+	r.order[i], r.conns[last] = last, i
+	r.order[len(r.order)-1] = nil
+	r.order = r.order[:len(r.order)-1]
+	delete(r.conns, c)
+	return true
 }
 
 // sanction returns the user's active sanction of kind, forgetting an expired one.
