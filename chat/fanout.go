@@ -177,7 +177,10 @@ func (j fanJob) run(buf []byte) []byte {
 		buf = cy.conns[i].visit(cy.ping, buf[:0])
 	}
 	if cy.left.Add(-1) == 0 {
-		cy.room.send(func(r *room) { r.cycleDone() })
+		// Never blocks (one cycle at a time, room for one): a worker waiting on a room's
+		// full inbox while that room waits for a worker to take its next cycle would
+		// hang both.
+		cy.room.cycleEnd <- struct{}{}
 	}
 	return buf
 }

@@ -64,6 +64,7 @@ type room struct {
 	// cycleStart is when the last cycle began; the next waits on cycleTimer until
 	// FrameInterval after it (cycleArmed).
 	cycleStart time.Time
+	cycleEnd   chan struct{} // the last worker of a cycle reports here
 	cycleTimer *time.Timer
 	cycleArmed bool
 
@@ -88,6 +89,7 @@ func newRoom(h *Hub, id string) *room {
 	r := &room{
 		id: id, hub: h,
 		inbox:     make(chan func(*room), 256),
+		cycleEnd:  make(chan struct{}, 1),
 		done:      make(chan struct{}),
 		conns:     map[*conn]int{},
 		users:     map[string]*member{},
@@ -152,6 +154,8 @@ func (r *room) run() {
 		case <-r.cycleTimer.C:
 			r.cycleArmed = false
 			r.fanOut()
+		case <-r.cycleEnd:
+			r.cycleDone()
 		case now := <-tick.C:
 			r.housekeep(now)
 			if len(r.conns) == 0 && now.Sub(r.emptySince) >= h.cfg.RoomIdle && len(r.inbox) == 0 {
