@@ -83,7 +83,7 @@ type Config struct {
 // DefaultConfig returns chat's defaults.
 func DefaultConfig() Config {
 	return Config{
-		FlushInterval:    20 * time.Millisecond,
+		FlushInterval:    10 * time.Millisecond,
 		FrameInterval:    70 * time.Millisecond,
 		ReadLimit:        4096,
 		PingInterval:     25 * time.Second,

@@ -35,7 +35,7 @@ type room struct {
 	viewers   int // distinct users with the viewer role
 	seq       uint64
 	ceiling   uint64
-	flushed   uint64 // every seq ≤ flushed has been fanned out
+	flushed   uint64 // every seq ≤ flushed is in the log
 	hist      history
 	likes     int64
 	newLikes  int
@@ -49,7 +49,7 @@ type room struct {
 	promptMu sync.Mutex
 	prompts  [][]byte // encoded prompts waiting for deliverPrompts (guarded by promptMu)
 
-	pending    [][]byte // encoded room events waiting for the flush, in order
+	pending    [][]byte // encoded room events not yet in the log (the next flush)
 	pendingAt  time.Time
 	armed      bool
 	flushTimer *time.Timer
