@@ -39,6 +39,7 @@ type room struct {
 	hist      history
 	likes     int64
 	newLikes  int
+	lastLikes time.Time // when the last likes event went out
 	pinned    *Product
 	live      bool
 	liveID    string
@@ -250,9 +251,13 @@ func (r *room) arm() {
 // flush appends what accumulated since the last tick to the room's log as one batch
 // and has the connections pull it (fanout.go).
 func (r *room) flush() {
-	if r.newLikes > 0 {
-		r.emit(outEvent{Type: evLikes, At: ms(time.Now()), Count: r.newLikes, Total: ptr(r.likes)})
-		r.newLikes = 0
+	// Likes are summed over a frame interval, not a flush: a storm of taps costs each
+	// connection one likes event per frame, and the history one seq per interval.
+	if now := time.Now(); r.newLikes > 0 && now.Sub(r.lastLikes) >= r.hub.cfg.FrameInterval {
+		r.emit(outEvent{Type: evLikes, At: ms(now), Count: r.newLikes, Total: ptr(r.likes)})
+		r.newLikes, r.lastLikes = 0, now
+	} else if r.newLikes > 0 {
+		r.arm() // they go with a later flush
 	}
 	if len(r.pending) > 0 {
 		tail := r.tail.Load()

@@ -258,3 +258,35 @@ func TestMuteExpiresAndRoomUnloads(t *testing.T) {
 		b.stop()
 	})
 }
+
+// TestLikesSummedPerFrameInterval: a storm of taps becomes at most one likes event per
+// chat-frame-interval, and their counts add up to every tap.
+func TestLikesSummedPerFrameInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := chat.DefaultConfig()
+		cfg.LikeRate = 1e6
+		b := startBubble(t, cfg)
+		fan := b.dial("l", event.RoleViewer, "v")
+		events := make(chan timed, 4096)
+		go readAll(fan, events)
+		const taps = 200
+		for range taps { // one tap every 5 ms for a second
+			_ = fan.WriteJSON(map[string]any{"type": "like", "count": 1})
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		n, sum := 0, 0.0
+		for len(events) > 0 {
+			if e := <-events; e.ev["type"] == "likes" {
+				n++
+				sum += e.ev["count"].(float64)
+			}
+		}
+		if limit := int(time.Second/cfg.FrameInterval) + 2; n > limit || sum != taps {
+			t.Fatalf("%d likes events summing %v taps; want at most %d summing %d", n, sum, limit, taps)
+		}
+		fan.Close()
+		b.stop()
+	})
+}
