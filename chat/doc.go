@@ -4,11 +4,12 @@
 // tap. It knows nothing of HTTP status codes, media or segment.
 //
 // Structure: a Hub owns the rooms; one goroutine per room (room.run) owns its state and
-// hands out seq. Fan-out does not go event by event through anything: each flush tick
-// encodes the room's new events once into a websocket.PreparedMessage and queues it on
-// every connection's bounded queue (conn.push never blocks). A connection's writer
-// goroutine exists only while its queue holds frames; its reader goroutine decodes and
-// validates client frames (protocol.go) before handing them to the room.
+// hands out seq. Connections pull the room's events (fanout.go): each flush appends
+// the new events, encoded once, to the room's log, and cycles over the connections, on
+// a few fan-out workers, write each its unsent events in one frame without blocking.
+// A connection's writer goroutine exists only while its own frames are queued
+// (conn.push never blocks); its reader goroutine decodes and validates client frames
+// (protocol.go) before handing them to the room.
 //
 // Durable state (likes total, pin, seq ceiling, mutes/bans, DM history) sits behind the
 // small Store interface: BoltStore (<data>/chat.db) for the embedded default and

@@ -20,7 +20,7 @@ func TestCloseAfterHalfFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := rs.serverConn(t, "r1", "v1")
-	for { // the welcome's writer has lingered and ended
+	for { // the welcome's writer has ended
 		c.mu.Lock()
 		w := c.writing
 		c.mu.Unlock()

@@ -39,11 +39,9 @@ func busyRoom(rs *tcpHub, room string, d time.Duration) {
 	}
 }
 
-// Every connection has a writer goroutine after its welcome, and in a room with an
-// event at least every lingerFrames×FrameInterval (280 ms) that writer never ends:
-// each cycle finds it lingering (busy), wakes it, and it pulls and writes the batches
-// itself. The fan-out's non-blocking write is not used and a goroutine is woken per
-// connection per cycle, contrary to fanout.go's and docs/chat.md's description.
+// In an active room an idle connection has no writer goroutine: the fan-out writes it.
+// (When writers lingered after each frame, every cycle woke one per connection and the
+// non-blocking write went unused.)
 func TestFanOutWritesIdleConnections(t *testing.T) {
 	rs := startTCPHub(t, DefaultConfig(), 0)
 	ws := rs.dial(t, "r1", "v1", 0)
@@ -52,7 +50,7 @@ func TestFanOutWritesIdleConnections(t *testing.T) {
 	c := rs.serverConn(t, "r1", "v1")
 	stop := make(chan struct{})
 	go func() { busyRoom(rs, "r1", 2*time.Second); close(stop) }()
-	time.Sleep(500 * time.Millisecond) // past the welcome's own linger
+	time.Sleep(500 * time.Millisecond) // past the welcome's own writer
 	samples, busy := 0, 0
 	for loop := true; loop; {
 		select {
