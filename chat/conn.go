@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"bytes"
 	"io"
 	"sync"
 	"syscall"
@@ -282,20 +281,19 @@ func (c *conn) run(t *Ticket, since int64) {
 	if !c.room.send(func(r *room) { r.join(c, since) }) {
 		return
 	}
-	var buf bytes.Buffer
 	for {
 		kind, r, err := c.ws.NextReader()
 		if err != nil {
 			return
 		}
-		buf.Reset()
-		if n, err := buf.ReadFrom(io.LimitReader(r, cfg.ReadLimit+1)); err != nil {
+		data, err := io.ReadAll(io.LimitReader(r, cfg.ReadLimit+1))
+		if err != nil {
 			return
-		} else if n > cfg.ReadLimit {
+		}
+		if int64(len(data)) > cfg.ReadLimit {
 			c.closeNow(websocket.CloseMessageTooBig, "message too big")
 			return
 		}
-		data := bytes.Clone(buf.Bytes()) // handlers may keep it
 		_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
 		if kind != websocket.TextMessage {
 			c.reject(codeBadRequest, "frames must be text (JSON)")

@@ -23,7 +23,6 @@ type batch struct {
 	items [][]byte  // JSON events, in seq order
 	size  int       // bytes of items
 	at    time.Time // when its oldest event happened
-	n     uint64    // batches before it in the room's log + 1
 	next  atomic.Pointer[batch]
 }
 

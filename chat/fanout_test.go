@@ -17,7 +17,7 @@ func chain(batches ...[]string) (head *batch, tail *batch) {
 	head = &batch{}
 	tail = head
 	for i, items := range batches {
-		b := &batch{at: time.Unix(int64(i+1), 0), n: tail.n + 1}
+		b := &batch{at: time.Unix(int64(i+1), 0)}
 		for _, it := range items {
 			b.items = append(b.items, []byte(it))
 			b.size += len(it)

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -55,10 +54,10 @@ type room struct {
 	armed      bool
 	flushTimer *time.Timer
 
-	// The room's log (fanout.go): tail is its newest batch (read by the fan-out
-	// workers); a cycle is running while cycling, and cycled is the tail it started
-	// from; pingDue asks the next cycle to ping every connection.
-	tail    atomic.Pointer[batch]
+	// The room's log (fanout.go): tail is its newest batch (the workers follow the
+	// connections' cursors, never this); a cycle is running while cycling, and cycled
+	// is the tail it started from; pingDue asks the next cycle to ping every connection.
+	tail    *batch
 	cycling bool
 	cycled  *batch
 	pingDue bool
@@ -87,7 +86,7 @@ type member struct {
 
 func newRoom(h *Hub, id string) *room {
 	cfg := &h.cfg
-	r := &room{
+	return &room{
 		id: id, hub: h,
 		inbox:     make(chan func(*room), 256),
 		cycleEnd:  make(chan struct{}, 1),
@@ -98,9 +97,8 @@ func newRoom(h *Hub, id string) *room {
 		lastAgent: map[string]string{},
 		slow:      cfg.SlowMode,
 		hist:      history{keep: cfg.History, max: cfg.HistoryMax, age: cfg.HistoryAge},
+		tail:      &batch{},
 	}
-	r.tail.Store(&batch{})
-	return r
 }
 
 // send hands fn to the room goroutine; false when the room has stopped.
@@ -260,14 +258,13 @@ func (r *room) flush() {
 		r.arm() // they go with a later flush
 	}
 	if len(r.pending) > 0 {
-		tail := r.tail.Load()
-		b := &batch{items: r.pending, at: r.pendingAt, n: tail.n + 1}
+		b := &batch{items: r.pending, at: r.pendingAt}
 		for _, it := range b.items {
 			b.size += len(it)
 		}
 		r.pending = nil // the batch owns the slice now
-		tail.next.Store(b)
-		r.tail.Store(b)
+		r.tail.next.Store(b)
+		r.tail = b
 	}
 	r.flushed = r.seq
 	r.fanOut()
@@ -276,7 +273,7 @@ func (r *room) flush() {
 // fanOut starts a cycle over the connections if there is something to send and none
 // is running; a running one is followed by another when it ends (cycleDone).
 func (r *room) fanOut() {
-	if r.cycling || r.cycleArmed || len(r.conns) == 0 || (r.tail.Load() == r.cycled && !r.pingDue) {
+	if r.cycling || r.cycleArmed || len(r.conns) == 0 || (r.tail == r.cycled && !r.pingDue) {
 		return
 	}
 	// Cycles are spaced by FrameInterval, however often the room flushes: each frame
@@ -290,7 +287,7 @@ func (r *room) fanOut() {
 	// The same order every cycle: a connection is written at the same point of each,
 	// so its frames are a cycle apart, not anywhere from nothing to two cycles.
 	cy := &cycle{room: r, conns: slices.Clone(r.order), ping: r.pingDue}
-	r.cycling, r.cycled, r.pingDue = true, r.tail.Load(), false
+	r.cycling, r.cycled, r.pingDue = true, r.tail, false
 	r.hub.fan.start(cy)
 }
 
@@ -329,7 +326,7 @@ func (r *room) join(c *conn, since int64) {
 		return
 	}
 	c.mu.Lock()
-	c.cursor = r.tail.Load() // what was flushed is in the welcome; the rest follows
+	c.cursor = r.tail // what was flushed is in the welcome; the rest follows
 	c.mu.Unlock()
 	r.addConn(c)
 	r.hub.m.conns.Inc()
