@@ -101,15 +101,34 @@ func (m *MemoryState) PruneCounters(_ context.Context, stale func(string, Counte
 	return n, nil
 }
 
-// PruneCounters implements CounterPruner, in one rewrite (see rewrite): counted since
-// the last flush, a counter is judged by its latest value.
+// PruneCounters implements CounterPruner (see deleteCounters).
 func (s *BoltState) PruneCounters(_ context.Context, stale func(string, Counter) bool) (int, error) {
+	return s.deleteCounters(nil, func(k string, c Counter, ok bool) bool { return ok && stale(k, c) })
+}
+
+// ForgetLive implements LiveEnder.
+func (m *MemoryState) ForgetLive(ctx context.Context, live string) error {
+	_, err := m.PruneCounters(ctx, func(k string, _ Counter) bool { return endedLive(k, live) })
+	return err
+}
+
+// ForgetLive implements LiveEnder (see deleteCounters).
+func (s *BoltState) ForgetLive(_ context.Context, live string) error {
+	_, err := s.deleteCounters([]byte(oncePrefix), func(k string, _ Counter, _ bool) bool { return endedLive(k, live) })
+	return err
+}
+
+// deleteCounters deletes, in one rewrite (see rewrite), the counters under prefix for
+// which match holds, and reports how many keys went. A counter in the file is judged
+// by its stored value (ok is false when that does not decode); one counted since the
+// last flush by its latest value, in the write-behind cache.
+func (s *BoltState) deleteCounters(prefix []byte, match func(key string, c Counter, ok bool) bool) (int, error) {
 	var gone [][]byte
 	n := 0 // of the cached counters not also deleted from the file
 	err := s.rewrite(func(tx *bolt.Tx) (err error) {
-		gone, err = deleteWhere(tx.Bucket(bCounters), nil, func(k, v []byte) bool {
+		gone, err = deleteWhere(tx.Bucket(bCounters), prefix, func(k, v []byte) bool {
 			c, err := decodeCounter(v)
-			return err == nil && stale(string(k), c)
+			return match(string(k), c, err == nil)
 		})
 		return err
 	}, func(w *writeBehind) {
@@ -119,8 +138,8 @@ func (s *BoltState) PruneCounters(_ context.Context, stale func(string, Counter)
 			inFile[string(k)] = true
 		}
 		for k, c := range w.cache {
-			if stale(k, c.counter()) {
-				delete(w.cache, k)
+			if match(k, c.counter(), true) {
+				delete(w.cache, k) // not written again
 				if !inFile[k] {
 					n++
 				}
@@ -128,34 +147,4 @@ func (s *BoltState) PruneCounters(_ context.Context, stale func(string, Counter)
 		}
 	})
 	return n + len(gone), err
-}
-
-// ForgetLive implements LiveEnder.
-func (m *MemoryState) ForgetLive(_ context.Context, live string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for k := range m.counters {
-		if endedLive(k, live) {
-			delete(m.counters, k)
-		}
-	}
-	return nil
-}
-
-// ForgetLive implements LiveEnder, in one rewrite (see rewrite).
-func (s *BoltState) ForgetLive(_ context.Context, live string) error {
-	var gone [][]byte
-	return s.rewrite(func(tx *bolt.Tx) (err error) {
-		gone, err = deleteWhere(tx.Bucket(bCounters), []byte(oncePrefix), func(k, _ []byte) bool { return endedLive(string(k), live) })
-		return err
-	}, func(w *writeBehind) {
-		for _, k := range gone {
-			delete(w.stored, maphash.Bytes(w.seed, k))
-		}
-		for k := range w.cache { // counted since the flush: not written again
-			if endedLive(k, live) {
-				delete(w.cache, k)
-			}
-		}
-	})
 }
