@@ -9,17 +9,11 @@ import (
 )
 
 // visit hands the rest of a partially written frame to the writer goroutine with wmu
-// held (outFrame.locked). If the connection is closed before that writer has taken
-// the rest (room ban, hub shutdown's 1001, refused-message abuse…), startCloseLocked
-// drops the rest, unlocks wmu and queues the close frame, which is then written right
-// after half a frame: the client reads it as payload, never sees the close code.
+// held (outFrame.locked). A close before that writer has taken the rest (room ban, hub
+// shutdown's 1001, refused-message abuse…) keeps the rest first: the client reads the
+// whole frame, then the close, never the close's bytes as payload.
 func TestCloseAfterHalfFrame(t *testing.T) {
-	rs := startTCPHub(t, DefaultConfig(), 4096)
-	ws := rs.dial(t, "r1", "v1", 4096)
-	if _, _, err := ws.ReadMessage(); err != nil { // the welcome
-		t.Fatal(err)
-	}
-	c := rs.serverConn(t, "r1", "v1")
+	ws, c := welcomed(t, DefaultConfig(), 4096, 4096)
 	for { // the welcome's writer has ended
 		c.mu.Lock()
 		w := c.writing

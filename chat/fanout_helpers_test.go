@@ -106,3 +106,15 @@ func (rs *tcpHub) serverConn(t *testing.T, roomID, user string) *conn {
 	t.Fatalf("%s never joined %s", user, roomID)
 	return nil
 }
+
+// welcomed connects v1 to room r1 of a new hub (sndbuf and rcvbuf > 0 shrink the
+// server's and the client's socket buffers), reads its welcome and returns both ends.
+func welcomed(t *testing.T, cfg Config, sndbuf, rcvbuf int) (*websocket.Conn, *conn) {
+	t.Helper()
+	rs := startTCPHub(t, cfg, sndbuf)
+	ws := rs.dial(t, "r1", "v1", rcvbuf)
+	if _, _, err := ws.ReadMessage(); err != nil { // the welcome
+		t.Fatal(err)
+	}
+	return ws, rs.serverConn(t, "r1", "v1")
+}
