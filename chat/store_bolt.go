@@ -9,12 +9,14 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/liveroom/liveroom/boltfile"
 )
 
 // BoltStore is the embedded Store: one bbolt file (<data>/chat.db). Every write is a
 // committed (fsynced) transaction, so a mute or ban is durable once SetSanction returns.
 type BoltStore struct {
-	db *bolt.DB
+	db *boltfile.File
 }
 
 var _ Store = (*BoltStore)(nil)
@@ -27,20 +29,8 @@ var (
 
 // OpenBolt opens (creating if needed) the store file at path.
 func OpenBolt(path string) (*BoltStore, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := boltfile.Open(path, bolt.Options{Timeout: 5 * time.Second}, bucketRooms, bucketSanctions, bucketDMs)
 	if err != nil {
-		return nil, fmt.Errorf("chat store %s: %w", path, err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketRooms, bucketSanctions, bucketDMs} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
 		return nil, fmt.Errorf("chat store %s: %w", path, err)
 	}
 	return &BoltStore{db: db}, nil
@@ -198,8 +188,8 @@ func (s *BoltStore) ViewerDMs(_ context.Context, viewer string) (map[string][]DM
 	return out, nil
 }
 
-// EraseViewer implements Store. bbolt keeps the deleted bytes in free pages until
-// they are reused.
+// EraseViewer implements Store. It compacts the file afterwards: bbolt keeps deleted
+// bytes in free pages until they are reused.
 func (s *BoltStore) EraseViewer(_ context.Context, viewer string) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		dms := tx.Bucket(bucketDMs)
@@ -220,6 +210,9 @@ func (s *BoltStore) EraseViewer(_ context.Context, viewer string) error {
 		return nil
 	})
 	if err != nil {
+		return fmt.Errorf("%w: erase dms of %s: %v", ErrStore, viewer, err)
+	}
+	if err := s.db.Compact(); err != nil {
 		return fmt.Errorf("%w: erase dms of %s: %v", ErrStore, viewer, err)
 	}
 	return nil

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/liveroom/liveroom/boltfile"
 )
 
 // BoltState keeps the rules' state in a bbolt file (the embedded default).
@@ -22,7 +24,7 @@ import (
 // flushes, so it sees everything committed. With no interval, each Commit is written
 // through bbolt's Batch before it returns.
 type BoltState struct {
-	db *bolt.DB
+	db *boltfile.File
 	wb *writeBehind // nil: write-through
 	// afterActionsRead, set only by tests, runs between Actions' read of the file
 	// and of the firings not yet written; afterRewrite between a rewrite's
@@ -47,20 +49,9 @@ func OpenBolt(path string, flushEvery time.Duration) (*BoltState, error) {
 	// A generous initial mapping (address space, not memory): each time bbolt grows
 	// its mapping inside a write it copies every changed node out of the old one,
 	// which a burst of prompts written behind in one transaction otherwise pays.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, InitialMmapSize: 256 << 20})
+	db, err := boltfile.Open(path, bolt.Options{Timeout: 5 * time.Second, InitialMmapSize: 256 << 20},
+		bCounters, bJobs, bPrompts, bRoom, bViewer, bActions)
 	if err != nil {
-		return nil, fmt.Errorf("rules state %s: %w", path, err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bCounters, bJobs, bPrompts, bRoom, bViewer, bActions} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
 		return nil, fmt.Errorf("rules state %s: %w", path, err)
 	}
 	s := &BoltState{db: db}
@@ -394,7 +385,7 @@ func (s *BoltState) Actions(_ context.Context, viewer string) ([]Action, error) 
 		var out []Action
 		var rtx int
 		err := s.db.View(func(tx *bolt.Tx) error {
-			rtx = tx.ID()
+			rtx = s.db.TxID(tx)
 			prefix := append([]byte(viewer), 0)
 			c := tx.Bucket(bActions).Cursor()
 			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {

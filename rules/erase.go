@@ -162,8 +162,8 @@ func (s *BoltState) AboutPrompts(_ context.Context, viewer string) ([]Prompt, er
 }
 
 // Erase implements Eraser: one rewrite (see rewrite) deletes the viewer's action log,
-// prompts, counters and jobs, found by a scan where no index leads to them. bbolt keeps
-// the deleted bytes in free pages until they are reused.
+// prompts, counters and jobs, found by a scan where no index leads to them, and then
+// compacts the file: bbolt keeps deleted bytes in free pages until they are reused.
 func (s *BoltState) Erase(_ context.Context, viewer string) error {
 	prefix := append([]byte(viewer), 0)
 	return s.rewrite(func(tx *bolt.Tx) error {
@@ -212,17 +212,23 @@ func (s *BoltState) Erase(_ context.Context, viewer string) error {
 			}
 		}
 		w.recs = slices.DeleteFunc(w.recs, func(r *Record) bool { return r.Action.Viewer == viewer })
-	})
+	}, true)
 }
 
 // rewrite runs change in one write transaction, then clean on what the write-behind
 // holds in memory, with no flush in between: first everything pending is written, so
 // that the file is the one place to change, and no flush runs until clean has dropped
 // what was committed in memory meanwhile (a flush in between could write it after the
-// change).
-func (s *BoltState) rewrite(change func(tx *bolt.Tx) error, clean func(w *writeBehind)) error {
+// change). With compact, the file is then compacted, still with no flush running: a
+// flush takes the write-behind's lock inside its transaction, a commit holding that
+// lock may be waiting to read the file, and a compaction waiting to start holds up
+// that read (boltfile.File).
+func (s *BoltState) rewrite(change func(tx *bolt.Tx) error, clean func(w *writeBehind), compact bool) error {
 	if s.wb == nil {
-		return s.db.Update(change)
+		if err := s.db.Update(change); err != nil || !compact {
+			return err
+		}
+		return s.db.Compact()
 	}
 	s.wb.flushMu.Lock()
 	defer s.wb.flushMu.Unlock()
@@ -236,9 +242,12 @@ func (s *BoltState) rewrite(change func(tx *bolt.Tx) error, clean func(w *writeB
 		s.afterRewrite()
 	}
 	s.wb.mu.Lock()
-	defer s.wb.mu.Unlock()
 	clean(s.wb)
 	s.wb.flushes++ // the file changed: a commit's read from before is stale
+	s.wb.mu.Unlock()
+	if compact {
+		return s.db.Compact()
+	}
 	return nil
 }
 

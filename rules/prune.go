@@ -145,6 +145,6 @@ func (s *BoltState) deleteCounters(prefix []byte, match func(key string, c Count
 				}
 			}
 		}
-	})
+	}, false)
 	return n + len(gone), err
 }

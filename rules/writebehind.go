@@ -277,7 +277,7 @@ func (w *writeBehind) flushLocked() error {
 	var counters map[string]cachedCounter
 	var txID int
 	err := w.s.db.Update(func(tx *bolt.Tx) error {
-		txID = tx.ID()
+		txID = w.s.db.TxID(tx)
 		w.mu.Lock()
 		recs, w.recs, w.oldest = w.recs, nil, time.Time{}
 		w.flushing, w.flushingTx = recs, txID

@@ -5,14 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/liveroom/liveroom/boltfile"
 )
 
 // Buckets of the bbolt file.
@@ -30,9 +29,7 @@ var ErrLocked = errors.New("the segment store is in use by another process")
 // transaction. Erase rewrites the file without the erased data (bbolt leaves deleted
 // values in free pages otherwise).
 type BoltStore struct {
-	mu   sync.RWMutex // write-locked only while Erase swaps in the compacted file
-	db   *bolt.DB
-	path string
+	f *boltfile.File
 }
 
 // profileFill is how full bbolt packs the profile pages it splits; profiles grow
@@ -51,46 +48,22 @@ var _ Store = (*BoltStore)(nil)
 func OpenBolt(path string, wait time.Duration) (*BoltStore, error) {
 	opts := boltOptions
 	opts.Timeout = wait
-	db, err := bolt.Open(path, 0o600, &opts)
+	f, err := boltfile.Open(path, opts, bucketProfiles, bucketProducts, bucketIDs, bucketOwned)
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open segment store %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketProfiles, bucketProducts, bucketIDs, bucketOwned} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("prepare segment store %s: %w", path, err)
-	}
-	return &BoltStore{db: db, path: path}, nil
+	return &BoltStore{f: f}, nil
 }
 
 // Close closes the file.
-func (s *BoltStore) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.db.Close()
-}
+func (s *BoltStore) Close() error { return s.f.Close() }
 
-func (s *BoltStore) view(fn func(tx *bolt.Tx) error) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.db.View(fn)
-}
+func (s *BoltStore) view(fn func(tx *bolt.Tx) error) error { return s.f.View(fn) }
 
-func (s *BoltStore) update(fn func(tx *bolt.Tx) error) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.db.Update(fn)
-}
+func (s *BoltStore) update(fn func(tx *bolt.Tx) error) error { return s.f.Update(fn) }
 
 // Load implements Store.
 func (s *BoltStore) Load(ctx context.Context, profile, product func(string, []byte) error) error {
@@ -192,43 +165,7 @@ func (s *BoltStore) Erase(ctx context.Context, owners []string) error {
 	if err := s.update(func(tx *bolt.Tx) error { return eraseTx(tx, owners) }); err != nil {
 		return err
 	}
-	return s.compact()
-}
-
-// compact copies the live data into a fresh file and swaps it in.
-func (s *BoltStore) compact() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tmp := s.path + ".compact"
-	os.Remove(tmp)
-	dst, err := bolt.Open(tmp, 0o600, &boltOptions)
-	if err != nil {
-		return fmt.Errorf("compact segment store: %w", err)
-	}
-	if err := bolt.Compact(dst, s.db, 64<<20); err != nil {
-		dst.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("compact segment store: %w", err)
-	}
-	if err := dst.Close(); err != nil {
-		return err
-	}
-	if err := s.db.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, s.path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(s.path)); err == nil {
-		d.Sync() // make the rename durable
-		d.Close()
-	}
-	db, err := bolt.Open(s.path, 0o600, &boltOptions)
-	if err != nil {
-		return fmt.Errorf("reopen segment store after compaction: %w", err)
-	}
-	s.db = db
-	return nil
+	return s.f.Compact()
 }
 
 func eraseTx(tx *bolt.Tx, owners []string) error {

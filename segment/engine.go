@@ -390,7 +390,15 @@ func (e *Engine) apply(ev *event.Event, o *orderIn, touched map[*Profile]*shard)
 		o = parsed
 		e.link(ev.Viewer, o.customerKeys, touched)
 	}
-	sh, p := e.lookup(ev.Viewer, true)
+	// An end of presence alone tells nothing (no dwell without its start), and the
+	// leave of a connection opened before its viewer was erased must not bring the
+	// profile back.
+	ends := ev.Type == event.Leave || ev.Type == event.WatchStop
+	sh, p := e.lookup(ev.Viewer, !ends)
+	if p == nil {
+		e.metrics.applied.Inc()
+		return nil
+	}
 	defer sh.mu.Unlock()
 	ev.Viewer = p.ID
 	cats, ordered := e.applyTo(sh, p, ev, o, e.oldest(now))

@@ -1,0 +1,134 @@
+// Package boltfile is a bbolt file that can be rewritten in place. bbolt keeps deleted
+// values in its free pages until they are reused, so a store that erases a viewer's
+// data (GDPR) compacts its file afterwards: Compact copies the live data into a fresh
+// file and swaps it in, and the transactions of the store wait for the swap.
+package boltfile
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// File is an open bbolt file whose transactions may run concurrently, except with
+// Compact. A transaction's function must not start another one (it would wait for a
+// Compact that waits for it).
+type File struct {
+	mu   sync.RWMutex // write-locked only while Compact swaps the file
+	db   *bolt.DB
+	path string
+	opts bolt.Options
+	// txBase is added to the file's transaction ids (TxID): a compacted file numbers
+	// its transactions from the start again.
+	txBase int
+}
+
+// TxID is the id of tx, a transaction of f, kept increasing across compactions (the
+// id of bbolt's Tx.ID goes back after one).
+func (f *File) TxID(tx *bolt.Tx) int { return f.txBase + tx.ID() }
+
+// Open opens (creating) the file at path with opts and creates buckets that do not
+// exist yet. bbolt's errors are returned as they are (bolt.ErrTimeout when another
+// process holds the file).
+func Open(path string, opts bolt.Options, buckets ...[]byte) (*File, error) {
+	db, err := bolt.Open(path, 0o600, &opts)
+	if err != nil {
+		return nil, err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range buckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &File{db: db, path: path, opts: opts}, nil
+}
+
+// Close closes the file.
+func (f *File) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.db.Close()
+}
+
+// View runs fn in a read transaction.
+func (f *File) View(fn func(*bolt.Tx) error) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.db.View(fn)
+}
+
+// Update runs fn in a write transaction, committed (fsynced) when fn returns nil.
+func (f *File) Update(fn func(*bolt.Tx) error) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.db.Update(fn)
+}
+
+// Batch runs fn in a write transaction shared with concurrent callers (bbolt's Batch:
+// fn may run more than once).
+func (f *File) Batch(fn func(*bolt.Tx) error) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.db.Batch(fn)
+}
+
+// Compact rewrites the file with its live data only, so that deleted values do not
+// linger in free pages, and swaps it in: the time of a copy of the whole file, during
+// which transactions wait. On an error before the swap the old file stays in use.
+func (f *File) Compact() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	tmp := f.path + ".compact"
+	os.Remove(tmp)
+	opts := f.opts
+	opts.Timeout = 0
+	dst, err := bolt.Open(tmp, 0o600, &opts)
+	if err != nil {
+		return fmt.Errorf("compact %s: %w", f.path, err)
+	}
+	var last int
+	f.db.View(func(tx *bolt.Tx) error { last = tx.ID(); return nil })
+	if err := bolt.Compact(dst, f.db, 64<<20); err != nil {
+		dst.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("compact %s: %w", f.path, err)
+	}
+	if err := dst.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("compact %s: %w", f.path, err)
+	}
+	if err := f.db.Close(); err != nil {
+		return fmt.Errorf("compact %s: %w", f.path, err)
+	}
+	// From here the old file is closed: whatever happens, reopen what is at path.
+	renameErr := os.Rename(tmp, f.path)
+	if renameErr == nil {
+		if d, err := os.Open(filepath.Dir(f.path)); err == nil {
+			d.Sync() // make the rename durable
+			d.Close()
+		}
+	}
+	db, err := bolt.Open(f.path, 0o600, &opts)
+	if err != nil {
+		return fmt.Errorf("reopen %s after compaction: %w", f.path, err)
+	}
+	f.db = db
+	if renameErr == nil {
+		f.txBase += last
+	}
+	if renameErr != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("compact %s: %w", f.path, renameErr)
+	}
+	return nil
+}
