@@ -46,7 +46,7 @@ func (c *gateChat) SendDM(_ context.Context, room string, from event.User, to, t
 	return chat.DM{}, nil
 }
 func (c *gateChat) ViewerDMs(context.Context, string) (map[string][]chat.DM, error) { return nil, nil }
-func (c *gateChat) EraseViewer(context.Context, string) error {
+func (c *gateChat) EraseViewer(context.Context, ...string) error {
 	c.once.Do(func() { close(c.entered); <-c.gate })
 	return nil
 }

@@ -37,7 +37,7 @@ type chatOut interface {
 	SendEncodedPrompt(ctx context.Context, room string, e chat.EncodedPrompt) error
 	SendDM(ctx context.Context, room string, from event.User, to, text string) (chat.DM, error)
 	ViewerDMs(ctx context.Context, viewer string) (map[string][]chat.DM, error)
-	EraseViewer(ctx context.Context, viewer string) error
+	EraseViewer(ctx context.Context, viewers ...string) error
 }
 
 // outbox delivers the rules' prompts and DMs through chat.
@@ -378,13 +378,14 @@ func (a analytics) Erase(ctx context.Context, id string) error {
 		return err
 	}
 	defer a.rules.Hold(ids...)() // until the profile is gone: queued events then find none
+	// All ids at once: each store compacts its file once per erase.
+	if err := a.rules.Erase(ctx, ids...); err != nil {
+		return problem.Wrap(problem.Unavailable, err, "could not erase from the rules state; retry")
+	}
+	if err := a.chat.EraseViewer(ctx, ids...); err != nil {
+		return err
+	}
 	for _, v := range ids {
-		if err := a.rules.Erase(ctx, v); err != nil {
-			return problem.Wrap(problem.Unavailable, err, "could not erase from the rules state; retry")
-		}
-		if err := a.chat.EraseViewer(ctx, v); err != nil {
-			return err
-		}
 		a.book.zones.delete(v)
 		a.book.custom.delete(v)
 	}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -16,8 +18,13 @@ import (
 // File is an open bbolt file whose transactions may run concurrently, except with
 // Compact. A transaction's function must not start another one (it would wait for a
 // Compact that waits for it).
+//
+// Besides bbolt's own lock on the file, a File holds an exclusive lock on path+".lock"
+// while it is open: bbolt's lock goes with the file Compact replaces, and another
+// process waiting for it could otherwise get the old file in the middle of the swap.
 type File struct {
 	mu   sync.RWMutex // write-locked only while Compact swaps the file
+	lock *os.File     // holds the flock on path+".lock"
 	db   *bolt.DB
 	path string
 	opts bolt.Options
@@ -34,8 +41,14 @@ func (f *File) TxID(tx *bolt.Tx) int { return f.txBase + tx.ID() }
 // exist yet. bbolt's errors are returned as they are (bolt.ErrTimeout when another
 // process holds the file).
 func Open(path string, opts bolt.Options, buckets ...[]byte) (*File, error) {
+	lock, err := flock(path+".lock", opts.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(path + ".compact") // left by a crash during a compaction
 	db, err := bolt.Open(path, 0o600, &opts)
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
@@ -48,16 +61,44 @@ func Open(path string, opts bolt.Options, buckets ...[]byte) (*File, error) {
 	})
 	if err != nil {
 		db.Close()
+		lock.Close()
 		return nil, err
 	}
-	return &File{db: db, path: path, opts: opts}, nil
+	return &File{db: db, lock: lock, path: path, opts: opts}, nil
+}
+
+// flock opens path and takes an exclusive lock on it, waiting up to timeout (for ever
+// at 0) like bbolt does; bolt.ErrTimeout when another holder keeps it.
+func flock(path string, timeout time.Duration) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if err != syscall.EWOULDBLOCK {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if timeout > 0 && time.Now().After(deadline) {
+			f.Close()
+			return nil, bolt.ErrTimeout
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Close closes the file.
 func (f *File) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.db.Close()
+	err := f.db.Close()
+	f.lock.Close() // releases the lock
+	return err
 }
 
 // View runs fn in a read transaction.
@@ -91,7 +132,9 @@ func (f *File) Compact() error {
 	tmp := f.path + ".compact"
 	os.Remove(tmp)
 	opts := f.opts
-	opts.Timeout = 0
+	// No process that opens the file through Open can hold it while f holds the
+	// ".lock" file; the timeout is for one that does not.
+	opts.Timeout = 5 * time.Second
 	dst, err := bolt.Open(tmp, 0o600, &opts)
 	if err != nil {
 		return fmt.Errorf("compact %s: %w", f.path, err)
@@ -107,11 +150,13 @@ func (f *File) Compact() error {
 		os.Remove(tmp)
 		return fmt.Errorf("compact %s: %w", f.path, err)
 	}
-	if err := f.db.Close(); err != nil {
-		return fmt.Errorf("compact %s: %w", f.path, err)
+	// From here the old file is closed (bbolt marks it closed even when Close fails):
+	// whatever happens, reopen what is at path.
+	closeErr := f.db.Close()
+	renameErr := closeErr
+	if closeErr == nil {
+		renameErr = os.Rename(tmp, f.path)
 	}
-	// From here the old file is closed: whatever happens, reopen what is at path.
-	renameErr := os.Rename(tmp, f.path)
 	if renameErr == nil {
 		if d, err := os.Open(filepath.Dir(f.path)); err == nil {
 			d.Sync() // make the rename durable
@@ -123,12 +168,10 @@ func (f *File) Compact() error {
 		return fmt.Errorf("reopen %s after compaction: %w", f.path, err)
 	}
 	f.db = db
-	if renameErr == nil {
-		f.txBase += last
-	}
 	if renameErr != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("compact %s: %w", f.path, renameErr)
 	}
+	f.txBase += last
 	return nil
 }

@@ -143,3 +143,20 @@ func TestOpenHeldFile(t *testing.T) {
 		t.Fatalf("second open: %v", err)
 	}
 }
+
+// TestOpenRemovesLeftoverCompaction: a copy left by a crash during a compaction (a
+// full copy of the data, erased viewers' included until then) is removed on Open.
+func TestOpenRemovesLeftoverCompaction(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	if err := os.WriteFile(path+".compact", []byte("stale copy"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path, bolt.Options{}, bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := os.Stat(path + ".compact"); !os.IsNotExist(err) {
+		t.Fatalf("the leftover copy is still there: %v", err)
+	}
+}

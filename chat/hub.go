@@ -65,7 +65,7 @@ type dmWrite struct {
 	dm   DM
 	// erase, with done, is an erasure of a viewer's conversations, queued behind the
 	// DMs already waiting so that none of them is written after it.
-	erase string
+	erase []string
 	done  chan error
 }
 
@@ -349,10 +349,11 @@ func (h *Hub) ViewerDMs(ctx context.Context, viewer string) (map[string][]DM, er
 	return out, nil
 }
 
-// EraseViewer removes every conversation kept with viewer and what it said in the
-// history of every loaded room (GDPR erasure). The conversations go through the DM
-// writer's queue, after the DMs already waiting to be written.
-func (h *Hub) EraseViewer(ctx context.Context, viewer string) error {
+// EraseViewer removes every conversation kept with each of viewers (the ids of one
+// person) and what they said in the history of every loaded room (GDPR erasure). The
+// conversations go through the DM writer's queue, after the DMs already waiting to be
+// written.
+func (h *Hub) EraseViewer(ctx context.Context, viewers ...string) error {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -363,13 +364,18 @@ func (h *Hub) EraseViewer(ctx context.Context, viewer string) error {
 	h.mu.Unlock()
 	defer h.wg.Done()
 	for _, id := range loaded {
-		if err := h.withRoom(ctx, id, func(r *room) { r.eraseUser(viewer) }); err != nil {
+		err := h.withRoom(ctx, id, func(r *room) {
+			for _, v := range viewers {
+				r.eraseUser(v)
+			}
+		})
+		if err != nil {
 			return err
 		}
 	}
 	done := make(chan error, 1)
 	select {
-	case h.dmq <- dmWrite{erase: viewer, done: done}:
+	case h.dmq <- dmWrite{erase: viewers, done: done}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -401,7 +407,7 @@ func (h *Hub) writeDMs() {
 	for w := range h.dmq {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if w.done != nil {
-			w.done <- h.store.EraseViewer(ctx, w.erase)
+			w.done <- h.store.EraseViewer(ctx, w.erase...)
 			cancel()
 			continue
 		}

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,8 +24,8 @@ type Store interface {
 	DMs(ctx context.Context, room, viewer string) ([]DM, error)
 	// ViewerDMs returns every conversation of viewer, by room (GDPR access).
 	ViewerDMs(ctx context.Context, viewer string) (map[string][]DM, error)
-	// EraseViewer removes every conversation of viewer (GDPR erasure).
-	EraseViewer(ctx context.Context, viewer string) error
+	// EraseViewer removes every conversation of each of viewers (GDPR erasure).
+	EraseViewer(ctx context.Context, viewers ...string) error
 }
 
 // conversationRoom returns the room of a conversation key (room/viewer) of viewer;
@@ -148,15 +149,23 @@ func (m *MemoryStore) ViewerDMs(_ context.Context, viewer string) (map[string][]
 }
 
 // EraseViewer implements Store.
-func (m *MemoryStore) EraseViewer(_ context.Context, viewer string) error {
+func (m *MemoryStore) EraseViewer(_ context.Context, viewers ...string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for k := range m.dms {
-		if _, ok := conversationRoom(k, viewer); ok {
+		if ofAny(k, viewers) {
 			delete(m.dms, k)
 		}
 	}
 	return nil
+}
+
+// ofAny reports whether the conversation key (room/viewer) is one of viewers'.
+func ofAny(key string, viewers []string) bool {
+	return slices.ContainsFunc(viewers, func(v string) bool {
+		_, ok := conversationRoom(key, v)
+		return ok
+	})
 }
 
 func sanctionKey(s Sanction) string { return s.Kind + "\x00" + s.User }

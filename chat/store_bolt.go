@@ -190,12 +190,12 @@ func (s *BoltStore) ViewerDMs(_ context.Context, viewer string) (map[string][]DM
 
 // EraseViewer implements Store. It compacts the file afterwards: bbolt keeps deleted
 // bytes in free pages until they are reused.
-func (s *BoltStore) EraseViewer(_ context.Context, viewer string) error {
+func (s *BoltStore) EraseViewer(_ context.Context, viewers ...string) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		dms := tx.Bucket(bucketDMs)
 		var gone [][]byte
 		if err := dms.ForEachBucket(func(k []byte) error {
-			if _, ok := conversationRoom(string(k), viewer); ok {
+			if ofAny(string(k), viewers) {
 				gone = append(gone, bytes.Clone(k))
 			}
 			return nil
@@ -210,10 +210,10 @@ func (s *BoltStore) EraseViewer(_ context.Context, viewer string) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("%w: erase dms of %s: %v", ErrStore, viewer, err)
+		return fmt.Errorf("%w: erase dms of %v: %v", ErrStore, viewers, err)
 	}
 	if err := s.db.Compact(); err != nil {
-		return fmt.Errorf("%w: erase dms of %s: %v", ErrStore, viewer, err)
+		return fmt.Errorf("%w: erase dms of %v: %v", ErrStore, viewers, err)
 	}
 	return nil
 }

@@ -120,13 +120,20 @@ func TestEraseAfterQueuedDMs(t *testing.T) {
 	}
 	defer h.Close(context.Background())
 	h.persistDM("r", DM{ID: "1", Viewer: "v", Text: "hello"})
+	h.persistDM("r", DM{ID: "2", Viewer: "guest-of-v", Text: "hi"})
+	h.persistDM("r", DM{ID: "3", Viewer: "other", Text: "hey"})
 	erased := make(chan error, 1)
-	go func() { erased <- h.EraseViewer(context.Background(), "v") }()
+	go func() { erased <- h.EraseViewer(context.Background(), "v", "guest-of-v") }()
 	close(store.release)
 	if err := <-erased; err != nil {
 		t.Fatal(err)
 	}
-	if held, _ := store.ViewerDMs(context.Background(), "v"); len(held) != 0 {
-		t.Fatalf("a queued DM was written after the erasure: %v", held)
+	for _, v := range []string{"v", "guest-of-v"} {
+		if held, _ := store.ViewerDMs(context.Background(), v); len(held) != 0 {
+			t.Fatalf("a queued DM of %s was written after the erasure: %v", v, held)
+		}
+	}
+	if held, _ := store.ViewerDMs(context.Background(), "other"); len(held) != 1 {
+		t.Fatalf("another viewer's DMs: %v", held)
 	}
 }

@@ -22,9 +22,15 @@ type Held struct {
 type Eraser interface {
 	// AboutPrompts lists the prompts about viewer, oldest first.
 	AboutPrompts(ctx context.Context, viewer string) ([]Prompt, error)
-	// Erase removes everything kept about viewer: its action log and notes, the
-	// prompts about it, its limit counters and its scheduled jobs.
-	Erase(ctx context.Context, viewer string) error
+	// Erase removes everything kept about each of viewers (the ids of one person):
+	// its action log and notes, the prompts about it, its limit counters and its
+	// scheduled jobs.
+	Erase(ctx context.Context, viewers ...string) error
+}
+
+// aboutAny reports whether a limit key is one of viewers' (see aboutViewer).
+func aboutAny(key string, viewers []string) bool {
+	return slices.ContainsFunc(viewers, func(v string) bool { return aboutViewer(key, v) })
 }
 
 // aboutViewer reports whether a limit key is viewer's: "r\x00rule\x00viewer",
@@ -62,16 +68,20 @@ func (e *Engine) Held(ctx context.Context, viewer string) (Held, error) {
 	return out, nil
 }
 
-// Erase forgets viewer: nothing fires or arms for it while the erase runs, its armed
-// timers and scheduled jobs are disarmed, those being fired right now are waited for
-// (what they commit must be erased too), its webhook deliveries not yet made are
-// dropped, and the state erases the rest (see Eraser).
-// Events about viewer that arrive afterwards start afresh.
-func (e *Engine) Erase(ctx context.Context, viewer string) error {
-	// From here on nothing fires or arms for viewer, and what was under way has
+// Erase forgets viewers (the ids of one person): nothing fires or arms for them while
+// the erase runs, their armed timers and scheduled jobs are disarmed, those being
+// fired right now are waited for (what they commit must be erased too), their webhook
+// deliveries not yet made are dropped, and the state erases the rest (see Eraser).
+// Events about them that arrive afterwards start afresh.
+func (e *Engine) Erase(ctx context.Context, viewers ...string) error {
+	// From here on nothing fires or arms for them, and what was under way has
 	// finished (and is erased below) once the lock is had.
-	defer e.Hold(viewer)()
-	e.hooks.forget(viewer) // nothing enqueues for viewer any more
+	defer e.Hold(viewers...)()
+	gone := make(map[string]bool, len(viewers))
+	for _, v := range viewers {
+		gone[v] = true
+		e.hooks.forget(v) // nothing enqueues for v any more
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(e.ctx, cancel)() // a closing engine fires nothing more
@@ -81,11 +91,11 @@ func (e *Engine) Erase(ctx context.Context, viewer string) error {
 		firing := e.wheel.cancelWhere(func(data any) bool {
 			switch d := data.(type) {
 			case *stayTimer:
-				return d.viewer == viewer
+				return gone[d.viewer]
 			case *readyStay:
-				return d.timer.viewer == viewer
+				return gone[d.timer.viewer]
 			case Job:
-				return d.Env.Viewer.ID == viewer
+				return gone[d.Env.Viewer.ID]
 			}
 			return false
 		})
@@ -96,7 +106,7 @@ func (e *Engine) Erase(ctx context.Context, viewer string) error {
 			return err
 		}
 	}
-	return e.deps.State.Erase(ctx, viewer)
+	return e.deps.State.Erase(ctx, viewers...)
 }
 
 // Hold keeps viewers marked as being erased (nothing fires or arms for them) until
@@ -132,9 +142,16 @@ func (m *MemoryState) AboutPrompts(_ context.Context, viewer string) ([]Prompt, 
 }
 
 // Erase implements Eraser.
-func (m *MemoryState) Erase(_ context.Context, viewer string) error {
+func (m *MemoryState) Erase(_ context.Context, viewers ...string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	for _, viewer := range viewers {
+		m.eraseLocked(viewer)
+	}
+	return nil
+}
+
+func (m *MemoryState) eraseLocked(viewer string) {
 	delete(m.actions, viewer)
 	for _, id := range m.byViewer[viewer] {
 		if p := m.prompts[id]; p != nil {
@@ -153,7 +170,6 @@ func (m *MemoryState) Erase(_ context.Context, viewer string) error {
 			delete(m.jobs, id)
 		}
 	}
-	return nil
 }
 
 // AboutPrompts implements Eraser.
@@ -161,58 +177,68 @@ func (s *BoltState) AboutPrompts(_ context.Context, viewer string) ([]Prompt, er
 	return s.indexedPrompts(bViewer, viewer)
 }
 
-// Erase implements Eraser: one rewrite (see rewrite) deletes the viewer's action log,
+// Erase implements Eraser: one rewrite (see rewrite) deletes the viewers' action logs,
 // prompts, counters and jobs, found by a scan where no index leads to them, and then
-// compacts the file: bbolt keeps deleted bytes in free pages until they are reused.
-func (s *BoltState) Erase(_ context.Context, viewer string) error {
-	prefix := append([]byte(viewer), 0)
+// compacts the file once: bbolt keeps deleted bytes in free pages until they are
+// reused.
+func (s *BoltState) Erase(_ context.Context, viewers ...string) error {
 	return s.rewrite(func(tx *bolt.Tx) error {
-		if err := deletePrefix(tx.Bucket(bActions), prefix); err != nil {
-			return err
-		}
-		prompts, rooms := tx.Bucket(bPrompts), tx.Bucket(bRoom)
-		var ids [][]byte
-		c := tx.Bucket(bViewer).Cursor()
-		for k, id := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
-			ids = append(ids, bytes.Clone(id))
-		}
-		for _, id := range ids {
-			var p Prompt
-			if v := prompts.Get(id); v != nil && json.Unmarshal(v, &p) == nil {
-				at := indexKey(p.Room, p.CreatedAt)
-				rc := rooms.Cursor()
-				for k, v := rc.Seek(at); k != nil && bytes.HasPrefix(k, at); k, v = rc.Next() {
-					if bytes.Equal(v, id) {
-						if err := rc.Delete(); err != nil {
-							return err
-						}
-						break
-					}
-				}
-			}
-			if err := prompts.Delete(id); err != nil {
+		for _, viewer := range viewers {
+			if err := eraseViewerTx(tx, viewer); err != nil {
 				return err
 			}
 		}
-		if err := deletePrefix(tx.Bucket(bViewer), prefix); err != nil {
+		_, err := deleteWhere(tx.Bucket(bCounters), nil, func(k, _ []byte) bool { return aboutAny(string(k), viewers) })
+		if err != nil {
 			return err
 		}
-		if _, err := deleteWhere(tx.Bucket(bCounters), nil, func(k, _ []byte) bool { return aboutViewer(string(k), viewer) }); err != nil {
-			return err
-		}
-		_, err := deleteWhere(tx.Bucket(bJobs), nil, func(_, v []byte) bool {
+		_, err = deleteWhere(tx.Bucket(bJobs), nil, func(_, v []byte) bool {
 			var j Job
-			return json.Unmarshal(v, &j) == nil && j.Env.Viewer.ID == viewer
+			return json.Unmarshal(v, &j) == nil && slices.Contains(viewers, j.Env.Viewer.ID)
 		})
 		return err
 	}, func(w *writeBehind) {
 		for k := range w.cache { // counted since the flush: not written again
-			if aboutViewer(k, viewer) {
+			if aboutAny(k, viewers) {
 				delete(w.cache, k)
 			}
 		}
-		w.recs = slices.DeleteFunc(w.recs, func(r *Record) bool { return r.Action.Viewer == viewer })
+		w.recs = slices.DeleteFunc(w.recs, func(r *Record) bool { return slices.Contains(viewers, r.Action.Viewer) })
 	}, true)
+}
+
+// eraseViewerTx deletes viewer's action log and the prompts about it, from the room
+// queues' index too.
+func eraseViewerTx(tx *bolt.Tx, viewer string) error {
+	prefix := append([]byte(viewer), 0)
+	if err := deletePrefix(tx.Bucket(bActions), prefix); err != nil {
+		return err
+	}
+	prompts, rooms := tx.Bucket(bPrompts), tx.Bucket(bRoom)
+	var ids [][]byte
+	c := tx.Bucket(bViewer).Cursor()
+	for k, id := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
+		ids = append(ids, bytes.Clone(id))
+	}
+	for _, id := range ids {
+		var p Prompt
+		if v := prompts.Get(id); v != nil && json.Unmarshal(v, &p) == nil {
+			at := indexKey(p.Room, p.CreatedAt)
+			rc := rooms.Cursor()
+			for k, v := rc.Seek(at); k != nil && bytes.HasPrefix(k, at); k, v = rc.Next() {
+				if bytes.Equal(v, id) {
+					if err := rc.Delete(); err != nil {
+						return err
+					}
+					break
+				}
+			}
+		}
+		if err := prompts.Delete(id); err != nil {
+			return err
+		}
+	}
+	return deletePrefix(tx.Bucket(bViewer), prefix)
 }
 
 // rewrite runs change in one write transaction, then clean on what the write-behind

@@ -12,15 +12,15 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// TestEraseViewer: on every state, erasing a viewer removes its action log, the
-// prompts about it (from its room's queue too), its counters and its jobs, and leaves
-// another viewer's alone.
+// TestEraseViewer: on every state, erasing the ids of a viewer (two here, erased in
+// one call) removes their action logs, the prompts about them (from the room's queue
+// too), their counters and their jobs, and leaves another viewer's alone.
 func TestEraseViewer(t *testing.T) {
 	ctx, at := context.Background(), time.Now()
 	for name, open := range allStates(t) {
 		t.Run(name, func(t *testing.T) {
 			st := open()
-			for _, v := range []string{"v1", "v2"} {
+			for _, v := range []string{"v1", "v2", "v3"} {
 				p := &Prompt{ID: "p-" + v, Room: "r1", Viewer: PromptUser{ID: v}, RuleID: "stay", CreatedAt: at}
 				f := Firing{At: at, Limits: []Limit{{Key: "r\x00stay\x00" + v, Cap: 1}},
 					Rec: &Record{Action: Action{At: at, Viewer: v, RuleID: "stay", Type: ActPrompt, Detail: p.ID}, Prompt: p}}
@@ -31,13 +31,13 @@ func TestEraseViewer(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := st.Erase(ctx, "v1"); err != nil {
+			if err := st.Erase(ctx, "v1", "v3"); err != nil {
 				t.Fatal(err)
 			}
 			for _, c := range []struct {
 				viewer string
 				held   int
-			}{{"v1", 0}, {"v2", 1}} {
+			}{{"v1", 0}, {"v2", 1}, {"v3", 0}} {
 				acts, _ := st.Actions(ctx, c.viewer)
 				prompts, _ := st.AboutPrompts(ctx, c.viewer)
 				if len(acts) != c.held || len(prompts) != c.held {

@@ -390,13 +390,12 @@ func (e *Engine) apply(ev *event.Event, o *orderIn, touched map[*Profile]*shard)
 		o = parsed
 		e.link(ev.Viewer, o.customerKeys, touched)
 	}
-	// An end of presence alone tells nothing (no dwell without its start), and the
+	// The end of a presence whose start the engine never saw makes no profile: the
 	// leave of a connection opened before its viewer was erased must not bring the
 	// profile back.
 	ends := ev.Type == event.Leave || ev.Type == event.WatchStop
 	sh, p := e.lookup(ev.Viewer, !ends)
 	if p == nil {
-		e.metrics.applied.Inc()
 		return nil
 	}
 	defer sh.mu.Unlock()
