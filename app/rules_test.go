@@ -151,8 +151,8 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 
 // TestStayPromptEndToEnd: with a 2-second threshold, exactly one prompt reaches the
 // room's agents for the viewer who stayed without buying; none for the viewer who
-// bought through a signed Shopify webhook, none for the one who opted out, none before
-// the threshold. The buyer gets the thank-you DM; the prompt is claimed once, resolved,
+// bought through a signed Shopify webhook, none for the one who opted out, none for
+// the agents and the host in the room, none before the threshold. The buyer gets the thank-you DM; the prompt is claimed once, resolved,
 // and counts as converted when its viewer orders.
 func TestStayPromptEndToEnd(t *testing.T) {
 	cfg := testConfig(t)
@@ -169,8 +169,13 @@ func TestStayPromptEndToEnd(t *testing.T) {
 	}
 	agentTok, agent2Tok := issue(event.RoleAgent, "agent1"), issue(event.RoleAgent, "agent2")
 	agent := dialRoom(t, base, room, agentTok)
-	stop := goLive(t, a, base, room, issue(event.RoleHost, "host"))
+	hostTok := issue(event.RoleHost, "host")
+	stop := goLive(t, a, base, room, hostTok)
 	defer stop()
+	// Staff in the live room are not viewers: the second agent joins the chat and the
+	// host watches its own stream (the studio's preview) past the threshold.
+	dialRoom(t, base, room, agent2Tok)
+	defer watch(t, base, room, hostTok)()
 
 	stayTok, stayer := guest(t, base, room)
 	buyTok, buyer := guest(t, base, room)
@@ -220,6 +225,11 @@ func TestStayPromptEndToEnd(t *testing.T) {
 	for _, w := range watchers {
 		if n := len(w.of("prompt")); n != 0 {
 			t.Fatalf("a viewer got %d prompts", n)
+		}
+	}
+	for _, staff := range []string{"agent1", "agent2", "host"} {
+		if code, b := api(t, "GET", base+"/api/viewers/"+staff, agentTok, ""); code != 404 {
+			t.Fatalf("staff member %s has a profile: %d %s", staff, code, b)
 		}
 	}
 	waitUntil(t, "the buyer's thank-you DM", func() bool { return len(buyerWS.of("dm")) >= 1 })

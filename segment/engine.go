@@ -349,8 +349,28 @@ func (e *Engine) oldestCat() int32 {
 // change to the subscribers. Live events are not checked against stored ids: the tap's
 // ids are unique by construction.
 func (e *Engine) Apply(ev event.Event) {
+	if byStaff(&ev) {
+		return
+	}
 	changes := e.apply(&ev, nil, nil)
 	e.publish(ev, changes)
+}
+
+// byStaff reports whether ev is a host's, agent's or admin's own presence or activity
+// in a room: staff are not viewers, so it makes no profile, counts in no figure and
+// triggers no rule. A DM is about its viewer party whoever wrote it, and a pin or a
+// live's start and end are about the room.
+func byStaff(ev *event.Event) bool {
+	switch ev.Role {
+	case event.RoleHost, event.RoleAgent, event.RoleAdmin:
+	default:
+		return false
+	}
+	switch ev.Type {
+	case event.DM, event.Pin, event.LiveStart, event.LiveEnd, event.TagChange:
+		return false
+	}
+	return true
 }
 
 // apply is Apply's work; o is the parsed order of an Order event. touched collects the

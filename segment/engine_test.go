@@ -378,3 +378,33 @@ func TestJoinRemembersThePinnedProduct(t *testing.T) {
 		}
 	}
 }
+
+// TestStaffMakeNoProfile: a host's, agent's or admin's own presence and messages make
+// no profile and reach no subscriber; an agent's DM to a viewer is the viewer's.
+func TestStaffMakeNoProfile(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	sub := event.NewQueue(64)
+	defer e.Subscribe(sub)()
+	for _, role := range []string{event.RoleHost, event.RoleAgent, event.RoleAdmin} {
+		for _, typ := range []event.Type{event.Join, event.WatchStart, event.Watch, event.Danmaku, event.Like, event.Leave} {
+			x := ev(typ, "staff-"+role, t0)
+			x.Role, x.Seconds = role, 60
+			e.Apply(x)
+		}
+		if _, err := e.Viewer(context.Background(), "staff-"+role); err == nil {
+			t.Errorf("a %s has a profile", role)
+		}
+	}
+	if n := sub.Published(); n != 0 {
+		t.Fatalf("%d staff events reached the subscriber", n)
+	}
+	dm := ev(event.DM, "v", t0)
+	dm.Role, dm.Peer, dm.Text = event.RoleAgent, "staff-agent", "hello"
+	e.Apply(dm)
+	if v := viewer(t, e, "v"); len(v.Recent) != 1 || v.Recent[0].Type != string(event.DM) {
+		t.Fatalf("the agent's DM is not the viewer's: %+v", v.Recent)
+	}
+	if got := (<-sub.C()).Type; got != event.DM {
+		t.Fatalf("the subscriber got %s first, want the DM", got)
+	}
+}
