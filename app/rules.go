@@ -139,7 +139,7 @@ func (p *playbook) handle(ctx context.Context, ev event.Event) {
 	}
 	if ev.Type == event.TagChange && ev.Tag != nil {
 		p.trend.add(ev)
-		p.rules.OnTagChange(ctx, v, s, rules.TagChange{Dimension: ev.Tag.Dimension, From: ev.Tag.From, To: ev.Tag.To, At: ev.At})
+		p.rules.OnTagChange(ctx, v, s, rules.TagChange{Dimension: ev.Tag.Dimension, From: ev.Tag.From, To: ev.Tag.To, At: ev.At, CauseAt: ev.Tag.CauseAt})
 		return
 	}
 	p.rules.OnEvent(ctx, v, s, ev)

@@ -454,3 +454,41 @@ func grepLines(text, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestImportedHistoryFiresNoRule: a shop's order history imported through
+// POST /api/events sends no thank-you DM and no prompt (the orders are old news), and
+// the profile's last_seen stays the order's time; an order arriving live is thanked.
+func TestImportedHistoryFiresNoRule(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Segment.ShopSecret = shopSecret
+	a, base := startApp(t, cfg)
+	admin, _ := a.Signer().Issue(token.Spec{User: "root", Role: event.RoleAdmin, Room: token.AnyRoom, TTL: time.Hour})
+	old := time.Now().UTC().Add(-300 * 24 * time.Hour).Truncate(time.Second)
+	body := fmt.Sprintf(`[{"id":"imp-1","type":"order","viewer":"cust-d","room":"shop","at":%q,"order_id":"o-1","total":"25.00","currency":"USD"}]`,
+		old.Format(time.RFC3339))
+	if code, b := api(t, "POST", base+"/api/events", admin, body); code != 200 {
+		t.Fatalf("import: %d %s", code, b)
+	}
+	code, b := shopifyOrder(t, base, "3001", "cust-live", "shop", true)
+	if code != 200 {
+		t.Fatalf("live order: %d %s", code, b)
+	}
+	waitUntil(t, "the live order's thank-you", func() bool {
+		_, b := api(t, "GET", base+"/api/viewers/cust-live/actions", admin, "")
+		return bytes.Contains(b, []byte(`"type":"dm"`))
+	})
+	_, acts := api(t, "GET", base+"/api/viewers/cust-d/actions", admin, "")
+	if bytes.Contains(acts, []byte(`"type"`)) {
+		t.Fatalf("the imported order fired rules: %s", acts)
+	}
+	var v struct {
+		LastSeen time.Time `json:"last_seen"`
+	}
+	_, b = api(t, "GET", base+"/api/viewers/cust-d", admin, "")
+	if err := json.Unmarshal(b, &v); err != nil || !v.LastSeen.Equal(old) {
+		t.Fatalf("last_seen %v, want the order's time %v (%v): %s", v.LastSeen, old, err, b)
+	}
+	if _, m := api(t, "GET", base+"/metrics", "", ""); !strings.Contains(string(m), "liveroom_rules_history_skipped_total") {
+		t.Fatal("/metrics lacks liveroom_rules_history_skipped_total")
+	}
+}

@@ -83,8 +83,10 @@ type TagInfo struct {
 	From      string `json:"from"`
 	To        string `json:"to"`
 	Reason    string `json:"reason"`
-	// Cause is the id of the event that led to the change, empty for a sweep.
-	Cause string `json:"cause,omitempty"`
+	// Cause is the id of the event that led to the change, empty for a sweep, and
+	// CauseAt its time: a change caused by imported history is old news.
+	Cause   string    `json:"cause,omitempty"`
+	CauseAt time.Time `json:"cause_at,omitzero"`
 }
 
 // OrderInfo is the part of an order the segment engine needs.

@@ -333,6 +333,7 @@ type counters struct {
 	evaluated, fired, prompts, dms, tags, webhooks atomic.Uint64
 	consentSkipped, quietDeferred, quietDropped    atomic.Uint64
 	hookDelivered, hookFailed, hookDropped, errors atomic.Uint64
+	history                                        atomic.Uint64
 }
 
 func (c *counters) count(action string) {
@@ -354,7 +355,10 @@ type Stats struct {
 	ConsentSkipped, QuietDeferred, QuietDropped    uint64
 	WebhooksDelivered, WebhooksFailed              uint64
 	WebhooksDropped, Errors                        uint64
-	ArmedTimers                                    int
+	// History counts rules not fired because their event (or the event behind their
+	// tag change) happened more than an hour before it reached them (imports).
+	History     uint64
+	ArmedTimers int
 }
 
 // Stats returns the totals so far.
@@ -365,5 +369,5 @@ func (e *Engine) Stats() Stats {
 		ConsentSkipped: c.consentSkipped.Load(), QuietDeferred: c.quietDeferred.Load(),
 		QuietDropped: c.quietDropped.Load(), WebhooksDelivered: c.hookDelivered.Load(),
 		WebhooksFailed: c.hookFailed.Load(), WebhooksDropped: c.hookDropped.Load(),
-		Errors: c.errors.Load(), ArmedTimers: e.wheel.len()}
+		Errors: c.errors.Load(), History: c.history.Load(), ArmedTimers: e.wheel.len()}
 }

@@ -436,3 +436,38 @@ func TestDelayedJobKeepsViewerZone(t *testing.T) {
 		}
 	})
 }
+
+// TestHistoryFiresNothing: an event more than an hour old when it arrives (a shop's
+// orders imported on day one), or a tag change it caused, fires no event or tag_change
+// rule: no thank-you DM for last year's order, no perk prompt from imported activity.
+// Its follow-up job still falls due from the order's time, and a recent one is thanked.
+func TestHistoryFiresNothing(t *testing.T) {
+	clock := &manualClock{t: t0}
+	e, out, st := start(t, mustCompile(t, DefaultRules(5*time.Minute)), clock)
+	ctx := context.Background()
+	v := viewer("ann")
+	v.Name, v.Orders = "Ann", 1
+	e.OnEvent(ctx, v, Session{Room: "r1"}, orderEvent("old", t0.Add(-3*24*time.Hour)))
+	v.Tags.Activity = "high"
+	e.OnTagChange(ctx, v, Session{Room: "r1"}, TagChange{Dimension: "activity", From: "medium", To: "high", At: t0,
+		CauseAt: t0.Add(-2 * time.Hour)})
+	if prompts, dms := out.sent(); len(prompts)+len(dms) != 0 {
+		t.Fatalf("history fired: prompts %+v dms %+v", prompts, dms)
+	}
+	if got := e.Stats().History; got != 2 {
+		t.Fatalf("history skipped %d, want 2", got)
+	}
+	if jobs, _ := st.Jobs(ctx); len(jobs) != 1 || !jobs[0].Due.Equal(t0.Add(4*24*time.Hour)) {
+		t.Fatalf("the follow-up of the 3-day-old order: %+v", jobs)
+	}
+	// Within the hour it is news: the thank-you goes out, and the perk prompt.
+	w := viewer("bob")
+	w.Name, w.Orders = "Bob", 1
+	e.OnEvent(ctx, w, Session{Room: "r1"}, orderEvent("recent", t0.Add(-10*time.Minute)))
+	w.Tags.Activity = "high"
+	e.OnTagChange(ctx, w, Session{Room: "r1"}, TagChange{Dimension: "activity", From: "medium", To: "high", At: t0,
+		CauseAt: t0.Add(-10 * time.Minute)})
+	if prompts, dms := out.sent(); len(dms) != 1 || len(prompts) != 1 {
+		t.Fatalf("recent events: prompts %+v dms %+v", prompts, dms)
+	}
+}

@@ -87,6 +87,8 @@ type TagChange struct {
 	From      string
 	To        string
 	At        time.Time
+	// CauseAt is the time of the event that led to the change (zero for a sweep).
+	CauseAt time.Time
 }
 
 // Env is what conditions and templates see: viewer.*, session.*, event.* in

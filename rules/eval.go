@@ -13,8 +13,16 @@ import (
 )
 
 // staleAfter: an "after" job whose due time passed longer ago than this is not
-// scheduled (an imported order from last year earns no follow-up today).
+// scheduled (an imported order from last year earns no follow-up today), and an event
+// older than this, or a tag change it caused, fires no event or tag_change rule: it is
+// history (a shop's orders imported on day one), not something the viewer just did,
+// and thanking a customer today for an order of last year would be wrong. Its "after"
+// jobs still fall due from its time, and stay timers, converted prompts and the
+// profile still take it into account.
 const staleAfter = time.Hour
+
+// history reports whether something that happened at is too old to act on.
+func history(at, now time.Time) bool { return !at.IsZero() && at.Before(now.Add(-staleAfter)) }
 
 // OnEvent evaluates the rules triggered by ev for viewer v in session s (snapshots
 // taken just after ev was applied), arms or disarms v's stay timers, and on an order
@@ -46,13 +54,17 @@ func (e *Engine) OnEvent(ctx context.Context, v Viewer, s Session, ev event.Even
 	if len(rs) == 0 {
 		return
 	}
+	old := history(ev.At, now)
 	shared := env // conditions take it by pointer, which moves it to the heap: only here
 	for _, r := range rs {
-		if r.timer == TimerAfter {
+		switch {
+		case r.timer == TimerAfter: // due from the event's time; not when long past
 			e.scheduleAfter(ctx, r, shared, ev, now)
-			continue
+		case old:
+			e.stats.history.Add(1)
+		default:
+			e.run(ctx, r, &shared, now, nil)
 		}
-		e.run(ctx, r, &shared, now, nil)
 	}
 }
 
@@ -65,6 +77,14 @@ func (e *Engine) OnTagChange(ctx context.Context, v Viewer, s Session, c TagChan
 	}
 	set := e.set.Load()
 	now := e.clock.Now()
+	if history(c.CauseAt, now) {
+		for _, r := range set.tags {
+			if r.tagDim == c.Dimension && matches(r.tagFrom, c.From) && matches(r.tagTo, c.To) {
+				e.stats.history.Add(1)
+			}
+		}
+		return
+	}
 	var env *Env // made for the first rule that matches
 	for _, r := range set.tags {
 		if r.tagDim == c.Dimension && matches(r.tagFrom, c.From) && matches(r.tagTo, c.To) {

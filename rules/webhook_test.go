@@ -72,7 +72,7 @@ func TestWebhookRefusesPrivateAddresses(t *testing.T) {
 	e, _, _ := start(t, mustCompile(t, doc), nil, func(c *Config, _ *Deps) {
 		c.WebhookAttempts, c.WebhookBackoff, c.WebhookMaxBackoff = 2, time.Millisecond, time.Millisecond
 	})
-	e.OnEvent(context.Background(), viewer("v1"), Session{}, orderEvent("e1", t0))
+	e.OnEvent(context.Background(), viewer("v1"), Session{}, orderEvent("e1", time.Now()))
 	waitFor(t, "the refusal", func() bool { return e.Stats().WebhooksFailed == 1 })
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
@@ -112,7 +112,7 @@ func TestWebhookRetriesThenDelivers(t *testing.T) {
 	defer srv.Close()
 	e := hookEngine(t, srv.URL, 6)
 	v := viewer("v1")
-	e.OnEvent(context.Background(), v, Session{Room: "r1"}, orderEvent("e1", t0))
+	e.OnEvent(context.Background(), v, Session{Room: "r1"}, orderEvent("e1", time.Now()))
 	waitFor(t, "delivery", func() bool { return e.Stats().WebhooksDelivered == 1 })
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
@@ -137,7 +137,7 @@ func TestWebhookGivesUp(t *testing.T) {
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	e := hookEngine(t, srv.URL, 3)
-	e.OnEvent(context.Background(), viewer("v1"), Session{}, orderEvent("e1", t0))
+	e.OnEvent(context.Background(), viewer("v1"), Session{}, orderEvent("e1", time.Now()))
 	waitFor(t, "giving up", func() bool { return e.Stats().WebhooksFailed == 1 })
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
@@ -150,7 +150,7 @@ func TestWebhookGivesUp(t *testing.T) {
 	srv2 := httptest.NewServer(rc2)
 	defer srv2.Close()
 	e2 := hookEngine(t, srv2.URL, 5)
-	e2.OnEvent(context.Background(), viewer("v1"), Session{}, orderEvent("e1", t0))
+	e2.OnEvent(context.Background(), viewer("v1"), Session{}, orderEvent("e1", time.Now()))
 	waitFor(t, "a final 400", func() bool { return e2.Stats().WebhooksFailed == 1 })
 	rc2.mu.Lock()
 	defer rc2.mu.Unlock()
@@ -200,9 +200,9 @@ func TestEraseDropsWebhooks(t *testing.T) {
 		c.WebhookAllowPrivate = true
 	})
 	ctx := context.Background()
-	e.OnEvent(ctx, viewer("v1"), Session{}, orderEvent("e1", t0))
-	e.OnEvent(ctx, viewer("v1"), Session{}, orderEvent("e2", t0))
-	e.OnEvent(ctx, viewer("v2"), Session{}, orderEvent("e3", t0))
+	e.OnEvent(ctx, viewer("v1"), Session{}, orderEvent("e1", time.Now()))
+	e.OnEvent(ctx, viewer("v1"), Session{}, orderEvent("e2", time.Now()))
+	e.OnEvent(ctx, viewer("v2"), Session{}, orderEvent("e3", time.Now()))
 	attempts := func() int {
 		mu.Lock()
 		defer mu.Unlock()
@@ -247,7 +247,7 @@ func TestWebhookCountedAtShutdown(t *testing.T) {
 	doc := Document{Rules: []RuleSpec{{ID: "crm", Trigger: TriggerSpec{Event: []string{"order"}},
 		Action: ActionSpec{Type: ActWebhook, URL: "http://example.invalid/hook"}}}}
 	e, _, _ := start(t, mustCompile(t, doc), nil, func(_ *Config, d *Deps) { d.HTTP = client })
-	e.OnEvent(context.Background(), viewer("v1"), Session{}, orderEvent("e1", t0))
+	e.OnEvent(context.Background(), viewer("v1"), Session{}, orderEvent("e1", time.Now()))
 	<-started
 	closed := make(chan error, 1)
 	go func() { closed <- e.Close(context.Background()) }()
@@ -268,7 +268,7 @@ func TestWebhookCountedAtShutdown(t *testing.T) {
 		c.WebhookAttempts, c.WebhookBackoff, c.WebhookMaxBackoff = 5, time.Minute, time.Minute
 		c.WebhookAllowPrivate = true
 	})
-	e2.OnEvent(context.Background(), viewer("v1"), Session{}, orderEvent("e1", t0))
+	e2.OnEvent(context.Background(), viewer("v1"), Session{}, orderEvent("e1", time.Now()))
 	waitFor(t, "the first attempt", func() bool { rc.mu.Lock(); defer rc.mu.Unlock(); return len(rc.bodies) == 1 })
 	if err := e2.Close(context.Background()); err != nil { // it waits to retry
 		t.Fatal(err)
