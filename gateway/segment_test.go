@@ -190,6 +190,17 @@ func TestSegmentAPI(t *testing.T) {
 	if a.status != 200 || !strings.Contains(a.body, `"dm_conversion":null`) || !strings.Contains(a.body, `"funnel":{"viewers":1,"engaged":1,"first_order":1,"repeat":0}`) {
 		t.Errorf("analytics: %d %s", a.status, a.body)
 	}
+	// A room's agent sees its room's figures, asked with or without ?room=, and no
+	// other room's.
+	roomAgent := issue("agent", "r1")
+	for _, path := range []string{"/api/analytics", "/api/analytics?room=r1"} {
+		if a := call(t, srv, "GET", path, roomAgent, "", ""); a.status != 200 || !strings.Contains(a.body, `"room":"r1"`) {
+			t.Errorf("%s with r1's agent: %d %s", path, a.status, a.body)
+		}
+	}
+	if a := call(t, srv, "GET", "/api/analytics?room=r2", roomAgent, "", ""); a.status != 403 {
+		t.Errorf("r2's figures with r1's agent: %d %s", a.status, a.body)
+	}
 
 	if a := call(t, srv, "GET", "/api/viewers/v1/export", agent, "", ""); a.status != 403 {
 		t.Errorf("agent export: %d", a.status)

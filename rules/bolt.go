@@ -327,7 +327,8 @@ func (s *BoltState) Prompts(_ context.Context, room string) ([]Prompt, error) {
 }
 
 // indexedPrompts lists the prompts an index bucket (by room or by viewer) holds for
-// owner, oldest first, after a flush of what is written behind.
+// owner, oldest first (every owner's, owner by owner, for ""), after a flush of what
+// is written behind.
 func (s *BoltState) indexedPrompts(index []byte, owner string) ([]Prompt, error) {
 	if err := s.flush(); err != nil {
 		return nil, err
@@ -336,6 +337,9 @@ func (s *BoltState) indexedPrompts(index []byte, owner string) ([]Prompt, error)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		prompts := tx.Bucket(bPrompts)
 		prefix := append([]byte(owner), 0)
+		if owner == "" {
+			prefix = nil // every owner's
+		}
 		c := tx.Bucket(index).Cursor()
 		for k, id := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
 			var p Prompt

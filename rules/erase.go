@@ -174,6 +174,9 @@ func (m *MemoryState) eraseLocked(viewer string) {
 
 // AboutPrompts implements Eraser.
 func (s *BoltState) AboutPrompts(_ context.Context, viewer string) ([]Prompt, error) {
+	if viewer == "" {
+		return nil, nil // not every viewer's
+	}
 	return s.indexedPrompts(bViewer, viewer)
 }
 

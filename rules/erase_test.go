@@ -51,6 +51,12 @@ func TestEraseViewer(t *testing.T) {
 			if room, _ := st.Prompts(ctx, "r1"); len(room) != 1 || room[0].Viewer.ID != "v2" {
 				t.Errorf("room queue: %+v", room)
 			}
+			if all, _ := st.Prompts(ctx, ""); len(all) != 1 || all[0].Viewer.ID != "v2" {
+				t.Errorf("every room's prompts: %+v", all)
+			}
+			if about, _ := st.AboutPrompts(ctx, ""); len(about) != 0 {
+				t.Errorf("prompts about the viewer \"\": %+v", about)
+			}
 			if jobs, _ := st.Jobs(ctx); len(jobs) != 1 || jobs[0].ID != "j-v2" {
 				t.Errorf("jobs: %+v", jobs)
 			}

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -116,10 +117,15 @@ func (m *MemoryState) UpdatePrompt(_ context.Context, id string, fn func(*Prompt
 func (m *MemoryState) Prompts(_ context.Context, room string) ([]Prompt, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ids := m.byRoom[room]
-	out := make([]Prompt, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, *m.prompts[id])
+	rooms := []string{room}
+	if room == "" {
+		rooms = slices.Sorted(maps.Keys(m.byRoom))
+	}
+	var out []Prompt
+	for _, r := range rooms {
+		for _, id := range m.byRoom[r] {
+			out = append(out, *m.prompts[id])
+		}
 	}
 	return out, nil
 }

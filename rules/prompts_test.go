@@ -102,6 +102,9 @@ func TestPromptClaimResolveConversion(t *testing.T) {
 		if conv, _ := e.DMConversion(ctx, "r2"); conv != (Conversion{}) {
 			t.Fatalf("r2 has no resolved prompts: %+v", conv)
 		}
+		if all, _ := e.DMConversion(ctx, ""); all != conv {
+			t.Fatalf("every room's conversion %+v, want r1's %+v (the only room with prompts)", all, conv)
+		}
 		acts, _ := e.Actions(ctx, "a")
 		if len(acts) != 1 || acts[0].Type != ActPrompt || acts[0].Detail != pa || acts[0].RuleID != "ask" {
 			t.Fatalf("actions of a: %+v", acts)

@@ -118,7 +118,7 @@ type PromptStore interface {
 	// UpdatePrompt runs fn on the prompt atomically and stores the result unless fn
 	// fails; an unknown id is ErrPromptNotFound.
 	UpdatePrompt(ctx context.Context, id string, fn func(*Prompt) error) (Prompt, error)
-	// Prompts lists a room's prompts, oldest first.
+	// Prompts lists a room's prompts, oldest first; every room's (room by room) for "".
 	Prompts(ctx context.Context, room string) ([]Prompt, error)
 	// ViewerPrompts lists the ids of a viewer's prompts created at or after since.
 	ViewerPrompts(ctx context.Context, viewer string, since time.Time) ([]string, error)
