@@ -93,7 +93,7 @@ type roomState struct {
 // PromptViewer is who a prompt is about.
 type PromptViewer struct {
 	ID   string   `json:"id"`
-	Name string   `json:"name,omitempty"`
+	Name string   `json:"name"` // "" for a guest who gave none (the contract lists it)
 	Tags []string `json:"tags,omitempty"`
 }
 
@@ -106,9 +106,7 @@ func appendPromptEvent(b []byte, at int64, p *Prompt) []byte {
 	b = strconv.AppendInt(b, at, 10)
 	b = append(b, `,"viewer":{"id":`...)
 	b = appendJSONString(b, p.Viewer.ID)
-	if p.Viewer.Name != "" {
-		b = appendJSONString(append(b, `,"name":`...), p.Viewer.Name)
-	}
+	b = appendJSONString(append(b, `,"name":`...), p.Viewer.Name)
 	if len(p.Viewer.Tags) > 0 {
 		b = append(b, `,"tags":[`...)
 		for i, t := range p.Viewer.Tags {

@@ -168,8 +168,12 @@ func FuzzPromptEvent(f *testing.F) {
 		}
 		v := p.Viewer
 		want := mustJSON(&outEvent{Type: evPrompt, At: 1764000000123, Viewer: &v, Reason: p.Reason, Suggested: p.Suggested, PromptID: p.PromptID})
-		if got := appendPromptEvent(nil, 1764000000123, &p); string(got) != string(want) {
+		got := appendPromptEvent(nil, 1764000000123, &p)
+		if string(got) != string(want) {
 			t.Fatalf("prompt event\n got %s\nwant %s", got, want)
+		}
+		if !strings.Contains(string(got), `,"name":"`) { // the contract's viewer (id, name, tags), a guest's too
+			t.Fatalf("no viewer name in %s", got)
 		}
 	})
 }

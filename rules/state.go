@@ -58,7 +58,7 @@ type Prompt struct {
 // PromptUser is the viewer a prompt is about.
 type PromptUser struct {
 	ID   string `json:"id"`
-	Name string `json:"name,omitempty"`
+	Name string `json:"name"`
 	Tags Tags   `json:"tags"`
 }
 

@@ -2,6 +2,7 @@ package segment
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -258,8 +259,11 @@ func TestAnalytics(t *testing.T) {
 		t.Fatalf("page 1 %+v %v", page, err)
 	}
 	page, _ = e.Members(context.Background(), DimActivity, Dormant, page.Next, 1)
-	if len(page.Members) != 1 || page.Members[0].ID != "d" {
-		t.Fatalf("page 2 %+v", page)
+	if len(page.Members) != 1 || page.Members[0].ID != "d" || page.Next != "" {
+		t.Fatalf("page 2, the last: %+v", page)
+	}
+	if b, _ := json.Marshal(page.Members[0]); !strings.Contains(string(b), `"name":`) {
+		t.Fatalf("a member without a name lacks the name field: %s", b)
 	}
 	var csv strings.Builder
 	if err := e.MembersCSV(context.Background(), DimActivity, Dormant, &csv); err != nil || strings.Count(csv.String(), "\n") != 3 {

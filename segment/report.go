@@ -45,7 +45,7 @@ func (e *Engine) Segments(ctx context.Context) SegmentCounts {
 // Member is one row of a segment's member list.
 type Member struct {
 	ID           string    `json:"id"`
-	Name         string    `json:"name,omitempty"`
+	Name         string    `json:"name"`
 	Since        time.Time `json:"since"`
 	Sessions     int       `json:"sessions"`
 	WatchSeconds int64     `json:"watch_seconds"`
@@ -129,12 +129,14 @@ func (e *Engine) Members(ctx context.Context, dim, tag, after string, limit int)
 	if after != "" && start < len(ids) && ids[start] == after {
 		start++
 	}
-	for _, id := range ids[start:] {
+	for i, id := range ids[start:] {
 		if m, ok := e.member(id, d, tag); ok {
 			page.Members = append(page.Members, m)
 		}
 		if len(page.Members) == limit {
-			page.Next = id
+			if start+i+1 < len(ids) { // no next page after the last member
+				page.Next = id
+			}
 			break
 		}
 	}
