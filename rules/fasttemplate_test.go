@@ -95,7 +95,8 @@ func TestDescribe(t *testing.T) {
 		env  Env
 		want string
 	}{
-		{Env{Session: Session{WatchSeconds: 372.9}}, "watched 6m12s, 0 comments, no order"},
+		{Env{Session: Session{WatchSeconds: 372.4}}, "watched 6m12s, 0 comments, no order"},
+		{Env{Session: Session{WatchSeconds: 299.996}}, "watched 5m0s, 0 comments, no order"}, // at a 5m threshold
 		{Env{Session: Session{WatchSeconds: 5, Comments: 1, Orders: 1}}, "watched 5s, 1 comment, 1 order"},
 		{Env{Session: Session{Comments: 12, Orders: 2}, Event: Event{Type: "tag_change", Dimension: "activity", From: "", To: "high"}},
 			"watched 0s, 12 comments, 2 orders; activity: none → high"},

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"text/template"
@@ -148,7 +149,8 @@ func describe(env *Env) string {
 	s := env.Session
 	b := make([]byte, 0, 64)
 	b = append(b, "watched "...)
-	b = append(b, (time.Duration(s.WatchSeconds) * time.Second).String()...)
+	// Rounded: a threshold reached at 299.996 s of watching reads "5m0s", not "4m59s".
+	b = append(b, (time.Duration(math.Round(s.WatchSeconds)) * time.Second).String()...)
 	b = appendCount(b, ", ", s.Comments, " comment")
 	if s.Orders == 0 {
 		b = append(b, ", no order"...)
