@@ -76,7 +76,8 @@ type Config struct {
 	Keywords []string `yaml:"chat-keywords"`
 	// Gifts is the gift catalog (YAML only).
 	Gifts []Gift `yaml:"chat-gifts"`
-	// RoomIdle is how long an empty room keeps its goroutine before it is unloaded.
+	// RoomIdle is how long an empty room keeps its goroutine before it is unloaded; it
+	// also stays while its last event is younger than HistoryAge (resumes need it).
 	RoomIdle time.Duration `yaml:"chat-room-idle"`
 }
 
@@ -137,7 +138,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SlowMode, "chat-slow-mode", c.SlowMode, "default per-viewer minimum interval between danmaku (0: off)")
 	fs.DurationVar(&c.MuteFor, "chat-mute-for", c.MuteFor, "mute duration when a mute gives none")
 	fs.StringVar(&c.KeywordAction, "chat-keyword-action", c.KeywordAction, "what the keyword filter does: mask or block")
-	fs.DurationVar(&c.RoomIdle, "chat-room-idle", c.RoomIdle, "how long an empty room stays loaded")
+	fs.DurationVar(&c.RoomIdle, "chat-room-idle", c.RoomIdle, "how long an empty room stays loaded (and at least until its last event is chat-history-age old)")
 }
 
 // Validate checks c.

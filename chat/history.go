@@ -45,6 +45,12 @@ func (h *history) trim(now time.Time) {
 	}
 }
 
+// fresh reports whether an event younger than age is held: its room stays loaded
+// while it is, so that a client can resume within age of the room's last event.
+func (h *history) fresh(now time.Time) bool {
+	return h.len() > 0 && now.Sub(h.items[len(h.items)-1].at) <= h.age
+}
+
 // oldest is the first seq still held, or 0 when empty.
 func (h *history) oldest() uint64 {
 	if h.len() == 0 {

@@ -128,7 +128,8 @@ func (r *room) call(ctx context.Context, fn func(*room)) error {
 }
 
 // run loads the room's durable state and serves it until the hub closes or the room
-// has been empty for RoomIdle.
+// has been empty for RoomIdle and its last event is older than HistoryAge (its
+// history goes with it).
 func (r *room) run() {
 	defer close(r.done)
 	h := r.hub
@@ -157,7 +158,7 @@ func (r *room) run() {
 			r.cycleDone()
 		case now := <-tick.C:
 			r.housekeep(now)
-			if len(r.conns) == 0 && now.Sub(r.emptySince) >= h.cfg.RoomIdle && len(r.inbox) == 0 {
+			if len(r.conns) == 0 && now.Sub(r.emptySince) >= h.cfg.RoomIdle && len(r.inbox) == 0 && !r.hist.fresh(now) {
 				r.save()
 				if h.unload(r) {
 					return
@@ -297,10 +298,18 @@ func (r *room) cycleDone() {
 	r.fanOut()
 }
 
+// presenceHeartbeat × PresenceInterval (20 s by default) is the longest a connected
+// room goes without a presence event.
+const presenceHeartbeat = 10
+
 // housekeep runs on the room's ticker: presence, pings, saving likes, history age.
 func (r *room) housekeep(now time.Time) {
 	cfg := &r.hub.cfg
-	if r.viewers != r.sentViewers && now.Sub(r.lastPresence) >= cfg.PresenceInterval {
+	// When the count changed, at most every PresenceInterval, and every
+	// presenceHeartbeat intervals all the same while anyone is connected.
+	since := now.Sub(r.lastPresence)
+	if (r.viewers != r.sentViewers && since >= cfg.PresenceInterval) ||
+		(len(r.conns) > 0 && since >= presenceHeartbeat*cfg.PresenceInterval) {
 		r.sentViewers, r.lastPresence = r.viewers, now
 		raw := mustJSON(&outEvent{Type: evPresence, At: ms(now), Viewers: ptr(r.viewers)})
 		r.hub.m.out.WithLabelValues(evPresence).Inc()

@@ -151,7 +151,8 @@ func readAll(ws *websocket.Conn, ch chan<- timed) {
 }
 
 // TestPresenceAtMostEveryInterval: joins in quick succession produce presence events
-// no closer together than PresenceInterval, and the last one has the final count.
+// no closer together than PresenceInterval, and the last one has the final count;
+// then an unchanged count is sent every 10 intervals.
 func TestPresenceAtMostEveryInterval(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := startBubble(t, chat.DefaultConfig())
@@ -184,6 +185,21 @@ func TestPresenceAtMostEveryInterval(t *testing.T) {
 		if n := presence[len(presence)-1].ev["viewers"]; n != 6.0 {
 			t.Fatalf("last presence %v, want 6", n)
 		}
+		// Unchanged, it still comes every 20 s (10 intervals): players keep the count
+		// fresh and know the room is alive.
+		last := presence[len(presence)-1].at
+		time.Sleep(45 * time.Second)
+		synctest.Wait()
+		var beats []time.Duration
+		for len(events) > 0 {
+			if e := <-events; e.ev["type"] == "presence" && e.ev["viewers"] == 6.0 {
+				beats = append(beats, e.at.Sub(last))
+				last = e.at
+			}
+		}
+		if len(beats) != 2 || beats[0] > 21*time.Second || beats[1] > 21*time.Second {
+			t.Fatalf("unchanged presence came after %v, want twice in 45 s", beats)
+		}
 		for _, v := range viewers {
 			v.Close()
 		}
@@ -213,7 +229,7 @@ func TestSilentClientClosedAfterPongWait(t *testing.T) {
 }
 
 // TestMuteExpiresAndRoomUnloads: a 1-minute mute lapses after a minute, and an empty
-// room is unloaded after RoomIdle.
+// room is unloaded after RoomIdle once its last event is older than HistoryAge.
 func TestMuteExpiresAndRoomUnloads(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := chat.DefaultConfig()
@@ -247,13 +263,26 @@ func TestMuteExpiresAndRoomUnloads(t *testing.T) {
 		}
 		host.Close()
 		v.Close()
+		loaded := func() float64 {
+			mfs, _ := b.reg.Gather()
+			for _, mf := range mfs {
+				if mf.GetName() == "liveroom_chat_rooms" {
+					return mf.GetMetric()[0].GetGauge().GetValue()
+				}
+			}
+			return -1
+		}
+		// Empty for chat-room-idle, but its last event is younger than
+		// chat-history-age: it stays, so a client can still resume.
 		time.Sleep(cfg.RoomIdle + 2*time.Second)
 		synctest.Wait()
-		mfs, _ := b.reg.Gather()
-		for _, mf := range mfs {
-			if mf.GetName() == "liveroom_chat_rooms" && mf.GetMetric()[0].GetGauge().GetValue() != 0 {
-				t.Fatal("the empty room is still loaded after chat-room-idle")
-			}
+		if loaded() != 1 {
+			t.Fatal("the room was unloaded with events younger than chat-history-age")
+		}
+		time.Sleep(cfg.HistoryAge)
+		synctest.Wait()
+		if loaded() != 0 {
+			t.Fatal("the empty room is still loaded after chat-room-idle and chat-history-age")
 		}
 		b.stop()
 	})
