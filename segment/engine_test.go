@@ -412,3 +412,19 @@ func TestStaffMakeNoProfile(t *testing.T) {
 		t.Fatalf("the subscriber got %s first, want the DM", got)
 	}
 }
+
+// TestImportErrorsByIndex: items refused by the decoder and by the order check are
+// reported together in index order.
+func TestImportErrorsByIndex(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	res, err := e.ImportJSON(context.Background(), strings.NewReader(`[
+	 {"id":"o1","type":"order","viewer":"v","at":"2026-06-01T10:00:00Z","order_id":"x1","total":"9","currency":"XXX"},
+	 {"id":"ok","type":"watch","viewer":"v","at":"2026-06-01T10:00:00Z","seconds":5},
+	 {"id":"bad","type":"nonsense","viewer":"v","at":"2026-06-01T10:00:00Z"}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) != 2 || res.Errors[0].Index != 0 || res.Errors[1].Index != 2 || res.Accepted != 1 {
+		t.Fatalf("result %+v, want errors at 0 then 2 and one accepted", res)
+	}
+}

@@ -1,10 +1,12 @@
 package segment
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -106,6 +108,8 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 			orderIDs = append(orderIDs, o.id)
 		}
 	}
+	// By index: decoding refused some items, the orders' check others.
+	slices.SortStableFunc(res.Errors, func(a, b ItemError) int { return cmp.Compare(a.Index, b.Index) })
 
 	e.commitMu.Lock()
 	defer e.commitMu.Unlock()
