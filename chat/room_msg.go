@@ -180,6 +180,9 @@ func (r *room) dm(from event.User, to, text, id string, now time.Time) (DM, *fra
 	}
 	r.hub.m.out.WithLabelValues(evDM).Inc()
 	r.hub.persistDM(r.id, d)
+	if m := r.users[viewer]; m != nil && m.user.Role != event.RoleViewer {
+		return d, nil // between staff (an agent to the host): no viewer's conversation to tap
+	}
 	peer := to
 	if viewer != from.ID {
 		peer = from.ID

@@ -74,6 +74,20 @@ type Event struct {
 	Order *OrderInfo `json:"order,omitempty"`
 	// Tag is set on TagChange events.
 	Tag *TagInfo `json:"tag,omitempty"`
+	// Received is when a live source handed the event in, when that was later than At:
+	// a shop's order webhook (At is the order's creation; the shop retries a failed
+	// delivery for up to two days). Zero for the tap and for imported history. Not
+	// stored.
+	Received time.Time `json:"-"`
+}
+
+// News is when the event became known: Received, else At. Rules act on events that
+// are news, not on history (rules.Engine.OnEvent).
+func (e *Event) News() time.Time {
+	if !e.Received.IsZero() {
+		return e.Received
+	}
+	return e.At
 }
 
 // TagInfo describes one tag change on one dimension (activity, value, lifecycle,
@@ -84,7 +98,8 @@ type TagInfo struct {
 	To        string `json:"to"`
 	Reason    string `json:"reason"`
 	// Cause is the id of the event that led to the change, empty for a sweep, and
-	// CauseAt its time: a change caused by imported history is old news.
+	// CauseAt when that event became known (Event.News; for a sweep after an import,
+	// the newest imported time): a change caused by imported history is old news.
 	Cause   string    `json:"cause,omitempty"`
 	CauseAt time.Time `json:"cause_at,omitzero"`
 }

@@ -276,6 +276,17 @@ func TestChatDM(t *testing.T) {
 	v.expectError("forbidden")
 	agent.send(map[string]any{"type": "dm", "text": "to whom?"})
 	agent.expectError("bad_request")
+	// Between staff a DM is delivered but is no viewer's conversation: not on the tap.
+	agent.send(map[string]any{"type": "dm", "to": "ag2", "text": "cover me"})
+	if ev := agent2.expect("dm"); ev["text"] != "cover me" {
+		t.Fatalf("agent to agent: %v", ev)
+	}
+	agent.expect("dm")
+	for _, e := range h.tapEvents() {
+		if e.Type == event.DM && e.Viewer == "ag2" {
+			t.Fatalf("a DM between agents was tapped as ag2's: %+v", e)
+		}
+	}
 	// The system writes on an agent's behalf.
 	if _, err := h.hub.SendDM(context.Background(), "d", event.User{ID: "ag", Name: "Ann", Role: event.RoleAgent}, "v", "A coupon for you"); err != nil {
 		t.Fatal(err)

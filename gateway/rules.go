@@ -269,6 +269,7 @@ func (s *Server) shopifyOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := o.Event(s.deps.Orders.Category)
+	ev.Received = time.Now().UTC() // a late delivery is still news (Shopify retries for two days)
 	if id := r.Header.Get(shopify.WebhookIDHeader); id != "" && len(id) <= 128 {
 		// Idempotent on the webhook id (the event id) and on the order id (segment
 		// keeps each order id once), so a retried delivery and a replayed order both

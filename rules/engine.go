@@ -88,6 +88,9 @@ type Engine struct {
 	// done (WaitIdle).
 	inflight atomic.Int64
 	ended    chan string // lives whose once-per-live counters are to be forgotten
+	// conversions keeps DMConversion's recent figures, by room.
+	convMu      sync.Mutex
+	conversions map[string]cachedConversion
 
 	stayDone stayDone // the stay keys that fired, per live
 
@@ -127,7 +130,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		return nil, errors.New("rules: Outbox and State are required")
 	}
 	e := &Engine{cfg: cfg, deps: deps, clock: deps.Clock, log: deps.Log,
-		fires: make(chan []*timer, 64), ended: make(chan string, 64), erasing: map[string]int{}, stayDone: stayDone{seed: maphash.MakeSeed()}}
+		fires: make(chan []*timer, 64), ended: make(chan string, 64), erasing: map[string]int{}, conversions: map[string]cachedConversion{}, stayDone: stayDone{seed: maphash.MakeSeed()}}
 	if e.clock == nil {
 		e.clock = systemClock{}
 	}

@@ -54,7 +54,7 @@ func (e *Engine) OnEvent(ctx context.Context, v Viewer, s Session, ev event.Even
 	if len(rs) == 0 {
 		return
 	}
-	old := history(ev.At, now)
+	old := history(ev.News(), now)
 	shared := env // conditions take it by pointer, which moves it to the heap: only here
 	for _, r := range rs {
 		switch {

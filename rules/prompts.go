@@ -63,12 +63,16 @@ func (e *Engine) updateFor(ctx context.Context, id, agent string, allow []func(s
 		return Prompt{}, badOutcome("an agent is required")
 	}
 	now := e.clock.Now()
-	return e.deps.State.UpdatePrompt(ctx, id, func(p *Prompt) error {
+	p, err := e.deps.State.UpdatePrompt(ctx, id, func(p *Prompt) error {
 		if err := allowed(p.Room, allow); err != nil {
 			return err
 		}
 		return change(p, now)
 	})
+	if err == nil && !p.ResolvedAt.IsZero() {
+		e.forgetConversions()
+	}
+	return p, err
 }
 
 func allowed(room string, checks []func(string) error) error {
@@ -92,6 +96,7 @@ func (e *Engine) OnOrder(ctx context.Context, viewer string, at time.Time) error
 		_, err := e.deps.State.UpdatePrompt(ctx, id, func(p *Prompt) error {
 			if !p.Ordered24h && !at.Before(p.CreatedAt) && at.Sub(p.CreatedAt) <= OrderWindow {
 				p.Ordered24h = true
+				e.forgetConversions()
 			}
 			return nil
 		})
@@ -102,6 +107,14 @@ func (e *Engine) OnOrder(ctx context.Context, viewer string, at time.Time) error
 	return nil
 }
 
+// forgetConversions drops the kept DMConversion figures: a prompt was resolved or
+// converted.
+func (e *Engine) forgetConversions() {
+	e.convMu.Lock()
+	clear(e.conversions)
+	e.convMu.Unlock()
+}
+
 // Conversion is dm_conversion: of a room's resolved prompts, how many viewers ordered
 // within 24 h of their prompt.
 type Conversion struct {
@@ -110,8 +123,37 @@ type Conversion struct {
 	Rate     float64 `json:"rate"` // Ordered / Resolved; 0 when none resolved
 }
 
-// DMConversion computes the room's Conversion.
+// conversionTTL is how long DMConversion keeps a figure while no prompt is resolved
+// or converted: the dashboard asks every 10 s, and each answer reads every prompt of
+// the room (of every room without one).
+const conversionTTL = 30 * time.Second
+
+type cachedConversion struct {
+	c  Conversion
+	at time.Time
+}
+
+// DMConversion computes the room's Conversion (every room's for ""), at most
+// conversionTTL old.
 func (e *Engine) DMConversion(ctx context.Context, room string) (Conversion, error) {
+	now := e.clock.Now()
+	e.convMu.Lock()
+	cached, ok := e.conversions[room]
+	e.convMu.Unlock()
+	if ok && now.Sub(cached.at) < conversionTTL {
+		return cached.c, nil
+	}
+	c, err := e.dmConversion(ctx, room)
+	if err != nil {
+		return Conversion{}, err
+	}
+	e.convMu.Lock()
+	e.conversions[room] = cachedConversion{c, now}
+	e.convMu.Unlock()
+	return c, nil
+}
+
+func (e *Engine) dmConversion(ctx context.Context, room string) (Conversion, error) {
 	list, err := e.deps.State.Prompts(ctx, room)
 	if err != nil {
 		return Conversion{}, err

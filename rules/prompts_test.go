@@ -222,3 +222,41 @@ func TestAddNoteShowsInActions(t *testing.T) {
 		t.Fatalf("actions %+v, %v", acts, err)
 	}
 }
+
+// TestDMConversionKept: the figure is kept conversionTTL while nothing changes (a new
+// prompt alone does not move it), and a resolve or a conversion refreshes it at once.
+func TestDMConversionKept(t *testing.T) {
+	clock := &manualClock{t: t0}
+	e, out, st := start(t, mustCompile(t, promptRule()), clock)
+	ctx := context.Background()
+	click := func(id string) string {
+		e.OnEvent(ctx, viewer(id), Session{Room: "r1"}, event.Event{Type: event.ProductClick, SKU: "sku-9", At: clock.Now()})
+		prompts, _ := out.sent()
+		return prompts[len(prompts)-1].ID
+	}
+	pa := click("a")
+	if _, err := e.Resolve(ctx, pa, "agent-1", "messaged"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := e.DMConversion(ctx, ""); c.Resolved != 1 || c.Ordered != 0 {
+		t.Fatalf("after a resolve: %+v", c)
+	}
+	if err := e.OnOrder(ctx, "a", clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := e.DMConversion(ctx, ""); c.Ordered != 1 {
+		t.Fatalf("after the conversion: %+v", c)
+	}
+	// Resolved behind the engine's back (another node's state, a restore): kept a while.
+	pb := click("b")
+	if _, err := st.UpdatePrompt(ctx, pb, func(p *Prompt) error { p.ResolvedAt, p.Outcome = clock.Now(), "x"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := e.DMConversion(ctx, ""); c.Resolved != 1 {
+		t.Fatalf("within %v the kept figure: %+v", conversionTTL, c)
+	}
+	clock.Add(conversionTTL)
+	if c, _ := e.DMConversion(ctx, ""); c.Resolved != 2 {
+		t.Fatalf("after %v: %+v", conversionTTL, c)
+	}
+}

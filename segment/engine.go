@@ -60,6 +60,7 @@ type Engine struct {
 	subsMu             sync.Mutex
 	wantTags           atomic.Bool // some subscriber takes tag changes
 	refresh            chan struct{}
+	rerankCause        atomic.Int64           // Unix ms; see noteRerankCause
 	applied            atomic.Uint64          // events folded in, for Applied
 	yield              atomic.Pointer[func()] // SetYield
 	cancel             context.CancelFunc

@@ -136,6 +136,7 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 	var changes [][]event.Event
 	var applied []event.Event
 	hasOrders := false
+	var newestOrder time.Time // of the orders applied: the cause of the re-ranking
 	for _, it := range items {
 		o := orders[it.Index]
 		if it.Event.Type == event.Order && o == nil {
@@ -155,6 +156,9 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 		if o != nil {
 			seenOrders[o.id] = true
 			hasOrders = true
+			if at := ev.News(); at.After(newestOrder) {
+				newestOrder = at
+			}
 			for _, l := range o.items {
 				e.catalog.learn(l.sku, l.category, l.price)
 			}
@@ -180,6 +184,7 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 		e.publish(applied[i], changes[i])
 	}
 	if hasOrders {
+		e.noteRerankCause(newestOrder)
 		e.requestSweep()
 	}
 	return res, nil

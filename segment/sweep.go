@@ -93,6 +93,10 @@ func (e *Engine) Sweep() {
 	}
 	e.rank.Store(&rankings{r: rfm.NewRanking(rs), f: rfm.NewRanking(fs), m: rfm.NewRanking(ms)})
 
+	var rerankAt time.Time // the cause of value changes by re-ranking, when known
+	if ms := e.rerankCause.Swap(0); ms != 0 {
+		rerankAt = time.UnixMilli(ms).UTC()
+	}
 	cutoff := now - e.cfg.PresenceTimeout.Milliseconds()
 	var changes []event.Event
 	for _, sh := range e.shards {
@@ -115,6 +119,11 @@ func (e *Engine) Sweep() {
 			if len(c) > 0 || old != p.RFM {
 				sh.markDirty(p)
 			}
+			for i := range c {
+				if c[i].Tag.Dimension == DimValue && !rerankAt.IsZero() {
+					c[i].Tag.CauseAt = rerankAt
+				}
+			}
 			changes = append(changes, c...)
 		}
 		sh.mu.Unlock()
@@ -127,6 +136,19 @@ func (e *Engine) Sweep() {
 }
 
 // requestSweep asks the sweeper for a re-rank soon (after imports with orders).
+// noteRerankCause records that orders as new as at changed the RFM ranking, which the
+// next sweep applies to everyone's value tag: its value changes carry at as their
+// CauseAt, so that a re-ranking by imported history is old news to the rules.
+func (e *Engine) noteRerankCause(at time.Time) {
+	ms := at.UnixMilli()
+	for {
+		cur := e.rerankCause.Load()
+		if cur >= ms || e.rerankCause.CompareAndSwap(cur, ms) {
+			return
+		}
+	}
+}
+
 func (e *Engine) requestSweep() {
 	select {
 	case e.refresh <- struct{}{}:

@@ -2,6 +2,8 @@ package segment
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -95,4 +97,33 @@ func TestSweepYieldBudget(t *testing.T) {
 			t.Fatalf("%d yields of 1 s over %d shards, %v waited; want 5 and 5s", n.Load(), testConfig().Shards, time.Since(start))
 		}
 	})
+}
+
+// TestImportRerankCarriesCause: the value changes of the sweep that re-ranks RFM after
+// an import of old orders carry the import's newest order time as their cause, so the
+// rules see old news.
+func TestImportRerankCarriesCause(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	sub := event.NewQueue(1024)
+	defer e.Subscribe(sub, event.TagChange)()
+	var items []string
+	for i := range 10 {
+		items = append(items, orderJSON(fmt.Sprintf("o%d", i), fmt.Sprintf("c%d", i), 200+i, fmt.Sprintf("%d.00", 10*(i+1)), "shoes"))
+	}
+	importJSON(t, e, "["+strings.Join(items, ",")+"]")
+	e.Sweep()
+	newest := t0.Add(-200 * 24 * time.Hour)
+	rerank := 0
+	for len(sub.C()) > 0 {
+		c := <-sub.C()
+		if c.Tag.CauseAt.IsZero() || c.Tag.CauseAt.After(newest) {
+			t.Errorf("%s %s %s→%s caused at %v, want at most %v", c.Viewer, c.Tag.Dimension, c.Tag.From, c.Tag.To, c.Tag.CauseAt, newest)
+		}
+		if c.Tag.Cause == "" {
+			rerank++
+		}
+	}
+	if rerank == 0 {
+		t.Fatal("the sweep re-ranked nobody: the test shows nothing")
+	}
 }

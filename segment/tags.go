@@ -268,7 +268,7 @@ func (e *Engine) tagEvent(p *Profile, dim, from, to string, now int64, cause *ev
 	ev := event.Event{Type: event.TagChange, At: time.UnixMilli(now).UTC(), Viewer: p.ID, Name: p.Name,
 		Tag: &event.TagInfo{Dimension: dim, From: from, To: to, Reason: e.reason(p, dim, now)}}
 	if cause != nil {
-		ev.Tag.Cause, ev.Tag.CauseAt = cause.ID, cause.At
+		ev.Tag.Cause, ev.Tag.CauseAt = cause.ID, cause.News()
 		ev.Room, ev.Live = cause.Room, cause.Live
 		ev.ID = cause.ID + "/" + dim
 	} else {
