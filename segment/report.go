@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/liveroom/liveroom/problem"
@@ -172,7 +173,7 @@ func (e *Engine) MembersCSV(ctx context.Context, dim, tag string, w io.Writer) e
 		if !ok {
 			continue
 		}
-		row := []string{m.ID, m.Name, m.Since.Format(time.RFC3339), strconv.Itoa(m.Sessions), strconv.FormatInt(m.WatchSeconds, 10),
+		row := []string{cell(m.ID), cell(m.Name), m.Since.Format(time.RFC3339), strconv.Itoa(m.Sessions), strconv.FormatInt(m.WatchSeconds, 10),
 			strconv.Itoa(m.Orders), m.Spend.String(), m.LastSeen.Format(time.RFC3339)}
 		if err := cw.Write(row); err != nil {
 			return err
@@ -180,6 +181,17 @@ func (e *Engine) MembersCSV(ctx context.Context, dim, tag string, w io.Writer) e
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// cell guards a text cell against formula injection: a spreadsheet runs a cell that
+// starts with = + - @ (or a tab or carriage return before one) as a formula, and names
+// come from viewers. Such a cell gets a leading apostrophe (OWASP's advice), which
+// spreadsheets show as text.
+func cell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 // Funnel counts viewers at each step from watching to buying again.

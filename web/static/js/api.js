@@ -23,7 +23,18 @@ export function roomFromPath() {
  */
 export async function guestToken(room) {
   const explicit = new URL(location.href).searchParams.get("token");
-  if (explicit) return explicit;
+  if (explicit && !expired(explicit)) return explicit; // else the viewer watches as a guest
+  return renewGuest(room);
+}
+
+/** expired reports whether a token is missing or past its exp (with a minute to spare). */
+export function expired(tok) {
+  const c = claims(tok);
+  return !c.exp || c.exp * 1000 < Date.now() + 60_000;
+}
+
+/** renewGuest gets the kept guest token, renewed when it has less than an hour left. */
+async function renewGuest(room) {
   const old = localStorage.getItem("liveroom.guest") || "";
   const c = claims(old);
   if (c.exp && c.exp * 1000 > Date.now() + 3600_000 && (c.room === room || c.room === "*")) {
@@ -36,7 +47,7 @@ export async function guestToken(room) {
   });
   if (!res.ok && old) {
     localStorage.removeItem("liveroom.guest");
-    return guestToken(room);
+    return renewGuest(room);
   }
   if (!res.ok) throw new Error(`guest token: ${res.status}`);
   const body = await res.json();
@@ -74,12 +85,16 @@ export async function call(token, method, path, body) {
 /**
  * RoomSocket keeps a WebSocket to /ws/{room} open: it reconnects with backoff and resumes
  * with ?since= the last seq it saw, so no room event is missed or seen twice.
- * onEvent gets each server event; onState gets "open" / "reconnecting" / "closed".
+ * onEvent gets each server event; onState gets "open" / "reconnecting" / "closed" /
+ * "expired" (the token ran out and nothing renews it).
  */
 export class RoomSocket {
-  constructor(room, token, { onEvent, onState }) {
+  constructor(room, token, { onEvent, onState, renew }) {
     this.room = room;
     this.token = token;
+    // renew, when given, returns a fresh token before a connection with an expiring one
+    // (a guest's); without it an expired token ends the socket with state "expired".
+    this.renew = renew;
     this.onEvent = onEvent;
     this.onState = onState || (() => {});
     this.lastSeq = 0;
@@ -97,7 +112,18 @@ export class RoomSocket {
     return u;
   }
 
-  connect() {
+  async connect() {
+    if (expired(this.token)) {
+      if (!this.renew) { this.closed = true; this.onState("expired"); return; }
+      try {
+        this.token = await this.renew();
+      } catch {
+        this.onState("reconnecting");
+        setTimeout(() => this.connect(), this.backoff);
+        this.backoff = Math.min(this.backoff * 2, 10000);
+        return;
+      }
+    }
     const ws = new WebSocket(this.url());
     this.ws = ws;
     ws.onopen = () => {
@@ -163,6 +189,7 @@ export function el(tag, attrs = {}, ...children) {
 
 /** safeURL returns u if it is an http(s) URL, else "" (product links come from users). */
 export function safeURL(u) {
+  if (!u) return ""; // an empty link would resolve to the page itself
   try {
     const p = new URL(u, location.href);
     return p.protocol === "https:" || p.protocol === "http:" ? p.href : "";

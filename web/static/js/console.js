@@ -122,10 +122,15 @@ function connect() {
         }
       }
     },
-    onState: (s) => { $("state").textContent = s === "open" ? t("connected") : t("reconnecting"); },
+    onState: (s) => { $("state").textContent = s === "open" ? t("connected") : s === "expired" ? t("expired") : t("reconnecting"); },
   });
   call(token, "GET", `/api/prompts?room=${encodeURIComponent(room)}`)
-    .then((list) => { for (const p of (list && (list.prompts || list)) || []) prompts.set(p.prompt_id || p.id, { prompt_id: p.prompt_id || p.id, ...p }); renderPrompts(); })
+    .then((list) => {
+      for (const p of (list && (list.prompts || list)) || []) {
+        if (!p.resolved_at) prompts.set(p.prompt_id || p.id, { prompt_id: p.prompt_id || p.id, ...p }); // done ones stay done
+      }
+      renderPrompts();
+    })
     .catch(() => {});
 }
 

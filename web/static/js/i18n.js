@@ -17,6 +17,7 @@ const dict = {
     segments: "Segments", funnel: "Funnel", repurchase: "30-day repurchase", dmConversion: "DM conversion",
     dormant: "Dormant share", rules: "Rules", save: "Save", export: "Export CSV", liveRooms: "Live rooms",
     saved: "Saved", language: "Language", on: "On", off: "Off", tagChanges: "Tag changes",
+    close: "Close", expired: "This link has expired: ask for a new one",
   },
   zh: {
     live: "直播中", waiting: "等待主播开播…", ended: "直播已结束", viewers: "人观看",
@@ -34,6 +35,7 @@ const dict = {
     segments: "用户分群", funnel: "转化漏斗", repurchase: "30 天复购率", dmConversion: "私信转化率",
     dormant: "沉睡占比", rules: "规则", save: "保存", export: "导出 CSV", liveRooms: "直播中的房间",
     saved: "已保存", language: "语言", on: "开", off: "关", tagChanges: "标签变化",
+    close: "关闭", expired: "链接已过期，请重新获取",
   },
 };
 

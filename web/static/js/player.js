@@ -1,7 +1,7 @@
 // The viewer's player: WHEP video, danmaku over it, likes, gifts, the pinned product,
 // private messages with customer service, viewer count. Phone first.
 import { apply, mountSwitch, t } from "./i18n.js";
-import { RoomSocket, claims, el, guestToken, roomFromPath, safeURL } from "./api.js";
+import { RoomSocket, claims, el, expired, guestToken, roomFromPath, safeURL } from "./api.js";
 import { play } from "./webrtc.js";
 import { DanmakuLayer } from "./danmaku.js";
 
@@ -37,31 +37,32 @@ function toast(text, onClick) {
 }
 
 // --- video -----------------------------------------------------------------------
-async function startVideo(token) {
+async function startVideo() {
   if (playing) return;
   playing = true;
   try {
+    if (expired(token)) token = await guestToken(room); // a long live outlasts a guest token
     performance.mark("liveroom-whep-start");
     session = await play(room, token, $("video"));
     performance.mark("liveroom-whep-answered");
     session.pc.addEventListener("connectionstatechange", () => {
       const s = session && session.pc.connectionState;
-      if (s === "failed" || s === "closed" || s === "disconnected") retryVideo(token, 1500);
+      if (s === "failed" || s === "closed" || s === "disconnected") retryVideo(1500);
     });
     status(null);
     $("video").play().catch(() => {});
   } catch (e) {
     playing = false;
-    status(e.status === 404 ? "waiting" : "reconnecting");
-    retryVideo(token, 3000);
+    status(e.status === 404 ? (wasLive ? "ended" : "waiting") : "reconnecting");
+    retryVideo(3000);
   }
 }
 
-function retryVideo(token, ms) {
+function retryVideo(ms) {
   if (session) { session.stop(); session = null; }
   playing = false;
   clearTimeout(retryVideo.timer);
-  retryVideo.timer = setTimeout(() => startVideo(token), ms);
+  retryVideo.timer = setTimeout(() => startVideo(), ms);
 }
 
 // The first picture shown, for measuring the time from opening the player to video.
@@ -79,14 +80,26 @@ $("unmute").addEventListener("click", () => {
 // --- room state --------------------------------------------------------------------
 function setViewers(n) { $("viewers").textContent = String(n ?? 0); }
 
-function setLive(live, token) {
+let wasLive = false; // the live seen here ended: say so rather than "waiting"
+
+function setLive(live) {
   isLive = !!live;
   $("live-badge").hidden = !isLive;
-  if (isLive) startVideo(token);
+  if (isLive) { wasLive = true; startVideo(); }
   else {
     if (session) { session.stop(); session = null; playing = false; }
-    status("waiting");
+    status(wasLive ? "ended" : "waiting");
   }
+}
+
+// price shows a product's price as money ("29.90 USD"), whatever the number's form.
+function price(p) {
+  const n = Number(p.price);
+  if (!p.price || !Number.isFinite(n)) return p.price ? String(p.price) : "";
+  try {
+    if (p.currency) return new Intl.NumberFormat(undefined, { style: "currency", currency: p.currency }).format(n);
+  } catch {} // not an ISO currency code
+  return `${n.toFixed(2)} ${p.currency || ""}`.trim();
 }
 
 function setPinned(p) {
@@ -94,7 +107,7 @@ function setPinned(p) {
   if (!p || !p.sku) { box.hidden = true; return; }
   box.hidden = false;
   $("pinned-title").textContent = p.title || p.sku;
-  $("pinned-price").textContent = p.price ? `${p.price} ${p.currency || ""}`.trim() : "";
+  $("pinned-price").textContent = price(p);
   const img = safeURL(p.image || "");
   $("pinned-img").hidden = !img;
   if (img) $("pinned-img").src = img;
@@ -173,7 +186,7 @@ function onEvent(e) {
       setViewers(r.viewers);
       setPinned(r.pinned);
       if (r.gifts) renderGifts(r.gifts);
-      setLive(r.live, token);
+      setLive(r.live);
       for (const h of e.history || []) if (h.type === "danmaku") showDanmaku(h);
       break;
     }
@@ -182,7 +195,7 @@ function onEvent(e) {
     case "gift": showGift(e); break;
     case "pin": setPinned(e.product); break;
     case "presence": setViewers(e.viewers); break;
-    case "live": setLive(e.live, token); break;
+    case "live": setLive(e.live); break;
     case "dm": addDM(e); break;
     case "error": toast(`${t("error")}: ${e.message || e.code}`); break;
     case "notice": toast(e.text || ""); break;
@@ -206,12 +219,9 @@ async function main() {
   sock = new RoomSocket(room, token, {
     onEvent,
     onState: (s) => { if (s === "reconnecting") toast(t("reconnecting")); },
+    renew: async () => (token = await guestToken(room)), // the gifts come with the welcome
   });
-  startVideo(token);
-  try {
-    const res = await fetch("/api/gifts");
-    if (res.ok) renderGifts((await res.json()).gifts);
-  } catch {}
+  startVideo();
 }
 
 $("say-form").addEventListener("submit", (ev) => {
@@ -246,8 +256,13 @@ $("dm-form").addEventListener("submit", (ev) => {
   sock.send({ type: "dm", text, id: `d${Date.now()}` });
   $("dm-text").value = "";
 });
-document.addEventListener("keydown", (e) => {
-  if (e.key === "Escape") { $("dm-panel").hidden = true; $("gift-panel").hidden = true; }
+// A sheet covers the controls: its close button, a tap outside it and Escape close it.
+function closeSheets() { $("dm-panel").hidden = true; $("gift-panel").hidden = true; }
+for (const b of document.querySelectorAll(".sheet .close")) b.addEventListener("click", closeSheets);
+document.addEventListener("click", (e) => {
+  if (e.target.closest(".sheet, #gift-toggle, #dm-toggle, #toast")) return;
+  closeSheets();
 });
+document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeSheets(); });
 
 main();

@@ -106,7 +106,7 @@ function addMessage(e) {
     el("span", { class: "text", text: e.text || "" }));
   if (e.from && e.from.role === "viewer") {
     li.append(
-      e.type === "danmaku" ? el("button", { type: "button", text: t("delete"), onclick: () => moderate("delete", { seq: e.seq }) }) : null,
+      ...(e.type === "danmaku" ? [el("button", { type: "button", text: t("delete"), onclick: () => moderate("delete", { seq: e.seq }) })] : []),
       el("button", { type: "button", text: t("mute"), onclick: () => moderate("mute", { user: e.from.id, for: "10m" }) }),
       el("button", { type: "button", text: t("ban"), onclick: () => moderate("ban", { user: e.from.id }) }),
     );
@@ -145,7 +145,7 @@ function onEvent(e) {
 
 const sock = new RoomSocket(room, token, {
   onEvent,
-  onState: (s) => { $("state").textContent = s === "open" ? (session ? t("live") : t("connected")) : t("reconnecting"); },
+  onState: (s) => { $("state").textContent = s === "open" ? (session ? t("live") : t("connected")) : s === "expired" ? t("expired") : t("reconnecting"); },
 });
 
 $("say-form").addEventListener("submit", (ev) => {
