@@ -171,22 +171,17 @@ func TestPagesInBrowser(t *testing.T) {
 	}
 	pollJS(t, player, "the agent's reply in the player", `document.getElementById("toast").textContent.includes("Hi from the agent") || document.getElementById("dm-list").textContent.includes("Hi from the agent")`)
 	// On a phone a sheet covers the controls: its close button and a tap outside close it.
-	if err := chromedp.Do(player, chromedp.Click(chromedp.CSS("#dm-toggle"))); err != nil {
-		t.Fatal(err)
+	for _, step := range []struct{ click, what, js string }{
+		{"#dm-toggle", "the messages sheet open", `!document.getElementById("dm-panel").hidden`},
+		{"#dm-panel .close", "the messages sheet closed by its button", `document.getElementById("dm-panel").hidden`},
+		{"#gift-toggle", "the gifts sheet open", `!document.getElementById("gift-panel").hidden`},
+		{"#video", "the gifts sheet closed by a tap outside", `document.getElementById("gift-panel").hidden`},
+	} {
+		if err := chromedp.Do(player, chromedp.Click(chromedp.CSS(step.click))); err != nil {
+			t.Fatal(err)
+		}
+		pollJS(t, player, step.what, step.js)
 	}
-	pollJS(t, player, "the messages sheet open", `!document.getElementById("dm-panel").hidden`)
-	if err := chromedp.Do(player, chromedp.Click(chromedp.CSS("#dm-panel .close"))); err != nil {
-		t.Fatal(err)
-	}
-	pollJS(t, player, "the messages sheet closed by its button", `document.getElementById("dm-panel").hidden`)
-	if err := chromedp.Do(player, chromedp.Click(chromedp.CSS("#gift-toggle"))); err != nil {
-		t.Fatal(err)
-	}
-	pollJS(t, player, "the gifts sheet open", `!document.getElementById("gift-panel").hidden`)
-	if err := chromedp.Do(player, chromedp.Click(chromedp.CSS("#video"))); err != nil {
-		t.Fatal(err)
-	}
-	pollJS(t, player, "the gifts sheet closed by a tap outside", `document.getElementById("gift-panel").hidden`)
 	time.Sleep(500 * time.Millisecond)
 	for _, e := range ws.of("dm") {
 		if strings.Contains(fmt.Sprint(e["text"]), "Hi from the agent") {
