@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -282,10 +283,19 @@ func TestChatDM(t *testing.T) {
 		t.Fatalf("agent to agent: %v", ev)
 	}
 	agent.expect("dm")
-	for _, e := range h.tapEvents() {
+	agent.send(map[string]any{"type": "danmaku", "text": "after the staff dm"}) // the tap is in room order
+	var tapped []event.Event
+	eventually(t, "the marker on the tap", func() bool {
+		tapped = append(tapped, h.tapEvents()...)
+		return slices.ContainsFunc(tapped, func(e event.Event) bool { return e.Text == "after the staff dm" })
+	})
+	for _, e := range tapped {
 		if e.Type == event.DM && e.Viewer == "ag2" {
 			t.Fatalf("a DM between agents was tapped as ag2's: %+v", e)
 		}
+	}
+	for _, c := range []*client{other, agent2, v, vTab2, agent} {
+		c.expect("danmaku")
 	}
 	// The system writes on an agent's behalf.
 	if _, err := h.hub.SendDM(context.Background(), "d", event.User{ID: "ag", Name: "Ann", Role: event.RoleAgent}, "v", "A coupon for you"); err != nil {

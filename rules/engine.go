@@ -91,6 +91,7 @@ type Engine struct {
 	// conversions keeps DMConversion's recent figures, by room.
 	convMu      sync.Mutex
 	conversions map[string]cachedConversion
+	convGen     uint64 // counts forgetConversions
 
 	stayDone stayDone // the stay keys that fired, per live
 

@@ -106,6 +106,7 @@ func (e *Engine) Erase(ctx context.Context, viewers ...string) error {
 			return err
 		}
 	}
+	defer e.forgetConversions() // their prompts no longer count
 	return e.deps.State.Erase(ctx, viewers...)
 }
 

@@ -93,13 +93,16 @@ func (e *Engine) OnOrder(ctx context.Context, viewer string, at time.Time) error
 		return err
 	}
 	for _, id := range ids {
+		converted := false
 		_, err := e.deps.State.UpdatePrompt(ctx, id, func(p *Prompt) error {
 			if !p.Ordered24h && !at.Before(p.CreatedAt) && at.Sub(p.CreatedAt) <= OrderWindow {
-				p.Ordered24h = true
-				e.forgetConversions()
+				p.Ordered24h, converted = true, true
 			}
 			return nil
 		})
+		if converted {
+			e.forgetConversions() // once the change is stored
+		}
 		if err != nil {
 			return err
 		}
@@ -107,11 +110,12 @@ func (e *Engine) OnOrder(ctx context.Context, viewer string, at time.Time) error
 	return nil
 }
 
-// forgetConversions drops the kept DMConversion figures: a prompt was resolved or
-// converted.
+// forgetConversions drops the kept DMConversion figures once a prompt was resolved,
+// converted or erased; a figure being computed meanwhile is not kept (convGen).
 func (e *Engine) forgetConversions() {
 	e.convMu.Lock()
 	clear(e.conversions)
+	e.convGen++
 	e.convMu.Unlock()
 }
 
@@ -139,6 +143,7 @@ func (e *Engine) DMConversion(ctx context.Context, room string) (Conversion, err
 	now := e.clock.Now()
 	e.convMu.Lock()
 	cached, ok := e.conversions[room]
+	gen := e.convGen
 	e.convMu.Unlock()
 	if ok && now.Sub(cached.at) < conversionTTL {
 		return cached.c, nil
@@ -148,7 +153,9 @@ func (e *Engine) DMConversion(ctx context.Context, room string) (Conversion, err
 		return Conversion{}, err
 	}
 	e.convMu.Lock()
-	e.conversions[room] = cachedConversion{c, now}
+	if e.convGen == gen { // else a prompt changed while it was read: not kept
+		e.conversions[room] = cachedConversion{c, now}
+	}
 	e.convMu.Unlock()
 	return c, nil
 }

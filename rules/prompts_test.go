@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -258,5 +259,42 @@ func TestDMConversionKept(t *testing.T) {
 	clock.Add(conversionTTL)
 	if c, _ := e.DMConversion(ctx, ""); c.Resolved != 2 {
 		t.Fatalf("after %v: %+v", conversionTTL, c)
+	}
+}
+
+// slowPrompts holds the first Prompts read until release is closed.
+type slowPrompts struct {
+	*MemoryState
+	reading, release chan struct{}
+	once             sync.Once
+}
+
+func (s *slowPrompts) Prompts(ctx context.Context, room string) ([]Prompt, error) {
+	list, err := s.MemoryState.Prompts(ctx, room)
+	s.once.Do(func() { close(s.reading); <-s.release })
+	return list, err
+}
+
+// TestDMConversionResolveDuringRead: a figure read before a resolve that lands while
+// it is being read is not kept: the next answer counts the resolve.
+func TestDMConversionResolveDuringRead(t *testing.T) {
+	st := &slowPrompts{MemoryState: NewMemoryState(), reading: make(chan struct{}), release: make(chan struct{})}
+	clock := &manualClock{t: t0}
+	e, out, _ := start(t, mustCompile(t, promptRule()), clock, func(_ *Config, d *Deps) { d.State = st })
+	ctx := context.Background()
+	e.OnEvent(ctx, viewer("a"), Session{Room: "r1"}, event.Event{Type: event.ProductClick, SKU: "sku-9", At: clock.Now()})
+	prompts, _ := out.sent()
+	read := make(chan Conversion)
+	go func() { c, _ := e.DMConversion(ctx, ""); read <- c }()
+	<-st.reading
+	if _, err := e.Resolve(ctx, prompts[0].ID, "agent-1", "messaged"); err != nil {
+		t.Fatal(err)
+	}
+	close(st.release)
+	if c := <-read; c.Resolved != 0 {
+		t.Fatalf("the read from before the resolve: %+v", c)
+	}
+	if c, _ := e.DMConversion(ctx, ""); c.Resolved != 1 {
+		t.Fatalf("after the resolve: %+v, want it counted", c)
 	}
 }

@@ -362,9 +362,7 @@ func (e *Engine) Apply(ev event.Event) {
 // triggers no rule. A DM is about its viewer party whoever wrote it, and a pin or a
 // live's start and end are about the room.
 func byStaff(ev *event.Event) bool {
-	switch ev.Role {
-	case event.RoleHost, event.RoleAgent, event.RoleAdmin:
-	default:
+	if !staffRole(ev.Role) {
 		return false
 	}
 	switch ev.Type {
@@ -372,6 +370,10 @@ func byStaff(ev *event.Event) bool {
 		return false
 	}
 	return true
+}
+
+func staffRole(role string) bool {
+	return role == event.RoleHost || role == event.RoleAgent || role == event.RoleAdmin
 }
 
 // apply is Apply's work; o is the parsed order of an Order event. touched collects the
@@ -413,9 +415,10 @@ func (e *Engine) apply(ev *event.Event, o *orderIn, touched map[*Profile]*shard)
 	}
 	// The end of a presence whose start the engine never saw makes no profile: the
 	// leave of a connection opened before its viewer was erased must not bring the
-	// profile back.
-	ends := ev.Type == event.Leave || ev.Type == event.WatchStop
-	sh, p := e.lookup(ev.Viewer, !ends)
+	// profile back. Nor does staff's DM to someone unknown (a host not in the room:
+	// chat cannot tell an absent addressee's role).
+	staffDM := ev.Type == event.DM && staffRole(ev.Role)
+	sh, p := e.lookup(ev.Viewer, !(ev.Type == event.Leave || ev.Type == event.WatchStop || staffDM))
 	if p == nil {
 		return nil
 	}

@@ -402,10 +402,22 @@ func TestStaffMakeNoProfile(t *testing.T) {
 	if n := sub.Published(); n != 0 {
 		t.Fatalf("%d staff events reached the subscriber", n)
 	}
+	// An agent's DM to someone the engine does not know (the host, not in the room)
+	// makes no profile; to a viewer in the room it is the viewer's.
+	absent := ev(event.DM, "staff-host-away", t0)
+	absent.Role, absent.Peer, absent.Text = event.RoleAgent, "staff-agent", "are you there?"
+	e.Apply(absent)
+	if _, err := e.Viewer(context.Background(), "staff-host-away"); err == nil {
+		t.Error("an agent's DM to an absent host made a profile")
+	}
+	e.Apply(ev(event.Join, "v", t0))
+	for len(sub.C()) > 0 {
+		<-sub.C() // the join and its tags
+	}
 	dm := ev(event.DM, "v", t0)
 	dm.Role, dm.Peer, dm.Text = event.RoleAgent, "staff-agent", "hello"
 	e.Apply(dm)
-	if v := viewer(t, e, "v"); len(v.Recent) != 1 || v.Recent[0].Type != string(event.DM) {
+	if v := viewer(t, e, "v"); len(v.Recent) != 2 || v.Recent[0].Type != string(event.DM) {
 		t.Fatalf("the agent's DM is not the viewer's: %+v", v.Recent)
 	}
 	if got := (<-sub.C()).Type; got != event.DM {

@@ -76,6 +76,12 @@ func (e *Engine) Sweep() {
 	e.sweepMu.Lock()
 	defer e.sweepMu.Unlock()
 	budget := sweepYieldBudget
+	// A re-ranking caused by imported orders (noteRerankCause) is read per shard below,
+	// so that an import landing during the sweep stamps the shards after it, and it is
+	// cleared only if no import landed since the sweep began: the sweep that import
+	// requested ranks its orders in full and still carries it.
+	before := e.rerankCause.Load()
+	defer e.rerankCause.CompareAndSwap(before, 0)
 	now := e.now().UnixMilli()
 	today := dayOf(now)
 	oldest := e.oldest(now)
@@ -93,10 +99,6 @@ func (e *Engine) Sweep() {
 	}
 	e.rank.Store(&rankings{r: rfm.NewRanking(rs), f: rfm.NewRanking(fs), m: rfm.NewRanking(ms)})
 
-	var rerankAt time.Time // the cause of value changes by re-ranking, when known
-	if ms := e.rerankCause.Swap(0); ms != 0 {
-		rerankAt = time.UnixMilli(ms).UTC()
-	}
 	cutoff := now - e.cfg.PresenceTimeout.Milliseconds()
 	var changes []event.Event
 	for _, sh := range e.shards {
@@ -119,9 +121,11 @@ func (e *Engine) Sweep() {
 			if len(c) > 0 || old != p.RFM {
 				sh.markDirty(p)
 			}
-			for i := range c {
-				if c[i].Tag.Dimension == DimValue && !rerankAt.IsZero() {
-					c[i].Tag.CauseAt = rerankAt
+			if ms := e.rerankCause.Load(); ms != 0 {
+				for i := range c {
+					if c[i].Tag.Dimension == DimValue {
+						c[i].Tag.CauseAt = time.UnixMilli(ms).UTC()
+					}
 				}
 			}
 			changes = append(changes, c...)
@@ -135,7 +139,6 @@ func (e *Engine) Sweep() {
 	}
 }
 
-// requestSweep asks the sweeper for a re-rank soon (after imports with orders).
 // noteRerankCause records that orders as new as at changed the RFM ranking, which the
 // next sweep applies to everyone's value tag: its value changes carry at as their
 // CauseAt, so that a re-ranking by imported history is old news to the rules.
@@ -149,6 +152,7 @@ func (e *Engine) noteRerankCause(at time.Time) {
 	}
 }
 
+// requestSweep asks the sweeper for a re-rank soon (after imports with orders).
 func (e *Engine) requestSweep() {
 	select {
 	case e.refresh <- struct{}{}:

@@ -127,3 +127,42 @@ func TestImportRerankCarriesCause(t *testing.T) {
 		t.Fatal("the sweep re-ranked nobody: the test shows nothing")
 	}
 }
+
+// TestImportDuringSweepKeepsCause: an import of old orders that lands while a sweep is
+// ranking keeps its cause for the sweep it requested: no value change reaches the
+// rules as news.
+func TestImportDuringSweepKeepsCause(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	sub := event.NewQueue(4096)
+	defer e.Subscribe(sub, event.TagChange)()
+	var items []string
+	for i := range 10 {
+		items = append(items, orderJSON(fmt.Sprintf("o%d", i), fmt.Sprintf("c%d", i), 200+i, fmt.Sprintf("%d.00", 10*(i+1)), "shoes"))
+	}
+	pauses, at := 0, len(e.shards) // during the ranking, before its last shard
+	e.SetYield(func() {
+		if pauses++; pauses == at {
+			importJSON(t, e, "["+strings.Join(items, ",")+"]")
+		}
+	})
+	e.Sweep()
+	e.SetYield(func() {})
+	e.Sweep() // the one the import requested
+	newest := t0.Add(-200 * 24 * time.Hour)
+	rerank := 0
+	for len(sub.C()) > 0 {
+		c := <-sub.C()
+		if c.Tag.Dimension != DimValue {
+			continue
+		}
+		if c.Tag.CauseAt.IsZero() || c.Tag.CauseAt.After(newest) {
+			t.Errorf("%s value %s→%s caused at %v: news to the rules", c.Viewer, c.Tag.From, c.Tag.To, c.Tag.CauseAt)
+		}
+		if c.Tag.Cause == "" {
+			rerank++
+		}
+	}
+	if rerank == 0 {
+		t.Fatal("no re-ranking happened: the test shows nothing")
+	}
+}

@@ -23,14 +23,14 @@ export function roomFromPath() {
  */
 export async function guestToken(room) {
   const explicit = new URL(location.href).searchParams.get("token");
-  if (explicit && !expired(explicit)) return explicit; // else the viewer watches as a guest
+  if (explicit && !expired(explicit, 60_000)) return explicit; // else the viewer watches as a guest
   return renewGuest(room);
 }
 
-/** expired reports whether a token is missing or past its exp (with a minute to spare). */
-export function expired(tok) {
+/** expired reports whether a token is missing or past its exp, or within spareMs of it. */
+export function expired(tok, spareMs = 0) {
   const c = claims(tok);
-  return !c.exp || c.exp * 1000 < Date.now() + 60_000;
+  return !c.exp || c.exp * 1000 < Date.now() + spareMs;
 }
 
 /** renewGuest gets the kept guest token, renewed when it has less than an hour left. */
@@ -45,7 +45,9 @@ async function renewGuest(room) {
     headers: { "Content-Type": "application/json" },
     body: old ? JSON.stringify({ token: old }) : "",
   });
-  if (!res.ok && old) {
+  if ((res.status === 401 || res.status === 403) && old) {
+    // Too old or not a guest token: a new guest id. Any other failure (rate limit, a
+    // restart) is retried by the caller with the same token, so the viewer keeps its id.
     localStorage.removeItem("liveroom.guest");
     return renewGuest(room);
   }
@@ -113,16 +115,21 @@ export class RoomSocket {
   }
 
   async connect() {
-    if (expired(this.token)) {
+    if (this.closed) return;
+    // A guest's token is renewed a minute ahead; a token nothing renews is used until
+    // it has really expired (the server checks it only when a socket opens).
+    if (expired(this.token, this.renew ? 60_000 : 0)) {
       if (!this.renew) { this.closed = true; this.onState("expired"); return; }
       try {
         this.token = await this.renew();
       } catch {
+        if (this.closed) return;
         this.onState("reconnecting");
         setTimeout(() => this.connect(), this.backoff);
         this.backoff = Math.min(this.backoff * 2, 10000);
         return;
       }
+      if (this.closed) return;
     }
     const ws = new WebSocket(this.url());
     this.ws = ws;

@@ -41,7 +41,7 @@ async function startVideo() {
   if (playing) return;
   playing = true;
   try {
-    if (expired(token)) token = await guestToken(room); // a long live outlasts a guest token
+    if (expired(token, 60_000)) token = await guestToken(room); // a long live outlasts a guest token
     performance.mark("liveroom-whep-start");
     session = await play(room, token, $("video"));
     performance.mark("liveroom-whep-answered");
