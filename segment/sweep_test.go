@@ -106,11 +106,7 @@ func TestImportRerankCarriesCause(t *testing.T) {
 	e := newEngine(t, nil, &clock{t: t0})
 	sub := event.NewQueue(1024)
 	defer e.Subscribe(sub, event.TagChange)()
-	var items []string
-	for i := range 10 {
-		items = append(items, orderJSON(fmt.Sprintf("o%d", i), fmt.Sprintf("c%d", i), 200+i, fmt.Sprintf("%d.00", 10*(i+1)), "shoes"))
-	}
-	importJSON(t, e, "["+strings.Join(items, ",")+"]")
+	importJSON(t, e, oldOrders())
 	e.Sweep()
 	newest := t0.Add(-200 * 24 * time.Hour)
 	rerank := 0
@@ -135,14 +131,10 @@ func TestImportDuringSweepKeepsCause(t *testing.T) {
 	e := newEngine(t, nil, &clock{t: t0})
 	sub := event.NewQueue(4096)
 	defer e.Subscribe(sub, event.TagChange)()
-	var items []string
-	for i := range 10 {
-		items = append(items, orderJSON(fmt.Sprintf("o%d", i), fmt.Sprintf("c%d", i), 200+i, fmt.Sprintf("%d.00", 10*(i+1)), "shoes"))
-	}
 	pauses, at := 0, len(e.shards) // during the ranking, before its last shard
 	e.SetYield(func() {
 		if pauses++; pauses == at {
-			importJSON(t, e, "["+strings.Join(items, ",")+"]")
+			importJSON(t, e, oldOrders())
 		}
 	})
 	e.Sweep()
@@ -165,4 +157,13 @@ func TestImportDuringSweepKeepsCause(t *testing.T) {
 	if rerank == 0 {
 		t.Fatal("no re-ranking happened: the test shows nothing")
 	}
+}
+
+// oldOrders is an import of ten customers' orders of 200-209 days ago.
+func oldOrders() string {
+	var items []string
+	for i := range 10 {
+		items = append(items, orderJSON(fmt.Sprintf("o%d", i), fmt.Sprintf("c%d", i), 200+i, fmt.Sprintf("%d.00", 10*(i+1)), "shoes"))
+	}
+	return "[" + strings.Join(items, ",") + "]"
 }
