@@ -151,6 +151,7 @@ func TestPagesInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	pollJS(t, console, "a prompt in the console", `document.querySelectorAll("#prompts li").length > 0`)
+	pollJS(t, console, "the guest named as a guest, not by its raw id", `[...document.querySelectorAll("#prompts li b")].some(b => /^Guest \S{4}$/.test(b.textContent))`)
 	// The list may re-render as the queue loads, so claim until the conversation opens.
 	viewerID := buy[strings.Index(buy, "liveroom_viewer=")+len("liveroom_viewer="):]
 	if i := strings.IndexAny(viewerID, "&#"); i >= 0 {

@@ -1,7 +1,7 @@
 // The customer-service console: the live prompt queue, a 1:1 conversation with the
 // viewer (the suggested opening line ready to edit), canned replies, the viewer's profile
 // with tags and reasons, and resolving a prompt with an outcome.
-import { apply, mountSwitch, t } from "./i18n.js";
+import { apply, label, mountSwitch, t } from "./i18n.js";
 import { RoomSocket, call, claims, el, pageToken } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
@@ -47,7 +47,7 @@ function renderPrompts() {
   for (const p of [...prompts.values()].reverse()) {
     const v = p.viewer || {};
     const li = el("li", { "data-viewer": v.id || "", class: [current && current.prompt.prompt_id === p.prompt_id ? "active" : "", p.claimed_by ? "claimed" : ""].join(" ") },
-      el("b", { text: v.name || v.id || "" }),
+      el("b", { text: label(v) }),
       el("div", { class: "reason", text: p.reason || "" }),
       el("div", { class: "tags" }, ...tagWords(v.tags).map((tg) => el("span", { class: "tag", text: tg }))),
       el("button", { type: "button", class: "primary", text: t("claim"), disabled: !!p.claimed_by && p.claimed_by !== me.sub, onclick: () => claim(p) }));
@@ -68,7 +68,7 @@ async function claim(p) {
 async function openConversation(p, viewerId) {
   current = { prompt: p, viewer: viewerId };
   renderPrompts();
-  $("convo-title").textContent = `${t("chat")} · ${(p.viewer && (p.viewer.name || p.viewer.id)) || viewerId}`;
+  $("convo-title").textContent = `${t("chat")} · ${label(p.viewer) || viewerId}`;
   $("dm-text").value = p.suggested || "";
   $("resolve-form").hidden = !p.prompt_id;
   $("convo").replaceChildren();
@@ -82,7 +82,7 @@ async function openConversation(p, viewerId) {
 
 function addLine(m) {
   const mine = m.from && m.from.id === me.sub;
-  $("convo").append(el("li", { class: mine ? "me" : "" }, el("span", { class: "who", text: (m.from && (m.from.name || m.from.id)) || "" }), m.text || ""));
+  $("convo").append(el("li", { class: mine ? "me" : "" }, el("span", { class: "who", text: label(m.from) }), m.text || ""));
   $("convo").scrollTop = 1e9;
 }
 

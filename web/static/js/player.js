@@ -1,6 +1,6 @@
 // The viewer's player: WHEP video, danmaku over it, likes, gifts, the pinned product,
 // private messages with customer service, viewer count. Phone first.
-import { apply, mountSwitch, t } from "./i18n.js";
+import { apply, label, mountSwitch, t } from "./i18n.js";
 import { RoomSocket, claims, el, expired, guestToken, roomFromPath, safeURL } from "./api.js";
 import { play } from "./webrtc.js";
 import { DanmakuLayer } from "./danmaku.js";
@@ -137,10 +137,10 @@ function heart() {
 }
 
 function showGift(e) {
-  const from = (e.from && (e.from.name || e.from.id)) || "";
+  const from = label(e.from);
   const g = gifts.find((x) => x.id === e.gift);
-  const label = `${from} → ${g ? g.name : e.gift} ×${e.count || 1}`;
-  const pop = el("div", { class: "gift-pop", text: label });
+  const text = `${from} → ${g ? g.name : e.gift} ×${e.count || 1}`;
+  const pop = el("div", { class: "gift-pop", text });
   $("gift-show").append(pop);
   setTimeout(() => pop.remove(), 3000);
 }
@@ -159,7 +159,7 @@ function renderGifts(list) {
 
 function addDM(e) {
   const mine = e.from && e.from.id === me.id;
-  $("dm-list").append(el("li", {}, el("span", { class: "who", text: mine ? "me" : (e.from && (e.from.name || e.from.id)) || "" }), e.text || ""));
+  $("dm-list").append(el("li", {}, el("span", { class: "who", text: mine ? "me" : label(e.from) }), e.text || ""));
   $("dm-list").scrollTop = 1e9;
   if (!mine && $("dm-panel").hidden) {
     $("dm-badge").hidden = false;

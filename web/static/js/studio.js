@@ -1,6 +1,6 @@
 // The host's studio: camera and microphone, preview, go live over WHIP, live figures,
 // the room chat with moderation, pinning a product, and what OBS / ffmpeg need.
-import { apply, mountSwitch, t } from "./i18n.js";
+import { apply, label, mountSwitch, t } from "./i18n.js";
 import { RoomSocket, claims, el, pageToken, roomFromPath } from "./api.js";
 import { publish, statsMeter } from "./webrtc.js";
 
@@ -51,25 +51,34 @@ $("camera").addEventListener("change", openCamera);
 $("mic").addEventListener("change", openCamera);
 $("quality").addEventListener("change", openCamera);
 
-$("go").addEventListener("click", async () => {
+// goLive publishes; a broadcast whose connection fails is said so and published again
+// (up to three tries, 2, 4 and 8 s apart), as a dropped network or a server restart
+// would otherwise leave the host believing it is live.
+async function goLive(retry = 0) {
   if (!stream) await openCamera();
   if (!stream) return;
   $("go").disabled = true;
-  $("media-error").textContent = "";
   try {
     const maxBitrate = Number($("quality").value.split("x")[2]);
     session = await publish(room, token, stream, { simulcast: $("simulcast").checked, maxBitrate });
+    $("media-error").textContent = "";
     $("stop").disabled = false;
     $("state").textContent = t("live");
     meter(statsMeter(session.pc, "out"));
-    session.pc.addEventListener("connectionstatechange", () => {
-      if (session && session.pc.connectionState === "failed") stop();
+    const pc = session.pc;
+    pc.addEventListener("connectionstatechange", async () => {
+      if (!session || session.pc !== pc || pc.connectionState !== "failed") return;
+      await stop();
+      $("media-error").textContent = t("lost");
+      setTimeout(() => goLive(1), 2000);
     });
   } catch (e) {
     $("media-error").textContent = e.message;
     $("go").disabled = false;
+    if (retry > 0 && retry < 3) setTimeout(() => goLive(retry + 1), 2000 << retry);
   }
-});
+}
+$("go").addEventListener("click", () => goLive());
 
 async function stop() {
   if (session) await session.stop();
@@ -77,6 +86,7 @@ async function stop() {
   $("go").disabled = false;
   $("stop").disabled = true;
   $("state").textContent = "";
+  $("f-bitrate").textContent = "—";
 }
 $("stop").addEventListener("click", stop);
 
@@ -100,7 +110,7 @@ const bySeq = new Map();
 function moderate(type, fields) { sock.send({ type, ...fields }); }
 
 function addMessage(e) {
-  const who = (e.from && (e.from.name || e.from.id)) || "";
+  const who = label(e.from);
   const li = el("li", {},
     el("span", { class: "who", text: who }),
     el("span", { class: "text", text: e.text || "" }));
