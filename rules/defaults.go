@@ -13,7 +13,7 @@ const (
 )
 
 // DefaultRules is the shipped playbook: a long stay without an order earns one prompt
-// per live; a first order earns a thank-you DM at once and a follow-up prompt 7 days
+// per live, at most one an hour; a first order earns a thank-you DM at once and a follow-up prompt 7 days
 // later; a fan whose activity becomes high earns a member-perk prompt; a dormant or
 // churned fan who comes back earns a "welcome back" recall-offer prompt (caught either
 // by the tag change or by a visit while still tagged; the two share one cooldown).
@@ -23,6 +23,9 @@ func DefaultRules(stayThreshold time.Duration) Document {
 			ID: RuleStay, Name: "Watched a while without buying",
 			Trigger: TriggerSpec{Timer: &TimerSpec{Kind: TimerStay, Threshold: stayThreshold.String()}},
 			When:    "session.orders == 0",
+			// A host whose connection drops goes live again at once, which is a new live:
+			// its lingering viewers are not put before the agents a second time.
+			Cooldown: "1h",
 			Action: ActionSpec{Type: ActPrompt, Text: `Hi {{default "there" .Viewer.Name}}! ` +
 				`{{if .Viewer.LastComment}}You asked "{{truncate 60 .Viewer.LastComment}}" — happy to help. {{end}}` +
 				`{{if .Viewer.LastCategory}}Can I help you choose in {{.Viewer.LastCategory}}?{{else}}Anything I can help you find?{{end}}`},

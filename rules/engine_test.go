@@ -209,8 +209,18 @@ func TestStayTimerOnTime(t *testing.T) {
 		if prompts, _ = out.sent(); len(prompts) != 1 {
 			t.Fatalf("%d prompts after a minute more, want 1", len(prompts))
 		}
-		// A new live is a new chance.
-		next := Session{Room: "r1", Live: "live-2", Watching: true}
+		// The host's connection dropped and it went live again: a new live, but within
+		// the rule's hour the stayer is not prompted again.
+		again := Session{Room: "r1", Live: "live-2", Watching: true}
+		e.OnEvent(ctx, stayer, again, event.Event{Type: event.WatchStart, At: time.Now()})
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if prompts, _ = out.sent(); len(prompts) != 1 {
+			t.Fatalf("%d prompts after the host went live again, want still 1", len(prompts))
+		}
+		// A live after the hour is a new chance.
+		time.Sleep(time.Hour)
+		next := Session{Room: "r1", Live: "live-3", Watching: true}
 		e.OnEvent(ctx, stayer, next, event.Event{Type: event.WatchStart, At: time.Now()})
 		time.Sleep(3 * time.Second)
 		synctest.Wait()

@@ -155,8 +155,8 @@ func TestPruneCounters(t *testing.T) {
 }
 
 // TestEnginePrunesStayCounters: with the default rules, the stay rule's own counter
-// (no cap, no cooldown) goes at the next prune, the first-order thank-you's (cap 1)
-// stays, and the stay prompt still fires once per live.
+// (no cap, a 1-hour cooldown) goes at the first prune after its cooldown, the
+// first-order thank-you's (cap 1) stays, and the stay prompt still fires once per live.
 func TestEnginePrunesStayCounters(t *testing.T) {
 	st := NewMemoryState()
 	e, err := New(DefaultConfig(), Deps{Outbox: newOutbox(), State: st, Rules: mustCompile(t, DefaultRules(time.Minute))})
@@ -168,7 +168,8 @@ func TestEnginePrunesStayCounters(t *testing.T) {
 	stay := mustCompile(t, DefaultRules(time.Minute)).byID[RuleStay].limit("v1")
 	thanks := mustCompile(t, DefaultRules(time.Minute)).byID[RuleFirstThanks].limit("v1")
 	once := Limit{Key: onceKey(stayKey(RuleStay, "v1", "l1")), Cap: 1}
-	if _, err := st.Commit(ctx, Firing{At: now, Limits: []Limit{stay, once}}, Firing{At: now, Limits: []Limit{thanks}}); err != nil {
+	earlier := now.Add(-2 * time.Hour) // past the stay rule's cooldown
+	if _, err := st.Commit(ctx, Firing{At: earlier, Limits: []Limit{stay, once}}, Firing{At: earlier, Limits: []Limit{thanks}}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := e.PruneCounters(ctx); err != nil || n != 1 {

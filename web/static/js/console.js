@@ -148,7 +148,9 @@ $("resolve-form").addEventListener("submit", async (ev) => {
   try {
     await call(token, "POST", `/api/prompts/${encodeURIComponent(current.prompt.prompt_id)}/resolve`, { outcome: $("outcome").value });
     prompts.delete(current.prompt.prompt_id);
-    current = null;
+    // The conversation stays open (a follow-up may still be written); only the prompt is done.
+    current = { prompt: { prompt_id: "" }, viewer: current.viewer };
+    $("resolve-form").hidden = true;
     renderPrompts();
   } catch (e) { $("state").textContent = e.message; }
 });

@@ -53,7 +53,7 @@ async function startVideo() {
     $("video").play().catch(() => {});
   } catch (e) {
     playing = false;
-    status(e.status === 404 ? (wasLive ? "ended" : "waiting") : "reconnecting");
+    if (e.status !== 404) status("reconnecting"); // 404: not live, which setLive says
     retryVideo(3000);
   }
 }
@@ -88,7 +88,11 @@ function setLive(live) {
   if (isLive) { wasLive = true; startVideo(); }
   else {
     if (session) { session.stop(); session = null; playing = false; }
-    status(wasLive ? "ended" : "waiting");
+    // A host whose connection dropped comes back within seconds (the studio goes live
+    // again): "ended" only once it has not for a while.
+    status("waiting");
+    clearTimeout(setLive.ended);
+    if (wasLive) setLive.ended = setTimeout(() => { if (!isLive) status("ended"); }, 20000);
   }
 }
 
