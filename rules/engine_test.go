@@ -211,22 +211,19 @@ func TestStayTimerOnTime(t *testing.T) {
 		}
 		// The host's connection dropped and it went live again: a new live, but within
 		// the rule's hour the stayer is not prompted again.
-		again := Session{Room: "r1", Live: "live-2", Watching: true}
-		e.OnEvent(ctx, stayer, again, event.Event{Type: event.WatchStart, At: time.Now()})
-		time.Sleep(3 * time.Second)
-		synctest.Wait()
-		if prompts, _ = out.sent(); len(prompts) != 1 {
-			t.Fatalf("%d prompts after the host went live again, want still 1", len(prompts))
+		watchLive := func(live string, want int) {
+			t.Helper()
+			e.OnEvent(ctx, stayer, Session{Room: "r1", Live: live, Watching: true}, event.Event{Type: event.WatchStart, At: time.Now()})
+			time.Sleep(3 * time.Second)
+			synctest.Wait()
+			if prompts, _ = out.sent(); len(prompts) != want {
+				t.Fatalf("%d prompts after watching %s, want %d", len(prompts), live, want)
+			}
 		}
+		watchLive("live-2", 1)
 		// A live after the hour is a new chance.
 		time.Sleep(time.Hour)
-		next := Session{Room: "r1", Live: "live-3", Watching: true}
-		e.OnEvent(ctx, stayer, next, event.Event{Type: event.WatchStart, At: time.Now()})
-		time.Sleep(3 * time.Second)
-		synctest.Wait()
-		if prompts, _ = out.sent(); len(prompts) != 2 {
-			t.Fatalf("%d prompts after the next live, want 2", len(prompts))
-		}
+		watchLive("live-3", 2)
 	})
 }
 
