@@ -183,6 +183,18 @@ func TestPagesInBrowser(t *testing.T) {
 		}
 		pollJS(t, player, step.what, step.js)
 	}
+	// The agent resolves the prompt; the conversation stays open for a follow-up.
+	if err := chromedp.Do(console, chromedp.Click(chromedp.CSS(`#resolve-form button[type=submit]`))); err != nil {
+		t.Fatal(err)
+	}
+	pollJS(t, console, "the prompt resolved", `document.getElementById("resolve-form").hidden`)
+	if err := chromedp.Do(console,
+		chromedp.SetValue(chromedp.CSS(`#dm-text`), "A follow-up after resolving"),
+		chromedp.Click(chromedp.CSS(`#dm-form button[type=submit]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	pollJS(t, player, "the follow-up in the player", `document.getElementById("toast").textContent.includes("A follow-up") || document.getElementById("dm-list").textContent.includes("A follow-up")`)
 	time.Sleep(500 * time.Millisecond)
 	for _, e := range ws.of("dm") {
 		if strings.Contains(fmt.Sprint(e["text"]), "Hi from the agent") {
