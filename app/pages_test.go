@@ -164,13 +164,18 @@ func TestPagesInBrowser(t *testing.T) {
 	})()`)
 	pollJS(t, console, "the viewer's profile", `document.querySelector("#profile table") !== null`)
 	screenshot(t, console, "console-desktop")
-	if err := chromedp.Do(console,
-		chromedp.SetValue(chromedp.CSS(`#dm-text`), "Hi from the agent"),
-		chromedp.Click(chromedp.CSS(`#dm-form button[type=submit]`)),
-	); err != nil {
-		t.Fatal(err)
+	// agentSays sends text from the console and waits for it at the player.
+	agentSays := func(what, text string) {
+		t.Helper()
+		if err := chromedp.Do(console,
+			chromedp.SetValue(chromedp.CSS(`#dm-text`), text),
+			chromedp.Click(chromedp.CSS(`#dm-form button[type=submit]`)),
+		); err != nil {
+			t.Fatal(err)
+		}
+		pollJS(t, player, what, fmt.Sprintf(`document.getElementById("toast").textContent.includes(%q) || document.getElementById("dm-list").textContent.includes(%q)`, text, text))
 	}
-	pollJS(t, player, "the agent's reply in the player", `document.getElementById("toast").textContent.includes("Hi from the agent") || document.getElementById("dm-list").textContent.includes("Hi from the agent")`)
+	agentSays("the agent's reply in the player", "Hi from the agent")
 	// On a phone a sheet covers the controls: its close button and a tap outside close it.
 	for _, step := range []struct{ click, what, js string }{
 		{"#dm-toggle", "the messages sheet open", `!document.getElementById("dm-panel").hidden`},
@@ -188,13 +193,7 @@ func TestPagesInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	pollJS(t, console, "the prompt resolved", `document.getElementById("resolve-form").hidden`)
-	if err := chromedp.Do(console,
-		chromedp.SetValue(chromedp.CSS(`#dm-text`), "A follow-up after resolving"),
-		chromedp.Click(chromedp.CSS(`#dm-form button[type=submit]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
-	pollJS(t, player, "the follow-up in the player", `document.getElementById("toast").textContent.includes("A follow-up") || document.getElementById("dm-list").textContent.includes("A follow-up")`)
+	agentSays("the follow-up in the player", "A follow-up after resolving")
 	time.Sleep(500 * time.Millisecond)
 	for _, e := range ws.of("dm") {
 		if strings.Contains(fmt.Sprint(e["text"]), "Hi from the agent") {
