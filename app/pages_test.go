@@ -221,6 +221,11 @@ func TestPagesInBrowser(t *testing.T) {
 	pollJS(t, dash, "tag changes by day", `document.querySelectorAll("#changes .day .bar-row").length > 0`)
 	screenshot(t, dash, "dashboard-desktop")
 
+	// A banned viewer is told, not left typing into a closed chat.
+	hostTok, _ := a.Signer().Issue(token.Spec{User: "host-2", Role: event.RoleHost, Room: room, TTL: time.Hour})
+	dialRoom(t, base, room, hostTok).send(t, map[string]any{"type": "ban", "user": viewerID})
+	pollJS(t, player, "the ban said", `document.getElementById("status").textContent.includes("no longer write")`)
+
 	for name, tab := range map[string]context.Context{"player": player, "studio": studio, "console": console, "dashboard": dash} {
 		if ran := eval[bool](t, tab, `window.__xss === 1`); ran {
 			t.Fatalf("hostile text ran script in the %s", name)

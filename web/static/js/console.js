@@ -95,6 +95,7 @@ async function loadProfile(id) {
     const table = el("table", {}, ...rows.map(([k, v]) => el("tr", {}, el("th", { text: k }), el("td", { text: String(v ?? "") }))));
     const tags = el("div", {});
     for (const [dim, tag] of Object.entries(p.tags || {})) {
+      if (Array.isArray(tag) ? tag.length === 0 : !tag) continue; // no preference yet
       const reason = (p.reasons || {})[dim] || "";
       tags.append(el("p", {}, el("span", { class: "tag", text: `${dim}: ${Array.isArray(tag) ? tag.join(", ") : tag}` }), " ", el("small", { class: "muted", text: reason })));
     }

@@ -18,7 +18,8 @@ const dict = {
     dormant: "Dormant share", rules: "Rules", save: "Save", export: "Export CSV", liveRooms: "Live rooms",
     saved: "Saved", language: "Language", on: "On", off: "Off", tagChanges: "Tag changes",
     close: "Close", expired: "This link has expired: ask for a new one",
-    lost: "The broadcast was lost: going live again…", guest: "Guest",
+    lost: "The broadcast was lost: going live again…", guest: "Guest", me: "me",
+    removed: "You can no longer write in this room",
   },
   zh: {
     live: "直播中", waiting: "等待主播开播…", ended: "直播已结束", viewers: "人观看",
@@ -37,7 +38,8 @@ const dict = {
     dormant: "沉睡占比", rules: "规则", save: "保存", export: "导出 CSV", liveRooms: "直播中的房间",
     saved: "已保存", language: "语言", on: "开", off: "关", tagChanges: "标签变化",
     close: "关闭", expired: "链接已过期，请重新获取",
-    lost: "直播连接已断开，正在重新开播…", guest: "游客",
+    lost: "直播连接已断开，正在重新开播…", guest: "游客", me: "我",
+    removed: "你已无法在此直播间发言",
   },
 };
 

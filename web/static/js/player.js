@@ -163,7 +163,7 @@ function renderGifts(list) {
 
 function addDM(e) {
   const mine = e.from && e.from.id === me.id;
-  $("dm-list").append(el("li", {}, el("span", { class: "who", text: mine ? "me" : label(e.from) }), e.text || ""));
+  $("dm-list").append(el("li", {}, el("span", { class: "who", text: mine ? t("me") : label(e.from) }), e.text || ""));
   $("dm-list").scrollTop = 1e9;
   if (!mine && $("dm-panel").hidden) {
     $("dm-badge").hidden = false;
@@ -222,7 +222,10 @@ async function main() {
   }).catch(() => {});
   sock = new RoomSocket(room, token, {
     onEvent,
-    onState: (s) => { if (s === "reconnecting") toast(t("reconnecting")); },
+    onState: (s) => {
+      if (s === "reconnecting") toast(t("reconnecting"));
+      if (s === "closed") status("removed"); // banned, or closed for abuse: chat does not come back
+    },
     renew: async () => (token = await guestToken(room)), // the gifts come with the welcome
   });
   startVideo();
