@@ -163,6 +163,7 @@ func TestPagesInBrowser(t *testing.T) {
 		return document.getElementById("dm-text").value.length > 0;
 	})()`)
 	pollJS(t, console, "the viewer's profile", `document.querySelector("#profile table") !== null`)
+	pollJS(t, console, "spend as money in the profile", `[...document.querySelectorAll("#profile td")].some(td => /^0\.00 [A-Z]{3}$/.test(td.textContent))`)
 	screenshot(t, console, "console-desktop")
 	// agentSays sends text from the console and waits for it at the player.
 	agentSays := func(what, text string) {

@@ -86,12 +86,18 @@ function addLine(m) {
   $("convo").scrollTop = 1e9;
 }
 
+// money shows an amount in the base currency with its cents ("29.90 USD").
+function money(amount, currency) {
+  const n = Number(amount);
+  return Number.isFinite(n) ? `${n.toFixed(2)} ${currency || ""}`.trim() : String(amount ?? "");
+}
+
 async function loadProfile(id) {
   const box = $("profile");
   box.replaceChildren(el("span", { text: "…" }));
   try {
     const p = await call(token, "GET", `/api/viewers/${encodeURIComponent(id)}`);
-    const rows = [["id", p.id], ["sessions", p.sessions], ["watch", `${Math.round((p.watch_seconds || 0) / 60)} min`], ["orders", p.orders], ["spend", p.spend], ["aov", p.aov]];
+    const rows = [["id", p.id], ["sessions", p.sessions], ["watch", `${Math.round((p.watch_seconds || 0) / 60)} min`], ["orders", p.orders], ["spend", money(p.spend, p.currency)], ["aov", money(p.aov, p.currency)]];
     const table = el("table", {}, ...rows.map(([k, v]) => el("tr", {}, el("th", { text: k }), el("td", { text: String(v ?? "") }))));
     const tags = el("div", {});
     for (const [dim, tag] of Object.entries(p.tags || {})) {
