@@ -155,7 +155,7 @@ func (s *Server) securityHeaders(h http.Header, r *http.Request) {
 		"default-src 'self'",
 		"script-src 'self'",
 		"style-src 'self'",
-		"img-src 'self' data: blob: https:",
+		"img-src 'self' data: blob: https: http:", // product images may be http(s), as the API takes them
 		"media-src 'self' blob: mediastream:",
 		"connect-src 'self' ws: wss:",
 		"object-src 'none'",

@@ -67,7 +67,11 @@ async function goLive(retry = 0) {
     meter(statsMeter(session.pc, "out"));
     const pc = session.pc;
     pc.addEventListener("connectionstatechange", async () => {
-      if (!session || session.pc !== pc || pc.connectionState !== "failed") return;
+      if (!session || session.pc !== pc) return;
+      // "disconnected" comes seconds before "failed": LIVE must not stand meanwhile.
+      if (pc.connectionState === "disconnected") $("state").textContent = t("reconnecting");
+      if (pc.connectionState === "connected") $("state").textContent = t("live");
+      if (pc.connectionState !== "failed") return;
       await stop();
       $("media-error").textContent = t("lost");
       setTimeout(() => goLive(1), 2000);
