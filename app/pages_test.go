@@ -139,6 +139,9 @@ func TestPagesInBrowser(t *testing.T) {
 	if !strings.Contains(buy, "liveroom_viewer=g_") {
 		t.Fatalf("Buy link does not carry the viewer: %s", buy)
 	}
+	if overlap := eval[bool](t, player, `document.getElementById("pinned").getBoundingClientRect().bottom > document.getElementById("say-form").getBoundingClientRect().top`); overlap {
+		t.Fatal("the product card overlaps the comment box")
+	}
 	if p := eval[string](t, player, `document.getElementById("pinned-price").textContent`); !strings.Contains(p, "29.90") {
 		t.Fatalf("the price shows as %q, want 29.90", p)
 	}
