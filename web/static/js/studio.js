@@ -17,7 +17,6 @@ $("room-name").textContent = room;
 $("whip-url").textContent = new URL(`/whip/${encodeURIComponent(room)}`, location.href).href;
 $("bearer").textContent = token;
 $("bearer").tabIndex = 0;
-$("rtsp-url").textContent = `rtsp://${location.hostname}:8554/live/${room}`;
 
 async function listDevices() {
   const devices = await navigator.mediaDevices.enumerateDevices();
