@@ -207,7 +207,7 @@ func (e *Engine) scheduleAfter(ctx context.Context, r *rule, env Env, ev event.E
 	if ev.At.IsZero() {
 		due = now.Add(r.delay)
 	}
-	if due.Before(now.Add(-staleAfter)) || !e.holds(r, &env, nil) {
+	if history(due, now) || !e.holds(r, &env, nil) {
 		return
 	}
 	id := newID("a")

@@ -47,32 +47,18 @@ func TestForgetLive(t *testing.T) {
 // TestEndLiveForgetsOnceCounters: a live_end has the engine's state forget the live's
 // once-per-live counters.
 func TestEndLiveForgetsOnceCounters(t *testing.T) {
-	st := NewMemoryState()
-	e, err := New(DefaultConfig(), Deps{Outbox: newOutbox(), State: st, Rules: mustCompile(t, DefaultRules(time.Minute))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, _, st := start(t, mustCompile(t, DefaultRules(time.Minute)), nil)
 	key := onceKey(stayKey(RuleStay, "v1", "l1"))
 	if _, err := st.Commit(context.Background(), Firing{At: time.Now(), Limits: []Limit{{Key: key, Cap: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	e.EndLive("l1")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitFor(t, "the ended live's once counter to go", func() bool {
 		st.mu.Lock()
+		defer st.mu.Unlock()
 		_, left := st.counters[key]
-		st.mu.Unlock()
-		if !left {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the ended live's once counter is still there")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := e.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+		return !left
+	})
 }
 
 // TestStaleCounter: a counter goes when none of its rules has a cap and the longest
@@ -158,12 +144,7 @@ func TestPruneCounters(t *testing.T) {
 // (no cap, a 1-hour cooldown) goes at the first prune after its cooldown, the
 // first-order thank-you's (cap 1) stays, and the stay prompt still fires once per live.
 func TestEnginePrunesStayCounters(t *testing.T) {
-	st := NewMemoryState()
-	e, err := New(DefaultConfig(), Deps{Outbox: newOutbox(), State: st, Rules: mustCompile(t, DefaultRules(time.Minute))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(context.Background())
+	e, _, st := start(t, mustCompile(t, DefaultRules(time.Minute)), nil)
 	ctx, now := context.Background(), time.Now()
 	stay := mustCompile(t, DefaultRules(time.Minute)).byID[RuleStay].limit("v1")
 	thanks := mustCompile(t, DefaultRules(time.Minute)).byID[RuleFirstThanks].limit("v1")
