@@ -27,7 +27,7 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, old
 	} else {
 		p.addRoom(room)
 	}
-	if ev.Name != "" && ev.Role != event.RoleAgent && ev.Role != event.RoleHost {
+	if ev.Name != "" && !staffRole(ev.Role) { // a DM from staff carries the sender's name
 		p.Name = ev.Name
 	}
 	detail := room

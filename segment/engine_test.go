@@ -415,13 +415,20 @@ func TestStaffMakeNoProfile(t *testing.T) {
 		<-sub.C() // the join and its tags
 	}
 	dm := ev(event.DM, "v", t0)
-	dm.Role, dm.Peer, dm.Text = event.RoleAgent, "staff-agent", "hello"
+	dm.Role, dm.Peer, dm.Text, dm.Name = event.RoleAgent, "staff-agent", "hello", "Agent Ann"
 	e.Apply(dm)
 	if v := viewer(t, e, "v"); len(v.Recent) != 2 || v.Recent[0].Type != string(event.DM) {
 		t.Fatalf("the agent's DM is not the viewer's: %+v", v.Recent)
 	}
 	if got := (<-sub.C()).Type; got != event.DM {
 		t.Fatalf("the subscriber got %s first, want the DM", got)
+	}
+	// The sender's name is not the viewer's, whichever staff role wrote.
+	adm := ev(event.DM, "v", t0)
+	adm.Role, adm.Peer, adm.Text, adm.Name = event.RoleAdmin, "staff-admin", "a coupon", "Admin Bo"
+	e.Apply(adm)
+	if v := viewer(t, e, "v"); v.Name != "" {
+		t.Fatalf("staff's DM renamed the viewer to %q", v.Name)
 	}
 }
 
