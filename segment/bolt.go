@@ -61,13 +61,9 @@ func OpenBolt(path string, wait time.Duration) (*BoltStore, error) {
 // Close closes the file.
 func (s *BoltStore) Close() error { return s.f.Close() }
 
-func (s *BoltStore) view(fn func(tx *bolt.Tx) error) error { return s.f.View(fn) }
-
-func (s *BoltStore) update(fn func(tx *bolt.Tx) error) error { return s.f.Update(fn) }
-
 // Load implements Store.
 func (s *BoltStore) Load(ctx context.Context, profile, product func(string, []byte) error) error {
-	return s.view(func(tx *bolt.Tx) error {
+	return s.f.View(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketProfiles).ForEach(func(k, v []byte) error { return profile(string(k), v) }); err != nil {
 			return err
 		}
@@ -80,7 +76,7 @@ func (s *BoltStore) Commit(ctx context.Context, b *Batch) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.update(func(tx *bolt.Tx) error {
+	return s.f.Update(func(tx *bolt.Tx) error {
 		profiles := tx.Bucket(bucketProfiles)
 		for _, id := range b.DeletedProfiles {
 			if err := profiles.Delete([]byte(id)); err != nil {
@@ -134,7 +130,7 @@ func idKey(k Kind, id string) []byte { return []byte(string(k) + "\x00" + id) }
 // Seen implements Store.
 func (s *BoltStore) Seen(ctx context.Context, k Kind, list []string) (map[string]bool, error) {
 	out := map[string]bool{}
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.f.View(func(tx *bolt.Tx) error {
 		ids := tx.Bucket(bucketIDs)
 		for _, id := range list {
 			if ids.Get(idKey(k, id)) != nil {
@@ -149,7 +145,7 @@ func (s *BoltStore) Seen(ctx context.Context, k Kind, list []string) (map[string
 // Held implements Store.
 func (s *BoltStore) Held(ctx context.Context, owners []string) (map[Kind][]Record, error) {
 	out := map[Kind][]Record{}
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.f.View(func(tx *bolt.Tx) error {
 		return eachOwned(tx, owners, func(k Kind, id, owner string, data []byte) error {
 			out[k] = append(out[k], Record{Key: id, Owner: owner, Data: bytes.Clone(data)})
 			return nil
@@ -162,7 +158,7 @@ func (s *BoltStore) Held(ctx context.Context, owners []string) (map[Kind][]Recor
 // not linger in free pages. The compaction copies every live record (seconds for a
 // store of a million profiles); erasures are rare.
 func (s *BoltStore) Erase(ctx context.Context, owners []string) error {
-	if err := s.update(func(tx *bolt.Tx) error { return eraseTx(tx, owners) }); err != nil {
+	if err := s.f.Update(func(tx *bolt.Tx) error { return eraseTx(tx, owners) }); err != nil {
 		return err
 	}
 	return s.f.Compact()
