@@ -1,8 +1,10 @@
 package chat
 
 import (
+	"bufio"
 	"io"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,15 +43,21 @@ const maxMerged = 128 << 10
 // closeGrace bounds the write of a close frame and unsticks a writer blocked on a full socket.
 const closeGrace = time.Second
 
-// conn is one WebSocket connection. Its reader goroutine lives as long as the
-// connection; a writer goroutine exists only while its own frames are queued (or the
-// rest of a frame the socket did not take at once), so an idle connection costs one
-// parked goroutine and its buffers, and the room's events reach it from the fan-out.
+// conn is one WebSocket connection. A reader goroutine exists only while the client
+// is sending (an idle connection parks, park.go); a writer goroutine only while its
+// own frames are queued (or the rest of a frame the socket did not take at once). So
+// an idle connection costs no goroutine, only its state and buffers, and the room's
+// events reach it from the fan-out.
 type conn struct {
-	hub  *Hub
-	room *room
-	ws   *websocket.Conn
-	raw  syscall.RawConn // the socket, for the fan-out's non-blocking writes
+	hub    *Hub
+	room   *room
+	ticket *Ticket
+	ws     *websocket.Conn
+	raw    syscall.RawConn // the socket, for the fan-out's non-blocking writes and parking
+	br     *bufio.Reader   // gorilla's read buffer (nil: the reader never parks)
+	parkID uint64
+	parked atomic.Bool  // no reader runs; the parker or a wake-up starts one
+	readBy atomic.Int64 // the read deadline, Unix ns
 	// wmu is held while a frame is written, so that frames never interleave: across
 	// the fan-out's write, the writer goroutine's and the reader's close echo (pongs
 	// go through the queue). gorilla's own 1002 close on a client's protocol error is
@@ -158,12 +166,12 @@ func (c *conn) writeLoop() {
 		f := c.queue[0]
 		c.queue[0] = outFrame{}
 		c.queue = c.queue[1:]
-		if len(c.queue) == 0 && cap(c.queue) > 8 {
-			c.queue = nil // give a burst's backlog memory back
+		if len(c.queue) == 0 {
+			c.queue = nil // an idle connection holds no queue (nor a burst's backlog)
 		}
 		c.mu.Unlock()
 		if err := c.writeLocked(f); err != nil || f.kind == frameClose {
-			c.ws.NetConn().Close() // the reader sees it and ends the connection
+			c.closeSocket()
 			c.mu.Lock()
 			c.closing, c.writing, c.queue = true, false, nil
 			c.mu.Unlock()
@@ -243,17 +251,13 @@ func (c *conn) reject(code, message string) {
 	}
 }
 
-// run is the connection's reader: it joins the room, reads client frames until the
-// connection ends, then leaves and releases everything.
-func (c *conn) run(t *Ticket, since int64) {
-	defer t.Release()
-	defer c.finish()
-	cfg := &c.hub.cfg
+// run joins the room, then reads the client's frames until the connection ends.
+func (c *conn) run(since int64) {
 	// The read limit is kept here, not by gorilla, which would write its 1009 close
 	// itself, outside wmu, possibly into the middle of a frame.
 	c.ws.SetReadLimit(0)
-	_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
-	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait)) })
+	c.extendRead()
+	c.ws.SetPongHandler(func(string) error { c.extendRead(); return nil })
 	// The reader never writes between the parts of a frame (wmu): a pong goes through
 	// the queue, the echo of a close under wmu.
 	c.ws.SetPingHandler(func(data string) error {
@@ -279,27 +283,47 @@ func (c *conn) run(t *Ticket, since int64) {
 		return nil
 	})
 	if !c.room.send(func(r *room) { r.join(c, since) }) {
+		c.end()
 		return
 	}
+	c.read(false)
+}
+
+// read reads client frames until the connection ends, or until every byte the
+// client sent is consumed and the connection parks. resumed: a wake-up started this
+// reader, so it reads before it may park again.
+func (c *conn) read(resumed bool) {
+	cfg := &c.hub.cfg
 	for {
+		if !resumed && c.br != nil && c.br.Buffered() == 0 && c.park() {
+			return
+		}
+		resumed = false
+		if c.skipPong() {
+			continue
+		}
 		kind, r, err := c.ws.NextReader()
 		if err != nil {
+			c.end()
 			return
 		}
 		data, err := io.ReadAll(io.LimitReader(r, cfg.ReadLimit+1))
 		if err != nil {
+			c.end()
 			return
 		}
 		if int64(len(data)) > cfg.ReadLimit {
 			c.closeNow(websocket.CloseMessageTooBig, "message too big")
+			c.end()
 			return
 		}
-		_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
+		c.extendRead()
 		if kind != websocket.TextMessage {
 			c.reject(codeBadRequest, "frames must be text (JSON)")
 			continue
 		}
 		if !c.handle(data) {
+			c.end()
 			return
 		}
 	}
@@ -312,13 +336,26 @@ func (c *conn) closeNow(code int, reason string) {
 	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(closeGrace))
 }
 
-// finish leaves the room and waits for the writer; the socket is closed on return.
-func (c *conn) finish() {
+// closeSocket closes the socket from outside the reader; a parked connection is woken
+// so that a reader meets the closed socket and ends it.
+func (c *conn) closeSocket() {
+	c.ws.NetConn().Close()
+	c.resume()
+}
+
+// end leaves the room, waits for the writer, closes the socket and releases the
+// connection's slot: the last thing its last reader does.
+func (c *conn) end() {
 	c.room.send(func(r *room) { r.leave(c) })
 	c.mu.Lock()
 	c.dead = true
 	c.mu.Unlock()
+	if p := c.hub.parker.Load(); p != nil {
+		p.forget(c)
+	}
 	c.ws.NetConn().Close()
 	c.writer.Wait()
 	c.ws.Close()
+	c.ticket.Release()
+	c.hub.wg.Done()
 }

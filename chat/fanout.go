@@ -187,6 +187,9 @@ func (j fanJob) run(buf []byte) []byte {
 // visit writes c what it has not been sent of the room (and a ping), unless its
 // writer goroutine is busy, which then sends it all itself.
 func (c *conn) visit(ping bool, buf []byte) []byte {
+	if ping {
+		c.wakeIfSilent()
+	}
 	c.mu.Lock()
 	if c.closing || c.dead || c.cursor == nil {
 		c.mu.Unlock()

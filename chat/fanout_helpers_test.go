@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,19 +20,19 @@ import (
 type tcpHub struct {
 	hub *Hub
 	srv *httptest.Server
-	// sndbuf, when > 0, shrinks the server socket's send buffer (a slow client).
-	sndbuf int
 }
 
+// startTCPHub serves a new hub over loopback TCP; sndbuf > 0 shrinks the server
+// sockets' send buffer (a slow client).
 func startTCPHub(t *testing.T, cfg Config, sndbuf int) *tcpHub {
 	t.Helper()
 	h, err := New(cfg, Deps{Store: NewMemoryStore()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := &tcpHub{hub: h, sndbuf: sndbuf}
-	up := &websocket.Upgrader{}
-	rs.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rs := &tcpHub{hub: h}
+	up := &websocket.Upgrader{WriteBufferPool: &sync.Pool{}}
+	rs.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		room := strings.TrimPrefix(r.URL.Path, "/")
 		id := r.URL.Query().Get("u")
 		tk, err := h.Admit(r.Context(), room, event.User{ID: id, Name: id, Role: event.RoleViewer}, id)
@@ -39,16 +40,12 @@ func startTCPHub(t *testing.T, cfg Config, sndbuf int) *tcpHub {
 			http.Error(w, err.Error(), 500)
 			return
 		}
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			tk.Release()
-			return
-		}
-		if rs.sndbuf > 0 {
-			_ = ws.NetConn().(*net.TCPConn).SetWriteBuffer(rs.sndbuf)
-		}
-		tk.Serve(ws, -1)
+		tk.Accept(up, w, r, -1)
 	}))
+	if sndbuf > 0 {
+		rs.srv.Listener = sndbufListener{rs.srv.Listener, sndbuf}
+	}
+	rs.srv.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -56,6 +53,20 @@ func startTCPHub(t *testing.T, cfg Config, sndbuf int) *tcpHub {
 		rs.srv.Close()
 	})
 	return rs
+}
+
+// sndbufListener shrinks the send buffer of every connection it accepts.
+type sndbufListener struct {
+	net.Listener
+	size int
+}
+
+func (l sndbufListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(l.size)
+	}
+	return c, err
 }
 
 // dial connects user to room; rcvbuf > 0 shrinks the client's receive buffer.

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -55,6 +56,10 @@ type Hub struct {
 	quit   chan struct{}
 	wg     sync.WaitGroup // rooms, connections and fan-out workers
 	fan    *fanout
+	// parker is made at the first park (parkerOnce): nil when it cannot be made, and
+	// then connections keep their readers.
+	parker     atomic.Pointer[parker]
+	parkerOnce sync.Once
 
 	dmq    chan dmWrite
 	dmDone chan struct{}
@@ -113,7 +118,7 @@ func New(cfg Config, deps Deps) (*Hub, error) {
 // Gifts returns the gift catalog.
 func (h *Hub) Gifts() []Gift { return append([]Gift(nil), h.cfg.Gifts...) }
 
-// Ticket is an admitted, not yet upgraded, connection. Serve or Release it.
+// Ticket is an admitted, not yet upgraded, connection. Accept or Release it.
 type Ticket struct {
 	hub  *Hub
 	room *room
@@ -153,18 +158,19 @@ func (h *Hub) Admit(ctx context.Context, roomID string, user event.User, addr st
 	return t, nil
 }
 
-// Serve runs the upgraded connection ws in the background; since < 0 means a fresh
-// join, otherwise a resume after that seq. The ticket is released when it ends.
-func (t *Ticket) Serve(ws *websocket.Conn, since int64) {
+// serve runs the upgraded connection ws in the background, reading through br
+// (gorilla's read buffer; nil: it never parks).
+func (t *Ticket) serve(ws *websocket.Conn, br *bufio.Reader, since int64) {
 	h := t.hub
-	c := &conn{hub: h, room: t.room, ws: ws, user: t.user}
+	c := &conn{hub: h, room: t.room, ticket: t, ws: ws, br: br, user: t.user, parkID: h.nextID.Add(1)}
 	if sc, ok := ws.NetConn().(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
 	}
 	h.mu.Lock()
 	if !h.closed {
-		h.wg.Go(func() { c.run(t, since) })
+		h.wg.Add(1) // done when the connection ends (conn.end)
 		h.mu.Unlock()
+		go c.run(since)
 		return
 	}
 	h.mu.Unlock()
@@ -444,6 +450,9 @@ func (h *Hub) Close(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		h.wg.Wait()
+		if p := h.parker.Load(); p != nil {
+			p.close()
+		}
 		close(h.dmq)
 		<-h.dmDone
 		close(done)

@@ -20,12 +20,9 @@ type ChatService interface {
 	DMHistory(ctx context.Context, room, viewer string) ([]chat.DM, error)
 }
 
-// Small read buffers and pooled write buffers keep an idle connection cheap: gorilla
-// holds a write buffer only while a frame is being written.
-const (
-	wsReadBuffer  = 256
-	wsWriteBuffer = 4096
-)
+// Pooled write buffers keep an idle connection cheap: gorilla holds a write buffer
+// only while a frame is being written. chat sets the read buffer (Ticket.Accept).
+const wsWriteBuffer = 4096
 
 var wsWritePool = &sync.Pool{}
 
@@ -35,7 +32,6 @@ func (s *Server) mountChat(mux *http.ServeMux) {
 		return
 	}
 	up := &websocket.Upgrader{
-		ReadBufferSize:  wsReadBuffer,
 		WriteBufferSize: wsWriteBuffer,
 		WriteBufferPool: wsWritePool,
 		CheckOrigin:     s.originAllowed,
@@ -79,12 +75,7 @@ func (s *Server) chatSocket(w http.ResponseWriter, r *http.Request, up *websocke
 		writeError(w, r, err)
 		return
 	}
-	ws, err := up.Upgrade(w, r, nil)
-	if err != nil {
-		ticket.Release() // the upgrader has answered the client
-		return
-	}
-	ticket.Serve(ws, since)
+	ticket.Accept(up, w, r, since)
 }
 
 type dmHistoryBody struct {
