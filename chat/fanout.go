@@ -77,40 +77,58 @@ const (
 // errWouldBlock: the socket took part of a write or none of it.
 var errWouldBlock = errors.New("socket full")
 
-// writeNow writes b to c's socket without waiting: it returns how much the kernel
-// took, and errWouldBlock when that is not all of it.
-func (c *conn) writeNow(b []byte) (int, error) {
+// sock is a fan-out worker's non-blocking write. Its write method, bound once per
+// worker, is what a socket's RawConn calls: a closure made per write would be an
+// allocation per delivery frame.
+type sock struct {
+	b       []byte
+	written int
+	err     error
+	fn      func(fd uintptr) bool
+}
+
+func newSock() *sock {
+	s := &sock{}
+	s.fn = s.write
+	return s
+}
+
+func (s *sock) write(fd uintptr) bool {
+	for s.written < len(s.b) {
+		n, err := syscall.Write(int(fd), s.b[s.written:])
+		if n > 0 {
+			s.written += n
+		}
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			s.err = errWouldBlock
+		case err != nil:
+			s.err = err
+		case n <= 0:
+			s.err = errWouldBlock
+		}
+		if s.err != nil {
+			break
+		}
+	}
+	return true // never wait for the socket: the writer goroutine does that
+}
+
+// writeNow writes b to c's socket through s without waiting: it returns how much the
+// kernel took, and errWouldBlock when that is not all of it.
+func (c *conn) writeNow(s *sock, b []byte) (int, error) {
 	if c.raw == nil {
 		return 0, errWouldBlock // not a socket (tests): the writer goroutine writes it
 	}
-	written := 0
-	var werr error
-	err := c.raw.Write(func(fd uintptr) bool {
-		for written < len(b) {
-			n, err := syscall.Write(int(fd), b[written:])
-			if n > 0 {
-				written += n
-			}
-			switch {
-			case err == syscall.EINTR:
-				continue
-			case err == syscall.EAGAIN:
-				werr = errWouldBlock
-			case err != nil:
-				werr = err
-			case n <= 0:
-				werr = errWouldBlock
-			}
-			if werr != nil {
-				break
-			}
-		}
-		return true // never wait for the socket: the writer goroutine does that
-	})
+	s.b, s.written, s.err = b, 0, nil
+	err := c.raw.Write(s.fn)
+	s.b = nil
 	if err != nil {
-		return written, err
+		return s.written, err
 	}
-	return written, werr
+	return s.written, s.err
 }
 
 // cycle is one visit of a room's connections.
@@ -141,12 +159,13 @@ func newFanout(quit <-chan struct{}, wg *sync.WaitGroup) *fanout {
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			var buf []byte
+			s := newSock()
 			for {
 				select {
 				case <-quit:
 					return
 				case j := <-f.jobs:
-					buf = j.run(buf)
+					buf = j.run(buf, s)
 				}
 			}
 		})
@@ -167,13 +186,13 @@ func (f *fanout) start(cy *cycle) {
 	}
 }
 
-func (j fanJob) run(buf []byte) []byte {
+func (j fanJob) run(buf []byte, s *sock) []byte {
 	cy := j.c
 	for i, k := j.part, 0; i < len(cy.conns); i, k = i+j.parts, k+1 {
 		if k%yieldEvery == yieldEvery-1 {
 			runtime.Gosched() // let the readers and the room in: a cycle takes a while
 		}
-		buf = cy.conns[i].visit(cy.ping, buf[:0])
+		buf = cy.conns[i].visit(cy.ping, buf[:0], s)
 	}
 	if cy.left.Add(-1) == 0 {
 		// Never blocks (one cycle at a time, room for one): a worker waiting on a room's
@@ -186,7 +205,7 @@ func (j fanJob) run(buf []byte) []byte {
 
 // visit writes c what it has not been sent of the room (and a ping), unless its
 // writer goroutine is busy, which then sends it all itself.
-func (c *conn) visit(ping bool, buf []byte) []byte {
+func (c *conn) visit(ping bool, buf []byte, s *sock) []byte {
 	if ping {
 		c.wakeIfSilent()
 	}
@@ -217,7 +236,7 @@ func (c *conn) visit(ping bool, buf []byte) []byte {
 		buf = appendHeader(buf, opPing, 0)
 	}
 	c.wmu.Lock()
-	n, err := c.writeNow(buf)
+	n, err := c.writeNow(s, buf)
 	if !errors.Is(err, errWouldBlock) {
 		c.wmu.Unlock()
 	}

@@ -32,7 +32,7 @@ func TestCloseAfterHalfFrame(t *testing.T) {
 	frame, _, _ := pull(head, nil)
 
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // the writer goroutine starts, but runs after close
-	c.visit(false, nil)
+	c.visit(false, nil, newSock())
 	c.mu.Lock()
 	q0 := c.queue[0]
 	c.mu.Unlock()

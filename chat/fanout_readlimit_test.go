@@ -21,7 +21,7 @@ func TestReadLimitCloseAfterHalfFrame(t *testing.T) {
 	frame := append(appendHeader(nil, opText, len(payload)), payload...)
 	half := len(frame) / 2
 	c.wmu.Lock()
-	if n, err := c.writeNow(frame[:half]); n != half || err != nil {
+	if n, err := c.writeNow(newSock(), frame[:half]); n != half || err != nil {
 		t.Fatalf("wrote %d, %v", n, err)
 	}
 
@@ -29,8 +29,8 @@ func TestReadLimitCloseAfterHalfFrame(t *testing.T) {
 	if err := ws.WriteMessage(websocket.TextMessage, bytes.Repeat([]byte("a"), 5000)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)                                          // the reader waits for wmu meanwhile
-	if n, err := c.writeNow(frame[half:]); n != len(frame)-half || err != nil { // as the writer would
+	time.Sleep(200 * time.Millisecond)                                                     // the reader waits for wmu meanwhile
+	if n, err := c.writeNow(newSock(), frame[half:]); n != len(frame)-half || err != nil { // as the writer would
 		t.Fatalf("wrote the rest: %d, %v", n, err)
 	}
 	c.wmu.Unlock()
