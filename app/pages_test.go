@@ -83,6 +83,11 @@ func TestPagesInBrowser(t *testing.T) {
 	}
 	pollJS(t, player, "the waiting state", `!document.getElementById("status").hidden && document.getElementById("status").textContent.length > 0`)
 	pollJS(t, player, "the player's chat", `document.getElementById("viewers").textContent !== ""`)
+	// The count agrees with its label: "1 viewer", "2 viewers".
+	pollJS(t, player, "the viewer count's label", `(() => {
+		const n = +document.getElementById("viewers").textContent;
+		return n > 0 && document.getElementById("viewers-label").textContent === (n === 1 ? "viewer" : "viewers");
+	})()`)
 	if w := eval[int](t, player, `document.documentElement.scrollWidth`); w > 390 {
 		t.Fatalf("phone layout scrolls sideways: %d px wide", w)
 	}

@@ -237,8 +237,14 @@ func (c *conn) send(evs ...outEvent) {
 // reject answers a refused message with an error event; a client that keeps sending
 // refused messages is closed with 1008.
 func (c *conn) reject(code, message string) {
-	c.hub.m.refused.WithLabelValues(code).Inc()
-	c.send(outEvent{Type: evError, At: ms(time.Now()), Code: code, Message: message})
+	c.refuse(outEvent{Code: code, Message: message})
+}
+
+// refuse is reject with more of the error event filled in (until, for muted).
+func (c *conn) refuse(e outEvent) {
+	c.hub.m.refused.WithLabelValues(e.Code).Inc()
+	e.Type, e.At = evError, ms(time.Now())
+	c.send(e)
 	c.mu.Lock()
 	if c.abuse == nil { // most connections never need one
 		lim := c.hub.cfg.AbuseLimit

@@ -83,7 +83,7 @@ func (r *room) message(c *conn, m clientMsg) {
 
 func (r *room) danmaku(c *conn, mem *member, m clientMsg, now time.Time) {
 	if s, ok := r.sanction(SanctionMute, c.user.ID, now); ok {
-		c.reject(codeMuted, "you are muted until "+s.Until.UTC().Format(time.RFC3339))
+		c.refuse(outEvent{Code: codeMuted, Message: "you are muted until " + s.Until.UTC().Format(time.RFC3339), Until: ms(s.Until)})
 		return
 	}
 	if r.slow > 0 && c.user.Role == event.RoleViewer {

@@ -60,7 +60,9 @@ func TestChatMuteDeleteSlowBan(t *testing.T) {
 		t.Fatalf("mute notice = %v", n)
 	}
 	v.send(map[string]any{"type": "danmaku", "text": "hello?"})
-	v.expectError("muted")
+	if e := v.expectError("muted"); num(e["until"]) != num(n["until"]) {
+		t.Fatalf("muted error until %v, want the mute's %v", e["until"], n["until"])
+	}
 	if room := h.dial("mod", event.RoleViewer, "v", nil).expect("welcome")["room"].(map[string]any); num(room["muted_until"]) == 0 {
 		t.Fatalf("a muted viewer's welcome lacks muted_until: %v", room)
 	}

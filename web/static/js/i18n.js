@@ -2,7 +2,7 @@
 // user picked one (kept in localStorage). Text is only ever set with textContent.
 const dict = {
   en: {
-    live: "LIVE", waiting: "Waiting for the host…", ended: "The live has ended", viewers: "viewers",
+    live: "LIVE", waiting: "Waiting for the host…", ended: "The live has ended", viewers: "viewers", viewer: "viewer",
     like: "Like", gifts: "Gifts", send: "Send", say: "Say something…", buy: "Buy", unmute: "Tap to unmute",
     danmaku: "Comments", density: "Density", messages: "Messages", service: "Customer service",
     reply: "Reply…", reconnecting: "Reconnecting…", connected: "Connected", error: "Error",
@@ -19,10 +19,10 @@ const dict = {
     saved: "Saved", language: "Language", on: "On", off: "Off", tagChanges: "Tag changes",
     close: "Close", expired: "This link has expired: ask for a new one",
     lost: "The broadcast was lost: going live again…", guest: "Guest", me: "me",
-    removed: "You can no longer write in this room",
+    removed: "You can no longer write in this room", mutedUntil: "You are muted until",
   },
   zh: {
-    live: "直播中", waiting: "等待主播开播…", ended: "直播已结束", viewers: "人观看",
+    live: "直播中", waiting: "等待主播开播…", ended: "直播已结束", viewers: "人观看", viewer: "人观看",
     like: "点赞", gifts: "礼物", send: "发送", say: "说点什么…", buy: "购买", unmute: "点击开启声音",
     danmaku: "弹幕", density: "密度", messages: "私信", service: "客服",
     reply: "回复…", reconnecting: "重新连接中…", connected: "已连接", error: "错误",
@@ -39,7 +39,7 @@ const dict = {
     saved: "已保存", language: "语言", on: "开", off: "关", tagChanges: "标签变化",
     close: "关闭", expired: "链接已过期，请重新获取",
     lost: "直播连接已断开，正在重新开播…", guest: "游客", me: "我",
-    removed: "你已无法在此直播间发言",
+    removed: "你已无法在此直播间发言", mutedUntil: "你已被禁言至",
   },
 };
 

@@ -78,7 +78,13 @@ $("unmute").addEventListener("click", () => {
 });
 
 // --- room state --------------------------------------------------------------------
-function setViewers(n) { $("viewers").textContent = String(n ?? 0); }
+function setViewers(n) {
+  n = n ?? 0;
+  $("viewers").textContent = String(n);
+  const lbl = $("viewers-label"); // "1 viewer", "2 viewers"; the language switch keeps it
+  lbl.dataset.i18n = n === 1 ? "viewer" : "viewers";
+  lbl.textContent = t(lbl.dataset.i18n);
+}
 
 let wasLive = false; // the live seen here ended: say so rather than "waiting"
 
@@ -201,7 +207,10 @@ function onEvent(e) {
     case "presence": setViewers(e.viewers); break;
     case "live": setLive(e.live); break;
     case "dm": addDM(e); break;
-    case "error": toast(`${t("error")}: ${e.message || e.code}`); break;
+    case "error":
+      if (e.code === "muted" && e.until) { toast(`${t("mutedUntil")} ${new Date(e.until).toLocaleString()}`); break; }
+      toast(`${t("error")}: ${e.message || e.code}`);
+      break;
     case "notice": toast(e.text || ""); break;
   }
 }
