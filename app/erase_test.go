@@ -39,6 +39,7 @@ func (c *gateChat) SendEncodedPrompt(_ context.Context, room string, e chat.Enco
 	c.prompts = append(c.prompts, ev.Viewer.ID)
 	return nil
 }
+func (c *gateChat) PromptChanged(context.Context, string, chat.PromptUpdate) error { return nil }
 func (c *gateChat) SendDM(_ context.Context, room string, from event.User, to, text string) (chat.DM, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

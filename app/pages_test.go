@@ -159,6 +159,13 @@ func TestPagesInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	pollJS(t, console, "a prompt in the console", `document.querySelectorAll("#prompts li").length > 0`)
+	// A second agent's console, to see the first one's claim and resolution at once.
+	agent2, _ := a.Signer().Issue(token.Spec{User: "agent2", Name: "Agent 2", Role: event.RoleAgent, Room: room, TTL: time.Hour})
+	console2, _ := browser.Tab(t, bctx)
+	if err := chromedp.Do(console2, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/console?token="+agent2+"&room="+room)); err != nil {
+		t.Fatal(err)
+	}
+	pollJS(t, console2, "the prompt in the second console", `document.querySelectorAll("#prompts li").length > 0`)
 	pollJS(t, console, "the guest named as a guest, not by its raw id", `[...document.querySelectorAll("#prompts li b")].some(b => /^Guest \S{4}$/.test(b.textContent))`)
 	// The list may re-render as the queue loads, so claim until the conversation opens.
 	viewerID := buy[strings.Index(buy, "liveroom_viewer=")+len("liveroom_viewer="):]
@@ -169,6 +176,10 @@ func TestPagesInBrowser(t *testing.T) {
 		const b = document.querySelector('#prompts li[data-viewer="`+viewerID+`"] button.primary');
 		if (b && document.getElementById("dm-text").value === "") b.click();
 		return document.getElementById("dm-text").value.length > 0;
+	})()`)
+	pollJS(t, console2, "the claim shown in the second console", `(() => {
+		const b = document.querySelector('#prompts li[data-viewer="`+viewerID+`"] button.primary');
+		return b !== null && b.disabled;
 	})()`)
 	pollJS(t, console, "the viewer's profile", `document.querySelector("#profile table") !== null`)
 	pollJS(t, console, "spend as money in the profile", `[...document.querySelectorAll("#profile td")].some(td => /^0\.00 [A-Z]{3}$/.test(td.textContent))`)
@@ -202,6 +213,7 @@ func TestPagesInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	pollJS(t, console, "the prompt resolved", `document.getElementById("resolve-form").hidden`)
+	pollJS(t, console2, "the resolved prompt gone from the second console", `document.querySelector('#prompts li[data-viewer="`+viewerID+`"]') === null`)
 	agentSays("the follow-up in the player", "A follow-up after resolving")
 	time.Sleep(500 * time.Millisecond)
 	for _, e := range ws.of("dm") {

@@ -35,6 +35,7 @@ var serviceUser = event.User{ID: "liveroom", Name: "Customer service", Role: eve
 type chatOut interface {
 	Prompt(ctx context.Context, room string, p chat.Prompt) error
 	SendEncodedPrompt(ctx context.Context, room string, e chat.EncodedPrompt) error
+	PromptChanged(ctx context.Context, room string, u chat.PromptUpdate) error
 	SendDM(ctx context.Context, room string, from event.User, to, text string) (chat.DM, error)
 	ViewerDMs(ctx context.Context, viewer string) (map[string][]chat.DM, error)
 	EraseViewer(ctx context.Context, viewers ...string) error
@@ -59,6 +60,11 @@ func (o outbox) SendEncodedPrompt(ctx context.Context, room string, encoded any)
 		return fmt.Errorf("app: not an encoded chat prompt: %T", encoded)
 	}
 	return o.chat.SendEncodedPrompt(ctx, room, e)
+}
+
+// PromptChanged tells the room's agents of a claim or a resolution (rules.PromptNotifier).
+func (o outbox) PromptChanged(ctx context.Context, room string, p rules.Prompt) error {
+	return o.chat.PromptChanged(ctx, room, chat.PromptUpdate{PromptID: p.ID, ClaimedBy: p.ClaimedBy, Resolved: !p.ResolvedAt.IsZero()})
 }
 
 func chatPrompt(p rules.Prompt) chat.Prompt {

@@ -180,7 +180,7 @@ func TestStayPromptEndToEnd(t *testing.T) {
 	defer stop()
 	// Staff in the live room are not viewers: the second agent joins the chat and the
 	// host watches its own stream (the studio's preview) past the threshold.
-	dialRoom(t, base, room, agent2Tok)
+	agent2 := dialRoom(t, base, room, agent2Tok)
 	defer watch(t, base, room, hostTok)()
 
 	stayTok, stayer := guest(t, base, room)
@@ -262,8 +262,22 @@ func TestStayPromptEndToEnd(t *testing.T) {
 	if code, _ = api(t, "POST", base+"/api/prompts/"+id+"/claim", agent2Tok, ""); code != 409 {
 		t.Fatalf("second claim: %d", code)
 	}
+	// The other agent's console learns of the claim at once, and of the resolution.
+	waitUntil(t, "the claim's prompt_update", func() bool { return len(agent2.of("prompt_update")) >= 1 })
+	if u := agent2.of("prompt_update")[0]; u["prompt_id"] != id || u["claimed_by"] != "agent1" || u["resolved"] != false {
+		t.Fatalf("claim update: %v", u)
+	}
 	if code, b = api(t, "POST", base+"/api/prompts/"+id+"/resolve", agentTok, ""); code != 200 || !strings.Contains(string(b), `"outcome":"resolved"`) {
 		t.Fatalf("resolve (bare POST): %d %s", code, b)
+	}
+	waitUntil(t, "the resolution's prompt_update", func() bool { return len(agent2.of("prompt_update")) >= 2 })
+	if u := agent2.of("prompt_update")[1]; u["prompt_id"] != id || u["resolved"] != true {
+		t.Fatalf("resolve update: %v", u)
+	}
+	for _, w := range watchers {
+		if n := len(w.of("prompt_update")); n != 0 {
+			t.Fatalf("a viewer got %d prompt updates", n)
+		}
 	}
 	if code, _ = api(t, "POST", base+"/api/prompts/nope/claim", agentTok, ""); code != 404 {
 		t.Fatalf("unknown prompt: %d", code)

@@ -22,9 +22,11 @@ const (
 	evPresence = "presence"
 	evDM       = "dm"
 	evPrompt   = "prompt"
-	evError    = "error"
-	evReset    = "reset"
-	evPong     = "pong"
+	// evPromptUpdate tells agents a prompt was claimed or resolved.
+	evPromptUpdate = "prompt_update"
+	evError        = "error"
+	evReset        = "reset"
+	evPong         = "pong"
 )
 
 // outEvent is every server event; only the fields of its type are set. Numbers that
@@ -67,6 +69,9 @@ type outEvent struct {
 	Reason    string        `json:"reason,omitempty"`
 	Suggested string        `json:"suggested,omitempty"`
 	PromptID  string        `json:"prompt_id,omitempty"`
+	// prompt_update
+	ClaimedBy string `json:"claimed_by,omitempty"`
+	Resolved  *bool  `json:"resolved,omitempty"`
 
 	// welcome
 	You  *event.User `json:"you,omitempty"`

@@ -312,6 +312,32 @@ func (h *Hub) SendEncodedPrompt(_ context.Context, roomID string, e EncodedPromp
 	return nil
 }
 
+// PromptUpdate is a prompt's new state: claimed by an agent, or resolved.
+type PromptUpdate struct {
+	PromptID  string
+	ClaimedBy string
+	Resolved  bool
+}
+
+// PromptChanged tells the room's agents that a prompt was claimed or resolved (a
+// `prompt_update` event), so that every console shows it at once and no second agent
+// writes to a viewer someone already took.
+func (h *Hub) PromptChanged(_ context.Context, roomID string, u PromptUpdate) error {
+	r, release, err := h.hold(roomID)
+	if err != nil {
+		return err
+	}
+	defer release()
+	raw := mustJSON(&outEvent{Type: evPromptUpdate, At: ms(time.Now()), PromptID: u.PromptID, ClaimedBy: u.ClaimedBy, Resolved: &u.Resolved})
+	if !r.send(func(r *room) {
+		r.toAgents(outFrame{kind: frameUnicast, data: jsonArray([][]byte{raw})})
+		r.hub.m.out.WithLabelValues(evPromptUpdate).Inc()
+	}) {
+		return ErrUnavailable
+	}
+	return nil
+}
+
 // SendDM sends a private message from an agent or the system (from) to the viewer to,
 // exactly as if an agent had written it on its connection.
 func (h *Hub) SendDM(ctx context.Context, roomID string, from event.User, to, text string) (DM, error) {

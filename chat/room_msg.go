@@ -238,16 +238,20 @@ func (r *room) deliverPrompts() {
 			size += len(items[n]) + 1
 			n++
 		}
-		f := outFrame{kind: frameUnicast, data: jsonArray(items[:n])}
-		for _, m := range r.users {
-			if isAgent(m) {
-				for _, c := range m.conns {
-					c.push(f)
-				}
-			}
-		}
+		r.toAgents(outFrame{kind: frameUnicast, data: jsonArray(items[:n])})
 		r.hub.m.out.WithLabelValues(evPrompt).Add(float64(n))
 		items = items[n:]
+	}
+}
+
+// toAgents queues f on every connection of the room's agents.
+func (r *room) toAgents(f outFrame) {
+	for _, m := range r.users {
+		if isAgent(m) {
+			for _, c := range m.conns {
+				c.push(f)
+			}
+		}
 	}
 }
 

@@ -30,6 +30,12 @@ type PromptEncoder interface {
 	SendEncodedPrompt(ctx context.Context, room string, encoded any) error
 }
 
+// PromptNotifier is an Outbox that tells a room's agents when a prompt is claimed or
+// resolved (chat's `prompt_update`). Optional.
+type PromptNotifier interface {
+	PromptChanged(ctx context.Context, room string, p Prompt) error
+}
+
 // Clock tells the time; nil means the system clock.
 type Clock interface{ Now() time.Time }
 

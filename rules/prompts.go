@@ -69,10 +69,18 @@ func (e *Engine) updateFor(ctx context.Context, id, agent string, allow []func(s
 		}
 		return change(p, now)
 	})
-	if err == nil && !p.ResolvedAt.IsZero() {
+	if err != nil {
+		return p, err
+	}
+	if !p.ResolvedAt.IsZero() {
 		e.forgetConversions()
 	}
-	return p, err
+	if n, ok := e.deps.Outbox.(PromptNotifier); ok {
+		if nerr := n.PromptChanged(ctx, p.Room, p); nerr != nil {
+			e.log.Warn("rules: telling the agents of a prompt's change", "prompt", p.ID, "err", nerr)
+		}
+	}
+	return p, nil
 }
 
 func allowed(room string, checks []func(string) error) error {

@@ -120,6 +120,17 @@ function connect() {
   sock = new RoomSocket(room, token, {
     onEvent: (e) => {
       if (e.type === "prompt") { prompts.set(e.prompt_id, e); renderPrompts(); }
+      if (e.type === "prompt_update") { // another agent (or this one, elsewhere) claimed or resolved it
+        const p = prompts.get(e.prompt_id);
+        if (p && e.resolved) {
+          prompts.delete(e.prompt_id);
+          if (current && current.prompt.prompt_id === e.prompt_id) { // the conversation stays open
+            current = { prompt: { prompt_id: "" }, viewer: current.viewer };
+            $("resolve-form").hidden = true;
+          }
+        } else if (p) p.claimed_by = e.claimed_by;
+        renderPrompts();
+      }
       if (e.type === "dm") {
         const other = e.from && e.from.id === me.sub ? e.to : e.from && e.from.id;
         if (current && other === current.viewer) addLine(e);
