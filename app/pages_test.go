@@ -182,6 +182,7 @@ func TestPagesInBrowser(t *testing.T) {
 		return b !== null && b.disabled;
 	})()`)
 	pollJS(t, console, "the viewer's profile", `document.querySelector("#profile table") !== null`)
+	pollJS(t, console, "the current live's watch time in the profile", `[...document.querySelectorAll("#profile tr")].some(tr => tr.querySelector("th").textContent === "live now" && /^\d+ min$/.test(tr.querySelector("td").textContent))`)
 	pollJS(t, console, "spend as money in the profile", `[...document.querySelectorAll("#profile td")].some(td => /^0\.00 [A-Z]{3}$/.test(td.textContent))`)
 	screenshot(t, console, "console-desktop")
 	// agentSays sends text from the console and waits for it at the player.

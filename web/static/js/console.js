@@ -97,7 +97,9 @@ async function loadProfile(id) {
   box.replaceChildren(el("span", { text: "…" }));
   try {
     const p = await call(token, "GET", `/api/viewers/${encodeURIComponent(id)}`);
-    const rows = [["id", p.id], ["sessions", p.sessions], ["watch", `${Math.round((p.watch_seconds || 0) / 60)} min`], ["orders", p.orders], ["spend", money(p.spend, p.currency)], ["aov", money(p.aov, p.currency)]];
+    // The live this viewer is watching in this room now (its open session counts to now).
+    const now = (p.live_sessions || []).find((l) => l.watching && (!l.room || l.room === room));
+    const rows = [["id", p.id], ["live now", now ? `${Math.round(now.watch_seconds / 60)} min` : "—"], ["sessions", p.sessions], ["watch", `${Math.round((p.watch_seconds || 0) / 60)} min`], ["orders", p.orders], ["spend", money(p.spend, p.currency)], ["aov", money(p.aov, p.currency)]];
     const table = el("table", {}, ...rows.map(([k, v]) => el("tr", {}, el("th", { text: k }), el("td", { text: String(v ?? "") }))));
     const tags = el("div", {});
     for (const [dim, tag] of Object.entries(p.tags || {})) {
