@@ -122,7 +122,16 @@ func TestPagesInBrowser(t *testing.T) {
 	pollJS(t, studio, "likes in the studio", `Number(document.getElementById("f-likes").textContent) >= 7`)
 	ws.send(t, map[string]any{"type": "gift", "gift": "rose", "count": 1})
 	pollJS(t, player, "the gift animation", `document.querySelectorAll("#gift-show .gift-pop").length > 0`)
-	pollJS(t, studio, "gift value in the studio", `Number(document.getElementById("f-gifts").textContent) > 0`)
+	pollJS(t, studio, "gift value in the studio", `document.getElementById("f-gifts").textContent === "0.10 USD"`)
+	// A reloaded studio (a second tab here: reloading would end the broadcast) shows the
+	// same total: it comes with the welcome.
+	gifts := eval[string](t, studio, `document.getElementById("f-gifts").textContent`)
+	studio2, closeStudio2 := browser.Tab(t, bctx)
+	if err := chromedp.Do(studio2, chromedp.Navigate(links.Studio)); err != nil {
+		t.Fatal(err)
+	}
+	pollJS(t, studio2, "the gift total in a reloaded studio", fmt.Sprintf(`document.getElementById("f-gifts").textContent === %q`, gifts))
+	closeStudio2()
 	pollJS(t, studio, "the gift in the studio's chat", `[...document.querySelectorAll("#chat li")].some(li => li.textContent.includes("🎁"))`)
 	if eval[bool](t, studio, `[...document.querySelectorAll("#chat li")].some(li => li.textContent.includes("null"))`) {
 		t.Fatal(`a chat row of the studio reads "null"`)

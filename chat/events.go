@@ -46,6 +46,8 @@ type outEvent struct {
 	Value     float64 `json:"value,omitempty"`
 	Currency  string  `json:"currency,omitempty"`
 	Animation string  `json:"animation,omitempty"`
+	// GiftTotal is the room's gift value in the gift's currency, this one included.
+	GiftTotal *float64 `json:"gift_total,omitempty"`
 
 	Product *Product `json:"product,omitempty"`
 	Target  uint64   `json:"target,omitempty"` // deleted: the seq removed
@@ -87,8 +89,10 @@ type roomState struct {
 	Viewers int      `json:"viewers"`
 	Pinned  *Product `json:"pinned"`
 	Likes   int64    `json:"likes"`
-	Seq     uint64   `json:"seq"`
-	SlowMs  int64    `json:"slow_ms"`
+	// GiftValue is the value of every gift sent in the room, per currency.
+	GiftValue map[string]float64 `json:"gift_value"`
+	Seq       uint64             `json:"seq"`
+	SlowMs    int64              `json:"slow_ms"`
 	// Gifts is the catalog the player offers.
 	Gifts []Gift `json:"gifts"`
 	// MutedUntil is set (Unix ms) in a muted user's own welcome.

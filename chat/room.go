@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -37,6 +38,7 @@ type room struct {
 	flushed   uint64 // every seq ≤ flushed is in the log
 	hist      history
 	likes     int64
+	giftValue map[string]float64 // per currency, saved with the likes
 	newLikes  int
 	lastLikes time.Time // when the last likes event went out
 	pinned    *Product
@@ -72,7 +74,7 @@ type room struct {
 	lastPresence time.Time
 	lastPing     time.Time
 	lastSave     time.Time
-	dirty        bool // likes changed since the last save
+	dirty        bool // likes or gift totals changed since the last save
 	emptySince   time.Time
 }
 
@@ -95,6 +97,7 @@ func newRoom(h *Hub, id string) *room {
 		users:     map[string]*member{},
 		sanctions: map[string]Sanction{},
 		lastAgent: map[string]string{},
+		giftValue: map[string]float64{},
 		slow:      cfg.SlowMode,
 		hist:      history{keep: cfg.History, max: cfg.HistoryMax, age: cfg.HistoryAge},
 		tail:      &batch{},
@@ -184,6 +187,7 @@ func (r *room) load() {
 		r.hub.log.Error("chat: loading room state failed; starting empty", "room", r.id, "err", err)
 	}
 	r.likes, r.pinned = rec.Likes, rec.Pin
+	maps.Copy(r.giftValue, rec.GiftValue)
 	r.seq, r.ceiling, r.flushed = rec.SeqCeiling, rec.SeqCeiling, rec.SeqCeiling
 	now := time.Now()
 	for _, s := range rec.Sanctions {
@@ -193,11 +197,11 @@ func (r *room) load() {
 	}
 }
 
-// save writes the likes total, pin and seq ceiling.
+// save writes the likes and gift totals, pin and seq ceiling.
 func (r *room) save() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rec := RoomRecord{Likes: r.likes, Pin: r.pinned, SeqCeiling: r.ceiling}
+	rec := RoomRecord{Likes: r.likes, GiftValue: r.giftValue, Pin: r.pinned, SeqCeiling: r.ceiling}
 	if err := r.hub.store.SaveRoom(ctx, r.id, rec); err != nil {
 		r.hub.log.Error("chat: saving room state failed", "room", r.id, "err", err)
 		return
@@ -384,7 +388,7 @@ func (r *room) canResume(since uint64) bool {
 func (r *room) welcome(c *conn, now time.Time, withHistory bool) outEvent {
 	st := &roomState{
 		ID: r.id, Live: r.live, Viewers: r.viewers, Pinned: r.pinned,
-		Likes: r.likes, Seq: r.flushed, SlowMs: r.slow.Milliseconds(), Gifts: r.hub.cfg.Gifts,
+		Likes: r.likes, GiftValue: maps.Clone(r.giftValue), Seq: r.flushed, SlowMs: r.slow.Milliseconds(), Gifts: r.hub.cfg.Gifts,
 	}
 	if s, ok := r.sanction(SanctionMute, c.user.ID, now); ok {
 		st.MutedUntil = ms(s.Until)

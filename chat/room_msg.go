@@ -3,6 +3,7 @@ package chat
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -41,8 +42,11 @@ func (r *room) message(c *conn, m clientMsg) {
 			return
 		}
 		value := g.Value * float64(m.Count)
+		total := math.Round((r.giftValue[g.Currency]+value)*100) / 100 // in cents: no float drift
+		r.giftValue[g.Currency] = total
+		r.dirty = true
 		r.emit(outEvent{Type: evGift, At: ms(now), From: &from, Gift: g.ID, Name: g.Name, Count: m.Count,
-			Value: value, Currency: g.Currency, Animation: g.Animation})
+			Value: value, Currency: g.Currency, Animation: g.Animation, GiftTotal: &total})
 		r.publish(event.Event{ID: r.seqID(r.seq), Type: event.Gift, Gift: g.ID, Count: m.Count, Value: value, Currency: g.Currency}, from)
 	case msgProductClick:
 		e := event.Event{Type: event.ProductClick, SKU: m.SKU}

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -14,7 +15,7 @@ import (
 type Store interface {
 	// LoadRoom returns a room's saved state (zero for a room never seen).
 	LoadRoom(ctx context.Context, room string) (RoomRecord, error)
-	// SaveRoom replaces a room's likes total, pinned product and seq ceiling.
+	// SaveRoom replaces a room's likes and gift totals, pinned product and seq ceiling.
 	SaveRoom(ctx context.Context, room string, rec RoomRecord) error
 	// SetSanction records (or, with Kind and Until zero, lifts) a user's mute or ban.
 	SetSanction(ctx context.Context, room string, s Sanction) error
@@ -37,8 +38,10 @@ func conversationRoom(key, viewer string) (string, bool) {
 
 // RoomRecord is a room's durable state.
 type RoomRecord struct {
-	Likes int64    `json:"likes"`
-	Pin   *Product `json:"pin,omitempty"`
+	Likes int64 `json:"likes"`
+	// GiftValue is the value of every gift sent in the room, per currency.
+	GiftValue map[string]float64 `json:"gift_value,omitempty"`
+	Pin       *Product           `json:"pin,omitempty"`
 	// SeqCeiling is the highest seq the room may hand out before reserving more; after
 	// a restart the room starts above it, so seq never goes back.
 	SeqCeiling uint64 `json:"seq_ceiling"`
@@ -95,6 +98,7 @@ func (m *MemoryStore) SaveRoom(_ context.Context, room string, rec RoomRecord) e
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	rec.Sanctions = nil
+	rec.GiftValue = maps.Clone(rec.GiftValue)
 	m.rooms[room] = rec
 	return nil
 }

@@ -284,7 +284,7 @@ func TestChatConnectCycles(t *testing.T) {
 	}
 }
 
-// TestChatRestartKeepsState: likes total, bans, DM history and a rising seq survive
+// TestChatRestartKeepsState: likes and gift totals, bans, DM history and a rising seq survive
 // closing and reopening the bbolt store.
 func TestChatRestartKeepsState(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "chat.db")
@@ -298,6 +298,8 @@ func TestChatRestartKeepsState(t *testing.T) {
 	v := h.join("rs", event.RoleViewer, "v")
 	v.send(map[string]any{"type": "like", "count": 7})
 	host.expect("likes")
+	v.send(map[string]any{"type": "gift", "gift": "rocket"})
+	host.expect("gift")
 	agent.send(map[string]any{"type": "dm", "to": "v", "text": "kept"})
 	v.expect("dm")
 	host.send(map[string]any{"type": "danmaku", "text": "before"})
@@ -316,8 +318,8 @@ func TestChatRestartKeepsState(t *testing.T) {
 	defer store.Close()
 	h2 := newHarness(t, testChatConfig(), store)
 	host = h2.dial("rs", event.RoleHost, "h", nil)
-	if room := host.expect("welcome")["room"].(map[string]any); num(room["likes"]) != 7 {
-		t.Fatalf("likes after restart: %v", room)
+	if room := host.expect("welcome")["room"].(map[string]any); num(room["likes"]) != 7 || fmt.Sprint(room["gift_value"]) != "map[USD:20]" {
+		t.Fatalf("likes and gift value after restart: %v", room)
 	}
 	host.send(map[string]any{"type": "danmaku", "text": "after"})
 	if after := num(host.expect("danmaku")["seq"]); after <= before {

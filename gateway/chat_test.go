@@ -103,6 +103,16 @@ func TestChatLikesGiftsPinClicks(t *testing.T) {
 		t.Fatalf("gift = %v", g)
 	}
 	v.expect("gift")
+	// Each gift event carries the room's running total in its currency, and a welcome
+	// the totals, so the studio's figure survives a reload.
+	v.send(map[string]any{"type": "gift", "gift": "rocket"})
+	if g := host.expect("gift"); num(g["gift_total"]) != 60 {
+		t.Fatalf("gift_total %v, want 60 (40 + 20)", g["gift_total"])
+	}
+	v.expect("gift")
+	if room := h.dial("r", event.RoleHost, "h2", nil).expect("welcome")["room"].(map[string]any); fmt.Sprint(room["gift_value"]) != "map[USD:60]" {
+		t.Fatalf("welcome gift_value %v, want USD 60", room["gift_value"])
+	}
 	v.send(map[string]any{"type": "gift", "gift": "yacht"})
 	v.expectError("bad_request")
 
@@ -135,7 +145,9 @@ func TestChatLikesGiftsPinClicks(t *testing.T) {
 			case event.Pin:
 				pin = e
 			case event.Gift:
-				gift = e
+				if gift.ID == "" { // the first: two rockets
+					gift = e
+				}
 			}
 		}
 		return click.ID != ""

@@ -9,7 +9,13 @@ const room = roomFromPath();
 const token = pageToken();
 let stream = null;
 let session = null;
-let giftValue = 0;
+// giftValue is the room's gift value per currency: the welcome's totals, then each gift
+// event's running total (never lower: a resume replays older gifts).
+let giftValue = {};
+function showGiftValue() {
+  const parts = Object.entries(giftValue).map(([cur, v]) => `${Number(v).toFixed(2)} ${cur}`.trim());
+  $("f-gifts").textContent = parts.length ? parts.join(" · ") : "0.00";
+}
 
 apply();
 mountSwitch($("lang"));
@@ -136,6 +142,8 @@ function onEvent(e) {
       const r = e.room || {};
       $("f-viewers").textContent = String(r.viewers ?? 0);
       $("f-likes").textContent = String(r.likes ?? 0);
+      giftValue = { ...(r.gift_value || {}) };
+      showGiftValue();
       for (const h of e.history || []) if (h.type === "danmaku") addMessage(h);
       break;
     }
@@ -143,8 +151,11 @@ function onEvent(e) {
     case "presence": $("f-viewers").textContent = String(e.viewers ?? 0); break;
     case "likes": $("f-likes").textContent = String(e.total ?? 0); break;
     case "gift":
-      giftValue += Number(e.value || 0);
-      $("f-gifts").textContent = giftValue.toFixed(2);
+      if (e.gift_total != null) {
+        const cur = e.currency || "";
+        giftValue[cur] = Math.max(giftValue[cur] || 0, Number(e.gift_total));
+        showGiftValue();
+      }
       addMessage({ ...e, text: `🎁 ${e.gift} ×${e.count || 1}` });
       break;
     case "deleted": {
