@@ -156,6 +156,16 @@ func TestPagesInBrowser(t *testing.T) {
 	if overlap := eval[bool](t, player, `document.getElementById("pinned").getBoundingClientRect().bottom > document.getElementById("say-form").getBoundingClientRect().top`); overlap {
 		t.Fatal("the product card overlaps the comment box")
 	}
+	// The tap-to-unmute pill (shown while autoplay is muted) stays out of the danmaku lanes.
+	if overlap := eval[bool](t, player, `(() => {
+		const p = document.getElementById("unmute"), was = p.hidden;
+		p.hidden = false;
+		const a = p.getBoundingClientRect(), b = document.getElementById("danmaku-layer").getBoundingClientRect();
+		p.hidden = was;
+		return a.top < b.bottom && a.bottom > b.top;
+	})()`); overlap {
+		t.Fatal("the unmute pill covers the danmaku lanes")
+	}
 	if p := eval[string](t, player, `document.getElementById("pinned-price").textContent`); !strings.Contains(p, "29.90") {
 		t.Fatalf("the price shows as %q, want 29.90", p)
 	}
