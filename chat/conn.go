@@ -49,15 +49,16 @@ const closeGrace = time.Second
 // an idle connection costs no goroutine, only its state and buffers, and the room's
 // events reach it from the fan-out.
 type conn struct {
-	hub    *Hub
-	room   *room
-	ticket *Ticket
-	ws     *websocket.Conn
-	raw    syscall.RawConn // the socket, for the fan-out's non-blocking writes and parking
-	br     *bufio.Reader   // gorilla's read buffer (nil: the reader never parks)
-	parkID uint64
-	parked atomic.Bool  // no reader runs; the parker or a wake-up starts one
-	readBy atomic.Int64 // the read deadline, Unix ns
+	hub       *Hub
+	room      *room
+	ticket    *Ticket
+	ws        *websocket.Conn
+	raw       syscall.RawConn // the socket, for the fan-out's non-blocking writes and parking
+	br        *bufio.Reader   // gorilla's read buffer (nil: the reader never parks)
+	parkID    uint64
+	parked    atomic.Bool  // no reader runs; the parker or a wake-up starts one
+	readBy    atomic.Int64 // the read deadline, Unix ns
+	forgotten bool         // the connection has ended: the parker must not keep it (parker.mu)
 	// wmu is held while a frame is written, so that frames never interleave: across
 	// the fan-out's write, the writer goroutine's and the reader's close echo (pongs
 	// go through the queue). gorilla's own 1002 close on a client's protocol error is
@@ -266,33 +267,47 @@ func (c *conn) run(since int64) {
 	c.ws.SetPongHandler(func(string) error { c.extendRead(); return nil })
 	// The reader never writes between the parts of a frame (wmu): a pong goes through
 	// the queue, the echo of a close under wmu.
-	c.ws.SetPingHandler(func(data string) error {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.closing || c.dead {
-			return nil
-		}
-		// One pong waits at most, answering the latest ping (RFC 6455 allows it): a
-		// client that pings and never reads cannot grow the queue.
-		for i := range c.queue {
-			if c.queue[i].kind == framePong {
-				c.queue[i].data = []byte(data)
-				return nil
-			}
-		}
-		c.queue = append(c.queue, outFrame{kind: framePong, data: []byte(data)})
-		c.kickLocked()
-		return nil
-	})
+	c.ws.SetPingHandler(func(data string) error { c.queuePong([]byte(data)); return nil })
 	c.ws.SetCloseHandler(func(code int, _ string) error {
 		c.closeNow(code, "")
 		return nil
 	})
-	if !c.room.send(func(r *room) { r.join(c, since) }) {
+	joined := make(chan struct{})
+	if !c.room.send(func(r *room) { r.join(c, since); close(joined) }) {
 		c.end()
 		return
 	}
+	select {
+	case <-joined:
+	case <-c.room.done:
+		select {
+		case <-joined:
+		default: // the room stopped (Close) with the join still in its inbox: no one would close or ping c
+			c.closeNow(websocket.CloseGoingAway, "server going away: reconnect")
+			c.end()
+			return
+		}
+	}
 	c.read(false)
+}
+
+// queuePong answers a client's ping through the queue. One pong waits at most,
+// answering the latest ping (RFC 6455 allows it): a client that pings and never reads
+// cannot grow the queue.
+func (c *conn) queuePong(data []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.dead {
+		return
+	}
+	for i := range c.queue {
+		if c.queue[i].kind == framePong {
+			c.queue[i].data = data
+			return
+		}
+	}
+	c.queue = append(c.queue, outFrame{kind: framePong, data: data})
+	c.kickLocked()
 }
 
 // read reads client frames until the connection ends, or until every byte the
@@ -305,7 +320,7 @@ func (c *conn) read(resumed bool) {
 			return
 		}
 		resumed = false
-		if c.skipPong() {
+		if c.skipControl() {
 			continue
 		}
 		kind, r, err := c.ws.NextReader()

@@ -100,35 +100,45 @@ func (c *conn) extendRead() {
 	_ = c.ws.SetReadDeadline(by)
 }
 
-// skipPong takes a client's pong off the read buffer when the whole frame is there.
-// gorilla would answer it too, then go on waiting for the next frame, which would keep
-// this reader from parking; anything else is left to gorilla.
-func (c *conn) skipPong() bool {
+// skipControl takes a client's whole pong or ping off the read buffer (a ping is
+// answered through the queue). gorilla would handle them too, then go on waiting for
+// the next data frame, which would keep this reader from parking; anything else is
+// left to gorilla.
+func (c *conn) skipControl() bool {
 	if c.br == nil {
 		return false
 	}
-	n := pongLen(c.br)
+	op, n := controlLen(c.br)
 	if n == 0 {
 		return false
+	}
+	if op == opPing {
+		h, _ := c.br.Peek(n)
+		payload := make([]byte, n-6)
+		for i := range payload {
+			payload[i] = h[6+i] ^ h[2+i%4]
+		}
+		c.queuePong(payload)
 	}
 	_, _ = c.br.Discard(n)
 	c.extendRead()
 	return true
 }
 
-// pongLen is the length of the client pong frame at the head of br (final, masked,
-// no reserved bits, payload ≤ 125 bytes), or 0 if there is none there whole. It may
-// wait for the first two bytes and for the rest of a pong's frame.
-func pongLen(br *bufio.Reader) int {
+// controlLen is the opcode and length of the client pong or ping frame at the head of
+// br (final, masked, no reserved bits, payload ≤ 125 bytes), or 0 if there is none
+// there whole. It may wait for the first two bytes and for the rest of the frame.
+func controlLen(br *bufio.Reader) (byte, int) {
 	h, err := br.Peek(2)
-	if err != nil || h[0] != 0x80|opPong || h[1]&0x80 == 0 || h[1]&0x7f > 125 {
-		return 0
+	if err != nil || (h[0] != 0x80|opPong && h[0] != 0x80|opPing) || h[1]&0x80 == 0 || h[1]&0x7f > 125 {
+		return 0, 0
 	}
+	op := h[0] & 0xf
 	n := 2 + 4 + int(h[1]&0x7f) // header, mask key, payload
 	if _, err := br.Peek(n); err != nil {
-		return 0
+		return 0, 0
 	}
-	return n
+	return op, n
 }
 
 // parkerFor returns the hub's parker, made on first use (a hub whose connections are

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"errors"
 	"os"
 	"sync"
 	"syscall"
@@ -17,6 +18,8 @@ type parker struct {
 	conns map[uint64]*conn // by parkID, from a connection's first park to its end
 	done  chan struct{}
 }
+
+var errForgotten = errors.New("chat: the connection has ended")
 
 func newParker() (*parker, error) {
 	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
@@ -47,6 +50,10 @@ func (p *parker) arm(c *conn) error {
 		Pad:    int32(uint32(c.parkID >> 32)),
 	}
 	p.mu.Lock()
+	if c.forgotten { // ended meanwhile (a wake-up started the reader that ended it)
+		p.mu.Unlock()
+		return errForgotten
+	}
 	p.conns[c.parkID] = c
 	p.mu.Unlock()
 	var err error
@@ -70,6 +77,7 @@ func (p *parker) arm(c *conn) error {
 func (p *parker) forget(c *conn) {
 	p.mu.Lock()
 	delete(p.conns, c.parkID)
+	c.forgotten = true
 	p.mu.Unlock()
 }
 

@@ -188,27 +188,29 @@ func TestFramesSharingAWriteAndSplitFrames(t *testing.T) {
 	expectTexts(t, got, "three")
 }
 
-// pongLen finds only a whole, masked, final pong without reserved bits.
-func TestPongLen(t *testing.T) {
+// controlLen finds only a whole, masked, final pong or ping without reserved bits.
+func TestControlLen(t *testing.T) {
 	pong := maskedFrame(opPong, "hi")
 	for _, c := range []struct {
-		name string
-		in   []byte
-		want int
+		name   string
+		in     []byte
+		op     byte
+		length int
 	}{
-		{"pong", pong, len(pong)},
-		{"empty pong then more", append(maskedFrame(opPong, ""), pong...), 6},
-		{"cut pong", pong[:len(pong)-1], 0},
-		{"unmasked", []byte{0x8A, 0x00}, 0},
-		{"reserved bit", append([]byte{0xCA}, pong[1:]...), 0},
-		{"not final", append([]byte{0x0A}, pong[1:]...), 0},
-		{"126-byte length", []byte{0x8A, 0xFE, 0, 126}, 0},
-		{"ping", maskedFrame(opPing, "hi"), 0},
-		{"text", maskedFrame(opText, "hi"), 0},
-		{"nothing", nil, 0},
+		{"pong", pong, opPong, len(pong)},
+		{"ping", maskedFrame(opPing, "hi"), opPing, len(pong)},
+		{"empty pong then more", append(maskedFrame(opPong, ""), pong...), opPong, 6},
+		{"cut pong", pong[:len(pong)-1], 0, 0},
+		{"unmasked", []byte{0x8A, 0x00}, 0, 0},
+		{"reserved bit", append([]byte{0xCA}, pong[1:]...), 0, 0},
+		{"not final", append([]byte{0x0A}, pong[1:]...), 0, 0},
+		{"126-byte length", []byte{0x8A, 0xFE, 0, 126}, 0, 0},
+		{"close", maskedFrame(0x8, "hi"), 0, 0},
+		{"text", maskedFrame(opText, "hi"), 0, 0},
+		{"nothing", nil, 0, 0},
 	} {
-		if got := pongLen(bufio.NewReaderSize(bytes.NewReader(c.in), readBuffer)); got != c.want {
-			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		if op, n := controlLen(bufio.NewReaderSize(bytes.NewReader(c.in), readBuffer)); op != c.op || n != c.length {
+			t.Errorf("%s: op %#x length %d, want %#x %d", c.name, op, n, c.op, c.length)
 		}
 	}
 }

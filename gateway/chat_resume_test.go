@@ -300,6 +300,7 @@ func TestChatRestartKeepsState(t *testing.T) {
 	host.expect("likes")
 	v.send(map[string]any{"type": "gift", "gift": "rocket"})
 	host.expect("gift")
+	v.expect("gift")
 	agent.send(map[string]any{"type": "dm", "to": "v", "text": "kept"})
 	v.expect("dm")
 	host.send(map[string]any{"type": "danmaku", "text": "before"})
