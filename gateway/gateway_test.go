@@ -403,3 +403,31 @@ func TestUnencodableResponseIs500(t *testing.T) {
 		t.Fatalf("%d %q (%v)", rec.Code, rec.Body, err)
 	}
 }
+
+// The runtime's profiles are served to a node-wide admin only.
+func TestProfilingForAdminsOnly(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, c := range []struct {
+		name, bearer string
+		status       int
+	}{
+		{"no token", "", 401},
+		{"viewer", f.tok(t, "viewer", "r1", "v", time.Hour), 403},
+		{"agent of every room", f.tok(t, "agent", "*", "ag", time.Hour), 403},
+		{"admin of one room", f.tok(t, "admin", "r1", "a", time.Hour), 403},
+	} {
+		if a := f.do(t, "GET", "/debug/pprof/heap?debug=1", c.bearer, "", nil); a.status != c.status {
+			t.Errorf("%s: %d, want %d", c.name, a.status, c.status)
+		}
+	}
+	admin := f.tok(t, "admin", "*", "root", time.Hour)
+	if a := f.do(t, "GET", "/debug/pprof/heap?debug=1", admin, "", nil); a.status != 200 || !strings.Contains(string(a.body), "heap profile") {
+		t.Fatalf("heap profile: %d %.200s", a.status, a.body)
+	}
+	if a := f.do(t, "GET", "/debug/pprof/goroutine?debug=1", admin, "", nil); a.status != 200 || !strings.Contains(string(a.body), "goroutine profile") {
+		t.Fatalf("goroutine profile: %d %.200s", a.status, a.body)
+	}
+	if a := f.do(t, "GET", "/debug/pprof/", admin, "", nil); a.status != 200 || !strings.Contains(string(a.body), "allocs") {
+		t.Fatalf("profile index: %d %.200s", a.status, a.body)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -107,6 +108,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metricsHandler())
+	s.mountProfiling(mux)
 	mux.HandleFunc("POST /api/rooms/{room}/guest", s.guest)
 	mux.HandleFunc("GET /api/me", s.me)
 	s.mountPages(mux)
@@ -118,7 +120,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 // opsPath reports whether a path stays served while draining.
 func opsPath(p string) bool {
-	return p == "/healthz" || p == "/readyz" || p == "/metrics"
+	return p == "/healthz" || p == "/readyz" || p == "/metrics" || strings.HasPrefix(p, "/debug/pprof/")
 }
 
 // drainWait is how long clients are told to wait before retrying on a draining node.
