@@ -66,7 +66,7 @@ type conn struct {
 	wmu   sync.Mutex
 	user  event.User
 	abuse *rate.Limiter // created on the first refusal; guarded by mu
-	pings *rate.Limiter // created on the first ping; reader goroutine only
+	pings *rate.Limiter // created on the first ping message; readers only (one at a time)
 
 	mu      sync.Mutex
 	cursor  *batch // the last room batch this connection was sent (nil before it joined)

@@ -57,7 +57,7 @@ func (c *conn) handle(data []byte) bool {
 	}
 	switch m.Type {
 	case msgPing:
-		if c.pings == nil { // only the reader goroutine touches it
+		if c.pings == nil { // only the reader touches it (one at a time: park.go)
 			c.pings = rate.NewLimiter(pingRate, pingBurst)
 		}
 		if !c.pings.Allow() {
