@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/liveroom/liveroom/event"
@@ -180,11 +182,22 @@ func TestPagesInBrowser(t *testing.T) {
 	pollJS(t, console, "a prompt in the console", `document.querySelectorAll("#prompts li").length > 0`)
 	// A second agent's console, to see the first one's claim and resolution at once.
 	agent2, _ := a.Signer().Issue(token.Spec{User: "agent2", Name: "Agent 2", Role: event.RoleAgent, Room: room, TTL: time.Hour})
+	// Its WebSocket can be cut (window.__offline: new sockets go nowhere) to check that
+	// a claim made meanwhile shows once it reconnects.
 	console2, _ := browser.Tab(t, bctx)
-	if err := chromedp.Do(console2, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/console?token="+agent2+"&room="+room)); err != nil {
+	if err := chromedp.Do(console2, chromedp.EmulateViewport(1280, 900),
+		chromedp.Func(func(ctx context.Context, tab *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `window.__offline = false; window.__sockets = [];
+				window.WebSocket = class extends WebSocket {
+					constructor(url, p) { super(window.__offline ? "ws://127.0.0.1:1/" : url, p); window.__sockets.push(this); }
+				};`})
+			return err
+		}),
+		chromedp.Navigate(base+"/console?token="+agent2+"&room="+room)); err != nil {
 		t.Fatal(err)
 	}
 	pollJS(t, console2, "the prompt in the second console", `document.querySelectorAll("#prompts li").length > 0`)
+	eval[bool](t, console2, `(() => { window.__offline = true; window.__sockets.forEach((s) => s.close()); return true; })()`)
 	pollJS(t, console, "the guest named as a guest, not by its raw id", `[...document.querySelectorAll("#prompts li b")].some(b => /^Guest \S{4}$/.test(b.textContent))`)
 	// The list may re-render as the queue loads, so claim until the conversation opens.
 	viewerID := buy[strings.Index(buy, "liveroom_viewer=")+len("liveroom_viewer="):]
@@ -196,7 +209,9 @@ func TestPagesInBrowser(t *testing.T) {
 		if (b && document.getElementById("dm-text").value === "") b.click();
 		return document.getElementById("dm-text").value.length > 0;
 	})()`)
-	pollJS(t, console2, "the claim shown in the second console", `(() => {
+	time.Sleep(time.Second) // the claim's prompt_update goes out while the second console is cut off
+	eval[bool](t, console2, `(() => { window.__offline = false; return true; })()`)
+	pollJS(t, console2, "the claim shown in the second console once it reconnects", `(() => {
 		const b = document.querySelector('#prompts li[data-viewer="`+viewerID+`"] button.primary');
 		return b !== null && b.disabled;
 	})()`)

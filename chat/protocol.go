@@ -238,22 +238,27 @@ func countField(c *int, max, def int) (int, error) {
 	return *c, nil
 }
 
-// durationField accepts "10m"-style strings or a number of seconds; absent is 0.
+// maxFor bounds a mute's duration, however it is written.
+const maxFor = 365 * 24 * time.Hour
+
+// durationField accepts "10m"-style strings or a number of seconds, 0 to a year;
+// absent is 0.
 func durationField(raw json.RawMessage) (time.Duration, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0, nil
 	}
+	bad := badRequest(`for: a duration such as "10m" or a number of seconds (at most a year)`)
 	var s string
 	if err := json.Unmarshal(raw, &s); err == nil {
 		d, err := time.ParseDuration(s)
-		if err != nil || d < 0 {
-			return 0, badRequest(`for: a duration such as "10m" or a number of seconds`)
+		if err != nil || d < 0 || d > maxFor {
+			return 0, bad
 		}
 		return d, nil
 	}
 	f, err := strconv.ParseFloat(string(raw), 64)
-	if err != nil || f < 0 || f > 365*24*3600 || math.IsNaN(f) {
-		return 0, badRequest(`for: a duration such as "10m" or a number of seconds (at most a year)`)
+	if err != nil || f < 0 || f > maxFor.Seconds() || math.IsNaN(f) {
+		return 0, bad
 	}
 	return time.Duration(f * float64(time.Second)), nil
 }

@@ -44,6 +44,8 @@ func TestDecodeFrame(t *testing.T) {
 		{`{"type":"mute"}`, codeBadRequest, "user"},
 		{`{"type":"mute","user":"u","for":"soon"}`, codeBadRequest, "duration"},
 		{`{"type":"mute","user":"u","for":-1}`, codeBadRequest, "duration"},
+		{`{"type":"mute","user":"u","for":"100000h"}`, codeBadRequest, "at most a year"},
+		{`{"type":"mute","user":"u","for":31536001}`, codeBadRequest, "at most a year"},
 		{`{"type":"delete"}`, codeBadRequest, "seq"},
 		{`{"type":"product_click","product":{"sku":"x"}}`, codeBadRequest, "sku string"},
 		{`{"type":"pin","product":{"sku":""}}`, codeBadRequest, "sku"},

@@ -41,8 +41,8 @@ func (r *room) message(c *conn, m clientMsg) {
 		if !r.allow(c, &mem.gift, r.hub.cfg.GiftRate, int(r.hub.cfg.GiftRate)) {
 			return
 		}
-		value := g.Value * float64(m.Count)
-		total := math.Round((r.giftValue[g.Currency]+value)*100) / 100 // in cents: no float drift
+		value := money(g.Value * float64(m.Count))
+		total := money(r.giftValue[g.Currency] + value)
 		r.giftValue[g.Currency] = total
 		r.dirty = true
 		r.emit(outEvent{Type: evGift, At: ms(now), From: &from, Gift: g.ID, Name: g.Name, Count: m.Count,
@@ -247,6 +247,11 @@ func (r *room) deliverPrompts() {
 		items = items[n:]
 	}
 }
+
+// money rounds an amount to a millionth of its unit: the sums of float values stay
+// free of binary noise (3 × 0.1 is 0.3, not 0.30000000000000004) while keeping
+// three-decimal currencies (BHD, KWD) and fractional-cent gifts exact.
+func money(v float64) float64 { return math.Round(v*1e6) / 1e6 }
 
 // toAgents queues f on every connection of the room's agents.
 func (r *room) toAgents(f outFrame) {

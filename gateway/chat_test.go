@@ -524,3 +524,28 @@ func TestChatPingIsRateLimited(t *testing.T) {
 	}
 	v.expectError("rate_limited")
 }
+
+// Gift values and totals are exact to a millionth: three rose at 0.1 are 0.3 (not a
+// float's 0.30000000000000004), and three-decimal currencies keep their last digit.
+func TestChatGiftTotalsKeepSubCents(t *testing.T) {
+	cfg := testChatConfig()
+	cfg.Gifts = append(cfg.Gifts, chat.Gift{ID: "fils", Name: "Fils", Value: 0.004, Currency: "BHD", Animation: "float"})
+	h := newHarness(t, cfg, nil)
+	host := h.join("g", event.RoleHost, "h")
+	v := h.join("g", event.RoleViewer, "v")
+	v.send(map[string]any{"type": "gift", "gift": "rose", "count": 3})
+	if g := host.expect("gift"); g["value"] != 0.3 || g["gift_total"] != 0.3 {
+		t.Fatalf("three roses: value %v total %v, want 0.3 and 0.3", g["value"], g["gift_total"])
+	}
+	v.expect("gift")
+	for _, want := range []float64{0.004, 0.008} {
+		v.send(map[string]any{"type": "gift", "gift": "fils"})
+		if g := host.expect("gift"); g["gift_total"] != want || g["currency"] != "BHD" {
+			t.Fatalf("fils: total %v %v, want %v BHD", g["gift_total"], g["currency"], want)
+		}
+		v.expect("gift")
+	}
+	if room := h.dial("g", event.RoleHost, "h2", nil).expect("welcome")["room"].(map[string]any); fmt.Sprint(room["gift_value"]) != "map[BHD:0.008 USD:0.3]" {
+		t.Fatalf("welcome gift_value %v", room["gift_value"])
+	}
+}

@@ -142,16 +142,28 @@ function connect() {
         }
       }
     },
-    onState: (s) => { $("state").textContent = s === "open" ? t("connected") : s === "expired" ? t("expired") : t("reconnecting"); },
+    onState: (s) => {
+      $("state").textContent = s === "open" ? t("connected") : s === "expired" ? t("expired") : t("reconnecting");
+      // Prompts and their claims made while the socket was down are not replayed: read
+      // the queue again on every (re)connection.
+      if (s === "open") loadPrompts();
+    },
   });
-  call(token, "GET", `/api/prompts?room=${encodeURIComponent(room)}`)
-    .then((list) => {
-      for (const p of (list && (list.prompts || list)) || []) {
-        if (!p.resolved_at) prompts.set(p.prompt_id || p.id, { prompt_id: p.prompt_id || p.id, ...p }); // done ones stay done
-      }
-      renderPrompts();
-    })
-    .catch(() => {});
+}
+
+// loadPrompts brings the queue up to date from the server: open prompts with their
+// claims; resolved ones leave (a conversation open on one stays open).
+async function loadPrompts() {
+  let list;
+  try {
+    list = await call(token, "GET", `/api/prompts?room=${encodeURIComponent(room)}`);
+  } catch { return; }
+  for (const p of (list && (list.prompts || list)) || []) {
+    const id = p.prompt_id || p.id;
+    if (p.resolved_at) { prompts.delete(id); continue; }
+    prompts.set(id, { ...(prompts.get(id) || {}), prompt_id: id, ...p });
+  }
+  renderPrompts();
 }
 
 $("room-form").addEventListener("submit", (ev) => { ev.preventDefault(); room = $("room").value; connect(); });

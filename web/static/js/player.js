@@ -1,6 +1,6 @@
 // The viewer's player: WHEP video, danmaku over it, likes, gifts, the pinned product,
 // private messages with customer service, viewer count. Phone first.
-import { apply, label, mountSwitch, t } from "./i18n.js";
+import { apply, currentLang, label, mountSwitch, t } from "./i18n.js";
 import { RoomSocket, claims, el, expired, guestToken, roomFromPath, safeURL } from "./api.js";
 import { play } from "./webrtc.js";
 import { DanmakuLayer } from "./danmaku.js";
@@ -28,6 +28,7 @@ function status(key) {
 }
 
 function toast(text, onClick) {
+  if (!text) return; // a notice without text (a moderation record) has nothing to show
   const box = $("toast");
   box.textContent = text;
   box.hidden = false;
@@ -208,10 +209,10 @@ function onEvent(e) {
     case "live": setLive(e.live); break;
     case "dm": addDM(e); break;
     case "error":
-      if (e.code === "muted" && e.until) { toast(`${t("mutedUntil")} ${new Date(e.until).toLocaleString()}`); break; }
+      if (e.code === "muted" && e.until) { toast(`${t("mutedUntil")} ${new Date(e.until).toLocaleString(currentLang() === "zh" ? "zh-CN" : "en")}`); break; }
       toast(`${t("error")}: ${e.message || e.code}`);
       break;
-    case "notice": toast(e.text || ""); break;
+    case "notice": toast(e.text); break;
   }
 }
 
