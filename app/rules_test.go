@@ -263,6 +263,9 @@ func TestStayPromptEndToEnd(t *testing.T) {
 		t.Fatalf("second claim: %d", code)
 	}
 	// The other agent's console learns of the claim at once, and of the resolution.
+	if code, b = api(t, "POST", base+"/api/prompts/"+id+"/claim", agentTok, ""); code != 200 { // again: a no-op
+		t.Fatalf("repeated claim: %d %s", code, b)
+	}
 	waitUntil(t, "the claim's prompt_update", func() bool { return len(agent2.of("prompt_update")) >= 1 })
 	if u := agent2.of("prompt_update")[0]; u["prompt_id"] != id || u["claimed_by"] != "agent1" || u["resolved"] != false {
 		t.Fatalf("claim update: %v", u)
@@ -272,7 +275,7 @@ func TestStayPromptEndToEnd(t *testing.T) {
 	}
 	waitUntil(t, "the resolution's prompt_update", func() bool { return len(agent2.of("prompt_update")) >= 2 })
 	if u := agent2.of("prompt_update")[1]; u["prompt_id"] != id || u["resolved"] != true {
-		t.Fatalf("resolve update: %v", u)
+		t.Fatalf("resolve update (the repeated claim must not send one): %v", u)
 	}
 	for _, w := range watchers {
 		if n := len(w.of("prompt_update")); n != 0 {

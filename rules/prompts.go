@@ -63,11 +63,15 @@ func (e *Engine) updateFor(ctx context.Context, id, agent string, allow []func(s
 		return Prompt{}, badOutcome("an agent is required")
 	}
 	now := e.clock.Now()
+	changed := false // a repeated claim by the same agent changes nothing: no update is sent
 	p, err := e.deps.State.UpdatePrompt(ctx, id, func(p *Prompt) error {
 		if err := allowed(p.Room, allow); err != nil {
 			return err
 		}
-		return change(p, now)
+		before := *p
+		err := change(p, now)
+		changed = p.ClaimedBy != before.ClaimedBy || !p.ResolvedAt.Equal(before.ResolvedAt)
+		return err
 	})
 	if err != nil {
 		return p, err
@@ -75,7 +79,7 @@ func (e *Engine) updateFor(ctx context.Context, id, agent string, allow []func(s
 	if !p.ResolvedAt.IsZero() {
 		e.forgetConversions()
 	}
-	if n, ok := e.deps.Outbox.(PromptNotifier); ok {
+	if n, ok := e.deps.Outbox.(PromptNotifier); ok && changed {
 		if nerr := n.PromptChanged(ctx, p.Room, p); nerr != nil {
 			e.log.Warn("rules: telling the agents of a prompt's change", "prompt", p.ID, "err", nerr)
 		}
