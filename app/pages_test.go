@@ -190,6 +190,17 @@ func TestPagesInBrowser(t *testing.T) {
 			_, err := cdp.Call(ctx, tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `window.__offline = false; window.__sockets = [];
 				window.WebSocket = class extends WebSocket {
 					constructor(url, p) { super(window.__offline ? "ws://127.0.0.1:1/" : url, p); window.__sockets.push(this); }
+				};
+				// __slowQueue: the prompt queue's answer reaches the page 1.5 s late (a
+				// claim or resolution can land in between); __queueRead says it has.
+				const realFetch = window.fetch;
+				window.fetch = async (...args) => {
+					const r = await realFetch(...args);
+					if (window.__slowQueue && String(args[0]).startsWith("/api/prompts?")) {
+						await new Promise((ok) => setTimeout(ok, 1500));
+						setTimeout(() => { window.__queueRead = true; }, 300); // once the page has used it
+					}
+					return r;
 				};`})
 			return err
 		}),
@@ -243,12 +254,16 @@ func TestPagesInBrowser(t *testing.T) {
 		}
 		pollJS(t, player, step.what, step.js)
 	}
-	// The agent resolves the prompt; the conversation stays open for a follow-up.
+	// The agent resolves the prompt while the second console, reconnecting, is still
+	// reading the queue (whose answer predates the resolution); the conversation stays
+	// open for a follow-up.
+	eval[bool](t, console2, `(() => { window.__slowQueue = true; window.__queueRead = false; window.__sockets.forEach((s) => s.close()); return true; })()`)
+	time.Sleep(700 * time.Millisecond) // it reconnects (0.5 s) and asks for the queue
 	if err := chromedp.Do(console, chromedp.Click(chromedp.CSS(`#resolve-form button[type=submit]`))); err != nil {
 		t.Fatal(err)
 	}
 	pollJS(t, console, "the prompt resolved", `document.getElementById("resolve-form").hidden`)
-	pollJS(t, console2, "the resolved prompt gone from the second console", `document.querySelector('#prompts li[data-viewer="`+viewerID+`"]') === null`)
+	pollJS(t, console2, "the resolved prompt gone from the second console, after its late queue", `window.__queueRead && document.querySelector('#prompts li[data-viewer="`+viewerID+`"]') === null`)
 	agentSays("the follow-up in the player", "A follow-up after resolving")
 	time.Sleep(500 * time.Millisecond)
 	for _, e := range ws.of("dm") {

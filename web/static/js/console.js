@@ -122,17 +122,7 @@ function connect() {
   sock = new RoomSocket(room, token, {
     onEvent: (e) => {
       if (e.type === "prompt") { prompts.set(e.prompt_id, e); renderPrompts(); }
-      if (e.type === "prompt_update") { // another agent (or this one, elsewhere) claimed or resolved it
-        const p = prompts.get(e.prompt_id);
-        if (p && e.resolved) {
-          prompts.delete(e.prompt_id);
-          if (current && current.prompt.prompt_id === e.prompt_id) { // the conversation stays open
-            current = { prompt: { prompt_id: "" }, viewer: current.viewer };
-            $("resolve-form").hidden = true;
-          }
-        } else if (p) p.claimed_by = e.claimed_by;
-        renderPrompts();
-      }
+      if (e.type === "prompt_update") { recentUpdates.set(e.prompt_id, e); applyUpdate(e); renderPrompts(); }
       if (e.type === "dm") {
         const other = e.from && e.from.id === me.sub ? e.to : e.from && e.from.id;
         if (current && other === current.viewer) addLine(e);
@@ -151,9 +141,26 @@ function connect() {
   });
 }
 
+// recentUpdates are the prompt_update events since the queue was last read: the list
+// being read may predate them, so they are applied again after it.
+const recentUpdates = new Map();
+
+// applyUpdate shows another agent's (or this one's, elsewhere) claim or resolution.
+function applyUpdate(e) {
+  const p = prompts.get(e.prompt_id);
+  if (p && e.resolved) {
+    prompts.delete(e.prompt_id);
+    if (current && current.prompt.prompt_id === e.prompt_id) { // the conversation stays open
+      current = { prompt: { prompt_id: "" }, viewer: current.viewer };
+      $("resolve-form").hidden = true;
+    }
+  } else if (p) p.claimed_by = e.claimed_by;
+}
+
 // loadPrompts brings the queue up to date from the server: open prompts with their
 // claims; resolved ones leave (a conversation open on one stays open).
 async function loadPrompts() {
+  recentUpdates.clear();
   let list;
   try {
     list = await call(token, "GET", `/api/prompts?room=${encodeURIComponent(room)}`);
@@ -163,6 +170,7 @@ async function loadPrompts() {
     if (p.resolved_at) { prompts.delete(id); continue; }
     prompts.set(id, { ...(prompts.get(id) || {}), prompt_id: id, ...p });
   }
+  for (const u of recentUpdates.values()) applyUpdate(u);
   renderPrompts();
 }
 
