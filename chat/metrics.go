@@ -5,6 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // metrics are chat's Prometheus series (liveroom_chat_*).
 type metrics struct {
 	conns   prometheus.Gauge
+	parked  prometheus.Gauge // connections without a reader goroutine (park.go)
 	rooms   prometheus.Gauge
 	in      *prometheus.CounterVec // client messages accepted for processing, by type
 	out     *prometheus.CounterVec // server events created, by type
@@ -17,6 +18,8 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		conns: prometheus.NewGauge(prometheus.GaugeOpts{Name: "liveroom_chat_connections", Help: "Open chat WebSocket connections."}),
+		parked: prometheus.NewGauge(prometheus.GaugeOpts{Name: "liveroom_chat_parked_connections",
+			Help: "Chat connections idle without a reader goroutine (their socket watched by epoll)."}),
 		rooms: prometheus.NewGauge(prometheus.GaugeOpts{Name: "liveroom_chat_rooms", Help: "Chat rooms loaded."}),
 		in: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liveroom_chat_events_in_total",
 			Help: "Client messages received, by type (after decoding)."}, []string{"type"}),
@@ -32,7 +35,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time from a room event to its frame being written to a connection.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .075, .1, .125, .15, .2, .25, .3, .4, .5, 1, 2.5, 5}}),
 	}
-	for _, c := range []prometheus.Collector{m.conns, m.rooms, m.in, m.out, m.refused, m.frames, m.drops, m.delay} {
+	for _, c := range []prometheus.Collector{m.conns, m.parked, m.rooms, m.in, m.out, m.refused, m.frames, m.drops, m.delay} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -69,18 +69,24 @@ func (c *conn) park() bool {
 		return false
 	}
 	c.parked.Store(true) // before arming: the wake-up may come at once
+	c.hub.m.parked.Inc() // each change of parked from true to false takes it back
 	if p.arm(c) == nil {
 		return true
 	}
 	// Not armed (the socket is closed): read on and meet the error, unless a wake-up
 	// has already started another reader.
-	return !c.parked.CompareAndSwap(true, false)
+	if c.parked.CompareAndSwap(true, false) {
+		c.hub.m.parked.Dec()
+		return false
+	}
+	return true
 }
 
 // resume starts a new reader for c if it is parked. It is safe from any goroutine and
 // starts at most one reader per park.
 func (c *conn) resume() {
 	if c.parked.CompareAndSwap(true, false) {
+		c.hub.m.parked.Dec()
 		go c.read(true)
 	}
 }

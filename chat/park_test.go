@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // parkConfig pings often and waits little for pongs, so parked connections see
@@ -106,6 +107,14 @@ func TestIdleConnectionsPark(t *testing.T) {
 		t.Fatalf("%d of %d connections left after 2 pong waits: parked connections miss pongs", got, n)
 	}
 	eventually(t, "the readers parked after the pings", func() bool { return readers() <= n/20 })
+	// Operators see it: the parked-connections gauge counts them (all but the few awake).
+	var g dto.Metric
+	if err := rs.hub.m.parked.Write(&g); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.GetGauge().GetValue(); got < n-n/20 || got > n {
+		t.Fatalf("liveroom_chat_parked_connections = %v with %d idle connections", got, n)
+	}
 
 	ws := rs.dial(t, "r1", "sender", 0)
 	sent := danmakuTexts(ws)
