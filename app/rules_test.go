@@ -60,6 +60,9 @@ func dialRoom(t *testing.T, base, room, tok string) *wsClient {
 		}
 	}()
 	t.Cleanup(c.close)
+	// Joined once welcomed: what the test sends next (a DM to this user, say) finds it
+	// in the room.
+	waitUntil(t, "the welcome", func() bool { return len(c.of("welcome")) >= 1 })
 	return c
 }
 
