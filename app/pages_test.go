@@ -271,6 +271,16 @@ func TestPagesInBrowser(t *testing.T) {
 			t.Fatal("the agent's reply reached another viewer")
 		}
 	}
+	// A reloaded player (the same guest) shows the conversation so far, each message
+	// once: what a viewer missed while away or reconnecting is not lost.
+	if err := chromedp.Do(player, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	pollJS(t, player, "the conversation after a reload", `(() => {
+		const items = [...document.querySelectorAll("#dm-list li")].map((li) => li.textContent);
+		const once = (s) => items.filter((x) => x.includes(s)).length === 1;
+		return once("Hi from the agent") && once("A follow-up after resolving");
+	})()`)
 
 	// A player opened with an expired token watches as a guest instead of failing.
 	stale, _ := a.Signer().Issue(token.Spec{User: "v-stale", Role: event.RoleViewer, Room: room, TTL: 30 * time.Second})

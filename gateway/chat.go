@@ -84,20 +84,27 @@ type dmHistoryBody struct {
 	Messages []chat.DM `json:"messages"`
 }
 
-// dmHistory returns the last messages between a room's agents and one viewer.
+// dmHistory returns the last messages between a room's agents and one viewer: for the
+// room's agents and admins, and for the viewer itself (its player shows what it missed
+// while reconnecting: DMs have no seq to resume from).
 func (s *Server) dmHistory(w http.ResponseWriter, r *http.Request) {
 	room, err := roomParam(r)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	if _, err := s.Authorize(r, room, false, event.RoleAgent, event.RoleAdmin); err != nil {
+	claims, err := s.Authorize(r, room, false, event.RoleAgent, event.RoleAdmin, event.RoleViewer)
+	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	viewer := r.PathValue("viewer")
 	if viewer == "" || len(viewer) > 64 {
 		writeError(w, r, problem.New(problem.BadRequest, "bad viewer id"))
+		return
+	}
+	if claims.Role == event.RoleViewer && claims.Subject != viewer {
+		writeError(w, r, problem.New(problem.Forbidden, "a viewer may read only its own conversation"))
 		return
 	}
 	msgs, err := s.deps.Chat.DMHistory(r.Context(), room, viewer)

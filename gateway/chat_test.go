@@ -317,7 +317,7 @@ func TestChatDM(t *testing.T) {
 		t.Fatalf("system dm = %v", ev)
 	}
 
-	// The console reads the conversation over HTTP (agent/admin only).
+	// The console reads the conversation over HTTP.
 	var body struct {
 		Messages []chat.DM `json:"messages"`
 	}
@@ -329,7 +329,18 @@ func TestChatDM(t *testing.T) {
 	if body.Messages[0].Text != "Hi, can I help?" || body.Messages[1].From.ID != "v" || body.Messages[2].Text != "A coupon for you" {
 		t.Fatalf("history = %+v", body.Messages)
 	}
-	getJSON(t, h, "/api/rooms/d/dm/v", h.token(event.RoleViewer, "v", "d"), http.StatusForbidden, nil)
+	// The viewer reads its own conversation (what it missed while reconnecting), not
+	// another viewer's; a host reads none.
+	var own struct {
+		Messages []chat.DM `json:"messages"`
+	}
+	getJSON(t, h, "/api/rooms/d/dm/v", h.token(event.RoleViewer, "v", "d"), http.StatusOK, &own)
+	if len(own.Messages) != 3 || own.Messages[2].Text != "A coupon for you" {
+		t.Fatalf("the viewer's own history = %+v", own.Messages)
+	}
+	getJSON(t, h, "/api/rooms/d/dm/v", h.token(event.RoleViewer, "v2", "d"), http.StatusForbidden, nil)
+	getJSON(t, h, "/api/rooms/d/dm/v", h.token(event.RoleViewer, "v", "other"), http.StatusForbidden, nil)
+	getJSON(t, h, "/api/rooms/d/dm/v", h.token(event.RoleHost, "h", "d"), http.StatusForbidden, nil)
 	getJSON(t, h, "/api/rooms/d/dm/v", "", http.StatusUnauthorized, nil)
 
 	// The agent who wrote last leaves: the viewer's next reply reaches the room's agents.

@@ -1,7 +1,7 @@
 // The viewer's player: WHEP video, danmaku over it, likes, gifts, the pinned product,
 // private messages with customer service, viewer count. Phone first.
 import { apply, currentLang, label, mountSwitch, t } from "./i18n.js";
-import { RoomSocket, claims, el, expired, guestToken, roomFromPath, safeURL } from "./api.js";
+import { RoomSocket, call, claims, el, expired, guestToken, roomFromPath, safeURL } from "./api.js";
 import { play } from "./webrtc.js";
 import { DanmakuLayer } from "./danmaku.js";
 
@@ -168,7 +168,14 @@ function renderGifts(list) {
   }
 }
 
+// seenDMs keeps each shown message once: the conversation is read again over HTTP on
+// every (re)connection, and overlaps what arrives live.
+const seenDMs = new Set();
+
 function addDM(e) {
+  const key = `${(e.from && e.from.id) || ""}|${e.id || ""}|${e.text || ""}`;
+  if (seenDMs.has(key)) return;
+  seenDMs.add(key);
   const mine = e.from && e.from.id === me.id;
   $("dm-list").append(el("li", {}, el("span", { class: "who", text: mine ? t("me") : label(e.from) }), e.text || ""));
   $("dm-list").scrollTop = 1e9;
@@ -176,6 +183,15 @@ function addDM(e) {
     $("dm-badge").hidden = false;
     toast(`${t("service")}: ${e.text}`, () => openDM());
   }
+}
+
+// loadDMs shows the messages of this viewer's conversation it has not seen: those sent
+// while it was away or reconnecting (DMs have no seq for a resume to replay).
+async function loadDMs() {
+  try {
+    const hist = await call(token, "GET", `/api/rooms/${encodeURIComponent(room)}/dm/${encodeURIComponent(me.id)}`);
+    for (const m of (hist && hist.messages) || []) addDM(m);
+  } catch {}
 }
 
 function openDM() {
@@ -233,6 +249,7 @@ async function main() {
   sock = new RoomSocket(room, token, {
     onEvent,
     onState: (s) => {
+      if (s === "open") loadDMs();
       if (s === "reconnecting") toast(t("reconnecting"));
       if (s === "closed") status("removed"); // banned, or closed for abuse: chat does not come back
     },
