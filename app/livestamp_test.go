@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"testing"
 
 	"github.com/liveroom/liveroom/event"
@@ -18,7 +19,7 @@ func TestLiveStamp(t *testing.T) {
 	l.Publish(event.Event{Type: event.Leave, Room: "r1", Viewer: "v"})
 	want := []string{"", "L1", "L1", "", "L1", "L1", ""}
 	for i, w := range want {
-		ev := <-q.C()
+		ev, _ := q.Next(context.Background())
 		if ev.Live != w {
 			t.Fatalf("event %d (%s %s): live %q, want %q", i, ev.Type, ev.Room, ev.Live, w)
 		}

@@ -27,7 +27,7 @@ func (a *App) wireSegment(deps *gateway.Deps) error {
 		return err
 	}
 	eng, err := segment.New(a.cfg.Segment, segment.Deps{
-		Store: store, Tap: a.tap.C(), Log: a.log.With("part", "segment"), Registry: deps.Registry,
+		Store: store, Tap: a.tap, Log: a.log.With("part", "segment"), Registry: deps.Registry,
 	})
 	if err != nil {
 		store.Close()

@@ -2,55 +2,149 @@ package event
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 )
 
 // Queue is a bounded tap: Publish never blocks the publisher (chat, media); when the
 // consumer falls behind, events are dropped and counted instead.
+//
+// It holds its events in chunks taken as the backlog grows and given back as it
+// drains, not in one buffer of its full size: a tap is nearly always empty, and a
+// 65,536-event buffer (about 19 MiB) kept for nothing would double the collector's
+// heap goal of a small node and so the memory its garbage may take.
 type Queue struct {
-	ch      chan Event
-	dropped atomic.Uint64
-	sent    atomic.Uint64
+	mu         sync.Mutex
+	head, tail *chunk // events are taken from head and added at tail
+	spare      *chunk // one emptied chunk kept, so a queue that fills and drains around a chunk's edge does not allocate
+	n, size    int
+	ready      chan struct{} // holds a token while events may be waiting
+	dropped    atomic.Uint64
+	sent       atomic.Uint64
+}
+
+// chunkLen is how many events a chunk holds (≈ 75 KiB).
+const chunkLen = 256
+
+type chunk struct {
+	ev   [chunkLen]Event
+	r, w int // next to take, next to fill
+	next *chunk
 }
 
 // NewQueue returns a queue holding up to size events (at least 1).
 func NewQueue(size int) *Queue {
-	if size < 1 {
-		size = 1
-	}
-	return &Queue{ch: make(chan Event, size)}
+	return &Queue{size: max(size, 1), ready: make(chan struct{}, 1)}
 }
 
 // Publish offers e to the consumer and reports whether it was taken.
 func (q *Queue) Publish(e Event) bool {
-	select {
-	case q.ch <- e:
-		q.sent.Add(1)
-		return true
-	default:
+	q.mu.Lock()
+	if q.n == q.size {
+		q.mu.Unlock()
 		q.dropped.Add(1)
 		return false
 	}
+	if q.tail == nil || q.tail.w == chunkLen {
+		c := q.spare
+		if c != nil {
+			q.spare = nil
+		} else {
+			c = new(chunk)
+		}
+		if q.tail == nil {
+			q.head = c
+		} else {
+			q.tail.next = c
+		}
+		q.tail = c
+	}
+	q.tail.ev[q.tail.w] = e
+	q.tail.w++
+	q.n++
+	q.mu.Unlock()
+	q.sent.Add(1)
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// TryNext takes the oldest event, if there is one, without waiting.
+func (q *Queue) TryNext() (Event, bool) {
+	e, _, ok := q.take()
+	return e, ok
+}
+
+// take takes the oldest event, and says how many are left.
+func (q *Queue) take() (e Event, left int, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.n == 0 {
+		return Event{}, 0, false
+	}
+	c := q.head
+	e = c.ev[c.r]
+	c.ev[c.r] = Event{} // let its strings go
+	c.r++
+	q.n--
+	if c.r == c.w && (c.w == chunkLen || q.n == 0) {
+		// Drained: unlink it, and keep it as the spare.
+		q.head = c.next
+		if q.head == nil {
+			q.tail = nil
+		}
+		c.r, c.w, c.next = 0, 0, nil // its slots were cleared as they were taken
+		q.spare = c
+	}
+	return e, q.n, true
 }
 
 // Next waits for the next event or for ctx to end.
 func (q *Queue) Next(ctx context.Context) (Event, error) {
-	select {
-	case e := <-q.ch:
-		return e, nil
-	case <-ctx.Done():
-		return Event{}, ctx.Err()
+	for {
+		if e, left, ok := q.take(); ok {
+			if left > 0 {
+				q.signal() // the token was taken for this event: leave one for the rest
+			}
+			return e, nil
+		}
+		select {
+		case <-q.ready:
+		case <-ctx.Done():
+			return Event{}, ctx.Err()
+		}
 	}
 }
 
-// C exposes the receive side for consumers that select on several sources.
-func (q *Queue) C() <-chan Event { return q.ch }
+func (q *Queue) signal() {
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// Len is how many events wait.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n
+}
 
 // Dropped is how many events were refused because the queue was full.
 func (q *Queue) Dropped() uint64 { return q.dropped.Load() }
 
 // Published is how many events were accepted.
 func (q *Queue) Published() uint64 { return q.sent.Load() }
+
+// Source is how a consumer reads a queue: Next waits, TryNext does not.
+type Source interface {
+	Next(ctx context.Context) (Event, error)
+	TryNext() (Event, bool)
+}
+
+var _ Source = (*Queue)(nil)
 
 // Publisher is what chat and media need from the tap.
 type Publisher interface {

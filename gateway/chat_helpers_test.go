@@ -274,11 +274,10 @@ func eventually(t testing.TB, what string, cond func() bool) {
 func (h *harness) tapEvents() []event.Event {
 	var out []event.Event
 	for {
-		select {
-		case e := <-h.tap.C():
-			out = append(out, e)
-		default:
+		e, ok := h.tap.TryNext()
+		if !ok {
 			return out
 		}
+		out = append(out, e)
 	}
 }

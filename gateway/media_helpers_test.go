@@ -130,11 +130,10 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 func (r *mediaRig) events() []event.Event {
 	var out []event.Event
 	for {
-		select {
-		case e := <-r.tap.C():
-			out = append(out, e)
-		default:
+		e, ok := r.tap.TryNext()
+		if !ok {
 			return out
 		}
+		out = append(out, e)
 	}
 }

@@ -33,7 +33,7 @@ func segmentServer(t *testing.T) (*httptest.Server, *event.Queue, func(role, roo
 	}
 	tap := event.NewQueue(64)
 	log := slog.New(slog.DiscardHandler)
-	eng, err := segment.New(segment.DefaultConfig(), segment.Deps{Store: store, Tap: tap.C(), Log: log})
+	eng, err := segment.New(segment.DefaultConfig(), segment.Deps{Store: store, Tap: tap, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ type Deps struct {
 	// Store keeps the profiles; required.
 	Store Store
 	// Tap is the live event stream (chat and media); nil for none.
-	Tap <-chan event.Event
+	Tap event.Source
 	// Now is the clock (time.Now when nil); tests fix it or run in a synctest bubble.
 	Now func() time.Time
 	Log *slog.Logger
@@ -246,22 +246,20 @@ func (e *Engine) Close(ctx context.Context) error {
 	return e.Flush(ctx)
 }
 
-func (e *Engine) consume(ctx context.Context, tap <-chan event.Event) {
+func (e *Engine) consume(ctx context.Context, tap event.Source) {
 	for {
-		select {
-		case ev := <-tap:
-			e.Apply(ev)
-		case <-ctx.Done():
+		ev, err := tap.Next(ctx)
+		if err != nil {
 			// Take what is already queued: it was published before the stop.
 			for {
-				select {
-				case ev := <-tap:
-					e.Apply(ev)
-				default:
+				ev, ok := tap.TryNext()
+				if !ok {
 					return
 				}
+				e.Apply(ev)
 			}
 		}
+		e.Apply(ev)
 	}
 }
 

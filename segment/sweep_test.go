@@ -30,15 +30,13 @@ func TestSweepMovesIdleViewersOnTheClock(t *testing.T) {
 		for _, x := range session("v", "L1", start, 15*time.Minute, 0) {
 			e.Apply(x)
 		}
-		for len(q.C()) > 0 {
-			<-q.C()
+		for _, ok := q.TryNext(); ok; _, ok = q.TryNext() {
 		}
 
 		changed := func() map[string]event.TagInfo {
 			synctest.Wait()
 			out := map[string]event.TagInfo{}
-			for len(q.C()) > 0 {
-				x := <-q.C()
+			for x, ok := q.TryNext(); ok; x, ok = q.TryNext() {
 				out[x.Tag.Dimension] = *x.Tag
 			}
 			return out
@@ -110,8 +108,7 @@ func TestImportRerankCarriesCause(t *testing.T) {
 	e.Sweep()
 	newest := t0.Add(-200 * 24 * time.Hour)
 	rerank := 0
-	for len(sub.C()) > 0 {
-		c := <-sub.C()
+	for c, ok := sub.TryNext(); ok; c, ok = sub.TryNext() {
 		if c.Tag.CauseAt.IsZero() || c.Tag.CauseAt.After(newest) {
 			t.Errorf("%s %s %s→%s caused at %v, want at most %v", c.Viewer, c.Tag.Dimension, c.Tag.From, c.Tag.To, c.Tag.CauseAt, newest)
 		}
@@ -142,8 +139,7 @@ func TestImportDuringSweepKeepsCause(t *testing.T) {
 	e.Sweep() // the one the import requested
 	newest := t0.Add(-200 * 24 * time.Hour)
 	rerank := 0
-	for len(sub.C()) > 0 {
-		c := <-sub.C()
+	for c, ok := sub.TryNext(); ok; c, ok = sub.TryNext() {
 		if c.Tag.Dimension != DimValue {
 			continue
 		}

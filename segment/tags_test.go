@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -149,8 +150,7 @@ func TestTagChangeEventsAndSince(t *testing.T) {
 		e.Apply(x)
 	}
 	got := map[string]event.TagInfo{}
-	for len(q.C()) > 0 {
-		x := <-q.C()
+	for x, ok := q.TryNext(); ok; x, ok = q.TryNext() {
 		got[x.Tag.Dimension] = *x.Tag
 	}
 	if got[DimActivity].To != Low || got[DimLifecycle].To != NewViewer || got[DimActivity].Reason == "" || got[DimActivity].Cause == "" {
@@ -160,7 +160,7 @@ func TestTagChangeEventsAndSince(t *testing.T) {
 	c := ev(event.Danmaku, "v", clk.Now())
 	c.ID = "chat-1"
 	e.Apply(c)
-	x := <-q.C()
+	x, _ := q.Next(context.Background())
 	if x.Tag.Dimension != DimActivity || x.Tag.From != Low || x.Tag.To != Medium || x.Tag.Cause != "chat-1" {
 		t.Fatalf("change on comment: %+v", x.Tag)
 	}

@@ -97,7 +97,7 @@ func runSegmentBench(dir string, events, viewers, rate, shards int, memProfile s
 
 	cfg := segment.DefaultConfig()
 	cfg.Shards = shards
-	eng, err := segment.New(cfg, segment.Deps{Store: store, Tap: tap.C(), Log: slog.New(slog.DiscardHandler)})
+	eng, err := segment.New(cfg, segment.Deps{Store: store, Tap: tap, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,149 @@
+package event
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestQueueKeepsOrderAcrossChunksAndDropsWhenFull(t *testing.T) {
+	const size = 3*chunkLen + 7
+	q := NewQueue(size)
+	for i := range size + 5 {
+		ok := q.Publish(Event{ID: fmt.Sprint(i)})
+		if ok != (i < size) {
+			t.Fatalf("publish %d: taken %v with %d of %d held", i, ok, q.Len(), size)
+		}
+	}
+	if q.Dropped() != 5 || q.Published() != size || q.Len() != size {
+		t.Fatalf("dropped %d, published %d, held %d", q.Dropped(), q.Published(), q.Len())
+	}
+	// Take half, add more, take everything: one order throughout.
+	next := 0
+	take := func(n int) {
+		t.Helper()
+		for range n {
+			e, ok := q.TryNext()
+			if !ok || e.ID != fmt.Sprint(next) {
+				t.Fatalf("took %q (%v), want %d", e.ID, ok, next)
+			}
+			next++
+		}
+	}
+	take(size / 2)
+	for i := size + 5; i < size+5+size/2; i++ {
+		q.Publish(Event{ID: fmt.Sprint(i - 5)}) // the five dropped were never held
+	}
+	take(size)
+	if e, ok := q.TryNext(); ok {
+		t.Fatalf("an empty queue gave %q", e.ID)
+	}
+}
+
+func TestQueueNextWaitsAndStops(t *testing.T) {
+	q := NewQueue(10)
+	got := make(chan string)
+	go func() {
+		e, err := q.Next(context.Background())
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- e.ID
+	}()
+	time.Sleep(10 * time.Millisecond) // let it wait
+	q.Publish(Event{ID: "a"})
+	if id := <-got; id != "a" {
+		t.Fatalf("Next gave %q", id)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := q.Next(ctx); err != context.Canceled {
+		t.Fatalf("Next on a cancelled context: %v", err)
+	}
+	// Two events under one wake-up token: both are taken by waiting calls.
+	q.Publish(Event{ID: "b"})
+	q.Publish(Event{ID: "c"})
+	for _, want := range []string{"b", "c"} {
+		tctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+		e, err := q.Next(tctx)
+		stop()
+		if err != nil || e.ID != want {
+			t.Fatalf("Next gave %q, %v; want %q", e.ID, err, want)
+		}
+	}
+}
+
+// A tap's memory follows its backlog: a drained queue holds at most one chunk.
+func TestQueueGivesBackMemoryWhenDrained(t *testing.T) {
+	heap := func() int64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc)
+	}
+	before := heap()
+	q := NewQueue(1 << 16)
+	empty := heap()
+	for i := range 1 << 16 {
+		q.Publish(Event{ID: "x", Text: fmt.Sprint(i)})
+	}
+	full := heap()
+	for {
+		if _, ok := q.TryNext(); !ok {
+			break
+		}
+	}
+	drained := heap()
+	perEvent := (full - empty) >> 16
+	if empty-before > 64<<10 { // a buffer of its full size would be ≈ 19 MiB
+		t.Errorf("an empty queue of 65,536 holds %d bytes", empty-before)
+	}
+	if perEvent < 100 {
+		t.Fatalf("full queue holds only %d bytes per event: the measure is wrong", perEvent)
+	}
+	if drained-before > 2*chunkLen*perEvent {
+		t.Errorf("a drained queue still holds %d bytes (%d per event when full)", drained-before, perEvent)
+	}
+	runtime.KeepAlive(q)
+}
+
+func TestQueueConcurrentPublishersLoseNothingTaken(t *testing.T) {
+	q := NewQueue(1000)
+	const publishers, each = 4, 5000
+	var wg sync.WaitGroup
+	for p := range publishers {
+		wg.Go(func() {
+			for i := range each {
+				for !q.Publish(Event{ID: fmt.Sprint(p), Count: i}) {
+					runtime.Gosched() // full: the consumer is behind
+				}
+			}
+		})
+	}
+	last := make([]int, publishers)
+	for p := range last {
+		last[p] = -1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for range publishers * each {
+		e, err := q.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p int
+		fmt.Sscan(e.ID, &p)
+		if e.Count != last[p]+1 {
+			t.Fatalf("publisher %d: got %d after %d", p, e.Count, last[p])
+		}
+		last[p] = e.Count
+	}
+	wg.Wait()
+	if q.Len() != 0 {
+		t.Fatalf("%d left", q.Len())
+	}
+}
