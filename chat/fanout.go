@@ -190,7 +190,11 @@ func (j fanJob) run(buf []byte, s *sock) []byte {
 	cy := j.c
 	for i, k := j.part, 0; i < len(cy.conns); i, k = i+j.parts, k+1 {
 		if k%yieldEvery == yieldEvery-1 {
-			runtime.Gosched() // let the readers and the room in: a cycle takes a while
+			// Let the readers and the room in: a cycle takes a while. Go's poller is
+			// not consulted while goroutines are runnable, so the parked sockets are
+			// polled here, and the readers they wake run before this worker resumes.
+			cy.room.hub.pollParked()
+			runtime.Gosched()
 		}
 		buf = cy.conns[i].visit(cy.ping, buf[:0], s)
 	}

@@ -13,6 +13,7 @@ type metrics struct {
 	frames  prometheus.Counter     // frames written to sockets
 	drops   *prometheus.CounterVec // by reason: slow_close, tap
 	delay   prometheus.Histogram   // event → frame written
+	cycle   prometheus.Histogram   // one fan-out cycle over a room's connections
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -34,8 +35,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		delay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "liveroom_chat_fanout_delay_seconds",
 			Help:    "Time from a room event to its frame being written to a connection.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .075, .1, .125, .15, .2, .25, .3, .4, .5, 1, 2.5, 5}}),
+		cycle: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "liveroom_chat_cycle_seconds",
+			Help:    "Time a fan-out cycle takes to visit every connection of a room once; near chat-frame-interval, the node's chat is saturated.",
+			Buckets: []float64{.001, .005, .01, .02, .03, .04, .05, .06, .07, .08, .09, .1, .125, .15, .2, .3, .5, 1}}),
 	}
-	for _, c := range []prometheus.Collector{m.conns, m.parked, m.rooms, m.in, m.out, m.refused, m.frames, m.drops, m.delay} {
+	for _, c := range []prometheus.Collector{m.conns, m.parked, m.rooms, m.in, m.out, m.refused, m.frames, m.drops, m.delay, m.cycle} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -149,6 +149,14 @@ func controlLen(br *bufio.Reader) (byte, int) {
 
 // parkerFor returns the hub's parker, made on first use (a hub whose connections are
 // not sockets, as in tests over pipes, never makes one); nil if it cannot be made.
+// pollParked resumes the parked connections that have something to read (the
+// fan-out's yields; see parker.poll).
+func (h *Hub) pollParked() {
+	if p := h.parker.Load(); p != nil {
+		p.poll()
+	}
+}
+
 func (h *Hub) parkerFor() *parker {
 	h.parkerOnce.Do(func() {
 		p, err := newParker()

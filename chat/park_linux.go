@@ -12,7 +12,11 @@ import (
 // instead of holding a thread in epoll_wait, and closing it ends the loop.
 type parker struct {
 	ep   *os.File
+	raw  syscall.RawConn // ep's, to hold its descriptor open while polling
 	epfd int
+
+	pollMu  sync.Mutex // one poll at a time; the others skip theirs
+	pollEvs []syscall.EpollEvent
 
 	mu    sync.Mutex
 	conns map[uint64]*conn // by parkID, from a connection's first park to its end
@@ -22,6 +26,16 @@ type parker struct {
 var errForgotten = errors.New("chat: the connection has ended")
 
 func newParker() (*parker, error) {
+	p, err := openParker()
+	if err != nil {
+		return nil, err
+	}
+	go p.run(p.raw)
+	return p, nil
+}
+
+// openParker makes the epoll instance; its loop (run) is not started.
+func openParker() (*parker, error) {
 	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
@@ -36,7 +50,7 @@ func newParker() (*parker, error) {
 		p.ep.Close()
 		return nil, err
 	}
-	go p.run(raw)
+	p.raw, p.pollEvs = raw, make([]syscall.EpollEvent, 64)
 	return p, nil
 }
 
@@ -104,6 +118,32 @@ func (p *parker) run(raw syscall.RawConn) {
 			return
 		}
 	}
+}
+
+// poll wakes, without waiting, the parked connections whose clients have sent
+// something. The fan-out calls it between connections: while a cycle keeps the
+// scheduler busy, Go's own poller looks at the network only about every 10 ms
+// (sysmon), and a viewer's message waited that long, or longer, to reach its room.
+func (p *parker) poll() {
+	if !p.pollMu.TryLock() {
+		return
+	}
+	defer p.pollMu.Unlock()
+	_ = p.raw.Control(func(fd uintptr) { // Control: the descriptor cannot be closed meanwhile
+		for {
+			n, err := syscall.EpollWait(int(fd), p.pollEvs, 0)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil || n <= 0 {
+				return
+			}
+			p.wake(p.pollEvs[:n])
+			if n < len(p.pollEvs) {
+				return
+			}
+		}
+	})
 }
 
 func (p *parker) wake(evs []syscall.EpollEvent) {

@@ -12,3 +12,4 @@ func newParker() (*parker, error) { return nil, errors.New("parking idle connect
 func (p *parker) arm(*conn) error { return errors.New("no parker") }
 func (p *parker) forget(*conn)    {}
 func (p *parker) close()          {}
+func (p *parker) poll()           {}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package chat
 
 import (
@@ -189,4 +191,33 @@ func TestParkedCloseHalfCloseFragments(t *testing.T) {
 	raw.Write(frame(0x80, msg[10:])) // continuation, FIN=1
 	expectTexts(t, got, "frag")
 	eventually(t, "f parked again", func() bool { return readers() == 0 })
+}
+
+// The fan-out's poll wakes a parked connection by itself: here the parker's own loop,
+// which waits in Go's poller, is not running, so nothing else could.
+func TestPollWakesParkedConnection(t *testing.T) {
+	rs := startTCPHub(t, parkConfig(), 0)
+	p, err := openParker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.hub.parkerOnce.Do(func() { rs.hub.parker.Store(p) })
+	defer func() { go p.run(p.raw) }() // the hub's Close waits for the loop to end
+
+	texts := danmakuTexts(rs.dial(t, "r1", "v1", 0))
+	ws := rs.dial(t, "r1", "sender", 0)
+	if _, _, err := ws.ReadMessage(); err != nil {
+		t.Fatal(err)
+	}
+	c := rs.serverConn(t, "r1", "sender")
+	eventually(t, "both parked", func() bool { return c.parked.Load() && readers() == 0 })
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"danmaku","text":"polled"}`)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if !c.parked.Load() {
+		t.Fatal("something other than the poll woke the sender")
+	}
+	rs.hub.pollParked()
+	expectTexts(t, texts, "polled")
 }

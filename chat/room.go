@@ -298,6 +298,7 @@ func (r *room) fanOut() {
 
 // cycleDone is called when a cycle has visited every connection.
 func (r *room) cycleDone() {
+	r.hub.m.cycle.Observe(time.Since(r.cycleStart).Seconds())
 	r.cycling = false
 	r.fanOut()
 }

@@ -118,7 +118,7 @@ func runBenchChat(ctx context.Context, o benchChatOpts, stdout, stderr io.Writer
 		return err
 	}
 	// Readers run from the start: they answer the server's pings while idle.
-	var hist delayHist
+	var hist benchDelays
 	var delivered, refused atomic.Uint64
 	var readers sync.WaitGroup
 	for _, c := range conns {
@@ -126,7 +126,7 @@ func runBenchChat(ctx context.Context, o benchChatOpts, stdout, stderr io.Writer
 	}
 	time.Sleep(o.settle) // let welcomes, presence and the GC settle before measuring memory
 	rss1, mem1 := procRSS(o.pid), goMemory(base)
-	cpu0, self0, srv0 := procCPU(o.pid), procCPU(os.Getpid()), serverDelays(base)
+	cpu0, self0, m0 := procCPU(o.pid), procCPU(os.Getpid()), metricsText(base)
 	start := time.Now()
 	var sent atomic.Uint64
 	var senders sync.WaitGroup
@@ -151,7 +151,7 @@ func runBenchChat(ctx context.Context, o benchChatOpts, stdout, stderr io.Writer
 	senders.Wait()
 	sendTime := time.Since(start)
 	time.Sleep(o.drain)
-	cpu1, self1, srv1 := procCPU(o.pid), procCPU(os.Getpid()), serverDelays(base)
+	cpu1, self1, m1 := procCPU(o.pid), procCPU(os.Getpid()), metricsText(base)
 	for _, c := range conns {
 		c.ws.Close()
 	}
@@ -166,11 +166,11 @@ func runBenchChat(ctx context.Context, o benchChatOpts, stdout, stderr io.Writer
 	fmt.Fprintf(stdout, "deliveries %d of %d expected: %.0f deliveries/s; lost %d\n",
 		d, expected, float64(d)/sendTime.Seconds(), int64(expected)-int64(d))
 	fmt.Fprintf(stdout, "fan-out delay: p50 %s  p99 %s  max %s\n",
-		hist.quantile(0.50), hist.quantile(0.99), time.Duration(hist.max.Load()).Round(100*time.Microsecond))
-	if srv1 != nil {
-		fmt.Fprintf(stdout, "server-side fan-out delay (event to socket write, from /metrics): p50 ≤ %s  p99 ≤ %s\n",
-			srv1.sub(srv0).quantile(0.5), srv1.sub(srv0).quantile(0.99))
-	}
+		hist.total.quantile(0.50), hist.total.quantile(0.99), time.Duration(hist.total.max.Load()).Round(100*time.Microsecond))
+	fmt.Fprintf(stdout, "  split at the event's server time (one message in 16, ms resolution): sender → room p50 %s p99 %s; room → receiver p50 %s p99 %s\n",
+		hist.toRoom.quantile(0.50), hist.toRoom.quantile(0.99), hist.fromRoom.quantile(0.50), hist.fromRoom.quantile(0.99))
+	printServerHist(stdout, m0, m1, "liveroom_chat_fanout_delay_seconds", "server-side fan-out delay (event to socket write, from /metrics)")
+	printServerHist(stdout, m0, m1, "liveroom_chat_cycle_seconds", "server fan-out cycle (every connection of the room visited once)")
 	fmt.Fprintf(stdout, "generator CPU: %.2f s over the run\n", self1-self0)
 	if o.pid > 0 && cpu1 >= cpu0 && d > 0 {
 		cpu := cpu1 - cpu0
@@ -188,7 +188,7 @@ func runBenchChat(ctx context.Context, o benchChatOpts, stdout, stderr io.Writer
 
 // readBench counts benchmark messages and their delays in every frame until the
 // connection ends; error events (refusals) are counted too.
-func readBench(ws *websocket.Conn, hist *delayHist, delivered, refused *atomic.Uint64) {
+func readBench(ws *websocket.Conn, hist *benchDelays, delivered, refused *atomic.Uint64) {
 	var buf bytes.Buffer // reused: the generator must not spend its core on garbage
 	for {
 		_, r, err := ws.NextReader()
@@ -205,13 +205,21 @@ func readBench(ws *websocket.Conn, hist *delayHist, delivered, refused *atomic.U
 	}
 }
 
-// scanBench finds the benchmark messages in a frame, notes each one's delay and
+// benchDelays are the fan-out delays of benchmark messages: whole (sender's clock to
+// the receiver's), and split at the server's event time ("at", in milliseconds) into
+// sender → room and room → receiver, which tells the server's share from the network's
+// and the generator's.
+type benchDelays struct {
+	total, toRoom, fromRoom delayHist
+}
+
+// scanBench finds the benchmark messages in a frame, notes each one's delays and
 // returns how many there were, and how many error events the frame holds. One pass
 // of IndexByte for '~' (a benchmark id is "b~S~N~T", and nothing else the server
 // sends has a '~'): the generator reads a million events a second on one core, and
 // searching each for a longer pattern took a third of it. Errors are unicast frames,
 // never in a frame of room events, so only a frame without '~' is searched for them.
-func scanBench(data []byte, now int64, hist *delayHist) (n, errors uint64) {
+func scanBench(data []byte, now int64, d *benchDelays) (n, errors uint64) {
 	i := bytes.IndexByte(data, '~')
 	if i < 0 {
 		return 0, uint64(bytes.Count(data, []byte(`"type":"error"`)))
@@ -233,7 +241,14 @@ func scanBench(data []byte, now int64, hist *delayHist) (n, errors uint64) {
 				return n, 0
 			}
 			if sentAt, ok := parseDigits(data[j : j+end]); ok {
-				hist.add(time.Duration(now - sentAt))
+				d.total.add(time.Duration(now - sentAt))
+				// The split costs a backward search: one message in 16 is enough.
+				if sentAt&0xf == 0 {
+					if at, ok := eventAt(data[:i]); ok {
+						d.toRoom.add(time.Duration(at - sentAt))
+						d.fromRoom.add(time.Duration(now - at))
+					}
+				}
 				n++
 			}
 			data = data[j+end:]
@@ -241,6 +256,22 @@ func scanBench(data []byte, now int64, hist *delayHist) (n, errors uint64) {
 		i = bytes.IndexByte(data, '~')
 	}
 	return n, 0
+}
+
+// eventAt reads the "at" (Unix milliseconds) of the event that obj ends inside, in
+// nanoseconds: chat writes it after the type and before the id.
+func eventAt(obj []byte) (int64, bool) {
+	obj = obj[max(bytes.LastIndex(obj, []byte(`{"type":`)), 0):]
+	k := bytes.LastIndex(obj, []byte(`"at":`))
+	if k < 0 {
+		return 0, false
+	}
+	digits := obj[k+len(`"at":`):]
+	if e := bytes.IndexByte(digits, ','); e >= 0 {
+		digits = digits[:e]
+	}
+	ms, ok := parseDigits(digits)
+	return ms * int64(time.Millisecond), ok
 }
 
 // parseDigits reads a non-negative decimal number without allocating (a million a
@@ -379,14 +410,22 @@ func (b bucketCounts) quantile(q float64) string {
 	return "n/a"
 }
 
-// serverDelays reads the server's fan-out delay histogram from its /metrics.
-func serverDelays(base *url.URL) bucketCounts {
-	b := metricsText(base)
-	if b == "" {
+// printServerHist prints the median and p99 of what a server histogram counted
+// between two readings of /metrics (bucket bounds: Prometheus keeps no more).
+func printServerHist(w io.Writer, before, after, name, label string) {
+	if h := serverHist(after, name).sub(serverHist(before, name)); len(h) > 0 {
+		fmt.Fprintf(w, "%s: p50 ≤ %s  p99 ≤ %s\n", label, h.quantile(0.5), h.quantile(0.99))
+	}
+}
+
+// serverHist reads one of the server's histograms from its /metrics text.
+func serverHist(metrics, name string) bucketCounts {
+	if metrics == "" {
 		return nil
 	}
+	b := metrics
 	out := bucketCounts{}
-	const prefix = `liveroom_chat_fanout_delay_seconds_bucket{le="`
+	prefix := name + `_bucket{le="`
 	for _, line := range strings.Split(b, "\n") {
 		rest, ok := strings.CutPrefix(line, prefix)
 		if !ok {

@@ -290,12 +290,18 @@ func TestParseDigits(t *testing.T) {
 // scanBench finds every benchmark message of a frame and its delay, and counts error
 // events only in frames of no benchmark message.
 func TestScanBench(t *testing.T) {
-	var h delayHist
-	frame := []byte(`[{"type":"danmaku","seq":1,"text":"bench message 1","id":"b~3~1~1000"},` +
-		`{"type":"presence","viewers":2},{"type":"danmaku","text":"a~b","id":"b~12~7~1500"},{"type":"danmaku","id":"x~1~2~3"}]`)
-	n, errs := scanBench(frame, 2000, &h)
-	if n != 2 || errs != 0 || h.max.Load() != 1000 {
-		t.Fatalf("found %d messages (max delay %d), %d errors; want 2 (1000), 0", n, h.max.Load(), errs)
+	var h benchDelays
+	ms := int64(time.Millisecond)
+	frame := []byte(`[{"type":"danmaku","seq":1,"at":3,"from":{"id":"u"},"text":"bench message 1","id":"b~3~1~1000000"},` +
+		`{"type":"presence","at":4,"viewers":2},{"type":"danmaku","text":"a~b","id":"b~12~7~1600000"},{"type":"danmaku","id":"x~1~2~3"}]`)
+	n, errs := scanBench(frame, 10*ms, &h)
+	if n != 2 || errs != 0 || h.total.max.Load() != 9*ms {
+		t.Fatalf("found %d messages (max delay %d), %d errors; want 2 (9 ms), 0", n, h.total.max.Load(), errs)
+	}
+	// The split (sampled: send times ≡ 0 mod 16, as both are here): the first was 2 ms to the room ("at"
+	// 3 ms) and 7 ms from it; the second has no "at" of its own, so it is not in it.
+	if h.toRoom.max.Load() != 2*ms || h.fromRoom.max.Load() != 7*ms || h.toRoom.quantile(0.99) != 2100*time.Microsecond {
+		t.Fatalf("split: to room max %d, from room max %d", h.toRoom.max.Load(), h.fromRoom.max.Load())
 	}
 	if n, errs := scanBench([]byte(`[{"type":"error","code":"rate_limited"},{"type":"error"}]`), 0, &h); n != 0 || errs != 2 {
 		t.Fatalf("error frame: %d messages, %d errors", n, errs)
