@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -117,12 +118,12 @@ func runBenchChat(ctx context.Context, o benchChatOpts, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	// Readers run from the start: they answer the server's pings while idle.
+	// Receivers run from the start: they answer the server's pings while idle.
 	var hist benchDelays
 	var delivered, refused atomic.Uint64
-	var readers sync.WaitGroup
-	for _, c := range conns {
-		readers.Go(func() { readBench(c.ws, &hist, &delivered, &refused) })
+	stopReceivers, err := startReceivers(conns, &hist, &delivered, &refused)
+	if err != nil {
+		return err
 	}
 	time.Sleep(o.settle) // let welcomes, presence and the GC settle before measuring memory
 	rss1, mem1 := procRSS(o.pid), goMemory(base)
@@ -152,10 +153,10 @@ func runBenchChat(ctx context.Context, o benchChatOpts, stdout, stderr io.Writer
 	sendTime := time.Since(start)
 	time.Sleep(o.drain)
 	cpu1, self1, m1 := procCPU(o.pid), procCPU(os.Getpid()), metricsText(base)
+	stopReceivers()
 	for _, c := range conns {
 		c.ws.Close()
 	}
-	readers.Wait()
 
 	// A refused message (rate_limited) was never broadcast: it is not expected anywhere.
 	n, d := sent.Load(), delivered.Load()
@@ -307,8 +308,19 @@ func dialAll(ctx context.Context, o benchChatOpts, base *url.URL, stderr io.Writ
 	var failed atomic.Value
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	// A 16 KiB read buffer takes a whole batched frame in one read syscall.
+	// A 16 KiB read buffer takes a whole batched frame in one read syscall (when
+	// gorilla reads: TLS, or not Linux).
 	dialer := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 16 << 10, WriteBufferSize: 1024}
+	if ws.Scheme == "ws" {
+		var nd net.Dialer
+		dialer.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := nd.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &byteConn{Conn: c}, nil
+		}
+	}
 	for range 64 {
 		wg.Go(func() {
 			for {
@@ -322,6 +334,11 @@ func dialAll(ctx context.Context, o benchChatOpts, base *url.URL, stderr io.Writ
 					u.RawQuery = url.Values{"token": {tok}}.Encode()
 					var c *websocket.Conn
 					c, _, err = dialer.DialContext(ctx, u.String(), nil)
+					if err == nil {
+						if bc, ok := c.NetConn().(*byteConn); ok {
+							bc.whole.Store(true) // the handshake is over
+						}
+					}
 					conns[i] = benchConn{ws: c, user: user}
 				}
 				if err != nil {

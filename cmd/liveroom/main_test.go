@@ -307,3 +307,29 @@ func TestScanBench(t *testing.T) {
 		t.Fatalf("error frame: %d messages, %d errors", n, errs)
 	}
 }
+
+// bench chat against a real server: every message sent reaches every connection,
+// read by the generator's own receivers (epoll on Linux), welcome included.
+func TestBenchChatCountsEveryDelivery(t *testing.T) {
+	const secret = "bench-test-secret-0123456789abcdef0123"
+	srv := startServe(t, t.TempDir(), "serve", "--secret", secret, "--chat-conns-per-addr", "0")
+	u, err := url.Parse(srv.links["player"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(binary, "bench", "chat", "--url", "http://"+u.Host, "--room", "benchtest",
+		"--conns", "40", "--senders", "4", "--rate", "40", "--duration", "2s", "--settle", "500ms", "--drain", "1s", "--secret", secret).CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench chat: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`deliveries (\d+) of (\d+) expected: .*; lost (-?\d+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no deliveries line:\n%s", out)
+	}
+	if string(m[1]) != string(m[2]) || string(m[3]) != "0" || string(m[1]) == "0" {
+		t.Fatalf("deliveries %s of %s, lost %s:\n%s", m[1], m[2], m[3], out)
+	}
+	if !regexp.MustCompile(`fan-out delay: p50 [0-9.]+[µm]?s`).Match(out) {
+		t.Fatalf("no delays measured:\n%s", out)
+	}
+}
