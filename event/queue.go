@@ -101,8 +101,13 @@ func (q *Queue) take() (e Event, left int, ok bool) {
 	return e, q.n, true
 }
 
-// Next waits for the next event or for ctx to end.
+// Next waits for the next event or for ctx to end; once ctx has ended it returns
+// its error, even while events wait (a consumer that stops must not work through the
+// backlog: drain with TryNext instead).
 func (q *Queue) Next(ctx context.Context) (Event, error) {
+	if err := ctx.Err(); err != nil {
+		return Event{}, err
+	}
 	for {
 		if e, left, ok := q.take(); ok {
 			if left > 0 {

@@ -147,3 +147,24 @@ func TestQueueConcurrentPublishersLoseNothingTaken(t *testing.T) {
 		t.Fatalf("%d left", q.Len())
 	}
 }
+
+// A consumer looping on Next stops when its context ends, even with a backlog (the
+// rules' playbook must not act on 65,536 queued events after the node's stop).
+func TestQueueNextStopsAtCancelWithBacklog(t *testing.T) {
+	q := NewQueue(2000)
+	for i := range 1000 {
+		q.Publish(Event{ID: fmt.Sprint(i)})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	handled := 0
+	for {
+		if _, err := q.Next(ctx); err != nil {
+			break
+		}
+		handled++
+	}
+	if handled > 0 || q.Len() != 1000 {
+		t.Fatalf("a loop stopped by its context still handled %d events (%d left)", handled, q.Len())
+	}
+}
