@@ -62,6 +62,7 @@ type Engine struct {
 	refresh            chan struct{}
 	rerankCause        atomic.Int64           // Unix ms; see noteRerankCause
 	applied            atomic.Uint64          // events folded in, for Applied
+	consumed           atomic.Uint64          // events taken from the tap, for Consumed
 	yield              atomic.Pointer[func()] // SetYield
 	cancel             context.CancelFunc
 	wg                 sync.WaitGroup
@@ -257,11 +258,17 @@ func (e *Engine) consume(ctx context.Context, tap event.Source) {
 					return
 				}
 				e.Apply(ev)
+				e.consumed.Add(1)
 			}
 		}
 		e.Apply(ev)
+		e.consumed.Add(1)
 	}
 }
+
+// Consumed is how many events the engine has taken from its tap and dealt with,
+// whether or not they changed a profile (Applied counts those that did).
+func (e *Engine) Consumed() uint64 { return e.consumed.Load() }
 
 // flushLoop writes through every FlushInterval; when a write-through takes long (a
 // million busy profiles), the next waits four times as long as it took, so writing

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"bytes"
+	"regexp"
+	"strconv"
+	"testing"
+)
+
+// The segment bench finishes once every event is dealt with, including those that
+// change no profile (it waited for every event to change one, and hung when the
+// synthetic stream held a leave of a viewer never seen to join).
+func TestBenchSegmentFinishes(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := benchSegment([]string{"--events", "20000", "--viewers", "2000", "--data", t.TempDir()}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	m := regexp.MustCompile(`applied: +(\d+) of the 20000 events`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("output: %s", out.String())
+	}
+	if n, _ := strconv.Atoi(m[1]); n == 0 || n > 20000 {
+		t.Fatalf("applied %d of 20000:\n%s", n, out.String())
+	}
+	if !regexp.MustCompile(`events/s: +\d+`).MatchString(out.String()) {
+		t.Fatalf("no rate: %s", out.String())
+	}
+}
