@@ -147,8 +147,6 @@ func controlLen(br *bufio.Reader) (byte, int) {
 	return op, n
 }
 
-// parkerFor returns the hub's parker, made on first use (a hub whose connections are
-// not sockets, as in tests over pipes, never makes one); nil if it cannot be made.
 // pollParked resumes the parked connections that have something to read (the
 // fan-out's yields; see parker.poll).
 func (h *Hub) pollParked() {
@@ -157,6 +155,8 @@ func (h *Hub) pollParked() {
 	}
 }
 
+// parkerFor returns the hub's parker, made on first use (a hub whose connections are
+// not sockets, as in tests over pipes, never makes one); nil if it cannot be made.
 func (h *Hub) parkerFor() *parker {
 	h.parkerOnce.Do(func() {
 		p, err := newParker()

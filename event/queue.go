@@ -64,10 +64,7 @@ func (q *Queue) Publish(e Event) bool {
 	q.n++
 	q.mu.Unlock()
 	q.sent.Add(1)
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
+	q.signal()
 	return true
 }
 
@@ -123,6 +120,7 @@ func (q *Queue) Next(ctx context.Context) (Event, error) {
 	}
 }
 
+// signal leaves the wake-up token, unless one is there already.
 func (q *Queue) signal() {
 	select {
 	case q.ready <- struct{}{}:

@@ -251,14 +251,11 @@ func (e *Engine) consume(ctx context.Context, tap event.Source) {
 	for {
 		ev, err := tap.Next(ctx)
 		if err != nil {
-			// Take what is already queued: it was published before the stop.
-			for {
-				ev, ok := tap.TryNext()
-				if !ok {
-					return
-				}
-				e.Apply(ev)
-				e.consumed.Add(1)
+			// Stopped (Next keeps saying so): take what is already queued, it was
+			// published before the stop.
+			var ok bool
+			if ev, ok = tap.TryNext(); !ok {
+				return
 			}
 		}
 		e.Apply(ev)

@@ -187,6 +187,21 @@ func runBenchChat(ctx context.Context, o benchChatOpts, stdout, stderr io.Writer
 	return nil
 }
 
+// readEach reads each of conns on a goroutine of its own, through gorilla; stop
+// closes them and waits for the readers.
+func readEach(conns []benchConn, d *benchDelays, delivered, refused *atomic.Uint64) (stop func()) {
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Go(func() { readBench(c.ws, d, delivered, refused) })
+	}
+	return func() {
+		for _, c := range conns {
+			c.ws.Close() // their readers end on it
+		}
+		wg.Wait()
+	}
+}
+
 // readBench counts benchmark messages and their delays in every frame until the
 // connection ends; error events (refusals) are counted too.
 func readBench(ws *websocket.Conn, hist *benchDelays, delivered, refused *atomic.Uint64) {
@@ -440,10 +455,9 @@ func serverHist(metrics, name string) bucketCounts {
 	if metrics == "" {
 		return nil
 	}
-	b := metrics
 	out := bucketCounts{}
 	prefix := name + `_bucket{le="`
-	for _, line := range strings.Split(b, "\n") {
+	for _, line := range strings.Split(metrics, "\n") {
 		rest, ok := strings.CutPrefix(line, prefix)
 		if !ok {
 			continue

@@ -69,14 +69,10 @@ func startReceivers(conns []benchConn, d *benchDelays, delivered, refused *atomi
 			}
 		}
 	})
-	for _, c := range others {
-		wg.Go(func() { readBench(c.ws, d, delivered, refused) })
-	}
+	stopOthers := readEach(others, d, delivered, refused)
 	return func() {
 		quit.Store(true)
-		for _, c := range others {
-			c.ws.Close() // their readers end on it
-		}
+		stopOthers()
 		wg.Wait()
 	}, nil
 }
