@@ -69,6 +69,18 @@ func TestMediaRelayPionPeers(t *testing.T) {
 	if !sawSize {
 		t.Errorf("video size not read from SPS: %+v", st.Publisher.Tracks)
 	}
+	// Every packet the viewers decrypted left on the relay's direct path, with runs of
+	// a frame's packets sharing one system call.
+	var received uint64
+	for _, v := range viewers {
+		s := v.Stats()
+		received += s.Video.Packets + s.Audio.Packets
+	}
+	writes := metricValue(t, r.srv.URL, "liveroom_media_udp_writes_total")
+	datagrams := metricValue(t, r.srv.URL, "liveroom_media_udp_datagrams_total")
+	if datagrams < float64(received) || writes >= datagrams {
+		t.Errorf("direct path: %v writes carried %v datagrams; the viewers received %d packets", writes, datagrams, received)
+	}
 	for _, v := range viewers {
 		if err := v.Close(ctx, true); err != nil {
 			t.Errorf("viewer DELETE: %v", err)

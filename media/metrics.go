@@ -17,6 +17,7 @@ type metrics struct {
 
 	live, viewers                               *prometheus.Desc
 	recv, lost, sent, dropped, retrans, keyReqs *prometheus.Desc
+	udpWrites, udpDatagrams                     *prometheus.Desc
 }
 
 func newMetrics(s *Service) *metrics {
@@ -34,13 +35,16 @@ func newMetrics(s *Service) *metrics {
 		dropped:  d("packets_dropped_total", "RTP packets skipped for viewers that lagged."),
 		retrans:  d("packets_retransmitted_total", "RTP packets resent to viewers on NACK."),
 		keyReqs:  d("keyframe_requests_total", "Keyframe requests (PLI) sent to publishers."),
+		udpWrites: d("udp_writes_total", "System calls that wrote viewers' media to the shared UDP socket directly "+
+			"(several datagrams each where the kernel segments them)."),
+		udpDatagrams: d("udp_datagrams_total", "Datagrams of viewers' media those writes carried."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.sessions.Describe(ch)
-	for _, d := range []*prometheus.Desc{m.live, m.viewers, m.recv, m.lost, m.sent, m.dropped, m.retrans, m.keyReqs} {
+	for _, d := range []*prometheus.Desc{m.live, m.viewers, m.recv, m.lost, m.sent, m.dropped, m.retrans, m.keyReqs, m.udpWrites, m.udpDatagrams} {
 		ch <- d
 	}
 }
@@ -100,4 +104,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	for i, d := range []*prometheus.Desc{m.recv, m.lost, m.sent, m.dropped, m.retrans, m.keyReqs} {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(total[i]))
 	}
+	var writes, datagrams uint64
+	if out := m.s.apis.out; out != nil {
+		writes, datagrams = out.writes.Load(), out.datagrams.Load()
+	}
+	ch <- prometheus.MustNewConstMetric(m.udpWrites, prometheus.CounterValue, float64(writes))
+	ch <- prometheus.MustNewConstMetric(m.udpDatagrams, prometheus.CounterValue, float64(datagrams))
 }

@@ -133,7 +133,7 @@ func (p *publisher) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 		return
 	}
 	if p.stream == nil {
-		p.stream = newStream(newID(), p, p.s.cfg)
+		p.stream = newStream(newID(), p, p.s.cfg, p.s.apis.out)
 	}
 	var t *Track
 	video := remote.Kind() == webrtc.RTPCodecTypeVideo

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -67,7 +68,7 @@ func (d *discard) Write(b []byte) (int, error)                   { d.n.Add(1); r
 func testStream(tb testing.TB, n int, join string) (*Stream, *Track, []*viewer, *discard) {
 	cfg := DefaultConfig()
 	cfg.JoinKeyframe = join
-	s := newStream("live", nil, cfg)
+	s := newStream("live", nil, cfg, nil)
 	tr, err := s.AddTrack(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000}}, webrtc.RTPCodecTypeVideo)
 	if err != nil {
 		tb.Fatal(err)
@@ -103,7 +104,7 @@ func TestFanOutAndKeyframeCache(t *testing.T) {
 	write(p, 3)
 	write(p, 4)
 	for _, v := range vs {
-		v.drain(s)
+		v.drain(s, s.shards[0].q, time.Now())
 	}
 	if got := d.n.Load(); got != 12 {
 		t.Fatalf("delivered %d packets, want 12", got)
@@ -116,7 +117,7 @@ func TestFanOutAndKeyframeCache(t *testing.T) {
 	if err := s.addViewer(late); err != nil {
 		t.Fatal(err)
 	}
-	late.drain(s)
+	late.drain(s, s.shards[0].q, time.Now())
 	if got := late.counters.sent.Load(); got != 3 {
 		t.Fatalf("joiner got %d packets from the cache, want 3", got)
 	}
@@ -133,7 +134,7 @@ func TestFanOutAndKeyframeCache(t *testing.T) {
 		}
 		write(payload, uint32(10+i))
 	}
-	vs[0].drain(s)
+	vs[0].drain(s, s.shards[0].q, time.Now())
 	if vs[0].counters.dropped.Load() == 0 {
 		t.Fatal("lagging viewer did not drop")
 	}
@@ -167,7 +168,7 @@ func TestFanOutDoesNotAllocate(t *testing.T) {
 		binary.BigEndian.PutUint16(pkt[2:], seq)
 		_ = tr.WriteRTP(pkt)
 		for _, v := range vs {
-			v.drain(s)
+			v.drain(s, s.shards[0].q, time.Now())
 		}
 	})
 	if allocs != 0 {
@@ -189,7 +190,7 @@ func BenchmarkFanOut(b *testing.B) {
 				binary.BigEndian.PutUint16(pkt[2:], seq)
 				_ = tr.WriteRTP(pkt)
 				for _, v := range vs {
-					v.drain(s)
+					v.drain(s, s.shards[0].q, time.Now())
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/viewer-packet")

@@ -44,6 +44,12 @@ type Stream struct {
 	keyReqs    atomic.Uint64
 	keyPending atomic.Bool // a deferred request is scheduled
 
+	soon        *time.Timer // wakes the writers coalesceWindow after a packet that did not
+	soonPending atomic.Bool // so that a frame's packets leave together
+
+	out         *udpOut   // the shared UDP socket for direct writes; nil in unit tests
+	retransmits sync.Pool // of *udpBatch, for NACK answers from the RTCP readers
+
 	mu      sync.Mutex
 	shards  []*shard
 	viewers map[*viewer]*shard
@@ -57,20 +63,34 @@ type Stream struct {
 }
 
 // newStream prepares a stream; it sends nothing until Start.
-func newStream(live string, src Source, cfg Config) *Stream {
+func newStream(live string, src Source, cfg Config, out *udpOut) *Stream {
 	n := cfg.Writers
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
 	s := &Stream{
 		live: live, src: src, join: cfg.JoinKeyframe, backlog: uint64(cfg.Backlog),
-		viewers: map[*viewer]*shard{}, done: make(chan struct{}),
+		viewers: map[*viewer]*shard{}, done: make(chan struct{}), out: out,
 	}
 	for range n {
-		s.shards = append(s.shards, &shard{wake: make(chan struct{}, 1)})
+		s.shards = append(s.shards, &shard{wake: make(chan struct{}, 1), q: newUDPBatch(out)})
+	}
+	s.soon = time.AfterFunc(time.Hour, func() {
+		s.soonPending.Store(false)
+		s.wake()
+	})
+	s.soon.Stop()
+	s.retransmits.New = func() any {
+		q := newUDPBatch(out)
+		q.retrans = true
+		return q
 	}
 	return s
 }
+
+func (s *Stream) retransmitBatch() *udpBatch { return s.retransmits.Get().(*udpBatch) }
+
+func (s *Stream) putRetransmitBatch(q *udpBatch) { s.retransmits.Put(q) }
 
 // AddTrack declares a track of codec before Start.
 func (s *Stream) AddTrack(codec webrtc.RTPCodecParameters, kind webrtc.RTPCodecType) (*Track, error) {
@@ -107,6 +127,7 @@ func (s *Stream) Stop() {
 	}
 	s.stopped = true
 	close(s.done)
+	s.soon.Stop()
 	vs := make([]*viewer, 0, len(s.viewers))
 	for v := range s.viewers {
 		vs = append(vs, v)
@@ -196,6 +217,19 @@ func (s *Stream) removeViewer(v *viewer) {
 	}
 }
 
+// coalesceWindow is the longest a packet waits for the writers when it does not end a
+// video frame. A frame's packets then leave together, one segmented write per viewer
+// for the whole run (a frame cannot be shown before its last packet anyway), and a
+// writer wakes once per frame instead of once per packet.
+const coalesceWindow = 5 * time.Millisecond
+
+// wakeSoon wakes the writers within coalesceWindow.
+func (s *Stream) wakeSoon() {
+	if s.soonPending.CompareAndSwap(false, true) {
+		s.soon.Reset(coalesceWindow)
+	}
+}
+
 // wake tells every shard that there are new packets.
 func (s *Stream) wake() {
 	for _, sh := range s.shards {
@@ -271,7 +305,11 @@ func (t *Track) WriteRTP(pkt []byte) error {
 			}
 		}
 	}
-	s.wake()
+	if t.kind == webrtc.RTPCodecTypeVideo && h.marker {
+		s.wake()
+	} else {
+		s.wakeSoon()
+	}
 	return nil
 }
 
@@ -289,6 +327,7 @@ type shard struct {
 	list atomic.Pointer[[]*viewer] // copy-on-write, changed under Stream.mu
 	n    int
 	wake chan struct{}
+	q    *udpBatch // this writer's outgoing datagrams
 }
 
 func (sh *shard) poke() {
@@ -332,8 +371,9 @@ func (sh *shard) run(s *Stream) {
 		}
 		more := false
 		if vs := sh.list.Load(); vs != nil {
+			now := time.Now()
 			for _, v := range *vs {
-				more = v.drain(s) || more
+				more = v.drain(s, sh.q, now) || more
 			}
 		}
 		if more {

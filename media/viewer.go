@@ -33,17 +33,22 @@ type viewer struct {
 	// loss (fraction lost ×256) and rtt (µs) from the viewer's receiver reports
 	loss, rtt atomic.Uint32
 	gone      func() // called when the stream ends
+
+	// out is the viewer's direct path (nil: pion's path); sendRTCP reaches its peer
+	// with the sender reports the direct path owes it.
+	out      atomic.Pointer[srtpOut]
+	sendRTCP func([]rtcp.Packet) error
 }
 
 // drainBurst is the most packets one viewer gets per pass of its writer: a joiner's
 // cached GOP goes out in bursts its socket buffer can hold, not all at once.
 const drainBurst = 48
 
-// drain sends the packets the viewer has not had yet, at most drainBurst, and reports
-// whether more are waiting. A viewer that lags more than the backlog skips ahead to
+// drain sends the packets the viewer has not had yet, at most drainBurst, through q
+// (flushed before it returns), and reports whether more are waiting. A viewer that lags more than the backlog skips ahead to
 // the latest keyframe (or to now, asking for one); the skipped packets count as
 // dropped.
-func (v *viewer) drain(s *Stream) (more bool) {
+func (v *viewer) drain(s *Stream, q *udpBatch, now time.Time) (more bool) {
 	head := s.ring.head.Load()
 	if head-v.cursor > s.backlog {
 		target := head
@@ -68,17 +73,43 @@ func (v *viewer) drain(s *Stream) (more bool) {
 		case v.cursor < v.joinPos && b.kind == webrtc.RTPCodecTypeAudio:
 			// replaying the cached picture: old audio would only be late
 		default:
-			if b.write(sl) {
-				v.counters.sent.Add(1)
-			}
+			b.write(v, sl, q, now)
 		}
 		sl.mu.RUnlock()
 	}
+	q.flush()
+	v.report(now)
 	return more
+}
+
+// report sends the sender reports due on the direct path (pion's interceptor makes
+// them for packets that went through pion).
+func (v *viewer) report(now time.Time) {
+	o := v.out.Load()
+	if o == nil || v.sendRTCP == nil {
+		return
+	}
+	if _, ok := o.addr(); !ok {
+		return // pion's path carries this viewer's packets now, and reports them
+	}
+	var due []rtcp.Packet
+	for _, b := range v.binds {
+		if b != nil {
+			if sr := b.senderReport(now); sr != nil {
+				due = append(due, sr)
+			}
+		}
+	}
+	if len(due) > 0 {
+		_ = v.sendRTCP(due)
+	}
 }
 
 // retransmit answers a NACK for seqs from the stream's cache (RFC 4585 §6.2.1).
 func (v *viewer) retransmit(s *Stream, b *binding, seqs []uint16) {
+	q := s.retransmitBatch()
+	defer s.putRetransmitBatch(q)
+	now := time.Now()
 	for _, seq := range seqs {
 		pos, ok := b.track.lookup(seq)
 		if !ok {
@@ -86,11 +117,12 @@ func (v *viewer) retransmit(s *Stream, b *binding, seqs []uint16) {
 		}
 		sl := &s.ring.slots[pos%ringSize]
 		sl.mu.RLock()
-		if sl.pos == pos+1 && sl.track == b.track.idx && sl.seq == seq && b.write(sl) {
-			v.counters.retransmitted.Add(1)
+		if sl.pos == pos+1 && sl.track == b.track.idx && sl.seq == seq {
+			b.write(v, sl, q, now)
 		}
 		sl.mu.RUnlock()
 	}
+	q.flush()
 }
 
 // binding is one track bound to one viewer's PeerConnection: pion's TrackLocal, with
@@ -100,10 +132,12 @@ type binding struct {
 	kind  webrtc.RTPCodecType
 	id    string
 
-	mu     sync.Mutex // guards hdr and writer: the shard and the RTCP reader both write
+	mu     sync.Mutex // guards hdr, writer and sr: the shard and the RTCP reader both write
 	hdr    rtp.Header
 	writer webrtc.TrackLocalWriter
 	ssrc   uint32
+	clock  uint32
+	sr     senderStats
 
 	// retransmission budget, used only by this binding's RTCP reader
 	rtxSince time.Time
@@ -133,17 +167,72 @@ func newBinding(t *Track) *binding {
 	return &binding{track: t, kind: t.kind, id: t.kind.String()}
 }
 
-// write sends one cached packet with this viewer's SSRC and payload type. The header
-// lives in the binding, so nothing is allocated per packet.
-func (b *binding) write(sl *slot) bool {
+// write sends one cached packet with this viewer's SSRC and payload type: into q on
+// the viewer's direct path, else through pion. Either way it is counted for the viewer
+// (as sent, or retransmitted for a retransmission batch). The header lives in the
+// binding, so nothing is allocated per packet.
+func (b *binding) write(v *viewer, sl *slot, q *udpBatch, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.writer == nil {
-		return false
+		return
 	}
 	b.hdr.Marker, b.hdr.SequenceNumber, b.hdr.Timestamp = sl.marker, sl.seq, sl.ts
-	_, err := b.writer.WriteRTP(&b.hdr, sl.payload)
-	return err == nil
+	if o := v.out.Load(); o != nil {
+		if q.add(o, &v.counters, &b.hdr, sl.payload) == nil {
+			b.sr.note(sl.ts, len(sl.payload), now)
+			return
+		}
+		// no UDP route (the pair is TCP now): pion's path still reaches the viewer
+	}
+	if _, err := b.writer.WriteRTP(&b.hdr, sl.payload); err != nil {
+		return
+	}
+	if q.retrans {
+		v.counters.retransmitted.Add(1)
+	} else {
+		v.counters.sent.Add(1)
+	}
+}
+
+// senderStats are what a sender report says about a track sent on the direct path.
+type senderStats struct {
+	packets, octets uint32
+	lastTS          uint32
+	lastAt          time.Time // when a packet with lastTS was sent
+	reportedAt      time.Time
+}
+
+// senderReportInterval is how often the direct path reports each track (pion's
+// interceptor uses the same).
+const senderReportInterval = time.Second
+
+func (st *senderStats) note(ts uint32, octets int, now time.Time) {
+	if st.packets == 0 || ts != st.lastTS {
+		st.lastTS, st.lastAt = ts, now
+	}
+	st.packets++
+	st.octets += uint32(octets)
+}
+
+// senderReport returns the track's sender report when one is due: the RTP time of now
+// extrapolated from the last packet sent, as RFC 3550 §6.4.1 asks, so that the player
+// can line audio and video up.
+func (b *binding) senderReport(now time.Time) *rtcp.SenderReport {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := &b.sr
+	if st.packets == 0 || now.Sub(st.reportedAt) < senderReportInterval {
+		return nil
+	}
+	st.reportedAt = now
+	return &rtcp.SenderReport{
+		SSRC:        b.ssrc,
+		NTPTime:     ntpTime(now),
+		RTPTime:     st.lastTS + uint32(now.Sub(st.lastAt).Seconds()*float64(b.clock)),
+		PacketCount: st.packets,
+		OctetCount:  st.octets,
+	}
 }
 
 // Bind picks the negotiated codec that matches the source's and records the SSRC and
@@ -152,7 +241,7 @@ func (b *binding) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters,
 	for _, c := range ctx.CodecParameters() {
 		if codecMatches(b.track.codec.RTPCodecCapability, c.RTPCodecCapability) {
 			b.mu.Lock()
-			b.ssrc = uint32(ctx.SSRC())
+			b.ssrc, b.clock = uint32(ctx.SSRC()), c.ClockRate
 			b.hdr = rtp.Header{Version: 2, PayloadType: uint8(c.PayloadType), SSRC: b.ssrc}
 			b.writer = ctx.WriteStream()
 			b.mu.Unlock()
@@ -218,13 +307,16 @@ func (v *viewer) handleRTCP(s *Stream, b *binding, pkts []rtcp.Packet, now time.
 	}
 }
 
-// ntpMiddle is the middle 32 bits of the NTP timestamp of t.
-func ntpMiddle(t time.Time) uint32 {
+// ntpTime is t as a 64-bit NTP timestamp.
+func ntpTime(t time.Time) uint64 {
 	const ntpEpochOffset = 2208988800
 	secs := uint64(t.Unix()) + ntpEpochOffset
 	frac := uint64(t.Nanosecond()) << 32 / 1e9
-	return uint32((secs<<32 | frac) >> 16)
+	return secs<<32 | frac
 }
+
+// ntpMiddle is the middle 32 bits of the NTP timestamp of t.
+func ntpMiddle(t time.Time) uint32 { return uint32(ntpTime(t) >> 16) }
 
 // codecMatches says whether a viewer-side codec can carry the source's codec
 // unchanged: same MIME type and clock rate; for H.264 the same packetization mode and

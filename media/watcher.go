@@ -204,11 +204,35 @@ func (w *watcher) join() {
 	}
 	w.joined, w.joinedAt = true, w.s.now()
 	w.mu.Unlock()
+	w.direct()
 	if err := w.stream.addViewer(w.v); err != nil {
 		w.end(true)
 		return
 	}
 	w.s.publish(event.WatchStart, w.room, w.stream.live, w.user, 0)
+}
+
+// direct gives the viewer the relay's direct path when it can have one (its SRTP
+// context is readable and its ICE pair is UDP on the shared socket; it follows later
+// changes of the pair, such as an ICE restart). Otherwise pion's path serves it.
+func (w *watcher) direct() {
+	if w.stream.out == nil {
+		return
+	}
+	dt := w.pc.SCTP().Transport()
+	o, err := newSRTPOut(dt)
+	if err != nil {
+		return
+	}
+	ice := dt.ICETransport()
+	ice.OnSelectedCandidatePairChange(o.route)
+	pair, err := ice.GetSelectedCandidatePair()
+	if err != nil {
+		return
+	}
+	o.route(pair)
+	w.v.sendRTCP = w.pc.WriteRTCP
+	w.v.out.Store(o)
 }
 
 // end leaves: the viewer stops getting packets, its watch time goes on the tap and the

@@ -57,6 +57,7 @@ func Codecs() []webrtc.RTPCodecParameters {
 type apis struct {
 	pub, view *webrtc.API
 	udp       net.PacketConn
+	out       *udpOut // direct writes to udp (nil where the socket is not a UDPConn)
 	tcp       net.Listener
 	udpMux    ice.UDPMux
 	tcpMux    ice.TCPMux
@@ -74,6 +75,10 @@ func newAPIs(cfg Config) (*apis, error) {
 		// keyframe and of many viewers' writes share this one socket.
 		_ = c.SetReadBuffer(sockBuffer)
 		_ = c.SetWriteBuffer(sockBuffer)
+		if a.out, err = newUDPOut(c); err != nil {
+			udp.Close()
+			return nil, fmt.Errorf("webrtc-udp socket: %w", err)
+		}
 	}
 	logf := logging.NewDefaultLoggerFactory()
 	logf.DefaultLogLevel = logging.LogLevelError
