@@ -109,3 +109,30 @@ func TestMediaRelayPionPeers(t *testing.T) {
 		t.Errorf("live notifier calls: %v", got)
 	}
 }
+
+// A light viewer (the load generator's) decrypts until its first keyframe, then counts
+// the relay's packets from their RTP headers on its own socket: every one arrives.
+func TestMediaLightViewerCounts(t *testing.T) {
+	checkMediaLeaks(t)
+	r := newMediaRig(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pub := r.publish(ctx, "shop1")
+	defer pub.Close(ctx, true)
+	c := r.client(event.RoleViewer, "shop1", "light")
+	c.Light = true
+	v, err := c.Watch(ctx, r.srv.URL+"/whep/shop1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close(ctx, true)
+	var at peer.ViewerStats
+	waitFor(t, 15*time.Second, "light counting", func() bool { at = v.Stats(); return at.Light })
+	waitFor(t, 15*time.Second, "packets counted from headers", func() bool {
+		s := v.Stats()
+		return s.Video.Packets > at.Video.Packets+100 && s.Audio.Packets > at.Audio.Packets+50
+	})
+	if s := v.Stats(); s.Video.Lost() != 0 || s.Audio.Lost() != 0 || !s.KeyframeSeen {
+		t.Errorf("light viewer: %+v", s)
+	}
+}

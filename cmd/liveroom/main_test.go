@@ -333,3 +333,34 @@ func TestBenchChatCountsEveryDelivery(t *testing.T) {
 		t.Fatalf("no delays measured:\n%s", out)
 	}
 }
+
+// bench media against a real serve: every viewer connects, sees a keyframe, goes light,
+// and nothing is lost on loopback.
+func TestBenchMediaAgainstServe(t *testing.T) {
+	const secret = "bench-test-secret-0123456789abcdef0123"
+	srv := startServe(t, t.TempDir(), "serve", "--secret", secret)
+	u, err := url.Parse(srv.links["player"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := exec.Command(binary, "token", "--secret", secret, "--role", "host", "--room", "benchtest", "--user", "host").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + u.Host
+	out, err := exec.Command(binary, "bench", "media", "--whip", base+"/whip/benchtest", "--whep", base+"/whep/benchtest",
+		"--viewers", "5", "--bitrate", "500k", "--duration", "3s", "--token", strings.TrimSpace(string(tok))).CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench media: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		`viewers: +5 \(5 connected, 5 counting from RTP headers\)`,
+		`packets delivered/s: +[1-9][0-9]* total`,
+		`loss \(sequence gaps\): +0\.0000%`,
+		`\(5 of 5 viewers saw one\)`,
+	} {
+		if !regexp.MustCompile(want).Match(out) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+}

@@ -25,6 +25,9 @@ type Client struct {
 	// Mangle, when set, rewrites the server's SDP answer before it is applied (tests
 	// route media through a lossy relay this way).
 	Mangle func(answer string) string
+	// Light makes viewers count their media from the RTP headers once they have seen
+	// a keyframe, instead of decrypting it (light.go); it needs an API from NewAPI.
+	Light bool
 }
 
 // NewAPI builds a pion API for test and load clients: no mDNS, the default codecs,
@@ -62,10 +65,14 @@ type bigBufferNet struct{ *stdnet.Net }
 
 func (n bigBufferNet) ListenUDP(network string, addr *net.UDPAddr) (transport.UDPConn, error) {
 	c, err := n.Net.ListenUDP(network, addr)
-	if err == nil {
-		_ = c.SetReadBuffer(1 << 20)
+	if err != nil {
+		return c, err
 	}
-	return c, err
+	_ = c.SetReadBuffer(1 << 20)
+	if u, ok := c.(*net.UDPConn); ok {
+		return newTapConn(u), nil
+	}
+	return c, nil
 }
 
 func (c *Client) api() (*webrtc.API, error) {

@@ -27,6 +27,9 @@ type Viewer struct {
 	audio       seqCounter
 	bytes       uint64
 	endOnce     sync.Once
+
+	videoSSRC, audioSSRC uint32 // what a light viewer counts (light.go)
+	light                bool
 }
 
 // ViewerStats is what a viewer has seen so far.
@@ -37,6 +40,8 @@ type ViewerStats struct {
 	KeyframeSeen  bool
 	Video, Audio  SeqStats
 	Bytes         uint64
+	// Light says the viewer counts its packets from their RTP headers now (Client.Light).
+	Light bool
 }
 
 // SeqStats counts one track's packets against its sequence numbers (RFC 3550 §6.4.1:
@@ -128,6 +133,13 @@ func (c *Client) Watch(ctx context.Context, endpoint string) (*Viewer, error) {
 		}
 	})
 	pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		v.mu.Lock()
+		if t.Kind() == webrtc.RTPCodecTypeVideo {
+			v.videoSSRC = uint32(t.SSRC())
+		} else {
+			v.audioSSRC = uint32(t.SSRC())
+		}
+		v.mu.Unlock()
 		v.wg.Go(func() { v.read(t) })
 		v.wg.Go(func() { // the sender reports feed this viewer's RTT in its receiver reports
 			for {
@@ -160,15 +172,19 @@ func (v *Viewer) read(t *webrtc.TrackRemote) {
 		now := time.Now()
 		v.mu.Lock()
 		v.bytes += uint64(len(payload))
+		first := false
 		if isVideo {
 			v.video.add(seq)
 			if v.firstKey.IsZero() && lrmedia.IsKeyframe(mime, payload) {
-				v.firstKey = now
+				v.firstKey, first = now, true
 			}
 		} else {
 			v.audio.add(seq)
 		}
 		v.mu.Unlock()
+		if first && v.c.Light {
+			v.goLight()
+		}
 	}
 }
 
@@ -198,7 +214,7 @@ func rtpSeqPayload(b []byte) (uint16, []byte, bool) {
 func (v *Viewer) Stats() ViewerStats {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	s := ViewerStats{Connected: !v.connectedAt.IsZero(), Video: v.video.stats(), Audio: v.audio.stats(), Bytes: v.bytes}
+	s := ViewerStats{Connected: !v.connectedAt.IsZero(), Video: v.video.stats(), Audio: v.audio.stats(), Bytes: v.bytes, Light: v.light}
 	if !v.firstKey.IsZero() && s.Connected {
 		s.KeyframeSeen = true
 		s.FirstKeyframe = max(v.firstKey.Sub(v.connectedAt), 0)

@@ -1,0 +1,100 @@
+package peer
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/transport/v5"
+	"github.com/pion/webrtc/v4"
+)
+
+// A light viewer (Client.Light) lets pion decrypt and check its packets only until
+// its first keyframe. From then on its socket counts the media packets by their RTP
+// headers, which SRTP leaves in the clear, and pion never sees them: no decryption,
+// no NACKs, no receiver-report statistics for them. It costs the load generator a
+// fraction of a full viewer, so one core can watch as many viewers as the server
+// under test can serve. Its loss figure is the raw one, before any repair.
+
+// taps are the clients' UDP sockets by local address, so that a viewer can find the
+// one its selected ICE pair reads from.
+var taps sync.Map // netip.AddrPort → *tapConn
+
+// tapConn is a client UDP socket that counts a light viewer's media itself.
+type tapConn struct {
+	*net.UDPConn
+	local netip.AddrPort
+	v     atomic.Pointer[Viewer]
+}
+
+func newTapConn(c *net.UDPConn) *tapConn {
+	t := &tapConn{UDPConn: c, local: c.LocalAddr().(*net.UDPAddr).AddrPort()}
+	taps.Store(t.local, t)
+	return t
+}
+
+// ReadFrom hands pion everything but the media of the light viewer it serves.
+func (t *tapConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, from, err := t.UDPConn.ReadFromUDPAddrPort(p)
+		if err != nil {
+			return n, nil, err
+		}
+		if v := t.v.Load(); v != nil && v.countRaw(p[:n]) {
+			continue
+		}
+		return n, net.UDPAddrFromAddrPort(from), nil
+	}
+}
+
+func (t *tapConn) Close() error {
+	taps.CompareAndDelete(t.local, t)
+	return t.UDPConn.Close()
+}
+
+var _ transport.UDPConn = (*tapConn)(nil)
+
+// goLight makes v count its own media from now on, on the socket of its selected ICE
+// pair, and reports whether it could.
+func (v *Viewer) goLight() bool {
+	pair, err := v.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Local == nil || pair.Local.Protocol != webrtc.ICEProtocolUDP {
+		return false
+	}
+	a, err := netip.ParseAddr(pair.Local.Address)
+	if err != nil {
+		return false
+	}
+	t, ok := taps.Load(netip.AddrPortFrom(a, pair.Local.Port))
+	if !ok {
+		return false
+	}
+	v.mu.Lock()
+	v.light = true
+	v.mu.Unlock()
+	t.(*tapConn).v.Store(v)
+	return true
+}
+
+// countRaw counts b if it is an SRTP packet of one of v's tracks (RFC 5761 §4 tells
+// RTP from RTCP by the payload type) and reports whether it did.
+func (v *Viewer) countRaw(b []byte) bool {
+	if len(b) < 12 || b[0]>>6 != 2 || (b[1] >= 192 && b[1] <= 223) {
+		return false
+	}
+	ssrc, seq := binary.BigEndian.Uint32(b[8:]), binary.BigEndian.Uint16(b[2:])
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	switch ssrc {
+	case v.videoSSRC:
+		v.video.add(seq)
+	case v.audioSSRC:
+		v.audio.add(seq)
+	default:
+		return false
+	}
+	v.bytes += uint64(len(b) - 12) // payload and authentication tag
+	return true
+}
