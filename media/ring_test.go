@@ -117,9 +117,12 @@ func TestFanOutAndKeyframeCache(t *testing.T) {
 	if err := s.addViewer(late); err != nil {
 		t.Fatal(err)
 	}
+	if got := late.counters.sent.Load(); got != 3 {
+		t.Fatalf("joiner got %d packets from the cache as it joined, want 3", got)
+	}
 	late.drain(s, s.shards[0].q, time.Now())
 	if got := late.counters.sent.Load(); got != 3 {
-		t.Fatalf("joiner got %d packets from the cache, want 3", got)
+		t.Fatalf("joiner got %d packets from the cache, want 3 (none twice)", got)
 	}
 	// NACK: a cached packet is resent; an unknown one is not.
 	late.retransmit(s, b, []uint16{seq, seq - 100})

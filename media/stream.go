@@ -47,8 +47,8 @@ type Stream struct {
 	soon        *time.Timer // wakes the writers coalesceWindow after a packet that did not
 	soonPending atomic.Bool // so that a frame's packets leave together
 
-	out         *udpOut   // the shared UDP socket for direct writes; nil in unit tests
-	retransmits sync.Pool // of *udpBatch, for NACK answers from the RTCP readers
+	out     *udpOut   // the shared UDP socket for direct writes; nil in unit tests
+	batches sync.Pool // of *udpBatch, for writes outside the shards (NACK answers, joins)
 
 	mu      sync.Mutex
 	shards  []*shard
@@ -80,17 +80,19 @@ func newStream(live string, src Source, cfg Config, out *udpOut) *Stream {
 		s.wake()
 	})
 	s.soon.Stop()
-	s.retransmits.New = func() any {
-		q := newUDPBatch(out)
-		q.retrans = true
-		return q
-	}
+	s.batches.New = func() any { return newUDPBatch(out) }
 	return s
 }
 
-func (s *Stream) retransmitBatch() *udpBatch { return s.retransmits.Get().(*udpBatch) }
+// batch lends a batch for writes outside the shards; retrans says how its packets
+// count. Give it back with putBatch once flushed.
+func (s *Stream) batch(retrans bool) *udpBatch {
+	q := s.batches.Get().(*udpBatch)
+	q.retrans = retrans
+	return q
+}
 
-func (s *Stream) putRetransmitBatch(q *udpBatch) { s.retransmits.Put(q) }
+func (s *Stream) putBatch(q *udpBatch) { s.batches.Put(q) }
 
 // AddTrack declares a track of codec before Start.
 func (s *Stream) AddTrack(codec webrtc.RTPCodecParameters, kind webrtc.RTPCodecType) (*Track, error) {
@@ -188,6 +190,12 @@ func (s *Stream) addViewer(v *viewer) error {
 	fresh := time.Now().UnixNano()-s.keyAt.Load() <= int64(maxReplayAge)
 	if ks := s.keyStart.Load(); s.join == JoinCache && ks > 0 && head-(ks-1) <= s.backlog && fresh {
 		v.cursor = ks - 1
+		// The first burst of the cached picture leaves now, from the joining goroutine
+		// (no shard sees v yet), not at the writers' next pass, which under load can be
+		// many milliseconds away.
+		q := s.batch(false)
+		v.drain(s, q, time.Now())
+		s.putBatch(q)
 	} else {
 		s.RequestKeyframe()
 	}

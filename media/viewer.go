@@ -107,8 +107,8 @@ func (v *viewer) report(now time.Time) {
 
 // retransmit answers a NACK for seqs from the stream's cache (RFC 4585 §6.2.1).
 func (v *viewer) retransmit(s *Stream, b *binding, seqs []uint16) {
-	q := s.retransmitBatch()
-	defer s.putRetransmitBatch(q)
+	q := s.batch(true)
+	defer s.putBatch(q)
 	now := time.Now()
 	for _, seq := range seqs {
 		pos, ok := b.track.lookup(seq)

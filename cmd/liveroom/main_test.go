@@ -357,7 +357,7 @@ func TestBenchMediaAgainstServe(t *testing.T) {
 		`viewers: +5 \(5 connected, 5 counting from RTP headers\)`,
 		`packets delivered/s: +[1-9][0-9]* total`,
 		`loss \(sequence gaps\): +0\.0000%`,
-		`\(5 of 5 viewers saw one\)`,
+		`\(5 of 5 viewers saw one;`,
 	} {
 		if !regexp.MustCompile(want).Match(out) {
 			t.Errorf("no %q in:\n%s", want, out)

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
@@ -22,15 +23,29 @@ import (
 // one its selected ICE pair reads from.
 var taps sync.Map // netip.AddrPort → *tapConn
 
-// tapConn is a client UDP socket that counts a light viewer's media itself.
+// tapConn is a client UDP socket that counts a light viewer's media itself. Until
+// then it notes when each media packet reached the socket (the kernel's time where
+// it tells), so a viewer's first keyframe is timed at its arrival, not when a busy
+// load generator got round to decrypting it.
 type tapConn struct {
 	*net.UDPConn
 	local netip.AddrPort
 	v     atomic.Pointer[Viewer]
+	stamp stamper // used by the one goroutine that reads
+
+	mu       sync.Mutex
+	arrivals [256]arrival // by sequence number, modulo
+}
+
+type arrival struct {
+	ssrc uint32
+	seq  uint16
+	at   time.Time
 }
 
 func newTapConn(c *net.UDPConn) *tapConn {
 	t := &tapConn{UDPConn: c, local: c.LocalAddr().(*net.UDPAddr).AddrPort()}
+	t.stamp.init(c)
 	taps.Store(t.local, t)
 	return t
 }
@@ -38,15 +53,38 @@ func newTapConn(c *net.UDPConn) *tapConn {
 // ReadFrom hands pion everything but the media of the light viewer it serves.
 func (t *tapConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		n, from, err := t.UDPConn.ReadFromUDPAddrPort(p)
+		n, from, at, err := t.stamp.read(t.UDPConn, p)
 		if err != nil {
 			return n, nil, err
 		}
-		if v := t.v.Load(); v != nil && v.countRaw(p[:n]) {
-			continue
+		if v := t.v.Load(); v != nil {
+			if v.countRaw(p[:n]) {
+				continue
+			}
+		} else if ssrc, seq, ok := rtpIDs(p[:n]); ok {
+			t.mu.Lock()
+			t.arrivals[seq%uint16(len(t.arrivals))] = arrival{ssrc, seq, at}
+			t.mu.Unlock()
 		}
 		return n, net.UDPAddrFromAddrPort(from), nil
 	}
+}
+
+// arrived is when packet seq of ssrc reached the socket, if it is still noted.
+func (t *tapConn) arrived(ssrc uint32, seq uint16) (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a := t.arrivals[seq%uint16(len(t.arrivals))]
+	return a.at, a.ssrc == ssrc && a.seq == seq && !a.at.IsZero()
+}
+
+// rtpIDs reads the SSRC and sequence number of an RTP packet; RTCP, STUN and DTLS
+// are not (RFC 5761 §4 tells RTP from RTCP by the payload type).
+func rtpIDs(b []byte) (ssrc uint32, seq uint16, ok bool) {
+	if len(b) < 12 || b[0]>>6 != 2 || (b[1] >= 192 && b[1] <= 223) {
+		return 0, 0, false
+	}
+	return binary.BigEndian.Uint32(b[8:]), binary.BigEndian.Uint16(b[2:]), true
 }
 
 func (t *tapConn) Close() error {
@@ -56,35 +94,44 @@ func (t *tapConn) Close() error {
 
 var _ transport.UDPConn = (*tapConn)(nil)
 
-// goLight makes v count its own media from now on, on the socket of its selected ICE
-// pair, and reports whether it could.
-func (v *Viewer) goLight() bool {
+// tap is the socket of v's selected ICE pair, when it is one of ours.
+func (v *Viewer) tap() (*tapConn, bool) {
 	pair, err := v.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
 	if err != nil || pair == nil || pair.Local == nil || pair.Local.Protocol != webrtc.ICEProtocolUDP {
-		return false
+		return nil, false
 	}
 	a, err := netip.ParseAddr(pair.Local.Address)
 	if err != nil {
-		return false
+		return nil, false
 	}
 	t, ok := taps.Load(netip.AddrPortFrom(a, pair.Local.Port))
+	if !ok {
+		return nil, false
+	}
+	return t.(*tapConn), true
+}
+
+// goLight makes v count its own media from now on, on the socket of its selected ICE
+// pair, and reports whether it could.
+func (v *Viewer) goLight() bool {
+	t, ok := v.tap()
 	if !ok {
 		return false
 	}
 	v.mu.Lock()
 	v.light = true
 	v.mu.Unlock()
-	t.(*tapConn).v.Store(v)
+	t.v.Store(v)
 	return true
 }
 
-// countRaw counts b if it is an SRTP packet of one of v's tracks (RFC 5761 §4 tells
-// RTP from RTCP by the payload type) and reports whether it did.
+// countRaw counts b if it is an SRTP packet of one of v's tracks and reports whether
+// it did.
 func (v *Viewer) countRaw(b []byte) bool {
-	if len(b) < 12 || b[0]>>6 != 2 || (b[1] >= 192 && b[1] <= 223) {
+	ssrc, seq, ok := rtpIDs(b)
+	if !ok {
 		return false
 	}
-	ssrc, seq := binary.BigEndian.Uint32(b[8:]), binary.BigEndian.Uint16(b[2:])
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	switch ssrc {

@@ -22,7 +22,8 @@ type Viewer struct {
 
 	mu          sync.Mutex
 	connectedAt time.Time
-	firstKey    time.Time
+	firstKey    time.Time // when the first keyframe packet reached the socket
+	firstRead   time.Time // when it was decrypted and read
 	video       seqCounter
 	audio       seqCounter
 	bytes       uint64
@@ -35,11 +36,13 @@ type Viewer struct {
 // ViewerStats is what a viewer has seen so far.
 type ViewerStats struct {
 	Connected bool
-	// FirstKeyframe is the time from the connection to the first keyframe packet.
-	FirstKeyframe time.Duration
-	KeyframeSeen  bool
-	Video, Audio  SeqStats
-	Bytes         uint64
+	// FirstKeyframe is the time from the connection to the first keyframe packet's
+	// arrival at the socket (kernel time on Linux); FirstKeyframeRead to its reading,
+	// after decryption, which a busy client delays.
+	FirstKeyframe, FirstKeyframeRead time.Duration
+	KeyframeSeen                     bool
+	Video, Audio                     SeqStats
+	Bytes                            uint64
 	// Light says the viewer counts its packets from their RTP headers now (Client.Light).
 	Light bool
 }
@@ -156,12 +159,12 @@ func (c *Client) Watch(ctx context.Context, endpoint string) (*Viewer, error) {
 	return v, nil
 }
 
-func (v *Viewer) read(t *webrtc.TrackRemote) {
-	mime := t.Codec().MimeType
-	isVideo := t.Kind() == webrtc.RTPCodecTypeVideo
+func (v *Viewer) read(tr *webrtc.TrackRemote) {
+	mime := tr.Codec().MimeType
+	isVideo := tr.Kind() == webrtc.RTPCodecTypeVideo
 	buf := make([]byte, 1500)
 	for {
-		n, _, err := t.Read(buf) // raw, so counting allocates nothing per packet
+		n, _, err := tr.Read(buf) // raw, so counting allocates nothing per packet
 		if err != nil {
 			return
 		}
@@ -170,13 +173,21 @@ func (v *Viewer) read(t *webrtc.TrackRemote) {
 			continue
 		}
 		now := time.Now()
+		// only this goroutine writes firstKey
+		first := isVideo && v.firstKey.IsZero() && lrmedia.IsKeyframe(mime, payload)
+		if first { // timed at the socket: the generator's own lag is not the server's
+			if t, ok := v.tap(); ok {
+				if at, ok := t.arrived(uint32(tr.SSRC()), seq); ok {
+					now = at
+				}
+			}
+		}
 		v.mu.Lock()
 		v.bytes += uint64(len(payload))
-		first := false
 		if isVideo {
 			v.video.add(seq)
-			if v.firstKey.IsZero() && lrmedia.IsKeyframe(mime, payload) {
-				v.firstKey, first = now, true
+			if first {
+				v.firstKey, v.firstRead = now, time.Now()
 			}
 		} else {
 			v.audio.add(seq)
@@ -218,6 +229,7 @@ func (v *Viewer) Stats() ViewerStats {
 	if !v.firstKey.IsZero() && s.Connected {
 		s.KeyframeSeen = true
 		s.FirstKeyframe = max(v.firstKey.Sub(v.connectedAt), 0)
+		s.FirstKeyframeRead = max(v.firstRead.Sub(v.connectedAt), 0)
 	}
 	return s
 }
