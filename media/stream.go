@@ -330,6 +330,9 @@ func (t *Track) lookup(seq uint16) (uint64, bool) {
 	return p - 1, true
 }
 
+// yieldEvery is how many viewers a writer serves between yields to other goroutines.
+const yieldEvery = 64
+
 // shard is one writer goroutine and the viewers it serves.
 type shard struct {
 	list atomic.Pointer[[]*viewer] // copy-on-write, changed under Stream.mu
@@ -380,8 +383,13 @@ func (sh *shard) run(s *Stream) {
 		more := false
 		if vs := sh.list.Load(); vs != nil {
 			now := time.Now()
-			for _, v := range *vs {
+			for i, v := range *vs {
 				more = v.drain(s, sh.q, now) || more
+				if i%yieldEvery == yieldEvery-1 {
+					// a pass over many viewers takes tens of milliseconds: let the
+					// joiners' handshakes and the RTCP readers in between
+					runtime.Gosched()
+				}
 			}
 		}
 		if more {
