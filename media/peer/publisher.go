@@ -107,19 +107,23 @@ func (p *Publisher) nextKeyframe(clip *Clip) func(i int) int {
 }
 
 // loop writes frames at a steady interval, over and over; skip (may be nil) moves
-// to a keyframe when one was asked for.
+// to a keyframe when one was asked for. Frame n is due at start + n×every: a frame
+// that is late (a busy load generator) is sent late, not dropped, so the stream keeps
+// its rate, as an encoder's would.
 func loop(ctx context.Context, every time.Duration, frames [][]byte, t *webrtc.TrackLocalStaticSample, skip func(int) int) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for i := 0; ; i++ {
+	start := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for n, i := 0, 0; ; n, i = n+1, i+1 {
 		if skip != nil {
 			i = skip(i)
 		}
 		_ = t.WriteSample(media.Sample{Data: frames[i%len(frames)], Duration: every})
+		timer.Reset(time.Until(start.Add(time.Duration(n+1) * every)))
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-timer.C:
 		}
 	}
 }
