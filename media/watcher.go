@@ -83,8 +83,9 @@ func (s *Service) Watch(ctx context.Context, room string, user event.User, offer
 // addTracks binds each of the stream's tracks whose codec the viewer offered.
 func (w *watcher) addTracks(sd *sdp.SessionDescription) (map[*webrtc.RTPSender]*binding, error) {
 	senders := map[*webrtc.RTPSender]*binding{}
+	codecs := sd.GetCodecMap() // once: pion builds the whole map on every lookup
 	for i, t := range w.stream.Tracks() {
-		prefs := offeredCodecs(sd, t)
+		prefs := offeredCodecs(sd, codecs, t)
 		if len(prefs) == 0 {
 			continue
 		}
@@ -148,7 +149,8 @@ func (w *watcher) start(ans string, senders map[*webrtc.RTPSender]*binding) erro
 
 // offeredCodecs lists the viewer's offered codecs (with the viewer's payload types)
 // that can carry track t unchanged; they become the answer's only codecs for it.
-func offeredCodecs(sd *sdp.SessionDescription, t *Track) []webrtc.RTPCodecParameters {
+// codecs is sd's codec map.
+func offeredCodecs(sd *sdp.SessionDescription, codecs map[uint8]sdp.Codec, t *Track) []webrtc.RTPCodecParameters {
 	var out []webrtc.RTPCodecParameters
 	kind := t.kind.String()
 	for _, m := range sd.MediaDescriptions {
@@ -160,8 +162,8 @@ func offeredCodecs(sd *sdp.SessionDescription, t *Track) []webrtc.RTPCodecParame
 			if err != nil {
 				continue
 			}
-			c, err := sd.GetCodecForPayloadType(uint8(pt))
-			if err != nil {
+			c, ok := codecs[uint8(pt)]
+			if !ok {
 				continue
 			}
 			capab := webrtc.RTPCodecCapability{
