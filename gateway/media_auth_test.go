@@ -159,6 +159,35 @@ func TestMediaICERestart(t *testing.T) {
 	_ = pub.Close(ctx, true)
 }
 
+// A viewer's ICE restart deselects its pair in pion without a callback: the relay's
+// direct path must stop sending to the old address too, as pion's path does, until a
+// pair is selected again (this test's client never answers the new credentials).
+func TestMediaViewerICERestartStopsTheOldRoute(t *testing.T) {
+	checkMediaLeaks(t)
+	r := newMediaRig(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r.publish(ctx, "shop1")
+	tok := r.token(event.RoleViewer, "shop1", "v1")
+	v, err := r.client(event.RoleViewer, "shop1", "v1").Watch(ctx, r.srv.URL+"/whep/shop1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close(ctx, true)
+	waitFor(t, 15*time.Second, "packets", func() bool { return v.Stats().Video.Packets > 100 })
+	resp, body := r.do("PATCH", strings.TrimPrefix(v.Session, r.srv.URL), tok, "application/trickle-ice-sdpfrag",
+		"a=ice-ufrag:newufrag1\r\na=ice-pwd:newpasswordnewpasswordxx\r\nm=video 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n")
+	if resp.StatusCode != 200 {
+		t.Fatalf("restart: %d %s", resp.StatusCode, body)
+	}
+	time.Sleep(300 * time.Millisecond) // packets already on their way
+	p0 := v.Stats().Video.Packets
+	time.Sleep(2 * time.Second)
+	if p := v.Stats().Video.Packets - p0; p != 0 {
+		t.Fatalf("%d video packets went to the old address after the restart", p)
+	}
+}
+
 // TestWHIPPublisherThatNeverStartsFreesTheRoom: a WHIP publisher whose peer connects
 // but never sends media holds the room (409 for another publisher) only until
 // connect-timeout; then its session is ended and the room takes a new publisher.

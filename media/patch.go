@@ -32,6 +32,9 @@ func (s *Service) Patch(ctx context.Context, kind Kind, room, id string, user ev
 		if err != nil {
 			return nil, err
 		}
+		if w, ok := x.(*watcher); ok {
+			w.iceRestarted()
+		}
 		out = restartFragment(ans)
 	}
 	for _, c := range f.candidates {

@@ -24,6 +24,7 @@ type srtpOut struct {
 	ctx *srtp.Context
 	mu  *sync.Mutex // pion's own lock around ctx
 	to  atomic.Pointer[netip.AddrPort]
+	ice *webrtc.ICETransport // whose selected pair gives to (nil in unit tests)
 }
 
 var errTooLarge = errors.New("packet larger than the relay sends")
@@ -33,7 +34,8 @@ var errNoSRTPContext = errors.New("pion's SRTP session is not where this build e
 // newSRTPOut reads the outbound SRTP context of a connected PeerConnection's DTLS
 // transport. pion does not export it, so it is read by field name, with every type
 // checked: a pion version that moved it yields an error, never a wrong pointer (the
-// version is pinned in go.mod and TestViewersUseDirectPath catches a move).
+// version is pinned in go.mod, and TestMediaRelayPionPeers fails if viewers lose the
+// direct path).
 func newSRTPOut(dt *webrtc.DTLSTransport) (*srtpOut, error) {
 	if dt == nil {
 		return nil, errNoSRTPContext
@@ -63,6 +65,15 @@ func newSRTPOut(dt *webrtc.DTLSTransport) (*srtpOut, error) {
 		return nil, errNoSRTPContext
 	}
 	return o, nil
+}
+
+// refresh routes the viewer's media by its ICE transport's selected pair now.
+func (o *srtpOut) refresh() {
+	p, err := o.ice.GetSelectedCandidatePair()
+	if err != nil {
+		p = nil
+	}
+	o.route(p)
 }
 
 // route sets where the viewer's media goes from its selected ICE pair: the remote

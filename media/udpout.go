@@ -98,17 +98,13 @@ func (q *udpBatch) flush() {
 func (q *udpBatch) send(b []byte) {
 	n := q.n
 	q.n, q.short = 0, false
-	sent, err := q.sys.send(b, q.seg, n, q.to)
-	q.out.writes.Add(uint64(sent))
-	switch {
-	case err != nil:
-		q.owner.dropped.Add(uint64(n))
-	case q.retrans:
-		q.owner.retransmitted.Add(uint64(n))
-	default:
-		q.owner.sent.Add(uint64(n))
-	}
-	if err == nil {
-		q.out.datagrams.Add(uint64(n))
+	calls, ok := q.sys.send(b, q.seg, n, q.to)
+	q.out.writes.Add(uint64(calls))
+	q.out.datagrams.Add(uint64(ok))
+	q.owner.dropped.Add(uint64(n - ok))
+	if q.retrans {
+		q.owner.retransmitted.Add(uint64(ok))
+	} else {
+		q.owner.sent.Add(uint64(ok))
 	}
 }

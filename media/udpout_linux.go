@@ -38,6 +38,19 @@ func (s *sysSocket) open(conn *net.UDPConn) error {
 		return serr
 	}
 	_, s.inet6 = sa.(*unix.SockaddrInet6)
+	// A kernel without UDP_SEGMENT (before 4.18) ignores the option it does not know
+	// and sends a run as one big datagram; ask first, as quic-go does.
+	var gerr error
+	if err := raw.Control(func(fd uintptr) {
+		_, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+	}); err != nil || gerr != nil {
+		s.noGSO.Store(true)
+	}
+	// Best effort past net.core.wmem_max (needs CAP_NET_ADMIN): a keyframe burst to
+	// many viewers must fit, since a full socket drops rather than waits.
+	_ = raw.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBuffer)
+	})
 	return nil
 }
 
@@ -50,11 +63,10 @@ type sysBatch struct {
 	sock  *sysSocket
 	write func(fd uintptr) bool // made once: a closure made per send would be allocated
 
-	// the send in progress
-	b      []byte
-	seg, n int
-	sent   int
-	err    error
+	// the send in progress, and what it did
+	b         []byte
+	seg, n    int
+	calls, ok int
 
 	sa4 unix.SockaddrInet4
 	sa6 unix.SockaddrInet6
@@ -68,45 +80,51 @@ func (s *sysBatch) init(q *udpBatch) {
 	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
 	h.SetLen(unix.CmsgLen(2))
 	s.write = func(fd uintptr) bool {
-		s.sent, s.err = s.sendmsg(int(fd))
+		s.calls, s.ok = s.sendmsg(int(fd))
 		return true // never wait for room: a full socket drops, like a full link
 	}
 }
 
 // send writes n datagrams held back to back in b (each seg bytes but the last) to to,
-// and reports how many system calls it took.
-func (s *sysBatch) send(b []byte, seg, n int, to netip.AddrPort) (int, error) {
+// and reports how many system calls it took and how many datagrams the kernel took.
+func (s *sysBatch) send(b []byte, seg, n int, to netip.AddrPort) (calls, ok int) {
 	s.b, s.seg, s.n = b, seg, n
 	if err := s.sock.raw.Write(s.write); err != nil {
-		return 0, err
+		return 0, 0
 	}
 	s.b = nil
-	return s.sent, s.err
+	return s.calls, s.ok
 }
 
-func (s *sysBatch) sendmsg(fd int) (calls int, err error) {
+func (s *sysBatch) sendmsg(fd int) (calls, ok int) {
 	sa, err := s.sockaddr(s.q.to)
 	if err != nil {
-		return 0, err
+		return 0, 0
 	}
 	if s.n > 1 && !s.sock.noGSO.Load() {
 		*(*uint16)(unsafe.Pointer(&s.oob[unix.CmsgLen(0)])) = uint16(s.seg)
 		_, err := unix.SendmsgN(fd, s.b, s.oob, sa, 0)
-		if !errors.Is(err, unix.EIO) && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOPROTOOPT) {
-			return 1, err
+		switch {
+		case err == nil:
+			return 1, s.n
+		case errors.Is(err, unix.EIO):
+			// the device cannot segment: from now on, one by one
+			s.sock.noGSO.Store(true)
+		case !errors.Is(err, unix.EMSGSIZE) && !errors.Is(err, unix.EINVAL):
+			return 1, 0
 		}
-		// no segmentation offload here (or not for this route): from now on, one by one
-		s.sock.noGSO.Store(true)
+		// EMSGSIZE (EINVAL on older kernels): a segment does not fit this route's MTU,
+		// a path MTU learned for this viewer, say. Its datagrams go one by one, which
+		// the kernel may fragment, as it did for pion's writes.
 		calls = 1
 	}
 	for off := 0; off < len(s.b); off += s.seg {
-		end := min(off+s.seg, len(s.b))
 		calls++
-		if e := unix.Sendto(fd, s.b[off:end], 0, sa); e != nil {
-			err = e
+		if unix.Sendto(fd, s.b[off:min(off+s.seg, len(s.b))], 0, sa) == nil {
+			ok++
 		}
 	}
-	return calls, err
+	return calls, ok
 }
 
 func (s *sysBatch) sockaddr(to netip.AddrPort) (unix.Sockaddr, error) {

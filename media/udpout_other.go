@@ -27,13 +27,13 @@ type sysBatch struct{ sock *sysSocket }
 func (s *sysBatch) init(q *udpBatch) { s.sock = &q.out.sys }
 
 // send writes n datagrams held back to back in b (each seg bytes but the last) to to,
-// and reports how many system calls it took.
-func (s *sysBatch) send(b []byte, seg, n int, to netip.AddrPort) (calls int, err error) {
+// and reports how many system calls it took and how many datagrams went.
+func (s *sysBatch) send(b []byte, seg, n int, to netip.AddrPort) (calls, ok int) {
 	for off := 0; off < len(b); off += seg {
 		calls++
-		if _, e := s.sock.conn.WriteToUDPAddrPort(b[off:min(off+seg, len(b))], to); e != nil {
-			err = e
+		if _, err := s.sock.conn.WriteToUDPAddrPort(b[off:min(off+seg, len(b))], to); err == nil {
+			ok++
 		}
 	}
-	return calls, err
+	return calls, ok
 }

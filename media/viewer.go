@@ -73,25 +73,24 @@ func (v *viewer) drain(s *Stream, q *udpBatch, now time.Time) (more bool) {
 		case v.cursor < v.joinPos && b.kind == webrtc.RTPCodecTypeAudio:
 			// replaying the cached picture: old audio would only be late
 		default:
-			b.write(v, sl, q, now)
+			b.write(v, sl, q, now, v.cursor >= v.joinPos)
 		}
 		sl.mu.RUnlock()
 	}
 	q.flush()
-	v.report(now)
+	v.report()
 	return more
 }
 
-// report sends the sender reports due on the direct path (pion's interceptor makes
-// them for packets that went through pion).
-func (v *viewer) report(now time.Time) {
-	o := v.out.Load()
-	if o == nil || v.sendRTCP == nil {
+// report sends the viewer's sender reports that are due. The relay makes them for
+// both of its paths (pion's reporting interceptor is not used: it would count only
+// what went through pion); their NTP time is the time of sending, so that the RTT the
+// viewer's receiver reports give back is not inflated by the writer's pass.
+func (v *viewer) report() {
+	if v.sendRTCP == nil {
 		return
 	}
-	if _, ok := o.addr(); !ok {
-		return // pion's path carries this viewer's packets now, and reports them
-	}
+	now := time.Now()
 	var due []rtcp.Packet
 	for _, b := range v.binds {
 		if b != nil {
@@ -118,7 +117,7 @@ func (v *viewer) retransmit(s *Stream, b *binding, seqs []uint16) {
 		sl := &s.ring.slots[pos%ringSize]
 		sl.mu.RLock()
 		if sl.pos == pos+1 && sl.track == b.track.idx && sl.seq == seq {
-			b.write(v, sl, q, now)
+			b.write(v, sl, q, now, false)
 		}
 		sl.mu.RUnlock()
 	}
@@ -169,9 +168,11 @@ func newBinding(t *Track) *binding {
 
 // write sends one cached packet with this viewer's SSRC and payload type: into q on
 // the viewer's direct path, else through pion. Either way it is counted for the viewer
-// (as sent, or retransmitted for a retransmission batch). The header lives in the
-// binding, so nothing is allocated per packet.
-func (b *binding) write(v *viewer, sl *slot, q *udpBatch, now time.Time) {
+// (as sent, or retransmitted for a retransmission batch). live says the packet is
+// sent as it happens (not replayed to a joiner, not resent): only those set the
+// sender reports' clock. The header lives in the binding, so nothing is allocated per
+// packet.
+func (b *binding) write(v *viewer, sl *slot, q *udpBatch, now time.Time, live bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.writer == nil {
@@ -180,7 +181,7 @@ func (b *binding) write(v *viewer, sl *slot, q *udpBatch, now time.Time) {
 	b.hdr.Marker, b.hdr.SequenceNumber, b.hdr.Timestamp = sl.marker, sl.seq, sl.ts
 	if o := v.out.Load(); o != nil {
 		if q.add(o, &v.counters, &b.hdr, sl.payload) == nil {
-			b.sr.note(sl.ts, len(sl.payload), now)
+			b.sr.note(sl.seq, sl.ts, len(sl.payload), now, live)
 			return
 		}
 		// no UDP route (the pair is TCP now): pion's path still reaches the viewer
@@ -188,6 +189,7 @@ func (b *binding) write(v *viewer, sl *slot, q *udpBatch, now time.Time) {
 	if _, err := b.writer.WriteRTP(&b.hdr, sl.payload); err != nil {
 		return
 	}
+	b.sr.note(sl.seq, sl.ts, len(sl.payload), now, live)
 	if q.retrans {
 		v.counters.retransmitted.Add(1)
 	} else {
@@ -195,11 +197,13 @@ func (b *binding) write(v *viewer, sl *slot, q *udpBatch, now time.Time) {
 	}
 }
 
-// senderStats are what a sender report says about a track sent on the direct path.
+// senderStats are what a sender report says about a track.
 type senderStats struct {
 	packets, octets uint32
+	mapped          bool   // a live packet was sent: lastTS and lastAt hold
+	lastSeq         uint16 // of the newest live packet
 	lastTS          uint32
-	lastAt          time.Time // when a packet with lastTS was sent
+	lastAt          time.Time // when the first packet with lastTS was sent
 	reportedAt      time.Time
 }
 
@@ -207,12 +211,18 @@ type senderStats struct {
 // interceptor uses the same).
 const senderReportInterval = time.Second
 
-func (st *senderStats) note(ts uint32, octets int, now time.Time) {
-	if st.packets == 0 || ts != st.lastTS {
-		st.lastTS, st.lastAt = ts, now
-	}
+// note counts a packet sent; a live one newer than any before also moves the clock
+// (as pion's interceptor does: a resent or replayed packet's timestamp is old).
+func (st *senderStats) note(seq uint16, ts uint32, octets int, now time.Time, live bool) {
 	st.packets++
 	st.octets += uint32(octets)
+	if !live || (st.mapped && seq-st.lastSeq >= 0x8000) {
+		return
+	}
+	if !st.mapped || ts != st.lastTS {
+		st.lastTS, st.lastAt = ts, now
+	}
+	st.mapped, st.lastSeq = true, seq
 }
 
 // senderReport returns the track's sender report when one is due: the RTP time of now
@@ -222,7 +232,7 @@ func (b *binding) senderReport(now time.Time) *rtcp.SenderReport {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st := &b.sr
-	if st.packets == 0 || now.Sub(st.reportedAt) < senderReportInterval {
+	if !st.mapped || now.Sub(st.reportedAt) < senderReportInterval {
 		return nil
 	}
 	st.reportedAt = now

@@ -206,6 +206,7 @@ func (w *watcher) join() {
 	}
 	w.joined, w.joinedAt = true, w.s.now()
 	w.mu.Unlock()
+	w.v.sendRTCP = w.pc.WriteRTCP
 	w.direct()
 	if err := w.stream.addViewer(w.v); err != nil {
 		w.end(true)
@@ -224,17 +225,23 @@ func (w *watcher) direct() {
 	dt := w.pc.SCTP().Transport()
 	o, err := newSRTPOut(dt)
 	if err != nil {
+		w.s.log.Warn("media: viewer left on pion's packet path", "session", w.id, "err", err)
 		return
 	}
-	ice := dt.ICETransport()
-	ice.OnSelectedCandidatePairChange(o.route)
-	pair, err := ice.GetSelectedCandidatePair()
-	if err != nil {
-		return
-	}
-	o.route(pair)
-	w.v.sendRTCP = w.pc.WriteRTCP
+	o.ice = dt.ICETransport()
+	// The handler reads the pair again rather than take its argument, so that a change
+	// racing this setup cannot leave an older pair in place.
+	o.ice.OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { o.refresh() })
+	o.refresh()
 	w.v.out.Store(o)
+}
+
+// iceRestarted drops the direct path's address until ICE selects a pair again (pion
+// deselects the old pair on a restart without telling).
+func (w *watcher) iceRestarted() {
+	if o := w.v.out.Load(); o != nil {
+		o.refresh()
+	}
 }
 
 // end leaves: the viewer stops getting packets, its watch time goes on the tap and the

@@ -56,8 +56,8 @@ func Codecs() []webrtc.RTPCodecParameters {
 
 // apis are the two pion APIs: publishers get NACK generation, receiver reports and
 // transport-wide congestion feedback (so browsers raise their bitrate); viewers get
-// sender reports only, as the relay answers their NACKs from the stream's cache
-// rather than keeping a copy of every packet per viewer.
+// no interceptor: the relay answers their NACKs from the stream's cache (rather than
+// keeping a copy of every packet per viewer) and makes their sender reports itself.
 type apis struct {
 	pub, view *webrtc.API
 	udp       net.PacketConn
@@ -156,13 +156,9 @@ func newAPI(se webrtc.SettingEngine, publisher bool) (*webrtc.API, error) {
 		if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
 			return nil, err
 		}
-	} else {
-		sr, err := report.NewSenderInterceptor()
-		if err != nil {
-			return nil, err
-		}
-		ir.Add(sr)
 	}
+	// Viewers get no interceptor: the relay answers their NACKs from the stream's
+	// cache and makes their sender reports itself, for packets on both of its paths.
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir)), nil
 }
 
