@@ -35,7 +35,7 @@ type viewer struct {
 	gone      func() // called when the stream ends
 
 	// out is the viewer's direct path (nil: pion's path); sendRTCP reaches its peer
-	// with the sender reports the direct path owes it.
+	// with the sender reports the relay makes for it.
 	out      atomic.Pointer[srtpOut]
 	sendRTCP func([]rtcp.Packet) error
 }
@@ -45,9 +45,9 @@ type viewer struct {
 const drainBurst = 48
 
 // drain sends the packets the viewer has not had yet, at most drainBurst, through q
-// (flushed before it returns), and reports whether more are waiting. A viewer that lags more than the backlog skips ahead to
-// the latest keyframe (or to now, asking for one); the skipped packets count as
-// dropped.
+// (flushed before it returns), and reports whether more are waiting. A viewer that
+// lags more than the backlog skips ahead to the latest keyframe (or to now, asking for
+// one); the skipped packets count as dropped.
 func (v *viewer) drain(s *Stream, q *udpBatch, now time.Time) (more bool) {
 	head := s.ring.head.Load()
 	if head-v.cursor > s.backlog {
