@@ -1,6 +1,6 @@
 # liveroom: `make test` installs what the tests need (when root) and runs every test.
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
-TOOLS := redis-server:redis-server ffmpeg:ffmpeg chromium:chromium
+TOOLS := redis-server:redis-server ffmpeg:ffmpeg chromium:chromium ip:iproute2 unshare:util-linux
 
 .PHONY: test tools vet build run fuzz bench
 
@@ -8,7 +8,8 @@ TOOLS := redis-server:redis-server ffmpeg:ffmpeg chromium:chromium
 test: tools vet
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-## tools: install the programs the tests drive (real Redis, ffmpeg, Chromium).
+## tools: install the programs the tests drive (real Redis, ffmpeg, Chromium; ip and
+## unshare for the media test that needs a network namespace with a small MTU).
 tools:
 	@missing=""; \
 	for pair in $(TOOLS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \

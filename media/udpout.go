@@ -24,14 +24,13 @@ var errNoRoute = errors.New("viewer has no UDP address")
 // down in one system call and one trip through the IP stack, which is most of what a
 // packet costs the relay (docs/media.md).
 type udpOut struct {
-	conn *net.UDPConn
-	sys  sysSocket
+	sys sysSocket
 
 	writes, datagrams atomic.Uint64 // system calls, and the datagrams they carried
 }
 
 func newUDPOut(conn *net.UDPConn) (*udpOut, error) {
-	u := &udpOut{conn: conn}
+	u := &udpOut{}
 	if err := u.sys.open(conn); err != nil {
 		return nil, err
 	}
@@ -75,9 +74,8 @@ func (q *udpBatch) room(n int) bool { return len(q.buf)+n <= cap(q.buf) }
 func (q *udpBatch) push(owner *viewerCounters, to netip.AddrPort, start int) {
 	size := len(q.buf) - start
 	if q.n > 0 && (owner != q.owner || to != q.to || q.short || size > q.seg || q.n == maxSegments || start+size > maxBatchBytes) {
-		held := start
-		q.send(q.buf[:held])
-		q.buf = append(q.buf[:0], q.buf[held:held+size]...)
+		q.send(q.buf[:start])
+		q.buf = append(q.buf[:0], q.buf[start:start+size]...)
 	}
 	if q.n == 0 {
 		q.owner, q.to, q.seg = owner, to, size

@@ -20,7 +20,7 @@ const segmentsHere = true
 type sysSocket struct {
 	raw   syscall.RawConn
 	inet6 bool        // an AF_INET6 socket: IPv4 destinations go as mapped addresses
-	noGSO atomic.Bool // the kernel refused a segmented send: send datagrams one by one
+	noGSO atomic.Bool // the kernel cannot segment (no UDP_SEGMENT, or the device): one by one
 }
 
 func (s *sysSocket) open(conn *net.UDPConn) error {
@@ -59,13 +59,13 @@ func (s *sysSocket) disableSegments() { s.noGSO.Store(true) }
 
 // sysBatch is a batch's kernel-facing scratch, kept so that a send allocates nothing.
 type sysBatch struct {
-	q     *udpBatch
 	sock  *sysSocket
 	write func(fd uintptr) bool // made once: a closure made per send would be allocated
 
 	// the send in progress, and what it did
 	b         []byte
 	seg, n    int
+	to        netip.AddrPort
 	calls, ok int
 
 	sa4 unix.SockaddrInet4
@@ -74,7 +74,7 @@ type sysBatch struct {
 }
 
 func (s *sysBatch) init(q *udpBatch) {
-	s.q, s.sock = q, &q.out.sys
+	s.sock = &q.out.sys
 	s.oob = make([]byte, unix.CmsgSpace(2))
 	h := (*unix.Cmsghdr)(unsafe.Pointer(&s.oob[0]))
 	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
@@ -88,7 +88,7 @@ func (s *sysBatch) init(q *udpBatch) {
 // send writes n datagrams held back to back in b (each seg bytes but the last) to to,
 // and reports how many system calls it took and how many datagrams the kernel took.
 func (s *sysBatch) send(b []byte, seg, n int, to netip.AddrPort) (calls, ok int) {
-	s.b, s.seg, s.n = b, seg, n
+	s.b, s.seg, s.n, s.to = b, seg, n, to
 	if err := s.sock.raw.Write(s.write); err != nil {
 		return 0, 0
 	}
@@ -97,7 +97,7 @@ func (s *sysBatch) send(b []byte, seg, n int, to netip.AddrPort) (calls, ok int)
 }
 
 func (s *sysBatch) sendmsg(fd int) (calls, ok int) {
-	sa, err := s.sockaddr(s.q.to)
+	sa, err := s.sockaddr(s.to)
 	if err != nil {
 		return 0, 0
 	}

@@ -53,11 +53,12 @@ func newTapConn(c *net.UDPConn) *tapConn {
 // ReadFrom hands pion everything but the media of the light viewer it serves.
 func (t *tapConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		n, from, at, err := t.stamp.read(t.UDPConn, p)
+		v := t.v.Load()
+		n, from, at, err := t.stamp.read(t.UDPConn, p, v == nil) // a light viewer needs no times
 		if err != nil {
 			return n, nil, err
 		}
-		if v := t.v.Load(); v != nil {
+		if v != nil {
 			if v.countRaw(p[:n]) {
 				continue
 			}

@@ -30,7 +30,12 @@ func (s *stamper) init(c *net.UDPConn) {
 	}
 }
 
-func (s *stamper) read(c *net.UDPConn, p []byte) (int, netip.AddrPort, time.Time, error) {
+// read reads one datagram, with the time it arrived when want (else a zero time).
+func (s *stamper) read(c *net.UDPConn, p []byte, want bool) (int, netip.AddrPort, time.Time, error) {
+	if !want {
+		n, from, err := c.ReadFromUDPAddrPort(p)
+		return n, from, time.Time{}, err
+	}
 	if !s.on {
 		n, from, err := c.ReadFromUDPAddrPort(p)
 		return n, from, time.Now(), err

@@ -13,7 +13,11 @@ type stamper struct{}
 
 func (s *stamper) init(*net.UDPConn) {}
 
-func (s *stamper) read(c *net.UDPConn, p []byte) (int, netip.AddrPort, time.Time, error) {
+// read reads one datagram, with the time it was read when want (else a zero time).
+func (s *stamper) read(c *net.UDPConn, p []byte, want bool) (int, netip.AddrPort, time.Time, error) {
 	n, from, err := c.ReadFromUDPAddrPort(p)
+	if !want {
+		return n, from, time.Time{}, err
+	}
 	return n, from, time.Now(), err
 }

@@ -172,7 +172,8 @@ func (v *Viewer) read(tr *webrtc.TrackRemote) {
 		if !ok {
 			continue
 		}
-		now := time.Now()
+		read := time.Now()
+		now := read
 		// only this goroutine writes firstKey
 		first := isVideo && v.firstKey.IsZero() && lrmedia.IsKeyframe(mime, payload)
 		if first { // timed at the socket: the generator's own lag is not the server's
@@ -187,7 +188,7 @@ func (v *Viewer) read(tr *webrtc.TrackRemote) {
 		if isVideo {
 			v.video.add(seq)
 			if first {
-				v.firstKey, v.firstRead = now, time.Now()
+				v.firstKey, v.firstRead = now, read
 			}
 		} else {
 			v.audio.add(seq)
