@@ -16,7 +16,7 @@ import (
 // testPeer is a pion peer connection on loopback, closed when the test ends.
 func testPeer(t *testing.T) *webrtc.PeerConnection {
 	t.Helper()
-	api, err := peer.NewAPI(true)
+	api, err := peer.NewAPI(true, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,13 +15,13 @@ func TestSenderReportFollowsLivePacketsOnly(t *testing.T) {
 	b := &binding{ssrc: 1, clock: 90000}
 	t0 := time.Now()
 	b.sr.note(3, 8_000_000, 1000, t0, false) // replayed from the cache
-	if sr := b.senderReport(t0); sr != nil {
-		t.Fatalf("a report before any live packet: %+v", sr)
+	if sr, waiting := b.senderReport(t0); sr != nil || !waiting {
+		t.Fatalf("a report before any live packet: %+v (waiting %v)", sr, waiting)
 	}
 	b.sr.note(10, 9_000_000, 1000, t0, true)
 	b.sr.note(7, 8_973_000, 1000, t0.Add(5*time.Millisecond), false) // resent, 300 ms old
 	b.sr.note(9, 8_997_000, 1000, t0.Add(6*time.Millisecond), true)  // late, out of order
-	sr := b.senderReport(t0.Add(10 * time.Millisecond))
+	sr, _ := b.senderReport(t0.Add(10 * time.Millisecond))
 	if sr == nil {
 		t.Fatal("no report")
 	}
@@ -31,7 +31,7 @@ func TestSenderReportFollowsLivePacketsOnly(t *testing.T) {
 	if sr.PacketCount != 4 || sr.OctetCount != 4000 {
 		t.Fatalf("counts %d packets %d octets, want 4 and 4000", sr.PacketCount, sr.OctetCount)
 	}
-	if b.senderReport(t0.Add(20*time.Millisecond)) != nil {
+	if sr, _ := b.senderReport(t0.Add(20 * time.Millisecond)); sr != nil {
 		t.Fatal("a second report within the interval")
 	}
 }

@@ -44,8 +44,12 @@ type Stream struct {
 	keyReqs    atomic.Uint64
 	keyPending atomic.Bool // a deferred request is scheduled
 
-	soon        *time.Timer // wakes the writers coalesceWindow after a packet that did not
-	soonPending atomic.Bool // so that a frame's packets leave together
+	// soon wakes the writers a little after a packet that did not end a video frame,
+	// so that a frame's packets (and the audio beside them) leave together
+	soonMu    sync.Mutex
+	soon      *time.Timer
+	soonDue   time.Time    // when soon fires; zero when it is not armed
+	lastFrame atomic.Int64 // when a video frame last ended (Unix ns)
 
 	out     *udpOut   // the shared UDP socket for direct writes; nil in unit tests
 	batches sync.Pool // of *udpBatch, for writes outside the shards (NACK answers, joins)
@@ -76,7 +80,9 @@ func newStream(live string, src Source, cfg Config, out *udpOut) *Stream {
 		s.shards = append(s.shards, &shard{wake: make(chan struct{}, 1), q: newUDPBatch(out)})
 	}
 	s.soon = time.AfterFunc(time.Hour, func() {
-		s.soonPending.Store(false)
+		s.soonMu.Lock()
+		s.soonDue = time.Time{}
+		s.soonMu.Unlock()
 		s.wake()
 	})
 	s.soon.Stop()
@@ -225,17 +231,40 @@ func (s *Stream) removeViewer(v *viewer) {
 	}
 }
 
-// coalesceWindow is the longest a packet waits for the writers when it does not end a
-// video frame. A frame's packets then leave together, one segmented write per viewer
+// coalesceWindow is the longest a video packet waits for the writers when it does not
+// end a frame. A frame's packets then leave together, one segmented write per viewer
 // for the whole run (a frame cannot be shown before its last packet anyway), and a
 // writer wakes once per frame instead of once per packet.
 const coalesceWindow = 5 * time.Millisecond
 
-// wakeSoon wakes the writers within coalesceWindow.
-func (s *Stream) wakeSoon() {
-	if s.soonPending.CompareAndSwap(false, true) {
-		s.soon.Reset(coalesceWindow)
+// audioWindow is the longest an audio packet waits for the next video frame while
+// video flows, so that it leaves in the same pass: a writer's pass over its viewers
+// costs per viewer, not only per packet. Without video it waits coalesceWindow.
+const audioWindow = 40 * time.Millisecond
+
+// videoFlowing is how recently a frame must have ended for audio to wait for the next.
+const videoFlowing = 200 * time.Millisecond
+
+// wakeWithin wakes the writers within d (or sooner, if already due sooner).
+func (s *Stream) wakeWithin(d time.Duration) {
+	now := time.Now()
+	s.soonMu.Lock()
+	if due := now.Add(d); s.soonDue.IsZero() || due.Before(s.soonDue) {
+		s.soonDue = due
+		s.soon.Reset(d)
 	}
+	s.soonMu.Unlock()
+}
+
+// wakeNow wakes the writers at once; what soon was armed for goes with them.
+func (s *Stream) wakeNow() {
+	s.soonMu.Lock()
+	if !s.soonDue.IsZero() {
+		s.soonDue = time.Time{}
+		s.soon.Stop()
+	}
+	s.soonMu.Unlock()
+	s.wake()
 }
 
 // wake tells every shard that there are new packets.
@@ -313,10 +342,14 @@ func (t *Track) WriteRTP(pkt []byte) error {
 			}
 		}
 	}
-	if t.kind == webrtc.RTPCodecTypeVideo && h.marker {
-		s.wake()
-	} else {
-		s.wakeSoon()
+	switch {
+	case t.kind == webrtc.RTPCodecTypeVideo && h.marker:
+		s.lastFrame.Store(time.Now().UnixNano())
+		s.wakeNow()
+	case t.kind == webrtc.RTPCodecTypeAudio && time.Now().UnixNano()-s.lastFrame.Load() < int64(videoFlowing):
+		s.wakeWithin(audioWindow)
+	default:
+		s.wakeWithin(coalesceWindow)
 	}
 	return nil
 }

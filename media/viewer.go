@@ -38,7 +38,15 @@ type viewer struct {
 	// with the sender reports the relay makes for it.
 	out      atomic.Pointer[srtpOut]
 	sendRTCP func([]rtcp.Packet) error
+	// reportCheck is when drain next looks for due sender reports (drain's alone)
+	reportCheck time.Time
 }
+
+// reportCheckEvery is how often a viewer's tracks are checked for due sender reports
+// once each has sent a live packet: a report is at most this late, and a pass does
+// not lock every binding to find out. Until then they are checked on every pass, so
+// a joiner's first report leaves with its first live packet.
+const reportCheckEvery = senderReportInterval / 10
 
 // drainBurst is the most packets one viewer gets per pass of its writer: a joiner's
 // cached GOP goes out in bursts its socket buffer can hold, not all at once.
@@ -78,30 +86,36 @@ func (v *viewer) drain(s *Stream, q *udpBatch, now time.Time) (more bool) {
 		sl.mu.RUnlock()
 	}
 	q.flush()
-	v.report()
+	if !now.Before(v.reportCheck) && !v.report() {
+		v.reportCheck = now.Add(reportCheckEvery)
+	}
 	return more
 }
 
-// report sends the viewer's sender reports that are due. The relay makes them for
-// both of its paths (pion's reporting interceptor is not used: it would count only
-// what went through pion); their NTP time is the time of sending, so that the RTT the
-// viewer's receiver reports give back is not inflated by the writer's pass.
-func (v *viewer) report() {
+// report sends the viewer's sender reports that are due, and reports whether a track
+// still waits for its first live packet (and so for its first report). The relay
+// makes them for both of its paths (pion's reporting interceptor is not used: it would
+// count only what went through pion); their NTP time is the time of sending, so that
+// the RTT the viewer's receiver reports give back is not inflated by the writer's pass.
+func (v *viewer) report() (waiting bool) {
 	if v.sendRTCP == nil {
-		return
+		return false
 	}
 	now := time.Now()
 	var due []rtcp.Packet
 	for _, b := range v.binds {
 		if b != nil {
-			if sr := b.senderReport(now); sr != nil {
+			sr, unmapped := b.senderReport(now)
+			if sr != nil {
 				due = append(due, sr)
 			}
+			waiting = waiting || unmapped
 		}
 	}
 	if len(due) > 0 {
 		_ = v.sendRTCP(due)
 	}
+	return waiting
 }
 
 // retransmit answers a NACK for seqs from the stream's cache (RFC 4585 §6.2.1).
@@ -227,13 +241,16 @@ func (st *senderStats) note(seq uint16, ts uint32, octets int, now time.Time, li
 
 // senderReport returns the track's sender report when one is due: the RTP time of now
 // extrapolated from the last packet sent, as RFC 3550 §6.4.1 asks, so that the player
-// can line audio and video up.
-func (b *binding) senderReport(now time.Time) *rtcp.SenderReport {
+// can line audio and video up. unmapped says no live packet was sent yet.
+func (b *binding) senderReport(now time.Time) (sr *rtcp.SenderReport, unmapped bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st := &b.sr
-	if !st.mapped || now.Sub(st.reportedAt) < senderReportInterval {
-		return nil
+	if !st.mapped {
+		return nil, true
+	}
+	if now.Sub(st.reportedAt) < senderReportInterval {
+		return nil, false
 	}
 	st.reportedAt = now
 	return &rtcp.SenderReport{
@@ -242,7 +259,7 @@ func (b *binding) senderReport(now time.Time) *rtcp.SenderReport {
 		RTPTime:     st.lastTS + uint32(now.Sub(st.lastAt).Seconds()*float64(b.clock)),
 		PacketCount: st.packets,
 		OctetCount:  st.octets,
-	}
+	}, false
 }
 
 // Bind picks the negotiated codec that matches the source's and records the SSRC and

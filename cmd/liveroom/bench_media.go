@@ -34,6 +34,8 @@ func benchMedia(args []string, stdout, stderr io.Writer) int {
 	joinRate := fs.Int("join-rate", 25, "viewers joining per second")
 	decryptAll := fs.Bool("decrypt-all", false, "viewers decrypt every packet, like a browser, instead of counting "+
 		"packets from their RTP headers after the first keyframe (heavier: the generator then limits how many viewers one core can watch)")
+	noGRO := fs.Bool("no-gro", false, "viewers' sockets take each datagram on its own instead of a server's segmented send whole "+
+		"(UDP_GRO): on loopback the kernel then queues every datagram inside the server's own system call, charging the viewers' receive work to the server")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -49,7 +51,7 @@ func benchMedia(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if err := runMediaBench(ctx, stdout, mediaBench{
 		whip: *whip, whep: *whep, viewers: *viewers, bps: bps, duration: *duration,
-		token: *tok, viewerToken: *vtok, pid: *pid, joinRate: *joinRate, light: !*decryptAll,
+		token: *tok, viewerToken: *vtok, pid: *pid, joinRate: *joinRate, light: !*decryptAll, gro: !*noGRO,
 	}); err != nil {
 		fmt.Fprintln(stderr, "liveroom bench media:", err)
 		return 1
@@ -65,6 +67,7 @@ type mediaBench struct {
 	token, viewerToken string
 	pid, joinRate      int
 	light              bool // viewers count from RTP headers after their first keyframe
+	gro                bool // viewers' sockets take segmented sends whole (UDP_GRO)
 }
 
 func parseBitrate(s string) (int, error) {
@@ -83,7 +86,7 @@ func parseBitrate(s string) (int, error) {
 }
 
 func runMediaBench(ctx context.Context, out io.Writer, b mediaBench) error {
-	api, err := peer.NewAPI(false)
+	api, err := peer.NewAPI(false, b.gro)
 	if err != nil {
 		return err
 	}
@@ -139,7 +142,7 @@ func runMediaBench(ctx context.Context, out io.Writer, b mediaBench) error {
 	rssEnd := procRSS(b.pid)
 	udp1 := udpCounters()
 
-	var pk, exp, lost, conn, light uint64
+	var pk, exp, lost, conn, light, gro uint64
 	var firsts, reads []time.Duration
 	for i := range vs {
 		a, z := before[i], after[i]
@@ -153,6 +156,9 @@ func runMediaBench(ctx context.Context, out io.Writer, b mediaBench) error {
 		if z.Light {
 			light++
 		}
+		if z.GRO {
+			gro++
+		}
 		if z.KeyframeSeen {
 			firsts = append(firsts, z.FirstKeyframe)
 			reads = append(reads, z.FirstKeyframeRead)
@@ -160,7 +166,7 @@ func runMediaBench(ctx context.Context, out io.Writer, b mediaBench) error {
 	}
 	slices.Sort(firsts)
 	slices.Sort(reads)
-	fmt.Fprintf(out, "viewers:                 %d (%d connected, %d counting from RTP headers)\n", len(vs), conn, light)
+	fmt.Fprintf(out, "viewers:                 %d (%d connected, %d counting from RTP headers, %d of them taking segmented sends whole)\n", len(vs), conn, light, gro)
 	fmt.Fprintf(out, "packets delivered/s:     %.0f total, %.1f per viewer\n", float64(pk)/window, float64(pk)/window/float64(len(vs)))
 	if exp > 0 {
 		how := "after NACK repair"

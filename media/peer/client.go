@@ -34,11 +34,17 @@ type Client struct {
 // NACK (generator and responder) and RTCP reports — the per-packet work a browser
 // does, without the statistics and congestion-control interceptors that would make
 // a load generator heavier than the server it measures.
-func NewAPI(loopbackOnly bool) (*webrtc.API, error) {
+//
+// With gro, the peers' sockets take a segmented send whole where the kernel can
+// (UDP_GRO), as a receiver behind a NIC with segmentation offload would: on loopback,
+// without it, the kernel cuts a server's segmented send into datagrams and queues each
+// on its socket inside the server's own system call, charging the receivers' work to
+// the server.
+func NewAPI(loopbackOnly, gro bool) (*webrtc.API, error) {
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if n, err := stdnet.NewNet(); err == nil {
-		se.SetNet(bigBufferNet{n})
+		se.SetNet(bigBufferNet{n, gro})
 	}
 	if loopbackOnly {
 		se.SetIncludeLoopbackCandidate(true)
@@ -61,7 +67,10 @@ func NewAPI(loopbackOnly bool) (*webrtc.API, error) {
 
 // bigBufferNet gives every client socket a 1 MiB receive buffer (as far as
 // net.core.rmem_max allows), so a cached GOP burst fits like it does in a browser.
-type bigBufferNet struct{ *stdnet.Net }
+type bigBufferNet struct {
+	*stdnet.Net
+	gro bool
+}
 
 func (n bigBufferNet) ListenUDP(network string, addr *net.UDPAddr) (transport.UDPConn, error) {
 	c, err := n.Net.ListenUDP(network, addr)
@@ -70,7 +79,7 @@ func (n bigBufferNet) ListenUDP(network string, addr *net.UDPAddr) (transport.UD
 	}
 	_ = c.SetReadBuffer(1 << 20)
 	if u, ok := c.(*net.UDPConn); ok {
-		return newTapConn(u), nil
+		return newTapConn(u, n.gro), nil
 	}
 	return c, nil
 }
@@ -79,7 +88,7 @@ func (c *Client) api() (*webrtc.API, error) {
 	if c.API != nil {
 		return c.API, nil
 	}
-	a, err := NewAPI(true)
+	a, err := NewAPI(true, true)
 	c.API = a
 	return a, err
 }

@@ -31,7 +31,14 @@ type tapConn struct {
 	*net.UDPConn
 	local netip.AddrPort
 	v     atomic.Pointer[Viewer]
-	stamp stamper // used by the one goroutine that reads
+
+	// used by the one goroutine that reads: the reader, and what is left of the last
+	// run of datagrams it read (rest, each seg bytes but the last, from, arrived at)
+	rd   sockReader
+	rest []byte
+	seg  int
+	from netip.AddrPort
+	at   time.Time
 
 	mu       sync.Mutex
 	arrivals [256]arrival // by sequence number, modulo
@@ -43,31 +50,36 @@ type arrival struct {
 	at   time.Time
 }
 
-func newTapConn(c *net.UDPConn) *tapConn {
+func newTapConn(c *net.UDPConn, gro bool) *tapConn {
 	t := &tapConn{UDPConn: c, local: c.LocalAddr().(*net.UDPAddr).AddrPort()}
-	t.stamp.init(c)
+	t.rd.init(c, gro)
 	taps.Store(t.local, t)
 	return t
 }
 
-// ReadFrom hands pion everything but the media of the light viewer it serves.
+// ReadFrom hands pion everything but the media of the light viewer it serves, one
+// datagram at a time.
 func (t *tapConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		v := t.v.Load()
-		n, from, at, err := t.stamp.read(t.UDPConn, p, v == nil) // a light viewer needs no times
-		if err != nil {
-			return n, nil, err
+		if len(t.rest) == 0 {
+			b, seg, from, at, err := t.rd.read(t.UDPConn, p, t.v.Load() == nil) // a light viewer needs no times
+			if err != nil {
+				return 0, nil, err
+			}
+			t.rest, t.seg, t.from, t.at = b, max(seg, 1), from, at
 		}
-		if v != nil {
-			if v.countRaw(p[:n]) {
+		d := t.rest[:min(t.seg, len(t.rest))]
+		t.rest = t.rest[len(d):]
+		if v := t.v.Load(); v != nil {
+			if v.countRaw(d) {
 				continue
 			}
-		} else if ssrc, seq, ok := rtpIDs(p[:n]); ok {
+		} else if ssrc, seq, ok := rtpIDs(d); ok {
 			t.mu.Lock()
-			t.arrivals[seq%uint16(len(t.arrivals))] = arrival{ssrc, seq, at}
+			t.arrivals[seq%uint16(len(t.arrivals))] = arrival{ssrc, seq, t.at}
 			t.mu.Unlock()
 		}
-		return n, net.UDPAddrFromAddrPort(from), nil
+		return copy(p, d), net.UDPAddrFromAddrPort(t.from), nil
 	}
 }
 
@@ -120,7 +132,7 @@ func (v *Viewer) goLight() bool {
 		return false
 	}
 	v.mu.Lock()
-	v.light = true
+	v.light, v.gro = true, t.rd.coalesces()
 	v.mu.Unlock()
 	t.v.Store(v)
 	return true

@@ -8,16 +8,20 @@ import (
 	"time"
 )
 
-// stamper reads datagrams with the time they were read (no kernel time here).
-type stamper struct{}
+// sockReader reads datagrams one at a time, with the time they were read (no kernel
+// time and no coalesced runs here).
+type sockReader struct{}
 
-func (s *stamper) init(*net.UDPConn) {}
+func (r *sockReader) init(*net.UDPConn, bool) {}
 
-// read reads one datagram, with the time it was read when want (else a zero time).
-func (s *stamper) read(c *net.UDPConn, p []byte, want bool) (int, netip.AddrPort, time.Time, error) {
+// read reads one datagram into p, with the time it was read when want.
+func (r *sockReader) read(c *net.UDPConn, p []byte, want bool) (b []byte, seg int, from netip.AddrPort, at time.Time, err error) {
 	n, from, err := c.ReadFromUDPAddrPort(p)
-	if !want {
-		return n, from, time.Time{}, err
+	if want {
+		at = time.Now()
 	}
-	return n, from, time.Now(), err
+	return p[:n], n, from, at, err
 }
+
+// coalesces reports whether the socket takes segmented sends whole: never here.
+func (r *sockReader) coalesces() bool { return false }

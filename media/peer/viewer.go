@@ -30,7 +30,7 @@ type Viewer struct {
 	endOnce     sync.Once
 
 	videoSSRC, audioSSRC uint32 // what a light viewer counts (light.go)
-	light                bool
+	light, gro           bool   // counting from RTP headers, on a socket that takes runs whole
 }
 
 // ViewerStats is what a viewer has seen so far.
@@ -45,6 +45,8 @@ type ViewerStats struct {
 	Bytes                            uint64
 	// Light says the viewer counts its packets from their RTP headers now (Client.Light).
 	Light bool
+	// GRO says the light viewer's socket takes segmented sends whole (NewAPI's gro).
+	GRO bool
 }
 
 // SeqStats counts one track's packets against its sequence numbers (RFC 3550 §6.4.1:
@@ -226,7 +228,7 @@ func rtpSeqPayload(b []byte) (uint16, []byte, bool) {
 func (v *Viewer) Stats() ViewerStats {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	s := ViewerStats{Connected: !v.connectedAt.IsZero(), Video: v.video.stats(), Audio: v.audio.stats(), Bytes: v.bytes, Light: v.light}
+	s := ViewerStats{Connected: !v.connectedAt.IsZero(), Video: v.video.stats(), Audio: v.audio.stats(), Bytes: v.bytes, Light: v.light, GRO: v.gro}
 	if !v.firstKey.IsZero() && s.Connected {
 		s.KeyframeSeen = true
 		s.FirstKeyframe = max(v.firstKey.Sub(v.connectedAt), 0)
