@@ -355,7 +355,8 @@ func (e *Engine) Apply(ev event.Event) {
 	if byStaff(&ev) {
 		return
 	}
-	changes := e.apply(&ev, nil, nil)
+	var buf [4]event.Event // at most one change per dimension: no allocation
+	changes := e.apply(&ev, nil, nil, buf[:0])
 	e.publish(ev, changes)
 }
 
@@ -379,8 +380,8 @@ func staffRole(role string) bool {
 }
 
 // apply is Apply's work; o is the parsed order of an Order event. touched collects the
-// profiles an import must write before it answers.
-func (e *Engine) apply(ev *event.Event, o *orderIn, touched map[*Profile]*shard) []event.Event {
+// profiles an import must write before it answers. Tag changes are appended to out.
+func (e *Engine) apply(ev *event.Event, o *orderIn, touched map[*Profile]*shard, out []event.Event) []event.Event {
 	now := e.now().UnixMilli()
 	if ev.At.IsZero() {
 		ev.At = time.UnixMilli(now).UTC()
@@ -430,17 +431,18 @@ func (e *Engine) apply(ev *event.Event, o *orderIn, touched map[*Profile]*shard)
 	if ordered {
 		e.scoreOne(p, now)
 	}
-	changes := e.retag(sh, p, now, ev, cats)
+	n := len(out)
+	out = e.retag(sh, p, now, ev, cats, out)
 	sh.markDirty(p)
 	if touched != nil {
 		touched[p] = sh
 	}
 	e.metrics.applied.Inc()
 	e.applied.Add(1)
-	if len(changes) > 0 {
-		e.metrics.tagChanges.Add(float64(len(changes)))
+	if len(out) > n {
+		e.metrics.tagChanges.Add(float64(len(out) - n))
 	}
-	return changes
+	return out
 }
 
 // Applied is how many viewer events have been folded into profiles so far.

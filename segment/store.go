@@ -48,7 +48,8 @@ func (b *Batch) own(k Kind, r Record) {
 type Store interface {
 	// Load calls profile for every stored profile and product for every product.
 	Load(ctx context.Context, profile, product func(key string, data []byte) error) error
-	// Commit writes b atomically and durably.
+	// Commit writes b atomically and durably. It keeps none of b's records or their
+	// bytes once it returns: the write-through reuses that memory.
 	Commit(ctx context.Context, b *Batch) error
 	// Seen reports which ids of kind k are stored.
 	Seen(ctx context.Context, k Kind, ids []string) (map[string]bool, error)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/liveroom/liveroom/event"
@@ -117,7 +118,9 @@ func (e *Engine) Sweep() {
 			p.ranked = buyer
 			old := p.RFM
 			e.scoreOne(p, now)
-			c := e.retag(sh, p, now, nil, true)
+			n := len(changes)
+			changes = e.retag(sh, p, now, nil, true, changes)
+			c := changes[n:]
 			if len(c) > 0 || old != p.RFM {
 				sh.markDirty(p)
 			}
@@ -128,7 +131,6 @@ func (e *Engine) Sweep() {
 					}
 				}
 			}
-			changes = append(changes, c...)
 		}
 		sh.mu.Unlock()
 		if len(changes) > 0 {
@@ -165,12 +167,14 @@ func (e *Engine) Flush(ctx context.Context) error {
 	e.commitMu.Lock()
 	defer e.commitMu.Unlock()
 	b := &Batch{}
-	pending := e.snapshotDirty(b)
+	var a arena
+	pending := e.snapshotDirty(b, &a)
 	b.Products = e.catalog.drain()
 	if b.empty() && e.unstored.empty() {
 		return nil
 	}
 	if err := e.commitParts(ctx, b); err != nil {
+		// The records wait in unstored for the retry: their chunks stay theirs.
 		for _, p := range pending {
 			sh := e.shardOf(p.ID)
 			sh.mu.Lock()
@@ -180,6 +184,9 @@ func (e *Engine) Flush(ctx context.Context) error {
 			sh.mu.Unlock()
 		}
 		return err
+	}
+	if e.unstored.empty() {
+		a.release() // committed: the store keeps none of it
 	}
 	e.metrics.flushed.Add(float64(len(b.Profiles)))
 	return nil
@@ -243,12 +250,12 @@ func sortedByKey(recs []Record) []keyOrder {
 	return order
 }
 
-// snapshotDirty encodes every queued profile into b; called under commitMu.
-func (e *Engine) snapshotDirty(b *Batch) []*Profile {
+// snapshotDirty encodes every queued profile into b, its records in a; called under
+// commitMu.
+func (e *Engine) snapshotDirty(b *Batch, a *arena) []*Profile {
 	e.mergeMu.Lock() // a merge lands wholly in this snapshot or wholly in a later one
 	defer e.mergeMu.Unlock()
 	var pending []*Profile
-	var a arena
 	for i, sh := range e.shards {
 		sh.mu.Lock()
 		for _, p := range sh.dirty {
@@ -274,23 +281,43 @@ func (e *Engine) snapshotDirty(b *Batch) []*Profile {
 
 // arena packs encoded profiles into large shared chunks: a write-through of a million
 // profiles made a million small buffers (and their regrowth) for the garbage
-// collector otherwise. A chunk lives as long as any record in it.
+// collector otherwise. A chunk lives as long as any record in it; once the records
+// are committed, release hands the chunks to the next write-through (every second
+// under load, tens of megabytes each time).
 type arena struct {
 	scratch []byte // one encoding, reused
 	chunk   []byte
+	full    []*[]byte // chunks taken from the pool, for release
 }
 
 const arenaChunk = 1 << 20
+
+// arenaChunks holds released chunks; the collector frees what stays unused.
+var arenaChunks = sync.Pool{New: func() any { b := make([]byte, 0, arenaChunk); return &b }}
 
 func (a *arena) add(p *Profile) []byte {
 	a.scratch = appendProfile(a.scratch[:0], p)
 	n := len(a.scratch)
 	if cap(a.chunk)-len(a.chunk) < n {
-		a.chunk = make([]byte, 0, max(arenaChunk, n))
+		if n > arenaChunk {
+			a.chunk = make([]byte, 0, n) // a huge profile: its own buffer, not pooled
+		} else {
+			c := arenaChunks.Get().(*[]byte)
+			a.full = append(a.full, c)
+			a.chunk = (*c)[:0]
+		}
 	}
 	start := len(a.chunk)
 	a.chunk = append(a.chunk, a.scratch...)
 	return a.chunk[start : start+n : start+n]
+}
+
+// release gives the chunks back to the pool; nothing may use the records any more.
+func (a *arena) release() {
+	for _, c := range a.full {
+		arenaChunks.Put(c)
+	}
+	*a = arena{}
 }
 
 // commit writes b together with whatever an earlier failed commit left; on failure

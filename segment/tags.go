@@ -211,12 +211,10 @@ func (e *Engine) preference(p *Profile, now int64, explain bool, words []string)
 	return words, reason
 }
 
-// retag recomputes every dimension of p (its shard sh locked) at now and returns the
-// changes as events
-// (built only when someone subscribed to them).
-func (e *Engine) retag(sh *shard, p *Profile, now int64, cause *event.Event, withPreference bool) []event.Event {
+// retag recomputes every dimension of p (its shard sh locked) at now and appends the
+// changes to out as events (built only when someone subscribed to them).
+func (e *Engine) retag(sh *shard, p *Profile, now int64, cause *event.Event, withPreference bool, out []event.Event) []event.Event {
 	emit := e.wantTags.Load()
-	var out []event.Event
 	changed := false
 	a, _ := e.activity(p, now, false)
 	v, _ := e.value(p, false)
