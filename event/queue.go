@@ -16,7 +16,7 @@ import (
 type Queue struct {
 	mu         sync.Mutex
 	head, tail *chunk // events are taken from head and added at tail
-	spare      *chunk // one emptied chunk kept, so a queue that fills and drains around a chunk's edge does not allocate
+	spare      *chunk // emptied chunks kept while a backlog lasts, linked by next (see take)
 	n, size    int
 	ready      chan struct{} // holds a token while events may be waiting
 	dropped    atomic.Uint64
@@ -48,7 +48,7 @@ func (q *Queue) Publish(e Event) bool {
 	if q.tail == nil || q.tail.w == chunkLen {
 		c := q.spare
 		if c != nil {
-			q.spare = nil
+			q.spare, c.next = c.next, nil
 		} else {
 			c = new(chunk)
 		}
@@ -87,12 +87,20 @@ func (q *Queue) take() (e Event, left int, ok bool) {
 	c.r++
 	q.n--
 	if c.r == c.w && (c.w == chunkLen || q.n == 0) {
-		// Drained: unlink it, and keep it as the spare.
+		// Drained: unlink it and keep it as a spare. While a backlog lasts the publisher
+		// refills the chunks the consumer empties, so they are reused rather than
+		// allocated, zeroed and scanned anew (a consumer that works through several
+		// chunks in one turn used to leave all but one to the collector); once the queue
+		// is empty, one spare is enough.
 		q.head = c.next
 		if q.head == nil {
 			q.tail = nil
 		}
-		c.r, c.w, c.next = 0, 0, nil // its slots were cleared as they were taken
+		c.r, c.w = 0, 0 // its slots were cleared as they were taken
+		c.next = q.spare
+		if q.n == 0 {
+			c.next = nil
+		}
 		q.spare = c
 	}
 	return e, q.n, true
