@@ -11,10 +11,19 @@ import (
 
 // BenchmarkApply folds synthetic live events into 100,000 profiles on one goroutine
 // (no write-through during the loop: the flusher ticks once a minute here).
-func BenchmarkApply(b *testing.B) {
+func BenchmarkApply(b *testing.B) { benchmarkApply(b, false) }
+
+// BenchmarkApplyTagged is BenchmarkApply with a subscriber to tag changes (as the rules
+// are in a node): every change is built as an event with its reason.
+func BenchmarkApplyTagged(b *testing.B) { benchmarkApply(b, true) }
+
+func benchmarkApply(b *testing.B, tagged bool) {
 	cfg := testConfig()
 	cfg.Shards = 64
 	e, g := syntheticEngine(b, cfg, 100_000, 200_000, time.Now(), nil) // the warm-up creates the profiles
+	if tagged {
+		b.Cleanup(e.Subscribe(event.Discard{}, event.TagChange))
+	}
 	var x event.Event
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -3,6 +3,7 @@ package segment
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,8 +63,11 @@ func (e *Engine) idle(p *Profile, now int64) (int64, string) {
 	return d, ""
 }
 
+// The reasons are built by concatenation, not fmt: they are written for every tag
+// change (one per event or more under load), and fmt took most of that time.
+
 func idleReason(word string, d int64, days int) string {
-	return fmt.Sprintf("no visit (watch or order) for %d days; %s after %d", d/dayMs, word, days)
+	return "no visit (watch or order) for " + strconv.FormatInt(d/dayMs, 10) + " days; " + word + " after " + strconv.Itoa(days)
 }
 
 // idleTag is dormant or churned, with its reason when explain, for a viewer who has
@@ -101,13 +105,14 @@ func (e *Engine) activity(p *Profile, now int64, explain bool) (string, string) 
 	if !explain {
 		return word, ""
 	}
-	figures := fmt.Sprintf("%d live sessions, average watch %s, %d interactions in %d days",
-		win.Sessions, avg, win.Interactions, c.ActivityDays)
+	figures := strconv.Itoa(win.Sessions) + " live sessions, average watch " + avg.String() + ", " +
+		strconv.Itoa(win.Interactions) + " interactions in " + strconv.Itoa(c.ActivityDays) + " days"
 	switch word {
 	case High:
-		return word, fmt.Sprintf("%s (high from %d sessions, %s, %d interactions)", figures, c.HighSessions, c.HighAvgWatch, c.HighInteractions)
+		return word, figures + " (high from " + strconv.Itoa(c.HighSessions) + " sessions, " + c.HighAvgWatch.String() + ", " +
+			strconv.Itoa(c.HighInteractions) + " interactions)"
 	case Medium:
-		return word, fmt.Sprintf("%s (medium from %d sessions or any interaction)", figures, c.MediumSessions)
+		return word, figures + " (medium from " + strconv.Itoa(c.MediumSessions) + " sessions or any interaction)"
 	}
 	return word, figures + " (low: visited, below medium)"
 }
@@ -132,7 +137,8 @@ func (e *Engine) lifecycle(p *Profile, now int64, explain bool) (string, string)
 	if !explain {
 		return word, ""
 	}
-	return word, fmt.Sprintf("%d orders in %d days, %d in all (repeat from %d, loyal from %d)", n, c.OrderDays, p.Orders, c.RepeatOrders, c.LoyalOrders)
+	return word, strconv.Itoa(n) + " orders in " + strconv.Itoa(c.OrderDays) + " days, " + strconv.FormatUint(uint64(p.Orders), 10) +
+		" in all (repeat from " + strconv.Itoa(c.RepeatOrders) + ", loyal from " + strconv.Itoa(c.LoyalOrders) + ")"
 }
 
 func reasonIf(explain bool, s string) string {
@@ -151,7 +157,8 @@ func (e *Engine) value(p *Profile, explain bool) (string, string) {
 	if p.RFM.Segment == rfm.NoOrders {
 		return word, "has not ordered yet"
 	}
-	return word, fmt.Sprintf("RFM %d/%d/%d over %d days of orders: %s", p.RFM.R, p.RFM.F, p.RFM.M, e.cfg.OrderDays, p.RFM.Segment)
+	return word, "RFM " + strconv.Itoa(int(p.RFM.R)) + "/" + strconv.Itoa(int(p.RFM.F)) + "/" + strconv.Itoa(int(p.RFM.M)) +
+		" over " + strconv.Itoa(e.cfg.OrderDays) + " days of orders: " + p.RFM.Segment
 }
 
 // preference lists the top categories of the preference window, then the price band,
@@ -194,17 +201,20 @@ func (e *Engine) preference(p *Profile, now int64, explain bool, words []string)
 	if !explain {
 		return words, ""
 	}
-	var parts []string
-	for _, c := range counts {
-		parts = append(parts, fmt.Sprintf("%s (%d)", c.cat, c.n))
-	}
-	reason := "no product clicks or purchases in the last " + fmt.Sprint(e.cfg.PreferenceDays) + " days"
-	if len(parts) > 0 {
-		reason = fmt.Sprintf("most clicked and bought in %d days: %s", e.cfg.PreferenceDays, strings.Join(parts, ", "))
+	days := strconv.Itoa(e.cfg.PreferenceDays)
+	reason := "no product clicks or purchases in the last " + days + " days"
+	if len(counts) > 0 {
+		reason = "most clicked and bought in " + days + " days: "
+		for i, c := range counts {
+			if i > 0 {
+				reason += ", "
+			}
+			reason += c.cat + " (" + strconv.FormatUint(uint64(c.n), 10) + ")"
+		}
 	}
 	switch {
 	case band != "":
-		reason += fmt.Sprintf("; average order %s %s against catalog price terciles %s and %s", aov, e.cfg.Currency, lo, hi)
+		reason += "; average order " + aov.String() + " " + e.cfg.Currency + " against catalog price terciles " + lo.String() + " and " + hi.String()
 	case p.Orders > 0:
 		reason += "; no price band: the catalog has fewer than 3 priced products"
 	}
