@@ -19,8 +19,14 @@ func (s *Span) matches(live, room string) bool {
 func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, oldest int32) (cats, ordered bool) {
 	at := ev.At.UnixMilli()
 	day := dayOf(at)
-	room := sh.intern(ev.Room)
-	live := sh.intern(ev.Live)
+	// The room is kept (rooms, recent events), so it is interned, from the profile's
+	// own list when it is there (no map lookup); the live is only compared and
+	// numbered (placeOf copies it), so it is used as it came.
+	room := p.knownRoom(ev.Room)
+	if room == "" {
+		room = sh.intern(ev.Room)
+	}
+	live := ev.Live
 	p.seen(at)
 	if len(p.Rooms) == 0 && room != "" {
 		p.Rooms = sh.sharedList([]string{room})

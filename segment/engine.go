@@ -54,6 +54,7 @@ type Engine struct {
 	afterShardSnapshot func(shard int)
 	beforeImportWrite  func()
 	unstored           Batch // what a failed commit left, retried with the next one (under commitMu)
+	lastSnapshot       int   // profiles in the last write-through's snapshot (under commitMu)
 	sweepMu            sync.Mutex
 	rank               atomic.Pointer[rankings]
 	subs               atomic.Pointer[[]*subscriber]

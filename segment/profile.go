@@ -327,13 +327,16 @@ func (p *Profile) addRoom(room string) {
 	}
 }
 
-func (p *Profile) inRoom(room string) bool {
+func (p *Profile) inRoom(room string) bool { return p.knownRoom(room) != "" }
+
+// knownRoom returns p's copy of room, "" when p was never in it.
+func (p *Profile) knownRoom(room string) string {
 	for _, r := range p.Rooms {
 		if r == room {
-			return true
+			return r
 		}
 	}
-	return false
+	return ""
 }
 
 // liveSession returns the viewer's session of live, opening one (and counting it on

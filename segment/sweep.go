@@ -255,7 +255,11 @@ func sortedByKey(recs []Record) []keyOrder {
 func (e *Engine) snapshotDirty(b *Batch, a *arena) []*Profile {
 	e.mergeMu.Lock() // a merge lands wholly in this snapshot or wholly in a later one
 	defer e.mergeMu.Unlock()
-	var pending []*Profile
+	// Sized from the last snapshot: under load each is about as large as the one before,
+	// and growing by doubling copied (and barriered) tens of megabytes of records each time.
+	b.Profiles = make([]Record, 0, e.lastSnapshot+e.lastSnapshot/8)
+	pending := make([]*Profile, 0, cap(b.Profiles))
+	defer func() { e.lastSnapshot = len(pending) }()
 	for i, sh := range e.shards {
 		sh.mu.Lock()
 		for _, p := range sh.dirty {
