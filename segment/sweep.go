@@ -271,8 +271,11 @@ func (e *Engine) snapshotDirty(b *Batch, a *arena) []*Profile {
 			p.dirty = false
 			pending = append(pending, p)
 		}
-		clear(sh.dirty)
-		sh.dirty = sh.dirty[:0]
+		// Let the queue go rather than keep its capacity: after a write-through of every
+		// profile (an import, the first minutes of a big node) it would hold a pointer's
+		// worth of memory, and more from growing, per profile for good. Regrowing it
+		// for the next second's changes costs little beside encoding them.
+		sh.dirty = nil
 		b.DeletedProfiles = append(b.DeletedProfiles, sh.deleted...)
 		sh.deleted = nil
 		sh.mu.Unlock()
