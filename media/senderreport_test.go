@@ -67,11 +67,26 @@ func TestJoinerReportsAfterTheReplay(t *testing.T) {
 	if err := tr.WriteRTP(rtpPacket(seq, 46*3000, true, []byte{0x41, 1, 2})); err != nil {
 		t.Fatal(err)
 	}
-	v.drain(s, s.shards[0].q, time.Now())
+	first := time.Now()
+	v.drain(s, s.shards[0].q, first)
 	if len(got) != 1 {
 		t.Fatalf("%d reports after the first live packet, want 1", len(got))
 	}
 	if sr := got[0].(*rtcp.SenderReport); sr.RTPTime-46*3000 > 900 || sr.PacketCount != 47 {
 		t.Fatalf("report maps now to RTP time %d (live is %d), %d packets", sr.RTPTime, 46*3000, sr.PacketCount)
+	}
+	// Later reports: looked for every reportCheckEvery, not on every pass, and not
+	// starved by it. (The binding's last report is moved back a second to make the
+	// next one due, since report reads the clock itself.)
+	b.mu.Lock()
+	b.sr.reportedAt = b.sr.reportedAt.Add(-senderReportInterval)
+	b.mu.Unlock()
+	v.drain(s, s.shards[0].q, first.Add(reportCheckEvery-time.Millisecond))
+	if len(got) != 1 {
+		t.Fatalf("%d reports: a pass before the next check looked for one", len(got))
+	}
+	v.drain(s, s.shards[0].q, first.Add(reportCheckEvery))
+	if len(got) != 2 {
+		t.Fatalf("%d reports: the due report was not sent at the next check", len(got))
 	}
 }

@@ -49,7 +49,8 @@ type Stream struct {
 	soonMu    sync.Mutex
 	soon      *time.Timer
 	soonDue   time.Time    // when soon fires; zero when it is not armed
-	lastFrame atomic.Int64 // when a video frame last ended (Unix ns)
+	epoch     time.Time    // the stream's start, for monotonic times
+	lastFrame atomic.Int64 // when a video frame last ended (ns since epoch, plus 1; 0: never)
 
 	out     *udpOut   // the shared UDP socket for direct writes; nil in unit tests
 	batches sync.Pool // of *udpBatch, for writes outside the shards (NACK answers, joins)
@@ -73,7 +74,7 @@ func newStream(live string, src Source, cfg Config, out *udpOut) *Stream {
 		n = runtime.GOMAXPROCS(0)
 	}
 	s := &Stream{
-		live: live, src: src, join: cfg.JoinKeyframe, backlog: uint64(cfg.Backlog),
+		live: live, src: src, join: cfg.JoinKeyframe, backlog: uint64(cfg.Backlog), epoch: time.Now(),
 		viewers: map[*viewer]*shard{}, done: make(chan struct{}), out: out,
 	}
 	for range n {
@@ -245,9 +246,16 @@ const audioWindow = 40 * time.Millisecond
 // videoFlowing is how recently a frame must have ended for audio to wait for the next.
 const videoFlowing = 200 * time.Millisecond
 
-// wakeWithin wakes the writers within d (or sooner, if already due sooner).
-func (s *Stream) wakeWithin(d time.Duration) {
-	now := time.Now()
+// videoFlowing reports whether a video frame ended within videoFlowing before since
+// (ns since the stream's epoch: monotonic, so a step of the wall clock cannot hold
+// audio back).
+func (s *Stream) videoFlowing(since int64) bool {
+	last := s.lastFrame.Load()
+	return last != 0 && since-(last-1) < int64(videoFlowing)
+}
+
+// wakeWithin wakes the writers within d of now (or sooner, if already due sooner).
+func (s *Stream) wakeWithin(now time.Time, d time.Duration) {
 	s.soonMu.Lock()
 	if due := now.Add(d); s.soonDue.IsZero() || due.Before(s.soonDue) {
 		s.soonDue = due
@@ -342,14 +350,15 @@ func (t *Track) WriteRTP(pkt []byte) error {
 			}
 		}
 	}
-	switch {
+	now := time.Now()
+	switch since := int64(now.Sub(s.epoch)); {
 	case t.kind == webrtc.RTPCodecTypeVideo && h.marker:
-		s.lastFrame.Store(time.Now().UnixNano())
+		s.lastFrame.Store(since + 1)
 		s.wakeNow()
-	case t.kind == webrtc.RTPCodecTypeAudio && time.Now().UnixNano()-s.lastFrame.Load() < int64(videoFlowing):
-		s.wakeWithin(audioWindow)
+	case t.kind == webrtc.RTPCodecTypeAudio && s.videoFlowing(since):
+		s.wakeWithin(now, audioWindow)
 	default:
-		s.wakeWithin(coalesceWindow)
+		s.wakeWithin(now, coalesceWindow)
 	}
 	return nil
 }

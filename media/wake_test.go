@@ -62,6 +62,23 @@ func TestAudioWaitsForTheFrame(t *testing.T) {
 	send(video, false, coalesceWindow)
 	send(video, true, 0)
 
+	// A wake already due sooner is never put off: audio after a frame's first packet
+	// leaves with that frame, not 40 ms later.
+	send(video, false, coalesceWindow)
+	due := soonDue(s)
+	seq++
+	if err := audio.WriteRTP(rtpPacket(seq, uint32(seq), false, []byte{1})); err != nil {
+		t.Fatal(err)
+	}
+	if got := soonDue(s); !got.Equal(due) {
+		t.Fatalf("audio moved the frame's wake from %v to %v", due, got)
+	}
+	send(video, true, 0)
+
+	// Video stopped (its last frame ended 300 ms ago): audio waits coalesceWindow again.
+	s.lastFrame.Store(int64(time.Since(s.epoch)-300*time.Millisecond) + 1)
+	send(audio, false, coalesceWindow)
+
 	// The frame that the audio waits for never comes: the timer still delivers it.
 	s.Start()
 	defer s.Stop()
@@ -74,7 +91,11 @@ func TestAudioWaitsForTheFrame(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	waitSent(uint64(seq)) // what the viewer had waiting when the writers started
+	send(video, true, 0) // disarms the timer the last audio armed
+	waitSent(uint64(seq))
+	// a frame "just ended" (set here, not sent: on a busy machine the wait above can
+	// outlast videoFlowing)
+	s.lastFrame.Store(int64(time.Since(s.epoch)) + 1)
 	send(audio, false, audioWindow)
 	waitSent(uint64(seq))
 	if !soonDue(s).IsZero() {

@@ -349,23 +349,31 @@ func TestBenchMediaAgainstServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := "http://" + u.Host
-	out, err := exec.Command(binary, "bench", "media", "--whip", base+"/whip/benchtest", "--whep", base+"/whep/benchtest",
-		"--viewers", "5", "--bitrate", "500k", "--duration", "3s", "--token", strings.TrimSpace(string(tok))).CombinedOutput()
-	if err != nil {
-		t.Fatalf("bench media: %v\n%s", err, out)
-	}
-	gro := "5" // Linux: the viewers' sockets take the relay's segmented sends whole
-	if runtime.GOOS != "linux" {
-		gro = "0"
-	}
-	for _, want := range []string{
-		`viewers: +5 \(5 connected, 5 counting from RTP headers, ` + gro + ` of them taking segmented sends whole\)`,
-		`packets delivered/s: +[1-9][0-9]* total`,
-		`loss \(sequence gaps\): +0\.0000%`,
-		`\(5 of 5 viewers saw one;`,
-	} {
-		if !regexp.MustCompile(want).Match(out) {
-			t.Errorf("no %q in:\n%s", want, out)
+	// Linux: the viewers' sockets take the relay's segmented sends whole, unless told
+	// not to (--no-gro)
+	for _, noGRO := range []bool{false, true} {
+		args := []string{"bench", "media", "--whip", base + "/whip/benchtest", "--whep", base + "/whep/benchtest",
+			"--viewers", "5", "--bitrate", "500k", "--duration", "3s", "--token", strings.TrimSpace(string(tok))}
+		gro := "5"
+		if noGRO {
+			args = append(args, "--no-gro")
+		}
+		if noGRO || runtime.GOOS != "linux" {
+			gro = "0"
+		}
+		out, err := exec.Command(binary, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("bench media: %v\n%s", err, out)
+		}
+		for _, want := range []string{
+			`viewers: +5 \(5 connected, 5 counting from RTP headers, ` + gro + ` of them taking segmented sends whole\)`,
+			`packets delivered/s: +[1-9][0-9]* total`,
+			`loss \(sequence gaps\): +0\.0000%`,
+			`\(5 of 5 viewers saw one;`,
+		} {
+			if !regexp.MustCompile(want).Match(out) {
+				t.Errorf("no-gro %v: no %q in:\n%s", noGRO, want, out)
+			}
 		}
 	}
 }

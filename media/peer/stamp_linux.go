@@ -32,7 +32,9 @@ func (r *sockReader) init(c *net.UDPConn, gro bool) {
 	if r.gro {
 		r.buf = make([]byte, 1<<16) // a whole segmented send
 	}
-	r.oob = make([]byte, unix.CmsgSpace(16)+unix.CmsgSpace(4))
+	// room for more than the two control messages asked for: were the kernel to cut
+	// them short, a run's segment size would be lost with them
+	r.oob = make([]byte, 128)
 }
 
 // read reads what arrived next: one datagram, or with GRO a run of them, each seg
