@@ -144,11 +144,7 @@ func TestMediaAuthMatrix(t *testing.T) {
 }
 
 func TestMediaICERestart(t *testing.T) {
-	checkMediaLeaks(t)
-	r := newMediaRig(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pub := r.publish(ctx, "shop1")
+	r, ctx, pub := liveRig(t, 30*time.Second)
 	host := r.token(event.RoleHost, "shop1", "host-shop1")
 	path := strings.TrimPrefix(pub.Session, r.srv.URL)
 	resp, body := r.do("PATCH", path, host, "application/trickle-ice-sdpfrag",
@@ -163,11 +159,7 @@ func TestMediaICERestart(t *testing.T) {
 // direct path must stop sending to the old address too, as pion's path does, until a
 // pair is selected again (this test's client never answers the new credentials).
 func TestMediaViewerICERestartStopsTheOldRoute(t *testing.T) {
-	checkMediaLeaks(t)
-	r := newMediaRig(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	r.publish(ctx, "shop1")
+	r, ctx, _ := liveRig(t, 30*time.Second)
 	tok := r.token(event.RoleViewer, "shop1", "v1")
 	v, err := r.client(event.RoleViewer, "shop1", "v1").Watch(ctx, r.srv.URL+"/whep/shop1")
 	if err != nil {

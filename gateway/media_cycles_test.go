@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"fmt"
 	"runtime"
 	"testing"
@@ -56,11 +55,7 @@ func heapInUse() uint64 {
 // plus fully connected ones, and checks nothing is left: no session, no goroutine,
 // no retained memory beyond noise.
 func TestMediaJoinLeaveCycles(t *testing.T) {
-	checkMediaLeaks(t)
-	r := newMediaRig(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
-	defer cancel()
-	pub := r.publish(ctx, "shop1")
+	r, ctx, pub := liveRig(t, 100*time.Second)
 	offer := viewerOffer(t)
 	tok := r.token(event.RoleViewer, "shop1", "cycler")
 	cycle := func() {

@@ -106,6 +106,17 @@ func (r *mediaRig) client(role, room, user string) *peer.Client {
 }
 
 // publish starts a pion publisher on room and waits until the room is live.
+// liveRig is a media rig with room shop1 live, for a test of at most d; the test's
+// end checks for leaked goroutines.
+func liveRig(t *testing.T, d time.Duration) (*mediaRig, context.Context, *peer.Publisher) {
+	t.Helper()
+	checkMediaLeaks(t)
+	r := newMediaRig(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return r, ctx, r.publish(ctx, "shop1")
+}
+
 func (r *mediaRig) publish(ctx context.Context, room string) *peer.Publisher {
 	r.t.Helper()
 	p, err := r.client(event.RoleHost, room, "host-"+room).Publish(ctx, r.srv.URL+"/whip/"+room, r.clip)

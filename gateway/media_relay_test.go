@@ -85,11 +85,7 @@ func (r *udpRelay) via(answer string) string {
 }
 
 func TestMediaNACKRepairsLoss(t *testing.T) {
-	checkMediaLeaks(t)
-	r := newMediaRig(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	r.publish(ctx, "shop1")
+	r, ctx, _ := liveRig(t, 40*time.Second)
 	relay := newUDPRelay(t, r.media.UDPAddr().(*net.UDPAddr))
 	relay.dropEvery.Store(20) // 5 % of the video packets
 	c := r.client(event.RoleViewer, "shop1", "lossy")

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"net"
 	"regexp"
 	"testing"
@@ -17,11 +16,7 @@ import (
 // A viewer that reaches the relay over ICE-TCP only cannot have the direct UDP path:
 // pion's path carries its packets, all of them, and no direct write is made.
 func TestMediaICETCPViewerKeepsPionPath(t *testing.T) {
-	checkMediaLeaks(t)
-	r := newMediaRig(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	r.publish(ctx, "shop1")
+	r, ctx, _ := liveRig(t, 30*time.Second)
 
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)

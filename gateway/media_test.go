@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -25,11 +24,7 @@ func checkMediaLeaks(t *testing.T) {
 }
 
 func TestMediaRelayPionPeers(t *testing.T) {
-	checkMediaLeaks(t)
-	r := newMediaRig(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pub := r.publish(ctx, "shop1")
+	r, ctx, pub := liveRig(t, 30*time.Second)
 
 	const n = 4
 	var viewers []*peer.Viewer
@@ -113,11 +108,7 @@ func TestMediaRelayPionPeers(t *testing.T) {
 // A light viewer (the load generator's) decrypts until its first keyframe, then counts
 // the relay's packets from their RTP headers on its own socket: every one arrives.
 func TestMediaLightViewerCounts(t *testing.T) {
-	checkMediaLeaks(t)
-	r := newMediaRig(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pub := r.publish(ctx, "shop1")
+	r, ctx, pub := liveRig(t, 30*time.Second)
 	defer pub.Close(ctx, true)
 	c := r.client(event.RoleViewer, "shop1", "light")
 	c.Light = true
