@@ -25,4 +25,11 @@ func TestBenchSegmentFinishes(t *testing.T) {
 	if !regexp.MustCompile(`events/s: +\d+`).MatchString(out.String()) {
 		t.Fatalf("no rate: %s", out.String())
 	}
+	cpu := regexp.MustCompile(`cpu: +([0-9.]+) s, ([0-9.]+) µs per event`).FindStringSubmatch(out.String())
+	if cpu == nil {
+		t.Fatalf("no CPU time: %s", out.String())
+	}
+	if s, _ := strconv.ParseFloat(cpu[1], 64); s <= 0 {
+		t.Fatalf("CPU time %s s for 20000 events:\n%s", cpu[1], out.String())
+	}
 }
