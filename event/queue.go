@@ -16,7 +16,8 @@ import (
 type Queue struct {
 	mu         sync.Mutex
 	head, tail *chunk // events are taken from head and added at tail
-	spare      *chunk // emptied chunks kept while a backlog lasts, linked by next (see take)
+	spare      *chunk // emptied chunks kept for reuse, linked by next (see take)
+	spares     int    // chunks in spare
 	n, size    int
 	ready      chan struct{} // holds a token while events may be waiting
 	dropped    atomic.Uint64
@@ -25,6 +26,12 @@ type Queue struct {
 
 // chunkLen is how many events a chunk holds (≈ 75 KiB).
 const chunkLen = 256
+
+// keepSpares is how many emptied chunks a drained queue keeps (≈ 300 KiB): a consumer
+// that takes a burst at a time (the segment engine's subscribers get up to four tag
+// changes per event) would otherwise drain its queue after each burst and leave the
+// burst's chunks to the collector, hundreds of megabytes a minute under load.
+const keepSpares = 4
 
 type chunk struct {
 	ev   [chunkLen]Event
@@ -49,6 +56,7 @@ func (q *Queue) Publish(e Event) bool {
 		c := q.spare
 		if c != nil {
 			q.spare, c.next = c.next, nil
+			q.spares--
 		} else {
 			c = new(chunk)
 		}
@@ -89,19 +97,24 @@ func (q *Queue) take() (e Event, left int, ok bool) {
 	if c.r == c.w && (c.w == chunkLen || q.n == 0) {
 		// Drained: unlink it and keep it as a spare. While a backlog lasts the publisher
 		// refills the chunks the consumer empties, so they are reused rather than
-		// allocated, zeroed and scanned anew (a consumer that works through several
-		// chunks in one turn used to leave all but one to the collector); once the queue
-		// is empty, one spare is enough.
+		// allocated, zeroed and scanned anew; once the queue is empty, keepSpares are
+		// kept for the next burst and the rest left to the collector.
 		q.head = c.next
 		if q.head == nil {
 			q.tail = nil
 		}
 		c.r, c.w = 0, 0 // its slots were cleared as they were taken
 		c.next = q.spare
-		if q.n == 0 {
-			c.next = nil
-		}
 		q.spare = c
+		q.spares++
+		if q.n == 0 && q.spares > keepSpares {
+			last := q.spare
+			for range keepSpares - 1 {
+				last = last.next
+			}
+			last.next = nil
+			q.spares = keepSpares
+		}
 	}
 	return e, q.n, true
 }

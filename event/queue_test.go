@@ -3,6 +3,7 @@ package event
 import (
 	"context"
 	"fmt"
+	"maps"
 	"runtime"
 	"sync"
 	"testing"
@@ -105,10 +106,56 @@ func TestQueueGivesBackMemoryWhenDrained(t *testing.T) {
 	if perEvent < 100 {
 		t.Fatalf("full queue holds only %d bytes per event: the measure is wrong", perEvent)
 	}
-	if drained-before > 2*chunkLen*perEvent {
+	if drained-before > (keepSpares+1)*chunkLen*perEvent {
 		t.Errorf("a drained queue still holds %d bytes (%d per event when full)", drained-before, perEvent)
 	}
 	runtime.KeepAlive(q)
+}
+
+// A consumer that drains its queue after each burst (the engine's subscribers) finds
+// the burst's chunks kept for the next one rather than allocated anew each time.
+func TestQueueReusesChunksAcrossBursts(t *testing.T) {
+	q := NewQueue(1 << 16)
+	burst := func() {
+		for i := range keepSpares * chunkLen {
+			q.Publish(Event{ID: "x", Count: i})
+		}
+		for i := range keepSpares * chunkLen {
+			e, ok := q.TryNext()
+			if !ok || e.Count != i {
+				t.Fatalf("event %d: got %+v, %v", i, e, ok)
+			}
+		}
+	}
+	spares := func() map[*chunk]bool {
+		m := map[*chunk]bool{}
+		for c := q.spare; c != nil; c = c.next {
+			m[c] = true
+		}
+		return m
+	}
+	burst() // the first burst allocates its chunks
+	first := spares()
+	burst()
+	if second := spares(); len(first) != keepSpares || !maps.Equal(first, second) {
+		t.Errorf("the second burst did not reuse the first one's %d chunks (kept %d, then %d others)", keepSpares, len(first), len(second))
+	}
+	// A longer burst keeps no more than keepSpares once drained.
+	for i := range 10 * chunkLen {
+		q.Publish(Event{Count: i})
+	}
+	for {
+		if _, ok := q.TryNext(); !ok {
+			break
+		}
+	}
+	n := 0
+	for c := q.spare; c != nil; c = c.next {
+		n++
+	}
+	if n != keepSpares || q.spares != keepSpares {
+		t.Errorf("a drained queue keeps %d chunks (counted %d), want %d", n, q.spares, keepSpares)
+	}
 }
 
 func TestQueueConcurrentPublishersLoseNothingTaken(t *testing.T) {
