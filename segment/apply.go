@@ -128,8 +128,9 @@ func (e *Engine) applyOrder(sh *shard, p *Profile, o *orderIn, at int64, oldest 
 	p.Orders++
 	p.Spend += o.base
 	p.addOrderTime(at)
-	if len(p.OrderIDs) < maxOrders {
-		p.OrderIDs = append(p.OrderIDs, o.id)
+	b := p.buyer()
+	if len(b.OrderIDs) < maxOrders {
+		b.OrderIDs = append(b.OrderIDs, o.id)
 	}
 	if b := p.bucket(dayOf(at), oldest); b != nil {
 		b.Orders = sat16(uint32(b.Orders) + 1)
@@ -142,7 +143,7 @@ func (e *Engine) applyOrder(sh *shard, p *Profile, o *orderIn, at int64, oldest 
 		}
 		cat = sh.intern(cat)
 		n := uint32(max(it.quantity, 1))
-		p.Bought = addCount(p.Bought, cat, n)
+		b.Bought = addCount(b.Bought, cat, n)
 		p.addCat(dayOf(at), e.oldestCat(), cat, n)
 	}
 }

@@ -45,7 +45,7 @@ func appendProfile(dst []byte, p *Profile) []byte {
 	e.u(profileFormat)
 	e.s(p.ID)
 	e.s(p.Name)
-	e.ss(p.Aliases)
+	e.ss(p.Aliases())
 	for _, v := range []int64{p.FirstSeen, p.LastSeen, p.LastVisit, p.WatchMs, int64(p.GiftValue), int64(p.Spend), p.FirstOrder, p.SecondOrder, p.LastOrder} {
 		e.i(v)
 	}
@@ -53,8 +53,8 @@ func appendProfile(dst []byte, p *Profile) []byte {
 		e.u(uint64(v))
 	}
 	e.counts(p.Clicks)
-	e.counts(p.Bought)
-	e.ss(p.OrderIDs)
+	e.counts(p.Bought())
+	e.ss(p.OrderIDs())
 	e.u(uint64(len(p.Days)))
 	for _, d := range p.Days {
 		e.i(int64(d.Day))
@@ -192,14 +192,17 @@ func unmarshalProfile(data []byte) (*Profile, error) {
 	if d.u() != profileFormat {
 		return nil, errCorrupt
 	}
-	p.ID, p.Name, p.Aliases = d.s(), d.s(), d.ss()
+	p.ID, p.Name = d.s(), d.s()
+	aliases := d.ss()
 	for _, v := range []*int64{&p.FirstSeen, &p.LastSeen, &p.LastVisit, &p.WatchMs, (*int64)(&p.GiftValue), (*int64)(&p.Spend), &p.FirstOrder, &p.SecondOrder, &p.LastOrder} {
 		*v = d.i()
 	}
 	for _, v := range []*uint32{&p.Sessions, &p.Comments, &p.Likes, &p.Gifts, &p.Interactions, &p.Orders} {
 		*v = d.u32()
 	}
-	p.Clicks, p.Bought, p.OrderIDs = d.counts(), d.counts(), d.ss()
+	p.Clicks = d.counts()
+	bought, orderIDs := d.counts(), d.ss()
+	p.setBuyer(aliases, bought, orderIDs)
 	if n := d.n(); n > 0 {
 		p.Days = make([]Bucket, n)
 		for i := range p.Days {

@@ -204,7 +204,7 @@ func (e *Engine) load(ctx context.Context) error {
 		if len(p.Open) > 0 {
 			sh.open[p.ID] = p
 		}
-		for _, a := range p.Aliases {
+		for _, a := range p.Aliases() {
 			e.shardOf(a).alias[a] = p.ID
 		}
 		n++

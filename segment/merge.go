@@ -64,9 +64,7 @@ func (e *Engine) addAliases(id string, keys []string, touched map[*Profile]*shar
 	sh, p := e.lookup(id, true)
 	defer sh.mu.Unlock()
 	for _, k := range added {
-		if !slices.Contains(p.Aliases, k) {
-			p.Aliases = append(p.Aliases, k)
-		}
+		p.addAlias(k)
 	}
 	sh.markDirty(p)
 	if touched != nil {
@@ -119,19 +117,15 @@ func (e *Engine) mergeLocked(from, into string, touched map[*Profile]*shard) (bo
 		}
 	}
 	fsh.alias[from] = into
-	if !slices.Contains(dst.Aliases, from) {
-		dst.Aliases = append(dst.Aliases, from)
-	}
+	dst.addAlias(from)
 	ish.markDirty(dst)
 	if touched != nil {
 		touched[dst] = ish
 	}
 	var later []string
 	if src != nil {
-		for _, a := range src.Aliases {
-			if !slices.Contains(dst.Aliases, a) {
-				dst.Aliases = append(dst.Aliases, a)
-			}
+		for _, a := range src.Aliases() {
+			dst.addAlias(a)
 			if ash := e.shardOf(a); ash == first || ash == second {
 				ash.alias[a] = into
 			} else {
@@ -179,10 +173,13 @@ func mergeProfile(dst, src *Profile) {
 		}
 	}
 	dst.LastOrder = max(dst.LastOrder, src.LastOrder)
-	for _, c := range src.Bought {
-		dst.Bought = addCount(dst.Bought, c.Cat, c.N)
+	if src.buy != nil {
+		b := dst.buyer()
+		for _, c := range src.buy.Bought {
+			b.Bought = addCount(b.Bought, c.Cat, c.N)
+		}
+		b.OrderIDs = append(b.OrderIDs, src.buy.OrderIDs...)
 	}
-	dst.OrderIDs = append(dst.OrderIDs, src.OrderIDs...)
 	for _, b := range src.Days {
 		d := dst.bucket(b.Day, b.Day-1)
 		d.Sessions = sat16(uint32(d.Sessions) + uint32(b.Sessions))

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"slices"
 	"time"
 
 	"github.com/liveroom/liveroom/event"
@@ -106,12 +107,13 @@ type Tags struct {
 
 // Profile is everything the engine keeps about one viewer. Times are Unix ms; zero
 // means never. It is the stored record as well as the in-memory state. The counters
-// and flags sit together so the struct has no padding: at 512 bytes it fits its
-// allocation size class exactly (528 bytes took a 576-byte slot).
+// and flags sit together so the struct has no padding: at 448 bytes it fits its
+// allocation size class exactly (528 bytes took a 576-byte slot). Its JSON form
+// (profile_json.go) spells out the buyer's lists too.
 type Profile struct {
-	ID      string   `json:"id"`
-	Name    string   `json:"name,omitempty"`
-	Aliases []string `json:"aliases,omitempty"`
+	ID   string      `json:"id"`
+	Name string      `json:"name,omitempty"`
+	buy  *buyerFacts // nil for a viewer who never ordered nor was linked to another id
 
 	FirstSeen int64 `json:"first_seen"`
 	LastSeen  int64 `json:"last_seen"`
@@ -132,14 +134,12 @@ type Profile struct {
 	GiftValue Money   `json:"gift_value,omitempty"`
 	Clicks    []Count `json:"clicks,omitempty"`
 
-	Orders      uint32   `json:"orders,omitempty"`
-	ver         uint32   // the stamp of its latest change (markDirty), in the hole before Spend
-	Spend       Money    `json:"spend,omitempty"`
-	FirstOrder  int64    `json:"first_order,omitempty"`
-	SecondOrder int64    `json:"second_order,omitempty"`
-	LastOrder   int64    `json:"last_order,omitempty"`
-	Bought      []Count  `json:"bought,omitempty"`
-	OrderIDs    []string `json:"order_ids,omitempty"`
+	Orders      uint32 `json:"orders,omitempty"`
+	ver         uint32 // the stamp of its latest change (markDirty), in the hole before Spend
+	Spend       Money  `json:"spend,omitempty"`
+	FirstOrder  int64  `json:"first_order,omitempty"`
+	SecondOrder int64  `json:"second_order,omitempty"`
+	LastOrder   int64  `json:"last_order,omitempty"`
 
 	Days   []Bucket      `json:"days,omitempty"`
 	Cats   []CatDay      `json:"cats,omitempty"`
@@ -151,6 +151,64 @@ type Profile struct {
 	Consent *bool `json:"consent,omitempty"`
 	Tags    Tags  `json:"tags"`
 	RFM     RFM   `json:"rfm"`
+}
+
+// buyerFacts are the lists only a buyer has, and a profile that an order linked to
+// other ids: most viewers never order, so one pointer (8 bytes) instead of three
+// lists (72) keeps every profile a size class smaller.
+type buyerFacts struct {
+	Aliases  []string // other ids merged into or linked to this one
+	Bought   []Count  // items bought per category, lifetime
+	OrderIDs []string
+}
+
+// buyer returns p's buyer lists, making them on first use.
+func (p *Profile) buyer() *buyerFacts {
+	if p.buy == nil {
+		p.buy = &buyerFacts{}
+	}
+	return p.buy
+}
+
+// Aliases are the other ids merged into or linked to p.
+func (p *Profile) Aliases() []string {
+	if p.buy == nil {
+		return nil
+	}
+	return p.buy.Aliases
+}
+
+// Bought counts the items p bought per category.
+func (p *Profile) Bought() []Count {
+	if p.buy == nil {
+		return nil
+	}
+	return p.buy.Bought
+}
+
+// OrderIDs are p's orders' ids.
+func (p *Profile) OrderIDs() []string {
+	if p.buy == nil {
+		return nil
+	}
+	return p.buy.OrderIDs
+}
+
+// setBuyer sets p's buyer lists (decoding), leaving p without any when all are empty.
+func (p *Profile) setBuyer(aliases []string, bought []Count, orderIDs []string) {
+	if len(aliases)+len(bought)+len(orderIDs) == 0 {
+		p.buy = nil
+		return
+	}
+	p.buy = &buyerFacts{Aliases: aliases, Bought: bought, OrderIDs: orderIDs}
+}
+
+// addAlias records id k as p's, once.
+func (p *Profile) addAlias(k string) {
+	if !slices.Contains(p.Aliases(), k) {
+		b := p.buyer()
+		b.Aliases = append(b.Aliases, k)
+	}
 }
 
 // Limits on the lists a profile keeps, so one busy viewer cannot grow without bound.

@@ -64,3 +64,28 @@ func decodeAs[W any](b []byte, set func(W)) error {
 	set(v)
 	return nil
 }
+
+// profileFields is Profile without its methods, for encoding/json.
+type profileFields Profile
+
+// profileJSON is a profile's JSON form (records stored before the binary format, and
+// the export): its fields with the buyer's lists beside them.
+type profileJSON struct {
+	*profileFields
+	Aliases  []string `json:"aliases,omitempty"`
+	Bought   []Count  `json:"bought,omitempty"`
+	OrderIDs []string `json:"order_ids,omitempty"`
+}
+
+func (p *Profile) MarshalJSON() ([]byte, error) {
+	return json.Marshal(profileJSON{profileFields: (*profileFields)(p), Aliases: p.Aliases(), Bought: p.Bought(), OrderIDs: p.OrderIDs()})
+}
+
+func (p *Profile) UnmarshalJSON(b []byte) error {
+	v := profileJSON{profileFields: (*profileFields)(p)}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	p.setBuyer(v.Aliases, v.Bought, v.OrderIDs)
+	return nil
+}

@@ -90,12 +90,12 @@ func (e *Engine) view(p *Profile) ViewerView {
 	now := e.now().UnixMilli()
 	today := dayOf(now)
 	v := ViewerView{
-		ID: p.ID, Name: p.Name, Aliases: slices.Clone(p.Aliases),
+		ID: p.ID, Name: p.Name, Aliases: slices.Clone(p.Aliases()),
 		FirstSeen: msTime(p.FirstSeen), LastSeen: msTime(p.LastSeen), LastVisit: msPtr(p.LastVisit),
 		Sessions: int(p.Sessions), WatchSeconds: p.WatchMs / 1000,
 		Comments: int(p.Comments), Likes: int(p.Likes), Gifts: int(p.Gifts), GiftValue: p.GiftValue,
 		Clicks: listOf(p.Clicks), Orders: int(p.Orders), Spend: p.Spend, AOV: p.Spend.Div(int64(p.Orders)),
-		Currency: e.cfg.Currency, LastOrder: msPtr(p.LastOrder), Bought: listOf(p.Bought),
+		Currency: e.cfg.Currency, LastOrder: msPtr(p.LastOrder), Bought: listOf(p.Bought()),
 		Consent: p.Consent, RFM: p.RFM, LiveSessions: []liveView{}, Recent: []recentView{},
 	}
 	v.PriceBand, _, _ = e.catalog.band(v.AOV, p.Orders > 0)
@@ -159,7 +159,7 @@ func (e *Engine) Identities(_ context.Context, id string) ([]string, error) {
 		return nil, notFound(id)
 	}
 	defer sh.mu.Unlock()
-	return append([]string{p.ID}, p.Aliases...), nil
+	return append([]string{p.ID}, p.Aliases()...), nil
 }
 
 // Export returns everything held about id (GDPR access).
@@ -170,7 +170,7 @@ func (e *Engine) Export(ctx context.Context, id string) (Export, error) {
 	}
 	rec, _ := json.Marshal(p)
 	out := Export{Profile: rec, View: e.view(p), Events: []json.RawMessage{}, Orders: []json.RawMessage{}}
-	owners := append([]string{p.ID}, p.Aliases...)
+	owners := append([]string{p.ID}, p.Aliases()...)
 	sh.mu.Unlock()
 	held, err := e.store.Held(ctx, owners)
 	if err != nil {
@@ -207,9 +207,9 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 	p.gone = true
 	delete(sh.profiles, p.ID)
 	delete(sh.open, p.ID)
-	owners := append([]string{p.ID}, p.Aliases...)
+	owners := append([]string{p.ID}, p.Aliases()...)
 	sh.mu.Unlock()
-	for _, a := range p.Aliases {
+	for _, a := range p.Aliases() {
 		ash := e.shardOf(a)
 		ash.mu.Lock()
 		delete(ash.alias, a)

@@ -205,10 +205,9 @@ func TestBoltLockedByAnotherHolder(t *testing.T) {
 
 func TestProfileCodecRoundTrip(t *testing.T) {
 	yes := true
-	p := &Profile{ID: "v", Name: "Ann", Aliases: []string{"g1", "email:a@b.c"}, FirstSeen: -5, LastSeen: 1781517600000, LastVisit: 3,
+	p := &Profile{ID: "v", Name: "Ann", FirstSeen: -5, LastSeen: 1781517600000, LastVisit: 3,
 		Sessions: 4, WatchMs: 123456, Comments: 2, Likes: 9, Gifts: 1, GiftValue: 1_500_000, Interactions: 12,
 		Clicks: []Count{{"shoes", 3}}, Orders: 2, Spend: 25_010_000, FirstOrder: 1, SecondOrder: 2, LastOrder: 2,
-		Bought: []Count{{"bags", 1}}, OrderIDs: []string{"o1", "o2"},
 		Days:  []Bucket{{Day: 20000, Sessions: 1, Orders: 2, Interactions: 3, WatchSec: 4, Spend: -5}},
 		Cats:  []CatDay{{Day: 20000, Cat: "shoes", N: 3}},
 		Lives: []LiveSession{{at: placeOf("L", "r"), Start: 7, WatchMs: 8}}, Rooms: []string{"r"},
@@ -216,6 +215,7 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 		Recent: []Recent{newRecent(9, event.Like, "x")}, Consent: &yes,
 		Tags: Tags{Activity: High, Value: "vip", Lifecycle: Loyal, Preference: []string{"shoes", PriceMid}, Since: [4]int64{1, 2, 3, 4}},
 		RFM:  RFM{R: 5, F: 4, M: 3, Segment: "Champions"}}
+	p.setBuyer([]string{"g1", "email:a@b.c"}, []Count{{"bags", 1}}, []string{"o1", "o2"})
 	got, err := unmarshalProfile(marshalProfile(p))
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +228,9 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 	// Lives and open presences hold a place number; their JSON spells out the names.
 	for _, want := range []string{`"lives":[{"live":"L","room":"r","start":7,"watch_ms":8}]`,
 		`"open":[{"live":"L","room":"r","start":1,"last":2,"refs":2}]`,
-		`"recent":[{"at":9,"type":"like","detail":"x"}]`} {
+		`"recent":[{"at":9,"type":"like","detail":"x"}]`,
+		// The buyer's lists sit apart in memory; the JSON (the export) still holds them.
+		`"aliases":["g1","email:a@b.c"]`, `"bought":[{"c":"bags","n":1}]`, `"order_ids":["o1","o2"]`} {
 		if !bytes.Contains(a, []byte(want)) {
 			t.Fatalf("JSON lacks %s:\n%s", want, a)
 		}
@@ -236,6 +238,9 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 	var fromJSON Profile
 	if err := json.Unmarshal(a, &fromJSON); err != nil {
 		t.Fatal(err)
+	}
+	if !slices.Equal(fromJSON.OrderIDs(), []string{"o1", "o2"}) {
+		t.Fatalf("order ids from JSON: %q", fromJSON.OrderIDs())
 	}
 	if c, _ := json.Marshal(&fromJSON); !bytes.Equal(a, c) {
 		t.Fatalf("JSON round trip:\n%s\n%s", a, c)
