@@ -84,9 +84,9 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, old
 		if cat == "" {
 			cat = e.catalog.category(ev.SKU)
 		}
-		cat = sh.intern(cat)
-		p.Clicks = addCount(p.Clicks, cat, 1)
-		p.addCat(day, e.oldestCat(), cat, 1)
+		c := categoryOf(cat)
+		p.Clicks = addCount(p.Clicks, c, 1)
+		p.addCat(day, e.oldestCat(), c, 1)
 		interaction, cats = true, true
 		detail = ev.SKU
 	case event.DM:
@@ -141,10 +141,9 @@ func (e *Engine) applyOrder(sh *shard, p *Profile, o *orderIn, at int64, oldest 
 		if cat == "" {
 			cat = e.catalog.category(it.sku)
 		}
-		cat = sh.intern(cat)
-		n := uint32(max(it.quantity, 1))
-		b.Bought = addCount(b.Bought, cat, n)
-		p.addCat(dayOf(at), e.oldestCat(), cat, n)
+		c, n := categoryOf(cat), uint32(max(it.quantity, 1))
+		b.Bought = addCount(b.Bought, c, n)
+		p.addCat(dayOf(at), e.oldestCat(), c, n)
 	}
 }
 

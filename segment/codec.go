@@ -30,7 +30,7 @@ func (e *enc) ss(v []string) {
 func (e *enc) counts(v []Count) {
 	e.u(uint64(len(v)))
 	for _, c := range v {
-		e.s(c.Cat)
+		e.s(c.Cat())
 		e.u(uint64(c.N))
 	}
 }
@@ -67,7 +67,7 @@ func appendProfile(dst []byte, p *Profile) []byte {
 	e.u(uint64(len(p.Cats)))
 	for _, c := range p.Cats {
 		e.i(int64(c.Day))
-		e.s(c.Cat)
+		e.s(c.Cat())
 		e.u(uint64(c.N))
 	}
 	e.u(uint64(len(p.Lives)))
@@ -177,7 +177,7 @@ func (d *dec) counts() []Count {
 	}
 	out := make([]Count, n)
 	for i := range out {
-		out[i] = Count{Cat: d.s(), N: d.u32()}
+		out[i] = newCount(d.s(), d.u32())
 	}
 	return out
 }
@@ -212,7 +212,7 @@ func unmarshalProfile(data []byte) (*Profile, error) {
 	if n := d.n(); n > 0 {
 		p.Cats = make([]CatDay, n)
 		for i := range p.Cats {
-			p.Cats[i] = CatDay{Day: int32(d.i()), Cat: d.s(), N: d.u32()}
+			p.Cats[i] = CatDay{Day: int32(d.i()), cat: categoryOf(d.s()), N: d.u32()}
 		}
 	}
 	if n := d.n(); n > 0 {

@@ -224,9 +224,6 @@ func (e *Engine) internProfile(sh *shard, p *Profile) {
 	for i := range p.Tags.Preference {
 		p.Tags.Preference[i] = sh.intern(p.Tags.Preference[i])
 	}
-	for i := range p.Cats {
-		p.Cats[i].Cat = sh.intern(p.Cats[i].Cat)
-	}
 	for i := range p.Rooms {
 		p.Rooms[i] = sh.intern(p.Rooms[i])
 	}

@@ -88,6 +88,22 @@ func (p place) live() string { return p.pair()[0] }
 // room is the place's room ("" when unknown).
 func (p place) room() string { return p.pair()[1] }
 
+// category is a product category by its number: 4 bytes in a profile's click,
+// purchase and preference lists instead of a string (16 bytes, and a pointer the
+// collector follows, several per profile). A shop has few categories next to its
+// viewers; past maxCategories a new one is kept as category 0 ("") and counted nowhere.
+type category uint32
+
+const maxCategories = 1 << 20
+
+var categories = newTable[string](maxCategories)
+
+func categoryOf(name string) category {
+	return category(categories.id(name, strings.Clone)) // not the event's buffer
+}
+
+func (c category) String() string { return categories.value(uint32(c)) }
+
 // eventTypes numbers the event types a profile's recent events hold (one byte each),
 // starting with the known ones; a type first seen later is added, up to 255 types.
 var eventTypes = newTable[event.Type](256, event.Join, event.Leave, event.WatchStart, event.WatchStop, event.Watch,

@@ -163,7 +163,7 @@ func mergeProfile(dst, src *Profile) {
 	dst.GiftValue += src.GiftValue
 	dst.Interactions += src.Interactions
 	for _, c := range src.Clicks {
-		dst.Clicks = addCount(dst.Clicks, c.Cat, c.N)
+		dst.Clicks = addCount(dst.Clicks, c.cat, c.N)
 	}
 	dst.Orders += src.Orders
 	dst.Spend += src.Spend
@@ -176,7 +176,7 @@ func mergeProfile(dst, src *Profile) {
 	if src.buy != nil {
 		b := dst.buyer()
 		for _, c := range src.buy.Bought {
-			b.Bought = addCount(b.Bought, c.Cat, c.N)
+			b.Bought = addCount(b.Bought, c.cat, c.N)
 		}
 		b.OrderIDs = append(b.OrderIDs, src.buy.OrderIDs...)
 	}
@@ -189,7 +189,7 @@ func mergeProfile(dst, src *Profile) {
 		d.Spend += b.Spend
 	}
 	for _, c := range src.Cats {
-		dst.addCat(c.Day, c.Day-1, c.Cat, c.N)
+		dst.addCat(c.Day, c.Day-1, c.cat, c.N)
 	}
 	for _, l := range src.Lives {
 		if !slices.ContainsFunc(dst.Lives, func(x LiveSession) bool { return x.Live() == l.Live() }) && len(dst.Lives) < maxLives {

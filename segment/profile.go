@@ -31,18 +31,24 @@ type Bucket struct {
 }
 
 // CatDay counts product clicks and purchased items in one category on one day
-// (the preference window). The string first: 24 bytes, not 32.
+// (the preference window): 12 bytes. Its JSON form names the category.
 type CatDay struct {
-	Cat string `json:"c"`
-	Day int32  `json:"d"`
-	N   uint32 `json:"n"`
+	cat category
+	Day int32
+	N   uint32
 }
 
-// Count is a lifetime count per category.
+func (c CatDay) Cat() string { return c.cat.String() }
+
+// Count is a lifetime count per category. Its JSON form names the category.
 type Count struct {
-	Cat string `json:"c"`
-	N   uint32 `json:"n"`
+	cat category
+	N   uint32
 }
+
+func (c Count) Cat() string { return c.cat.String() }
+
+func newCount(cat string, n uint32) Count { return Count{cat: categoryOf(cat), N: n} }
 
 // LiveSession is one live broadcast a viewer attended and how long they watched it.
 // Its JSON form (the stored record's and the export's) names the live and the room.
@@ -278,12 +284,12 @@ func (p *Profile) addWatch(start, end int64, oldest int32) {
 }
 
 // addCat counts n in category cat on day (preference window).
-func (p *Profile) addCat(day, oldest int32, cat string, n uint32) {
-	if cat == "" || day <= oldest {
+func (p *Profile) addCat(day, oldest int32, cat category, n uint32) {
+	if cat == 0 || day <= oldest {
 		return
 	}
 	for i := range p.Cats {
-		if p.Cats[i].Day == day && p.Cats[i].Cat == cat {
+		if p.Cats[i].Day == day && p.Cats[i].cat == cat {
 			p.Cats[i].N += n
 			return
 		}
@@ -294,7 +300,7 @@ func (p *Profile) addCat(day, oldest int32, cat string, n uint32) {
 			p.Cats = p.Cats[1:] // drop the oldest entry: the list is kept in arrival order
 		}
 	}
-	p.Cats = push(p.Cats, CatDay{Day: day, Cat: cat, N: n})
+	p.Cats = push(p.Cats, CatDay{Day: day, cat: cat, N: n})
 }
 
 func (p *Profile) pruneCats(oldest int32) {
@@ -319,12 +325,12 @@ func (p *Profile) prune(oldestBucket, oldestCat int32) {
 	p.pruneCats(oldestCat)
 }
 
-func addCount(list []Count, cat string, n uint32) []Count {
-	if cat == "" {
+func addCount(list []Count, cat category, n uint32) []Count {
+	if cat == 0 {
 		return list
 	}
 	for i := range list {
-		if list[i].Cat == cat {
+		if list[i].cat == cat {
 			list[i].N += n
 			return list
 		}
@@ -332,7 +338,7 @@ func addCount(list []Count, cat string, n uint32) []Count {
 	if len(list) >= maxCats {
 		return list
 	}
-	return push(list, Count{Cat: cat, N: n})
+	return push(list, Count{cat: cat, N: n})
 }
 
 // seen moves first/last seen with an event at ms.

@@ -77,10 +77,13 @@ type profileJSON struct {
 	OrderIDs []string `json:"order_ids,omitempty"`
 }
 
-func (p *Profile) MarshalJSON() ([]byte, error) {
-	return json.Marshal(profileJSON{profileFields: (*profileFields)(p), Aliases: p.Aliases(), Bought: p.Bought(), OrderIDs: p.OrderIDs()})
+// MarshalJSON writes p's JSON form. A value receiver: a Profile marshalled by value
+// (a copy, a list of them) keeps its buyer's lists too.
+func (p Profile) MarshalJSON() ([]byte, error) {
+	return json.Marshal(profileJSON{profileFields: (*profileFields)(&p), Aliases: p.Aliases(), Bought: p.Bought(), OrderIDs: p.OrderIDs()})
 }
 
+// UnmarshalJSON reads p's JSON form (records stored before the binary format).
 func (p *Profile) UnmarshalJSON(b []byte) error {
 	v := profileJSON{profileFields: (*profileFields)(p)}
 	if err := json.Unmarshal(b, &v); err != nil {
@@ -88,4 +91,30 @@ func (p *Profile) UnmarshalJSON(b []byte) error {
 	}
 	p.setBuyer(v.Aliases, v.Bought, v.OrderIDs)
 	return nil
+}
+
+// countJSON and catDayJSON are the stored and exported forms, the category named.
+type countJSON struct {
+	Cat string `json:"c"`
+	N   uint32 `json:"n"`
+}
+
+type catDayJSON struct {
+	Cat string `json:"c"`
+	Day int32  `json:"d"`
+	N   uint32 `json:"n"`
+}
+
+func (c Count) MarshalJSON() ([]byte, error) { return json.Marshal(countJSON{Cat: c.Cat(), N: c.N}) }
+
+func (c *Count) UnmarshalJSON(b []byte) error {
+	return decodeAs(b, func(v countJSON) { *c = newCount(v.Cat, v.N) })
+}
+
+func (c CatDay) MarshalJSON() ([]byte, error) {
+	return json.Marshal(catDayJSON{Cat: c.Cat(), Day: c.Day, N: c.N})
+}
+
+func (c *CatDay) UnmarshalJSON(b []byte) error {
+	return decodeAs(b, func(v catDayJSON) { *c = CatDay{cat: categoryOf(v.Cat), Day: v.Day, N: v.N} })
 }

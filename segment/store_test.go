@@ -207,15 +207,15 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 	yes := true
 	p := &Profile{ID: "v", Name: "Ann", FirstSeen: -5, LastSeen: 1781517600000, LastVisit: 3,
 		Sessions: 4, WatchMs: 123456, Comments: 2, Likes: 9, Gifts: 1, GiftValue: 1_500_000, Interactions: 12,
-		Clicks: []Count{{"shoes", 3}}, Orders: 2, Spend: 25_010_000, FirstOrder: 1, SecondOrder: 2, LastOrder: 2,
+		Clicks: []Count{newCount("shoes", 3)}, Orders: 2, Spend: 25_010_000, FirstOrder: 1, SecondOrder: 2, LastOrder: 2,
 		Days:  []Bucket{{Day: 20000, Sessions: 1, Orders: 2, Interactions: 3, WatchSec: 4, Spend: -5}},
-		Cats:  []CatDay{{Day: 20000, Cat: "shoes", N: 3}},
+		Cats:  []CatDay{{Day: 20000, cat: categoryOf("shoes"), N: 3}},
 		Lives: []LiveSession{{at: placeOf("L", "r"), Start: 7, WatchMs: 8}}, Rooms: []string{"r"},
 		Open:   []Span{{at: placeOf("L", "r"), Start: 1, Last: 2, Refs: 2}},
 		Recent: []Recent{newRecent(9, event.Like, "x")}, Consent: &yes,
 		Tags: Tags{Activity: High, Value: "vip", Lifecycle: Loyal, Preference: []string{"shoes", PriceMid}, Since: [4]int64{1, 2, 3, 4}},
 		RFM:  RFM{R: 5, F: 4, M: 3, Segment: "Champions"}}
-	p.setBuyer([]string{"g1", "email:a@b.c"}, []Count{{"bags", 1}}, []string{"o1", "o2"})
+	p.setBuyer([]string{"g1", "email:a@b.c"}, []Count{newCount("bags", 1)}, []string{"o1", "o2"})
 	got, err := unmarshalProfile(marshalProfile(p))
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +230,9 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 		`"open":[{"live":"L","room":"r","start":1,"last":2,"refs":2}]`,
 		`"recent":[{"at":9,"type":"like","detail":"x"}]`,
 		// The buyer's lists sit apart in memory; the JSON (the export) still holds them.
-		`"aliases":["g1","email:a@b.c"]`, `"bought":[{"c":"bags","n":1}]`, `"order_ids":["o1","o2"]`} {
+		`"aliases":["g1","email:a@b.c"]`, `"bought":[{"c":"bags","n":1}]`, `"order_ids":["o1","o2"]`,
+		// Categories are numbers in memory; the JSON names them.
+		`"clicks":[{"c":"shoes","n":3}]`, `"cats":[{"c":"shoes","d":20000,"n":3}]`} {
 		if !bytes.Contains(a, []byte(want)) {
 			t.Fatalf("JSON lacks %s:\n%s", want, a)
 		}
@@ -241,6 +243,9 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 	}
 	if !slices.Equal(fromJSON.OrderIDs(), []string{"o1", "o2"}) {
 		t.Fatalf("order ids from JSON: %q", fromJSON.OrderIDs())
+	}
+	if byValue, _ := json.Marshal(*p); !bytes.Equal(a, byValue) { // a copy keeps the buyer's lists
+		t.Fatalf("marshalled by value:\n%s\n%s", a, byValue)
 	}
 	if c, _ := json.Marshal(&fromJSON); !bytes.Equal(a, c) {
 		t.Fatalf("JSON round trip:\n%s\n%s", a, c)

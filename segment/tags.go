@@ -166,7 +166,7 @@ func (e *Engine) value(p *Profile, explain bool) (string, string) {
 // every viewer at each sweep allocates only for the few whose preference changed.
 func (e *Engine) preference(p *Profile, now int64, explain bool, words []string) ([]string, string) {
 	type catN struct {
-		cat string
+		cat category
 		n   uint32
 	}
 	from := dayOf(now) - int32(e.cfg.PreferenceDays)
@@ -176,9 +176,9 @@ func (e *Engine) preference(p *Profile, now int64, explain bool, words []string)
 		if c.Day <= from {
 			continue
 		}
-		i := slices.IndexFunc(counts, func(x catN) bool { return x.cat == c.Cat })
+		i := slices.IndexFunc(counts, func(x catN) bool { return x.cat == c.cat })
 		if i < 0 {
-			counts = append(counts, catN{c.Cat, c.N})
+			counts = append(counts, catN{c.cat, c.N})
 		} else {
 			counts[i].n += c.N
 		}
@@ -187,11 +187,11 @@ func (e *Engine) preference(p *Profile, now int64, explain bool, words []string)
 		if a.n != b.n {
 			return int(b.n) - int(a.n)
 		}
-		return strings.Compare(a.cat, b.cat)
+		return strings.Compare(a.cat.String(), b.cat.String())
 	})
 	counts = counts[:min(len(counts), e.cfg.TopCategories)]
 	for _, c := range counts {
-		words = append(words, c.cat)
+		words = append(words, c.cat.String())
 	}
 	aov := p.Spend.Div(int64(p.Orders))
 	band, lo, hi := e.catalog.band(aov, p.Orders > 0)
@@ -209,7 +209,7 @@ func (e *Engine) preference(p *Profile, now int64, explain bool, words []string)
 			if i > 0 {
 				reason += ", "
 			}
-			reason += c.cat + " (" + strconv.FormatUint(uint64(c.n), 10) + ")"
+			reason += c.cat.String() + " (" + strconv.FormatUint(uint64(c.n), 10) + ")"
 		}
 	}
 	switch {
