@@ -78,7 +78,7 @@ type shard struct {
 	open     map[string]*Profile // profiles with an open presence (sweep, live end)
 	dirty    []*Profile
 	deleted  []string
-	names    map[string]string   // interned rooms, lives, categories
+	names    map[string]string   // interned rooms and tag words
 	lists    map[string][]string // shared room and preference lists (sharedList)
 	// changes counts the changes to the shard's profiles; with the shard's index it
 	// stamps each change (Profile.ver), unique across the engine up to the
