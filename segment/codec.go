@@ -186,7 +186,11 @@ func (d *dec) counts() []Count {
 func unmarshalProfile(data []byte) (*Profile, error) {
 	p := &Profile{}
 	if len(data) > 0 && data[0] == '{' {
-		return p, json.Unmarshal(data, p)
+		if err := json.Unmarshal(data, p); err != nil {
+			return nil, err
+		}
+		p.dropUnnamed()
+		return p, nil
 	}
 	d := &dec{b: data}
 	if d.u() != profileFormat {
@@ -246,5 +250,6 @@ func unmarshalProfile(data []byte) (*Profile, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
+	p.dropUnnamed()
 	return p, nil
 }

@@ -152,9 +152,9 @@ func (w *wireItem) toEvent(now time.Time) (event.Event, error) {
 			return event.Event{}, err
 		}
 	}
-	// A room and a live are held once for the whole process (intern.go): checked
-	// like ids, so an import cannot fill memory with long or arbitrary ones.
-	for _, c := range []struct{ what, v string }{{"room", w.Room}, {"live", w.Live}} {
+	// A room, a live and a category are held once for the whole process (intern.go):
+	// checked like ids, so an import cannot fill memory with long or arbitrary ones.
+	for _, c := range []struct{ what, v string }{{"room", w.Room}, {"live", w.Live}, {"category", w.Category}} {
 		if err := validID(c.what, c.v); c.v != "" && err != nil {
 			return event.Event{}, err
 		}
@@ -228,6 +228,9 @@ func (w *wireItem) order() (*event.OrderInfo, error) {
 	for i, l := range w.Items {
 		if l.Quantity < 0 {
 			return nil, fmt.Errorf("items[%d].quantity must not be negative", i)
+		}
+		if err := validID(fmt.Sprintf("items[%d].category", i), l.Category); l.Category != "" && err != nil {
+			return nil, err
 		}
 		o.Items = append(o.Items, event.Item{SKU: l.SKU, Category: l.Category, Price: string(l.Price), Quantity: l.Quantity})
 	}

@@ -159,6 +159,18 @@ type Profile struct {
 	RFM     RFM   `json:"rfm"`
 }
 
+// dropUnnamed removes the category entries of a decoded record that got no number
+// (category 0: the process's category table was full), rather than keep them under
+// "" and write them back so, or count them together as one nameless preference.
+func (p *Profile) dropUnnamed() {
+	unnamed := func(c Count) bool { return c.cat == 0 }
+	p.Clicks = slices.DeleteFunc(p.Clicks, unnamed)
+	p.Cats = slices.DeleteFunc(p.Cats, func(c CatDay) bool { return c.cat == 0 })
+	if p.buy != nil {
+		p.buy.Bought = slices.DeleteFunc(p.buy.Bought, unnamed)
+	}
+}
+
 // buyerFacts are the lists only a buyer has, and a profile that an order linked to
 // other ids: most viewers never order, so one pointer (8 bytes) instead of three
 // lists (72) keeps every profile a size class smaller.

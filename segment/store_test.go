@@ -309,3 +309,38 @@ func TestSortedByKey(t *testing.T) {
 		t.Fatal("keys out of order")
 	}
 }
+
+// Categories are numbered by a process-wide table of bounded size. A stored record
+// decoded once it is full loses the categories it cannot number, rather than keep them
+// under "" (written back so, and summed into one nameless preference).
+func TestCategoriesPastAFullTableAreDropped(t *testing.T) {
+	today := dayOf(t0.UnixMilli())
+	p := &Profile{ID: "v", Clicks: []Count{newCount("shoes", 2), newCount("hats", 1)},
+		Cats: []CatDay{{Day: today, cat: categoryOf("shoes"), N: 2}, {Day: today, cat: categoryOf("hats"), N: 1}}}
+	p.setBuyer(nil, []Count{newCount("hats", 1)}, []string{"o1"})
+	bin := marshalProfile(p)
+	js, _ := json.Marshal(p)
+	saved := categories
+	t.Cleanup(func() { categories = saved })
+	categories = newTable[string](2) // "" and one name
+	categoryOf("shoes")
+	if categoryOf("hats") != 0 {
+		t.Fatal("setup: the table is not full")
+	}
+	e := newEngine(t, nil, &clock{t: t0})
+	for name, rec := range map[string][]byte{"binary": bin, "JSON": js} {
+		got, err := unmarshalProfile(rec)
+		if err != nil {
+			t.Fatal(name, err)
+		}
+		if len(got.Clicks) != 1 || got.Clicks[0].Cat() != "shoes" || len(got.Cats) != 1 || got.Cats[0].Cat() != "shoes" || len(got.Bought()) != 0 {
+			t.Errorf("%s: clicks %v, cats %v, bought %v; want shoes only", name, got.Clicks, got.Cats, got.Bought())
+		}
+		if words, reason := e.preference(got, t0.UnixMilli(), true, nil); slices.Contains(words, "") || !slices.Contains(words, "shoes") {
+			t.Errorf("%s: preference %q (%s)", name, words, reason)
+		}
+		if again, _ := json.Marshal(got); bytes.Contains(again, []byte(`"c":""`)) {
+			t.Errorf("%s: written back with an empty category: %s", name, again)
+		}
+	}
+}
