@@ -63,6 +63,9 @@ func (t *table[K]) id(k K, own func(K) K) uint32 {
 
 func (t *table[K]) value(n uint32) K { return (*t.vals.Load())[n] }
 
+// size is how many values the table holds (the zero value included).
+func (t *table[K]) size() int { return len(*t.vals.Load()) }
+
 // place is a (live, room) pair: a viewer's live sessions and open presences name one
 // by its number (4 bytes) instead of holding two strings (32 bytes), about a tenth of
 // a million profiles' memory. Lives and rooms are few next to viewers (imported ones
