@@ -167,7 +167,7 @@ func (p *Profile) dropUnnamed() {
 	p.Clicks = slices.DeleteFunc(p.Clicks, unnamed)
 	p.Cats = slices.DeleteFunc(p.Cats, func(c CatDay) bool { return c.cat == 0 })
 	if p.buy != nil {
-		p.buy.Bought = slices.DeleteFunc(p.buy.Bought, unnamed)
+		p.setBuyer(p.buy.Aliases, slices.DeleteFunc(p.buy.Bought, unnamed), p.buy.OrderIDs)
 	}
 }
 
