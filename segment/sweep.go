@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -87,16 +88,16 @@ func (e *Engine) Sweep() {
 	today := dayOf(now)
 	oldest := e.oldest(now)
 	var rs, fs, ms []int64
+	var list []*Profile // one shard's profiles, reused
 	for _, sh := range e.shards {
 		e.pause(&budget)
-		sh.mu.Lock()
-		for _, p := range sh.profiles {
+		list = sh.profileList(list[:0])
+		sh.inBatches(list, func(p *Profile) {
 			p.prune(oldest, today-int32(e.cfg.PreferenceDays))
 			if r, f, m, ok := e.rfmValues(p, today); ok {
 				rs, fs, ms = append(rs, r), append(fs, f), append(ms, m)
 			}
-		}
-		sh.mu.Unlock()
+		})
 	}
 	e.rank.Store(&rankings{r: rfm.NewRanking(rs), f: rfm.NewRanking(fs), m: rfm.NewRanking(ms)})
 
@@ -113,7 +114,9 @@ func (e *Engine) Sweep() {
 				delete(sh.open, id)
 			}
 		}
-		for _, p := range sh.profiles {
+		sh.mu.Unlock()
+		list = sh.profileList(list[:0])
+		sh.inBatches(list, func(p *Profile) {
 			_, _, _, buyer := e.rfmValues(p, today)
 			p.ranked = buyer
 			old := p.RFM
@@ -131,13 +134,51 @@ func (e *Engine) Sweep() {
 					}
 				}
 			}
-		}
-		sh.mu.Unlock()
+		})
 		if len(changes) > 0 {
 			e.metrics.tagChanges.Add(float64(len(changes)))
 			e.publishAll(changes)
 			changes = changes[:0]
 		}
+	}
+}
+
+// lockBatch is how many profiles a sweep or a write-through handles per hold of a
+// shard's lock. A shard of a million-profile node holds about 16,000: handled in one
+// hold, the tap's consumer waited 50–170 ms for every event of that shard, the tap
+// filled and tag changes came seconds late.
+const lockBatch = 256
+
+// profileList appends the shard's profiles to list, under its lock.
+func (sh *shard) profileList(list []*Profile) []*Profile {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for _, p := range sh.profiles {
+		list = append(list, p)
+	}
+	return list
+}
+
+// batchGap, set only by tests, runs between two batches of inBatches, the lock free.
+var batchGap func()
+
+// inBatches calls fn for each profile of list still in the shard, lockBatch at a time
+// under the shard's lock, letting other goroutines in between.
+func (sh *shard) inBatches(list []*Profile, fn func(*Profile)) {
+	for start := 0; start < len(list); start += lockBatch {
+		if start > 0 {
+			runtime.Gosched()
+			if batchGap != nil {
+				batchGap()
+			}
+		}
+		sh.mu.Lock()
+		for _, p := range list[start:min(start+lockBatch, len(list))] {
+			if !p.gone { // erased or merged away since the list was taken
+				fn(p)
+			}
+		}
+		sh.mu.Unlock()
 	}
 }
 
@@ -262,23 +303,26 @@ func (e *Engine) snapshotDirty(b *Batch, a *arena) []*Profile {
 	defer func() { e.lastSnapshot = len(pending) }()
 	for i, sh := range e.shards {
 		sh.mu.Lock()
-		for _, p := range sh.dirty {
-			p.queued = false
-			if p.gone || !p.dirty {
-				continue
-			}
-			b.Profiles = append(b.Profiles, Record{Key: p.ID, Data: a.add(p)})
-			p.dirty = false
-			pending = append(pending, p)
-		}
-		// Let the queue go rather than keep its capacity: after a write-through of every
-		// profile (an import, the first minutes of a big node) it would hold a pointer's
-		// worth of memory, and more from growing, per profile for good. Regrowing it
-		// for the next second's changes costs little beside encoding them.
+		// The queue is taken whole, and changes from now on queue anew for the next
+		// write-through; a queued profile changed before its turn is encoded as it is
+		// then. The new queue starts empty rather than with the old one's capacity:
+		// after a write-through of every profile (an import, the first minutes of a big
+		// node) that would hold a pointer's worth of memory per profile for good.
+		list := sh.dirty
 		sh.dirty = nil
 		b.DeletedProfiles = append(b.DeletedProfiles, sh.deleted...)
 		sh.deleted = nil
 		sh.mu.Unlock()
+		// Encoded lockBatch at a time, so the tap's consumer is not held off for long.
+		sh.inBatches(list, func(p *Profile) {
+			p.queued = false
+			if !p.dirty {
+				return
+			}
+			b.Profiles = append(b.Profiles, Record{Key: p.ID, Data: a.add(p)})
+			p.dirty = false
+			pending = append(pending, p)
+		})
 		if e.afterShardSnapshot != nil {
 			e.afterShardSnapshot(i)
 		}
