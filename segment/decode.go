@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/liveroom/liveroom/event"
@@ -138,7 +139,7 @@ func validID(what, s string) error {
 		return fmt.Errorf("%s must be valid UTF-8 of at most %d characters", what, maxIDLen)
 	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
+		if unicode.IsControl(r) { // C0, DEL and C1
 			return fmt.Errorf("%s must not contain control characters", what)
 		}
 	}
