@@ -80,11 +80,7 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, old
 		interaction = true
 		detail = ev.Gift
 	case event.ProductClick:
-		cat := ev.Category
-		if cat == "" {
-			cat = e.catalog.category(ev.SKU)
-		}
-		c := categoryOf(cat)
+		c := e.categoryFor(ev.Category, ev.SKU)
 		p.Clicks = addCount(p.Clicks, c, 1)
 		p.addCat(day, e.oldestCat(), c, 1)
 		interaction, cats = true, true
@@ -103,7 +99,7 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, old
 		}
 	case event.Order:
 		if o != nil {
-			e.applyOrder(sh, p, o, at, oldest)
+			e.applyOrder(p, o, at, oldest)
 			cats, ordered = true, true
 			detail = o.id + " " + o.base.String() + " " + e.cfg.Currency
 		}
@@ -123,28 +119,32 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, old
 }
 
 // applyOrder folds a parsed order into p.
-func (e *Engine) applyOrder(sh *shard, p *Profile, o *orderIn, at int64, oldest int32) {
+func (e *Engine) applyOrder(p *Profile, o *orderIn, at int64, oldest int32) {
 	p.visit(at)
 	p.Orders++
 	p.Spend += o.base
 	p.addOrderTime(at)
-	b := p.buyer()
-	if len(b.OrderIDs) < maxOrders {
-		b.OrderIDs = append(b.OrderIDs, o.id)
+	buy := p.buyer()
+	if len(buy.OrderIDs) < maxOrders {
+		buy.OrderIDs = append(buy.OrderIDs, o.id)
 	}
 	if b := p.bucket(dayOf(at), oldest); b != nil {
 		b.Orders = sat16(uint32(b.Orders) + 1)
 		b.Spend += o.base
 	}
 	for _, it := range o.items {
-		cat := it.category
-		if cat == "" {
-			cat = e.catalog.category(it.sku)
-		}
-		c, n := categoryOf(cat), uint32(max(it.quantity, 1))
-		b.Bought = addCount(b.Bought, c, n)
+		c, n := e.categoryFor(it.category, it.sku), uint32(max(it.quantity, 1))
+		buy.Bought = addCount(buy.Bought, c, n)
 		p.addCat(dayOf(at), e.oldestCat(), c, n)
 	}
+}
+
+// categoryFor numbers cat, or when it is empty the catalog's category of sku.
+func (e *Engine) categoryFor(cat, sku string) category {
+	if cat == "" {
+		cat = e.catalog.category(sku)
+	}
+	return categoryOf(cat)
 }
 
 // openSpan starts (or joins) the viewer's presence in a live or room.

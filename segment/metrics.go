@@ -32,18 +32,19 @@ func newMetrics(reg prometheus.Registerer, e *Engine) (*metrics, error) {
 	// The process-wide tables never shrink, and past their capacity a new category or
 	// (live, room) pair is counted nowhere: operators can watch them fill.
 	for _, t := range []struct {
-		name      string
-		size, max func() int
+		name     string
+		size     func() int
+		capacity int
 	}{
-		{"category", func() int { return categories.size() }, func() int { return categories.max }},
-		{"place", func() int { return places.size() }, func() int { return places.max }},
+		{"category", func() int { return categories.size() }, maxCategories},
+		{"place", func() int { return places.size() }, maxPlaces},
 	} {
 		opts := func(name, help string) prometheus.GaugeOpts {
 			return prometheus.GaugeOpts{Namespace: "liveroom", Subsystem: "segment", Name: name, Help: help, ConstLabels: prometheus.Labels{"table": t.name}}
 		}
 		cols = append(cols,
 			prometheus.NewGaugeFunc(opts("table_entries", "Names numbered by a process-wide table (categories, live and room pairs)."), func() float64 { return float64(t.size()) }),
-			prometheus.NewGaugeFunc(opts("table_capacity", "The most names the table numbers; past it a new one is counted nowhere."), func() float64 { return float64(t.max()) }))
+			prometheus.NewGaugeFunc(opts("table_capacity", "The most names the table numbers; past it a new one is counted nowhere."), func() float64 { return float64(t.capacity) }))
 	}
 	for _, col := range cols {
 		if err := reg.Register(col); err != nil {

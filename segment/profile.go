@@ -167,7 +167,10 @@ func (p *Profile) dropUnnamed() {
 	p.Clicks = slices.DeleteFunc(p.Clicks, unnamed)
 	p.Cats = slices.DeleteFunc(p.Cats, func(c CatDay) bool { return c.cat == 0 })
 	if p.buy != nil {
-		p.setBuyer(p.buy.Aliases, slices.DeleteFunc(p.buy.Bought, unnamed), p.buy.OrderIDs)
+		p.buy.Bought = slices.DeleteFunc(p.buy.Bought, unnamed)
+		if p.buy.empty() {
+			p.buy = nil
+		}
 	}
 }
 
@@ -179,6 +182,8 @@ type buyerFacts struct {
 	Bought   []Count  // items bought per category, lifetime
 	OrderIDs []string
 }
+
+func (b buyerFacts) empty() bool { return len(b.Aliases)+len(b.Bought)+len(b.OrderIDs) == 0 }
 
 // buyer returns p's buyer lists, making them on first use.
 func (p *Profile) buyer() *buyerFacts {
@@ -214,11 +219,12 @@ func (p *Profile) OrderIDs() []string {
 
 // setBuyer sets p's buyer lists (decoding), leaving p without any when all are empty.
 func (p *Profile) setBuyer(aliases []string, bought []Count, orderIDs []string) {
-	if len(aliases)+len(bought)+len(orderIDs) == 0 {
-		p.buy = nil
-		return
+	b := buyerFacts{Aliases: aliases, Bought: bought, OrderIDs: orderIDs}
+	p.buy = nil
+	if !b.empty() {
+		p.buy = new(buyerFacts)
+		*p.buy = b // a copy: b itself stays off the heap when empty
 	}
-	p.buy = &buyerFacts{Aliases: aliases, Bought: bought, OrderIDs: orderIDs}
 }
 
 // addAlias records id k as p's, once.

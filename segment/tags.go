@@ -173,7 +173,7 @@ func (e *Engine) preference(p *Profile, now int64, explain bool, words []string)
 	var countBuf [16]catN
 	counts := countBuf[:0]
 	for _, c := range p.Cats {
-		if c.Day <= from || c.cat == 0 { // 0: no name (see dropUnnamed)
+		if c.Day <= from {
 			continue
 		}
 		i := slices.IndexFunc(counts, func(x catN) bool { return x.cat == c.cat })
