@@ -33,13 +33,35 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 	data := fs.String("data", "", "folder for segment.db (default: a temporary folder, removed after)")
 	rate := fs.Int("rate", 0, "events per second to offer (0: as fast as the engine takes them)")
 	shards := fs.Int("shards", segment.DefaultConfig().Shards, "profile shards")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	traffic := fs.String("traffic", "history", "history: events of random viewers at random times over the last 60 days "+
+		"(a shop's imported past, every event touching a cold profile); live: the measured events are a live room's, "+
+		"from --present viewers at a time in --rooms rooms, after --history events of the population's past (not measured)")
+	present := fs.Int("present", 20_000, "live traffic: viewers present at a time (a leaving one is replaced by another of --viewers)")
+	rooms := fs.Int("rooms", 10, "live traffic: rooms live at once")
+	history := fs.Int("history", -1, "live traffic: events of the past applied before the measured ones (default: 3 per viewer)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured events to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile, taken after the run, to this file")
 	if code := parseFlags(fs, args, stdout, "Usage: liveroom bench segment [--events N] [--viewers V] [--data DIR] [--rate R]\n\n"); code >= 0 {
 		return code
 	}
 	if *events < 1 || *viewers < 1 {
 		fmt.Fprintln(stderr, "liveroom bench segment: --events and --viewers must be positive")
+		return 2
+	}
+	run := segmentRun{events: *events, viewers: *viewers, rate: *rate, shards: *shards, cpuProfile: *cpuProfile, memProfile: *memProfile}
+	switch *traffic {
+	case "history":
+	case "live":
+		if *present < 1 || *rooms < 1 {
+			fmt.Fprintln(stderr, "liveroom bench segment: --present and --rooms must be positive")
+			return 2
+		}
+		run.present, run.rooms, run.history = *present, *rooms, *history
+		if run.history < 0 {
+			run.history = 3 * *viewers
+		}
+	default:
+		fmt.Fprintf(stderr, "liveroom bench segment: --traffic is history or live, not %q\n", *traffic)
 		return 2
 	}
 	dir := *data
@@ -52,20 +74,7 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return 1
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(stderr, err)
-			return 1
-		}
-		defer pprof.StopCPUProfile()
-	}
-	if err := runSegmentBench(dir, *events, *viewers, *rate, *shards, *memProfile, stdout); err != nil {
+	if err := run.do(dir, stdout); err != nil {
 		fmt.Fprintln(stderr, "liveroom bench segment:", err)
 		return 1
 	}
@@ -80,14 +89,23 @@ func heapInUse() uint64 {
 	return m.HeapAlloc
 }
 
-func runSegmentBench(dir string, events, viewers, rate, shards int, memProfile string, out io.Writer) error {
+// segmentRun is one run of the segment bench.
+type segmentRun struct {
+	events, viewers, rate, shards int
+	cpuProfile, memProfile        string
+	// Live traffic (present > 0): history events first, not measured.
+	present, rooms, history int
+}
+
+func (r segmentRun) do(dir string, out io.Writer) error {
+	events, viewers, rate, shards, memProfile := r.events, r.viewers, r.rate, r.shards, r.memProfile
 	store, err := segment.OpenBolt(filepath.Join(dir, "segment.db"), time.Second)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	gen := synth.New(viewers, time.Now(), 1)
-	sent := make([]int64, events+1) // when each event entered the tap (Unix ns)
+	sent := make([]int64, r.history+events+1) // when each event entered the tap (Unix ns), by sequence number
 	// The bench's own buffers exist before the baseline, so the heap per profile
 	// counts the engine only.
 	tap := event.NewQueue(1 << 16)
@@ -112,19 +130,60 @@ func runSegmentBench(dir string, events, viewers, rate, shards int, memProfile s
 			if err != nil {
 				return
 			}
-			if seq, ok := synth.SeqOf(c.Tag.Cause); ok && seq < uint64(len(sent)) {
+			// Only the measured events' changes count (sent is 0 for the history's).
+			if seq, ok := synth.SeqOf(c.Tag.Cause); ok && seq < uint64(len(sent)) && sent[seq] != 0 {
 				delays = append(delays, time.Duration(time.Now().UnixNano()-sent[seq]))
 			}
 		}
 	})
 
-	fmt.Fprintf(out, "segment bench: %d events over %d viewers, %d shards, store %s, GOMAXPROCS %d\n",
-		events, viewers, shards, filepath.Join(dir, "segment.db"), runtime.GOMAXPROCS(0))
+	traffic := "history (random viewers, random times over the last 60 days)"
+	if r.present > 0 {
+		traffic = fmt.Sprintf("live (%d viewers present in %d rooms, after %d events of history)", r.present, r.rooms, r.history)
+	}
+	fmt.Fprintf(out, "segment bench: %d events over %d viewers, traffic %s, %d shards, store %s, GOMAXPROCS %d\n",
+		events, viewers, traffic, shards, filepath.Join(dir, "segment.db"), runtime.GOMAXPROCS(0))
+	var appliedBefore uint64
+	if r.present > 0 {
+		// The population's past, not measured: every viewer a profile with some
+		// history, written through, before the live room opens.
+		histStart := time.Now()
+		var ev event.Event
+		for range r.history {
+			gen.Next(&ev)
+			for !tap.Publish(ev) {
+				runtime.Gosched()
+			}
+		}
+		for eng.Consumed() < uint64(r.history) {
+			time.Sleep(time.Millisecond)
+		}
+		if err := eng.Flush(context.Background()); err != nil {
+			return err
+		}
+		runtime.GC() // the measured part starts from the heap the history left, not its garbage
+		fmt.Fprintf(out, "history:             %d events, %d profiles, in %s (not measured)\n", r.history, eng.Count(), time.Since(histStart).Round(time.Millisecond))
+		gen.Live(r.present, r.rooms)
+		appliedBefore = eng.Applied()
+	}
 	// The generator runs on a thread of its own, so that its CPU time (making events
 	// and publishing them, which chat and media do in a server) can be told apart
 	// from the engine's.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	stopProfile := func() {}
+	if r.cpuProfile != "" {
+		f, err := os.Create(r.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		stopProfile = sync.OnceFunc(pprof.StopCPUProfile)
+		defer stopProfile()
+	}
 	genStart, genOK := threadCPU()
 	start, cpuStart := time.Now(), procCPU(os.Getpid())
 	var ev event.Event
@@ -147,10 +206,11 @@ func runSegmentBench(dir string, events, viewers, rate, shards int, memProfile s
 	genEnd, _ := threadCPU()
 	// Consumed, not Applied: an event that changes no profile (the leave of a viewer
 	// the engine never saw join, a staff member's own activity) is done with too.
-	for eng.Consumed() < uint64(events) {
+	for eng.Consumed() < uint64(r.history+events) {
 		time.Sleep(time.Millisecond)
 	}
 	elapsed, cpu := time.Since(start), procCPU(os.Getpid())-cpuStart
+	stopProfile() // the measured events only, not the final write-through
 	flushStart := time.Now()
 	if err := eng.Flush(context.Background()); err != nil {
 		return err
@@ -189,7 +249,7 @@ func runSegmentBench(dir string, events, viewers, rate, shards int, memProfile s
 		fmt.Fprintf(out, "engine cpu:          %.2f s, %.2f µs per event, %.0f events/s per core (the process less the generator's thread, %.3f s)\n",
 			engine, engine*1e6/float64(events), float64(events)/engine, genCPU)
 	}
-	fmt.Fprintf(out, "applied:             %d of the %d events changed a profile\n", eng.Applied(), events)
+	fmt.Fprintf(out, "applied:             %d of the %d events changed a profile\n", eng.Applied()-appliedBefore, events)
 	slices.Sort(delays)
 	if n := len(delays); n > 0 {
 		fmt.Fprintf(out, "event→tag change:    p50 %s, p99 %s, max %s over %d tag changes (subscriber drops %d)\n",

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -12,10 +13,53 @@ import (
 // change no profile (it waited for every event to change one, and hung when the
 // synthetic stream held a leave of a viewer never seen to join).
 func TestBenchSegmentFinishes(t *testing.T) {
+	out := runBenchSegment(t, "--events", "20000", "--viewers", "2000")
+	checkBenchSegment(t, out)
+}
+
+// Live traffic applies the population's history first and measures only the live
+// room's events.
+func TestBenchSegmentLiveTraffic(t *testing.T) {
+	out := runBenchSegment(t, "--traffic", "live", "--events", "20000", "--viewers", "2000", "--present", "300", "--rooms", "3")
+	if !regexp.MustCompile(`traffic live \(300 viewers present in 3 rooms, after 6000 events of history\)`).MatchString(out.String()) {
+		t.Fatalf("no traffic line: %s", out.String())
+	}
+	m := regexp.MustCompile(`history: +6000 events, (\d+) profiles`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no history line: %s", out.String())
+	}
+	if n, _ := strconv.Atoi(m[1]); n < 1000 || n > 2000 {
+		t.Fatalf("%d profiles after 3 events per viewer of 2000:\n%s", n, out.String())
+	}
+	checkBenchSegment(t, out)
+}
+
+func TestBenchSegmentRefusesBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--traffic", "busy"},
+		{"--traffic", "live", "--present", "0"},
+		{"--traffic", "live", "--rooms", "-1"},
+		{"--events", "0"},
+	} {
+		var out, errb bytes.Buffer
+		if code := benchSegment(args, &out, &errb); code != 2 || !strings.Contains(errb.String(), "liveroom bench segment: ") {
+			t.Errorf("%v: exit %d, %q", args, code, errb.String())
+		}
+	}
+}
+
+func runBenchSegment(t *testing.T, args ...string) *bytes.Buffer {
+	t.Helper()
 	var out, errb bytes.Buffer
-	if code := benchSegment([]string{"--events", "20000", "--viewers", "2000", "--data", t.TempDir()}, &out, &errb); code != 0 {
+	if code := benchSegment(append(args, "--data", t.TempDir()), &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
+	return &out
+}
+
+// checkBenchSegment checks a run of 20000 measured events.
+func checkBenchSegment(t *testing.T, out *bytes.Buffer) {
+	t.Helper()
 	m := regexp.MustCompile(`applied: +(\d+) of the 20000 events`).FindStringSubmatch(out.String())
 	if m == nil {
 		t.Fatalf("output: %s", out.String())

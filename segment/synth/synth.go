@@ -18,9 +18,10 @@ type Gen struct {
 	rng     *rand.Rand
 	now     time.Time
 	seq     uint64
-	ids     []string // the next events' ids, cut from one string
-	next    int      // index of the next id in ids
-	ends    []int    // scratch for cutting ids
+	ids     []string  // the next events' ids, cut from one string
+	next    int       // index of the next id in ids
+	ends    []int     // scratch for cutting ids
+	live    *liveRoom // set by Live: the events that follow are a live room's
 }
 
 // New makes a generator over viewers viewer ids, with times up to now.
@@ -41,11 +42,25 @@ func New(viewers int, now time.Time, seed uint64) *Gen {
 	return g
 }
 
-// mix is the share of each type, in thousandths.
-var mix = []struct {
+// share is an event type's share of a mix, in thousandths.
+type share struct {
 	t event.Type
 	n int
-}{
+}
+
+// pick is the type that r (0–999) falls on in mix.
+func pick(mix []share, r int) event.Type {
+	for _, m := range mix {
+		if r < m.n {
+			return m.t
+		}
+		r -= m.n
+	}
+	return mix[len(mix)-1].t
+}
+
+// mix is the share of each type, in thousandths.
+var mix = []share{
 	{event.Join, 100}, {event.WatchStart, 50}, {event.Danmaku, 300}, {event.Like, 300},
 	{event.ProductClick, 90}, {event.WatchStop, 50}, {event.Leave, 100}, {event.Order, 10},
 }
@@ -56,15 +71,11 @@ func (g *Gen) Seq() uint64 { return g.seq }
 // Next fills ev with the next event and returns its sequence number.
 func (g *Gen) Next(ev *event.Event) uint64 {
 	g.seq++
-	r := g.rng.IntN(1000)
-	t := mix[len(mix)-1].t
-	for _, m := range mix {
-		if r < m.n {
-			t = m.t
-			break
-		}
-		r -= m.n
+	if g.live != nil {
+		g.nextLive(ev)
+		return g.seq
 	}
+	t := pick(mix, g.rng.IntN(1000))
 	v := g.rng.IntN(len(g.Viewers))
 	at := g.now.Add(-time.Duration(g.rng.Int64N(int64(60 * 24 * time.Hour))))
 	*ev = event.Event{
@@ -77,17 +88,100 @@ func (g *Gen) Next(ev *event.Event) uint64 {
 		// One live a day per viewer, so joins and leaves of a day meet.
 		Live: g.lives[(v+int(at.Unix()/86400))%len(g.lives)],
 	}
-	switch t {
+	g.fill(ev)
+	return g.seq
+}
+
+// Live turns the events that follow into live traffic: present viewers at a time, drawn
+// from the whole population, spread over rooms that are live now, each visit a join,
+// a watch start, likes, comments, gifts, product clicks and now and then an order,
+// then a watch stop and a leave, after which another viewer takes the place. Events
+// carry the wall clock's time. What Next made before (the history of the last 60
+// days) is the population's past.
+func (g *Gen) Live(present, rooms int) {
+	present, rooms = max(present, 1), max(rooms, 1)
+	l := &liveRoom{slots: make([]slot, present)}
+	for r := range rooms {
+		l.rooms = append(l.rooms, "room-"+strconv.Itoa(r+1))
+		l.lives = append(l.lives, "live-now-"+strconv.Itoa(r+1))
+	}
+	for i := range l.slots {
+		l.slots[i].viewer = int32(g.rng.IntN(len(g.Viewers)))
+	}
+	g.live = l
+}
+
+// liveRoom is the state of Live's traffic.
+type liveRoom struct {
+	rooms, lives []string
+	slots        []slot
+}
+
+// slot is one present viewer's place in a room and how far their visit has come.
+type slot struct {
+	viewer int32
+	stage  uint8
+}
+
+// A visit's stages: each event of a slot moves it on, except interactions, which go on
+// until a visit's end is drawn.
+const (
+	arriving uint8 = iota // next: join the chat
+	joined                // next: start watching
+	watching              // next: an interaction, or stop watching
+	stopped               // next: leave; then a new viewer takes the slot
+)
+
+// liveMix is the share of each interaction while watching, in thousandths.
+var liveMix = []share{
+	{event.Like, 500}, {event.Danmaku, 300}, {event.ProductClick, 120}, {event.Gift, 40}, {event.Order, 20},
+}
+
+// visitEnd is the chance, in thousandths, that a watching viewer's next event ends the
+// visit: a visit holds about 50 interactions.
+const visitEnd = 20
+
+func (g *Gen) nextLive(ev *event.Event) {
+	l := g.live
+	i := g.rng.IntN(len(l.slots))
+	s := &l.slots[i]
+	room := i % len(l.rooms)
+	*ev = event.Event{
+		ID: g.nextID(), At: time.Now(), Viewer: g.Viewers[s.viewer], Role: event.RoleViewer,
+		Room: l.rooms[room], Live: l.lives[room],
+	}
+	switch s.stage {
+	case arriving:
+		ev.Type, s.stage = event.Join, joined
+	case joined:
+		ev.Type, s.stage = event.WatchStart, watching
+	case stopped:
+		ev.Type, s.stage = event.Leave, arriving
+		s.viewer = int32(g.rng.IntN(len(g.Viewers)))
+	default:
+		if g.rng.IntN(1000) < visitEnd {
+			ev.Type, s.stage = event.WatchStop, stopped
+			return
+		}
+		ev.Type = pick(liveMix, g.rng.IntN(1000))
+		g.fill(ev)
+	}
+}
+
+// fill sets what an event of ev.Type carries besides who, where and when.
+func (g *Gen) fill(ev *event.Event) {
+	switch ev.Type {
 	case event.Danmaku:
 		ev.Text = "nice!"
 	case event.Like:
 		ev.Count = 1 + g.rng.IntN(5)
+	case event.Gift:
+		ev.Gift, ev.Count, ev.Value = "rose", 1, 0.99
 	case event.ProductClick:
 		ev.SKU, ev.Category = "sku-1", g.cats[g.rng.IntN(len(g.cats))]
 	case event.Order:
 		ev.Order = g.orders[g.rng.IntN(len(g.orders))]
 	}
-	return g.seq
 }
 
 // idBatch is how many ids are made at once: one allocation for all of them instead

@@ -1,0 +1,59 @@
+package synth
+
+import (
+	"testing"
+	"time"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// Live traffic is visits: with one present viewer, every visit is a join, a watch
+// start, interactions, a watch stop and a leave, in that order and in the room's live.
+func TestLiveTrafficIsWholeVisits(t *testing.T) {
+	g := New(100, time.Now(), 7)
+	var ev event.Event
+	for range 50 {
+		g.Next(&ev) // history first: the live traffic goes on from it
+	}
+	g.Live(1, 1)
+	want := event.Join
+	visits, interactions := 0, map[event.Type]int{}
+	viewer := ""
+	for range 20_000 {
+		g.Next(&ev)
+		if ev.Room != "room-1" || ev.Live != "live-now-1" || ev.Role != event.RoleViewer || ev.At.IsZero() {
+			t.Fatalf("event %+v: not a viewer's in the live room", ev)
+		}
+		switch want {
+		case event.Join, event.WatchStart, event.Leave:
+			if ev.Type != want {
+				t.Fatalf("got %s, want %s", ev.Type, want)
+			}
+		}
+		switch ev.Type {
+		case event.Join:
+			viewer, want = ev.Viewer, event.WatchStart
+		case event.WatchStart:
+			want = ""
+		case event.WatchStop:
+			want = event.Leave
+		case event.Leave:
+			visits++
+			want = event.Join
+		default:
+			interactions[ev.Type]++
+		}
+		if ev.Viewer != viewer {
+			t.Fatalf("%s by %s in %s's visit", ev.Type, ev.Viewer, viewer)
+		}
+	}
+	// About 50 interactions a visit: 20,000 events hold a few hundred visits.
+	if visits < 100 || visits > 1000 {
+		t.Fatalf("%d visits in 20,000 events", visits)
+	}
+	for _, k := range []event.Type{event.Like, event.Danmaku, event.ProductClick, event.Gift, event.Order} {
+		if interactions[k] == 0 {
+			t.Fatalf("no %s among %v", k, interactions)
+		}
+	}
+}
