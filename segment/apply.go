@@ -23,16 +23,18 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, old
 	// own list when it is there (no map lookup); the live is only compared and
 	// numbered (placeOf copies it), so it is used as it came.
 	room := p.knownRoom(ev.Room)
-	if room == "" {
+	if room == "" && ev.Room != "" {
 		room = sh.intern(ev.Room)
+		if len(p.Rooms) < maxRooms {
+			// A first visit: the new list is shared with the shard's viewers who were
+			// in the same rooms too, as the first one was (a private copy per viewer
+			// took memory and a cache miss per event).
+			var buf [maxRooms]string
+			p.Rooms = sh.sharedList(append(append(buf[:0], p.Rooms...), room))
+		}
 	}
 	live := ev.Live
 	p.seen(at)
-	if len(p.Rooms) == 0 && room != "" {
-		p.Rooms = sh.sharedList([]string{room})
-	} else {
-		p.addRoom(room)
-	}
 	if ev.Name != "" && !staffRole(ev.Role) { // a DM from staff carries the sender's name
 		p.Name = ev.Name
 	}

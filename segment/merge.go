@@ -98,14 +98,14 @@ func (e *Engine) mergeLocked(from, into string, touched map[*Profile]*shard) (bo
 		second.mu.Lock()
 		defer second.mu.Unlock()
 	}
-	dst, ok := ish.profiles[into]
-	if !ok {
+	dst := ish.profiles.get(into)
+	if dst == nil {
 		return false, nil
 	}
-	src, ok := fsh.profiles[from]
-	if ok {
+	src := fsh.profiles.get(from)
+	if src != nil {
 		mergeProfile(dst, src)
-		delete(fsh.profiles, from)
+		fsh.profiles.del(from)
 		delete(fsh.open, from)
 		src.gone = true
 		fsh.deleted = append(fsh.deleted, from)

@@ -133,7 +133,7 @@ func (e *Engine) Count() int {
 	n := 0
 	for _, sh := range e.shards {
 		sh.mu.Lock()
-		n += len(sh.profiles)
+		n += sh.profiles.len()
 		sh.mu.Unlock()
 	}
 	return n
@@ -205,7 +205,7 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 		return notFound(id)
 	}
 	p.gone = true
-	delete(sh.profiles, p.ID)
+	sh.profiles.del(p.ID)
 	delete(sh.open, p.ID)
 	owners := append([]string{p.ID}, p.Aliases()...)
 	sh.mu.Unlock()

@@ -29,7 +29,7 @@ func (e *Engine) Segments(ctx context.Context) SegmentCounts {
 	}
 	for _, sh := range e.shards {
 		sh.mu.Lock()
-		for _, p := range sh.profiles {
+		for p := range sh.profiles.all() {
 			out.Viewers++
 			out.Dimensions[DimActivity][p.Tags.Activity]++
 			out.Dimensions[DimValue][p.Tags.Value]++
@@ -104,9 +104,9 @@ func (e *Engine) memberIDs(dim int, tag string) []string {
 	var ids []string
 	for _, sh := range e.shards {
 		sh.mu.Lock()
-		for id, p := range sh.profiles {
+		for p := range sh.profiles.all() {
 			if holds(p, dim, tag) {
-				ids = append(ids, id)
+				ids = append(ids, p.ID)
 			}
 		}
 		sh.mu.Unlock()
@@ -148,8 +148,8 @@ func (e *Engine) member(id string, dim int, tag string) (Member, bool) {
 	sh := e.shardOf(id)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	p, ok := sh.profiles[id]
-	if !ok || !holds(p, dim, tag) {
+	p := sh.profiles.get(id)
+	if p == nil || !holds(p, dim, tag) {
 		return Member{}, false // changed since listed
 	}
 	return member(p, dim), true
@@ -222,7 +222,7 @@ func (e *Engine) Analytics(ctx context.Context, room string) Analytics {
 	a := Analytics{Room: room}
 	for _, sh := range e.shards {
 		sh.mu.Lock()
-		for _, p := range sh.profiles {
+		for p := range sh.profiles.all() {
 			if room != "" && !p.inRoom(room) {
 				continue
 			}

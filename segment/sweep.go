@@ -153,7 +153,7 @@ const lockBatch = 256
 func (sh *shard) profileList(list []*Profile) []*Profile {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	for _, p := range sh.profiles {
+	for p := range sh.profiles.all() {
 		list = append(list, p)
 	}
 	return list

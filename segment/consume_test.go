@@ -1,0 +1,107 @@
+package segment
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// The tap's consumer takes events in batches and warms the cache ahead of them; it
+// still applies every event once, in the tap's order, and on Close applies what was
+// queued before it.
+func TestTapEventsAppliedInOrderAcrossBatches(t *testing.T) {
+	tap := event.NewQueue(1 << 12)
+	// Published before the engine exists: the first batches are full ones.
+	const n = 10*consumeBatch + 7
+	for i := range n {
+		x := ev(event.Danmaku, fmt.Sprintf("v%d", i%3), t0) // one time: order of arrival decides
+		x.Text = fmt.Sprintf("m%d", i)
+		if !tap.Publish(x) {
+			t.Fatal("tap full")
+		}
+	}
+	e, err := New(testConfig(), Deps{Store: NewMemoryStore(), Tap: tap, Now: (&clock{t: t0}).Now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	deadline := time.Now().Add(10 * time.Second)
+	for e.Consumed() < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := e.Consumed(); got != n {
+		t.Fatalf("consumed %d of %d", got, n)
+	}
+	for v := range 3 {
+		p := viewer(t, e, fmt.Sprintf("v%d", v))
+		want := (n - v + 2) / 3
+		if p.Comments != want {
+			t.Errorf("v%d: %d comments, want %d", v, p.Comments, want)
+		}
+		// The recent events are the viewer's last, newest first.
+		last := n - 1 - (n-1-v)%3
+		if len(p.Recent) != maxRecent {
+			t.Fatalf("v%d: %d recent events", v, len(p.Recent))
+		}
+		for i, r := range p.Recent {
+			if want := fmt.Sprintf("m%d", last-3*i); r.Detail != want {
+				t.Errorf("v%d recent %d: %q, want %q", v, i, r.Detail, want)
+			}
+		}
+	}
+	// Events queued when the engine closes are applied before it stops.
+	for i := range 2 * consumeBatch {
+		tap.Publish(ev(event.Like, fmt.Sprintf("late%d", i), t0))
+	}
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Consumed(); got != n+2*consumeBatch {
+		t.Fatalf("consumed %d after close, want %d", got, n+2*consumeBatch)
+	}
+}
+
+// Viewers who visited the same rooms in the same order share one list of them.
+func TestRoomListsShared(t *testing.T) {
+	cfg := testConfig()
+	cfg.Shards = 1
+	e, err := New(cfg, Deps{Store: NewMemoryStore(), Now: (&clock{t: t0}).Now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	for _, id := range []string{"a", "b"} {
+		for _, room := range []string{"r1", "r2"} {
+			x := ev(event.Like, id, t0)
+			x.Room = room
+			e.Apply(x)
+		}
+	}
+	x := ev(event.Like, "c", t0)
+	e.Apply(x) // r1 only
+	rooms := func(id string) []string {
+		_, p := e.lookup(id, false)
+		defer e.shardOf(id).mu.Unlock()
+		return p.Rooms
+	}
+	a, b, c := rooms("a"), rooms("b"), rooms("c")
+	if fmt.Sprint(a) != "[r1 r2]" || fmt.Sprint(c) != "[r1]" {
+		t.Fatalf("rooms a %v, c %v", a, c)
+	}
+	if unsafe.SliceData(a) != unsafe.SliceData(b) {
+		t.Fatal("a and b, in the same rooms, each hold their own list")
+	}
+	// At most maxRooms are kept; later rooms still count as the event's.
+	for i := range maxRooms + 4 {
+		x := ev(event.Like, "d", t0)
+		x.Room = fmt.Sprintf("room-%d", i)
+		e.Apply(x)
+	}
+	if d := rooms("d"); len(d) != maxRooms || d[0] != "room-0" {
+		t.Fatalf("d's rooms: %v", d)
+	}
+}

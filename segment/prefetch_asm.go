@@ -1,0 +1,7 @@
+//go:build amd64 || arm64
+
+package segment
+
+// prefetch asks the processor to bring the cache line at addr closer. It reads
+// nothing a Go program sees (a hint, which never faults), so it needs no lock.
+func prefetch(addr uintptr)
