@@ -3,6 +3,7 @@ package segment
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -53,15 +54,59 @@ func TestTapEventsAppliedInOrderAcrossBatches(t *testing.T) {
 			}
 		}
 	}
-	// Events queued when the engine closes are applied before it stops.
-	for i := range 2 * consumeBatch {
-		tap.Publish(ev(event.Like, fmt.Sprintf("late%d", i), t0))
+}
+
+// stuckTap hands out nothing through Next until the engine stops, like a tap whose
+// wake-up was missed; TryNext gives what was queued.
+type stuckTap struct {
+	mu     sync.Mutex
+	queued []event.Event
+}
+
+func (s *stuckTap) Next(ctx context.Context) (event.Event, error) {
+	<-ctx.Done()
+	return event.Event{}, ctx.Err()
+}
+
+func (s *stuckTap) TryNext() (event.Event, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queued) == 0 {
+		return event.Event{}, false
+	}
+	ev := s.queued[0]
+	s.queued = s.queued[1:]
+	return ev, true
+}
+
+// Events queued when the engine closes are applied before it stops, batch after batch.
+func TestCloseAppliesWhatTheTapHolds(t *testing.T) {
+	tap := &stuckTap{}
+	e, err := New(testConfig(), Deps{Store: NewMemoryStore(), Tap: tap, Now: (&clock{t: t0}).Now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3*consumeBatch + 5
+	tap.mu.Lock()
+	for i := range n {
+		tap.queued = append(tap.queued, ev(event.Like, fmt.Sprintf("late%d", i%7), t0))
+	}
+	tap.mu.Unlock()
+	if got := e.Consumed(); got != 0 {
+		t.Fatalf("consumed %d before close", got)
 	}
 	if err := e.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.Consumed(); got != n+2*consumeBatch {
-		t.Fatalf("consumed %d after close, want %d", got, n+2*consumeBatch)
+	if got := e.Consumed(); got != n {
+		t.Fatalf("consumed %d after close, want %d", got, n)
+	}
+	likes := 0
+	for i := range 7 {
+		likes += viewer(t, e, fmt.Sprintf("late%d", i)).Likes
+	}
+	if likes != n {
+		t.Fatalf("%d likes applied, want %d", likes, n)
 	}
 }
 
@@ -103,5 +148,18 @@ func TestRoomListsShared(t *testing.T) {
 	}
 	if d := rooms("d"); len(d) != maxRooms || d[0] != "room-0" {
 		t.Fatalf("d's rooms: %v", d)
+	}
+	// A merge into a, and a's next first visit, leave the list b shares alone.
+	x = ev(event.Like, "c", t0)
+	x.Room = "r9"
+	e.Apply(x)
+	if !e.merge("c", "a", nil) {
+		t.Fatal("no merge")
+	}
+	x = ev(event.Like, "a", t0)
+	x.Room = "r3"
+	e.Apply(x)
+	if a, b := fmt.Sprint(rooms("a")), fmt.Sprint(rooms("b")); a != "[r1 r2 r9 r3]" || b != "[r1 r2]" {
+		t.Fatalf("after the merge and a visit: a %s, b %s", a, b)
 	}
 }

@@ -3,11 +3,12 @@ package segment
 import "iter"
 
 // profileTable holds a shard's profiles by id. Most are found by a 64-bit hash of the
-// id, so the table's slots hold the key itself (8 bytes) instead of a string whose
-// bytes lie elsewhere: with a million profiles, finding one waited on memory once
-// more to compare those bytes. The profile's own id settles a match. An id whose
-// hash another id already holds (rare by chance; or crafted, as FNV-1a can be) goes
-// to a plain map by id instead, so nothing is ever mistaken for another viewer.
+// id, whose slot holds the hash itself (8 bytes) rather than a string whose bytes lie
+// elsewhere. So the consumer, warming the cache for an event ahead (guess), finds the
+// profile without reading the id's bytes; the match is settled later, when the event
+// is applied, by the profile's own id, whose bytes it has warmed by then. An id
+// whose hash another id already holds (rare by chance; or crafted, as FNV-1a can be)
+// goes to a plain map by id instead, so nothing is ever mistaken for another viewer.
 type profileTable struct {
 	byHash map[uint64]*Profile
 	more   map[string]*Profile // ids whose hash's slot another id holds

@@ -13,7 +13,9 @@ func (e *Engine) warmProfile(ev *event.Event) {
 		return
 	}
 	sh := e.shardOf(ev.Viewer)
-	sh.mu.Lock()
+	if !sh.mu.TryLock() {
+		return // a sweep or write-through holds it: not worth waiting for a hint
+	}
 	p := sh.profiles.guess(ev.Viewer)
 	sh.mu.Unlock()
 	if p != nil {
@@ -28,7 +30,9 @@ func (e *Engine) warmLists(ev *event.Event) {
 		return
 	}
 	sh := e.shardOf(ev.Viewer)
-	sh.mu.Lock()
+	if !sh.mu.TryLock() {
+		return
+	}
 	if p := sh.profiles.guess(ev.Viewer); p != nil {
 		warmString(p.ID) // the match is checked against the id's bytes
 		warmTail(p.Days, 2)

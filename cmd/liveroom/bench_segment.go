@@ -51,9 +51,15 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 	run := segmentRun{events: *events, viewers: *viewers, rate: *rate, shards: *shards, cpuProfile: *cpuProfile, memProfile: *memProfile}
 	switch *traffic {
 	case "history":
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "present" || f.Name == "rooms" || f.Name == "history" })
+		if set {
+			fmt.Fprintln(stderr, "liveroom bench segment: --present, --rooms and --history are for --traffic live")
+			return 2
+		}
 	case "live":
-		if *present < 1 || *rooms < 1 {
-			fmt.Fprintln(stderr, "liveroom bench segment: --present and --rooms must be positive")
+		if *present < 1 || *present > *viewers || *rooms < 1 || *rooms > *present || *history < -1 {
+			fmt.Fprintln(stderr, "liveroom bench segment: --traffic live needs 1 ≤ --rooms ≤ --present ≤ --viewers, and --history ≥ 0")
 			return 2
 		}
 		run.present, run.rooms, run.history = *present, *rooms, *history
@@ -143,7 +149,7 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "segment bench: %d events over %d viewers, traffic %s, %d shards, store %s, GOMAXPROCS %d\n",
 		events, viewers, traffic, shards, filepath.Join(dir, "segment.db"), runtime.GOMAXPROCS(0))
-	var appliedBefore uint64
+	var appliedBefore, waitedBefore, droppedBefore uint64
 	if r.present > 0 {
 		// The population's past, not measured: every viewer a profile with some
 		// history, written through, before the live room opens.
@@ -164,7 +170,7 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 		runtime.GC() // the measured part starts from the heap the history left, not its garbage
 		fmt.Fprintf(out, "history:             %d events, %d profiles, in %s (not measured)\n", r.history, eng.Count(), time.Since(histStart).Round(time.Millisecond))
 		gen.Live(r.present, r.rooms)
-		appliedBefore = eng.Applied()
+		appliedBefore, waitedBefore, droppedBefore = eng.Applied(), tap.Dropped(), changes.Dropped()
 	}
 	// The generator runs on a thread of its own, so that its CPU time (making events
 	// and publishing them, which chat and media do in a server) can be told apart
@@ -235,7 +241,7 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 			f.Close()
 		}
 	}
-	fmt.Fprintf(out, "events/s:            %.0f (%d events in %s; the generator waited on a full tap %d times)\n", float64(events)/elapsed.Seconds(), events, elapsed.Round(time.Millisecond), tap.Dropped())
+	fmt.Fprintf(out, "events/s:            %.0f (%d events in %s; the generator waited on a full tap %d times)\n", float64(events)/elapsed.Seconds(), events, elapsed.Round(time.Millisecond), tap.Dropped()-waitedBefore)
 	// CPU time, unlike the wall clock, leaves out what the hypervisor stole from the
 	// core; it includes the bench's own generator and tap.
 	if cpu > 0 { // read from /proc: Linux only
@@ -253,7 +259,7 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 	slices.Sort(delays)
 	if n := len(delays); n > 0 {
 		fmt.Fprintf(out, "event→tag change:    p50 %s, p99 %s, max %s over %d tag changes (subscriber drops %d)\n",
-			delays[n/2], delays[n*99/100], delays[n-1], n, changes.Dropped())
+			delays[n/2], delays[n*99/100], delays[n-1], n, changes.Dropped()-droppedBefore)
 	}
 	fmt.Fprintf(out, "profiles:            %d, heap per profile %.0f bytes (%.2f GiB per million)\n", profiles, perProfile, perProfile*1e6/(1<<30))
 	fmt.Fprintf(out, "final write-through: %s\n", flush.Round(time.Millisecond))

@@ -39,6 +39,11 @@ func TestBenchSegmentRefusesBadFlags(t *testing.T) {
 		{"--traffic", "busy"},
 		{"--traffic", "live", "--present", "0"},
 		{"--traffic", "live", "--rooms", "-1"},
+		{"--traffic", "live", "--viewers", "100", "--present", "101"},
+		{"--traffic", "live", "--present", "5", "--rooms", "6"},
+		{"--traffic", "live", "--history", "-2"},
+		{"--present", "10"}, // live traffic's, with history traffic
+		{"--history", "0"},
 		{"--events", "0"},
 	} {
 		var out, errb bytes.Buffer

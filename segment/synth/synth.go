@@ -92,21 +92,25 @@ func (g *Gen) Next(ev *event.Event) uint64 {
 	return g.seq
 }
 
-// Live turns the events that follow into live traffic: present viewers at a time, drawn
-// from the whole population, spread over rooms that are live now, each visit a join,
+// Live turns the events that follow into live traffic: present viewers at a time (at
+// most the population), drawn from those not present, spread over rooms that are live now, each visit a join,
 // a watch start, likes, comments, gifts, product clicks and now and then an order,
 // then a watch stop and a leave, after which another viewer takes the place. Events
 // carry the wall clock's time. What Next made before (the history of the last 60
 // days) is the population's past.
 func (g *Gen) Live(present, rooms int) {
-	present, rooms = max(present, 1), max(rooms, 1)
-	l := &liveRoom{slots: make([]slot, present)}
+	present = min(max(present, 1), len(g.Viewers))
+	rooms = min(max(rooms, 1), present)
+	l := &liveRoom{slots: make([]slot, present), absent: make([]int32, len(g.Viewers))}
+	for i := range l.absent {
+		l.absent[i] = int32(i)
+	}
 	for r := range rooms {
 		l.rooms = append(l.rooms, "room-"+strconv.Itoa(r+1))
 		l.lives = append(l.lives, "live-now-"+strconv.Itoa(r+1))
 	}
 	for i := range l.slots {
-		l.slots[i].viewer = int32(g.rng.IntN(len(g.Viewers)))
+		l.slots[i].viewer = g.arrive(l)
 	}
 	g.live = l
 }
@@ -115,6 +119,16 @@ func (g *Gen) Live(present, rooms int) {
 type liveRoom struct {
 	rooms, lives []string
 	slots        []slot
+	absent       []int32 // the viewers not present, in no order
+}
+
+// arrive takes a random viewer who is not present.
+func (g *Gen) arrive(l *liveRoom) int32 {
+	i := g.rng.IntN(len(l.absent))
+	v := l.absent[i]
+	last := len(l.absent) - 1
+	l.absent[i], l.absent = l.absent[last], l.absent[:last]
+	return v
 }
 
 // slot is one present viewer's place in a room and how far their visit has come.
@@ -157,7 +171,8 @@ func (g *Gen) nextLive(ev *event.Event) {
 		ev.Type, s.stage = event.WatchStart, watching
 	case stopped:
 		ev.Type, s.stage = event.Leave, arriving
-		s.viewer = int32(g.rng.IntN(len(g.Viewers)))
+		l.absent = append(l.absent, s.viewer)
+		s.viewer = g.arrive(l)
 	default:
 		if g.rng.IntN(1000) < visitEnd {
 			ev.Type, s.stage = event.WatchStop, stopped

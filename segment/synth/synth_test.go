@@ -29,6 +29,10 @@ func TestLiveTrafficIsWholeVisits(t *testing.T) {
 			if ev.Type != want {
 				t.Fatalf("got %s, want %s", ev.Type, want)
 			}
+		default: // watching: interactions, or the watch's stop
+			if ev.Type == event.Join || ev.Type == event.WatchStart || ev.Type == event.Leave {
+				t.Fatalf("%s while watching", ev.Type)
+			}
 		}
 		switch ev.Type {
 		case event.Join:
@@ -55,5 +59,32 @@ func TestLiveTrafficIsWholeVisits(t *testing.T) {
 		if interactions[k] == 0 {
 			t.Fatalf("no %s among %v", k, interactions)
 		}
+	}
+}
+
+// No viewer is present twice at once, even when nearly the whole population is.
+func TestLiveViewersPresentOnce(t *testing.T) {
+	g := New(60, time.Now(), 3)
+	g.Live(50, 4)
+	present := map[string]bool{}
+	var ev event.Event
+	for range 50_000 {
+		g.Next(&ev)
+		switch ev.Type {
+		case event.Join:
+			if present[ev.Viewer] {
+				t.Fatalf("%s joined while present", ev.Viewer)
+			}
+			present[ev.Viewer] = true
+		case event.Leave:
+			delete(present, ev.Viewer)
+		default:
+			if !present[ev.Viewer] {
+				t.Fatalf("%s by %s, who is not present", ev.Type, ev.Viewer)
+			}
+		}
+	}
+	if len(present) > 50 {
+		t.Fatalf("%d present, at most 50", len(present))
 	}
 }
