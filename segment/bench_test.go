@@ -33,6 +33,24 @@ func benchmarkApply(b *testing.B, tagged bool) {
 	}
 }
 
+// BenchmarkApplyBatch is BenchmarkApply the way the tap's consumer applies events: in
+// batches, warming the cache for the events ahead.
+func BenchmarkApplyBatch(b *testing.B) {
+	cfg := testConfig()
+	cfg.Shards = 64
+	e, g := syntheticEngine(b, cfg, 100_000, 200_000, time.Now(), nil)
+	batch := make([]event.Event, consumeBatch)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += len(batch) {
+		n := min(len(batch), b.N-i)
+		for j := range n {
+			g.Next(&batch[j])
+		}
+		e.applyBatch(batch[:n])
+	}
+}
+
 // BenchmarkBrief is what the rules pay per event and per fired timer for a viewer's
 // snapshot (segment.Brief), beside the profile page's Viewer.
 func BenchmarkBrief(b *testing.B) {
