@@ -41,7 +41,8 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 	history := fs.Int("history", -1, "live traffic: events of the past applied before the measured ones (default: 3 per viewer)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured events to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile, taken after the run, to this file")
-	if code := parseFlags(fs, args, stdout, "Usage: liveroom bench segment [--events N] [--viewers V] [--data DIR] [--rate R]\n\n"); code >= 0 {
+	if code := parseFlags(fs, args, stdout, "Usage: liveroom bench segment [--events N] [--viewers V] [--data DIR] [--rate R]\n"+
+		"                             [--traffic history|live [--present P] [--rooms R] [--history H]]\n\n"); code >= 0 {
 		return code
 	}
 	if *events < 1 || *viewers < 1 {
