@@ -276,12 +276,13 @@ const consumeBatch = 32
 
 // The consumer warms the cache for the events ahead of the one it applies, in stages,
 // each fetching what the next stage reads: the viewer's id (idAhead events ahead), the
-// profile the id leads to (profileAhead), the lists that profile points to
-// (listsAhead). Applying an event then finds most of what it reads in the cache
+// slot of the shard's table where the id's search begins (slotAhead), the profile the
+// slot leads to (profileAhead), the lists that profile points to (listsAhead). Applying an event then finds most of what it reads in the cache
 // instead of waiting on memory several times, most of an event's time when the
 // profiles outgrow the cache.
 const (
-	idAhead      = 12
+	idAhead      = 16
+	slotAhead    = 12
 	profileAhead = 8
 	listsAhead   = 4
 )
@@ -291,6 +292,9 @@ func (e *Engine) applyBatch(batch []event.Event) {
 	for i := -idAhead; i < n; i++ {
 		if j := i + idAhead; j < n {
 			warmString(batch[j].Viewer)
+		}
+		if j := i + slotAhead; j >= 0 && j < n {
+			e.warmSlot(&batch[j])
 		}
 		if j := i + profileAhead; j >= 0 && j < n {
 			e.warmProfile(&batch[j])

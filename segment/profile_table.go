@@ -1,85 +1,152 @@
 package segment
 
-import "iter"
+import (
+	"hash/maphash"
+	"iter"
+	"math/bits"
+)
 
-// profileTable holds a shard's profiles by id. Most are found by a 64-bit hash of the
-// id, whose slot holds the hash itself (8 bytes) rather than a string whose bytes lie
-// elsewhere. So the consumer, warming the cache for an event ahead (guess), finds the
-// profile without reading the id's bytes; the match is settled later, when the event
-// is applied, by the profile's own id, whose bytes it has warmed by then. An id
-// whose hash another id already holds (rare by chance; or crafted, as FNV-1a can be)
-// goes to a plain map by id instead, so nothing is ever mistaken for another viewer.
+// profileTable holds a shard's profiles by id: an open-addressing table (linear
+// probing) of slots that each hold an id's 64-bit hash and its profile. Go's map
+// would do, but the slot an id will be found in cannot be known before a map lookup,
+// and with a million profiles that lookup waited on memory for most events; here the
+// consumer asks for the slot's line a few events ahead (slotOf), then for the profile
+// (guess), then applies the event. The profile's own id settles a match, so ids with
+// equal hashes (rare, and not to be crafted: the hash has a random seed) are simply
+// further along the probe.
 type profileTable struct {
-	byHash map[uint64]*Profile
-	more   map[string]*Profile // ids whose hash's slot another id holds
+	slots []profileSlot // a power of two long; a nil p is empty
+	n     int
 }
 
-func newProfileTable() profileTable {
-	return profileTable{byHash: map[uint64]*Profile{}, more: map[string]*Profile{}}
+type profileSlot struct {
+	h uint64
+	p *Profile
 }
 
-// idHash is the 64-bit FNV-1a hash of id (no allocation).
-func idHash(id string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(id); i++ {
-		h ^= uint64(id[i])
-		h *= 1099511628211
+// idSeed seeds every id's hash for the life of the process; nothing stores a hash.
+var idSeed = maphash.MakeSeed()
+
+// idHash is id's 64-bit hash (no allocation). Shards take it modulo their count, a
+// table its high bits (index).
+func idHash(id string) uint64 { return maphash.String(idSeed, id) }
+
+const minSlots = 8
+
+func newProfileTable() profileTable { return profileTable{slots: make([]profileSlot, minSlots)} }
+
+// index is the first slot h probes: the hash's high bits, as its low ones also choose
+// the shard (so within a shard they are alike).
+func (t *profileTable) index(h uint64) int {
+	return int(h >> (64 - bits.TrailingZeros(uint(len(t.slots)))))
+}
+
+// find returns the slot of id (hash h), or -1.
+func (t *profileTable) find(id string, h uint64) int {
+	mask := len(t.slots) - 1
+	for i := t.index(h); ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.p == nil {
+			return -1
+		}
+		if s.h == h && s.p.ID == id {
+			return i
+		}
 	}
-	return h
 }
 
 // get returns the profile of id, nil when there is none.
 func (t *profileTable) get(id string) *Profile {
-	if p := t.byHash[idHash(id)]; p != nil && p.ID == id {
-		return p
+	if i := t.find(id, idHash(id)); i >= 0 {
+		return t.slots[i].p
 	}
-	if len(t.more) == 0 {
-		return nil
-	}
-	return t.more[id]
+	return nil
 }
 
-// guess returns the profile that most likely has id, without checking: a hint for
-// warming the cache, which must not wait for the id's bytes.
+// slotOf is the address of the slot where the search for id begins: a hint for
+// warming the cache.
+func (t *profileTable) slotOf(id string) *profileSlot {
+	return &t.slots[t.index(idHash(id))]
+}
+
+// guess returns the first profile along id's probe with id's hash, without checking
+// its id: a hint for warming the cache, which must not wait for the id's bytes.
 func (t *profileTable) guess(id string) *Profile {
-	return t.byHash[idHash(id)]
+	h := idHash(id)
+	mask := len(t.slots) - 1
+	for i := t.index(h); t.slots[i].p != nil; i = (i + 1) & mask {
+		if t.slots[i].h == h {
+			return t.slots[i].p
+		}
+	}
+	return nil
 }
 
 // put adds p, or replaces the profile with p's id.
-func (t *profileTable) put(p *Profile) {
-	h := idHash(p.ID)
-	if q := t.byHash[h]; q == nil || q.ID == p.ID {
-		if q == nil {
-			delete(t.more, p.ID) // it may have been there while another held the slot
+func (t *profileTable) put(p *Profile) { t.putHashed(p, idHash(p.ID)) }
+
+// putHashed is put with p's id's hash h (tests choose theirs, to make ids collide).
+func (t *profileTable) putHashed(p *Profile, h uint64) {
+	if i := t.find(p.ID, h); i >= 0 {
+		t.slots[i].p = p
+		return
+	}
+	if (t.n+1)*4 > len(t.slots)*3 { // at most three quarters full
+		t.grow()
+	}
+	t.insert(h, p)
+	t.n++
+}
+
+func (t *profileTable) insert(h uint64, p *Profile) {
+	mask := len(t.slots) - 1
+	i := t.index(h)
+	for t.slots[i].p != nil {
+		i = (i + 1) & mask
+	}
+	t.slots[i] = profileSlot{h: h, p: p}
+}
+
+func (t *profileTable) grow() {
+	old := t.slots
+	t.slots = make([]profileSlot, 2*len(old))
+	for _, s := range old {
+		if s.p != nil {
+			t.insert(s.h, s.p)
 		}
-		t.byHash[h] = p
-		return
 	}
-	t.more[p.ID] = p
 }
 
-// del removes the profile of id, if any.
-func (t *profileTable) del(id string) {
-	h := idHash(id)
-	if p := t.byHash[h]; p != nil && p.ID == id {
-		delete(t.byHash, h)
+// del removes the profile of id, if any. The slots after it that belong earlier in
+// their probe move back, so no probe meets an empty slot before its profile.
+func (t *profileTable) del(id string) { t.delHashed(id, idHash(id)) }
+
+func (t *profileTable) delHashed(id string, h uint64) {
+	i := t.find(id, h)
+	if i < 0 {
 		return
 	}
-	delete(t.more, id)
+	mask := len(t.slots) - 1
+	for j := (i + 1) & mask; t.slots[j].p != nil; j = (j + 1) & mask {
+		// The entry at j may fill the hole at i unless its probe starts after i
+		// (cyclically, within (i, j]).
+		k := t.index(t.slots[j].h)
+		if (j > i && (k <= i || k > j)) || (j < i && k <= i && k > j) {
+			t.slots[i] = t.slots[j]
+			i = j
+		}
+	}
+	t.slots[i] = profileSlot{}
+	t.n--
 }
 
-func (t *profileTable) len() int { return len(t.byHash) + len(t.more) }
+func (t *profileTable) len() int { return t.n }
 
-// all yields every profile, in no order.
+// all yields every profile, in no order; the table must not change meanwhile.
 func (t *profileTable) all() iter.Seq[*Profile] {
 	return func(yield func(*Profile) bool) {
-		for _, p := range t.byHash {
-			if !yield(p) {
-				return
-			}
-		}
-		for _, p := range t.more {
-			if !yield(p) {
+		for _, s := range t.slots {
+			if s.p != nil && !yield(s.p) {
 				return
 			}
 		}

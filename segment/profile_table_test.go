@@ -1,23 +1,83 @@
 package segment
 
 import (
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"testing"
 )
 
-func TestProfileTableFindsWhatItHolds(t *testing.T) {
-	tab := newProfileTable()
-	var want []string
-	for i := range 1000 {
-		id := "viewer-" + strconv.Itoa(i)
-		tab.put(&Profile{ID: id})
+// The table against a map, through random puts, deletes and lookups, once with the
+// real hash and once with one that gives many ids the same hash and the rest few
+// starting slots, so that probes are long, wrap around the end and cross each other.
+func TestProfileTableAgreesWithAMap(t *testing.T) {
+	for name, hash := range map[string]func(string) uint64{
+		"real":      idHash,
+		"colliding": func(id string) uint64 { n, _ := strconv.Atoi(id[3:]); return uint64(n%5) << 61 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			tab, model := newProfileTable(), map[string]*Profile{}
+			for step := range 20_000 {
+				id := "id-" + strconv.Itoa(rng.IntN(300))
+				h := hash(id)
+				switch rng.IntN(3) {
+				case 0:
+					p := &Profile{ID: id}
+					tab.putHashed(p, h)
+					model[id] = p
+				case 1:
+					tab.delHashed(id, h)
+					delete(model, id)
+				}
+				if i := tab.find(id, h); (i >= 0) != (model[id] != nil) || (i >= 0 && tab.slots[i].p != model[id]) {
+					t.Fatalf("step %d: %s found at %d, model %v", step, id, i, model[id])
+				}
+				if step%1000 == 0 {
+					checkTable(t, &tab, model, hash)
+				}
+			}
+			checkTable(t, &tab, model, hash)
+		})
+	}
+}
+
+func checkTable(t *testing.T, tab *profileTable, model map[string]*Profile, hash func(string) uint64) {
+	t.Helper()
+	if tab.len() != len(model) {
+		t.Fatalf("len %d, model %d", tab.len(), len(model))
+	}
+	for id, p := range model {
+		if i := tab.find(id, hash(id)); i < 0 || tab.slots[i].p != p {
+			t.Fatalf("%s not found", id)
+		}
+	}
+	var got, want []string
+	for p := range tab.all() {
+		got = append(got, p.ID)
+	}
+	for id := range model {
 		want = append(want, id)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("all: %d ids, want %d", len(got), len(want))
+	}
+	if tab.n*4 > len(tab.slots)*3 {
+		t.Fatalf("%d profiles in %d slots", tab.n, len(tab.slots))
+	}
+}
+
+// With the real hash: get, put, del, guess and slotOf by id.
+func TestProfileTableByID(t *testing.T) {
+	tab := newProfileTable()
+	for i := range 1000 {
+		tab.put(&Profile{ID: "viewer-" + strconv.Itoa(i)})
 	}
 	for i := 0; i < 1000; i += 2 {
 		tab.del("viewer-" + strconv.Itoa(i))
 	}
-	want = slices.DeleteFunc(want, func(id string) bool { n, _ := strconv.Atoi(id[7:]); return n%2 == 0 })
 	if tab.len() != 500 {
 		t.Fatalf("len %d, want 500", tab.len())
 	}
@@ -27,17 +87,13 @@ func TestProfileTableFindsWhatItHolds(t *testing.T) {
 		if (p != nil) != (i%2 == 1) || (p != nil && p.ID != id) {
 			t.Fatalf("get(%q) = %v", id, p)
 		}
+		if p != nil && tab.guess(id) != p {
+			t.Fatalf("guess(%q) is not its profile", id)
+		}
+		if s := tab.slotOf(id); s != &tab.slots[tab.index(idHash(id))] {
+			t.Fatalf("slotOf(%q) is not where its probe starts", id)
+		}
 	}
-	var got []string
-	for p := range tab.all() {
-		got = append(got, p.ID)
-	}
-	slices.Sort(got)
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Fatalf("all: %d profiles, want %d", len(got), len(want))
-	}
-	// put replaces the profile of an id it holds.
 	q := &Profile{ID: "viewer-1"}
 	tab.put(q)
 	if tab.get("viewer-1") != q || tab.len() != 500 {
@@ -45,46 +101,22 @@ func TestProfileTableFindsWhatItHolds(t *testing.T) {
 	}
 }
 
-// Two ids with one hash: the second is kept aside by id, never taken for the first,
-// and moves to the hash's slot once the first has gone.
+// An id whose hash another id holds is found further along, never taken for it.
 func TestProfileTableKeepsIDsWhoseHashIsTaken(t *testing.T) {
 	tab := newProfileTable()
+	h := idHash("viewer-b")
 	holder := &Profile{ID: "holder"}
-	tab.byHash[idHash("viewer-b")] = holder // as if "holder" hashed like viewer-b
+	tab.putHashed(holder, h) // as if "holder" hashed like viewer-b
 	b := &Profile{ID: "viewer-b"}
 	tab.put(b)
-	if tab.get("viewer-b") != b {
+	if tab.get("viewer-b") != b || tab.len() != 2 {
 		t.Fatal("viewer-b not found while another id holds its hash")
 	}
 	if tab.guess("viewer-b") != holder {
-		t.Fatal("the guess is the slot's holder, unchecked")
+		t.Fatal("the guess is the first with the hash, unchecked")
 	}
-	if tab.len() != 2 {
-		t.Fatalf("len %d, want 2", tab.len())
-	}
-	n := 0
-	for range tab.all() {
-		n++
-	}
-	if n != 2 {
-		t.Fatalf("all yields %d, want 2", n)
-	}
-	tab.del("viewer-b")
-	if tab.get("viewer-b") != nil || tab.len() != 1 {
-		t.Fatal("viewer-b still there after del")
-	}
-	if tab.byHash[idHash("viewer-b")] != holder {
-		t.Fatal("deleting viewer-b removed the slot's holder")
-	}
-	// Back aside; then the holder leaves and viewer-b comes again into the slot.
-	tab.put(b)
-	delete(tab.byHash, idHash("viewer-b"))
-	if tab.get("viewer-b") != b {
-		t.Fatal("viewer-b lost when its hash's slot emptied")
-	}
-	b2 := &Profile{ID: "viewer-b"}
-	tab.put(b2)
-	if tab.get("viewer-b") != b2 || len(tab.more) != 0 || tab.len() != 1 {
-		t.Fatalf("viewer-b not moved into its slot: more %v, len %d", tab.more, tab.len())
+	tab.delHashed("holder", h)
+	if tab.get("viewer-b") != b || tab.guess("viewer-b") != b || tab.len() != 1 {
+		t.Fatal("viewer-b lost when the id before it went")
 	}
 }

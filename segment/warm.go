@@ -6,15 +6,36 @@ import (
 	"github.com/liveroom/liveroom/event"
 )
 
-// warmProfile asks for the cache lines of ev's viewer's profile (the map's lookup
-// itself still waits on memory).
-func (e *Engine) warmProfile(ev *event.Event) {
+// tryShard locks the shard of ev's viewer for a warming stage; nil when the event has
+// no viewer, or another goroutine (a sweep, a write-through) holds the shard: not worth
+// waiting for a hint.
+func (e *Engine) tryShard(ev *event.Event) *shard {
 	if ev.Viewer == "" {
-		return
+		return nil
 	}
 	sh := e.shardOf(ev.Viewer)
 	if !sh.mu.TryLock() {
-		return // a sweep or write-through holds it: not worth waiting for a hint
+		return nil
+	}
+	return sh
+}
+
+// warmSlot asks for the line of the table slot where the search for ev's viewer begins.
+func (e *Engine) warmSlot(ev *event.Event) {
+	sh := e.tryShard(ev)
+	if sh == nil {
+		return
+	}
+	prefetch(uintptr(unsafe.Pointer(sh.profiles.slotOf(ev.Viewer))))
+	sh.mu.Unlock()
+}
+
+// warmProfile asks for the cache lines of ev's viewer's profile, found through the
+// slot warmSlot fetched.
+func (e *Engine) warmProfile(ev *event.Event) {
+	sh := e.tryShard(ev)
+	if sh == nil {
+		return
 	}
 	p := sh.profiles.guess(ev.Viewer)
 	sh.mu.Unlock()
@@ -26,11 +47,8 @@ func (e *Engine) warmProfile(ev *event.Event) {
 // warmLists asks for the ends of the lists that applying ev reads in its viewer's
 // profile, whose lines warmProfile fetched earlier: only those its type reads.
 func (e *Engine) warmLists(ev *event.Event) {
-	if ev.Viewer == "" {
-		return
-	}
-	sh := e.shardOf(ev.Viewer)
-	if !sh.mu.TryLock() {
+	sh := e.tryShard(ev)
+	if sh == nil {
 		return
 	}
 	if p := sh.profiles.guess(ev.Viewer); p != nil {
