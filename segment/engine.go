@@ -277,9 +277,10 @@ const consumeBatch = 32
 // The consumer warms the cache for the events ahead of the one it applies, in stages,
 // each fetching what the next stage reads: the viewer's id (idAhead events ahead), the
 // slot of the shard's table where the id's search begins (slotAhead), the profile the
-// slot leads to (profileAhead), the lists that profile points to (listsAhead). Applying an event then finds most of what it reads in the cache
-// instead of waiting on memory several times, most of an event's time when the
-// profiles outgrow the cache.
+// slot leads to (profileAhead), the lists that profile points to (listsAhead).
+// Applying an event then finds most of what it reads in the cache instead of waiting
+// on memory several times, most of an event's time when the profiles outgrow the
+// cache.
 const (
 	idAhead      = 16
 	slotAhead    = 12

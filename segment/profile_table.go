@@ -35,8 +35,9 @@ const minSlots = 8
 
 func newProfileTable() profileTable { return profileTable{slots: make([]profileSlot, minSlots)} }
 
-// index is the first slot h probes: the hash's high bits, as its low ones also choose
-// the shard (so within a shard they are alike).
+// index is the first slot h probes: the hash's high bits, since the shard takes the
+// hash modulo the shard count, which with the default 64 shards is its low bits (so
+// within a shard those are alike).
 func (t *profileTable) index(h uint64) int {
 	return int(h >> (64 - bits.TrailingZeros(uint(len(t.slots)))))
 }

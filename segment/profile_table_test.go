@@ -69,7 +69,7 @@ func checkTable(t *testing.T, tab *profileTable, model map[string]*Profile, hash
 	}
 }
 
-// With the real hash: get, put, del, guess and slotOf by id.
+// With the real hash: get, put, del and guess by id.
 func TestProfileTableByID(t *testing.T) {
 	tab := newProfileTable()
 	for i := range 1000 {
@@ -89,9 +89,6 @@ func TestProfileTableByID(t *testing.T) {
 		}
 		if p != nil && tab.guess(id) != p {
 			t.Fatalf("guess(%q) is not its profile", id)
-		}
-		if s := tab.slotOf(id); s != &tab.slots[tab.index(idHash(id))] {
-			t.Fatalf("slotOf(%q) is not where its probe starts", id)
 		}
 	}
 	q := &Profile{ID: "viewer-1"}
@@ -118,5 +115,47 @@ func TestProfileTableKeepsIDsWhoseHashIsTaken(t *testing.T) {
 	tab.delHashed("holder", h)
 	if tab.get("viewer-b") != b || tab.guess("viewer-b") != b || tab.len() != 1 {
 		t.Fatal("viewer-b lost when the id before it went")
+	}
+}
+
+// Probes that start at the table's last slot wrap to its first; deletions must move
+// entries back across that edge too, at every size the table grows through.
+func TestProfileTableWrapsAtEverySize(t *testing.T) {
+	hash := func(id string) uint64 {
+		n, _ := strconv.Atoi(id[3:])
+		switch n % 3 {
+		case 0:
+			return ^uint64(0) - uint64(n) // the last slot, whatever the size
+		case 1:
+			return uint64(n) // the first slot
+		}
+		return idHash(id)
+	}
+	for _, ids := range []int{10, 40, 200, 2000} {
+		rng := rand.New(rand.NewPCG(uint64(ids), 7))
+		tab, model := newProfileTable(), map[string]*Profile{}
+		for step := range 30_000 {
+			id := "id-" + strconv.Itoa(rng.IntN(ids))
+			h := hash(id)
+			switch rng.IntN(3) {
+			case 0:
+				p := &Profile{ID: id}
+				tab.putHashed(p, h)
+				model[id] = p
+			case 1:
+				tab.delHashed(id, h)
+				delete(model, id)
+			}
+			if i := tab.find(id, h); (i >= 0) != (model[id] != nil) {
+				t.Fatalf("%d ids, step %d: %s found at %d, model %v", ids, step, id, i, model[id])
+			}
+			if step%500 == 0 {
+				checkTable(t, &tab, model, hash)
+			}
+		}
+		for id := range model {
+			tab.delHashed(id, hash(id))
+		}
+		checkTable(t, &tab, map[string]*Profile{}, hash)
 	}
 }
