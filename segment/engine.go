@@ -290,18 +290,19 @@ const (
 
 func (e *Engine) applyBatch(batch []event.Event) {
 	n := len(batch)
+	var keys [consumeBatch]warmKey // each event's viewer, hashed once for the stages
 	for i := -idAhead; i < n; i++ {
 		if j := i + idAhead; j < n {
 			warmString(batch[j].Viewer)
 		}
 		if j := i + slotAhead; j >= 0 && j < n {
-			e.warmSlot(&batch[j])
+			keys[j] = e.warmSlot(&batch[j])
 		}
 		if j := i + profileAhead; j >= 0 && j < n {
-			e.warmProfile(&batch[j])
+			e.warmProfile(keys[j])
 		}
 		if j := i + listsAhead; j >= 0 && j < n {
-			e.warmLists(&batch[j])
+			e.warmLists(&batch[j], keys[j])
 		}
 		if i >= 0 {
 			e.Apply(batch[i])
@@ -350,9 +351,10 @@ func (e *Engine) sweepLoop(ctx context.Context) {
 }
 
 // shardOf picks the shard of an id.
-func (e *Engine) shardOf(id string) *shard {
-	return e.shards[idHash(id)%uint64(len(e.shards))]
-}
+func (e *Engine) shardOf(id string) *shard { return e.shardFor(idHash(id)) }
+
+// shardFor picks the shard of an id of hash h.
+func (e *Engine) shardFor(h uint64) *shard { return e.shards[h%uint64(len(e.shards))] }
 
 // lookup finds the canonical profile of id (following an alias) and returns it with
 // its shard locked; nil (nothing locked) when unknown and create is false.

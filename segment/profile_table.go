@@ -64,16 +64,16 @@ func (t *profileTable) get(id string) *Profile {
 	return nil
 }
 
-// slotOf is the address of the slot where the search for id begins: a hint for
-// warming the cache.
-func (t *profileTable) slotOf(id string) *profileSlot {
-	return &t.slots[t.index(idHash(id))]
+// slotAt is the address of the slot where the search for an id of hash h begins: a
+// hint for warming the cache.
+func (t *profileTable) slotAt(h uint64) *profileSlot {
+	return &t.slots[t.index(h)]
 }
 
-// guess returns the first profile along id's probe with id's hash, without checking
-// its id: a hint for warming the cache, which must not wait for the id's bytes.
-func (t *profileTable) guess(id string) *Profile {
-	h := idHash(id)
+// guess returns the first profile along the probe of hash h with that hash, without
+// checking its id: a hint for warming the cache, which must not wait for the id's
+// bytes.
+func (t *profileTable) guess(h uint64) *Profile {
 	mask := len(t.slots) - 1
 	for i := t.index(h); t.slots[i].p != nil; i = (i + 1) & mask {
 		if t.slots[i].h == h {

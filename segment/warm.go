@@ -6,39 +6,37 @@ import (
 	"github.com/liveroom/liveroom/event"
 )
 
-// tryShard locks the shard of ev's viewer for a warming stage; nil when the event has
-// no viewer, or another goroutine (a sweep, a write-through) holds the shard: not worth
-// waiting for a hint.
-func (e *Engine) tryShard(ev *event.Event) *shard {
+// warmKey is an event's viewer as the warming stages find it: the id's hash and its
+// shard (nil when the event has none).
+type warmKey struct {
+	h  uint64
+	sh *shard
+}
+
+// warmSlot works out the key of ev's viewer and asks for the line of the table slot
+// where the search for it begins. A stage skips a shard that another goroutine (a
+// sweep, a write-through) holds: not worth waiting for a hint.
+func (e *Engine) warmSlot(ev *event.Event) warmKey {
 	if ev.Viewer == "" {
-		return nil
+		return warmKey{}
 	}
-	sh := e.shardOf(ev.Viewer)
-	if !sh.mu.TryLock() {
-		return nil
+	k := warmKey{h: idHash(ev.Viewer)}
+	k.sh = e.shardFor(k.h)
+	if k.sh.mu.TryLock() {
+		prefetch(uintptr(unsafe.Pointer(k.sh.profiles.slotAt(k.h))))
+		k.sh.mu.Unlock()
 	}
-	return sh
+	return k
 }
 
-// warmSlot asks for the line of the table slot where the search for ev's viewer begins.
-func (e *Engine) warmSlot(ev *event.Event) {
-	sh := e.tryShard(ev)
-	if sh == nil {
+// warmProfile asks for the cache lines of the profile found through the slot
+// warmSlot fetched.
+func (e *Engine) warmProfile(k warmKey) {
+	if k.sh == nil || !k.sh.mu.TryLock() {
 		return
 	}
-	prefetch(uintptr(unsafe.Pointer(sh.profiles.slotOf(ev.Viewer))))
-	sh.mu.Unlock()
-}
-
-// warmProfile asks for the cache lines of ev's viewer's profile, found through the
-// slot warmSlot fetched.
-func (e *Engine) warmProfile(ev *event.Event) {
-	sh := e.tryShard(ev)
-	if sh == nil {
-		return
-	}
-	p := sh.profiles.guess(ev.Viewer)
-	sh.mu.Unlock()
+	p := k.sh.profiles.guess(k.h)
+	k.sh.mu.Unlock()
 	if p != nil {
 		warmBytes(uintptr(unsafe.Pointer(p)), unsafe.Sizeof(*p))
 	}
@@ -46,12 +44,11 @@ func (e *Engine) warmProfile(ev *event.Event) {
 
 // warmLists asks for the ends of the lists that applying ev reads in its viewer's
 // profile, whose lines warmProfile fetched earlier: only those its type reads.
-func (e *Engine) warmLists(ev *event.Event) {
-	sh := e.tryShard(ev)
-	if sh == nil {
+func (e *Engine) warmLists(ev *event.Event, k warmKey) {
+	if k.sh == nil || !k.sh.mu.TryLock() {
 		return
 	}
-	if p := sh.profiles.guess(ev.Viewer); p != nil {
+	if p := k.sh.profiles.guess(k.h); p != nil {
 		warmString(p.ID) // the match is checked against the id's bytes
 		warmTail(p.Days, 2)
 		warmTail(p.Recent, 3)
@@ -64,7 +61,7 @@ func (e *Engine) warmLists(ev *event.Event) {
 			warmTail(p.Clicks, 1)
 		}
 	}
-	sh.mu.Unlock()
+	k.sh.mu.Unlock()
 }
 
 // warmString prefetches the start of s.
