@@ -18,6 +18,8 @@ type Queue struct {
 	head, tail *chunk // events are taken from head and added at tail
 	spare      *chunk // emptied chunks kept for reuse, linked by next (see take)
 	spares     int    // chunks in spare
+	inUse      int    // chunks linked from head to tail
+	peak, last int    // the most chunks in use since the queue last drained, and before that
 	n, size    int
 	ready      chan struct{} // holds a token while events may be waiting
 	dropped    atomic.Uint64
@@ -27,10 +29,13 @@ type Queue struct {
 // chunkLen is how many events a chunk holds (≈ 75 KiB).
 const chunkLen = 256
 
-// keepSpares is how many emptied chunks a drained queue keeps (≈ 300 KiB): a consumer
-// that takes a burst at a time (the segment engine's subscribers get up to four tag
-// changes per event) would otherwise drain its queue after each burst and leave the
-// burst's chunks to the collector, hundreds of megabytes a minute under load.
+// keepSpares is how many emptied chunks a drained queue keeps at least (≈ 300 KiB): a
+// consumer that takes a burst at a time (the segment engine's subscribers get up to
+// four tag changes per event) would otherwise drain its queue after each burst and
+// leave the burst's chunks to the collector, hundreds of megabytes a minute under
+// load. A queue whose last two bursts both needed more keeps as many as the smaller
+// of them did: bursts that recur are served from spares, while one large burst (a
+// stall) does not leave its chunks kept for good.
 const keepSpares = 4
 
 type chunk struct {
@@ -66,6 +71,8 @@ func (q *Queue) Publish(e Event) bool {
 			q.tail.next = c
 		}
 		q.tail = c
+		q.inUse++
+		q.peak = max(q.peak, q.inUse)
 	}
 	q.tail.ev[q.tail.w] = e
 	q.tail.w++
@@ -103,17 +110,22 @@ func (q *Queue) take() (e Event, left int, ok bool) {
 		if q.head == nil {
 			q.tail = nil
 		}
+		q.inUse--
 		c.r, c.w = 0, 0 // its slots were cleared as they were taken
 		c.next = q.spare
 		q.spare = c
 		q.spares++
-		if q.n == 0 && q.spares > keepSpares {
-			last := q.spare
-			for range keepSpares - 1 {
-				last = last.next
+		if q.n == 0 {
+			keep := max(keepSpares, min(q.peak, q.last))
+			q.last, q.peak = q.peak, 0
+			if q.spares > keep {
+				last := q.spare
+				for range keep - 1 {
+					last = last.next
+				}
+				last.next = nil
+				q.spares = keep
 			}
-			last.next = nil
-			q.spares = keepSpares
 		}
 	}
 	return e, q.n, true

@@ -156,6 +156,29 @@ func TestQueueReusesChunksAcrossBursts(t *testing.T) {
 	if n != keepSpares || q.spares != keepSpares {
 		t.Errorf("a drained queue keeps %d chunks (counted %d), want %d", n, q.spares, keepSpares)
 	}
+	// Longer bursts that recur (a consumer that runs only now and then, as on a busy
+	// core) are served from spares once two of them have passed.
+	long := func(chunks int) {
+		for i := range chunks * chunkLen {
+			q.Publish(Event{Count: i})
+		}
+		for i := range chunks * chunkLen {
+			if e, ok := q.TryNext(); !ok || e.Count != i {
+				t.Fatalf("event %d: got %+v, %v", i, e, ok)
+			}
+		}
+	}
+	long(10) // the one before was 10 chunks long too
+	kept := spares()
+	long(10)
+	if again := spares(); len(kept) != 10 || !maps.Equal(kept, again) || q.spares != 10 {
+		t.Errorf("recurring 10-chunk bursts: kept %d, then %d (%d the same chunks)", len(kept), len(again), q.spares)
+	}
+	// Once the bursts are short again, the spares shrink back.
+	long(1)
+	if q.spares != keepSpares || len(spares()) != keepSpares {
+		t.Errorf("after a short burst %d spares are kept, want %d", q.spares, keepSpares)
+	}
 }
 
 func TestQueueConcurrentPublishersLoseNothingTaken(t *testing.T) {
