@@ -36,8 +36,9 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 	traffic := fs.String("traffic", "history", "history: events of random viewers at random times over the last 60 days "+
 		"(a shop's imported past, every event touching a cold profile); live: the measured events are a live room's, "+
 		"from --present viewers at a time in --rooms rooms, after --history events of the population's past (not measured)")
-	present := fs.Int("present", 20_000, "live traffic: viewers present at a time (a leaving one is replaced by another of --viewers)")
-	rooms := fs.Int("rooms", 10, "live traffic: rooms live at once")
+	present := fs.Int("present", 20_000, "live traffic: viewers present at a time (a leaving one is replaced by another of --viewers; "+
+		"by default at most half of them)")
+	rooms := fs.Int("rooms", 10, "live traffic: rooms live at once (by default at most --present)")
 	history := fs.Int("history", -1, "live traffic: events of the past applied before the measured ones (default: 3 per viewer)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured events to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile, taken after the run, to this file")
@@ -59,6 +60,14 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	case "live":
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["present"] {
+			*present = max(1, min(*present, *viewers/2)) // the defaults fit a small population
+		}
+		if !set["rooms"] {
+			*rooms = min(*rooms, *present)
+		}
 		if *present < 1 || *present > *viewers || *rooms < 1 || *rooms > *present || *history < -1 {
 			fmt.Fprintln(stderr, "liveroom bench segment: --traffic live needs 1 ≤ --rooms ≤ --present ≤ --viewers, and --history ≥ 0")
 			return 2

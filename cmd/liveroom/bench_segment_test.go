@@ -34,6 +34,14 @@ func TestBenchSegmentLiveTraffic(t *testing.T) {
 	checkBenchSegment(t, out)
 }
 
+// The live defaults (20,000 present in 10 rooms) shrink to fit a small population.
+func TestBenchSegmentLiveDefaultsFitFewViewers(t *testing.T) {
+	out := runBenchSegment(t, "--traffic", "live", "--events", "2000", "--viewers", "10")
+	if !regexp.MustCompile(`traffic live \(5 viewers present in 5 rooms, after 30 events of history\)`).MatchString(out.String()) {
+		t.Fatalf("defaults not fitted: %s", out.String())
+	}
+}
+
 func TestBenchSegmentRefusesBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--traffic", "busy"},
