@@ -10,7 +10,7 @@ import (
 // probing) of slots that each hold an id's 64-bit hash and its profile. Go's map
 // would do, but the slot an id will be found in cannot be known before a map lookup,
 // and with a million profiles that lookup waited on memory for most events; here the
-// consumer asks for the slot's line a few events ahead (slotOf), then for the profile
+// consumer asks for the slot's line a few events ahead (slotAt), then for the profile
 // (guess), then applies the event. The profile's own id settles a match, so ids with
 // equal hashes (rare, and not to be crafted: the hash has a random seed) are simply
 // further along the probe.

@@ -9,37 +9,46 @@ import (
 
 // The table against a map, through random puts, deletes and lookups, once with the
 // real hash and once with one that gives many ids the same hash and the rest few
-// starting slots, so that probes are long, wrap around the end and cross each other.
+// starting slots, so that probes are long and cross each other (the next test makes
+// them wrap around the table's end).
 func TestProfileTableAgreesWithAMap(t *testing.T) {
 	for name, hash := range map[string]func(string) uint64{
 		"real":      idHash,
 		"colliding": func(id string) uint64 { n, _ := strconv.Atoi(id[3:]); return uint64(n%5) << 61 },
 	} {
 		t.Run(name, func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(1, 2))
-			tab, model := newProfileTable(), map[string]*Profile{}
-			for step := range 20_000 {
-				id := "id-" + strconv.Itoa(rng.IntN(300))
-				h := hash(id)
-				switch rng.IntN(3) {
-				case 0:
-					p := &Profile{ID: id}
-					tab.putHashed(p, h)
-					model[id] = p
-				case 1:
-					tab.delHashed(id, h)
-					delete(model, id)
-				}
-				if i := tab.find(id, h); (i >= 0) != (model[id] != nil) || (i >= 0 && tab.slots[i].p != model[id]) {
-					t.Fatalf("step %d: %s found at %d, model %v", step, id, i, model[id])
-				}
-				if step%1000 == 0 {
-					checkTable(t, &tab, model, hash)
-				}
-			}
-			checkTable(t, &tab, model, hash)
+			churn(t, hash, 300, 20_000, 1000, rand.New(rand.NewPCG(1, 2)))
 		})
 	}
+}
+
+// churn puts and deletes random ids of ids ("id-0"…) for steps steps, against a map,
+// checking after each step that the id is found where the map has it, and the whole
+// table every checkEvery steps; it returns what is left.
+func churn(t *testing.T, hash func(string) uint64, ids, steps, checkEvery int, rng *rand.Rand) (profileTable, map[string]*Profile) {
+	t.Helper()
+	tab, model := newProfileTable(), map[string]*Profile{}
+	for step := range steps {
+		id := "id-" + strconv.Itoa(rng.IntN(ids))
+		h := hash(id)
+		switch rng.IntN(3) {
+		case 0:
+			p := &Profile{ID: id}
+			tab.putHashed(p, h)
+			model[id] = p
+		case 1:
+			tab.delHashed(id, h)
+			delete(model, id)
+		}
+		if i := tab.find(id, h); (i >= 0) != (model[id] != nil) || (i >= 0 && tab.slots[i].p != model[id]) {
+			t.Fatalf("%d ids, step %d: %s found at %d, model %v", ids, step, id, i, model[id])
+		}
+		if step%checkEvery == 0 {
+			checkTable(t, &tab, model, hash)
+		}
+	}
+	checkTable(t, &tab, model, hash)
+	return tab, model
 }
 
 func checkTable(t *testing.T, tab *profileTable, model map[string]*Profile, hash func(string) uint64) {
@@ -132,27 +141,7 @@ func TestProfileTableWrapsAtEverySize(t *testing.T) {
 		return idHash(id)
 	}
 	for _, ids := range []int{10, 40, 200, 2000} {
-		rng := rand.New(rand.NewPCG(uint64(ids), 7))
-		tab, model := newProfileTable(), map[string]*Profile{}
-		for step := range 30_000 {
-			id := "id-" + strconv.Itoa(rng.IntN(ids))
-			h := hash(id)
-			switch rng.IntN(3) {
-			case 0:
-				p := &Profile{ID: id}
-				tab.putHashed(p, h)
-				model[id] = p
-			case 1:
-				tab.delHashed(id, h)
-				delete(model, id)
-			}
-			if i := tab.find(id, h); (i >= 0) != (model[id] != nil) {
-				t.Fatalf("%d ids, step %d: %s found at %d, model %v", ids, step, id, i, model[id])
-			}
-			if step%500 == 0 {
-				checkTable(t, &tab, model, hash)
-			}
-		}
+		tab, model := churn(t, hash, ids, 30_000, 500, rand.New(rand.NewPCG(uint64(ids), 7)))
 		for id := range model {
 			tab.delHashed(id, hash(id))
 		}

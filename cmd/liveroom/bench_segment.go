@@ -51,17 +51,15 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	run := segmentRun{events: *events, viewers: *viewers, rate: *rate, shards: *shards, cpuProfile: *cpuProfile, memProfile: *memProfile}
+	set := map[string]bool{} // the flags given, not defaulted
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch *traffic {
 	case "history":
-		set := false
-		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "present" || f.Name == "rooms" || f.Name == "history" })
-		if set {
+		if set["present"] || set["rooms"] || set["history"] {
 			fmt.Fprintln(stderr, "liveroom bench segment: --present, --rooms and --history are for --traffic live")
 			return 2
 		}
 	case "live":
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["present"] {
 			*present = max(1, min(*present, *viewers/2)) // the defaults fit a small population
 		}
