@@ -13,10 +13,11 @@ func (s *Span) matches(live, room string) bool {
 	return at[0] == live && (live != "" || at[1] == room)
 }
 
-// applyTo folds one event into p. oldest is the last day that has no bucket any more.
-// It reports whether the event touched categories or orders (preference and value
-// must then be recomputed).
-func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, oldest int32) (cats, ordered bool) {
+// applyTo folds one event into p at now (Unix ms, the engine's clock). It reports
+// whether the event touched categories or orders (preference and value must then be
+// recomputed).
+func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now int64) (cats, ordered bool) {
+	oldest := e.oldest(now) // the last day that has no bucket any more
 	at := ev.At.UnixMilli()
 	day := dayOf(at)
 	// The room is kept (rooms, recent events), so it is interned, from the profile's
@@ -68,7 +69,8 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, old
 				b.Sessions = sat16(uint32(b.Sessions) + 1)
 			}
 		}
-		detail = strconv.FormatInt(ms/1000, 10) + "s"
+		var buf [24]byte
+		detail = string(append(strconv.AppendInt(buf[:0], ms/1000, 10), 's'))
 	case event.Danmaku:
 		p.Comments++
 		interaction = true
@@ -84,7 +86,7 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, old
 	case event.ProductClick:
 		c := e.categoryFor(ev.Category, ev.SKU)
 		p.Clicks = addCount(p.Clicks, c, 1)
-		p.addCat(day, e.oldestCat(), c, 1)
+		p.addCat(day, e.oldestCat(now), c, 1)
 		interaction, cats = true, true
 		detail = ev.SKU
 	case event.DM:
@@ -101,7 +103,7 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, old
 		}
 	case event.Order:
 		if o != nil {
-			e.applyOrder(p, o, at, oldest)
+			e.applyOrder(p, o, at, now)
 			cats, ordered = true, true
 			detail = o.id + " " + o.base.String() + " " + e.cfg.Currency
 		}
@@ -121,7 +123,8 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, old
 }
 
 // applyOrder folds a parsed order into p.
-func (e *Engine) applyOrder(p *Profile, o *orderIn, at int64, oldest int32) {
+func (e *Engine) applyOrder(p *Profile, o *orderIn, at, now int64) {
+	oldest := e.oldest(now)
 	p.visit(at)
 	p.Orders++
 	p.Spend += o.base
@@ -137,7 +140,7 @@ func (e *Engine) applyOrder(p *Profile, o *orderIn, at int64, oldest int32) {
 	for _, it := range o.items {
 		c, n := e.categoryFor(it.category, it.sku), uint32(max(it.quantity, 1))
 		buy.Bought = addCount(buy.Bought, c, n)
-		p.addCat(dayOf(at), e.oldestCat(), c, n)
+		p.addCat(dayOf(at), e.oldestCat(now), c, n)
 	}
 }
 
@@ -161,7 +164,9 @@ func (e *Engine) openSpan(sh *shard, p *Profile, live, room string, at int64) {
 	}
 	// Nearly every open presence is a viewer's only one: its array holds one span.
 	p.Open = append(p.Open, Span{at: placeOf(live, room), Start: at, Last: at, Refs: 1})
-	sh.open[p.ID] = p
+	if len(p.Open) == 1 { // with more, p is in the set already
+		sh.open[p] = struct{}{}
+	}
 }
 
 // closeSpan ends one connection of a presence; the last one credits the watch time.
@@ -177,7 +182,7 @@ func (e *Engine) closeSpan(sh *shard, p *Profile, live, room string, at int64, o
 		}
 		p.endSpan(i, at, oldest)
 		if len(p.Open) == 0 {
-			delete(sh.open, p.ID)
+			delete(sh.open, p)
 		}
 		return
 	}

@@ -74,8 +74,8 @@ type Engine struct {
 type shard struct {
 	mu       sync.Mutex
 	profiles profileTable
-	alias    map[string]string   // guest id, customer:ID, email:ADDR → canonical id
-	open     map[string]*Profile // profiles with an open presence (sweep, live end)
+	alias    map[string]string     // guest id, customer:ID, email:ADDR → canonical id
+	open     map[*Profile]struct{} // profiles with an open presence (sweep, live end)
 	dirty    []*Profile
 	deleted  []string
 	names    map[string]string   // interned rooms and tag words
@@ -168,7 +168,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	e.shards = make([]*shard, cfg.Shards)
 	for i := range e.shards {
-		e.shards[i] = &shard{index: uint64(i), profiles: newProfileTable(), alias: map[string]string{}, open: map[string]*Profile{}, names: map[string]string{}, lists: map[string][]string{}}
+		e.shards[i] = &shard{index: uint64(i), profiles: newProfileTable(), alias: map[string]string{}, open: map[*Profile]struct{}{}, names: map[string]string{}, lists: map[string][]string{}}
 	}
 	e.subs.Store(&[]*subscriber{})
 	m, err := newMetrics(deps.Registry, e)
@@ -202,7 +202,7 @@ func (e *Engine) load(ctx context.Context) error {
 		sh.profiles.put(p)
 		e.internProfile(sh, p)
 		if len(p.Open) > 0 {
-			sh.open[p.ID] = p
+			sh.open[p] = struct{}{}
 		}
 		for _, a := range p.Aliases() {
 			e.shardOf(a).alias[a] = p.ID
@@ -290,6 +290,7 @@ const (
 
 func (e *Engine) applyBatch(batch []event.Event) {
 	n := len(batch)
+	now := e.now().UnixMilli()     // one clock read for the batch: it is applied within microseconds
 	var keys [consumeBatch]warmKey // each event's viewer, hashed once for the stages
 	for i := -idAhead; i < n; i++ {
 		if j := i + idAhead; j < n {
@@ -305,7 +306,7 @@ func (e *Engine) applyBatch(batch []event.Event) {
 			e.warmLists(&batch[j], keys[j])
 		}
 		if i >= 0 {
-			e.Apply(batch[i])
+			e.applyAt(batch[i], now)
 			e.consumed.Add(1)
 		}
 	}
@@ -388,19 +389,24 @@ func (e *Engine) oldest(now int64) int32 {
 	return dayOf(now) - int32(max(e.cfg.ActivityDays, e.cfg.OrderDays, e.cfg.PreferenceDays))
 }
 
-func (e *Engine) oldestCat() int32 {
-	return dayOf(e.now().UnixMilli()) - int32(e.cfg.PreferenceDays)
+// oldestCat is the last day at now whose category counts are out of the preference
+// window.
+func (e *Engine) oldestCat(now int64) int32 {
+	return dayOf(now) - int32(e.cfg.PreferenceDays)
 }
 
 // Apply folds one live event into its viewer's profile and hands the event and any tag
 // change to the subscribers. Live events are not checked against stored ids: the tap's
 // ids are unique by construction.
-func (e *Engine) Apply(ev event.Event) {
+func (e *Engine) Apply(ev event.Event) { e.applyAt(ev, e.now().UnixMilli()) }
+
+// applyAt is Apply at now (Unix ms, the engine's clock).
+func (e *Engine) applyAt(ev event.Event, now int64) {
 	if byStaff(&ev) {
 		return
 	}
 	var buf [4]event.Event // at most one change per dimension: no allocation
-	changes := e.apply(&ev, nil, nil, buf[:0])
+	changes := e.apply(&ev, nil, nil, buf[:0], now)
 	e.publish(ev, changes)
 }
 
@@ -425,8 +431,7 @@ func staffRole(role string) bool {
 
 // apply is Apply's work; o is the parsed order of an Order event. touched collects the
 // profiles an import must write before it answers. Tag changes are appended to out.
-func (e *Engine) apply(ev *event.Event, o *orderIn, touched map[*Profile]*shard, out []event.Event) []event.Event {
-	now := e.now().UnixMilli()
+func (e *Engine) apply(ev *event.Event, o *orderIn, touched map[*Profile]*shard, out []event.Event, now int64) []event.Event {
 	if ev.At.IsZero() {
 		ev.At = time.UnixMilli(now).UTC()
 	}
@@ -471,7 +476,7 @@ func (e *Engine) apply(ev *event.Event, o *orderIn, touched map[*Profile]*shard,
 	}
 	defer sh.mu.Unlock()
 	ev.Viewer = p.ID
-	cats, ordered := e.applyTo(sh, p, ev, o, e.oldest(now))
+	cats, ordered := e.applyTo(sh, p, ev, o, now)
 	if ordered {
 		e.scoreOne(p, now)
 	}
@@ -500,12 +505,12 @@ func (e *Engine) endLive(live string, at int64) {
 	oldest := e.oldest(e.now().UnixMilli())
 	for _, sh := range e.shards {
 		sh.mu.Lock()
-		for id, p := range sh.open {
+		for p := range sh.open {
 			if p.closeStale(0, live, at, oldest) {
 				sh.markDirty(p)
 			}
 			if len(p.Open) == 0 {
-				delete(sh.open, id)
+				delete(sh.open, p)
 			}
 		}
 		sh.mu.Unlock()

@@ -149,7 +149,7 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 		}
 		seen[it.Event.ID] = true
 		ev := it.Event
-		changes = append(changes, e.apply(&ev, o, touched, nil))
+		changes = append(changes, e.apply(&ev, o, touched, nil, e.now().UnixMilli()))
 		applied = append(applied, ev)
 		res.Accepted++
 		b.own(KindEvent, Record{Key: ev.ID, Owner: ev.Viewer, Data: it.Raw})

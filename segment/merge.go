@@ -106,11 +106,11 @@ func (e *Engine) mergeLocked(from, into string, touched map[*Profile]*shard) (bo
 	if src != nil {
 		mergeProfile(dst, src)
 		fsh.profiles.del(from)
-		delete(fsh.open, from)
+		delete(fsh.open, src)
 		src.gone = true
 		fsh.deleted = append(fsh.deleted, from)
 		if len(dst.Open) > 0 {
-			ish.open[into] = dst
+			ish.open[dst] = struct{}{}
 		}
 		if touched != nil {
 			touched[src] = fsh

@@ -77,21 +77,34 @@ func MoneyFromFloat(v float64) Money {
 
 // String formats m as a decimal with at least two decimals ("12.50", "0.125").
 func (m Money) String() string {
-	neg := m < 0
+	var buf [32]byte
+	return string(m.appendTo(buf[:0]))
+}
+
+// appendTo appends m's text to b: at least two decimals, no trailing zeros past them.
+func (m Money) appendTo(b []byte) []byte {
 	u := uint64(m)
-	if neg {
+	if m < 0 {
+		b = append(b, '-')
 		u = uint64(-m)
 	}
-	frac := fmt.Sprintf("%06d", u%moneyScale)
-	frac = strings.TrimRight(frac, "0")
-	for len(frac) < 2 {
-		frac += "0"
+	b = strconv.AppendUint(b, u/moneyScale, 10)
+	b = append(b, '.')
+	frac := u % moneyScale
+	digits := 0 // of the 6 decimals, those up to the last non-zero one, at least 2
+	for d, f := 6, frac; d > 0; d-- {
+		if f%10 != 0 {
+			digits = d
+			break
+		}
+		f /= 10
 	}
-	s := strconv.FormatUint(u/moneyScale, 10) + "." + frac
-	if neg {
-		s = "-" + s
+	digits = max(digits, 2)
+	for scale := uint64(moneyScale / 10); digits > 0; digits-- {
+		b = append(b, byte('0'+frac/scale%10))
+		scale /= 10
 	}
-	return s
+	return b
 }
 
 // MarshalJSON writes m as a JSON number whose text is exact ("12.50").

@@ -2,6 +2,11 @@ package segment
 
 import (
 	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -56,6 +61,32 @@ func TestMoneyConvert(t *testing.T) {
 		got, err := a.Convert(r)
 		if err != nil || got.String() != c.want {
 			t.Errorf("%s × %s = %s, %v; want %s", c.amount, c.rate, got, err, c.want)
+		}
+	}
+}
+
+// TestMoneyTextAgreesWithFmt checks the allocation-free text against the plain
+// formatting it replaced, over random amounts and the edges.
+func TestMoneyTextAgreesWithFmt(t *testing.T) {
+	plain := func(m Money) string {
+		u, sign := uint64(m), ""
+		if m < 0 {
+			u, sign = uint64(-m), "-"
+		}
+		frac := strings.TrimRight(fmt.Sprintf("%06d", u%moneyScale), "0")
+		for len(frac) < 2 {
+			frac += "0"
+		}
+		return sign + strconv.FormatUint(u/moneyScale, 10) + "." + frac
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	cases := []Money{0, 1, -1, 10, 100_000, 1_000_000, -1_000_000, 1_230_000, 999_999, math.MaxInt64, math.MinInt64 + 1}
+	for range 10_000 {
+		cases = append(cases, Money(r.Int64N(1<<40)-1<<39), Money(r.Int64N(1000))*10_000)
+	}
+	for _, m := range cases {
+		if got, want := m.String(), plain(m); got != want {
+			t.Fatalf("Money(%d).String() = %q, want %q", int64(m), got, want)
 		}
 	}
 }

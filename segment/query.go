@@ -206,7 +206,7 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 	}
 	p.gone = true
 	sh.profiles.del(p.ID)
-	delete(sh.open, p.ID)
+	delete(sh.open, p)
 	owners := append([]string{p.ID}, p.Aliases()...)
 	sh.mu.Unlock()
 	for _, a := range p.Aliases() {

@@ -106,12 +106,12 @@ func (e *Engine) Sweep() {
 	for _, sh := range e.shards {
 		e.pause(&budget)
 		sh.mu.Lock()
-		for id, p := range sh.open {
+		for p := range sh.open {
 			if p.closeStale(cutoff, "", 0, oldest) {
 				sh.markDirty(p)
 			}
 			if len(p.Open) == 0 {
-				delete(sh.open, id)
+				delete(sh.open, p)
 			}
 		}
 		sh.mu.Unlock()

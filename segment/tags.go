@@ -63,11 +63,30 @@ func (e *Engine) idle(p *Profile, now int64) (int64, string) {
 	return d, ""
 }
 
-// The reasons are built by concatenation, not fmt: they are written for every tag
-// change (one per event or more under load), and fmt took most of that time.
+// text builds a reason: one is written for every tag change (one per event or more
+// under load), and building it with fmt, or by concatenation with a string per figure,
+// took most of that time. Each part appends to one buffer, on the stack while it is
+// small, so a reason costs one allocation: its string.
+type text []byte
+
+func newText(buf *[256]byte) text { return text(buf[:0]) }
+
+func (t text) s(parts ...string) text {
+	for _, p := range parts {
+		t = append(t, p...)
+	}
+	return t
+}
+
+func (t text) n(v int64) text { return strconv.AppendInt(t, v, 10) }
+
+func (t text) money(m Money) text { return m.appendTo(t) }
+
+func (t text) String() string { return string(t) }
 
 func idleReason(word string, d int64, days int) string {
-	return "no visit (watch or order) for " + strconv.FormatInt(d/dayMs, 10) + " days; " + word + " after " + strconv.Itoa(days)
+	var buf [256]byte
+	return newText(&buf).s("no visit (watch or order) for ").n(d/dayMs).s(" days; ", word, " after ").n(int64(days)).String()
 }
 
 // idleTag is dormant or churned, with its reason when explain, for a viewer who has
@@ -105,16 +124,19 @@ func (e *Engine) activity(p *Profile, now int64, explain bool) (string, string) 
 	if !explain {
 		return word, ""
 	}
-	figures := strconv.Itoa(win.Sessions) + " live sessions, average watch " + avg.String() + ", " +
-		strconv.Itoa(win.Interactions) + " interactions in " + strconv.Itoa(c.ActivityDays) + " days"
+	var buf [256]byte
+	t := newText(&buf).n(int64(win.Sessions)).s(" live sessions, average watch ", avg.String(), ", ").
+		n(int64(win.Interactions)).s(" interactions in ").n(int64(c.ActivityDays)).s(" days")
 	switch word {
 	case High:
-		return word, figures + " (high from " + strconv.Itoa(c.HighSessions) + " sessions, " + c.HighAvgWatch.String() + ", " +
-			strconv.Itoa(c.HighInteractions) + " interactions)"
+		t = t.s(" (high from ").n(int64(c.HighSessions)).s(" sessions, ", c.HighAvgWatch.String(), ", ").
+			n(int64(c.HighInteractions)).s(" interactions)")
 	case Medium:
-		return word, figures + " (medium from " + strconv.Itoa(c.MediumSessions) + " sessions or any interaction)"
+		t = t.s(" (medium from ").n(int64(c.MediumSessions)).s(" sessions or any interaction)")
+	default:
+		t = t.s(" (low: visited, below medium)")
 	}
-	return word, figures + " (low: visited, below medium)"
+	return word, t.String()
 }
 
 // lifecycle tags where the viewer is on the way from new to loyal.
@@ -137,8 +159,9 @@ func (e *Engine) lifecycle(p *Profile, now int64, explain bool) (string, string)
 	if !explain {
 		return word, ""
 	}
-	return word, strconv.Itoa(n) + " orders in " + strconv.Itoa(c.OrderDays) + " days, " + strconv.FormatUint(uint64(p.Orders), 10) +
-		" in all (repeat from " + strconv.Itoa(c.RepeatOrders) + ", loyal from " + strconv.Itoa(c.LoyalOrders) + ")"
+	var buf [256]byte
+	return word, newText(&buf).n(int64(n)).s(" orders in ").n(int64(c.OrderDays)).s(" days, ").n(int64(p.Orders)).
+		s(" in all (repeat from ").n(int64(c.RepeatOrders)).s(", loyal from ").n(int64(c.LoyalOrders)).s(")").String()
 }
 
 func reasonIf(explain bool, s string) string {
@@ -157,8 +180,9 @@ func (e *Engine) value(p *Profile, explain bool) (string, string) {
 	if p.RFM.Segment == rfm.NoOrders {
 		return word, "has not ordered yet"
 	}
-	return word, "RFM " + strconv.Itoa(int(p.RFM.R)) + "/" + strconv.Itoa(int(p.RFM.F)) + "/" + strconv.Itoa(int(p.RFM.M)) +
-		" over " + strconv.Itoa(e.cfg.OrderDays) + " days of orders: " + p.RFM.Segment
+	var buf [256]byte
+	return word, newText(&buf).s("RFM ").n(int64(p.RFM.R)).s("/").n(int64(p.RFM.F)).s("/").n(int64(p.RFM.M)).
+		s(" over ").n(int64(e.cfg.OrderDays)).s(" days of orders: ", p.RFM.Segment).String()
 }
 
 // preference lists the top categories of the preference window, then the price band,
@@ -201,24 +225,27 @@ func (e *Engine) preference(p *Profile, now int64, explain bool, words []string)
 	if !explain {
 		return words, ""
 	}
-	days := strconv.Itoa(e.cfg.PreferenceDays)
-	reason := "no product clicks or purchases in the last " + days + " days"
-	if len(counts) > 0 {
-		reason = "most clicked and bought in " + days + " days: "
+	var buf [256]byte
+	t := newText(&buf)
+	days := int64(e.cfg.PreferenceDays)
+	if len(counts) == 0 {
+		t = t.s("no product clicks or purchases in the last ").n(days).s(" days")
+	} else {
+		t = t.s("most clicked and bought in ").n(days).s(" days: ")
 		for i, c := range counts {
 			if i > 0 {
-				reason += ", "
+				t = t.s(", ")
 			}
-			reason += c.cat.String() + " (" + strconv.FormatUint(uint64(c.n), 10) + ")"
+			t = t.s(c.cat.String(), " (").n(int64(c.n)).s(")")
 		}
 	}
 	switch {
 	case band != "":
-		reason += "; average order " + aov.String() + " " + e.cfg.Currency + " against catalog price terciles " + lo.String() + " and " + hi.String()
+		t = t.s("; average order ").money(aov).s(" ", e.cfg.Currency, " against catalog price terciles ").money(lo).s(" and ").money(hi)
 	case p.Orders > 0:
-		reason += "; no price band: the catalog has fewer than 3 priced products"
+		t = t.s("; no price band: the catalog has fewer than 3 priced products")
 	}
-	return words, reason
+	return words, t.String()
 }
 
 // retag recomputes every dimension of p (its shard sh locked) at now and appends the
