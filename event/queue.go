@@ -93,11 +93,31 @@ func (q *Queue) TryNext() (Event, bool) {
 func (q *Queue) take() (e Event, left int, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	ok = q.moveOldest(&e)
+	return e, q.n, ok
+}
+
+// TryNextBatch moves up to len(dst) of the oldest events into dst, in order, under
+// one lock, and says how many it moved (0 when none wait). A consumer that takes
+// events in batches saves a lock and two copies of each event (a few hundred bytes).
+func (q *Queue) TryNextBatch(dst []Event) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	for n < len(dst) && q.moveOldest(&dst[n]) {
+		n++
+	}
+	return n
+}
+
+// moveOldest moves the oldest event into *dst and reports whether there was one;
+// q.mu is held.
+func (q *Queue) moveOldest(dst *Event) bool {
 	if q.n == 0 {
-		return Event{}, 0, false
+		return false
 	}
 	c := q.head
-	e = c.ev[c.r]
+	*dst = c.ev[c.r]
 	c.ev[c.r] = Event{} // let its strings go
 	c.r++
 	q.n--
@@ -128,7 +148,7 @@ func (q *Queue) take() (e Event, left int, ok bool) {
 			}
 		}
 	}
-	return e, q.n, true
+	return true
 }
 
 // Next waits for the next event or for ctx to end; once ctx has ended it returns
@@ -180,7 +200,13 @@ type Source interface {
 	TryNext() (Event, bool)
 }
 
-var _ Source = (*Queue)(nil)
+// BatchSource is a Source that can also hand over what waits in batches (Queue is one).
+type BatchSource interface {
+	Source
+	TryNextBatch(dst []Event) int
+}
+
+var _ BatchSource = (*Queue)(nil)
 
 // Publisher is what chat and media need from the tap.
 type Publisher interface {

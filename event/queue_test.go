@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -236,5 +237,52 @@ func TestQueueNextStopsAtCancelWithBacklog(t *testing.T) {
 	}
 	if handled > 0 || q.Len() != 1000 {
 		t.Fatalf("a loop stopped by its context still handled %d events (%d left)", handled, q.Len())
+	}
+}
+
+// TestTryNextBatchTakesInOrder fills a queue across several chunks and takes it back
+// in batches of odd sizes: every event once, in order, the slots cleared, and the
+// queue usable after it drains.
+func TestTryNextBatchTakesInOrder(t *testing.T) {
+	q := NewQueue(4 * chunkLen)
+	const total = 3*chunkLen + 17
+	for i := range total {
+		if !q.Publish(Event{ID: strconv.Itoa(i)}) {
+			t.Fatalf("publish %d refused", i)
+		}
+	}
+	if n := q.TryNextBatch(nil); n != 0 {
+		t.Fatalf("an empty destination took %d events", n)
+	}
+	next := 0
+	for size := 1; next < total; size = size%40 + 7 {
+		dst := make([]Event, size)
+		n := q.TryNextBatch(dst)
+		if n == 0 || n > size {
+			t.Fatalf("took %d into %d slots with %d waiting", n, size, total-next)
+		}
+		for _, e := range dst[:n] {
+			if e.ID != strconv.Itoa(next) {
+				t.Fatalf("took %q, want %d", e.ID, next)
+			}
+			next++
+		}
+		if q.Len() != total-next {
+			t.Fatalf("Len %d after taking %d of %d", q.Len(), next, total)
+		}
+	}
+	if n := q.TryNextBatch(make([]Event, 8)); n != 0 {
+		t.Fatalf("a drained queue gave %d events", n)
+	}
+	for c := q.spare; c != nil; c = c.next {
+		for i := range c.ev {
+			if c.ev[i].ID != "" {
+				t.Fatalf("a spare chunk still holds event %q", c.ev[i].ID)
+			}
+		}
+	}
+	q.Publish(Event{ID: "after"})
+	if e, ok := q.TryNext(); !ok || e.ID != "after" {
+		t.Fatalf("after draining: %q, %v", e.ID, ok)
 	}
 }

@@ -258,6 +258,9 @@ func (e *Engine) consume(ctx context.Context, tap event.Source) {
 			}
 		}
 		batch = append(batch[:0], ev)
+		if bs, ok := tap.(event.BatchSource); ok {
+			batch = batch[:1+bs.TryNextBatch(batch[1:consumeBatch])]
+		}
 		for len(batch) < consumeBatch {
 			ev, ok := tap.TryNext()
 			if !ok {
@@ -306,7 +309,7 @@ func (e *Engine) applyBatch(batch []event.Event) {
 			e.warmLists(&batch[j], keys[j])
 		}
 		if i >= 0 {
-			e.applyAt(batch[i], now)
+			e.applyAt(&batch[i], now)
 			e.consumed.Add(1)
 		}
 	}
@@ -398,15 +401,16 @@ func (e *Engine) oldestCat(now int64) int32 {
 // Apply folds one live event into its viewer's profile and hands the event and any tag
 // change to the subscribers. Live events are not checked against stored ids: the tap's
 // ids are unique by construction.
-func (e *Engine) Apply(ev event.Event) { e.applyAt(ev, e.now().UnixMilli()) }
+func (e *Engine) Apply(ev event.Event) { e.applyAt(&ev, e.now().UnixMilli()) }
 
-// applyAt is Apply at now (Unix ms, the engine's clock).
-func (e *Engine) applyAt(ev event.Event, now int64) {
-	if byStaff(&ev) {
+// applyAt is Apply at now (Unix ms, the engine's clock); it may change *ev (its
+// viewer becomes the canonical id, a missing time now).
+func (e *Engine) applyAt(ev *event.Event, now int64) {
+	if byStaff(ev) {
 		return
 	}
 	var buf [4]event.Event // at most one change per dimension: no allocation
-	changes := e.apply(&ev, nil, nil, buf[:0], now)
+	changes := e.apply(ev, nil, nil, buf[:0], now)
 	e.publish(ev, changes)
 }
 

@@ -181,7 +181,7 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 	e.metrics.imported.Add(float64(len(applied)))
 	e.metrics.duplicates.Add(float64(res.Duplicates))
 	for i := range applied {
-		e.publish(applied[i], changes[i])
+		e.publish(&applied[i], changes[i])
 	}
 	if hasOrders {
 		e.noteRerankCause(newestOrder)

@@ -40,14 +40,14 @@ func wantsTags(list []*subscriber) bool {
 	return slices.ContainsFunc(list, func(s *subscriber) bool { return s.wants(event.TagChange) })
 }
 
-func (e *Engine) publish(ev event.Event, changes []event.Event) {
+func (e *Engine) publish(ev *event.Event, changes []event.Event) {
 	subs := *e.subs.Load()
 	if len(subs) == 0 {
 		return
 	}
 	for _, s := range subs {
 		if s.wants(ev.Type) {
-			s.pub.Publish(ev)
+			s.pub.Publish(*ev)
 		}
 	}
 	e.publishAll(changes)
