@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"sync"
@@ -95,12 +96,17 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func heapInUse() uint64 {
+// heapFigures are the heap's live objects and the spans that hold them, after two
+// collections; the spans are larger by the free slots among the live objects (a small
+// object's span stays in use while any object in it lives).
+type heapFigures struct{ objects, spans uint64 }
+
+func heapInUse() heapFigures {
 	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
+	return heapFigures{objects: m.HeapAlloc, spans: m.HeapInuse}
 }
 
 // segmentRun is one run of the segment bench.
@@ -242,7 +248,9 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 		return err
 	}
 	profiles := eng.Count()
-	perProfile := float64(heapInUse()-base) / float64(max(profiles, 1))
+	heap := heapInUse()
+	perProfile := float64(heap.objects-base.objects) / float64(max(profiles, 1))
+	spansPerProfile := float64(heap.spans-base.spans) / float64(max(profiles, 1))
 	if memProfile != "" {
 		if f, err := os.Create(memProfile); err == nil {
 			pprof.WriteHeapProfile(f)
@@ -269,7 +277,18 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 		fmt.Fprintf(out, "event→tag change:    p50 %s, p99 %s, max %s over %d tag changes (subscriber drops %d)\n",
 			delays[n/2], delays[n*99/100], delays[n-1], n, changes.Dropped()-droppedBefore)
 	}
-	fmt.Fprintf(out, "profiles:            %d, heap per profile %.0f bytes (%.2f GiB per million)\n", profiles, perProfile, perProfile*1e6/(1<<30))
+	fmt.Fprintf(out, "profiles:            %d, heap per profile %.0f bytes (%.2f GiB per million); heap spans in use per profile %.0f bytes (%.2f GiB per million)\n",
+		profiles, perProfile, perProfile*1e6/(1<<30), spansPerProfile, spansPerProfile*1e6/(1<<30))
+	if pid := os.Getpid(); procStatus(pid, "VmRSS") > 0 { // Linux only
+		// What an operator sees: the collector's headroom (the heap may grow to twice
+		// what is live before a collection) and the store's mapped file are in it.
+		mib := func(field string) float64 { return float64(procStatus(pid, field)) / (1 << 20) }
+		fmt.Fprintf(out, "process memory:      RSS %.0f MiB now (anonymous %.0f, the store's mapped file %.0f), peak %.0f MiB\n",
+			mib("VmRSS"), mib("RssAnon"), mib("RssFile"), mib("VmHWM"))
+		debug.FreeOSMemory() // a collection, and the free pages back to the system
+		fmt.Fprintf(out, "                     RSS %.0f MiB (anonymous %.0f) once the free heap is returned to the system\n",
+			mib("VmRSS"), mib("RssAnon"))
+	}
 	fmt.Fprintf(out, "final write-through: %s\n", flush.Round(time.Millisecond))
 	if st, err := os.Stat(filepath.Join(dir, "segment.db")); err == nil {
 		fmt.Fprintf(out, "store file:          %.1f MiB\n", float64(st.Size())/(1<<20))

@@ -29,7 +29,11 @@ func procCPU(pid int) float64 {
 }
 
 // procRSS is pid's resident set size in bytes.
-func procRSS(pid int) int64 {
+func procRSS(pid int) int64 { return procStatus(pid, "VmRSS") }
+
+// procStatus is the figure of field (a memory figure in kB, such as "VmRSS" or
+// "RssAnon") in pid's /proc status, in bytes; 0 when pid is 0 or unreadable.
+func procStatus(pid int, field string) int64 {
 	if pid <= 0 {
 		return 0
 	}
@@ -38,7 +42,7 @@ func procRSS(pid int) int64 {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return kb * 1024
 		}
