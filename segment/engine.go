@@ -230,6 +230,13 @@ func (e *Engine) internProfile(sh *shard, p *Profile) {
 	if len(p.Rooms) > 0 {
 		p.Rooms = sh.sharedList(p.Rooms)
 	}
+	// Most recent events' detail is the room they were in: the running engine keeps the
+	// room's string there, and so does a restart (16 bytes and an object each, else).
+	for i := range p.Recent {
+		if r := p.knownRoom(p.Recent[i].Detail); r != "" {
+			p.Recent[i].Detail = r
+		}
+	}
 	if len(p.Tags.Preference) > 0 {
 		p.Tags.Preference = sh.sharedList(p.Tags.Preference)
 	}

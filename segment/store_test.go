@@ -12,6 +12,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -392,5 +393,42 @@ func TestWriteThroughLetsEventsInBetweenItsBatches(t *testing.T) {
 	defer again.Close(context.Background())
 	if v := viewer(t, again, "v0"); v.Likes != 2 {
 		t.Fatalf("v0 has %d likes in the store, want 2 (the second came during the write-through)", v.Likes)
+	}
+}
+
+// TestLoadSharesRecentRooms checks that a loaded profile's recent events whose detail is
+// a room hold the profile's copy of the room, as the running engine's do, not a string
+// of their own each.
+func TestLoadSharesRecentRooms(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "segment.db")
+	store := openBolt(t, path)
+	clk := &clock{t: t0}
+	e := newEngine(t, store, clk)
+	for i, typ := range []event.Type{event.Join, event.Like, event.Like, event.Leave} {
+		e.Apply(ev(typ, "v", t0.Add(time.Duration(i)*time.Second)))
+	}
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	s2 := openBolt(t, path)
+	defer s2.Close()
+	e2 := newEngine(t, s2, clk)
+	sh, p := e2.lookup("v", false)
+	if p == nil {
+		t.Fatal("profile not loaded")
+	}
+	defer sh.mu.Unlock()
+	if len(p.Rooms) != 1 || len(p.Recent) != 4 {
+		t.Fatalf("rooms %v, %d recent events", p.Rooms, len(p.Recent))
+	}
+	room := unsafe.StringData(p.Rooms[0])
+	for _, r := range p.Recent {
+		if r.Detail != "r1" {
+			t.Fatalf("recent %s: detail %q", r.Type(), r.Detail)
+		}
+		if unsafe.StringData(r.Detail) != room {
+			t.Errorf("recent %s: its detail is a copy of the room, not the profile's", r.Type())
+		}
 	}
 }
