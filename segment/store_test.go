@@ -116,13 +116,7 @@ func TestRestartKeepsEverythingAcknowledged(t *testing.T) {
 	s2.Close()
 
 	// A clean stop writes the live events too.
-	if err := e.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	store.Close()
-	s3 := openBolt(t, path)
-	defer s3.Close()
-	e3 := newEngine(t, s3, clk)
+	e3 := restart(t, e, store, path, clk)
 	v = viewer(t, e3, "v")
 	if v.Orders != 1 || v.WatchSeconds != 600 || v.Comments != 1 || v.Sessions != 1 {
 		t.Fatalf("after clean restart: %+v", v)
@@ -407,13 +401,7 @@ func TestLoadSharesRecentRooms(t *testing.T) {
 	for i, typ := range []event.Type{event.Join, event.Like, event.Like, event.Leave} {
 		e.Apply(ev(typ, "v", t0.Add(time.Duration(i)*time.Second)))
 	}
-	if err := e.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	store.Close()
-	s2 := openBolt(t, path)
-	defer s2.Close()
-	e2 := newEngine(t, s2, clk)
+	e2 := restart(t, e, store, path, clk)
 	sh, p := e2.lookup("v", false)
 	if p == nil {
 		t.Fatal("profile not loaded")
@@ -431,4 +419,17 @@ func TestLoadSharesRecentRooms(t *testing.T) {
 			t.Errorf("recent %s: its detail is a copy of the room, not the profile's", r.Type())
 		}
 	}
+}
+
+// restart stops e cleanly, closes its store at path, and returns a new engine on the
+// store reopened (closed when the test ends).
+func restart(t *testing.T, e *Engine, store *BoltStore, path string, clk *clock) *Engine {
+	t.Helper()
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	s := openBolt(t, path)
+	t.Cleanup(func() { s.Close() })
+	return newEngine(t, s, clk)
 }
