@@ -163,3 +163,52 @@ func TestRoomListsShared(t *testing.T) {
 		t.Fatalf("after the merge and a visit: a %s, b %s", a, b)
 	}
 }
+
+// Events taken from the tap in batches reach the subscribers as applied: under the
+// viewer's canonical id, with the engine's time when they came without one, in order.
+func TestTapEventsPublishedAsApplied(t *testing.T) {
+	tap := event.NewQueue(1 << 12)
+	clk := &clock{t: t0}
+	e, err := New(testConfig(), Deps{Store: NewMemoryStore(), Tap: tap, Now: clk.Now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	// The guest's order names a known customer: the guest's id becomes the customer's.
+	importJSON(t, e, `[{"id":"o1","type":"order","viewer":"shop-42","at":"2026-06-14T10:00:00Z","order_id":"s1","total":"3","customer":{"id":"42"}},
+	 {"id":"o2","type":"order","viewer":"guest-1","at":"2026-06-15T10:00:00Z","order_id":"s2","total":"3","customer":{"id":"42"}}]`)
+	canonical := viewer(t, e, "guest-1").ID
+	if canonical == "guest-1" {
+		t.Fatal("the guest was not linked to the customer")
+	}
+	out := event.NewQueue(1 << 12)
+	defer e.Subscribe(out, event.Danmaku)()
+	const n = 3*consumeBatch + 5
+	for i := range n {
+		x := ev(event.Danmaku, "guest-1", t0.Add(-time.Minute))
+		x.Text = fmt.Sprintf("m%d", i)
+		if i%2 == 1 {
+			x.At = time.Time{} // no time of its own: the engine's
+		}
+		if !tap.Publish(x) {
+			t.Fatal("tap full")
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for out.Len() < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	for i := range n {
+		got, ok := out.TryNext()
+		if !ok {
+			t.Fatalf("%d of %d events published", i, n)
+		}
+		want := t0.Add(-time.Minute)
+		if i%2 == 1 {
+			want = t0
+		}
+		if got.Text != fmt.Sprintf("m%d", i) || got.Viewer != canonical || !got.At.Equal(want) {
+			t.Fatalf("published %d: %q by %q at %s, want m%d by %q at %s", i, got.Text, got.Viewer, got.At, i, canonical, want)
+		}
+	}
+}

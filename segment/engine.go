@@ -254,6 +254,7 @@ func (e *Engine) Close(ctx context.Context) error {
 
 func (e *Engine) consume(ctx context.Context, tap event.Source) {
 	batch := make([]event.Event, 0, consumeBatch)
+	batches, _ := tap.(event.BatchSource)
 	for {
 		ev, err := tap.Next(ctx)
 		if err != nil {
@@ -265,10 +266,10 @@ func (e *Engine) consume(ctx context.Context, tap event.Source) {
 			}
 		}
 		batch = append(batch[:0], ev)
-		if bs, ok := tap.(event.BatchSource); ok {
-			batch = batch[:1+bs.TryNextBatch(batch[1:consumeBatch])]
+		if batches != nil {
+			batch = batch[:1+batches.TryNextBatch(batch[1:consumeBatch])]
 		}
-		for len(batch) < consumeBatch {
+		for batches == nil && len(batch) < consumeBatch {
 			ev, ok := tap.TryNext()
 			if !ok {
 				break
@@ -300,7 +301,10 @@ const (
 
 func (e *Engine) applyBatch(batch []event.Event) {
 	n := len(batch)
-	now := e.now().UnixMilli()     // one clock read for the batch: it is applied within microseconds
+	// One clock reading serves the batch (microseconds apart), read again after an event
+	// that may have waited on a lock held for long: an order may merge profiles, which
+	// waits for a write-through's snapshot; a live's end visits every shard.
+	now := e.now().UnixMilli()
 	var keys [consumeBatch]warmKey // each event's viewer, hashed once for the stages
 	for i := -idAhead; i < n; i++ {
 		if j := i + idAhead; j < n {
@@ -318,6 +322,9 @@ func (e *Engine) applyBatch(batch []event.Event) {
 		if i >= 0 {
 			e.applyAt(&batch[i], now)
 			e.consumed.Add(1)
+			if t := batch[i].Type; t == event.Order || t == event.LiveEnd {
+				now = e.now().UnixMilli()
+			}
 		}
 	}
 }

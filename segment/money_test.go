@@ -80,7 +80,7 @@ func TestMoneyTextAgreesWithFmt(t *testing.T) {
 		return sign + strconv.FormatUint(u/moneyScale, 10) + "." + frac
 	}
 	r := rand.New(rand.NewPCG(1, 2))
-	cases := []Money{0, 1, -1, 10, 100_000, 1_000_000, -1_000_000, 1_230_000, 999_999, math.MaxInt64, math.MinInt64 + 1}
+	cases := []Money{0, 1, -1, 10, 100_000, 1_000_000, -1_000_000, 1_230_000, 999_999, math.MaxInt64, math.MinInt64, math.MinInt64 + 1}
 	for range 10_000 {
 		cases = append(cases, Money(r.Int64N(1<<40)-1<<39), Money(r.Int64N(1000))*10_000)
 	}

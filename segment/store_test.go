@@ -116,7 +116,7 @@ func TestRestartKeepsEverythingAcknowledged(t *testing.T) {
 	s2.Close()
 
 	// A clean stop writes the live events too.
-	e3 := restart(t, e, store, path, clk)
+	e3, _ := restart(t, e, store, path, clk)
 	v = viewer(t, e3, "v")
 	if v.Orders != 1 || v.WatchSeconds != 600 || v.Comments != 1 || v.Sessions != 1 {
 		t.Fatalf("after clean restart: %+v", v)
@@ -401,7 +401,7 @@ func TestLoadSharesRecentRooms(t *testing.T) {
 	for i, typ := range []event.Type{event.Join, event.Like, event.Like, event.Leave} {
 		e.Apply(ev(typ, "v", t0.Add(time.Duration(i)*time.Second)))
 	}
-	e2 := restart(t, e, store, path, clk)
+	e2, _ := restart(t, e, store, path, clk)
 	sh, p := e2.lookup("v", false)
 	if p == nil {
 		t.Fatal("profile not loaded")
@@ -422,8 +422,8 @@ func TestLoadSharesRecentRooms(t *testing.T) {
 }
 
 // restart stops e cleanly, closes its store at path, and returns a new engine on the
-// store reopened (closed when the test ends).
-func restart(t *testing.T, e *Engine, store *BoltStore, path string, clk *clock) *Engine {
+// store reopened (closed when the test ends), and that store.
+func restart(t *testing.T, e *Engine, store *BoltStore, path string, clk *clock) (*Engine, *BoltStore) {
 	t.Helper()
 	if err := e.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -431,5 +431,5 @@ func restart(t *testing.T, e *Engine, store *BoltStore, path string, clk *clock)
 	store.Close()
 	s := openBolt(t, path)
 	t.Cleanup(func() { s.Close() })
-	return newEngine(t, s, clk)
+	return newEngine(t, s, clk), s
 }

@@ -132,6 +132,12 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 	changes := event.NewQueue(1 << 16)
 	delays := make([]time.Duration, 0, events)
 	base := heapInUse()
+	// Touched now, so that the resident baseline holds them (a fresh allocation's pages
+	// are not resident until written).
+	clear(sent)
+	clear(delays[:cap(delays)])
+	pid := os.Getpid()
+	baseAnon := procStatus(pid, "RssAnon") // the bench's own buffers, before the engine
 
 	cfg := segment.DefaultConfig()
 	cfg.Shards = shards
@@ -279,15 +285,19 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "profiles:            %d, heap per profile %.0f bytes (%.2f GiB per million); heap spans in use per profile %.0f bytes (%.2f GiB per million)\n",
 		profiles, perProfile, perProfile*1e6/(1<<30), spansPerProfile, spansPerProfile*1e6/(1<<30))
-	if pid := os.Getpid(); procStatus(pid, "VmRSS") > 0 { // Linux only
-		// What an operator sees: the collector's headroom (the heap may grow to twice
-		// what is live before a collection) and the store's mapped file are in it.
+	if procStatus(pid, "VmRSS") > 0 { // Linux only
+		// What an operator sees: the collector's headroom (with GOGC=100 the heap may
+		// grow to twice what is live before a collection) is in it. Anonymous memory is
+		// also given less the bench's own buffers (its tap, subscriber queue and
+		// generator, allocated before the engine). File-backed pages are the store's
+		// mapped file and the binary's; the kernel can drop them.
 		mib := func(field string) float64 { return float64(procStatus(pid, field)) / (1 << 20) }
-		fmt.Fprintf(out, "process memory:      RSS %.0f MiB now (anonymous %.0f, the store's mapped file %.0f), peak %.0f MiB\n",
-			mib("VmRSS"), mib("RssAnon"), mib("RssFile"), mib("VmHWM"))
+		engineAnon := func() float64 { return float64(procStatus(pid, "RssAnon")-baseAnon) / (1 << 20) }
+		fmt.Fprintf(out, "process memory:      RSS %.0f MiB now: anonymous %.0f (%.0f more than before the engine), file-backed %.0f; peak RSS %.0f MiB (the whole run)\n",
+			mib("VmRSS"), mib("RssAnon"), engineAnon(), mib("RssFile"), mib("VmHWM"))
 		debug.FreeOSMemory() // a collection, and the free pages back to the system
-		fmt.Fprintf(out, "                     RSS %.0f MiB (anonymous %.0f) once the free heap is returned to the system\n",
-			mib("VmRSS"), mib("RssAnon"))
+		fmt.Fprintf(out, "                     anonymous %.0f MiB (%.0f more than before the engine) once the free heap is returned to the system\n",
+			mib("RssAnon"), engineAnon())
 	}
 	fmt.Fprintf(out, "final write-through: %s\n", flush.Round(time.Millisecond))
 	if st, err := os.Stat(filepath.Join(dir, "segment.db")); err == nil {
