@@ -56,6 +56,8 @@ type Engine struct {
 	unstored           Batch // what a failed commit left, retried with the next one (under commitMu)
 	lastSnapshot       int   // profiles in the last write-through's snapshot (under commitMu)
 	sweepMu            sync.Mutex
+	lastCompact        time.Time // of the last compaction (sweepMu)
+	compactions        atomic.Uint64
 	rank               atomic.Pointer[rankings]
 	subs               atomic.Pointer[[]*subscriber]
 	subsMu             sync.Mutex
@@ -165,6 +167,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, rates: cfg.rates(), store: deps.Store, now: deps.Now, log: deps.Log,
 		catalog: newCatalog(), refresh: make(chan struct{}, 1),
+		lastCompact: deps.Now(), // loaded profiles are compact
 	}
 	e.shards = make([]*shard, cfg.Shards)
 	for i := range e.shards {

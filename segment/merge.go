@@ -108,6 +108,7 @@ func (e *Engine) mergeLocked(from, into string, touched map[*Profile]*shard) (bo
 		fsh.profiles.del(from)
 		delete(fsh.open, src)
 		src.gone = true
+		clear(src.Recent) // in dst now; its array may be a chunk others keep (compact.go)
 		fsh.deleted = append(fsh.deleted, from)
 		if len(dst.Open) > 0 {
 			ish.open[dst] = struct{}{}

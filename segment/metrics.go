@@ -7,7 +7,7 @@ import (
 )
 
 type metrics struct {
-	applied, invalid, tagChanges, imported, duplicates, flushed, storeErrors prometheus.Counter
+	applied, invalid, tagChanges, imported, duplicates, flushed, storeErrors, compactions prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, e *Engine) (*metrics, error) {
@@ -22,13 +22,14 @@ func newMetrics(reg prometheus.Registerer, e *Engine) (*metrics, error) {
 		duplicates:  c("events_duplicate_total", "Imported events ignored because their id (or order id) was seen."),
 		flushed:     c("profiles_written_total", "Profiles written through to the store."),
 		storeErrors: c("store_errors_total", "Failed store writes (retried)."),
+		compactions: c("compactions_total", "Times the sweep moved every profile's lists into large dense chunks (the heap's spans held a third more than its objects)."),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	profiles := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "liveroom", Subsystem: "segment", Name: "profiles", Help: "Profiles held in memory."},
 		func() float64 { return float64(e.Count()) })
-	cols := []prometheus.Collector{m.applied, m.invalid, m.tagChanges, m.imported, m.duplicates, m.flushed, m.storeErrors, profiles}
+	cols := []prometheus.Collector{m.applied, m.invalid, m.tagChanges, m.imported, m.duplicates, m.flushed, m.storeErrors, m.compactions, profiles}
 	// The process-wide tables never shrink, and past their capacity a new category or
 	// (live, room) pair is counted nowhere: operators can watch them fill.
 	for _, t := range []struct {

@@ -205,6 +205,7 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 		return notFound(id)
 	}
 	p.gone = true
+	clear(p.Recent) // its array may be a chunk that other profiles keep (compact.go)
 	sh.profiles.del(p.ID)
 	delete(sh.open, p)
 	owners := append([]string{p.ID}, p.Aliases()...)

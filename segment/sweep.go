@@ -77,6 +77,10 @@ const sweepYieldBudget = 5 * time.Second
 func (e *Engine) Sweep() {
 	e.sweepMu.Lock()
 	defer e.sweepMu.Unlock()
+	if at := e.now(); at.Sub(e.lastCompact) >= compactEvery {
+		e.Compact()
+		e.lastCompact = at
+	}
 	budget := sweepYieldBudget
 	// A re-ranking caused by imported orders (noteRerankCause) is read per shard below,
 	// so that an import landing during the sweep stamps the shards after it, and it is

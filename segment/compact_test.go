@@ -1,0 +1,124 @@
+package segment
+
+import (
+	"bytes"
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/segment/synth"
+)
+
+// TestCompactionChangesNothing feeds the same synthetic events (their lists growing,
+// shrinking and moving) to two engines, one of which compacts every few hundred events,
+// and checks that every profile encodes the same in both: after a compaction, and
+// after more events have appended to lists that have no spare room in their chunk.
+func TestCompactionChangesNothing(t *testing.T) {
+	clk := &clock{t: t0}
+	plain, compacted := newEngine(t, nil, clk), newEngine(t, nil, clk)
+	g := synth.New(300, t0, 7)
+	var x event.Event
+	same := func(when string) {
+		t.Helper()
+		n := 0
+		for _, sh := range plain.shards {
+			sh.mu.Lock()
+			for p := range sh.profiles.all() {
+				want := marshalProfile(p)
+				csh, q := compacted.lookup(p.ID, false)
+				if q == nil {
+					sh.mu.Unlock()
+					t.Fatalf("%s: %q missing from the compacted engine", when, p.ID)
+				}
+				got := marshalProfile(q)
+				csh.mu.Unlock()
+				if !bytes.Equal(got, want) {
+					sh.mu.Unlock()
+					t.Fatalf("%s: %q differs:\n got %s\nwant %s", when, p.ID, got, want)
+				}
+				n++
+			}
+			sh.mu.Unlock()
+		}
+		if n != compacted.Count() || n == 0 {
+			t.Fatalf("%s: %d profiles against %d", when, n, compacted.Count())
+		}
+	}
+	for i := range 20_000 {
+		g.Next(&x)
+		plain.Apply(x)
+		compacted.Apply(x)
+		if i%500 == 499 {
+			compacted.Compact()
+			same("after a compaction")
+			clk.Add(time.Minute)
+		}
+	}
+	same("after the last events")
+}
+
+// An erased viewer's recent events, in a chunk that other profiles' lists keep alive,
+// are cleared, not left in memory.
+func TestEraseClearsCompactedRecentEvents(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	for _, v := range []string{"a", "zed", "b"} {
+		x := ev(event.Danmaku, v, t0)
+		x.Text = "secret of " + v
+		e.Apply(x)
+	}
+	e.Compact()
+	sh, p := e.lookup("zed", false)
+	recent := p.Recent
+	sh.mu.Unlock()
+	if len(recent) != 1 || recent[0].Detail != "secret of zed" {
+		t.Fatalf("recent events before erasure: %+v", recent)
+	}
+	if err := e.Erase(context.Background(), "zed"); err != nil {
+		t.Fatal(err)
+	}
+	if recent[0] != (Recent{}) {
+		t.Errorf("the erased viewer's recent event is still in memory: %+v", recent[0])
+	}
+	if v := viewer(t, e, "a"); len(v.Recent) != 1 || v.Recent[0].Detail != "secret of a" {
+		t.Errorf("another viewer's recent events changed: %+v", v.Recent)
+	}
+}
+
+// The lists moved into chunks of plain words must hold no pointers: the collector does
+// not look inside those chunks, so a pointer there would not keep its target alive.
+func TestWordListsHoldNoPointers(t *testing.T) {
+	for _, typ := range []reflect.Type{reflect.TypeFor[Bucket](), reflect.TypeFor[CatDay](), reflect.TypeFor[Count](),
+		reflect.TypeFor[LiveSession](), reflect.TypeFor[Span]()} {
+		if path := pointerIn(typ); path != "" {
+			t.Errorf("%s holds a pointer at %s", typ, path)
+		}
+		if typ.Align() > 8 {
+			t.Errorf("%s needs %d-byte alignment", typ, typ.Align())
+		}
+	}
+	if pointerIn(reflect.TypeFor[Recent]()) == "" { // the check itself
+		t.Error("no pointer found in Recent, whose detail is a string")
+	}
+}
+
+// pointerIn names a field of typ that is or holds a pointer, "" when none does.
+func pointerIn(typ reflect.Type) string {
+	switch typ.Kind() {
+	case reflect.Struct:
+		for i := range typ.NumField() {
+			if p := pointerIn(typ.Field(i).Type); p != "" {
+				return typ.Field(i).Name + "." + p
+			}
+		}
+		return ""
+	case reflect.Array:
+		return pointerIn(typ.Elem())
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return ""
+	}
+	return typ.Kind().String()
+}
