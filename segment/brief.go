@@ -84,8 +84,8 @@ func (e *Engine) Brief(_ context.Context, id, live string) (Brief, error) {
 	now := asOf.UnixMilli()
 	b := Brief{ID: p.ID, Name: p.Name, Sessions: int(p.Sessions), Orders: int(p.Orders),
 		Comments: int(p.Comments), Likes: int(p.Likes), Watch: time.Duration(p.WatchMs) * time.Millisecond,
-		Spend: p.Spend, AOV: p.Spend.Div(int64(p.Orders)), Consent: p.Consent,
-		Activity: p.Tags.Activity, Value: p.Tags.Value, Lifecycle: p.Tags.Lifecycle,
+		Spend: p.Spend, AOV: p.Spend.Div(int64(p.Orders)), Consent: p.Consent.get(),
+		Activity: p.Tags.Activity.String(), Value: p.Tags.Value.String(), Lifecycle: p.Tags.Lifecycle.String(),
 		Preference: slices.Clone(p.Tags.Preference), LastSKU: p.lastClicked()}
 	if p.LastOrder != 0 {
 		b.LastOrder = msTime(p.LastOrder)

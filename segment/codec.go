@@ -92,17 +92,17 @@ func appendProfile(dst []byte, p *Profile) []byte {
 		e.s(string(r.Type()))
 		e.s(r.Detail)
 	}
-	switch {
-	case p.Consent == nil:
+	switch p.Consent { // stored as 0 (none), 1 (yes), 2 (no)
+	case 0:
 		e.u(0)
-	case *p.Consent:
+	case consentYes:
 		e.u(1)
 	default:
 		e.u(2)
 	}
-	e.s(p.Tags.Activity)
-	e.s(p.Tags.Value)
-	e.s(p.Tags.Lifecycle)
+	e.s(p.Tags.Activity.String())
+	e.s(p.Tags.Value.String())
+	e.s(p.Tags.Lifecycle.String())
 	e.ss(p.Tags.Preference)
 	for _, v := range p.Tags.Since {
 		e.i(v)
@@ -110,7 +110,7 @@ func appendProfile(dst []byte, p *Profile) []byte {
 	e.u(uint64(p.RFM.R))
 	e.u(uint64(p.RFM.F))
 	e.u(uint64(p.RFM.M))
-	e.s(p.RFM.Segment)
+	e.s(p.RFM.Segment.String())
 	return e.b
 }
 
@@ -239,14 +239,13 @@ func unmarshalProfile(data []byte) (*Profile, error) {
 		}
 	}
 	if c := d.u(); c > 0 {
-		v := c == 1
-		p.Consent = &v
+		p.Consent = consentOf(c == 1)
 	}
-	p.Tags.Activity, p.Tags.Value, p.Tags.Lifecycle, p.Tags.Preference = d.s(), d.s(), d.s(), d.ss()
+	p.Tags.Activity, p.Tags.Value, p.Tags.Lifecycle, p.Tags.Preference = wordOf(d.s()), wordOf(d.s()), wordOf(d.s()), d.ss()
 	for i := range p.Tags.Since {
 		p.Tags.Since[i] = d.i()
 	}
-	p.RFM = RFM{R: uint8(d.u()), F: uint8(d.u()), M: uint8(d.u()), Segment: d.s()}
+	p.RFM = RFM{R: uint8(d.u()), F: uint8(d.u()), M: uint8(d.u()), Segment: wordOf(d.s())}
 	if d.err != nil {
 		return nil, d.err
 	}

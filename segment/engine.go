@@ -222,8 +222,6 @@ func (e *Engine) load(ctx context.Context) error {
 
 // internProfile shares the strings a loaded profile repeats with others.
 func (e *Engine) internProfile(sh *shard, p *Profile) {
-	p.Tags.Activity, p.Tags.Value, p.Tags.Lifecycle = sh.intern(p.Tags.Activity), sh.intern(p.Tags.Value), sh.intern(p.Tags.Lifecycle)
-	p.RFM.Segment = sh.intern(p.RFM.Segment)
 	for i := range p.Tags.Preference {
 		p.Tags.Preference[i] = sh.intern(p.Tags.Preference[i])
 	}

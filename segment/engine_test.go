@@ -210,11 +210,11 @@ func TestRFMOverBuyersWithTies(t *testing.T) {
 	// Frequency: b5 has 4 worse → 5; others 1. Monetary: 10→1, 20s→2 (1 worse), 40→4
 	// (3 worse: 1+⌊15/5⌋), 80→5.
 	want := map[string]RFM{
-		"b1": {1, 1, 1, rfm.Lost},
-		"b2": {2, 1, 2, rfm.Hibernating},
-		"b3": {2, 1, 2, rfm.Hibernating},
-		"b4": {2, 1, 4, rfm.Hibernating},
-		"b5": {2, 5, 5, rfm.AtRisk},
+		"b1": {1, 1, 1, wordOf(rfm.Lost)},
+		"b2": {2, 1, 2, wordOf(rfm.Hibernating)},
+		"b3": {2, 1, 2, wordOf(rfm.Hibernating)},
+		"b4": {2, 1, 4, wordOf(rfm.Hibernating)},
+		"b5": {2, 5, 5, wordOf(rfm.AtRisk)},
 	}
 	for id, w := range want {
 		if got := viewer(t, e, id).RFM; got != w {

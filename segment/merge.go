@@ -204,7 +204,7 @@ func mergeProfile(dst, src *Profile) {
 	for _, r := range src.Recent {
 		dst.remember(r)
 	}
-	if dst.Consent == nil {
+	if dst.Consent == 0 {
 		dst.Consent = src.Consent
 	}
 }

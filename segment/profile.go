@@ -96,26 +96,28 @@ func (r Recent) kind() uint8 { return uint8(r.stamp) }
 
 // RFM is a viewer's scores and segment; zero scores mean never ordered.
 type RFM struct {
-	R       uint8  `json:"r"`
-	F       uint8  `json:"f"`
-	M       uint8  `json:"m"`
-	Segment string `json:"segment"`
+	R       uint8   `json:"r"`
+	F       uint8   `json:"f"`
+	M       uint8   `json:"m"`
+	Segment tagWord `json:"segment"`
 }
 
-// Tags is the tag held on each dimension and since when (Unix ms).
+// Tags is the tag held on each dimension and since when (Unix ms). The words come
+// last, so that the profile's RFM and consent bytes fill the space after them.
 type Tags struct {
-	Activity   string   `json:"activity"`
-	Value      string   `json:"value"`
-	Lifecycle  string   `json:"lifecycle"`
 	Preference []string `json:"preference"`
 	Since      [4]int64 `json:"since"`
+	Activity   tagWord  `json:"activity"`
+	Value      tagWord  `json:"value"`
+	Lifecycle  tagWord  `json:"lifecycle"`
 }
 
 // Profile is everything the engine keeps about one viewer. Times are Unix ms; zero
 // means never. It is the stored record as well as the in-memory state. The counters
-// and flags sit together so the struct has no padding: at 448 bytes it fits its
-// allocation size class exactly (528 bytes took a 576-byte slot). Its JSON form
-// (profile_json.go) spells out the buyer's lists too.
+// and flags sit together, and the one-byte tag words, RFM and consent at the end, so
+// the struct has no padding: at 384 bytes it fits its allocation size class exactly
+// (448 with the words as strings). Its JSON form (profile_json.go) spells out the
+// buyer's lists too.
 type Profile struct {
 	ID   string      `json:"id"`
 	Name string      `json:"name,omitempty"`
@@ -154,9 +156,9 @@ type Profile struct {
 	Open   []Span        `json:"open,omitempty"`
 	Recent []Recent      `json:"recent,omitempty"`
 
-	Consent *bool `json:"consent,omitempty"`
-	Tags    Tags  `json:"tags"`
-	RFM     RFM   `json:"rfm"`
+	Tags    Tags    `json:"tags"`
+	RFM     RFM     `json:"rfm"`
+	Consent consent `json:"consent,omitempty"`
 }
 
 // dropUnnamed removes the category entries of a decoded record that got no number

@@ -96,7 +96,7 @@ func (e *Engine) view(p *Profile) ViewerView {
 		Comments: int(p.Comments), Likes: int(p.Likes), Gifts: int(p.Gifts), GiftValue: p.GiftValue,
 		Clicks: listOf(p.Clicks), Orders: int(p.Orders), Spend: p.Spend, AOV: p.Spend.Div(int64(p.Orders)),
 		Currency: e.cfg.Currency, LastOrder: msPtr(p.LastOrder), Bought: listOf(p.Bought()),
-		Consent: p.Consent, RFM: p.RFM, LiveSessions: []liveView{}, Recent: []recentView{},
+		Consent: p.Consent.get(), RFM: p.RFM, LiveSessions: []liveView{}, Recent: []recentView{},
 	}
 	v.PriceBand, _, _ = e.catalog.band(v.AOV, p.Orders > 0)
 	v.Windows.D30, v.Windows.D90, v.Windows.D365 = p.window(today, 30), p.window(today, 90), p.window(today, 365)
@@ -110,7 +110,7 @@ func (e *Engine) view(p *Profile) ViewerView {
 		}
 		v.LiveSessions = append(v.LiveSessions, lv)
 	}
-	v.Tags = map[string]any{DimActivity: p.Tags.Activity, DimValue: p.Tags.Value, DimLifecycle: p.Tags.Lifecycle, DimPreference: listOf(p.Tags.Preference)}
+	v.Tags = map[string]any{DimActivity: p.Tags.Activity.String(), DimValue: p.Tags.Value.String(), DimLifecycle: p.Tags.Lifecycle.String(), DimPreference: listOf(p.Tags.Preference)}
 	v.TagsSince, v.Reasons = map[string]string{}, map[string]string{}
 	for i, d := range Dimensions {
 		v.TagsSince[d] = msTime(p.Tags.Since[i]).Format(time.RFC3339)

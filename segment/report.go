@@ -31,9 +31,9 @@ func (e *Engine) Segments(ctx context.Context) SegmentCounts {
 		sh.mu.Lock()
 		for p := range sh.profiles.all() {
 			out.Viewers++
-			out.Dimensions[DimActivity][p.Tags.Activity]++
-			out.Dimensions[DimValue][p.Tags.Value]++
-			out.Dimensions[DimLifecycle][p.Tags.Lifecycle]++
+			out.Dimensions[DimActivity][p.Tags.Activity.String()]++
+			out.Dimensions[DimValue][p.Tags.Value.String()]++
+			out.Dimensions[DimLifecycle][p.Tags.Lifecycle.String()]++
 			for _, w := range p.Tags.Preference {
 				out.Dimensions[DimPreference][w]++
 			}
@@ -85,11 +85,11 @@ func checkTag(dim, tag string) (int, error) {
 func holds(p *Profile, dim int, tag string) bool {
 	switch dim {
 	case 0:
-		return p.Tags.Activity == tag
+		return p.Tags.Activity.String() == tag
 	case 1:
-		return p.Tags.Value == tag
+		return p.Tags.Value.String() == tag
 	case 2:
-		return p.Tags.Lifecycle == tag
+		return p.Tags.Lifecycle.String() == tag
 	}
 	return slices.Contains(p.Tags.Preference, tag)
 }
@@ -236,7 +236,7 @@ func (e *Engine) Analytics(ctx context.Context, room string) Analytics {
 			if p.Orders >= 2 {
 				a.Funnel.Repeat++
 			}
-			if p.Tags.Activity == Dormant || p.Tags.Activity == Churned {
+			if w := p.Tags.Activity.String(); w == Dormant || w == Churned {
 				a.Dormant++
 			}
 			if p.FirstOrder != 0 && now-p.FirstOrder >= month {

@@ -36,7 +36,7 @@ func (e *Engine) scoreOne(p *Profile, now int64) {
 	switch {
 	case !buyer && p.Orders > 0:
 		// Ordered, but not within the window: the lowest scores.
-		p.RFM = RFM{R: 1, F: 1, M: 1, Segment: rfm.Lost}
+		p.RFM = RFM{R: 1, F: 1, M: 1, Segment: wordOf(rfm.Lost)}
 		return
 	case !buyer:
 		p.RFM = RFM{}
@@ -47,7 +47,7 @@ func (e *Engine) scoreOne(p *Profile, now int64) {
 		rk = &rankings{}
 	}
 	rs, fs, ms := rk.r.Score(r, p.ranked), rk.f.Score(f, p.ranked), rk.m.Score(m, p.ranked)
-	p.RFM = RFM{R: uint8(rs), F: uint8(fs), M: uint8(ms), Segment: rfm.Segment(rs, fs, ms)}
+	p.RFM = RFM{R: uint8(rs), F: uint8(fs), M: uint8(ms), Segment: wordOf(rfm.Segment(rs, fs, ms))}
 }
 
 // SetYield has the sweep call yield before each shard it takes: the node waits there

@@ -173,16 +173,17 @@ func reasonIf(explain bool, s string) string {
 
 // value tags the viewer's RFM tier.
 func (e *Engine) value(p *Profile, explain bool) (string, string) {
-	word := rfm.Tier(p.RFM.Segment)
+	segment := p.RFM.Segment.String()
+	word := rfm.Tier(segment)
 	if !explain {
 		return word, ""
 	}
-	if p.RFM.Segment == rfm.NoOrders {
+	if segment == rfm.NoOrders {
 		return word, "has not ordered yet"
 	}
 	var buf [256]byte
 	return word, newText(&buf).s("RFM ").n(int64(p.RFM.R)).s("/").n(int64(p.RFM.F)).s("/").n(int64(p.RFM.M)).
-		s(" over ").n(int64(e.cfg.OrderDays)).s(" days of orders: ", p.RFM.Segment).String()
+		s(" over ").n(int64(e.cfg.OrderDays)).s(" days of orders: ", segment).String()
 }
 
 // preference lists the top categories of the preference window, then the price band,
@@ -258,13 +259,13 @@ func (e *Engine) retag(sh *shard, p *Profile, now int64, cause *event.Event, wit
 	l, _ := e.lifecycle(p, now, false)
 	for dim, word := range [3]string{a, v, l} {
 		old := p.Tags.word(dim)
-		if *old == word {
+		if old.String() == word { // no lock, unlike wordOf
 			continue
 		}
 		if emit {
-			out = append(out, e.tagEvent(p, Dimensions[dim], *old, word, now, cause))
+			out = append(out, e.tagEvent(p, Dimensions[dim], old.String(), word, now, cause))
 		}
-		*old = word
+		*old = wordOf(word)
 		p.Tags.Since[dim] = now
 		changed = true
 	}
@@ -288,7 +289,7 @@ func (e *Engine) retag(sh *shard, p *Profile, now int64, cause *event.Event, wit
 }
 
 // word points at the tag of dimension dim (activity, value or lifecycle).
-func (t *Tags) word(dim int) *string {
+func (t *Tags) word(dim int) *tagWord {
 	switch dim {
 	case 0:
 		return &t.Activity
