@@ -259,7 +259,7 @@ func (e *Engine) retag(sh *shard, p *Profile, now int64, cause *event.Event, wit
 	l, _ := e.lifecycle(p, now, false)
 	for dim, word := range [3]string{a, v, l} {
 		old := p.Tags.word(dim)
-		if old.String() == word { // no lock, unlike wordOf
+		if old.String() == word {
 			continue
 		}
 		if emit {

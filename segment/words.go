@@ -21,8 +21,23 @@ var tagWords = newTable[string](256, rfm.NoOrders,
 	rfm.Champions, rfm.LoyalCustomers, rfm.PotentialLoyal, rfm.NewCustomers, rfm.Promising, rfm.NeedAttention,
 	rfm.AboutToSleep, rfm.AtRisk, rfm.CantLoseThem, rfm.Hibernating, rfm.Lost)
 
-// wordOf numbers w (it takes a lock: compare with String first on a hot path).
-func wordOf(w string) tagWord { return tagWord(tagWords.id(w, strings.Clone)) }
+// fixedWords are the numbers of the words the engine itself gives, read without the
+// table's lock (a tag change numbers its word on the tap's hot path).
+var fixedWords = func() map[string]tagWord {
+	m := map[string]tagWord{}
+	for n := range tagWords.size() {
+		m[tagWords.value(uint32(n))] = tagWord(n)
+	}
+	return m
+}()
+
+// wordOf numbers w.
+func wordOf(w string) tagWord {
+	if n, ok := fixedWords[w]; ok {
+		return n
+	}
+	return tagWord(tagWords.id(w, strings.Clone))
+}
 
 func (w tagWord) String() string { return tagWords.value(uint32(w)) }
 
