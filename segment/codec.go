@@ -92,14 +92,7 @@ func appendProfile(dst []byte, p *Profile) []byte {
 		e.s(string(r.Type()))
 		e.s(r.Detail)
 	}
-	switch p.Consent { // stored as 0 (none), 1 (yes), 2 (no)
-	case 0:
-		e.u(0)
-	case consentYes:
-		e.u(1)
-	default:
-		e.u(2)
-	}
+	e.u(uint64(p.Consent)) // 0 (none), 1 (yes), 2 (no)
 	e.s(p.Tags.Activity.String())
 	e.s(p.Tags.Value.String())
 	e.s(p.Tags.Lifecycle.String())

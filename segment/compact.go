@@ -50,6 +50,7 @@ func (c *compactor) move(p *Profile) {
 		s := c.recent[:n:n]
 		copy(s, p.Recent)
 		c.recent = c.recent[n:]
+		clear(p.Recent) // it may be an older chunk's: its details must not linger there
 		p.Recent = s
 	}
 }
@@ -77,10 +78,14 @@ func moveWords[T any](c *compactor, list []T) []T {
 // Compact moves the lists of every profile into dense chunks, a batch of profiles per
 // hold of a shard's lock. The sweep does it every compactEvery (from the engine's start:
 // loaded profiles are compact); a bench may call it directly.
-func (e *Engine) Compact() {
+func (e *Engine) Compact() { e.compact(func() {}) }
+
+// compact is Compact, calling pause before each shard (the sweep's yield to the rules).
+func (e *Engine) compact(pause func()) {
 	var c compactor
 	var list []*Profile
 	for _, sh := range e.shards {
+		pause()
 		list = sh.profileList(list[:0])
 		sh.inBatches(list, c.move)
 	}

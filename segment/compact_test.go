@@ -122,3 +122,52 @@ func pointerIn(typ reflect.Type) string {
 	}
 	return typ.Kind().String()
 }
+
+// A viewer's recent events that moved out of a chunk as the list grew leave nothing
+// behind there: erasing the viewer later must not leave their words in the chunk that
+// other profiles keep alive.
+func TestRecentEventsLeaveNoCopyInAChunk(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	say := func(v, text string, at time.Time) {
+		x := ev(event.Danmaku, v, at)
+		x.Text = text
+		e.Apply(x)
+	}
+	for _, v := range []string{"a", "zed", "b"} {
+		say(v, "secret of "+v, t0)
+	}
+	e.Compact()
+	sh, p := e.lookup("zed", false)
+	inChunk := p.Recent // capacity 1: the next event moves the list out
+	sh.mu.Unlock()
+	say("zed", "more", t0.Add(time.Second))
+	if inChunk[0] != (Recent{}) {
+		t.Errorf("the chunk still holds the viewer's moved recent event: %+v", inChunk[0])
+	}
+	if v := viewer(t, e, "zed"); len(v.Recent) != 2 {
+		t.Errorf("after the move: %d recent events, want 2", len(v.Recent))
+	}
+}
+
+// Erasure clears every list of the viewer, which may lie in chunks others keep alive.
+func TestEraseClearsCompactedLists(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	for _, v := range []string{"a", "zed"} {
+		for _, x := range session(v, "L1", t0.Add(-time.Hour), 10*time.Minute, 2) {
+			e.Apply(x)
+		}
+	}
+	e.Compact()
+	sh, p := e.lookup("zed", false)
+	days, lives := p.Days, p.Lives
+	sh.mu.Unlock()
+	if len(days) == 0 || len(lives) == 0 {
+		t.Fatalf("days %v, lives %v before erasure", days, lives)
+	}
+	if err := e.Erase(context.Background(), "zed"); err != nil {
+		t.Fatal(err)
+	}
+	if days[0] != (Bucket{}) || lives[0] != (LiveSession{}) {
+		t.Errorf("erased viewer's lists still in memory: %+v %+v", days[0], lives[0])
+	}
+}

@@ -3,6 +3,7 @@ package segment
 import (
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/liveroom/liveroom/event"
 )
@@ -392,7 +393,13 @@ func (p *Profile) remember(r Recent) {
 		p.Recent[i-1] = r
 		return
 	}
+	old := p.Recent
 	p.Recent = push(p.Recent, Recent{})
+	if len(old) > 0 && unsafe.SliceData(old) != unsafe.SliceData(p.Recent) {
+		// Moved: the old array may be part of a compaction chunk that other profiles
+		// keep alive, and its details (a comment's text) must not outlive the viewer.
+		clear(old)
+	}
 	copy(p.Recent[i+1:], p.Recent[i:])
 	p.Recent[i] = r
 }

@@ -205,7 +205,13 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 		return notFound(id)
 	}
 	p.gone = true
-	clear(p.Recent) // its array may be a chunk that other profiles keep (compact.go)
+	// Its arrays may be in chunks that other profiles keep alive (compact.go).
+	clear(p.Recent)
+	clear(p.Days)
+	clear(p.Cats)
+	clear(p.Clicks)
+	clear(p.Lives)
+	clear(p.Open)
 	sh.profiles.del(p.ID)
 	delete(sh.open, p)
 	owners := append([]string{p.ID}, p.Aliases()...)

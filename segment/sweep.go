@@ -77,10 +77,6 @@ const sweepYieldBudget = 5 * time.Second
 func (e *Engine) Sweep() {
 	e.sweepMu.Lock()
 	defer e.sweepMu.Unlock()
-	if at := e.now(); at.Sub(e.lastCompact) >= compactEvery {
-		e.Compact()
-		e.lastCompact = at
-	}
 	budget := sweepYieldBudget
 	// A re-ranking caused by imported orders (noteRerankCause) is read per shard below,
 	// so that an import landing during the sweep stamps the shards after it, and it is
@@ -144,6 +140,11 @@ func (e *Engine) Sweep() {
 			e.publishAll(changes)
 			changes = changes[:0]
 		}
+	}
+	// Last, so that what the sweep pruned and closed leaves no gaps in the new chunks.
+	if at := e.now(); at.Sub(e.lastCompact) >= compactEvery {
+		e.compact(func() { e.pause(&budget) })
+		e.lastCompact = at
 	}
 }
 

@@ -51,9 +51,10 @@ func (w *tagWord) UnmarshalJSON(b []byte) error {
 // gave one (a byte instead of a pointer to a bool). Its JSON form is the bool.
 type consent uint8
 
+// The store's numbers too (codec.go).
 const (
-	consentNo consent = 1 + iota
-	consentYes
+	consentYes consent = 1 + iota
+	consentNo
 )
 
 func consentOf(yes bool) consent {
