@@ -6,7 +6,10 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
+
+	"github.com/liveroom/liveroom/event"
 )
 
 var importSeeds = []string{
@@ -141,4 +144,36 @@ func TestCSVImport(t *testing.T) {
 	if _, errs, _ := cr.Next(10); len(errs) != 1 || !strings.Contains(errs[0].Error, "maybe") {
 		t.Fatalf("bad messages: %+v", errs)
 	}
+}
+
+// FuzzProfileRecord: a stored record, however damaged, decodes or fails without a
+// panic, and one that decodes encodes to a record that decodes to the same encoding.
+func FuzzProfileRecord(f *testing.F) {
+	e := newEngine(f, nil, &clock{t: t0})
+	for i, x := range session("v", "L1", t0.Add(-time.Hour), 10*time.Minute, 3) {
+		x.Consent = nil
+		if i == 1 {
+			x.Type, x.Consent = event.Consent, new(bool)
+		}
+		e.Apply(x)
+	}
+	importJSON(f, e, "["+orderJSON("o1", "v", 3, "19.99", "shoes")+"]")
+	sh, p := e.lookup("v", false)
+	f.Add(marshalProfile(p))
+	sh.mu.Unlock()
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := unmarshalProfile(data)
+		if err != nil {
+			return
+		}
+		once := marshalProfile(p)
+		q, err := unmarshalProfile(once)
+		if err != nil {
+			t.Fatalf("a decoded record's encoding does not decode: %v", err)
+		}
+		if twice := marshalProfile(q); !bytes.Equal(once, twice) {
+			t.Fatalf("encoding changed on a round trip:\n%x\n%x", once, twice)
+		}
+	})
 }

@@ -43,7 +43,7 @@ func testConfig() Config {
 }
 
 // newEngine builds an engine on store (a MemoryStore when nil) at a fixed clock.
-func newEngine(t *testing.T, store Store, clk *clock) *Engine {
+func newEngine(t testing.TB, store Store, clk *clock) *Engine {
 	t.Helper()
 	if store == nil {
 		store = NewMemoryStore()
@@ -57,7 +57,7 @@ func newEngine(t *testing.T, store Store, clk *clock) *Engine {
 }
 
 // importJSON imports a JSON array and fails the test on a refused item.
-func importJSON(t *testing.T, e *Engine, body string) ImportResult {
+func importJSON(t testing.TB, e *Engine, body string) ImportResult {
 	t.Helper()
 	res, err := e.ImportJSON(context.Background(), strings.NewReader(body))
 	if err != nil {
