@@ -103,7 +103,7 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 		}
 	case event.Order:
 		if o != nil {
-			e.applyOrder(p, o, at, now)
+			e.applyOrder(p, o, at, oldest, e.oldestCat(now))
 			cats, ordered = true, true
 			detail = o.id + " " + o.base.String() + " " + e.cfg.Currency
 		}
@@ -122,9 +122,9 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 	return cats, ordered
 }
 
-// applyOrder folds a parsed order into p.
-func (e *Engine) applyOrder(p *Profile, o *orderIn, at, now int64) {
-	oldest := e.oldest(now)
+// applyOrder folds a parsed order into p; oldest and oldestCat are the last days with
+// no bucket and no category count any more.
+func (e *Engine) applyOrder(p *Profile, o *orderIn, at int64, oldest, oldestCat int32) {
 	p.visit(at)
 	p.Orders++
 	p.Spend += o.base
@@ -140,7 +140,7 @@ func (e *Engine) applyOrder(p *Profile, o *orderIn, at, now int64) {
 	for _, it := range o.items {
 		c, n := e.categoryFor(it.category, it.sku), uint32(max(it.quantity, 1))
 		buy.Bought = addCount(buy.Bought, c, n)
-		p.addCat(dayOf(at), e.oldestCat(now), c, n)
+		p.addCat(dayOf(at), oldestCat, c, n)
 	}
 }
 

@@ -90,8 +90,4 @@ func (e *Engine) compact(pause func()) {
 		sh.inBatches(list, c.move)
 	}
 	e.metrics.compactions.Inc()
-	e.compactions.Add(1)
 }
-
-// Compactions is how many times the profiles' lists were compacted.
-func (e *Engine) Compactions() uint64 { return e.compactions.Load() }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/segment/synth"
 )
@@ -169,5 +171,41 @@ func TestEraseClearsCompactedLists(t *testing.T) {
 	}
 	if days[0] != (Bucket{}) || lives[0] != (LiveSession{}) {
 		t.Errorf("erased viewer's lists still in memory: %+v %+v", days[0], lives[0])
+	}
+}
+
+// The sweep compacts once compactEvery has passed since the engine started or last
+// compacted, and not before.
+func TestSweepCompactsEveryHalfHour(t *testing.T) {
+	clk := &clock{t: t0}
+	e := newEngine(t, nil, clk)
+	for _, x := range session("v", "L1", t0.Add(-time.Hour), 10*time.Minute, 2) {
+		e.Apply(x)
+	}
+	compactions := func() float64 {
+		var m dto.Metric
+		if err := e.metrics.compactions.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetCounter().GetValue()
+	}
+	for _, step := range []struct {
+		after time.Duration
+		want  float64
+	}{
+		{time.Minute, 0}, // loaded (here: empty) profiles are compact
+		{compactEvery - 2*time.Minute, 0},
+		{time.Minute, 1}, // compactEvery since the start
+		{time.Minute, 1},
+		{compactEvery, 2},
+	} {
+		clk.Add(step.after)
+		e.Sweep()
+		if got := compactions(); got != step.want {
+			t.Fatalf("at %s: %v compactions, want %v", clk.Now().Sub(t0), got, step.want)
+		}
+	}
+	if v := viewer(t, e, "v"); v.Sessions != 1 || v.Comments != 2 {
+		t.Fatalf("after compactions: %+v", v)
 	}
 }

@@ -57,7 +57,6 @@ type Engine struct {
 	lastSnapshot       int   // profiles in the last write-through's snapshot (under commitMu)
 	sweepMu            sync.Mutex
 	lastCompact        time.Time // of the last compaction (sweepMu)
-	compactions        atomic.Uint64
 	rank               atomic.Pointer[rankings]
 	subs               atomic.Pointer[[]*subscriber]
 	subsMu             sync.Mutex

@@ -22,7 +22,7 @@ func newMetrics(reg prometheus.Registerer, e *Engine) (*metrics, error) {
 		duplicates:  c("events_duplicate_total", "Imported events ignored because their id (or order id) was seen."),
 		flushed:     c("profiles_written_total", "Profiles written through to the store."),
 		storeErrors: c("store_errors_total", "Failed store writes (retried)."),
-		compactions: c("compactions_total", "Times the sweep moved every profile's lists into large dense chunks (the heap's spans held a third more than its objects)."),
+		compactions: c("compactions_total", "Times every profile's lists were moved into large dense chunks (the sweep does it every half hour)."),
 	}
 	if reg == nil {
 		return m, nil

@@ -82,14 +82,10 @@ func checkTag(dim, tag string) (int, error) {
 	return i, nil
 }
 
+// holds tells whether p holds tag on dimension dim (in the order of Dimensions).
 func holds(p *Profile, dim int, tag string) bool {
-	switch dim {
-	case 0:
-		return p.Tags.Activity.String() == tag
-	case 1:
-		return p.Tags.Value.String() == tag
-	case 2:
-		return p.Tags.Lifecycle.String() == tag
+	if dim < 3 {
+		return p.Tags.word(dim).String() == tag
 	}
 	return slices.Contains(p.Tags.Preference, tag)
 }
