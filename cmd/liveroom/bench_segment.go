@@ -292,9 +292,10 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 	if procStatus(pid, "VmRSS") > 0 { // Linux only
 		// What an operator sees: the collector's headroom (with GOGC=100 the heap may
 		// grow to twice what is live before a collection) is in it. Anonymous memory is
-		// also given less the bench's own buffers (its tap, subscriber queue and
-		// generator, allocated before the engine). File-backed pages are the store's
-		// mapped file and the binary's; the kernel can drop them.
+		// also given less what the bench held before the engine (its generator and its
+		// arrays of send times and delays); the tap's and the subscriber's queues fill
+		// later and count in. File-backed pages are the store's mapped file and the
+		// binary's; the kernel can drop them.
 		mib := func(field string) float64 { return float64(procStatus(pid, field)) / (1 << 20) }
 		engineAnon := func() float64 { return float64(procStatus(pid, "RssAnon")-baseAnon) / (1 << 20) }
 		fmt.Fprintf(out, "process memory:      RSS %.0f MiB now: anonymous %.0f (%.0f more than before the engine), file-backed %.0f; peak RSS %.0f MiB (the whole run)\n",
