@@ -98,7 +98,7 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 	case event.Consent:
 		if ev.Consent != nil {
 			v := *ev.Consent
-			p.Consent = consentOf(v)
+			p.answer(consentOf(v), at)
 			detail = strconv.FormatBool(v)
 		}
 	case event.Order:

@@ -7,10 +7,14 @@ import (
 )
 
 // Product is what the engine knows of one SKU: its category and price in the base
-// currency, learnt from pinned products and order lines.
+// currency, learnt from pinned products and order lines, each with the time (Unix ms)
+// of the event it came from: an imported order older than what is known (history
+// arrives in any order) does not take a newer price's place.
 type Product struct {
-	Category string `json:"category,omitempty"`
-	Price    Money  `json:"price,omitempty"`
+	Category   string `json:"category,omitempty"`
+	Price      Money  `json:"price,omitempty"`
+	CategoryAt int64  `json:"category_at,omitempty"`
+	PriceAt    int64  `json:"price_at,omitempty"`
 }
 
 // maxProducts bounds the catalog against a flood of made-up SKUs.
@@ -39,8 +43,10 @@ func (c *catalog) category(sku string) string {
 	return c.products[sku].Category
 }
 
-// learn records what is known of sku; empty fields keep the old value.
-func (c *catalog) learn(sku, category string, price Money) {
+// learn records what an event at at (Unix ms) says of sku: each of its fields that is
+// set and no older than what is known. Products stored before the times were kept
+// have none (0), so anything replaces them.
+func (c *catalog) learn(sku, category string, price Money, at int64) {
 	if sku == "" || (category == "" && price <= 0) {
 		return
 	}
@@ -51,11 +57,11 @@ func (c *catalog) learn(sku, category string, price Money) {
 		return
 	}
 	p := old
-	if category != "" {
-		p.Category = category
+	if category != "" && at >= p.CategoryAt {
+		p.Category, p.CategoryAt = category, at
 	}
-	if price > 0 {
-		p.Price = price
+	if price > 0 && at >= p.PriceAt {
+		p.Price, p.PriceAt = price, at
 	}
 	if had && p == old {
 		return

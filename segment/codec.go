@@ -104,6 +104,9 @@ func appendProfile(dst []byte, p *Profile) []byte {
 	e.u(uint64(p.RFM.F))
 	e.u(uint64(p.RFM.M))
 	e.s(p.RFM.Segment.String())
+	if at := p.consentAt(); at != 0 {
+		e.i(at) // last, and only when known: the first records of the format end before it
+	}
 	return e.b
 }
 
@@ -199,7 +202,7 @@ func unmarshalProfile(data []byte) (*Profile, error) {
 	}
 	p.Clicks = d.counts()
 	bought, orderIDs := d.counts(), d.ss()
-	p.setBuyer(aliases, bought, orderIDs)
+	facts := buyerFacts{Aliases: aliases, Bought: bought, OrderIDs: orderIDs}
 	if n := d.n(); n > 0 {
 		p.Days = make([]Bucket, n)
 		for i := range p.Days {
@@ -239,6 +242,10 @@ func unmarshalProfile(data []byte) (*Profile, error) {
 		p.Tags.Since[i] = d.i()
 	}
 	p.RFM = RFM{R: uint8(d.u()), F: uint8(d.u()), M: uint8(d.u()), Segment: wordOf(d.s())}
+	if len(d.b) > 0 { // added after the format's first records, which end here
+		facts.ConsentAt = d.i()
+	}
+	p.setBuyer(facts)
 	if d.err != nil {
 		return nil, d.err
 	}

@@ -461,7 +461,7 @@ func (e *Engine) apply(ev *event.Event, o *orderIn, touched map[*Profile]*shard,
 	case event.Pin:
 		price, err := e.toBase(ev.Value, ev.Currency)
 		if err == nil {
-			e.catalog.learn(ev.SKU, ev.Category, price)
+			e.catalog.learn(ev.SKU, ev.Category, price, ev.At.UnixMilli())
 		}
 		e.metrics.applied.Inc()
 		return nil

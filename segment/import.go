@@ -160,7 +160,7 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 				newestOrder = at
 			}
 			for _, l := range o.items {
-				e.catalog.learn(l.sku, l.category, l.price)
+				e.catalog.learn(l.sku, l.category, l.price, ev.At.UnixMilli())
 			}
 			rec, _ := json.Marshal(storedOrder{OrderID: o.id, Viewer: ev.Viewer, Event: ev.ID, At: ev.At, Total: ev.Order.Total,
 				Currency: ev.Order.Currency, Base: o.base, BaseCurrency: e.cfg.Currency, Items: ev.Order.Items, Customer: ev.Order.Customer})

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"cmp"
 	"slices"
 )
 
@@ -193,9 +194,13 @@ func mergeProfile(dst, src *Profile) {
 		dst.addCat(c.Day, c.Day-1, c.cat, c.N)
 	}
 	for _, l := range src.Lives {
-		if !slices.ContainsFunc(dst.Lives, func(x LiveSession) bool { return x.Live() == l.Live() }) && len(dst.Lives) < maxLives {
+		if !slices.ContainsFunc(dst.Lives, func(x LiveSession) bool { return x.Live() == l.Live() }) {
 			dst.Lives = append(dst.Lives, l)
 		}
+	}
+	if len(dst.Lives) > maxLives { // the latest by start stay, as liveSession keeps them
+		slices.SortFunc(dst.Lives, func(a, b LiveSession) int { return cmp.Compare(b.Start, a.Start) })
+		dst.Lives = dst.Lives[:maxLives:maxLives]
 	}
 	for _, r := range src.Rooms {
 		dst.addRoom(r)
@@ -204,7 +209,5 @@ func mergeProfile(dst, src *Profile) {
 	for _, r := range src.Recent {
 		dst.remember(r)
 	}
-	if dst.Consent == 0 {
-		dst.Consent = src.Consent
-	}
+	dst.answer(src.Consent, src.consentAt())
 }

@@ -184,9 +184,33 @@ type buyerFacts struct {
 	Aliases  []string // other ids merged into or linked to this one
 	Bought   []Count  // items bought per category, lifetime
 	OrderIDs []string
+	// ConsentAt is the time (Unix ms) of the consent event the viewer's answer comes
+	// from, so that an older one imported later does not overturn it. Here rather than
+	// in Profile: few viewers ever answer.
+	ConsentAt int64
 }
 
-func (b buyerFacts) empty() bool { return len(b.Aliases)+len(b.Bought)+len(b.OrderIDs) == 0 }
+func (b buyerFacts) empty() bool {
+	return len(b.Aliases)+len(b.Bought)+len(b.OrderIDs) == 0 && b.ConsentAt == 0
+}
+
+// consentAt is when the viewer's consent answer was given (0: unknown or never).
+func (p *Profile) consentAt() int64 {
+	if p.buy == nil {
+		return 0
+	}
+	return p.buy.ConsentAt
+}
+
+// answer records a consent answer given at at (Unix ms) unless a later one is known:
+// history arrives in any order, and the latest answer is the one that holds.
+func (p *Profile) answer(c consent, at int64) {
+	if c == 0 || (p.Consent != 0 && at < p.consentAt()) {
+		return
+	}
+	p.Consent = c
+	p.buyer().ConsentAt = at
+}
 
 // buyer returns p's buyer lists, making them on first use.
 func (p *Profile) buyer() *buyerFacts {
@@ -220,9 +244,8 @@ func (p *Profile) OrderIDs() []string {
 	return p.buy.OrderIDs
 }
 
-// setBuyer sets p's buyer lists (decoding), leaving p without any when all are empty.
-func (p *Profile) setBuyer(aliases []string, bought []Count, orderIDs []string) {
-	b := buyerFacts{Aliases: aliases, Bought: bought, OrderIDs: orderIDs}
+// setBuyer sets p's buyer facts (decoding), leaving p without any when all are empty.
+func (p *Profile) setBuyer(b buyerFacts) {
 	p.buy = nil
 	if !b.empty() {
 		p.buy = new(buyerFacts)
@@ -431,7 +454,9 @@ func (p *Profile) knownRoom(room string) string {
 }
 
 // liveSession returns the viewer's session of live, opening one (and counting it on
-// the day of at) when this is the first sign of the viewer in that live.
+// the day of at) when this is the first sign of the viewer in that live. It keeps the
+// maxLives latest sessions by start, whatever order history arrives in; a session older
+// than all of them is counted but not kept.
 func (p *Profile) liveSession(live, room string, at int64, oldest int32) *LiveSession {
 	for i := range p.Lives {
 		if p.Lives[i].Live() == live {
@@ -445,11 +470,22 @@ func (p *Profile) liveSession(live, room string, at int64, oldest int32) *LiveSe
 	if b := p.bucket(dayOf(at), oldest); b != nil {
 		b.Sessions = sat16(uint32(b.Sessions) + 1)
 	}
-	if len(p.Lives) >= maxLives {
-		p.Lives = append(p.Lives[:0], p.Lives[1:]...)
+	s := LiveSession{at: placeOf(live, room), Start: at}
+	if len(p.Lives) < maxLives {
+		p.Lives = push(p.Lives, s)
+		return &p.Lives[len(p.Lives)-1]
 	}
-	p.Lives = push(p.Lives, LiveSession{at: placeOf(live, room), Start: at})
-	return &p.Lives[len(p.Lives)-1]
+	first := 0
+	for i := range p.Lives {
+		if p.Lives[i].Start < p.Lives[first].Start {
+			first = i
+		}
+	}
+	if at < p.Lives[first].Start {
+		return &s // its watch time still counts in the total and the day's bucket
+	}
+	p.Lives[first] = s
+	return &p.Lives[first]
 }
 
 // addOrderTime keeps the first two order times and the last one.

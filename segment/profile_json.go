@@ -72,15 +72,17 @@ type profileFields Profile
 // the export): its fields with the buyer's lists beside them.
 type profileJSON struct {
 	*profileFields
-	Aliases  []string `json:"aliases,omitempty"`
-	Bought   []Count  `json:"bought,omitempty"`
-	OrderIDs []string `json:"order_ids,omitempty"`
+	Aliases   []string `json:"aliases,omitempty"`
+	Bought    []Count  `json:"bought,omitempty"`
+	OrderIDs  []string `json:"order_ids,omitempty"`
+	ConsentAt int64    `json:"consent_at,omitempty"`
 }
 
 // MarshalJSON writes p's JSON form. A value receiver: a Profile marshalled by value
 // (a copy, a list of them) keeps its buyer's lists too.
 func (p Profile) MarshalJSON() ([]byte, error) {
-	return json.Marshal(profileJSON{profileFields: (*profileFields)(&p), Aliases: p.Aliases(), Bought: p.Bought(), OrderIDs: p.OrderIDs()})
+	return json.Marshal(profileJSON{profileFields: (*profileFields)(&p), Aliases: p.Aliases(), Bought: p.Bought(), OrderIDs: p.OrderIDs(),
+		ConsentAt: p.consentAt()})
 }
 
 // UnmarshalJSON reads p's JSON form (records stored before the binary format).
@@ -89,7 +91,7 @@ func (p *Profile) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	p.setBuyer(v.Aliases, v.Bought, v.OrderIDs)
+	p.setBuyer(buyerFacts{Aliases: v.Aliases, Bought: v.Bought, OrderIDs: v.OrderIDs, ConsentAt: v.ConsentAt})
 	return nil
 }
 

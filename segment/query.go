@@ -1,9 +1,11 @@
 package segment
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/liveroom/liveroom/problem"
@@ -110,6 +112,9 @@ func (e *Engine) view(p *Profile) ViewerView {
 		}
 		v.LiveSessions = append(v.LiveSessions, lv)
 	}
+	slices.SortFunc(v.LiveSessions, func(a, b liveView) int { return b.Start.Compare(a.Start) }) // latest first
+	slices.SortStableFunc(v.Clicks, byCount)
+	slices.SortStableFunc(v.Bought, byCount)
 	v.Tags = map[string]any{DimActivity: p.Tags.Activity.String(), DimValue: p.Tags.Value.String(), DimLifecycle: p.Tags.Lifecycle.String(), DimPreference: listOf(p.Tags.Preference)}
 	v.TagsSince, v.Reasons = map[string]string{}, map[string]string{}
 	for i, d := range Dimensions {
@@ -121,6 +126,15 @@ func (e *Engine) view(p *Profile) ViewerView {
 		v.Recent = append(v.Recent, recentView{At: msTime(r.At()), Type: string(r.Type()), Detail: r.Detail})
 	}
 	return v
+}
+
+// byCount orders per-category counts most first, then by category name: the order
+// they were first counted in depends on the order history arrived in.
+func byCount(a, b Count) int {
+	if a.N != b.N {
+		return cmp.Compare(b.N, a.N)
+	}
+	return strings.Compare(a.Cat(), b.Cat())
 }
 
 // listOf copies s, as [] rather than null in JSON when empty.

@@ -15,7 +15,7 @@ func TestReasonTexts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.catalog.learn("sku-"+price, "cat", m)
+		e.catalog.learn("sku-"+price, "cat", m, t0.UnixMilli())
 	}
 	now := t0.UnixMilli()
 	today := dayOf(now)

@@ -209,7 +209,7 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 		Recent: []Recent{newRecent(9, event.Like, "x")}, Consent: consentOf(true),
 		Tags: Tags{Activity: wordOf(High), Value: wordOf("vip"), Lifecycle: wordOf(Loyal), Preference: []string{"shoes", PriceMid}, Since: [4]int64{1, 2, 3, 4}},
 		RFM:  RFM{R: 5, F: 4, M: 3, Segment: wordOf("Champions")}}
-	p.setBuyer([]string{"g1", "email:a@b.c"}, []Count{newCount("bags", 1)}, []string{"o1", "o2"})
+	p.setBuyer(buyerFacts{Aliases: []string{"g1", "email:a@b.c"}, Bought: []Count{newCount("bags", 1)}, OrderIDs: []string{"o1", "o2"}, ConsentAt: 1781517600000})
 	got, err := unmarshalProfile(marshalProfile(p))
 	if err != nil {
 		t.Fatal(err)
@@ -311,7 +311,7 @@ func TestCategoriesPastAFullTableAreDropped(t *testing.T) {
 	today := dayOf(t0.UnixMilli())
 	p := &Profile{ID: "v", Clicks: []Count{newCount("shoes", 2), newCount("hats", 1)},
 		Cats: []CatDay{{Day: today, cat: categoryOf("shoes"), N: 2}, {Day: today, cat: categoryOf("hats"), N: 1}}}
-	p.setBuyer(nil, []Count{newCount("hats", 1)}, []string{"o1"})
+	p.setBuyer(buyerFacts{Bought: []Count{newCount("hats", 1)}, OrderIDs: []string{"o1"}})
 	bin := marshalProfile(p)
 	js, _ := json.Marshal(p)
 	saved := categories
