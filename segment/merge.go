@@ -8,22 +8,29 @@ import (
 // link ties viewer to the shop customer an order names (keys are customer:ID and
 // email:ADDR). When the customer is already known under another profile, the viewer's
 // profile (a guest's) is merged into it; else the viewer's profile becomes the
-// customer's. Lookups by any of the ids then find the one profile.
+// customer's. When the keys were known under different profiles (the customer id under
+// one, the e-mail under another), the order says they are one customer: the others
+// are merged in too, so every key has one owner. Lookups by any of the ids then find
+// the one profile.
 func (e *Engine) link(viewer string, keys []string, touched map[*Profile]*shard) {
 	if len(keys) == 0 {
 		return
 	}
-	canon := ""
+	var owners []string // the profiles the keys lead to, the first key's first
 	for _, k := range keys {
-		if c := e.aliasOf(k); c != "" {
-			canon = c
-			break
+		if c := e.aliasOf(k); c != "" && !slices.Contains(owners, c) {
+			owners = append(owners, c)
 		}
 	}
 	own := e.canonical(viewer)
-	if canon != "" && canon != own {
-		if e.merge(own, canon, touched) {
-			own = canon
+	if len(owners) > 0 && owners[0] != own {
+		if e.merge(own, owners[0], touched) {
+			own = owners[0]
+		}
+	}
+	for _, o := range owners {
+		if o != own {
+			e.merge(o, own, touched)
 		}
 	}
 	e.addAliases(own, keys, touched)

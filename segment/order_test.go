@@ -47,8 +47,13 @@ func randomHistory(rng *rand.Rand, n int) []string {
 		default:
 			cur := []string{"USD", "EUR", "JPY"}[rng.IntN(3)]
 			customer := ""
-			if rng.IntN(2) == 0 {
+			switch rng.IntN(4) { // an id, an e-mail, or both: an order may join two owners
+			case 0:
 				customer = fmt.Sprintf(`,"customer":{"id":"c%d"}`, rng.IntN(10))
+			case 1:
+				customer = fmt.Sprintf(`,"customer":{"email":"m%d@shop.test"}`, rng.IntN(10))
+			case 2:
+				customer = fmt.Sprintf(`,"customer":{"id":"c%d","email":"m%d@shop.test"}`, rng.IntN(10), rng.IntN(10))
 			}
 			item = fmt.Sprintf(`"type":"order","order_id":"o%d","total":"%d.%02d","currency":%q,"items":[{"sku":"sku-%s","category":%q,"price":"10","quantity":%d}]%s`,
 				i, 5+rng.IntN(300), rng.IntN(100), cur, cat, cat, 1+rng.IntN(3), customer)
@@ -142,4 +147,38 @@ func TestOlderConsentAnswerDoesNotOverturnNewer(t *testing.T) {
 	if want := fmt.Sprintf(`"consent_at":%d`, newer); !strings.Contains(string(raw), want) {
 		t.Fatalf("export %s lacks %s", raw, want)
 	}
+}
+
+// An order naming a customer id known under one profile and an e-mail known under
+// another merges the two: each key has one owner, before and after a restart.
+func TestOrderLinkingTwoOwnersMergesThem(t *testing.T) {
+	path := t.TempDir() + "/segment.db"
+	store := openBolt(t, path)
+	clk := &clock{t: t0}
+	e, err := New(testConfig(), Deps{Store: store, Now: clk.Now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	importJSON(t, e, `[
+	 {"id":"a","type":"order","viewer":"ownerA","at":"2026-06-01T10:00:00Z","order_id":"oa","total":"20.00","customer":{"id":"CA"}},
+	 {"id":"b","type":"order","viewer":"ownerB","at":"2026-06-02T10:00:00Z","order_id":"ob","total":"7.00","customer":{"email":"b@b.io"}},
+	 {"id":"c","type":"order","viewer":"g_new","at":"2026-06-06T10:00:00Z","order_id":"oc","total":"3.00","customer":{"id":"CA","email":"b@b.io"}}]`)
+	check := func(e *Engine, when string) {
+		t.Helper()
+		want := viewer(t, e, "ownerA")
+		for _, id := range []string{"ownerB", "g_new", "customer:CA", "email:b@b.io"} {
+			if v := viewer(t, e, id); v.ID != want.ID {
+				t.Errorf("%s: %s leads to %s, ownerA to %s", when, id, v.ID, want.ID)
+			}
+		}
+		if want.Orders != 3 || want.Spend.String() != "30.00" {
+			t.Errorf("%s: the merged profile has %d orders, %s spent; want 3 and 30.00", when, want.Orders, want.Spend)
+		}
+		if n := e.Count(); n != 1 {
+			t.Errorf("%s: %d profiles, want 1", when, n)
+		}
+	}
+	check(e, "before a restart")
+	e, _ = restart(t, e, store, path, clk)
+	check(e, "after a restart")
 }
