@@ -125,6 +125,15 @@ func (p *playbook) run(ctx context.Context) {
 }
 
 func (p *playbook) handle(ctx context.Context, ev event.Event) {
+	if ev.Type == event.LiveStart && ev.Live != "" {
+		// Viewers already in the room's chat are in the live now (segment moved their
+		// presence when it applied this event), with no event of their own to say so.
+		for _, id := range p.seg.PresentIn(ev.Live) {
+			if v, s, ok := p.Snapshot(ctx, id, ev.Live); ok {
+				p.rules.Present(v, s)
+			}
+		}
+	}
 	// A live's end is about the live: media's event carries the host, whose profile
 	// (if any) has nothing to do with it.
 	if ev.Type == event.LiveEnd || ev.Viewer == "" {

@@ -147,6 +147,17 @@ func shopifyOrderAt(t *testing.T, base, orderID, viewer, room string, sign bool,
 		shopify.HMACHeader, mac, shopify.WebhookIDHeader, "wh-"+orderID, shopify.TopicHeader, "orders/create")
 }
 
+// issuer signs tokens for room with a's secret: issue(role, user).
+func issuer(t testing.TB, a *App, room string) func(role, user string) string {
+	return func(role, user string) string {
+		raw, err := a.Signer().Issue(token.Spec{User: user, Name: user, Role: role, Room: room, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+}
+
 func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -169,13 +180,7 @@ func TestStayPromptEndToEnd(t *testing.T) {
 	cfg.Segment.ShopSecret = shopSecret
 	a, base := startApp(t, cfg)
 	const room = "shop"
-	issue := func(role, user string) string {
-		raw, err := a.Signer().Issue(token.Spec{User: user, Name: user, Role: role, Room: room, TTL: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
-	}
+	issue := issuer(t, a, room)
 	agentTok, agent2Tok := issue(event.RoleAgent, "agent1"), issue(event.RoleAgent, "agent2")
 	agent := dialRoom(t, base, room, agentTok)
 	hostTok := issue(event.RoleHost, "host")
@@ -519,5 +524,50 @@ func TestImportedHistoryFiresNoRule(t *testing.T) {
 	}
 	if _, m := api(t, "GET", base+"/metrics", "", ""); !strings.Contains(string(m), "liveroom_rules_history_skipped_total") {
 		t.Fatal("/metrics lacks liveroom_rules_history_skipped_total")
+	}
+}
+
+// TestStayPromptForViewerWaitingBeforeTheLive: a viewer in the room's chat before the
+// host goes live (waiting for the show, no player open) is in the live from its start:
+// it gets the stay prompt once the threshold has passed since then, and its profile
+// counts the session and the watch time from the live's start.
+func TestStayPromptForViewerWaitingBeforeTheLive(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Segment.StayThreshold = 2 * time.Second
+	a, base := startApp(t, cfg)
+	const room = "early"
+	issue := issuer(t, a, room)
+	agentTok := issue(event.RoleAgent, "agent1")
+	agent := dialRoom(t, base, room, agentTok)
+	waiterTok, waiter := guest(t, base, room)
+	dialRoom(t, base, room, waiterTok) // chat only, before the live
+	waitUntil(t, "the waiting viewer's presence", func() bool {
+		code, _ := api(t, "GET", base+"/api/viewers/"+waiter, agentTok, "")
+		return code == 200
+	})
+	if n := len(agent.of("prompt")); n != 0 {
+		t.Fatalf("%d prompts before the live", n)
+	}
+	stop := goLive(t, a, base, room, issue(event.RoleHost, "host"))
+	defer stop()
+	live := a.pub.(*liveStamp).current(room)
+
+	waitUntil(t, "the waiting viewer's stay prompt", func() bool { return len(agent.of("prompt")) >= 1 })
+	if v, _ := agent.of("prompt")[0]["viewer"].(map[string]any); v["id"] != waiter {
+		t.Fatalf("prompt for %v, want the waiting viewer %s", v["id"], waiter)
+	}
+	code, b := api(t, "GET", base+"/api/viewers/"+waiter, agentTok, "")
+	var prof struct {
+		Sessions     int `json:"sessions"`
+		LiveSessions []struct {
+			Live     string `json:"live"`
+			Watching bool   `json:"watching"`
+		} `json:"live_sessions"`
+	}
+	if code != 200 || json.Unmarshal(b, &prof) != nil {
+		t.Fatalf("profile: %d %s", code, b)
+	}
+	if prof.Sessions != 1 || len(prof.LiveSessions) != 1 || prof.LiveSessions[0].Live != live || !prof.LiveSessions[0].Watching {
+		t.Fatalf("profile counts %d sessions, live sessions %+v; want 1, watching %s", prof.Sessions, prof.LiveSessions, live)
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/liveroom/liveroom/event"
-	"github.com/liveroom/liveroom/token"
 )
 
 // BenchmarkStayDelayApp measures the stay prompt's whole path in a running node:
@@ -39,13 +38,7 @@ func BenchmarkStayDelayApp(b *testing.B) {
 	cfg := testConfig(b)
 	cfg.Segment.StayThreshold = threshold
 	a, base := startApp(b, cfg)
-	issue := func(role, user string) string {
-		raw, err := a.Signer().Issue(token.Spec{User: user, Name: user, Role: role, Room: room, TTL: time.Hour})
-		if err != nil {
-			b.Fatal(err)
-		}
-		return raw
-	}
+	issue := issuer(b, a, room)
 	stop := goLive(b, a, base, room, issue(event.RoleHost, "host"))
 	defer stop()
 	live := a.pub.(*liveStamp).current(room)

@@ -68,6 +68,18 @@ func (e *Engine) OnEvent(ctx context.Context, v Viewer, s Session, ev event.Even
 	}
 }
 
+// Present arms the stay timers of a viewer found present in a live without an event of
+// its own: one who was in the room's chat before the live began (the app calls it for
+// each such viewer at the live's start).
+func (e *Engine) Present(v Viewer, s Session) {
+	e.eraseMu.RLock()
+	defer e.eraseMu.RUnlock()
+	if e.erasing[v.ID] > 0 {
+		return
+	}
+	e.trackStay(e.set.Load(), &Env{Viewer: v, Session: s}, e.clock.Now())
+}
+
 // OnTagChange evaluates the tag_change rules for one change of v's tags.
 func (e *Engine) OnTagChange(ctx context.Context, v Viewer, s Session, c TagChange) {
 	e.eraseMu.RLock()

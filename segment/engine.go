@@ -465,7 +465,11 @@ func (e *Engine) apply(ev *event.Event, o *orderIn, touched map[*Profile]*shard,
 		}
 		e.metrics.applied.Inc()
 		return nil
-	case event.LiveStart, event.TagChange:
+	case event.LiveStart:
+		e.startLive(ev.Room, ev.Live, ev.At.UnixMilli())
+		e.metrics.applied.Inc()
+		return nil
+	case event.TagChange:
 		return nil
 	}
 	if ev.Viewer == "" {
@@ -533,6 +537,51 @@ func (e *Engine) endLive(live string, at int64) {
 		}
 		sh.mu.Unlock()
 	}
+}
+
+// startLive moves the viewers who were in room's chat before live began into it: the
+// live's start is their first sign in it (no event of theirs says so), so their
+// session is counted and their presence, credited up to then, goes on in the live.
+func (e *Engine) startLive(room, live string, at int64) {
+	if room == "" || live == "" {
+		return
+	}
+	oldest := e.oldest(e.now().UnixMilli())
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		for p := range sh.open {
+			i := slices.IndexFunc(p.Open, func(s Span) bool { return s.matches("", room) })
+			if i < 0 {
+				continue
+			}
+			refs := p.Open[i].Refs
+			p.endSpan(i, at, oldest)
+			p.liveSession(live, room, at, oldest)
+			if j := slices.IndexFunc(p.Open, func(s Span) bool { return s.matches(live, room) }); j >= 0 {
+				p.Open[j].Refs += refs // a player of theirs opened it already
+			} else {
+				p.Open = append(p.Open, Span{at: placeOf(live, room), Start: at, Last: at, Refs: refs})
+			}
+			sh.markDirty(p)
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// PresentIn returns the viewers with an open presence in live (a chat connection or a
+// player): the rules arm the stay timers of those who were there before it began.
+func (e *Engine) PresentIn(live string) []string {
+	var ids []string
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		for p := range sh.open {
+			if slices.ContainsFunc(p.Open, func(s Span) bool { return s.Live() == live }) {
+				ids = append(ids, p.ID)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return ids
 }
 
 // toBase converts a float amount (pins, gifts) in currency to the base currency.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/liveroom/liveroom/event"
 )
 
 // randomHistory makes n import items of a small shop: 30 viewers, some of whom order
@@ -181,4 +183,38 @@ func TestOrderLinkingTwoOwnersMergesThem(t *testing.T) {
 	check(e, "before a restart")
 	e, _ = restart(t, e, store, path, clk)
 	check(e, "after a restart")
+}
+
+// A viewer in a room's chat before its live begins is in the live from its start: the
+// session is counted, the presence goes on in the live and a leave during the live
+// ends it. Its time in the room before the live still counts as before. A viewer of
+// another room is not moved.
+func TestLiveStartTakesInViewersWaitingInChat(t *testing.T) {
+	clk := &clock{t: t0}
+	e := newEngine(t, nil, clk)
+	join := func(viewer, room string, at time.Time) {
+		x := ev(event.Join, viewer, at)
+		x.Room = room
+		e.Apply(x)
+	}
+	join("w", "r1", t0)
+	join("other", "r2", t0)
+	start := t0.Add(5 * time.Minute)
+	e.Apply(event.Event{ID: "ls", Type: event.LiveStart, Room: "r1", Live: "L1", Viewer: "host", Role: event.RoleHost, At: start})
+	if got := e.PresentIn("L1"); !slices.Equal(got, []string{"w"}) {
+		t.Fatalf("present in L1: %v, want [w]", got)
+	}
+	leave := ev(event.Leave, "w", start.Add(10*time.Minute))
+	leave.Room, leave.Live = "r1", "L1"
+	clk.Add(15 * time.Minute)
+	e.Apply(leave)
+	v := viewer(t, e, "w")
+	if v.Sessions != 1 || v.WatchSeconds != 900 || len(v.LiveSessions) != 1 || v.LiveSessions[0].Live != "L1" ||
+		v.LiveSessions[0].WatchSeconds != 600 || v.LiveSessions[0].Watching {
+		t.Fatalf("sessions %d, watch %d s, live sessions %+v; want 1 session of L1 with 600 s, 900 s in all, none open",
+			v.Sessions, v.WatchSeconds, v.LiveSessions)
+	}
+	if o := viewer(t, e, "other"); o.Sessions != 0 || len(o.LiveSessions) != 0 {
+		t.Fatalf("a viewer of another room was moved: %+v", o.LiveSessions)
+	}
 }
