@@ -163,46 +163,95 @@ func directEngine(cfgFile, data string, stderr io.Writer) (*segment.Engine, func
 	return eng, func() error { return errors.Join(eng.Close(context.Background()), store.Close()) }, 0
 }
 
-// httpPoster posts a chunk as the contract's JSON array; the answer's indexes are
-// positions in the chunk and are mapped back to the file's.
+// requestLimit is the largest request body httpPoster sends: the server's default
+// --body-limit (1 MiB). Large orders make a chunk of --batch items larger than that.
+const requestLimit = 1 << 20
+
+// httpPoster posts a chunk as the contract's JSON array, in as many requests as keep
+// each body within requestLimit; a server with a lower limit answers 413, and the
+// request is then sent again in halves (down to one item). Re-sending is safe: the
+// import is idempotent by event id.
 func httpPoster(base, tok string) batchPoster {
 	client := &http.Client{Timeout: 2 * time.Minute}
-	return func(ctx context.Context, items []segment.Item) (segment.ImportResult, error) {
-		var body bytes.Buffer
-		body.WriteByte('[')
-		for i, it := range items {
-			if i > 0 {
-				body.WriteByte(',')
+	var post batchPoster
+	post = func(ctx context.Context, items []segment.Item) (segment.ImportResult, error) {
+		var total segment.ImportResult
+		for len(items) > 0 {
+			n, size := 1, 2+len(items[0].Raw)
+			for n < len(items) && size+1+len(items[n].Raw) <= requestLimit {
+				size += 1 + len(items[n].Raw)
+				n++
 			}
-			body.Write(it.Raw)
-		}
-		body.WriteByte(']')
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/events", &body)
-		if err != nil {
-			return segment.ImportResult{}, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := client.Do(req)
-		if err != nil {
-			return segment.ImportResult{}, err
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-		if resp.StatusCode != http.StatusOK {
-			return segment.ImportResult{}, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
-		}
-		var res segment.ImportResult
-		if err := json.Unmarshal(b, &res); err != nil {
-			return segment.ImportResult{}, fmt.Errorf("unexpected answer: %w", err)
-		}
-		for i := range res.Errors {
-			if k := res.Errors[i].Index; k >= 0 && k < len(items) {
-				res.Errors[i].Index = items[k].Index
+			res, err := postOnce(ctx, client, base, tok, items[:n])
+			if errors.Is(err, errTooLarge) && n > 1 {
+				res, err = post(ctx, items[:n/2])
+				if err == nil {
+					var rest segment.ImportResult
+					rest, err = post(ctx, items[n/2:n])
+					res = addResults(res, rest)
+				}
 			}
+			total = addResults(total, res)
+			if err != nil {
+				return total, err
+			}
+			items = items[n:]
 		}
-		return res, nil
+		return total, nil
 	}
+	return post
+}
+
+func addResults(a, b segment.ImportResult) segment.ImportResult {
+	a.Accepted += b.Accepted
+	a.Duplicates += b.Duplicates
+	a.Errors = append(a.Errors, b.Errors...)
+	return a
+}
+
+// errTooLarge is a 413 answer: the server takes smaller requests.
+var errTooLarge = errors.New("request too large")
+
+// postOnce posts items as one request; the answer's indexes are positions in items and
+// are mapped back to the file's.
+func postOnce(ctx context.Context, client *http.Client, base, tok string, items []segment.Item) (segment.ImportResult, error) {
+	var body bytes.Buffer
+	body.WriteByte('[')
+	for i, it := range items {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		body.Write(it.Raw)
+	}
+	body.WriteByte(']')
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/events", &body)
+	if err != nil {
+		return segment.ImportResult{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := client.Do(req)
+	if err != nil {
+		return segment.ImportResult{}, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if resp.StatusCode == http.StatusRequestEntityTooLarge {
+		return segment.ImportResult{}, fmt.Errorf("%w: %s: %s", errTooLarge, resp.Status, strings.TrimSpace(string(b)))
+	}
+	if resp.StatusCode != http.StatusOK {
+		return segment.ImportResult{}, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	var res segment.ImportResult
+	if err := json.Unmarshal(b, &res); err != nil {
+		return segment.ImportResult{}, fmt.Errorf("unexpected answer: %w", err)
+	}
+	for i := range res.Errors {
+		if k := res.Errors[i].Index; k >= 0 && k < len(items) {
+			res.Errors[i].Index = items[k].Index
+		}
+	}
+	return res, nil
 }
 
 // maxShownErrors is how many refused items are printed one by one.
@@ -234,14 +283,14 @@ func runImport(ctx context.Context, rd chunkReader, post batchPoster, batch int,
 		report(errs)
 		if len(items) > 0 {
 			res, perr := post(ctx, items)
+			accepted += res.Accepted // of the requests answered before a failure too
+			dups += res.Duplicates
+			report(res.Errors)
 			if perr != nil {
 				progress("\n")
 				fmt.Fprintln(stderr, "liveroom import: stopped:", perr, "(everything counted as accepted above is stored; re-run to continue)")
 				return 1
 			}
-			accepted += res.Accepted
-			dups += res.Duplicates
-			report(res.Errors)
 		}
 		progress("")
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -77,8 +78,10 @@ func TestImportDirect(t *testing.T) {
 	}
 }
 
-func TestImportThroughServer(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
+// importServer serves the gateway on an engine of its own with core's settings; it
+// returns the server's URL, an admin token and the engine.
+func importServer(t *testing.T, core config.Core) (string, string, *segment.Engine) {
+	t.Helper()
 	dir := t.TempDir()
 	signer, _ := token.NewSigner("import-test-secret-of-at-least-32-bytes!")
 	store, err := segment.OpenBolt(filepath.Join(dir, "segment.db"), time.Second)
@@ -89,17 +92,24 @@ func TestImportThroughServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(config.DefaultCore(), gateway.Deps{Signer: signer, Segment: eng, Log: slog.New(slog.DiscardHandler)})
+	gw, err := gateway.New(core, gateway.Deps{Signer: signer, Segment: eng, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(gw.Handler())
 	t.Cleanup(func() { srv.Close(); eng.Close(context.Background()); store.Close() })
 	admin, _ := signer.Issue(token.Spec{User: "ops", Role: "admin", Room: "*", TTL: time.Hour})
+	return srv.URL, admin, eng
+}
+
+func TestImportThroughServer(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // last, once the server has stopped
+	url, admin, eng := importServer(t, config.DefaultCore())
+	dir := t.TempDir()
 	file := writeFile(t, dir, "h.csv", "id,type,viewer,at,order_id,total,sku,category,price,quantity\n"+
 		"k1,order,c3,2026-04-01T00:00:00Z,o9,20,s1,hats,10,1\nk1,order,c3,2026-04-01T00:00:00Z,o9,20,s2,bags,10,1\nk2,order,c3,2026-04-01T00:00:00Z,o10,1.2.3,,,,\n")
 	var out, errb bytes.Buffer
-	if code := run([]string{"import", "--url", srv.URL, "--token", admin, "--batch", "1", file}, &out, &errb); code != 1 {
+	if code := run([]string{"import", "--url", url, "--token", admin, "--batch", "1", file}, &out, &errb); code != 1 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	if !strings.Contains(errb.String(), "accepted 1 (0 already imported), refused 1") || !strings.Contains(errb.String(), "item 2:") {
@@ -109,7 +119,39 @@ func TestImportThroughServer(t *testing.T) {
 		t.Fatalf("c3: %+v %v", v, err)
 	}
 	errb.Reset()
-	if code := run([]string{"import", "--url", srv.URL, "--token", "nope", file}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "401") {
+	if code := run([]string{"import", "--url", url, "--token", "nope", file}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "401") {
 		t.Fatalf("bad token: %d %s", code, errb.String())
+	}
+}
+
+// Orders with many lines make --batch items larger than a request may be: the import
+// sends them in requests within the server's default limit, and against a server
+// that takes less, halves a refused request until it fits. Nothing is lost either way.
+func TestImportSplitsLargeRequests(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	var lines strings.Builder
+	for i := range 1200 {
+		items := make([]string, 14)
+		for j := range items {
+			items[j] = fmt.Sprintf(`{"sku":"sku-%d-%d","category":"shoes","price":"10.00","quantity":1}`, i, j)
+		}
+		fmt.Fprintf(&lines, `{"id":"big%d","type":"order","viewer":"v%d","at":"2026-04-01T00:00:00Z","order_id":"o%d","total":"140.00","items":[%s]}`+"\n",
+			i, i%50, i, strings.Join(items, ","))
+	}
+	file := writeFile(t, t.TempDir(), "big.jsonl", lines.String())
+	small := config.DefaultCore()
+	small.BodyLimit = 64 << 10
+	for name, core := range map[string]config.Core{"default limit": config.DefaultCore(), "64 KiB limit": small} {
+		url, admin, eng := importServer(t, core)
+		var out, errb bytes.Buffer
+		if code := run([]string{"import", "--url", url, "--token", admin, file}, &out, &errb); code != 0 {
+			t.Fatalf("%s: exit %d: %s", name, code, errb.String())
+		}
+		if !strings.Contains(errb.String(), "accepted 1200 (0 already imported), refused 0") {
+			t.Fatalf("%s: output %s", name, errb.String())
+		}
+		if v, err := eng.Viewer(context.Background(), "v7"); err != nil || v.Orders != 24 {
+			t.Fatalf("%s: v7 has %d orders (%v), want 24", name, v.Orders, err)
+		}
 	}
 }
