@@ -144,9 +144,11 @@ func (e *Engine) applyOrder(p *Profile, o *orderIn, at int64, oldest, oldestCat 
 	}
 }
 
-// categoryFor numbers cat, or when it is empty the catalog's category of sku.
+// categoryFor numbers cat, or when it is empty the catalog's category of sku. A
+// category that reads like a price band (from a pin in chat: the import refuses them)
+// counts as none.
 func (e *Engine) categoryFor(cat, sku string) category {
-	if cat == "" {
+	if cat == "" || priceBandWord(cat) {
 		cat = e.catalog.category(sku)
 	}
 	return categoryOf(cat)

@@ -57,7 +57,7 @@ func (c *catalog) learn(sku, category string, price Money, at int64) {
 		return
 	}
 	p := old
-	if category != "" && at >= p.CategoryAt {
+	if category != "" && !priceBandWord(category) && at >= p.CategoryAt {
 		p.Category, p.CategoryAt = category, at
 	}
 	if price > 0 && at >= p.PriceAt {

@@ -24,6 +24,7 @@ var csvColumns = []string{"id", "type", "viewer", "name", "room", "live", "at", 
 type CSVReader struct {
 	r       *csv.Reader
 	col     map[string]int
+	width   int // the header's columns
 	now     time.Time
 	row     int // data rows read (the index of the next one)
 	pending *wireItem
@@ -55,7 +56,7 @@ func NewCSVReader(r io.Reader, now time.Time) (*CSVReader, error) {
 			return nil, fmt.Errorf("%w: CSV header lacks the %q column", ErrBadEvent, req)
 		}
 	}
-	return &CSVReader{r: cr, col: col, now: now}, nil
+	return &CSVReader{r: cr, col: col, width: len(head), now: now}, nil
 }
 
 // Next returns up to n more items and errors (indexes are 0-based data rows), io.EOF
@@ -87,6 +88,12 @@ func (c *CSVReader) Next(n int) ([]Item, []ItemError, error) {
 				errs = append(errs, ItemError{idx, err.Error()})
 				continue
 			}
+		}
+		if len(rec) > c.width {
+			// Fewer fields are empty trailing columns (spreadsheets drop them); more
+			// would put values under the wrong columns without a word.
+			errs = append(errs, ItemError{idx, fmt.Sprintf("row has %d fields, more than the header's %d (an unquoted comma in a value?)", len(rec), c.width)})
+			continue
 		}
 		w, err := c.parseRow(rec)
 		if err != nil {

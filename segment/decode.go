@@ -146,6 +146,18 @@ func validID(what, s string) error {
 	return nil
 }
 
+// validCategory checks an optional category like an id; one that reads like a price
+// band ("price:low") is refused, as a preference it would pass for the band.
+func validCategory(what, s string) error {
+	if s == "" {
+		return nil
+	}
+	if priceBandWord(s) {
+		return fmt.Errorf("%s must not begin with %q (the price bands' words)", what, pricePrefix)
+	}
+	return validID(what, s)
+}
+
 // toEvent checks w and turns it into an event; now bounds how far in the future at may lie.
 func (w *wireItem) toEvent(now time.Time) (event.Event, error) {
 	for _, c := range []struct{ what, v string }{{"id", w.ID}, {"viewer", w.Viewer}} {
@@ -155,10 +167,13 @@ func (w *wireItem) toEvent(now time.Time) (event.Event, error) {
 	}
 	// A room, a live and a category are held once for the whole process (intern.go):
 	// checked like ids, so an import cannot fill memory with long or arbitrary ones.
-	for _, c := range []struct{ what, v string }{{"room", w.Room}, {"live", w.Live}, {"category", w.Category}} {
+	for _, c := range []struct{ what, v string }{{"room", w.Room}, {"live", w.Live}} {
 		if err := validID(c.what, c.v); c.v != "" && err != nil {
 			return event.Event{}, err
 		}
+	}
+	if err := validCategory("category", w.Category); err != nil {
+		return event.Event{}, err
 	}
 	t := event.Type(w.Type)
 	if !containsType(importTypes, t) {
@@ -230,7 +245,7 @@ func (w *wireItem) order() (*event.OrderInfo, error) {
 		if l.Quantity < 0 {
 			return nil, fmt.Errorf("items[%d].quantity must not be negative", i)
 		}
-		if err := validID(fmt.Sprintf("items[%d].category", i), l.Category); l.Category != "" && err != nil {
+		if err := validCategory(fmt.Sprintf("items[%d].category", i), l.Category); err != nil {
 			return nil, err
 		}
 		o.Items = append(o.Items, event.Item{SKU: l.SKU, Category: l.Category, Price: string(l.Price), Quantity: l.Quantity})

@@ -472,3 +472,25 @@ func TestMembersCSVNoFormulas(t *testing.T) {
 		}
 	}
 }
+
+// A category that reads like a price band is refused on import (as a preference it
+// would pass for the band); from a pin in chat it counts as no category.
+func TestCategoryLikeAPriceBand(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	res, err := e.ImportJSON(context.Background(), strings.NewReader(`[
+	 {"id":"a","type":"product_click","viewer":"v","at":"2026-06-15T10:00:00Z","category":"price:low"},
+	 {"id":"b","type":"order","viewer":"v","at":"2026-06-15T10:00:00Z","order_id":"o1","total":"5","items":[{"sku":"s","category":"price:high"}]}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted != 0 || len(res.Errors) != 2 || !strings.Contains(res.Errors[0].Error, `"price:"`) || !strings.Contains(res.Errors[1].Error, "items[0].category") {
+		t.Fatalf("result %+v", res)
+	}
+	e.Apply(event.Event{ID: "pin", Type: event.Pin, Room: "r1", SKU: "s9", Category: "price:mid", Value: 10, At: t0})
+	click := ev(event.ProductClick, "w", t0)
+	click.SKU = "s9"
+	e.Apply(click)
+	if v := viewer(t, e, "w"); len(v.Clicks) != 0 {
+		t.Fatalf("clicks %+v, want none under a price band's word", v.Clicks)
+	}
+}

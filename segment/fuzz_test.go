@@ -144,6 +144,14 @@ func TestCSVImport(t *testing.T) {
 	if _, errs, _ := cr.Next(10); len(errs) != 1 || !strings.Contains(errs[0].Error, "maybe") {
 		t.Fatalf("bad messages: %+v", errs)
 	}
+	// A row with more fields than the header (an unquoted comma) is refused; one with
+	// fewer (trailing empty columns dropped) is read.
+	cr, _ = NewCSVReader(strings.NewReader("id,type,viewer,at,count\n"+
+		"q1,like,v,2026-06-15T10:00:00Z,2,extra\nq2,like,v,2026-06-15T10:00:00Z\n"), t0)
+	if items, errs, _ := cr.Next(10); len(items) != 1 || items[0].Event.ID != "q2" || len(errs) != 1 || errs[0].Index != 0 ||
+		!strings.Contains(errs[0].Error, "6 fields, more than the header's 5") {
+		t.Fatalf("items %+v errs %+v", items, errs)
+	}
 }
 
 // FuzzProfileRecord: a stored record, however damaged, decodes or fails without a

@@ -33,10 +33,15 @@ const (
 	FirstPurchase = "first_purchase"
 	Repeat        = "repeat"
 	Loyal         = "loyal"
-	PriceLow      = "price:low"
-	PriceMid      = "price:mid"
-	PriceHigh     = "price:high"
+	PriceLow      = pricePrefix + "low"
+	PriceMid      = pricePrefix + "mid"
+	PriceHigh     = pricePrefix + "high"
 )
+
+// pricePrefix begins every price band's word; no category may (validCategory).
+const pricePrefix = "price:"
+
+func priceBandWord(s string) bool { return strings.HasPrefix(s, pricePrefix) }
 
 // TagWords lists the fixed words of each dimension (preference also has categories).
 var TagWords = map[string][]string{
