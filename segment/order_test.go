@@ -218,3 +218,29 @@ func TestLiveStartTakesInViewersWaitingInChat(t *testing.T) {
 		t.Fatalf("a viewer of another room was moved: %+v", o.LiveSessions)
 	}
 }
+
+// Erasing a buyer re-ranks the others soon after, not at the next minute's sweep: their
+// RFM scores were ranked with the erased one's orders.
+func TestEraseOfBuyerReranks(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0}) // its sweep runs by itself once a day only
+	importJSON(t, e, "["+orderJSON("a", "a", 3, "100.00", "shoes")+","+orderJSON("b", "b", 3, "50.00", "shoes")+","+
+		orderJSON("c", "c", 3, "10.00", "shoes")+"]")
+	select {
+	case <-e.refresh: // the import's request: the sweep below does it
+	default:
+	}
+	e.Sweep()
+	if m := viewer(t, e, "b").RFM.M; m != 2 {
+		t.Fatalf("b's M = %d before, want 2 (one of three buyers spent less)", m)
+	}
+	if err := e.Erase(context.Background(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for viewer(t, e, "b").RFM.M != 3 { // one of two buyers spent less
+		if time.Now().After(deadline) {
+			t.Fatalf("b's M still %d after the erasure", viewer(t, e, "b").RFM.M)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -229,6 +229,7 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 	sh.profiles.del(p.ID)
 	delete(sh.open, p)
 	owners := append([]string{p.ID}, p.Aliases()...)
+	buyer := p.Orders > 0
 	sh.mu.Unlock()
 	for _, a := range p.Aliases() {
 		ash := e.shardOf(a)
@@ -239,6 +240,9 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 	if err := e.store.Erase(ctx, owners); err != nil {
 		e.metrics.storeErrors.Inc()
 		return problem.Wrap(problem.Unavailable, err, "could not erase from the store; retry")
+	}
+	if buyer {
+		e.requestSweep() // the other buyers' RFM scores were ranked with this one's orders
 	}
 	return nil
 }
