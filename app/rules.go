@@ -245,7 +245,7 @@ func (p *playbook) RulesJSON() []byte { return p.rules.Rules().Document().JSON()
 func (p *playbook) PutRules(ctx context.Context, data []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	set, err := rules.Compile(data)
+	set, err := rules.CompileUpdate(data)
 	if err != nil {
 		return err
 	}

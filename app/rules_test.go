@@ -384,8 +384,18 @@ func TestRulesAPI(t *testing.T) {
 	if code != 400 || !bytes.Contains(b, []byte(`rule 0`)) {
 		t.Fatalf("bad rules: %d %s", code, b)
 	}
+	// A document without its rules list (empty, null, a mistyped key is refused as
+	// unknown) would turn every rule off unnoticed: it is refused.
+	for _, none := range []string{`{}`, `{"rules":null}`, "quiet_hours: {start: \"22:00\", end: \"08:00\"}"} {
+		if code, b := api(t, "PUT", base+"/api/rules", admin, none); code != 400 || !bytes.Contains(b, []byte("turn every rule off")) {
+			t.Fatalf("document %s: %d %s", none, code, b)
+		}
+	}
 	if _, now := api(t, "GET", base+"/api/rules", admin, ""); !bytes.Equal(now, before) {
 		t.Fatal("a refused document changed the rules in force")
+	}
+	if code, b := api(t, "PUT", base+"/api/rules", admin, `{"rules":[]}`); code != 200 || !bytes.Contains(b, []byte(`"rules": []`)) {
+		t.Fatalf("no rules: %d %s", code, b)
 	}
 	good := `{"rules":[{"id":"thanks","trigger":{"event":["order"]},"action":{"type":"dm","text":"Thank you!"}}]}`
 	if code, b = api(t, "PUT", base+"/api/rules", admin, good); code != 200 || !bytes.Contains(b, []byte(`"thanks"`)) {

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -130,6 +131,20 @@ type rule struct {
 // RuleError) wrapped in a problem.BadRequest carrying ErrBadRules.
 func Compile(data []byte) (*Set, error) {
 	doc, err := Parse(data)
+	if err != nil {
+		return nil, bad([]error{&RuleError{Index: -1, Reason: err.Error()}})
+	}
+	return CompileDocument(doc)
+}
+
+// CompileUpdate is Compile for a document sent to replace the rules in force: it must
+// list them ("rules": [] turns every rule off), so that an empty, null or mistyped
+// document cannot turn them all off unnoticed.
+func CompileUpdate(data []byte) (*Set, error) {
+	doc, err := Parse(data)
+	if err == nil && doc.Rules == nil {
+		err = errors.New(`the document has no "rules" list (send "rules": [] to turn every rule off)`)
+	}
 	if err != nil {
 		return nil, bad([]error{&RuleError{Index: -1, Reason: err.Error()}})
 	}

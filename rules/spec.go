@@ -125,6 +125,9 @@ func Parse(data []byte) (Document, error) {
 
 // JSON encodes the document (the form GET /api/rules returns).
 func (d Document) JSON() []byte {
+	if d.Rules == nil {
+		d.Rules = []RuleSpec{} // [], not null: a document without rules still lists them
+	}
 	b, _ := json.MarshalIndent(d, "", "  ") // plain strings, slices and pointers: cannot fail
 	return b
 }
