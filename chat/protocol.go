@@ -168,6 +168,10 @@ func decodeFrame(b []byte) (clientMsg, error) {
 		if err != nil {
 			return m, err
 		}
+		if d == 0 && (m.Type == msgMute || m.Type == msgBan) && len(w.For) > 0 && string(w.For) != "null" {
+			// A zero would silently mean the default mute or a ban until lifted.
+			return m, badRequest("for: give more than 0, or leave it out (a mute's default length, a ban until lifted)")
+		}
 		m.User, m.For = w.User, d
 	case msgSlow:
 		d, err := durationField(w.For)

@@ -46,6 +46,8 @@ func TestDecodeFrame(t *testing.T) {
 		{`{"type":"mute","user":"u","for":-1}`, codeBadRequest, "duration"},
 		{`{"type":"mute","user":"u","for":"100000h"}`, codeBadRequest, "at most a year"},
 		{`{"type":"mute","user":"u","for":31536001}`, codeBadRequest, "at most a year"},
+		{`{"type":"mute","user":"u","for":0}`, codeBadRequest, "more than 0"},
+		{`{"type":"ban","user":"u","for":"0s"}`, codeBadRequest, "more than 0"},
 		{`{"type":"delete"}`, codeBadRequest, "seq"},
 		{`{"type":"product_click","product":{"sku":"x"}}`, codeBadRequest, "sku string"},
 		{`{"type":"pin","product":{"sku":""}}`, codeBadRequest, "sku"},

@@ -25,7 +25,11 @@ func (s *Server) Authorize(r *http.Request, room string, fromQuery bool, roles .
 		raw = r.URL.Query().Get("token")
 	}
 	if raw == "" {
-		return nil, problem.New(problem.Unauthorized, "missing token: send Authorization: Bearer TOKEN").WithCode("missing_token")
+		how := "send Authorization: Bearer TOKEN"
+		if fromQuery {
+			how += " or ?token=TOKEN" // a browser's WebSocket cannot set headers
+		}
+		return nil, problem.New(problem.Unauthorized, "missing token: %s", how).WithCode("missing_token")
 	}
 	return s.signer.Authorize(raw, room, roles...)
 }

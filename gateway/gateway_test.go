@@ -197,8 +197,10 @@ func TestGuestTokens(t *testing.T) {
 			t.Fatalf("body %s: %d", body, a.status)
 		}
 	}
-	if a = f.do(t, "POST", "/api/rooms/r1/guest", "", `{"name":"`+strings.Repeat("n", 41)+`"}`, nil); a.status != 400 {
-		t.Fatalf("long name: %d", a.status)
+	for _, body := range []string{`{"name":"` + strings.Repeat("n", 41) + `"}`, `{"name":"a\u0007b"}`} {
+		if a = f.do(t, "POST", "/api/rooms/r1/guest", "", body, nil); a.status != 400 {
+			t.Fatalf("guest body %s: %d", body, a.status)
+		}
 	}
 	if a = f.do(t, "POST", "/api/rooms/bad%20room/guest", "", "", nil); a.status != 400 {
 		t.Fatalf("bad room: %d", a.status)

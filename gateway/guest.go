@@ -5,7 +5,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/problem"
@@ -44,7 +47,7 @@ func (s *Server) guest(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, &req); err != nil {
-			writeError(w, r, problem.Wrap(problem.BadRequest, err, `body must be empty or {"token": "..."}`))
+			writeError(w, r, problem.Wrap(problem.BadRequest, err, `body must be empty or {"token": "...", "name": "..."}`))
 			return
 		}
 	}
@@ -62,8 +65,9 @@ func (s *Server) guest(w http.ResponseWriter, r *http.Request) {
 		viewer, name = old.Subject, old.Name
 	}
 	if req.Name != "" {
-		if len([]rune(req.Name)) > 40 {
-			writeError(w, r, problem.New(problem.BadRequest, "name: at most 40 characters"))
+		if len([]rune(req.Name)) > 40 || !utf8.ValidString(req.Name) || strings.ContainsFunc(req.Name, unicode.IsControl) {
+			// Chat shows it beside the viewer's comments, which refuse control characters too.
+			writeError(w, r, problem.New(problem.BadRequest, "name: at most 40 characters of text, no control characters"))
 			return
 		}
 		name = req.Name
