@@ -61,6 +61,7 @@ type Engine struct {
 	subs               atomic.Pointer[[]*subscriber]
 	subsMu             sync.Mutex
 	wantTags           atomic.Bool // some subscriber takes tag changes
+	wantReasons        atomic.Bool // and wants their reasons
 	refresh            chan struct{}
 	rerankCause        atomic.Int64           // Unix ms; see noteRerankCause
 	applied            atomic.Uint64          // events folded in, for Applied

@@ -8,8 +8,9 @@ import (
 
 // subscriber receives applied events and tag changes of the types it asked for.
 type subscriber struct {
-	pub   event.Publisher
-	types []event.Type // empty: every type
+	pub     event.Publisher
+	types   []event.Type // empty: every type
+	reasons bool         // its tag changes carry their reasons
 }
 
 func (s *subscriber) wants(t event.Type) bool {
@@ -17,27 +18,36 @@ func (s *subscriber) wants(t event.Type) bool {
 }
 
 // Subscribe hands pub every event the engine applies (with the viewer id resolved to
-// its profile) and every tag change (event.TagChange, with Tag set), filtered to types
-// when given. pub must not block (an event.Queue drops and counts). The returned func
-// ends the subscription.
+// its profile) and every tag change (event.TagChange, with Tag set but no Reason),
+// filtered to types when given. pub must not block (an event.Queue drops and counts).
+// The returned func ends the subscription.
 func (e *Engine) Subscribe(pub event.Publisher, types ...event.Type) (cancel func()) {
-	s := &subscriber{pub: pub, types: types}
+	return e.subscribe(&subscriber{pub: pub, types: types})
+}
+
+// SubscribeWithReasons is Subscribe with each tag change's reason explained (Tag.Reason).
+// Explaining it is a third of a tag change's cost, and the rules do not read it (the
+// profile page explains every tag anew), so only a subscriber that asks pays for it.
+func (e *Engine) SubscribeWithReasons(pub event.Publisher, types ...event.Type) (cancel func()) {
+	return e.subscribe(&subscriber{pub: pub, types: types, reasons: true})
+}
+
+func (e *Engine) subscribe(s *subscriber) (cancel func()) {
 	e.subsMu.Lock()
-	list := append(slices.Clone(*e.subs.Load()), s)
-	e.subs.Store(&list)
-	e.wantTags.Store(wantsTags(list))
+	e.setSubscribers(append(slices.Clone(*e.subs.Load()), s))
 	e.subsMu.Unlock()
 	return func() {
 		e.subsMu.Lock()
 		defer e.subsMu.Unlock()
-		list := slices.DeleteFunc(slices.Clone(*e.subs.Load()), func(x *subscriber) bool { return x == s })
-		e.subs.Store(&list)
-		e.wantTags.Store(wantsTags(list))
+		e.setSubscribers(slices.DeleteFunc(slices.Clone(*e.subs.Load()), func(x *subscriber) bool { return x == s }))
 	}
 }
 
-func wantsTags(list []*subscriber) bool {
-	return slices.ContainsFunc(list, func(s *subscriber) bool { return s.wants(event.TagChange) })
+// setSubscribers installs list; e.subsMu is held.
+func (e *Engine) setSubscribers(list []*subscriber) {
+	e.subs.Store(&list)
+	e.wantTags.Store(slices.ContainsFunc(list, func(s *subscriber) bool { return s.wants(event.TagChange) }))
+	e.wantReasons.Store(slices.ContainsFunc(list, func(s *subscriber) bool { return s.reasons && s.wants(event.TagChange) }))
 }
 
 func (e *Engine) publish(ev *event.Event, changes []event.Event) {

@@ -307,7 +307,10 @@ func (t *Tags) word(dim int) *tagWord {
 // tagEvent builds the TagChange event; its reason is explained now, once per change.
 func (e *Engine) tagEvent(p *Profile, dim, from, to string, now int64, cause *event.Event) event.Event {
 	ev := event.Event{Type: event.TagChange, At: time.UnixMilli(now).UTC(), Viewer: p.ID, Name: p.Name,
-		Tag: &event.TagInfo{Dimension: dim, From: from, To: to, Reason: e.reason(p, dim, now)}}
+		Tag: &event.TagInfo{Dimension: dim, From: from, To: to}}
+	if e.wantReasons.Load() {
+		ev.Tag.Reason = e.reason(p, dim, now)
+	}
 	if cause != nil {
 		ev.Tag.Cause, ev.Tag.CauseAt = cause.ID, cause.News()
 		ev.Room, ev.Live = cause.Room, cause.Live

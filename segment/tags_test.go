@@ -144,7 +144,7 @@ func TestTagChangeEventsAndSince(t *testing.T) {
 	clk := &clock{t: t0}
 	e := newEngine(t, nil, clk)
 	q := event.NewQueue(64)
-	stop := e.Subscribe(q, event.TagChange)
+	stop := e.SubscribeWithReasons(q, event.TagChange)
 	defer stop()
 	for _, x := range sessions("v", 1, 0, time.Minute, 0) {
 		e.Apply(x)
@@ -167,5 +167,15 @@ func TestTagChangeEventsAndSince(t *testing.T) {
 	v := viewer(t, e, "v")
 	if v.TagsSince[DimActivity] != clk.Now().Format(time.RFC3339) {
 		t.Fatalf("since = %s, want %s", v.TagsSince[DimActivity], clk.Now())
+	}
+	// Without a subscriber that asks for reasons, a change carries none.
+	stop()
+	plain := event.NewQueue(64)
+	defer e.Subscribe(plain, event.TagChange)()
+	for _, x := range sessions("w", 1, 0, time.Minute, 0) {
+		e.Apply(x)
+	}
+	if x, ok := plain.TryNext(); !ok || x.Tag.To == "" || x.Tag.Reason != "" {
+		t.Fatalf("tag change without reasons asked for: %+v %v", x.Tag, ok)
 	}
 }
