@@ -62,7 +62,9 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 		ms := int64(ev.Seconds * 1000)
 		p.addWatch(at-ms, at, oldest)
 		if live != "" {
-			p.liveSession(live, room, at-ms, oldest).WatchMs += ms
+			if s := p.liveSession(live, room, at-ms, oldest); s != nil {
+				s.WatchMs += ms
+			}
 		} else {
 			p.Sessions++
 			if b := p.bucket(dayOf(at-ms), oldest); b != nil {

@@ -456,7 +456,7 @@ func (p *Profile) knownRoom(room string) string {
 // liveSession returns the viewer's session of live, opening one (and counting it on
 // the day of at) when this is the first sign of the viewer in that live. It keeps the
 // maxLives latest sessions by start, whatever order history arrives in; a session older
-// than all of them is counted but not kept.
+// than all of them is counted but not kept (nil).
 func (p *Profile) liveSession(live, room string, at int64, oldest int32) *LiveSession {
 	for i := range p.Lives {
 		if p.Lives[i].Live() == live {
@@ -470,9 +470,8 @@ func (p *Profile) liveSession(live, room string, at int64, oldest int32) *LiveSe
 	if b := p.bucket(dayOf(at), oldest); b != nil {
 		b.Sessions = sat16(uint32(b.Sessions) + 1)
 	}
-	s := LiveSession{at: placeOf(live, room), Start: at}
 	if len(p.Lives) < maxLives {
-		p.Lives = push(p.Lives, s)
+		p.Lives = push(p.Lives, LiveSession{at: placeOf(live, room), Start: at})
 		return &p.Lives[len(p.Lives)-1]
 	}
 	first := 0
@@ -482,9 +481,9 @@ func (p *Profile) liveSession(live, room string, at int64, oldest int32) *LiveSe
 		}
 	}
 	if at < p.Lives[first].Start {
-		return &s // its watch time still counts in the total and the day's bucket
+		return nil // its watch time still counts in the total and the day's bucket
 	}
-	p.Lives[first] = s
+	p.Lives[first] = LiveSession{at: placeOf(live, room), Start: at}
 	return &p.Lives[first]
 }
 
