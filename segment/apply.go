@@ -100,7 +100,9 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 	case event.Consent:
 		if ev.Consent != nil {
 			v := *ev.Consent
-			p.answer(consentOf(v), at)
+			// Stamped no later than now: an answer imported with a time ahead (a shop's
+			// clock, a time zone) must not hide the next one an agent records now.
+			p.answer(consentOf(v), min(at, now))
 			detail = strconv.FormatBool(v)
 		}
 	case event.Order:

@@ -105,7 +105,9 @@ func appendProfile(dst []byte, p *Profile) []byte {
 	e.u(uint64(p.RFM.M))
 	e.s(p.RFM.Segment.String())
 	if at := p.consentAt(); at != 0 {
-		e.i(at) // last, and only when known: the first records of the format end before it
+		// Last, and only when known: the format's first records end before it. A field
+		// added after it must write it (0) first, or an old record would be misread.
+		e.i(at)
 	}
 	return e.b
 }

@@ -29,6 +29,7 @@ type CSVReader struct {
 	row     int // data rows read (the index of the next one)
 	pending *wireItem
 	pendIdx int
+	refused string // the order (id) a line of which was refused: its other lines are too
 }
 
 // NewCSVReader reads the header and checks its columns.
@@ -71,6 +72,20 @@ func (c *CSVReader) Next(n int) ([]Item, []ItemError, error) {
 			items = append(items, it)
 		}
 	}
+	// A refused line of an order refuses the whole order: imported without it, the
+	// order's id would be taken, and a re-run of the fixed file could not add the line.
+	refuse := func(idx int, rec []string, msg string) {
+		errs = append(errs, ItemError{idx, msg})
+		if c.get(rec, "type") != "order" {
+			return
+		}
+		id := c.get(rec, "id")
+		if p := c.pending; p != nil && p.Type == "order" && p.ID == id {
+			errs = append(errs, ItemError{c.pendIdx, fmt.Sprintf("order %q: its line in row %d was refused", id, idx)})
+			c.pending = nil
+		}
+		c.refused = id
+	}
 	for len(items)+len(errs) < n {
 		rec, err := c.r.Read()
 		if errors.Is(err, io.EOF) {
@@ -85,21 +100,26 @@ func (c *CSVReader) Next(n int) ([]Item, []ItemError, error) {
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) && !errors.Is(pe.Err, csv.ErrFieldCount) {
-				errs = append(errs, ItemError{idx, err.Error()})
+				refuse(idx, rec, err.Error())
 				continue
 			}
 		}
 		if len(rec) > c.width {
 			// Fewer fields are empty trailing columns (spreadsheets drop them); more
 			// would put values under the wrong columns without a word.
-			errs = append(errs, ItemError{idx, fmt.Sprintf("row has %d fields, more than the header's %d (an unquoted comma in a value?)", len(rec), c.width)})
+			refuse(idx, rec, fmt.Sprintf("row has %d fields, more than the header's %d (an unquoted comma in a value?)", len(rec), c.width))
 			continue
 		}
 		w, err := c.parseRow(rec)
 		if err != nil {
-			errs = append(errs, ItemError{idx, err.Error()})
+			refuse(idx, rec, err.Error())
 			continue
 		}
+		if w.Type == "order" && w.ID == c.refused {
+			errs = append(errs, ItemError{idx, fmt.Sprintf("order %q: another of its lines was refused", w.ID)})
+			continue
+		}
+		c.refused = ""
 		if p := c.pending; p != nil && p.Type == "order" && w.Type == "order" && p.ID == w.ID {
 			p.Items = append(p.Items, w.Items...)
 			continue

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -196,6 +197,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 // load rebuilds memory from the store.
 func (e *Engine) load(ctx context.Context) error {
 	n := 0
+	oldest := e.oldest(e.now().UnixMilli())
 	err := e.store.Load(ctx, func(id string, data []byte) error {
 		p, err := unmarshalProfile(data)
 		if err != nil {
@@ -205,7 +207,11 @@ func (e *Engine) load(ctx context.Context) error {
 		sh.profiles.put(p)
 		e.internProfile(sh, p)
 		if len(p.Open) > 0 {
-			sh.open[p] = struct{}{}
+			// Every connection ended with the process that had them: the presences
+			// are closed, counted up to their last event as a vanished client's are.
+			// Left open, a live starting in the room would take them in (startLive).
+			p.closeStale(math.MaxInt64, "", 0, oldest)
+			sh.markDirty(p)
 		}
 		for _, a := range p.Aliases() {
 			e.shardOf(a).alias[a] = p.ID

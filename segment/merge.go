@@ -201,8 +201,19 @@ func mergeProfile(dst, src *Profile) {
 		dst.addCat(c.Day, c.Day-1, c.cat, c.N)
 	}
 	for _, l := range src.Lives {
-		if !slices.ContainsFunc(dst.Lives, func(x LiveSession) bool { return x.Live() == l.Live() }) {
+		i := slices.IndexFunc(dst.Lives, func(x LiveSession) bool { return x.Live() == l.Live() })
+		if i < 0 {
 			dst.Lives = append(dst.Lives, l)
+			continue
+		}
+		// One live under both ids (a guest on one device, the customer on another):
+		// one session, with the watch time of both.
+		dst.Lives[i].WatchMs += l.WatchMs
+		dst.Lives[i].Start = min(dst.Lives[i].Start, l.Start)
+		dst.Sessions = max(dst.Sessions, 1) - 1
+		day := dayOf(l.Start) // where src counted it, now among dst's buckets
+		if j := slices.IndexFunc(dst.Days, func(b Bucket) bool { return b.Day == day }); j >= 0 && dst.Days[j].Sessions > 0 {
+			dst.Days[j].Sessions--
 		}
 	}
 	if len(dst.Lives) > maxLives { // the latest by start stay, as liveSession keeps them

@@ -244,3 +244,83 @@ func TestEraseOfBuyerReranks(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A restart ends every presence (the connections ended with the process), counted up
+// to its last event: a live starting in the room later does not take in a viewer who
+// is gone, nor prompt an agent about them.
+func TestRestartEndsPresences(t *testing.T) {
+	path := t.TempDir() + "/segment.db"
+	store := openBolt(t, path)
+	clk := &clock{t: t0}
+	e, err := New(testConfig(), Deps{Store: store, Now: clk.Now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Apply(ev(event.Join, "w", t0)) // in r1's chat, no live
+	clk.Add(time.Minute)
+	e, _ = restart(t, e, store, path, clk)
+	start := t0.Add(90 * time.Minute)
+	clk.Add(89 * time.Minute)
+	e.Apply(event.Event{ID: "ls", Type: event.LiveStart, Room: "r1", Live: "L1", Viewer: "host", Role: event.RoleHost, At: start})
+	if got := e.PresentIn("L1"); len(got) != 0 {
+		t.Fatalf("present in L1 after a restart: %v", got)
+	}
+	if v := viewer(t, e, "w"); v.Sessions != 0 || v.WatchSeconds != 0 || len(v.LiveSessions) != 0 {
+		t.Fatalf("the gone viewer has %d sessions, %d s watched, lives %+v", v.Sessions, v.WatchSeconds, v.LiveSessions)
+	}
+}
+
+// An answer recorded now (an agent's) is not hidden by one imported with a time ahead
+// of the clock: answers are stamped no later than when they are applied.
+func TestConsentNowAfterAnAnswerDatedAhead(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	importJSON(t, e, fmt.Sprintf(`[{"id":"c1","type":"consent","viewer":"v","at":%d,"messages":true}]`, t0.Add(3*time.Hour).UnixMilli()))
+	importJSON(t, e, fmt.Sprintf(`[{"id":"c2","type":"consent","viewer":"v","at":%d,"messages":false}]`, t0.UnixMilli()))
+	if c := viewer(t, e, "v").Consent; c == nil || *c {
+		t.Fatalf("consent = %v, want the answer recorded now (false)", c)
+	}
+}
+
+// A line of a CSV order that is refused refuses the whole order: imported without it,
+// the order id would be taken and a re-run of the fixed file could not add the line.
+func TestCSVOrderWithARefusedLine(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	bad := "id,type,viewer,at,order_id,total,sku,category,price,quantity\n" +
+		"k1,order,c3,2026-06-01T00:00:00Z,o9,20,s1,hats,10,1\n" +
+		"k1,order,c3,2026-06-01T00:00:00Z,o9,20,s2,bags,big,10,1\n" +
+		"k1,order,c3,2026-06-01T00:00:00Z,o9,20,s3,caps,10,1\n" +
+		"k2,like,c3,2026-06-01T00:00:00Z,,,,,,\n"
+	for run, body := range []string{bad, strings.Replace(bad, "bags,big", "bags", 1)} {
+		cr, err := NewCSVReader(strings.NewReader(body), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		items, errs, _ := cr.Next(10)
+		res, err := e.Import(context.Background(), items, errs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run == 0 && (res.Accepted != 1 || len(res.Errors) != 3) {
+			t.Fatalf("the bad file: %+v, want the like accepted and rows 0-2 refused", res)
+		}
+	}
+	if v := viewer(t, e, "c3"); v.Orders != 1 || len(v.Bought) != 3 {
+		t.Fatalf("after the fixed file: %d orders, bought %+v; want the order with its 3 lines", v.Orders, v.Bought)
+	}
+}
+
+// One live attended under two ids that an order then merges is one session, with the
+// watch time of both.
+func TestMergeKeepsOneSessionOfALiveUnderTwoIds(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	importJSON(t, e, `[
+	 {"id":"w1","type":"watch","viewer":"g","at":"2026-06-10T10:10:00Z","room":"r1","live":"L","seconds":600},
+	 {"id":"w2","type":"watch","viewer":"c","at":"2026-06-10T10:20:00Z","room":"r1","live":"L","seconds":300},
+	 {"id":"a","type":"order","viewer":"c","at":"2026-06-10T11:00:00Z","order_id":"oa","total":"20.00","customer":{"id":"CA"}},
+	 {"id":"b","type":"order","viewer":"g","at":"2026-06-10T11:05:00Z","order_id":"ob","total":"20.00","customer":{"id":"CA"}}]`)
+	v := viewer(t, e, "c")
+	if v.Sessions != 1 || v.Windows.D30.Sessions != 1 || len(v.LiveSessions) != 1 || v.LiveSessions[0].WatchSeconds != 900 {
+		t.Fatalf("sessions %d (30 days: %d), live sessions %+v; want 1 session of L with 900 s",
+			v.Sessions, v.Windows.D30.Sessions, v.LiveSessions)
+	}
+}
