@@ -157,10 +157,7 @@ func TestOrderLinkingTwoOwnersMergesThem(t *testing.T) {
 	path := t.TempDir() + "/segment.db"
 	store := openBolt(t, path)
 	clk := &clock{t: t0}
-	e, err := New(testConfig(), Deps{Store: store, Now: clk.Now, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newEngine(t, store, clk)
 	importJSON(t, e, `[
 	 {"id":"a","type":"order","viewer":"ownerA","at":"2026-06-01T10:00:00Z","order_id":"oa","total":"20.00","customer":{"id":"CA"}},
 	 {"id":"b","type":"order","viewer":"ownerB","at":"2026-06-02T10:00:00Z","order_id":"ob","total":"7.00","customer":{"email":"b@b.io"}},
@@ -252,10 +249,7 @@ func TestRestartEndsPresences(t *testing.T) {
 	path := t.TempDir() + "/segment.db"
 	store := openBolt(t, path)
 	clk := &clock{t: t0}
-	e, err := New(testConfig(), Deps{Store: store, Now: clk.Now, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newEngine(t, store, clk)
 	e.Apply(ev(event.Join, "w", t0)) // in r1's chat, no live
 	clk.Add(time.Minute)
 	e, _ = restart(t, e, store, path, clk)
