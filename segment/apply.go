@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"math"
 	"strconv"
 
 	"github.com/liveroom/liveroom/event"
@@ -47,13 +48,13 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 		if live != "" {
 			p.liveSession(live, room, at, oldest)
 		}
-		e.openSpan(sh, p, live, room, at)
+		e.openSpan(sh, p, live, room, at, ev.Type == event.WatchStart)
 		if ev.Type == event.Join && ev.SKU != "" {
 			detail = clip(room+" pinned "+ev.SKU+" "+ev.Text, 80) // what they saw as they came in
 		}
 	case event.Leave, event.WatchStop:
 		p.visit(at)
-		e.closeSpan(sh, p, live, room, at, oldest)
+		e.closeSpan(sh, p, live, room, at, oldest, ev.Type == event.WatchStop)
 	case event.Watch:
 		p.visit(at)
 		if live != "" && p.touchSpan(live, room, at) {
@@ -158,31 +159,47 @@ func (e *Engine) categoryFor(cat, sku string) category {
 	return categoryOf(cat)
 }
 
-// openSpan starts (or joins) the viewer's presence in a live or room.
-func (e *Engine) openSpan(sh *shard, p *Profile, live, room string, at int64) {
+// openSpan starts (or joins) the viewer's presence in a live or room with one more
+// connection, a WHEP player's when player.
+func (e *Engine) openSpan(sh *shard, p *Profile, live, room string, at int64, player bool) {
+	players := int16(0)
+	if player {
+		players = 1
+	}
+	p.enter(sh, live, room, at, 1, players)
+}
+
+// enter adds refs connections (players of them WHEP players) to p's presence in a
+// live or room, opening it at at when there is none.
+func (p *Profile) enter(sh *shard, live, room string, at int64, refs, players int16) {
 	for i := range p.Open {
-		if p.Open[i].matches(live, room) {
-			p.Open[i].Refs++
-			p.Open[i].Start = min(p.Open[i].Start, at)
-			p.Open[i].Last = max(p.Open[i].Last, at)
+		if s := &p.Open[i]; s.matches(live, room) {
+			s.Refs = min(s.Refs, math.MaxInt16-refs) + refs
+			s.Players = min(s.Players, math.MaxInt16-players) + players
+			s.Start = min(s.Start, at)
+			s.Last = max(s.Last, at)
 			return
 		}
 	}
 	// Nearly every open presence is a viewer's only one: its array holds one span.
-	p.Open = append(p.Open, Span{at: placeOf(live, room), Start: at, Last: at, Refs: 1})
+	p.Open = append(p.Open, Span{at: placeOf(live, room), Start: at, Last: at, Refs: refs, Players: players})
 	if len(p.Open) == 1 { // with more, p is in the set already
 		sh.open[p] = struct{}{}
 	}
 }
 
-// closeSpan ends one connection of a presence; the last one credits the watch time.
-func (e *Engine) closeSpan(sh *shard, p *Profile, live, room string, at int64, oldest int32) {
+// closeSpan ends one connection of a presence, a WHEP player's when player; the last
+// one credits the watch time.
+func (e *Engine) closeSpan(sh *shard, p *Profile, live, room string, at int64, oldest int32, player bool) {
 	for i := range p.Open {
 		s := &p.Open[i]
 		if !s.matches(live, room) {
 			continue
 		}
 		s.Last = max(s.Last, at)
+		if player && s.Players > 0 {
+			s.Players--
+		}
 		if s.Refs--; s.Refs > 0 {
 			return
 		}
@@ -224,16 +241,11 @@ func (p *Profile) touchSpan(live, room string, at int64) bool {
 }
 
 // closeStale ends presences with no event since before cutoff (vanished clients),
-// counting them up to their last event, and those of a live that ended (key = live).
-func (p *Profile) closeStale(cutoff int64, endedLive string, endedAt int64, oldest int32) bool {
+// counting them up to their last event.
+func (p *Profile) closeStale(cutoff int64, oldest int32) bool {
 	changed := false
 	for i := len(p.Open) - 1; i >= 0; i-- {
-		s := p.Open[i]
-		switch {
-		case endedLive != "" && s.Live() == endedLive:
-			p.endSpan(i, endedAt, oldest)
-			changed = true
-		case cutoff > 0 && s.Last < cutoff:
+		if s := p.Open[i]; s.Last < cutoff {
 			p.endSpan(i, s.Last, oldest)
 			changed = true
 		}

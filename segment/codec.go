@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math"
 
 	"github.com/liveroom/liveroom/event"
 )
@@ -227,7 +228,7 @@ func unmarshalProfile(data []byte) (*Profile, error) {
 	if n := d.n(); n > 0 {
 		p.Open = make([]Span, n)
 		for i := range p.Open {
-			p.Open[i] = Span{at: placeOf(d.s(), d.s()), Start: d.i(), Last: d.i(), Refs: int32(d.i())}
+			p.Open[i] = Span{at: placeOf(d.s(), d.s()), Start: d.i(), Last: d.i(), Refs: int16(min(max(d.i(), 0), math.MaxInt16))}
 		}
 	}
 	if n := d.n(); n > 0 {

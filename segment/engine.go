@@ -210,7 +210,7 @@ func (e *Engine) load(ctx context.Context) error {
 			// Every connection ended with the process that had them: the presences
 			// are closed, counted up to their last event as a vanished client's are.
 			// Left open, a live starting in the room would take them in (startLive).
-			p.closeStale(math.MaxInt64, "", 0, oldest)
+			p.closeStale(math.MaxInt64, oldest)
 			sh.markDirty(p)
 		}
 		for _, a := range p.Aliases() {
@@ -526,7 +526,9 @@ func (e *Engine) apply(ev *event.Event, o *orderIn, touched map[*Profile]*shard,
 // Applied is how many viewer events have been folded into profiles so far.
 func (e *Engine) Applied() uint64 { return e.applied.Load() }
 
-// endLive closes every presence in a live that ended.
+// endLive closes every presence in a live that ended, credited up to its end. The
+// viewers still in the room's chat stay present in the room (their players stop with
+// the live), so that the room's next live takes them in (startLive).
 func (e *Engine) endLive(live string, at int64) {
 	if live == "" {
 		return
@@ -535,12 +537,25 @@ func (e *Engine) endLive(live string, at int64) {
 	for _, sh := range e.shards {
 		sh.mu.Lock()
 		for p := range sh.open {
-			if p.closeStale(0, live, at, oldest) {
-				sh.markDirty(p)
+			changed := false
+			for i := len(p.Open) - 1; i >= 0; i-- { // a merge may have left two
+				s := p.Open[i]
+				if s.Live() != live {
+					continue
+				}
+				p.endSpan(i, at, oldest)
+				if chat := s.Refs - s.Players; chat > 0 && s.Room() != "" {
+					p.enter(sh, "", s.Room(), max(at, s.Start), chat, 0)
+				}
+				changed = true
+			}
+			if !changed {
+				continue
 			}
 			if len(p.Open) == 0 {
 				delete(sh.open, p)
 			}
+			sh.markDirty(p)
 		}
 		sh.mu.Unlock()
 	}
@@ -561,14 +576,10 @@ func (e *Engine) startLive(room, live string, at int64) {
 			if i < 0 {
 				continue
 			}
-			refs := p.Open[i].Refs
+			s := p.Open[i]
 			p.endSpan(i, at, oldest)
 			p.liveSession(live, room, at, oldest)
-			if j := slices.IndexFunc(p.Open, func(s Span) bool { return s.matches(live, room) }); j >= 0 {
-				p.Open[j].Refs += refs // a player of theirs opened it already
-			} else {
-				p.Open = append(p.Open, Span{at: placeOf(live, room), Start: at, Last: at, Refs: refs})
-			}
+			p.enter(sh, live, room, at, s.Refs, s.Players)
 			sh.markDirty(p)
 		}
 		sh.mu.Unlock()

@@ -318,3 +318,48 @@ func TestMergeKeepsOneSessionOfALiveUnderTwoIds(t *testing.T) {
 			v.Sessions, v.Windows.D30.Sessions, v.LiveSessions)
 	}
 }
+
+// A viewer in chat across a live's end (the host's stream dropped and came back under
+// a new live id) is in the next live too; a player alone does not outlast its live.
+func TestChatPresenceOutlastsALive(t *testing.T) {
+	clk := &clock{t: t0}
+	e := newEngine(t, nil, clk)
+	live := func(typ event.Type, id string, at time.Time) {
+		e.Apply(event.Event{ID: "host-" + string(typ) + id, Type: typ, Room: "r1", Live: id, Viewer: "host", Role: event.RoleHost, At: at})
+	}
+	in := func(typ event.Type, viewer, liveID string, at time.Time) {
+		x := ev(typ, viewer, at)
+		x.Live = liveID
+		e.Apply(x)
+	}
+	in(event.Join, "chat", "", t0) // waiting in chat
+	s1 := t0.Add(time.Minute)
+	live(event.LiveStart, "L1", s1)
+	in(event.WatchStart, "chat", "L1", s1.Add(time.Second)) // and its player
+	in(event.WatchStart, "player", "L1", s1.Add(time.Second))
+	in(event.Join, "closed", "L1", s1.Add(time.Second)) // chat and a player it closes early
+	in(event.WatchStart, "closed", "L1", s1.Add(time.Second))
+	in(event.WatchStop, "closed", "L1", s1.Add(5*time.Minute))
+	live(event.LiveEnd, "L1", s1.Add(10*time.Minute))
+	in(event.WatchStop, "chat", "L1", s1.Add(10*time.Minute)) // the players stop after the end
+	in(event.WatchStop, "player", "L1", s1.Add(10*time.Minute))
+	s2 := s1.Add(12 * time.Minute)
+	live(event.LiveStart, "L2", s2)
+	got := e.PresentIn("L2")
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"chat", "closed"}) {
+		t.Fatalf("present in L2: %v, want [chat closed]", got)
+	}
+	clk.t = s2.Add(30 * time.Minute)
+	in(event.Leave, "chat", "L2", clk.t)
+	v := viewer(t, e, "chat")
+	if v.Sessions != 2 || len(v.LiveSessions) != 2 || v.LiveSessions[0].WatchSeconds != 1800 || v.LiveSessions[1].WatchSeconds != 600 {
+		t.Fatalf("sessions %d, live sessions %+v; want L2 with 1800 s and L1 with 600 s", v.Sessions, v.LiveSessions)
+	}
+	if v.WatchSeconds != 60+600+120+1800 { // before L1, L1, between the lives, L2
+		t.Fatalf("watch %d s in all, want %d", v.WatchSeconds, 60+600+120+1800)
+	}
+	if p := viewer(t, e, "player"); p.Sessions != 1 || len(p.LiveSessions) != 1 {
+		t.Fatalf("the player-only viewer: %d sessions, %+v", p.Sessions, p.LiveSessions)
+	}
+}

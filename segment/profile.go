@@ -64,12 +64,14 @@ func (l *LiveSession) Room() string { return l.at.room() }
 
 // Span is an open presence (WHEP watch or chat connection) in one live (or, when the
 // room is not live, one room); Refs counts the connections behind it, so a viewer in
-// chat and video is counted once.
+// chat and video is counted once, and Players those of them that are WHEP players:
+// the chat connections outlast a live's end (endLive).
 type Span struct {
-	at    place // the live (or "" and the room)
-	Refs  int32
-	Start int64
-	Last  int64
+	at      place // the live (or "" and the room)
+	Refs    int16
+	Players int16
+	Start   int64
+	Last    int64
 }
 
 func (s *Span) Live() string { return s.at.live() }

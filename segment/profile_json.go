@@ -22,11 +22,12 @@ type recentJSON struct {
 }
 
 type spanJSON struct {
-	Live  string `json:"live,omitempty"`
-	Room  string `json:"room,omitempty"`
-	Start int64  `json:"start"`
-	Last  int64  `json:"last"`
-	Refs  int32  `json:"refs"`
+	Live    string `json:"live,omitempty"`
+	Room    string `json:"room,omitempty"`
+	Start   int64  `json:"start"`
+	Last    int64  `json:"last"`
+	Refs    int16  `json:"refs"`
+	Players int16  `json:"players,omitempty"`
 }
 
 func (l LiveSession) MarshalJSON() ([]byte, error) {
@@ -48,11 +49,13 @@ func (r *Recent) UnmarshalJSON(b []byte) error {
 }
 
 func (s Span) MarshalJSON() ([]byte, error) {
-	return json.Marshal(spanJSON{Live: s.Live(), Room: s.Room(), Start: s.Start, Last: s.Last, Refs: s.Refs})
+	return json.Marshal(spanJSON{Live: s.Live(), Room: s.Room(), Start: s.Start, Last: s.Last, Refs: s.Refs, Players: s.Players})
 }
 
 func (s *Span) UnmarshalJSON(b []byte) error {
-	return decodeAs(b, func(v spanJSON) { *s = Span{at: placeOf(v.Live, v.Room), Start: v.Start, Last: v.Last, Refs: v.Refs} })
+	return decodeAs(b, func(v spanJSON) {
+		*s = Span{at: placeOf(v.Live, v.Room), Start: v.Start, Last: v.Last, Refs: v.Refs, Players: v.Players}
+	})
 }
 
 // decodeAs reads b as the JSON form W and hands it to set.

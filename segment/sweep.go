@@ -107,7 +107,7 @@ func (e *Engine) Sweep() {
 		e.pause(&budget)
 		sh.mu.Lock()
 		for p := range sh.open {
-			if p.closeStale(cutoff, "", 0, oldest) {
+			if p.closeStale(cutoff, oldest) {
 				sh.markDirty(p)
 			}
 			if len(p.Open) == 0 {
