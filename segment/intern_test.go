@@ -77,3 +77,18 @@ func TestTableBounded(t *testing.T) {
 		t.Fatalf("values %q %q", tb.value(2), tb.value(0))
 	}
 }
+
+// typeCode's switch numbers the tap's types as the table does, and a type it does not
+// know goes through the table.
+func TestTypeCodeAgreesWithTheTable(t *testing.T) {
+	vals := *eventTypes.vals.Load()
+	for want := 1; want <= 16; want++ {
+		if got := typeCode(vals[want]); int(got) != want {
+			t.Errorf("typeCode(%q) = %d, the table says %d", vals[want], got, want)
+		}
+	}
+	other := event.Type("type-for-the-typecode-test")
+	if c := typeCode(other); c <= 16 || (Recent{stamp: int64(c)}).Type() != other {
+		t.Errorf("an unknown type got %d", c)
+	}
+}
