@@ -120,8 +120,8 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 		}
 		if live != "" {
 			p.liveSession(live, room, at, oldest)
-			p.touchSpan(live, room, at)
 		}
+		p.touchSpan(live, room, at) // a presence in the room between lives too
 	}
 	p.remember(newRecent(at, ev.Type, detail))
 	return cats, ordered
@@ -172,14 +172,9 @@ func (e *Engine) openSpan(sh *shard, p *Profile, live, room string, at int64, pl
 // enter adds refs connections (players of them WHEP players) to p's presence in a
 // live or room, opening it at at when there is none.
 func (p *Profile) enter(sh *shard, live, room string, at int64, refs, players int16) {
-	for i := range p.Open {
-		if s := &p.Open[i]; s.matches(live, room) {
-			s.Refs = min(s.Refs, math.MaxInt16-refs) + refs
-			s.Players = min(s.Players, math.MaxInt16-players) + players
-			s.Start = min(s.Start, at)
-			s.Last = max(s.Last, at)
-			return
-		}
+	if i := p.openIndex(live, room); i >= 0 {
+		p.Open[i].add(Span{Refs: refs, Players: players, Start: at, Last: at})
+		return
 	}
 	// Nearly every open presence is a viewer's only one: its array holds one span.
 	p.Open = append(p.Open, Span{at: placeOf(live, room), Start: at, Last: at, Refs: refs, Players: players})
@@ -188,26 +183,48 @@ func (p *Profile) enter(sh *shard, live, room string, at int64, refs, players in
 	}
 }
 
+// openIndex is the index of p's presence in a live or (live "") room, -1 if none.
+func (p *Profile) openIndex(live, room string) int {
+	for i := range p.Open {
+		if p.Open[i].matches(live, room) {
+			return i
+		}
+	}
+	return -1
+}
+
+// add puts o's connections and times into s, one presence of the same place.
+func (s *Span) add(o Span) {
+	s.Refs = min(s.Refs, math.MaxInt16-o.Refs) + o.Refs
+	s.Players = min(s.Players, math.MaxInt16-o.Players) + o.Players
+	s.Start = min(s.Start, o.Start)
+	s.Last = max(s.Last, o.Last)
+}
+
 // closeSpan ends one connection of a presence, a WHEP player's when player; the last
 // one credits the watch time.
 func (e *Engine) closeSpan(sh *shard, p *Profile, live, room string, at int64, oldest int32, player bool) {
-	for i := range p.Open {
-		s := &p.Open[i]
-		if !s.matches(live, room) {
-			continue
-		}
-		s.Last = max(s.Last, at)
-		if player && s.Players > 0 {
-			s.Players--
-		}
-		if s.Refs--; s.Refs > 0 {
-			return
-		}
-		p.endSpan(i, at, oldest)
-		if len(p.Open) == 0 {
-			delete(sh.open, p)
-		}
+	i := p.openIndex(live, room)
+	if i < 0 && !player && live != "" {
+		// A chat leave stamped with a live that has ended (chat learns of the end a
+		// little after segment): its connection went on in the room (endLive).
+		i = p.openIndex("", room)
+	}
+	if i < 0 {
 		return
+	}
+	s := &p.Open[i]
+	s.Last = max(s.Last, at)
+	if player && s.Players > 0 {
+		s.Players--
+	}
+	if s.Refs--; s.Refs > 0 {
+		s.Players = min(s.Players, s.Refs) // mis-stamped events must not leave more players than connections
+		return
+	}
+	p.endSpan(i, at, oldest)
+	if len(p.Open) == 0 {
+		delete(sh.open, p)
 	}
 }
 
@@ -231,13 +248,11 @@ func (p *Profile) endSpan(i int, end int64, oldest int32) {
 
 // touchSpan notes activity in an open presence; it reports whether one is open.
 func (p *Profile) touchSpan(live, room string, at int64) bool {
-	for i := range p.Open {
-		if p.Open[i].matches(live, room) {
-			p.Open[i].Last = max(p.Open[i].Last, at)
-			return true
-		}
+	i := p.openIndex(live, room)
+	if i >= 0 {
+		p.Open[i].Last = max(p.Open[i].Last, at)
 	}
-	return false
+	return i >= 0
 }
 
 // closeStale ends presences with no event since before cutoff (vanished clients),

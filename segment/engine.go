@@ -537,20 +537,14 @@ func (e *Engine) endLive(live string, at int64) {
 	for _, sh := range e.shards {
 		sh.mu.Lock()
 		for p := range sh.open {
-			changed := false
-			for i := len(p.Open) - 1; i >= 0; i-- { // a merge may have left two
-				s := p.Open[i]
-				if s.Live() != live {
-					continue
-				}
-				p.endSpan(i, at, oldest)
-				if chat := s.Refs - s.Players; chat > 0 && s.Room() != "" {
-					p.enter(sh, "", s.Room(), max(at, s.Start), chat, 0)
-				}
-				changed = true
-			}
-			if !changed {
+			i := p.openIndex(live, "")
+			if i < 0 {
 				continue
+			}
+			s := p.Open[i]
+			p.endSpan(i, at, oldest)
+			if chat := s.Refs - s.Players; chat > 0 && s.Room() != "" {
+				p.enter(sh, "", s.Room(), max(at, s.Start), chat, 0)
 			}
 			if len(p.Open) == 0 {
 				delete(sh.open, p)
@@ -572,7 +566,7 @@ func (e *Engine) startLive(room, live string, at int64) {
 	for _, sh := range e.shards {
 		sh.mu.Lock()
 		for p := range sh.open {
-			i := slices.IndexFunc(p.Open, func(s Span) bool { return s.matches("", room) })
+			i := p.openIndex("", room)
 			if i < 0 {
 				continue
 			}

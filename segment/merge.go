@@ -223,7 +223,13 @@ func mergeProfile(dst, src *Profile) {
 	for _, r := range src.Rooms {
 		dst.addRoom(r)
 	}
-	dst.Open = append(dst.Open, src.Open...)
+	for _, s := range src.Open { // one presence per place, both ids' connections in it
+		if i := dst.openIndex(s.Live(), s.Room()); i >= 0 {
+			dst.Open[i].add(s)
+		} else {
+			dst.Open = append(dst.Open, s)
+		}
+	}
 	for _, r := range src.Recent {
 		dst.remember(r)
 	}

@@ -363,3 +363,77 @@ func TestChatPresenceOutlastsALive(t *testing.T) {
 		t.Fatalf("the player-only viewer: %d sessions, %+v", p.Sessions, p.LiveSessions)
 	}
 }
+
+// Chat learns of a live's end a little after segment: a leave in that gap carries the
+// ended live's id (or chat's own). It still ends the presence that went on in the
+// room, so the room's next live does not take in a viewer who left.
+func TestLeaveStampedWithAnEndedLive(t *testing.T) {
+	for _, stamp := range []string{"L1", "r1-chat-made"} {
+		clk := &clock{t: t0}
+		e := newEngine(t, nil, clk)
+		host := func(typ event.Type, live string, at time.Time) {
+			e.Apply(event.Event{ID: string(typ) + live, Type: typ, Room: "r1", Live: live, Viewer: "host", Role: event.RoleHost, At: at})
+		}
+		host(event.LiveStart, "L1", t0)
+		join := ev(event.Join, "w", t0.Add(time.Minute))
+		join.Live = "L1"
+		e.Apply(join)
+		host(event.LiveEnd, "L1", t0.Add(10*time.Minute))
+		leave := ev(event.Leave, "w", t0.Add(10*time.Minute+time.Second))
+		leave.Live = stamp
+		e.Apply(leave)
+		clk.Add(90 * time.Minute)
+		host(event.LiveStart, "L2", clk.Now())
+		if got := e.PresentIn("L2"); len(got) != 0 {
+			t.Fatalf("leave stamped %q: present in L2 %v", stamp, got)
+		}
+		if v := viewer(t, e, "w"); v.Sessions != 1 || v.WatchSeconds > 600 {
+			t.Fatalf("leave stamped %q: %d sessions, %d s watched", stamp, v.Sessions, v.WatchSeconds)
+		}
+	}
+}
+
+// Two ids waiting in a room's chat that an order merges are one presence: the live's
+// start takes in both connections, and their two leaves end it.
+func TestMergedWaitingPresencesAreOne(t *testing.T) {
+	clk := &clock{t: t0}
+	e := newEngine(t, nil, clk)
+	for _, id := range []string{"c", "g"} {
+		e.Apply(ev(event.Join, id, t0))
+	}
+	importJSON(t, e, `[
+	 {"id":"a","type":"order","viewer":"c","at":"2026-06-15T11:00:00Z","order_id":"oa","total":"20.00","customer":{"id":"CA"}},
+	 {"id":"b","type":"order","viewer":"g","at":"2026-06-15T11:05:00Z","order_id":"ob","total":"20.00","customer":{"id":"CA"}}]`)
+	e.Apply(event.Event{ID: "ls1", Type: event.LiveStart, Room: "r1", Live: "L1", Viewer: "host", Role: event.RoleHost, At: t0.Add(time.Minute)})
+	for i, id := range []string{"c", "g"} {
+		l := ev(event.Leave, id, t0.Add(20*time.Minute))
+		l.Live = "L1"
+		e.Apply(l)
+		if got := e.PresentIn("L1"); i == 0 && !slices.Equal(got, []string{"c"}) {
+			t.Fatalf("present in L1 with one of two connections left: %v, want [c]", got)
+		}
+	}
+	e.Apply(event.Event{ID: "ls2", Type: event.LiveStart, Room: "r1", Live: "L2", Viewer: "host", Role: event.RoleHost, At: t0.Add(30 * time.Minute)})
+	if got := e.PresentIn("L2"); len(got) != 0 {
+		t.Fatalf("present in L2 after both left: %v", got)
+	}
+	if v := viewer(t, e, "c"); v.Sessions != 1 || len(v.LiveSessions) != 1 || v.LiveSessions[0].WatchSeconds != 1140 {
+		t.Fatalf("%d sessions, lives %+v; want L1 once with 1140 s", v.Sessions, v.LiveSessions)
+	}
+}
+
+// A comment between two lives keeps the viewer's presence in the room alive: the sweep
+// does not end it as a vanished client's, and the next live takes the viewer in.
+func TestChatBetweenLivesKeepsThePresence(t *testing.T) {
+	clk := &clock{t: t0}
+	e := newEngine(t, nil, clk)
+	e.Apply(ev(event.Join, "w", t0)) // waiting, no live
+	clk.Add(90 * time.Minute)
+	e.Apply(ev(event.Danmaku, "w", clk.Now()))
+	clk.Add(90 * time.Minute) // 3 h since the join, 1.5 h since the comment
+	e.Sweep()
+	e.Apply(event.Event{ID: "ls", Type: event.LiveStart, Room: "r1", Live: "L1", Viewer: "host", Role: event.RoleHost, At: clk.Now()})
+	if got := e.PresentIn("L1"); !slices.Equal(got, []string{"w"}) {
+		t.Fatalf("present in L1: %v, want [w]", got)
+	}
+}
