@@ -288,8 +288,12 @@ func productField(raw json.RawMessage) (*Product, error) {
 	if p.Price < 0 || math.IsInf(p.Price, 0) || p.Price > 1e12 {
 		return nil, badRequest("product.price: a number of 0 or more")
 	}
-	if p.Currency != "" && (len(p.Currency) != 3 || !printable(p.Currency)) {
-		return nil, badRequest("product.currency: a 3-letter code")
+	if p.Currency != "" {
+		// Upper case, as the rates are keyed (segment's catalog price): "usd" is USD.
+		p.Currency = strings.ToUpper(p.Currency)
+		if len(p.Currency) != 3 || strings.ContainsFunc(p.Currency, func(r rune) bool { return r < 'A' || r > 'Z' }) {
+			return nil, badRequest("product.currency: a 3-letter code")
+		}
 	}
 	for name, v := range map[string]string{"url": p.URL, "image": p.Image} {
 		if v == "" {

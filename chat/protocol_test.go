@@ -31,6 +31,10 @@ func TestDecodeFrame(t *testing.T) {
 			t.Errorf("%s: got %+v, %v; want %+v", tc.frame, got, err, tc.want)
 		}
 	}
+	// A currency is upper-cased, as the rates are keyed.
+	if m, err := decodeFrame([]byte(`{"type":"pin","product":{"sku":"a","price":5,"currency":"usd"}}`)); err != nil || m.Product == nil || m.Product.Currency != "USD" {
+		t.Errorf("pin in usd: %+v %v", m.Product, err)
+	}
 	bad := []struct{ frame, code, mention string }{
 		{``, codeBadRequest, "JSON"},
 		{`{}`, codeBadRequest, "type is required"},
@@ -53,6 +57,7 @@ func TestDecodeFrame(t *testing.T) {
 		{`{"type":"pin","product":{"sku":""}}`, codeBadRequest, "sku"},
 		{`{"type":"pin","product":{"sku":"a","url":"javascript:alert(1)"}}`, codeBadRequest, "url"},
 		{`{"type":"pin","product":{"sku":"a","price":-1}}`, codeBadRequest, "price"},
+		{`{"type":"pin","product":{"sku":"a","currency":"u$d"}}`, codeBadRequest, "currency"},
 		{`{"type":"danmaku","text":"x"} {"type":"ping"}`, codeBadRequest, "exactly one"},
 		{`{"type":"nope"}`, codeBadRequest, "unknown type"},
 	}
