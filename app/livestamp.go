@@ -20,6 +20,16 @@ func newLiveStamp(next event.Publisher) *liveStamp {
 	return &liveStamp{next: next, lives: map[string]string{}}
 }
 
+// fromMedia reports whether media publishes events of type t: they carry media's own
+// live id, which they keep (a player's stop may come after its live's end).
+func fromMedia(t event.Type) bool {
+	switch t {
+	case event.WatchStart, event.WatchStop, event.Watch, event.LiveStart, event.LiveEnd:
+		return true
+	}
+	return false
+}
+
 // Publish stamps ev and hands it on; it never blocks.
 func (l *liveStamp) Publish(ev event.Event) bool {
 	switch {
@@ -37,6 +47,11 @@ func (l *liveStamp) Publish(ev event.Event) bool {
 		l.mu.RLock()
 		if live, ok := l.lives[ev.Room]; ok {
 			ev.Live = live // media's id wins over the one chat made up for the broadcast
+		} else if !fromMedia(ev.Type) {
+			// Chat learns of a live's end a little after the tap: its own id in the
+			// meantime would open a presence and count a session in a live that
+			// media never had.
+			ev.Live = ""
 		}
 		l.mu.RUnlock()
 	}
