@@ -83,6 +83,8 @@ type shard struct {
 	deleted  []string
 	names    map[string]string   // interned rooms and tag words
 	lists    map[string][]string // shared room and preference lists (sharedList)
+	recent   [4][]string         // the lists sharedList handed out last, tried first
+	next     int                 // the slot of recent the next new one takes
 	// changes counts the changes to the shard's profiles; with the shard's index it
 	// stamps each change (Profile.ver), unique across the engine up to the
 	// count's wrap (see shardBits).
@@ -115,6 +117,22 @@ func (sh *shard) sharedList(words []string) []string {
 	if len(words) == 0 {
 		return []string{} // empty, not nil, as before (JSON [], not null)
 	}
+	// Viewers of one room change to the same few lists at once (the pinned product's
+	// category): the last ones handed out spare building a key and a lookup in a map
+	// too large for the cache.
+	for _, l := range sh.recent {
+		if slices.Equal(l, words) {
+			return l
+		}
+	}
+	l := sh.internList(words)
+	sh.recent[sh.next] = l
+	sh.next = (sh.next + 1) % len(sh.recent)
+	return l
+}
+
+// internList returns the shard's shared copy of words, making it when new.
+func (sh *shard) internList(words []string) []string {
 	var buf [128]byte
 	key := buf[:0]
 	for _, w := range words { // length-prefixed: no two lists share a key

@@ -2,6 +2,8 @@ package segment
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -90,5 +92,28 @@ func TestTypeCodeAgreesWithTheTable(t *testing.T) {
 	other := event.Type("type-for-the-typecode-test")
 	if c := typeCode(other); c <= 16 || (Recent{stamp: int64(c)}).Type() != other {
 		t.Errorf("an unknown type got %d", c)
+	}
+}
+
+// sharedList hands out one copy per distinct list, whether it finds it among the last
+// ones it handed out or in the shard's map, and never the caller's own array.
+func TestSharedListOneCopyPerList(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	sh := e.shards[0]
+	lists := [][]string{{"shoes"}, {"bags", "price:low"}, {"hats"}, {"coats"}, {"caps"}, {"shoes", "bags"}}
+	first := map[string]*string{}
+	for round := range 3 { // past the recent slots, so later rounds find some in the map only
+		for _, l := range lists {
+			mine := slices.Clone(l)
+			got := sh.sharedList(mine)
+			if !slices.Equal(got, l) || &got[0] == &mine[0] {
+				t.Fatalf("round %d: %v for %v (the caller's array: %v)", round, got, l, &got[0] == &mine[0])
+			}
+			key := strings.Join(l, "|")
+			if p, ok := first[key]; ok && p != &got[0] {
+				t.Fatalf("round %d: a second copy of %v", round, l)
+			}
+			first[key] = &got[0]
+		}
 	}
 }
