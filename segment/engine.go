@@ -605,7 +605,7 @@ func (e *Engine) PresentIn(live string) []string {
 	for _, sh := range e.shards {
 		sh.mu.Lock()
 		for p := range sh.open {
-			if slices.ContainsFunc(p.Open, func(s Span) bool { return s.Live() == live }) {
+			if p.openIndex(live, "") >= 0 {
 				ids = append(ids, p.ID)
 			}
 		}

@@ -113,42 +113,21 @@ var eventTypes = newTable[event.Type](256, event.Join, event.Leave, event.WatchS
 	event.Danmaku, event.Like, event.Gift, event.ProductClick, event.Pin, event.DM, event.Order, event.Consent,
 	event.LiveStart, event.LiveEnd, event.TagChange)
 
-// typeCode numbers t: the tap's types by a switch in the table's seed order (once per
-// event, without the table's lock and a hash), another type through the table.
+// fixedTypes are the numbers of the tap's types, the table's seed, read without the
+// table's lock (every event numbers its type for its recent-events entry), as
+// fixedWords are for tag words.
+var fixedTypes = func() map[event.Type]uint8 {
+	m := map[event.Type]uint8{}
+	for n := 1; n < eventTypes.size(); n++ {
+		m[eventTypes.value(uint32(n))] = uint8(n)
+	}
+	return m
+}()
+
+// typeCode numbers t.
 func typeCode(t event.Type) uint8 {
-	switch t {
-	case event.Join:
-		return 1
-	case event.Leave:
-		return 2
-	case event.WatchStart:
-		return 3
-	case event.WatchStop:
-		return 4
-	case event.Watch:
-		return 5
-	case event.Danmaku:
-		return 6
-	case event.Like:
-		return 7
-	case event.Gift:
-		return 8
-	case event.ProductClick:
-		return 9
-	case event.Pin:
-		return 10
-	case event.DM:
-		return 11
-	case event.Order:
-		return 12
-	case event.Consent:
-		return 13
-	case event.LiveStart:
-		return 14
-	case event.LiveEnd:
-		return 15
-	case event.TagChange:
-		return 16
+	if n, ok := fixedTypes[t]; ok {
+		return n
 	}
 	return uint8(eventTypes.id(t, func(t event.Type) event.Type { return event.Type(strings.Clone(string(t))) }))
 }

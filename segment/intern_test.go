@@ -80,7 +80,7 @@ func TestTableBounded(t *testing.T) {
 	}
 }
 
-// typeCode's switch numbers the tap's types as the table does, and a type it does not
+// typeCode numbers the tap's types as the table does, and a type it does not
 // know goes through the table.
 func TestTypeCodeAgreesWithTheTable(t *testing.T) {
 	vals := *eventTypes.vals.Load()
