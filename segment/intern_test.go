@@ -2,6 +2,7 @@ package segment
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -114,6 +115,36 @@ func TestSharedListOneCopyPerList(t *testing.T) {
 				t.Fatalf("round %d: a second copy of %v", round, l)
 			}
 			first[key] = &got[0]
+		}
+	}
+}
+
+// remember keeps the newest maxRecent events by time (ties in the order they came),
+// whatever order they come in, and leaves nothing of a dropped one in its array.
+func TestRememberKeepsTheNewest(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 500 {
+		var p Profile
+		var all []Recent
+		for i := range rng.IntN(40) {
+			at := int64(rng.IntN(20))
+			if rng.IntN(3) > 0 {
+				at = int64(i) // mostly in order, as the tap is
+			}
+			r := newRecent(at, event.Danmaku, fmt.Sprintf("m%d", i))
+			all = append(all, r)
+			p.remember(r)
+			want := slices.Clone(all)
+			slices.SortStableFunc(want, func(a, b Recent) int { return int(a.At() - b.At()) })
+			want = want[max(0, len(want)-maxRecent):]
+			if got := p.Recent; !slices.Equal(got, want) {
+				t.Fatalf("round %d, event %d: recent %v, want %v", round, i, got, want)
+			}
+			for _, r := range p.Recent[len(p.Recent):cap(p.Recent)] {
+				if r != (Recent{}) {
+					t.Fatalf("round %d: a dropped event lingers past the list's end: %v", round, r)
+				}
+			}
 		}
 	}
 }
