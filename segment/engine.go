@@ -409,13 +409,16 @@ func (e *Engine) lookup(id string, create bool) (*shard, *Profile) {
 	}
 	if canon, ok := sh.alias[id]; ok {
 		sh.mu.Unlock()
-		csh := e.shardOf(canon)
-		csh.mu.Lock()
-		if p := csh.profiles.get(canon); p != nil {
+		if csh, p := e.follow(canon); p != nil {
 			return csh, p
 		}
-		csh.mu.Unlock()
 		sh.mu.Lock()
+		// Looked at again: the lock was let go, and another goroutine may have made
+		// the profile meanwhile (two would each make one, and the second replace the
+		// first's with what it had applied).
+		if p := sh.profiles.get(id); p != nil {
+			return sh, p
+		}
 	}
 	if !create {
 		sh.mu.Unlock()
@@ -424,6 +427,33 @@ func (e *Engine) lookup(id string, create bool) (*shard, *Profile) {
 	p := &Profile{ID: strings.Clone(id)} // not a view into a larger request buffer
 	sh.profiles.put(p)
 	return sh, p
+}
+
+// maxAliasChain is how many ids an alias is followed through. A merge points the id
+// it merges away at its target under both shards' locks, but the ids that pointed at
+// the merged-away one only after (merge's repoint): meanwhile they lead there in two
+// steps. Merges into merges can make it a few more; the bound keeps a cycle, which no
+// merge makes, from looping.
+const maxAliasChain = 8
+
+// follow finds the profile the alias id leads to, through ids merged away in turn,
+// and returns it with its shard locked; nil (nothing locked) when the chain ends
+// without one.
+func (e *Engine) follow(id string) (*shard, *Profile) {
+	for range maxAliasChain {
+		sh := e.shardOf(id)
+		sh.mu.Lock()
+		if p := sh.profiles.get(id); p != nil {
+			return sh, p
+		}
+		next, ok := sh.alias[id]
+		sh.mu.Unlock()
+		if !ok {
+			break
+		}
+		id = next
+	}
+	return nil, nil
 }
 
 // today's oldest buckets: days at or before these have no bucket any more.

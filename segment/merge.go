@@ -18,7 +18,10 @@ func (e *Engine) link(viewer string, keys []string, touched map[*Profile]*shard)
 	}
 	var owners []string // the profiles the keys lead to, the first key's first
 	for _, k := range keys {
-		if c := e.aliasOf(k); c != "" && !slices.Contains(owners, c) {
+		if e.aliasOf(k) == "" {
+			continue // nobody's yet
+		}
+		if c := e.canonical(k); !slices.Contains(owners, c) {
 			owners = append(owners, c)
 		}
 	}
@@ -43,10 +46,15 @@ func (e *Engine) aliasOf(id string) string {
 	return sh.alias[id]
 }
 
-// canonical is the id of the profile id belongs to (itself when not an alias).
+// canonical is the id of the profile id belongs to (itself when not an alias), through
+// ids merged away in turn (maxAliasChain).
 func (e *Engine) canonical(id string) string {
-	if c := e.aliasOf(id); c != "" {
-		return c
+	for range maxAliasChain {
+		c := e.aliasOf(id)
+		if c == "" {
+			break
+		}
+		id = c
 	}
 	return id
 }
@@ -112,7 +120,7 @@ func (e *Engine) mergeLocked(from, into string, touched map[*Profile]*shard) (bo
 	}
 	src := fsh.profiles.get(from)
 	if src != nil {
-		mergeProfile(dst, src)
+		mergeProfile(dst, src, e.oldestCat(e.now().UnixMilli()))
 		fsh.profiles.del(from)
 		delete(fsh.open, src)
 		src.gone = true
@@ -154,8 +162,9 @@ func (e *Engine) repoint(alias, into string) {
 
 func (e *Engine) shardIndex(sh *shard) int { return slices.Index(e.shards, sh) }
 
-// mergeProfile adds src's history to dst.
-func mergeProfile(dst, src *Profile) {
+// mergeProfile adds src's history to dst; oldestCat is the last day whose category
+// counts are out of the preference window.
+func mergeProfile(dst, src *Profile, oldestCat int32) {
 	if dst.FirstSeen == 0 || (src.FirstSeen != 0 && src.FirstSeen < dst.FirstSeen) {
 		dst.FirstSeen = src.FirstSeen
 	}
@@ -198,7 +207,7 @@ func mergeProfile(dst, src *Profile) {
 		d.Spend += b.Spend
 	}
 	for _, c := range src.Cats {
-		dst.addCat(c.Day, c.Day-1, c.cat, c.N)
+		dst.addCat(c.Day, oldestCat, c.cat, c.N) // a full list drops what an event would
 	}
 	for _, l := range src.Lives {
 		i := slices.IndexFunc(dst.Lives, func(x LiveSession) bool { return x.Live() == l.Live() })

@@ -399,6 +399,16 @@ func (e *Engine) commit(ctx context.Context, b *Batch) error {
 // keep adds b to what the next commit retries, later snapshots after earlier ones.
 func (e *Engine) keep(b *Batch) {
 	all := &e.unstored
+	if len(b.DeletedProfiles) > 0 && len(all.Profiles) > 0 {
+		// A profile an earlier snapshot wrote and this one deletes (merged away or
+		// erased since) is not written back: a store applies a batch's deletions before
+		// its records, so its old record would outlive it.
+		gone := make(map[string]bool, len(b.DeletedProfiles))
+		for _, id := range b.DeletedProfiles {
+			gone[id] = true
+		}
+		all.Profiles = slices.DeleteFunc(all.Profiles, func(r Record) bool { return gone[r.Key] })
+	}
 	all.Profiles = append(all.Profiles, b.Profiles...)
 	all.DeletedProfiles = append(all.DeletedProfiles, b.DeletedProfiles...)
 	all.Products = append(all.Products, b.Products...)

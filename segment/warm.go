@@ -49,7 +49,6 @@ func (e *Engine) warmLists(ev *event.Event, k warmKey) {
 		return
 	}
 	if p := k.sh.profiles.guess(k.h); p != nil {
-		warmString(p.ID) // the match is checked against the id's bytes
 		warmTail(p.Days, 2)
 		warmTail(p.Recent, 3)
 		if ev.Live != "" {

@@ -1,0 +1,118 @@
+package segment
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// idIn returns an id made from prefix whose shard is none of avoid.
+func idIn(t *testing.T, e *Engine, prefix string, avoid ...string) string {
+	t.Helper()
+	for i := range 1000 {
+		id := fmt.Sprint(prefix, i)
+		free := true
+		for _, a := range avoid {
+			free = free && e.shardOf(id) != e.shardOf(a)
+		}
+		if free {
+			return id
+		}
+	}
+	t.Fatal("no id in a free shard")
+	return ""
+}
+
+// canonicalOf is the id of the profile lookup finds for id ("" for none).
+func canonicalOf(e *Engine, id string) string {
+	sh, p := e.lookup(id, false)
+	if p == nil {
+		return ""
+	}
+	defer sh.mu.Unlock()
+	return p.ID
+}
+
+// A merge points the ids that pointed at the merged-away profile at its target only
+// after it lets the two shards go. An event of such an id in between must still find
+// the target, not make a profile of its own that would hide the target for good.
+func TestAliasFollowedThroughAMergeInProgress(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	from := idIn(t, e, "cust-a-")
+	into := idIn(t, e, "cust-b-", from)
+	guest := idIn(t, e, "guest-", from, into)
+	for _, id := range []string{guest, from, into} {
+		e.Apply(ev(event.Like, id, t0))
+	}
+	if !e.merge(guest, from, nil) {
+		t.Fatal("guest not merged")
+	}
+	ok, later := e.mergeLocked(from, into, nil) // the merge, up to its repoint
+	if !ok || len(later) != 1 || later[0] != guest {
+		t.Fatalf("mergeLocked: %v, to repoint %v", ok, later)
+	}
+	e.Apply(ev(event.Like, guest, t0.Add(time.Second))) // an event in between
+	if got := e.canonical(guest); got != into {
+		t.Errorf("canonical(%s) = %s in between, want %s", guest, got, into)
+	}
+	for _, a := range later {
+		e.repoint(a, into)
+	}
+	if got := canonicalOf(e, guest); got != into {
+		t.Fatalf("%s leads to profile %q, not to %q it was merged into", guest, got, into)
+	}
+	if v := viewer(t, e, into); v.Likes != 4 {
+		t.Fatalf("%s has %d likes, want 4 (every id's, the one in between too)", into, v.Likes)
+	}
+}
+
+// A write-through that failed is retried with the next one's snapshot. When a profile
+// it held was merged away meanwhile, the retry must not write its old record back:
+// after a restart it would be a viewer of its own again, its history counted twice.
+func TestRetriedWriteThroughDoesNotBringBackAMergedProfile(t *testing.T) {
+	store := &failingStore{MemoryStore: NewMemoryStore()}
+	e := newEngine(t, store, &clock{t: t0})
+	e.Apply(ev(event.Like, "guest", t0))
+	e.Apply(ev(event.Like, "cust", t0))
+	if err := e.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.Apply(ev(event.Like, "guest", t0))
+	store.fail.Store(true)
+	if err := e.Flush(context.Background()); err == nil {
+		t.Fatal("the write-through did not fail")
+	}
+	store.fail.Store(false)
+	if !e.merge("guest", "cust", nil) {
+		t.Fatal("not merged")
+	}
+	if err := e.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.Close(context.Background())
+	again := newEngine(t, store.MemoryStore, &clock{t: t0})
+	if got := canonicalOf(again, "guest"); got != "cust" {
+		t.Fatalf("after a restart guest leads to %q, not to the customer it was merged into", got)
+	}
+	if v := viewer(t, again, "cust"); v.Likes != 3 {
+		t.Fatalf("cust has %d likes after a restart, want 3", v.Likes)
+	}
+}
+
+// Merging a guest into a customer whose category list is full drops one entry as an
+// event would, not every entry older than the guest's.
+func TestMergeIntoAFullCategoryListKeepsTheWindow(t *testing.T) {
+	today := dayOf(t0.UnixMilli())
+	dst, src := &Profile{ID: "dst"}, &Profile{ID: "src"}
+	for i := range maxCats {
+		dst.addCat(today-int32(i%30)-1, today-90, categoryOf(fmt.Sprint("cat-", i)), 1)
+	}
+	src.addCat(today, today-90, categoryOf("shoes"), 1)
+	mergeProfile(dst, src, today-90)
+	if len(dst.Cats) < maxCats {
+		t.Fatalf("after the merge %d category counts are left of %d, all in the 90-day window", len(dst.Cats), maxCats)
+	}
+}
