@@ -18,10 +18,9 @@ func (e *Engine) link(viewer string, keys []string, touched map[*Profile]*shard)
 	}
 	var owners []string // the profiles the keys lead to, the first key's first
 	for _, k := range keys {
-		if e.aliasOf(k) == "" {
-			continue // nobody's yet
-		}
-		if c := e.canonical(k); !slices.Contains(owners, c) {
+		// A key may be an alias, or the id of a profile of its own: a shop's order that
+		// named none of our viewers was filed under its customer key.
+		if c := e.ownerOf(k); c != "" && !slices.Contains(owners, c) {
 			owners = append(owners, c)
 		}
 	}
@@ -37,6 +36,16 @@ func (e *Engine) link(viewer string, keys []string, touched map[*Profile]*shard)
 		}
 	}
 	e.addAliases(own, keys, touched)
+}
+
+// ownerOf is the id of the profile id leads to, as lookup finds it; "" when none.
+func (e *Engine) ownerOf(id string) string {
+	sh, p := e.lookup(id, false)
+	if p == nil {
+		return ""
+	}
+	defer sh.mu.Unlock()
+	return p.ID
 }
 
 func (e *Engine) aliasOf(id string) string {

@@ -26,16 +26,6 @@ func idIn(t *testing.T, e *Engine, prefix string, avoid ...string) string {
 	return ""
 }
 
-// canonicalOf is the id of the profile lookup finds for id ("" for none).
-func canonicalOf(e *Engine, id string) string {
-	sh, p := e.lookup(id, false)
-	if p == nil {
-		return ""
-	}
-	defer sh.mu.Unlock()
-	return p.ID
-}
-
 // A merge points the ids that pointed at the merged-away profile at its target only
 // after it lets the two shards go. An event of such an id in between must still find
 // the target, not make a profile of its own that would hide the target for good.
@@ -61,7 +51,7 @@ func TestAliasFollowedThroughAMergeInProgress(t *testing.T) {
 	for _, a := range later {
 		e.repoint(a, into)
 	}
-	if got := canonicalOf(e, guest); got != into {
+	if got := e.ownerOf(guest); got != into {
 		t.Fatalf("%s leads to profile %q, not to %q it was merged into", guest, got, into)
 	}
 	if v := viewer(t, e, into); v.Likes != 4 {
@@ -94,7 +84,7 @@ func TestRetriedWriteThroughDoesNotBringBackAMergedProfile(t *testing.T) {
 	}
 	e.Close(context.Background())
 	again := newEngine(t, store.MemoryStore, &clock{t: t0})
-	if got := canonicalOf(again, "guest"); got != "cust" {
+	if got := again.ownerOf("guest"); got != "cust" {
 		t.Fatalf("after a restart guest leads to %q, not to the customer it was merged into", got)
 	}
 	if v := viewer(t, again, "cust"); v.Likes != 3 {
@@ -114,5 +104,25 @@ func TestMergeIntoAFullCategoryListKeepsTheWindow(t *testing.T) {
 	mergeProfile(dst, src, today-90)
 	if len(dst.Cats) < maxCats {
 		t.Fatalf("after the merge %d category counts are left of %d, all in the 90-day window", len(dst.Cats), maxCats)
+	}
+}
+
+// A shop's order with no viewer of ours is filed under its customer key as a viewer id
+// (customer:ID, else email:ADDR). A viewer's later order naming that customer makes
+// them one profile, as it does when the key is already an alias, not a second profile
+// that the key as an alias would point away from.
+func TestOrderLinksAViewerToAProfileNamedByItsCustomerKey(t *testing.T) {
+	for _, c := range []struct{ key, customer string }{
+		{"customer:K1", `{"id":"K1"}`},
+		{"email:k3@x.com", `{"email":"K3@x.com"}`},
+	} {
+		e := newEngine(t, nil, &clock{t: t0})
+		importJSON(t, e, `[{"id":"h1","type":"danmaku","viewer":"`+c.key+`","at":"2026-06-01T10:00:00Z","text":"hi"},
+		 {"id":"h2","type":"order","viewer":"g1","at":"2026-06-02T10:00:00Z","order_id":"O1","total":"20.00","customer":`+c.customer+`}]`)
+		a, b := viewer(t, e, c.key), viewer(t, e, "g1")
+		if a.ID != b.ID || a.Comments != 1 || a.Orders != 1 || e.Count() != 1 {
+			t.Errorf("%s: %s leads to %s (%d comments, %d orders), g1 to %s; %d profiles, want one with both",
+				c.key, c.key, a.ID, a.Comments, a.Orders, b.ID, e.Count())
+		}
 	}
 }
