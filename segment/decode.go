@@ -15,6 +15,7 @@ import (
 
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/problem"
+	"github.com/liveroom/liveroom/token"
 )
 
 // Item is one decoded import item: its position in the input, the event, and the item
@@ -167,10 +168,13 @@ func (w *wireItem) toEvent(now time.Time) (event.Event, error) {
 	}
 	// A room, a live and a category are held once for the whole process (intern.go):
 	// checked like ids, so an import cannot fill memory with long or arbitrary ones.
-	for _, c := range []struct{ what, v string }{{"room", w.Room}, {"live", w.Live}} {
-		if err := validID(c.what, c.v); c.v != "" && err != nil {
-			return event.Event{}, err
-		}
+	if err := validID("live", w.Live); w.Live != "" && err != nil {
+		return event.Event{}, err
+	}
+	// A room as everywhere else (tokens, chat, analytics' ?room=): history filed under
+	// a room no token can name could never be looked at per room.
+	if err := token.ValidRoom(w.Room); w.Room != "" && err != nil {
+		return event.Event{}, err
 	}
 	if err := validCategory("category", w.Category); err != nil {
 		return event.Event{}, err
