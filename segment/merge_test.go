@@ -126,3 +126,20 @@ func TestOrderLinksAViewerToAProfileNamedByItsCustomerKey(t *testing.T) {
 		}
 	}
 }
+
+// An e-mail key is found whatever the case of its address, as orders compare e-mails,
+// and an import naming one as its viewer files it under the same key.
+func TestEmailKeysIgnoreTheAddressCase(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	importJSON(t, e, `[{"id":"o","type":"order","viewer":"g1","at":"2026-06-02T10:00:00Z","order_id":"O1","total":"20.00","customer":{"email":"Zed@Shop.com"}},
+	 {"id":"c","type":"danmaku","viewer":"EMAIL:ZED@SHOP.COM","at":"2026-06-03T10:00:00Z","text":"hi"}]`)
+	for _, id := range []string{"email:zed@shop.com", "email:ZED@shop.COM", "Email:Zed@Shop.com"} {
+		v, err := e.Viewer(context.Background(), id)
+		if err != nil || v.ID != "g1" || v.Orders != 1 || v.Comments != 1 {
+			t.Errorf("%s: %v, profile %q with %d orders and %d comments; want g1's with 1 and 1", id, err, v.ID, v.Orders, v.Comments)
+		}
+	}
+	if e.Count() != 1 {
+		t.Errorf("%d profiles, want 1", e.Count())
+	}
+}
