@@ -249,6 +249,9 @@ func (w *wireItem) order() (*event.OrderInfo, error) {
 		if l.Quantity < 0 {
 			return nil, fmt.Errorf("items[%d].quantity must not be negative", i)
 		}
+		if m, _ := ParseMoney(string(l.Price)); m < 0 {
+			return nil, fmt.Errorf("items[%d].price must not be negative", i)
+		}
 		if err := validCategory(fmt.Sprintf("items[%d].category", i), l.Category); err != nil {
 			return nil, err
 		}
