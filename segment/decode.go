@@ -168,8 +168,11 @@ func (w *wireItem) toEvent(now time.Time) (event.Event, error) {
 	}
 	// A room, a live and a category are held once for the whole process (intern.go):
 	// checked like ids, so an import cannot fill memory with long or arbitrary ones.
-	if err := validID("live", w.Live); w.Live != "" && err != nil {
-		return event.Event{}, err
+	// A name is shown to agents (prompts, the profile page, CSV): checked like an id.
+	for _, c := range []struct{ what, v string }{{"live", w.Live}, {"name", w.Name}} {
+		if err := validID(c.what, c.v); c.v != "" && err != nil {
+			return event.Event{}, err
+		}
 	}
 	// A room as everywhere else (tokens, chat, analytics' ?room=): history filed under
 	// a room no token can name could never be looked at per room.
