@@ -35,7 +35,9 @@ func TestImportReportsBadItemsByIndexAndKeepsGoodOnes(t *testing.T) {
 	 {"id":"n","type":"like","viewer":"v\u0085","at":"2026-06-15T10:00:00Z"},
 	 {"id":"o","type":"watch","viewer":"v1","at":"2026-06-15T10:00:00Z","seconds":60,"room":"shop.eu"},
 	 {"id":"p","type":"order","viewer":"v1","at":1781517600000,"order_id":"o5","total":"1.00","items":[{"sku":"s","price":"-500.00"}]},
-	 {"id":"q","type":"like","viewer":"v1","name":"Ann\nBob","at":"2026-06-15T10:00:00Z"}
+	 {"id":"q","type":"like","viewer":"v1","name":"Ann\nBob","at":"2026-06-15T10:00:00Z"},
+	 {"id":"r","type":"order","viewer":"v1","at":1781517600000,"order_id":"o6","total":"1.00","items":{"sku":"s"}},
+	 {"id":"s","type":"like","viewer":"v1","at":"2026-06-15T10:00:00Z","count":"2"}
 	]`
 	res, err := e.ImportJSON(context.Background(), strings.NewReader(body))
 	if err != nil {
@@ -48,7 +50,8 @@ func TestImportReportsBadItemsByIndexAndKeepsGoodOnes(t *testing.T) {
 		9: "must be 1-64 characters", 10: "live must not contain control",
 		11: "category must be valid UTF-8 of at most 200", 12: "items[0].category must not contain control",
 		13: "viewer must not contain control", 14: "only letters, digits, '-' and '_'",
-		15: "items[0].price must not be negative", 16: "name must not contain control"}
+		15: "items[0].price must not be negative", 16: "name must not contain control",
+		17: `field "items" must be an array, not object`, 18: `field "count" must be a number, not string`}
 	if len(res.Errors) != len(wantErr) {
 		t.Errorf("errors = %+v", res.Errors)
 	}
