@@ -437,3 +437,58 @@ func TestChatBetweenLivesKeepsThePresence(t *testing.T) {
 		t.Fatalf("present in L1: %v, want [w]", got)
 	}
 }
+
+// A viewer keeps its maxLives latest live sessions; an event of an older live, in
+// history that arrives newest first, counts its session once, not once per event,
+// also after a restart and in a merge with another id that attended it.
+func TestOlderLivesCountOnceWhateverTheOrder(t *testing.T) {
+	lives := func(viewer string, order []int, each int) []event.Event {
+		var out []event.Event
+		for _, l := range order {
+			for k := range each {
+				x := ev(event.Danmaku, viewer, t0.Add(-time.Duration(10-l)*time.Hour+time.Duration(k)*time.Minute))
+				x.ID = fmt.Sprintf("%s-%d-%d", viewer, l, k)
+				x.Live, x.Room, x.Text = fmt.Sprint("L", l), "r", "hi"
+				out = append(out, x)
+			}
+		}
+		return out
+	}
+	sessions := func(e *Engine, id string) (uint32, int) {
+		v := viewer(t, e, id)
+		return uint32(v.Sessions), v.Windows.D30.Sessions
+	}
+	oldest := []int{1, 2, 3, 4, 5, 6, 7}
+	newest := []int{7, 6, 5, 4, 3, 2, 1}
+	for _, order := range [][]int{oldest, newest} {
+		path := t.TempDir() + "/segment.db"
+		store := openBolt(t, path)
+		clk := &clock{t: t0}
+		e := newEngine(t, store, clk)
+		for _, x := range lives("v", order, 3) {
+			e.Apply(x)
+		}
+		if all, in30 := sessions(e, "v"); all != 7 || in30 != 7 {
+			t.Errorf("lives applied in order %v: %d sessions (%d in 30 days), want 7", order, all, in30)
+		}
+		e, _ = restart(t, e, store, path, clk)
+		for _, x := range lives("v", []int{1, 2}, 1) { // again, with new ids
+			x.ID += "-again"
+			e.Apply(x)
+		}
+		if all, in30 := sessions(e, "v"); all != 7 || in30 != 7 {
+			t.Errorf("order %v, after a restart and more events of old lives: %d sessions (%d in 30 days), want 7", order, all, in30)
+		}
+	}
+	// Two ids, each at lives 1–7, one of them in the other's order: one profile with 7.
+	e := newEngine(t, nil, &clock{t: t0})
+	for _, x := range append(lives("a", oldest, 1), lives("b", newest, 1)...) {
+		e.Apply(x)
+	}
+	if !e.merge("a", "b", nil) {
+		t.Fatal("not merged")
+	}
+	if all, in30 := sessions(e, "b"); all != 7 || in30 != 7 {
+		t.Errorf("two ids at the same 7 lives, merged: %d sessions (%d in 30 days), want 7", all, in30)
+	}
+}
