@@ -105,19 +105,10 @@ func appendProfile(dst []byte, p *Profile) []byte {
 	e.u(uint64(p.RFM.F))
 	e.u(uint64(p.RFM.M))
 	e.s(p.RFM.Segment.String())
-	past := p.pastLives()
-	if at := p.consentAt(); at != 0 || len(past) > 0 {
+	if at := p.consentAt(); at != 0 {
 		// Last, and only when known: the format's first records end before it. A field
 		// added after it must write it (0) first, or an old record would be misread.
 		e.i(at)
-	}
-	if len(past) > 0 { // after the consent time, which is then written (0 or not)
-		e.u(uint64(len(past)))
-		for _, l := range past {
-			e.s(l.at.live())
-			e.s(l.at.room())
-			e.i(int64(l.Day))
-		}
 	}
 	return e.b
 }
@@ -256,12 +247,6 @@ func unmarshalProfile(data []byte) (*Profile, error) {
 	p.RFM = RFM{R: uint8(d.u()), F: uint8(d.u()), M: uint8(d.u()), Segment: wordOf(d.s())}
 	if len(d.b) > 0 { // added after the format's first records, which end here
 		facts.ConsentAt = d.i()
-	}
-	if len(d.b) > 0 { // added after the consent time
-		n := d.n()
-		for range n {
-			facts.Past = append(facts.Past, pastLive{at: placeOf(d.s(), d.s()), Day: int32(d.i())})
-		}
 	}
 	p.setBuyer(facts)
 	if d.err != nil {

@@ -141,8 +141,7 @@ func (e *Engine) mergeLocked(from, into string, touched map[*Profile]*shard) (bo
 	}
 	src := fsh.profiles.get(from)
 	if src != nil {
-		now := e.now().UnixMilli()
-		mergeProfile(dst, src, e.oldest(now), e.oldestCat(now))
+		mergeProfile(dst, src, e.oldestCat(e.now().UnixMilli()))
 		fsh.profiles.del(from)
 		delete(fsh.open, src)
 		src.gone = true
@@ -184,9 +183,9 @@ func (e *Engine) repoint(alias, into string) {
 
 func (e *Engine) shardIndex(sh *shard) int { return slices.Index(e.shards, sh) }
 
-// mergeProfile adds src's history to dst; oldest and oldestCat are the last days with
-// no bucket and no category count any more.
-func mergeProfile(dst, src *Profile, oldest, oldestCat int32) {
+// mergeProfile adds src's history to dst; oldestCat is the last day whose category
+// counts are out of the preference window.
+func mergeProfile(dst, src *Profile, oldestCat int32) {
 	if dst.FirstSeen == 0 || (src.FirstSeen != 0 && src.FirstSeen < dst.FirstSeen) {
 		dst.FirstSeen = src.FirstSeen
 	}
@@ -231,36 +230,24 @@ func mergeProfile(dst, src *Profile, oldest, oldestCat int32) {
 	for _, c := range src.Cats {
 		dst.addCat(c.Day, oldestCat, c.cat, c.N) // a full list drops what an event would
 	}
-	// One live under both ids (a guest on one device, the customer on another) is one
-	// session, with the watch time of both: the count src made is taken off again, on
-	// the day src counted it.
 	for _, l := range src.Lives {
 		i := slices.IndexFunc(dst.Lives, func(x LiveSession) bool { return x.Live() == l.Live() })
 		if i < 0 {
-			if dst.counted(l.Live()) { // among dst's older lives: kept here now
-				dst.uncount(dayOf(l.Start))
-				dst.buy.Past = slices.DeleteFunc(dst.buy.Past, func(x pastLive) bool { return x.at.live() == l.Live() })
-			}
 			dst.Lives = append(dst.Lives, l)
 			continue
 		}
+		// One live under both ids (a guest on one device, the customer on another):
+		// one session, with the watch time of both.
 		dst.Lives[i].WatchMs += l.WatchMs
 		dst.Lives[i].Start = min(dst.Lives[i].Start, l.Start)
-		dst.uncount(dayOf(l.Start))
-	}
-	for _, l := range src.pastLives() {
-		if slices.ContainsFunc(dst.Lives, func(x LiveSession) bool { return x.Live() == l.at.live() }) || dst.counted(l.at.live()) {
-			dst.uncount(l.Day)
-			continue
+		dst.Sessions = max(dst.Sessions, 1) - 1
+		day := dayOf(l.Start) // where src counted it, now among dst's buckets
+		if j := slices.IndexFunc(dst.Days, func(b Bucket) bool { return b.Day == day }); j >= 0 && dst.Days[j].Sessions > 0 {
+			dst.Days[j].Sessions--
 		}
-		b := dst.buyer()
-		b.Past = append(b.Past, l)
 	}
 	if len(dst.Lives) > maxLives { // the latest by start stay, as liveSession keeps them
 		slices.SortFunc(dst.Lives, func(a, b LiveSession) int { return cmp.Compare(b.Start, a.Start) })
-		for _, l := range dst.Lives[maxLives:] {
-			dst.pastLive(l, oldest)
-		}
 		dst.Lives = dst.Lives[:maxLives:maxLives]
 	}
 	for _, r := range src.Rooms {

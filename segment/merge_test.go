@@ -101,7 +101,7 @@ func TestMergeIntoAFullCategoryListKeepsTheWindow(t *testing.T) {
 		dst.addCat(today-int32(i%30)-1, today-90, categoryOf(fmt.Sprint("cat-", i)), 1)
 	}
 	src.addCat(today, today-90, categoryOf("shoes"), 1)
-	mergeProfile(dst, src, today-400, today-90)
+	mergeProfile(dst, src, today-90)
 	if len(dst.Cats) < maxCats {
 		t.Fatalf("after the merge %d category counts are left of %d, all in the 90-day window", len(dst.Cats), maxCats)
 	}

@@ -190,48 +190,10 @@ type buyerFacts struct {
 	// from, so that an older one imported later does not overturn it. Here rather than
 	// in Profile: few viewers ever answer.
 	ConsentAt int64
-	// Past are the lives the viewer's session was counted in but that are not among
-	// the maxLives kept (older ones), while their day has buckets: a later event of one
-	// (history arriving newest first) is not a new session. Only a viewer of more than
-	// maxLives lives has any.
-	Past []pastLive
-}
-
-// pastLive is a live counted among a viewer's sessions and no longer kept in Lives.
-type pastLive struct {
-	at  place // the live and its room
-	Day int32 // the day its session is counted on
 }
 
 func (b buyerFacts) empty() bool {
-	return len(b.Aliases)+len(b.Bought)+len(b.OrderIDs)+len(b.Past) == 0 && b.ConsentAt == 0
-}
-
-// counted tells whether the viewer's session in live was counted though the live is
-// not among those kept.
-func (p *Profile) counted(live string) bool {
-	if p.buy == nil {
-		return false
-	}
-	for _, l := range p.buy.Past {
-		if l.at.live() == live {
-			return true
-		}
-	}
-	return false
-}
-
-// pastLive records live session s as counted when it leaves Lives (or never joined
-// it), while its day has a bucket; it drops those whose day has none any more.
-func (p *Profile) pastLive(s LiveSession, oldest int32) {
-	b := p.buyer()
-	b.Past = slices.DeleteFunc(b.Past, func(l pastLive) bool { return l.Day <= oldest })
-	if day := dayOf(s.Start); day > oldest {
-		b.Past = append(b.Past, pastLive{at: s.at, Day: day})
-	}
-	if b.empty() {
-		p.buy = nil
-	}
+	return len(b.Aliases)+len(b.Bought)+len(b.OrderIDs) == 0 && b.ConsentAt == 0
 }
 
 // consentAt is when the viewer's consent answer was given (0: unknown or never).
@@ -397,8 +359,7 @@ func (p *Profile) pruneCats(oldest int32) {
 	p.Cats = keep
 }
 
-// prune drops buckets older than the longest window, and the past lives counted on
-// their days.
+// prune drops buckets older than the longest window.
 func (p *Profile) prune(oldestBucket, oldestCat int32) {
 	i := 0
 	for i < len(p.Days) && p.Days[i].Day <= oldestBucket {
@@ -408,28 +369,6 @@ func (p *Profile) prune(oldestBucket, oldestCat int32) {
 		p.Days = append(p.Days[:0], p.Days[i:]...)
 	}
 	p.pruneCats(oldestCat)
-	if p.buy != nil && len(p.buy.Past) > 0 {
-		p.buy.Past = slices.DeleteFunc(p.buy.Past, func(l pastLive) bool { return l.Day <= oldestBucket })
-		if p.buy.empty() {
-			p.buy = nil
-		}
-	}
-}
-
-// uncount takes back one session counted on day (one live counted twice).
-func (p *Profile) uncount(day int32) {
-	p.Sessions = max(p.Sessions, 1) - 1
-	if j := slices.IndexFunc(p.Days, func(b Bucket) bool { return b.Day == day }); j >= 0 && p.Days[j].Sessions > 0 {
-		p.Days[j].Sessions--
-	}
-}
-
-// pastLives are the lives counted and not kept (buyerFacts.Past).
-func (p *Profile) pastLives() []pastLive {
-	if p.buy == nil {
-		return nil
-	}
-	return p.buy.Past
 }
 
 func addCount(list []Count, cat category, n uint32) []Count {
@@ -529,9 +468,6 @@ func (p *Profile) liveSession(live, room string, at int64, oldest int32) *LiveSe
 			return &p.Lives[i]
 		}
 	}
-	if p.counted(live) {
-		return nil // counted already, among the older lives not kept
-	}
 	p.Sessions++
 	if b := p.bucket(dayOf(at), oldest); b != nil {
 		b.Sessions = sat16(uint32(b.Sessions) + 1)
@@ -546,13 +482,10 @@ func (p *Profile) liveSession(live, room string, at int64, oldest int32) *LiveSe
 			first = i
 		}
 	}
-	s := LiveSession{at: placeOf(live, room), Start: at}
 	if at < p.Lives[first].Start {
-		p.pastLive(s, oldest)
 		return nil // its watch time still counts in the total and the day's bucket
 	}
-	p.pastLive(p.Lives[first], oldest)
-	p.Lives[first] = s
+	p.Lives[first] = LiveSession{at: placeOf(live, room), Start: at}
 	return &p.Lives[first]
 }
 

@@ -15,12 +15,6 @@ type liveSessionJSON struct {
 	WatchMs int64  `json:"watch_ms"`
 }
 
-type pastLiveJSON struct {
-	Live string `json:"live"`
-	Room string `json:"room,omitempty"`
-	Day  int32  `json:"d"`
-}
-
 type recentJSON struct {
 	At     int64      `json:"at"`
 	Type   event.Type `json:"type"`
@@ -85,19 +79,13 @@ type profileJSON struct {
 	Bought    []Count  `json:"bought,omitempty"`
 	OrderIDs  []string `json:"order_ids,omitempty"`
 	ConsentAt int64    `json:"consent_at,omitempty"`
-	// PastLives are the lives counted among the sessions and not kept in lives.
-	PastLives []pastLiveJSON `json:"past_lives,omitempty"`
 }
 
 // MarshalJSON writes p's JSON form. A value receiver: a Profile marshalled by value
 // (a copy, a list of them) keeps its buyer's lists too.
 func (p Profile) MarshalJSON() ([]byte, error) {
-	var past []pastLiveJSON
-	for _, l := range p.pastLives() {
-		past = append(past, pastLiveJSON{Live: l.at.live(), Room: l.at.room(), Day: l.Day})
-	}
 	return json.Marshal(profileJSON{profileFields: (*profileFields)(&p), Aliases: p.Aliases(), Bought: p.Bought(), OrderIDs: p.OrderIDs(),
-		ConsentAt: p.consentAt(), PastLives: past})
+		ConsentAt: p.consentAt()})
 }
 
 // UnmarshalJSON reads p's JSON form (records stored before the binary format).
@@ -106,11 +94,7 @@ func (p *Profile) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	var past []pastLive
-	for _, l := range v.PastLives {
-		past = append(past, pastLive{at: placeOf(l.Live, l.Room), Day: l.Day})
-	}
-	p.setBuyer(buyerFacts{Aliases: v.Aliases, Bought: v.Bought, OrderIDs: v.OrderIDs, ConsentAt: v.ConsentAt, Past: past})
+	p.setBuyer(buyerFacts{Aliases: v.Aliases, Bought: v.Bought, OrderIDs: v.OrderIDs, ConsentAt: v.ConsentAt})
 	return nil
 }
 
