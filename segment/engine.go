@@ -50,10 +50,17 @@ type Engine struct {
 	// snapshot that took the target's shard before the merge and the source's after
 	// would delete the source before the merged target is written).
 	mergeMu sync.RWMutex
-	// afterShardSnapshot and beforeImportWrite, set only by tests, run after each shard
-	// is snapshotted and before an import writes its profiles.
+	// liveMu keeps merges out of a live's start and end, which visit the shards one by
+	// one: a merge from a shard not yet visited into one already visited would carry
+	// a presence past the visit (an ended live's presence left open, credited until
+	// the vanished-client timeout).
+	liveMu sync.RWMutex
+	// afterShardSnapshot, beforeImportWrite and afterLiveShard, set only by tests, run
+	// after each shard is snapshotted, before an import writes its profiles and after a
+	// live's end has visited a shard.
 	afterShardSnapshot func(shard int)
 	beforeImportWrite  func()
+	afterLiveShard     func(shard int)
 	unstored           Batch // what a failed commit left, retried with the next one (under commitMu)
 	lastSnapshot       int   // profiles in the last write-through's snapshot (under commitMu)
 	sweepMu            sync.Mutex
@@ -581,8 +588,10 @@ func (e *Engine) endLive(live string, at int64) {
 	if live == "" {
 		return
 	}
+	e.liveMu.Lock()
+	defer e.liveMu.Unlock()
 	oldest := e.oldest(e.now().UnixMilli())
-	for _, sh := range e.shards {
+	for si, sh := range e.shards {
 		sh.mu.Lock()
 		for p := range sh.open {
 			i := p.openIndex(live, "")
@@ -600,6 +609,9 @@ func (e *Engine) endLive(live string, at int64) {
 			sh.markDirty(p)
 		}
 		sh.mu.Unlock()
+		if e.afterLiveShard != nil {
+			e.afterLiveShard(si)
+		}
 	}
 }
 
@@ -610,6 +622,8 @@ func (e *Engine) startLive(room, live string, at int64) {
 	if room == "" || live == "" {
 		return
 	}
+	e.liveMu.Lock()
+	defer e.liveMu.Unlock()
 	oldest := e.oldest(e.now().UnixMilli())
 	for _, sh := range e.shards {
 		sh.mu.Lock()

@@ -122,6 +122,8 @@ func (e *Engine) merge(from, into string, touched map[*Profile]*shard) bool {
 }
 
 func (e *Engine) mergeLocked(from, into string, touched map[*Profile]*shard) (bool, []string) {
+	e.liveMu.RLock() // before mergeMu and any shard lock
+	defer e.liveMu.RUnlock()
 	e.mergeMu.RLock() // before any shard lock, as snapshotDirty takes them
 	defer e.mergeMu.RUnlock()
 	fsh, ish := e.shardOf(from), e.shardOf(into)

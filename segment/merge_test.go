@@ -143,3 +143,36 @@ func TestEmailKeysIgnoreTheAddressCase(t *testing.T) {
 		t.Errorf("%d profiles, want 1", e.Count())
 	}
 }
+
+// A live's end visits the shards one by one. A merge meanwhile, from a shard not yet
+// visited into one already visited, must not carry the ended live's presence past
+// the visit: it waits for the end to finish.
+func TestMergeDuringALivesEndLeavesNoPresenceInIt(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	var into, from string
+	for i := 0; from == ""; i++ {
+		a, b := fmt.Sprint("cust-", i), fmt.Sprint("guest-", i)
+		if e.shardIndex(e.shardOf(a)) < e.shardIndex(e.shardOf(b)) {
+			into, from = a, b
+		}
+	}
+	e.Apply(ev(event.Like, into, t0))
+	join := ev(event.Join, from, t0)
+	join.Room, join.Live = "r", "L"
+	e.Apply(join)
+	merged := make(chan bool, 1)
+	e.afterLiveShard = func(shard int) {
+		if shard == e.shardIndex(e.shardOf(into)) {
+			go func() { merged <- e.merge(from, into, nil) }()
+			time.Sleep(50 * time.Millisecond) // long enough for a merge that does not wait
+		}
+	}
+	e.endLive("L", t0.Add(time.Minute).UnixMilli())
+	e.afterLiveShard = nil
+	if !<-merged {
+		t.Fatal("not merged")
+	}
+	if ids := e.PresentIn("L"); len(ids) > 0 {
+		t.Fatalf("present in the ended live after the merge: %v", ids)
+	}
+}
