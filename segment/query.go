@@ -118,7 +118,7 @@ func (e *Engine) view(p *Profile) ViewerView {
 	v.Tags = map[string]any{DimActivity: p.Tags.Activity.String(), DimValue: p.Tags.Value.String(), DimLifecycle: p.Tags.Lifecycle.String(), DimPreference: listOf(p.Tags.Preference)}
 	v.TagsSince, v.Reasons = map[string]string{}, map[string]string{}
 	for i, d := range Dimensions {
-		v.TagsSince[d] = msTime(p.Tags.Since[i]).Format(time.RFC3339)
+		v.TagsSince[d] = msTime(p.Tags.Since[i]).Format(time.RFC3339Nano) // to the millisecond, as the page's other times
 		v.Reasons[d] = e.reason(p, d, now)
 	}
 	for i := len(p.Recent) - 1; i >= 0; i-- {

@@ -179,3 +179,15 @@ func TestTagChangeEventsAndSince(t *testing.T) {
 		t.Fatalf("tag change without reasons asked for: %+v %v", x.Tag, ok)
 	}
 }
+
+// tags_since is to the millisecond on the profile page, as its other times are (and
+// the member list's since).
+func TestTagsSinceToTheMillisecond(t *testing.T) {
+	clk := &clock{t: t0.Add(123 * time.Millisecond)}
+	e := newEngine(t, nil, clk)
+	e.Apply(ev(event.Like, "v", clk.Now()))
+	v := viewer(t, e, "v")
+	if want := clk.Now().UTC().Format(time.RFC3339Nano); v.TagsSince[DimActivity] != want {
+		t.Fatalf("tags_since %s, want %s", v.TagsSince[DimActivity], want)
+	}
+}
