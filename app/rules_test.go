@@ -424,6 +424,13 @@ func TestRulesAPI(t *testing.T) {
 	if code != 200 || !bytes.Contains(b, []byte("likes red")) {
 		t.Fatalf("actions: %d %s", code, b)
 	}
+	// An e-mail key is the same viewer whatever the case of its address.
+	if code, _ = api(t, "POST", base+"/api/viewers/email:Ann@Shop.com/notes", agent, `{"text":"asked for a refund"}`); code != 204 {
+		t.Fatalf("note by e-mail key: %d", code)
+	}
+	if _, b = api(t, "GET", base+"/api/viewers/email:ann@shop.com/actions", agent, ""); !bytes.Contains(b, []byte("refund")) {
+		t.Fatalf("the note written under email:Ann@Shop.com is not under email:ann@shop.com: %s", b)
+	}
 	if err := a.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -167,9 +167,9 @@ func (w *wireItem) toEvent(now time.Time) (event.Event, error) {
 			return event.Event{}, err
 		}
 	}
-	// A room, a live and a category are held once for the whole process (intern.go):
-	// checked like ids, so an import cannot fill memory with long or arbitrary ones.
-	// A name is shown to agents (prompts, the profile page, CSV): checked like an id.
+	// A live and a category are held once for the whole process (intern.go): checked
+	// like ids, so an import cannot fill memory with long or arbitrary ones. A name is
+	// shown to agents (prompts, the profile page, CSV): checked like an id too.
 	for _, c := range []struct{ what, v string }{{"live", w.Live}, {"name", w.Name}} {
 		if err := validID(c.what, c.v); c.v != "" && err != nil {
 			return event.Event{}, err
@@ -193,7 +193,7 @@ func (w *wireItem) toEvent(now time.Time) (event.Event, error) {
 	if w.At.Before(earliest) || w.At.After(now.Add(24*time.Hour)) {
 		return event.Event{}, fmt.Errorf("at %s lies outside 2000-01-01 .. one day from now", w.At.Format(time.RFC3339))
 	}
-	ev := event.Event{ID: w.ID, Type: t, At: w.At.Time, Viewer: emailKey(w.Viewer), Name: w.Name, Room: w.Room, Live: w.Live, Role: event.RoleViewer}
+	ev := event.Event{ID: w.ID, Type: t, At: w.At.Time, Viewer: EmailKey(w.Viewer), Name: w.Name, Room: w.Room, Live: w.Live, Role: event.RoleViewer}
 	switch t {
 	case event.Order:
 		o, err := w.order()

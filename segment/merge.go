@@ -39,10 +39,10 @@ func (e *Engine) link(viewer string, keys []string, touched map[*Profile]*shard)
 	e.addAliases(own, keys, touched)
 }
 
-// emailKey is id with the address of an e-mail key (email:ADDR) in lower case, as an
+// EmailKey is id with the address of an e-mail key (email:ADDR) in lower case, as an
 // order's customer e-mail is kept (parseOrder): an agent looking a customer up, or an
 // import naming one as its viewer, may write it otherwise.
-func emailKey(id string) string {
+func EmailKey(id string) string {
 	const prefix = "email:"
 	if len(id) > len(prefix) && strings.EqualFold(id[:len(prefix)], prefix) {
 		return prefix + strings.ToLower(id[len(prefix):])

@@ -79,7 +79,7 @@ func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 // Viewer returns the profile of id (a viewer id or any id merged into it).
 func (e *Engine) Viewer(ctx context.Context, id string) (ViewerView, error) {
-	sh, p := e.lookup(emailKey(id), false)
+	sh, p := e.lookup(EmailKey(id), false)
 	if p == nil {
 		return ViewerView{}, notFound(id)
 	}
@@ -178,7 +178,7 @@ func (e *Engine) Identities(_ context.Context, id string) ([]string, error) {
 
 // Export returns everything held about id (GDPR access).
 func (e *Engine) Export(ctx context.Context, id string) (Export, error) {
-	sh, p := e.lookup(emailKey(id), false)
+	sh, p := e.lookup(EmailKey(id), false)
 	if p == nil {
 		return Export{}, notFound(id)
 	}
@@ -214,7 +214,7 @@ func heldJSON(r Record) json.RawMessage {
 func (e *Engine) Erase(ctx context.Context, id string) error {
 	e.commitMu.Lock()
 	defer e.commitMu.Unlock()
-	sh, p := e.lookup(emailKey(id), false)
+	sh, p := e.lookup(EmailKey(id), false)
 	if p == nil {
 		return notFound(id)
 	}
