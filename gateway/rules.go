@@ -280,7 +280,7 @@ func (s *Server) shopifyOrder(w http.ResponseWriter, r *http.Request) {
 		if ev.Order.Customer.ID != "" {
 			ev.Viewer = "customer:" + ev.Order.Customer.ID
 		} else {
-			ev.Viewer = "email:" + strings.ToLower(ev.Order.Customer.Email)
+			ev.Viewer = "email:" + strings.ToLower(strings.TrimSpace(ev.Order.Customer.Email)) // as segment keys it
 		}
 	}
 	if ev.Viewer == "" {

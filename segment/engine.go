@@ -241,6 +241,11 @@ func (e *Engine) load(ctx context.Context) error {
 		for _, a := range p.Aliases() {
 			e.shardOf(a).alias[a] = p.ID
 		}
+		if k := EmailKey(p.ID); k != p.ID {
+			// Stored before e-mail keys were kept in lower case: found by the key as it
+			// is written now too.
+			e.shardOf(k).alias[k] = p.ID
+		}
 		n++
 		return nil
 	}, e.catalog.load)
@@ -515,6 +520,7 @@ func (e *Engine) apply(ev *event.Event, o *orderIn, touched map[*Profile]*shard,
 	if ev.At.IsZero() {
 		ev.At = time.UnixMilli(now).UTC()
 	}
+	ev.Viewer = EmailKey(ev.Viewer) // whatever the source (a token's subject, an import)
 	switch ev.Type {
 	case event.LiveEnd:
 		e.endLive(ev.Live, ev.At.UnixMilli())

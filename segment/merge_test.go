@@ -176,3 +176,59 @@ func TestMergeDuringALivesEndLeavesNoPresenceInIt(t *testing.T) {
 		t.Fatalf("present in the ended live after the merge: %v", ids)
 	}
 }
+
+// A viewer id that is an e-mail key comes in lower case whatever the source: a chat
+// token's subject as much as an import. A profile stored under a mixed-case key before
+// is found by the lower-case one after a restart, and an opt-out reaches it.
+func TestEmailKeyIdsFromEverySource(t *testing.T) {
+	path := t.TempDir() + "/segment.db"
+	store := openBolt(t, path)
+	clk := &clock{t: t0}
+	e := newEngine(t, store, clk)
+	e.Apply(ev(event.Like, "email:Ann@Shop.com", t0)) // the tap: a token's subject
+	if v, err := e.Viewer(context.Background(), "email:Ann@Shop.com"); err != nil || v.ID != "email:ann@shop.com" || v.Likes != 1 {
+		t.Fatalf("the tap's viewer: %v, profile %q with %d likes", err, v.ID, v.Likes)
+	}
+	// A profile stored under a mixed-case key (before keys were kept in lower case).
+	legacy := &Profile{ID: "email:Bob@Shop.com", Likes: 2}
+	if err := store.Commit(context.Background(), &Batch{Profiles: []Record{{Key: legacy.ID, Data: marshalProfile(legacy)}}}); err != nil {
+		t.Fatal(err)
+	}
+	e, store = restart(t, e, store, path, clk)
+	no := false
+	consent := event.Event{ID: "c1", Type: event.Consent, Viewer: "email:bob@shop.com", At: t0, Consent: &no}
+	if _, err := e.Import(context.Background(), []Item{{Event: consent}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.Brief(context.Background(), "email:bob@shop.com", "")
+	if err != nil || b.ID != legacy.ID || b.Consent == nil || *b.Consent {
+		t.Fatalf("the stored mixed-case profile: %v, %q, consent %v; %d profiles", err, b.ID, b.Consent, e.Count())
+	}
+	if err := e.Erase(context.Background(), "email:BOB@shop.com"); err != nil || e.Count() != 1 {
+		t.Fatalf("erase: %v, %d profiles left, want 1", err, e.Count())
+	}
+}
+
+// An erasure after a failed write-through also drops what that write-through left to
+// retry: the retry must not write the erased profile back.
+func TestEraseAfterAFailedWriteThroughStaysErased(t *testing.T) {
+	store := &failingStore{MemoryStore: NewMemoryStore()}
+	e := newEngine(t, store, &clock{t: t0})
+	e.Apply(ev(event.Like, "v", t0))
+	store.fail.Store(true)
+	if err := e.Flush(context.Background()); err == nil {
+		t.Fatal("the write-through did not fail")
+	}
+	store.fail.Store(false)
+	if err := e.Erase(context.Background(), "v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.Close(context.Background())
+	again := newEngine(t, store.MemoryStore, &clock{t: t0})
+	if _, err := again.Viewer(context.Background(), "v"); err == nil {
+		t.Fatal("the erased viewer is back after a restart")
+	}
+}

@@ -168,7 +168,7 @@ type Export struct {
 // Identities returns the ids that are id's profile: its own and those merged into it
 // (guest ids, customer and e-mail links).
 func (e *Engine) Identities(_ context.Context, id string) ([]string, error) {
-	sh, p := e.lookup(id, false)
+	sh, p := e.lookup(EmailKey(id), false)
 	if p == nil {
 		return nil, notFound(id)
 	}
@@ -231,6 +231,7 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 	owners := append([]string{p.ID}, p.Aliases()...)
 	buyer := p.Orders > 0
 	sh.mu.Unlock()
+	e.unstored.forget(owners) // a failed write-through's copies, or its retry writes them back
 	for _, a := range p.Aliases() {
 		ash := e.shardOf(a)
 		ash.mu.Lock()

@@ -396,18 +396,33 @@ func (e *Engine) commit(ctx context.Context, b *Batch) error {
 	return nil
 }
 
+// forget drops b's records of the profiles owners and of what they own (an erasure:
+// a retried commit must not write them back).
+func (b *Batch) forget(owners []string) {
+	gone := b.forgetProfiles(owners)
+	for k, rs := range b.Owned {
+		b.Owned[k] = slices.DeleteFunc(rs, func(r Record) bool { return gone[r.Owner] })
+	}
+}
+
+// forgetProfiles drops b's records of the profiles ids, and returns them as a set.
+func (b *Batch) forgetProfiles(ids []string) map[string]bool {
+	gone := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		gone[id] = true
+	}
+	b.Profiles = slices.DeleteFunc(b.Profiles, func(r Record) bool { return gone[r.Key] })
+	return gone
+}
+
 // keep adds b to what the next commit retries, later snapshots after earlier ones.
 func (e *Engine) keep(b *Batch) {
 	all := &e.unstored
 	if len(b.DeletedProfiles) > 0 && len(all.Profiles) > 0 {
-		// A profile an earlier snapshot wrote and this one deletes (merged away or
-		// erased since) is not written back: a store applies a batch's deletions before
-		// its records, so its old record would outlive it.
-		gone := make(map[string]bool, len(b.DeletedProfiles))
-		for _, id := range b.DeletedProfiles {
-			gone[id] = true
-		}
-		all.Profiles = slices.DeleteFunc(all.Profiles, func(r Record) bool { return gone[r.Key] })
+		// A profile an earlier snapshot wrote and this one deletes (merged away since)
+		// is not written back: a store applies a batch's deletions before its records,
+		// so its old record would outlive it. (An erasure forgets them itself.)
+		all.forgetProfiles(b.DeletedProfiles)
 	}
 	all.Profiles = append(all.Profiles, b.Profiles...)
 	all.DeletedProfiles = append(all.DeletedProfiles, b.DeletedProfiles...)
