@@ -193,7 +193,7 @@ func (w *wireItem) toEvent(now time.Time) (event.Event, error) {
 	if w.At.Before(earliest) || w.At.After(now.Add(24*time.Hour)) {
 		return event.Event{}, fmt.Errorf("at %s lies outside 2000-01-01 .. one day from now", w.At.Format(time.RFC3339))
 	}
-	ev := event.Event{ID: w.ID, Type: t, At: w.At.Time, Viewer: EmailKey(w.Viewer), Name: w.Name, Room: w.Room, Live: w.Live, Role: event.RoleViewer}
+	ev := event.Event{ID: w.ID, Type: t, At: w.At.Time, Viewer: w.Viewer, Name: w.Name, Room: w.Room, Live: w.Live, Role: event.RoleViewer}
 	switch t {
 	case event.Order:
 		o, err := w.order()

@@ -25,7 +25,7 @@ func (e *Engine) link(viewer string, keys []string, touched map[*Profile]*shard)
 			owners = append(owners, c)
 		}
 	}
-	own := e.canonical(viewer)
+	own := cmp.Or(e.ownerOf(viewer), viewer) // where the order itself will be applied
 	if len(owners) > 0 && owners[0] != own {
 		if e.merge(own, owners[0], touched) {
 			own = owners[0]
@@ -40,8 +40,9 @@ func (e *Engine) link(viewer string, keys []string, touched map[*Profile]*shard)
 }
 
 // EmailKey is id with the address of an e-mail key (email:ADDR) in lower case, as an
-// order's customer e-mail is kept (parseOrder): an agent looking a customer up, or an
-// import naming one as its viewer, may write it otherwise.
+// order's customer e-mail is kept (parseOrder): an agent looking a customer up, an
+// import or a chat token naming one as its viewer may write it otherwise (apply and
+// lookupAs lower-case it).
 func EmailKey(id string) string {
 	const prefix = "email:"
 	if len(id) <= len(prefix) || id[0]|0x20 != 'e' || !strings.EqualFold(id[:len(prefix)], prefix) {
@@ -61,26 +62,6 @@ func (e *Engine) ownerOf(id string) string {
 	}
 	defer sh.mu.Unlock()
 	return p.ID
-}
-
-func (e *Engine) aliasOf(id string) string {
-	sh := e.shardOf(id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return sh.alias[id]
-}
-
-// canonical is the id of the profile id belongs to (itself when not an alias), through
-// ids merged away in turn (maxAliasChain).
-func (e *Engine) canonical(id string) string {
-	for range maxAliasChain {
-		c := e.aliasOf(id)
-		if c == "" {
-			break
-		}
-		id = c
-	}
-	return id
 }
 
 // addAliases points keys at the profile id (creating it) and records them on it.

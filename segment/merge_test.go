@@ -45,8 +45,8 @@ func TestAliasFollowedThroughAMergeInProgress(t *testing.T) {
 		t.Fatalf("mergeLocked: %v, to repoint %v", ok, later)
 	}
 	e.Apply(ev(event.Like, guest, t0.Add(time.Second))) // an event in between
-	if got := e.canonical(guest); got != into {
-		t.Errorf("canonical(%s) = %s in between, want %s", guest, got, into)
+	if got := e.ownerOf(guest); got != into {
+		t.Errorf("ownerOf(%s) = %s in between, want %s", guest, got, into)
 	}
 	for _, a := range later {
 		e.repoint(a, into)

@@ -77,9 +77,13 @@ func notFound(id string) error {
 
 func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
+// lookupAs is lookup(id, false) for an id as a person wrote it (an API caller): an
+// e-mail key in any case.
+func (e *Engine) lookupAs(id string) (*shard, *Profile) { return e.lookup(EmailKey(id), false) }
+
 // Viewer returns the profile of id (a viewer id or any id merged into it).
 func (e *Engine) Viewer(ctx context.Context, id string) (ViewerView, error) {
-	sh, p := e.lookup(EmailKey(id), false)
+	sh, p := e.lookupAs(id)
 	if p == nil {
 		return ViewerView{}, notFound(id)
 	}
@@ -168,7 +172,7 @@ type Export struct {
 // Identities returns the ids that are id's profile: its own and those merged into it
 // (guest ids, customer and e-mail links).
 func (e *Engine) Identities(_ context.Context, id string) ([]string, error) {
-	sh, p := e.lookup(EmailKey(id), false)
+	sh, p := e.lookupAs(id)
 	if p == nil {
 		return nil, notFound(id)
 	}
@@ -178,7 +182,7 @@ func (e *Engine) Identities(_ context.Context, id string) ([]string, error) {
 
 // Export returns everything held about id (GDPR access).
 func (e *Engine) Export(ctx context.Context, id string) (Export, error) {
-	sh, p := e.lookup(EmailKey(id), false)
+	sh, p := e.lookupAs(id)
 	if p == nil {
 		return Export{}, notFound(id)
 	}
@@ -214,7 +218,7 @@ func heldJSON(r Record) json.RawMessage {
 func (e *Engine) Erase(ctx context.Context, id string) error {
 	e.commitMu.Lock()
 	defer e.commitMu.Unlock()
-	sh, p := e.lookup(EmailKey(id), false)
+	sh, p := e.lookupAs(id)
 	if p == nil {
 		return notFound(id)
 	}

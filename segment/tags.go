@@ -304,7 +304,8 @@ func (t *Tags) word(dim int) *tagWord {
 	return &t.Lifecycle
 }
 
-// tagEvent builds the TagChange event; its reason is explained now, once per change.
+// tagEvent builds the TagChange event, with its reason explained when a subscriber asks
+// for reasons (SubscribeWithReasons).
 func (e *Engine) tagEvent(p *Profile, dim, from, to string, now int64, cause *event.Event) event.Event {
 	ev := event.Event{Type: event.TagChange, At: time.UnixMilli(now).UTC(), Viewer: p.ID, Name: p.Name,
 		Tag: &event.TagInfo{Dimension: dim, From: from, To: to}}
