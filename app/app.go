@@ -21,6 +21,7 @@ import (
 	"github.com/liveroom/liveroom/config"
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/gateway"
+	"github.com/liveroom/liveroom/hugepage"
 	"github.com/liveroom/liveroom/token"
 )
 
@@ -169,6 +170,14 @@ func (a *App) Run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	a.log.Info("serving", "http", a.ln.Addr().String(), "tls", a.cfg.TLSEnabled(), "data", a.cfg.Data, "cluster", a.cfg.Redis != "")
+	if a.cfg.HugePages {
+		if w, err := hugepage.Start(hugepage.Interval); err != nil {
+			a.log.Info("huge pages off", "reason", err)
+		} else {
+			defer w.Stop()
+			a.log.Info("huge pages on: the heap is collapsed into 2 MiB pages as it grows", "every", hugepage.Interval)
+		}
+	}
 	links, err := DemoLinks(a.signer, a.BaseURL(), a.cfg.DemoRoom, 24*time.Hour)
 	if err != nil {
 		return err

@@ -37,6 +37,7 @@ type Core struct {
 	GuestTTL       time.Duration `yaml:"guest-ttl"`
 	TrustProxy     bool          `yaml:"trust-proxy"`
 	DemoRoom       string        `yaml:"demo-room"`
+	HugePages      bool          `yaml:"huge-pages"`
 }
 
 // DefaultCore is the embedded default: no Redis, data in ./data, plain HTTP on :8080.
@@ -54,6 +55,7 @@ func DefaultCore() Core {
 		GuestRate:     30,
 		GuestTTL:      24 * time.Hour,
 		DemoRoom:      "demo",
+		HugePages:     true,
 	}
 }
 
@@ -81,6 +83,7 @@ func (c *Core) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.GuestTTL, "guest-ttl", c.GuestTTL, "lifetime of a guest viewer token")
 	fs.BoolVar(&c.TrustProxy, "trust-proxy", c.TrustProxy, "take the client address from X-Forwarded-For (only behind your own reverse proxy)")
 	fs.StringVar(&c.DemoRoom, "demo-room", c.DemoRoom, "room used in the links printed at start-up")
+	fs.BoolVar(&c.HugePages, "huge-pages", c.HugePages, "collapse the heap into 2 MiB transparent huge pages (Linux 6.1+): the segment engine's random profile reads miss the TLB less (docs/operations.md)")
 }
 
 // Validate checks every core setting.

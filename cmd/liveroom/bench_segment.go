@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/hugepage"
 	"github.com/liveroom/liveroom/segment"
 	"github.com/liveroom/liveroom/segment/synth"
 )
@@ -43,6 +44,7 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 	history := fs.Int("history", -1, "live traffic: events of the past applied before the measured ones (default: 3 per viewer)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured events to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile, taken after the run, to this file")
+	hugePages := fs.Bool("huge-pages", true, "collapse the heap into transparent huge pages, as the server does by default (docs/operations.md)")
 	if code := parseFlags(fs, args, stdout, "Usage: liveroom bench segment [--events N] [--viewers V] [--data DIR] [--rate R]\n"+
 		"                             [--traffic history|live [--present P] [--rooms R] [--history H]]\n\n"); code >= 0 {
 		return code
@@ -51,7 +53,8 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "liveroom bench segment: --events and --viewers must be positive")
 		return 2
 	}
-	run := segmentRun{events: *events, viewers: *viewers, rate: *rate, shards: *shards, cpuProfile: *cpuProfile, memProfile: *memProfile}
+	run := segmentRun{events: *events, viewers: *viewers, rate: *rate, shards: *shards, cpuProfile: *cpuProfile, memProfile: *memProfile,
+		hugePages: *hugePages}
 	set := map[string]bool{} // the flags given, not defaulted
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch *traffic {
@@ -113,12 +116,26 @@ func heapInUse() heapFigures {
 type segmentRun struct {
 	events, viewers, rate, shards int
 	cpuProfile, memProfile        string
+	hugePages                     bool
 	// Live traffic (present > 0): history events first, not measured.
 	present, rooms, history int
 }
 
 func (r segmentRun) do(dir string, out io.Writer) error {
 	events, viewers, rate, shards, memProfile := r.events, r.viewers, r.rate, r.shards, r.memProfile
+	huge := "off (--huge-pages=false)"
+	if r.hugePages {
+		w, err := hugepage.Start(hugepage.Interval)
+		if err != nil {
+			huge = "off: " + err.Error()
+		} else {
+			defer w.Stop()
+			defer func() {
+				s := w.Stats()
+				fmt.Fprintf(out, "huge pages:          %s; %d regions of 2 MiB collapsed, %d attempts failed\n", huge, s.Collapsed, s.Failed)
+			}()
+		}
+	}
 	store, err := segment.OpenBolt(filepath.Join(dir, "segment.db"), time.Second)
 	if err != nil {
 		return err
@@ -300,6 +317,9 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 		engineAnon := func() float64 { return float64(procStatus(pid, "RssAnon")-baseAnon) / (1 << 20) }
 		fmt.Fprintf(out, "process memory:      RSS %.0f MiB now: anonymous %.0f (%.0f more than before the engine), file-backed %.0f; peak RSS %.0f MiB (the whole run)\n",
 			mib("VmRSS"), mib("RssAnon"), engineAnon(), mib("RssFile"), mib("VmHWM"))
+		if anon, inHuge, err := hugepage.Resident(); err == nil && r.hugePages {
+			huge = fmt.Sprintf("%.0f of the %.0f MiB of anonymous memory in huge pages at the end of the run", float64(inHuge)/(1<<20), float64(anon)/(1<<20))
+		}
 		debug.FreeOSMemory() // a collection, and the free pages back to the system
 		fmt.Fprintf(out, "                     anonymous %.0f MiB (%.0f more than before the engine) once the free heap is returned to the system\n",
 			mib("RssAnon"), engineAnon())

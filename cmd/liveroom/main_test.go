@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/liveroom/liveroom/hugepage"
 )
 
 var binary string
@@ -165,6 +167,7 @@ func TestBareServeInEmptyFolder(t *testing.T) {
 			t.Errorf("%s page %s: %d", name, link, res.StatusCode)
 		}
 	}
+	checkHugePages(t, r)
 	studio := r.links["studio"]
 	r.stop(t)
 	if !strings.Contains(r.stderr.String(), "stopped") {
@@ -180,6 +183,20 @@ func TestBareServeInEmptyFolder(t *testing.T) {
 		t.Fatalf("old token after restart: %v", got)
 	}
 	r2.stop(t)
+}
+
+// checkHugePages checks that a server with the default settings says whether it
+// collapses its heap into huge pages (the hugepage package's tests check the
+// collapsing in the kernel's account; an idle server's heap is too sparse for it).
+func checkHugePages(t *testing.T, r *running) {
+	t.Helper()
+	want := "huge pages on"
+	if _, err := hugepage.Mode(); err != nil {
+		want = "huge pages off"
+	}
+	if !strings.Contains(r.stderr.String(), want) {
+		t.Errorf("the log does not say %q:\n%s", want, r.stderr)
+	}
 }
 
 func TestTokenCommandMatchesServer(t *testing.T) {

@@ -1,0 +1,225 @@
+package hugepage
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// modeFile holds the kernel's THP mode, the chosen one in brackets:
+// "always [madvise] never".
+const modeFile = "/sys/kernel/mm/transparent_hugepage/enabled"
+
+// Mode is the kernel's transparent huge page mode ("always", "madvise" or "never"),
+// or an error when the kernel has none.
+func Mode() (string, error) {
+	b, err := os.ReadFile(modeFile)
+	if err != nil {
+		return "", fmt.Errorf("the kernel has no transparent huge pages: %w", err)
+	}
+	_, rest, ok := bytes.Cut(b, []byte("["))
+	mode, _, ok2 := bytes.Cut(rest, []byte("]"))
+	if !ok || !ok2 {
+		return "", fmt.Errorf("%s: cannot read %q", modeFile, bytes.TrimSpace(b))
+	}
+	return string(mode), nil
+}
+
+// Watcher collapses the heap's dense regions into huge pages as the heap grows.
+type Watcher struct {
+	stop     chan struct{}
+	done     sync.WaitGroup
+	pagemap  *os.File
+	entries  []byte // one region's pagemap entries
+	regions  map[uint64]*region
+	passes   uint64
+	counters struct{ passes, collapsed, failed atomic.Uint64 }
+}
+
+// region is what the watcher knows of one 2 MiB region of the heap.
+type region struct {
+	huge  bool   // collapsed (until the next recheck)
+	due   uint64 // the pass at which to look at it again
+	waits uint8  // how many times in a row it was found sparse: the wait doubles
+}
+
+const (
+	// dense is how many of a region's 512 pages must be present for it to be
+	// collapsed: the kernel fills the missing ones, so collapsing a sparser region
+	// (memory the runtime has returned to the system) would take memory back.
+	dense = 460
+	// maxWait is the most passes a sparse region waits to be looked at again.
+	maxWait = 64
+	// recheckEvery is how often (in passes) collapsed regions are looked at again:
+	// the runtime's returning free memory to the system splits a huge page, and when
+	// the heap grows into that memory again, its region is worth collapsing anew.
+	recheckEvery = 600
+)
+
+// Start collapses the heap's dense regions now and then every interval, until Stop.
+// The runtime maps new heap memory in 4 MiB pieces and fills it within milliseconds
+// in 4 KiB pages, which the kernel copies into a huge page when asked, so a short
+// interval (100 ms) leaves less of the heap in small pages.
+//
+// It does not mark the heap with madvise(MADV_HUGEPAGE): that would let the kernel's
+// khugepaged collapse regions however few pages they hold, so that memory the
+// runtime has returned to the system (after a compaction, say) would come back
+// (measured: 1.3 → 2.6 GiB at rest, docs/benchmarks.md). MADV_COLLAPSE (Linux 6.1)
+// acts on the regions asked for only, whatever the THP mode but "never".
+//
+// Start fails, and starts nothing, where the kernel has no transparent huge pages,
+// has them off, or predates MADV_COLLAPSE.
+func Start(interval time.Duration) (*Watcher, error) {
+	mode, err := Mode()
+	if err != nil {
+		return nil, err
+	}
+	if mode == "never" {
+		return nil, errors.New("the kernel's transparent huge pages are off (" + modeFile + ": never)")
+	}
+	if os.Getpagesize() != pageSize {
+		return nil, fmt.Errorf("pages of %d bytes: the watcher knows 2 MiB huge pages over 4 KiB pages only", os.Getpagesize())
+	}
+	if err := haveCollapse(); err != nil {
+		return nil, err
+	}
+	f, err := os.Open("/proc/self/pagemap")
+	if err != nil {
+		return nil, err
+	}
+	w := &Watcher{stop: make(chan struct{}), pagemap: f, entries: make([]byte, 8*hugeSize/pageSize),
+		regions: map[uint64]*region{}}
+	w.pass()
+	w.done.Go(func() { w.run(interval) })
+	return w, nil
+}
+
+// haveCollapse checks that the kernel knows MADV_COLLAPSE: asked for a range that is
+// not mapped, it answers ENOMEM, while a kernel that predates it answers EINVAL.
+func haveCollapse() error {
+	err := madvise(0, hugeSize, unix.MADV_COLLAPSE) // the zero page is never mapped
+	if errors.Is(err, unix.EINVAL) {
+		return errors.New("the kernel predates MADV_COLLAPSE (Linux 6.1)")
+	}
+	return nil
+}
+
+func (w *Watcher) run(interval time.Duration) {
+	defer w.pagemap.Close()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-t.C:
+			w.pass()
+		}
+	}
+}
+
+// Stop ends the watching and waits for it. Huge pages made stay so.
+func (w *Watcher) Stop() {
+	close(w.stop)
+	w.done.Wait()
+}
+
+// Stats says what the watcher has done so far.
+func (w *Watcher) Stats() Stats {
+	return Stats{Passes: w.counters.passes.Load(), Collapsed: w.counters.collapsed.Load(),
+		Failed: w.counters.failed.Load()}
+}
+
+// pass looks at the heap's regions that are due and collapses the dense ones.
+func (w *Watcher) pass() {
+	w.passes++
+	w.counters.passes.Add(1)
+	recheck := w.passes%recheckEvery == 0
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return // read again next time
+	}
+	for _, m := range heapMappings(maps) {
+		for a := (m.start + hugeSize - 1) &^ (hugeSize - 1); a+hugeSize <= m.end; a += hugeSize {
+			r := w.regions[a]
+			if r == nil {
+				r = &region{}
+				w.regions[a] = r
+			}
+			if recheck {
+				r.huge = false
+			}
+			if r.huge || r.due > w.passes {
+				continue
+			}
+			if n, err := w.present(a); err != nil || n < dense {
+				w.later(r)
+				continue
+			}
+			w.collapse(a, r)
+		}
+	}
+}
+
+// collapse asks the kernel to turn the region at a into a huge page.
+func (w *Watcher) collapse(a uint64, r *region) {
+	err := madvise(a, hugeSize, unix.MADV_COLLAPSE)
+	switch {
+	case err == nil:
+		w.counters.collapsed.Add(1)
+		r.huge, r.waits = true, 0
+	case errors.Is(err, unix.EAGAIN):
+		w.counters.failed.Add(1)
+		r.due = w.passes + 1 // pages busy for a moment
+	default:
+		// ENOMEM: no huge page free; EINVAL: the region is not eligible. Wait as for a
+		// sparse region.
+		w.counters.failed.Add(1)
+		w.later(r)
+	}
+}
+
+// later puts off looking at a sparse region again, twice as long as the last time,
+// up to maxWait passes: the memory the runtime keeps for later needs no looking at
+// ten times a second.
+func (w *Watcher) later(r *region) {
+	r.waits = min(r.waits+1, 6)
+	r.due = w.passes + min(uint64(1)<<r.waits, maxWait)
+}
+
+// present counts the pages of the 2 MiB region at a that are in memory
+// (/proc/self/pagemap: one 64-bit entry per page, bit 63 set when present).
+func (w *Watcher) present(a uint64) (int, error) {
+	if _, err := w.pagemap.ReadAt(w.entries, int64(a/pageSize*8)); err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := 0; i < len(w.entries); i += 8 {
+		n += int(binary.LittleEndian.Uint64(w.entries[i:]) >> 63)
+	}
+	return n, nil
+}
+
+func madvise(addr, n uint64, advice int) error {
+	if _, _, e := unix.Syscall(unix.SYS_MADVISE, uintptr(addr), uintptr(n), uintptr(advice)); e != 0 {
+		return e
+	}
+	return nil
+}
+
+// Resident reads how much anonymous memory the process holds, and how much of it is
+// in huge pages, in bytes (/proc/self/smaps_rollup).
+func Resident() (anon, huge uint64, err error) {
+	b, err := os.ReadFile("/proc/self/smaps_rollup")
+	if err != nil {
+		return 0, 0, err
+	}
+	return rollupField(b, "Anonymous:"), rollupField(b, "AnonHugePages:"), nil
+}

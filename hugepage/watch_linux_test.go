@@ -1,0 +1,187 @@
+package hugepage
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// needTHP skips where the kernel has no transparent huge pages, or fails under
+// LIVEROOM_REQUIRE_ALL=1 (CI).
+func needTHP(t *testing.T) {
+	mode, err := Mode()
+	if err == nil && mode != "never" {
+		return
+	}
+	msg := "transparent huge pages unavailable: " + mode
+	if err != nil {
+		msg = err.Error()
+	}
+	if os.Getenv("LIVEROOM_REQUIRE_ALL") == "1" {
+		t.Fatal(msg + " (LIVEROOM_REQUIRE_ALL=1)")
+	}
+	t.Skip(msg)
+}
+
+var held []byte // keeps the test's heap memory alive
+
+// TestStartCollapsesTheHeap checks, in the kernel's own account (/proc/self/smaps),
+// that the heap memory the process holds is in huge pages once Start returns, and
+// that the heap is not marked for khugepaged (which would take back returned memory).
+func TestStartCollapsesTheHeap(t *testing.T) {
+	needTHP(t)
+	held = make([]byte, 64<<20)
+	for i := range len(held) / pageSize {
+		held[i*pageSize] = 1 // fault every page in, as 4 KiB pages
+	}
+	w, err := Start(time.Hour) // the first pass runs before Start returns
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	addr := uint64(uintptr(unsafe.Pointer(&held[0])))
+	flags, huge := smapsOf(t, addr)
+	if huge < 32<<20 {
+		t.Errorf("%d MiB in huge pages in the heap mapping holding %#x after Start, want at least 32 of the 64 held; stats %+v",
+			huge>>20, addr, w.Stats())
+	}
+	if strings.Contains(" "+flags+" ", " hg ") {
+		t.Errorf("the heap mapping holding %#x is marked MADV_HUGEPAGE (VmFlags %q)", addr, flags)
+	}
+	if s := w.Stats(); s.Passes != 1 || s.Collapsed < 16 {
+		t.Errorf("stats after the first pass: %+v", s)
+	}
+	anon, inHuge, err := Resident()
+	if err != nil || anon == 0 || inHuge < huge {
+		t.Errorf("Resident() = %d, %d, %v; the mapping alone holds %d in huge pages", anon, inHuge, err, huge)
+	}
+	runtime.KeepAlive(held)
+}
+
+// TestSparseRegionsWaitAndReturn follows one region through the watcher's life with
+// the real kernel: dense, it is collapsed; after the runtime's returning half of it
+// (here by MADV_DONTNEED) it is found sparse at the next recheck and left alone; once
+// the heap fills it again, it is collapsed again.
+func TestSparseRegionsWaitAndReturn(t *testing.T) {
+	needTHP(t)
+	buf := make([]byte, 8<<20)
+	base := (uint64(uintptr(unsafe.Pointer(&buf[0]))) + hugeSize - 1) &^ (hugeSize - 1)
+	off := base - uint64(uintptr(unsafe.Pointer(&buf[0])))
+	touch := func(step int) {
+		for i := 0; i < hugeSize; i += step * pageSize {
+			buf[off+uint64(i)] = 1
+		}
+	}
+	drop := func() {
+		if err := madvise(base, hugeSize, unix.MADV_DONTNEED); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drop()   // the runtime may have handed out memory it used before
+	touch(2) // half the pages
+	w, err := Start(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if n, err := w.present(base); err != nil || n != 256 {
+		t.Fatalf("present = %d, %v; want 256 of 512", n, err)
+	}
+	if r := w.regions[base]; r == nil || r.huge || r.due <= w.passes {
+		t.Fatalf("a half-filled region: %+v, want left alone and put off", r)
+	}
+
+	touch(1)
+	passUntil(t, w, func() bool { return w.regions[base].huge })
+
+	drop()
+	touch(2)
+	passUntil(t, w, func() bool { return !w.regions[base].huge }) // the recheck
+	if r := w.regions[base]; r.due <= w.passes {
+		t.Fatalf("after the recheck: %+v, want the sparse region put off", r)
+	}
+	touch(1)
+	passUntil(t, w, func() bool { return w.regions[base].huge })
+	runtime.KeepAlive(buf)
+}
+
+// passUntil runs passes until cond holds, failing after more passes than a recheck
+// and the longest wait take.
+func passUntil(t *testing.T, w *Watcher, cond func() bool) {
+	t.Helper()
+	for range recheckEvery + maxWait + 1 {
+		w.pass()
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("not reached after %d passes", recheckEvery+maxWait+1)
+}
+
+// TestStopEndsTheWatching runs the watcher's loop for a few passes and stops it;
+// goleak (TestMain) checks that its goroutine is gone.
+func TestStopEndsTheWatching(t *testing.T) {
+	needTHP(t)
+	w, err := Start(time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); w.Stats().Passes < 3; {
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher made fewer than 3 passes in 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	w.Stop()
+	after := w.Stats().Passes
+	time.Sleep(20 * time.Millisecond)
+	if got := w.Stats().Passes; got != after {
+		t.Errorf("passes went on after Stop: %d then %d", after, got)
+	}
+}
+
+// smapsOf returns the VmFlags and the AnonHugePages bytes of the mapping holding addr.
+func smapsOf(t *testing.T, addr uint64) (flags string, huge uint64) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := false
+	for sc := bufio.NewScanner(bytes.NewReader(b)); sc.Scan(); {
+		line := sc.Bytes()
+		if m, ok := parseMapping(line); ok && !bytes.HasSuffix(bytes.Fields(line)[0], []byte(":")) {
+			if in {
+				break
+			}
+			in = m.start <= addr && addr < m.end
+			continue
+		}
+		if !in {
+			continue
+		}
+		if v, ok := bytes.CutPrefix(line, []byte("VmFlags:")); ok {
+			flags = string(bytes.TrimSpace(v))
+		}
+		if v, ok := bytes.CutPrefix(line, []byte("AnonHugePages:")); ok {
+			f := bytes.Fields(v)
+			n, _ := strconv.ParseUint(string(f[0]), 10, 64)
+			huge = n << 10
+		}
+	}
+	if flags == "" {
+		t.Fatalf("no mapping holds %#x", addr)
+	}
+	return flags, huge
+}
