@@ -123,17 +123,16 @@ type segmentRun struct {
 
 func (r segmentRun) do(dir string, out io.Writer) error {
 	events, viewers, rate, shards, memProfile := r.events, r.viewers, r.rate, r.shards, r.memProfile
-	huge := "off (--huge-pages=false)"
+	// The server collapses its heap into huge pages by default; so does the bench.
+	var huge *hugepage.Watcher
+	hugeNote := "off (--huge-pages=false)"
 	if r.hugePages {
 		w, err := hugepage.Start(hugepage.Interval)
 		if err != nil {
-			huge = "off: " + err.Error()
+			hugeNote = "off: " + err.Error()
 		} else {
 			defer w.Stop()
-			defer func() {
-				s := w.Stats()
-				fmt.Fprintf(out, "huge pages:          %s; %d regions of 2 MiB collapsed, %d attempts failed\n", huge, s.Collapsed, s.Failed)
-			}()
+			huge, hugeNote = w, "on"
 		}
 	}
 	store, err := segment.OpenBolt(filepath.Join(dir, "segment.db"), time.Second)
@@ -253,6 +252,10 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 		time.Sleep(time.Millisecond)
 	}
 	elapsed, cpu := time.Since(start), procCPU(os.Getpid())-cpuStart
+	if anon, inHuge, err := hugepage.Resident(); err == nil && huge != nil {
+		hugeNote = fmt.Sprintf("%.0f of the %.0f MiB of anonymous memory in huge pages when the events were applied",
+			float64(inHuge)/(1<<20), float64(anon)/(1<<20))
+	}
 	stopProfile() // the measured events only, not the final write-through
 	flushStart := time.Now()
 	if err := eng.Flush(context.Background()); err != nil {
@@ -317,13 +320,16 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 		engineAnon := func() float64 { return float64(procStatus(pid, "RssAnon")-baseAnon) / (1 << 20) }
 		fmt.Fprintf(out, "process memory:      RSS %.0f MiB now: anonymous %.0f (%.0f more than before the engine), file-backed %.0f; peak RSS %.0f MiB (the whole run)\n",
 			mib("VmRSS"), mib("RssAnon"), engineAnon(), mib("RssFile"), mib("VmHWM"))
-		if anon, inHuge, err := hugepage.Resident(); err == nil && r.hugePages {
-			huge = fmt.Sprintf("%.0f of the %.0f MiB of anonymous memory in huge pages at the end of the run", float64(inHuge)/(1<<20), float64(anon)/(1<<20))
-		}
 		debug.FreeOSMemory() // a collection, and the free pages back to the system
 		fmt.Fprintf(out, "                     anonymous %.0f MiB (%.0f more than before the engine) once the free heap is returned to the system\n",
 			mib("RssAnon"), engineAnon())
 	}
+	fmt.Fprintf(out, "huge pages:          %s", hugeNote)
+	if huge != nil {
+		st := huge.Stats()
+		fmt.Fprintf(out, "; %d regions of 2 MiB collapsed, %d attempts failed", st.Collapsed, st.Failed)
+	}
+	fmt.Fprintln(out)
 	fmt.Fprintf(out, "final write-through: %s\n", flush.Round(time.Millisecond))
 	fmt.Fprintf(out, "compaction:          %s, after the run and before the memory figures (a node's sweep compacts every half hour)\n", compact.Round(time.Millisecond))
 	if st, err := os.Stat(filepath.Join(dir, "segment.db")); err == nil {
