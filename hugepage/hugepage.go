@@ -1,22 +1,25 @@
-// Package hugepage asks the kernel to back the Go heap with transparent huge pages
-// (2 MiB instead of 4 KiB).
+// Package hugepage has the kernel back the process's dense memory, the Go heap above
+// all, with transparent huge pages (2 MiB instead of 4 KiB).
 //
 // The segment engine reads a few cache lines of a random profile per event, out of a
-// heap of gigabytes. With 4 KiB pages nearly every such read also misses the TLB and
-// walks the page tables; 2 MiB pages cover the whole heap with the TLB's entries.
-// Measured on the bench machine: live traffic 20–30 % faster, a shop's history
-// 5–15 % (docs/benchmarks.md, sixteenth session).
+// heap of gigabytes, and the collector looks up the span of every pointer it follows.
+// With 4 KiB pages nearly every such read also misses the TLB and walks the page
+// tables; 2 MiB pages cover the whole heap with the TLB's entries. Measured on the
+// bench machine: live traffic about 30 % less CPU per event, a shop's history about
+// 10 % (docs/benchmarks.md, sixteenth session).
 //
 // Most distributions set the kernel's THP mode to "madvise": only memory a process
 // marks with madvise(MADV_HUGEPAGE) gets huge pages, and the Go runtime no longer
 // marks its heap (it stopped in Go 1.21.1). So a Watcher looks at the process's
-// mappings every so often, marks those of the heap, and has the kernel collapse the
-// 4 KiB pages they already hold into huge pages (MADV_COLLAPSE, Linux 6.1 and later).
+// anonymous memory every so often and has the kernel collapse the 2 MiB regions that
+// are nearly full into huge pages (MADV_COLLAPSE, Linux 6.1 and later); see Start for
+// why it does not mark them instead.
 package hugepage
 
 import (
 	"bytes"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -29,13 +32,6 @@ const (
 	pageSize = 4 << 10
 	// hugeSize is the size of a transparent huge page on amd64 and arm64 (4 KiB base pages).
 	hugeSize = 2 << 20
-	// chunkSize is the runtime's heap mapping unit (pallocChunkBytes): the heap is
-	// mapped in 4 MiB-aligned pieces, which the watcher uses to tell it apart where
-	// the kernel does not name mappings.
-	chunkSize = 4 << 20
-	// heapName is how Go 1.25 and later name the heap's mappings, on kernels that let
-	// a process name its anonymous mappings (CONFIG_ANON_VMA_NAME).
-	heapName = "[anon: Go: heap]"
 )
 
 // Stats counts what a Watcher did.
@@ -86,29 +82,22 @@ func parseMapping(line []byte) (mapping, bool) {
 		path: string(bytes.TrimLeft(rest, " \t"))}, true
 }
 
-// heapMappings picks the heap's mappings out of /proc/self/maps: private, read-write
-// and anonymous; named as the heap where the kernel names mappings, and else at least
-// 4 MiB with both ends on 4 MiB, the shape of the runtime's heap (a thread stack or
-// the C allocator's memory seldom has it, and a huge page there costs little).
-func heapMappings(maps []byte) []mapping {
-	var all []mapping
-	named := false
+// candidates picks the mappings whose regions may be collapsed out of
+// /proc/self/maps: private, read-write and anonymous (unnamed, or named by the
+// process, as "[anon: Go: heap]"), with at least one whole 2 MiB region. That is the
+// heap, and also the runtime's own tables (the collector looks up a span for every
+// pointer it follows), the C allocator's memory and thread stacks: only their dense
+// regions are collapsed, so a stack's few pages stay as they are.
+func candidates(maps []byte) []mapping {
+	var picked []mapping
 	for line := range bytes.Lines(maps) {
 		m, ok := parseMapping(line)
-		if !ok || m.perms != "rw-p" || m.inode != "0" {
-			continue
-		}
-		named = named || m.path == heapName
-		all = append(all, m)
-	}
-	heap := all[:0]
-	for _, m := range all {
-		if named && m.path == heapName ||
-			!named && m.path == "" && m.end-m.start >= chunkSize && m.start%chunkSize == 0 && m.end%chunkSize == 0 {
-			heap = append(heap, m)
+		if ok && m.perms == "rw-p" && m.inode == "0" && (m.path == "" || strings.HasPrefix(m.path, "[anon:")) &&
+			(m.start+hugeSize-1)&^(hugeSize-1)+hugeSize <= m.end {
+			picked = append(picked, m)
 		}
 	}
-	return heap
+	return picked
 }
 
 // rollupField reads a "Name:   123 kB" line of /proc/PID/smaps_rollup, in bytes (0

@@ -32,7 +32,7 @@ func Mode() (string, error) {
 	return string(mode), nil
 }
 
-// Watcher collapses the heap's dense regions into huge pages as the heap grows.
+// Watcher collapses the process's dense memory regions into huge pages as the heap grows.
 type Watcher struct {
 	stop     chan struct{}
 	done     sync.WaitGroup
@@ -43,7 +43,7 @@ type Watcher struct {
 	counters struct{ passes, collapsed, failed atomic.Uint64 }
 }
 
-// region is what the watcher knows of one 2 MiB region of the heap.
+// region is what the watcher knows of one 2 MiB region of the process's memory.
 type region struct {
 	huge  bool   // collapsed (until the next recheck)
 	due   uint64 // the pass at which to look at it again
@@ -63,7 +63,8 @@ const (
 	recheckEvery = 600
 )
 
-// Start collapses the heap's dense regions now and then every interval, until Stop.
+// Start collapses the dense regions of the process's anonymous memory now and then
+// every interval, until Stop.
 // The runtime maps new heap memory in 4 MiB pieces and fills it within milliseconds
 // in 4 KiB pages, which the kernel copies into a huge page when asked, so a short
 // interval (100 ms) leaves less of the heap in small pages.
@@ -137,7 +138,7 @@ func (w *Watcher) Stats() Stats {
 		Failed: w.counters.failed.Load()}
 }
 
-// pass looks at the heap's regions that are due and collapses the dense ones.
+// pass looks at the regions that are due and collapses the dense ones.
 func (w *Watcher) pass() {
 	w.passes++
 	w.counters.passes.Add(1)
@@ -146,7 +147,7 @@ func (w *Watcher) pass() {
 	if err != nil {
 		return // read again next time
 	}
-	for _, m := range heapMappings(maps) {
+	for _, m := range candidates(maps) {
 		for a := (m.start + hugeSize - 1) &^ (hugeSize - 1); a+hugeSize <= m.end; a += hugeSize {
 			r := w.regions[a]
 			if r == nil {
