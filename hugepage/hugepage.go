@@ -37,7 +37,7 @@ const (
 // Stats counts what a Watcher did.
 type Stats struct {
 	Passes    uint64 // looks at the heap's regions
-	Collapsed uint64 // 2 MiB regions the kernel turned into (or found) huge pages
+	Collapsed uint64 // collapse requests the kernel granted (a region still huge counts again at each recheck)
 	Failed    uint64 // regions the kernel did not collapse (pages busy, no huge page free)
 }
 
@@ -86,18 +86,24 @@ func parseMapping(line []byte) (mapping, bool) {
 // /proc/self/maps: private, read-write and anonymous (unnamed, or named by the
 // process, as "[anon: Go: heap]"), with at least one whole 2 MiB region. That is the
 // heap, and also the runtime's own tables (the collector looks up a span for every
-// pointer it follows), the C allocator's memory and thread stacks: only their dense
-// regions are collapsed, so a stack's few pages stay as they are.
+// pointer it follows), the C allocator's arenas (not its "[heap]") and thread stacks:
+// only their dense regions are collapsed, so a stack's few pages stay as they are.
 func candidates(maps []byte) []mapping {
 	var picked []mapping
 	for line := range bytes.Lines(maps) {
 		m, ok := parseMapping(line)
 		if ok && m.perms == "rw-p" && m.inode == "0" && (m.path == "" || strings.HasPrefix(m.path, "[anon:")) &&
-			(m.start+hugeSize-1)&^(hugeSize-1)+hugeSize <= m.end {
+			m.end >= hugeSize && firstRegion(m) <= m.end-hugeSize && firstRegion(m) >= m.start {
 			picked = append(picked, m)
 		}
 	}
 	return picked
+}
+
+// firstRegion is the start of the first 2 MiB-aligned region at or after m's start
+// (0 when that would lie past the top of the address space).
+func firstRegion(m mapping) uint64 {
+	return (m.start + hugeSize - 1) &^ (hugeSize - 1)
 }
 
 // rollupField reads a "Name:   123 kB" line of /proc/PID/smaps_rollup, in bytes (0

@@ -77,9 +77,11 @@ func FuzzMaps(f *testing.F) {
 	f.Add([]byte("3ffa74c00000-3ffa87c00000 rw-p 00000000 00:00 0 [anon: Go: heap]\n"))
 	f.Add([]byte("c000000000-c004000000 rw-p 00000000 00:00 0\n00400000-004ab000 r-xp 0 fe:00 1 /bin/x\n"))
 	f.Add([]byte("-\n \t\n0-1 a b c d e f\n"))
+	f.Add([]byte("ffffffffffe00001-ffffffffffffffff rw-p 00000000 00:00 0\n0-200000 rw-p 0 00:00 0\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, m := range candidates(b) {
-			if m.end <= m.start || m.perms != "rw-p" || m.inode != "0" {
+			if a := firstRegion(m); m.end <= m.start || m.perms != "rw-p" || m.inode != "0" ||
+				a < m.start || a%hugeSize != 0 || a > m.end-hugeSize {
 				t.Fatalf("picked %+v", m)
 			}
 		}

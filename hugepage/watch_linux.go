@@ -35,6 +35,7 @@ func Mode() (string, error) {
 // Watcher collapses the process's dense memory regions into huge pages as the heap grows.
 type Watcher struct {
 	stop     chan struct{}
+	stopOnce sync.Once
 	done     sync.WaitGroup
 	pagemap  *os.File
 	entries  []byte // one region's pagemap entries
@@ -47,6 +48,7 @@ type Watcher struct {
 type region struct {
 	huge  bool   // collapsed (until the next recheck)
 	due   uint64 // the pass at which to look at it again
+	pass  uint64 // the last pass that found it in a mapping
 	waits uint8  // how many times in a row it was found sparse: the wait doubles
 }
 
@@ -57,10 +59,17 @@ const (
 	dense = 460
 	// maxWait is the most passes a sparse region waits to be looked at again.
 	maxWait = 64
-	// recheckEvery is how often (in passes) collapsed regions are looked at again:
-	// the runtime's returning free memory to the system splits a huge page, and when
-	// the heap grows into that memory again, its region is worth collapsing anew.
-	recheckEvery = 600
+	// perPass is the most regions a pass collapses (64 MiB a second at 100 ms). A
+	// collapse copies the region's pages while it holds the process's memory map for
+	// writing, so that other threads' page faults wait, for 0.5 to 5 ms on the test
+	// machine; a heap that grows faster is collapsed over the next passes.
+	perPass = 32
+	// recheckEvery is how often (in passes: 10 s) collapsed regions are looked at
+	// again. The runtime's returning a few free pages to the system splits a huge
+	// page, and a region still nearly full is worth collapsing anew; with a recheck a
+	// minute, a fifth of the bench's live runs had a third of the heap split for the
+	// whole run. A region still huge costs a read of its page map and a system call.
+	recheckEvery = 100
 )
 
 // Start collapses the dense regions of the process's anonymous memory now and then
@@ -73,7 +82,13 @@ const (
 // khugepaged collapse regions however few pages they hold, so that memory the
 // runtime has returned to the system (after a compaction, say) would come back
 // (measured: 1.3 → 2.6 GiB at rest, docs/benchmarks.md). MADV_COLLAPSE (Linux 6.1)
-// acts on the regions asked for only, whatever the THP mode but "never".
+// acts on the regions asked for only, and whatever the THP mode; the watcher still
+// refuses to run under "never", which an operator sets to have no huge pages.
+//
+// Go's runtime itself called MADV_COLLAPSE in 1.21.1–1.21.3 and stopped: it made the
+// call holding its heap lock, and the call can reclaim and compact memory (Go issue
+// 63334). Here it runs on a goroutine of its own, holding nothing, at most perPass
+// regions a pass.
 //
 // Start fails, and starts nothing, where the kernel has no transparent huge pages,
 // has them off, or predates MADV_COLLAPSE.
@@ -126,9 +141,10 @@ func (w *Watcher) run(interval time.Duration) {
 	}
 }
 
-// Stop ends the watching and waits for it. Huge pages made stay so.
+// Stop ends the watching and waits for it; later calls do nothing. Huge pages made
+// stay so.
 func (w *Watcher) Stop() {
-	close(w.stop)
+	w.stopOnce.Do(func() { close(w.stop) })
 	w.done.Wait()
 }
 
@@ -138,7 +154,8 @@ func (w *Watcher) Stats() Stats {
 		Failed: w.counters.failed.Load()}
 }
 
-// pass looks at the regions that are due and collapses the dense ones.
+// pass looks at the regions that are due and collapses the dense ones, at most
+// perPass of them.
 func (w *Watcher) pass() {
 	w.passes++
 	w.counters.passes.Add(1)
@@ -147,13 +164,17 @@ func (w *Watcher) pass() {
 	if err != nil {
 		return // read again next time
 	}
+	budget := perPass
+	seen := 0
 	for _, m := range candidates(maps) {
-		for a := (m.start + hugeSize - 1) &^ (hugeSize - 1); a+hugeSize <= m.end; a += hugeSize {
+		for a := firstRegion(m); a <= m.end-hugeSize; a += hugeSize {
+			seen++
 			r := w.regions[a]
 			if r == nil {
 				r = &region{}
 				w.regions[a] = r
 			}
+			r.pass = w.passes
 			if recheck {
 				r.huge = false
 			}
@@ -164,27 +185,34 @@ func (w *Watcher) pass() {
 				w.later(r)
 				continue
 			}
-			w.collapse(a, r)
+			if budget > 0 { // else it stays due, for the next pass
+				budget--
+				w.collapse(a, r)
+			}
+		}
+	}
+	if len(w.regions) > seen {
+		// Some mappings went away (a thread's stack): forget their regions.
+		for a, r := range w.regions {
+			if r.pass != w.passes {
+				delete(w.regions, a)
+			}
 		}
 	}
 }
 
-// collapse asks the kernel to turn the region at a into a huge page.
+// collapse asks the kernel to turn the region at a into a huge page. Whatever it
+// answers but yes (EAGAIN: a page busy or pinned; ENOMEM or EBUSY: no huge page free,
+// or not within the container's memory limit; EINVAL: not eligible, as under
+// PR_SET_THP_DISABLE), the region waits as a sparse one does.
 func (w *Watcher) collapse(a uint64, r *region) {
-	err := madvise(a, hugeSize, unix.MADV_COLLAPSE)
-	switch {
-	case err == nil:
-		w.counters.collapsed.Add(1)
-		r.huge, r.waits = true, 0
-	case errors.Is(err, unix.EAGAIN):
-		w.counters.failed.Add(1)
-		r.due = w.passes + 1 // pages busy for a moment
-	default:
-		// ENOMEM: no huge page free; EINVAL: the region is not eligible. Wait as for a
-		// sparse region.
+	if err := madvise(a, hugeSize, unix.MADV_COLLAPSE); err != nil {
 		w.counters.failed.Add(1)
 		w.later(r)
+		return
 	}
+	w.counters.collapsed.Add(1)
+	r.huge, r.waits = true, 0
 }
 
 // later puts off looking at a sparse region again, twice as long as the last time,
@@ -195,15 +223,21 @@ func (w *Watcher) later(r *region) {
 	r.due = w.passes + min(uint64(1)<<r.waits, maxWait)
 }
 
-// present counts the pages of the 2 MiB region at a that are in memory
-// (/proc/self/pagemap: one 64-bit entry per page, bit 63 set when present).
+// present counts the pages of the 2 MiB region at a that hold the process's own
+// data: in /proc/self/pagemap (one 64-bit entry per page) both present (bit 63) and
+// mapped by this process only (bit 56). A page only ever read is mapped to the
+// kernel's shared zero page, present but not exclusive: collapsing a region of those
+// would turn nothing into 2 MiB of memory.
 func (w *Watcher) present(a uint64) (int, error) {
 	if _, err := w.pagemap.ReadAt(w.entries, int64(a/pageSize*8)); err != nil {
 		return 0, err
 	}
+	const own = 1<<63 | 1<<56
 	n := 0
 	for i := 0; i < len(w.entries); i += 8 {
-		n += int(binary.LittleEndian.Uint64(w.entries[i:]) >> 63)
+		if binary.LittleEndian.Uint64(w.entries[i:])&own == own {
+			n++
+		}
 	}
 	return n, nil
 }
