@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,8 @@ type App struct {
 	// liveHook tells chat that a room went live or ended; set by wireChat, called by
 	// media (nil when chat is not wired).
 	liveHook func(room string, live bool)
+	// huge is the huge-page watcher while Run runs one (for the metrics).
+	huge atomic.Pointer[hugepage.Watcher]
 }
 
 // New builds every part of the node but serves nothing yet.
@@ -71,6 +74,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	hugeMetrics(reg, &a.huge)
 	deps := gateway.Deps{Signer: signer, Registry: reg, Log: log}
 	if err := a.wire(&deps); err != nil {
 		a.stop(context.Background())
@@ -174,6 +178,7 @@ func (a *App) Run(ctx context.Context, out io.Writer) error {
 		if w, err := hugepage.Start(hugepage.Interval); err != nil {
 			a.log.Info("huge pages off", "reason", err)
 		} else {
+			a.huge.Store(w)
 			defer w.Stop()
 			a.log.Info("huge pages on: the heap is collapsed into 2 MiB pages as it grows", "every", hugepage.Interval)
 		}

@@ -59,7 +59,7 @@ const (
 	dense = 460
 	// maxWait is the most passes a sparse region waits to be looked at again.
 	maxWait = 64
-	// perPass is the most regions a pass collapses (64 MiB a second at 100 ms). A
+	// perPass is the most regions a pass collapses (64 MiB, so 640 MiB a second). A
 	// collapse copies the region's pages while it holds the process's memory map for
 	// writing, so that other threads' page faults wait, for 0.5 to 5 ms on the test
 	// machine; a heap that grows faster is collapsed over the next passes.

@@ -197,6 +197,21 @@ func checkHugePages(t *testing.T, r *running) {
 	if !strings.Contains(r.stderr.String(), want) {
 		t.Errorf("the log does not say %q:\n%s", want, r.stderr)
 	}
+	u, err := url.Parse(r.links["studio"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get(u.Scheme + "://" + u.Host + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	for _, series := range []string{"liveroom_huge_pages_bytes ", "liveroom_huge_pages_collapses_total ", "liveroom_huge_pages_refusals_total "} {
+		if !strings.Contains(string(body), "\n"+series) {
+			t.Errorf("/metrics lacks %s", series)
+		}
+	}
 }
 
 func TestTokenCommandMatchesServer(t *testing.T) {
