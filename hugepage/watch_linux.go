@@ -91,7 +91,7 @@ const (
 // regions a pass.
 //
 // Start fails, and starts nothing, where the kernel has no transparent huge pages,
-// has them off, or predates MADV_COLLAPSE.
+// has them off (for all, or for this process), or predates MADV_COLLAPSE.
 func Start(interval time.Duration) (*Watcher, error) {
 	mode, err := Mode()
 	if err != nil {
@@ -99,6 +99,9 @@ func Start(interval time.Duration) (*Watcher, error) {
 	}
 	if mode == "never" {
 		return nil, errors.New("the kernel's transparent huge pages are off (" + modeFile + ": never)")
+	}
+	if off, err := unix.PrctlRetInt(unix.PR_GET_THP_DISABLE, 0, 0, 0, 0); err == nil && off != 0 {
+		return nil, errors.New("transparent huge pages are off for this process (prctl PR_SET_THP_DISABLE, as set by its parent or a service manager)")
 	}
 	if os.Getpagesize() != pageSize {
 		return nil, fmt.Errorf("pages of %d bytes: the watcher knows 2 MiB huge pages over 4 KiB pages only", os.Getpagesize())

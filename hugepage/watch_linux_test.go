@@ -221,6 +221,26 @@ func passUntil(t *testing.T, w *Watcher, cond func() bool) {
 	t.Fatalf("not reached after %d passes", recheckEvery+maxWait+1)
 }
 
+// TestStartRespectsTheProcessSetting checks that a process whose huge pages are off
+// (prctl PR_SET_THP_DISABLE, inherited from its parent or set by systemd) starts no
+// watcher, and says why.
+func TestStartRespectsTheProcessSetting(t *testing.T) {
+	needTHP(t)
+	if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	w, err := Start(time.Hour)
+	if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 0, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if w != nil {
+		w.Stop()
+	}
+	if err == nil || !strings.Contains(err.Error(), "PR_SET_THP_DISABLE") {
+		t.Fatalf("Start with huge pages off for the process: %v, want an error naming PR_SET_THP_DISABLE", err)
+	}
+}
+
 // TestStopEndsTheWatching runs the watcher's loop for a few passes and stops it;
 // goleak (TestMain) checks that its goroutine is gone.
 func TestStopEndsTheWatching(t *testing.T) {

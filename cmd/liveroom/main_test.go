@@ -167,12 +167,13 @@ func TestBareServeInEmptyFolder(t *testing.T) {
 			t.Errorf("%s page %s: %d", name, link, res.StatusCode)
 		}
 	}
-	checkHugePages(t, r)
+	checkHugeMetrics(t, r)
 	studio := r.links["studio"]
 	r.stop(t)
 	if !strings.Contains(r.stderr.String(), "stopped") {
 		t.Errorf("no clean stop in the log:\n%s", r.stderr)
 	}
+	checkHugeLog(t, r.stderr.String())
 
 	// A second start keeps the secret: the first run's links still work.
 	r2 := startServe(t, dir)
@@ -185,18 +186,11 @@ func TestBareServeInEmptyFolder(t *testing.T) {
 	r2.stop(t)
 }
 
-// checkHugePages checks that a server with the default settings says whether it
-// collapses its heap into huge pages (the hugepage package's tests check the
-// collapsing in the kernel's account; an idle server's heap is too sparse for it).
-func checkHugePages(t *testing.T, r *running) {
+// checkHugeMetrics checks that a running server shows its huge pages in /metrics
+// (the hugepage package's tests check the collapsing in the kernel's account; an idle
+// server's heap is too sparse for it).
+func checkHugeMetrics(t *testing.T, r *running) {
 	t.Helper()
-	want := "huge pages on"
-	if _, err := hugepage.Mode(); err != nil {
-		want = "huge pages off"
-	}
-	if !strings.Contains(r.stderr.String(), want) {
-		t.Errorf("the log does not say %q:\n%s", want, r.stderr)
-	}
 	u, err := url.Parse(r.links["studio"])
 	if err != nil {
 		t.Fatal(err)
@@ -211,6 +205,19 @@ func checkHugePages(t *testing.T, r *running) {
 		if !strings.Contains(string(body), "\n"+series) {
 			t.Errorf("/metrics lacks %s", series)
 		}
+	}
+}
+
+// checkHugeLog checks that a stopped server's log said whether it collapsed its heap
+// into huge pages.
+func checkHugeLog(t *testing.T, log string) {
+	t.Helper()
+	want := "huge pages on"
+	if _, err := hugepage.Mode(); err != nil {
+		want = "huge pages off"
+	}
+	if !strings.Contains(log, want) {
+		t.Errorf("the log does not say %q:\n%s", want, log)
 	}
 }
 
