@@ -208,6 +208,47 @@ func TestSparseRegionsWaitAndReturn(t *testing.T) {
 	runtime.KeepAlive(buf)
 }
 
+// TestRecheckTakesEveryCollapsedRegion checks that a recheck asks again for every
+// collapsed region in one pass, beyond the per-pass bound (a region still huge costs a
+// system call, not a copy), so that none is left pending as if it were new.
+func TestRecheckTakesEveryCollapsedRegion(t *testing.T) {
+	needTHP(t)
+	buf := make([]byte, (4*perPass+2)*hugeSize)
+	for i := 0; i < len(buf); i += pageSize {
+		buf[i] = 1
+	}
+	start := (uint64(uintptr(unsafe.Pointer(&buf[0]))) + hugeSize - 1) &^ (hugeSize - 1)
+	mine := func(yield func(uint64) bool) {
+		for a := start; a+hugeSize <= uint64(uintptr(unsafe.Pointer(&buf[0])))+uint64(len(buf)); a += hugeSize {
+			if !yield(a) {
+				return
+			}
+		}
+	}
+	w, err := Start(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	allHuge := func() bool {
+		for a := range mine {
+			if r := w.regions[a]; r == nil || !r.huge {
+				return false
+			}
+		}
+		return true
+	}
+	passUntil(t, w, allHuge)
+	for (w.passes+1)%recheckEvery != 0 {
+		w.pass()
+	}
+	w.pass() // the recheck
+	if !allHuge() {
+		t.Errorf("after the recheck pass, some of the %d collapsed regions are pending again", 4*perPass)
+	}
+	runtime.KeepAlive(buf)
+}
+
 // passUntil runs passes until cond holds, failing after more passes than a recheck
 // and the longest wait take.
 func passUntil(t *testing.T, w *Watcher, cond func() bool) {
