@@ -3,6 +3,7 @@ package hugepage
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"os"
 	"runtime"
 	"slices"
@@ -22,10 +23,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // LIVEROOM_REQUIRE_ALL=1 (CI).
 func needTHP(t *testing.T) {
 	mode, err := Mode()
-	if err == nil && mode != "never" {
+	if err == nil && mode != "never" && !processOff() {
 		return
 	}
-	msg := "transparent huge pages unavailable: " + mode
+	msg := "transparent huge pages unavailable: mode " + mode + ", or off for the process (PR_SET_THP_DISABLE)"
 	if err != nil {
 		msg = err.Error()
 	}
@@ -267,18 +268,36 @@ func passUntil(t *testing.T, w *Watcher, cond func() bool) {
 // watcher, and says why.
 func TestStartRespectsTheProcessSetting(t *testing.T) {
 	needTHP(t)
-	if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 1, 0, 0, 0); err != nil {
+	was, err := unix.PrctlRetInt(unix.PR_GET_THP_DISABLE, 0, 0, 0, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := Start(time.Hour)
-	if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 0, 0, 0, 0); err != nil {
-		t.Fatal(err)
-	}
-	if w != nil {
-		w.Stop()
-	}
-	if err == nil || !strings.Contains(err.Error(), "PR_SET_THP_DISABLE") {
-		t.Fatalf("Start with huge pages off for the process: %v, want an error naming PR_SET_THP_DISABLE", err)
+	t.Cleanup(func() { // as it was, even if the test fails midway
+		if err := unix.Prctl(unix.PR_SET_THP_DISABLE, uintptr(was&1), uintptr(was&^1), 0, 0); err != nil {
+			t.Errorf("restoring PR_SET_THP_DISABLE %d: %v", was, err)
+		}
+	})
+	for _, c := range []struct {
+		flags uintptr
+		off   bool
+	}{{0, true}, {exceptAdvised, false}} { // off altogether; off except where advised
+		if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 1, c.flags, 0, 0); err != nil {
+			if c.flags != 0 && errors.Is(err, unix.EINVAL) {
+				t.Logf("the kernel predates PR_THP_DISABLE_EXCEPT_ADVISED: %v", err)
+				continue
+			}
+			t.Fatal(err)
+		}
+		w, err := Start(time.Hour)
+		if w != nil {
+			w.Stop()
+		}
+		if c.off && (err == nil || !strings.Contains(err.Error(), "PR_SET_THP_DISABLE")) {
+			t.Errorf("Start with huge pages off for the process: %v, want an error naming PR_SET_THP_DISABLE", err)
+		}
+		if !c.off && err != nil {
+			t.Errorf("Start with huge pages off except where advised (MADV_COLLAPSE still works): %v", err)
+		}
 	}
 }
 
