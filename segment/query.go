@@ -107,13 +107,15 @@ func (e *Engine) view(p *Profile) ViewerView {
 	v.PriceBand, _, _ = e.catalog.band(v.AOV, p.Orders > 0)
 	v.Windows.D30, v.Windows.D90, v.Windows.D365 = p.window(today, 30), p.window(today, 90), p.window(today, 365)
 	for _, l := range p.Lives {
-		lv := liveView{Live: l.Live(), Room: l.Room(), Start: msTime(l.Start), WatchSeconds: l.WatchMs / 1000}
+		lv := liveView{Live: l.Live(), Room: l.Room(), Start: msTime(l.Start)}
+		watchMs := l.WatchMs
 		for _, s := range p.Open {
 			if s.Live() == lv.Live {
 				lv.Watching = true
-				lv.WatchSeconds += max(0, now-s.Start) / 1000
+				watchMs += max(0, now-s.Start)
 			}
 		}
+		lv.WatchSeconds = watchMs / 1000 // whole seconds of the sum, as the rules' Brief has it
 		v.LiveSessions = append(v.LiveSessions, lv)
 	}
 	slices.SortFunc(v.LiveSessions, func(a, b liveView) int { return b.Start.Compare(a.Start) }) // latest first
