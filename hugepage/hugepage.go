@@ -5,8 +5,8 @@
 // heap of gigabytes, and the collector looks up the span of every pointer it follows.
 // With 4 KiB pages nearly every such read also misses the TLB and walks the page
 // tables; 2 MiB pages cover the whole heap with the TLB's entries. Measured on the
-// bench machine: live traffic about 30 % less CPU per event, a shop's history about
-// 10 % (docs/benchmarks.md, sixteenth session).
+// bench machine: live traffic about a quarter less CPU per event; a shop's history
+// about a tenth, within the machine's noise (docs/benchmarks.md, sixteenth session).
 //
 // Most distributions set the kernel's THP mode to "madvise": only memory a process
 // marks with madvise(MADV_HUGEPAGE) gets huge pages, and the Go runtime no longer

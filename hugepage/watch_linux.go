@@ -40,8 +40,7 @@ type Watcher struct {
 	pagemap  *os.File
 	entries  []byte // one region's pagemap entries
 	regions  map[uint64]*region
-	passes   uint64
-	counters struct{ passes, collapsed, failed atomic.Uint64 }
+	counters struct{ passes, collapsed, failed atomic.Uint64 } // passes numbers them too
 }
 
 // region is what the watcher knows of one 2 MiB region of the process's memory.
@@ -172,9 +171,8 @@ func (w *Watcher) Stats() Stats {
 // pass looks at the regions that are due and collapses the dense ones, at most
 // perPass of them; every recheckEvery passes it asks again for the collapsed ones.
 func (w *Watcher) pass() {
-	w.passes++
-	w.counters.passes.Add(1)
-	recheck := w.passes%recheckEvery == 0
+	now := w.counters.passes.Add(1)
+	recheck := now%recheckEvery == 0
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		return // read again next time
@@ -189,8 +187,8 @@ func (w *Watcher) pass() {
 				r = &region{}
 				w.regions[a] = r
 			}
-			r.pass = w.passes
-			if r.huge && !recheck || r.due > w.passes {
+			r.pass = now
+			if r.huge && !recheck || r.due > now {
 				continue
 			}
 			if n, err := w.present(a); err != nil || n < dense {
@@ -212,7 +210,7 @@ func (w *Watcher) pass() {
 	if len(w.regions) > seen {
 		// Some mappings went away (a thread's stack): forget their regions.
 		for a, r := range w.regions {
-			if r.pass != w.passes {
+			if r.pass != now {
 				delete(w.regions, a)
 			}
 		}
@@ -234,12 +232,15 @@ func (w *Watcher) collapse(a uint64, r *region) {
 	r.huge, r.waits = true, 0
 }
 
+// passNo is the number of the current (or last) pass.
+func (w *Watcher) passNo() uint64 { return w.counters.passes.Load() }
+
 // later puts off looking at a sparse region again, twice as long as the last time,
 // up to maxWait passes: the memory the runtime keeps for later needs no looking at
 // ten times a second.
 func (w *Watcher) later(r *region) {
 	r.waits = min(r.waits+1, 6)
-	r.due = w.passes + min(uint64(1)<<r.waits, maxWait)
+	r.due = w.passNo() + min(uint64(1)<<r.waits, maxWait)
 }
 
 // present counts the pages of the 2 MiB region at a that hold the process's own

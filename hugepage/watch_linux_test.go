@@ -143,12 +143,12 @@ func TestSparseRegionsBackOff(t *testing.T) {
 	if r := w.regions[base]; r == nil || r.waits != 1 {
 		t.Fatalf("after Start's pass: %+v, want the region looked at once", r)
 	}
-	looked := []uint64{w.passes} // the passes that looked at the region
+	looked := []uint64{w.passNo()} // the passes that looked at the region
 	last := w.regions[base].waits
 	for range 300 {
 		w.pass()
-		if r := w.regions[base]; r.waits != last || r.waits == 6 && r.due == w.passes+maxWait {
-			looked = append(looked, w.passes)
+		if r := w.regions[base]; r.waits != last || r.waits == 6 && r.due == w.passNo()+maxWait {
+			looked = append(looked, w.passNo())
 			last = r.waits
 		}
 	}
@@ -191,7 +191,7 @@ func TestSparseRegionsWaitAndReturn(t *testing.T) {
 	if n, err := w.present(base); err != nil || n != 256 {
 		t.Fatalf("present = %d, %v; want 256 of 512", n, err)
 	}
-	if r := w.regions[base]; r == nil || r.huge || r.due <= w.passes {
+	if r := w.regions[base]; r == nil || r.huge || r.due <= w.passNo() {
 		t.Fatalf("a half-filled region: %+v, want left alone and put off", r)
 	}
 
@@ -201,7 +201,7 @@ func TestSparseRegionsWaitAndReturn(t *testing.T) {
 	drop()
 	touch(2)
 	passUntil(t, w, func() bool { return !w.regions[base].huge }) // the recheck
-	if r := w.regions[base]; r.due <= w.passes {
+	if r := w.regions[base]; r.due <= w.passNo() {
 		t.Fatalf("after the recheck: %+v, want the sparse region put off", r)
 	}
 	touch(1)
@@ -240,7 +240,7 @@ func TestRecheckTakesEveryCollapsedRegion(t *testing.T) {
 		return true
 	}
 	passUntil(t, w, allHuge)
-	for (w.passes+1)%recheckEvery != 0 {
+	for (w.passNo()+1)%recheckEvery != 0 {
 		w.pass()
 	}
 	w.pass() // the recheck

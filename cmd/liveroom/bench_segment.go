@@ -327,7 +327,7 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 	fmt.Fprintf(out, "huge pages:          %s", hugeNote)
 	if huge != nil {
 		st := huge.Stats()
-		fmt.Fprintf(out, "; %d regions of 2 MiB collapsed, %d attempts failed", st.Collapsed, st.Failed)
+		fmt.Fprintf(out, "; %d collapse requests granted (a recheck every 10 s asks again for each huge region), %d refused", st.Collapsed, st.Failed)
 	}
 	fmt.Fprintln(out)
 	fmt.Fprintf(out, "final write-through: %s\n", flush.Round(time.Millisecond))
