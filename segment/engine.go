@@ -63,6 +63,8 @@ type Engine struct {
 	afterLiveShard     func(shard int)
 	unstored           Batch // what a failed commit left, retried with the next one (under commitMu)
 	lastSnapshot       int   // profiles in the last write-through's snapshot (under commitMu)
+	lastFlush          atomic.Pointer[flushPace]
+	flushed            chan struct{} // holds a token once a write-through has ended
 	sweepMu            sync.Mutex
 	lastCompact        time.Time // of the last compaction (sweepMu)
 	rank               atomic.Pointer[rankings]
@@ -192,7 +194,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg: cfg, rates: cfg.rates(), store: deps.Store, now: deps.Now, log: deps.Log,
-		catalog: newCatalog(), refresh: make(chan struct{}, 1),
+		catalog: newCatalog(), refresh: make(chan struct{}, 1), flushed: make(chan struct{}, 1),
 		lastCompact: deps.Now(), // loaded profiles are compact
 	}
 	e.shards = make([]*shard, cfg.Shards)
@@ -373,24 +375,43 @@ func (e *Engine) applyBatch(batch []event.Event) {
 // whether or not they changed a profile (Applied counts those that did).
 func (e *Engine) Consumed() uint64 { return e.consumed.Load() }
 
-// flushLoop writes through every FlushInterval; when a write-through takes long (a
-// million busy profiles), the next waits four times as long as it took, so writing
-// never takes more than about a fifth of the engine's time.
+// flushLoop writes through every FlushInterval. After a write-through that took long
+// (a million busy profiles), whoever asked for it, the next waits four times as long
+// as it took, so that writing takes at most about a fifth of the engine's time.
 func (e *Engine) flushLoop(ctx context.Context) {
 	t := time.NewTimer(e.cfg.FlushInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			start := time.Now()
-			if err := e.Flush(ctx); err != nil && ctx.Err() == nil {
-				e.log.Error("segment write-through failed; will retry", "err", err)
+			if e.flushPause() <= 0 {
+				if err := e.Flush(ctx); err != nil && ctx.Err() == nil {
+					e.log.Error("segment write-through failed; will retry", "err", err)
+				}
 			}
-			t.Reset(max(e.cfg.FlushInterval, 4*time.Since(start)))
+		case <-e.flushed: // a write-through ended, this loop's or another caller's
 		case <-ctx.Done():
 			return
 		}
+		t.Reset(max(e.flushPause(), time.Millisecond))
 	}
+}
+
+// flushPace is when the last write-through ended and how long it took, from the
+// moment it had the store to itself.
+type flushPace struct {
+	end  time.Time
+	took time.Duration
+}
+
+// flushPause is how long the write-through loop still waits after the last
+// write-through: FlushInterval, or four times as long as that one took.
+func (e *Engine) flushPause() time.Duration {
+	last := e.lastFlush.Load()
+	if last == nil {
+		return 0
+	}
+	return time.Until(last.end.Add(max(e.cfg.FlushInterval, 4*last.took)))
 }
 
 func (e *Engine) sweepLoop(ctx context.Context) {

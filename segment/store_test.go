@@ -10,7 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 	"unsafe"
 
@@ -431,4 +434,81 @@ func restart(t *testing.T, e *Engine, store *BoltStore, path string, clk *clock)
 	s := openBolt(t, path)
 	t.Cleanup(func() { s.Close() })
 	return newEngine(t, s, clk), s
+}
+
+// slowStore's commits take delay, and it notes when each began.
+type slowStore struct {
+	*MemoryStore
+	delay  atomic.Int64 // nanoseconds
+	mu     sync.Mutex
+	begins []time.Time
+}
+
+func (s *slowStore) Commit(ctx context.Context, b *Batch) error {
+	s.mu.Lock()
+	s.begins = append(s.begins, time.Now())
+	s.mu.Unlock()
+	time.Sleep(time.Duration(s.delay.Load()))
+	return s.MemoryStore.Commit(ctx, b)
+}
+
+// The write-through loop waits four times as long as the last write-through took,
+// whoever asked for it: after a slow one it holds off, and after a quick one asked for
+// elsewhere it writes every FlushInterval again, not when the slow one's pause ends.
+func TestWriteThroughPausesAfterTheLastOneWhoeverAskedForIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.FlushInterval = time.Second
+		store := &slowStore{MemoryStore: NewMemoryStore()}
+		e, err := New(cfg, Deps{Store: store, Log: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close(context.Background())
+		start := time.Now()
+		store.delay.Store(int64(10 * time.Second))
+		e.Apply(ev(event.Like, "v1", start))
+		time.Sleep(12 * time.Second) // the loop's write-through: from 1 s to 11 s
+		store.delay.Store(0)
+		e.Apply(ev(event.Like, "v2", time.Now()))
+		time.Sleep(8 * time.Second)                           // the loop waits (until 51 s)
+		if err := e.Flush(context.Background()); err != nil { // at 20 s, quick
+			t.Fatal(err)
+		}
+		e.Apply(ev(event.Like, "v3", time.Now()))
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		var at []time.Duration
+		for _, b := range store.begins {
+			at = append(at, b.Sub(start))
+		}
+		want := []time.Duration{time.Second, 20 * time.Second, 21 * time.Second}
+		if !slices.Equal(at, want) {
+			t.Fatalf("write-throughs began at %v, want %v", at, want)
+		}
+	})
+}
+
+// A long pass over a shard yields the core between its batches while it has had at
+// least a tenth of the time since it began, and stops yielding below that, so that a
+// write-through on a busy core still gets written.
+func TestPassYieldsOnlyWhileItHasItsShare(t *testing.T) {
+	for _, c := range []struct {
+		work  time.Duration
+		yield bool
+	}{
+		{0, false}, // a first batch that took no time: none to give
+		{time.Millisecond, false},
+		{9 * time.Millisecond, false},
+		{11 * time.Millisecond, true},
+		{100 * time.Millisecond, true}, // alone on its core
+	} {
+		s := pace{begin: t0, work: c.work}
+		if got := s.yields(t0.Add(100 * time.Millisecond)); got != c.yield {
+			t.Errorf("%v of work in 100 ms: yields %v, want %v", c.work, got, c.yield)
+		}
+	}
 }
