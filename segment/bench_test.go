@@ -2,6 +2,8 @@ package segment
 
 import (
 	"context"
+	"math/rand/v2"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -94,4 +96,49 @@ func syntheticEngine(tb testing.TB, cfg Config, viewers, events int, start time.
 		e.Apply(x)
 	}
 	return e, g
+}
+
+// BenchmarkWriteThrough writes changed profiles through to the bbolt store, per
+// profile: write-throughs of 10,000 changed profiles out of 100,000 (a busy live
+// room's changes between two), the snapshot's encoding and bbolt's transaction
+// together.
+func BenchmarkWriteThrough(b *testing.B) {
+	store, err := OpenBolt(filepath.Join(b.TempDir(), "segment.db"), time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	cfg := testConfig()
+	cfg.Shards = 64
+	cfg.FlushInterval = time.Minute // only the Flush calls below write
+	cfg.SweepInterval = time.Hour
+	e, err := New(cfg, Deps{Store: store, Log: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	g := synth.New(100_000, time.Now(), 1)
+	var x event.Event
+	for range 300_000 {
+		g.Next(&x)
+		e.Apply(x)
+	}
+	if err := e.Flush(b.Context()); err != nil { // every profile once: the file's size
+		b.Fatal(err)
+	}
+	order := rand.New(rand.NewPCG(1, 2)).Perm(len(g.Viewers))
+	const changed = 10_000
+	next := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i += changed {
+		b.StopTimer()
+		for range min(changed, b.N-i) {
+			e.Apply(ev(event.Like, g.Viewers[order[next%len(order)]], time.Now()))
+			next++
+		}
+		b.StartTimer()
+		if err := e.Flush(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
