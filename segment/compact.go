@@ -78,16 +78,18 @@ func moveWords[T any](c *compactor, list []T) []T {
 // Compact moves the lists of every profile into dense chunks, a batch of profiles per
 // hold of a shard's lock. The sweep does it every compactEvery (from the engine's start:
 // loaded profiles are compact); a bench may call it directly.
-func (e *Engine) Compact() { e.compact(func() {}) }
+func (e *Engine) Compact() { e.compact(func() time.Duration { return 0 }) }
 
-// compact is Compact, calling pause before each shard (the sweep's yield to the rules).
-func (e *Engine) compact(pause func()) {
+// compact is Compact, calling pause before each shard (the sweep's yield to the rules,
+// which says how long it waited).
+func (e *Engine) compact(pause func() time.Duration) {
 	var c compactor
 	var list []*Profile
+	pass := newPace()
 	for _, sh := range e.shards {
-		pause()
+		pass.waited(pause())
 		list = sh.profileList(list[:0])
-		sh.inBatches(list, c.move)
+		sh.inBatches(list, pass, c.move)
 	}
 	e.metrics.compactions.Inc()
 }

@@ -385,7 +385,7 @@ func (e *Engine) flushLoop(ctx context.Context) {
 		select {
 		case <-t.C:
 			if e.flushPause() <= 0 {
-				if err := e.Flush(ctx); err != nil && ctx.Err() == nil {
+				if err := e.flush(ctx, true); err != nil && ctx.Err() == nil {
 					e.log.Error("segment write-through failed; will retry", "err", err)
 				}
 			}

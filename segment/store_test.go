@@ -492,23 +492,64 @@ func TestWriteThroughPausesAfterTheLastOneWhoeverAskedForIt(t *testing.T) {
 	})
 }
 
-// A long pass over a shard yields the core between its batches while it has had at
-// least a tenth of the time since it began, and stops yielding below that, so that a
-// write-through on a busy core still gets written.
+// A long pass over the shards yields the core between its batches while it has had
+// at least a tenth of the time since it began, and stops yielding below that, so that
+// a write-through on a busy core still gets written. A wait it chose (the sweep's, for
+// a burst of rule firings) is no sign of a busy core.
 func TestPassYieldsOnlyWhileItHasItsShare(t *testing.T) {
 	for _, c := range []struct {
-		work  time.Duration
-		yield bool
+		work, waited time.Duration
+		yield        bool
 	}{
-		{0, false}, // a first batch that took no time: none to give
-		{time.Millisecond, false},
-		{9 * time.Millisecond, false},
-		{11 * time.Millisecond, true},
-		{100 * time.Millisecond, true}, // alone on its core
+		{0, 0, false}, // no batch yet: nothing had
+		{time.Millisecond, 0, false},
+		{9 * time.Millisecond, 0, false},
+		{10 * time.Millisecond, 0, true},
+		{100 * time.Millisecond, 0, true}, // alone on its core
+		{5 * time.Millisecond, 40 * time.Millisecond, false},
+		{5 * time.Millisecond, 60 * time.Millisecond, true},
 	} {
 		s := pace{begin: t0, work: c.work}
+		s.waited(c.waited)
 		if got := s.yields(t0.Add(100 * time.Millisecond)); got != c.yield {
-			t.Errorf("%v of work in 100 ms: yields %v, want %v", c.work, got, c.yield)
+			t.Errorf("%v of work in 100 ms, %v of it waited: yields %v, want %v", c.work, c.waited, got, c.yield)
 		}
+	}
+}
+
+// The loop's write-through may wait for the store behind another caller's: when that
+// one was slow, the loop's keeps the pause it calls for, and writes nothing yet.
+func TestLoopWriteThroughKeepsThePauseAfterWaitingForTheStore(t *testing.T) {
+	cfg := testConfig()
+	cfg.FlushInterval = time.Minute // the loop itself stays out of the way
+	store := NewMemoryStore()
+	e, err := New(cfg, Deps{Store: store, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	e.Apply(ev(event.Like, "v1", time.Now()))
+	stored := func() bool {
+		found := false
+		store.Load(context.Background(), func(k string, _ []byte) error {
+			found = found || k == "v1"
+			return nil
+		}, func(string, []byte) error { return nil })
+		return found
+	}
+	// As if another caller's write-through had just ended after 10 s, while the loop's
+	// waited for the store.
+	e.lastFlush.Store(&flushPace{end: time.Now(), took: 10 * time.Second})
+	if err := e.flush(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if stored() {
+		t.Fatal("the loop wrote through during the pause after a slow write-through")
+	}
+	if err := e.Flush(context.Background()); err != nil { // anyone else's writes at once
+		t.Fatal(err)
+	}
+	if !stored() {
+		t.Fatal("Flush wrote nothing")
 	}
 }

@@ -57,15 +57,18 @@ func (e *Engine) scoreOne(p *Profile, now int64) {
 func (e *Engine) SetYield(yield func()) { e.yield.Store(&yield) }
 
 // pause yields (SetYield) until the sweep has waited sweepYieldBudget in all: a node
-// firing without pause does not hold its sweep off for good.
-func (e *Engine) pause(budget *time.Duration) {
+// firing without pause does not hold its sweep off for good. It returns how long it
+// waited this time.
+func (e *Engine) pause(budget *time.Duration) (waited time.Duration) {
 	y := e.yield.Load()
 	if y == nil || *budget <= 0 {
-		return
+		return 0
 	}
 	start := time.Now()
 	(*y)()
-	*budget -= time.Since(start)
+	waited = time.Since(start)
+	*budget -= waited
+	return waited
 }
 
 // sweepYieldBudget bounds how long one sweep waits in all for bursts elsewhere.
@@ -89,10 +92,11 @@ func (e *Engine) Sweep() {
 	oldest := e.oldest(now)
 	var rs, fs, ms []int64
 	var list []*Profile // one shard's profiles, reused
+	pass := newPace()
 	for _, sh := range e.shards {
-		e.pause(&budget)
+		pass.waited(e.pause(&budget))
 		list = sh.profileList(list[:0])
-		sh.inBatches(list, func(p *Profile) {
+		sh.inBatches(list, pass, func(p *Profile) {
 			p.prune(oldest, today-int32(e.cfg.PreferenceDays))
 			if r, f, m, ok := e.rfmValues(p, today); ok {
 				rs, fs, ms = append(rs, r), append(fs, f), append(ms, m)
@@ -103,8 +107,9 @@ func (e *Engine) Sweep() {
 
 	cutoff := now - e.cfg.PresenceTimeout.Milliseconds()
 	var changes []event.Event
+	pass = newPace()
 	for _, sh := range e.shards {
-		e.pause(&budget)
+		pass.waited(e.pause(&budget))
 		sh.mu.Lock()
 		for p := range sh.open {
 			if p.closeStale(cutoff, oldest) {
@@ -116,7 +121,7 @@ func (e *Engine) Sweep() {
 		}
 		sh.mu.Unlock()
 		list = sh.profileList(list[:0])
-		sh.inBatches(list, func(p *Profile) {
+		sh.inBatches(list, pass, func(p *Profile) {
 			_, _, _, buyer := e.rfmValues(p, today)
 			p.ranked = buyer
 			old := p.RFM
@@ -143,7 +148,7 @@ func (e *Engine) Sweep() {
 	}
 	// Last, so that what the sweep pruned and closed leaves no gaps in the new chunks.
 	if at := e.now(); at.Sub(e.lastCompact) >= compactEvery {
-		e.compact(func() { e.pause(&budget) })
+		e.compact(func() time.Duration { return e.pause(&budget) })
 		e.lastCompact = at
 	}
 }
@@ -168,41 +173,41 @@ func (sh *shard) profileList(list []*Profile) []*Profile {
 var batchGap func()
 
 // inBatches calls fn for each profile of list still in the shard, lockBatch at a time
-// under the shard's lock, letting the lock go and the core (as pace allows) in
-// between.
-func (sh *shard) inBatches(list []*Profile, fn func(*Profile)) {
-	s := pace{begin: time.Now()}
+// under the shard's lock, letting the lock go and the core (as the pass's pace
+// allows) in between.
+func (sh *shard) inBatches(list []*Profile, pass *pace, fn func(*Profile)) {
 	for start := 0; start < len(list); start += lockBatch {
 		if start > 0 {
-			s.between()
+			pass.between()
 			if batchGap != nil {
 				batchGap()
 			}
 		}
-		began := time.Now()
 		sh.mu.Lock()
+		began := time.Now()
 		for _, p := range list[start:min(start+lockBatch, len(list))] {
 			if !p.gone { // erased or merged away since the list was taken
 				fn(p)
 			}
 		}
+		pass.work += time.Since(began)
 		sh.mu.Unlock()
-		s.work += time.Since(began)
 	}
 }
 
-// pace decides whether a long pass over a shard (a write-through's snapshot, a sweep,
-// a compaction) yields the core between two batches, to the tap's consumer and the
-// rest: it does unless the pass has had less than a tenth of the time since it began.
-// On a core that the consumer keeps busy, a pass that always yielded got a turn every
-// few tens of milliseconds: a snapshot of 917,000 profiles took 30 s for 0.8 s of
-// work, and nothing was written for as long. One that never yielded kept events
-// waiting up to 1.2 s at a load the engine keeps up with; with a fifth as the bound,
-// 0.3 s (docs/benchmarks.md).
+// pace decides whether a long pass over the shards (a write-through's snapshot, a
+// sweep's phase, a compaction) yields the core between two batches, to the tap's
+// consumer and the rest: it does while the pass has had at least a tenth of the time
+// since it began. On a core that the consumer keeps busy, a pass that always yielded
+// got a turn every few tens of milliseconds: a snapshot of 917,000 profiles took 30 s
+// for 0.8 s of work, and nothing was written for as long. One that never yielded kept
+// events waiting up to 1.2 s at a load the engine keeps up with (docs/benchmarks.md).
 type pace struct {
 	begin time.Time
 	work  time.Duration // spent in its batches
 }
+
+func newPace() *pace { return &pace{begin: time.Now()} }
 
 // minShare is the part of the time since it began (one in minShare) below which a
 // pass stops yielding.
@@ -214,8 +219,12 @@ func (s *pace) between() {
 	}
 }
 
-// yields reports whether the pass, at now, has had its share and more.
-func (s *pace) yields(now time.Time) bool { return now.Sub(s.begin) < minShare*s.work }
+// yields reports whether the pass, at now, has had its share or more.
+func (s *pace) yields(now time.Time) bool { return now.Sub(s.begin) <= minShare*s.work }
+
+// waited takes d, a wait the pass chose (the sweep's for a burst of rule firings),
+// out of its time: it is no sign of a busy core.
+func (s *pace) waited(d time.Duration) { s.begin = s.begin.Add(d) }
 
 // noteRerankCause records that orders as new as at changed the RFM ranking, which the
 // next sweep applies to everyone's value tag: its value changes carry at as their
@@ -239,9 +248,17 @@ func (e *Engine) requestSweep() {
 }
 
 // Flush writes every changed profile (and product) to the store (see commitParts).
-func (e *Engine) Flush(ctx context.Context) error {
+func (e *Engine) Flush(ctx context.Context) error { return e.flush(ctx, false) }
+
+// flush is Flush. The write-through loop's (fromLoop) does nothing while the pause
+// after the last write-through lasts: it may have waited for the store behind
+// another caller's write-through, which calls for a pause of its own.
+func (e *Engine) flush(ctx context.Context, fromLoop bool) error {
 	e.commitMu.Lock()
 	defer e.commitMu.Unlock()
+	if fromLoop && e.flushPause() > 0 {
+		return nil
+	}
 	start := time.Now()
 	defer func() {
 		end := time.Now()
@@ -345,6 +362,7 @@ func (e *Engine) snapshotDirty(b *Batch, a *arena) []*Profile {
 	b.Profiles = make([]Record, 0, e.lastSnapshot+e.lastSnapshot/8)
 	pending := make([]*Profile, 0, cap(b.Profiles))
 	defer func() { e.lastSnapshot = len(pending) }()
+	pass := newPace()
 	for i, sh := range e.shards {
 		sh.mu.Lock()
 		// The queue is taken whole, and changes from now on queue anew for the next
@@ -358,7 +376,7 @@ func (e *Engine) snapshotDirty(b *Batch, a *arena) []*Profile {
 		sh.deleted = nil
 		sh.mu.Unlock()
 		// Encoded lockBatch at a time, so the tap's consumer is not held off for long.
-		sh.inBatches(list, func(p *Profile) {
+		sh.inBatches(list, pass, func(p *Profile) {
 			p.queued = false
 			if !p.dirty {
 				return
