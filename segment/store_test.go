@@ -553,3 +553,32 @@ func TestLoopWriteThroughKeepsThePauseAfterWaitingForTheStore(t *testing.T) {
 		t.Fatal("Flush wrote nothing")
 	}
 }
+
+// A pass keeps one pace across the shards it visits: its work on every shard counts
+// towards its share (a pace begun afresh per shard gave a snapshot of many small
+// shards a few percent of a busy core).
+func TestPassCountsItsWorkAcrossShards(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	for i := range 64 {
+		e.Apply(ev(event.Like, fmt.Sprintf("v%d", i), t0))
+	}
+	pass := newPace()
+	visited, shards := 0, 0
+	for _, sh := range e.shards {
+		list := sh.profileList(nil)
+		if len(list) == 0 {
+			continue
+		}
+		shards++
+		sh.inBatches(list, pass, func(*Profile) {
+			visited++
+			time.Sleep(time.Millisecond)
+		})
+	}
+	if shards < 2 || visited != 64 {
+		t.Fatalf("%d profiles over %d shards, want 64 over several", visited, shards)
+	}
+	if pass.work < 64*time.Millisecond {
+		t.Errorf("the pass counted %v of work over %d shards, want at least 64 ms", pass.work, shards)
+	}
+}
