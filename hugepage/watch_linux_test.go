@@ -358,3 +358,48 @@ func smapsOf(t *testing.T, addr uint64) (flags string, huge uint64) {
 	}
 	return flags, huge
 }
+
+// While passes find nothing to collapse, they read /proc/self/maps only every
+// maxQuiet passes and look at the regions they know in between: a new mapping waits
+// for the next read, and is collapsed then.
+func TestQuietPassesReadTheMapsLessOften(t *testing.T) {
+	needTHP(t)
+	w, err := Start(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	for range 50 {
+		if w.quiet > 0 {
+			break
+		}
+		w.pass()
+	}
+	if w.quiet == 0 {
+		t.Fatalf("50 passes all found dense regions; stats %+v", w.Stats())
+	}
+	for w.quiet%maxQuiet == 0 { // the next pass is to look at the regions it knows
+		w.pass()
+	}
+	mem, err := unix.Mmap(-1, 0, 16<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(mem)
+	for i := 0; i < len(mem); i += pageSize {
+		mem[i] = 1
+	}
+	start := uint64(uintptr(unsafe.Pointer(&mem[0])))
+	first := (start + hugeSize - 1) &^ (hugeSize - 1)
+	w.pass()
+	if w.regions[first] != nil {
+		t.Fatal("a quiet pass read the maps: it knows the new mapping's region")
+	}
+	for range maxQuiet {
+		if r := w.regions[first]; r != nil && r.huge {
+			return
+		}
+		w.pass()
+	}
+	t.Errorf("the new mapping's region at %#x was not collapsed within %d passes; stats %+v", first, maxQuiet, w.Stats())
+}
