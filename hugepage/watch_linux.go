@@ -206,8 +206,12 @@ func (w *Watcher) pass() {
 			}
 		}
 	} else {
+		// The regions it knows, from the last read of the maps: one may since have
+		// been unmapped and its addresses mapped anew as something else, so a dense
+		// one is not collapsed here but makes the next pass read the maps.
+		noBudget := 0
 		for a, r := range w.regions {
-			found = w.visit(a, r, now, false, &budget) || found
+			found = w.visit(a, r, now, false, &noBudget) || found
 		}
 	}
 	if found {
@@ -225,7 +229,7 @@ const maxQuiet = 16
 
 // visit looks at the region at a if it is due (or, at a recheck, huge), collapses it
 // if dense and the pass's budget allows, and reports whether it was dense and not yet
-// huge.
+// huge (with no budget left it stays due, for a later pass).
 func (w *Watcher) visit(a uint64, r *region, now uint64, recheck bool, budget *int) (found bool) {
 	if r.huge && !recheck || r.due > now {
 		return false

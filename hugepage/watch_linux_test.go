@@ -403,3 +403,44 @@ func TestQuietPassesReadTheMapsLessOften(t *testing.T) {
 	}
 	t.Errorf("the new mapping's region at %#x was not collapsed within %d passes; stats %+v", first, maxQuiet, w.Stats())
 }
+
+// A quiet pass, which does not read the maps, collapses nothing: a region it knows may
+// since have been mapped anew as something else. A region it finds dense makes the
+// next pass read the maps, and that pass collapses it.
+func TestQuietPassesLeaveTheCollapsingToAFullOne(t *testing.T) {
+	needMadviseMode(t)
+	w, err := Start(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	mem, err := unix.Mmap(-1, 0, 8<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(mem)
+	start := uint64(uintptr(unsafe.Pointer(&mem[0])))
+	first := (start + hugeSize - 1) &^ (hugeSize - 1)
+	off := first - start
+	mem[off] = 1                                  // one page: sparse
+	for w.regions[first] == nil || w.quiet == 0 { // a full pass has seen it sparse, and passes are quiet
+		w.pass()
+		if w.Stats().Passes > 200 {
+			t.Fatalf("no quiet full pass saw the region; stats %+v", w.Stats())
+		}
+	}
+	for i := off; i < off+hugeSize; i += pageSize {
+		mem[i] = 1 // now dense
+	}
+	for range 3 * maxWait {
+		full := w.quiet%maxQuiet == 0 || (w.passNo()+1)%recheckEvery == 0
+		w.pass()
+		if w.regions[first].huge {
+			if !full {
+				t.Fatal("a quiet pass collapsed a region")
+			}
+			return
+		}
+	}
+	t.Errorf("the region at %#x was not collapsed; stats %+v", first, w.Stats())
+}
