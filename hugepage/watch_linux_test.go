@@ -381,16 +381,10 @@ func TestQuietPassesReadTheMapsLessOften(t *testing.T) {
 	for w.quiet%maxQuiet == 0 { // the next pass is to look at the regions it knows
 		w.pass()
 	}
-	mem, err := unix.Mmap(-1, 0, 16<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Munmap(mem)
+	mem, first := anonMapping(t, 16<<20)
 	for i := 0; i < len(mem); i += pageSize {
 		mem[i] = 1
 	}
-	start := uint64(uintptr(unsafe.Pointer(&mem[0])))
-	first := (start + hugeSize - 1) &^ (hugeSize - 1)
 	w.pass()
 	if w.regions[first] != nil {
 		t.Fatal("a quiet pass read the maps: it knows the new mapping's region")
@@ -414,14 +408,8 @@ func TestQuietPassesLeaveTheCollapsingToAFullOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	mem, err := unix.Mmap(-1, 0, 8<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Munmap(mem)
-	start := uint64(uintptr(unsafe.Pointer(&mem[0])))
-	first := (start + hugeSize - 1) &^ (hugeSize - 1)
-	off := first - start
+	mem, first := anonMapping(t, 8<<20)
+	off := first - uint64(uintptr(unsafe.Pointer(&mem[0])))
 	mem[off] = 1                                  // one page: sparse
 	for w.regions[first] == nil || w.quiet == 0 { // a full pass has seen it sparse, and passes are quiet
 		w.pass()
@@ -443,4 +431,18 @@ func TestQuietPassesLeaveTheCollapsingToAFullOne(t *testing.T) {
 		}
 	}
 	t.Errorf("the region at %#x was not collapsed; stats %+v", first, w.Stats())
+}
+
+// anonMapping maps n bytes of private anonymous memory of the test's own (the heap
+// might reuse regions the watcher has put off), unmapped when the test ends, and
+// returns them with the address of their first whole 2 MiB region.
+func anonMapping(t *testing.T, n int) (mem []byte, first uint64) {
+	t.Helper()
+	mem, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Munmap(mem) })
+	start := uint64(uintptr(unsafe.Pointer(&mem[0])))
+	return mem, (start + hugeSize - 1) &^ (hugeSize - 1)
 }
