@@ -384,10 +384,10 @@ func (e *Engine) flushLoop(ctx context.Context) {
 	for {
 		select {
 		case <-t.C:
-			if e.flushPause() <= 0 {
-				if err := e.flush(ctx, true); err != nil && ctx.Err() == nil {
-					e.log.Error("segment write-through failed; will retry", "err", err)
-				}
+			// flush does nothing while the pause lasts (another caller's write-through
+			// may have ended since the timer was set).
+			if err := e.flush(ctx, true); err != nil && ctx.Err() == nil {
+				e.log.Error("segment write-through failed; will retry", "err", err)
 			}
 		case <-e.flushed: // a write-through ended, this loop's or another caller's
 		case <-ctx.Done():
