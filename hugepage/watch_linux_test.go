@@ -47,11 +47,7 @@ func TestStartCollapsesTheHeap(t *testing.T) {
 	for i := range len(held) / pageSize {
 		held[i*pageSize] = 1 // fault every page in, as 4 KiB pages
 	}
-	w, err := Start(time.Hour) // the first pass runs before Start returns; the others here
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	w := startWatcher(t) // the first pass runs before Start returns; the others here
 	addr := uint64(uintptr(unsafe.Pointer(&held[0])))
 	if s := w.Stats(); s.Collapsed > perPass {
 		t.Errorf("the first pass collapsed %d regions, more than %d", s.Collapsed, perPass)
@@ -114,11 +110,7 @@ func TestReadOnlyPagesAreNotData(t *testing.T) {
 	for i := uint64(1); i < hugeSize/pageSize; i++ {
 		sum += int(buf[off+i*pageSize])
 	}
-	w, err := Start(time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	w := startWatcher(t)
 	if n, err := w.present(base); err != nil || n != 1 {
 		t.Fatalf("present = %d, %v (sum %d); want 1: read-only pages are the zero page", n, err, sum)
 	}
@@ -135,11 +127,7 @@ func TestSparseRegionsBackOff(t *testing.T) {
 	buf := make([]byte, 4<<20)
 	base, off := alignedRegion(t, buf)
 	buf[off] = 1
-	w, err := Start(time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	w := startWatcher(t)
 	if r := w.regions[base]; r == nil || r.waits != 1 {
 		t.Fatalf("after Start's pass: %+v, want the region looked at once", r)
 	}
@@ -183,11 +171,7 @@ func TestSparseRegionsWaitAndReturn(t *testing.T) {
 	}
 	drop()   // the runtime may have handed out memory it used before
 	touch(2) // half the pages
-	w, err := Start(time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	w := startWatcher(t)
 	if n, err := w.present(base); err != nil || n != 256 {
 		t.Fatalf("present = %d, %v; want 256 of 512", n, err)
 	}
@@ -226,11 +210,7 @@ func TestRecheckTakesEveryCollapsedRegion(t *testing.T) {
 			}
 		}
 	}
-	w, err := Start(time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	w := startWatcher(t)
 	allHuge := func() bool {
 		for a := range mine {
 			if r := w.regions[a]; r == nil || !r.huge {
@@ -364,11 +344,7 @@ func smapsOf(t *testing.T, addr uint64) (flags string, huge uint64) {
 // for the next read, and is collapsed then.
 func TestQuietPassesReadTheMapsLessOften(t *testing.T) {
 	needTHP(t)
-	w, err := Start(time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	w := startWatcher(t)
 	for range 50 {
 		if w.quiet > 0 {
 			break
@@ -409,11 +385,7 @@ func TestQuietPassesReadTheMapsLessOften(t *testing.T) {
 // next pass read the maps, and that pass collapses it.
 func TestQuietPassesLeaveTheCollapsingToAFullOne(t *testing.T) {
 	needMadviseMode(t)
-	w, err := Start(time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	w := startWatcher(t)
 	mem, first := anonMapping(t, 8<<20)
 	off := first - uint64(uintptr(unsafe.Pointer(&mem[0])))
 	mem[off] = 1                                  // one page: sparse
@@ -451,4 +423,16 @@ func anonMapping(t *testing.T, n int) (mem []byte, first uint64) {
 	t.Cleanup(func() { unix.Munmap(mem) })
 	start := uint64(uintptr(unsafe.Pointer(&mem[0])))
 	return mem, (start + hugeSize - 1) &^ (hugeSize - 1)
+}
+
+// startWatcher starts a watcher whose passes after the first run only when the test
+// calls pass, stopped when the test ends.
+func startWatcher(t *testing.T) *Watcher {
+	t.Helper()
+	w, err := Start(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return w
 }
