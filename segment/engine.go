@@ -63,7 +63,7 @@ type Engine struct {
 	afterLiveShard     func(shard int)
 	unstored           Batch // what a failed commit left, retried with the next one (under commitMu)
 	lastSnapshot       int   // profiles in the last write-through's snapshot (under commitMu)
-	lastFlush          atomic.Pointer[flushPace]
+	lastFlush          atomic.Pointer[flushTiming]
 	flushed            chan struct{} // holds a token once a write-through has ended
 	sweepMu            sync.Mutex
 	lastCompact        time.Time // of the last compaction (sweepMu)
@@ -397,9 +397,9 @@ func (e *Engine) flushLoop(ctx context.Context) {
 	}
 }
 
-// flushPace is when the last write-through ended and how long it took, from the
+// flushTiming is when the last write-through ended and how long it took, from the
 // moment it had the store to itself.
-type flushPace struct {
+type flushTiming struct {
 	end  time.Time
 	took time.Duration
 }

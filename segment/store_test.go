@@ -539,7 +539,7 @@ func TestLoopWriteThroughKeepsThePauseAfterWaitingForTheStore(t *testing.T) {
 	}
 	// As if another caller's write-through had just ended after 10 s, while the loop's
 	// waited for the store.
-	e.lastFlush.Store(&flushPace{end: time.Now(), took: 10 * time.Second})
+	e.lastFlush.Store(&flushTiming{end: time.Now(), took: 10 * time.Second})
 	if err := e.flush(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}

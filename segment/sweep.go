@@ -262,7 +262,7 @@ func (e *Engine) flush(ctx context.Context, fromLoop bool) error {
 	start := time.Now()
 	defer func() {
 		end := time.Now()
-		e.lastFlush.Store(&flushPace{end: end, took: end.Sub(start)})
+		e.lastFlush.Store(&flushTiming{end: end, took: end.Sub(start)})
 		select {
 		case e.flushed <- struct{}{}:
 		default:
