@@ -19,7 +19,7 @@ const SegmentFile = "segment.db"
 // closed.
 func (a *App) wireSegment(deps *gateway.Deps) error {
 	path := filepath.Join(a.cfg.Data, SegmentFile)
-	store, err := segment.OpenBolt(path, 2*time.Second)
+	store, err := segment.OpenJournal(path, 2*time.Second, int64(a.cfg.Segment.JournalMiB)<<20, a.log.With("part", "segment"))
 	if err != nil {
 		if errors.Is(err, segment.ErrLocked) {
 			return fmt.Errorf("%w (is another liveroom using --data %s?)", err, a.cfg.Data)

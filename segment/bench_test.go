@@ -2,6 +2,7 @@ package segment
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
@@ -98,16 +99,39 @@ func syntheticEngine(tb testing.TB, cfg Config, viewers, events int, start time.
 	return e, g
 }
 
-// BenchmarkWriteThrough writes changed profiles through to the bbolt store, per
-// profile: write-throughs of 10,000 changed profiles out of 100,000 (a busy live
-// room's changes between two), the snapshot's encoding and bbolt's transaction
-// together.
+// BenchmarkWriteThrough writes changed profiles through, per profile: write-throughs
+// of 10,000 changed profiles out of 100,000 (a busy live room's changes between two),
+// the snapshot's encoding and the store's commit together. It runs on the bbolt file
+// alone and on the journal in front of it, the journal's folds included (the last one
+// inside the timer). Run it on one core (taskset) so the background folds count in
+// the wall clock.
 func BenchmarkWriteThrough(b *testing.B) {
-	store, err := OpenBolt(filepath.Join(b.TempDir(), "segment.db"), time.Second)
-	if err != nil {
-		b.Fatal(err)
+	for _, name := range []string{"bolt", "journal"} {
+		b.Run(name, func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "segment.db")
+			var store Store
+			var fold func() error
+			if name == "bolt" {
+				s, err := OpenBolt(path, time.Second)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				store, fold = s, func() error { return nil }
+			} else {
+				s, err := OpenJournal(path, time.Second, JournalLimit, quiet)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				store, fold = s, func() error { return s.Fold(context.Background()) }
+			}
+			benchWriteThrough(b, store, fold)
+		})
 	}
-	defer store.Close()
+}
+
+func benchWriteThrough(b *testing.B, store Store, fold func() error) {
 	cfg := testConfig()
 	cfg.Shards = 64
 	cfg.FlushInterval = time.Minute // only the Flush calls below write
@@ -126,6 +150,9 @@ func BenchmarkWriteThrough(b *testing.B) {
 	if err := e.Flush(b.Context()); err != nil { // every profile once: the file's size
 		b.Fatal(err)
 	}
+	if err := fold(); err != nil {
+		b.Fatal(err)
+	}
 	order := rand.New(rand.NewPCG(1, 2)).Perm(len(g.Viewers))
 	const changed = 10_000
 	next := 0
@@ -140,5 +167,56 @@ func BenchmarkWriteThrough(b *testing.B) {
 		if err := e.Flush(b.Context()); err != nil {
 			b.Fatal(err)
 		}
+	}
+	if err := fold(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkFold folds a journal in which every one of 200,000 stored profiles changed
+// once, per profile; "commit" is the bbolt commit of the same batch alone, the part of
+// a fold that is bbolt's.
+func BenchmarkFold(b *testing.B) {
+	const n = 200_000
+	batch := &Batch{}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range n {
+		data := make([]byte, 380)
+		for j := range data {
+			data[j] = byte(rng.IntN(256))
+		}
+		batch.Profiles = append(batch.Profiles, Record{Key: fmt.Sprintf("viewer-%08d", rng.IntN(1<<30)+i), Data: data})
+	}
+	for _, name := range []string{"commit", "fold"} {
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				path := filepath.Join(b.TempDir(), "segment.db")
+				s, err := OpenJournal(path, time.Second, 1<<40, quiet)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := s.base.Commit(context.Background(), batch); err != nil { // the store before
+					b.Fatal(err)
+				}
+				if name == "fold" {
+					if err := s.Commit(context.Background(), batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StartTimer()
+				if name == "fold" {
+					err = s.Fold(context.Background())
+				} else {
+					err = s.base.Commit(context.Background(), batch)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				s.Close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/profile")
+		})
 	}
 }

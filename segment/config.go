@@ -32,6 +32,9 @@ type Config struct {
 	// FlushInterval is how often profiles changed by live events are written through
 	// to the store, in one batch. Imports are written before they are acknowledged.
 	FlushInterval time.Duration `yaml:"segment-flush"`
+	// JournalMiB is the size past which a journal file of write-throughs is folded into
+	// the store file (docs/operations.md).
+	JournalMiB int `yaml:"segment-journal-mib"`
 	// PresenceTimeout closes a watch or chat presence that saw no event for this long
 	// (a client that vanished without a leave); the time is counted up to its last event.
 	PresenceTimeout time.Duration `yaml:"presence-timeout"`
@@ -69,6 +72,7 @@ func DefaultConfig() Config {
 		Rates:            map[string]string{},
 		SweepInterval:    time.Minute,
 		FlushInterval:    time.Second,
+		JournalMiB:       JournalLimit >> 20,
 		PresenceTimeout:  2 * time.Hour,
 		Shards:           64,
 		ActivityDays:     30,
@@ -93,6 +97,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Currency, "currency", c.Currency, "base currency of spend figures (rates to it in currency-rates, YAML)")
 	fs.DurationVar(&c.SweepInterval, "segment-sweep", c.SweepInterval, "how often time-driven tags and RFM are recomputed")
 	fs.DurationVar(&c.FlushInterval, "segment-flush", c.FlushInterval, "how often live profile changes are written to the store")
+	fs.IntVar(&c.JournalMiB, "segment-journal-mib", c.JournalMiB, "size in MiB past which the write-through journal is folded into the store file")
 	fs.DurationVar(&c.PresenceTimeout, "presence-timeout", c.PresenceTimeout, "a watch or chat presence with no event for this long is closed")
 	fs.IntVar(&c.Shards, "segment-shards", c.Shards, "independently locked parts of the profile table")
 	fs.IntVar(&c.ActivityDays, "activity-days", c.ActivityDays, "window of the activity tag, days")
@@ -147,6 +152,7 @@ func (c *Config) Validate() error {
 		min, max int
 	}{
 		{"segment-shards", c.Shards, 1, 4096},
+		{"segment-journal-mib", c.JournalMiB, 1, 65536},
 		{"activity-days", c.ActivityDays, 1, 365},
 		{"high-sessions", c.HighSessions, 1, 1000},
 		{"high-interactions", c.HighInteractions, 0, 1_000_000},

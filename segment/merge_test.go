@@ -182,7 +182,7 @@ func TestMergeDuringALivesEndLeavesNoPresenceInIt(t *testing.T) {
 // is found by the lower-case one after a restart, and an opt-out reaches it.
 func TestEmailKeyIdsFromEverySource(t *testing.T) {
 	path := t.TempDir() + "/segment.db"
-	store := openBolt(t, path)
+	store := openStore(t, path)
 	clk := &clock{t: t0}
 	e := newEngine(t, store, clk)
 	e.Apply(ev(event.Like, "email:Ann@Shop.com", t0)) // the tap: a token's subject

@@ -19,7 +19,7 @@ func TestOpenSetFollowsOpenSpans(t *testing.T) {
 	for seed := range uint64(6) {
 		r := rand.New(rand.NewPCG(seed, 3))
 		path := filepath.Join(t.TempDir(), "segment.db")
-		store := openBolt(t, path)
+		store := openStore(t, path)
 		clk := &clock{t: t0}
 		e := newEngine(t, store, clk)
 		for step := range 1500 {

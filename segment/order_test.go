@@ -155,7 +155,7 @@ func TestOlderConsentAnswerDoesNotOverturnNewer(t *testing.T) {
 // another merges the two: each key has one owner, before and after a restart.
 func TestOrderLinkingTwoOwnersMergesThem(t *testing.T) {
 	path := t.TempDir() + "/segment.db"
-	store := openBolt(t, path)
+	store := openStore(t, path)
 	clk := &clock{t: t0}
 	e := newEngine(t, store, clk)
 	importJSON(t, e, `[
@@ -247,7 +247,7 @@ func TestEraseOfBuyerReranks(t *testing.T) {
 // is gone, nor prompt an agent about them.
 func TestRestartEndsPresences(t *testing.T) {
 	path := t.TempDir() + "/segment.db"
-	store := openBolt(t, path)
+	store := openStore(t, path)
 	clk := &clock{t: t0}
 	e := newEngine(t, store, clk)
 	e.Apply(ev(event.Join, "w", t0)) // in r1's chat, no live

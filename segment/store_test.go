@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,6 +26,16 @@ import (
 func openBolt(t *testing.T, path string) *BoltStore {
 	t.Helper()
 	s, err := OpenBolt(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// openStore opens the product's default store: the journal in front of bbolt.
+func openStore(t *testing.T, path string) *JournalStore {
+	t.Helper()
+	s, err := OpenJournal(path, time.Second, JournalLimit, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,12 +61,28 @@ func copyFile(t *testing.T, from, to string) {
 	out.Close()
 }
 
+// copyStore copies the store's files (the bbolt file and the journal's) as a crash
+// would leave them, to the store at path to.
+func copyStore(t *testing.T, from, to string) {
+	t.Helper()
+	copyFile(t, from, to)
+	journal, _ := filepath.Glob(from + journalSuffix + "*")
+	for _, j := range journal {
+		copyFile(t, j, to+strings.TrimPrefix(j, from))
+	}
+}
+
 // Both stores answer the same contract.
 func TestStores(t *testing.T) {
 	for name, open := range map[string]func(t *testing.T) Store{
 		"memory": func(t *testing.T) Store { return NewMemoryStore() },
 		"bolt": func(t *testing.T) Store {
 			s := openBolt(t, filepath.Join(t.TempDir(), "segment.db"))
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+		"journal": func(t *testing.T) Store {
+			s := openStore(t, filepath.Join(t.TempDir(), "segment.db"))
 			t.Cleanup(func() { s.Close() })
 			return s
 		},
@@ -93,7 +120,7 @@ func TestStores(t *testing.T) {
 func TestRestartKeepsEverythingAcknowledged(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "segment.db")
-	store := openBolt(t, path)
+	store := openStore(t, path)
 	clk := &clock{t: t0}
 	e := newEngine(t, store, clk)
 	body := "[" + orderJSON("e1", "v", 3, "19.99", "shoes") + `,{"id":"c1","type":"consent","viewer":"v","at":"2026-06-14T10:00:00Z","messages":false}]`
@@ -101,11 +128,11 @@ func TestRestartKeepsEverythingAcknowledged(t *testing.T) {
 	for _, x := range session("v", "L1", t0.Add(-time.Hour), 10*time.Minute, 1) {
 		e.Apply(x) // live events: written through by the flusher, not acknowledged
 	}
-	// "Crash" right after the import was answered: copy the file as it is on disk.
+	// "Crash" right after the import was answered: copy the files as they are on disk.
 	crashed := filepath.Join(dir, "crashed.db")
-	copyFile(t, path, crashed)
+	copyStore(t, path, crashed)
 
-	s2 := openBolt(t, crashed)
+	s2 := openStore(t, crashed)
 	e2 := newEngine(t, s2, clk)
 	v := viewer(t, e2, "v")
 	if v.Orders != 1 || v.Spend.String() != "19.99" || v.Consent == nil || *v.Consent || v.Tags[DimLifecycle] != FirstPurchase {
@@ -129,7 +156,7 @@ func TestRestartKeepsEverythingAcknowledged(t *testing.T) {
 func TestEraseReallyErases(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "segment.db")
-	store := openBolt(t, path)
+	store := openStore(t, path)
 	e := newEngine(t, store, &clock{t: t0})
 	importJSON(t, e, `[{"id":"secret-event","type":"order","viewer":"zed-viewer","at":"2026-06-01T10:00:00Z","order_id":"zed-order","total":"9","customer":{"email":"zed@example.com"}},
 	 {"id":"other","type":"watch","viewer":"keep","at":"2026-06-01T10:00:00Z","seconds":5}]`)
@@ -184,10 +211,13 @@ func TestEraseReallyErases(t *testing.T) {
 	if found == 0 {
 		t.Error("the other viewer was erased too")
 	}
-	// Not even in free pages of the file.
-	raw, _ := os.ReadFile(path)
-	if n := bytes.Count(raw, []byte("zed")); n > 0 {
-		t.Errorf("the file's bytes still mention the viewer %d times", n)
+	// Not even in free pages of the file, nor in the journal's files.
+	files, _ := os.ReadDir(dir)
+	for _, f := range files {
+		raw, _ := os.ReadFile(filepath.Join(dir, f.Name()))
+		if n := bytes.Count(raw, []byte("zed")); n > 0 {
+			t.Errorf("%s still mentions the viewer %d times", f.Name(), n)
+		}
 	}
 }
 
@@ -256,7 +286,7 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 // A write-through larger than one transaction part is committed in parts, all of it.
 func TestFlushInPartsKeepsEveryProfile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "segment.db")
-	store := openBolt(t, path)
+	store := openStore(t, path)
 	clk := &clock{t: t0}
 	cfg := testConfig()
 	cfg.FlushInterval = time.Minute // only the Flush below writes
@@ -275,7 +305,7 @@ func TestFlushInPartsKeepsEveryProfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	store.Close()
-	store = openBolt(t, path)
+	store = openStore(t, path)
 	defer store.Close()
 	again := newEngine(t, store, clk)
 	defer again.Close(context.Background())
@@ -397,7 +427,7 @@ func TestWriteThroughLetsEventsInBetweenItsBatches(t *testing.T) {
 // of their own each.
 func TestLoadSharesRecentRooms(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "segment.db")
-	store := openBolt(t, path)
+	store := openStore(t, path)
 	clk := &clock{t: t0}
 	e := newEngine(t, store, clk)
 	for i, typ := range []event.Type{event.Join, event.Like, event.Like, event.Leave} {
@@ -425,13 +455,13 @@ func TestLoadSharesRecentRooms(t *testing.T) {
 
 // restart stops e cleanly, closes its store at path, and returns a new engine on the
 // store reopened (closed when the test ends), and that store.
-func restart(t *testing.T, e *Engine, store *BoltStore, path string, clk *clock) (*Engine, *BoltStore) {
+func restart(t *testing.T, e *Engine, store io.Closer, path string, clk *clock) (*Engine, *JournalStore) {
 	t.Helper()
 	if err := e.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	store.Close()
-	s := openBolt(t, path)
+	s := openStore(t, path)
 	t.Cleanup(func() { s.Close() })
 	return newEngine(t, s, clk), s
 }

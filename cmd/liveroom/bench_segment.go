@@ -44,17 +44,18 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 	history := fs.Int("history", -1, "live traffic: events of the past applied before the measured ones (default: 3 per viewer)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured events to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile, taken after the run, to this file")
+	journalMiB := fs.Int("journal-mib", segment.DefaultConfig().JournalMiB, "size in MiB past which the write-through journal is folded into the store file, as --segment-journal-mib")
 	hugePages := fs.Bool("huge-pages", true, "collapse the heap into transparent huge pages, as the server does by default (docs/operations.md)")
 	if code := parseFlags(fs, args, stdout, "Usage: liveroom bench segment [--events N] [--viewers V] [--data DIR] [--rate R]\n"+
 		"                             [--traffic history|live [--present P] [--rooms R] [--history H]]\n\n"); code >= 0 {
 		return code
 	}
-	if *events < 1 || *viewers < 1 {
-		fmt.Fprintln(stderr, "liveroom bench segment: --events and --viewers must be positive")
+	if *events < 1 || *viewers < 1 || *journalMiB < 1 {
+		fmt.Fprintln(stderr, "liveroom bench segment: --events, --viewers and --journal-mib must be positive")
 		return 2
 	}
 	run := segmentRun{events: *events, viewers: *viewers, rate: *rate, shards: *shards, cpuProfile: *cpuProfile, memProfile: *memProfile,
-		hugePages: *hugePages}
+		hugePages: *hugePages, journalMiB: *journalMiB}
 	set := map[string]bool{} // the flags given, not defaulted
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch *traffic {
@@ -117,6 +118,7 @@ type segmentRun struct {
 	events, viewers, rate, shards int
 	cpuProfile, memProfile        string
 	hugePages                     bool
+	journalMiB                    int
 	// Live traffic (present > 0): history events first, not measured.
 	present, rooms, history int
 }
@@ -135,7 +137,7 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 			huge, hugeNote = w, "on"
 		}
 	}
-	store, err := segment.OpenBolt(filepath.Join(dir, "segment.db"), time.Second)
+	store, err := segment.OpenJournal(filepath.Join(dir, "segment.db"), time.Second, int64(r.journalMiB)<<20, nil)
 	if err != nil {
 		return err
 	}
@@ -203,6 +205,9 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 		if err := eng.Flush(context.Background()); err != nil {
 			return err
 		}
+		if err := store.Fold(context.Background()); err != nil {
+			return err
+		}
 		runtime.GC() // the measured part starts from the heap the history left, not its garbage
 		fmt.Fprintf(out, "history:             %d events, %d profiles, in %s (not measured)\n", r.history, eng.Count(), time.Since(histStart).Round(time.Millisecond))
 		gen.Live(r.present, r.rooms)
@@ -262,6 +267,14 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 		return err
 	}
 	flush, flushCPU := time.Since(flushStart), procCPU(pid)-flushCPUStart
+	// Folding the journal into the bbolt file happens in the background, when a journal
+	// file is full; what the run left in the journal is folded now and counted, though a
+	// node would fold it later, with more changes of the same profiles in it.
+	foldStart, foldCPUStart := time.Now(), procCPU(pid)
+	if err := store.Fold(context.Background()); err != nil {
+		return err
+	}
+	fold, foldCPU := time.Since(foldStart), procCPU(pid)-foldCPUStart
 	// A node's sweep compacts the profiles' lists every half hour; this run is shorter.
 	compactStart := time.Now()
 	eng.Compact()
@@ -300,11 +313,12 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 		engine := cpu - genCPU
 		fmt.Fprintf(out, "engine cpu:          %.2f s, %.2f µs per event, %.0f events/s per core (the process less the generator's thread, %.3f s)\n",
 			engine, engine*1e6/float64(events), float64(events)/engine, genCPU)
-		// The write-throughs during the run are in the figure above; what the run
-		// changed since the last of them is written after it. A node writes it too.
-		durable := engine + flushCPU
-		fmt.Fprintf(out, "  and written through: %.2f s, %.2f µs per event, %.0f events/s per core (with the last write-through's %.2f s, after the run)\n",
-			durable, durable*1e6/float64(events), float64(events)/durable, flushCPU)
+		// The write-throughs and folds during the run are in the figure above; what the
+		// run changed since the last of them is written and folded after it. A node
+		// does that work too.
+		durable := engine + flushCPU + foldCPU
+		fmt.Fprintf(out, "  and written through: %.2f s, %.2f µs per event, %.0f events/s per core (with the last write-through's %.2f s and the journal's fold's %.2f s, after the run)\n",
+			durable, durable*1e6/float64(events), float64(events)/durable, flushCPU, foldCPU)
 	}
 	fmt.Fprintf(out, "applied:             %d of the %d events changed a profile\n", eng.Applied()-appliedBefore, events)
 	slices.Sort(delays)
@@ -335,7 +349,7 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 		fmt.Fprintf(out, "; %d collapse requests granted (a recheck every 10 s asks again for each huge region), %d refused", st.Collapsed, st.Failed)
 	}
 	fmt.Fprintln(out)
-	fmt.Fprintf(out, "final write-through: %s\n", flush.Round(time.Millisecond))
+	fmt.Fprintf(out, "final write-through: %s, then the journal's fold into the store file %s\n", flush.Round(time.Millisecond), fold.Round(time.Millisecond))
 	fmt.Fprintf(out, "compaction:          %s, after the run and before the memory figures (a node's sweep compacts every half hour)\n", compact.Round(time.Millisecond))
 	if st, err := os.Stat(filepath.Join(dir, "segment.db")); err == nil {
 		fmt.Fprintf(out, "store file:          %.1f MiB\n", float64(st.Size())/(1<<20))

@@ -145,7 +145,8 @@ func directEngine(cfgFile, data string, stderr io.Writer) (*segment.Engine, func
 		fmt.Fprintln(stderr, "liveroom import:", err)
 		return nil, nil, 1
 	}
-	store, err := segment.OpenBolt(filepath.Join(cfg.Data, app.SegmentFile), time.Second)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	store, err := segment.OpenJournal(filepath.Join(cfg.Data, app.SegmentFile), time.Second, int64(cfg.Segment.JournalMiB)<<20, log)
 	if errors.Is(err, segment.ErrLocked) {
 		fmt.Fprintf(stderr, "liveroom import: a running server holds %s; import through it with --url and --token\n", cfg.Data)
 		return nil, nil, 1
@@ -154,7 +155,7 @@ func directEngine(cfgFile, data string, stderr io.Writer) (*segment.Engine, func
 		fmt.Fprintln(stderr, "liveroom import:", err)
 		return nil, nil, 1
 	}
-	eng, err := segment.New(cfg.Segment, segment.Deps{Store: store, Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	eng, err := segment.New(cfg.Segment, segment.Deps{Store: store, Log: log})
 	if err != nil {
 		store.Close()
 		fmt.Fprintln(stderr, "liveroom import:", err)

@@ -1,0 +1,402 @@
+package segment
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// stored reads every profile and product the store holds, by key.
+func stored(t *testing.T, s Store) (profiles, products map[string]string) {
+	t.Helper()
+	profiles, products = map[string]string{}, map[string]string{}
+	err := s.Load(context.Background(),
+		func(k string, v []byte) error { profiles[k] = string(v); return nil },
+		func(k string, v []byte) error { products[k] = string(v); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return profiles, products
+}
+
+func commit(t *testing.T, s Store, b *Batch) {
+	t.Helper()
+	if err := s.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func profiles(kv ...string) []Record {
+	var rs []Record
+	for i := 0; i < len(kv); i += 2 {
+		rs = append(rs, Record{Key: kv[i], Data: []byte(kv[i+1])})
+	}
+	return rs
+}
+
+func journalFiles(t *testing.T, path string) []string {
+	t.Helper()
+	files, err := filepath.Glob(path + journalSuffix + "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// logged collects what the store logs.
+type logged struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logged) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logged) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// The batches in a journal that a crash left are all there at the next open, in
+// order, deletions and products included; a torn last batch is dropped, and said so.
+func TestJournalKeepsWhatACrashLeft(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "segment.db")
+	s := openStore(t, path)
+	defer s.Close()
+	b := &Batch{Profiles: profiles("v1", "one", "v2", "two")}
+	b.own(KindOrder, Record{Key: "o1", Owner: "v1", Data: []byte("order one")})
+	commit(t, s, b)
+	commit(t, s, &Batch{Profiles: profiles("v1", "one again", "v3", "three"), DeletedProfiles: []string{"v2"},
+		Products: profiles("sku", "a product")})
+	commit(t, s, &Batch{DeletedProfiles: []string{"v3"}, Profiles: profiles("v3", "three again")}) // deleted, then written: kept
+
+	crashed := filepath.Join(dir, "crashed.db")
+	copyStore(t, path, crashed)
+	// A batch the crash cut short: its records are there, its commit record is not.
+	journal := journalFiles(t, crashed)
+	if len(journal) != 1 {
+		t.Fatalf("journal files %v", journal)
+	}
+	f, err := os.OpenFile(journal[0], os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	torn := &journalFile{f: f, w: bufioWriter(f)}
+	torn.record(torn.payload(opProfile).str("v1").bytes([]byte("never acknowledged")))
+	torn.record(torn.payload(opDeleted).str("v3"))
+	if err := torn.sync(); err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte{9, 0, 0}) // and half a header
+	f.Close()
+
+	var log logged
+	s2, err := OpenJournal(crashed, time.Second, JournalLimit, slog.New(slog.NewTextHandler(&log, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, products := stored(t, s2)
+	want := map[string]string{"v1": "one again", "v3": "three again"}
+	if !maps.Equal(got, want) || products["sku"] != "a product" {
+		t.Errorf("after the crash: profiles %v, products %v; want %v", got, products, want)
+	}
+	if seen, _ := s2.Seen(context.Background(), KindOrder, []string{"o1"}); !seen["o1"] {
+		t.Error("the order's id is not seen after the crash")
+	}
+	if !strings.Contains(log.String(), "dropped what follows the last whole batch") {
+		t.Errorf("the torn batch was dropped without a word: %s", log.String())
+	}
+	// Opening folded the old journal into the bbolt file and started a new one.
+	if files := journalFiles(t, crashed); len(files) != 1 || files[0] == journal[0] {
+		t.Errorf("journal files after open: %v (before: %v)", files, journal)
+	}
+}
+
+// A fold that crashed after its commit and before removing its file is folded again
+// at the next open, before the file written since, and changes nothing.
+func TestJournalFoldedTwiceIsFoldedOnce(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "segment.db")
+	s := openStore(t, path)
+	defer s.Close()
+	commit(t, s, &Batch{Profiles: profiles("x", "1", "y", "1", "z", "1")})
+	commit(t, s, &Batch{DeletedProfiles: []string{"y"}, Products: profiles("p", "1")})
+	first := journalFiles(t, path)[0]
+	kept := filepath.Join(dir, "first-journal")
+	copyFile(t, first, kept)
+	if err := s.Fold(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if fileExists(first) {
+		t.Fatal("the folded file is still there")
+	}
+	commit(t, s, &Batch{Profiles: profiles("x", "2"), DeletedProfiles: []string{"z"}, Products: profiles("p", "2")})
+	// The crash: the bbolt file with the first file folded in, the first file not yet
+	// removed, and the one written since.
+	crashed := filepath.Join(dir, "crashed.db")
+	copyStore(t, path, crashed)
+	copyFile(t, kept, crashed+strings.TrimPrefix(first, path))
+	s2 := openStore(t, crashed)
+	defer s2.Close()
+	got, products := stored(t, s2)
+	if want := map[string]string{"x": "2"}; !maps.Equal(got, want) || products["p"] != "2" {
+		t.Errorf("profiles %v, products %v; want %v and p=2", got, products, want)
+	}
+}
+
+// waitFolded waits until the background folder has folded every sealed journal file
+// of the store at path: only the open one is left.
+func waitFolded(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(journalFiles(t, path)) > 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if files := journalFiles(t, path); len(files) != 1 {
+		t.Fatalf("journal files never folded: %v", files)
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// Past its limit a journal file is sealed and folded in the background; Seen and Held
+// find the records whether they are still in the journal or already folded.
+func TestJournalFoldsPastItsLimit(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "segment.db")
+	s, err := OpenJournal(path, time.Second, 256, quiet) // every commit or two seals
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for i := range 200 {
+		id := fmt.Sprint("v", i%37)
+		want[id] = fmt.Sprint("version ", i)
+		b := &Batch{Profiles: profiles(id, want[id])}
+		b.own(KindEvent, Record{Key: fmt.Sprint("e", i), Owner: id, Data: []byte(fmt.Sprint("event ", i))})
+		commit(t, s, b)
+		if seen, _ := s.Seen(context.Background(), KindEvent, []string{fmt.Sprint("e", i)}); !seen[fmt.Sprint("e", i)] {
+			t.Fatalf("event %d not seen right after its commit", i)
+		}
+	}
+	held, err := s.Held(context.Background(), []string{"v0"})
+	if err != nil || len(held[KindEvent]) != 6 { // v0 owns e0, e37, … e185
+		t.Fatalf("held %v, %v", held, err)
+	}
+	waitFolded(t, path) // the folder catches up
+	defer s.Close()
+	if got, _ := stored(t, s); !maps.Equal(got, want) {
+		t.Errorf("stored %v, want %v", got, want)
+	}
+}
+
+// A Commit that fails to write says so, and the next goes to a new file: a crash
+// then keeps the batches before and after.
+func TestJournalWriteFailureLeavesLaterCommitsWhole(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "segment.db")
+	s := openStore(t, path)
+	defer s.Close()
+	commit(t, s, &Batch{Profiles: profiles("a", "1")})
+	s.open().f.Close() // the disk goes away under the open file
+	if err := s.Commit(context.Background(), &Batch{Profiles: profiles("b", "1")}); err == nil {
+		t.Fatal("a commit to a closed file succeeded")
+	}
+	commit(t, s, &Batch{Profiles: profiles("c", "1")})
+	// Copied while the folder folds the file the failure sealed, the bbolt file and the
+	// journal's could be of different moments, which no crash leaves.
+	waitFolded(t, path)
+	crashed := filepath.Join(dir, "crashed.db")
+	copyStore(t, path, crashed)
+	s2 := openStore(t, crashed)
+	defer s2.Close()
+	got, _ := stored(t, s2)
+	if want := map[string]string{"a": "1", "c": "1"}; !maps.Equal(got, want) {
+		t.Errorf("after the crash %v, want %v", got, want)
+	}
+}
+
+// A clean close folds the journal and leaves no journal file; nothing is written
+// through a closed store.
+func TestJournalClosed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "segment.db")
+	s := openStore(t, path)
+	commit(t, s, &Batch{Profiles: profiles("a", "1")})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second close: %v", err)
+	}
+	base := openBolt(t, path)
+	got, _ := stored(t, base)
+	base.Close()
+	if want := map[string]string{"a": "1"}; !maps.Equal(got, want) {
+		t.Errorf("the bbolt file alone after a clean close: %v, want %v", got, want)
+	}
+	if err := s.Commit(context.Background(), &Batch{Profiles: profiles("a", "1")}); err == nil {
+		t.Error("commit after close succeeded")
+	}
+	if err := s.Erase(context.Background(), []string{"a"}); err == nil {
+		t.Error("erase after close succeeded")
+	}
+	if files := journalFiles(t, path); len(files) != 0 {
+		t.Errorf("journal files after a clean close: %v", files)
+	}
+}
+
+// encodeJournal writes batches as a journal file's bytes.
+func encodeJournal(t testing.TB, batches ...*Batch) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	buf.WriteString(journalMagic)
+	j := &journalFile{w: bufioWriter(&buf)}
+	for _, b := range batches {
+		j.append(b)
+	}
+	j.w.Flush()
+	return buf.Bytes()
+}
+
+func readAll(data []byte) ([]*Batch, int, error) {
+	var out []*Batch
+	good, err := readJournal(data, func(b *Batch) {
+		c := *b
+		out = append(out, &c)
+	})
+	return out, good, err
+}
+
+func TestJournalRejectsWhatItDidNotWrite(t *testing.T) {
+	b := &Batch{Profiles: profiles("v", "data")}
+	good := encodeJournal(t, b)
+	for name, data := range map[string][]byte{
+		"another file":   append([]byte("SQLite format 3\x00"), good...),
+		"flipped byte":   flip(good, len(good)-3),
+		"huge length":    slices.Concat(good, []byte{0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0}),
+		"unknown op":     slices.Concat(good, recordBytes(t, payload{99})),
+		"wrong count":    slices.Concat(good, recordBytes(t, payload{opCommit}.uint(3))),
+		"field too long": slices.Concat(good, recordBytes(t, payload{opDeleted}.uint(50))),
+		"left over":      slices.Concat(good, recordBytes(t, payload{opDeleted}.str("x").str("y"))),
+	} {
+		t.Run(name, func(t *testing.T) {
+			batches, at, err := readAll(data)
+			if err == nil {
+				t.Fatal("read without an error")
+			}
+			if name == "another file" {
+				if len(batches) != 0 || at != 0 {
+					t.Errorf("took %d batches up to %d from another file", len(batches), at)
+				}
+				return
+			}
+			if len(batches) > 1 || at > len(good) {
+				t.Errorf("%d batches up to %d; the good part ends at %d", len(batches), at, len(good))
+			}
+		})
+	}
+}
+
+func flip(data []byte, i int) []byte {
+	c := bytes.Clone(data)
+	c[i] ^= 0x40
+	return c
+}
+
+// recordBytes is one record as the journal writes it.
+func recordBytes(t testing.TB, p payload) []byte {
+	var buf bytes.Buffer
+	j := &journalFile{w: bufioWriter(&buf)}
+	j.record(p)
+	j.w.Flush()
+	return buf.Bytes()
+}
+
+// The journal's reader takes any bytes: whatever it returns is whole batches, which
+// written again read back the same.
+func FuzzJournal(f *testing.F) {
+	b := &Batch{Profiles: profiles("v1", "one", "v2", ""), DeletedProfiles: []string{"v3"}, Products: profiles("sku", "p")}
+	b.own(KindEvent, Record{Key: "e1", Owner: "v1", Data: []byte(`{"id":"e1"}`)})
+	good := encodeJournal(f, b, &Batch{Profiles: profiles("v1", "two")})
+	f.Add(good)
+	f.Add(good[:len(good)-5])
+	f.Add([]byte(journalMagic))
+	f.Add(flip(good, 40))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		batches, at, err := readAll(data)
+		if at > len(data) || (err == nil && at != len(data)) {
+			t.Fatalf("good up to %d of %d, err %v", at, len(data), err)
+		}
+		again, _, err := readAll(encodeJournal(t, batches...))
+		if err != nil || len(again) != len(batches) {
+			t.Fatalf("written again: %d batches of %d, %v", len(again), len(batches), err)
+		}
+		for i := range batches {
+			if !sameBatch(batches[i], again[i]) {
+				t.Fatalf("batch %d: %+v read back as %+v", i, batches[i], again[i])
+			}
+		}
+	})
+}
+
+func sameBatch(a, b *Batch) bool {
+	eq := func(x, y []Record) bool {
+		return slices.EqualFunc(x, y, func(r, s Record) bool {
+			return r.Key == s.Key && r.Owner == s.Owner && bytes.Equal(r.Data, s.Data)
+		})
+	}
+	if !eq(a.Profiles, b.Profiles) || !eq(a.Products, b.Products) || !slices.Equal(a.DeletedProfiles, b.DeletedProfiles) || len(a.Owned) != len(b.Owned) {
+		return false
+	}
+	for k, rs := range a.Owned {
+		if !eq(rs, b.Owned[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// A file by a journal's name that is not one is left alone, and the store does not
+// open; one cut short while it was being made (before anything was in it) is removed.
+func TestJournalOpenChecksWhatItFolds(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "segment.db")
+	foreign := path + journalSuffix + "7"
+	os.WriteFile(foreign, []byte("somebody else's notes"), 0o600)
+	if s, err := OpenJournal(path, time.Second, JournalLimit, quiet); err == nil {
+		s.Close()
+		t.Fatal("opened with a foreign file among the journal's")
+	} else if !strings.Contains(err.Error(), foreign) {
+		t.Errorf("the error does not name the file: %v", err)
+	}
+	if !fileExists(foreign) {
+		t.Fatal("the foreign file was removed")
+	}
+	os.WriteFile(foreign, []byte(journalMagic[:9]), 0o600)
+	s := openStore(t, path)
+	defer s.Close()
+	if fileExists(foreign) {
+		t.Error("the journal file cut short at its first line is still there")
+	}
+	if files := journalFiles(t, path); len(files) != 1 || !strings.HasSuffix(files[0], journalSuffix+"8") {
+		t.Errorf("journal files %v, want the next one after 7", files)
+	}
+}
