@@ -61,6 +61,13 @@ func OpenBolt(path string, wait time.Duration) (*BoltStore, error) {
 // Close closes the file.
 func (s *BoltStore) Close() error { return s.f.Close() }
 
+// size is how much of the file holds data, free pages included.
+func (s *BoltStore) size() int64 {
+	var n int64
+	s.f.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+	return n
+}
+
 // Load implements Store.
 func (s *BoltStore) Load(ctx context.Context, profile, product func(string, []byte) error) error {
 	return s.f.View(func(tx *bolt.Tx) error {

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,6 +37,12 @@ type JournalStore struct {
 	path  string // the bbolt file; journal files are path.journal.SEQ beside it
 	limit int64
 	log   *slog.Logger
+	// baseSize is the bbolt file's data after the last fold (the file is larger: bbolt
+	// grows it in steps). A journal file is sealed
+	// past the limit or half of it, whichever is more: folding rewrites the pages of
+	// every profile in it, so a large store is folded less often, each profile over
+	// more of its changes.
+	baseSize atomic.Int64
 
 	write  sync.Mutex // one writer: Commit, Erase, Load and Close
 	seq    uint64     // the last journal file opened (under write)
@@ -52,7 +59,8 @@ type JournalStore struct {
 
 var _ Store = (*JournalStore)(nil)
 
-// JournalLimit is the default size past which a journal file is sealed and folded.
+// JournalLimit is the default size past which a journal file is sealed and folded
+// (or half the bbolt file's, if that is more).
 const JournalLimit = 128 << 20
 
 // journalSuffix names the journal files beside the bbolt file.
@@ -73,6 +81,7 @@ func OpenJournal(path string, wait time.Duration, limit int64, log *slog.Logger)
 	s := &JournalStore{base: base, path: path, limit: max(limit, 1), log: log,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	last, err := s.foldLeftovers()
+	s.baseSize.Store(base.size())
 	if err == nil {
 		err = s.openFile(last + 1)
 	}
@@ -241,7 +250,7 @@ func (s *JournalStore) Commit(ctx context.Context, b *Batch) error {
 	s.mu.Lock()
 	j.remember(b)
 	s.mu.Unlock()
-	if j.size >= s.limit {
+	if j.size >= max(s.limit, s.baseSize.Load()/2) {
 		if err := s.seal(); err != nil {
 			// The batch is durable; the next Commit tries to open a file again.
 			s.log.Error("segment journal: opening the next file", "err", err)
@@ -341,8 +350,8 @@ func (s *JournalStore) foldAll(ctx context.Context) error {
 	return err
 }
 
-// foldFiles commits the batches of journal files, oldest first, to the bbolt file as
-// one batch, then removes the files.
+// foldFiles commits the batches of journal files, oldest first, to the bbolt file,
+// then removes the files.
 func (s *JournalStore) foldFiles(ctx context.Context, paths []string) error {
 	start := time.Now()
 	var f folding
@@ -367,8 +376,10 @@ func (s *JournalStore) foldFiles(ctx context.Context, paths []string) error {
 				"at", good, "bytes", len(data)-good, "reason", err)
 		}
 	}
+	// In parts, as the write-through was: a fold is folded again whole after a crash,
+	// so it need not be one transaction. A profile is in a part or deleted, not both.
 	b := f.batch()
-	if err := s.base.Commit(ctx, b); err != nil {
+	if err := inParts(ctx, b, s.base.Commit); err != nil {
 		return fmt.Errorf("segment journal: folding %s: %w", strings.Join(paths, ", "), err)
 	}
 	for _, path := range paths {
@@ -376,6 +387,7 @@ func (s *JournalStore) foldFiles(ctx context.Context, paths []string) error {
 			return fmt.Errorf("segment journal: %w", err)
 		}
 	}
+	s.baseSize.Store(s.base.size())
 	s.log.Info("segment journal folded", "files", len(paths), "bytes", size,
 		"batches", f.batches, "profiles", len(b.Profiles), "took", time.Since(start).Round(time.Millisecond))
 	return nil

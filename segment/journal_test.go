@@ -177,19 +177,23 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
-// Past its limit a journal file is sealed and folded in the background; Seen and Held
-// find the records whether they are still in the journal or already folded.
+// Past its limit, or half the bbolt file's size if that is more, a journal file is
+// sealed and folded in the background; Seen and Held find the records whether they
+// are still in the journal or already folded.
 func TestJournalFoldsPastItsLimit(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "segment.db")
-	s, err := OpenJournal(path, time.Second, 256, quiet) // every commit or two seals
+	var log logged
+	s, err := OpenJournal(path, time.Second, 256, slog.New(slog.NewTextHandler(&log, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{}
+	var written int64
 	for i := range 200 {
 		id := fmt.Sprint("v", i%37)
-		want[id] = fmt.Sprint("version ", i)
+		want[id] = fmt.Sprint("version ", i, strings.Repeat(".", 2000))
+		written += int64(len(want[id]))
 		b := &Batch{Profiles: profiles(id, want[id])}
 		b.own(KindEvent, Record{Key: fmt.Sprint("e", i), Owner: id, Data: []byte(fmt.Sprint("event ", i))})
 		commit(t, s, b)
@@ -203,6 +207,9 @@ func TestJournalFoldsPastItsLimit(t *testing.T) {
 	}
 	waitFolded(t, path) // the folder catches up
 	defer s.Close()
+	if folds := strings.Count(log.String(), "segment journal folded"); folds < 2 {
+		t.Errorf("%d folds of %d bytes written", folds, written)
+	}
 	if got, _ := stored(t, s); !maps.Equal(got, want) {
 		t.Errorf("stored %v, want %v", got, want)
 	}
@@ -398,5 +405,35 @@ func TestJournalOpenChecksWhatItFolds(t *testing.T) {
 	}
 	if files := journalFiles(t, path); len(files) != 1 || !strings.HasSuffix(files[0], journalSuffix+"8") {
 		t.Errorf("journal files %v, want the next one after 7", files)
+	}
+}
+
+// A journal file is sealed past the limit only once it is also past half the bbolt
+// file's data: a fold rewrites the pages of every profile in it, so a large store is
+// folded less often, each profile over more of its changes.
+func TestJournalSealsPastHalfTheStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "segment.db")
+	s, err := OpenJournal(path, time.Second, 1024, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	half := s.base.size() / 2
+	if half <= 4096 {
+		t.Fatalf("the empty bbolt file holds %d bytes; the test needs more than twice 4 KiB", 2*half)
+	}
+	first := s.seq
+	for i := 0; ; i++ {
+		before := s.open().size
+		commit(t, s, &Batch{Profiles: profiles(fmt.Sprint("v", i), strings.Repeat(".", 2000))})
+		if s.seq != first {
+			if before >= half || before+2000 < half {
+				t.Errorf("sealed at %d bytes, with half the store at %d", before+2000, half)
+			}
+			return
+		}
+		if before > half {
+			t.Fatalf("not sealed at %d bytes, with half the store at %d", before, half)
+		}
 	}
 }

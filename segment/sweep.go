@@ -297,27 +297,35 @@ func (e *Engine) flush(ctx context.Context, fromLoop bool) error {
 // flushPart is how many profiles one write-through transaction holds at most.
 const flushPart = 32 << 10
 
-// commitParts commits a write-through in transactions of at most flushPart profiles,
-// in key order, each durable before the next. bbolt holds a buffer for every page a
-// transaction rewrites until it commits: at a million viewers one transaction was a
-// gigabyte of buffers (and a garbage-collection cycle); parts reuse the same few.
-// Only a batch of independent profile records is split: one that deletes profiles
-// (a merge) or carries a retry commits whole, so it stays atomic.
+// commitParts commits a write-through in parts (inParts), each durable before the
+// next. Only a batch of independent profile records is split: one that deletes
+// profiles (a merge) or carries a retry commits whole, so it stays atomic.
 func (e *Engine) commitParts(ctx context.Context, b *Batch) error {
-	if len(b.Profiles) <= flushPart || len(b.DeletedProfiles) > 0 || len(b.Owned) > 0 || !e.unstored.empty() {
+	if len(b.DeletedProfiles) > 0 || len(b.Owned) > 0 || !e.unstored.empty() {
 		return e.commit(ctx, b)
 	}
+	return inParts(ctx, b, e.commit)
+}
+
+// inParts commits b as transactions of at most flushPart profiles, in key order; the
+// first also carries everything else in b. bbolt holds a buffer for every page a
+// transaction rewrites until it commits: at a million viewers one transaction was a
+// gigabyte of buffers (and a garbage-collection cycle); parts reuse the same few.
+func inParts(ctx context.Context, b *Batch, commit func(context.Context, *Batch) error) error {
+	if len(b.Profiles) <= flushPart {
+		return commit(ctx, b)
+	}
 	order := sortedByKey(b.Profiles)
-	part := &Batch{Profiles: make([]Record, 0, flushPart), Products: b.Products}
+	part := &Batch{Profiles: make([]Record, 0, flushPart), DeletedProfiles: b.DeletedProfiles, Owned: b.Owned, Products: b.Products}
 	for start := 0; start < len(order); start += flushPart {
 		part.Profiles = part.Profiles[:0] // the store keeps none of it after Commit
 		for _, k := range order[start:min(start+flushPart, len(order))] {
 			part.Profiles = append(part.Profiles, b.Profiles[k.i])
 		}
-		if err := e.commit(ctx, part); err != nil {
+		if err := commit(ctx, part); err != nil {
 			return err
 		}
-		part.Products = nil
+		part.DeletedProfiles, part.Owned, part.Products = nil, nil, nil
 	}
 	return nil
 }
