@@ -38,10 +38,9 @@ type JournalStore struct {
 	limit int64
 	log   *slog.Logger
 	// baseSize is the bbolt file's data after the last fold (the file is larger: bbolt
-	// grows it in steps). A journal file is sealed
-	// past the limit or half of it, whichever is more: folding rewrites the pages of
-	// every profile in it, so a large store is folded less often, each profile over
-	// more of its changes.
+	// grows it in steps). A journal file is sealed past the limit or half of baseSize,
+	// whichever is more: folding rewrites the pages of every profile in it, so a large
+	// store is folded less often, each profile over more of its changes.
 	baseSize atomic.Int64
 
 	write  sync.Mutex // one writer: Commit, Erase, Load and Close
@@ -96,7 +95,7 @@ func OpenJournal(path string, wait time.Duration, limit int64, log *slog.Logger)
 // foldLeftovers folds the journal files a previous run left and returns the highest
 // sequence number seen.
 func (s *JournalStore) foldLeftovers() (uint64, error) {
-	paths, err := filepath.Glob(s.path + journalSuffix + "*")
+	entries, err := os.ReadDir(filepath.Dir(s.path))
 	if err != nil {
 		return 0, err
 	}
@@ -105,12 +104,17 @@ func (s *JournalStore) foldLeftovers() (uint64, error) {
 		path string
 	}
 	var found []numbered
-	for _, p := range paths {
-		seq, err := strconv.ParseUint(strings.TrimPrefix(p, s.path+journalSuffix), 10, 64)
+	prefix := filepath.Base(s.path) + journalSuffix
+	for _, e := range entries {
+		n, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok {
+			continue
+		}
+		seq, err := strconv.ParseUint(n, 10, 64)
 		if err != nil {
 			continue // not one of ours
 		}
-		found = append(found, numbered{seq, p})
+		found = append(found, numbered{seq, filepath.Join(filepath.Dir(s.path), e.Name())})
 	}
 	slices.SortFunc(found, func(a, b numbered) int { return cmp.Compare(a.seq, b.seq) })
 	if len(found) == 0 {
