@@ -124,7 +124,7 @@ func (s *JournalStore) foldLeftovers() (uint64, error) {
 	for i, f := range found {
 		inOrder[i] = f.path
 	}
-	if err := s.foldFiles(context.Background(), inOrder); err != nil {
+	if _, err := s.foldFiles(context.Background(), inOrder); err != nil {
 		return 0, err
 	}
 	return found[len(found)-1].seq, syncDir(filepath.Dir(s.path))
@@ -317,8 +317,8 @@ func (s *JournalStore) folder() {
 	}
 }
 
-// foldSealed folds every sealed file, if there are any, into the bbolt file in one
-// commit, then forgets them.
+// foldSealed folds every sealed file, if there are any, into the bbolt file, then
+// forgets them.
 func (s *JournalStore) foldSealed(ctx context.Context) (bool, error) {
 	s.fold.Lock()
 	defer s.fold.Unlock()
@@ -334,13 +334,11 @@ func (s *JournalStore) foldSealed(ctx context.Context) (bool, error) {
 	if len(paths) == 0 {
 		return false, nil
 	}
-	if err := s.foldFiles(ctx, paths); err != nil {
-		return false, err
-	}
+	removed, err := s.foldFiles(ctx, paths)
 	s.mu.Lock()
-	s.files = s.files[len(paths):]
+	s.files = s.files[removed:] // folded and gone, even if a later one could not be removed
 	s.mu.Unlock()
-	return true, nil
+	return err == nil, err
 }
 
 // foldAll seals the open file and folds every sealed one.
@@ -355,15 +353,15 @@ func (s *JournalStore) foldAll(ctx context.Context) error {
 }
 
 // foldFiles commits the batches of journal files, oldest first, to the bbolt file,
-// then removes the files.
-func (s *JournalStore) foldFiles(ctx context.Context, paths []string) error {
+// then removes the files, and says how many it removed.
+func (s *JournalStore) foldFiles(ctx context.Context, paths []string) (removed int, err error) {
 	start := time.Now()
 	var f folding
 	size := 0
 	for _, path := range paths {
 		data, unmap, err := mapFile(path)
 		if err != nil {
-			return fmt.Errorf("segment journal: %w", err)
+			return 0, fmt.Errorf("segment journal: %w", err)
 		}
 		defer unmap() // the batch's data are views into the files until it is committed
 		size += len(data)
@@ -372,7 +370,7 @@ func (s *JournalStore) foldFiles(ctx context.Context, paths []string) error {
 		}
 		good, err := readJournal(data, f.add)
 		if good == 0 {
-			return fmt.Errorf("segment journal %s: %w (move it away if it is not one of liveroom's)", path, err)
+			return 0, fmt.Errorf("segment journal %s: %w (move it away if it is not one of liveroom's)", path, err)
 		}
 		if err != nil {
 			// A crash leaves the last batch torn; what was acknowledged is before it.
@@ -384,17 +382,17 @@ func (s *JournalStore) foldFiles(ctx context.Context, paths []string) error {
 	// so it need not be one transaction. A profile is in a part or deleted, not both.
 	b := f.batch()
 	if err := inParts(ctx, b, s.base.Commit); err != nil {
-		return fmt.Errorf("segment journal: folding %s: %w", strings.Join(paths, ", "), err)
+		return 0, fmt.Errorf("segment journal: folding %s: %w", strings.Join(paths, ", "), err)
 	}
-	for _, path := range paths {
+	for i, path := range paths {
 		if err := os.Remove(path); err != nil {
-			return fmt.Errorf("segment journal: %w", err)
+			return i, fmt.Errorf("segment journal: %w", err)
 		}
 	}
 	s.baseSize.Store(s.base.size())
 	s.log.Info("segment journal folded", "files", len(paths), "bytes", size,
 		"batches", f.batches, "profiles", len(b.Profiles), "took", time.Since(start).Round(time.Millisecond))
-	return nil
+	return len(paths), nil
 }
 
 // folding gathers a journal's batches: the last write of each profile or product wins.
