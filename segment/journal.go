@@ -124,7 +124,7 @@ func (s *JournalStore) foldLeftovers() (uint64, error) {
 	for i, f := range found {
 		inOrder[i] = f.path
 	}
-	if _, err := s.foldFiles(context.Background(), inOrder); err != nil {
+	if _, err := s.foldFiles(context.Background(), inOrder, nil); err != nil {
 		return 0, err
 	}
 	return found[len(found)-1].seq, syncDir(filepath.Dir(s.path))
@@ -287,6 +287,23 @@ func (j *journalFile) remember(b *Batch) {
 	}
 }
 
+// CommitBulk implements bulkStore: b goes straight into the bbolt file, in parts,
+// folded together with the journal before it. A write-through that changes much of
+// the store has little to fold together with later ones; through the journal it
+// would be written twice.
+func (s *JournalStore) CommitBulk(ctx context.Context, b *Batch) error {
+	s.write.Lock()
+	defer s.write.Unlock()
+	if s.closed {
+		return errStoreClosed
+	}
+	if err := s.sealUnlessEmpty(); err != nil {
+		return err
+	}
+	_, err := s.foldSealed(ctx, b)
+	return err
+}
+
 // folder folds sealed files as they come. After a fold it waits four times as long as
 // the fold took, as the write-through loop does, so that under load it folds the files
 // sealed meanwhile together: each profile once, however many of them wrote it.
@@ -299,7 +316,7 @@ func (s *JournalStore) folder() {
 			return
 		}
 		start := time.Now()
-		folded, err := s.foldSealed(context.Background())
+		folded, err := s.foldSealed(context.Background(), nil)
 		if err != nil {
 			s.log.Error("segment journal: folding into the store failed; will retry at the next seal", "err", err)
 		}
@@ -317,9 +334,9 @@ func (s *JournalStore) folder() {
 	}
 }
 
-// foldSealed folds every sealed file, if there are any, into the bbolt file, then
-// forgets them.
-func (s *JournalStore) foldSealed(ctx context.Context) (bool, error) {
+// foldSealed folds every sealed file, if there are any, and then newer (if not nil)
+// into the bbolt file, then forgets the files.
+func (s *JournalStore) foldSealed(ctx context.Context, newer *Batch) (bool, error) {
 	s.fold.Lock()
 	defer s.fold.Unlock()
 	s.mu.Lock()
@@ -331,10 +348,10 @@ func (s *JournalStore) foldSealed(ctx context.Context) (bool, error) {
 		paths = append(paths, j.path)
 	}
 	s.mu.Unlock()
-	if len(paths) == 0 {
+	if len(paths) == 0 && newer == nil {
 		return false, nil
 	}
-	removed, err := s.foldFiles(ctx, paths)
+	removed, err := s.foldFiles(ctx, paths, newer)
 	s.mu.Lock()
 	s.files = s.files[removed:] // folded and gone, even if a later one could not be removed
 	s.mu.Unlock()
@@ -343,18 +360,24 @@ func (s *JournalStore) foldSealed(ctx context.Context) (bool, error) {
 
 // foldAll seals the open file and folds every sealed one.
 func (s *JournalStore) foldAll(ctx context.Context) error {
-	if j := s.open(); j != nil && j.size > int64(len(journalMagic)) {
-		if err := s.seal(); err != nil {
-			return err
-		}
+	if err := s.sealUnlessEmpty(); err != nil {
+		return err
 	}
-	_, err := s.foldSealed(ctx)
+	_, err := s.foldSealed(ctx, nil)
 	return err
 }
 
-// foldFiles commits the batches of journal files, oldest first, to the bbolt file,
-// then removes the files, and says how many it removed.
-func (s *JournalStore) foldFiles(ctx context.Context, paths []string) (removed int, err error) {
+// sealUnlessEmpty seals the open file if anything was written to it.
+func (s *JournalStore) sealUnlessEmpty() error {
+	if j := s.open(); j != nil && j.size > int64(len(journalMagic)) {
+		return s.seal()
+	}
+	return nil
+}
+
+// foldFiles commits the batches of journal files, oldest first, then newer (if not
+// nil), to the bbolt file, then removes the files, and says how many it removed.
+func (s *JournalStore) foldFiles(ctx context.Context, paths []string, newer *Batch) (removed int, err error) {
 	start := time.Now()
 	var f folding
 	size := 0
@@ -380,7 +403,13 @@ func (s *JournalStore) foldFiles(ctx context.Context, paths []string) (removed i
 	}
 	// In parts, as the write-through was: a fold is folded again whole after a crash,
 	// so it need not be one transaction. A profile is in a part or deleted, not both.
-	b := f.batch()
+	b := newer
+	if len(paths) > 0 {
+		if newer != nil {
+			f.add(newer)
+		}
+		b = f.batch()
+	}
 	if err := inParts(ctx, b, s.base.Commit); err != nil {
 		return 0, fmt.Errorf("segment journal: folding %s: %w", strings.Join(paths, ", "), err)
 	}
@@ -390,6 +419,11 @@ func (s *JournalStore) foldFiles(ctx context.Context, paths []string) (removed i
 		}
 	}
 	s.baseSize.Store(s.base.size())
+	if len(paths) == 0 {
+		s.log.Info("segment write-through straight into the store file", "profiles", len(b.Profiles),
+			"took", time.Since(start).Round(time.Millisecond))
+		return 0, nil
+	}
 	s.log.Info("segment journal folded", "files", len(paths), "bytes", size,
 		"batches", f.batches, "profiles", len(b.Profiles), "took", time.Since(start).Round(time.Millisecond))
 	return len(paths), nil

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/liveroom/liveroom/event"
 )
 
 // stored reads every profile and product the store holds, by key.
@@ -434,6 +436,67 @@ func TestJournalSealsPastHalfTheStore(t *testing.T) {
 		}
 		if before > half {
 			t.Fatalf("not sealed at %d bytes, with half the store at %d", before, half)
+		}
+	}
+}
+
+// A write-through of half the profiles or more goes straight into the bbolt file,
+// after the journal before it: through the journal it would be written twice, with
+// nothing to fold together. A crash afterwards keeps it, and the journaled changes
+// before it do not come back over it.
+func TestLargeWriteThroughGoesStraightToTheStore(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "segment.db")
+	store := openStore(t, path)
+	defer store.Close()
+	clk := &clock{t: t0}
+	cfg := testConfig()
+	cfg.FlushInterval = time.Minute // only the Flush calls below write
+	e, err := New(cfg, Deps{Store: store, Now: clk.Now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	flush := func() {
+		t.Helper()
+		if err := e.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	like := func(id string) {
+		e.Apply(event.Event{ID: fmt.Sprint(id, "-", e.Applied()), Type: event.Like, At: t0.Add(-time.Minute), Viewer: id, Room: "r"})
+	}
+	like("v0")
+	flush() // one profile of one: not large, since it is fewer than a part
+	journaled := store.open().size
+	if journaled == int64(len(journalMagic)) {
+		t.Fatal("a small write-through was not journaled")
+	}
+	n := flushPart + flushPart/4
+	for i := range n {
+		like(fmt.Sprint("v", i))
+	}
+	flush()
+	if j := store.open(); j.size != int64(len(journalMagic)) || len(journalFiles(t, path)) != 1 {
+		t.Fatalf("after a write-through of %d profiles: journal files %v, the open one %d bytes", n, journalFiles(t, path), j.size)
+	}
+	like("v1")
+	flush() // small again: journaled
+	if store.open().size == int64(len(journalMagic)) {
+		t.Fatal("a small write-through after a large one was not journaled")
+	}
+
+	crashed := filepath.Join(dir, "crashed.db")
+	copyStore(t, path, crashed)
+	s2 := openStore(t, crashed)
+	defer s2.Close()
+	again := newEngine(t, s2, clk)
+	if got := again.Count(); got != n {
+		t.Fatalf("after the crash %d profiles, want %d", got, n)
+	}
+	for id, likes := range map[string]int{"v0": 2, "v1": 2, "v2": 1} {
+		if v := viewer(t, again, id); v.Likes != likes {
+			t.Errorf("%s has %d likes after the crash, want %d", id, v.Likes, likes)
 		}
 	}
 }

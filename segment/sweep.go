@@ -300,11 +300,24 @@ const flushPart = 32 << 10
 // commitParts commits a write-through in parts (inParts), each durable before the
 // next. Only a batch of independent profile records is split: one that deletes
 // profiles (a merge) or carries a retry commits whole, so it stays atomic.
+//
+// A write-through of half the profiles or more goes to a bulkStore's CommitBulk.
 func (e *Engine) commitParts(ctx context.Context, b *Batch) error {
 	if len(b.DeletedProfiles) > 0 || len(b.Owned) > 0 || !e.unstored.empty() {
 		return e.commit(ctx, b)
 	}
+	if bulk, ok := e.store.(bulkStore); ok && len(b.Profiles) >= max(flushPart, e.Count()/2) {
+		return e.commitBy(ctx, b, bulk.CommitBulk)
+	}
 	return inParts(ctx, b, e.commit)
+}
+
+// bulkStore is a store with a cheaper way to write a write-through that changes
+// much of it (JournalStore: straight into its bbolt file). Like a write-through in
+// parts, a bulk commit is durable when it returns, and one a crash cut short leaves
+// some of its profiles written and the others as they were.
+type bulkStore interface {
+	CommitBulk(ctx context.Context, b *Batch) error
 }
 
 // inParts commits b as transactions of at most flushPart profiles, in key order; the
@@ -445,12 +458,17 @@ func (a *arena) release() {
 // all of it is kept for the next try (called under commitMu). With nothing left over,
 // b is committed as it is, without copying it.
 func (e *Engine) commit(ctx context.Context, b *Batch) error {
+	return e.commitBy(ctx, b, e.store.Commit)
+}
+
+// commitBy is commit through the store's method write.
+func (e *Engine) commitBy(ctx context.Context, b *Batch, write func(context.Context, *Batch) error) error {
 	all := b
 	if !e.unstored.empty() {
 		e.keep(b)
 		all = &e.unstored
 	}
-	if err := e.store.Commit(ctx, all); err != nil {
+	if err := write(ctx, all); err != nil {
 		e.metrics.storeErrors.Inc()
 		if all == b {
 			e.keep(b)
