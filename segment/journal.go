@@ -11,6 +11,8 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,6 +38,7 @@ type JournalStore struct {
 	base  *BoltStore
 	path  string // the bbolt file; journal files are path.journal.SEQ beside it
 	limit int64
+	part  int // records per bbolt transaction of a fold
 	log   *slog.Logger
 	// baseSize is the bbolt file's data after the last fold (the file is larger: bbolt
 	// grows it in steps). A journal file is sealed past the limit or half of baseSize,
@@ -77,7 +80,7 @@ func OpenJournal(path string, wait time.Duration, limit int64, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	s := &JournalStore{base: base, path: path, limit: max(limit, 1), log: log,
+	s := &JournalStore{base: base, path: path, limit: max(limit, 1), part: flushPart, log: log,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	last, err := s.foldLeftovers()
 	s.baseSize.Store(base.size())
@@ -140,6 +143,7 @@ type journalFile struct {
 	size int64
 
 	scratch []byte // the record being written
+	err     error  // a record that could not be written; the batch's sync returns it
 
 	ids   map[Kind]map[string]struct{}
 	owned map[string][]ownedRecord // by owner
@@ -183,6 +187,10 @@ func (s *JournalStore) openFile(seq uint64) error {
 func bufioWriter(w io.Writer) *bufio.Writer { return bufio.NewWriterSize(w, 1<<20) }
 
 func (j *journalFile) sync() error {
+	if err := j.err; err != nil {
+		j.err = nil
+		return err
+	}
 	if err := j.w.Flush(); err != nil {
 		return err
 	}
@@ -306,7 +314,8 @@ func (s *JournalStore) CommitBulk(ctx context.Context, b *Batch) error {
 
 // folder folds sealed files as they come. After a fold it waits four times as long as
 // the fold took, as the write-through loop does, so that under load it folds the files
-// sealed meanwhile together: each profile once, however many of them wrote it.
+// sealed meanwhile together: each profile once, however many of them wrote it. A fold
+// that failed is tried again after foldRetry.
 func (s *JournalStore) folder() {
 	defer close(s.done)
 	for {
@@ -317,22 +326,26 @@ func (s *JournalStore) folder() {
 		}
 		start := time.Now()
 		folded, err := s.foldSealed(context.Background(), nil)
+		pause := 4 * time.Since(start)
 		if err != nil {
-			s.log.Error("segment journal: folding into the store failed; will retry at the next seal", "err", err)
-		}
-		if !folded {
+			s.log.Error("segment journal: folding into the store failed; will retry", "err", err, "in", foldRetry)
+			pause = foldRetry
+		} else if !folded {
 			continue
 		}
-		pause := time.NewTimer(4 * time.Since(start))
+		wait := time.NewTimer(pause)
 		select {
-		case <-pause.C:
+		case <-wait.C:
 			s.nudge() // files sealed during the pause wait for no further seal
 		case <-s.stop:
-			pause.Stop()
+			wait.Stop()
 			return
 		}
 	}
 }
+
+// foldRetry is how long the folder waits after a failed fold.
+const foldRetry = 10 * time.Second
 
 // foldSealed folds every sealed file, if there are any, and then newer (if not nil)
 // into the bbolt file, then forgets the files.
@@ -410,7 +423,18 @@ func (s *JournalStore) foldFiles(ctx context.Context, paths []string, newer *Bat
 		}
 		b = f.batch()
 	}
-	if err := inParts(ctx, b, s.base.Commit); err != nil {
+	// Owned records too: after a large import they would make the first part one large
+	// transaction.
+	for k, rs := range b.Owned {
+		for start := 0; start < len(rs); start += s.part {
+			part := &Batch{Owned: map[Kind][]Record{k: rs[start:min(start+s.part, len(rs))]}}
+			if err := s.base.Commit(ctx, part); err != nil {
+				return 0, fmt.Errorf("segment journal: folding %s: %w", strings.Join(paths, ", "), err)
+			}
+		}
+	}
+	b.Owned = nil
+	if err := inParts(ctx, b, s.part, s.base.Commit); err != nil {
 		return 0, fmt.Errorf("segment journal: folding %s: %w", strings.Join(paths, ", "), err)
 	}
 	for i, path := range paths {
@@ -500,53 +524,58 @@ func (s *JournalStore) folded(ctx context.Context, then func() error) error {
 	return then()
 }
 
-// Seen implements Store.
+// Seen implements Store. The journal's ids are read before the bbolt file's: a file
+// leaves the journal only once its fold has committed, so an id read in neither was
+// committed after Seen began.
 func (s *JournalStore) Seen(ctx context.Context, k Kind, list []string) (map[string]bool, error) {
+	journaled := map[string]bool{}
+	s.mu.Lock()
+	for _, j := range s.files {
+		for _, id := range list {
+			if _, ok := j.ids[k][id]; ok {
+				journaled[id] = true
+			}
+		}
+	}
+	s.mu.Unlock()
 	out, err := s.base.Seen(ctx, k, list)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, j := range s.files {
-		for _, id := range list {
-			if _, ok := j.ids[k][id]; ok {
-				out[id] = true
-			}
-		}
-	}
+	maps.Copy(out, journaled)
 	return out, nil
 }
 
-// Held implements Store. A record still in the journal replaces its older self in the
-// bbolt file (a file is in both while it is being folded).
+// Held implements Store, reading the journal before the bbolt file as Seen does. A
+// record in both (its file was being folded) is taken once; an owned record is
+// written once, so both copies are the same.
 func (s *JournalStore) Held(ctx context.Context, owners []string) (map[Kind][]Record, error) {
+	var journaled []ownedRecord
+	s.mu.Lock()
+	for _, j := range s.files {
+		for _, o := range owners {
+			journaled = append(journaled, j.owned[o]...)
+		}
+	}
+	s.mu.Unlock()
 	held, err := s.base.Held(ctx, owners)
 	if err != nil {
 		return nil, err
 	}
-	at := map[Kind]map[string]int{} // where each record is in held
+	in := map[Kind]map[string]bool{}
 	for k, rs := range held {
-		at[k] = make(map[string]int, len(rs))
-		for i, r := range rs {
-			at[k][r.Key] = i
+		in[k] = make(map[string]bool, len(rs))
+		for _, r := range rs {
+			in[k][r.Key] = true
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, j := range s.files {
-		for _, o := range owners {
-			for _, r := range j.owned[o] {
-				if at[r.kind] == nil {
-					at[r.kind] = map[string]int{}
-				}
-				if i, ok := at[r.kind][r.rec.Key]; ok {
-					held[r.kind][i] = r.rec
-					continue
-				}
-				at[r.kind][r.rec.Key] = len(held[r.kind])
-				held[r.kind] = append(held[r.kind], r.rec)
-			}
+	for _, r := range journaled {
+		if in[r.kind] == nil {
+			in[r.kind] = map[string]bool{}
+		}
+		if !in[r.kind][r.rec.Key] {
+			in[r.kind][r.rec.Key] = true
+			held[r.kind] = append(held[r.kind], r.rec)
 		}
 	}
 	return held, nil
@@ -559,7 +588,9 @@ func (s *JournalStore) Erase(ctx context.Context, owners []string) error {
 		if err := syncDir(filepath.Dir(s.path)); err != nil {
 			return err
 		}
-		return s.base.Erase(ctx, owners)
+		err := s.base.Erase(ctx, owners)
+		s.baseSize.Store(s.base.size()) // the compaction shrank it
+		return err
 	})
 }
 
@@ -618,9 +649,6 @@ const (
 	opCommit
 )
 
-// maxJournalRecord bounds a record's length: a corrupt length is not an allocation.
-const maxJournalRecord = 64 << 20
-
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // append writes b as one batch (its errors come out at the sync after it).
@@ -659,6 +687,10 @@ func (p payload) bytes(v []byte) payload { return append(p.uint(uint64(len(v))),
 // record writes one record. Write errors stay in the bufio.Writer and come out at the
 // batch's sync.
 func (j *journalFile) record(p payload) {
+	if uint64(len(p)) > math.MaxUint32 {
+		j.err = fmt.Errorf("a record of %d bytes: more than a journal record holds", len(p))
+		return
+	}
 	var hdr [8]byte
 	binary.LittleEndian.PutUint32(hdr[0:], uint32(len(p)))
 	binary.LittleEndian.PutUint32(hdr[4:], crc32.Checksum(p, castagnoli))
@@ -685,8 +717,8 @@ func readJournal(data []byte, batch func(*Batch)) (good int, err error) {
 		}
 		size := int(binary.LittleEndian.Uint32(data[off:]))
 		sum := binary.LittleEndian.Uint32(data[off+4:])
-		if size == 0 || size > maxJournalRecord || size > len(data)-off-8 {
-			return good, fmt.Errorf("record at %d: length %d beyond the file or the limit", off, size)
+		if size == 0 || size > len(data)-off-8 {
+			return good, fmt.Errorf("record at %d: length %d beyond the file", off, size)
 		}
 		p := data[off+8 : off+8+size]
 		if crc32.Checksum(p, castagnoli) != sum {

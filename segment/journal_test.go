@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,9 +48,15 @@ func profiles(kv ...string) []Record {
 
 func journalFiles(t *testing.T, path string) []string {
 	t.Helper()
-	files, err := filepath.Glob(path + journalSuffix + "*")
+	entries, err := os.ReadDir(filepath.Dir(path))
 	if err != nil {
 		t.Fatal(err)
+	}
+	var files []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), filepath.Base(path)+journalSuffix) {
+			files = append(files, filepath.Join(filepath.Dir(path), e.Name()))
+		}
 	}
 	return files
 }
@@ -498,5 +505,125 @@ func TestLargeWriteThroughGoesStraightToTheStore(t *testing.T) {
 		if v := viewer(t, again, id); v.Likes != likes {
 			t.Errorf("%s has %d likes after the crash, want %d", id, v.Likes, likes)
 		}
+	}
+}
+
+// Seen and Held find every acknowledged id and record while folds come and go: they
+// read the journal before the bbolt file, so a fold that commits and drops its file
+// in between cannot hide one (a review found Seen missing ids, the other way round).
+func TestJournalSeenAndHeldDuringFolds(t *testing.T) {
+	s, err := OpenJournal(filepath.Join(t.TempDir(), "segment.db"), time.Second, 1, quiet) // every commit seals
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	var acked atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		big := strings.Repeat("x", 64<<10) // folds take a while
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			owner := fmt.Sprint("o", i%50)
+			b := &Batch{Profiles: profiles(owner, big)}
+			b.own(KindEvent, Record{Key: fmt.Sprint("e", i), Owner: owner, Data: []byte("event")})
+			if err := s.Commit(ctx, b); err != nil {
+				t.Error(err)
+				return
+			}
+			acked.Store(int64(i + 1))
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+	// Many absent ids and owners make the bbolt read long enough for a fold to finish
+	// during it.
+	var ids, owners []string
+	for i := range 20_000 {
+		ids, owners = append(ids, fmt.Sprint("absent", i)), append(owners, fmt.Sprint("nobody", i))
+	}
+	for i := range 50 {
+		owners = append(owners, fmt.Sprint("o", i))
+	}
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
+		n := int(acked.Load())
+		list := slices.Clone(ids)
+		for i := max(0, n-20); i < n; i++ {
+			list = append(list, fmt.Sprint("e", i))
+		}
+		seen, err := s.Seen(ctx, KindEvent, list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := max(0, n-20); i < n; i++ {
+			if !seen[fmt.Sprint("e", i)] {
+				t.Fatalf("e%d acknowledged but not seen", i)
+			}
+		}
+		held, err := s.Held(ctx, owners)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(held[KindEvent]); got < n {
+			t.Fatalf("%d records acknowledged, %d held", n, got)
+		}
+	}
+	if acked.Load() < 10 {
+		t.Errorf("only %d commits: too few folds to test", acked.Load())
+	}
+}
+
+// The journal's files are found however the data folder is named: a glob of its path
+// missed them when it held a glob character.
+func TestJournalInAFolderWithGlobCharacters(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data[1]*")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "segment.db")
+	s := openStore(t, path)
+	defer s.Close()
+	commit(t, s, &Batch{Profiles: profiles("v", "folded")})
+	if err := s.Fold(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, s, &Batch{Profiles: profiles("v", "acknowledged")})
+	crashed := filepath.Join(dir, "crashed.db")
+	copyStore(t, path, crashed)
+	s2 := openStore(t, crashed)
+	defer s2.Close()
+	if got, _ := stored(t, s2); got["v"] != "acknowledged" {
+		t.Errorf("after the crash %v, want v=acknowledged", got)
+	}
+}
+
+// A fold of more records than a part holds commits them all, in parts.
+func TestJournalFoldsInParts(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "segment.db"))
+	defer s.Close()
+	s.part = 100
+	b := &Batch{Profiles: profiles("a", "1", "b", "1")}
+	var ids []string
+	for i := range 2*s.part + 10 {
+		b.Profiles = append(b.Profiles, Record{Key: fmt.Sprint("v", i), Data: []byte("profile")})
+		ids = append(ids, fmt.Sprint("e", i))
+		b.own(KindEvent, Record{Key: ids[i], Owner: fmt.Sprint("v", i%3), Data: []byte("event")})
+	}
+	commit(t, s, b)
+	if err := s.Fold(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	seen, err := s.base.Seen(context.Background(), KindEvent, ids) // the bbolt file alone
+	if err != nil || len(seen) != len(ids) {
+		t.Fatalf("the bbolt file has %d of the %d ids (%v)", len(seen), len(ids), err)
+	}
+	if got, _ := stored(t, s.base); len(got) != len(b.Profiles) {
+		t.Errorf("the bbolt file has %d of the %d profiles", len(got), len(b.Profiles))
 	}
 }

@@ -66,8 +66,7 @@ func copyFile(t *testing.T, from, to string) {
 func copyStore(t *testing.T, from, to string) {
 	t.Helper()
 	copyFile(t, from, to)
-	journal, _ := filepath.Glob(from + journalSuffix + "*")
-	for _, j := range journal {
+	for _, j := range journalFiles(t, from) {
 		copyFile(t, j, to+strings.TrimPrefix(j, from))
 	}
 }

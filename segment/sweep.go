@@ -309,7 +309,7 @@ func (e *Engine) commitParts(ctx context.Context, b *Batch) error {
 	if bulk, ok := e.store.(bulkStore); ok && len(b.Profiles) >= max(flushPart, e.Count()/2) {
 		return e.commitBy(ctx, b, bulk.CommitBulk)
 	}
-	return inParts(ctx, b, e.commit)
+	return inParts(ctx, b, flushPart, e.commit)
 }
 
 // bulkStore is a store with a cheaper way to write a write-through that changes
@@ -320,19 +320,19 @@ type bulkStore interface {
 	CommitBulk(ctx context.Context, b *Batch) error
 }
 
-// inParts commits b as transactions of at most flushPart profiles, in key order; the
+// inParts commits b as transactions of at most part profiles, in key order; the
 // first also carries everything else in b. bbolt holds a buffer for every page a
 // transaction rewrites until it commits: at a million viewers one transaction was a
 // gigabyte of buffers (and a garbage-collection cycle); parts reuse the same few.
-func inParts(ctx context.Context, b *Batch, commit func(context.Context, *Batch) error) error {
-	if len(b.Profiles) <= flushPart {
+func inParts(ctx context.Context, b *Batch, size int, commit func(context.Context, *Batch) error) error {
+	if len(b.Profiles) <= size {
 		return commit(ctx, b)
 	}
 	order := sortedByKey(b.Profiles)
-	part := &Batch{Profiles: make([]Record, 0, flushPart), DeletedProfiles: b.DeletedProfiles, Owned: b.Owned, Products: b.Products}
-	for start := 0; start < len(order); start += flushPart {
+	part := &Batch{Profiles: make([]Record, 0, size), DeletedProfiles: b.DeletedProfiles, Owned: b.Owned, Products: b.Products}
+	for start := 0; start < len(order); start += size {
 		part.Profiles = part.Profiles[:0] // the store keeps none of it after Commit
-		for _, k := range order[start:min(start+flushPart, len(order))] {
+		for _, k := range order[start:min(start+size, len(order))] {
 			part.Profiles = append(part.Profiles, b.Profiles[k.i])
 		}
 		if err := commit(ctx, part); err != nil {
