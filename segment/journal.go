@@ -308,8 +308,11 @@ func (s *JournalStore) CommitBulk(ctx context.Context, b *Batch) error {
 	if err := s.sealUnlessEmpty(); err != nil {
 		return err
 	}
-	_, err := s.foldSealed(ctx, b)
-	return err
+	if _, err := s.foldSealed(ctx, b); err != nil {
+		s.nudge() // the sealed files are the folder's again
+		return err
+	}
+	return nil
 }
 
 // folder folds sealed files as they come. After a fold it waits four times as long as
@@ -433,13 +436,21 @@ func (s *JournalStore) foldFiles(ctx context.Context, paths []string, newer *Bat
 			}
 		}
 	}
-	b.Owned = nil
-	if err := inParts(ctx, b, s.part, s.base.Commit); err != nil {
+	profiles := *b // the caller's batch keeps its owned records
+	profiles.Owned = nil
+	if err := inParts(ctx, &profiles, s.part, s.base.Commit); err != nil {
 		return 0, fmt.Errorf("segment journal: folding %s: %w", strings.Join(paths, ", "), err)
 	}
 	for i, path := range paths {
 		if err := os.Remove(path); err != nil {
 			return i, fmt.Errorf("segment journal: %w", err)
+		}
+	}
+	// Removed for good before anything is written past them: a file that a power loss
+	// brought back would be folded again over a bulk commit made since.
+	if len(paths) > 0 {
+		if err := syncDir(filepath.Dir(s.path)); err != nil {
+			return len(paths), fmt.Errorf("segment journal: %w", err)
 		}
 	}
 	s.baseSize.Store(s.base.size())
@@ -547,8 +558,8 @@ func (s *JournalStore) Seen(ctx context.Context, k Kind, list []string) (map[str
 }
 
 // Held implements Store, reading the journal before the bbolt file as Seen does. A
-// record in both (its file was being folded) is taken once; an owned record is
-// written once, so both copies are the same.
+// record in both (its file was being folded, or it was written again) is taken once,
+// the journal's copy: it is the later.
 func (s *JournalStore) Held(ctx context.Context, owners []string) (map[Kind][]Record, error) {
 	var journaled []ownedRecord
 	s.mu.Lock()
@@ -562,21 +573,23 @@ func (s *JournalStore) Held(ctx context.Context, owners []string) (map[Kind][]Re
 	if err != nil {
 		return nil, err
 	}
-	in := map[Kind]map[string]bool{}
+	at := map[Kind]map[string]int{} // where each record is in held
 	for k, rs := range held {
-		in[k] = make(map[string]bool, len(rs))
-		for _, r := range rs {
-			in[k][r.Key] = true
+		at[k] = make(map[string]int, len(rs))
+		for i, r := range rs {
+			at[k][r.Key] = i
 		}
 	}
 	for _, r := range journaled {
-		if in[r.kind] == nil {
-			in[r.kind] = map[string]bool{}
+		if at[r.kind] == nil {
+			at[r.kind] = map[string]int{}
 		}
-		if !in[r.kind][r.rec.Key] {
-			in[r.kind][r.rec.Key] = true
-			held[r.kind] = append(held[r.kind], r.rec)
+		if i, ok := at[r.kind][r.rec.Key]; ok {
+			held[r.kind][i] = r.rec
+			continue
 		}
+		at[r.kind][r.rec.Key] = len(held[r.kind])
+		held[r.kind] = append(held[r.kind], r.rec)
 	}
 	return held, nil
 }

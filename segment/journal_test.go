@@ -627,3 +627,24 @@ func TestJournalFoldsInParts(t *testing.T) {
 		t.Errorf("the bbolt file has %d of the %d profiles", len(got), len(b.Profiles))
 	}
 }
+
+// An owned record written again after its first copy was folded is held as last
+// written, as MemoryStore holds it.
+func TestJournalHeldTakesTheLaterCopy(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "segment.db"))
+	defer s.Close()
+	for i, data := range []string{"first", "second"} {
+		b := &Batch{}
+		b.own(KindOrder, Record{Key: "o1", Owner: "v", Data: []byte(data)})
+		commit(t, s, b)
+		if i == 0 {
+			if err := s.Fold(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	held, err := s.Held(context.Background(), []string{"v"})
+	if err != nil || len(held[KindOrder]) != 1 || string(held[KindOrder][0].Data) != "second" {
+		t.Errorf("held %v, %v; want o1 once, as second", held, err)
+	}
+}
