@@ -21,6 +21,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // JournalStore is the embedded default store: a journal in front of a BoltStore.
@@ -55,6 +57,12 @@ type JournalStore struct {
 
 	fold sync.Mutex // one fold at a time, oldest file first
 	wake chan struct{}
+
+	// For the metrics: bytes in journal files not yet folded, and the folds.
+	journaled                         atomic.Int64
+	folds, foldErrors, foldedProfiles prometheus.Counter
+	foldSeconds                       prometheus.Counter
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -82,8 +90,16 @@ func OpenJournal(path string, wait time.Duration, limit int64, log *slog.Logger)
 	}
 	s := &JournalStore{base: base, path: path, limit: max(limit, 1), part: flushPart, log: log,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "liveroom", Subsystem: "segment", Name: name, Help: help})
+	}
+	s.folds = c("journal_folds_total", "Folds of the journal into segment.db (and write-throughs written straight into it).")
+	s.foldErrors = c("journal_fold_errors_total", "Folds that failed (retried).")
+	s.foldedProfiles = c("journal_folded_profiles_total", "Profiles written into segment.db by folds.")
+	s.foldSeconds = c("journal_fold_seconds_total", "Time spent folding.")
 	last, err := s.foldLeftovers()
 	s.baseSize.Store(base.size())
+	s.journaled.Store(0) // the leftovers were never counted in
 	if err == nil {
 		err = s.openFile(last + 1)
 	}
@@ -175,6 +191,7 @@ func (s *JournalStore) openFile(seq uint64) error {
 		return fmt.Errorf("segment journal %s: %w", path, err)
 	}
 	j.size = int64(len(journalMagic))
+	s.journaled.Add(j.size)
 	s.seq = seq
 	s.mu.Lock()
 	s.files = append(s.files, j)
@@ -249,7 +266,9 @@ func (s *JournalStore) Commit(ctx context.Context, b *Batch) error {
 	if err != nil {
 		return err
 	}
+	before := j.size
 	j.append(b)
+	s.journaled.Add(j.size - before)
 	if err := j.sync(); err != nil {
 		// The file may end in part of this batch, which replay drops (it has no commit
 		// record); later batches go to a new file, so they do not follow it.
@@ -368,6 +387,9 @@ func (s *JournalStore) foldSealed(ctx context.Context, newer *Batch) (bool, erro
 		return false, nil
 	}
 	removed, err := s.foldFiles(ctx, paths, newer)
+	if err != nil {
+		s.foldErrors.Inc()
+	}
 	s.mu.Lock()
 	s.files = s.files[removed:] // folded and gone, even if a later one could not be removed
 	s.mu.Unlock()
@@ -454,6 +476,10 @@ func (s *JournalStore) foldFiles(ctx context.Context, paths []string, newer *Bat
 		}
 	}
 	s.baseSize.Store(s.base.size())
+	s.journaled.Add(-int64(size))
+	s.folds.Inc()
+	s.foldedProfiles.Add(float64(len(b.Profiles)))
+	s.foldSeconds.Add(time.Since(start).Seconds())
 	if len(paths) == 0 {
 		s.log.Info("segment write-through straight into the store file", "profiles", len(b.Profiles),
 			"took", time.Since(start).Round(time.Millisecond))
@@ -511,6 +537,13 @@ func (f *folding) batch() *Batch {
 		b.Owned = f.owned
 	}
 	return b
+}
+
+// Collectors are the journal's metrics (the engine registers them with its own).
+func (s *JournalStore) Collectors() []prometheus.Collector {
+	bytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "liveroom", Subsystem: "segment", Name: "journal_bytes",
+		Help: "Bytes in journal files not yet folded into segment.db."}, func() float64 { return float64(s.journaled.Load()) })
+	return []prometheus.Collector{bytes, s.folds, s.foldErrors, s.foldedProfiles, s.foldSeconds}
 }
 
 // Fold folds the whole journal into the bbolt file now (the bench counts what is left

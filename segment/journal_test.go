@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/liveroom/liveroom/event"
 )
 
@@ -646,5 +648,46 @@ func TestJournalHeldTakesTheLaterCopy(t *testing.T) {
 	held, err := s.Held(context.Background(), []string{"v"})
 	if err != nil || len(held[KindOrder]) != 1 || string(held[KindOrder][0].Data) != "second" {
 		t.Errorf("held %v, %v; want o1 once, as second", held, err)
+	}
+}
+
+// The engine's registry shows the journal: its bytes, and the folds.
+func TestJournalMetrics(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "segment.db"))
+	defer s.Close()
+	reg := prometheus.NewRegistry()
+	e, err := New(testConfig(), Deps{Store: s, Now: (&clock{t: t0}).Now, Log: quiet, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	metric := func(name string) float64 {
+		t.Helper()
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() == name {
+				m := f.GetMetric()[0]
+				return m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			}
+		}
+		t.Fatalf("no metric %s", name)
+		return 0
+	}
+	empty := metric("liveroom_segment_journal_bytes")
+	commit(t, s, &Batch{Profiles: profiles("a", strings.Repeat(".", 1000))})
+	if got := metric("liveroom_segment_journal_bytes"); got < empty+1000 {
+		t.Errorf("journal bytes %v after a 1,000-byte profile (empty: %v)", got, empty)
+	}
+	if err := s.Fold(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := metric("liveroom_segment_journal_bytes"); got != empty {
+		t.Errorf("journal bytes %v after the fold, want %v (the new file's first line)", got, empty)
+	}
+	if metric("liveroom_segment_journal_folds_total") != 1 || metric("liveroom_segment_journal_folded_profiles_total") != 1 {
+		t.Errorf("folds %v, folded profiles %v; want 1 and 1", metric("liveroom_segment_journal_folds_total"), metric("liveroom_segment_journal_folded_profiles_total"))
 	}
 }

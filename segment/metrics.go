@@ -30,6 +30,9 @@ func newMetrics(reg prometheus.Registerer, e *Engine) (*metrics, error) {
 	profiles := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "liveroom", Subsystem: "segment", Name: "profiles", Help: "Profiles held in memory."},
 		func() float64 { return float64(e.Count()) })
 	cols := []prometheus.Collector{m.applied, m.invalid, m.tagChanges, m.imported, m.duplicates, m.flushed, m.storeErrors, m.compactions, profiles}
+	if st, ok := e.store.(interface{ Collectors() []prometheus.Collector }); ok {
+		cols = append(cols, st.Collectors()...) // the journal's
+	}
 	// The process-wide tables never shrink, and past their capacity a new category or
 	// (live, room) pair is counted nowhere: operators can watch them fill.
 	for _, t := range []struct {
