@@ -47,7 +47,7 @@ func (s *JournalStore) foldLeftovers() (uint64, error) {
 	if _, err := s.foldFiles(context.Background(), inOrder, nil); err != nil {
 		return 0, err
 	}
-	return found[len(found)-1].seq, syncDir(filepath.Dir(s.path))
+	return found[len(found)-1].seq, nil
 }
 
 // folder folds sealed files as they come. After a fold it waits four times as long as
