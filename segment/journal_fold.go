@@ -41,9 +41,16 @@ func (s *JournalStore) foldLeftovers() (uint64, error) {
 		return 0, nil
 	}
 	inOrder := make([]string, len(found))
+	var bytes int64
 	for i, f := range found {
 		inOrder[i] = f.path
+		if st, err := os.Stat(f.path); err == nil {
+			bytes += st.Size()
+		}
 	}
+	// Said before it starts: a large journal takes seconds to fold, and the node is
+	// not up meanwhile.
+	s.log.Info("segment journal: folding what the last run left before loading the profiles", "files", len(found), "bytes", bytes)
 	if _, err := s.foldFiles(context.Background(), inOrder, nil); err != nil {
 		return 0, err
 	}

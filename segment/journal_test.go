@@ -129,6 +129,9 @@ func TestJournalKeepsWhatACrashLeft(t *testing.T) {
 	if seen, _ := s2.Seen(context.Background(), KindOrder, []string{"o1"}); !seen["o1"] {
 		t.Error("the order's id is not seen after the crash")
 	}
+	if !strings.Contains(log.String(), "folding what the last run left") {
+		t.Errorf("the fold at open was not announced: %s", log.String())
+	}
 	if !strings.Contains(log.String(), "dropped what follows the last whole batch") {
 		t.Errorf("the torn batch was dropped without a word: %s", log.String())
 	}
