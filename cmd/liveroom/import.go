@@ -19,6 +19,7 @@ import (
 
 	"github.com/liveroom/liveroom/app"
 	"github.com/liveroom/liveroom/config"
+	"github.com/liveroom/liveroom/hugepage"
 	"github.com/liveroom/liveroom/segment"
 )
 
@@ -161,7 +162,22 @@ func directEngine(cfgFile, data string, stderr io.Writer) (*segment.Engine, func
 		fmt.Fprintln(stderr, "liveroom import:", err)
 		return nil, nil, 1
 	}
-	return eng, func() error { return errors.Join(eng.Close(context.Background()), store.Close()) }, 0
+	// As the server does (--huge-pages): a shop's history applies events to random
+	// profiles, which miss the TLB less in huge pages.
+	var huge *hugepage.Watcher
+	if cfg.HugePages {
+		if huge, err = hugepage.Start(hugepage.Interval); err != nil {
+			fmt.Fprintln(stderr, "liveroom import: huge pages off:", err)
+		} else {
+			fmt.Fprintln(stderr, "liveroom import: huge pages on")
+		}
+	}
+	return eng, func() error {
+		if huge != nil {
+			huge.Stop()
+		}
+		return errors.Join(eng.Close(context.Background()), store.Close())
+	}, 0
 }
 
 // requestLimit is the largest request body httpPoster sends: the server's default

@@ -16,6 +16,7 @@ import (
 
 	"github.com/liveroom/liveroom/config"
 	"github.com/liveroom/liveroom/gateway"
+	"github.com/liveroom/liveroom/hugepage"
 	"github.com/liveroom/liveroom/segment"
 	"github.com/liveroom/liveroom/token"
 )
@@ -48,10 +49,20 @@ func TestImportDirect(t *testing.T) {
 	if !strings.Contains(errb.String(), "item 3:") || !strings.Contains(errb.String(), "accepted 2 (0 already imported), refused 1") {
 		t.Fatalf("output: %s", errb.String())
 	}
+	// The import collapses its heap into huge pages as the server does, where it can.
+	want := "liveroom import: huge pages off:"
+	if w, err := hugepage.Start(hugepage.Interval); err == nil {
+		w.Stop()
+		want = "liveroom import: huge pages on\n"
+	}
+	if !strings.Contains(errb.String(), want) {
+		t.Errorf("no %q in: %s", want, errb.String())
+	}
 	errb.Reset()
-	run([]string{"import", "--config", cfg, "--data", data, file}, &out, &errb)
-	if !strings.Contains(errb.String(), "accepted 2 (2 already imported)") {
-		t.Fatalf("re-run: %s", errb.String())
+	noHuge := writeFile(t, dir, "no-huge.yml", "currency-rates: {EUR: \"1.10\"}\nhuge-pages: false\n")
+	run([]string{"import", "--config", noHuge, "--data", data, file}, &out, &errb)
+	if !strings.Contains(errb.String(), "accepted 2 (2 already imported)") || strings.Contains(errb.String(), "huge pages") {
+		t.Fatalf("re-run with huge-pages: false: %s", errb.String())
 	}
 	// The store holds what was imported.
 	store, err := segment.OpenBolt(filepath.Join(data, "segment.db"), time.Second)
