@@ -171,19 +171,7 @@ func (s *JournalStore) foldFiles(ctx context.Context, paths []string, newer *Bat
 		}
 		b = f.batch()
 	}
-	// Owned records too: after a large import they would make the first part one large
-	// transaction.
-	for k, rs := range b.Owned {
-		for start := 0; start < len(rs); start += s.part {
-			part := &Batch{Owned: map[Kind][]Record{k: rs[start:min(start+s.part, len(rs))]}}
-			if err := s.base.Commit(ctx, part); err != nil {
-				return 0, fmt.Errorf("segment journal: folding %s: %w", strings.Join(paths, ", "), err)
-			}
-		}
-	}
-	profiles := *b // the caller's batch keeps its owned records
-	profiles.Owned = nil
-	if err := inParts(ctx, &profiles, s.part, s.base.Commit); err != nil {
+	if err := s.commitInParts(ctx, b); err != nil {
 		return 0, fmt.Errorf("segment journal: folding %s: %w", strings.Join(paths, ", "), err)
 	}
 	for i, path := range paths {
@@ -211,6 +199,23 @@ func (s *JournalStore) foldFiles(ctx context.Context, paths []string, newer *Bat
 	s.log.Info("segment journal folded", "files", len(paths), "bytes", size,
 		"batches", f.batches, "profiles", len(b.Profiles), "took", time.Since(start).Round(time.Millisecond))
 	return len(paths), nil
+}
+
+// commitInParts commits b to the bbolt file in parts of s.part records: its owned
+// records (after a large import they would make the first part one large
+// transaction), then its profiles with the rest.
+func (s *JournalStore) commitInParts(ctx context.Context, b *Batch) error {
+	for k, rs := range b.Owned {
+		for start := 0; start < len(rs); start += s.part {
+			part := &Batch{Owned: map[Kind][]Record{k: rs[start:min(start+s.part, len(rs))]}}
+			if err := s.base.Commit(ctx, part); err != nil {
+				return err
+			}
+		}
+	}
+	profiles := *b // the caller's batch keeps its owned records
+	profiles.Owned = nil
+	return inParts(ctx, &profiles, s.part, s.base.Commit)
 }
 
 // folding gathers a journal's batches: the last write of each profile or product wins.
