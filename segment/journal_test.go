@@ -33,6 +33,15 @@ func stored(t *testing.T, s Store) (profiles, products map[string]string) {
 	return profiles, products
 }
 
+// tempStore opens a journal store in a folder of its own, closed when the test ends.
+func tempStore(t *testing.T) (*JournalStore, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "segment.db")
+	s := openStore(t, path)
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
 func commit(t *testing.T, s Store, b *Batch) {
 	t.Helper()
 	if err := s.Commit(context.Background(), b); err != nil {
@@ -84,10 +93,8 @@ func (l *logged) String() string {
 // The batches in a journal that a crash left are all there at the next open, in
 // order, deletions and products included; a torn last batch is dropped, and said so.
 func TestJournalKeepsWhatACrashLeft(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "segment.db")
-	s := openStore(t, path)
-	defer s.Close()
+	s, path := tempStore(t)
+	dir := filepath.Dir(path)
 	b := &Batch{Profiles: profiles("v1", "one", "v2", "two")}
 	b.own(KindOrder, Record{Key: "o1", Owner: "v1", Data: []byte("order one")})
 	commit(t, s, b)
@@ -144,10 +151,8 @@ func TestJournalKeepsWhatACrashLeft(t *testing.T) {
 // A fold that crashed after its commit and before removing its file is folded again
 // at the next open, before the file written since, and changes nothing.
 func TestJournalFoldedTwiceIsFoldedOnce(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "segment.db")
-	s := openStore(t, path)
-	defer s.Close()
+	s, path := tempStore(t)
+	dir := filepath.Dir(path)
 	commit(t, s, &Batch{Profiles: profiles("x", "1", "y", "1", "z", "1")})
 	commit(t, s, &Batch{DeletedProfiles: []string{"y"}, Products: profiles("p", "1")})
 	first := journalFiles(t, path)[0]
@@ -232,10 +237,8 @@ func TestJournalFoldsPastItsLimit(t *testing.T) {
 // A Commit that fails to write says so, and the next goes to a new file: a crash
 // then keeps the batches before and after.
 func TestJournalWriteFailureLeavesLaterCommitsWhole(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "segment.db")
-	s := openStore(t, path)
-	defer s.Close()
+	s, path := tempStore(t)
+	dir := filepath.Dir(path)
 	commit(t, s, &Batch{Profiles: profiles("a", "1")})
 	s.open().f.Close() // the disk goes away under the open file
 	if err := s.Commit(context.Background(), &Batch{Profiles: profiles("b", "1")}); err == nil {
@@ -692,5 +695,106 @@ func TestJournalMetrics(t *testing.T) {
 	}
 	if metric("liveroom_segment_journal_folds_total") != 1 || metric("liveroom_segment_journal_folded_profiles_total") != 1 {
 		t.Errorf("folds %v, folded profiles %v; want 1 and 1", metric("liveroom_segment_journal_folds_total"), metric("liveroom_segment_journal_folded_profiles_total"))
+	}
+}
+
+// partHook is a context whose Err runs hook: BoltStore.Commit asks it once before each
+// part of a fold, so a test can copy the files between two parts, as a crash there
+// would leave them.
+type partHook struct {
+	context.Context
+	hook func()
+}
+
+func (c partHook) Err() error {
+	c.hook()
+	return c.Context.Err()
+}
+
+// A crash between any two parts of a bulk commit, or after its parts and before the
+// journal files it folded are removed, keeps every acknowledged write: each profile
+// then holds its last acknowledged value, or the one the interrupted bulk commit was
+// writing (from a review, which wrote the first version of this test).
+func TestBulkCommitCrashBetweenParts(t *testing.T) {
+	s, path := tempStore(t)
+	dir := filepath.Dir(path)
+	s.part = 7
+	const keys = 40
+	key := func(i int) string { return fmt.Sprintf("k%02d", i) }
+	acked := map[string]string{} // the last acknowledged value of each profile
+	type crash struct {
+		path    string
+		allowed map[string][]string // the values each profile may have after it
+	}
+	var crashes []crash
+	copyNow := func(writing map[string]string) {
+		to := filepath.Join(dir, fmt.Sprintf("crash%03d.db", len(crashes)))
+		copyStore(t, path, to)
+		allowed := map[string][]string{}
+		for i := range keys {
+			k := key(i)
+			allowed[k] = []string{acked[k]} // "" is no profile
+			if v, ok := writing[k]; ok {
+				allowed[k] = append(allowed[k], v)
+			}
+		}
+		crashes = append(crashes, crash{to, allowed})
+	}
+	journal := func(v string, from, to int) {
+		b := &Batch{}
+		for i := from; i < to; i++ {
+			b.Profiles = append(b.Profiles, Record{Key: key(i), Data: []byte(v)})
+		}
+		commit(t, s, b)
+		for _, r := range b.Profiles {
+			acked[r.Key] = v
+		}
+	}
+	bulk := func(v string) {
+		b := &Batch{}
+		writing := map[string]string{}
+		for i := range keys {
+			b.Profiles = append(b.Profiles, Record{Key: key(i), Data: []byte(v)})
+			writing[key(i)] = v
+		}
+		if err := s.CommitBulk(partHook{context.Background(), func() { copyNow(writing) }}, b); err != nil {
+			t.Fatal(err)
+		}
+		maps.Copy(acked, writing)
+	}
+	journal("j1", 0, 20)
+	journal("j2", 10, 30)
+	bulk("b1")
+	journal("j3", 5, 15)
+	journal("j4", 12, 13)
+	bulk("b2")
+	journal("j5", 30, 40)
+	// After the parts of the next bulk commit and before it removes the file it folded:
+	// the bbolt file after, the file as it was.
+	sealed := journalFiles(t, path)[0]
+	kept := filepath.Join(dir, "kept")
+	copyFile(t, sealed, kept)
+	before := maps.Clone(acked)
+	bulk("b3")
+	afterParts := filepath.Join(dir, "after-parts.db")
+	copyStore(t, path, afterParts)
+	copyFile(t, kept, afterParts+strings.TrimPrefix(sealed, path))
+	crashes = append(crashes, crash{afterParts, map[string][]string{}})
+	for i := range keys {
+		crashes[len(crashes)-1].allowed[key(i)] = []string{"b3", before[key(i)]}
+	}
+
+	if len(crashes) < 10 {
+		t.Fatalf("only %d crash points", len(crashes))
+	}
+	for _, c := range crashes {
+		s2 := openStore(t, c.path)
+		got, _ := stored(t, s2)
+		s2.Close()
+		for k, allowed := range c.allowed {
+			if !slices.Contains(allowed, got[k]) {
+				t.Errorf("%s: %s = %q, allowed %q", filepath.Base(c.path), k, got[k], allowed)
+			}
+		}
 	}
 }
