@@ -461,26 +461,16 @@ func TestJournalSealsPastHalfTheStore(t *testing.T) {
 // nothing to fold together. A crash afterwards keeps it, and the journaled changes
 // before it do not come back over it.
 func TestLargeWriteThroughGoesStraightToTheStore(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "segment.db")
-	store := openStore(t, path)
-	defer store.Close()
+	store, path := tempStore(t)
+	dir := filepath.Dir(path)
 	clk := &clock{t: t0}
-	cfg := testConfig()
-	cfg.FlushInterval = time.Minute // only the Flush calls below write
-	e, err := New(cfg, Deps{Store: store, Now: clk.Now, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(context.Background())
+	e := manualEngine(t, store, clk)
+	like := func(id string) { likeOf(e, id) }
 	flush := func() {
 		t.Helper()
 		if err := e.Flush(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-	}
-	like := func(id string) {
-		e.Apply(event.Event{ID: fmt.Sprint(id, "-", e.Applied()), Type: event.Like, At: t0.Add(-time.Minute), Viewer: id, Room: "r"})
 	}
 	like("v0")
 	flush() // one profile of one: not large, since it is fewer than a part
@@ -809,16 +799,8 @@ func TestEngineRetriesAFailedBulkWriteThrough(t *testing.T) {
 	store, path := tempStore(t)
 	store.part = 5000
 	clk := &clock{t: t0}
-	cfg := testConfig()
-	cfg.FlushInterval = time.Minute // only the Flush calls below write
-	e, err := New(cfg, Deps{Store: store, Now: clk.Now, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(context.Background())
-	like := func(id string) {
-		e.Apply(event.Event{ID: fmt.Sprint(id, "-", e.Applied()), Type: event.Like, At: t0.Add(-time.Minute), Viewer: id, Room: "r"})
-	}
+	e := manualEngine(t, store, clk)
+	like := func(id string) { likeOf(e, id) }
 	flush := func(ctx context.Context) error { return e.Flush(ctx) }
 	after := func(when string, want map[string]int) {
 		t.Helper()
@@ -882,4 +864,23 @@ func TestEngineRetriesAFailedBulkWriteThrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	after("after the close", map[string]int{"v0": 5, "v9999": 5, "v5": 3})
+}
+
+// manualEngine is an engine on store that writes through only when the test calls
+// Flush.
+func manualEngine(t *testing.T, store Store, clk *clock) *Engine {
+	t.Helper()
+	cfg := testConfig()
+	cfg.FlushInterval = time.Minute
+	e, err := New(cfg, Deps{Store: store, Now: clk.Now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	return e
+}
+
+// likeOf applies a like by viewer id, under an event id of its own.
+func likeOf(e *Engine, id string) {
+	e.Apply(event.Event{ID: fmt.Sprint(id, "-", e.Applied()), Type: event.Like, At: t0.Add(-time.Minute), Viewer: id, Room: "r"})
 }
