@@ -18,7 +18,6 @@ import (
 // journalFile is one journal file and, for Seen and Held, the ids and owned records it
 // holds (they are read from the bbolt file once it is folded).
 type journalFile struct {
-	seq  uint64
 	path string
 	f    *os.File // nil once sealed
 	w    *bufio.Writer
@@ -43,7 +42,7 @@ func (s *JournalStore) openFile(seq uint64) error {
 	if err != nil {
 		return fmt.Errorf("segment journal: %w", err)
 	}
-	j := &journalFile{seq: seq, path: path, f: f, w: bufioWriter(f),
+	j := &journalFile{path: path, f: f, w: bufioWriter(f),
 		ids: map[Kind]map[string]struct{}{}, owned: map[string][]ownedRecord{}}
 	if _, err := j.w.WriteString(journalMagic); err == nil {
 		err = j.sync()
