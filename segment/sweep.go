@@ -297,25 +297,30 @@ func (e *Engine) flush(ctx context.Context, fromLoop bool) error {
 // flushPart is how many profiles one write-through transaction holds at most.
 const flushPart = 32 << 10
 
-// commitParts commits a write-through in parts (inParts), each durable before the
-// next. Only a batch of independent profile records is split: one that deletes
-// profiles (a merge) or carries a retry commits whole, so it stays atomic.
-//
-// A write-through of half the profiles or more goes to a bulkStore's CommitBulk.
+// commitParts commits a write-through. Into a bare bbolt store it goes in parts
+// (inParts), each durable before the next; only a batch of independent profile
+// records is split: one that deletes profiles (a merge) or carries a retry commits
+// whole, so it stays atomic. A bulkStore takes an independent write-through of half
+// the profiles or more through CommitBulk, and any other whole (its journal has no
+// transaction buffers to bound).
 func (e *Engine) commitParts(ctx context.Context, b *Batch) error {
 	if len(b.DeletedProfiles) > 0 || len(b.Owned) > 0 || !e.unstored.empty() {
 		return e.commit(ctx, b)
 	}
-	if bulk, ok := e.store.(bulkStore); ok && len(b.Profiles) >= max(flushPart, e.Count()/2) {
+	bulk, ok := e.store.(bulkStore)
+	switch {
+	case !ok:
+		return inParts(ctx, b, flushPart, e.commit)
+	case len(b.Profiles) >= max(flushPart, e.Count()/2):
 		return e.commitBy(ctx, b, bulk.CommitBulk)
 	}
-	return inParts(ctx, b, flushPart, e.commit)
+	return e.commit(ctx, b)
 }
 
 // bulkStore is a store with a cheaper way to write a write-through that changes
-// much of it (JournalStore: straight into its bbolt file). Like a write-through in
-// parts, a bulk commit is durable when it returns, and one a crash cut short leaves
-// some of its profiles written and the others as they were.
+// much of it (JournalStore: straight into its bbolt file, in parts). Like a
+// write-through in parts, a bulk commit is durable when it returns, and one a crash
+// cut short leaves some of its profiles written and the others as they were.
 type bulkStore interface {
 	CommitBulk(ctx context.Context, b *Batch) error
 }
