@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/crypto/acme/autocert"
 
+	"github.com/liveroom/liveroom/backup"
 	"github.com/liveroom/liveroom/config"
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/gateway"
@@ -51,6 +52,8 @@ type App struct {
 	liveHook func(room string, live bool)
 	// huge is the huge-page watcher while Run runs one (for the metrics).
 	huge atomic.Pointer[hugepage.Watcher]
+	// backups copy the stores for GET /api/backup; each wiring file adds its own.
+	backups []backup.Source
 }
 
 // New builds every part of the node but serves nothing yet.
@@ -65,6 +68,9 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if generated {
 		log.Info("generated a development signing secret", "file", filepath.Join(cfg.Data, SecretFile))
 	}
+	if err := backup.RemoveLeftovers(cfg.Data); err != nil {
+		log.Warn("could not remove what a backup cut short left under --data", "err", err)
+	}
 	signer, err := token.NewSigner(secret)
 	if err != nil {
 		return nil, err
@@ -76,6 +82,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	hugeMetrics(reg, &a.huge)
 	deps := gateway.Deps{Signer: signer, Registry: reg, Log: log}
+	deps.Backup = func(ctx context.Context) (*backup.Snapshot, error) { return backup.Take(ctx, cfg.Data, a.backups...) }
 	if err := a.wire(&deps); err != nil {
 		a.stop(context.Background())
 		return nil, err

@@ -27,6 +27,7 @@ func (a *App) wireChat(deps *gateway.Deps) error {
 	deps.Chat = hub
 	deps.Ready = append(deps.Ready, store.Ready)
 	a.liveHook = hub.SetLive
+	a.backups = append(a.backups, store.Backup)
 	a.stops = append(a.stops, func(ctx context.Context) error {
 		return errors.Join(hub.Close(ctx), store.Close())
 	})

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/liveroom/liveroom/backup"
 	"github.com/liveroom/liveroom/chat"
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/gateway"
@@ -517,6 +518,11 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 	}()
 	deps.Rules, deps.Actions, deps.Orders, deps.Trends = p, p, p, p
 	deps.Ready = append(deps.Ready, state.Ready)
+	a.backups = append(a.backups, state.Backup, backup.CopyFile(a.cfg.Data, RulesFile),
+		func(ctx context.Context, dir string) error {
+			p.trend.saveOrWarn(trendFile, a.log) // the counts so far, not as of the last save
+			return backup.CopyFile(a.cfg.Data, TrendFile)(ctx, dir)
+		})
 	deps.Segment = analytics{Engine: seg, rules: eng, chat: ch, book: p}
 	deps.ShopSecret = a.cfg.Segment.ShopSecret
 	a.stops = append(a.stops, func(ctx context.Context) error {

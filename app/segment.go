@@ -34,6 +34,7 @@ func (a *App) wireSegment(deps *gateway.Deps) error {
 		return err
 	}
 	deps.Segment = eng
+	a.backups = append(a.backups, eng.Backup)
 	a.stops = append(a.stops, func(ctx context.Context) error {
 		return errors.Join(eng.Close(ctx), store.Close())
 	})

@@ -175,3 +175,11 @@ func (f *File) Compact() error {
 	f.txBase += last
 	return nil
 }
+
+// CopyTo writes a consistent copy of the file, as of one read transaction, into dir
+// under the file's own name (a backup). Writers go on meanwhile; Compact waits.
+func (f *File) CopyTo(dir string) error {
+	return f.View(func(tx *bolt.Tx) error {
+		return tx.CopyFile(filepath.Join(dir, filepath.Base(f.path)), 0o600)
+	})
+}

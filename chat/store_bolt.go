@@ -222,3 +222,6 @@ func (s *BoltStore) EraseViewer(_ context.Context, viewers ...string) error {
 func (s *BoltStore) Ready(context.Context) error {
 	return s.db.View(func(*bolt.Tx) error { return nil })
 }
+
+// Backup copies the file, as one read transaction sees it, into dir (backup.Source).
+func (s *BoltStore) Backup(_ context.Context, dir string) error { return s.db.CopyTo(dir) }

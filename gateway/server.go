@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/liveroom/liveroom/backup"
 	"github.com/liveroom/liveroom/config"
 	"github.com/liveroom/liveroom/token"
 )
@@ -33,7 +34,9 @@ type Deps struct {
 	ShopSecret string
 	// Ready lists the checks behind /readyz.
 	Ready []ReadyCheck
-	Log   *slog.Logger
+	// Backup copies every store of the node (GET /api/backup); nil serves no backups.
+	Backup func(context.Context) (*backup.Snapshot, error)
+	Log    *slog.Logger
 }
 
 // Server is the HTTP front of liveroom.
@@ -48,6 +51,7 @@ type Server struct {
 	// shopSecret is deps.ShopSecret, kept apart so it is never logged with deps.
 	shopSecret string
 	draining   atomic.Bool
+	backingUp  atomic.Bool // a backup is being taken (one at a time)
 }
 
 // New builds the gateway's handler for cfg and deps.
@@ -109,6 +113,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metricsHandler())
 	s.mountProfiling(mux)
+	if s.deps.Backup != nil {
+		mux.HandleFunc("GET /api/backup", s.backupArchive)
+	}
 	mux.HandleFunc("POST /api/rooms/{room}/guest", s.guest)
 	mux.HandleFunc("GET /api/me", s.me)
 	s.mountPages(mux)

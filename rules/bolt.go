@@ -446,3 +446,12 @@ func (s *BoltState) Ready(context.Context) error {
 	}
 	return s.db.View(func(*bolt.Tx) error { return nil })
 }
+
+// Backup writes behind what is pending, then copies the file, as one read transaction
+// sees it, into dir (backup.Source): the copy holds every firing committed before.
+func (s *BoltState) Backup(_ context.Context, dir string) error {
+	if err := s.flush(); err != nil {
+		return err
+	}
+	return s.db.CopyTo(dir)
+}
