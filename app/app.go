@@ -68,9 +68,6 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if generated {
 		log.Info("generated a development signing secret", "file", filepath.Join(cfg.Data, SecretFile))
 	}
-	if err := backup.RemoveLeftovers(cfg.Data); err != nil {
-		log.Warn("could not remove what a backup cut short left under --data", "err", err)
-	}
 	signer, err := token.NewSigner(secret)
 	if err != nil {
 		return nil, err
@@ -86,6 +83,11 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if err := a.wire(&deps); err != nil {
 		a.stop(context.Background())
 		return nil, err
+	}
+	// Only now that the stores are open (and locked) here: another node on the same
+	// --data may be taking a backup until then.
+	if err := backup.RemoveLeftovers(cfg.Data); err != nil {
+		log.Warn("could not remove what a backup cut short left under --data", "err", err)
 	}
 	gw, err := gateway.New(cfg.Core, deps)
 	if err != nil {

@@ -3,6 +3,7 @@ package app
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -151,4 +152,33 @@ func (c *counted) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// A node removes the folder a backup cut short left, once it holds the stores: a
+// second node started by mistake on a running node's --data leaves that node's
+// backup in progress alone.
+func TestBackupLeftoversRemovedAtStart(t *testing.T) {
+	cfg := testConfig(t)
+	a := runningApp(t, cfg)
+	inflight := filepath.Join(cfg.Data, ".backup-inflight")
+	if err := os.Mkdir(inflight, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(inflight, "segment.db"), []byte("copy"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg, quietLog()); err == nil {
+		t.Fatal("a second node started on a running node's --data")
+	}
+	if _, err := os.Stat(inflight); err != nil {
+		t.Errorf("the second node removed the running node's backup folder: %v", err)
+	}
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b := runningApp(t, cfg)
+	defer b.Shutdown(context.Background())
+	if _, err := os.Stat(inflight); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("left after a start: %v", err)
+	}
 }

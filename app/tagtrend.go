@@ -28,9 +28,13 @@ const trendSaveEvery = 10 * time.Second
 // tagTrend counts tag changes per UTC day and "dimension:tag" reached, for the
 // dashboard's "tag changes over time".
 type tagTrend struct {
-	mu    sync.Mutex
-	days  map[string]map[string]int
-	dirty bool // changed since the last save
+	// saving makes saves one at a time: a save returns once the file holds at least
+	// the counts as they were when it was called (a backup copies the file then), and
+	// an older save never renames its file over a newer one's.
+	saving sync.Mutex
+	mu     sync.Mutex
+	days   map[string]map[string]int
+	dirty  bool // changed since the last save
 }
 
 func newTagTrend() *tagTrend { return &tagTrend{days: map[string]map[string]int{}} }
@@ -55,6 +59,8 @@ func loadTagTrend(path string, log *slog.Logger) *tagTrend {
 
 // save writes the counts to path (durably, replacing it whole) if they changed.
 func (t *tagTrend) save(path string) error {
+	t.saving.Lock()
+	defer t.saving.Unlock()
 	t.mu.Lock()
 	if !t.dirty {
 		t.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,5 +91,32 @@ func TestTagTrendKeptAcrossNodeRestart(t *testing.T) {
 	defer b.Shutdown(context.Background())
 	if after := chart(b); after != before {
 		t.Fatalf("chart after a restart:\n %s\nwant\n %s", after, before)
+	}
+}
+
+// Saves that overlap leave the file with the last counts: an older save does not
+// rename its file over a newer one's while the counts are marked saved.
+func TestTagTrendConcurrentSaves(t *testing.T) {
+	path := filepath.Join(t.TempDir(), TrendFile)
+	tr := newTagTrend()
+	day := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 200 {
+				tr.add(event.Event{Type: event.TagChange, At: day, Tag: &event.TagInfo{Dimension: "activity", To: "high"}})
+				if err := tr.save(path); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := tr.save(path); err != nil {
+		t.Fatal(err)
+	}
+	saved := loadTagTrend(path, quietLog())
+	if got := saved.days["2026-06-01"]["activity:high"]; got != 800 {
+		t.Errorf("the file holds %d changes, 800 were counted", got)
 	}
 }

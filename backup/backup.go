@@ -97,8 +97,7 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	cw := &counter{w: w}
 	tw := tar.NewWriter(cw)
 	for _, f := range s.files {
-		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.name, Size: f.size, Mode: 0o600, ModTime: s.taken, Format: tar.FormatUSTAR}
-		if err := tw.WriteHeader(hdr); err != nil {
+		if err := tw.WriteHeader(s.header(f)); err != nil {
 			return cw.n, err
 		}
 		if err := copyFile(tw, filepath.Join(s.dir, f.name)); err != nil {
@@ -107,6 +106,13 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	}
 	err := tw.Close()
 	return cw.n, err
+}
+
+// header is f's tar header: one block, as Size counts, whatever f's size. The GNU
+// format writes sizes of 8 GiB and more in binary (USTAR cannot hold them; PAX would
+// add blocks).
+func (s *Snapshot) header(f file) *tar.Header {
+	return &tar.Header{Typeflag: tar.TypeReg, Name: f.name, Size: f.size, Mode: 0o600, ModTime: s.taken, Format: tar.FormatGNU}
 }
 
 func copyFile(w io.Writer, path string) error {

@@ -36,7 +36,7 @@ func folders(t *testing.T, data string) []string {
 
 // The archive holds every source's files as they wrote them, its length is the size
 // announced before, and closing the snapshot leaves nothing under the data folder.
-func TestSnapshotArchive(t *testing.T) {
+func TestBackupArchive(t *testing.T) {
 	data := t.TempDir()
 	if err := os.WriteFile(filepath.Join(data, "rules.json"), []byte(`{"rules":[]}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -96,7 +96,7 @@ func TestSnapshotArchive(t *testing.T) {
 }
 
 // A source that fails fails the snapshot, and what the others copied is removed.
-func TestSnapshotSourceFails(t *testing.T) {
+func TestBackupSourceFails(t *testing.T) {
 	data := t.TempDir()
 	broken := errors.New("disk full")
 	_, err := Take(context.Background(), data, writeSource("chat.db", "chat"),
@@ -119,7 +119,7 @@ func TestSnapshotSourceFails(t *testing.T) {
 }
 
 // A reader that stops early gets the error, and the snapshot can still be closed.
-func TestSnapshotShortWrite(t *testing.T) {
+func TestBackupShortWrite(t *testing.T) {
 	snap, err := Take(context.Background(), t.TempDir(), writeSource("segment.db", "0123456789"))
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +142,7 @@ func (l *limited) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func TestRemoveLeftovers(t *testing.T) {
+func TestBackupRemoveLeftovers(t *testing.T) {
 	data := t.TempDir()
 	for _, d := range []string{".backup-123", ".backup-x", "acme", "backup-kept"} {
 		if err := os.MkdirAll(filepath.Join(data, d, "inner"), 0o700); err != nil {
@@ -154,5 +154,24 @@ func TestRemoveLeftovers(t *testing.T) {
 	}
 	if dirs := folders(t, data); !slices.Equal(dirs, []string{"acme", "backup-kept"}) {
 		t.Errorf("left %v", dirs)
+	}
+}
+
+// A file of 8 GiB or more still takes one header block (USTAR could not say its size).
+func TestBackupHeaderOfALargeFile(t *testing.T) {
+	s := &Snapshot{}
+	for _, size := range []int64{0, 1, 8<<30 - 1, 8 << 30, 9<<30 + 7, 1 << 40} {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		if err := tw.WriteHeader(s.header(file{"segment.db", size})); err != nil {
+			t.Fatalf("size %d: %v", size, err)
+		}
+		if buf.Len() != blockSize {
+			t.Errorf("size %d: header of %d bytes", size, buf.Len())
+		}
+		hdr, err := tar.NewReader(&buf).Next()
+		if err != nil || hdr.Size != size {
+			t.Errorf("size %d: read back %v, %v", size, hdr, err)
+		}
 	}
 }

@@ -1,19 +1,33 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/problem"
 	"github.com/liveroom/liveroom/token"
 )
 
+// backupStall is how long a backup's client may read nothing before the node gives
+// up on it: the copies are as large as the stores, and only one backup runs at a time.
+const backupStall = time.Minute
+
 // backupArchive answers a node-wide admin with a tar archive of every store of the
 // node, copied while it runs (docs/operations.md, "Backups"). One backup runs at a
 // time: each copies the stores on the data's disk first.
 func (s *Server) backupArchive(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet { // the mux's GET pattern takes HEAD too: no copy for headers alone
+		var body errorBody
+		body.Error.Code, body.Error.Message = "method_not_allowed", "a backup is taken by GET only"
+		w.Header().Set("Allow", http.MethodGet)
+		writeJSON(w, http.StatusMethodNotAllowed, body)
+		return
+	}
 	if _, err := s.Authorize(r, token.AnyRoom, false, event.RoleAdmin); err != nil {
 		writeError(w, r, err)
 		return
@@ -25,7 +39,11 @@ func (s *Server) backupArchive(w http.ResponseWriter, r *http.Request) {
 	defer s.backingUp.Store(false)
 	snap, err := s.deps.Backup(r.Context())
 	if err != nil {
-		s.log.Error("backup failed", "err", err)
+		if r.Context().Err() != nil {
+			s.log.Info("backup abandoned: the client went away while the stores were copied")
+		} else {
+			s.log.Error("backup failed", "err", err)
+		}
 		writeError(w, r, problem.Wrap(problem.Unavailable, err, "could not copy the stores (a backup needs as much free space under --data as the stores take)"))
 		return
 	}
@@ -36,10 +54,29 @@ func (s *Server) backupArchive(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.FormatInt(snap.Size(), 10))
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	if n, err := snap.WriteTo(w); err != nil {
+	rc := http.NewResponseController(w)
+	defer rc.SetWriteDeadline(time.Time{}) // the connection may serve other requests after
+	out := &stallLimit{w: w, rc: rc, stall: s.backupStall}
+	if n, err := snap.WriteTo(out); err != nil {
 		// The client sees a short body against Content-Length.
 		s.log.Warn("backup not delivered whole", "written", n, "of", snap.Size(), "err", err)
 		return
 	}
 	s.log.Info("backup delivered", "files", snap.Names(), "bytes", snap.Size())
+}
+
+// stallLimit gives every write its own deadline, so a client that stops reading
+// fails the copy (freeing the backup's turn and its folder) while a slow one that
+// keeps reading is served however long it takes.
+type stallLimit struct {
+	w     io.Writer
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (l *stallLimit) Write(p []byte) (int, error) {
+	if err := l.rc.SetWriteDeadline(time.Now().Add(l.stall)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return 0, err
+	}
+	return l.w.Write(p)
 }

@@ -1,11 +1,15 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,5 +55,49 @@ func TestBackupOneAtATime(t *testing.T) {
 	none := newFixture(t, nil)
 	if a := none.do(t, "GET", "/api/backup", root, "", nil); a.status != 404 {
 		t.Errorf("no backups: %d", a.status)
+	}
+}
+
+// A client that stops reading loses its backup after the stall limit: the next one is
+// served and the first one's folder is gone. HEAD takes no backup.
+func TestBackupClientThatStopsReading(t *testing.T) {
+	data := t.TempDir()
+	var takes atomic.Int32
+	f := newFixture(t, func(_ *config.Core, d *Deps) {
+		d.Backup = func(ctx context.Context) (*backup.Snapshot, error) {
+			takes.Add(1)
+			return backup.Take(ctx, data, func(_ context.Context, dir string) error {
+				// Larger than what the sockets buffer on both sides.
+				return os.WriteFile(filepath.Join(dir, "segment.db"), make([]byte, 64<<20), 0o600)
+			})
+		}
+	})
+	f.srv.backupStall = 300 * time.Millisecond
+	root := f.tok(t, event.RoleAdmin, token.AnyRoom, "root", time.Hour)
+	if a := f.do(t, "HEAD", "/api/backup", root, "", nil); a.status != 405 || a.header.Get("Allow") != "GET" || takes.Load() != 0 {
+		t.Errorf("HEAD: %d, Allow %q, %d backups taken", a.status, a.header.Get("Allow"), takes.Load())
+	}
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /api/backup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", root)
+	if line, _ := bufio.NewReader(conn).ReadString('\n'); !strings.Contains(line, "200") {
+		t.Fatalf("stalled client's answer: %q", line)
+	}
+	// It reads no more. Within a few stall limits the guard and the folder are free.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		left, _ := filepath.Glob(filepath.Join(data, ".backup-*"))
+		if len(left) == 0 && !f.srv.backingUp.Load() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10 s after the client stopped reading: folders %v, backup running %v", left, f.srv.backingUp.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if a := f.do(t, "GET", "/api/backup", root, "", nil); a.status != 200 || len(a.body) != 64<<20+3*512 {
+		t.Errorf("next backup: %d, %d bytes", a.status, len(a.body))
 	}
 }

@@ -49,9 +49,10 @@ type Server struct {
 	metrics *httpMetrics
 	guests  *addrLimiter
 	// shopSecret is deps.ShopSecret, kept apart so it is never logged with deps.
-	shopSecret string
-	draining   atomic.Bool
-	backingUp  atomic.Bool // a backup is being taken (one at a time)
+	shopSecret  string
+	draining    atomic.Bool
+	backingUp   atomic.Bool   // a backup is being taken (one at a time)
+	backupStall time.Duration // backupStall, shorter in tests
 }
 
 // New builds the gateway's handler for cfg and deps.
@@ -70,12 +71,13 @@ func New(cfg config.Core, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:     cfg,
-		signer:  deps.Signer,
-		deps:    deps,
-		log:     deps.Log,
-		metrics: m,
-		guests:  newAddrLimiter(float64(cfg.GuestRate)/60, cfg.GuestRate),
+		cfg:         cfg,
+		signer:      deps.Signer,
+		deps:        deps,
+		log:         deps.Log,
+		metrics:     m,
+		guests:      newAddrLimiter(float64(cfg.GuestRate)/60, cfg.GuestRate),
+		backupStall: backupStall,
 
 		shopSecret: deps.ShopSecret,
 	}
