@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/liveroom/liveroom/backup"
 )
 
 // Backup implements backupStore: it copies the bbolt file and the journal's files
@@ -64,22 +66,12 @@ func (s *JournalStore) Backup(ctx context.Context, dir string) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if err := copyPrefix(filepath.Join(dir, filepath.Base(c.f.Name())), c.f, c.size); err != nil {
+			if err := backup.WriteFile(filepath.Join(dir, filepath.Base(c.f.Name())), io.NewSectionReader(c.f, 0, c.size)); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-}
-
-// copyPrefix writes the first n bytes of f into a new file at path.
-func copyPrefix(path string, f *os.File, n int64) error {
-	out, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, io.NewSectionReader(f, 0, n))
-	return errors.Join(err, out.Close())
 }
 
 // backupStore is a store whose files a backup copies (Redis is backed up its own way).
