@@ -323,8 +323,8 @@ func (e *Engine) consume(ctx context.Context, tap event.Source) {
 // consumeBatch is how many queued events the tap's consumer takes at once, so that it
 // can warm the cache for the events ahead of the one it applies. The first events of
 // a batch are applied with their warming only just asked for: at 128 that is a tenth
-// of a batch, at 32 it was half (measured: 5-10 % less time on live traffic than 32
-// with the distances below half as long; docs/benchmarks.md, nineteenth session).
+// of a batch, at 32 it was half (measured: about 5 % less time on live traffic than
+// 32 with the distances below half as long; docs/benchmarks.md, nineteenth session).
 const consumeBatch = 128
 
 // The consumer warms the cache for the events ahead of the one it applies, in stages,
