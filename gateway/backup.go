@@ -21,7 +21,7 @@ const backupStall = time.Minute
 // node, copied while it runs (docs/operations.md, "Backups"). One backup runs at a
 // time: each copies the stores on the data's disk first.
 func (s *Server) backupArchive(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet { // the mux's GET pattern takes HEAD too: no copy for headers alone
+	if r.Method != http.MethodGet { // HEAD too: no copy for headers alone
 		var body errorBody
 		body.Error.Code, body.Error.Message = "method_not_allowed", "a backup is taken by GET only"
 		w.Header().Set("Allow", http.MethodGet)
@@ -57,7 +57,11 @@ func (s *Server) backupArchive(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	defer rc.SetWriteDeadline(time.Time{}) // the connection may serve other requests after
 	out := &stallLimit{w: w, rc: rc, stall: s.backupStall}
-	if n, err := snap.WriteTo(out); err != nil {
+	n, err := snap.WriteTo(out)
+	if err == nil {
+		err = out.Flush()
+	}
+	if err != nil {
 		// The client sees a short body against Content-Length.
 		s.log.Warn("backup not delivered whole", "written", n, "of", snap.Size(), "err", err)
 		return
@@ -75,8 +79,25 @@ type stallLimit struct {
 }
 
 func (l *stallLimit) Write(p []byte) (int, error) {
-	if err := l.rc.SetWriteDeadline(time.Now().Add(l.stall)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	if err := l.deadline(); err != nil {
 		return 0, err
 	}
 	return l.w.Write(p)
+}
+
+// Flush sends what the server still buffers (the archive's last blocks) under a
+// deadline too: after the handler the server would send it with none.
+func (l *stallLimit) Flush() error {
+	if err := l.deadline(); err != nil {
+		return err
+	}
+	return l.rc.Flush()
+}
+
+func (l *stallLimit) deadline() error {
+	err := l.rc.SetWriteDeadline(time.Now().Add(l.stall))
+	if errors.Is(err, http.ErrNotSupported) {
+		return nil
+	}
+	return err
 }

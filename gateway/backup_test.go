@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -99,5 +102,68 @@ func TestBackupClientThatStopsReading(t *testing.T) {
 	}
 	if a := f.do(t, "GET", "/api/backup", root, "", nil); a.status != 200 || len(a.body) != 64<<20+3*512 {
 		t.Errorf("next backup: %d, %d bytes", a.status, len(a.body))
+	}
+}
+
+// pipeListener serves connections made with net.Pipe, which buffers nothing: a client
+// that stops reading blocks the server's next write at once.
+type pipeListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+func (l *pipeListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
+func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{} }
+
+// A client that stops reading in the archive's last blocks (which the handler's
+// writes leave buffered) loses the connection too: the tail is sent under the
+// deadline, not after the handler with none. Other methods get 405 saying GET.
+func TestBackupClientThatStopsInTheTail(t *testing.T) {
+	data := t.TempDir()
+	f := newFixture(t, func(_ *config.Core, d *Deps) {
+		d.Backup = func(ctx context.Context) (*backup.Snapshot, error) {
+			return backup.Take(ctx, data, func(_ context.Context, dir string) error {
+				return os.WriteFile(filepath.Join(dir, "segment.db"), make([]byte, 256<<10), 0o600)
+			})
+		}
+	})
+	f.srv.backupStall = 300 * time.Millisecond
+	root := f.tok(t, event.RoleAdmin, token.AnyRoom, "root", time.Hour)
+	if a := f.do(t, "POST", "/api/backup", root, "", nil); a.status != 405 || a.header.Get("Allow") != "GET" {
+		t.Errorf("POST: %d, Allow %q", a.status, a.header.Get("Allow"))
+	}
+	l := &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+	closed := make(chan struct{})
+	hs := &http.Server{Handler: f.srv.Handler(), ConnState: func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			close(closed)
+		}
+	}}
+	go hs.Serve(l)
+	defer hs.Close()
+	client, server := net.Pipe()
+	defer client.Close()
+	l.conns <- server
+	go fmt.Fprintf(client, "GET /api/backup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", root)
+	res, err := http.ReadResponse(bufio.NewReaderSize(client, 16), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(io.Discard, res.Body, res.ContentLength-1024); err != nil { // all but the end blocks
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("10 s after the client stopped reading, the server still holds the connection")
 	}
 }

@@ -116,7 +116,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /metrics", s.metricsHandler())
 	s.mountProfiling(mux)
 	if s.deps.Backup != nil {
-		mux.HandleFunc("GET /api/backup", s.backupArchive)
+		mux.HandleFunc("/api/backup", s.backupArchive) // GET only: it answers other methods itself
 	}
 	mux.HandleFunc("POST /api/rooms/{room}/guest", s.guest)
 	mux.HandleFunc("GET /api/me", s.me)
