@@ -3,9 +3,7 @@ package chat_test
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -17,54 +15,16 @@ import (
 	"github.com/liveroom/liveroom/config"
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/gateway"
+	"github.com/liveroom/liveroom/internal/pipenet"
 	"github.com/liveroom/liveroom/token"
 )
-
-// pipeListener serves in-memory connections so a whole server runs inside a synctest
-// bubble, where timers run on the bubble's fake clock.
-type pipeListener struct {
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
-}
-
-func newPipeListener() *pipeListener {
-	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *pipeListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
-func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
-
-func (l *pipeListener) dial(context.Context, string, string) (net.Conn, error) {
-	client, server := net.Pipe()
-	select {
-	case l.conns <- server:
-		return client, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-type pipeAddr struct{}
-
-func (pipeAddr) Network() string { return "pipe" }
-func (pipeAddr) String() string  { return "pipe" }
 
 // bubbleServer is a gateway with a chat hub served over pipes.
 type bubbleServer struct {
 	t      *testing.T
 	hub    *chat.Hub
 	srv    *http.Server
-	ln     *pipeListener
+	ln     *pipenet.Listener
 	signer *token.Signer
 	reg    *prometheus.Registry
 	served chan struct{}
@@ -75,7 +35,7 @@ func startBubble(t *testing.T, cfg chat.Config) *bubbleServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &bubbleServer{t: t, signer: signer, reg: prometheus.NewRegistry(), ln: newPipeListener(), served: make(chan struct{})}
+	b := &bubbleServer{t: t, signer: signer, reg: prometheus.NewRegistry(), ln: pipenet.New(), served: make(chan struct{})}
 	b.hub, err = chat.New(cfg, chat.Deps{Store: chat.NewMemoryStore(), Registry: b.reg})
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +62,7 @@ func (b *bubbleServer) dial(room, role, user string) *websocket.Conn {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	d := websocket.Dialer{NetDialContext: b.ln.dial}
+	d := websocket.Dialer{NetDialContext: b.ln.Dial}
 	ws, _, err := d.Dial("ws://bubble/ws/"+room+"?token="+tok, nil)
 	if err != nil {
 		b.t.Fatal(err)

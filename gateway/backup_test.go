@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/liveroom/liveroom/backup"
 	"github.com/liveroom/liveroom/config"
 	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/internal/pipenet"
 	"github.com/liveroom/liveroom/token"
 )
 
@@ -105,25 +105,6 @@ func TestBackupClientThatStopsReading(t *testing.T) {
 	}
 }
 
-// pipeListener serves connections made with net.Pipe, which buffers nothing: a client
-// that stops reading blocks the server's next write at once.
-type pipeListener struct {
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
-}
-
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-func (l *pipeListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
-func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{} }
-
 // A client that stops reading in the archive's last blocks (which the handler's
 // writes leave buffered) loses the connection too: the tail is sent under the
 // deadline, not after the handler with none. Other methods get 405 saying GET.
@@ -141,7 +122,7 @@ func TestBackupClientThatStopsInTheTail(t *testing.T) {
 	if a := f.do(t, "POST", "/api/backup", root, "", nil); a.status != 405 || a.header.Get("Allow") != "GET" {
 		t.Errorf("POST: %d, Allow %q", a.status, a.header.Get("Allow"))
 	}
-	l := &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+	l := pipenet.New()
 	closed := make(chan struct{})
 	hs := &http.Server{Handler: f.srv.Handler(), ConnState: func(_ net.Conn, s http.ConnState) {
 		if s == http.StateClosed {
@@ -150,9 +131,11 @@ func TestBackupClientThatStopsInTheTail(t *testing.T) {
 	}}
 	go hs.Serve(l)
 	defer hs.Close()
-	client, server := net.Pipe()
+	client, err := l.Dial(context.Background(), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer client.Close()
-	l.conns <- server
 	go fmt.Fprintf(client, "GET /api/backup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", root)
 	res, err := http.ReadResponse(bufio.NewReaderSize(client, 16), nil)
 	if err != nil {
