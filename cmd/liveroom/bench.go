@@ -10,7 +10,7 @@ var benchers = map[string]func(args []string, stdout, stderr io.Writer) int{}
 
 func bench(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: liveroom bench chat|media|segment [flags] (each takes --help)")
+		fmt.Fprintln(stderr, "usage: liveroom bench chat|media|segment|rules|backup [flags] (each takes --help)")
 		return 2
 	}
 	b, ok := benchers[args[0]]

@@ -21,7 +21,7 @@ const usage = `liveroom: a self-hosted live-commerce streaming server.
 Usage:
   liveroom [serve] [flags]       run the server (the default; see 'liveroom serve --help')
   liveroom token [flags]         print a signed access token (see 'liveroom token --help')
-  liveroom bench chat|media|segment [flags]
+  liveroom bench chat|media|segment|rules|backup [flags]
                                  load generators that print their figures
   liveroom version               print the version
 
