@@ -22,10 +22,8 @@ const backupStall = time.Minute
 // time: each copies the stores on the data's disk first.
 func (s *Server) backupArchive(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet { // HEAD too: no copy for headers alone
-		var body errorBody
-		body.Error.Code, body.Error.Message = "method_not_allowed", "a backup is taken by GET only"
 		w.Header().Set("Allow", http.MethodGet)
-		writeJSON(w, http.StatusMethodNotAllowed, body)
+		writeMethodNotAllowed(w, r.Method)
 		return
 	}
 	if _, err := s.Authorize(r, token.AnyRoom, false, event.RoleAdmin); err != nil {

@@ -81,6 +81,13 @@ func writeRateLimited(w http.ResponseWriter, r *http.Request, wait time.Duration
 	writeError(w, r, problem.New(problem.RateLimited, "too many %s from this address; retry in %ds", what, secs))
 }
 
+// writeMethodNotAllowed answers 405 in the JSON error shape (the caller sets Allow).
+func writeMethodNotAllowed(w http.ResponseWriter, method string) {
+	var body errorBody
+	body.Error.Code, body.Error.Message = "method_not_allowed", "method "+method+" is not allowed here"
+	writeJSON(w, http.StatusMethodNotAllowed, body)
+}
+
 // writeJSON writes v as JSON with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	// Encoded before the status goes out: a value that cannot be encoded is a 500

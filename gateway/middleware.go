@@ -39,12 +39,7 @@ func (w *statusWriter) WriteHeader(code int) {
 		case http.StatusNotFound:
 			err = problem.New(problem.NotFound, "no such page or endpoint: %s", w.r.URL.Path)
 		case http.StatusMethodNotAllowed:
-			err = &problem.Error{Kind: problem.BadRequest, Code: "method_not_allowed", Message: "method " + w.r.Method + " is not allowed here"}
-			w.Header().Set("Content-Type", "application/json; charset=utf-8")
-			var body errorBody
-			body.Error.Code = "method_not_allowed"
-			body.Error.Message = err.Error()
-			writeJSON(w.ResponseWriter, code, body)
+			writeMethodNotAllowed(w.ResponseWriter, w.r.Method)
 			return
 		default:
 			err = problem.New(problem.BadRequest, "%s", http.StatusText(code))
