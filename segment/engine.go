@@ -39,6 +39,7 @@ type Engine struct {
 	log     *slog.Logger
 	shards  []*shard
 	catalog *catalog
+	prefs   prefLists // shared preference lists
 	metrics *metrics
 
 	// commitMu orders every write to the store: a snapshot taken under it is

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/liveroom/liveroom/event"
 )
@@ -115,17 +116,26 @@ var eventTypes = newTable[event.Type](256, event.Join, event.Leave, event.WatchS
 
 // fixedTypes are the numbers of the tap's types, the table's seed, read without the
 // table's lock (every event numbers its type for its recent-events entry), as
-// fixedWords are for tag words.
-var fixedTypes = func() map[event.Type]uint8 {
-	m := map[event.Type]uint8{}
+// fixedWords are for tag words. fixedTypeList holds them in order of number, less
+// one: the tap's events carry the event package's own strings, so comparing addresses
+// finds most without hashing.
+var fixedTypes, fixedTypeList = func() (map[event.Type]uint8, []event.Type) {
+	m, list := map[event.Type]uint8{}, []event.Type{}
 	for n := 1; n < eventTypes.size(); n++ {
-		m[eventTypes.value(uint32(n))] = uint8(n)
+		t := eventTypes.value(uint32(n))
+		m[t] = uint8(n)
+		list = append(list, t)
 	}
-	return m
+	return m, list
 }()
 
 // typeCode numbers t.
 func typeCode(t event.Type) uint8 {
+	for i, k := range fixedTypeList {
+		if len(k) == len(t) && unsafe.StringData(string(k)) == unsafe.StringData(string(t)) {
+			return uint8(i + 1)
+		}
+	}
 	if n, ok := fixedTypes[t]; ok {
 		return n
 	}

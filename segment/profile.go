@@ -445,8 +445,16 @@ func (p *Profile) addRoom(room string) {
 
 func (p *Profile) inRoom(room string) bool { return p.knownRoom(room) != "" }
 
-// knownRoom returns p's copy of room, "" when p was never in it.
+// knownRoom returns p's copy of room, "" when p was never in it. An event's room is
+// most often the very string the shard interned (the same room's events share it),
+// so a first pass compares addresses only: comparing the bytes of each room in turn
+// took a tenth of an event's time for viewers of many rooms.
 func (p *Profile) knownRoom(room string) string {
+	for _, r := range p.Rooms {
+		if len(r) == len(room) && unsafe.StringData(r) == unsafe.StringData(room) {
+			return r
+		}
+	}
 	for _, r := range p.Rooms {
 		if r == room {
 			return r

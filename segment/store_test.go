@@ -362,8 +362,8 @@ func TestCategoriesPastAFullTableAreDropped(t *testing.T) {
 		if len(got.Clicks) != 1 || got.Clicks[0].Cat() != "shoes" || len(got.Cats) != 1 || got.Cats[0].Cat() != "shoes" || len(got.Bought()) != 0 {
 			t.Errorf("%s: clicks %v, cats %v, bought %v; want shoes only", name, got.Clicks, got.Cats, got.Bought())
 		}
-		if words, reason := e.preference(got, t0.UnixMilli(), true, nil); slices.Contains(words, "") || !slices.Contains(words, "shoes") {
-			t.Errorf("%s: preference %q (%s)", name, words, reason)
+		if words, _, _ := e.preferenceWords(got, t0.UnixMilli(), nil); slices.Contains(words, "") || !slices.Contains(words, "shoes") {
+			t.Errorf("%s: preference %q (%s)", name, words, e.preferenceReason(got, t0.UnixMilli()))
 		}
 		if again, _ := json.Marshal(got); bytes.Contains(again, []byte(`"c":""`)) {
 			t.Errorf("%s: written back with an empty category: %s", name, again)

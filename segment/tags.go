@@ -191,17 +191,17 @@ func (e *Engine) value(p *Profile, explain bool) (string, string) {
 		s(" over ").n(int64(e.cfg.OrderDays)).s(" days of orders: ", segment).String()
 }
 
-// preference lists the top categories of the preference window, then the price band,
-// appended to words: retag passes a buffer on its stack, so recomputing the tags of
-// every viewer at each sweep allocates only for the few whose preference changed.
-func (e *Engine) preference(p *Profile, now int64, explain bool, words []string) ([]string, string) {
-	type catN struct {
-		cat category
-		n   uint32
-	}
+// catN is a category's count of clicks and purchased items in the preference window.
+type catN struct {
+	cat category
+	n   uint32
+}
+
+// topCategories counts p's clicks and purchases per category in the preference window
+// at now into buf and returns the top ones, most first (ties by name).
+func (e *Engine) topCategories(p *Profile, now int64, buf *[16]catN) []catN {
 	from := dayOf(now) - int32(e.cfg.PreferenceDays)
-	var countBuf [16]catN
-	counts := countBuf[:0]
+	counts := buf[:0]
 	for _, c := range p.Cats {
 		if c.Day <= from {
 			continue
@@ -219,18 +219,31 @@ func (e *Engine) preference(p *Profile, now int64, explain bool, words []string)
 		}
 		return strings.Compare(a.cat.String(), b.cat.String())
 	})
-	counts = counts[:min(len(counts), e.cfg.TopCategories)]
+	return counts[:min(len(counts), e.cfg.TopCategories)]
+}
+
+// preferenceWords appends p's preference at now to words: its top categories, then
+// its price band. It also returns the list's key (prefKey) and whether it has one.
+func (e *Engine) preferenceWords(p *Profile, now int64, words []string) ([]string, uint64, bool) {
+	var buf [16]catN
+	counts := e.topCategories(p, now, &buf)
 	for _, c := range counts {
 		words = append(words, c.cat.String())
 	}
-	aov := p.Spend.Div(int64(p.Orders))
-	band, lo, hi := e.catalog.band(aov, p.Orders > 0)
+	band, _, _ := e.catalog.band(p.Spend.Div(int64(p.Orders)), p.Orders > 0)
 	if band != "" {
 		words = append(words, band)
 	}
-	if !explain {
-		return words, ""
-	}
+	key, ok := prefKey(counts, band)
+	return words, key, ok
+}
+
+// preferenceReason explains p's preference at now.
+func (e *Engine) preferenceReason(p *Profile, now int64) string {
+	var countBuf [16]catN
+	counts := e.topCategories(p, now, &countBuf)
+	aov := p.Spend.Div(int64(p.Orders))
+	band, lo, hi := e.catalog.band(aov, p.Orders > 0)
 	var buf [256]byte
 	t := newText(&buf)
 	days := int64(e.cfg.PreferenceDays)
@@ -251,7 +264,7 @@ func (e *Engine) preference(p *Profile, now int64, explain bool, words []string)
 	case p.Orders > 0:
 		t = t.s("; no price band: the catalog has fewer than 3 priced products")
 	}
-	return words, t.String()
+	return t.String()
 }
 
 // retag recomputes every dimension of p (its shard sh locked) at now and appends the
@@ -276,13 +289,21 @@ func (e *Engine) retag(sh *shard, p *Profile, now int64, cause *event.Event, wit
 	}
 	if withPreference || p.Tags.Since[3] == 0 {
 		var buf [8]string
-		fresh, _ := e.preference(p, now, false, buf[:0])
+		fresh, key, keyed := e.preferenceWords(p, now, buf[:0])
 		if !slices.Equal(fresh, p.Tags.Preference) || p.Tags.Since[3] == 0 {
-			pref := sh.sharedList(fresh) // off the stack buffer
-			if emit {
-				out = append(out, e.tagEvent(p, DimPreference, strings.Join(p.Tags.Preference, ","), strings.Join(pref, ","), now, cause))
+			var pref prefList // off the stack buffer
+			if keyed {
+				pref = e.prefs.share(key, fresh)
+			} else {
+				pref.words = sh.sharedList(fresh)
 			}
-			p.Tags.Preference = pref
+			if emit {
+				if !keyed {
+					pref.joined = strings.Join(pref.words, ",")
+				}
+				out = append(out, e.tagEvent(p, DimPreference, strings.Join(p.Tags.Preference, ","), pref.joined, now, cause))
+			}
+			p.Tags.Preference = pref.words
 			p.Tags.Since[3] = now
 			changed = true
 		}
@@ -333,7 +354,7 @@ func (e *Engine) reason(p *Profile, dim string, now int64) string {
 	case DimLifecycle:
 		_, r = e.lifecycle(p, now, true)
 	case DimPreference:
-		_, r = e.preference(p, now, true, nil)
+		r = e.preferenceReason(p, now)
 	}
 	return r
 }

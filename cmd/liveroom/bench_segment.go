@@ -292,8 +292,10 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 	}
 	profiles := eng.Count()
 	heap := heapInUse()
-	perProfile := float64(heap.objects-base.objects) / float64(max(profiles, 1))
-	spansPerProfile := float64(heap.spans-base.spans) / float64(max(profiles, 1))
+	// Signed: with few profiles the heap can end below the baseline (the run's garbage
+	// of the bench's own, collected), and an unsigned difference wrapped to 10^15 bytes.
+	perProfile := float64(int64(heap.objects)-int64(base.objects)) / float64(max(profiles, 1))
+	spansPerProfile := float64(int64(heap.spans)-int64(base.spans)) / float64(max(profiles, 1))
 	if memProfile != "" {
 		if f, err := os.Create(memProfile); err == nil {
 			pprof.WriteHeapProfile(f)
@@ -328,6 +330,9 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "profiles:            %d, heap per profile %.0f bytes (%.2f GiB per million); heap spans in use per profile %.0f bytes (%.2f GiB per million)\n",
 		profiles, perProfile, perProfile*1e6/(1<<30), spansPerProfile, spansPerProfile*1e6/(1<<30))
+	if perProfile < 0 || spansPerProfile < 0 {
+		fmt.Fprintf(out, "                     (below the baseline taken before the engine: too few profiles to measure against the bench's own memory)\n")
+	}
 	if procStatus(pid, "VmRSS") > 0 { // Linux only
 		// What an operator sees: the collector's headroom (with GOGC=100 the heap may
 		// grow to twice what is live before a collection) is in it. Anonymous memory is

@@ -83,6 +83,15 @@ func checkBenchSegment(t *testing.T, out *bytes.Buffer) {
 	if !regexp.MustCompile(`events/s: +\d+`).MatchString(out.String()) {
 		t.Fatalf("no rate: %s", out.String())
 	}
+	// A heap that ended below the baseline once printed a wrapped difference (10^15
+	// bytes per profile).
+	heap := regexp.MustCompile(`heap per profile (-?\d+) bytes`).FindStringSubmatch(out.String())
+	if heap == nil {
+		t.Fatalf("no heap per profile: %s", out.String())
+	}
+	if n, _ := strconv.ParseInt(heap[1], 10, 64); n > 1<<20 {
+		t.Fatalf("heap per profile %d bytes:\n%s", n, out.String())
+	}
 	if runtime.GOOS != "linux" {
 		return // CPU times are read from /proc and the thread's clock on Linux only
 	}
