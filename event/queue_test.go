@@ -286,3 +286,110 @@ func TestTryNextBatchTakesInOrder(t *testing.T) {
 		t.Fatalf("after draining: %q, %v", e.ID, ok)
 	}
 }
+
+// TestSwapFullHandsOverWholeChunks: a full, untouched oldest chunk is handed over as
+// it lies, in order, and the consumer's emptied block takes its place; a chunk still
+// being filled or already begun is not.
+func TestSwapFullHandsOverWholeChunks(t *testing.T) {
+	q := NewQueue(4 * chunkLen)
+	block := new(Block)
+	if q.SwapFull(&block) {
+		t.Fatal("an empty queue swapped")
+	}
+	publish := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			if !q.Publish(Event{ID: strconv.Itoa(i)}) {
+				t.Fatalf("publish %d refused", i)
+			}
+		}
+	}
+	publish(0, chunkLen-1)
+	if q.SwapFull(&block) {
+		t.Fatal("a chunk one event short of full swapped")
+	}
+	publish(chunkLen-1, chunkLen+3) // two full chunks and one holding 2
+	mine := block
+	if !q.SwapFull(&block) || block == mine {
+		t.Fatal("a full chunk did not swap")
+	}
+	check := func(from int) {
+		t.Helper()
+		for i := range block {
+			if block[i].ID != strconv.Itoa(from+i) {
+				t.Fatalf("block[%d] = %q, want %d", i, block[i].ID, from+i)
+			}
+		}
+	}
+	check(0)
+	if q.Len() != chunkLen+2 {
+		t.Fatalf("Len %d after a swap, want %d", q.Len(), chunkLen+2)
+	}
+	// The consumer's block went into the queue, a spare for the publisher to fill.
+	spare := false
+	for c := q.spare; c != nil; c = c.next {
+		spare = spare || c.ev == mine
+	}
+	if !spare {
+		t.Error("the consumer's block is not among the spare chunks")
+	}
+	clear(block[:])
+	var one [1]Event
+	if q.TryNextBatch(one[:]) != 1 || one[0].ID != strconv.Itoa(chunkLen) {
+		t.Fatalf("took %q after the swap, want %d", one[0].ID, chunkLen)
+	}
+	if q.SwapFull(&block) {
+		t.Fatal("a chunk with an event taken swapped")
+	}
+	rest := make([]Event, 2*chunkLen)
+	if n := q.TryNextBatch(rest); n != chunkLen+1 {
+		t.Fatalf("took %d, want %d", n, chunkLen+1)
+	}
+	publish(2*chunkLen+2, chunkLen) // drained: a new chunk, full
+	if !q.SwapFull(&block) {
+		t.Fatal("the refilled chunk did not swap")
+	}
+	check(2*chunkLen + 2)
+	if q.Len() != 0 || q.Published() != 3*chunkLen+2 {
+		t.Fatalf("Len %d, published %d", q.Len(), q.Published())
+	}
+}
+
+// TestSwapFullUnderAPublisher: a publisher and a consumer taking by swaps and batches
+// at once; every event comes out once and in order (run with -race).
+func TestSwapFullUnderAPublisher(t *testing.T) {
+	q := NewQueue(8 * chunkLen)
+	const total = 200 * chunkLen
+	go func() {
+		for i := 0; i < total; {
+			if q.Publish(Event{ID: strconv.Itoa(i)}) {
+				i++
+			} else {
+				runtime.Gosched()
+			}
+		}
+	}()
+	block, batch := new(Block), make([]Event, 100)
+	next, swaps := 0, 0
+	take := func(evs []Event) {
+		for _, e := range evs {
+			if e.ID != strconv.Itoa(next) {
+				t.Fatalf("took %q, want %d", e.ID, next)
+			}
+			next++
+		}
+	}
+	for round := 0; next < total; round++ {
+		if round%3 != 0 && q.SwapFull(&block) { // every third round a batch, begun chunks too
+			swaps++
+			take(block[:])
+			clear(block[:])
+			continue
+		}
+		n := q.TryNextBatch(batch)
+		take(batch[:n])
+		if n == 0 {
+			runtime.Gosched()
+		}
+	}
+	t.Logf("%d of %d chunks swapped", swaps, total/chunkLen)
+}

@@ -16,8 +16,9 @@ import (
 // queued before it.
 func TestTapEventsAppliedInOrderAcrossBatches(t *testing.T) {
 	tap := event.NewQueue(1 << 12)
-	// Published before the engine exists: the first batches are full ones.
-	const n = 10*consumeBatch + 7
+	// Published before the engine exists: five full blocks, taken where they lie
+	// (SwapFull), then seven taken as a batch.
+	const n = 5*event.BlockLen + 7
 	for i := range n {
 		x := ev(event.Danmaku, fmt.Sprintf("v%d", i%3), t0) // one time: order of arrival decides
 		x.Text = fmt.Sprintf("m%d", i)

@@ -295,7 +295,16 @@ func (e *Engine) Close(ctx context.Context) error {
 func (e *Engine) consume(ctx context.Context, tap event.Source) {
 	batch := make([]event.Event, 0, consumeBatch)
 	batches, _ := tap.(event.BatchSource)
+	blocks, _ := tap.(event.BlockSource)
+	block := new(event.Block)
 	for {
+		// Behind (a backlog of full chunks): the events are applied where the
+		// publisher put them, not moved out one by one first.
+		if blocks != nil && blocks.SwapFull(&block) {
+			e.applyBatch(block[:])
+			clear(block[:]) // let the events' strings go; the tap fills it again
+			continue
+		}
 		ev, err := tap.Next(ctx)
 		if err != nil {
 			// Stopped (Next keeps saying so): take what is already queued, it was
@@ -328,6 +337,9 @@ func (e *Engine) consume(ctx context.Context, tap event.Source) {
 // 32 with the distances below half as long; docs/benchmarks.md, nineteenth session).
 const consumeBatch = 128
 
+// maxBatch is the most events applyBatch takes at once: a tap's block (SwapFull).
+const maxBatch = max(consumeBatch, event.BlockLen)
+
 // The consumer warms the cache for the events ahead of the one it applies, in stages,
 // each fetching what the next stage reads: the viewer's id (idAhead events ahead), the
 // slot of the shard's table where the id's search begins (slotAhead), the profile the
@@ -351,7 +363,7 @@ func (e *Engine) applyBatch(batch []event.Event) {
 	// that may have waited on a lock held for long: an order may merge profiles, which
 	// waits for a write-through's snapshot; a live's end visits every shard.
 	now := e.now().UnixMilli()
-	var keys [consumeBatch]warmKey // each event's viewer, hashed once for the stages
+	var keys [maxBatch]warmKey // each event's viewer, hashed once for the stages
 	for i := -idAhead; i < n; i++ {
 		if j := i + idAhead; j < n {
 			warmString(batch[j].Viewer)
