@@ -51,6 +51,11 @@ func (e *Engine) warmLists(ev *event.Event, k warmKey) {
 	if p := k.sh.profiles.guess(k.h); p != nil {
 		warmTail(p.Days, 2)
 		warmTail(p.Recent, 3)
+		// Searched for the event's room. A viewer of many rooms has a list of their own
+		// (first visits in another order than their neighbours'), out of the cache:
+		// over 20,000 viewers each in ten rooms, warming it took a tenth less time per
+		// event; at a million viewers, with a room or two each, no change.
+		warmTail(p.Rooms, 4)
 		if ev.Live != "" {
 			warmTail(p.Lives, 2)
 			warmTail(p.Open, 1)
