@@ -164,8 +164,9 @@ func (q *Queue) release(c *chunk) {
 
 // SwapFull takes the oldest chunk's events without copying them, when that chunk is
 // full and none of its events has been taken yet: *b gets the chunk's events and the
-// chunk gets *b's array, whose events must all be zero (the consumer clears what it
-// took, so that their strings can go). It reports whether it swapped. A consumer
+// chunk gets *b's array (a new one when *b is nil), whose events must all be zero (the
+// consumer clears what it took: a spare chunk would keep their strings alive). It
+// reports whether it swapped. A consumer
 // taking events as fast as they come finds no full chunk and takes them with
 // TryNextBatch; under a backlog, moving each event out and clearing it twice took
 // a tenth of the segment engine's time per event.
@@ -175,6 +176,9 @@ func (q *Queue) SwapFull(b **Block) bool {
 	c := q.head
 	if c == nil || c.r != 0 || c.w != chunkLen {
 		return false
+	}
+	if *b == nil {
+		*b = new(Block) // a chunk without an array would fail the next publisher
 	}
 	c.ev, *b = *b, c.ev
 	q.n -= chunkLen

@@ -391,5 +391,32 @@ func TestSwapFullUnderAPublisher(t *testing.T) {
 			runtime.Gosched()
 		}
 	}
-	t.Logf("%d of %d chunks swapped", swaps, total/chunkLen)
+	// Both ways were taken: whole chunks, and batches out of begun ones.
+	if swaps == 0 || swaps == total/chunkLen {
+		t.Errorf("%d of %d chunks swapped", swaps, total/chunkLen)
+	}
+}
+
+// TestSwapFullGivesANilBlockAnArray: a consumer's nil block does not leave a chunk
+// without an array for the publisher to fail on.
+func TestSwapFullGivesANilBlockAnArray(t *testing.T) {
+	q := NewQueue(4 * chunkLen)
+	for i := range 2 * chunkLen {
+		q.Publish(Event{ID: strconv.Itoa(i)})
+	}
+	var block *Block
+	if !q.SwapFull(&block) || block == nil || block[0].ID != "0" {
+		t.Fatal("no swap")
+	}
+	// The chunk that took the nil block is a spare: refill it.
+	rest := make([]Event, chunkLen)
+	q.TryNextBatch(rest)
+	for i := range 2 * chunkLen {
+		if !q.Publish(Event{ID: strconv.Itoa(i)}) {
+			t.Fatalf("publish %d refused", i)
+		}
+	}
+	if q.Len() != 2*chunkLen {
+		t.Fatalf("Len %d", q.Len())
+	}
 }

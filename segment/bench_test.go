@@ -45,6 +45,7 @@ func BenchmarkApplyBatch(b *testing.B) {
 	cfg.Shards = 64
 	e, g := syntheticEngine(b, cfg, 100_000, 200_000, time.Now(), nil)
 	batch := make([]event.Event, consumeBatch)
+	var keys warmKeys
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i += len(batch) {
@@ -52,7 +53,7 @@ func BenchmarkApplyBatch(b *testing.B) {
 		for j := range n {
 			g.Next(&batch[j])
 		}
-		e.applyBatch(batch[:n])
+		e.applyBatch(batch[:n], &keys)
 	}
 }
 

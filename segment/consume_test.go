@@ -3,7 +3,9 @@ package segment
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -15,7 +17,7 @@ import (
 // still applies every event once, in the tap's order, and on Close applies what was
 // queued before it.
 func TestTapEventsAppliedInOrderAcrossBatches(t *testing.T) {
-	tap := event.NewQueue(1 << 12)
+	tap := &checkedTap{Queue: event.NewQueue(1 << 12)}
 	// Published before the engine exists: five full blocks, taken where they lie
 	// (SwapFull), then seven taken as a batch.
 	const n = 5*event.BlockLen + 7
@@ -38,6 +40,12 @@ func TestTapEventsAppliedInOrderAcrossBatches(t *testing.T) {
 	if got := e.Consumed(); got != n {
 		t.Fatalf("consumed %d of %d", got, n)
 	}
+	if got := tap.swaps.Load(); got != 5 {
+		t.Errorf("%d blocks taken whole, want 5", got)
+	}
+	if got := tap.uncleared.Load(); got != 0 {
+		t.Errorf("%d blocks handed back to the tap with events in them", got)
+	}
 	for v := range 3 {
 		p := viewer(t, e, fmt.Sprintf("v%d", v))
 		want := (n - v + 2) / 3
@@ -55,6 +63,24 @@ func TestTapEventsAppliedInOrderAcrossBatches(t *testing.T) {
 			}
 		}
 	}
+}
+
+// checkedTap counts the blocks the consumer takes whole, and those it hands back to
+// the tap with events still in them (a spare chunk would keep their strings alive).
+type checkedTap struct {
+	*event.Queue
+	swaps, uncleared atomic.Int64
+}
+
+func (c *checkedTap) SwapFull(b **event.Block) bool {
+	if *b != nil && slices.ContainsFunc((*b)[:], func(x event.Event) bool { return x != event.Event{} }) {
+		c.uncleared.Add(1)
+	}
+	ok := c.Queue.SwapFull(b)
+	if ok {
+		c.swaps.Add(1)
+	}
+	return ok
 }
 
 // stuckTap hands out nothing through Next until the engine stops, like a tap whose

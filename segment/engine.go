@@ -297,11 +297,12 @@ func (e *Engine) consume(ctx context.Context, tap event.Source) {
 	batches, _ := tap.(event.BatchSource)
 	blocks, _ := tap.(event.BlockSource)
 	block := new(event.Block)
+	keys := new(warmKeys)
 	for {
 		// Behind (a backlog of full chunks): the events are applied where the
 		// publisher put them, not moved out one by one first.
 		if blocks != nil && blocks.SwapFull(&block) {
-			e.applyBatch(block[:])
+			e.applyBatch(block[:], keys)
 			clear(block[:]) // let the events' strings go; the tap fills it again
 			continue
 		}
@@ -325,7 +326,7 @@ func (e *Engine) consume(ctx context.Context, tap event.Source) {
 			}
 			batch = append(batch, ev)
 		}
-		e.applyBatch(batch)
+		e.applyBatch(batch, keys)
 		clear(batch) // let the events' strings go
 	}
 }
@@ -339,6 +340,11 @@ const consumeBatch = 128
 
 // maxBatch is the most events applyBatch takes at once: a tap's block (SwapFull).
 const maxBatch = max(consumeBatch, event.BlockLen)
+
+// warmKeys holds each event's viewer of a batch, hashed once for the warming stages:
+// the consumer's own, not on applyBatch's stack, which zeroed its 4 KiB at every call
+// (every event, when the consumer keeps up and takes them one by one).
+type warmKeys [maxBatch]warmKey
 
 // The consumer warms the cache for the events ahead of the one it applies, in stages,
 // each fetching what the next stage reads: the viewer's id (idAhead events ahead), the
@@ -357,13 +363,12 @@ const (
 	listsAhead   = 12
 )
 
-func (e *Engine) applyBatch(batch []event.Event) {
+func (e *Engine) applyBatch(batch []event.Event, keys *warmKeys) {
 	n := len(batch)
 	// One clock reading serves the batch (microseconds apart), read again after an event
 	// that may have waited on a lock held for long: an order may merge profiles, which
 	// waits for a write-through's snapshot; a live's end visits every shard.
 	now := e.now().UnixMilli()
-	var keys [maxBatch]warmKey // each event's viewer, hashed once for the stages
 	for i := -idAhead; i < n; i++ {
 		if j := i + idAhead; j < n {
 			warmString(batch[j].Viewer)

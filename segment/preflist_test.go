@@ -77,20 +77,6 @@ func preferenceChanges(t *testing.T, top int, clicks [][2]string) []event.TagInf
 			got = append(got, *x.Tag)
 		}
 	}
-	// Viewers of equal preferences share one list.
-	var lists [][]string
-	for _, sh := range e.shards {
-		for p := range sh.profiles.all() {
-			lists = append(lists, p.Tags.Preference)
-		}
-	}
-	for _, l := range lists {
-		for _, m := range lists {
-			if len(l) > 0 && slices.Equal(l, m) && unsafe.SliceData(l) != unsafe.SliceData(m) {
-				t.Errorf("two copies of preference %v", l)
-			}
-		}
-	}
 	return got
 }
 
@@ -123,5 +109,52 @@ func TestPreferenceChangesKeyedAndNot(t *testing.T) {
 		if !slices.Equal(got, c.want) {
 			t.Errorf("top %d: changes\n%v\nwant\n%v", c.top, got, c.want)
 		}
+	}
+}
+
+// TestPreferenceListsSharedAcrossShards: viewers in different shards who prefer the
+// same keep one list between them, and one whose list does not pack (four categories)
+// still gets a shared copy of its own shard's.
+func TestPreferenceListsSharedAcrossShards(t *testing.T) {
+	cfg := testConfig()
+	cfg.TopCategories = 4
+	e, err := New(cfg, Deps{Store: NewMemoryStore(), Now: (&clock{t: t0}).Now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	// Two viewers in different shards, two in one.
+	ids := []string{"v0"}
+	for i := 1; len(ids) < 3; i++ {
+		id := fmt.Sprint("v", i)
+		if (len(ids) == 1) != (e.shardOf(id) == e.shardOf(ids[0])) {
+			ids = append(ids, id)
+		}
+	}
+	click := func(id string, cats ...string) {
+		for _, c := range cats {
+			x := ev(event.ProductClick, id, t0)
+			x.SKU, x.Category = "x", c
+			e.Apply(x)
+		}
+	}
+	list := func(id string) []string {
+		sh, p := e.lookup(id, false)
+		defer sh.mu.Unlock()
+		return p.Tags.Preference
+	}
+	for _, id := range ids[:2] {
+		click(id, "shoes", "shoes", "bags")
+	}
+	a, b := list(ids[0]), list(ids[1])
+	if !slices.Equal(a, []string{"shoes", "bags"}) || unsafe.SliceData(a) != unsafe.SliceData(b) {
+		t.Errorf("%s and %s (other shards): %v at %p, %v at %p; want one list", ids[0], ids[1], a, unsafe.SliceData(a), b, unsafe.SliceData(b))
+	}
+	// Four categories do not pack: shared within the shard, by the words.
+	click(ids[0], "hats", "socks", "coats")
+	click(ids[2], "shoes", "shoes", "bags", "hats", "socks", "coats")
+	a, c := list(ids[0]), list(ids[2])
+	if want := []string{"shoes", "bags", "coats", "hats"}; !slices.Equal(a, want) || unsafe.SliceData(a) != unsafe.SliceData(c) {
+		t.Errorf("%s and %s (one shard): %v at %p, %v at %p; want one list %v", ids[0], ids[2], a, unsafe.SliceData(a), c, unsafe.SliceData(c), want)
 	}
 }
