@@ -166,10 +166,9 @@ func (q *Queue) release(c *chunk) {
 // full and none of its events has been taken yet: *b gets the chunk's events and the
 // chunk gets *b's array (a new one when *b is nil), whose events must all be zero (the
 // consumer clears what it took: a spare chunk would keep their strings alive). It
-// reports whether it swapped. A consumer
-// taking events as fast as they come finds no full chunk and takes them with
-// TryNextBatch; under a backlog, moving each event out and clearing it twice took
-// a tenth of the segment engine's time per event.
+// reports whether it swapped. A consumer taking events as fast as they come finds no
+// full chunk and takes them with TryNextBatch; under a backlog, moving each event out
+// and clearing it twice took about a twentieth of the segment engine's time.
 func (q *Queue) SwapFull(b **Block) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()

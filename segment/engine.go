@@ -298,10 +298,13 @@ func (e *Engine) consume(ctx context.Context, tap event.Source) {
 	blocks, _ := tap.(event.BlockSource)
 	block := new(event.Block)
 	keys := new(warmKeys)
+	// behind says whether the last take found a backlog (a swap, or a full batch): only
+	// then can a chunk be full, and only then is it worth the tap's lock to ask.
+	behind := true
 	for {
-		// Behind (a backlog of full chunks): the events are applied where the
-		// publisher put them, not moved out one by one first.
-		if blocks != nil && blocks.SwapFull(&block) {
+		// Behind: the events are applied where the publisher put them, not moved out
+		// one by one first.
+		if behind && blocks != nil && blocks.SwapFull(&block) {
 			e.applyBatch(block[:], keys)
 			clear(block[:]) // let the events' strings go; the tap fills it again
 			continue
@@ -326,6 +329,7 @@ func (e *Engine) consume(ctx context.Context, tap event.Source) {
 			}
 			batch = append(batch, ev)
 		}
+		behind = len(batch) == consumeBatch
 		e.applyBatch(batch, keys)
 		clear(batch) // let the events' strings go
 	}
