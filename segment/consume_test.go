@@ -69,10 +69,11 @@ func TestTapEventsAppliedInOrderAcrossBatches(t *testing.T) {
 // the tap with events still in them (a spare chunk would keep their strings alive).
 type checkedTap struct {
 	*event.Queue
-	swaps, uncleared atomic.Int64
+	calls, swaps, uncleared atomic.Int64
 }
 
 func (c *checkedTap) SwapFull(b **event.Block) bool {
+	c.calls.Add(1)
 	if *b != nil && slices.ContainsFunc((*b)[:], func(x event.Event) bool { return x != event.Event{} }) {
 		c.uncleared.Add(1)
 	}
@@ -237,5 +238,30 @@ func TestTapEventsPublishedAsApplied(t *testing.T) {
 		if got.Text != fmt.Sprintf("m%d", i) || got.Viewer != canonical || !got.At.Equal(want) {
 			t.Fatalf("published %d: %q by %q at %s, want m%d by %q at %s", i, got.Text, got.Viewer, got.At, i, canonical, want)
 		}
+	}
+}
+
+// TestConsumerAsksForBlocksOnlyWhenBehind: a consumer that keeps up takes events one
+// by one without asking the tap for a whole chunk each time (a lock per event).
+func TestConsumerAsksForBlocksOnlyWhenBehind(t *testing.T) {
+	tap := &checkedTap{Queue: event.NewQueue(1 << 12)}
+	e, err := New(testConfig(), Deps{Store: NewMemoryStore(), Tap: tap, Now: (&clock{t: t0}).Now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	const n = 50
+	for i := range n {
+		tap.Publish(ev(event.Like, "v", t0))
+		deadline := time.Now().Add(10 * time.Second)
+		for e.Consumed() < uint64(i+1) && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	if e.Consumed() != n {
+		t.Fatalf("consumed %d of %d", e.Consumed(), n)
+	}
+	if calls := tap.calls.Load(); calls > 1 {
+		t.Errorf("asked for a whole chunk %d times while taking %d events one by one", calls, n)
 	}
 }
