@@ -12,26 +12,70 @@ import (
 // The stored profile is a compact binary record (varints and length-prefixed strings):
 // the write-through encodes every changed profile each second, and JSON took most of
 // that time and three times the space. A record starts with its format version.
-const profileFormat = 1
+//
+// Format 2 (format 1 still decodes) is about a third smaller, because a fold of the
+// journal into bbolt rewrites nearly every page of the file (docs/segmentation.md), so
+// its time goes with the file's size:
+//   - a string that comes again in the record (a room, an event type, a category) is
+//     written once and then referred to by its number;
+//   - times are written as their distance from the last time seen, and days from the
+//     day before them in their list: a few bytes instead of six;
+//   - a mask says which of the profile's own times are set, so that unset ones (no
+//     order yet) cost nothing.
+const profileFormat = 2
 
 // errCorrupt is returned for a record that does not decode.
 var errCorrupt = errors.New("corrupt profile record")
 
-type enc struct{ b []byte }
+// maxShared is how many distinct strings a record numbers for reuse; later ones are
+// written out each time (a record rarely has more).
+const maxShared = 16
+
+type enc struct {
+	b      []byte
+	shared [maxShared]string
+	slots  [2 * maxShared]uint8 // a hash table of shared's strings: 1 + their number, or 0
+	kept   int                  // strings in shared
+}
 
 func (e *enc) u(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
 func (e *enc) i(v int64)  { e.b = binary.AppendVarint(e.b, v) }
 func (e *enc) s(v string) { e.u(uint64(len(v))); e.b = append(e.b, v...) }
-func (e *enc) ss(v []string) {
+
+// str writes v as the number of an earlier string of the record (odd) or as its
+// length (even) and bytes, numbering it for later ones. The strings numbered are
+// found through a small hash table of their lengths and end bytes.
+func (e *enc) str(v string) {
+	if v != "" {
+		h := (uint(len(v))*0x9e + uint(v[0])*0x3b + uint(v[len(v)-1])) % uint(len(e.slots))
+		for e.slots[h] != 0 {
+			if k := e.slots[h] - 1; e.shared[k] == v {
+				e.u(uint64(k)<<1 | 1)
+				return
+			}
+			h = (h + 1) % uint(len(e.slots))
+		}
+		if e.kept < maxShared {
+			e.shared[e.kept] = v
+			e.kept++
+			e.slots[h] = uint8(e.kept)
+		}
+	}
+	e.u(uint64(len(v)) << 1)
+	e.b = append(e.b, v...)
+}
+
+func (e *enc) strs(v []string) {
 	e.u(uint64(len(v)))
 	for _, x := range v {
-		e.s(x)
+		e.str(x)
 	}
 }
-func (e *enc) counts(v []Count) {
+
+func (e *enc) cnts(v []Count) {
 	e.u(uint64(len(v)))
 	for _, c := range v {
-		e.s(c.Cat())
+		e.str(c.Cat())
 		e.u(uint64(c.N))
 	}
 }
@@ -39,26 +83,57 @@ func (e *enc) counts(v []Count) {
 // marshalProfile encodes p.
 func marshalProfile(p *Profile) []byte { return appendProfile(make([]byte, 0, 256), p) }
 
+// timeFields are the profile's own times that the mask covers, in its bit order.
+func (p *Profile) timeFields() [10]*int64 {
+	return [10]*int64{&p.FirstSeen, &p.LastVisit, &p.FirstOrder, &p.SecondOrder, &p.LastOrder,
+		&p.Tags.Since[0], &p.Tags.Since[1], &p.Tags.Since[2], &p.Tags.Since[3], nil}
+}
+
 // appendProfile appends the encoding of p to dst: the write-through packs every changed
 // profile into one buffer instead of a small allocation each.
 func appendProfile(dst []byte, p *Profile) []byte {
 	e := &enc{b: dst}
 	e.u(profileFormat)
-	e.s(p.ID)
+	e.s(p.ID) // these three come once: not worth a number
 	e.s(p.Name)
-	e.ss(p.Aliases())
-	for _, v := range []int64{p.FirstSeen, p.LastSeen, p.LastVisit, p.WatchMs, int64(p.GiftValue), int64(p.Spend), p.FirstOrder, p.SecondOrder, p.LastOrder} {
+	e.u(uint64(len(p.Aliases())))
+	for _, id := range p.Aliases() {
+		e.s(id)
+	}
+	base := p.LastSeen
+	e.i(base)
+	times := p.timeFields()
+	consentAt := p.consentAt()
+	times[9] = &consentAt
+	var mask uint64
+	for k, t := range times {
+		if *t != 0 {
+			mask |= 1 << k
+		}
+	}
+	e.u(mask)
+	for _, t := range times {
+		if *t != 0 {
+			e.i(base - *t)
+		}
+	}
+	for _, v := range []int64{p.WatchMs, int64(p.GiftValue), int64(p.Spend)} {
 		e.i(v)
 	}
 	for _, v := range []uint32{p.Sessions, p.Comments, p.Likes, p.Gifts, p.Interactions, p.Orders} {
 		e.u(uint64(v))
 	}
-	e.counts(p.Clicks)
-	e.counts(p.Bought())
-	e.ss(p.OrderIDs())
+	e.cnts(p.Clicks)
+	e.cnts(p.Bought())
+	e.u(uint64(len(p.OrderIDs())))
+	for _, id := range p.OrderIDs() {
+		e.s(id)
+	}
 	e.u(uint64(len(p.Days)))
+	day := int32(0)
 	for _, d := range p.Days {
-		e.i(int64(d.Day))
+		e.i(int64(d.Day) - int64(day))
+		day = d.Day
 		e.u(uint64(d.Sessions))
 		e.u(uint64(d.Orders))
 		e.u(uint64(d.Interactions))
@@ -66,56 +141,61 @@ func appendProfile(dst []byte, p *Profile) []byte {
 		e.i(int64(d.Spend))
 	}
 	e.u(uint64(len(p.Cats)))
+	day = 0
 	for _, c := range p.Cats {
-		e.i(int64(c.Day))
-		e.s(c.Cat())
+		e.i(int64(c.Day) - int64(day))
+		day = c.Day
+		e.str(c.Cat())
 		e.u(uint64(c.N))
 	}
 	e.u(uint64(len(p.Lives)))
 	for _, l := range p.Lives {
-		e.s(l.Live())
-		e.s(l.Room())
-		e.i(l.Start)
+		e.s(l.Live()) // each live comes once
+		e.str(l.Room())
+		e.i(base - l.Start)
 		e.i(l.WatchMs)
 	}
-	e.ss(p.Rooms)
+	e.strs(p.Rooms)
 	e.u(uint64(len(p.Open)))
 	for _, s := range p.Open {
-		e.s(s.Live())
-		e.s(s.Room())
-		e.i(s.Start)
-		e.i(s.Last)
+		e.str(s.Live())
+		e.str(s.Room())
+		e.i(base - s.Start)
+		e.i(base - s.Last)
 		e.i(int64(s.Refs))
 	}
 	e.u(uint64(len(p.Recent)))
+	at := base
 	for _, r := range p.Recent {
-		e.i(r.At())
-		e.s(string(r.Type()))
-		e.s(r.Detail)
+		e.i(at - r.At())
+		at = r.At()
+		// The known types by their number in the process's table, which starts with
+		// them in a fixed order (TestStoredTypeNumbers); others spelled out.
+		if k := r.kind(); int(k) <= len(fixedTypeList) {
+			e.u(uint64(k))
+		} else {
+			e.u(0)
+			e.s(string(r.Type()))
+		}
+		e.str(r.Detail)
 	}
 	e.u(uint64(p.Consent)) // 0 (none), 1 (yes), 2 (no)
 	e.s(p.Tags.Activity.String())
 	e.s(p.Tags.Value.String())
 	e.s(p.Tags.Lifecycle.String())
-	e.ss(p.Tags.Preference)
-	for _, v := range p.Tags.Since {
-		e.i(v)
-	}
+	e.strs(p.Tags.Preference) // categories, as in the lists above
 	e.u(uint64(p.RFM.R))
 	e.u(uint64(p.RFM.F))
 	e.u(uint64(p.RFM.M))
 	e.s(p.RFM.Segment.String())
-	if at := p.consentAt(); at != 0 {
-		// Last, and only when known: the format's first records end before it. A field
-		// added after it must write it (0) first, or an old record would be misread.
-		e.i(at)
-	}
 	return e.b
 }
 
 type dec struct {
-	b   []byte
-	err error
+	b      []byte
+	err    error
+	shared [maxShared]string
+	kept   int
 }
 
 func (d *dec) u() uint64 {
@@ -181,7 +261,68 @@ func (d *dec) counts() []Count {
 	return out
 }
 
-// unmarshalProfile decodes a stored record (binary, or JSON from before the format).
+// str reads what enc.str wrote.
+func (d *dec) str() string {
+	x := d.u()
+	if x&1 == 1 {
+		if x>>1 >= uint64(d.kept) {
+			d.err, d.b = errCorrupt, nil
+			return ""
+		}
+		return d.shared[x>>1]
+	}
+	if x>>1 > uint64(len(d.b)) {
+		d.err, d.b = errCorrupt, nil
+		return ""
+	}
+	v := string(d.b[:x>>1])
+	d.b = d.b[x>>1:]
+	if v != "" && d.kept < maxShared {
+		d.shared[d.kept] = v
+		d.kept++
+	}
+	return v
+}
+
+func (d *dec) strs() []string {
+	n := d.n()
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = d.str()
+	}
+	return out
+}
+
+func (d *dec) cnts() []Count {
+	n := d.n()
+	if n == 0 {
+		return nil
+	}
+	out := make([]Count, n)
+	for i := range out {
+		out[i] = newCount(d.str(), d.u32())
+	}
+	return out
+}
+
+// eventType reads a recent event's type, as appendProfile writes it.
+func (d *dec) eventType() event.Type {
+	k := d.u()
+	switch {
+	case k == 0:
+		return event.Type(d.s())
+	case k > uint64(len(fixedTypeList)):
+		d.err, d.b = errCorrupt, nil
+		return ""
+	}
+	return fixedTypeList[k-1]
+}
+
+// unmarshalProfile decodes a stored record (binary of either format, or JSON from
+// before them).
 func unmarshalProfile(data []byte) (*Profile, error) {
 	p := &Profile{}
 	if len(data) > 0 && data[0] == '{' {
@@ -192,9 +333,94 @@ func unmarshalProfile(data []byte) (*Profile, error) {
 		return p, nil
 	}
 	d := &dec{b: data}
-	if d.u() != profileFormat {
+	var facts buyerFacts
+	switch d.u() {
+	case 1:
+		facts = d.profileV1(p)
+	case profileFormat:
+		facts = d.profile(p)
+	default:
 		return nil, errCorrupt
 	}
+	p.setBuyer(facts)
+	if d.err != nil {
+		return nil, d.err
+	}
+	p.dropUnnamed()
+	return p, nil
+}
+
+// profile decodes the rest of a record of the current format into p.
+func (d *dec) profile(p *Profile) buyerFacts {
+	p.ID, p.Name = d.s(), d.s()
+	aliases := d.ss()
+	base := d.i()
+	p.LastSeen = base
+	times := p.timeFields()
+	var consentAt int64
+	times[9] = &consentAt
+	mask := d.u()
+	for k, t := range times {
+		if mask&(1<<k) != 0 {
+			*t = base - d.i()
+		}
+	}
+	for _, v := range []*int64{&p.WatchMs, (*int64)(&p.GiftValue), (*int64)(&p.Spend)} {
+		*v = d.i()
+	}
+	for _, v := range []*uint32{&p.Sessions, &p.Comments, &p.Likes, &p.Gifts, &p.Interactions, &p.Orders} {
+		*v = d.u32()
+	}
+	p.Clicks = d.cnts()
+	facts := buyerFacts{Aliases: aliases, Bought: d.cnts(), ConsentAt: consentAt}
+	facts.OrderIDs = d.ss()
+	if n := d.n(); n > 0 {
+		p.Days = make([]Bucket, n)
+		day := int64(0)
+		for i := range p.Days {
+			day += d.i()
+			p.Days[i] = Bucket{Day: int32(day), Sessions: uint16(d.u()), Orders: uint16(d.u()), Interactions: d.u32(), WatchSec: d.u32(), Spend: Money(d.i())}
+		}
+	}
+	if n := d.n(); n > 0 {
+		p.Cats = make([]CatDay, n)
+		day := int64(0)
+		for i := range p.Cats {
+			day += d.i()
+			p.Cats[i] = CatDay{Day: int32(day), cat: categoryOf(d.str()), N: d.u32()}
+		}
+	}
+	if n := d.n(); n > 0 {
+		p.Lives = make([]LiveSession, n)
+		for i := range p.Lives {
+			p.Lives[i] = LiveSession{at: placeOf(d.s(), d.str()), Start: base - d.i(), WatchMs: d.i()}
+		}
+	}
+	p.Rooms = d.strs()
+	if n := d.n(); n > 0 {
+		p.Open = make([]Span, n)
+		for i := range p.Open {
+			p.Open[i] = Span{at: placeOf(d.str(), d.str()), Start: base - d.i(), Last: base - d.i(), Refs: int16(min(max(d.i(), 0), math.MaxInt16))}
+		}
+	}
+	if n := d.n(); n > 0 {
+		p.Recent = make([]Recent, n)
+		at := base
+		for i := range p.Recent {
+			at -= d.i()
+			p.Recent[i] = newRecent(at, d.eventType(), d.str())
+		}
+	}
+	if c := d.u(); c > 0 {
+		p.Consent = consentOf(c == 1)
+	}
+	p.Tags.Activity, p.Tags.Value, p.Tags.Lifecycle, p.Tags.Preference = wordOf(d.s()), wordOf(d.s()), wordOf(d.s()), d.strs()
+	p.RFM = RFM{R: uint8(d.u()), F: uint8(d.u()), M: uint8(d.u()), Segment: wordOf(d.s())}
+	return facts
+}
+
+// profileV1 decodes the rest of a record of the first binary format into p.
+func (d *dec) profileV1(p *Profile) buyerFacts {
 	p.ID, p.Name = d.s(), d.s()
 	aliases := d.ss()
 	for _, v := range []*int64{&p.FirstSeen, &p.LastSeen, &p.LastVisit, &p.WatchMs, (*int64)(&p.GiftValue), (*int64)(&p.Spend), &p.FirstOrder, &p.SecondOrder, &p.LastOrder} {
@@ -248,10 +474,5 @@ func unmarshalProfile(data []byte) (*Profile, error) {
 	if len(d.b) > 0 { // added after the format's first records, which end here
 		facts.ConsentAt = d.i()
 	}
-	p.setBuyer(facts)
-	if d.err != nil {
-		return nil, d.err
-	}
-	p.dropUnnamed()
-	return p, nil
+	return facts
 }

@@ -168,7 +168,9 @@ func FuzzProfileRecord(f *testing.F) {
 	importJSON(f, e, "["+orderJSON("o1", "v", 3, "19.99", "shoes")+"]")
 	sh, p := e.lookup("v", false)
 	f.Add(marshalProfile(p))
+	f.Add(appendProfileV1(nil, p)) // stores from before format 2 hold these
 	sh.mu.Unlock()
+	f.Add(marshalProfile(livelyProfile()))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := unmarshalProfile(data)

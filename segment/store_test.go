@@ -231,17 +231,7 @@ func TestBoltLockedByAnotherHolder(t *testing.T) {
 }
 
 func TestProfileCodecRoundTrip(t *testing.T) {
-	p := &Profile{ID: "v", Name: "Ann", FirstSeen: -5, LastSeen: 1781517600000, LastVisit: 3,
-		Sessions: 4, WatchMs: 123456, Comments: 2, Likes: 9, Gifts: 1, GiftValue: 1_500_000, Interactions: 12,
-		Clicks: []Count{newCount("shoes", 3)}, Orders: 2, Spend: 25_010_000, FirstOrder: 1, SecondOrder: 2, LastOrder: 2,
-		Days:  []Bucket{{Day: 20000, Sessions: 1, Orders: 2, Interactions: 3, WatchSec: 4, Spend: -5}},
-		Cats:  []CatDay{{Day: 20000, cat: categoryOf("shoes"), N: 3}},
-		Lives: []LiveSession{{at: placeOf("L", "r"), Start: 7, WatchMs: 8}}, Rooms: []string{"r"},
-		Open:   []Span{{at: placeOf("L", "r"), Start: 1, Last: 2, Refs: 2}},
-		Recent: []Recent{newRecent(9, event.Like, "x")}, Consent: consentOf(true),
-		Tags: Tags{Activity: wordOf(High), Value: wordOf("vip"), Lifecycle: wordOf(Loyal), Preference: []string{"shoes", PriceMid}, Since: [4]int64{1, 2, 3, 4}},
-		RFM:  RFM{R: 5, F: 4, M: 3, Segment: wordOf("Champions")}}
-	p.setBuyer(buyerFacts{Aliases: []string{"g1", "email:a@b.c"}, Bought: []Count{newCount("bags", 1)}, OrderIDs: []string{"o1", "o2"}, ConsentAt: 1781517600000})
+	p := richProfile()
 	got, err := unmarshalProfile(marshalProfile(p))
 	if err != nil {
 		t.Fatal(err)

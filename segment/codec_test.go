@@ -1,0 +1,157 @@
+package segment
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"slices"
+	"testing"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// richProfile has every field of a profile set, some of them to edge values.
+func richProfile() *Profile {
+	p := &Profile{ID: "v", Name: "Ann", FirstSeen: -5, LastSeen: 1781517600000, LastVisit: 3,
+		Sessions: 4, WatchMs: 123456, Comments: 2, Likes: 9, Gifts: 1, GiftValue: 1_500_000, Interactions: 12,
+		Clicks: []Count{newCount("shoes", 3)}, Orders: 2, Spend: 25_010_000, FirstOrder: 1, SecondOrder: 2, LastOrder: 2,
+		Days:  []Bucket{{Day: 20000, Sessions: 1, Orders: 2, Interactions: 3, WatchSec: 4, Spend: -5}},
+		Cats:  []CatDay{{Day: 20000, cat: categoryOf("shoes"), N: 3}},
+		Lives: []LiveSession{{at: placeOf("L", "r"), Start: 7, WatchMs: 8}}, Rooms: []string{"r"},
+		Open:   []Span{{at: placeOf("L", "r"), Start: 1, Last: 2, Refs: 2}},
+		Recent: []Recent{newRecent(9, event.Like, "x")}, Consent: consentOf(true),
+		Tags: Tags{Activity: wordOf(High), Value: wordOf("vip"), Lifecycle: wordOf(Loyal), Preference: []string{"shoes", PriceMid}, Since: [4]int64{1, 2, 3, 4}},
+		RFM:  RFM{R: 5, F: 4, M: 3, Segment: wordOf("Champions")}}
+	p.setBuyer(buyerFacts{Aliases: []string{"g1", "email:a@b.c"}, Bought: []Count{newCount("bags", 1)}, OrderIDs: []string{"o1", "o2"}, ConsentAt: 1781517600000})
+	return p
+}
+
+// livelyProfile is a viewer of one room over a few lives, as most stored ones are.
+func livelyProfile() *Profile {
+	const at = int64(1781517600000)
+	p := &Profile{ID: "viewer-123456", FirstSeen: at - 40*dayMs, LastSeen: at, LastVisit: at, Sessions: 3,
+		WatchMs: 3_600_000, Comments: 4, Likes: 20, Interactions: 24, Rooms: []string{"room-4"},
+		Clicks: []Count{newCount("scarves", 2), newCount("bags", 1)},
+		Tags: Tags{Activity: wordOf("medium"), Value: wordOf("potential"), Lifecycle: wordOf("new"),
+			Preference: []string{"scarves", "bags"}, Since: [4]int64{at - 1000, at - 40*dayMs, at - 40*dayMs, at - 2000}},
+		RFM: RFM{Segment: wordOf("NoOrders")}}
+	for i, live := range []string{"live-1", "live-2", "live-3"} {
+		p.Lives = append(p.Lives, LiveSession{at: placeOf(live, "room-4"), Start: at - int64(3-i)*7*dayMs, WatchMs: 1_200_000})
+		p.Days = append(p.Days, Bucket{Day: dayOf(at - int64(3-i)*7*dayMs), Sessions: 1, Interactions: 8, WatchSec: 1200})
+	}
+	p.Cats = []CatDay{{Day: dayOf(at), cat: categoryOf("scarves"), N: 2}, {Day: dayOf(at), cat: categoryOf("bags"), N: 1}}
+	for i, t := range []event.Type{event.Join, event.WatchStart, event.Danmaku, event.Like, event.Like, event.ProductClick} {
+		detail := "room-4"
+		if t == event.Danmaku {
+			detail = "nice!"
+		}
+		p.Recent = append(p.Recent, newRecent(at-int64(6-i)*1000, t, detail))
+	}
+	return p
+}
+
+func jsonOf(t *testing.T, p *Profile) string {
+	t.Helper()
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// Records written by the first binary format (stores from before format 2) decode as
+// the current format's do.
+func TestProfileRecordFormatsDecodeAlike(t *testing.T) {
+	for name, p := range map[string]*Profile{"rich": richProfile(), "lively": livelyProfile()} {
+		want := jsonOf(t, p)
+		for format, rec := range map[string][]byte{"1": appendProfileV1(nil, p), "2": marshalProfile(p)} {
+			got, err := unmarshalProfile(rec)
+			if err != nil {
+				t.Fatalf("%s, format %s: %v", name, format, err)
+			}
+			if g := jsonOf(t, got); g != want {
+				t.Fatalf("%s, format %s:\n%s\nwant\n%s", name, format, g, want)
+			}
+		}
+	}
+}
+
+// The current format writes a string that comes again in the record once, known event
+// types as numbers, and times as distances: a typical viewer's record is at least a
+// quarter smaller.
+func TestProfileRecordIsCompact(t *testing.T) {
+	p := livelyProfile()
+	v1, v2 := appendProfileV1(nil, p), marshalProfile(p)
+	if 4*len(v2) > 3*len(v1) {
+		t.Fatalf("format 2 takes %d bytes, format 1 %d", len(v2), len(v1))
+	}
+	for s, want := range map[string]int{"room-4": 1, "scarves": 1, string(event.Like): 0} {
+		if n := bytes.Count(v2, []byte(s)); n != want {
+			t.Errorf("%q is written %d times, want %d", s, n, want)
+		}
+	}
+}
+
+// Times are written as distances from the last time seen, which wrap for times far
+// apart; they come back exactly.
+func TestProfileRecordExtremeTimes(t *testing.T) {
+	for _, base := range []int64{0, 1, -1, math.MaxInt64, math.MinInt64} {
+		p := richProfile()
+		p.LastSeen = base
+		p.FirstSeen, p.LastVisit, p.LastOrder = math.MinInt64, math.MaxInt64, -1
+		p.Tags.Since = [4]int64{math.MinInt64, math.MaxInt64, 1, base}
+		p.Lives[0].Start, p.Open[0].Start, p.Open[0].Last = math.MaxInt64, math.MinInt64, 0
+		p.Days[0].Day, p.Cats[0].Day = math.MinInt32, math.MaxInt32
+		want := jsonOf(t, p)
+		got, err := unmarshalProfile(marshalProfile(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := jsonOf(t, got); g != want {
+			t.Fatalf("base %d:\n%s\nwant\n%s", base, g, want)
+		}
+	}
+}
+
+// A record that refers to a string it has not written yet is corrupt.
+func TestProfileRecordBadReference(t *testing.T) {
+	e := &enc{}
+	e.u(profileFormat)
+	e.s("v")
+	e.s("")
+	e.u(0) // aliases
+	e.i(1) // last seen
+	e.u(0) // no other times
+	for range 3 + 6 {
+		e.u(0)
+	}
+	e.u(1)        // one click count,
+	e.u(3<<1 | 1) // naming the fourth string written before: there is none
+	e.u(1)
+	if _, err := unmarshalProfile(e.b); !errors.Is(err, errCorrupt) {
+		t.Fatalf("decoded with %v", err)
+	}
+}
+
+// Stored records number a recent event's type by its place in this list: the process's
+// type table must start with it, in this order, for good. A type added to the event
+// package goes at the end of the table's seed, and here.
+func TestStoredTypeNumbers(t *testing.T) {
+	stored := []event.Type{event.Join, event.Leave, event.WatchStart, event.WatchStop, event.Watch,
+		event.Danmaku, event.Like, event.Gift, event.ProductClick, event.Pin, event.DM, event.Order, event.Consent,
+		event.LiveStart, event.LiveEnd, event.TagChange}
+	if !slices.Equal(fixedTypeList, stored) {
+		t.Fatalf("the type table starts with %q; stored records number %q", fixedTypeList, stored)
+	}
+	// A type the table does not know from the start is spelled out.
+	p := livelyProfile()
+	p.Recent[0] = newRecent(p.Recent[0].At(), "custom_kind", "x")
+	got, err := unmarshalProfile(marshalProfile(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Recent[0].Type() != "custom_kind" || got.Recent[1].Type() != event.WatchStart {
+		t.Fatalf("types %q, %q", got.Recent[0].Type(), got.Recent[1].Type())
+	}
+}
