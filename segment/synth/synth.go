@@ -209,9 +209,10 @@ func (g *Gen) nextID() string {
 		var b strings.Builder
 		b.Grow(idBatch * 8)
 		g.ends = g.ends[:0]
+		var digits [16]byte
 		for s := g.seq; s < g.seq+idBatch; s++ {
 			b.WriteByte('b')
-			b.WriteString(strconv.FormatUint(s, 36))
+			b.Write(strconv.AppendUint(digits[:0], s, 36)) // FormatUint allocated a string each
 			g.ends = append(g.ends, b.Len())
 		}
 		all, start := b.String(), 0

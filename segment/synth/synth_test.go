@@ -88,3 +88,32 @@ func TestLiveViewersPresentOnce(t *testing.T) {
 		t.Fatalf("%d present, at most 50", len(present))
 	}
 }
+
+// Event ids are made idBatch at a time in one string: the bench's generator shares the
+// engine's heap, and its garbage would be collected on the engine's time.
+func TestIDsAreMadeInBatches(t *testing.T) {
+	g := New(10, time.Now(), 1)
+	ids := make([]string, 0, 5*idBatch)
+	var ev event.Event
+	allocs := testing.AllocsPerRun(4, func() {
+		for range idBatch {
+			g.Next(&ev)
+			ids = append(ids, ev.ID)
+		}
+	})
+	seen := map[string]bool{}
+	for _, id := range ids {
+		seen[id] = false
+	}
+	if allocs > 2 { // the batch's string and its growth, not one per id
+		t.Fatalf("%.0f allocations per %d ids", allocs, idBatch)
+	}
+	for id := range seen {
+		if seq, ok := SeqOf(id); !ok || seen[id] {
+			t.Fatalf("id %q (sequence %d) does not parse back", id, seq)
+		}
+	}
+	if len(seen) != 5*idBatch { // AllocsPerRun runs it once more to warm up
+		t.Fatalf("%d distinct ids, want %d", len(seen), 5*idBatch)
+	}
+}
