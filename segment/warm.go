@@ -80,10 +80,7 @@ const cacheLine = 64
 // warmBytes prefetches the lines that hold n bytes from addr (an address only: the
 // memory is not read, so it may since have been freed).
 func warmBytes(addr, n uintptr) {
-	first, last := addr&^(cacheLine-1), (addr+n-1)&^(cacheLine-1)
-	for line := first; line <= last; line += cacheLine {
-		prefetch(line)
-	}
+	prefetchLines(addr&^(cacheLine-1), (addr+n-1)&^(cacheLine-1))
 }
 
 // warmTail prefetches the last lines (at most) of list.
