@@ -83,6 +83,9 @@ func checkBenchSegment(t *testing.T, out *bytes.Buffer) {
 	if !regexp.MustCompile(`events/s: +\d+`).MatchString(out.String()) {
 		t.Fatalf("no rate: %s", out.String())
 	}
+	if !regexp.MustCompile(`collections: +\d+ completed during the measured events`).MatchString(out.String()) {
+		t.Fatalf("no count of collections: %s", out.String())
+	}
 	// A heap that ended below the baseline once printed a wrapped difference (10^15
 	// bytes per profile).
 	heap := regexp.MustCompile(`heap per profile (-?\d+) bytes`).FindStringSubmatch(out.String())
@@ -110,5 +113,13 @@ func checkBenchSegment(t *testing.T, out *bytes.Buffer) {
 	// The generator's share is taken off, never added: the engine's is at most the whole.
 	if engine, _ := strconv.ParseFloat(eng[1], 64); engine > whole {
 		t.Fatalf("engine %v s, more than the process's %v s:\n%s", engine, whole, out.String())
+	}
+}
+
+func TestGCCyclesCounts(t *testing.T) {
+	before := gcCycles()
+	runtime.GC()
+	if after := gcCycles(); after <= before {
+		t.Fatalf("%d collections after a forced one, %d before", after, before)
 	}
 }
