@@ -331,6 +331,9 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 	// figures by a tenth, so the count is shown with them.
 	fmt.Fprintf(out, "collections:         %d completed during the measured events (the collector's own CPU %.2f s, its write barriers not included); %.0f bytes allocated per event\n",
 		gcRun.cycles, gcRun.cpu, gcRun.allocated/float64(events))
+	if gcRun.cycles == 0 {
+		fmt.Fprintf(out, "                     none: the CPU figures leave out the collector's share, which a longer run (more --events) includes\n")
+	}
 	slices.Sort(delays)
 	if n := len(delays); n > 0 {
 		fmt.Fprintf(out, "event→tag change:    p50 %s, p99 %s, max %s over %d tag changes (subscriber drops %d)\n",

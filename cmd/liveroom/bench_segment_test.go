@@ -83,8 +83,13 @@ func checkBenchSegment(t *testing.T, out *bytes.Buffer) {
 	if !regexp.MustCompile(`events/s: +\d+`).MatchString(out.String()) {
 		t.Fatalf("no rate: %s", out.String())
 	}
-	if !regexp.MustCompile(`collections: +\d+ completed during the measured events \(the collector's own CPU [0-9.]+ s, its write barriers not included\); \d+ bytes allocated per event`).MatchString(out.String()) {
+	gc := regexp.MustCompile(`collections: +(\d+) completed during the measured events \(the collector's own CPU [0-9.]+ s, its write barriers not included\); \d+ bytes allocated per event`).FindStringSubmatch(out.String())
+	if gc == nil {
 		t.Fatalf("no count of collections: %s", out.String())
+	}
+	// With no collection in the run, the figures leave the collector out, and say so.
+	if none, noted := gc[1] == "0", strings.Contains(out.String(), "leave out the collector's share"); none != noted {
+		t.Fatalf("%s collections, note of none: %v\n%s", gc[1], noted, out.String())
 	}
 	// A heap that ended below the baseline once printed a wrapped difference (10^15
 	// bytes per profile).
