@@ -150,7 +150,7 @@ func appendProfile(dst []byte, p *Profile) []byte {
 	}
 	e.u(uint64(len(p.Lives)))
 	for _, l := range p.Lives {
-		e.s(l.Live()) // each live comes once
+		e.s(l.Live()) // once in the list (an open presence may name it again: rare, and cheaper than a lookup each)
 		e.str(l.Room())
 		e.i(base - l.Start)
 		e.i(l.WatchMs)
@@ -170,8 +170,9 @@ func appendProfile(dst []byte, p *Profile) []byte {
 		e.i(at - r.At())
 		at = r.At()
 		// The known types by their number in the process's table, which starts with
-		// them in a fixed order (TestStoredTypeNumbers); others spelled out.
-		if k := r.kind(); int(k) <= len(fixedTypeList) {
+		// them in a fixed order (TestStoredTypeNumbers); others spelled out, and so is
+		// number 0 (no type, or one past a full table), which reads as "spelled out".
+		if k := r.kind(); k != 0 && int(k) <= len(fixedTypeList) {
 			e.u(uint64(k))
 		} else {
 			e.u(0)
@@ -360,6 +361,9 @@ func (d *dec) profile(p *Profile) buyerFacts {
 	var consentAt int64
 	times[9] = &consentAt
 	mask := d.u()
+	if mask>>len(times) != 0 {
+		d.err, d.b = errCorrupt, nil
+	}
 	for k, t := range times {
 		if mask&(1<<k) != 0 {
 			*t = base - d.i()
@@ -416,6 +420,9 @@ func (d *dec) profile(p *Profile) buyerFacts {
 	}
 	p.Tags.Activity, p.Tags.Value, p.Tags.Lifecycle, p.Tags.Preference = wordOf(d.s()), wordOf(d.s()), wordOf(d.s()), d.strs()
 	p.RFM = RFM{R: uint8(d.u()), F: uint8(d.u()), M: uint8(d.u()), Segment: wordOf(d.s())}
+	if len(d.b) > 0 && d.err == nil { // the format has no optional tail
+		d.err, d.b = errCorrupt, nil
+	}
 	return facts
 }
 

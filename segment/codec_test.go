@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/bits"
 	"slices"
 	"testing"
 
@@ -114,23 +115,77 @@ func TestProfileRecordExtremeTimes(t *testing.T) {
 	}
 }
 
-// A record that refers to a string it has not written yet is corrupt.
-func TestProfileRecordBadReference(t *testing.T) {
+// minimalRecord is the current format's record of a profile with only an id, its
+// mask of times set as given, and the click counts written by clicks.
+func minimalRecord(mask uint64, clicks func(e *enc)) []byte {
 	e := &enc{}
 	e.u(profileFormat)
 	e.s("v")
 	e.s("")
 	e.u(0) // aliases
 	e.i(1) // last seen
-	e.u(0) // no other times
-	for range 3 + 6 {
+	e.u(mask)
+	for range bits.OnesCount64(mask) {
+		e.i(0)
+	}
+	for range 3 + 6 { // watch, gift value, spend; the counters
 		e.u(0)
 	}
-	e.u(1)        // one click count,
-	e.u(3<<1 | 1) // naming the fourth string written before: there is none
-	e.u(1)
-	if _, err := unmarshalProfile(e.b); !errors.Is(err, errCorrupt) {
-		t.Fatalf("decoded with %v", err)
+	clicks(e)
+	for range 8 { // bought, order ids, days, cats, lives, rooms, open, recent
+		e.u(0)
+	}
+	e.u(0) // consent
+	for range 3 {
+		e.s("") // activity, value, lifecycle
+	}
+	e.u(0) // preference
+	for range 3 {
+		e.u(0) // R, F, M
+	}
+	e.s("")
+	return e.b
+}
+
+func noClicks(e *enc) { e.u(0) }
+
+// A record that refers to a string it has not written yet, sets a time the format does
+// not have, or goes on past its last field is corrupt.
+func TestProfileRecordCorrupt(t *testing.T) {
+	if _, err := unmarshalProfile(minimalRecord(1, noClicks)); err != nil {
+		t.Fatalf("the well-formed record: %v", err)
+	}
+	for name, rec := range map[string][]byte{
+		"reference": minimalRecord(0, func(e *enc) {
+			e.u(1)        // one click count,
+			e.u(3<<1 | 1) // naming the fourth string written before: there is none
+			e.u(1)
+		}),
+		"mask":          minimalRecord(1<<12, noClicks),
+		"trailing byte": append(minimalRecord(0, noClicks), 0),
+	} {
+		if _, err := unmarshalProfile(rec); !errors.Is(err, errCorrupt) {
+			t.Errorf("%s: decoded with %v", name, err)
+		}
+	}
+}
+
+// A recent event with no type (as a record of format 1 may hold, or one whose type
+// came past a full type table) is spelled out, not numbered 0: number 0 reads as
+// "spelled out", and the record did not decode (found in review).
+func TestProfileRecordUntypedRecentEvent(t *testing.T) {
+	p := livelyProfile()
+	p.Recent[2] = newRecent(p.Recent[2].At(), "", "x")
+	old, err := unmarshalProfile(appendProfileV1(nil, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := unmarshalProfile(marshalProfile(old))
+	if err != nil {
+		t.Fatalf("format 1 decodes, its rewrite in format 2 does not: %v", err)
+	}
+	if g, want := jsonOf(t, got), jsonOf(t, p); g != want {
+		t.Fatalf("\n%s\nwant\n%s", g, want)
 	}
 }
 

@@ -155,7 +155,8 @@ func TestCSVImport(t *testing.T) {
 }
 
 // FuzzProfileRecord: a stored record, however damaged, decodes or fails without a
-// panic, and one that decodes encodes to a record that decodes to the same encoding.
+// panic, and one that decodes encodes to a record that decodes to the same profile and
+// the same encoding.
 func FuzzProfileRecord(f *testing.F) {
 	e := newEngine(f, nil, &clock{t: t0})
 	for i, x := range session("v", "L1", t0.Add(-time.Hour), 10*time.Minute, 3) {
@@ -171,6 +172,9 @@ func FuzzProfileRecord(f *testing.F) {
 	f.Add(appendProfileV1(nil, p)) // stores from before format 2 hold these
 	sh.mu.Unlock()
 	f.Add(marshalProfile(livelyProfile()))
+	untyped := livelyProfile()
+	untyped.Recent[0] = newRecent(untyped.Recent[0].At(), "", "x")
+	f.Add(appendProfileV1(nil, untyped)) // no type: spelled out in format 2
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := unmarshalProfile(data)
@@ -181,6 +185,9 @@ func FuzzProfileRecord(f *testing.F) {
 		q, err := unmarshalProfile(once)
 		if err != nil {
 			t.Fatalf("a decoded record's encoding does not decode: %v", err)
+		}
+		if a, b := jsonOf(t, p), jsonOf(t, q); a != b {
+			t.Fatalf("a decoded record changed on a round trip:\n%s\n%s", a, b)
 		}
 		if twice := marshalProfile(q); !bytes.Equal(once, twice) {
 			t.Fatalf("encoding changed on a round trip:\n%x\n%x", once, twice)
