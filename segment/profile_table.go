@@ -22,6 +22,11 @@ import (
 type profileTable struct {
 	slots []profileSlot // a power of two long; a nil p is empty
 	n     int
+	// view points at a copy of slots' header, made whenever slots is replaced, for the
+	// warming stages, which read the table without the shard's lock (warm.go): a
+	// pointer is read whole, where the slice's two words could be read half from before
+	// and half from after another goroutine (an import) grew the table.
+	view *[]profileSlot
 }
 
 type profileSlot struct {
@@ -43,14 +48,23 @@ func idHash2(id string) uint64 { return maphash.String(idSeed2, id) }
 
 const minSlots = 8
 
-func newProfileTable() profileTable { return profileTable{slots: make([]profileSlot, minSlots)} }
+func newProfileTable() profileTable {
+	t := profileTable{}
+	t.setSlots(make([]profileSlot, minSlots))
+	return t
+}
+
+func (t *profileTable) setSlots(slots []profileSlot) {
+	t.slots = slots
+	t.view = &slots // a header of its own, never changed
+}
 
 // index is the first slot h probes: the hash's high bits, since the shard takes the
 // hash modulo the shard count, which with the default 64 shards is its low bits (so
 // within a shard those are alike).
-func (t *profileTable) index(h uint64) int {
-	return int(h >> (64 - bits.TrailingZeros(uint(len(t.slots)))))
-}
+func (t *profileTable) index(h uint64) int { return slotIndex(len(t.slots), h) }
+
+func slotIndex(slots int, h uint64) int { return int(h >> (64 - bits.TrailingZeros(uint(slots)))) }
 
 // find returns the slot of id (hash h), or -1.
 func (t *profileTable) find(id string, h uint64) int {
@@ -81,20 +95,34 @@ func (t *profileTable) get(id string) *Profile {
 }
 
 // slotAt is the address of the slot where the search for an id of hash h begins: a
-// hint for warming the cache.
+// hint for warming the cache. Without the shard's lock (warm.go).
+//
+//go:norace
 func (t *profileTable) slotAt(h uint64) *profileSlot {
-	return &t.slots[t.index(h)]
+	slots := *t.view
+	return &slots[slotIndex(len(slots), h)]
 }
 
 // guess returns the first profile along the probe of hash h with that hash, without
 // checking its id: a hint for warming the cache, which must not wait for the id's
-// bytes.
+// bytes. Without the shard's lock (warm.go): while another goroutine changes the
+// table it may find nothing, or another profile, but only ever a profile.
+//
+//go:norace
 func (t *profileTable) guess(h uint64) *Profile {
-	mask := len(t.slots) - 1
-	for i := t.index(h); t.slots[i].p != nil; i = (i + 1) & mask {
-		if t.slots[i].h == h {
-			return t.slots[i].p
+	slots := *t.view
+	mask := len(slots) - 1
+	i := slotIndex(len(slots), h)
+	for range slots { // a probe that another goroutine keeps filling ends anyway
+		s := &slots[i]
+		p := s.p
+		if p == nil {
+			return nil
 		}
+		if s.h == h {
+			return p
+		}
+		i = (i + 1) & mask
 	}
 	return nil
 }
@@ -126,7 +154,7 @@ func (t *profileTable) insert(s profileSlot) {
 
 func (t *profileTable) grow() {
 	old := t.slots
-	t.slots = make([]profileSlot, 2*len(old))
+	t.setSlots(make([]profileSlot, 2*len(old)))
 	for _, s := range old {
 		if s.p != nil {
 			t.insert(s)

@@ -13,39 +13,52 @@ type warmKey struct {
 	sh *shard
 }
 
+// The warming stages read the shard's table and its profiles without the shard's
+// lock, though another goroutine (a sweep, a write-through, an import) may change them
+// meanwhile. A lock (even a TryLock) is an atomic instruction, which on x86 waits for
+// every earlier load and store: three of them per event took about a tenth of the
+// engine's time at a million viewers (docs/benchmarks.md, twenty-first session). What
+// they read is only ever used as an address to prefetch, which never faults and never
+// reads memory the program sees, so a value half changed costs at most a useless hint:
+//   - the table's slots are read through a header that is never changed (view), so a
+//     slot read is within the array it came from;
+//   - a slot's profile pointer is one word, written whole: a profile or nil;
+//   - a list's header may be read half old and half new; only an address comes of it.
+// The race detector is told not to look (go:norace): these reads race by design.
+
 // warmSlot works out the key of ev's viewer and asks for the line of the table slot
-// where the search for it begins. A stage skips a shard that another goroutine (a
-// sweep, a write-through) holds: not worth waiting for a hint.
+// where the search for it begins.
+//
+//go:norace
 func (e *Engine) warmSlot(ev *event.Event) warmKey {
 	if ev.Viewer == "" {
 		return warmKey{}
 	}
 	k := warmKey{h: idHash(ev.Viewer)}
 	k.sh = e.shardFor(k.h)
-	if k.sh.mu.TryLock() {
-		prefetch(uintptr(unsafe.Pointer(k.sh.profiles.slotAt(k.h))))
-		k.sh.mu.Unlock()
-	}
+	prefetch(uintptr(unsafe.Pointer(k.sh.profiles.slotAt(k.h))))
 	return k
 }
 
 // warmProfile asks for the cache lines of the profile found through the slot
 // warmSlot fetched.
+//
+//go:norace
 func (e *Engine) warmProfile(k warmKey) {
-	if k.sh == nil || !k.sh.mu.TryLock() {
+	if k.sh == nil {
 		return
 	}
-	p := k.sh.profiles.guess(k.h)
-	k.sh.mu.Unlock()
-	if p != nil {
+	if p := k.sh.profiles.guess(k.h); p != nil {
 		warmBytes(uintptr(unsafe.Pointer(p)), unsafe.Sizeof(*p))
 	}
 }
 
 // warmLists asks for the ends of the lists that applying ev reads in its viewer's
 // profile, whose lines warmProfile fetched earlier: only those its type reads.
+//
+//go:norace
 func (e *Engine) warmLists(ev *event.Event, k warmKey) {
-	if k.sh == nil || !k.sh.mu.TryLock() {
+	if k.sh == nil {
 		return
 	}
 	if p := k.sh.profiles.guess(k.h); p != nil {
@@ -65,7 +78,6 @@ func (e *Engine) warmLists(ev *event.Event, k warmKey) {
 			warmTail(p.Clicks, 1)
 		}
 	}
-	k.sh.mu.Unlock()
 }
 
 // warmString prefetches the start of s.
