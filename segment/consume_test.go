@@ -10,6 +10,9 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/liveroom/liveroom/event"
 )
 
@@ -263,5 +266,59 @@ func TestConsumerAsksForBlocksOnlyWhenBehind(t *testing.T) {
 	}
 	if calls := tap.calls.Load(); calls > 1 {
 		t.Errorf("asked for a whole chunk %d times while taking %d events one by one", calls, n)
+	}
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+// The tap's consumer counts a batch's events and tag changes at its end, not one by
+// one; the counts still come out whole, as they do for Apply and an import.
+func TestAppliedAndTagChangesCounted(t *testing.T) {
+	tap := event.NewQueue(1 << 12)
+	e, err := New(testConfig(), Deps{Store: NewMemoryStore(), Tap: tap, Now: (&clock{t: t0}).Now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	changes := event.NewQueue(1 << 12)
+	defer e.Subscribe(changes, event.TagChange)()
+	const n = 3*event.BlockLen + 10 // whole blocks and a batch
+	for i := range n {
+		if !tap.Publish(ev(event.Like, fmt.Sprintf("v%d", i%40), t0)) {
+			t.Fatal("tap full")
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for e.Consumed() < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	e.Apply(ev(event.Like, "v-apply", t0))
+	importJSON(t, e, `[{"id":"i1","type":"like","viewer":"v-import","at":"`+t0.Add(-time.Hour).Format(time.RFC3339)+`"}]`)
+	const want = n + 2
+	if got := e.Applied(); got != want {
+		t.Errorf("Applied %d, want %d", got, want)
+	}
+	if got := counterValue(t, e.metrics.applied); got != want {
+		t.Errorf("applied metric %v, want %d", got, want)
+	}
+	published := 0
+	for {
+		if _, ok := changes.TryNext(); !ok {
+			break
+		}
+		published++
+	}
+	if published == 0 {
+		t.Fatal("no tag changes: the test counts nothing")
+	}
+	if got := counterValue(t, e.metrics.tagChanges); got != float64(published) {
+		t.Errorf("tag changes metric %v, %d published", got, published)
 	}
 }

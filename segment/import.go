@@ -137,6 +137,7 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 	var applied []event.Event
 	hasOrders := false
 	var newestOrder time.Time // of the orders applied: the cause of the re-ranking
+	var counts tally
 	for _, it := range items {
 		o := orders[it.Index]
 		if it.Event.Type == event.Order && o == nil {
@@ -149,7 +150,7 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 		}
 		seen[it.Event.ID] = true
 		ev := it.Event
-		changes = append(changes, e.apply(&ev, o, touched, nil, e.now().UnixMilli()))
+		changes = append(changes, e.apply(&ev, o, touched, nil, e.now().UnixMilli(), &counts))
 		applied = append(applied, ev)
 		res.Accepted++
 		b.own(KindEvent, Record{Key: ev.ID, Owner: ev.Viewer, Data: it.Raw})
@@ -167,6 +168,7 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 			b.own(KindOrder, Record{Key: o.id, Owner: ev.Viewer, Data: rec})
 		}
 	}
+	e.count(counts)
 	if e.beforeImportWrite != nil {
 		e.beforeImportWrite()
 	}
