@@ -200,7 +200,8 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	e.shards = make([]*shard, cfg.Shards)
 	for i := range e.shards {
-		e.shards[i] = &shard{index: uint64(i), profiles: newProfileTable(), alias: map[string]string{}, open: map[*Profile]struct{}{}, names: map[string]string{}, lists: map[string][]string{}}
+		e.shards[i] = &shard{index: uint64(i), alias: map[string]string{}, open: map[*Profile]struct{}{}, names: map[string]string{}, lists: map[string][]string{}}
+		e.shards[i].profiles.init()
 	}
 	e.subs.Store(&[]*subscriber{})
 	m, err := newMetrics(deps.Registry, e)

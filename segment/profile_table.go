@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"iter"
 	"math/bits"
+	"sync/atomic"
 )
 
 // profileTable holds a shard's profiles by id: an open-addressing table (linear
@@ -24,9 +25,11 @@ type profileTable struct {
 	n     int
 	// view points at a copy of slots' header, made whenever slots is replaced, for the
 	// warming stages, which read the table without the shard's lock (warm.go): a
-	// pointer is read whole, where the slice's two words could be read half from before
-	// and half from after another goroutine (an import) grew the table.
-	view *[]profileSlot
+	// pointer is read whole, where the slice's words could be read half from before and
+	// half from after another goroutine (an import) grew the table. Atomic, so that a
+	// reader that sees the new pointer sees the header it points at (on arm64 the
+	// stores could otherwise be seen out of order); on amd64 its Load is a plain read.
+	view atomic.Pointer[[]profileSlot]
 }
 
 type profileSlot struct {
@@ -48,15 +51,18 @@ func idHash2(id string) uint64 { return maphash.String(idSeed2, id) }
 
 const minSlots = 8
 
-func newProfileTable() profileTable {
-	t := profileTable{}
-	t.setSlots(make([]profileSlot, minSlots))
+// init makes t an empty table, in place (its view is not to be copied).
+func (t *profileTable) init() { t.setSlots(make([]profileSlot, minSlots)) }
+
+func newProfileTable() *profileTable {
+	t := &profileTable{}
+	t.init()
 	return t
 }
 
 func (t *profileTable) setSlots(slots []profileSlot) {
 	t.slots = slots
-	t.view = &slots // a header of its own, never changed
+	t.view.Store(&slots) // a header of its own, never changed
 }
 
 // index is the first slot h probes: the hash's high bits, since the shard takes the
@@ -99,7 +105,7 @@ func (t *profileTable) get(id string) *Profile {
 //
 //go:norace
 func (t *profileTable) slotAt(h uint64) *profileSlot {
-	slots := *t.view
+	slots := *t.view.Load()
 	return &slots[slotIndex(len(slots), h)]
 }
 
@@ -110,7 +116,7 @@ func (t *profileTable) slotAt(h uint64) *profileSlot {
 //
 //go:norace
 func (t *profileTable) guess(h uint64) *Profile {
-	slots := *t.view
+	slots := *t.view.Load()
 	mask := len(slots) - 1
 	i := slotIndex(len(slots), h)
 	for range slots { // a probe that another goroutine keeps filling ends anyway

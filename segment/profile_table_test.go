@@ -25,7 +25,7 @@ func TestProfileTableAgreesWithAMap(t *testing.T) {
 // churn puts and deletes random ids of ids ("id-0"…) for steps steps, against a map,
 // checking after each step that the id is found where the map has it, and the whole
 // table every checkEvery steps; it returns what is left.
-func churn(t *testing.T, hash func(string) uint64, ids, steps, checkEvery int, rng *rand.Rand) (profileTable, map[string]*Profile) {
+func churn(t *testing.T, hash func(string) uint64, ids, steps, checkEvery int, rng *rand.Rand) (*profileTable, map[string]*Profile) {
 	t.Helper()
 	tab, model := newProfileTable(), map[string]*Profile{}
 	for step := range steps {
@@ -44,10 +44,10 @@ func churn(t *testing.T, hash func(string) uint64, ids, steps, checkEvery int, r
 			t.Fatalf("%d ids, step %d: %s found at %d, model %v", ids, step, id, i, model[id])
 		}
 		if step%checkEvery == 0 {
-			checkTable(t, &tab, model, hash)
+			checkTable(t, tab, model, hash)
 		}
 	}
-	checkTable(t, &tab, model, hash)
+	checkTable(t, tab, model, hash)
 	return tab, model
 }
 
@@ -145,6 +145,6 @@ func TestProfileTableWrapsAtEverySize(t *testing.T) {
 		for id := range model {
 			tab.delHashed(id, hash(id))
 		}
-		checkTable(t, &tab, map[string]*Profile{}, hash)
+		checkTable(t, tab, map[string]*Profile{}, hash)
 	}
 }

@@ -20,8 +20,8 @@ type warmKey struct {
 // engine's time at a million viewers (docs/benchmarks.md, twenty-first session). What
 // they read is only ever used as an address to prefetch, which never faults and never
 // reads memory the program sees, so a value half changed costs at most a useless hint:
-//   - the table's slots are read through a header that is never changed (view), so a
-//     slot read is within the array it came from;
+//   - the table's slots are read through a header that is never changed, published
+//     atomically (view), so a slot read is within the array it came from;
 //   - a slot's profile pointer is one word, written whole: a profile or nil;
 //   - a list's header may be read half old and half new; only an address comes of it.
 // The race detector is told not to look (go:norace): these reads race by design.
