@@ -16,8 +16,8 @@ import (
 // Format 2 (format 1 still decodes) is about a third smaller, because a fold of the
 // journal into bbolt rewrites nearly every page of the file (docs/segmentation.md), so
 // its time goes with the file's size:
-//   - a string that comes again in the record (a room, an event type, a category) is
-//     written once and then referred to by its number;
+//   - a string that comes again in the record (a room, a category) is written once
+//     and then referred to by its number, and a known event type is a number;
 //   - times are written as their distance from the last time seen, and days from the
 //     day before them in their list: a few bytes instead of six;
 //   - a mask says which of the profile's own times are set, so that unset ones (no
@@ -65,6 +65,13 @@ func (e *enc) str(v string) {
 	e.b = append(e.b, v...)
 }
 
+func (e *enc) ss(v []string) {
+	e.u(uint64(len(v)))
+	for _, x := range v {
+		e.s(x)
+	}
+}
+
 func (e *enc) strs(v []string) {
 	e.u(uint64(len(v)))
 	for _, x := range v {
@@ -83,10 +90,11 @@ func (e *enc) cnts(v []Count) {
 // marshalProfile encodes p.
 func marshalProfile(p *Profile) []byte { return appendProfile(make([]byte, 0, 256), p) }
 
-// timeFields are the profile's own times that the mask covers, in its bit order.
-func (p *Profile) timeFields() [10]*int64 {
+// timeFields are the profile's own times that the mask covers, in its bit order; the
+// consent's time is kept apart (buyerFacts), so the caller holds it in consentAt.
+func (p *Profile) timeFields(consentAt *int64) [10]*int64 {
 	return [10]*int64{&p.FirstSeen, &p.LastVisit, &p.FirstOrder, &p.SecondOrder, &p.LastOrder,
-		&p.Tags.Since[0], &p.Tags.Since[1], &p.Tags.Since[2], &p.Tags.Since[3], nil}
+		&p.Tags.Since[0], &p.Tags.Since[1], &p.Tags.Since[2], &p.Tags.Since[3], consentAt}
 }
 
 // appendProfile appends the encoding of p to dst: the write-through packs every changed
@@ -96,15 +104,11 @@ func appendProfile(dst []byte, p *Profile) []byte {
 	e.u(profileFormat)
 	e.s(p.ID) // these three come once: not worth a number
 	e.s(p.Name)
-	e.u(uint64(len(p.Aliases())))
-	for _, id := range p.Aliases() {
-		e.s(id)
-	}
+	e.ss(p.Aliases())
 	base := p.LastSeen
 	e.i(base)
-	times := p.timeFields()
 	consentAt := p.consentAt()
-	times[9] = &consentAt
+	times := p.timeFields(&consentAt)
 	var mask uint64
 	for k, t := range times {
 		if *t != 0 {
@@ -125,10 +129,7 @@ func appendProfile(dst []byte, p *Profile) []byte {
 	}
 	e.cnts(p.Clicks)
 	e.cnts(p.Bought())
-	e.u(uint64(len(p.OrderIDs())))
-	for _, id := range p.OrderIDs() {
-		e.s(id)
-	}
+	e.ss(p.OrderIDs())
 	e.u(uint64(len(p.Days)))
 	day := int32(0)
 	for _, d := range p.Days {
@@ -238,28 +239,23 @@ func (d *dec) s() string {
 	return v
 }
 
-func (d *dec) ss() []string {
+// list reads a list's length, then each of its items with item; nil when empty.
+func list[T any](d *dec, item func() T) []T {
 	n := d.n()
 	if n == 0 {
 		return nil
 	}
-	out := make([]string, n)
+	out := make([]T, n)
 	for i := range out {
-		out[i] = d.s()
+		out[i] = item()
 	}
 	return out
 }
 
+func (d *dec) ss() []string { return list(d, d.s) }
+
 func (d *dec) counts() []Count {
-	n := d.n()
-	if n == 0 {
-		return nil
-	}
-	out := make([]Count, n)
-	for i := range out {
-		out[i] = newCount(d.s(), d.u32())
-	}
-	return out
+	return list(d, func() Count { return newCount(d.s(), d.u32()) })
 }
 
 // str reads what enc.str wrote.
@@ -285,28 +281,10 @@ func (d *dec) str() string {
 	return v
 }
 
-func (d *dec) strs() []string {
-	n := d.n()
-	if n == 0 {
-		return nil
-	}
-	out := make([]string, n)
-	for i := range out {
-		out[i] = d.str()
-	}
-	return out
-}
+func (d *dec) strs() []string { return list(d, d.str) }
 
 func (d *dec) cnts() []Count {
-	n := d.n()
-	if n == 0 {
-		return nil
-	}
-	out := make([]Count, n)
-	for i := range out {
-		out[i] = newCount(d.str(), d.u32())
-	}
-	return out
+	return list(d, func() Count { return newCount(d.str(), d.u32()) })
 }
 
 // eventType reads a recent event's type, as appendProfile writes it.
@@ -357,9 +335,8 @@ func (d *dec) profile(p *Profile) buyerFacts {
 	aliases := d.ss()
 	base := d.i()
 	p.LastSeen = base
-	times := p.timeFields()
 	var consentAt int64
-	times[9] = &consentAt
+	times := p.timeFields(&consentAt)
 	mask := d.u()
 	if mask>>len(times) != 0 {
 		d.err, d.b = errCorrupt, nil
@@ -378,43 +355,28 @@ func (d *dec) profile(p *Profile) buyerFacts {
 	p.Clicks = d.cnts()
 	facts := buyerFacts{Aliases: aliases, Bought: d.cnts(), ConsentAt: consentAt}
 	facts.OrderIDs = d.ss()
-	if n := d.n(); n > 0 {
-		p.Days = make([]Bucket, n)
-		day := int64(0)
-		for i := range p.Days {
-			day += d.i()
-			p.Days[i] = Bucket{Day: int32(day), Sessions: uint16(d.u()), Orders: uint16(d.u()), Interactions: d.u32(), WatchSec: d.u32(), Spend: Money(d.i())}
-		}
-	}
-	if n := d.n(); n > 0 {
-		p.Cats = make([]CatDay, n)
-		day := int64(0)
-		for i := range p.Cats {
-			day += d.i()
-			p.Cats[i] = CatDay{Day: int32(day), cat: categoryOf(d.str()), N: d.u32()}
-		}
-	}
-	if n := d.n(); n > 0 {
-		p.Lives = make([]LiveSession, n)
-		for i := range p.Lives {
-			p.Lives[i] = LiveSession{at: placeOf(d.s(), d.str()), Start: base - d.i(), WatchMs: d.i()}
-		}
-	}
+	day := int64(0) // each list's days go on from the one before
+	p.Days = list(d, func() Bucket {
+		day += d.i()
+		return Bucket{Day: int32(day), Sessions: uint16(d.u()), Orders: uint16(d.u()), Interactions: d.u32(), WatchSec: d.u32(), Spend: Money(d.i())}
+	})
+	day = 0
+	p.Cats = list(d, func() CatDay {
+		day += d.i()
+		return CatDay{Day: int32(day), cat: categoryOf(d.str()), N: d.u32()}
+	})
+	p.Lives = list(d, func() LiveSession {
+		return LiveSession{at: placeOf(d.s(), d.str()), Start: base - d.i(), WatchMs: d.i()}
+	})
 	p.Rooms = d.strs()
-	if n := d.n(); n > 0 {
-		p.Open = make([]Span, n)
-		for i := range p.Open {
-			p.Open[i] = Span{at: placeOf(d.str(), d.str()), Start: base - d.i(), Last: base - d.i(), Refs: int16(min(max(d.i(), 0), math.MaxInt16))}
-		}
-	}
-	if n := d.n(); n > 0 {
-		p.Recent = make([]Recent, n)
-		at := base
-		for i := range p.Recent {
-			at -= d.i()
-			p.Recent[i] = newRecent(at, d.eventType(), d.str())
-		}
-	}
+	p.Open = list(d, func() Span {
+		return Span{at: placeOf(d.str(), d.str()), Start: base - d.i(), Last: base - d.i(), Refs: refs(d.i())}
+	})
+	at := base
+	p.Recent = list(d, func() Recent {
+		at -= d.i()
+		return newRecent(at, d.eventType(), d.str())
+	})
 	if c := d.u(); c > 0 {
 		p.Consent = consentOf(c == 1)
 	}
@@ -439,37 +401,16 @@ func (d *dec) profileV1(p *Profile) buyerFacts {
 	p.Clicks = d.counts()
 	bought, orderIDs := d.counts(), d.ss()
 	facts := buyerFacts{Aliases: aliases, Bought: bought, OrderIDs: orderIDs}
-	if n := d.n(); n > 0 {
-		p.Days = make([]Bucket, n)
-		for i := range p.Days {
-			p.Days[i] = Bucket{Day: int32(d.i()), Sessions: uint16(d.u()), Orders: uint16(d.u()), Interactions: d.u32(), WatchSec: d.u32(), Spend: Money(d.i())}
-		}
-	}
-	if n := d.n(); n > 0 {
-		p.Cats = make([]CatDay, n)
-		for i := range p.Cats {
-			p.Cats[i] = CatDay{Day: int32(d.i()), cat: categoryOf(d.s()), N: d.u32()}
-		}
-	}
-	if n := d.n(); n > 0 {
-		p.Lives = make([]LiveSession, n)
-		for i := range p.Lives {
-			p.Lives[i] = LiveSession{at: placeOf(d.s(), d.s()), Start: d.i(), WatchMs: d.i()}
-		}
-	}
+	p.Days = list(d, func() Bucket {
+		return Bucket{Day: int32(d.i()), Sessions: uint16(d.u()), Orders: uint16(d.u()), Interactions: d.u32(), WatchSec: d.u32(), Spend: Money(d.i())}
+	})
+	p.Cats = list(d, func() CatDay { return CatDay{Day: int32(d.i()), cat: categoryOf(d.s()), N: d.u32()} })
+	p.Lives = list(d, func() LiveSession { return LiveSession{at: placeOf(d.s(), d.s()), Start: d.i(), WatchMs: d.i()} })
 	p.Rooms = d.ss()
-	if n := d.n(); n > 0 {
-		p.Open = make([]Span, n)
-		for i := range p.Open {
-			p.Open[i] = Span{at: placeOf(d.s(), d.s()), Start: d.i(), Last: d.i(), Refs: int16(min(max(d.i(), 0), math.MaxInt16))}
-		}
-	}
-	if n := d.n(); n > 0 {
-		p.Recent = make([]Recent, n)
-		for i := range p.Recent {
-			p.Recent[i] = newRecent(d.i(), event.Type(d.s()), d.s())
-		}
-	}
+	p.Open = list(d, func() Span {
+		return Span{at: placeOf(d.s(), d.s()), Start: d.i(), Last: d.i(), Refs: refs(d.i())}
+	})
+	p.Recent = list(d, func() Recent { return newRecent(d.i(), event.Type(d.s()), d.s()) })
 	if c := d.u(); c > 0 {
 		p.Consent = consentOf(c == 1)
 	}
@@ -483,3 +424,6 @@ func (d *dec) profileV1(p *Profile) buyerFacts {
 	}
 	return facts
 }
+
+// refs is a stored count of connections as a span holds it.
+func refs(v int64) int16 { return int16(min(max(v, 0), math.MaxInt16)) }

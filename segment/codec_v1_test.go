@@ -1,12 +1,5 @@
 package segment
 
-func (e *enc) ss(v []string) {
-	e.u(uint64(len(v)))
-	for _, x := range v {
-		e.s(x)
-	}
-}
-
 func (e *enc) counts(v []Count) {
 	e.u(uint64(len(v)))
 	for _, c := range v {
