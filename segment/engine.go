@@ -403,11 +403,17 @@ func (e *Engine) applyBatch(batch []event.Event, keys *warmKeys) {
 // tap's consumer adds up a batch's before it counts them: an atomic instruction per
 // event, which on x86 waits for every earlier load and store, cost as the warming's
 // locks did (docs/benchmarks.md, twenty-first session).
-type tally struct{ applied, changes int }
+type tally struct {
+	applied int // viewer events folded into profiles (Applied and the metric)
+	others  int // a pin, a live's start or end (the metric only)
+	changes int // tag changes
+}
 
 func (e *Engine) count(t tally) {
+	if n := t.applied + t.others; n > 0 {
+		e.metrics.applied.Add(float64(n))
+	}
 	if t.applied > 0 {
-		e.metrics.applied.Add(float64(t.applied))
 		e.applied.Add(uint64(t.applied))
 	}
 	if t.changes > 0 {
@@ -597,18 +603,18 @@ func (e *Engine) apply(ev *event.Event, o *orderIn, touched map[*Profile]*shard,
 	switch ev.Type {
 	case event.LiveEnd:
 		e.endLive(ev.Live, ev.At.UnixMilli())
-		e.metrics.applied.Inc()
+		t.others++
 		return nil
 	case event.Pin:
 		price, err := e.toBase(ev.Value, ev.Currency)
 		if err == nil {
 			e.catalog.learn(ev.SKU, ev.Category, price, ev.At.UnixMilli())
 		}
-		e.metrics.applied.Inc()
+		t.others++
 		return nil
 	case event.LiveStart:
 		e.startLive(ev.Room, ev.Live, ev.At.UnixMilli())
-		e.metrics.applied.Inc()
+		t.others++
 		return nil
 	case event.TagChange:
 		return nil
