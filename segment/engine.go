@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -226,11 +227,14 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 // load rebuilds memory from the store.
 func (e *Engine) load(ctx context.Context) error {
 	n := 0
-	oldest := e.oldest(e.now().UnixMilli())
+	now := e.now().UnixMilli()
+	oldest := e.oldest(now)
+	var bad []unreadable
 	err := e.store.Load(ctx, func(id string, data []byte) error {
 		p, err := unmarshalProfile(data)
 		if err != nil {
-			return fmt.Errorf("profile %q: %w", id, err)
+			bad = append(bad, unreadable{id: id, data: bytes.Clone(data), err: err})
+			return nil
 		}
 		sh := e.shardOf(p.ID)
 		sh.profiles.put(p)
@@ -256,7 +260,10 @@ func (e *Engine) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load segment store: %w", err)
 	}
-	e.log.Info("segment profiles loaded", "profiles", n)
+	if err := e.quarantine(ctx, bad, now); err != nil {
+		return fmt.Errorf("load segment store: %w", err)
+	}
+	e.log.Info("segment profiles loaded", "profiles", n, "set_aside", len(bad))
 	return nil
 }
 

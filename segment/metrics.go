@@ -7,7 +7,7 @@ import (
 )
 
 type metrics struct {
-	applied, invalid, tagChanges, imported, duplicates, flushed, storeErrors, compactions prometheus.Counter
+	applied, invalid, tagChanges, imported, duplicates, flushed, storeErrors, compactions, quarantined prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, e *Engine) (*metrics, error) {
@@ -23,13 +23,14 @@ func newMetrics(reg prometheus.Registerer, e *Engine) (*metrics, error) {
 		flushed:     c("profiles_written_total", "Profiles written through to the store."),
 		storeErrors: c("store_errors_total", "Failed store writes (retried)."),
 		compactions: c("compactions_total", "Times every profile's lists were moved into large dense chunks (the sweep does it every half hour)."),
+		quarantined: c("profiles_quarantined_total", "Stored profiles that did not decode at load and were set aside (kind quarantine) so that the node could start."),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	profiles := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "liveroom", Subsystem: "segment", Name: "profiles", Help: "Profiles held in memory."},
 		func() float64 { return float64(e.Count()) })
-	cols := []prometheus.Collector{m.applied, m.invalid, m.tagChanges, m.imported, m.duplicates, m.flushed, m.storeErrors, m.compactions, profiles}
+	cols := []prometheus.Collector{m.applied, m.invalid, m.tagChanges, m.imported, m.duplicates, m.flushed, m.storeErrors, m.compactions, m.quarantined, profiles}
 	if st, ok := e.store.(interface{ Collectors() []prometheus.Collector }); ok {
 		cols = append(cols, st.Collectors()...) // the journal's
 	}

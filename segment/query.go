@@ -162,10 +162,13 @@ func (e *Engine) Count() int {
 // Export is everything held about one viewer: the stored profile record, the imported
 // events as sent, and the orders.
 type Export struct {
-	Profile json.RawMessage   `json:"profile"`
-	View    ViewerView        `json:"view"`
+	Profile json.RawMessage   `json:"profile"` // null for a viewer known only by a quarantined record
+	View    *ViewerView       `json:"view"`
 	Events  []json.RawMessage `json:"events"`
 	Orders  []json.RawMessage `json:"orders"`
+	// Quarantined are the viewer's stored profiles that did not decode at a load and
+	// were set aside (quarantine.go), with their bytes.
+	Quarantined []Quarantined `json:"quarantined,omitempty"`
 	// Elsewhere is what other parts of the node hold about the viewer, by part
 	// (the node fills it: the rules' actions and prompts, chat's private messages).
 	Elsewhere map[string]any `json:"elsewhere,omitempty"`
@@ -173,10 +176,10 @@ type Export struct {
 
 // Identities returns the ids that are id's profile: its own and those merged into it
 // (guest ids, customer and e-mail links).
-func (e *Engine) Identities(_ context.Context, id string) ([]string, error) {
+func (e *Engine) Identities(ctx context.Context, id string) ([]string, error) {
 	sh, p := e.lookupAs(id)
 	if p == nil {
-		return nil, notFound(id)
+		return e.identitiesHeld(ctx, id)
 	}
 	defer sh.mu.Unlock()
 	return append([]string{p.ID}, p.Aliases()...), nil
@@ -184,15 +187,24 @@ func (e *Engine) Identities(_ context.Context, id string) ([]string, error) {
 
 // Export returns everything held about id (GDPR access).
 func (e *Engine) Export(ctx context.Context, id string) (Export, error) {
+	out := Export{Profile: json.RawMessage("null"), Events: []json.RawMessage{}, Orders: []json.RawMessage{}}
 	sh, p := e.lookupAs(id)
+	var held map[Kind][]Record
+	var err error
 	if p == nil {
-		return Export{}, notFound(id)
+		// No profile: perhaps one set aside at load (quarantine.go), whose viewer has
+		// not come back since.
+		if held, err = e.heldOnly(ctx, id); err == nil && held == nil {
+			return Export{}, notFound(id)
+		}
+	} else {
+		out.Profile, _ = json.Marshal(p)
+		view := e.view(p)
+		out.View = &view
+		owners := append([]string{p.ID}, p.Aliases()...)
+		sh.mu.Unlock()
+		held, err = e.store.Held(ctx, owners)
 	}
-	rec, _ := json.Marshal(p)
-	out := Export{Profile: rec, View: e.view(p), Events: []json.RawMessage{}, Orders: []json.RawMessage{}}
-	owners := append([]string{p.ID}, p.Aliases()...)
-	sh.mu.Unlock()
-	held, err := e.store.Held(ctx, owners)
 	if err != nil {
 		return Export{}, problem.Wrap(problem.Unavailable, err, "segment store unavailable")
 	}
@@ -202,7 +214,24 @@ func (e *Engine) Export(ctx context.Context, id string) (Export, error) {
 	for _, r := range held[KindOrder] {
 		out.Orders = append(out.Orders, heldJSON(r))
 	}
+	for _, r := range held[KindQuarantine] {
+		out.Quarantined = append(out.Quarantined, Quarantined{Key: r.Key, Data: r.Data})
+	}
 	return out, nil
+}
+
+// identitiesHeld is Identities for an id with no profile: the id alone when the store
+// holds a profile of it set aside at load (its aliases were in the bytes that did not
+// decode), else not found.
+func (e *Engine) identitiesHeld(ctx context.Context, id string) ([]string, error) {
+	held, err := e.heldOnly(ctx, id)
+	if err != nil {
+		return nil, problem.Wrap(problem.Unavailable, err, "segment store unavailable")
+	}
+	if held == nil {
+		return nil, notFound(id)
+	}
+	return []string{EmailKey(id)}, nil
 }
 
 // heldJSON is a held record as exported: its data as it was sent, or, for an event
@@ -222,7 +251,7 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 	defer e.commitMu.Unlock()
 	sh, p := e.lookupAs(id)
 	if p == nil {
-		return notFound(id)
+		return e.eraseHeld(ctx, id)
 	}
 	p.gone = true
 	// Its arrays may be in chunks that other profiles keep alive (compact.go).
@@ -250,6 +279,20 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 	}
 	if buyer {
 		e.requestSweep() // the other buyers' RFM scores were ranked with this one's orders
+	}
+	return nil
+}
+
+// eraseHeld is Erase for an id with no profile: it erases what the store holds of a
+// profile set aside at load (quarantine.go), else the id is not found.
+func (e *Engine) eraseHeld(ctx context.Context, id string) error {
+	ids, err := e.identitiesHeld(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := e.store.Erase(ctx, ids); err != nil {
+		e.metrics.storeErrors.Inc()
+		return problem.Wrap(problem.Unavailable, err, "could not erase from the store; retry")
 	}
 	return nil
 }

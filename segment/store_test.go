@@ -166,7 +166,7 @@ func TestEraseReallyErases(t *testing.T) {
 		t.Fatal(err)
 	}
 	exp, err := e.Export(context.Background(), "zed-guest")
-	if err != nil || len(exp.Events) != 2 || len(exp.Orders) != 2 || exp.View.ID != "zed-viewer" {
+	if err != nil || len(exp.Events) != 2 || len(exp.Orders) != 2 || exp.View == nil || exp.View.ID != "zed-viewer" {
 		t.Fatalf("export %+v %v", exp, err)
 	}
 	if err := e.Erase(context.Background(), "zed-guest"); err != nil {
