@@ -256,7 +256,14 @@ func (e *Engine) load(ctx context.Context) error {
 		}
 		n++
 		return nil
-	}, e.catalog.load)
+	}, func(sku string, data []byte) error {
+		if err := e.catalog.load(sku, data); err != nil {
+			// A catalog entry is learned again at the product's next pin (which writes
+			// over it): not worth a node that does not start.
+			e.log.Error("segment product skipped: its stored record does not decode", "sku", sku, "err", err)
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("load segment store: %w", err)
 	}

@@ -3,15 +3,13 @@ package segment
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/liveroom/liveroom/event"
 )
@@ -59,7 +57,7 @@ func TestUnreadableProfileIsSetAside(t *testing.T) {
 		t.Fatalf("the engine refused to start over one unreadable profile: %v", err)
 	}
 	t.Cleanup(func() { e.Close(context.Background()) })
-	if n := counted(t, e.metrics.quarantined); n != 1 {
+	if n := counterValue(t, e.metrics.quarantined); n != 1 {
 		t.Errorf("quarantined profiles counted %v, want 1", n)
 	}
 	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "viewer=bad") {
@@ -103,7 +101,7 @@ func TestUnreadableProfileIsSetAside(t *testing.T) {
 	// A restart loads the new profile and sets nothing more aside.
 	logs.Reset()
 	e2, _ := restart(t, e, store, path, clk)
-	if n := counted(t, e2.metrics.quarantined); n != 0 {
+	if n := counterValue(t, e2.metrics.quarantined); n != 0 {
 		t.Errorf("after a restart %v more set aside", n)
 	}
 	checkSetAside(e2, true)
@@ -172,12 +170,24 @@ func assertNoFileHolds(t *testing.T, dir, marker string) {
 	}
 }
 
-// counted is a counter's value.
-func counted(t *testing.T, c prometheus.Counter) float64 {
-	t.Helper()
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
+// A stored product that does not decode is skipped with an error logged: the engine
+// starts with the rest of the catalog.
+func TestUnreadableProductIsSkipped(t *testing.T) {
+	m := NewMemoryStore()
+	good, _ := json.Marshal(Product{Category: "shoes", Price: MoneyFromFloat(10)})
+	if err := m.Commit(context.Background(), &Batch{Products: []Record{{Key: "bad-sku", Data: []byte("{not json")}, {Key: "good-sku", Data: good}}}); err != nil {
 		t.Fatal(err)
 	}
-	return m.GetCounter().GetValue()
+	var logs bytes.Buffer
+	e, err := New(testConfig(), Deps{Store: m, Now: (&clock{t: t0}).Now, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatalf("the engine refused to start over one unreadable product: %v", err)
+	}
+	defer e.Close(context.Background())
+	if got := e.catalog.category("good-sku"); got != "shoes" {
+		t.Errorf("the readable product's category: %q", got)
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "sku=bad-sku") {
+		t.Errorf("no error logged for the unreadable product:\n%s", logs.String())
+	}
 }
