@@ -420,3 +420,47 @@ func TestSwapFullGivesANilBlockAnArray(t *testing.T) {
 		t.Fatalf("Len %d", q.Len())
 	}
 }
+
+// PublishAll takes events in order across chunks as Publish does, takes what fits of
+// a batch when the queue fills and drops and counts the rest, and wakes a waiting
+// consumer.
+func TestPublishAllTakesInOrderAndDropsWhatDoesNotFit(t *testing.T) {
+	const size = 2*chunkLen + 3
+	q := NewQueue(size)
+	batch := func(from, n int) []*Event {
+		evs := make([]*Event, n)
+		for i := range evs {
+			evs[i] = &Event{ID: strconv.Itoa(from + i)}
+		}
+		return evs
+	}
+	if n := q.PublishAll(nil); n != 0 {
+		t.Fatalf("an empty batch took %d", n)
+	}
+	if n := q.PublishAll(batch(0, chunkLen-1)); n != chunkLen-1 {
+		t.Fatalf("took %d of %d", n, chunkLen-1)
+	}
+	q.Publish(Event{ID: strconv.Itoa(chunkLen - 1)})
+	if n := q.PublishAll(batch(chunkLen, size)); n != size-chunkLen {
+		t.Fatalf("a batch past the queue's room: took %d, want %d", n, size-chunkLen)
+	}
+	if q.Dropped() != chunkLen || q.Published() != size || q.Len() != size {
+		t.Fatalf("dropped %d, published %d, held %d", q.Dropped(), q.Published(), q.Len())
+	}
+	for i := range size {
+		e, ok := q.TryNext()
+		if !ok || e.ID != strconv.Itoa(i) {
+			t.Fatalf("took %q (%v), want %d", e.ID, ok, i)
+		}
+	}
+	got := make(chan string)
+	go func() {
+		e, _ := q.Next(context.Background())
+		got <- e.ID
+	}()
+	time.Sleep(10 * time.Millisecond) // let it wait
+	q.PublishAll(batch(7, 2))
+	if id := <-got; id != "7" {
+		t.Fatalf("woken with %q", id)
+	}
+}

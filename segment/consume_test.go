@@ -329,3 +329,98 @@ func TestAppliedAndTagChangesCounted(t *testing.T) {
 		t.Errorf("tag changes metric %v, %d published", got, published)
 	}
 }
+
+// recorder is a Publisher that takes one event at a time (no PublishAll).
+type recorder struct {
+	mu  sync.Mutex
+	evs []event.Event
+}
+
+func (r *recorder) Publish(e event.Event) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.evs = append(r.evs, e)
+	return true
+}
+
+// The tap's consumer hands its subscribers a batch's events and tag changes at the
+// end of the batch, each subscriber's in one go: they get exactly what Apply, event
+// by event, hands them, in the same order (each event, then its tag changes), whether
+// they take batches or one event at a time.
+func TestBatchPublishesWhatApplyWould(t *testing.T) {
+	var evs []event.Event
+	for i := range 2*event.BlockLen + 40 {
+		v := fmt.Sprintf("v%d", i%37)
+		x := ev([]event.Type{event.WatchStart, event.Danmaku, event.ProductClick, event.Like, event.Order, event.Leave}[i%6], v, t0.Add(-time.Duration(i)*time.Second))
+		x.Live, x.Category = "L1", []string{"shoes", "hats", "bags"}[i%3]
+		switch {
+		case x.Type == event.Order:
+			x.Order = &event.OrderInfo{OrderID: fmt.Sprint("o", i), Total: fmt.Sprint(5 + i%50)}
+		case i%50 == 7:
+			x.Role = event.RoleHost // staff: applied to nothing, published to no one
+		case i%50 == 9:
+			x.Viewer = "" // invalid: counted, and published as it came
+		}
+		evs = append(evs, x)
+	}
+	clk := &clock{t: t0}
+	start := func(tap event.Source) (*Engine, *event.Queue, *recorder) {
+		e, err := New(testConfig(), Deps{Store: NewMemoryStore(), Tap: tap, Now: clk.Now, Log: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close(context.Background()) })
+		all, changes := event.NewQueue(1<<14), &recorder{}
+		t.Cleanup(e.Subscribe(all))
+		t.Cleanup(e.Subscribe(changes, event.TagChange))
+		return e, all, changes
+	}
+	one, oneAll, oneChanges := start(nil)
+	for _, x := range evs {
+		one.Apply(x)
+	}
+	tap := event.NewQueue(1 << 14)
+	for _, x := range evs {
+		tap.Publish(x)
+	}
+	batched, batchedAll, batchedChanges := start(tap) // the tap is full: whole blocks
+	deadline := time.Now().Add(10 * time.Second)
+	for batched.Consumed() < uint64(len(evs)) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	key := func(x event.Event) string {
+		k := fmt.Sprint(x.Type, " ", x.ID, " ", x.Viewer)
+		if x.Tag != nil {
+			k += fmt.Sprint(" ", x.Tag.Dimension, ":", x.Tag.From, "→", x.Tag.To)
+		}
+		return k
+	}
+	drain := func(q *event.Queue) (keys []string) {
+		for {
+			x, ok := q.TryNext()
+			if !ok {
+				return keys
+			}
+			keys = append(keys, key(x))
+		}
+	}
+	keys := func(r *recorder) (out []string) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, x := range r.evs {
+			out = append(out, key(x))
+		}
+		return out
+	}
+	want, got := drain(oneAll), drain(batchedAll)
+	wantChanges := keys(oneChanges)
+	if len(wantChanges) < 20 || len(want) < len(evs) {
+		t.Fatalf("%d events and %d tag changes published by Apply: too few to compare", len(want), len(wantChanges))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("a subscriber to every type got %d events from the tap's batches, %d from Apply:\n%v\n%v", len(got), len(want), got, want)
+	}
+	if got := keys(batchedChanges); !slices.Equal(got, wantChanges) {
+		t.Errorf("a subscriber to tag changes without PublishAll got %d, %d from Apply", len(got), len(wantChanges))
+	}
+}

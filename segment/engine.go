@@ -72,8 +72,9 @@ type Engine struct {
 	rank               atomic.Pointer[rankings]
 	subs               atomic.Pointer[[]*subscriber]
 	subsMu             sync.Mutex
-	wantTags           atomic.Bool // some subscriber takes tag changes
-	wantReasons        atomic.Bool // and wants their reasons
+	wantTags           atomic.Bool  // some subscriber takes tag changes
+	wantReasons        atomic.Bool  // and wants their reasons
+	batchPub           batchPublish // the tap's consumer's (applyBatch)
 	refresh            chan struct{}
 	rerankCause        atomic.Int64           // Unix ms; see noteRerankCause
 	applied            atomic.Uint64          // events folded in, for Applied
@@ -389,9 +390,11 @@ func (e *Engine) applyBatch(batch []event.Event, keys *warmKeys) {
 	// waits for a write-through's snapshot; a live's end visits every shard.
 	now := e.now().UnixMilli()
 	var counts tally
-	// The events' tag changes go through one buffer: declared per event, its 1.2 KB
-	// were zeroed for every event (1.5 % of the consumer's time at a million viewers).
+	// The events' tag changes are made in one buffer: declared per event, its 1.2 KB
+	// were zeroed for every event (docs/benchmarks.md, twenty-second session).
 	var changes [maxChanges]event.Event
+	pub := &e.batchPub // the consumer's own
+	pub.on = len(*e.subs.Load()) > 0
 	for i := -idAhead; i < n; i++ {
 		if j := i + idAhead; j < n {
 			warmString(batch[j].Viewer)
@@ -406,12 +409,15 @@ func (e *Engine) applyBatch(batch []event.Event, keys *warmKeys) {
 			e.warmLists(&batch[j], keys[j])
 		}
 		if i >= 0 {
-			e.applyAt(&batch[i], now, &counts, changes[:0])
+			if ev := &batch[i]; !byStaff(ev) {
+				pub.add(i, e.apply(ev, nil, nil, changes[:0], now, &counts))
+			}
 			if t := batch[i].Type; t == event.Order || t == event.LiveEnd {
 				now = e.now().UnixMilli()
 			}
 		}
 	}
+	e.publishBatch(batch)
 	e.count(counts)
 	e.consumed.Add(uint64(n))
 }
@@ -574,25 +580,17 @@ func (e *Engine) oldestCat(now int64) int32 {
 // change to the subscribers. Live events are not checked against stored ids: the tap's
 // ids are unique by construction.
 func (e *Engine) Apply(ev event.Event) {
+	if byStaff(&ev) {
+		return
+	}
 	var t tally
 	var changes [maxChanges]event.Event
-	e.applyAt(&ev, e.now().UnixMilli(), &t, changes[:0])
+	e.publish(&ev, e.apply(&ev, nil, nil, changes[:0], e.now().UnixMilli(), &t))
 	e.count(t)
 }
 
 // maxChanges is the most tag changes one event makes: one per dimension.
 const maxChanges = 4
-
-// applyAt is Apply at now (Unix ms, the engine's clock), counted in t; it may change
-// *ev (its viewer becomes the canonical id, a missing time now). The tag changes are
-// made in buf's array (cap maxChanges: no allocation), overwriting what it held.
-func (e *Engine) applyAt(ev *event.Event, now int64, t *tally, buf []event.Event) {
-	if byStaff(ev) {
-		return
-	}
-	changes := e.apply(ev, nil, nil, buf, now, t)
-	e.publish(ev, changes)
-}
 
 // byStaff reports whether ev is a host's, agent's or admin's own presence or activity
 // in a room: staff are not viewers, so it makes no profile, counts in no figure and

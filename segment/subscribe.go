@@ -64,12 +64,76 @@ func (e *Engine) publish(ev *event.Event, changes []event.Event) {
 }
 
 func (e *Engine) publishAll(changes []event.Event) {
+	if len(changes) == 0 {
+		return
+	}
+	ptrs := make([]*event.Event, len(changes))
+	for i := range changes {
+		ptrs[i] = &changes[i]
+	}
 	for _, s := range *e.subs.Load() {
-		if !s.wants(event.TagChange) {
-			continue
-		}
-		for _, c := range changes {
-			s.pub.Publish(c)
+		if s.wants(event.TagChange) {
+			publishTo(s.pub, ptrs)
 		}
 	}
+}
+
+// publishTo hands evs to pub in order, at once when it can take a batch.
+func publishTo(pub event.Publisher, evs []*event.Event) {
+	if bp, ok := pub.(event.BatchPublisher); ok {
+		bp.PublishAll(evs)
+		return
+	}
+	for _, ev := range evs {
+		pub.Publish(*ev)
+	}
+}
+
+// batchPublish gathers what one batch of the tap's events hands the subscribers, in
+// order: each applied event, then its tag changes. Each subscriber takes its share at
+// the end of the batch in one PublishAll: a lock, two atomic adds and a channel
+// operation per event and per tag change otherwise. It is the consumer's own.
+type batchPublish struct {
+	on      bool           // there are subscribers
+	refs    []int32        // in order: ≥ 0 the batch's event, < 0 changes[-ref-1]
+	changes []event.Event  // the batch's tag changes
+	share   []*event.Event // one subscriber's share, reused
+}
+
+// add notes the batch's event i, applied, and its tag changes.
+func (b *batchPublish) add(i int, changes []event.Event) {
+	if !b.on {
+		return
+	}
+	b.refs = append(b.refs, int32(i))
+	for _, c := range changes {
+		b.changes = append(b.changes, c)
+		b.refs = append(b.refs, -int32(len(b.changes)))
+	}
+}
+
+// publishBatch hands each subscriber its share of what the consumer gathered from
+// batch, then forgets it.
+func (e *Engine) publishBatch(batch []event.Event) {
+	b := &e.batchPub
+	if len(b.refs) == 0 {
+		return
+	}
+	for _, s := range *e.subs.Load() {
+		share := b.share[:0]
+		for _, r := range b.refs {
+			ev := &batch[max(r, 0)]
+			if r < 0 {
+				ev = &b.changes[-r-1]
+			}
+			if s.wants(ev.Type) {
+				share = append(share, ev)
+			}
+		}
+		publishTo(s.pub, share)
+		clear(share)
+		b.share = share[:0]
+	}
+	clear(b.changes) // let their strings go
+	b.changes, b.refs = b.changes[:0], b.refs[:0]
 }
