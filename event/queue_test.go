@@ -455,12 +455,18 @@ func TestPublishAllTakesInOrderAndDropsWhatDoesNotFit(t *testing.T) {
 	}
 	got := make(chan string)
 	go func() {
-		e, _ := q.Next(context.Background())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		e, err := q.Next(ctx)
+		if err != nil {
+			got <- "not woken: " + err.Error()
+			return
+		}
 		got <- e.ID
 	}()
 	time.Sleep(10 * time.Millisecond) // let it wait
 	q.PublishAll(batch(7, 2))
 	if id := <-got; id != "7" {
-		t.Fatalf("woken with %q", id)
+		t.Fatalf("a waiting consumer: %q", id)
 	}
 }

@@ -379,11 +379,14 @@ func TestBatchPublishesWhatApplyWould(t *testing.T) {
 	for _, x := range evs {
 		one.Apply(x)
 	}
-	tap := event.NewQueue(1 << 14)
+	// The consumer waits at the gate until the subscribers are in, then finds the tap
+	// full: whole blocks.
+	tap := &gatedTap{Queue: event.NewQueue(1 << 14), open: make(chan struct{})}
 	for _, x := range evs {
 		tap.Publish(x)
 	}
-	batched, batchedAll, batchedChanges := start(tap) // the tap is full: whole blocks
+	batched, batchedAll, batchedChanges := start(tap)
+	close(tap.open)
 	deadline := time.Now().Add(10 * time.Second)
 	for batched.Consumed() < uint64(len(evs)) && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
@@ -422,5 +425,68 @@ func TestBatchPublishesWhatApplyWould(t *testing.T) {
 	}
 	if got := keys(batchedChanges); !slices.Equal(got, wantChanges) {
 		t.Errorf("a subscriber to tag changes without PublishAll got %d, %d from Apply", len(got), len(wantChanges))
+	}
+}
+
+// gatedTap holds its consumer until open is closed.
+type gatedTap struct {
+	*event.Queue
+	open chan struct{}
+}
+
+func (g *gatedTap) SwapFull(b **event.Block) bool { <-g.open; return g.Queue.SwapFull(b) }
+
+func (g *gatedTap) Next(ctx context.Context) (event.Event, error) {
+	<-g.open
+	return g.Queue.Next(ctx)
+}
+
+// A subscriber that comes while the consumer is in the middle of a batch gets the
+// events the batch applies after it came.
+func TestSubscriberMidBatchGetsWhatFollows(t *testing.T) {
+	// The engine's clock is read at a batch's start and again after an order: the
+	// test holds the consumer in those readings.
+	var calls atomic.Int32
+	hold, held, resume := map[int32]bool{1: true, 3: true}, make(chan struct{}, 1), make(chan struct{})
+	armed := atomic.Bool{}
+	now := func() time.Time {
+		if armed.Load() && hold[calls.Add(1)] {
+			held <- struct{}{}
+			<-resume
+		}
+		return t0
+	}
+	tap := event.NewQueue(1 << 10)
+	e, err := New(testConfig(), Deps{Store: NewMemoryStore(), Tap: tap, Now: now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	armed.Store(true)
+	tap.Publish(ev(event.Like, "v0", t0)) // its batch's start holds the consumer (1)
+	<-held
+	o := ev(event.Order, "v1", t0)
+	o.Order = &event.OrderInfo{OrderID: "o1", Total: "5"}
+	tap.Publish(o) // the next batch: the order and a comment after it
+	tap.Publish(ev(event.Danmaku, "v2", t0))
+	resume <- struct{}{}
+	<-held // after the order (3; 2 was the batch's start)
+	q := event.NewQueue(100)
+	defer e.Subscribe(q)()
+	close(resume)
+	deadline := time.Now().Add(10 * time.Second)
+	for e.Consumed() < 3 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	var got []string
+	for {
+		x, ok := q.TryNext()
+		if !ok {
+			break
+		}
+		got = append(got, fmt.Sprint(x.Type, " ", x.Viewer))
+	}
+	if !slices.Contains(got, "danmaku v2") {
+		t.Errorf("a subscriber that came after the order got %q, not the comment after it", got)
 	}
 }

@@ -394,7 +394,6 @@ func (e *Engine) applyBatch(batch []event.Event, keys *warmKeys) {
 	// were zeroed for every event (docs/benchmarks.md, twenty-second session).
 	var changes [maxChanges]event.Event
 	pub := &e.batchPub // the consumer's own
-	pub.on = len(*e.subs.Load()) > 0
 	for i := -idAhead; i < n; i++ {
 		if j := i + idAhead; j < n {
 			warmString(batch[j].Viewer)
@@ -409,10 +408,15 @@ func (e *Engine) applyBatch(batch []event.Event, keys *warmKeys) {
 			e.warmLists(&batch[j], keys[j])
 		}
 		if i >= 0 {
-			if ev := &batch[i]; !byStaff(ev) {
+			ev := &batch[i]
+			mayWait := ev.Type == event.Order || ev.Type == event.LiveEnd
+			if mayWait {
+				e.publishBatch(batch) // what the batch applied so far does not wait with it
+			}
+			if !byStaff(ev) {
 				pub.add(i, e.apply(ev, nil, nil, changes[:0], now, &counts))
 			}
-			if t := batch[i].Type; t == event.Order || t == event.LiveEnd {
+			if mayWait {
 				now = e.now().UnixMilli()
 			}
 		}

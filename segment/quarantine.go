@@ -33,14 +33,17 @@ func (e *Engine) quarantine(ctx context.Context, bad []unreadable, now int64) er
 	at := strconv.FormatInt(now, 10)
 	for _, u := range bad {
 		b.DeletedProfiles = append(b.DeletedProfiles, u.id)
-		b.own(KindQuarantine, Record{Key: u.id + "@" + at, Owner: u.id, Data: u.data})
+		// Owned by the id as lookups write it: a key stored before e-mail keys were
+		// kept in lower case is found, exported and erased by its address in any case.
+		owner := EmailKey(u.id)
+		b.own(KindQuarantine, Record{Key: owner + "@" + at, Owner: owner, Data: u.data})
 	}
 	if err := e.store.Commit(ctx, b); err != nil {
 		return fmt.Errorf("setting aside %d unreadable profiles (first %q: %v): %w", len(bad), bad[0].id, bad[0].err, err)
 	}
 	for _, u := range bad {
 		e.log.Error("segment profile set aside: its stored record does not decode; the viewer's next events start a new profile, the bytes are kept in the viewer's export",
-			"viewer", u.id, "record", u.id+"@"+at, "bytes", len(u.data), "err", u.err)
+			"viewer", u.id, "record", EmailKey(u.id)+"@"+at, "bytes", len(u.data), "err", u.err)
 	}
 	e.metrics.quarantined.Add(float64(len(bad)))
 	return nil
@@ -54,9 +57,11 @@ type Quarantined struct {
 	Data []byte `json:"data"`
 }
 
-// heldOnly reports whether the store holds records owned by id (the id as given and
-// as its e-mail key) though no profile has it: a profile set aside at load whose
-// viewer has not come back. Erase and export then act on the store alone.
+// heldOnly returns what the store holds of id (as its e-mail key, as lookups take
+// it) when that includes a profile set aside at load (else nil): no profile has the
+// id, since its viewer has not come back. Erase and export then act on the store
+// alone. An id merged into the set-aside profile finds nothing: its aliases were in
+// the bytes that did not decode.
 func (e *Engine) heldOnly(ctx context.Context, id string) (map[Kind][]Record, error) {
 	held, err := e.store.Held(ctx, []string{EmailKey(id)})
 	if err != nil || len(held[KindQuarantine]) == 0 {

@@ -137,6 +137,50 @@ func TestSetAsideProfileErasedWithoutItsViewerBack(t *testing.T) {
 	assertNoFileHolds(t, dir, "QUARANTINE-MARKER")
 }
 
+// A profile set aside stays aside across restarts, once: the next load does not find
+// it among the profiles again.
+func TestSetAsideProfileStaysAsideAcrossRestarts(t *testing.T) {
+	clk := &clock{t: t0}
+	_, path, store := storeWithUnreadableProfile(t, clk)
+	e := newEngine(t, store, clk)
+	for range 2 {
+		e, store = restart(t, e, store, path, clk)
+		if n := counterValue(t, e.metrics.quarantined); n != 0 {
+			t.Errorf("a restart set %v more aside", n)
+		}
+		x, err := e.Export(context.Background(), "bad")
+		if err != nil || len(x.Quarantined) != 1 {
+			t.Fatalf("export after a restart: %+v, %v", x.Quarantined, err)
+		}
+	}
+}
+
+// A profile stored under an e-mail key in capitals (before e-mail keys were kept in
+// lower case) is set aside under the key as lookups write it: found, exported and
+// erased by the address in any case.
+func TestSetAsideProfileOfAMixedCaseEmailKey(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "segment.db")
+	base := openBolt(t, path)
+	if err := base.Commit(context.Background(), &Batch{Profiles: []Record{{Key: "email:Bob@X.com", Data: unreadableRecord}}}); err != nil {
+		t.Fatal(err)
+	}
+	base.Close()
+	store := openStore(t, path)
+	t.Cleanup(func() { store.Close() })
+	e := newEngine(t, store, &clock{t: t0})
+	for _, id := range []string{"email:Bob@X.com", "email:bob@x.com"} {
+		x, err := e.Export(context.Background(), id)
+		if err != nil || len(x.Quarantined) != 1 || !bytes.Equal(x.Quarantined[0].Data, unreadableRecord) {
+			t.Errorf("export by %s: %+v, %v", id, x.Quarantined, err)
+		}
+	}
+	if err := e.Erase(context.Background(), "email:BOB@x.com"); err != nil {
+		t.Fatal(err)
+	}
+	assertNoFileHolds(t, dir, "QUARANTINE-MARKER")
+}
+
 // refusingStore takes no write.
 type refusingStore struct{ *MemoryStore }
 

@@ -94,17 +94,15 @@ func publishTo(pub event.Publisher, evs []*event.Event) {
 // the end of the batch in one PublishAll: a lock, two atomic adds and a channel
 // operation per event and per tag change otherwise. It is the consumer's own.
 type batchPublish struct {
-	on      bool           // there are subscribers
 	refs    []int32        // in order: ≥ 0 the batch's event, < 0 changes[-ref-1]
 	changes []event.Event  // the batch's tag changes
 	share   []*event.Event // one subscriber's share, reused
 }
 
-// add notes the batch's event i, applied, and its tag changes.
+// add notes the batch's event i, applied, and its tag changes: whether anyone
+// subscribes is asked at the batch's end (or before an event that may wait), so that
+// a subscriber that came meanwhile gets what was applied since.
 func (b *batchPublish) add(i int, changes []event.Event) {
-	if !b.on {
-		return
-	}
 	b.refs = append(b.refs, int32(i))
 	for _, c := range changes {
 		b.changes = append(b.changes, c)
