@@ -91,6 +91,9 @@ func checkBenchSegment(t *testing.T, out *bytes.Buffer) {
 	if none, noted := gc[1] == "0", strings.Contains(out.String(), "leave out the collector's share"); none != noted {
 		t.Fatalf("%s collections, note of none: %v\n%s", gc[1], noted, out.String())
 	}
+	if !regexp.MustCompile(`store work: +\d+ profiles written through during the measured events; \d+ folds of the journal \(\d+ profiles, [0-9.]+ s\)`).MatchString(out.String()) {
+		t.Fatalf("no store work counted: %s", out.String())
+	}
 	// A heap that ended below the baseline once printed a wrapped difference (10^15
 	// bytes per profile).
 	heap := regexp.MustCompile(`heap per profile (-?\d+) bytes`).FindStringSubmatch(out.String())
