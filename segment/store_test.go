@@ -601,3 +601,25 @@ func TestPassCountsItsWorkAcrossShards(t *testing.T) {
 		t.Errorf("the pass counted %v of work over %d shards, want at least 64 ms", pass.work, shards)
 	}
 }
+
+// inBatches visits each profile of its list once, in order, skipping the gone ones,
+// however the list's length falls against its batches and its warming's distances.
+func TestInBatchesVisitsEachProfileOnceInOrder(t *testing.T) {
+	sh := &shard{}
+	for _, n := range []int{0, 1, passListsAhead, passProfileAhead + 1, lockBatch - 1, lockBatch, 2*lockBatch + passProfileAhead + 3} {
+		list := make([]*Profile, n)
+		var want []*Profile
+		for i := range list {
+			list[i] = &Profile{ID: fmt.Sprint(i), Days: make([]Bucket, i%5), Recent: make([]Recent, i%7)}
+			list[i].gone = i%11 == 3
+			if !list[i].gone {
+				want = append(want, list[i])
+			}
+		}
+		var got []*Profile
+		sh.inBatches(list, newPace(), func(p *Profile) { got = append(got, p) })
+		if !slices.Equal(got, want) {
+			t.Errorf("a list of %d: visited %d profiles, want %d in order", n, len(got), len(want))
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/segment/rfm"
@@ -185,15 +186,31 @@ func (sh *shard) inBatches(list []*Profile, pass *pace, fn func(*Profile)) {
 		}
 		sh.mu.Lock()
 		began := time.Now()
-		for _, p := range list[start:min(start+lockBatch, len(list))] {
-			if !p.gone { // erased or merged away since the list was taken
-				fn(p)
+		batch := list[start:min(start+lockBatch, len(list))]
+		for i := -passProfileAhead; i < len(batch); i++ {
+			if j := i + passProfileAhead; j < len(batch) {
+				warmBytes(uintptr(unsafe.Pointer(batch[j])), unsafe.Sizeof(Profile{}))
+			}
+			if j := i + passListsAhead; j >= 0 && j < len(batch) {
+				batch[j].warmLists()
+			}
+			if i >= 0 && !batch[i].gone { // erased or merged away since the list was taken
+				fn(batch[i])
 			}
 		}
 		pass.work += time.Since(began)
 		sh.mu.Unlock()
 	}
 }
+
+// A pass reads most of each profile it visits, and they are cold (a million of them do
+// not fit in the cache): while it handles one, it asks for the lines of the profile
+// passProfileAhead further on, and then for its lists (warmLists), as the tap's
+// consumer does for its events (warm.go). The reads happen under the shard's lock.
+const (
+	passProfileAhead = 32
+	passListsAhead   = 16
+)
 
 // pace decides whether a long pass over the shards (a write-through's snapshot, a
 // sweep's phase, a compaction) yields the core between two batches, to the tap's

@@ -104,3 +104,32 @@ func warmTail[T any](list []T, lines int) {
 	n := min(size, uintptr(lines)*cacheLine)
 	warmBytes(uintptr(unsafe.Pointer(unsafe.SliceData(list)))+size-n, n)
 }
+
+// warmLists asks for the lines of p's lists (the first passListLines of each) and of
+// its id: what a pass over the profiles reads (a sweep's windows and pruning, a
+// write-through's encoding).
+func (p *Profile) warmLists() {
+	warmString(p.ID)
+	warmHead(p.Days, passListLines)
+	warmHead(p.Recent, passListLines)
+	warmHead(p.Lives, passListLines)
+	warmHead(p.Open, passListLines)
+	warmHead(p.Cats, passListLines)
+	warmHead(p.Clicks, passListLines)
+	if p.buy != nil {
+		prefetch(uintptr(unsafe.Pointer(p.buy)))
+	}
+}
+
+// passListLines bounds the lines warmLists asks for per list: most lists are a few
+// lines; a long one's rest is read as it comes.
+const passListLines = 8
+
+// warmHead prefetches the first lines (at most) of list.
+func warmHead[T any](list []T, lines int) {
+	if len(list) == 0 {
+		return
+	}
+	size := uintptr(len(list)) * unsafe.Sizeof(list[0])
+	warmBytes(uintptr(unsafe.Pointer(unsafe.SliceData(list))), min(size, uintptr(lines)*cacheLine))
+}
