@@ -192,7 +192,7 @@ func (sh *shard) inBatches(list []*Profile, pass *pace, fn func(*Profile)) {
 				warmBytes(uintptr(unsafe.Pointer(batch[j])), unsafe.Sizeof(Profile{}))
 			}
 			if j := i + passListsAhead; j >= 0 && j < len(batch) {
-				batch[j].warmLists()
+				batch[j].warmForPass()
 			}
 			if i >= 0 && !batch[i].gone { // erased or merged away since the list was taken
 				fn(batch[i])
@@ -205,7 +205,7 @@ func (sh *shard) inBatches(list []*Profile, pass *pace, fn func(*Profile)) {
 
 // A pass reads most of each profile it visits, and they are cold (a million of them do
 // not fit in the cache): while it handles one, it asks for the lines of the profile
-// passProfileAhead further on, and then for its lists (warmLists), as the tap's
+// passProfileAhead further on, and then for its lists (warmForPass), as the tap's
 // consumer does for its events (warm.go). The reads happen under the shard's lock.
 const (
 	passProfileAhead = 32

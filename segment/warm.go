@@ -105,10 +105,10 @@ func warmTail[T any](list []T, lines int) {
 	warmBytes(uintptr(unsafe.Pointer(unsafe.SliceData(list)))+size-n, n)
 }
 
-// warmLists asks for the lines of p's lists (the first passListLines of each) and of
+// warmForPass asks for the lines of p's lists (the first passListLines of each) and of
 // its id: what a pass over the profiles reads (a sweep's windows and pruning, a
 // write-through's encoding).
-func (p *Profile) warmLists() {
+func (p *Profile) warmForPass() {
 	warmString(p.ID)
 	warmHead(p.Days, passListLines)
 	warmHead(p.Recent, passListLines)
