@@ -15,6 +15,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,16 +51,22 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 	memProfile := fs.String("memprofile", "", "write a heap profile, taken after the run, to this file")
 	journalMiB := fs.Int("journal-mib", segment.DefaultConfig().JournalMiB, "size in MiB past which the write-through journal is folded into the store file, as --segment-journal-mib")
 	hugePages := fs.Bool("huge-pages", true, "collapse the heap into transparent huge pages, as the server does by default (docs/operations.md)")
+	subscriber := fs.String("subscriber", "tags", "what the bench's subscriber takes: tags (every tag change) or all (every applied event "+
+		"and tag change, as a node's rules take them; drained on the same core, so the engine's figure includes that too)")
 	if code := parseFlags(fs, args, stdout, "Usage: liveroom bench segment [--events N] [--viewers V] [--data DIR] [--rate R]\n"+
-		"                             [--traffic history|live [--present P] [--rooms R] [--history H]]\n\n"); code >= 0 {
+		"                             [--traffic history|live [--present P] [--rooms R] [--history H]] [--subscriber tags|all]\n\n"); code >= 0 {
 		return code
 	}
 	if *events < 1 || *viewers < 1 || *journalMiB < 1 {
 		fmt.Fprintln(stderr, "liveroom bench segment: --events, --viewers and --journal-mib must be positive")
 		return 2
 	}
+	if *subscriber != "tags" && *subscriber != "all" {
+		fmt.Fprintf(stderr, "liveroom bench segment: --subscriber is tags or all, not %q\n", *subscriber)
+		return 2
+	}
 	run := segmentRun{events: *events, viewers: *viewers, rate: *rate, shards: *shards, cpuProfile: *cpuProfile, memProfile: *memProfile,
-		hugePages: *hugePages, journalMiB: *journalMiB}
+		hugePages: *hugePages, journalMiB: *journalMiB, everyEvent: *subscriber == "all"}
 	set := map[string]bool{} // the flags given, not defaulted
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch *traffic {
@@ -123,6 +130,7 @@ type segmentRun struct {
 	cpuProfile, memProfile        string
 	hugePages                     bool
 	journalMiB                    int
+	everyEvent                    bool // the subscriber takes every applied event, not only tag changes
 	// Live traffic (present > 0): history events first, not measured.
 	present, rooms, history int
 }
@@ -169,16 +177,27 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// A subscriber, as the rules will be: every tag change with its cause's delay.
-	cancel := eng.Subscribe(changes, event.TagChange)
+	// A subscriber, as the rules are: every tag change with its cause's delay, and with
+	// --subscriber all every applied event too.
+	var cancel func()
+	if r.everyEvent {
+		cancel = eng.Subscribe(changes)
+	} else {
+		cancel = eng.Subscribe(changes, event.TagChange)
+	}
 	var wg sync.WaitGroup
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	var taken atomic.Uint64 // applied events the subscriber took (--subscriber all)
 	wg.Go(func() {
 		for {
 			c, err := changes.Next(ctx)
 			if err != nil {
 				return
+			}
+			if c.Tag == nil {
+				taken.Add(1)
+				continue
 			}
 			// Only the measured events' changes count (sent is 0 for the history's).
 			if seq, ok := synth.SeqOf(c.Tag.Cause); ok && seq < uint64(len(sent)) && sent[seq] != 0 {
@@ -191,8 +210,12 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 	if r.present > 0 {
 		traffic = fmt.Sprintf("live (%d viewers present in %d rooms, after %d events of history)", r.present, r.rooms, r.history)
 	}
-	fmt.Fprintf(out, "segment bench: %d events over %d viewers, traffic %s, %d shards, store %s, GOMAXPROCS %d\n",
-		events, viewers, traffic, shards, filepath.Join(dir, "segment.db"), runtime.GOMAXPROCS(0))
+	subscribed := "tag changes"
+	if r.everyEvent {
+		subscribed = "every applied event and tag change"
+	}
+	fmt.Fprintf(out, "segment bench: %d events over %d viewers, traffic %s, %d shards, store %s, GOMAXPROCS %d, a subscriber of %s\n",
+		events, viewers, traffic, shards, filepath.Join(dir, "segment.db"), runtime.GOMAXPROCS(0), subscribed)
 	var appliedBefore, waitedBefore, droppedBefore uint64
 	if r.present > 0 {
 		// The population's past, not measured: every viewer a profile with some
@@ -346,6 +369,9 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 	} else {
 		fmt.Fprintf(out, "store work:          %.0f profiles written through during the measured events; %.0f folds of the journal (%.0f profiles, %.1f s)\n",
 			storeRun.written, storeRun.folds, storeRun.folded, storeRun.foldSeconds)
+	}
+	if r.everyEvent {
+		fmt.Fprintf(out, "subscriber:          took %d applied events besides the tag changes\n", taken.Load())
 	}
 	slices.Sort(delays)
 	if n := len(delays); n > 0 {

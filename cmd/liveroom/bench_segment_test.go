@@ -34,6 +34,22 @@ func TestBenchSegmentLiveTraffic(t *testing.T) {
 	checkBenchSegment(t, out)
 }
 
+// With --subscriber all the subscriber takes every applied event as well, as a node's
+// rules do; the tag changes' delays are still measured.
+func TestBenchSegmentSubscriberOfEveryEvent(t *testing.T) {
+	out := runBenchSegment(t, "--traffic", "live", "--events", "20000", "--viewers", "2000", "--present", "300", "--rooms", "3", "--subscriber", "all")
+	if !strings.Contains(out.String(), "a subscriber of every applied event and tag change") {
+		t.Fatalf("no subscriber in the header: %s", out.String())
+	}
+	if !regexp.MustCompile(`subscriber: +took [1-9]\d* applied events besides the tag changes`).MatchString(out.String()) {
+		t.Fatalf("the subscriber took no applied event: %s", out.String())
+	}
+	if !regexp.MustCompile(`event→tag change: +p50 .* over [1-9]\d* tag changes`).MatchString(out.String()) {
+		t.Fatalf("no tag change delays: %s", out.String())
+	}
+	checkBenchSegment(t, out)
+}
+
 // The live defaults (20,000 present in 10 rooms) shrink to fit a small population.
 func TestBenchSegmentLiveDefaultsFitFewViewers(t *testing.T) {
 	out := runBenchSegment(t, "--traffic", "live", "--events", "2000", "--viewers", "10")
@@ -53,6 +69,7 @@ func TestBenchSegmentRefusesBadFlags(t *testing.T) {
 		{"--present", "10"}, // live traffic's, with history traffic
 		{"--history", "0"},
 		{"--events", "0"},
+		{"--subscriber", "rules"},
 	} {
 		var out, errb bytes.Buffer
 		if code := benchSegment(args, &out, &errb); code != 2 || !strings.Contains(errb.String(), "liveroom bench segment: ") {
