@@ -42,8 +42,16 @@ type Block [BlockLen]Event
 // leave the burst's chunks to the collector, hundreds of megabytes a minute under
 // load. A queue whose last two bursts both needed more keeps as many as the smaller
 // of them did: bursts that recur are served from spares, while one large burst (a
-// stall) does not leave its chunks kept for good.
+// stall) does not leave its chunks kept for good. The chunks a queue lets go wait in
+// chunkPool, so that the next burst of any queue takes them rather than new ones,
+// until the collector empties the pool.
 const keepSpares = 4
+
+// chunkPool holds emptied chunks (their slots zero) that queues let go. A subscriber
+// of every event whose bursts vary (a node's rules, on a busy core) otherwise left
+// about 60 bytes of garbage per event in chunks allocated and dropped again, which
+// doubled the segment engine's garbage (docs/benchmarks.md, twenty-second session).
+var chunkPool = sync.Pool{New: func() any { return &chunk{ev: new(Block)} }}
 
 type chunk struct {
 	ev   *Block // by pointer, so that SwapFull can hand it over
@@ -104,7 +112,7 @@ func (q *Queue) put(e *Event) {
 			q.spare, c.next = c.next, nil
 			q.spares--
 		} else {
-			c = &chunk{ev: new(Block)}
+			c = chunkPool.Get().(*chunk)
 		}
 		if q.tail == nil {
 			q.head = c
@@ -167,7 +175,7 @@ func (q *Queue) moveOldest(dst *Event) bool {
 // release unlinks the head chunk c, drained, and keeps it as a spare; q.mu is held.
 // While a backlog lasts the publisher refills the chunks the consumer empties, so they
 // are reused rather than allocated, zeroed and scanned anew; once the queue is empty,
-// keepSpares are kept for the next burst and the rest left to the collector.
+// keepSpares are kept for the next burst and the rest go to chunkPool.
 func (q *Queue) release(c *chunk) {
 	q.head = c.next
 	if q.head == nil {
@@ -185,6 +193,12 @@ func (q *Queue) release(c *chunk) {
 			last := q.spare
 			for range keep - 1 {
 				last = last.next
+			}
+			for c := last.next; c != nil; {
+				next := c.next
+				c.next = nil
+				chunkPool.Put(c)
+				c = next
 			}
 			last.next = nil
 			q.spares = keep

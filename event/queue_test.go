@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"testing"
@@ -82,6 +83,9 @@ func TestQueueNextWaitsAndStops(t *testing.T) {
 // A tap's memory follows its backlog: a drained queue holds at most one chunk.
 func TestQueueGivesBackMemoryWhenDrained(t *testing.T) {
 	heap := func() int64 {
+		// Chunks a queue lets go wait in chunkPool, which the collector empties over two
+		// cycles (a sync.Pool keeps its last one's as a victim).
+		runtime.GC()
 		runtime.GC()
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
@@ -468,5 +472,39 @@ func TestPublishAllTakesInOrderAndDropsWhatDoesNotFit(t *testing.T) {
 	q.PublishAll(batch(7, 2))
 	if id := <-got; id != "7" {
 		t.Fatalf("a waiting consumer: %q", id)
+	}
+}
+
+// The chunks a drained queue lets go serve the next burst of any queue, until the
+// collector empties the pool: a burst after a drain allocates no new chunks.
+func TestChunksLetGoAreReused(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // a collection would empty the pool
+	fill := func(q *Queue, chunks int) {
+		for i := range chunks * chunkLen {
+			q.Publish(Event{Count: i})
+		}
+	}
+	drain := func(q *Queue) {
+		for {
+			if _, ok := q.TryNext(); !ok {
+				return
+			}
+		}
+	}
+	a := NewQueue(1 << 16)
+	fill(a, 20)
+	drain(a) // keeps keepSpares, lets the other 16 go
+	b := NewQueue(1 << 16)
+	// Two bursts of 8 (AllocsPerRun runs its function once before it counts).
+	if allocs := testing.AllocsPerRun(1, func() { fill(b, 8) }); allocs > 0 && !raceEnabled {
+		t.Errorf("bursts of 8 chunks after another queue let 16 go made %v allocations", allocs)
+	}
+	drain(b)
+	for c := b.spare; c != nil; c = c.next {
+		for i := range c.ev {
+			if c.ev[i] != (Event{}) {
+				t.Fatalf("a reused chunk holds an old event: %+v", c.ev[i])
+			}
+		}
 	}
 }
