@@ -31,11 +31,7 @@ func TestTapEventsAppliedInOrderAcrossBatches(t *testing.T) {
 			t.Fatal("tap full")
 		}
 	}
-	e, err := New(testConfig(), Deps{Store: NewMemoryStore(), Tap: tap, Now: (&clock{t: t0}).Now, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(context.Background())
+	e := tapEngine(t, tap, (&clock{t: t0}).Now)
 	deadline := time.Now().Add(10 * time.Second)
 	for e.Consumed() < n && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
@@ -200,11 +196,7 @@ func TestRoomListsShared(t *testing.T) {
 func TestTapEventsPublishedAsApplied(t *testing.T) {
 	tap := event.NewQueue(1 << 12)
 	clk := &clock{t: t0}
-	e, err := New(testConfig(), Deps{Store: NewMemoryStore(), Tap: tap, Now: clk.Now, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(context.Background())
+	e := tapEngine(t, tap, clk.Now)
 	// The guest's order names a known customer: the guest's id becomes the customer's.
 	importJSON(t, e, `[{"id":"o1","type":"order","viewer":"shop-42","at":"2026-06-14T10:00:00Z","order_id":"s1","total":"3","customer":{"id":"42"}},
 	 {"id":"o2","type":"order","viewer":"guest-1","at":"2026-06-15T10:00:00Z","order_id":"s2","total":"3","customer":{"id":"42"}}]`)
@@ -248,11 +240,7 @@ func TestTapEventsPublishedAsApplied(t *testing.T) {
 // by one without asking the tap for a whole chunk each time (a lock per event).
 func TestConsumerAsksForBlocksOnlyWhenBehind(t *testing.T) {
 	tap := &checkedTap{Queue: event.NewQueue(1 << 12)}
-	e, err := New(testConfig(), Deps{Store: NewMemoryStore(), Tap: tap, Now: (&clock{t: t0}).Now, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(context.Background())
+	e := tapEngine(t, tap, (&clock{t: t0}).Now)
 	const n = 50
 	for i := range n {
 		tap.Publish(ev(event.Like, "v", t0))
@@ -282,11 +270,7 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 // one; the counts still come out whole, as they do for Apply and an import.
 func TestAppliedAndTagChangesCounted(t *testing.T) {
 	tap := event.NewQueue(1 << 12)
-	e, err := New(testConfig(), Deps{Store: NewMemoryStore(), Tap: tap, Now: (&clock{t: t0}).Now, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(context.Background())
+	e := tapEngine(t, tap, (&clock{t: t0}).Now)
 	changes := event.NewQueue(1 << 12)
 	defer e.Subscribe(changes, event.TagChange)()
 	const n = 3*event.BlockLen + 10 // whole blocks and a batch
@@ -365,11 +349,7 @@ func TestBatchPublishesWhatApplyWould(t *testing.T) {
 	}
 	clk := &clock{t: t0}
 	start := func(tap event.Source) (*Engine, *event.Queue, *recorder) {
-		e, err := New(testConfig(), Deps{Store: NewMemoryStore(), Tap: tap, Now: clk.Now, Log: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { e.Close(context.Background()) })
+		e := tapEngine(t, tap, clk.Now)
 		all, changes := event.NewQueue(1<<14), &recorder{}
 		t.Cleanup(e.Subscribe(all))
 		t.Cleanup(e.Subscribe(changes, event.TagChange))
@@ -457,11 +437,7 @@ func TestSubscriberMidBatchGetsWhatFollows(t *testing.T) {
 		return t0
 	}
 	tap := event.NewQueue(1 << 10)
-	e, err := New(testConfig(), Deps{Store: NewMemoryStore(), Tap: tap, Now: now, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(context.Background())
+	e := tapEngine(t, tap, now)
 	armed.Store(true)
 	tap.Publish(ev(event.Like, "v0", t0)) // its batch's start holds the consumer (1)
 	<-held

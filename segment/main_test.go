@@ -56,6 +56,18 @@ func newEngine(t testing.TB, store Store, clk *clock) *Engine {
 	return e
 }
 
+// tapEngine is an engine on a memory store that consumes tap, at the clock now;
+// closed when the test ends.
+func tapEngine(t testing.TB, tap event.Source, now func() time.Time) *Engine {
+	t.Helper()
+	e, err := New(testConfig(), Deps{Store: NewMemoryStore(), Tap: tap, Now: now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	return e
+}
+
 // importJSON imports a JSON array and fails the test on a refused item.
 func importJSON(t testing.TB, e *Engine, body string) ImportResult {
 	t.Helper()

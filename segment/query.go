@@ -160,7 +160,7 @@ func (e *Engine) Count() int {
 }
 
 // Export is everything held about one viewer: the stored profile record, the imported
-// events as sent, and the orders.
+// events as sent, the orders, and any stored profile set aside at a load.
 type Export struct {
 	Profile json.RawMessage   `json:"profile"` // null for a viewer known only by a quarantined record
 	View    *ViewerView       `json:"view"`

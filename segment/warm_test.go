@@ -33,11 +33,7 @@ func TestWarmingNeverFaults(t *testing.T) {
 // locks too: it guards against a crash or a lost event, not for the speed.)
 func TestWarmingBesideAnImportAndErasures(t *testing.T) {
 	tap := event.NewQueue(1 << 16)
-	e, err := New(testConfig(), Deps{Store: NewMemoryStore(), Tap: tap, Now: (&clock{t: t0}).Now, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(context.Background())
+	e := tapEngine(t, tap, (&clock{t: t0}).Now)
 	const live, imported, rounds = 200, 20000, 50
 	done := make(chan error, 2)
 	go func() { // imports of new viewers, growing every shard's table
