@@ -63,8 +63,9 @@ type Engine struct {
 	afterShardSnapshot func(shard int)
 	beforeImportWrite  func()
 	afterLiveShard     func(shard int)
-	unstored           Batch // what a failed commit left, retried with the next one (under commitMu)
-	lastSnapshot       int   // profiles in the last write-through's snapshot (under commitMu)
+	unstored           Batch         // what a failed commit left, retried with the next one (under commitMu)
+	lastSnapshot       int           // profiles in the last write-through's snapshot (under commitMu)
+	spare              snapshotLists // the last write-through's lists, emptied (under commitMu)
 	lastFlush          atomic.Pointer[flushTiming]
 	flushed            chan struct{} // holds a token once a write-through has ended
 	sweepMu            sync.Mutex

@@ -312,6 +312,59 @@ func TestFlushInPartsKeepsEveryProfile(t *testing.T) {
 	}
 }
 
+// A write-through's lists of records and profiles are kept for the next one, emptied
+// (an erased viewer's id must not stay in them), unless a past spike would keep them
+// far larger than the write-throughs since need.
+func TestWriteThroughKeepsItsListsEmptied(t *testing.T) {
+	cfg := testConfig()
+	cfg.FlushInterval = time.Minute // only the Flushes below write
+	e, err := New(cfg, Deps{Store: NewMemoryStore(), Now: (&clock{t: t0}).Now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	likes := func(from, n int) {
+		for i := range n {
+			e.Apply(event.Event{ID: fmt.Sprint("l", from, "/", i), Type: event.Like, At: t0.Add(-time.Minute), Viewer: fmt.Sprint("v", from+i), Room: "r"})
+		}
+		if err := e.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spare := func() snapshotLists {
+		e.commitMu.Lock()
+		defer e.commitMu.Unlock()
+		l := e.spare
+		for _, r := range l.records[:cap(l.records)] {
+			if r.Key != "" || r.Data != nil {
+				t.Fatalf("the kept records still hold %q", r.Key)
+			}
+		}
+		for _, p := range l.profiles[:cap(l.profiles)] {
+			if p != nil {
+				t.Fatalf("the kept list still holds profile %q", p.ID)
+			}
+		}
+		return l
+	}
+	likes(0, 100)
+	first := spare()
+	if cap(first.records) < 100 || cap(first.profiles) < 100 {
+		t.Fatalf("kept lists of %d and %d, want room for the 100 profiles written", cap(first.records), cap(first.profiles))
+	}
+	likes(100, 100)
+	if again := spare(); unsafe.SliceData(again.records) != unsafe.SliceData(first.records) ||
+		unsafe.SliceData(again.profiles) != unsafe.SliceData(first.profiles) {
+		t.Fatal("a write-through of as many profiles made new lists")
+	}
+	likes(1000, 5000) // a spike, then small write-throughs
+	likes(0, 10)
+	likes(0, 10)
+	if l := spare(); cap(l.records) > 2000 || cap(l.profiles) > 2000 {
+		t.Fatalf("after a spike of 5000, small write-throughs keep lists of %d and %d", cap(l.records), cap(l.profiles))
+	}
+}
+
 // The write-through's key order agrees with byte order, zero bytes and prefixes included.
 func TestSortedByKey(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))

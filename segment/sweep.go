@@ -290,6 +290,7 @@ func (e *Engine) flush(ctx context.Context, fromLoop bool) error {
 	pending := e.snapshotDirty(b, &a)
 	b.Products = e.catalog.drain()
 	if b.empty() && e.unstored.empty() {
+		e.spare.keep(b.Profiles, pending) // for the next one
 		return nil
 	}
 	if err := e.commitParts(ctx, b); err != nil {
@@ -304,10 +305,11 @@ func (e *Engine) flush(ctx context.Context, fromLoop bool) error {
 		}
 		return err
 	}
+	e.metrics.flushed.Add(float64(len(b.Profiles)))
 	if e.unstored.empty() {
 		a.release() // committed: the store keeps none of it
+		e.spare.keep(b.Profiles, pending)
 	}
-	e.metrics.flushed.Add(float64(len(b.Profiles)))
 	return nil
 }
 
@@ -402,8 +404,8 @@ func (e *Engine) snapshotDirty(b *Batch, a *arena) []*Profile {
 	defer e.mergeMu.Unlock()
 	// Sized from the last snapshot: under load each is about as large as the one before,
 	// and growing by doubling copied (and barriered) tens of megabytes of records each time.
-	b.Profiles = make([]Record, 0, e.lastSnapshot+e.lastSnapshot/8)
-	pending := make([]*Profile, 0, cap(b.Profiles))
+	var pending []*Profile
+	b.Profiles, pending = e.spare.take(e.lastSnapshot + e.lastSnapshot/8)
 	defer func() { e.lastSnapshot = len(pending) }()
 	pass := newPace()
 	for i, sh := range e.shards {
@@ -433,6 +435,34 @@ func (e *Engine) snapshotDirty(b *Batch, a *arena) []*Profile {
 		}
 	}
 	return pending
+}
+
+// snapshotLists are a write-through's list of records and of the profiles they were
+// encoded from, kept emptied for the next write-through: under load each is about as
+// large as the one before, and made anew each second they were about a tenth of the
+// engine's garbage, which sets how often the collector runs.
+type snapshotLists struct {
+	records  []Record
+	profiles []*Profile
+}
+
+// take hands out the kept lists if they hold n, and not so many more that a past
+// spike (an import's write-through of every profile) stays held; else new ones.
+func (l *snapshotLists) take(n int) ([]Record, []*Profile) {
+	records, profiles := l.records, l.profiles
+	*l = snapshotLists{}
+	if c := cap(records); c < n || c > 4*n+1024 || cap(profiles) < n {
+		return make([]Record, 0, n), make([]*Profile, 0, n)
+	}
+	return records[:0], profiles[:0]
+}
+
+// keep holds the lists of a write-through the store has taken, emptied: their ids,
+// encodings and profiles (perhaps erased since) must not outlive them.
+func (l *snapshotLists) keep(records []Record, profiles []*Profile) {
+	clear(records)
+	clear(profiles)
+	*l = snapshotLists{records: records[:0], profiles: profiles[:0]}
 }
 
 // arena packs encoded profiles into large shared chunks: a write-through of a million
