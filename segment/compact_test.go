@@ -3,7 +3,9 @@ package segment
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -182,13 +184,6 @@ func TestSweepCompactsEveryHalfHour(t *testing.T) {
 	for _, x := range session("v", "L1", t0.Add(-time.Hour), 10*time.Minute, 2) {
 		e.Apply(x)
 	}
-	compactions := func() float64 {
-		var m dto.Metric
-		if err := e.metrics.compactions.Write(&m); err != nil {
-			t.Fatal(err)
-		}
-		return m.GetCounter().GetValue()
-	}
 	for _, step := range []struct {
 		after time.Duration
 		want  float64
@@ -201,11 +196,64 @@ func TestSweepCompactsEveryHalfHour(t *testing.T) {
 	} {
 		clk.Add(step.after)
 		e.Sweep()
-		if got := compactions(); got != step.want {
+		if got := compactions(t, e); got != step.want {
 			t.Fatalf("at %s: %v compactions, want %v", clk.Now().Sub(t0), got, step.want)
 		}
 	}
 	if v := viewer(t, e, "v"); v.Sessions != 1 || v.Comments != 2 {
 		t.Fatalf("after compactions: %+v", v)
 	}
+}
+
+// A large import (an event or more per profile held, and minImportToCompact) is
+// compacted by the first sweep importQuiet after it was stored, not up to half an
+// hour later; a smaller one, or one that is still going on, is not.
+func TestSweepCompactsOnceALargeImportSettles(t *testing.T) {
+	clk := &clock{t: t0}
+	e := newEngine(t, nil, clk)
+	n := 0
+	imports := func(events int) {
+		var b strings.Builder
+		b.WriteString("[")
+		for i := range events {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `{"id":"i%d","type":"like","viewer":"v%d","at":"%s"}`, n, n%500, t0.Add(-time.Hour).Format(time.RFC3339))
+			n++
+		}
+		b.WriteString("]")
+		importJSON(t, e, b.String())
+	}
+	sweepAfter := func(d time.Duration, want float64) {
+		t.Helper()
+		clk.Add(d)
+		e.Sweep()
+		if got := compactions(t, e); got != want {
+			t.Fatalf("after %d imported events, at %s: %v compactions, want %v", n, clk.Now().Sub(t0), got, want)
+		}
+	}
+	imports(minImportToCompact - 1)
+	sweepAfter(importQuiet, 0) // too few to be worth a pass
+	imports(1)
+	sweepAfter(0, 0)           // enough, but just stored: more may follow
+	sweepAfter(importQuiet, 1) // settled
+	sweepAfter(importQuiet, 1) // counted afresh from the compaction
+	// Fewer events than profiles held do not call for one either.
+	e.Apply(ev(event.Like, "many", t0))
+	for i := range minImportToCompact + 1 {
+		e.Apply(ev(event.Like, fmt.Sprint("other", i), t0))
+	}
+	imports(minImportToCompact)
+	sweepAfter(importQuiet, 1)
+}
+
+// compactions is how many compactions e counted.
+func compactions(t *testing.T, e *Engine) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := e.metrics.compactions.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }

@@ -70,20 +70,25 @@ type Engine struct {
 	flushed            chan struct{} // holds a token once a write-through has ended
 	sweepMu            sync.Mutex
 	lastCompact        time.Time // of the last compaction (sweepMu)
-	rank               atomic.Pointer[rankings]
-	subs               atomic.Pointer[[]*subscriber]
-	subsMu             sync.Mutex
-	wantTags           atomic.Bool  // some subscriber takes tag changes
-	wantReasons        atomic.Bool  // and wants their reasons
-	batchPub           batchPublish // the tap's consumer's (applyBatch)
-	refresh            chan struct{}
-	rerankCause        atomic.Int64           // Unix ms; see noteRerankCause
-	applied            atomic.Uint64          // events folded in, for Applied
-	consumed           atomic.Uint64          // events taken from the tap, for Consumed
-	yield              atomic.Pointer[func()] // SetYield
-	cancel             context.CancelFunc
-	wg                 sync.WaitGroup
-	closed             atomic.Bool
+	// importedSinceCompact counts the events imports applied since the last compaction,
+	// and lastImport is when the last import was stored (Unix ms): a large import
+	// settled calls for a compaction before the half hour is up (importSettled).
+	importedSinceCompact atomic.Int64
+	lastImport           atomic.Int64
+	rank                 atomic.Pointer[rankings]
+	subs                 atomic.Pointer[[]*subscriber]
+	subsMu               sync.Mutex
+	wantTags             atomic.Bool  // some subscriber takes tag changes
+	wantReasons          atomic.Bool  // and wants their reasons
+	batchPub             batchPublish // the tap's consumer's (applyBatch)
+	refresh              chan struct{}
+	rerankCause          atomic.Int64           // Unix ms; see noteRerankCause
+	applied              atomic.Uint64          // events folded in, for Applied
+	consumed             atomic.Uint64          // events taken from the tap, for Consumed
+	yield                atomic.Pointer[func()] // SetYield
+	cancel               context.CancelFunc
+	wg                   sync.WaitGroup
+	closed               atomic.Bool
 }
 
 // shard is one independently locked part of the profile table.

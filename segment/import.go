@@ -181,6 +181,8 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 		return ImportResult{}, problem.Wrap(problem.Unavailable, err, "could not store the events; nothing was acknowledged, retry")
 	}
 	e.metrics.imported.Add(float64(len(applied)))
+	e.importedSinceCompact.Add(int64(len(applied)))
+	e.lastImport.Store(e.now().UnixMilli())
 	e.metrics.duplicates.Add(float64(res.Duplicates))
 	for i := range applied {
 		e.publish(&applied[i], changes[i])

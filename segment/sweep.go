@@ -148,7 +148,7 @@ func (e *Engine) Sweep() {
 		}
 	}
 	// Last, so that what the sweep pruned and closed leaves no gaps in the new chunks.
-	if at := e.now(); at.Sub(e.lastCompact) >= compactEvery {
+	if at := e.now(); at.Sub(e.lastCompact) >= compactEvery || e.importSettled(at) {
 		e.compact(func() time.Duration { return e.pause(&budget) })
 		e.lastCompact = at
 	}
