@@ -137,6 +137,10 @@ type segmentRun struct {
 
 func (r segmentRun) do(dir string, out io.Writer) error {
 	events, viewers, rate, shards, memProfile := r.events, r.viewers, r.rate, r.shards, r.memProfile
+	// Before anything else, and its buffer handed back, so that the baselines below
+	// hold none of it.
+	paceBefore := measurePace(calibrationMiB << 20)
+	debug.FreeOSMemory()
 	// The server collapses its heap into huge pages by default; so does the bench.
 	var huge *hugepage.Watcher
 	hugeNote := "off (--huge-pages=false)"
@@ -216,6 +220,7 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "segment bench: %d events over %d viewers, traffic %s, %d shards, store %s, GOMAXPROCS %d, a subscriber of %s\n",
 		events, viewers, traffic, shards, filepath.Join(dir, "segment.db"), runtime.GOMAXPROCS(0), subscribed)
+	fmt.Fprintf(out, "machine before:      %s\n", paceBefore)
 	var appliedBefore, waitedBefore, droppedBefore uint64
 	if r.present > 0 {
 		// The population's past, not measured: every viewer a profile with some
@@ -411,6 +416,7 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 	}
 	runtime.KeepAlive(gen)
 	runtime.KeepAlive(eng)
+	fmt.Fprintf(out, "machine after:       %s\n", measurePace(calibrationMiB<<20))
 	return nil
 }
 

@@ -97,6 +97,19 @@ func checkBenchSegment(t *testing.T, out *bytes.Buffer) {
 	if n, _ := strconv.Atoi(m[1]); n == 0 || n > 20000 {
 		t.Fatalf("applied %d of 20000:\n%s", n, out.String())
 	}
+	// The machine's pace, before and after the run, to tell a slow host from a slow build.
+	for _, when := range []string{"before", "after"} {
+		m := regexp.MustCompile(`machine ` + when + `: +([0-9.]+) ns per step of a loop in the registers, (\d+) ns per dependent read over 16 MiB`).FindStringSubmatch(out.String())
+		if m == nil {
+			t.Fatalf("no machine line %s the run: %s", when, out.String())
+		}
+		if loop, _ := strconv.ParseFloat(m[1], 64); loop <= 0 || loop > 1000 {
+			t.Fatalf("a loop step %s the run took %v ns:\n%s", when, loop, out.String())
+		}
+		if read, _ := strconv.Atoi(m[2]); read <= 0 || read > 100_000 {
+			t.Fatalf("a read %s the run took %v ns:\n%s", when, read, out.String())
+		}
+	}
 	if !regexp.MustCompile(`events/s: +\d+`).MatchString(out.String()) {
 		t.Fatalf("no rate: %s", out.String())
 	}
