@@ -63,13 +63,18 @@ type Engine struct {
 	afterShardSnapshot func(shard int)
 	beforeImportWrite  func()
 	afterLiveShard     func(shard int)
-	unstored           Batch         // what a failed commit left, retried with the next one (under commitMu)
-	lastSnapshot       int           // profiles in the last write-through's snapshot (under commitMu)
-	spare              snapshotLists // the last write-through's lists, emptied (under commitMu)
-	lastFlush          atomic.Pointer[flushTiming]
-	flushed            chan struct{} // holds a token once a write-through has ended
-	sweepMu            sync.Mutex
-	lastCompact        time.Time // of the last compaction (sweepMu)
+	// eraseMu is held by an Erase and read by an Export, so that an export sees a viewer
+	// wholly before its erasure or not at all: between the profile's going and the
+	// store's erasing its records, an export found no profile and asked the store,
+	// which still held the erased viewer's events and orders.
+	eraseMu      sync.RWMutex
+	unstored     Batch         // what a failed commit left, retried with the next one (under commitMu)
+	lastSnapshot int           // profiles in the last write-through's snapshot (under commitMu)
+	spare        snapshotLists // the last write-through's lists, emptied (under commitMu)
+	lastFlush    atomic.Pointer[flushTiming]
+	flushed      chan struct{} // holds a token once a write-through has ended
+	sweepMu      sync.Mutex
+	lastCompact  time.Time // of the last compaction (sweepMu)
 	// importedSinceCompact counts the events imports applied since the last compaction,
 	// and lastImport is when the last import was stored (Unix ms): a large import
 	// settled calls for a compaction before the half hour is up (importSettled).

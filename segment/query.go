@@ -187,6 +187,8 @@ func (e *Engine) Identities(ctx context.Context, id string) ([]string, error) {
 
 // Export returns everything held about id (GDPR access).
 func (e *Engine) Export(ctx context.Context, id string) (Export, error) {
+	e.eraseMu.RLock()
+	defer e.eraseMu.RUnlock()
 	out := Export{Profile: json.RawMessage("null"), Events: []json.RawMessage{}, Orders: []json.RawMessage{}}
 	sh, p := e.lookupAs(id)
 	var held map[Kind][]Record
@@ -247,6 +249,8 @@ func heldJSON(r Record) json.RawMessage {
 // Erase deletes id's profile, every id merged into it and everything they own, from
 // memory and from the store (GDPR erasure). Events that arrive later start afresh.
 func (e *Engine) Erase(ctx context.Context, id string) error {
+	e.eraseMu.Lock()
+	defer e.eraseMu.Unlock()
 	e.commitMu.Lock()
 	defer e.commitMu.Unlock()
 	sh, p := e.lookupAs(id)

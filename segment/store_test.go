@@ -21,6 +21,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/problem"
 )
 
 func openBolt(t *testing.T, path string) *BoltStore {
@@ -309,6 +310,58 @@ func TestFlushInPartsKeepsEveryProfile(t *testing.T) {
 	}
 	if v, err := again.Viewer(context.Background(), fmt.Sprint("v", n-1)); err != nil || v.Likes != 1 {
 		t.Fatalf("last viewer after restart: %+v, %v", v, err)
+	}
+}
+
+// pausedHeldStore holds each Held (what an export reads of the store) until released.
+type pausedHeldStore struct {
+	*MemoryStore
+	asked, release chan struct{}
+}
+
+func (s *pausedHeldStore) Held(ctx context.Context, owners []string) (map[Kind][]Record, error) {
+	s.asked <- struct{}{}
+	<-s.release
+	return s.MemoryStore.Held(ctx, owners)
+}
+
+// An erasure waits for an export under way, so the export holds the viewer whole. It
+// did not: an export read the profile, an erasure ran meanwhile, and the export then
+// read the store, which held none of the viewer's events any more: a profile without
+// its events.
+func TestErasureWaitsForAnExportUnderWay(t *testing.T) {
+	store := &pausedHeldStore{MemoryStore: NewMemoryStore(), asked: make(chan struct{}), release: make(chan struct{})}
+	e := newEngine(t, store, &clock{t: t0})
+	importJSON(t, e, `[{"id":"zed-event","type":"like","viewer":"zed","at":"2026-06-01T10:00:00Z"}]`)
+	ctx := context.Background()
+	type answer struct {
+		exp Export
+		err error
+	}
+	exported := make(chan answer, 1)
+	go func() {
+		exp, err := e.Export(ctx, "zed")
+		exported <- answer{exp, err}
+	}()
+	<-store.asked // the export has the profile and reads the store
+	erased := make(chan error, 1)
+	go func() { erased <- e.Erase(ctx, "zed") }()
+	select {
+	case err := <-erased:
+		t.Errorf("an erasure ran during an export (%v)", err)
+	case <-time.After(300 * time.Millisecond): // it waits, as it should (a wait on a lock cannot be seen)
+	}
+	close(store.release)
+	a := <-exported
+	if a.err != nil || string(a.exp.Profile) == "null" || len(a.exp.Events) != 1 {
+		t.Fatalf("export: profile %s, %d events, %v; want the profile and its event", a.exp.Profile, len(a.exp.Events), a.err)
+	}
+	if err := <-erased; err != nil {
+		t.Fatal(err)
+	}
+	go func() { <-store.asked }() // the next export's read of the store (it finds no profile)
+	if _, err := e.Export(ctx, "zed"); problem.KindOf(err) != problem.NotFound {
+		t.Fatalf("export after the erasure: %v", err)
 	}
 }
 
