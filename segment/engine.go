@@ -316,7 +316,11 @@ func (e *Engine) Close(ctx context.Context) error {
 	}
 	e.cancel()
 	e.wg.Wait()
-	return e.Flush(ctx)
+	err := e.Flush(ctx)
+	e.commitMu.Lock()
+	e.spare = snapshotLists{} // no more write-throughs: as large as the last, let go
+	e.commitMu.Unlock()
+	return err
 }
 
 func (e *Engine) consume(ctx context.Context, tap event.Source) {

@@ -416,6 +416,12 @@ func TestWriteThroughKeepsItsListsEmptied(t *testing.T) {
 	if l := spare(); cap(l.records) > 2000 || cap(l.profiles) > 2000 {
 		t.Fatalf("after a spike of 5000, small write-throughs keep lists of %d and %d", cap(l.records), cap(l.profiles))
 	}
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l := spare(); l.records != nil || l.profiles != nil {
+		t.Fatalf("a closed engine keeps lists of %d and %d", cap(l.records), cap(l.profiles))
+	}
 }
 
 // The write-through's key order agrees with byte order, zero bytes and prefixes included.
