@@ -65,7 +65,8 @@ func (e *Engine) Version(id string) (Stamp, bool) {
 // lastClicked is the latest product clicked among the latest events.
 func (p *Profile) lastClicked() string {
 	sku := ""
-	for _, r := range p.Recent { // oldest first: the latest wins
+	var buf [maxRecent]Recent
+	for _, r := range p.recentInOrder(&buf) { // oldest first: the latest wins
 		if r.Type() == event.ProductClick {
 			sku = r.Detail
 		}
@@ -105,7 +106,8 @@ func (e *Engine) Brief(_ context.Context, id, live string) (Brief, error) {
 			}
 		}
 	}
-	for _, r := range p.Recent { // oldest first: the latest wins
+	var buf [maxRecent]Recent
+	for _, r := range p.recentInOrder(&buf) { // oldest first: the latest wins
 		if r.Type() == event.Danmaku {
 			b.LastComment = r.Detail
 			if b.Live.Live != "" && r.At() >= b.Live.Start.UnixMilli() {

@@ -167,7 +167,8 @@ func appendProfile(dst []byte, p *Profile) []byte {
 	}
 	e.u(uint64(len(p.Recent)))
 	at := base
-	for _, r := range p.Recent {
+	var buf [maxRecent]Recent
+	for _, r := range p.recentInOrder(&buf) {
 		e.i(at - r.At())
 		at = r.At()
 		// The known types by their number in the process's table, which starts with

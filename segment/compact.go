@@ -69,10 +69,11 @@ func (c *compactor) move(p *Profile) {
 			c.recent = make([]Recent, compactChunk/unsafe.Sizeof(Recent{}))
 		}
 		s := c.recent[:n:n]
-		copy(s, p.Recent)
+		var buf [maxRecent]Recent
+		copy(s, p.recentInOrder(&buf))
 		c.recent = c.recent[n:]
 		clear(p.Recent) // it may be an older chunk's: its details must not linger there
-		p.Recent = s
+		p.Recent, p.recentHead = s, 0
 	}
 }
 

@@ -1,12 +1,15 @@
 package segment
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/liveroom/liveroom/event"
 )
@@ -137,7 +140,8 @@ func TestRememberKeepsTheNewest(t *testing.T) {
 			want := slices.Clone(all)
 			slices.SortStableFunc(want, func(a, b Recent) int { return int(a.At() - b.At()) })
 			want = want[max(0, len(want)-maxRecent):]
-			if got := p.Recent; !slices.Equal(got, want) {
+			var buf [maxRecent]Recent
+			if got := p.recentInOrder(&buf); !slices.Equal(got, want) {
 				t.Fatalf("round %d, event %d: recent %v, want %v", round, i, got, want)
 			}
 			for _, r := range p.Recent[len(p.Recent):cap(p.Recent)] {
@@ -146,5 +150,73 @@ func TestRememberKeepsTheNewest(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Once a viewer's recent events have turned their ring, everything that reads them
+// reads them in order: the profile page (newest first), the rules' brief, the export,
+// the stored record and a compaction (oldest first).
+func TestRecentRingIsReadInOrder(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	for i := range maxRecent + 3 {
+		x := ev(event.Danmaku, "v", t0.Add(time.Duration(i-20)*time.Minute))
+		x.Text = fmt.Sprint("m", i)
+		e.Apply(x)
+	}
+	var want []string // oldest first
+	for i := 3; i < maxRecent+3; i++ {
+		want = append(want, fmt.Sprint("m", i))
+	}
+	details := func(rs []Recent) []string {
+		var d []string
+		for _, r := range rs {
+			d = append(d, r.Detail)
+		}
+		return d
+	}
+	sh, p := e.lookup("v", false)
+	head, stored := p.recentHead, marshalProfile(p)
+	sh.mu.Unlock()
+	if head == 0 {
+		t.Fatal("the ring has not turned: the test checks nothing")
+	}
+	var page []string
+	for _, r := range viewer(t, e, "v").Recent {
+		page = append(page, r.Detail)
+	}
+	if slices.Reverse(page); !slices.Equal(page, want) {
+		t.Errorf("profile page, newest first reversed: %v, want %v", page, want)
+	}
+	if b, err := e.Brief(context.Background(), "v", ""); err != nil || b.LastComment != want[len(want)-1] {
+		t.Errorf("brief's last comment %q (%v), want %q", b.LastComment, err, want[len(want)-1])
+	}
+	exp, err := e.Export(context.Background(), "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exported struct{ Recent []recentJSON }
+	if err := json.Unmarshal(exp.Profile, &exported); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range exported.Recent {
+		got = append(got, r.Detail)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("exported: %v, want %v", got, want)
+	}
+	decoded, err := unmarshalProfile(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := details(decoded.Recent); !slices.Equal(got, want) || decoded.recentHead != 0 {
+		t.Errorf("stored record read back: %v (head %d), want %v", got, decoded.recentHead, want)
+	}
+	e.Compact()
+	sh, p = e.lookup("v", false)
+	got, head = details(p.Recent), p.recentHead
+	sh.mu.Unlock()
+	if !slices.Equal(got, want) || head != 0 {
+		t.Errorf("compacted: %v (head %d), want %v", got, head, want)
 	}
 }

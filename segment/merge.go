@@ -246,7 +246,8 @@ func mergeProfile(dst, src *Profile, oldestCat int32) {
 			dst.Open = append(dst.Open, s)
 		}
 	}
-	for _, r := range src.Recent {
+	var buf [maxRecent]Recent
+	for _, r := range src.recentInOrder(&buf) {
 		dst.remember(r)
 	}
 	dst.answer(src.Consent, src.consentAt())

@@ -162,6 +162,9 @@ type Profile struct {
 	Tags    Tags    `json:"tags"`
 	RFM     RFM     `json:"rfm"`
 	Consent consent `json:"consent,omitempty"`
+	// recentHead is where the oldest of Recent is once the list is full (maxRecent):
+	// a ring, in the padding after Consent. See remember.
+	recentHead uint8
 }
 
 // dropUnnamed removes the category entries of a decoded record that got no number
@@ -403,8 +406,21 @@ func (p *Profile) visit(ms int64) {
 	}
 }
 
-// remember keeps the latest events, newest last, in event-time order.
+// remember keeps the latest events in event-time order, oldest first from
+// recentHead (recentInOrder). A full list is a ring: an event newer than all (nearly
+// every one) takes the oldest's slot. Shifting the list down instead moved all of it:
+// three of its cache lines per event, and under a collection a write barrier for each
+// detail moved.
 func (p *Profile) remember(r Recent) {
+	if n := len(p.Recent); n == maxRecent {
+		h := int(p.recentHead)
+		if r.At() >= p.Recent[(h+n-1)%n].At() {
+			p.Recent[h] = r
+			p.recentHead = uint8((h + 1) % n)
+			return
+		}
+	}
+	p.unwindRecent() // a late event: inserted by time into the list in order
 	i := len(p.Recent)
 	for i > 0 && p.Recent[i-1].At() > r.At() {
 		i--
@@ -427,6 +443,28 @@ func (p *Profile) remember(r Recent) {
 	}
 	copy(p.Recent[i+1:], p.Recent[i:])
 	p.Recent[i] = r
+}
+
+// recentInOrder is p's recent events oldest first: the list itself unless its ring
+// has turned, else a copy in buf.
+func (p *Profile) recentInOrder(buf *[maxRecent]Recent) []Recent {
+	h := int(p.recentHead)
+	if h == 0 {
+		return p.Recent
+	}
+	n := copy(buf[:], p.Recent[h:])
+	copy(buf[n:], p.Recent[:h])
+	return buf[:len(p.Recent)]
+}
+
+// unwindRecent puts p's recent events in order in their array, the oldest first.
+func (p *Profile) unwindRecent() {
+	if p.recentHead == 0 {
+		return
+	}
+	var buf [maxRecent]Recent
+	copy(p.Recent, p.recentInOrder(&buf))
+	p.recentHead = 0
 }
 
 func (p *Profile) addRoom(room string) {

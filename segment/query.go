@@ -127,8 +127,10 @@ func (e *Engine) view(p *Profile) ViewerView {
 		v.TagsSince[d] = msTime(p.Tags.Since[i]).Format(time.RFC3339Nano) // to the millisecond, as the page's other times
 		v.Reasons[d] = e.reason(p, d, now)
 	}
-	for i := len(p.Recent) - 1; i >= 0; i-- {
-		r := p.Recent[i]
+	var buf [maxRecent]Recent
+	recent := p.recentInOrder(&buf)
+	for i := len(recent) - 1; i >= 0; i-- {
+		r := recent[i]
 		v.Recent = append(v.Recent, recentView{At: msTime(r.At()), Type: string(r.Type()), Detail: r.Detail})
 	}
 	return v
@@ -200,7 +202,10 @@ func (e *Engine) Export(ctx context.Context, id string) (Export, error) {
 			return Export{}, notFound(id)
 		}
 	} else {
-		out.Profile, _ = json.Marshal(p)
+		ordered := *p // its recent events oldest first, as a stored record has them
+		var buf [maxRecent]Recent
+		ordered.Recent = p.recentInOrder(&buf)
+		out.Profile, _ = json.Marshal(&ordered)
 		view := e.view(p)
 		out.View = &view
 		owners := append([]string{p.ID}, p.Aliases()...)
