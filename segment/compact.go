@@ -29,15 +29,15 @@ const compactChunk = 64 << 10
 const compactEvery = 30 * time.Minute
 
 // importSettled says whether imports since the last compaction applied at least one
-// event per profile held (and minImportToCompact), and the last of them was stored
-// importQuiet or more before at: a day-one import of a shop's history grows most
+// event per profile held (and minImportToCompact), and the last of them that applied
+// importPart events or more was stored importQuiet or more before at: a day-one import of a shop's history grows most
 // lists, which leaves their spans with gaps (about 1.4 GiB per million profiles
 // instead of 0.97) until the next compaction, up to half an hour later. Waiting for
 // the imports to settle compacts once after a long import made of many requests,
 // not during it.
 func (e *Engine) importSettled(at time.Time) bool {
 	n := e.importedSinceCompact.Load()
-	return n >= max(int64(e.Count()), minImportToCompact) &&
+	return n >= minImportToCompact && n >= int64(e.Count()) && // Count takes every shard's lock
 		at.UnixMilli()-e.lastImport.Load() >= importQuiet.Milliseconds()
 }
 
@@ -47,6 +47,10 @@ const (
 	minImportToCompact = 10_000
 	// importQuiet is how long after the last import a large one counts as settled.
 	importQuiet = time.Minute
+	// importPart is the fewest events an import applies to count as part of a large
+	// one (`liveroom import` sends 1,000 by default): smaller ones do not put off the
+	// compaction.
+	importPart = 100
 )
 
 // compactor cuts lists from its current chunks, under the lock of the shard whose

@@ -207,7 +207,8 @@ func TestSweepCompactsEveryHalfHour(t *testing.T) {
 
 // A large import (an event or more per profile held, and minImportToCompact) is
 // compacted by the first sweep importQuiet after it was stored, not up to half an
-// hour later; a smaller one, or one that is still going on, is not.
+// hour later; a smaller one, or one that is still going on, is not, and single
+// imported events meanwhile do not put it off.
 func TestSweepCompactsOnceALargeImportSettles(t *testing.T) {
 	clk := &clock{t: t0}
 	e := newEngine(t, nil, clk)
@@ -233,12 +234,16 @@ func TestSweepCompactsOnceALargeImportSettles(t *testing.T) {
 			t.Fatalf("after %d imported events, at %s: %v compactions, want %v", n, clk.Now().Sub(t0), got, want)
 		}
 	}
-	imports(minImportToCompact - 1)
+	imports(minImportToCompact - importPart)
 	sweepAfter(importQuiet, 0) // too few to be worth a pass
+	imports(importPart)
+	sweepAfter(0, 0) // enough, but just stored: more may follow
+	// Single events imported meanwhile (a shop's order webhooks) do not put it off.
 	imports(1)
-	sweepAfter(0, 0)           // enough, but just stored: more may follow
-	sweepAfter(importQuiet, 1) // settled
-	sweepAfter(importQuiet, 1) // counted afresh from the compaction
+	sweepAfter(importQuiet/2, 0)
+	imports(1)
+	sweepAfter(importQuiet/2, 1) // settled: a minute after the last part of the import
+	sweepAfter(importQuiet, 1)   // counted afresh from the compaction
 	// Fewer events than profiles held do not call for one either.
 	e.Apply(ev(event.Like, "many", t0))
 	for i := range minImportToCompact + 1 {

@@ -182,7 +182,12 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 	}
 	e.metrics.imported.Add(float64(len(applied)))
 	e.importedSinceCompact.Add(int64(len(applied)))
-	e.lastImport.Store(e.now().UnixMilli())
+	if len(applied) >= importPart {
+		// A part of a large import, perhaps one of many: the early compaction waits for
+		// the last. A shop's order webhook or a consent (an event each) is not one, or a
+		// steady trickle of them would put it off for good.
+		e.lastImport.Store(e.now().UnixMilli())
+	}
 	e.metrics.duplicates.Add(float64(res.Duplicates))
 	for i := range applied {
 		e.publish(&applied[i], changes[i])

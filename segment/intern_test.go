@@ -219,4 +219,17 @@ func TestRecentRingIsReadInOrder(t *testing.T) {
 	if !slices.Equal(got, want) || head != 0 {
 		t.Errorf("compacted: %v (head %d), want %v", got, head, want)
 	}
+	// The last product clicked, for the rules, once the clicks have turned a ring.
+	for i := range maxRecent + 3 {
+		x := ev(event.ProductClick, "w", t0.Add(time.Duration(i-20)*time.Minute))
+		x.SKU = fmt.Sprint("sku", i)
+		e.Apply(x)
+	}
+	last := fmt.Sprint("sku", maxRecent+2)
+	if s, ok := e.Version("w"); !ok || s.LastSKU != last {
+		t.Errorf("version's last product %q, want %q", s.LastSKU, last)
+	}
+	if b, err := e.Brief(context.Background(), "w", ""); err != nil || b.LastSKU != last {
+		t.Errorf("brief's last product %q (%v), want %q", b.LastSKU, err, last)
+	}
 }
