@@ -57,12 +57,6 @@ func (c *gateChat) EraseViewer(context.Context, ...string) error {
 // erase and the rules handle meanwhile fires, schedules and arms nothing.
 func TestAppEraseHoldsTheViewer(t *testing.T) {
 	ctx := context.Background()
-	seg, err := segment.New(segment.DefaultConfig(), segment.Deps{Store: segment.NewMemoryStore()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seg.Close(ctx)
-	st := rules.NewMemoryState()
 	doc := `{"rules":[
 	 {"id":"thanks","trigger":{"event":["danmaku"]},"action":{"type":"dm","text":"thanks"}},
 	 {"id":"later","trigger":{"timer":{"kind":"after","event":"danmaku","delay":"1h"}},"action":{"type":"dm","text":"later"}},
@@ -71,18 +65,9 @@ func TestAppEraseHoldsTheViewer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch := &gateChat{entered: make(chan struct{}), gate: make(chan struct{})}
-	p := &playbook{seg: seg, zones: newViewerMap[string](), custom: newViewerMap[[]string](), firings: st, trend: newTagTrend()}
-	cfg := rules.DefaultConfig()
-	eng, err := rules.New(cfg, rules.Deps{Outbox: outbox{ch}, State: st, Profiles: p, Tagger: p, Rules: set})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close(ctx)
-	p.rules = eng
+	seg, st, ch, p, a := gatedNode(t, set)
 	now := time.Now().UTC()
 	seg.Apply(event.Event{ID: "e1", Type: event.WatchStart, Viewer: "v1", Name: "Alice", Room: "r1", Live: "L1", At: now})
-	a := analytics{Engine: seg, rules: eng, chat: ch, book: p}
 	erased := make(chan error, 1)
 	go func() { erased <- a.Erase(ctx, "v1") }()
 	<-ch.entered // rules.Erase done; chat and segment not yet
@@ -115,4 +100,67 @@ func TestAppEraseHoldsTheViewer(t *testing.T) {
 	if len(acts)+len(jobs)+len(prompts) > 0 {
 		t.Errorf("rules state holds data about the erased viewer")
 	}
+}
+
+// An export asked for while the node erases the viewer waits for the erasure, and
+// then finds nothing. It did not: the erasure goes through the rules and chat before
+// the profile, and an export in between answered with the profile but nothing of
+// what the rules and chat had held.
+func TestAppExportWaitsForAnErasure(t *testing.T) {
+	ctx := context.Background()
+	seg, _, ch, _, a := gatedNode(t, nil)
+	seg.Apply(event.Event{ID: "e1", Type: event.Danmaku, Viewer: "v1", Room: "r1", Text: "hi", At: time.Now().UTC()})
+	erased := make(chan error, 1)
+	go func() { erased <- a.Erase(ctx, "v1") }()
+	<-ch.entered // the rules' part erased; chat's and the profile not yet
+	type answer struct {
+		exp segment.Export
+		err error
+	}
+	exported := make(chan answer, 1)
+	go func() {
+		exp, err := a.Export(ctx, "v1")
+		exported <- answer{exp, err}
+	}()
+	select {
+	case ans := <-exported:
+		close(ch.gate)
+		<-erased
+		t.Fatalf("an export answered during the erasure: profile %s, %v", ans.exp.Profile, ans.err)
+	case <-time.After(300 * time.Millisecond): // it waits, as it should (a wait on a lock cannot be seen)
+	}
+	close(ch.gate)
+	if err := <-erased; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ans := <-exported:
+		if ans.err == nil {
+			t.Fatalf("export after the erasure: profile %s", ans.exp.Profile)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the export did not answer after the erasure")
+	}
+}
+
+// gatedNode is segment and the rules (with set) on memory stores, with a chat that
+// holds the first erasure until its gate opens, put together as the node does;
+// closed when the test ends.
+func gatedNode(t *testing.T, set *rules.Set) (*segment.Engine, *rules.MemoryState, *gateChat, *playbook, analytics) {
+	t.Helper()
+	seg, err := segment.New(segment.DefaultConfig(), segment.Deps{Store: segment.NewMemoryStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { seg.Close(context.Background()) })
+	st := rules.NewMemoryState()
+	ch := &gateChat{entered: make(chan struct{}), gate: make(chan struct{})}
+	p := &playbook{seg: seg, zones: newViewerMap[string](), custom: newViewerMap[[]string](), firings: st, trend: newTagTrend()}
+	eng, err := rules.New(rules.DefaultConfig(), rules.Deps{Outbox: outbox{ch}, State: st, Profiles: p, Tagger: p, Rules: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close(context.Background()) })
+	p.rules = eng
+	return seg, st, ch, p, analytics{Engine: seg, rules: eng, chat: ch, book: p}
 }

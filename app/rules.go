@@ -113,6 +113,11 @@ type playbook struct {
 	firings rules.Firings
 	tagMu   sync.Mutex // serialises AddTag's read-modify-write of custom
 	trend   *tagTrend
+	// gdpr is held by a viewer's erasure and read by an export (analytics), so that an
+	// export sees the viewer wholly before its erasure or not at all: the erasure goes
+	// through the rules and chat before the profile, and an export in between found
+	// the profile but what the rules and chat held of it already gone.
+	gdpr sync.RWMutex
 }
 
 func (p *playbook) run(ctx context.Context) {
@@ -356,6 +361,8 @@ type analytics struct {
 // Export adds to the profile's export what the rules (actions, notes, prompts) and
 // chat (private messages) hold about each of the viewer's ids.
 func (a analytics) Export(ctx context.Context, id string) (segment.Export, error) {
+	a.book.gdpr.RLock()
+	defer a.book.gdpr.RUnlock()
 	out, err := a.Engine.Export(ctx, id)
 	if err != nil {
 		return out, err
@@ -389,6 +396,8 @@ func (a analytics) Export(ctx context.Context, id string) (segment.Export, error
 // the node's memory of its time zone and custom tags for each of its ids, then the
 // profile. The profile goes last, so that an erase that fails part-way can be retried.
 func (a analytics) Erase(ctx context.Context, id string) error {
+	a.book.gdpr.Lock()
+	defer a.book.gdpr.Unlock()
 	ids, err := a.Identities(ctx, id)
 	if err != nil {
 		return err
