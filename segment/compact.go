@@ -30,11 +30,11 @@ const compactEvery = 30 * time.Minute
 
 // importSettled says whether imports since the last compaction applied at least one
 // event per profile held (and minImportToCompact), and the last of them that applied
-// importPart events or more was stored importQuiet or more before at: a day-one import of a shop's history grows most
-// lists, which leaves their spans with gaps (about 1.4 GiB per million profiles
-// instead of 0.97) until the next compaction, up to half an hour later. Waiting for
-// the imports to settle compacts once after a long import made of many requests,
-// not during it.
+// importPart events or more was stored importQuiet or more before at. A day-one
+// import of a shop's history grows most lists, which leaves their spans with gaps
+// (about 1.4 GiB per million profiles instead of 0.97) until the next compaction, up
+// to half an hour later. Waiting for the imports to settle compacts once after a long
+// import made of many requests, not during it.
 func (e *Engine) importSettled(at time.Time) bool {
 	n := e.importedSinceCompact.Load()
 	return n >= minImportToCompact && n >= int64(e.Count()) && // Count takes every shard's lock

@@ -64,9 +64,9 @@ type Engine struct {
 	beforeImportWrite  func()
 	afterLiveShard     func(shard int)
 	// eraseMu is held by an Erase and read by an Export, so that an export sees a viewer
-	// wholly before its erasure or not at all: between the profile's going and the
-	// store's erasing its records, an export found no profile and asked the store,
-	// which still held the erased viewer's events and orders.
+	// wholly before its erasure or not at all: an export that had read the profile
+	// could read the store after an erasure ran, and answer with the profile but none
+	// of its events and orders.
 	eraseMu      sync.RWMutex
 	unstored     Batch         // what a failed commit left, retried with the next one (under commitMu)
 	lastSnapshot int           // profiles in the last write-through's snapshot (under commitMu)
