@@ -177,9 +177,10 @@ func benchWriteThrough(b *testing.B, store Store, fold func() error) {
 }
 
 // BenchmarkFold folds a journal in which every one of 200,000 stored profiles changed
-// once, per profile; "commit" is the bbolt commit of the same batch alone, the part of
-// a fold that is bbolt's; "bulk" a bulk commit of all of them over a journal holding
-// a fifth of them.
+// once, per profile; "fold-batches" one in which each changed twice, journaled as
+// twenty write-throughs of a tenth each, as a node's are; "commit" is the bbolt
+// commit of the same batch alone, the part of a fold that is bbolt's; "bulk" a bulk
+// commit of all of them over a journal holding a fifth of them.
 func BenchmarkFold(b *testing.B) {
 	const n = 200_000
 	batch := &Batch{}
@@ -191,7 +192,7 @@ func BenchmarkFold(b *testing.B) {
 		}
 		batch.Profiles = append(batch.Profiles, Record{Key: fmt.Sprintf("viewer-%08d", rng.IntN(1<<30)+i), Data: data})
 	}
-	for _, name := range []string{"commit", "fold", "bulk"} {
+	for _, name := range []string{"commit", "fold", "fold-batches", "bulk"} {
 		b.Run(name, func(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
@@ -206,6 +207,11 @@ func BenchmarkFold(b *testing.B) {
 				switch name {
 				case "fold":
 					err = s.Commit(context.Background(), batch)
+				case "fold-batches": // as twenty write-throughs of a tenth each: each profile twice
+					for i := 0; i < 20 && err == nil; i++ {
+						part := batch.Profiles[i%10*(n/10) : (i%10+1)*(n/10)]
+						err = s.Commit(context.Background(), &Batch{Profiles: part})
+					}
 				case "bulk": // a fifth of them journaled before
 					err = s.Commit(context.Background(), &Batch{Profiles: batch.Profiles[:n/5]})
 				}
@@ -214,7 +220,7 @@ func BenchmarkFold(b *testing.B) {
 				}
 				b.StartTimer()
 				switch name {
-				case "fold":
+				case "fold", "fold-batches":
 					err = s.Fold(context.Background())
 				case "bulk":
 					err = s.CommitBulk(context.Background(), batch)

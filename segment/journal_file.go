@@ -218,8 +218,10 @@ func (j *journalFile) record(p payload) {
 }
 
 // readJournal calls batch for each whole batch in data, a journal file's bytes (the
-// batches' keys are copies, their data views into data). It returns how far the whole
-// batches reach, and why it stopped before the end: a crash leaves a torn batch last.
+// batches' keys are copies, their data views into data; the batch's lists are reused
+// for the next one once batch returns, so it must copy what it keeps of them). It
+// returns how far the whole batches reach, and why it stopped before the end: a crash
+// leaves a torn batch last.
 func readJournal(data []byte, batch func(*Batch)) (good int, err error) {
 	if !bytes.HasPrefix(data, []byte(journalMagic)) {
 		return 0, errors.New("not a liveroom segment journal (wrong first line)")
@@ -271,12 +273,22 @@ func readJournal(data []byte, batch func(*Batch)) (good int, err error) {
 			continue
 		}
 		batch(&b)
-		b, n, good = Batch{}, 0, off
+		b, n, good = b.emptied(), 0, off
 	}
 	if n > 0 {
 		return good, fmt.Errorf("the last batch (%d records) has no commit record", n)
 	}
 	return good, nil
+}
+
+// emptied is b's lists emptied for the next batch read (Owned starts anew): a fold
+// reads files of hundreds of batches, and made anew each list's growth was about a
+// fifth of a fold's garbage.
+func (b Batch) emptied() Batch {
+	clear(b.Profiles)
+	clear(b.DeletedProfiles)
+	clear(b.Products)
+	return Batch{Profiles: b.Profiles[:0], DeletedProfiles: b.DeletedProfiles[:0], Products: b.Products[:0]}
 }
 
 // reader takes a payload's fields apart; the first error sticks.

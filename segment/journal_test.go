@@ -301,10 +301,41 @@ func encodeJournal(t testing.TB, batches ...*Batch) []byte {
 	return buf.Bytes()
 }
 
+// Reading a journal reuses each batch's lists for the next batch: a fold reads
+// hundreds of batches, and each list grown anew was garbage (BenchmarkFold/fold-batches
+// allocated 241 MB where it now allocates 128). What is left is a copy of each key.
+func TestReadingAJournalReusesTheBatchLists(t *testing.T) {
+	const batches, each = 50, 100
+	var in []*Batch
+	for i := range batches {
+		b := &Batch{}
+		for j := range each {
+			b.Profiles = append(b.Profiles, Record{Key: fmt.Sprint("v", i, "-", j), Data: []byte("data")})
+		}
+		in = append(in, b)
+	}
+	data := encodeJournal(t, in...)
+	read := 0
+	allocs := testing.AllocsPerRun(3, func() {
+		read = 0
+		if _, err := readJournal(data, func(b *Batch) { read += len(b.Profiles) }); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if read != batches*each {
+		t.Fatalf("read %d profiles, want %d", read, batches*each)
+	}
+	// The keys, and the first batch's list as it grows (1, 2, 4 … 128 records).
+	if keys := float64(batches * each); allocs > keys+20 {
+		t.Fatalf("%.0f allocations to read %v keys: the lists are made anew", allocs, keys)
+	}
+}
+
 func readAll(data []byte) ([]*Batch, int, error) {
 	var out []*Batch
 	good, err := readJournal(data, func(b *Batch) {
-		c := *b
+		c := Batch{Profiles: slices.Clone(b.Profiles), DeletedProfiles: slices.Clone(b.DeletedProfiles),
+			Products: slices.Clone(b.Products), Owned: b.Owned} // its lists are reused
 		out = append(out, &c)
 	})
 	return out, good, err
