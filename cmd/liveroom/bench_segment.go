@@ -139,7 +139,7 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 	events, viewers, rate, shards, memProfile := r.events, r.viewers, r.rate, r.shards, r.memProfile
 	// Before anything else, and its buffer handed back, so that the baselines below
 	// hold none of it.
-	paceBefore := measurePace(calibrationMiB << 20)
+	paceBefore := measurePace()
 	debug.FreeOSMemory()
 	// The server collapses its heap into huge pages by default; so does the bench.
 	var huge *hugepage.Watcher
@@ -416,7 +416,7 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 	}
 	runtime.KeepAlive(gen)
 	runtime.KeepAlive(eng)
-	fmt.Fprintf(out, "machine after:       %s\n", measurePace(calibrationMiB<<20))
+	fmt.Fprintf(out, "machine after:       %s\n", measurePace())
 	return nil
 }
 

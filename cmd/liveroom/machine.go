@@ -22,14 +22,13 @@ type machinePace struct {
 // L3, about what the live bench's present viewers' profiles take.
 const calibrationMiB = 16
 
-// measurePace measures the calling thread's core over memBytes (about half a second
-// for calibrationMiB on a slow day).
-func measurePace(memBytes int) machinePace {
+// measurePace measures the calling thread's core (about half a second on a slow day).
+func measurePace() machinePace {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	// A cycle through every slot in random order (Sattolo's algorithm), so that each
 	// read's address comes from the one before and the prefetchers cannot guess it.
-	next := make([]uint32, memBytes/4)
+	next := make([]uint32, calibrationMiB<<20/4)
 	for i := range next {
 		next[i] = uint32(i)
 	}
