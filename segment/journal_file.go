@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"unsafe"
 )
 
 // journalFile is one journal file and, for Seen and Held, the ids and owned records it
@@ -218,7 +219,8 @@ func (j *journalFile) record(p payload) {
 }
 
 // readJournal calls batch for each whole batch in data, a journal file's bytes (the
-// batches' keys are copies, their data views into data; the batch's lists are reused
+// batches' keys and data are views into data, so they live only as long as data is
+// mapped; the batch's lists are reused
 // for the next one once batch returns, so it must copy what it keeps of them). It
 // returns how far the whole batches reach, and why it stopped before the end: a crash
 // leaves a torn batch last.
@@ -324,7 +326,12 @@ func (r *reader) bytes() []byte {
 	return v
 }
 
-func (r *reader) str() string { return string(r.bytes()) }
+// str is a view of the next field, not a copy: a fold reads hundreds of thousands of
+// keys from a mapped file, and bbolt copies each key it keeps.
+func (r *reader) str() string {
+	b := r.bytes()
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
 
 // mapFile maps a journal file to fold it: its pages are the page cache's, not the
 // heap's, so folding a large journal does not grow the process by its size.

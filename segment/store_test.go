@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -739,5 +740,47 @@ func TestInBatchesVisitsEachProfileOnceInOrder(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("a list of %d: visited %d profiles, want %d in order", n, len(got), len(want))
 		}
+	}
+}
+
+// A profile written twice in one batch keeps the later record, whether the batch comes
+// in key order (a fold's parts, written as they are) or not (sorted by the commit).
+func TestBoltCommitKeepsTheLaterOfTwoWrites(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keys []string
+	}{
+		{"in key order", []string{"a", "b", "b", "c"}},
+		{"out of order", []string{"c", "b", "a", "b"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openBolt(t, filepath.Join(t.TempDir(), "segment.db"))
+			defer s.Close()
+			b := &Batch{}
+			for i, k := range tc.keys {
+				b.Profiles = append(b.Profiles, Record{Key: k, Data: []byte(fmt.Sprintf("%s%d", k, i))})
+			}
+			if got := putOrder(b.Profiles) == nil; got != slices.IsSorted(tc.keys) {
+				t.Fatalf("putOrder left the batch as it is: %v, want %v", got, slices.IsSorted(tc.keys))
+			}
+			if err := s.Commit(context.Background(), b); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			err := s.Load(context.Background(), func(id string, data []byte) error {
+				got[id] = string(data)
+				return nil
+			}, func(string, []byte) error { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{}
+			for i, k := range tc.keys {
+				want[k] = fmt.Sprintf("%s%d", k, i)
+			}
+			if !maps.Equal(got, want) {
+				t.Fatalf("stored %v, want %v", got, want)
+			}
+		})
 	}
 }
