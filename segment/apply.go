@@ -136,7 +136,7 @@ func (e *Engine) applyOrder(p *Profile, o *orderIn, at int64, oldest, oldestCat 
 	p.addOrderTime(at)
 	buy := p.buyer()
 	if len(buy.OrderIDs) < maxOrders {
-		buy.OrderIDs = append(buy.OrderIDs, o.id)
+		buy.OrderIDs = clearMoved(buy.OrderIDs, append(buy.OrderIDs, o.id))
 	}
 	if b := p.bucket(dayOf(at), oldest); b != nil {
 		b.Orders = sat16(uint32(b.Orders) + 1)

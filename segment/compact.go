@@ -56,8 +56,10 @@ const (
 // compactor cuts lists from its current chunks, under the lock of the shard whose
 // profile it moves (one goroutine at a time: the sweep's).
 type compactor struct {
-	words  []uint64 // the rest of the chunk the pointer-free lists are cut from
-	recent []Recent // the rest of the chunk recent events are cut from
+	words  []uint64     // the rest of the chunk the pointer-free lists are cut from
+	recent []Recent     // the rest of the chunk recent events are cut from
+	strs   []string     // the rest of the chunk lists of strings are cut from
+	buyers []buyerFacts // the rest of the chunk buyers' facts are cut from
 }
 
 // move puts p's lists into the compactor's chunks; a list larger than a quarter chunk
@@ -79,6 +81,42 @@ func (c *compactor) move(p *Profile) {
 		clear(p.Recent) // it may be an older chunk's: its details must not linger there
 		p.Recent, p.recentHead = s, 0
 	}
+	// A buyer's facts are made at a first order, and its lists grow by orders, each
+	// among an event's garbage of its size: at a million profiles they held a page of
+	// 8 KiB each for a few live bytes (115 MB of free slots in 48-byte objects, 52 MB
+	// in 80-byte ones, in a heap dump of the bench).
+	if p.buy != nil {
+		if len(c.buyers) == 0 {
+			c.buyers = make([]buyerFacts, compactChunk/unsafe.Sizeof(buyerFacts{}))
+		}
+		b := &c.buyers[0]
+		c.buyers = c.buyers[1:]
+		*b = *p.buy
+		*p.buy = buyerFacts{} // it may be an older chunk's: its lists must not linger there
+		b.Bought = moveWords(c, b.Bought)
+		b.Aliases = moveStrings(c, b.Aliases)
+		b.OrderIDs = moveStrings(c, b.OrderIDs)
+		p.buy = b
+	}
+}
+
+// moveStrings copies list into the compactor's chunk of strings, as moveWords does
+// (the strings' bytes stay where they are: readers hand them out).
+func moveStrings(c *compactor, list []string) []string {
+	if len(list) == 0 {
+		return nil
+	}
+	if len(list) > compactChunk/4/int(unsafe.Sizeof("")) {
+		return list
+	}
+	if len(c.strs) < len(list) {
+		c.strs = make([]string, compactChunk/unsafe.Sizeof(""))
+	}
+	s := c.strs[:len(list):len(list)]
+	copy(s, list)
+	clear(list) // it may be an older chunk's, as a recent event's list may
+	c.strs = c.strs[len(list):]
+	return s
 }
 
 // moveWords copies list into the compactor's chunk of pointer-free words and returns

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -261,4 +262,51 @@ func compactions(t *testing.T, e *Engine) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// A buyer's facts and lists are compacted too (they were the largest gaps left in the
+// heap's spans), and, in chunks that other profiles keep alive, they are cleared when
+// the viewer is erased; an order id list that grows out of its chunk leaves nothing
+// behind there.
+func TestEraseClearsCompactedBuyerFacts(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	buy := func(v, id string) {
+		t.Helper()
+		x := ev(event.Order, v, t0)
+		x.Order = &event.OrderInfo{OrderID: id, Total: "20", Currency: "EUR", Customer: &event.Person{ID: "c-" + v},
+			Items: []event.Item{{SKU: "s1", Category: "shoes", Price: "20"}}}
+		e.Apply(x)
+	}
+	for _, v := range []string{"a", "zed", "b"} {
+		buy(v, "o-"+v)
+	}
+	sh, p := e.lookup("zed", false)
+	before := p.buy
+	sh.mu.Unlock()
+	e.Compact()
+	sh, p = e.lookup("zed", false)
+	facts, bought, ids, aliases := p.buy, p.buy.Bought, p.buy.OrderIDs, p.buy.Aliases
+	sh.mu.Unlock()
+	if facts == before || !reflect.ValueOf(*before).IsZero() {
+		t.Fatalf("the compaction left the buyer's facts where they were, or a copy there: %+v", *before)
+	}
+	if len(bought) != 1 || len(ids) != 1 || len(aliases) != 1 || cap(ids) != 1 {
+		t.Fatalf("compacted buyer facts: bought %v, order ids %v (capacity %d), aliases %v", bought, ids, cap(ids), aliases)
+	}
+	buy("zed", "o-zed-2") // the order ids' list moves out of its chunk
+	if ids[0] != "" {
+		t.Errorf("the chunk still holds the moved order ids: %q", ids)
+	}
+	if err := e.Erase(context.Background(), "zed"); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.ValueOf(*facts).IsZero() || bought[0] != (Count{}) || aliases[0] != "" {
+		t.Errorf("erased buyer's facts still in memory: %+v, bought %v, aliases %q", *facts, bought, aliases)
+	}
+	sh, a := e.lookup("a", false)
+	ids, bought, aliases = slices.Clone(a.OrderIDs()), slices.Clone(a.Bought()), slices.Clone(a.Aliases())
+	sh.mu.Unlock()
+	if len(ids) != 1 || ids[0] != "o-a" || len(bought) != 1 || len(aliases) != 1 {
+		t.Errorf("another buyer's facts changed: order ids %q, bought %v, aliases %q", ids, bought, aliases)
+	}
 }

@@ -203,7 +203,7 @@ func mergeProfile(dst, src *Profile, oldestCat int32) {
 		for _, c := range src.buy.Bought {
 			b.Bought = addCount(b.Bought, c.cat, c.N)
 		}
-		b.OrderIDs = append(b.OrderIDs, src.buy.OrderIDs...)
+		b.OrderIDs = clearMoved(b.OrderIDs, append(b.OrderIDs, src.buy.OrderIDs...))
 	}
 	for _, b := range src.Days {
 		d := dst.bucket(b.Day, b.Day-1)

@@ -262,7 +262,7 @@ func (p *Profile) setBuyer(b buyerFacts) {
 func (p *Profile) addAlias(k string) {
 	if !slices.Contains(p.Aliases(), k) {
 		b := p.buyer()
-		b.Aliases = append(b.Aliases, k)
+		b.Aliases = clearMoved(b.Aliases, append(b.Aliases, k))
 	}
 }
 
@@ -434,13 +434,7 @@ func (p *Profile) remember(r Recent) {
 		p.Recent[i-1] = r
 		return
 	}
-	old := p.Recent
-	p.Recent = push(p.Recent, Recent{})
-	if len(old) > 0 && unsafe.SliceData(old) != unsafe.SliceData(p.Recent) {
-		// Moved: the old array may be part of a compaction chunk that other profiles
-		// keep alive, and its details (a comment's text) must not outlive the viewer.
-		clear(old)
-	}
+	p.Recent = clearMoved(p.Recent, push(p.Recent, Recent{}))
 	copy(p.Recent[i+1:], p.Recent[i:])
 	p.Recent[i] = r
 }
@@ -550,6 +544,16 @@ func (p *Profile) addOrderTime(ms int64) {
 
 // push appends v, growing the array by a quarter (at least 2) instead of doubling:
 // a million profiles' small lists would otherwise carry much unused capacity.
+// clearMoved returns grown, old after an append, and clears old if the append moved
+// the list: old may be part of a compaction chunk that other profiles keep alive, and
+// what it points at (a comment's text, an order's id) must not outlive the viewer.
+func clearMoved[T any](old, grown []T) []T {
+	if len(old) > 0 && unsafe.SliceData(old) != unsafe.SliceData(grown) {
+		clear(old)
+	}
+	return grown
+}
+
 func push[T any](s []T, v T) []T {
 	if len(s) == cap(s) {
 		grown := make([]T, len(s), len(s)+max(2, len(s)/4))

@@ -273,10 +273,16 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 	sh.profiles.del(p.ID)
 	delete(sh.open, p)
 	owners := append([]string{p.ID}, p.Aliases()...)
+	if p.buy != nil {
+		clear(p.buy.Bought)
+		clear(p.buy.Aliases)
+		clear(p.buy.OrderIDs)
+		*p.buy = buyerFacts{}
+	}
 	buyer := p.Orders > 0
 	sh.mu.Unlock()
 	e.unstored.forget(owners) // a failed write-through's copies, or its retry writes them back
-	for _, a := range p.Aliases() {
+	for _, a := range owners[1:] {
 		ash := e.shardOf(a)
 		ash.mu.Lock()
 		delete(ash.alias, a)
