@@ -1,8 +1,13 @@
 package segment
 
 import (
+	"slices"
+	"sync"
 	"time"
 	"unsafe"
+	"weak"
+
+	"github.com/liveroom/liveroom/event"
 )
 
 // Compaction. A profile's lists are freed and reallocated as they grow, among the
@@ -60,6 +65,8 @@ type compactor struct {
 	recent []Recent     // the rest of the chunk recent events are cut from
 	strs   []string     // the rest of the chunk lists of strings are cut from
 	buyers []buyerFacts // the rest of the chunk buyers' facts are cut from
+	text   []byte       // the rest of the chunk order details are cut from
+	texts  *textChunks  // where text's chunks are registered
 }
 
 // move puts p's lists into the compactor's chunks; a list larger than a quarter chunk
@@ -80,6 +87,14 @@ func (c *compactor) move(p *Profile) {
 		c.recent = c.recent[n:]
 		clear(p.Recent) // it may be an older chunk's: its details must not linger there
 		p.Recent, p.recentHead = s, 0
+		// An order's detail is made when the order is applied, among the event's
+		// garbage of its size: at a million profiles, a page of 8 KiB held a few of
+		// them each (99 MB of free slots in 24-byte objects in a heap dump).
+		for i := range s {
+			if s[i].kind() == orderCode {
+				s[i].Detail = c.copyText(s[i].Detail)
+			}
+		}
 	}
 	// A buyer's facts are made at a first order, and its lists grow by orders, each
 	// among an event's garbage of its size: at a million profiles they held a page of
@@ -97,6 +112,70 @@ func (c *compactor) move(p *Profile) {
 		b.Aliases = moveStrings(c, b.Aliases)
 		b.OrderIDs = moveStrings(c, b.OrderIDs)
 		p.buy = b
+	}
+}
+
+// orderCode is the recent events' code for an order.
+var orderCode = typeCode(event.Order)
+
+// copyText copies t into the compactor's chunk of text and returns the copy.
+func (c *compactor) copyText(t string) string {
+	if len(t) == 0 || len(t) > compactChunk/4 {
+		return t
+	}
+	if len(c.text) < len(t) {
+		c.text = make([]byte, compactChunk)
+		c.texts.add(c.text)
+	}
+	b := c.text[:len(t):len(t)]
+	copy(b, t)
+	c.text = c.text[len(t):]
+	return unsafe.String(&b[0], len(b))
+}
+
+// textChunks registers the compaction's chunks of text, weakly (a chunk goes once no
+// detail points into it), so that an erasure can tell an order's detail in a chunk,
+// which other profiles keep alive and whose bytes it must clear, from one of the
+// profile's own, which goes with it.
+type textChunks struct {
+	mu     sync.Mutex
+	chunks []weak.Pointer[byte] // each the first byte of compactChunk
+}
+
+func (t *textChunks) add(chunk []byte) {
+	t.mu.Lock()
+	t.chunks = append(t.chunks, weak.Make(&chunk[0]))
+	t.mu.Unlock()
+}
+
+// prune forgets the chunks that were collected.
+func (t *textChunks) prune() {
+	t.mu.Lock()
+	t.chunks = slices.DeleteFunc(t.chunks, func(w weak.Pointer[byte]) bool { return w.Value() == nil })
+	t.mu.Unlock()
+}
+
+// wipe clears the bytes of the order details among recent that lie in a chunk. The
+// caller holds the profile's shard lock and is about to drop the details: no reader
+// holds them (views copy them; the other readers work under the lock).
+func (t *textChunks) wipe(recent []Recent) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, r := range recent {
+		if r.kind() != orderCode || len(r.Detail) == 0 {
+			continue
+		}
+		at := uintptr(unsafe.Pointer(unsafe.StringData(r.Detail)))
+		for _, w := range t.chunks {
+			first := w.Value()
+			if first == nil {
+				continue
+			}
+			if start := uintptr(unsafe.Pointer(first)); at >= start && at < start+compactChunk {
+				clear(unsafe.Slice(first, compactChunk)[at-start:][:len(r.Detail)])
+				break
+			}
+		}
 	}
 }
 
@@ -148,7 +227,8 @@ func (e *Engine) Compact() { e.compact(func() time.Duration { return 0 }) }
 // which says how long it waited).
 func (e *Engine) compact(pause func() time.Duration) {
 	e.importedSinceCompact.Store(0) // what an import adds meanwhile counts for the next
-	var c compactor
+	e.texts.prune()
+	c := compactor{texts: &e.texts}
 	var list []*Profile
 	pass := newPace()
 	for _, sh := range e.shards {

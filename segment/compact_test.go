@@ -264,8 +264,8 @@ func compactions(t *testing.T, e *Engine) float64 {
 	return m.GetCounter().GetValue()
 }
 
-// A buyer's facts and lists are compacted too (they were the largest gaps left in the
-// heap's spans), and, in chunks that other profiles keep alive, they are cleared when
+// A buyer's facts and lists, and the details of orders among recent events, are
+// compacted too (they were the largest gaps left in the heap's spans), and, in chunks that other profiles keep alive, they are cleared when
 // the viewer is erased; an order id list that grows out of its chunk leaves nothing
 // behind there.
 func TestEraseClearsCompactedBuyerFacts(t *testing.T) {
@@ -286,7 +286,11 @@ func TestEraseClearsCompactedBuyerFacts(t *testing.T) {
 	e.Compact()
 	sh, p = e.lookup("zed", false)
 	facts, bought, ids, aliases := p.buy, p.buy.Bought, p.buy.OrderIDs, p.buy.Aliases
+	detail := p.Recent[0].Detail // the order's, in a chunk of text now
 	sh.mu.Unlock()
+	if !strings.HasPrefix(detail, "o-zed ") {
+		t.Fatalf("the order's detail: %q", detail)
+	}
 	if facts == before || !reflect.ValueOf(*before).IsZero() {
 		t.Fatalf("the compaction left the buyer's facts where they were, or a copy there: %+v", *before)
 	}
@@ -302,6 +306,12 @@ func TestEraseClearsCompactedBuyerFacts(t *testing.T) {
 	}
 	if !reflect.ValueOf(*facts).IsZero() || bought[0] != (Count{}) || aliases[0] != "" {
 		t.Errorf("erased buyer's facts still in memory: %+v, bought %v, aliases %q", *facts, bought, aliases)
+	}
+	if strings.Trim(detail, "\x00") != "" {
+		t.Errorf("the erased buyer's order detail is still in its chunk: %q", detail)
+	}
+	if v := viewer(t, e, "a"); len(v.Recent) != 1 || !strings.HasPrefix(v.Recent[0].Detail, "o-a ") {
+		t.Errorf("another buyer's recent order: %+v", v.Recent)
 	}
 	sh, a := e.lookup("a", false)
 	ids, bought, aliases = slices.Clone(a.OrderIDs()), slices.Clone(a.Bought()), slices.Clone(a.Aliases())

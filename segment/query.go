@@ -131,7 +131,7 @@ func (e *Engine) view(p *Profile) ViewerView {
 	recent := p.recentInOrder(&buf)
 	for i := len(recent) - 1; i >= 0; i-- {
 		r := recent[i]
-		v.Recent = append(v.Recent, recentView{At: msTime(r.At()), Type: string(r.Type()), Detail: r.Detail})
+		v.Recent = append(v.Recent, recentView{At: msTime(r.At()), Type: string(r.Type()), Detail: strings.Clone(r.Detail)}) // erasure may clear the original (compact.go)
 	}
 	return v
 }
@@ -264,6 +264,7 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 	}
 	p.gone = true
 	// Its arrays may be in chunks that other profiles keep alive (compact.go).
+	e.texts.wipe(p.Recent)
 	clear(p.Recent)
 	clear(p.Days)
 	clear(p.Cats)
