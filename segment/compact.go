@@ -67,11 +67,15 @@ type compactor struct {
 	buyers []buyerFacts // the rest of the chunk buyers' facts are cut from
 	text   []byte       // the rest of the chunk order details are cut from
 	texts  *textChunks  // where text's chunks are registered
+	// shared maps the shard's shared lists to their moved copies (moveShared).
+	shared map[*string][]string
 }
 
 // move puts p's lists into the compactor's chunks; a list larger than a quarter chunk
 // keeps its own array.
 func (c *compactor) move(p *Profile) {
+	p.Rooms = c.sharedCopy(p.Rooms)
+	p.Tags.Preference = c.sharedCopy(p.Tags.Preference)
 	p.Days = moveWords(c, p.Days)
 	p.Cats = moveWords(c, p.Cats)
 	p.Clicks = moveWords(c, p.Clicks)
@@ -185,7 +189,16 @@ func moveStrings(c *compactor, list []string) []string {
 	if len(list) == 0 {
 		return nil
 	}
-	if len(list) > compactChunk/4/int(unsafe.Sizeof("")) {
+	s := c.copyStrings(list)
+	if unsafe.SliceData(s) != unsafe.SliceData(list) {
+		clear(list) // it may be an older chunk's, as a recent event's list may
+	}
+	return s
+}
+
+// copyStrings copies list into the compactor's chunk of strings (capacity its length).
+func (c *compactor) copyStrings(list []string) []string {
+	if len(list) == 0 || len(list) > compactChunk/4/int(unsafe.Sizeof("")) {
 		return list
 	}
 	if len(c.strs) < len(list) {
@@ -193,7 +206,6 @@ func moveStrings(c *compactor, list []string) []string {
 	}
 	s := c.strs[:len(list):len(list)]
 	copy(s, list)
-	clear(list) // it may be an older chunk's, as a recent event's list may
 	c.strs = c.strs[len(list):]
 	return s
 }
@@ -233,8 +245,39 @@ func (e *Engine) compact(pause func() time.Duration) {
 	pass := newPace()
 	for _, sh := range e.shards {
 		pass.waited(pause())
+		sh.mu.Lock()
+		c.moveShared(sh)
+		sh.mu.Unlock()
 		list = sh.profileList(list[:0])
 		sh.inBatches(list, pass, c.move)
 	}
 	e.metrics.compactions.Inc()
+}
+
+// moveShared moves sh's shared lists (sharedList) and their keys into the compactor's
+// chunks, and notes where each went, so that move points the shard's profiles to the
+// new copies. New lists are made among an event's garbage of their sizes, as a
+// viewer visits a new room: a heap dump of the bench at a million profiles found them
+// and their keys holding most pages of 24 to 80-byte objects left with gaps. The old
+// lists stay as they are until no profile points to them.
+func (c *compactor) moveShared(sh *shard) {
+	c.shared = make(map[*string][]string, len(sh.lists))
+	lists := make(map[string][]string, len(sh.lists))
+	for k, l := range sh.lists {
+		moved := c.copyStrings(l)
+		c.shared[unsafe.SliceData(l)] = moved
+		lists[c.copyText(k)] = moved
+	}
+	sh.lists = lists
+	for i, l := range sh.recent {
+		sh.recent[i] = c.sharedCopy(l)
+	}
+}
+
+// sharedCopy is the moved copy of a shared list, or list itself when it is not one.
+func (c *compactor) sharedCopy(list []string) []string {
+	if moved, ok := c.shared[unsafe.SliceData(list)]; ok && len(moved) == len(list) {
+		return moved
+	}
+	return list
 }

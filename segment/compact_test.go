@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -318,5 +319,47 @@ func TestEraseClearsCompactedBuyerFacts(t *testing.T) {
 	sh.mu.Unlock()
 	if len(ids) != 1 || ids[0] != "o-a" || len(bought) != 1 || len(aliases) != 1 {
 		t.Errorf("another buyer's facts changed: order ids %q, bought %v, aliases %q", ids, bought, aliases)
+	}
+}
+
+// A shard's shared room lists move with the compaction and stay shared: the profiles
+// that shared one share its moved copy, and the shard hands that copy to the next
+// viewer of the same rooms.
+func TestCompactionKeepsRoomListsShared(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	var ids []string
+	for i := 0; len(ids) < 3; i++ {
+		if id := fmt.Sprintf("v%d", i); e.shardOf(id) == e.shardOf("v0") {
+			ids = append(ids, id)
+		}
+	}
+	visit := func(id string) {
+		for _, room := range []string{"r1", "r2"} {
+			x := ev(event.Join, id, t0)
+			x.Room = room
+			e.Apply(x)
+		}
+	}
+	rooms := func(id string) []string {
+		sh, p := e.lookup(id, false)
+		defer sh.mu.Unlock()
+		return p.Rooms
+	}
+	visit(ids[0])
+	visit(ids[1])
+	before := rooms(ids[0])
+	if len(before) != 2 || unsafe.SliceData(rooms(ids[1])) != unsafe.SliceData(before) {
+		t.Fatalf("rooms before the compaction: %q and %q, not one shared list", before, rooms(ids[1]))
+	}
+	e.Compact()
+	after := rooms(ids[0])
+	if unsafe.SliceData(after) == unsafe.SliceData(before) || !slices.Equal(after, before) {
+		t.Fatalf("rooms after the compaction: %q, moved: %v", after, unsafe.SliceData(after) != unsafe.SliceData(before))
+	}
+	visit(ids[2])
+	for _, id := range ids[1:] {
+		if unsafe.SliceData(rooms(id)) != unsafe.SliceData(after) {
+			t.Errorf("%s's rooms are not the moved shared list", id)
+		}
 	}
 }
