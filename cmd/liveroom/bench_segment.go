@@ -14,6 +14,7 @@ import (
 	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/hugepage"
+	"github.com/liveroom/liveroom/internal/heapdump"
 	"github.com/liveroom/liveroom/segment"
 	"github.com/liveroom/liveroom/segment/synth"
 )
@@ -49,6 +51,8 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 	history := fs.Int("history", -1, "live traffic: events of the past applied before the measured ones (default: 3 per viewer)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured events to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile, taken after the run, to this file")
+	heapDump := fs.String("heapdump", "", "write the heap dump (runtime/debug.WriteHeapDump) taken with the memory figures to this file, "+
+		"and print which object sizes hold the heap spans' free slots")
 	journalMiB := fs.Int("journal-mib", segment.DefaultConfig().JournalMiB, "size in MiB past which the write-through journal is folded into the store file, as --segment-journal-mib")
 	hugePages := fs.Bool("huge-pages", true, "collapse the heap into transparent huge pages, as the server does by default (docs/operations.md)")
 	subscriber := fs.String("subscriber", "tags", "what the bench's subscriber takes: tags (every tag change) or all (every applied event "+
@@ -66,7 +70,7 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	run := segmentRun{events: *events, viewers: *viewers, rate: *rate, shards: *shards, cpuProfile: *cpuProfile, memProfile: *memProfile,
-		hugePages: *hugePages, journalMiB: *journalMiB, everyEvent: *subscriber == "all"}
+		heapDump: *heapDump, hugePages: *hugePages, journalMiB: *journalMiB, everyEvent: *subscriber == "all"}
 	set := map[string]bool{} // the flags given, not defaulted
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch *traffic {
@@ -128,6 +132,7 @@ func heapInUse() heapFigures {
 type segmentRun struct {
 	events, viewers, rate, shards int
 	cpuProfile, memProfile        string
+	heapDump                      string
 	hugePages                     bool
 	journalMiB                    int
 	everyEvent                    bool // the subscriber takes every applied event, not only tag changes
@@ -343,6 +348,12 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 			f.Close()
 		}
 	}
+	var gaps []heapdump.Size
+	if r.heapDump != "" {
+		if gaps, err = writeHeapDump(r.heapDump); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(out, "events/s:            %.0f (%d events in %s; the generator waited on a full tap %d times)\n", float64(events)/elapsed.Seconds(), events, elapsed.Round(time.Millisecond), tap.Dropped()-waitedBefore)
 	// CPU time, unlike the wall clock, leaves out what the hypervisor stole from the
 	// core; it includes the bench's own generator and tap.
@@ -393,6 +404,9 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 	if perProfile < 0 || spansPerProfile < 0 {
 		fmt.Fprintf(out, "                     (below the baseline taken before the engine: too few profiles to measure against the bench's own memory)\n")
 	}
+	if r.heapDump != "" {
+		fmt.Fprintf(out, "heap dump:           %s; free slots in the pages of live objects, by object size: %s\n", r.heapDump, gapsLine(gaps))
+	}
 	if procStatus(pid, "VmRSS") > 0 { // Linux only
 		// What an operator sees: the collector's headroom (with GOGC=100 the heap may
 		// grow to twice what is live before a collection) is in it. Anonymous memory is
@@ -423,6 +437,39 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 	runtime.KeepAlive(eng)
 	fmt.Fprintf(out, "machine after:       %s\n", measurePace())
 	return nil
+}
+
+// writeHeapDump writes the process's heap dump to path and reads back, per object
+// size, the free slots in the pages its live objects keep in use.
+func writeHeapDump(path string) ([]heapdump.Size, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	debug.WriteHeapDump(f.Fd())
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	defer f.Close()
+	return heapdump.Read(f)
+}
+
+// gapsLine names the object sizes whose pages have the most free slots, most first.
+func gapsLine(sizes []heapdump.Size) string {
+	sizes = slices.Clone(sizes)
+	slices.SortFunc(sizes, func(a, b heapdump.Size) int { return cmp.Compare(b.Free, a.Free) })
+	var parts []string
+	for _, s := range sizes[:min(len(sizes), 8)] {
+		if s.Free < 1<<20 {
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%d B %.1f of %.1f MB", s.Bytes, float64(s.Free)/1e6, float64(s.Pages)/1e6))
+	}
+	if len(parts) == 0 {
+		return "none of 1 MB or more"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // gcFigures are the collector's running totals, read without stopping the world

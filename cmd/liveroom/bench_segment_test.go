@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -65,6 +67,20 @@ func TestBenchSegmentMemoryKeepsTheBenchsOwnBuffers(t *testing.T) {
 			t.Fatalf("%d bytes per profile:\n%s", n, out.String())
 		}
 	}
+}
+
+// With --heapdump the bench writes the heap dump and names the object sizes whose pages
+// hold the heap spans' free slots.
+func TestBenchSegmentHeapDump(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "heap.dump")
+	out := runBenchSegment(t, "--events", "20000", "--viewers", "2000", "--heapdump", path)
+	if !regexp.MustCompile(`heap dump: +` + regexp.QuoteMeta(path) + `; free slots in the pages of live objects, by object size: (\d+ B [0-9.]+ of [0-9.]+ MB|none of 1 MB or more)`).MatchString(out.String()) {
+		t.Fatalf("no heap dump line: %s", out.String())
+	}
+	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
+		t.Fatalf("the heap dump: %v, %v", st, err)
+	}
+	checkBenchSegment(t, out)
 }
 
 // The live defaults (20,000 present in 10 rooms) shrink to fit a small population.
