@@ -122,7 +122,9 @@ func (c *compactor) move(p *Profile) {
 // orderCode is the recent events' code for an order.
 var orderCode = typeCode(event.Order)
 
-// copyText copies t into the compactor's chunk of text and returns the copy.
+// copyText copies t into the compactor's chunk of text and returns the copy. A t in
+// an older chunk is cleared there: an order's detail is in one place at a time, which
+// is the one an erasure clears.
 func (c *compactor) copyText(t string) string {
 	if len(t) == 0 || len(t) > compactChunk/4 {
 		return t
@@ -134,51 +136,73 @@ func (c *compactor) copyText(t string) string {
 	b := c.text[:len(t):len(t)]
 	copy(b, t)
 	c.text = c.text[len(t):]
+	c.texts.wipe(t)
 	return unsafe.String(&b[0], len(b))
 }
 
 // textChunks registers the compaction's chunks of text, weakly (a chunk goes once no
-// detail points into it), so that an erasure can tell an order's detail in a chunk,
-// which other profiles keep alive and whose bytes it must clear, from one of the
-// profile's own, which goes with it.
+// string points into it), so that the bytes of an order's detail that leaves its
+// profile (dropped from the recent events, erased, merged away) can be found in a
+// chunk, which other profiles keep alive, and cleared; one of the profile's own goes
+// with it.
 type textChunks struct {
 	mu     sync.Mutex
-	chunks []weak.Pointer[byte] // each the first byte of compactChunk
+	starts []uintptr            // each chunk's first byte, in order
+	chunks []weak.Pointer[byte] // the chunks, as starts
 }
 
 func (t *textChunks) add(chunk []byte) {
+	start := uintptr(unsafe.Pointer(&chunk[0]))
 	t.mu.Lock()
-	t.chunks = append(t.chunks, weak.Make(&chunk[0]))
-	t.mu.Unlock()
+	defer t.mu.Unlock()
+	i, found := slices.BinarySearch(t.starts, start)
+	if found { // a collected chunk's place, taken by this one
+		t.chunks[i] = weak.Make(&chunk[0])
+		return
+	}
+	t.starts = slices.Insert(t.starts, i, start)
+	t.chunks = slices.Insert(t.chunks, i, weak.Make(&chunk[0]))
 }
 
 // prune forgets the chunks that were collected.
 func (t *textChunks) prune() {
 	t.mu.Lock()
-	t.chunks = slices.DeleteFunc(t.chunks, func(w weak.Pointer[byte]) bool { return w.Value() == nil })
-	t.mu.Unlock()
+	defer t.mu.Unlock()
+	for i := len(t.chunks) - 1; i >= 0; i-- {
+		if t.chunks[i].Value() == nil {
+			t.starts = slices.Delete(t.starts, i, i+1)
+			t.chunks = slices.Delete(t.chunks, i, i+1)
+		}
+	}
 }
 
-// wipe clears the bytes of the order details among recent that lie in a chunk. The
-// caller holds the profile's shard lock and is about to drop the details: no reader
-// holds them (views copy them; the other readers work under the lock).
-func (t *textChunks) wipe(recent []Recent) {
+// wipe clears the bytes of text if they lie in a chunk. The caller holds the shard
+// lock of the profile that is letting text go, and nothing else points at it: views
+// copy the details they hand out, and the other readers work under that lock.
+func (t *textChunks) wipe(text string) {
+	if len(text) == 0 {
+		return
+	}
+	at := uintptr(unsafe.Pointer(unsafe.StringData(text)))
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	i, found := slices.BinarySearch(t.starts, at)
+	if !found {
+		i-- // the chunk that starts before at, if any
+	}
+	if i < 0 || at >= t.starts[i]+compactChunk {
+		return
+	}
+	if first := t.chunks[i].Value(); first != nil && uintptr(unsafe.Pointer(first)) == t.starts[i] {
+		clear(unsafe.Slice(first, compactChunk)[at-t.starts[i]:][:len(text)])
+	}
+}
+
+// wipeOrders clears the bytes of the order details among recent (wipe).
+func (t *textChunks) wipeOrders(recent ...Recent) {
 	for _, r := range recent {
-		if r.kind() != orderCode || len(r.Detail) == 0 {
-			continue
-		}
-		at := uintptr(unsafe.Pointer(unsafe.StringData(r.Detail)))
-		for _, w := range t.chunks {
-			first := w.Value()
-			if first == nil {
-				continue
-			}
-			if start := uintptr(unsafe.Pointer(first)); at >= start && at < start+compactChunk {
-				clear(unsafe.Slice(first, compactChunk)[at-start:][:len(r.Detail)])
-				break
-			}
+		if r.kind() == orderCode {
+			t.wipe(r.Detail)
 		}
 	}
 }

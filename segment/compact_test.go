@@ -363,3 +363,85 @@ func TestCompactionKeepsRoomListsShared(t *testing.T) {
 		}
 	}
 }
+
+// An order's detail is in one place at a time, and cleared there when it leaves its
+// profile: dropped from the recent events, moved by a later compaction, or merged
+// away (found by a review: each of these left the bytes in a chunk of text that other
+// profiles keep alive, past the viewer's erasure).
+func TestOrderDetailsLeaveNothingInTheirChunk(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	buy := func(v string) {
+		x := ev(event.Order, v, t0)
+		x.Order = &event.OrderInfo{OrderID: "o-" + v, Total: "20", Currency: "EUR", Customer: &event.Person{ID: "c-" + v},
+			Items: []event.Item{{SKU: "s1", Category: "shoes", Price: "20"}}}
+		e.Apply(x)
+	}
+	for _, v := range []string{"a", "dropped", "moved", "src", "dst", "b"} {
+		buy(v)
+	}
+	e.Compact()
+	detail := func(v string) string {
+		sh, p := e.lookup(v, false)
+		defer sh.mu.Unlock()
+		return p.Recent[0].Detail
+	}
+	gone := func(what, d string) {
+		t.Helper()
+		if strings.Trim(d, "\x00") != "" {
+			t.Errorf("%s: the order's detail is still in its chunk: %q", what, d)
+		}
+	}
+	d := detail("dropped")
+	for i := range maxRecent { // newer events push the order out of the six kept
+		x := ev(event.Danmaku, "dropped", t0.Add(time.Duration(i+1)*time.Second))
+		x.Text = "hi"
+		e.Apply(x)
+	}
+	gone("dropped from the recent events", d)
+
+	d = detail("moved")
+	e.Compact()
+	gone("moved by a later compaction", d)
+	if now := detail("moved"); !strings.HasPrefix(now, "o-moved ") {
+		t.Errorf("the moved detail reads %q", now)
+	}
+
+	sh, p := e.lookup("src", false)
+	srcBuy := p.buy
+	sh.mu.Unlock()
+	if !e.merge("src", "dst", nil) {
+		t.Fatal("no merge")
+	}
+	if !reflect.ValueOf(*srcBuy).IsZero() {
+		t.Errorf("the merged-away profile's facts are still in their chunk: %+v", *srcBuy)
+	}
+	d = detail("dst")
+	if err := e.Erase(context.Background(), "dst"); err != nil {
+		t.Fatal(err)
+	}
+	gone("erased after a merge", d)
+	if v := viewer(t, e, "a"); len(v.Recent) != 1 || !strings.HasPrefix(v.Recent[0].Detail, "o-a ") {
+		t.Errorf("another buyer's recent order: %+v", v.Recent)
+	}
+}
+
+// A buyer's counts that grow out of their chunk clear their old place there.
+func TestBoughtCountsLeaveNothingInTheirChunk(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	buy := func(v, cat string) {
+		x := ev(event.Order, v, t0)
+		x.Order = &event.OrderInfo{OrderID: "o-" + v + cat, Total: "20", Currency: "EUR", Items: []event.Item{{SKU: "s-" + cat, Category: cat, Price: "20"}}}
+		e.Apply(x)
+	}
+	for _, v := range []string{"a", "zed", "b"} {
+		buy(v, "shoes")
+	}
+	e.Compact()
+	sh, p := e.lookup("zed", false)
+	old := p.Bought()
+	sh.mu.Unlock()
+	buy("zed", "hats") // a second category: the list outgrows its place
+	if len(old) != 1 || old[0] != (Count{}) {
+		t.Errorf("the chunk still holds the moved counts: %+v", old)
+	}
+}

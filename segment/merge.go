@@ -127,7 +127,7 @@ func (e *Engine) mergeLocked(from, into string, touched map[*Profile]*shard) (bo
 	}
 	src := fsh.profiles.get(from)
 	if src != nil {
-		mergeProfile(dst, src, e.oldestCat(e.now().UnixMilli()))
+		e.texts.wipeOrders(mergeProfile(dst, src, e.oldestCat(e.now().UnixMilli()))...)
 		fsh.profiles.del(from)
 		delete(fsh.open, src)
 		src.gone = true
@@ -156,6 +156,7 @@ func (e *Engine) mergeLocked(from, into string, touched map[*Profile]*shard) (bo
 				later = append(later, a)
 			}
 		}
+		src.clearBuyer() // in dst now; they may be in chunks others keep (compact.go)
 	}
 	return true, later
 }
@@ -170,8 +171,9 @@ func (e *Engine) repoint(alias, into string) {
 func (e *Engine) shardIndex(sh *shard) int { return slices.Index(e.shards, sh) }
 
 // mergeProfile adds src's history to dst; oldestCat is the last day whose category
-// counts are out of the preference window.
-func mergeProfile(dst, src *Profile, oldestCat int32) {
+// counts are out of the preference window. It returns the recent events (src's or
+// dst's) that dst's list let go.
+func mergeProfile(dst, src *Profile, oldestCat int32) (dropped []Recent) {
 	if dst.FirstSeen == 0 || (src.FirstSeen != 0 && src.FirstSeen < dst.FirstSeen) {
 		dst.FirstSeen = src.FirstSeen
 	}
@@ -248,7 +250,10 @@ func mergeProfile(dst, src *Profile, oldestCat int32) {
 	}
 	var buf [maxRecent]Recent
 	for _, r := range src.recentInOrder(&buf) {
-		dst.remember(r)
+		if d := dst.remember(r); d != (Recent{}) {
+			dropped = append(dropped, d)
+		}
 	}
 	dst.answer(src.Consent, src.consentAt())
+	return dropped
 }

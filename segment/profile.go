@@ -249,6 +249,17 @@ func (p *Profile) OrderIDs() []string {
 	return p.buy.OrderIDs
 }
 
+// clearBuyer clears p's buyer facts and their lists, which may be in chunks that
+// other profiles keep alive (compact.go), when p is erased or merged away.
+func (p *Profile) clearBuyer() {
+	if p.buy != nil {
+		clear(p.buy.Bought)
+		clear(p.buy.Aliases)
+		clear(p.buy.OrderIDs)
+		*p.buy = buyerFacts{}
+	}
+}
+
 // setBuyer sets p's buyer facts (decoding), leaving p without any when all are empty.
 func (p *Profile) setBuyer(b buyerFacts) {
 	p.buy = nil
@@ -387,7 +398,7 @@ func addCount(list []Count, cat category, n uint32) []Count {
 	if len(list) >= maxCats {
 		return list
 	}
-	return push(list, Count{cat: cat, N: n})
+	return clearMoved(list, push(list, Count{cat: cat, N: n})) // a buyer's counts may be in a chunk
 }
 
 // seen moves first/last seen with an event at ms.
@@ -411,13 +422,15 @@ func (p *Profile) visit(ms int64) {
 // every one) takes the oldest's slot. Shifting the list down instead moved all of it:
 // three of its cache lines per event, and under a collection a write barrier for each
 // detail moved.
-func (p *Profile) remember(r Recent) {
+// It returns the event the list let go, if any: an order's detail may lie in a chunk
+// of text that others keep alive, to be cleared (textChunks.wipeOrders).
+func (p *Profile) remember(r Recent) (dropped Recent) {
 	if n := len(p.Recent); n == maxRecent {
 		h := int(p.recentHead)
 		if r.At() >= p.Recent[(h+n-1)%n].At() {
-			p.Recent[h] = r
+			dropped, p.Recent[h] = p.Recent[h], r
 			p.recentHead = uint8((h + 1) % n)
-			return
+			return dropped
 		}
 	}
 	p.unwindRecent() // a late event: inserted by time into the list in order
@@ -426,17 +439,19 @@ func (p *Profile) remember(r Recent) {
 		i--
 	}
 	if len(p.Recent) >= maxRecent && i == 0 {
-		return // older than everything kept
+		return r // older than everything kept
 	}
 	if len(p.Recent) >= maxRecent {
 		// Full: drop the oldest in place, keeping the backing array.
+		dropped = p.Recent[0]
 		copy(p.Recent, p.Recent[1:i])
 		p.Recent[i-1] = r
-		return
+		return dropped
 	}
 	p.Recent = clearMoved(p.Recent, push(p.Recent, Recent{}))
 	copy(p.Recent[i+1:], p.Recent[i:])
 	p.Recent[i] = r
+	return Recent{}
 }
 
 // recentInOrder is p's recent events oldest first: the list itself unless its ring

@@ -264,7 +264,7 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 	}
 	p.gone = true
 	// Its arrays may be in chunks that other profiles keep alive (compact.go).
-	e.texts.wipe(p.Recent)
+	e.texts.wipeOrders(p.Recent...)
 	clear(p.Recent)
 	clear(p.Days)
 	clear(p.Cats)
@@ -274,12 +274,7 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 	sh.profiles.del(p.ID)
 	delete(sh.open, p)
 	owners := append([]string{p.ID}, p.Aliases()...)
-	if p.buy != nil {
-		clear(p.buy.Bought)
-		clear(p.buy.Aliases)
-		clear(p.buy.OrderIDs)
-		*p.buy = buyerFacts{}
-	}
+	p.clearBuyer()
 	buyer := p.Orders > 0
 	sh.mu.Unlock()
 	e.unstored.forget(owners) // a failed write-through's copies, or its retry writes them back
