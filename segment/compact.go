@@ -123,8 +123,8 @@ func (c *compactor) move(p *Profile) {
 var orderCode = typeCode(event.Order)
 
 // copyText copies t into the compactor's chunk of text and returns the copy. A t in
-// an older chunk is cleared there: an order's detail is in one place at a time, which
-// is the one an erasure clears.
+// an older chunk is cleared there: a text is in one place at a time (an order's
+// detail, the one an erasure clears; an intern key, whose old map is let go).
 func (c *compactor) copyText(t string) string {
 	if len(t) == 0 || len(t) > compactChunk/4 {
 		return t
