@@ -155,13 +155,13 @@ func (t *textChunks) add(chunk []byte) {
 	start := uintptr(unsafe.Pointer(&chunk[0]))
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	i, found := slices.BinarySearch(t.starts, start)
-	if found { // a collected chunk's place, taken by this one
-		t.chunks[i] = weak.Make(&chunk[0])
-		return
-	}
-	t.starts = slices.Insert(t.starts, i, start)
-	t.chunks = slices.Insert(t.chunks, i, weak.Make(&chunk[0]))
+	// A registered chunk that would overlap this one was collected, and its memory
+	// reused: forgotten now, or wipe would look there for text in this one (it finds
+	// the chunk starting last before the text).
+	i, _ := slices.BinarySearch(t.starts, start-min(start, compactChunk-1))
+	j, _ := slices.BinarySearch(t.starts, start+compactChunk)
+	t.starts = slices.Replace(t.starts, i, j, start)
+	t.chunks = slices.Replace(t.chunks, i, j, weak.Make(&chunk[0]))
 }
 
 // prune forgets the chunks that were collected.
