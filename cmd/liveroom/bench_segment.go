@@ -51,7 +51,7 @@ func benchSegment(args []string, stdout, stderr io.Writer) int {
 	history := fs.Int("history", -1, "live traffic: events of the past applied before the measured ones (default: 3 per viewer)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured events to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile, taken after the run, to this file")
-	heapDump := fs.String("heapdump", "", "write the heap dump (runtime/debug.WriteHeapDump) taken with the memory figures to this file, "+
+	heapDump := fs.String("heapdump", "", "write the heap dump (runtime/debug.WriteHeapDump; about the heap's size) taken with the memory figures to this file, "+
 		"and print which object sizes hold the heap spans' free slots")
 	journalMiB := fs.Int("journal-mib", segment.DefaultConfig().JournalMiB, "size in MiB past which the write-through journal is folded into the store file, as --segment-journal-mib")
 	hugePages := fs.Bool("huge-pages", true, "collapse the heap into transparent huge pages, as the server does by default (docs/operations.md)")
