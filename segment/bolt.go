@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 	"unsafe"
 
@@ -96,13 +94,12 @@ func (s *BoltStore) Commit(ctx context.Context, b *Batch) error {
 		profiles.FillPercent = profileFill
 		// bbolt inserts fastest in key order (pages fill instead of splitting). Large
 		// batches come in sorted parts (inParts); the rest are sorted here, by key then
-		// position, so a later snapshot of the same profile is still written last (a
-		// stable sort of records was several times slower).
+		// position, so a later snapshot of the same profile is still written last.
 		order := putOrder(b.Profiles)
 		for j := range b.Profiles {
 			r := &b.Profiles[j]
 			if order != nil {
-				r = &b.Profiles[order[j]]
+				r = &b.Profiles[order[j].i]
 			}
 			if err := profiles.Put(keyBytes(r.Key), r.Data); err != nil {
 				return err
@@ -128,27 +125,15 @@ func (s *BoltStore) Commit(ctx context.Context, b *Batch) error {
 	})
 }
 
-// putOrder returns the positions of recs sorted by key then position, or nil if recs
-// are in that order already.
-func putOrder(recs []Record) []int32 {
-	sorted := true
-	for i := 1; i < len(recs) && sorted; i++ {
-		sorted = recs[i-1].Key <= recs[i].Key
-	}
-	if sorted {
-		return nil
-	}
-	order := make([]int32, len(recs))
-	for i := range order {
-		order[i] = int32(i)
-	}
-	slices.SortFunc(order, func(x, y int32) int {
-		if c := strings.Compare(recs[x].Key, recs[y].Key); c != 0 {
-			return c
+// putOrder returns the positions of recs sorted by key then position (sortedByKey),
+// or nil if recs are in that order already.
+func putOrder(recs []Record) []keyOrder {
+	for i := 1; i < len(recs); i++ {
+		if recs[i-1].Key > recs[i].Key {
+			return sortedByKey(recs)
 		}
-		return int(x - y)
-	})
-	return order
+	}
+	return nil
 }
 
 // keyBytes is k's bytes without a copy, for bbolt's Put and Delete: Put copies the key

@@ -213,11 +213,7 @@ func moveStrings(c *compactor, list []string) []string {
 	if len(list) == 0 {
 		return nil
 	}
-	s := c.copyStrings(list)
-	if unsafe.SliceData(s) != unsafe.SliceData(list) {
-		clear(list) // it may be an older chunk's, as a recent event's list may
-	}
-	return s
+	return clearMoved(list, c.copyStrings(list)) // it may be an older chunk's
 }
 
 // copyStrings copies list into the compactor's chunk of strings (capacity its length).

@@ -220,10 +220,9 @@ func (j *journalFile) record(p payload) {
 
 // readJournal calls batch for each whole batch in data, a journal file's bytes (the
 // batches' keys and data are views into data, so they live only as long as data is
-// mapped; the batch's lists are reused
-// for the next one once batch returns, so it must copy what it keeps of them). It
-// returns how far the whole batches reach, and why it stopped before the end: a crash
-// leaves a torn batch last.
+// mapped; the batch's lists are reused for the next one once batch returns, so it must
+// copy what it keeps of them). It returns how far the whole batches reach, and why it
+// stopped before the end: a crash leaves a torn batch last.
 func readJournal(data []byte, batch func(*Batch)) (good int, err error) {
 	if !bytes.HasPrefix(data, []byte(journalMagic)) {
 		return 0, errors.New("not a liveroom segment journal (wrong first line)")

@@ -557,8 +557,6 @@ func (p *Profile) addOrderTime(ms int64) {
 	}
 }
 
-// push appends v, growing the array by a quarter (at least 2) instead of doubling:
-// a million profiles' small lists would otherwise carry much unused capacity.
 // clearMoved returns grown, old after an append, and clears old if the append moved
 // the list: old may be part of a compaction chunk that other profiles keep alive, and
 // what it points at (a comment's text, an order's id) must not outlive the viewer.
@@ -569,6 +567,8 @@ func clearMoved[T any](old, grown []T) []T {
 	return grown
 }
 
+// push appends v, growing the array by a quarter (at least 2) instead of doubling:
+// a million profiles' small lists would otherwise carry much unused capacity.
 func push[T any](s []T, v T) []T {
 	if len(s) == cap(s) {
 		grown := make([]T, len(s), len(s)+max(2, len(s)/4))

@@ -375,9 +375,10 @@ type keyOrder struct {
 	i      int32
 }
 
-// sortedByKey returns the positions of recs in key order (positions, not the records:
-// moving pointerful records during a garbage collection costs a write barrier each).
-// Each profile appears once in a snapshot, so the order of equal keys is moot.
+// sortedByKey returns the positions of recs in key order, equal keys in position
+// order, so that a later record of the same key is written last (positions, not the
+// records: moving pointerful records during a garbage collection costs a write barrier
+// each).
 func sortedByKey(recs []Record) []keyOrder {
 	order := make([]keyOrder, len(recs))
 	for i, r := range recs {
@@ -392,7 +393,10 @@ func sortedByKey(recs []Record) []keyOrder {
 		if c := cmp.Compare(x.lo, y.lo); c != 0 {
 			return c
 		}
-		return strings.Compare(recs[x.i].Key, recs[y.i].Key)
+		if c := strings.Compare(recs[x.i].Key, recs[y.i].Key); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.i, y.i)
 	})
 	return order
 }
