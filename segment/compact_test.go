@@ -267,21 +267,23 @@ func compactions(t *testing.T, e *Engine) float64 {
 	return m.GetCounter().GetValue()
 }
 
+// buyIn applies an order of one item of category cat by viewer, linked to customer
+// "c-" and the viewer's id.
+func buyIn(e *Engine, viewer, orderID, cat string) {
+	x := ev(event.Order, viewer, t0)
+	x.Order = &event.OrderInfo{OrderID: orderID, Total: "20", Currency: "EUR", Customer: &event.Person{ID: "c-" + viewer},
+		Items: []event.Item{{SKU: "s-" + cat, Category: cat, Price: "20"}}}
+	e.Apply(x)
+}
+
 // A buyer's facts and lists, and the details of orders among recent events, are
-// compacted too (they were the largest gaps left in the heap's spans), and, in chunks that other profiles keep alive, they are cleared when
-// the viewer is erased; an order id list that grows out of its chunk leaves nothing
-// behind there.
+// compacted too (they were the largest gaps left in the heap's spans), and, in chunks
+// that other profiles keep alive, they are cleared when the viewer is erased; an order
+// id list that grows out of its chunk leaves nothing behind there.
 func TestEraseClearsCompactedBuyerFacts(t *testing.T) {
 	e := newEngine(t, nil, &clock{t: t0})
-	buy := func(v, id string) {
-		t.Helper()
-		x := ev(event.Order, v, t0)
-		x.Order = &event.OrderInfo{OrderID: id, Total: "20", Currency: "EUR", Customer: &event.Person{ID: "c-" + v},
-			Items: []event.Item{{SKU: "s1", Category: "shoes", Price: "20"}}}
-		e.Apply(x)
-	}
 	for _, v := range []string{"a", "zed", "b"} {
-		buy(v, "o-"+v)
+		buyIn(e, v, "o-"+v, "shoes")
 	}
 	sh, p := e.lookup("zed", false)
 	before := p.buy
@@ -300,7 +302,7 @@ func TestEraseClearsCompactedBuyerFacts(t *testing.T) {
 	if len(bought) != 1 || len(ids) != 1 || len(aliases) != 1 || cap(ids) != 1 {
 		t.Fatalf("compacted buyer facts: bought %v, order ids %v (capacity %d), aliases %v", bought, ids, cap(ids), aliases)
 	}
-	buy("zed", "o-zed-2") // the order ids' list moves out of its chunk
+	buyIn(e, "zed", "o-zed-2", "shoes") // the order ids' list moves out of its chunk
 	if ids[0] != "" {
 		t.Errorf("the chunk still holds the moved order ids: %q", ids)
 	}
@@ -372,14 +374,8 @@ func TestCompactionKeepsRoomListsShared(t *testing.T) {
 // profiles keep alive, past the viewer's erasure).
 func TestOrderDetailsLeaveNothingInTheirChunk(t *testing.T) {
 	e := newEngine(t, nil, &clock{t: t0})
-	buy := func(v string) {
-		x := ev(event.Order, v, t0)
-		x.Order = &event.OrderInfo{OrderID: "o-" + v, Total: "20", Currency: "EUR", Customer: &event.Person{ID: "c-" + v},
-			Items: []event.Item{{SKU: "s1", Category: "shoes", Price: "20"}}}
-		e.Apply(x)
-	}
 	for _, v := range []string{"a", "dropped", "moved", "src", "dst", "b"} {
-		buy(v)
+		buyIn(e, v, "o-"+v, "shoes")
 	}
 	e.Compact()
 	detail := func(v string) string {
@@ -430,19 +426,14 @@ func TestOrderDetailsLeaveNothingInTheirChunk(t *testing.T) {
 // A buyer's counts that grow out of their chunk clear their old place there.
 func TestBoughtCountsLeaveNothingInTheirChunk(t *testing.T) {
 	e := newEngine(t, nil, &clock{t: t0})
-	buy := func(v, cat string) {
-		x := ev(event.Order, v, t0)
-		x.Order = &event.OrderInfo{OrderID: "o-" + v + cat, Total: "20", Currency: "EUR", Items: []event.Item{{SKU: "s-" + cat, Category: cat, Price: "20"}}}
-		e.Apply(x)
-	}
 	for _, v := range []string{"a", "zed", "b"} {
-		buy(v, "shoes")
+		buyIn(e, v, "o-"+v, "shoes")
 	}
 	e.Compact()
 	sh, p := e.lookup("zed", false)
 	old := p.Bought()
 	sh.mu.Unlock()
-	buy("zed", "hats") // a second category: the list outgrows its place
+	buyIn(e, "zed", "o-zed-hats", "hats") // a second category: the list outgrows its place
 	if len(old) != 1 || old[0] != (Count{}) {
 		t.Errorf("the chunk still holds the moved counts: %+v", old)
 	}
