@@ -2,6 +2,7 @@ package segment
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -74,6 +75,13 @@ type compactor struct {
 // move puts p's lists into the compactor's chunks; a list larger than a quarter chunk
 // keeps its own array.
 func (c *compactor) move(p *Profile) {
+	// A profile's id is made with its first event, among that event's garbage of its
+	// size: in a heap dump of the steady state, the pages of 16-byte objects held a
+	// fifth of their slots live (72 MB free at a million profiles). Copies made one
+	// after another fill pages, and the old ones' pages empty. Copies, not cuts of a
+	// chunk: an id handed out (a tag change's viewer, kept by a rule) keeps 16 bytes
+	// alive, not a chunk.
+	p.ID, p.Name = strings.Clone(p.ID), strings.Clone(p.Name)
 	p.Rooms = c.sharedCopy(p.Rooms)
 	p.Tags.Preference = c.sharedCopy(p.Tags.Preference)
 	p.Days = moveWords(c, p.Days)

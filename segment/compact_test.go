@@ -464,3 +464,38 @@ func TestTextChunkOverADeadOneIsWiped(t *testing.T) {
 	}
 	runtime.KeepAlive(chunk)
 }
+
+// The compaction copies each profile's id and name, one after another, so that they
+// leave the pages they were made in among their first event's garbage; the profile is
+// still found by its id.
+func TestCompactionCopiesIdsAndNames(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	type held struct{ id, name *byte }
+	before := map[string]held{}
+	for i := range 50 {
+		x := ev(event.Danmaku, fmt.Sprintf("viewer-%d", i), t0)
+		x.Name = fmt.Sprintf("Name %d", i)
+		e.Apply(x)
+	}
+	for i := range 50 {
+		sh, p := e.lookup(fmt.Sprintf("viewer-%d", i), false)
+		before[p.ID] = held{unsafe.StringData(p.ID), unsafe.StringData(p.Name)}
+		sh.mu.Unlock()
+	}
+	e.Compact()
+	for id, old := range before {
+		sh, p := e.lookup(id, false)
+		if p == nil {
+			t.Fatalf("%q not found after the compaction", id)
+		}
+		gotID, gotName := p.ID, p.Name
+		moved := unsafe.StringData(p.ID) != old.id && unsafe.StringData(p.Name) != old.name
+		sh.mu.Unlock()
+		if want := "Name " + strings.TrimPrefix(id, "viewer-"); gotID != id || gotName != want {
+			t.Fatalf("after the compaction: id %q name %q, want %q %q", gotID, gotName, id, want)
+		}
+		if !moved {
+			t.Errorf("%q: the compaction left its id or name where it was made", id)
+		}
+	}
+}
