@@ -64,7 +64,7 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 		p.addWatch(at-ms, at, oldest)
 		if live != "" {
 			if s := p.liveSession(live, room, at-ms, oldest); s != nil {
-				s.WatchMs += ms
+				s.addWatch(ms)
 			}
 		} else {
 			p.Sessions++
@@ -236,7 +236,7 @@ func (p *Profile) endSpan(i int, end int64, oldest int32) {
 	if live := s.Live(); live != "" {
 		for j := range p.Lives {
 			if p.Lives[j].Live() == live {
-				p.Lives[j].WatchMs += end - s.Start
+				p.Lives[j].addWatch(end - s.Start)
 			}
 		}
 	}

@@ -97,7 +97,7 @@ func (e *Engine) Brief(_ context.Context, id, live string) (Brief, error) {
 				continue
 			}
 			b.Live = LiveBrief{Live: live, Room: l.Room(), Start: msTime(l.Start), AsOf: asOf,
-				Watch: time.Duration(l.WatchMs) * time.Millisecond}
+				Watch: time.Duration(l.WatchMs()) * time.Millisecond}
 			for _, s := range p.Open {
 				if s.Live() == live {
 					b.Live.Watching = true

@@ -154,7 +154,7 @@ func appendProfile(dst []byte, p *Profile) []byte {
 		e.s(l.Live()) // once in the list (an open presence may name it again: rare, and cheaper than a lookup each)
 		e.str(l.Room())
 		e.i(base - l.Start)
-		e.i(l.WatchMs)
+		e.i(l.WatchMs())
 	}
 	e.strs(p.Rooms)
 	e.u(uint64(len(p.Open)))
@@ -367,7 +367,7 @@ func (d *dec) profile(p *Profile) buyerFacts {
 		return CatDay{Day: int32(day), cat: categoryOf(d.str()), N: d.u32()}
 	})
 	p.Lives = list(d, func() LiveSession {
-		return LiveSession{at: placeOf(d.s(), d.str()), Start: base - d.i(), WatchMs: d.i()}
+		return liveSession(placeOf(d.s(), d.str()), base-d.i(), d.i())
 	})
 	p.Rooms = d.strs()
 	p.Open = list(d, func() Span {
@@ -406,7 +406,7 @@ func (d *dec) profileV1(p *Profile) buyerFacts {
 		return Bucket{Day: int32(d.i()), Sessions: uint16(d.u()), Orders: uint16(d.u()), Interactions: d.u32(), WatchSec: d.u32(), Spend: Money(d.i())}
 	})
 	p.Cats = list(d, func() CatDay { return CatDay{Day: int32(d.i()), cat: categoryOf(d.s()), N: d.u32()} })
-	p.Lives = list(d, func() LiveSession { return LiveSession{at: placeOf(d.s(), d.s()), Start: d.i(), WatchMs: d.i()} })
+	p.Lives = list(d, func() LiveSession { return liveSession(placeOf(d.s(), d.s()), d.i(), d.i()) })
 	p.Rooms = d.ss()
 	p.Open = list(d, func() Span {
 		return Span{at: placeOf(d.s(), d.s()), Start: d.i(), Last: d.i(), Refs: refs(d.i())}

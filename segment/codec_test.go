@@ -19,7 +19,7 @@ func richProfile() *Profile {
 		Clicks: []Count{newCount("shoes", 3)}, Orders: 2, Spend: 25_010_000, FirstOrder: 1, SecondOrder: 2, LastOrder: 2,
 		Days:  []Bucket{{Day: 20000, Sessions: 1, Orders: 2, Interactions: 3, WatchSec: 4, Spend: -5}},
 		Cats:  []CatDay{{Day: 20000, cat: categoryOf("shoes"), N: 3}},
-		Lives: []LiveSession{{at: placeOf("L", "r"), Start: 7, WatchMs: 8}}, Rooms: []string{"r"},
+		Lives: []LiveSession{liveSession(placeOf("L", "r"), 7, 8)}, Rooms: []string{"r"},
 		Open:   []Span{{at: placeOf("L", "r"), Start: 1, Last: 2, Refs: 2}},
 		Recent: []Recent{newRecent(9, event.Like, "x")}, Consent: consentOf(true),
 		Tags: Tags{Activity: wordOf(High), Value: wordOf("vip"), Lifecycle: wordOf(Loyal), Preference: []string{"shoes", PriceMid}, Since: [4]int64{1, 2, 3, 4}},
@@ -38,7 +38,7 @@ func livelyProfile() *Profile {
 			Preference: []string{"scarves", "bags"}, Since: [4]int64{at - 1000, at - 40*dayMs, at - 40*dayMs, at - 2000}},
 		RFM: RFM{Segment: wordOf("NoOrders")}}
 	for i, live := range []string{"live-1", "live-2", "live-3"} {
-		p.Lives = append(p.Lives, LiveSession{at: placeOf(live, "room-4"), Start: at - int64(3-i)*7*dayMs, WatchMs: 1_200_000})
+		p.Lives = append(p.Lives, liveSession(placeOf(live, "room-4"), at-int64(3-i)*7*dayMs, 1_200_000))
 		p.Days = append(p.Days, Bucket{Day: dayOf(at - int64(3-i)*7*dayMs), Sessions: 1, Interactions: 8, WatchSec: 1200})
 	}
 	p.Cats = []CatDay{{Day: dayOf(at), cat: categoryOf("scarves"), N: 2}, {Day: dayOf(at), cat: categoryOf("bags"), N: 1}}
@@ -208,5 +208,29 @@ func TestStoredTypeNumbers(t *testing.T) {
 	}
 	if got.Recent[0].Type() != "custom_kind" || got.Recent[1].Type() != event.WatchStart {
 		t.Fatalf("types %q, %q", got.Recent[0].Type(), got.Recent[1].Type())
+	}
+}
+
+// A live session's watch time is held in 32 bits of ms (49 days): one read back out of
+// that range, or added past it, stops at its ends rather than wrap.
+func TestLiveSessionWatchStopsAtItsEnds(t *testing.T) {
+	for _, c := range []struct{ in, want int64 }{
+		{-5, 0}, {0, 0}, {1_200_000, 1_200_000}, {math.MaxUint32, math.MaxUint32}, {math.MaxUint32 + 1, math.MaxUint32}, {math.MaxInt64, math.MaxUint32},
+	} {
+		l := liveSession(placeOf("L", "r"), 7, c.in)
+		if got := l.WatchMs(); got != c.want {
+			t.Errorf("watch %d read back as %d, want %d", c.in, got, c.want)
+		}
+	}
+	l := liveSession(placeOf("L", "r"), 7, math.MaxUint32-10)
+	l.addWatch(11)
+	l.addWatch(math.MaxInt64)
+	if l.WatchMs() != math.MaxUint32 {
+		t.Errorf("watch added past its end: %d", l.WatchMs())
+	}
+	p := &Profile{ID: "v", Lives: []LiveSession{liveSession(placeOf("L", "r"), 7, 1<<40)}}
+	q, err := unmarshalProfile(marshalProfile(p))
+	if err != nil || q.Lives[0].WatchMs() != math.MaxUint32 {
+		t.Errorf("a stored session's watch: %v, %v", q, err)
 	}
 }

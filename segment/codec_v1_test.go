@@ -45,7 +45,7 @@ func appendProfileV1(dst []byte, p *Profile) []byte {
 		e.s(l.Live())
 		e.s(l.Room())
 		e.i(l.Start)
-		e.i(l.WatchMs)
+		e.i(l.WatchMs())
 	}
 	e.ss(p.Rooms)
 	e.u(uint64(len(p.Open)))

@@ -226,7 +226,7 @@ func mergeProfile(dst, src *Profile, oldestCat int32) (dropped []Recent) {
 		}
 		// One live under both ids (a guest on one device, the customer on another):
 		// one session, with the watch time of both.
-		dst.Lives[i].WatchMs += l.WatchMs
+		dst.Lives[i].addWatch(l.WatchMs())
 		dst.Lives[i].Start = min(dst.Lives[i].Start, l.Start)
 		dst.Sessions = max(dst.Sessions, 1) - 1
 		day := dayOf(l.Start) // where src counted it, now among dst's buckets

@@ -31,12 +31,12 @@ type spanJSON struct {
 }
 
 func (l LiveSession) MarshalJSON() ([]byte, error) {
-	return json.Marshal(liveSessionJSON{Live: l.Live(), Room: l.Room(), Start: l.Start, WatchMs: l.WatchMs})
+	return json.Marshal(liveSessionJSON{Live: l.Live(), Room: l.Room(), Start: l.Start, WatchMs: l.WatchMs()})
 }
 
 func (l *LiveSession) UnmarshalJSON(b []byte) error {
 	return decodeAs(b, func(v liveSessionJSON) {
-		*l = LiveSession{at: placeOf(v.Live, v.Room), Start: v.Start, WatchMs: v.WatchMs}
+		*l = liveSession(placeOf(v.Live, v.Room), v.Start, v.WatchMs)
 	})
 }
 

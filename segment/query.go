@@ -108,7 +108,7 @@ func (e *Engine) view(p *Profile) ViewerView {
 	v.Windows.D30, v.Windows.D90, v.Windows.D365 = p.window(today, 30), p.window(today, 90), p.window(today, 365)
 	for _, l := range p.Lives {
 		lv := liveView{Live: l.Live(), Room: l.Room(), Start: msTime(l.Start)}
-		watchMs := l.WatchMs
+		watchMs := l.WatchMs()
 		for _, s := range p.Open {
 			if s.Live() == lv.Live {
 				lv.Watching = true
