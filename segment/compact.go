@@ -123,6 +123,9 @@ func (c *compactor) move(p *Profile) {
 		b.Bought = moveWords(c, b.Bought)
 		b.Aliases = moveStrings(c, b.Aliases)
 		b.OrderIDs = moveStrings(c, b.OrderIDs)
+		for i, id := range b.OrderIDs { // made among their orders' garbage, as ids are
+			b.OrderIDs[i] = strings.Clone(id)
+		}
 		p.buy = b
 	}
 }

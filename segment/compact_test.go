@@ -465,9 +465,9 @@ func TestTextChunkOverADeadOneIsWiped(t *testing.T) {
 	runtime.KeepAlive(chunk)
 }
 
-// The compaction copies each profile's id and name, one after another, so that they
-// leave the pages they were made in among their first event's garbage; the profile is
-// still found by its id.
+// The compaction copies each profile's id and name, and a buyer's order ids, one after
+// another, so that they leave the pages they were made in among their events'
+// garbage; the profile is still found by its id.
 func TestCompactionCopiesIdsAndNames(t *testing.T) {
 	e := newEngine(t, nil, &clock{t: t0})
 	type held struct{ id, name *byte }
@@ -482,7 +482,18 @@ func TestCompactionCopiesIdsAndNames(t *testing.T) {
 		before[p.ID] = held{unsafe.StringData(p.ID), unsafe.StringData(p.Name)}
 		sh.mu.Unlock()
 	}
+	buyIn(e, "buyer", "order-7", "shoes")
+	sh, p := e.lookup("buyer", false)
+	orderID := unsafe.StringData(p.OrderIDs()[0])
+	sh.mu.Unlock()
 	e.Compact()
+	sh, p = e.lookup("buyer", false)
+	got := slices.Clone(p.OrderIDs())
+	moved := len(got) == 1 && unsafe.StringData(got[0]) != orderID
+	sh.mu.Unlock()
+	if len(got) != 1 || got[0] != "order-7" || !moved {
+		t.Errorf("the compaction left the order id where it was made, or changed it: %q", got)
+	}
 	for id, old := range before {
 		sh, p := e.lookup(id, false)
 		if p == nil {

@@ -36,7 +36,7 @@ func New(viewers int, now time.Time, seed uint64) *Gen {
 	}
 	g.cats = []string{"shoes", "bags", "hats", "coats", "socks", "watches", "rings", "scarves"}
 	for i := range 16 {
-		g.orders = append(g.orders, &event.OrderInfo{OrderID: "order-" + strconv.Itoa(i), Total: strconv.Itoa(5+i*7) + ".90", Currency: "USD",
+		g.orders = append(g.orders, &event.OrderInfo{Total: strconv.Itoa(5+i*7) + ".90", Currency: "USD",
 			Items: []event.Item{{SKU: "sku-" + strconv.Itoa(i), Category: g.cats[i%len(g.cats)], Quantity: 1}}})
 	}
 	return g
@@ -195,7 +195,12 @@ func (g *Gen) fill(ev *event.Event) {
 	case event.ProductClick:
 		ev.SKU, ev.Category = "sku-1", g.cats[g.rng.IntN(len(g.cats))]
 	case event.Order:
-		ev.Order = g.orders[g.rng.IntN(len(g.orders))]
+		// Each order its own id, as a shop's are: a consumer that keeps order ids
+		// (the segment engine does, per buyer) keeps one string per order.
+		o := *g.orders[g.rng.IntN(len(g.orders))]
+		var b [32]byte
+		o.OrderID = string(strconv.AppendUint(append(b[:0], "order-"...), g.seq, 36))
+		ev.Order = &o
 	}
 }
 

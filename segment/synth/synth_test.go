@@ -95,18 +95,24 @@ func TestIDsAreMadeInBatches(t *testing.T) {
 	g := New(10, time.Now(), 1)
 	ids := make([]string, 0, 5*idBatch)
 	var ev event.Event
+	orders, runs := 0, 0
 	allocs := testing.AllocsPerRun(4, func() {
+		runs++
 		for range idBatch {
 			g.Next(&ev)
 			ids = append(ids, ev.ID)
+			if ev.Type == event.Order {
+				orders++
+			}
 		}
 	})
 	seen := map[string]bool{}
 	for _, id := range ids {
 		seen[id] = false
 	}
-	if allocs > 2 { // the batch's string and its growth, not one per id
-		t.Fatalf("%.0f allocations per %d ids", allocs, idBatch)
+	// The batch's string and its growth, not one per id; and an order's id and info.
+	if perOrder := 2 * float64(orders) / float64(runs); allocs > 2+perOrder {
+		t.Fatalf("%.0f allocations per %d ids (%.0f of them for orders)", allocs, idBatch, perOrder)
 	}
 	for id := range seen {
 		if seq, ok := SeqOf(id); !ok || seen[id] {
@@ -115,5 +121,37 @@ func TestIDsAreMadeInBatches(t *testing.T) {
 	}
 	if len(seen) != 5*idBatch { // AllocsPerRun runs it once more to warm up
 		t.Fatalf("%d distinct ids, want %d", len(seen), 5*idBatch)
+	}
+}
+
+// Every order has an id of its own, in the history and in live traffic, and the
+// orders of the generator's templates stay as they were.
+func TestOrdersHaveIdsOfTheirOwn(t *testing.T) {
+	g := New(100, time.Now(), 5)
+	seen := map[string]bool{}
+	var ev event.Event
+	for i := range 100_000 {
+		if i == 50_000 {
+			g.Live(50, 2)
+		}
+		g.Next(&ev)
+		if ev.Type != event.Order {
+			continue
+		}
+		if id := ev.Order.OrderID; id == "" || seen[id] {
+			t.Fatalf("order %q: empty or made twice", id)
+		}
+		seen[ev.Order.OrderID] = true
+		if ev.Order.Total == "" || len(ev.Order.Items) != 1 {
+			t.Fatalf("order %+v: no total or items", ev.Order)
+		}
+	}
+	for _, o := range g.orders {
+		if o.OrderID != "" {
+			t.Fatalf("a template order got an id: %q", o.OrderID)
+		}
+	}
+	if len(seen) < 500 {
+		t.Fatalf("%d orders in 100,000 events", len(seen))
 	}
 }
