@@ -135,8 +135,8 @@ func (e *Engine) applyOrder(p *Profile, o *orderIn, at int64, oldest, oldestCat 
 	p.Spend += o.base
 	p.addOrderTime(at)
 	buy := p.buyer()
-	if len(buy.OrderIDs) < maxOrders {
-		buy.OrderIDs = clearMoved(buy.OrderIDs, append(buy.OrderIDs, o.id))
+	if buy.OrderIDs.count() < maxOrders {
+		buy.OrderIDs = buy.OrderIDs.add(o.id)
 	}
 	if b := p.bucket(dayOf(at), oldest); b != nil {
 		b.Orders = sat16(uint32(b.Orders) + 1)

@@ -72,6 +72,18 @@ func (e *enc) ss(v []string) {
 	}
 }
 
+// ids writes a buyer's order ids as ss writes a list (none for b nil).
+func (e *enc) ids(b *buyerFacts) {
+	if b == nil {
+		e.u(0)
+		return
+	}
+	e.u(uint64(b.OrderIDs.count()))
+	for id := range b.OrderIDs.all() {
+		e.s(id)
+	}
+}
+
 func (e *enc) strs(v []string) {
 	e.u(uint64(len(v)))
 	for _, x := range v {
@@ -129,7 +141,7 @@ func appendProfile(dst []byte, p *Profile) []byte {
 	}
 	e.cnts(p.Clicks)
 	e.cnts(p.Bought())
-	e.ss(p.OrderIDs())
+	e.ids(p.buy)
 	e.u(uint64(len(p.Days)))
 	day := int32(0)
 	for _, d := range p.Days {
@@ -355,7 +367,7 @@ func (d *dec) profile(p *Profile) buyerFacts {
 	}
 	p.Clicks = d.cnts()
 	facts := buyerFacts{Aliases: aliases, Bought: d.cnts(), ConsentAt: consentAt}
-	facts.OrderIDs = d.ss()
+	facts.OrderIDs = idListOf(d.ss())
 	day := int64(0) // each list's days go on from the one before
 	p.Days = list(d, func() Bucket {
 		day += d.i()
@@ -401,7 +413,7 @@ func (d *dec) profileV1(p *Profile) buyerFacts {
 	}
 	p.Clicks = d.counts()
 	bought, orderIDs := d.counts(), d.ss()
-	facts := buyerFacts{Aliases: aliases, Bought: bought, OrderIDs: orderIDs}
+	facts := buyerFacts{Aliases: aliases, Bought: bought, OrderIDs: idListOf(orderIDs)}
 	p.Days = list(d, func() Bucket {
 		return Bucket{Day: int32(d.i()), Sessions: uint16(d.u()), Orders: uint16(d.u()), Interactions: d.u32(), WatchSec: d.u32(), Spend: Money(d.i())}
 	})

@@ -122,10 +122,7 @@ func (c *compactor) move(p *Profile) {
 		*p.buy = buyerFacts{} // it may be an older chunk's: its lists must not linger there
 		b.Bought = moveWords(c, b.Bought)
 		b.Aliases = moveStrings(c, b.Aliases)
-		b.OrderIDs = moveStrings(c, b.OrderIDs)
-		for i, id := range b.OrderIDs { // made among their orders' garbage, as ids are
-			b.OrderIDs[i] = strings.Clone(id)
-		}
+		b.OrderIDs = idList(strings.Clone(string(b.OrderIDs))) // made among an order's garbage, as ids are
 		p.buy = b
 	}
 }

@@ -205,7 +205,7 @@ func mergeProfile(dst, src *Profile, oldestCat int32) (dropped []Recent) {
 		for _, c := range src.buy.Bought {
 			b.Bought = addCount(b.Bought, c.cat, c.N)
 		}
-		b.OrderIDs = clearMoved(b.OrderIDs, append(b.OrderIDs, src.buy.OrderIDs...))
+		b.OrderIDs += src.buy.OrderIDs
 	}
 	for _, b := range src.Days {
 		d := dst.bucket(b.Day, b.Day-1)

@@ -196,12 +196,12 @@ func (p *Profile) dropUnnamed() {
 }
 
 // buyerFacts are the lists only a buyer has, and a profile that an order linked to
-// other ids: most viewers never order, so one pointer (8 bytes) instead of three
-// lists (72) keeps every profile a size class smaller.
+// other ids: most viewers never order, so one pointer (8 bytes) instead of the lists
+// (64) keeps every profile a size class smaller.
 type buyerFacts struct {
 	Aliases  []string // other ids merged into or linked to this one
 	Bought   []Count  // items bought per category, lifetime
-	OrderIDs []string
+	OrderIDs idList
 	// ConsentAt is the time (Unix ms) of the consent event the viewer's answer comes
 	// from, so that an older one imported later does not overturn it. Here rather than
 	// in Profile: few viewers ever answer.
@@ -259,7 +259,7 @@ func (p *Profile) OrderIDs() []string {
 	if p.buy == nil {
 		return nil
 	}
-	return p.buy.OrderIDs
+	return p.buy.OrderIDs.list()
 }
 
 // clearBuyer clears p's buyer facts and their lists, which may be in chunks that
@@ -268,7 +268,6 @@ func (p *Profile) clearBuyer() {
 	if p.buy != nil {
 		clear(p.buy.Bought)
 		clear(p.buy.Aliases)
-		clear(p.buy.OrderIDs)
 		*p.buy = buyerFacts{}
 	}
 }
