@@ -27,12 +27,12 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 	room := p.knownRoom(ev.Room)
 	if room == "" && ev.Room != "" {
 		room = sh.intern(ev.Room)
-		if len(p.Rooms) < maxRooms {
+		if len(p.Rooms.get()) < maxRooms {
 			// A first visit: the new list is shared with the shard's viewers who were
 			// in the same rooms too, as the first one was (a private copy per viewer
 			// took memory and a cache miss per event).
 			var buf [maxRooms]string
-			p.Rooms = sh.sharedList(append(append(buf[:0], p.Rooms...), room))
+			p.Rooms = packedOf(sh.sharedList(append(append(buf[:0], p.Rooms.get()...), room)))
 		}
 	}
 	live := ev.Live
@@ -88,7 +88,7 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 		detail = ev.Gift
 	case event.ProductClick:
 		c := e.categoryFor(ev.Category, ev.SKU)
-		p.Clicks = addCount(p.Clicks, c, 1)
+		p.Clicks = packedOf(addCount(p.Clicks.get(), c, 1))
 		p.addCat(day, e.oldestCat(now), c, 1)
 		interaction, cats = true, true
 		detail = ev.SKU

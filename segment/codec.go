@@ -139,12 +139,12 @@ func appendProfile(dst []byte, p *Profile) []byte {
 	for _, v := range []uint32{p.Sessions, p.Comments, p.Likes, p.Gifts, p.Interactions, p.Orders} {
 		e.u(uint64(v))
 	}
-	e.cnts(p.Clicks)
+	e.cnts(p.Clicks.get())
 	e.cnts(p.Bought())
 	e.ids(p.buy)
-	e.u(uint64(len(p.Days)))
+	e.u(uint64(len(p.Days.get())))
 	day := int32(0)
-	for _, d := range p.Days {
+	for _, d := range p.Days.get() {
 		e.i(int64(d.Day) - int64(day))
 		day = d.Day
 		e.u(uint64(d.Sessions))
@@ -153,9 +153,9 @@ func appendProfile(dst []byte, p *Profile) []byte {
 		e.u(uint64(d.WatchSec))
 		e.i(int64(d.Spend))
 	}
-	e.u(uint64(len(p.Cats)))
+	e.u(uint64(len(p.Cats.get())))
 	day = 0
-	for _, c := range p.Cats {
+	for _, c := range p.Cats.get() {
 		e.i(int64(c.Day) - int64(day))
 		day = c.Day
 		e.str(c.Cat())
@@ -168,7 +168,7 @@ func appendProfile(dst []byte, p *Profile) []byte {
 		e.i(base - l.Start)
 		e.i(l.WatchMs())
 	}
-	e.strs(p.Rooms)
+	e.strs(p.Rooms.get())
 	e.u(uint64(len(p.Open)))
 	for _, s := range p.Open {
 		e.str(s.Live())
@@ -365,23 +365,23 @@ func (d *dec) profile(p *Profile) buyerFacts {
 	for _, v := range []*uint32{&p.Sessions, &p.Comments, &p.Likes, &p.Gifts, &p.Interactions, &p.Orders} {
 		*v = d.u32()
 	}
-	p.Clicks = d.cnts()
+	p.Clicks = packedOf(d.cnts())
 	facts := buyerFacts{Aliases: aliases, Bought: d.cnts(), ConsentAt: consentAt}
 	facts.OrderIDs = idListOf(d.ss())
 	day := int64(0) // each list's days go on from the one before
-	p.Days = list(d, func() Bucket {
+	p.Days = packedOf(list(d, func() Bucket {
 		day += d.i()
 		return Bucket{Day: int32(day), Sessions: uint16(d.u()), Orders: uint16(d.u()), Interactions: d.u32(), WatchSec: d.u32(), Spend: Money(d.i())}
-	})
+	}))
 	day = 0
-	p.Cats = list(d, func() CatDay {
+	p.Cats = packedOf(list(d, func() CatDay {
 		day += d.i()
 		return CatDay{Day: int32(day), cat: categoryOf(d.str()), N: d.u32()}
-	})
+	}))
 	p.Lives = list(d, func() LiveSession {
 		return liveSession(placeOf(d.s(), d.str()), base-d.i(), d.i())
 	})
-	p.Rooms = d.strs()
+	p.Rooms = packedOf(d.strs())
 	p.Open = list(d, func() Span {
 		return Span{at: placeOf(d.str(), d.str()), Start: base - d.i(), Last: base - d.i(), Refs: refs(d.i())}
 	})
@@ -411,15 +411,15 @@ func (d *dec) profileV1(p *Profile) buyerFacts {
 	for _, v := range []*uint32{&p.Sessions, &p.Comments, &p.Likes, &p.Gifts, &p.Interactions, &p.Orders} {
 		*v = d.u32()
 	}
-	p.Clicks = d.counts()
+	p.Clicks = packedOf(d.counts())
 	bought, orderIDs := d.counts(), d.ss()
 	facts := buyerFacts{Aliases: aliases, Bought: bought, OrderIDs: idListOf(orderIDs)}
-	p.Days = list(d, func() Bucket {
+	p.Days = packedOf(list(d, func() Bucket {
 		return Bucket{Day: int32(d.i()), Sessions: uint16(d.u()), Orders: uint16(d.u()), Interactions: d.u32(), WatchSec: d.u32(), Spend: Money(d.i())}
-	})
-	p.Cats = list(d, func() CatDay { return CatDay{Day: int32(d.i()), cat: categoryOf(d.s()), N: d.u32()} })
+	}))
+	p.Cats = packedOf(list(d, func() CatDay { return CatDay{Day: int32(d.i()), cat: categoryOf(d.s()), N: d.u32()} }))
 	p.Lives = list(d, func() LiveSession { return liveSession(placeOf(d.s(), d.s()), d.i(), d.i()) })
-	p.Rooms = d.ss()
+	p.Rooms = packedOf(d.ss())
 	p.Open = list(d, func() Span {
 		return Span{at: placeOf(d.s(), d.s()), Start: d.i(), Last: d.i(), Refs: refs(d.i())}
 	})

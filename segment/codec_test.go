@@ -16,10 +16,10 @@ import (
 func richProfile() *Profile {
 	p := &Profile{ID: "v", Name: "Ann", FirstSeen: -5, LastSeen: 1781517600000, LastVisit: 3,
 		Sessions: 4, WatchMs: 123456, Comments: 2, Likes: 9, Gifts: 1, GiftValue: 1_500_000, Interactions: 12,
-		Clicks: []Count{newCount("shoes", 3)}, Orders: 2, Spend: 25_010_000, FirstOrder: 1, SecondOrder: 2, LastOrder: 2,
-		Days:  []Bucket{{Day: 20000, Sessions: 1, Orders: 2, Interactions: 3, WatchSec: 4, Spend: -5}},
-		Cats:  []CatDay{{Day: 20000, cat: categoryOf("shoes"), N: 3}},
-		Lives: []LiveSession{liveSession(placeOf("L", "r"), 7, 8)}, Rooms: []string{"r"},
+		Clicks: packedOf([]Count{newCount("shoes", 3)}), Orders: 2, Spend: 25_010_000, FirstOrder: 1, SecondOrder: 2, LastOrder: 2,
+		Days:  packedOf([]Bucket{{Day: 20000, Sessions: 1, Orders: 2, Interactions: 3, WatchSec: 4, Spend: -5}}),
+		Cats:  packedOf([]CatDay{{Day: 20000, cat: categoryOf("shoes"), N: 3}}),
+		Lives: []LiveSession{liveSession(placeOf("L", "r"), 7, 8)}, Rooms: packedOf([]string{"r"}),
 		Open:   []Span{{at: placeOf("L", "r"), Start: 1, Last: 2, Refs: 2}},
 		Recent: []Recent{newRecent(9, event.Like, "x")}, Consent: consentOf(true),
 		Tags: Tags{Activity: wordOf(High), Value: wordOf("vip"), Lifecycle: wordOf(Loyal), Preference: []string{"shoes", PriceMid}, Since: [4]int64{1, 2, 3, 4}},
@@ -32,16 +32,16 @@ func richProfile() *Profile {
 func livelyProfile() *Profile {
 	const at = int64(1781517600000)
 	p := &Profile{ID: "viewer-123456", FirstSeen: at - 40*dayMs, LastSeen: at, LastVisit: at, Sessions: 3,
-		WatchMs: 3_600_000, Comments: 4, Likes: 20, Interactions: 24, Rooms: []string{"room-4"},
-		Clicks: []Count{newCount("scarves", 2), newCount("bags", 1)},
+		WatchMs: 3_600_000, Comments: 4, Likes: 20, Interactions: 24, Rooms: packedOf([]string{"room-4"}),
+		Clicks: packedOf([]Count{newCount("scarves", 2), newCount("bags", 1)}),
 		Tags: Tags{Activity: wordOf("medium"), Value: wordOf("potential"), Lifecycle: wordOf("new"),
 			Preference: []string{"scarves", "bags"}, Since: [4]int64{at - 1000, at - 40*dayMs, at - 40*dayMs, at - 2000}},
 		RFM: RFM{Segment: wordOf("NoOrders")}}
 	for i, live := range []string{"live-1", "live-2", "live-3"} {
 		p.Lives = append(p.Lives, liveSession(placeOf(live, "room-4"), at-int64(3-i)*7*dayMs, 1_200_000))
-		p.Days = append(p.Days, Bucket{Day: dayOf(at - int64(3-i)*7*dayMs), Sessions: 1, Interactions: 8, WatchSec: 1200})
+		p.Days = packedOf(append(p.Days.get(), Bucket{Day: dayOf(at - int64(3-i)*7*dayMs), Sessions: 1, Interactions: 8, WatchSec: 1200}))
 	}
-	p.Cats = []CatDay{{Day: dayOf(at), cat: categoryOf("scarves"), N: 2}, {Day: dayOf(at), cat: categoryOf("bags"), N: 1}}
+	p.Cats = packedOf([]CatDay{{Day: dayOf(at), cat: categoryOf("scarves"), N: 2}, {Day: dayOf(at), cat: categoryOf("bags"), N: 1}})
 	for i, t := range []event.Type{event.Join, event.WatchStart, event.Danmaku, event.Like, event.Like, event.ProductClick} {
 		detail := "room-4"
 		if t == event.Danmaku {
@@ -103,7 +103,7 @@ func TestProfileRecordExtremeTimes(t *testing.T) {
 		p.FirstSeen, p.LastVisit, p.LastOrder = math.MinInt64, math.MaxInt64, -1
 		p.Tags.Since = [4]int64{math.MinInt64, math.MaxInt64, 1, base}
 		p.Lives[0].Start, p.Open[0].Start, p.Open[0].Last = math.MaxInt64, math.MinInt64, 0
-		p.Days[0].Day, p.Cats[0].Day = math.MinInt32, math.MaxInt32
+		p.Days.get()[0].Day, p.Cats.get()[0].Day = math.MinInt32, math.MaxInt32
 		want := jsonOf(t, p)
 		got, err := unmarshalProfile(marshalProfile(p))
 		if err != nil {

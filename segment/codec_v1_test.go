@@ -22,11 +22,11 @@ func appendProfileV1(dst []byte, p *Profile) []byte {
 	for _, v := range []uint32{p.Sessions, p.Comments, p.Likes, p.Gifts, p.Interactions, p.Orders} {
 		e.u(uint64(v))
 	}
-	e.counts(p.Clicks)
+	e.counts(p.Clicks.get())
 	e.counts(p.Bought())
 	e.ss(p.OrderIDs())
-	e.u(uint64(len(p.Days)))
-	for _, d := range p.Days {
+	e.u(uint64(len(p.Days.get())))
+	for _, d := range p.Days.get() {
 		e.i(int64(d.Day))
 		e.u(uint64(d.Sessions))
 		e.u(uint64(d.Orders))
@@ -34,8 +34,8 @@ func appendProfileV1(dst []byte, p *Profile) []byte {
 		e.u(uint64(d.WatchSec))
 		e.i(int64(d.Spend))
 	}
-	e.u(uint64(len(p.Cats)))
-	for _, c := range p.Cats {
+	e.u(uint64(len(p.Cats.get())))
+	for _, c := range p.Cats.get() {
 		e.i(int64(c.Day))
 		e.s(c.Cat())
 		e.u(uint64(c.N))
@@ -47,7 +47,7 @@ func appendProfileV1(dst []byte, p *Profile) []byte {
 		e.i(l.Start)
 		e.i(l.WatchMs())
 	}
-	e.ss(p.Rooms)
+	e.ss(p.Rooms.get())
 	e.u(uint64(len(p.Open)))
 	for _, s := range p.Open {
 		e.s(s.Live())

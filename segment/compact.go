@@ -82,11 +82,11 @@ func (c *compactor) move(p *Profile) {
 	// chunk: an id handed out (a tag change's viewer, kept by a rule) keeps 16 bytes
 	// alive, not a chunk.
 	p.ID, p.Name = strings.Clone(p.ID), strings.Clone(p.Name)
-	p.Rooms = c.sharedCopy(p.Rooms)
+	p.Rooms = packedOf(c.sharedCopy(p.Rooms.get()))
 	p.Tags.Preference = c.sharedCopy(p.Tags.Preference)
-	p.Days = moveWords(c, p.Days)
-	p.Cats = moveWords(c, p.Cats)
-	p.Clicks = moveWords(c, p.Clicks)
+	p.Days = packedOf(moveWords(c, p.Days.get()))
+	p.Cats = packedOf(moveWords(c, p.Cats.get()))
+	p.Clicks = packedOf(moveWords(c, p.Clicks.get()))
 	p.Lives = moveWords(c, p.Lives)
 	p.Open = moveWords(c, p.Open)
 	if n := len(p.Recent); n > 0 && n <= compactChunk/4/int(unsafe.Sizeof(Recent{})) {

@@ -167,7 +167,7 @@ func TestEraseClearsCompactedLists(t *testing.T) {
 	}
 	e.Compact()
 	sh, p := e.lookup("zed", false)
-	days, lives := p.Days, p.Lives
+	days, lives := p.Days.get(), p.Lives
 	sh.mu.Unlock()
 	if len(days) == 0 || len(lives) == 0 {
 		t.Fatalf("days %v, lives %v before erasure", days, lives)
@@ -343,7 +343,7 @@ func TestCompactionKeepsRoomListsShared(t *testing.T) {
 	rooms := func(id string) []string {
 		sh, p := e.lookup(id, false)
 		defer sh.mu.Unlock()
-		return p.Rooms
+		return p.Rooms.get()
 	}
 	visit(ids[0])
 	visit(ids[1])

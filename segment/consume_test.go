@@ -158,7 +158,7 @@ func TestRoomListsShared(t *testing.T) {
 	rooms := func(id string) []string {
 		_, p := e.lookup(id, false)
 		defer e.shardOf(id).mu.Unlock()
-		return p.Rooms
+		return p.Rooms.get()
 	}
 	a, b, c := rooms("a"), rooms("b"), rooms("c")
 	if fmt.Sprint(a) != "[r1 r2]" || fmt.Sprint(c) != "[r1]" {

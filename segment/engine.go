@@ -292,11 +292,12 @@ func (e *Engine) internProfile(sh *shard, p *Profile) {
 	for i := range p.Tags.Preference {
 		p.Tags.Preference[i] = sh.intern(p.Tags.Preference[i])
 	}
-	for i := range p.Rooms {
-		p.Rooms[i] = sh.intern(p.Rooms[i])
+	rooms := p.Rooms.get()
+	for i := range rooms {
+		rooms[i] = sh.intern(rooms[i])
 	}
-	if len(p.Rooms) > 0 {
-		p.Rooms = sh.sharedList(p.Rooms)
+	if len(p.Rooms.get()) > 0 {
+		p.Rooms = packedOf(sh.sharedList(p.Rooms.get()))
 	}
 	// Most recent events' detail is the room they were in: the running engine keeps the
 	// room's string there, and so does a restart (16 bytes and an object each, else).

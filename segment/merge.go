@@ -189,8 +189,8 @@ func mergeProfile(dst, src *Profile, oldestCat int32) (dropped []Recent) {
 	dst.Gifts += src.Gifts
 	dst.GiftValue += src.GiftValue
 	dst.Interactions += src.Interactions
-	for _, c := range src.Clicks {
-		dst.Clicks = addCount(dst.Clicks, c.cat, c.N)
+	for _, c := range src.Clicks.get() {
+		dst.Clicks = packedOf(addCount(dst.Clicks.get(), c.cat, c.N))
 	}
 	dst.Orders += src.Orders
 	dst.Spend += src.Spend
@@ -207,7 +207,7 @@ func mergeProfile(dst, src *Profile, oldestCat int32) (dropped []Recent) {
 		}
 		b.OrderIDs += src.buy.OrderIDs
 	}
-	for _, b := range src.Days {
+	for _, b := range src.Days.get() {
 		d := dst.bucket(b.Day, b.Day-1)
 		d.Sessions = sat16(uint32(d.Sessions) + uint32(b.Sessions))
 		d.Orders = sat16(uint32(d.Orders) + uint32(b.Orders))
@@ -215,7 +215,7 @@ func mergeProfile(dst, src *Profile, oldestCat int32) (dropped []Recent) {
 		d.WatchSec = sat32(uint64(d.WatchSec) + uint64(b.WatchSec))
 		d.Spend += b.Spend
 	}
-	for _, c := range src.Cats {
+	for _, c := range src.Cats.get() {
 		dst.addCat(c.Day, oldestCat, c.cat, c.N) // a full list drops what an event would
 	}
 	for _, l := range src.Lives {
@@ -230,15 +230,16 @@ func mergeProfile(dst, src *Profile, oldestCat int32) (dropped []Recent) {
 		dst.Lives[i].Start = min(dst.Lives[i].Start, l.Start)
 		dst.Sessions = max(dst.Sessions, 1) - 1
 		day := dayOf(l.Start) // where src counted it, now among dst's buckets
-		if j := slices.IndexFunc(dst.Days, func(b Bucket) bool { return b.Day == day }); j >= 0 && dst.Days[j].Sessions > 0 {
-			dst.Days[j].Sessions--
+		days := dst.Days.get()
+		if j := slices.IndexFunc(days, func(b Bucket) bool { return b.Day == day }); j >= 0 && days[j].Sessions > 0 {
+			days[j].Sessions--
 		}
 	}
 	if len(dst.Lives) > maxLives { // the latest by start stay, as liveSession keeps them
 		slices.SortFunc(dst.Lives, func(a, b LiveSession) int { return cmp.Compare(b.Start, a.Start) })
 		dst.Lives = dst.Lives[:maxLives:maxLives]
 	}
-	for _, r := range src.Rooms {
+	for _, r := range src.Rooms.get() {
 		dst.addRoom(r)
 	}
 	for _, s := range src.Open { // one presence per place, both ids' connections in it

@@ -102,8 +102,8 @@ func TestMergeIntoAFullCategoryListKeepsTheWindow(t *testing.T) {
 	}
 	src.addCat(today, today-90, categoryOf("shoes"), 1)
 	mergeProfile(dst, src, today-90)
-	if len(dst.Cats) < maxCats {
-		t.Fatalf("after the merge %d category counts are left of %d, all in the 90-day window", len(dst.Cats), maxCats)
+	if len(dst.Cats.get()) < maxCats {
+		t.Fatalf("after the merge %d category counts are left of %d, all in the 90-day window", len(dst.Cats.get()), maxCats)
 	}
 }
 

@@ -131,9 +131,9 @@ type Tags struct {
 // Profile is everything the engine keeps about one viewer. Times are Unix ms; zero
 // means never. It is the stored record as well as the in-memory state. The counters
 // and flags sit together, and the one-byte tag words, RFM and consent at the end, so
-// the struct has no padding: at 384 bytes it fits its allocation size class exactly
-// (448 with the words as strings). Its JSON form (profile_json.go) spells out the
-// buyer's lists too.
+// the struct has no padding but its last few bytes: at 352 bytes, four of its lists
+// packed (packed.go), it fits its allocation size class exactly. Its JSON form
+// (profile_json.go) spells out the buyer's lists too.
 type Profile struct {
 	ID   string      `json:"id"`
 	Name string      `json:"name,omitempty"`
@@ -154,9 +154,9 @@ type Profile struct {
 	ranked bool // its values are in the current RFM ranking
 	gone   bool // erased or merged away: never write it again
 
-	WatchMs   int64   `json:"watch_ms,omitempty"`
-	GiftValue Money   `json:"gift_value,omitempty"`
-	Clicks    []Count `json:"clicks,omitempty"`
+	WatchMs   int64         `json:"watch_ms,omitempty"`
+	GiftValue Money         `json:"gift_value,omitempty"`
+	Clicks    packed[Count] `json:"clicks,omitzero"`
 
 	Orders      uint32 `json:"orders,omitempty"`
 	ver         uint32 // the stamp of its latest change (markDirty), in the hole before Spend
@@ -165,12 +165,12 @@ type Profile struct {
 	SecondOrder int64  `json:"second_order,omitempty"`
 	LastOrder   int64  `json:"last_order,omitempty"`
 
-	Days   []Bucket      `json:"days,omitempty"`
-	Cats   []CatDay      `json:"cats,omitempty"`
-	Lives  []LiveSession `json:"lives,omitempty"`
-	Rooms  []string      `json:"rooms,omitempty"`
-	Open   []Span        `json:"open,omitempty"`
-	Recent []Recent      `json:"recent,omitempty"`
+	Days   packed[Bucket] `json:"days,omitzero"`
+	Cats   packed[CatDay] `json:"cats,omitzero"`
+	Lives  []LiveSession  `json:"lives,omitempty"`
+	Rooms  packed[string] `json:"rooms,omitzero"`
+	Open   []Span         `json:"open,omitempty"`
+	Recent []Recent       `json:"recent,omitempty"`
 
 	Tags    Tags    `json:"tags"`
 	RFM     RFM     `json:"rfm"`
@@ -185,8 +185,8 @@ type Profile struct {
 // "" and write them back so, or count them together as one nameless preference.
 func (p *Profile) dropUnnamed() {
 	unnamed := func(c Count) bool { return c.cat == 0 }
-	p.Clicks = slices.DeleteFunc(p.Clicks, unnamed)
-	p.Cats = slices.DeleteFunc(p.Cats, func(c CatDay) bool { return c.cat == 0 })
+	p.Clicks = packedOf(slices.DeleteFunc(p.Clicks.get(), unnamed))
+	p.Cats = packedOf(slices.DeleteFunc(p.Cats.get(), func(c CatDay) bool { return c.cat == 0 }))
 	if p.buy != nil {
 		p.buy.Bought = slices.DeleteFunc(p.buy.Bought, unnamed)
 		if p.buy.empty() {
@@ -304,17 +304,19 @@ func (p *Profile) bucket(day, oldest int32) *Bucket {
 	if day <= oldest {
 		return nil
 	}
-	i := len(p.Days)
-	for i > 0 && p.Days[i-1].Day > day {
+	days := p.Days.get()
+	i := len(days)
+	for i > 0 && days[i-1].Day > day {
 		i--
 	}
-	if i > 0 && p.Days[i-1].Day == day {
-		return &p.Days[i-1]
+	if i > 0 && days[i-1].Day == day {
+		return &days[i-1]
 	}
-	p.Days = push(p.Days, Bucket{})
-	copy(p.Days[i+1:], p.Days[i:])
-	p.Days[i] = Bucket{Day: day}
-	return &p.Days[i]
+	days = push(days, Bucket{})
+	copy(days[i+1:], days[i:])
+	days[i] = Bucket{Day: day}
+	p.Days = packedOf(days)
+	return &days[i]
 }
 
 // window sums the buckets of the last days days up to today.
@@ -329,8 +331,9 @@ type window struct {
 func (p *Profile) window(today int32, days int) window {
 	var w window
 	from := today - int32(days)
-	for i := len(p.Days) - 1; i >= 0 && p.Days[i].Day > from; i-- {
-		b := &p.Days[i]
+	buckets := p.Days.get()
+	for i := len(buckets) - 1; i >= 0 && buckets[i].Day > from; i-- {
+		b := &buckets[i]
 		w.Sessions += int(b.Sessions)
 		w.WatchSec += int64(b.WatchSec)
 		w.Interactions += int(b.Interactions)
@@ -360,39 +363,42 @@ func (p *Profile) addCat(day, oldest int32, cat category, n uint32) {
 	if cat == 0 || day <= oldest {
 		return
 	}
-	for i := range p.Cats {
-		if p.Cats[i].Day == day && p.Cats[i].cat == cat {
-			p.Cats[i].N += n
+	cats := p.Cats.get()
+	for i := range cats {
+		if cats[i].Day == day && cats[i].cat == cat {
+			cats[i].N += n
 			return
 		}
 	}
-	if len(p.Cats) >= maxCats {
+	if len(cats) >= maxCats {
 		p.pruneCats(oldest)
-		if len(p.Cats) >= maxCats {
-			p.Cats = p.Cats[1:] // drop the oldest entry: the list is kept in arrival order
+		if cats = p.Cats.get(); len(cats) >= maxCats {
+			cats = cats[1:] // drop the oldest entry: the list is kept in arrival order
 		}
 	}
-	p.Cats = push(p.Cats, CatDay{Day: day, cat: cat, N: n})
+	p.Cats = packedOf(push(cats, CatDay{Day: day, cat: cat, N: n}))
 }
 
 func (p *Profile) pruneCats(oldest int32) {
-	keep := p.Cats[:0]
-	for _, c := range p.Cats {
+	cats := p.Cats.get()
+	keep := cats[:0]
+	for _, c := range cats {
 		if c.Day > oldest {
 			keep = append(keep, c)
 		}
 	}
-	p.Cats = keep
+	p.Cats = packedOf(keep)
 }
 
 // prune drops buckets older than the longest window.
 func (p *Profile) prune(oldestBucket, oldestCat int32) {
+	days := p.Days.get()
 	i := 0
-	for i < len(p.Days) && p.Days[i].Day <= oldestBucket {
+	for i < len(days) && days[i].Day <= oldestBucket {
 		i++
 	}
 	if i > 0 {
-		p.Days = append(p.Days[:0], p.Days[i:]...)
+		p.Days = packedOf(append(days[:0], days[i:]...))
 	}
 	p.pruneCats(oldestCat)
 }
@@ -492,13 +498,13 @@ func (p *Profile) addRoom(room string) {
 	if room == "" {
 		return
 	}
-	for _, r := range p.Rooms {
+	for _, r := range p.Rooms.get() {
 		if r == room {
 			return
 		}
 	}
-	if len(p.Rooms) < maxRooms {
-		p.Rooms = push(p.Rooms, room)
+	if len(p.Rooms.get()) < maxRooms {
+		p.Rooms = packedOf(push(p.Rooms.get(), room))
 	}
 }
 
@@ -509,12 +515,12 @@ func (p *Profile) inRoom(room string) bool { return p.knownRoom(room) != "" }
 // so a first pass compares addresses only: comparing the bytes of each room in turn
 // took a tenth of an event's time for viewers of many rooms.
 func (p *Profile) knownRoom(room string) string {
-	for _, r := range p.Rooms {
+	for _, r := range p.Rooms.get() {
 		if len(r) == len(room) && unsafe.StringData(r) == unsafe.StringData(room) {
 			return r
 		}
 	}
-	for _, r := range p.Rooms {
+	for _, r := range p.Rooms.get() {
 		if r == room {
 			return r
 		}

@@ -100,7 +100,7 @@ func (e *Engine) view(p *Profile) ViewerView {
 		FirstSeen: msTime(p.FirstSeen), LastSeen: msTime(p.LastSeen), LastVisit: msPtr(p.LastVisit),
 		Sessions: int(p.Sessions), WatchSeconds: p.WatchMs / 1000,
 		Comments: int(p.Comments), Likes: int(p.Likes), Gifts: int(p.Gifts), GiftValue: p.GiftValue,
-		Clicks: listOf(p.Clicks), Orders: int(p.Orders), Spend: p.Spend, AOV: p.Spend.Div(int64(p.Orders)),
+		Clicks: listOf(p.Clicks.get()), Orders: int(p.Orders), Spend: p.Spend, AOV: p.Spend.Div(int64(p.Orders)),
 		Currency: e.cfg.Currency, LastOrder: msPtr(p.LastOrder), Bought: listOf(p.Bought()),
 		Consent: p.Consent.get(), RFM: p.RFM, LiveSessions: []liveView{}, Recent: []recentView{},
 	}
@@ -266,9 +266,9 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 	// Its arrays may be in chunks that other profiles keep alive (compact.go).
 	e.texts.wipeOrders(p.Recent...)
 	clear(p.Recent)
-	clear(p.Days)
-	clear(p.Cats)
-	clear(p.Clicks)
+	clear(p.Days.get())
+	clear(p.Cats.get())
+	clear(p.Clicks.get())
 	clear(p.Lives)
 	clear(p.Open)
 	sh.profiles.del(p.ID)

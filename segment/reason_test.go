@@ -20,14 +20,14 @@ func TestReasonTexts(t *testing.T) {
 	now := t0.UnixMilli()
 	today := dayOf(now)
 	active := &Profile{LastVisit: now - dayMs, Interactions: 7,
-		Days: []Bucket{{Day: today - 3, Sessions: 2, WatchSec: 1500, Interactions: 3}, {Day: today - 1, Sessions: 3, WatchSec: 2401, Interactions: 4}}}
-	medium := &Profile{LastVisit: now, Days: []Bucket{{Day: today, Sessions: 1, WatchSec: 61, Interactions: 1}}}
-	low := &Profile{LastVisit: now, Days: []Bucket{{Day: today, Sessions: 1, WatchSec: 59}}}
+		Days: packedOf([]Bucket{{Day: today - 3, Sessions: 2, WatchSec: 1500, Interactions: 3}, {Day: today - 1, Sessions: 3, WatchSec: 2401, Interactions: 4}})}
+	medium := &Profile{LastVisit: now, Days: packedOf([]Bucket{{Day: today, Sessions: 1, WatchSec: 61, Interactions: 1}})}
+	low := &Profile{LastVisit: now, Days: packedOf([]Bucket{{Day: today, Sessions: 1, WatchSec: 59}})}
 	dormant := &Profile{FirstSeen: now - 45*dayMs}
 	churned := &Profile{LastVisit: now - 200*dayMs - 5}
 	buyer := &Profile{LastVisit: now, Orders: 5, Spend: 12_500_000, RFM: RFM{R: 5, F: 4, M: 3, Segment: wordOf(rfm.LoyalCustomers)},
-		Days: []Bucket{{Day: today - 400, Orders: 1}, {Day: today - 20, Orders: 2}, {Day: today - 2, Orders: 2}},
-		Cats: []CatDay{{cat: categoryOf("shoes"), Day: today - 1, N: 3}, {cat: categoryOf("bags"), Day: today - 2, N: 3}, {cat: categoryOf("hats"), Day: today - 100, N: 9}, {cat: categoryOf("shoes"), Day: today - 80, N: 1}}}
+		Days: packedOf([]Bucket{{Day: today - 400, Orders: 1}, {Day: today - 20, Orders: 2}, {Day: today - 2, Orders: 2}}),
+		Cats: packedOf([]CatDay{{cat: categoryOf("shoes"), Day: today - 1, N: 3}, {cat: categoryOf("bags"), Day: today - 2, N: 3}, {cat: categoryOf("hats"), Day: today - 100, N: 9}, {cat: categoryOf("shoes"), Day: today - 80, N: 1}})}
 	lone := &Profile{LastVisit: now, Orders: 1, Spend: 5_000_000, RFM: RFM{R: 1, F: 1, M: 1, Segment: wordOf(rfm.Lost)}}
 	for _, c := range []struct {
 		name string

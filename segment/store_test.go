@@ -450,8 +450,8 @@ func TestSortedByKey(t *testing.T) {
 // under "" (written back so, and summed into one nameless preference).
 func TestCategoriesPastAFullTableAreDropped(t *testing.T) {
 	today := dayOf(t0.UnixMilli())
-	p := &Profile{ID: "v", Clicks: []Count{newCount("shoes", 2), newCount("hats", 1)},
-		Cats: []CatDay{{Day: today, cat: categoryOf("shoes"), N: 2}, {Day: today, cat: categoryOf("hats"), N: 1}}}
+	p := &Profile{ID: "v", Clicks: packedOf([]Count{newCount("shoes", 2), newCount("hats", 1)}),
+		Cats: packedOf([]CatDay{{Day: today, cat: categoryOf("shoes"), N: 2}, {Day: today, cat: categoryOf("hats"), N: 1}})}
 	p.setBuyer(buyerFacts{Bought: []Count{newCount("hats", 1)}, OrderIDs: idListOf([]string{"o1"})})
 	bin := marshalProfile(p)
 	js, _ := json.Marshal(p)
@@ -468,8 +468,8 @@ func TestCategoriesPastAFullTableAreDropped(t *testing.T) {
 		if err != nil {
 			t.Fatal(name, err)
 		}
-		if len(got.Clicks) != 1 || got.Clicks[0].Cat() != "shoes" || len(got.Cats) != 1 || got.Cats[0].Cat() != "shoes" || len(got.Bought()) != 0 {
-			t.Errorf("%s: clicks %v, cats %v, bought %v; want shoes only", name, got.Clicks, got.Cats, got.Bought())
+		if len(got.Clicks.get()) != 1 || got.Clicks.get()[0].Cat() != "shoes" || len(got.Cats.get()) != 1 || got.Cats.get()[0].Cat() != "shoes" || len(got.Bought()) != 0 {
+			t.Errorf("%s: clicks %v, cats %v, bought %v; want shoes only", name, got.Clicks.get(), got.Cats.get(), got.Bought())
 		}
 		if words, _, _ := e.preferenceWords(got, t0.UnixMilli(), nil); slices.Contains(words, "") || !slices.Contains(words, "shoes") {
 			t.Errorf("%s: preference %q (%s)", name, words, e.preferenceReason(got, t0.UnixMilli()))
@@ -547,10 +547,10 @@ func TestLoadSharesRecentRooms(t *testing.T) {
 		t.Fatal("profile not loaded")
 	}
 	defer sh.mu.Unlock()
-	if len(p.Rooms) != 1 || len(p.Recent) != 4 {
-		t.Fatalf("rooms %v, %d recent events", p.Rooms, len(p.Recent))
+	if len(p.Rooms.get()) != 1 || len(p.Recent) != 4 {
+		t.Fatalf("rooms %v, %d recent events", p.Rooms.get(), len(p.Recent))
 	}
-	room := unsafe.StringData(p.Rooms[0])
+	room := unsafe.StringData(p.Rooms.get()[0])
 	for _, r := range p.Recent {
 		if r.Detail != "r1" {
 			t.Fatalf("recent %s: detail %q", r.Type(), r.Detail)
@@ -729,7 +729,7 @@ func TestInBatchesVisitsEachProfileOnceInOrder(t *testing.T) {
 		list := make([]*Profile, n)
 		var want []*Profile
 		for i := range list {
-			list[i] = &Profile{ID: fmt.Sprint(i), Days: make([]Bucket, i%5), Recent: make([]Recent, i%7)}
+			list[i] = &Profile{ID: fmt.Sprint(i), Days: packedOf(make([]Bucket, i%5)), Recent: make([]Recent, i%7)}
 			list[i].gone = i%11 == 3
 			if !list[i].gone {
 				want = append(want, list[i])

@@ -202,7 +202,7 @@ type catN struct {
 func (e *Engine) topCategories(p *Profile, now int64, buf *[16]catN) []catN {
 	from := dayOf(now) - int32(e.cfg.PreferenceDays)
 	counts := buf[:0]
-	for _, c := range p.Cats {
+	for _, c := range p.Cats.get() {
 		if c.Day <= from {
 			continue
 		}

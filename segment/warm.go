@@ -62,20 +62,20 @@ func (e *Engine) warmLists(ev *event.Event, k warmKey) {
 		return
 	}
 	if p := k.sh.profiles.guess(k.h); p != nil {
-		warmTail(p.Days, 2)
+		warmTail(p.Days.loose(), 2)
 		warmRecent(p.Recent, p.recentHead)
 		// Searched for the event's room. A viewer of many rooms has a list of their own
 		// (first visits in another order than their neighbours'), out of the cache:
 		// over 20,000 viewers each in ten rooms, warming it took a tenth less time per
 		// event; at a million viewers, with a room or two each, no change.
-		warmTail(p.Rooms, 4)
+		warmTail(p.Rooms.loose(), 4)
 		if ev.Live != "" {
 			warmTail(p.Lives, 2)
 			warmTail(p.Open, 1)
 		}
 		if ev.Type == event.ProductClick || ev.Type == event.Order {
-			warmTail(p.Cats, 2)
-			warmTail(p.Clicks, 1)
+			warmTail(p.Cats.loose(), 2)
+			warmTail(p.Clicks.loose(), 1)
 		}
 	}
 }
@@ -126,12 +126,12 @@ func warmTail[T any](list []T, lines int) {
 // write-through's encoding).
 func (p *Profile) warmForPass() {
 	warmString(p.ID)
-	warmHead(p.Days, passListLines)
+	warmHead(p.Days.loose(), passListLines)
 	warmHead(p.Recent, passListLines)
 	warmHead(p.Lives, passListLines)
 	warmHead(p.Open, passListLines)
-	warmHead(p.Cats, passListLines)
-	warmHead(p.Clicks, passListLines)
+	warmHead(p.Cats.loose(), passListLines)
+	warmHead(p.Clicks.loose(), passListLines)
 	if p.buy != nil {
 		prefetch(uintptr(unsafe.Pointer(p.buy)))
 	}
