@@ -173,20 +173,22 @@ func (e *Engine) openSpan(sh *shard, p *Profile, live, room string, at int64, pl
 // live or room, opening it at at when there is none.
 func (p *Profile) enter(sh *shard, live, room string, at int64, refs, players int16) {
 	if i := p.openIndex(live, room); i >= 0 {
-		p.Open[i].add(Span{Refs: refs, Players: players, Start: at, Last: at})
+		p.Open.get()[i].add(Span{Refs: refs, Players: players, Start: at, Last: at})
 		return
 	}
 	// Nearly every open presence is a viewer's only one: its array holds one span.
-	p.Open = append(p.Open, Span{at: placeOf(live, room), Start: at, Last: at, Refs: refs, Players: players})
-	if len(p.Open) == 1 { // with more, p is in the set already
+	open := append(p.Open.get(), Span{at: placeOf(live, room), Start: at, Last: at, Refs: refs, Players: players})
+	p.Open = packedOf(open)
+	if len(open) == 1 { // with more, p is in the set already
 		sh.open[p] = struct{}{}
 	}
 }
 
 // openIndex is the index of p's presence in a live or (live "") room, -1 if none.
 func (p *Profile) openIndex(live, room string) int {
-	for i := range p.Open {
-		if p.Open[i].matches(live, room) {
+	open := p.Open.get()
+	for i := range open {
+		if open[i].matches(live, room) {
 			return i
 		}
 	}
@@ -213,7 +215,7 @@ func (e *Engine) closeSpan(sh *shard, p *Profile, live, room string, at int64, o
 	if i < 0 {
 		return
 	}
-	s := &p.Open[i]
+	s := &p.Open.get()[i]
 	s.Last = max(s.Last, at)
 	if player && s.Players > 0 {
 		s.Players--
@@ -223,26 +225,28 @@ func (e *Engine) closeSpan(sh *shard, p *Profile, live, room string, at int64, o
 		return
 	}
 	p.endSpan(i, at, oldest)
-	if len(p.Open) == 0 {
+	if len(p.Open.get()) == 0 {
 		delete(sh.open, p)
 	}
 }
 
 // endSpan credits span i up to end and removes it.
 func (p *Profile) endSpan(i int, end int64, oldest int32) {
-	s := p.Open[i]
+	open := p.Open.get()
+	s := open[i]
 	end = max(end, s.Start)
 	p.addWatch(s.Start, end, oldest)
 	if live := s.Live(); live != "" {
-		for j := range p.Lives {
-			if p.Lives[j].Live() == live {
-				p.Lives[j].addWatch(end - s.Start)
+		lives := p.Lives.get()
+		for j := range lives {
+			if lives[j].Live() == live {
+				lives[j].addWatch(end - s.Start)
 			}
 		}
 	}
-	p.Open = append(p.Open[:i], p.Open[i+1:]...)
-	if len(p.Open) == 0 {
-		p.Open = nil // most viewers have no open presence: do not keep the array
+	p.Open = packedOf(append(open[:i], open[i+1:]...))
+	if len(open) == 1 {
+		p.Open = packed[Span]{} // most viewers have no open presence: do not keep the array
 	}
 }
 
@@ -250,7 +254,8 @@ func (p *Profile) endSpan(i int, end int64, oldest int32) {
 func (p *Profile) touchSpan(live, room string, at int64) bool {
 	i := p.openIndex(live, room)
 	if i >= 0 {
-		p.Open[i].Last = max(p.Open[i].Last, at)
+		s := &p.Open.get()[i]
+		s.Last = max(s.Last, at)
 	}
 	return i >= 0
 }
@@ -259,8 +264,8 @@ func (p *Profile) touchSpan(live, room string, at int64) bool {
 // counting them up to their last event.
 func (p *Profile) closeStale(cutoff int64, oldest int32) bool {
 	changed := false
-	for i := len(p.Open) - 1; i >= 0; i-- {
-		if s := p.Open[i]; s.Last < cutoff {
+	for i := len(p.Open.get()) - 1; i >= 0; i-- {
+		if s := p.Open.get()[i]; s.Last < cutoff {
 			p.endSpan(i, s.Last, oldest)
 			changed = true
 		}

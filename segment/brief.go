@@ -87,18 +87,18 @@ func (e *Engine) Brief(_ context.Context, id, live string) (Brief, error) {
 		Comments: int(p.Comments), Likes: int(p.Likes), Watch: time.Duration(p.WatchMs) * time.Millisecond,
 		Spend: p.Spend, AOV: p.Spend.Div(int64(p.Orders)), Consent: p.Consent.get(),
 		Activity: p.Tags.Activity.String(), Value: p.Tags.Value.String(), Lifecycle: p.Tags.Lifecycle.String(),
-		Preference: slices.Clone(p.Tags.Preference), LastSKU: p.lastClicked()}
+		Preference: slices.Clone(p.Tags.Preference.get()), LastSKU: p.lastClicked()}
 	if p.LastOrder != 0 {
 		b.LastOrder = msTime(p.LastOrder)
 	}
 	if live != "" {
-		for _, l := range p.Lives {
+		for _, l := range p.Lives.get() {
 			if l.Live() != live {
 				continue
 			}
 			b.Live = LiveBrief{Live: live, Room: l.Room(), Start: msTime(l.Start), AsOf: asOf,
 				Watch: time.Duration(l.WatchMs()) * time.Millisecond}
-			for _, s := range p.Open {
+			for _, s := range p.Open.get() {
 				if s.Live() == live {
 					b.Live.Watching = true
 					b.Live.Watch += time.Duration(max(0, now-s.Start)) * time.Millisecond

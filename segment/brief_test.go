@@ -202,14 +202,14 @@ func TestVersionMovesWithSweepRetag(t *testing.T) {
 	}
 }
 
-// TestProfileFitsItsSizeClass: a profile is 352 bytes, its allocation size class; one
-// field more takes a 384-byte slot, 32 bytes more for each of a million profiles.
+// TestProfileFitsItsSizeClass: a profile is 320 bytes, its allocation size class; one
+// field more takes a 352-byte slot, 32 bytes more for each of a million profiles.
 func TestProfileFitsItsSizeClass(t *testing.T) {
 	if unsafe.Sizeof(uintptr(0)) != 8 {
 		t.Skip("sizes are for 64-bit platforms")
 	}
-	if n := unsafe.Sizeof(Profile{}); n != 352 {
-		t.Fatalf("Profile is %d bytes, want 352 (find a hole for the new field)", n)
+	if n := unsafe.Sizeof(Profile{}); n != 320 {
+		t.Fatalf("Profile is %d bytes, want 320 (find a hole for the new field)", n)
 	}
 	// A viewer keeps up to maxLives sessions: 8 bytes more each is 25 bytes more per
 	// profile at the bench's steady state.

@@ -161,23 +161,23 @@ func appendProfile(dst []byte, p *Profile) []byte {
 		e.str(c.Cat())
 		e.u(uint64(c.N))
 	}
-	e.u(uint64(len(p.Lives)))
-	for _, l := range p.Lives {
+	e.u(uint64(len(p.Lives.get())))
+	for _, l := range p.Lives.get() {
 		e.s(l.Live()) // once in the list (an open presence may name it again: rare, and cheaper than a lookup each)
 		e.str(l.Room())
 		e.i(base - l.Start)
 		e.i(l.WatchMs())
 	}
 	e.strs(p.Rooms.get())
-	e.u(uint64(len(p.Open)))
-	for _, s := range p.Open {
+	e.u(uint64(len(p.Open.get())))
+	for _, s := range p.Open.get() {
 		e.str(s.Live())
 		e.str(s.Room())
 		e.i(base - s.Start)
 		e.i(base - s.Last)
 		e.i(int64(s.Refs))
 	}
-	e.u(uint64(len(p.Recent)))
+	e.u(uint64(len(p.Recent.get())))
 	at := base
 	var buf [maxRecent]Recent
 	for _, r := range p.recentInOrder(&buf) {
@@ -198,7 +198,7 @@ func appendProfile(dst []byte, p *Profile) []byte {
 	e.s(p.Tags.Activity.String())
 	e.s(p.Tags.Value.String())
 	e.s(p.Tags.Lifecycle.String())
-	e.strs(p.Tags.Preference) // categories, as in the lists above
+	e.strs(p.Tags.Preference.get()) // categories, as in the lists above
 	e.u(uint64(p.RFM.R))
 	e.u(uint64(p.RFM.F))
 	e.u(uint64(p.RFM.M))
@@ -378,22 +378,22 @@ func (d *dec) profile(p *Profile) buyerFacts {
 		day += d.i()
 		return CatDay{Day: int32(day), cat: categoryOf(d.str()), N: d.u32()}
 	}))
-	p.Lives = list(d, func() LiveSession {
+	p.Lives = packedOf(list(d, func() LiveSession {
 		return liveSession(placeOf(d.s(), d.str()), base-d.i(), d.i())
-	})
+	}))
 	p.Rooms = packedOf(d.strs())
-	p.Open = list(d, func() Span {
+	p.Open = packedOf(list(d, func() Span {
 		return Span{at: placeOf(d.str(), d.str()), Start: base - d.i(), Last: base - d.i(), Refs: refs(d.i())}
-	})
+	}))
 	at := base
-	p.Recent = list(d, func() Recent {
+	p.Recent = packedOf(list(d, func() Recent {
 		at -= d.i()
 		return newRecent(at, d.eventType(), d.str())
-	})
+	}))
 	if c := d.u(); c > 0 {
 		p.Consent = consentOf(c == 1)
 	}
-	p.Tags.Activity, p.Tags.Value, p.Tags.Lifecycle, p.Tags.Preference = wordOf(d.s()), wordOf(d.s()), wordOf(d.s()), d.strs()
+	p.Tags.Activity, p.Tags.Value, p.Tags.Lifecycle, p.Tags.Preference = wordOf(d.s()), wordOf(d.s()), wordOf(d.s()), packedOf(d.strs())
 	p.RFM = RFM{R: uint8(d.u()), F: uint8(d.u()), M: uint8(d.u()), Segment: wordOf(d.s())}
 	if len(d.b) > 0 && d.err == nil { // the format has no optional tail
 		d.err, d.b = errCorrupt, nil
@@ -418,16 +418,16 @@ func (d *dec) profileV1(p *Profile) buyerFacts {
 		return Bucket{Day: int32(d.i()), Sessions: uint16(d.u()), Orders: uint16(d.u()), Interactions: d.u32(), WatchSec: d.u32(), Spend: Money(d.i())}
 	}))
 	p.Cats = packedOf(list(d, func() CatDay { return CatDay{Day: int32(d.i()), cat: categoryOf(d.s()), N: d.u32()} }))
-	p.Lives = list(d, func() LiveSession { return liveSession(placeOf(d.s(), d.s()), d.i(), d.i()) })
+	p.Lives = packedOf(list(d, func() LiveSession { return liveSession(placeOf(d.s(), d.s()), d.i(), d.i()) }))
 	p.Rooms = packedOf(d.ss())
-	p.Open = list(d, func() Span {
+	p.Open = packedOf(list(d, func() Span {
 		return Span{at: placeOf(d.s(), d.s()), Start: d.i(), Last: d.i(), Refs: refs(d.i())}
-	})
-	p.Recent = list(d, func() Recent { return newRecent(d.i(), event.Type(d.s()), d.s()) })
+	}))
+	p.Recent = packedOf(list(d, func() Recent { return newRecent(d.i(), event.Type(d.s()), d.s()) }))
 	if c := d.u(); c > 0 {
 		p.Consent = consentOf(c == 1)
 	}
-	p.Tags.Activity, p.Tags.Value, p.Tags.Lifecycle, p.Tags.Preference = wordOf(d.s()), wordOf(d.s()), wordOf(d.s()), d.ss()
+	p.Tags.Activity, p.Tags.Value, p.Tags.Lifecycle, p.Tags.Preference = wordOf(d.s()), wordOf(d.s()), wordOf(d.s()), packedOf(d.ss())
 	for i := range p.Tags.Since {
 		p.Tags.Since[i] = d.i()
 	}

@@ -19,10 +19,10 @@ func richProfile() *Profile {
 		Clicks: packedOf([]Count{newCount("shoes", 3)}), Orders: 2, Spend: 25_010_000, FirstOrder: 1, SecondOrder: 2, LastOrder: 2,
 		Days:  packedOf([]Bucket{{Day: 20000, Sessions: 1, Orders: 2, Interactions: 3, WatchSec: 4, Spend: -5}}),
 		Cats:  packedOf([]CatDay{{Day: 20000, cat: categoryOf("shoes"), N: 3}}),
-		Lives: []LiveSession{liveSession(placeOf("L", "r"), 7, 8)}, Rooms: packedOf([]string{"r"}),
-		Open:   []Span{{at: placeOf("L", "r"), Start: 1, Last: 2, Refs: 2}},
-		Recent: []Recent{newRecent(9, event.Like, "x")}, Consent: consentOf(true),
-		Tags: Tags{Activity: wordOf(High), Value: wordOf("vip"), Lifecycle: wordOf(Loyal), Preference: []string{"shoes", PriceMid}, Since: [4]int64{1, 2, 3, 4}},
+		Lives: packedOf([]LiveSession{liveSession(placeOf("L", "r"), 7, 8)}), Rooms: packedOf([]string{"r"}),
+		Open:   packedOf([]Span{{at: placeOf("L", "r"), Start: 1, Last: 2, Refs: 2}}),
+		Recent: packedOf([]Recent{newRecent(9, event.Like, "x")}), Consent: consentOf(true),
+		Tags: Tags{Activity: wordOf(High), Value: wordOf("vip"), Lifecycle: wordOf(Loyal), Preference: packedOf([]string{"shoes", PriceMid}), Since: [4]int64{1, 2, 3, 4}},
 		RFM:  RFM{R: 5, F: 4, M: 3, Segment: wordOf("Champions")}}
 	p.setBuyer(buyerFacts{Aliases: []string{"g1", "email:a@b.c"}, Bought: []Count{newCount("bags", 1)}, OrderIDs: idListOf([]string{"o1", "o2"}), ConsentAt: 1781517600000})
 	return p
@@ -35,10 +35,10 @@ func livelyProfile() *Profile {
 		WatchMs: 3_600_000, Comments: 4, Likes: 20, Interactions: 24, Rooms: packedOf([]string{"room-4"}),
 		Clicks: packedOf([]Count{newCount("scarves", 2), newCount("bags", 1)}),
 		Tags: Tags{Activity: wordOf("medium"), Value: wordOf("potential"), Lifecycle: wordOf("new"),
-			Preference: []string{"scarves", "bags"}, Since: [4]int64{at - 1000, at - 40*dayMs, at - 40*dayMs, at - 2000}},
+			Preference: packedOf([]string{"scarves", "bags"}), Since: [4]int64{at - 1000, at - 40*dayMs, at - 40*dayMs, at - 2000}},
 		RFM: RFM{Segment: wordOf("NoOrders")}}
 	for i, live := range []string{"live-1", "live-2", "live-3"} {
-		p.Lives = append(p.Lives, liveSession(placeOf(live, "room-4"), at-int64(3-i)*7*dayMs, 1_200_000))
+		p.Lives = packedOf(append(p.Lives.get(), liveSession(placeOf(live, "room-4"), at-int64(3-i)*7*dayMs, 1_200_000)))
 		p.Days = packedOf(append(p.Days.get(), Bucket{Day: dayOf(at - int64(3-i)*7*dayMs), Sessions: 1, Interactions: 8, WatchSec: 1200}))
 	}
 	p.Cats = packedOf([]CatDay{{Day: dayOf(at), cat: categoryOf("scarves"), N: 2}, {Day: dayOf(at), cat: categoryOf("bags"), N: 1}})
@@ -47,7 +47,7 @@ func livelyProfile() *Profile {
 		if t == event.Danmaku {
 			detail = "nice!"
 		}
-		p.Recent = append(p.Recent, newRecent(at-int64(6-i)*1000, t, detail))
+		p.Recent = packedOf(append(p.Recent.get(), newRecent(at-int64(6-i)*1000, t, detail)))
 	}
 	return p
 }
@@ -102,7 +102,7 @@ func TestProfileRecordExtremeTimes(t *testing.T) {
 		p.LastSeen = base
 		p.FirstSeen, p.LastVisit, p.LastOrder = math.MinInt64, math.MaxInt64, -1
 		p.Tags.Since = [4]int64{math.MinInt64, math.MaxInt64, 1, base}
-		p.Lives[0].Start, p.Open[0].Start, p.Open[0].Last = math.MaxInt64, math.MinInt64, 0
+		p.Lives.get()[0].Start, p.Open.get()[0].Start, p.Open.get()[0].Last = math.MaxInt64, math.MinInt64, 0
 		p.Days.get()[0].Day, p.Cats.get()[0].Day = math.MinInt32, math.MaxInt32
 		want := jsonOf(t, p)
 		got, err := unmarshalProfile(marshalProfile(p))
@@ -175,7 +175,7 @@ func TestProfileRecordCorrupt(t *testing.T) {
 // "spelled out", and the record did not decode (found in review).
 func TestProfileRecordUntypedRecentEvent(t *testing.T) {
 	p := livelyProfile()
-	p.Recent[2] = newRecent(p.Recent[2].At(), "", "x")
+	p.Recent.get()[2] = newRecent(p.Recent.get()[2].At(), "", "x")
 	old, err := unmarshalProfile(appendProfileV1(nil, p))
 	if err != nil {
 		t.Fatal(err)
@@ -201,13 +201,13 @@ func TestStoredTypeNumbers(t *testing.T) {
 	}
 	// A type the table does not know from the start is spelled out.
 	p := livelyProfile()
-	p.Recent[0] = newRecent(p.Recent[0].At(), "custom_kind", "x")
+	p.Recent.get()[0] = newRecent(p.Recent.get()[0].At(), "custom_kind", "x")
 	got, err := unmarshalProfile(marshalProfile(p))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Recent[0].Type() != "custom_kind" || got.Recent[1].Type() != event.WatchStart {
-		t.Fatalf("types %q, %q", got.Recent[0].Type(), got.Recent[1].Type())
+	if got.Recent.get()[0].Type() != "custom_kind" || got.Recent.get()[1].Type() != event.WatchStart {
+		t.Fatalf("types %q, %q", got.Recent.get()[0].Type(), got.Recent.get()[1].Type())
 	}
 }
 
@@ -228,9 +228,9 @@ func TestLiveSessionWatchStopsAtItsEnds(t *testing.T) {
 	if l.WatchMs() != math.MaxUint32 {
 		t.Errorf("watch added past its end: %d", l.WatchMs())
 	}
-	p := &Profile{ID: "v", Lives: []LiveSession{liveSession(placeOf("L", "r"), 7, 1<<40)}}
+	p := &Profile{ID: "v", Lives: packedOf([]LiveSession{liveSession(placeOf("L", "r"), 7, 1<<40)})}
 	q, err := unmarshalProfile(marshalProfile(p))
-	if err != nil || q.Lives[0].WatchMs() != math.MaxUint32 {
+	if err != nil || q.Lives.get()[0].WatchMs() != math.MaxUint32 {
 		t.Errorf("a stored session's watch: %v, %v", q, err)
 	}
 }

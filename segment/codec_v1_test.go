@@ -40,24 +40,24 @@ func appendProfileV1(dst []byte, p *Profile) []byte {
 		e.s(c.Cat())
 		e.u(uint64(c.N))
 	}
-	e.u(uint64(len(p.Lives)))
-	for _, l := range p.Lives {
+	e.u(uint64(len(p.Lives.get())))
+	for _, l := range p.Lives.get() {
 		e.s(l.Live())
 		e.s(l.Room())
 		e.i(l.Start)
 		e.i(l.WatchMs())
 	}
 	e.ss(p.Rooms.get())
-	e.u(uint64(len(p.Open)))
-	for _, s := range p.Open {
+	e.u(uint64(len(p.Open.get())))
+	for _, s := range p.Open.get() {
 		e.s(s.Live())
 		e.s(s.Room())
 		e.i(s.Start)
 		e.i(s.Last)
 		e.i(int64(s.Refs))
 	}
-	e.u(uint64(len(p.Recent)))
-	for _, r := range p.Recent {
+	e.u(uint64(len(p.Recent.get())))
+	for _, r := range p.Recent.get() {
 		e.i(r.At())
 		e.s(string(r.Type()))
 		e.s(r.Detail)
@@ -66,7 +66,7 @@ func appendProfileV1(dst []byte, p *Profile) []byte {
 	e.s(p.Tags.Activity.String())
 	e.s(p.Tags.Value.String())
 	e.s(p.Tags.Lifecycle.String())
-	e.ss(p.Tags.Preference)
+	e.ss(p.Tags.Preference.get())
 	for _, v := range p.Tags.Since {
 		e.i(v)
 	}

@@ -83,13 +83,13 @@ func (c *compactor) move(p *Profile) {
 	// alive, not a chunk.
 	p.ID, p.Name = strings.Clone(p.ID), strings.Clone(p.Name)
 	p.Rooms = packedOf(c.sharedCopy(p.Rooms.get()))
-	p.Tags.Preference = c.sharedCopy(p.Tags.Preference)
+	p.Tags.Preference = packedOf(c.sharedCopy(p.Tags.Preference.get()))
 	p.Days = packedOf(moveWords(c, p.Days.get()))
 	p.Cats = packedOf(moveWords(c, p.Cats.get()))
 	p.Clicks = packedOf(moveWords(c, p.Clicks.get()))
-	p.Lives = moveWords(c, p.Lives)
-	p.Open = moveWords(c, p.Open)
-	if n := len(p.Recent); n > 0 && n <= compactChunk/4/int(unsafe.Sizeof(Recent{})) {
+	p.Lives = packedOf(moveWords(c, p.Lives.get()))
+	p.Open = packedOf(moveWords(c, p.Open.get()))
+	if n := len(p.Recent.get()); n > 0 && n <= compactChunk/4/int(unsafe.Sizeof(Recent{})) {
 		if len(c.recent) < n {
 			c.recent = make([]Recent, compactChunk/unsafe.Sizeof(Recent{}))
 		}
@@ -97,8 +97,8 @@ func (c *compactor) move(p *Profile) {
 		var buf [maxRecent]Recent
 		copy(s, p.recentInOrder(&buf))
 		c.recent = c.recent[n:]
-		clear(p.Recent) // it may be an older chunk's: its details must not linger there
-		p.Recent, p.recentHead = s, 0
+		clear(p.Recent.get()) // it may be an older chunk's: its details must not linger there
+		p.Recent, p.recentHead = packedOf(s), 0
 		// An order's detail is made when the order is applied, among the event's
 		// garbage of its size: at a million profiles, a page of 8 KiB held a few of
 		// them each (99 MB of free slots in 24-byte objects in a heap dump).

@@ -78,7 +78,7 @@ func TestEraseClearsCompactedRecentEvents(t *testing.T) {
 	}
 	e.Compact()
 	sh, p := e.lookup("zed", false)
-	recent := p.Recent
+	recent := p.Recent.get()
 	sh.mu.Unlock()
 	if len(recent) != 1 || recent[0].Detail != "secret of zed" {
 		t.Fatalf("recent events before erasure: %+v", recent)
@@ -146,7 +146,7 @@ func TestRecentEventsLeaveNoCopyInAChunk(t *testing.T) {
 	}
 	e.Compact()
 	sh, p := e.lookup("zed", false)
-	inChunk := p.Recent // capacity 1: the next event moves the list out
+	inChunk := p.Recent.get() // capacity 1: the next event moves the list out
 	sh.mu.Unlock()
 	say("zed", "more", t0.Add(time.Second))
 	if inChunk[0] != (Recent{}) {
@@ -167,7 +167,7 @@ func TestEraseClearsCompactedLists(t *testing.T) {
 	}
 	e.Compact()
 	sh, p := e.lookup("zed", false)
-	days, lives := p.Days.get(), p.Lives
+	days, lives := p.Days.get(), p.Lives.get()
 	sh.mu.Unlock()
 	if len(days) == 0 || len(lives) == 0 {
 		t.Fatalf("days %v, lives %v before erasure", days, lives)
@@ -290,7 +290,7 @@ func TestEraseClearsCompactedBuyerFacts(t *testing.T) {
 	e.Compact()
 	sh, p = e.lookup("zed", false)
 	facts, bought, ids, aliases := p.buy, p.buy.Bought, p.buy.OrderIDs, p.buy.Aliases
-	detail := p.Recent[0].Detail // the order's, in a chunk of text now
+	detail := p.Recent.get()[0].Detail // the order's, in a chunk of text now
 	sh.mu.Unlock()
 	if !strings.HasPrefix(detail, "o-zed ") {
 		t.Fatalf("the order's detail: %q", detail)
@@ -377,7 +377,7 @@ func TestOrderDetailsLeaveNothingInTheirChunk(t *testing.T) {
 	detail := func(v string) string {
 		sh, p := e.lookup(v, false)
 		defer sh.mu.Unlock()
-		return p.Recent[0].Detail
+		return p.Recent.get()[0].Detail
 	}
 	gone := func(what, d string) {
 		t.Helper()

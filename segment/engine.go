@@ -252,7 +252,7 @@ func (e *Engine) load(ctx context.Context) error {
 		sh := e.shardOf(p.ID)
 		sh.profiles.put(p)
 		e.internProfile(sh, p)
-		if len(p.Open) > 0 {
+		if len(p.Open.get()) > 0 {
 			// Every connection ended with the process that had them: the presences
 			// are closed, counted up to their last event as a vanished client's are.
 			// Left open, a live starting in the room would take them in (startLive).
@@ -289,8 +289,9 @@ func (e *Engine) load(ctx context.Context) error {
 
 // internProfile shares the strings a loaded profile repeats with others.
 func (e *Engine) internProfile(sh *shard, p *Profile) {
-	for i := range p.Tags.Preference {
-		p.Tags.Preference[i] = sh.intern(p.Tags.Preference[i])
+	pref := p.Tags.Preference.get()
+	for i := range pref {
+		pref[i] = sh.intern(pref[i])
 	}
 	rooms := p.Rooms.get()
 	for i := range rooms {
@@ -301,13 +302,13 @@ func (e *Engine) internProfile(sh *shard, p *Profile) {
 	}
 	// Most recent events' detail is the room they were in: the running engine keeps the
 	// room's string there, and so does a restart (16 bytes and an object each, else).
-	for i := range p.Recent {
-		if r := p.knownRoom(p.Recent[i].Detail); r != "" {
-			p.Recent[i].Detail = r
+	for i := range p.Recent.get() {
+		if r := p.knownRoom(p.Recent.get()[i].Detail); r != "" {
+			p.Recent.get()[i].Detail = r
 		}
 	}
-	if len(p.Tags.Preference) > 0 {
-		p.Tags.Preference = sh.sharedList(p.Tags.Preference)
+	if len(p.Tags.Preference.get()) > 0 {
+		p.Tags.Preference = packedOf(sh.sharedList(p.Tags.Preference.get()))
 	}
 }
 
@@ -720,12 +721,12 @@ func (e *Engine) endLive(live string, at int64) {
 			if i < 0 {
 				continue
 			}
-			s := p.Open[i]
+			s := p.Open.get()[i]
 			p.endSpan(i, at, oldest)
 			if chat := s.Refs - s.Players; chat > 0 && s.Room() != "" {
 				p.enter(sh, "", s.Room(), max(at, s.Start), chat, 0)
 			}
-			if len(p.Open) == 0 {
+			if len(p.Open.get()) == 0 {
 				delete(sh.open, p)
 			}
 			sh.markDirty(p)
@@ -754,7 +755,7 @@ func (e *Engine) startLive(room, live string, at int64) {
 			if i < 0 {
 				continue
 			}
-			s := p.Open[i]
+			s := p.Open.get()[i]
 			p.endSpan(i, at, oldest)
 			p.liveSession(live, room, at, oldest)
 			p.enter(sh, live, room, at, s.Refs, s.Players)

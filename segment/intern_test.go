@@ -144,7 +144,7 @@ func TestRememberKeepsTheNewest(t *testing.T) {
 			if got := p.recentInOrder(&buf); !slices.Equal(got, want) {
 				t.Fatalf("round %d, event %d: recent %v, want %v", round, i, got, want)
 			}
-			for _, r := range p.Recent[len(p.Recent):cap(p.Recent)] {
+			for _, r := range p.Recent.get()[len(p.Recent.get()):cap(p.Recent.get())] {
 				if r != (Recent{}) {
 					t.Fatalf("round %d: a dropped event lingers past the list's end: %v", round, r)
 				}
@@ -209,12 +209,12 @@ func TestRecentRingIsReadInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := details(decoded.Recent); !slices.Equal(got, want) || decoded.recentHead != 0 {
+	if got := details(decoded.Recent.get()); !slices.Equal(got, want) || decoded.recentHead != 0 {
 		t.Errorf("stored record read back: %v (head %d), want %v", got, decoded.recentHead, want)
 	}
 	e.Compact()
 	sh, p = e.lookup("v", false)
-	got, head = details(p.Recent), p.recentHead
+	got, head = details(p.Recent.get()), p.recentHead
 	sh.mu.Unlock()
 	if !slices.Equal(got, want) || head != 0 {
 		t.Errorf("compacted: %v (head %d), want %v", got, head, want)

@@ -131,9 +131,9 @@ func (e *Engine) mergeLocked(from, into string, touched map[*Profile]*shard) (bo
 		fsh.profiles.del(from)
 		delete(fsh.open, src)
 		src.gone = true
-		clear(src.Recent) // in dst now; its array may be a chunk others keep (compact.go)
+		clear(src.Recent.get()) // in dst now; its array may be a chunk others keep (compact.go)
 		fsh.deleted = append(fsh.deleted, from)
-		if len(dst.Open) > 0 {
+		if len(dst.Open.get()) > 0 {
 			ish.open[dst] = struct{}{}
 		}
 		if touched != nil {
@@ -218,16 +218,17 @@ func mergeProfile(dst, src *Profile, oldestCat int32) (dropped []Recent) {
 	for _, c := range src.Cats.get() {
 		dst.addCat(c.Day, oldestCat, c.cat, c.N) // a full list drops what an event would
 	}
-	for _, l := range src.Lives {
-		i := slices.IndexFunc(dst.Lives, func(x LiveSession) bool { return x.Live() == l.Live() })
+	for _, l := range src.Lives.get() {
+		i := slices.IndexFunc(dst.Lives.get(), func(x LiveSession) bool { return x.Live() == l.Live() })
 		if i < 0 {
-			dst.Lives = append(dst.Lives, l)
+			dst.Lives = packedOf(append(dst.Lives.get(), l))
 			continue
 		}
 		// One live under both ids (a guest on one device, the customer on another):
 		// one session, with the watch time of both.
-		dst.Lives[i].addWatch(l.WatchMs())
-		dst.Lives[i].Start = min(dst.Lives[i].Start, l.Start)
+		same := &dst.Lives.get()[i]
+		same.addWatch(l.WatchMs())
+		same.Start = min(same.Start, l.Start)
 		dst.Sessions = max(dst.Sessions, 1) - 1
 		day := dayOf(l.Start) // where src counted it, now among dst's buckets
 		days := dst.Days.get()
@@ -235,18 +236,18 @@ func mergeProfile(dst, src *Profile, oldestCat int32) (dropped []Recent) {
 			days[j].Sessions--
 		}
 	}
-	if len(dst.Lives) > maxLives { // the latest by start stay, as liveSession keeps them
-		slices.SortFunc(dst.Lives, func(a, b LiveSession) int { return cmp.Compare(b.Start, a.Start) })
-		dst.Lives = dst.Lives[:maxLives:maxLives]
+	if len(dst.Lives.get()) > maxLives { // the latest by start stay, as liveSession keeps them
+		slices.SortFunc(dst.Lives.get(), func(a, b LiveSession) int { return cmp.Compare(b.Start, a.Start) })
+		dst.Lives = packedOf(dst.Lives.get()[:maxLives:maxLives])
 	}
 	for _, r := range src.Rooms.get() {
 		dst.addRoom(r)
 	}
-	for _, s := range src.Open { // one presence per place, both ids' connections in it
+	for _, s := range src.Open.get() { // one presence per place, both ids' connections in it
 		if i := dst.openIndex(s.Live(), s.Room()); i >= 0 {
-			dst.Open[i].add(s)
+			dst.Open.get()[i].add(s)
 		} else {
-			dst.Open = append(dst.Open, s)
+			dst.Open = packedOf(append(dst.Open.get(), s))
 		}
 	}
 	var buf [maxRecent]Recent

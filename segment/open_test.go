@@ -82,13 +82,13 @@ func checkOpenSet(t *testing.T, e *Engine, at string) {
 		sh.mu.Lock()
 		open := 0
 		for p := range sh.profiles.all() {
-			if len(p.Open) == 0 {
+			if len(p.Open.get()) == 0 {
 				continue
 			}
 			open++
 			if _, ok := sh.open[p]; !ok {
 				sh.mu.Unlock()
-				t.Fatalf("%s: shard %d: %q has %d open spans but is not in the open set", at, i, p.ID, len(p.Open))
+				t.Fatalf("%s: shard %d: %q has %d open spans but is not in the open set", at, i, p.ID, len(p.Open.get()))
 			}
 		}
 		n := len(sh.open)

@@ -141,7 +141,7 @@ func TestPreferenceListsSharedAcrossShards(t *testing.T) {
 	list := func(id string) []string {
 		sh, p := e.lookup(id, false)
 		defer sh.mu.Unlock()
-		return p.Tags.Preference
+		return p.Tags.Preference.get()
 	}
 	for _, id := range ids[:2] {
 		click(id, "shoes", "shoes", "bags")

@@ -121,18 +121,18 @@ type RFM struct {
 // Tags is the tag held on each dimension and since when (Unix ms). The words come
 // last, so that the profile's RFM and consent bytes fill the space after them.
 type Tags struct {
-	Preference []string `json:"preference"`
-	Since      [4]int64 `json:"since"`
-	Activity   tagWord  `json:"activity"`
-	Value      tagWord  `json:"value"`
-	Lifecycle  tagWord  `json:"lifecycle"`
+	Preference packed[string] `json:"preference"`
+	Since      [4]int64       `json:"since"`
+	Activity   tagWord        `json:"activity"`
+	Value      tagWord        `json:"value"`
+	Lifecycle  tagWord        `json:"lifecycle"`
 }
 
 // Profile is everything the engine keeps about one viewer. Times are Unix ms; zero
 // means never. It is the stored record as well as the in-memory state. The counters
 // and flags sit together, and the one-byte tag words, RFM and consent at the end, so
-// the struct has no padding but its last few bytes: at 352 bytes, four of its lists
-// packed (packed.go), it fits its allocation size class exactly. Its JSON form
+// the struct has no padding but its last few bytes: at 320 bytes, its lists packed
+// (packed.go), it fits its allocation size class exactly. Its JSON form
 // (profile_json.go) spells out the buyer's lists too.
 type Profile struct {
 	ID   string      `json:"id"`
@@ -165,12 +165,12 @@ type Profile struct {
 	SecondOrder int64  `json:"second_order,omitempty"`
 	LastOrder   int64  `json:"last_order,omitempty"`
 
-	Days   packed[Bucket] `json:"days,omitzero"`
-	Cats   packed[CatDay] `json:"cats,omitzero"`
-	Lives  []LiveSession  `json:"lives,omitempty"`
-	Rooms  packed[string] `json:"rooms,omitzero"`
-	Open   []Span         `json:"open,omitempty"`
-	Recent []Recent       `json:"recent,omitempty"`
+	Days   packed[Bucket]      `json:"days,omitzero"`
+	Cats   packed[CatDay]      `json:"cats,omitzero"`
+	Lives  packed[LiveSession] `json:"lives,omitzero"`
+	Rooms  packed[string]      `json:"rooms,omitzero"`
+	Open   packed[Span]        `json:"open,omitzero"`
+	Recent packed[Recent]      `json:"recent,omitzero"`
 
 	Tags    Tags    `json:"tags"`
 	RFM     RFM     `json:"rfm"`
@@ -443,45 +443,47 @@ func (p *Profile) visit(ms int64) {
 // It returns the event the list let go, if any: an order's detail may lie in a chunk
 // of text that others keep alive, to be cleared (textChunks.wipeOrders).
 func (p *Profile) remember(r Recent) (dropped Recent) {
-	if n := len(p.Recent); n == maxRecent {
+	recent := p.Recent.get()
+	if n := len(recent); n == maxRecent {
 		h := int(p.recentHead)
-		if r.At() >= p.Recent[(h+n-1)%n].At() {
-			dropped, p.Recent[h] = p.Recent[h], r
+		if r.At() >= recent[(h+n-1)%n].At() {
+			dropped, recent[h] = recent[h], r
 			p.recentHead = uint8((h + 1) % n)
 			return dropped
 		}
 	}
 	p.unwindRecent() // a late event: inserted by time into the list in order
-	i := len(p.Recent)
-	for i > 0 && p.Recent[i-1].At() > r.At() {
+	i := len(recent)
+	for i > 0 && recent[i-1].At() > r.At() {
 		i--
 	}
-	if len(p.Recent) >= maxRecent && i == 0 {
+	if len(recent) >= maxRecent && i == 0 {
 		return r // older than everything kept
 	}
-	if len(p.Recent) >= maxRecent {
+	if len(recent) >= maxRecent {
 		// Full: drop the oldest in place, keeping the backing array.
-		dropped = p.Recent[0]
-		copy(p.Recent, p.Recent[1:i])
-		p.Recent[i-1] = r
+		dropped = recent[0]
+		copy(recent, recent[1:i])
+		recent[i-1] = r
 		return dropped
 	}
-	p.Recent = clearMoved(p.Recent, push(p.Recent, Recent{}))
-	copy(p.Recent[i+1:], p.Recent[i:])
-	p.Recent[i] = r
+	recent = clearMoved(recent, push(recent, Recent{}))
+	copy(recent[i+1:], recent[i:])
+	recent[i] = r
+	p.Recent = packedOf(recent)
 	return Recent{}
 }
 
 // recentInOrder is p's recent events oldest first: the list itself unless its ring
 // has turned, else a copy in buf.
 func (p *Profile) recentInOrder(buf *[maxRecent]Recent) []Recent {
-	h := int(p.recentHead)
+	recent, h := p.Recent.get(), int(p.recentHead)
 	if h == 0 {
-		return p.Recent
+		return recent
 	}
-	n := copy(buf[:], p.Recent[h:])
-	copy(buf[n:], p.Recent[:h])
-	return buf[:len(p.Recent)]
+	n := copy(buf[:], recent[h:])
+	copy(buf[n:], recent[:h])
+	return buf[:len(recent)]
 }
 
 // unwindRecent puts p's recent events in order in their array, the oldest first.
@@ -490,7 +492,7 @@ func (p *Profile) unwindRecent() {
 		return
 	}
 	var buf [maxRecent]Recent
-	copy(p.Recent, p.recentInOrder(&buf))
+	copy(p.Recent.get(), p.recentInOrder(&buf))
 	p.recentHead = 0
 }
 
@@ -533,33 +535,35 @@ func (p *Profile) knownRoom(room string) string {
 // maxLives latest sessions by start, whatever order history arrives in; a session older
 // than all of them is counted but not kept (nil).
 func (p *Profile) liveSession(live, room string, at int64, oldest int32) *LiveSession {
-	for i := range p.Lives {
-		if p.Lives[i].Live() == live {
-			if at < p.Lives[i].Start {
-				p.Lives[i].Start = at
+	lives := p.Lives.get()
+	for i := range lives {
+		if lives[i].Live() == live {
+			if at < lives[i].Start {
+				lives[i].Start = at
 			}
-			return &p.Lives[i]
+			return &lives[i]
 		}
 	}
 	p.Sessions++
 	if b := p.bucket(dayOf(at), oldest); b != nil {
 		b.Sessions = sat16(uint32(b.Sessions) + 1)
 	}
-	if len(p.Lives) < maxLives {
-		p.Lives = push(p.Lives, LiveSession{at: placeOf(live, room), Start: at})
-		return &p.Lives[len(p.Lives)-1]
+	if len(lives) < maxLives {
+		lives = push(lives, LiveSession{at: placeOf(live, room), Start: at})
+		p.Lives = packedOf(lives)
+		return &lives[len(lives)-1]
 	}
 	first := 0
-	for i := range p.Lives {
-		if p.Lives[i].Start < p.Lives[first].Start {
+	for i := range lives {
+		if lives[i].Start < lives[first].Start {
 			first = i
 		}
 	}
-	if at < p.Lives[first].Start {
+	if at < lives[first].Start {
 		return nil // its watch time still counts in the total and the day's bucket
 	}
-	p.Lives[first] = LiveSession{at: placeOf(live, room), Start: at}
-	return &p.Lives[first]
+	lives[first] = LiveSession{at: placeOf(live, room), Start: at}
+	return &lives[first]
 }
 
 // addOrderTime keeps the first two order times and the last one.

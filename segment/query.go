@@ -106,10 +106,10 @@ func (e *Engine) view(p *Profile) ViewerView {
 	}
 	v.PriceBand, _, _ = e.catalog.band(v.AOV, p.Orders > 0)
 	v.Windows.D30, v.Windows.D90, v.Windows.D365 = p.window(today, 30), p.window(today, 90), p.window(today, 365)
-	for _, l := range p.Lives {
+	for _, l := range p.Lives.get() {
 		lv := liveView{Live: l.Live(), Room: l.Room(), Start: msTime(l.Start)}
 		watchMs := l.WatchMs()
-		for _, s := range p.Open {
+		for _, s := range p.Open.get() {
 			if s.Live() == lv.Live {
 				lv.Watching = true
 				watchMs += max(0, now-s.Start)
@@ -121,7 +121,7 @@ func (e *Engine) view(p *Profile) ViewerView {
 	slices.SortFunc(v.LiveSessions, func(a, b liveView) int { return b.Start.Compare(a.Start) }) // latest first
 	slices.SortStableFunc(v.Clicks, byCount)
 	slices.SortStableFunc(v.Bought, byCount)
-	v.Tags = map[string]any{DimActivity: p.Tags.Activity.String(), DimValue: p.Tags.Value.String(), DimLifecycle: p.Tags.Lifecycle.String(), DimPreference: listOf(p.Tags.Preference)}
+	v.Tags = map[string]any{DimActivity: p.Tags.Activity.String(), DimValue: p.Tags.Value.String(), DimLifecycle: p.Tags.Lifecycle.String(), DimPreference: listOf(p.Tags.Preference.get())}
 	v.TagsSince, v.Reasons = map[string]string{}, map[string]string{}
 	for i, d := range Dimensions {
 		v.TagsSince[d] = msTime(p.Tags.Since[i]).Format(time.RFC3339Nano) // to the millisecond, as the page's other times
@@ -204,7 +204,7 @@ func (e *Engine) Export(ctx context.Context, id string) (Export, error) {
 	} else {
 		ordered := *p // its recent events oldest first, as a stored record has them
 		var buf [maxRecent]Recent
-		ordered.Recent = p.recentInOrder(&buf)
+		ordered.Recent = packedOf(p.recentInOrder(&buf))
 		out.Profile, _ = json.Marshal(&ordered)
 		view := e.view(p)
 		out.View = &view
@@ -264,13 +264,13 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 	}
 	p.gone = true
 	// Its arrays may be in chunks that other profiles keep alive (compact.go).
-	e.texts.wipeOrders(p.Recent...)
-	clear(p.Recent)
+	e.texts.wipeOrders(p.Recent.get()...)
+	clear(p.Recent.get())
 	clear(p.Days.get())
 	clear(p.Cats.get())
 	clear(p.Clicks.get())
-	clear(p.Lives)
-	clear(p.Open)
+	clear(p.Lives.get())
+	clear(p.Open.get())
 	sh.profiles.del(p.ID)
 	delete(sh.open, p)
 	owners := append([]string{p.ID}, p.Aliases()...)

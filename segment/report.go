@@ -34,7 +34,7 @@ func (e *Engine) Segments(ctx context.Context) SegmentCounts {
 			out.Dimensions[DimActivity][p.Tags.Activity.String()]++
 			out.Dimensions[DimValue][p.Tags.Value.String()]++
 			out.Dimensions[DimLifecycle][p.Tags.Lifecycle.String()]++
-			for _, w := range p.Tags.Preference {
+			for _, w := range p.Tags.Preference.get() {
 				out.Dimensions[DimPreference][w]++
 			}
 		}
@@ -87,7 +87,7 @@ func holds(p *Profile, dim int, tag string) bool {
 	if dim < 3 {
 		return p.Tags.word(dim).String() == tag
 	}
-	return slices.Contains(p.Tags.Preference, tag)
+	return slices.Contains(p.Tags.Preference.get(), tag)
 }
 
 func member(p *Profile, dim int) Member {

@@ -547,11 +547,11 @@ func TestLoadSharesRecentRooms(t *testing.T) {
 		t.Fatal("profile not loaded")
 	}
 	defer sh.mu.Unlock()
-	if len(p.Rooms.get()) != 1 || len(p.Recent) != 4 {
-		t.Fatalf("rooms %v, %d recent events", p.Rooms.get(), len(p.Recent))
+	if len(p.Rooms.get()) != 1 || len(p.Recent.get()) != 4 {
+		t.Fatalf("rooms %v, %d recent events", p.Rooms.get(), len(p.Recent.get()))
 	}
 	room := unsafe.StringData(p.Rooms.get()[0])
-	for _, r := range p.Recent {
+	for _, r := range p.Recent.get() {
 		if r.Detail != "r1" {
 			t.Fatalf("recent %s: detail %q", r.Type(), r.Detail)
 		}
@@ -729,7 +729,7 @@ func TestInBatchesVisitsEachProfileOnceInOrder(t *testing.T) {
 		list := make([]*Profile, n)
 		var want []*Profile
 		for i := range list {
-			list[i] = &Profile{ID: fmt.Sprint(i), Days: packedOf(make([]Bucket, i%5)), Recent: make([]Recent, i%7)}
+			list[i] = &Profile{ID: fmt.Sprint(i), Days: packedOf(make([]Bucket, i%5)), Recent: packedOf(make([]Recent, i%7))}
 			list[i].gone = i%11 == 3
 			if !list[i].gone {
 				want = append(want, list[i])

@@ -116,7 +116,7 @@ func (e *Engine) Sweep() {
 			if p.closeStale(cutoff, oldest) {
 				sh.markDirty(p)
 			}
-			if len(p.Open) == 0 {
+			if len(p.Open.get()) == 0 {
 				delete(sh.open, p)
 			}
 		}

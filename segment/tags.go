@@ -290,7 +290,7 @@ func (e *Engine) retag(sh *shard, p *Profile, now int64, cause *event.Event, wit
 	if withPreference || p.Tags.Since[3] == 0 {
 		var buf [8]string
 		fresh, key, keyed := e.preferenceWords(p, now, buf[:0])
-		if !slices.Equal(fresh, p.Tags.Preference) || p.Tags.Since[3] == 0 {
+		if !slices.Equal(fresh, p.Tags.Preference.get()) || p.Tags.Since[3] == 0 {
 			var pref prefList // off the stack buffer
 			if keyed {
 				pref = e.prefs.share(key, fresh)
@@ -301,9 +301,9 @@ func (e *Engine) retag(sh *shard, p *Profile, now int64, cause *event.Event, wit
 				if !keyed {
 					pref.joined = strings.Join(pref.words, ",")
 				}
-				out = append(out, e.tagEvent(p, DimPreference, strings.Join(p.Tags.Preference, ","), pref.joined, now, cause))
+				out = append(out, e.tagEvent(p, DimPreference, strings.Join(p.Tags.Preference.get(), ","), pref.joined, now, cause))
 			}
-			p.Tags.Preference = pref.words
+			p.Tags.Preference = packedOf(pref.words)
 			p.Tags.Since[3] = now
 			changed = true
 		}

@@ -63,15 +63,15 @@ func (e *Engine) warmLists(ev *event.Event, k warmKey) {
 	}
 	if p := k.sh.profiles.guess(k.h); p != nil {
 		warmTail(p.Days.loose(), 2)
-		warmRecent(p.Recent, p.recentHead)
+		warmRecent(p.Recent.loose(), p.recentHead)
 		// Searched for the event's room. A viewer of many rooms has a list of their own
 		// (first visits in another order than their neighbours'), out of the cache:
 		// over 20,000 viewers each in ten rooms, warming it took a tenth less time per
 		// event; at a million viewers, with a room or two each, no change.
 		warmTail(p.Rooms.loose(), 4)
 		if ev.Live != "" {
-			warmTail(p.Lives, 2)
-			warmTail(p.Open, 1)
+			warmTail(p.Lives.loose(), 2)
+			warmTail(p.Open.loose(), 1)
 		}
 		if ev.Type == event.ProductClick || ev.Type == event.Order {
 			warmTail(p.Cats.loose(), 2)
@@ -127,9 +127,9 @@ func warmTail[T any](list []T, lines int) {
 func (p *Profile) warmForPass() {
 	warmString(p.ID)
 	warmHead(p.Days.loose(), passListLines)
-	warmHead(p.Recent, passListLines)
-	warmHead(p.Lives, passListLines)
-	warmHead(p.Open, passListLines)
+	warmHead(p.Recent.loose(), passListLines)
+	warmHead(p.Lives.loose(), passListLines)
+	warmHead(p.Open.loose(), passListLines)
 	warmHead(p.Cats.loose(), passListLines)
 	warmHead(p.Clicks.loose(), passListLines)
 	if p.buy != nil {
