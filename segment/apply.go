@@ -135,8 +135,9 @@ func (e *Engine) applyOrder(p *Profile, o *orderIn, at int64, oldest, oldestCat 
 	p.Spend += o.base
 	p.addOrderTime(at)
 	buy := p.buyer()
-	if buy.OrderIDs.count() < maxOrders {
-		buy.OrderIDs = buy.OrderIDs.add(o.id)
+	if old := buy.OrderIDs; old.count() < maxOrders {
+		buy.OrderIDs = old.add(o.id)
+		e.texts.wipeReplaced(old, buy.OrderIDs) // it may be in a chunk others keep (compact.go)
 	}
 	if b := p.bucket(dayOf(at), oldest); b != nil {
 		b.Orders = sat16(uint32(b.Orders) + 1)

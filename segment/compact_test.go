@@ -506,3 +506,59 @@ func TestCompactionCopiesIdsAndNames(t *testing.T) {
 		}
 	}
 }
+
+// A buyer's order ids are copied into a chunk of text, and leave nothing there when
+// they move out of it (a new order, a later compaction, a merge either way) or the
+// buyer is erased.
+func TestOrderIDsLeaveNothingInTheirChunk(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	for _, v := range []string{"a", "grows", "moved", "src", "dst", "b"} {
+		buyIn(e, v, "o-"+v, "shoes")
+	}
+	e.Compact()
+	ids := func(v string) idList {
+		sh, p := e.lookup(v, false)
+		defer sh.mu.Unlock()
+		return p.orderIDList()
+	}
+	gone := func(what string, l idList) {
+		t.Helper()
+		if strings.Trim(string(l), "\x00") != "" {
+			t.Errorf("%s: the order ids are still in their chunk: %q", what, l)
+		}
+	}
+	l := ids("grows")
+	buyIn(e, "grows", "o-grows-2", "hats")
+	gone("after another order", l)
+	if got := ids("grows").list(); !slices.Equal(got, []string{"o-grows", "o-grows-2"}) {
+		t.Errorf("after another order: %q", got)
+	}
+
+	l = ids("moved")
+	e.Compact()
+	gone("moved by a later compaction", l)
+	if got := ids("moved").list(); !slices.Equal(got, []string{"o-moved"}) {
+		t.Errorf("after a later compaction: %q", got)
+	}
+
+	e.Compact()
+	src, dst := ids("src"), ids("dst")
+	if !e.merge("src", "dst", nil) {
+		t.Fatal("no merge")
+	}
+	gone("merged away", src)
+	gone("merged into", dst)
+	if got := ids("dst").list(); !slices.Equal(got, []string{"o-dst", "o-src"}) {
+		t.Errorf("after the merge: %q", got)
+	}
+
+	e.Compact()
+	l = ids("dst")
+	if err := e.Erase(context.Background(), "dst"); err != nil {
+		t.Fatal(err)
+	}
+	gone("erased", l)
+	if got := ids("a").list(); !slices.Equal(got, []string{"o-a"}) {
+		t.Errorf("another buyer's order ids: %q", got)
+	}
+}

@@ -127,7 +127,12 @@ func (e *Engine) mergeLocked(from, into string, touched map[*Profile]*shard) (bo
 	}
 	src := fsh.profiles.get(from)
 	if src != nil {
+		// Their order ids: dst's are replaced by both's, src's let go; either may be in
+		// a chunk others keep (compact.go).
+		dstIDs, srcIDs := dst.orderIDList(), src.orderIDList()
 		e.texts.wipeOrders(mergeProfile(dst, src, e.oldestCat(e.now().UnixMilli()))...)
+		e.texts.wipeReplaced(dstIDs, dst.orderIDList())
+		e.texts.wipe(string(srcIDs))
 		fsh.profiles.del(from)
 		delete(fsh.open, src)
 		src.gone = true

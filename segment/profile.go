@@ -3,6 +3,7 @@ package segment
 import (
 	"math"
 	"slices"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -254,12 +255,22 @@ func (p *Profile) Bought() []Count {
 	return p.buy.Bought
 }
 
-// OrderIDs are p's orders' ids.
+// OrderIDs are p's orders' ids, copies: the list may be in a chunk of text, cleared
+// when the viewer is erased (compact.go).
 func (p *Profile) OrderIDs() []string {
-	if p.buy == nil {
-		return nil
+	ids := p.orderIDList().list()
+	for i := range ids {
+		ids[i] = strings.Clone(ids[i])
 	}
-	return p.buy.OrderIDs.list()
+	return ids
+}
+
+// orderIDList is p's orders' ids as the profile holds them.
+func (p *Profile) orderIDList() idList {
+	if p.buy == nil {
+		return ""
+	}
+	return p.buy.OrderIDs
 }
 
 // clearBuyer clears p's buyer facts and their lists, which may be in chunks that

@@ -274,6 +274,7 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 	sh.profiles.del(p.ID)
 	delete(sh.open, p)
 	owners := append([]string{p.ID}, p.Aliases()...)
+	e.texts.wipe(string(p.orderIDList()))
 	p.clearBuyer()
 	buyer := p.Orders > 0
 	sh.mu.Unlock()
