@@ -94,7 +94,7 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 		detail = ev.SKU
 	case event.DM:
 		if ev.Role != event.RoleViewer {
-			e.texts.wipeOrders(p.remember(newRecent(at, ev.Type, "from "+ev.Peer)))
+			e.texts.wipeRecent(p.remember(newRecent(at, ev.Type, "from "+ev.Peer)))
 			return false, false
 		}
 		interaction = true
@@ -123,7 +123,7 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 		}
 		p.touchSpan(live, room, at) // a presence in the room between lives too
 	}
-	e.texts.wipeOrders(p.remember(newRecent(at, ev.Type, detail)))
+	e.texts.wipeRecent(p.remember(newRecent(at, ev.Type, detail)))
 	return cats, ordered
 }
 

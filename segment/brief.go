@@ -68,7 +68,7 @@ func (p *Profile) lastClicked() string {
 	var buf [maxRecent]Recent
 	for _, r := range p.recentInOrder(&buf) { // oldest first: the latest wins
 		if r.Type() == event.ProductClick {
-			sku = r.Detail
+			sku = r.detail()
 		}
 	}
 	return sku
@@ -109,7 +109,7 @@ func (e *Engine) Brief(_ context.Context, id, live string) (Brief, error) {
 	var buf [maxRecent]Recent
 	for _, r := range p.recentInOrder(&buf) { // oldest first: the latest wins
 		if r.Type() == event.Danmaku {
-			b.LastComment = r.Detail
+			b.LastComment = r.detail()
 			if b.Live.Live != "" && r.At() >= b.Live.Start.UnixMilli() {
 				b.LiveComments++
 			}

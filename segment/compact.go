@@ -7,8 +7,6 @@ import (
 	"time"
 	"unsafe"
 	"weak"
-
-	"github.com/liveroom/liveroom/event"
 )
 
 // Compaction. A profile's lists are freed and reallocated as they grow, among the
@@ -66,7 +64,7 @@ type compactor struct {
 	recent []Recent     // the rest of the chunk recent events are cut from
 	strs   []string     // the rest of the chunk lists of strings are cut from
 	buyers []buyerFacts // the rest of the chunk buyers' facts are cut from
-	text   []byte       // the rest of the chunk order details are cut from
+	text   []byte       // the rest of the chunk details and order ids are cut from
 	texts  *textChunks  // where text's chunks are registered
 	// shared maps the shard's shared lists to their moved copies (moveShared).
 	shared map[*string][]string
@@ -99,13 +97,26 @@ func (c *compactor) move(p *Profile) {
 		c.recent = c.recent[n:]
 		clear(p.Recent.get()) // it may be an older chunk's: its details must not linger there
 		p.Recent, p.recentHead = packedOf(s), 0
-		// An order's detail is made when the order is applied, among the event's
-		// garbage of its size: at a million profiles, a page of 8 KiB held a few of
-		// them each (99 MB of free slots in 24-byte objects in a heap dump).
+		// A detail is made with its event, among the event's garbage of its size: at a
+		// million profiles, a page of 8 KiB held a few of them each (99 MB of free
+		// slots in 24-byte objects for orders' details; with comments of real length,
+		// 455 MB in 64-byte ones, in heap dumps). A room (most events' detail) is
+		// the profile's shared string instead.
 		for i := range s {
-			if s[i].kind() == orderCode {
-				s[i].Detail = c.copyText(s[i].Detail)
+			d := s[i].Detail
+			if d == "" {
+				continue
 			}
+			if r := p.knownRoom(d); r != "" {
+				if s[i].inChunk() { // a gift or a product named like a room visited since
+					c.texts.wipe(d)
+					s[i].stamp &^= detailInChunk
+				}
+				s[i].Detail = r
+				continue
+			}
+			s[i].Detail = c.copyText(d) // clears d if it was in an older chunk
+			s[i].stamp |= detailInChunk
 		}
 	}
 	// A buyer's facts are made at a first order, and its lists grow by orders, each
@@ -129,9 +140,6 @@ func (c *compactor) move(p *Profile) {
 	}
 }
 
-// orderCode is the recent events' code for an order.
-var orderCode = typeCode(event.Order)
-
 // copyText copies t into the compactor's chunk of text and returns the copy. A t in
 // an older chunk is cleared there: a text is in one place at a time (an order's
 // detail or a buyer's order ids, which an erasure clears; an intern key, whose old
@@ -152,7 +160,7 @@ func (c *compactor) copyText(t string) string {
 }
 
 // textChunks registers the compaction's chunks of text, weakly (a chunk goes once no
-// string points into it), so that the bytes of an order's detail that leaves its
+// string points into it), so that the bytes of a recent event's detail that leaves its
 // profile (dropped from the recent events, erased, merged away) can be found in a
 // chunk, which other profiles keep alive, and cleared; one of the profile's own goes
 // with it.
@@ -218,10 +226,10 @@ func (t *textChunks) wipeReplaced(old, now idList) {
 	}
 }
 
-// wipeOrders clears the bytes of the order details among recent (wipe).
-func (t *textChunks) wipeOrders(recent ...Recent) {
+// wipeRecent clears the bytes of the details among recent that lie in a chunk (wipe).
+func (t *textChunks) wipeRecent(recent ...Recent) {
 	for _, r := range recent {
-		if r.kind() == orderCode {
+		if r.inChunk() {
 			t.wipe(r.Detail)
 		}
 	}

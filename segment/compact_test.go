@@ -562,3 +562,55 @@ func TestOrderIDsLeaveNothingInTheirChunk(t *testing.T) {
 		t.Errorf("another buyer's order ids: %q", got)
 	}
 }
+
+// Every recent event's detail but a room is copied into a chunk of text (a comment's
+// text is made among its event's garbage, as an order's detail is); it is cleared
+// there when it leaves the recent events or the viewer is erased, and what readers
+// keep (the brief's last comment) is a copy. A room stays the profile's shared string.
+func TestCommentsLeaveNothingInTheirChunk(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	for _, v := range []string{"a", "zed", "b"} {
+		e.Apply(ev(event.Like, v, t0))
+		x := ev(event.Danmaku, v, t0.Add(time.Second))
+		x.Text = "secret of " + v
+		e.Apply(x)
+	}
+	e.Compact()
+	sh, p := e.lookup("zed", false)
+	recent := slices.Clone(p.Recent.get())
+	room := p.Rooms.get()[0]
+	sh.mu.Unlock()
+	if len(recent) != 2 || recent[0].Detail != room || unsafe.StringData(recent[0].Detail) != unsafe.StringData(room) || recent[0].inChunk() {
+		t.Fatalf("the like's detail is not the profile's room: %+v (room %q)", recent, room)
+	}
+	comment := recent[1].Detail
+	if comment != "secret of zed" || !recent[1].inChunk() {
+		t.Fatalf("the comment was not copied into a chunk: %+v", recent[1])
+	}
+	b, err := e.Brief(t.Context(), "zed", "")
+	if err != nil || b.LastComment != "secret of zed" {
+		t.Fatalf("brief: %+v, %v", b, err)
+	}
+	for i := range maxRecent { // the comment leaves the recent events
+		e.Apply(ev(event.Like, "zed", t0.Add(time.Duration(i+2)*time.Second)))
+	}
+	if strings.Trim(comment, "\x00") != "" {
+		t.Errorf("a comment that left the recent events is still in its chunk: %q", comment)
+	}
+	if b.LastComment != "secret of zed" {
+		t.Errorf("the brief's last comment was cleared with the chunk: %q", b.LastComment)
+	}
+
+	sh, p = e.lookup("a", false)
+	comment = p.Recent.get()[1].Detail
+	sh.mu.Unlock()
+	if err := e.Erase(context.Background(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Trim(comment, "\x00") != "" {
+		t.Errorf("an erased viewer's comment is still in its chunk: %q", comment)
+	}
+	if v := viewer(t, e, "b"); len(v.Recent) != 2 || v.Recent[0].Detail != "secret of b" { // newest first
+		t.Errorf("another viewer's recent events: %+v", v.Recent)
+	}
+}

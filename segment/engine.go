@@ -80,7 +80,7 @@ type Engine struct {
 	// settled calls for a compaction before the half hour is up (importSettled).
 	importedSinceCompact atomic.Int64
 	lastImport           atomic.Int64
-	texts                textChunks // the compaction's chunks of order details
+	texts                textChunks // the compaction's chunks of details and order ids
 	rank                 atomic.Pointer[rankings]
 	subs                 atomic.Pointer[[]*subscriber]
 	subsMu               sync.Mutex

@@ -130,7 +130,7 @@ func (e *Engine) mergeLocked(from, into string, touched map[*Profile]*shard) (bo
 		// Their order ids: dst's are replaced by both's, src's let go; either may be in
 		// a chunk others keep (compact.go).
 		dstIDs, srcIDs := dst.orderIDList(), src.orderIDList()
-		e.texts.wipeOrders(mergeProfile(dst, src, e.oldestCat(e.now().UnixMilli()))...)
+		e.texts.wipeRecent(mergeProfile(dst, src, e.oldestCat(e.now().UnixMilli()))...)
 		e.texts.wipeReplaced(dstIDs, dst.orderIDList())
 		e.texts.wipe(string(srcIDs))
 		fsh.profiles.del(from)

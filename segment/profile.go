@@ -91,21 +91,38 @@ type Span struct {
 func (s *Span) Live() string { return s.at.live() }
 func (s *Span) Room() string { return s.at.room() }
 
-// Recent is one of the latest events of a viewer, for the profile page. Its time and
-// a one-byte code of its type share one word: 24 bytes instead of 40, six times per
-// profile. Its JSON form spells the type out.
+// Recent is one of the latest events of a viewer, for the profile page. Its time, a
+// one-byte code of its type and whether its detail lies in a chunk of text
+// (compact.go) share one word: 24 bytes instead of 40, six times per profile. Its JSON
+// form spells the type out.
 type Recent struct {
-	stamp  int64 // time (Unix ms) << 8 | typeCode
+	stamp  int64 // time (Unix ms) << 9 | detailInChunk | typeCode
 	Detail string
 }
 
+// detailInChunk marks a recent event whose detail the compaction copied into a chunk
+// of text: its bytes are cleared when it leaves the profile (textChunks.wipeRecent),
+// and readers who keep it take a copy (detail).
+const detailInChunk = 1 << 8
+
 func newRecent(at int64, t event.Type, detail string) Recent {
-	return Recent{stamp: at<<8 | int64(typeCode(t)), Detail: detail}
+	return Recent{stamp: at<<9 | int64(typeCode(t)), Detail: detail}
 }
 
-// At is the event's time in Unix ms (56 bits hold any time from 2000 on for a
+// At is the event's time in Unix ms (55 bits hold any time from 2000 on for half a
 // million years).
-func (r Recent) At() int64 { return r.stamp >> 8 }
+func (r Recent) At() int64 { return r.stamp >> 9 }
+
+func (r Recent) inChunk() bool { return r.stamp&detailInChunk != 0 }
+
+// detail is the event's detail to keep: a copy when it lies in a chunk of text, which
+// is cleared when the event leaves the profile.
+func (r Recent) detail() string {
+	if r.inChunk() {
+		return strings.Clone(r.Detail)
+	}
+	return r.Detail
+}
 
 func (r Recent) Type() event.Type { return eventTypes.value(uint32(r.kind())) }
 
@@ -451,8 +468,8 @@ func (p *Profile) visit(ms int64) {
 // every one) takes the oldest's slot. Shifting the list down instead moved all of it:
 // three of its cache lines per event, and under a collection a write barrier for each
 // detail moved.
-// It returns the event the list let go, if any: an order's detail may lie in a chunk
-// of text that others keep alive, to be cleared (textChunks.wipeOrders).
+// It returns the event the list let go, if any: its detail may lie in a chunk
+// of text that others keep alive, to be cleared (textChunks.wipeRecent).
 func (p *Profile) remember(r Recent) (dropped Recent) {
 	recent := p.Recent.get()
 	if n := len(recent); n == maxRecent {

@@ -131,7 +131,7 @@ func (e *Engine) view(p *Profile) ViewerView {
 	recent := p.recentInOrder(&buf)
 	for i := len(recent) - 1; i >= 0; i-- {
 		r := recent[i]
-		v.Recent = append(v.Recent, recentView{At: msTime(r.At()), Type: string(r.Type()), Detail: strings.Clone(r.Detail)}) // erasure may clear the original (compact.go)
+		v.Recent = append(v.Recent, recentView{At: msTime(r.At()), Type: string(r.Type()), Detail: r.detail()})
 	}
 	return v
 }
@@ -264,7 +264,7 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 	}
 	p.gone = true
 	// Its arrays may be in chunks that other profiles keep alive (compact.go).
-	e.texts.wipeOrders(p.Recent.get()...)
+	e.texts.wipeRecent(p.Recent.get()...)
 	clear(p.Recent.get())
 	clear(p.Days.get())
 	clear(p.Cats.get())
