@@ -12,29 +12,38 @@ import (
 // Gen produces events; it is not safe for concurrent use.
 type Gen struct {
 	Viewers []string
+	names   []string // each viewer's display name, as chat events carry it
 	lives   []string
 	cats    []string
 	orders  []*event.OrderInfo
-	rng     *rand.Rand
-	now     time.Time
-	seq     uint64
-	ids     []string  // the next events' ids, cut from one string
-	next    int       // index of the next id in ids
-	ends    []int     // scratch for cutting ids
-	live    *liveRoom // set by Live: the events that follow are a live room's
+	// comments are what viewers write: a few thousand texts of a real comment's
+	// length, made once (a comment's own string each time would be the generator's
+	// garbage, collected on the engine's time).
+	comments []string
+	rng      *rand.Rand
+	now      time.Time
+	seq      uint64
+	ids      []string  // the next events' ids, cut from one string
+	next     int       // index of the next id in ids
+	ends     []int     // scratch for cutting ids
+	live     *liveRoom // set by Live: the events that follow are a live room's
 }
 
 // New makes a generator over viewers viewer ids, with times up to now.
 func New(viewers int, now time.Time, seed uint64) *Gen {
 	g := &Gen{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), now: now}
-	g.Viewers = make([]string, viewers)
+	g.Viewers, g.names = make([]string, viewers), make([]string, viewers)
 	for i := range g.Viewers {
 		g.Viewers[i] = "viewer-" + strconv.Itoa(i)
+		g.names[i] = "Fan " + strconv.Itoa(i*7919%1_000_003)
 	}
 	for i := range 64 {
 		g.lives = append(g.lives, "live-"+strconv.Itoa(i))
 	}
 	g.cats = []string{"shoes", "bags", "hats", "coats", "socks", "watches", "rings", "scarves"}
+	for i := range 4096 {
+		g.comments = append(g.comments, "so pretty! is the "+g.cats[i%len(g.cats)]+" in size "+strconv.Itoa(i%50)+" still there? #"+strconv.Itoa(i))
+	}
 	for i := range 16 {
 		g.orders = append(g.orders, &event.OrderInfo{Total: strconv.Itoa(5+i*7) + ".90", Currency: "USD",
 			Items: []event.Item{{SKU: "sku-" + strconv.Itoa(i), Category: g.cats[i%len(g.cats)], Quantity: 1}}})
@@ -83,6 +92,7 @@ func (g *Gen) Next(ev *event.Event) uint64 {
 		Type:   t,
 		At:     at,
 		Viewer: g.Viewers[v],
+		Name:   g.names[v],
 		Role:   event.RoleViewer,
 		Room:   "room-1",
 		// One live a day per viewer, so joins and leaves of a day meet.
@@ -161,7 +171,7 @@ func (g *Gen) nextLive(ev *event.Event) {
 	s := &l.slots[i]
 	room := i % len(l.rooms)
 	*ev = event.Event{
-		ID: g.nextID(), At: time.Now(), Viewer: g.Viewers[s.viewer], Role: event.RoleViewer,
+		ID: g.nextID(), At: time.Now(), Viewer: g.Viewers[s.viewer], Name: g.names[s.viewer], Role: event.RoleViewer,
 		Room: l.rooms[room], Live: l.lives[room],
 	}
 	switch s.stage {
@@ -187,7 +197,7 @@ func (g *Gen) nextLive(ev *event.Event) {
 func (g *Gen) fill(ev *event.Event) {
 	switch ev.Type {
 	case event.Danmaku:
-		ev.Text = "nice!"
+		ev.Text = g.comments[g.rng.IntN(len(g.comments))]
 	case event.Like:
 		ev.Count = 1 + g.rng.IntN(5)
 	case event.Gift:

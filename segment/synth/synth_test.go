@@ -155,3 +155,34 @@ func TestOrdersHaveIdsOfTheirOwn(t *testing.T) {
 		t.Fatalf("%d orders in 100,000 events", len(seen))
 	}
 }
+
+// Viewers carry a display name of their own, and comments vary, as a real room's do:
+// the engine keeps both (the name, the text among the recent events).
+func TestNamesAndCommentsVary(t *testing.T) {
+	g := New(1000, time.Now(), 9)
+	names, texts := map[string]string{}, map[string]bool{}
+	var ev event.Event
+	for i := range 20_000 {
+		if i == 10_000 {
+			g.Live(100, 2)
+		}
+		g.Next(&ev)
+		if ev.Name == "" {
+			t.Fatalf("event %+v: no name", ev)
+		}
+		if n, ok := names[ev.Viewer]; ok && n != ev.Name {
+			t.Fatalf("%s named %q and %q", ev.Viewer, n, ev.Name)
+		}
+		names[ev.Viewer] = ev.Name
+		if ev.Type == event.Danmaku {
+			texts[ev.Text] = true
+		}
+	}
+	distinct := map[string]bool{}
+	for _, n := range names {
+		distinct[n] = true
+	}
+	if len(distinct) != len(names) || len(texts) < 1000 {
+		t.Fatalf("%d names for %d viewers, %d distinct comments", len(distinct), len(names), len(texts))
+	}
+}
