@@ -135,7 +135,8 @@ func (e *Engine) applyOrder(p *Profile, o *orderIn, at int64, oldest, oldestCat 
 	p.Spend += o.base
 	p.addOrderTime(at)
 	buy := p.buyer()
-	if old := buy.OrderIDs; old.count() < maxOrders {
+	// Each id takes a byte at least: only a list that long is counted (a scan).
+	if old := buy.OrderIDs; len(old) < maxOrders || old.count() < maxOrders {
 		buy.OrderIDs = old.add(o.id)
 		e.texts.wipeReplaced(old, buy.OrderIDs) // it may be in a chunk others keep (compact.go)
 	}

@@ -509,7 +509,7 @@ func TestCompactionCopiesIdsAndNames(t *testing.T) {
 
 // A buyer's order ids are copied into a chunk of text, and leave nothing there when
 // they move out of it (a new order, a later compaction, a merge either way) or the
-// buyer is erased.
+// buyer is erased; a merge into a viewer with none keeps them.
 func TestOrderIDsLeaveNothingInTheirChunk(t *testing.T) {
 	e := newEngine(t, nil, &clock{t: t0})
 	for _, v := range []string{"a", "grows", "moved", "src", "dst", "b"} {
@@ -552,13 +552,24 @@ func TestOrderIDsLeaveNothingInTheirChunk(t *testing.T) {
 		t.Errorf("after the merge: %q", got)
 	}
 
+	// Into a viewer with no orders: dst then holds src's list itself, which must not
+	// be cleared.
+	e.Apply(ev(event.Like, "no-orders", t0))
+	e.Compact()
+	if !e.merge("a", "no-orders", nil) {
+		t.Fatal("no merge")
+	}
+	if got := ids("no-orders").list(); !slices.Equal(got, []string{"o-a"}) {
+		t.Errorf("merged into a viewer with no orders: %q", got)
+	}
+
 	e.Compact()
 	l = ids("dst")
 	if err := e.Erase(context.Background(), "dst"); err != nil {
 		t.Fatal(err)
 	}
 	gone("erased", l)
-	if got := ids("a").list(); !slices.Equal(got, []string{"o-a"}) {
+	if got := ids("b").list(); !slices.Equal(got, []string{"o-b"}) {
 		t.Errorf("another buyer's order ids: %q", got)
 	}
 }

@@ -132,7 +132,7 @@ func (e *Engine) mergeLocked(from, into string, touched map[*Profile]*shard) (bo
 		dstIDs, srcIDs := dst.orderIDList(), src.orderIDList()
 		e.texts.wipeRecent(mergeProfile(dst, src, e.oldestCat(e.now().UnixMilli()))...)
 		e.texts.wipeReplaced(dstIDs, dst.orderIDList())
-		e.texts.wipe(string(srcIDs))
+		e.texts.wipeReplaced(srcIDs, dst.orderIDList()) // dst's may be src's itself, when dst had none
 		fsh.profiles.del(from)
 		delete(fsh.open, src)
 		src.gone = true

@@ -56,3 +56,11 @@ func TestPackedLooseNeverPanics(t *testing.T) {
 		t.Fatal("a header without its array gave a list")
 	}
 }
+
+// Under -race, checkptr stops the process on a list built past its array: a header
+// read with a new, small array's address and an old, larger one's capacity.
+func TestPackedLooseTakesATornHeaderUnderRace(t *testing.T) {
+	small := make([]Count, 1)
+	torn := packed[Count]{p: unsafe.SliceData(small), n: 64, c: 64}
+	warmTail(torn.loose(), 2) // only addresses: nothing is read
+}
