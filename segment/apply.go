@@ -146,7 +146,7 @@ func (e *Engine) applyOrder(p *Profile, o *orderIn, at int64, oldest, oldestCat 
 	}
 	for _, it := range o.items {
 		c, n := e.categoryFor(it.category, it.sku), uint32(max(it.quantity, 1))
-		buy.Bought = addCount(buy.Bought, c, n)
+		buy.Bought = packedOf(addCount(buy.Bought.get(), c, n))
 		p.addCat(dayOf(at), oldestCat, c, n)
 	}
 }

@@ -216,4 +216,9 @@ func TestProfileFitsItsSizeClass(t *testing.T) {
 	if n := unsafe.Sizeof(LiveSession{}); n != 16 {
 		t.Fatalf("LiveSession is %d bytes, want 16", n)
 	}
+	// Three buyers in four at the bench's steady state; the compaction packs them 56
+	// bytes apart.
+	if n := unsafe.Sizeof(buyerFacts{}); n != 56 {
+		t.Fatalf("buyerFacts is %d bytes, want 56", n)
+	}
 }

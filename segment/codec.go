@@ -366,7 +366,7 @@ func (d *dec) profile(p *Profile) buyerFacts {
 		*v = d.u32()
 	}
 	p.Clicks = packedOf(d.cnts())
-	facts := buyerFacts{Aliases: aliases, Bought: d.cnts(), ConsentAt: consentAt}
+	facts := buyerFacts{Aliases: packedOf(aliases), Bought: packedOf(d.cnts()), ConsentAt: consentAt}
 	facts.OrderIDs = idListOf(d.ss())
 	day := int64(0) // each list's days go on from the one before
 	p.Days = packedOf(list(d, func() Bucket {
@@ -413,7 +413,7 @@ func (d *dec) profileV1(p *Profile) buyerFacts {
 	}
 	p.Clicks = packedOf(d.counts())
 	bought, orderIDs := d.counts(), d.ss()
-	facts := buyerFacts{Aliases: aliases, Bought: bought, OrderIDs: idListOf(orderIDs)}
+	facts := buyerFacts{Aliases: packedOf(aliases), Bought: packedOf(bought), OrderIDs: idListOf(orderIDs)}
 	p.Days = packedOf(list(d, func() Bucket {
 		return Bucket{Day: int32(d.i()), Sessions: uint16(d.u()), Orders: uint16(d.u()), Interactions: d.u32(), WatchSec: d.u32(), Spend: Money(d.i())}
 	}))

@@ -24,7 +24,7 @@ func richProfile() *Profile {
 		Recent: packedOf([]Recent{newRecent(9, event.Like, "x")}), Consent: consentOf(true),
 		Tags: Tags{Activity: wordOf(High), Value: wordOf("vip"), Lifecycle: wordOf(Loyal), Preference: packedOf([]string{"shoes", PriceMid}), Since: [4]int64{1, 2, 3, 4}},
 		RFM:  RFM{R: 5, F: 4, M: 3, Segment: wordOf("Champions")}}
-	p.setBuyer(buyerFacts{Aliases: []string{"g1", "email:a@b.c"}, Bought: []Count{newCount("bags", 1)}, OrderIDs: idListOf([]string{"o1", "o2"}), ConsentAt: 1781517600000})
+	p.setBuyer(buyerFacts{Aliases: packedOf([]string{"g1", "email:a@b.c"}), Bought: packedOf([]Count{newCount("bags", 1)}), OrderIDs: idListOf([]string{"o1", "o2"}), ConsentAt: 1781517600000})
 	return p
 }
 

@@ -131,8 +131,8 @@ func (c *compactor) move(p *Profile) {
 		c.buyers = c.buyers[1:]
 		*b = *p.buy
 		*p.buy = buyerFacts{} // it may be an older chunk's: its lists must not linger there
-		b.Bought = moveWords(c, b.Bought)
-		b.Aliases = moveStrings(c, b.Aliases)
+		b.Bought = packedOf(moveWords(c, b.Bought.get()))
+		b.Aliases = packedOf(moveStrings(c, b.Aliases.get()))
 		// Made at an order, among its garbage: in a heap dump, pages of 64 and 96 bytes
 		// held a few lists each (95 MB of free slots at a million profiles).
 		b.OrderIDs = idList(c.copyText(string(b.OrderIDs)))

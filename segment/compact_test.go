@@ -289,7 +289,7 @@ func TestEraseClearsCompactedBuyerFacts(t *testing.T) {
 	sh.mu.Unlock()
 	e.Compact()
 	sh, p = e.lookup("zed", false)
-	facts, bought, ids, aliases := p.buy, p.buy.Bought, p.buy.OrderIDs, p.buy.Aliases
+	facts, bought, ids, aliases := p.buy, p.buy.Bought.get(), p.buy.OrderIDs, p.buy.Aliases.get()
 	detail := p.Recent.get()[0].Detail // the order's, in a chunk of text now
 	sh.mu.Unlock()
 	if !strings.HasPrefix(detail, "o-zed ") {

@@ -207,8 +207,8 @@ func mergeProfile(dst, src *Profile, oldestCat int32) (dropped []Recent) {
 	dst.LastOrder = max(dst.LastOrder, src.LastOrder)
 	if src.buy != nil {
 		b := dst.buyer()
-		for _, c := range src.buy.Bought {
-			b.Bought = addCount(b.Bought, c.cat, c.N)
+		for _, c := range src.buy.Bought.get() {
+			b.Bought = packedOf(addCount(b.Bought.get(), c.cat, c.N))
 		}
 		b.OrderIDs += src.buy.OrderIDs
 	}

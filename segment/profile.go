@@ -206,7 +206,7 @@ func (p *Profile) dropUnnamed() {
 	p.Clicks = packedOf(slices.DeleteFunc(p.Clicks.get(), unnamed))
 	p.Cats = packedOf(slices.DeleteFunc(p.Cats.get(), func(c CatDay) bool { return c.cat == 0 }))
 	if p.buy != nil {
-		p.buy.Bought = slices.DeleteFunc(p.buy.Bought, unnamed)
+		p.buy.Bought = packedOf(slices.DeleteFunc(p.buy.Bought.get(), unnamed))
 		if p.buy.empty() {
 			p.buy = nil
 		}
@@ -215,10 +215,10 @@ func (p *Profile) dropUnnamed() {
 
 // buyerFacts are the lists only a buyer has, and a profile that an order linked to
 // other ids: most viewers never order, so one pointer (8 bytes) instead of the lists
-// (64) keeps every profile a size class smaller.
+// (48) keeps every profile a size class smaller.
 type buyerFacts struct {
-	Aliases  []string // other ids merged into or linked to this one
-	Bought   []Count  // items bought per category, lifetime
+	Aliases  packed[string] // other ids merged into or linked to this one
+	Bought   packed[Count]  // items bought per category, lifetime
 	OrderIDs idList
 	// ConsentAt is the time (Unix ms) of the consent event the viewer's answer comes
 	// from, so that an older one imported later does not overturn it. Here rather than
@@ -227,7 +227,7 @@ type buyerFacts struct {
 }
 
 func (b buyerFacts) empty() bool {
-	return len(b.Aliases)+len(b.Bought)+len(b.OrderIDs) == 0 && b.ConsentAt == 0
+	return b.Aliases.n+b.Bought.n == 0 && len(b.OrderIDs) == 0 && b.ConsentAt == 0
 }
 
 // consentAt is when the viewer's consent answer was given (0: unknown or never).
@@ -261,7 +261,7 @@ func (p *Profile) Aliases() []string {
 	if p.buy == nil {
 		return nil
 	}
-	return p.buy.Aliases
+	return p.buy.Aliases.get()
 }
 
 // Bought counts the items p bought per category.
@@ -269,7 +269,7 @@ func (p *Profile) Bought() []Count {
 	if p.buy == nil {
 		return nil
 	}
-	return p.buy.Bought
+	return p.buy.Bought.get()
 }
 
 // OrderIDs are p's orders' ids, copies: the list may be in a chunk of text, cleared
@@ -294,8 +294,8 @@ func (p *Profile) orderIDList() idList {
 // other profiles keep alive (compact.go), when p is erased or merged away.
 func (p *Profile) clearBuyer() {
 	if p.buy != nil {
-		clear(p.buy.Bought)
-		clear(p.buy.Aliases)
+		clear(p.buy.Bought.get())
+		clear(p.buy.Aliases.get())
 		*p.buy = buyerFacts{}
 	}
 }
@@ -313,7 +313,7 @@ func (p *Profile) setBuyer(b buyerFacts) {
 func (p *Profile) addAlias(k string) {
 	if !slices.Contains(p.Aliases(), k) {
 		b := p.buyer()
-		b.Aliases = clearMoved(b.Aliases, append(b.Aliases, k))
+		b.Aliases = packedOf(clearMoved(b.Aliases.get(), append(b.Aliases.get(), k)))
 	}
 }
 

@@ -94,7 +94,7 @@ func (p *Profile) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	p.setBuyer(buyerFacts{Aliases: v.Aliases, Bought: v.Bought, OrderIDs: idListOf(v.OrderIDs), ConsentAt: v.ConsentAt})
+	p.setBuyer(buyerFacts{Aliases: packedOf(v.Aliases), Bought: packedOf(v.Bought), OrderIDs: idListOf(v.OrderIDs), ConsentAt: v.ConsentAt})
 	return nil
 }
 

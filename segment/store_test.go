@@ -452,7 +452,7 @@ func TestCategoriesPastAFullTableAreDropped(t *testing.T) {
 	today := dayOf(t0.UnixMilli())
 	p := &Profile{ID: "v", Clicks: packedOf([]Count{newCount("shoes", 2), newCount("hats", 1)}),
 		Cats: packedOf([]CatDay{{Day: today, cat: categoryOf("shoes"), N: 2}, {Day: today, cat: categoryOf("hats"), N: 1}})}
-	p.setBuyer(buyerFacts{Bought: []Count{newCount("hats", 1)}, OrderIDs: idListOf([]string{"o1"})})
+	p.setBuyer(buyerFacts{Bought: packedOf([]Count{newCount("hats", 1)}), OrderIDs: idListOf([]string{"o1"})})
 	bin := marshalProfile(p)
 	js, _ := json.Marshal(p)
 	saved := categories
