@@ -501,3 +501,24 @@ func TestCategoryLikeAPriceBand(t *testing.T) {
 		t.Fatalf("clicks %+v, want none under a price band's word", v.Clicks)
 	}
 }
+
+// clip cuts to characters, not bytes, and copies nothing when the text fits.
+func TestClipCutsCharactersWithoutCopying(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"", 3, ""}, {"abc", 3, "abc"}, {"abcd", 3, "abc…"}, {"日本語", 3, "日本語"}, {"日本語です", 3, "日本語…"},
+		{"é" + strings.Repeat("x", 79), 80, "é" + strings.Repeat("x", 79)}, {strings.Repeat("ü", 81), 80, strings.Repeat("ü", 80) + "…"},
+		{"\xff\xfe\xfd\xfc", 2, "\xff\xfe…"},
+	} {
+		if got := clip(c.in, c.n); got != c.want {
+			t.Errorf("clip(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
+	long := "so pretty! is the scarves in size 23 still there? #1234 and the hats?"
+	if n := testing.AllocsPerRun(10, func() { clip(long, 80) }); n != 0 {
+		t.Errorf("%.0f allocations to keep a comment that fits", n)
+	}
+}
