@@ -37,7 +37,9 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 	}
 	live := ev.Live
 	p.seen(at)
-	if ev.Name != "" && !staffRole(ev.Role) { // a DM from staff carries the sender's name
+	// A DM from staff carries the sender's name. The same name is not taken again: the
+	// event's string would replace the compaction's copy (compact.go).
+	if ev.Name != "" && !staffRole(ev.Role) && ev.Name != p.Name {
 		p.Name = ev.Name
 	}
 	detail := room

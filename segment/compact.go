@@ -29,7 +29,7 @@ const compactChunk = 64 << 10
 
 // compactEvery is how often the sweep compacts. Spans empty out as lists grow (an
 // import, a day of traffic), slowly; a compaction of a million profiles takes seconds
-// of one core and allocates their lists anew (about 0.4 GB).
+// of one core and allocates their lists anew (about 0.5 GB).
 const compactEvery = 30 * time.Minute
 
 // importSettled says whether imports since the last compaction applied at least one
@@ -165,7 +165,7 @@ func (c *compactor) copyText(t string) string {
 // chunk, which other profiles keep alive, and cleared; one of the profile's own goes
 // with it.
 type textChunks struct {
-	mu     sync.Mutex
+	mu     sync.RWMutex         // wipe reads the registry; add and prune change it
 	starts []uintptr            // each chunk's first byte, in order
 	chunks []weak.Pointer[byte] // the chunks, as starts
 }
@@ -203,8 +203,8 @@ func (t *textChunks) wipe(text string) {
 		return
 	}
 	at := uintptr(unsafe.Pointer(unsafe.StringData(text)))
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.mu.RLock() // the bytes it clears are the caller's, under its shard's lock
+	defer t.mu.RUnlock()
 	i, found := slices.BinarySearch(t.starts, at)
 	if !found {
 		i-- // the chunk that starts before at, if any

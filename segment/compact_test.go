@@ -505,6 +505,19 @@ func TestCompactionCopiesIdsAndNames(t *testing.T) {
 			t.Errorf("%q: the compaction left its id or name where it was made", id)
 		}
 	}
+	// The same name on a later event (a string of its own) keeps the compaction's copy.
+	sh, p = e.lookup("viewer-3", false)
+	copied := unsafe.StringData(p.Name)
+	sh.mu.Unlock()
+	x := ev(event.Like, "viewer-3", t0.Add(time.Minute))
+	x.Name = strings.Clone("Name 3")
+	e.Apply(x)
+	sh, p = e.lookup("viewer-3", false)
+	kept := unsafe.StringData(p.Name) == copied
+	sh.mu.Unlock()
+	if !kept {
+		t.Error("an event with the same name replaced the compaction's copy of it")
+	}
 }
 
 // A buyer's order ids are copied into a chunk of text, and leave nothing there when
