@@ -15,8 +15,9 @@ type idList string
 // idListOf packs list.
 func idListOf(list []string) idList {
 	var b strings.Builder
+	var n [binary.MaxVarintLen64]byte
 	for _, id := range list {
-		b.Write(binary.AppendUvarint(nil, uint64(len(id))))
+		b.Write(binary.AppendUvarint(n[:0], uint64(len(id))))
 		b.WriteString(id)
 	}
 	return idList(b.String())
@@ -68,11 +69,11 @@ func (l idList) list() []string {
 func uvarintIn(s string) (uint64, int) {
 	var x uint64
 	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
-		if b := s[i]; b < 0x80 {
+		b := s[i]
+		if b < 0x80 {
 			return x | uint64(b)<<(7*i), i + 1
-		} else {
-			x |= uint64(b&0x7f) << (7 * i)
 		}
+		x |= uint64(b&0x7f) << (7 * i)
 	}
 	return 0, 0
 }
