@@ -141,9 +141,9 @@ func (c *compactor) move(p *Profile) {
 }
 
 // copyText copies t into the compactor's chunk of text and returns the copy. A t in
-// an older chunk is cleared there: a text is in one place at a time (an order's
-// detail or a buyer's order ids, which an erasure clears; an intern key, whose old
-// map is let go).
+// an older chunk is cleared there: a text is in one place at a time (a recent
+// event's detail or a buyer's order ids, which an erasure clears; an intern key,
+// whose old map is let go).
 func (c *compactor) copyText(t string) string {
 	if len(t) == 0 || len(t) > compactChunk/4 {
 		return t
