@@ -72,14 +72,10 @@ func (e *enc) ss(v []string) {
 	}
 }
 
-// ids writes a buyer's order ids as ss writes a list (none for b nil).
-func (e *enc) ids(b *buyerFacts) {
-	if b == nil {
-		e.u(0)
-		return
-	}
-	e.u(uint64(b.OrderIDs.count()))
-	for id := range b.OrderIDs.all() {
+// ids writes a list of ids as ss writes a list.
+func (e *enc) ids(l idList) {
+	e.u(uint64(l.count()))
+	for id := range l.all() {
 		e.s(id)
 	}
 }
@@ -141,7 +137,7 @@ func appendProfile(dst []byte, p *Profile) []byte {
 	}
 	e.cnts(p.Clicks.get())
 	e.cnts(p.Bought())
-	e.ids(p.buy)
+	e.ids(p.orderIDList())
 	e.u(uint64(len(p.Days.get())))
 	day := int32(0)
 	for _, d := range p.Days.get() {

@@ -307,9 +307,7 @@ func TestEraseClearsCompactedBuyerFacts(t *testing.T) {
 	if !reflect.ValueOf(*facts).IsZero() || bought[0] != (Count{}) || aliases[0] != "" {
 		t.Errorf("erased buyer's facts still in memory: %+v, bought %v, aliases %q", *facts, bought, aliases)
 	}
-	if strings.Trim(detail, "\x00") != "" {
-		t.Errorf("the erased buyer's order detail is still in its chunk: %q", detail)
-	}
+	wiped(t, "the erased buyer's order detail", detail)
 	if v := viewer(t, e, "a"); len(v.Recent) != 1 || !strings.HasPrefix(v.Recent[0].Detail, "o-a ") {
 		t.Errorf("another buyer's recent order: %+v", v.Recent)
 	}
@@ -379,23 +377,17 @@ func TestOrderDetailsLeaveNothingInTheirChunk(t *testing.T) {
 		defer sh.mu.Unlock()
 		return p.Recent.get()[0].Detail
 	}
-	gone := func(what, d string) {
-		t.Helper()
-		if strings.Trim(d, "\x00") != "" {
-			t.Errorf("%s: the order's detail is still in its chunk: %q", what, d)
-		}
-	}
 	d := detail("dropped")
 	for i := range maxRecent { // newer events push the order out of the six kept
 		x := ev(event.Danmaku, "dropped", t0.Add(time.Duration(i+1)*time.Second))
 		x.Text = "hi"
 		e.Apply(x)
 	}
-	gone("dropped from the recent events", d)
+	wiped(t, "dropped from the recent events: the order's detail", d)
 
 	d = detail("moved")
 	e.Compact()
-	gone("moved by a later compaction", d)
+	wiped(t, "moved by a later compaction: the order's detail", d)
 	if now := detail("moved"); !strings.HasPrefix(now, "o-moved ") {
 		t.Errorf("the moved detail reads %q", now)
 	}
@@ -413,7 +405,7 @@ func TestOrderDetailsLeaveNothingInTheirChunk(t *testing.T) {
 	if err := e.Erase(context.Background(), "dst"); err != nil {
 		t.Fatal(err)
 	}
-	gone("erased after a merge", d)
+	wiped(t, "erased after a merge: the order's detail", d)
 	if v := viewer(t, e, "a"); len(v.Recent) != 1 || !strings.HasPrefix(v.Recent[0].Detail, "o-a ") {
 		t.Errorf("another buyer's recent order: %+v", v.Recent)
 	}
@@ -455,9 +447,7 @@ func TestTextChunkOverADeadOneIsWiped(t *testing.T) {
 	copy(chunk[at:], "o-secret 20 EUR")
 	text := unsafe.String(&chunk[at], len("o-secret 20 EUR"))
 	tc.wipe(text)
-	if strings.Trim(text, "\x00") != "" {
-		t.Errorf("wipe left %q in a registered chunk", text)
-	}
+	wiped(t, "text in a registered chunk", text)
 	runtime.KeepAlive(chunk)
 }
 
@@ -534,22 +524,16 @@ func TestOrderIDsLeaveNothingInTheirChunk(t *testing.T) {
 		defer sh.mu.Unlock()
 		return p.orderIDList()
 	}
-	gone := func(what string, l idList) {
-		t.Helper()
-		if strings.Trim(string(l), "\x00") != "" {
-			t.Errorf("%s: the order ids are still in their chunk: %q", what, l)
-		}
-	}
 	l := ids("grows")
 	buyIn(e, "grows", "o-grows-2", "hats")
-	gone("after another order", l)
+	wiped(t, "after another order: the order ids", string(l))
 	if got := ids("grows").list(); !slices.Equal(got, []string{"o-grows", "o-grows-2"}) {
 		t.Errorf("after another order: %q", got)
 	}
 
 	l = ids("moved")
 	e.Compact()
-	gone("moved by a later compaction", l)
+	wiped(t, "moved by a later compaction: the order ids", string(l))
 	if got := ids("moved").list(); !slices.Equal(got, []string{"o-moved"}) {
 		t.Errorf("after a later compaction: %q", got)
 	}
@@ -559,8 +543,8 @@ func TestOrderIDsLeaveNothingInTheirChunk(t *testing.T) {
 	if !e.merge("src", "dst", nil) {
 		t.Fatal("no merge")
 	}
-	gone("merged away", src)
-	gone("merged into", dst)
+	wiped(t, "merged away: the order ids", string(src))
+	wiped(t, "merged into: the order ids", string(dst))
 	if got := ids("dst").list(); !slices.Equal(got, []string{"o-dst", "o-src"}) {
 		t.Errorf("after the merge: %q", got)
 	}
@@ -581,7 +565,7 @@ func TestOrderIDsLeaveNothingInTheirChunk(t *testing.T) {
 	if err := e.Erase(context.Background(), "dst"); err != nil {
 		t.Fatal(err)
 	}
-	gone("erased", l)
+	wiped(t, "erased: the order ids", string(l))
 	if got := ids("b").list(); !slices.Equal(got, []string{"o-b"}) {
 		t.Errorf("another buyer's order ids: %q", got)
 	}
@@ -618,9 +602,7 @@ func TestCommentsLeaveNothingInTheirChunk(t *testing.T) {
 	for i := range maxRecent { // the comment leaves the recent events
 		e.Apply(ev(event.Like, "zed", t0.Add(time.Duration(i+2)*time.Second)))
 	}
-	if strings.Trim(comment, "\x00") != "" {
-		t.Errorf("a comment that left the recent events is still in its chunk: %q", comment)
-	}
+	wiped(t, "a comment that left the recent events", comment)
 	if b.LastComment != "secret of zed" {
 		t.Errorf("the brief's last comment was cleared with the chunk: %q", b.LastComment)
 	}
@@ -631,10 +613,16 @@ func TestCommentsLeaveNothingInTheirChunk(t *testing.T) {
 	if err := e.Erase(context.Background(), "a"); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Trim(comment, "\x00") != "" {
-		t.Errorf("an erased viewer's comment is still in its chunk: %q", comment)
-	}
+	wiped(t, "an erased viewer's comment", comment)
 	if v := viewer(t, e, "b"); len(v.Recent) != 2 || v.Recent[0].Detail != "secret of b" { // newest first
 		t.Errorf("another viewer's recent events: %+v", v.Recent)
+	}
+}
+
+// wiped fails t unless text's bytes were cleared where they lie (a chunk of text).
+func wiped(t *testing.T, what, text string) {
+	t.Helper()
+	if strings.Trim(text, "\x00") != "" {
+		t.Errorf("%s: still in its chunk: %q", what, text)
 	}
 }

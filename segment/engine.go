@@ -3,7 +3,6 @@ package segment
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"math"
@@ -158,11 +157,7 @@ func (sh *shard) sharedList(words []string) []string {
 // internList returns the shard's shared copy of words, making it when new.
 func (sh *shard) internList(words []string) []string {
 	var buf [128]byte
-	key := buf[:0]
-	for _, w := range words { // length-prefixed: no two lists share a key
-		key = binary.AppendUvarint(key, uint64(len(w)))
-		key = append(key, w...)
-	}
+	key := appendPrefixed(buf[:0], words)
 	if l, ok := sh.lists[string(key)]; ok {
 		return l
 	}
@@ -302,9 +297,10 @@ func (e *Engine) internProfile(sh *shard, p *Profile) {
 	}
 	// Most recent events' detail is the room they were in: the running engine keeps the
 	// room's string there, and so does a restart (16 bytes and an object each, else).
-	for i := range p.Recent.get() {
-		if r := p.knownRoom(p.Recent.get()[i].Detail); r != "" {
-			p.Recent.get()[i].Detail = r
+	recent := p.Recent.get()
+	for i := range recent {
+		if r := p.knownRoom(recent[i].Detail); r != "" {
+			recent[i].Detail = r
 		}
 	}
 	if len(p.Tags.Preference.get()) > 0 {

@@ -3,7 +3,6 @@ package segment
 import (
 	"encoding/binary"
 	"iter"
-	"strings"
 )
 
 // idList holds a list of ids in one string, each after its length (a uvarint). A
@@ -13,14 +12,16 @@ import (
 type idList string
 
 // idListOf packs list.
-func idListOf(list []string) idList {
-	var b strings.Builder
-	var n [binary.MaxVarintLen64]byte
-	for _, id := range list {
-		b.Write(binary.AppendUvarint(n[:0], uint64(len(id))))
-		b.WriteString(id)
+func idListOf(list []string) idList { return idList(appendPrefixed(nil, list)) }
+
+// appendPrefixed appends each of list to dst after its length (a uvarint): an
+// idList's form, and a shared list's key (internList), where no two lists share one.
+func appendPrefixed(dst []byte, list []string) []byte {
+	for _, s := range list {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+		dst = append(dst, s...)
 	}
-	return idList(b.String())
+	return dst
 }
 
 // add returns l with id after the rest (a new string: l is shared by nothing else,
