@@ -3,6 +3,7 @@ package segment
 import (
 	"math"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/liveroom/liveroom/event"
 )
@@ -292,4 +293,15 @@ func clip(s string, n int) string {
 		chars++
 	}
 	return s
+}
+
+// cutBytes cuts s to at most n bytes, at the start of a character.
+func cutBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -188,7 +188,7 @@ func appendProfile(dst []byte, p *Profile) []byte {
 			e.u(0)
 			e.s(string(r.Type()))
 		}
-		e.str(r.Detail)
+		e.str(r.Detail())
 	}
 	e.u(uint64(p.Consent)) // 0 (none), 1 (yes), 2 (no)
 	e.s(p.Tags.Activity.String())

@@ -60,7 +60,7 @@ func appendProfileV1(dst []byte, p *Profile) []byte {
 	for _, r := range p.Recent.get() {
 		e.i(r.At())
 		e.s(string(r.Type()))
-		e.s(r.Detail)
+		e.s(r.Detail())
 	}
 	e.u(uint64(p.Consent)) // 0 (none), 1 (yes), 2 (no)
 	e.s(p.Tags.Activity.String())

@@ -103,19 +103,18 @@ func (c *compactor) move(p *Profile) {
 		// 455 MB in 64-byte ones, in heap dumps). A room (most events' detail) is
 		// the profile's shared string instead.
 		for i := range s {
-			d := s[i].Detail
+			d := s[i].Detail()
 			if d == "" {
 				continue
 			}
 			if r := p.knownRoom(d); r != "" {
 				if s[i].inChunk() { // a gift or a product named like a room visited since
 					c.texts.wipe(d)
-					s[i].stamp &^= detailInChunk
 				}
-				s[i].Detail = r
+				s[i].setDetail(r)
 				continue
 			}
-			s[i].Detail = c.copyText(d) // clears d if it was in an older chunk
+			s[i].setDetail(c.copyText(d)) // clears d if it was in an older chunk
 			s[i].stamp |= detailInChunk
 		}
 	}
@@ -230,7 +229,7 @@ func (t *textChunks) wipeReplaced(old, now idList) {
 func (t *textChunks) wipeRecent(recent ...Recent) {
 	for _, r := range recent {
 		if r.inChunk() {
-			t.wipe(r.Detail)
+			t.wipe(r.Detail())
 		}
 	}
 }

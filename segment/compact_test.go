@@ -80,7 +80,7 @@ func TestEraseClearsCompactedRecentEvents(t *testing.T) {
 	sh, p := e.lookup("zed", false)
 	recent := p.Recent.get()
 	sh.mu.Unlock()
-	if len(recent) != 1 || recent[0].Detail != "secret of zed" {
+	if len(recent) != 1 || recent[0].Detail() != "secret of zed" {
 		t.Fatalf("recent events before erasure: %+v", recent)
 	}
 	if err := e.Erase(context.Background(), "zed"); err != nil {
@@ -290,7 +290,7 @@ func TestEraseClearsCompactedBuyerFacts(t *testing.T) {
 	e.Compact()
 	sh, p = e.lookup("zed", false)
 	facts, bought, ids, aliases := p.buy, p.buy.Bought.get(), p.buy.OrderIDs, p.buy.Aliases.get()
-	detail := p.Recent.get()[0].Detail // the order's, in a chunk of text now
+	detail := p.Recent.get()[0].Detail() // the order's, in a chunk of text now
 	sh.mu.Unlock()
 	if !strings.HasPrefix(detail, "o-zed ") {
 		t.Fatalf("the order's detail: %q", detail)
@@ -375,7 +375,7 @@ func TestOrderDetailsLeaveNothingInTheirChunk(t *testing.T) {
 	detail := func(v string) string {
 		sh, p := e.lookup(v, false)
 		defer sh.mu.Unlock()
-		return p.Recent.get()[0].Detail
+		return p.Recent.get()[0].Detail()
 	}
 	d := detail("dropped")
 	for i := range maxRecent { // newer events push the order out of the six kept
@@ -588,10 +588,10 @@ func TestCommentsLeaveNothingInTheirChunk(t *testing.T) {
 	recent := slices.Clone(p.Recent.get())
 	room := p.Rooms.get()[0]
 	sh.mu.Unlock()
-	if len(recent) != 2 || recent[0].Detail != room || unsafe.StringData(recent[0].Detail) != unsafe.StringData(room) || recent[0].inChunk() {
+	if len(recent) != 2 || recent[0].Detail() != room || unsafe.StringData(recent[0].Detail()) != unsafe.StringData(room) || recent[0].inChunk() {
 		t.Fatalf("the like's detail is not the profile's room: %+v (room %q)", recent, room)
 	}
-	comment := recent[1].Detail
+	comment := recent[1].Detail()
 	if comment != "secret of zed" || !recent[1].inChunk() {
 		t.Fatalf("the comment was not copied into a chunk: %+v", recent[1])
 	}
@@ -608,7 +608,7 @@ func TestCommentsLeaveNothingInTheirChunk(t *testing.T) {
 	}
 
 	sh, p = e.lookup("a", false)
-	comment = p.Recent.get()[1].Detail
+	comment = p.Recent.get()[1].Detail()
 	sh.mu.Unlock()
 	if err := e.Erase(context.Background(), "a"); err != nil {
 		t.Fatal(err)

@@ -299,8 +299,8 @@ func (e *Engine) internProfile(sh *shard, p *Profile) {
 	// room's string there, and so does a restart (16 bytes and an object each, else).
 	recent := p.Recent.get()
 	for i := range recent {
-		if r := p.knownRoom(recent[i].Detail); r != "" {
-			recent[i].Detail = r
+		if r := p.knownRoom(recent[i].Detail()); r != "" {
+			recent[i].setDetail(r)
 		}
 	}
 	if len(p.Tags.Preference.get()) > 0 {

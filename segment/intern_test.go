@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/liveroom/liveroom/event"
 )
@@ -58,9 +59,12 @@ func TestRecentKeepsEveryType(t *testing.T) {
 		event.Like, event.Gift, event.ProductClick, event.Pin, event.DM, event.Order, event.Consent,
 		event.LiveStart, event.LiveEnd, event.TagChange, "share"}
 	for _, ty := range types {
-		for _, at := range []int64{946684800000, 1795677000000, -5, 1 << 50} {
-			if r := newRecent(at, ty, "d"); r.Type() != ty || r.kind() == 0 || r.At() != at {
-				t.Errorf("%s at %d: kept as %q (code %d) at %d", ty, at, r.Type(), r.kind(), r.At())
+		// Times within 139 years of 2000 as they are; beyond, at that edge.
+		last, first := int64(recentEpoch+recentReach), int64(recentEpoch-recentReach)
+		for at, want := range map[int64]int64{946684800000: 946684800000, 1795677000000: 1795677000000, -5: -5,
+			last: last, first: first, last + 1: last, first - 1: first, 1 << 50: last, -1 << 50: first} {
+			if r := newRecent(at, ty, "d"); r.Type() != ty || r.kind() == 0 || r.At() != want || r.Detail() != "d" {
+				t.Errorf("%s at %d: kept as %q (code %d) at %d with %q", ty, at, r.Type(), r.kind(), r.At(), r.Detail())
 			}
 		}
 	}
@@ -69,6 +73,33 @@ func TestRecentKeepsEveryType(t *testing.T) {
 	e.Apply(ev(event.Type("share"), "v1", t0))
 	if r := viewer(t, e, "v1").Recent; len(r) != 1 || r[0].Type != "share" {
 		t.Fatalf("recent events: %+v", r)
+	}
+}
+
+// A recent event is 16 bytes, its detail kept whole up to maxDetail bytes and cut at a
+// character's start beyond; a detail's change keeps the time and type.
+func TestRecentDetail(t *testing.T) {
+	if n := unsafe.Sizeof(Recent{}); n != 16 {
+		t.Fatalf("Recent is %d bytes, want 16", n)
+	}
+	long := strings.Repeat("a", maxDetail-1) + "é…" // é ends at maxDetail+1, … after it
+	for detail, want := range map[string]string{
+		"": "", "r1": "r1", "小店 order 12": "小店 order 12",
+		long:                             long[:maxDetail-1], // é would be cut in two
+		strings.Repeat("b", maxDetail+9): strings.Repeat("b", maxDetail),
+	} {
+		r := newRecent(1795677000000, event.Danmaku, detail)
+		if r.Detail() != want || r.At() != 1795677000000 || r.Type() != event.Danmaku || r.inChunk() {
+			t.Errorf("detail of %d bytes: kept %d bytes %q…, at %d, %s", len(detail), len(r.Detail()), r.Detail()[:min(8, len(r.Detail()))], r.At(), r.Type())
+		}
+		if (r.text == nil) != (want == "") {
+			t.Errorf("detail %q: address %p", want, r.text)
+		}
+		r.stamp |= detailInChunk
+		r.setDetail("other")
+		if r.Detail() != "other" || r.At() != 1795677000000 || r.Type() != event.Danmaku || r.inChunk() {
+			t.Errorf("set: %q at %d, %s, in a chunk %v", r.Detail(), r.At(), r.Type(), r.inChunk())
+		}
 	}
 }
 
@@ -170,7 +201,7 @@ func TestRecentRingIsReadInOrder(t *testing.T) {
 	details := func(rs []Recent) []string {
 		var d []string
 		for _, r := range rs {
-			d = append(d, r.Detail)
+			d = append(d, r.Detail())
 		}
 		return d
 	}

@@ -41,7 +41,7 @@ func (l *LiveSession) UnmarshalJSON(b []byte) error {
 }
 
 func (r Recent) MarshalJSON() ([]byte, error) {
-	return json.Marshal(recentJSON{At: r.At(), Type: r.Type(), Detail: r.Detail})
+	return json.Marshal(recentJSON{At: r.At(), Type: r.Type(), Detail: r.Detail()})
 }
 
 func (r *Recent) UnmarshalJSON(b []byte) error {

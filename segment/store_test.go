@@ -552,10 +552,10 @@ func TestLoadSharesRecentRooms(t *testing.T) {
 	}
 	room := unsafe.StringData(p.Rooms.get()[0])
 	for _, r := range p.Recent.get() {
-		if r.Detail != "r1" {
-			t.Fatalf("recent %s: detail %q", r.Type(), r.Detail)
+		if r.Detail() != "r1" {
+			t.Fatalf("recent %s: detail %q", r.Type(), r.Detail())
 		}
-		if unsafe.StringData(r.Detail) != room {
+		if unsafe.StringData(r.Detail()) != room {
 			t.Errorf("recent %s: its detail is a copy of the room, not the profile's", r.Type())
 		}
 	}
