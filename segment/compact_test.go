@@ -192,7 +192,7 @@ func TestSweepCompactsEveryHalfHour(t *testing.T) {
 		after time.Duration
 		want  float64
 	}{
-		{time.Minute, 0}, // loaded (here: empty) profiles are compact
+		{time.Minute, 0}, // an empty store loads nothing to compact
 		{compactEvery - 2*time.Minute, 0},
 		{time.Minute, 1}, // compactEvery since the start
 		{time.Minute, 1},
@@ -206,6 +206,38 @@ func TestSweepCompactsEveryHalfHour(t *testing.T) {
 	}
 	if v := viewer(t, e, "v"); v.Sessions != 1 || v.Comments != 2 {
 		t.Fatalf("after compactions: %+v", v)
+	}
+}
+
+// A restart compacts what it loaded in its first sweep, which New runs: decoded
+// profiles lie among the decoding's garbage. An empty store calls for none.
+func TestRestartCompactsWhatItLoaded(t *testing.T) {
+	store := NewMemoryStore()
+	clk := &clock{t: t0}
+	e := newEngine(t, store, clk)
+	if got := compactions(t, e); got != 0 {
+		t.Fatalf("an empty store: %v compactions", got)
+	}
+	x := ev(event.Danmaku, "v", t0)
+	x.Text = "a comment"
+	e.Apply(x)
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e2 := newEngine(t, store, clk)
+	if got := compactions(t, e2); got != 1 {
+		t.Fatalf("after loading a profile: %v compactions, want 1", got)
+	}
+	sh, p := e2.lookup("v", false)
+	recent := slices.Clone(p.Recent.get())
+	sh.mu.Unlock()
+	if len(recent) != 1 || recent[0].Detail() != "a comment" || !recent[0].inChunk() {
+		t.Fatalf("the loaded comment was not compacted into a chunk: %+v", recent)
+	}
+	clk.Add(compactEvery - time.Minute)
+	e2.Sweep()
+	if got := compactions(t, e2); got != 1 {
+		t.Fatalf("%v compactions before the half hour since the one after the load", got)
 	}
 }
 
