@@ -2,6 +2,7 @@ package segment
 
 import (
 	"context"
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -220,5 +221,37 @@ func TestProfileFitsItsSizeClass(t *testing.T) {
 	// bytes apart.
 	if n := unsafe.Sizeof(buyerFacts{}); n != 56 {
 		t.Fatalf("buyerFacts is %d bytes, want 56", n)
+	}
+	// Six recent events and five or six days of categories per profile there.
+	if n := unsafe.Sizeof(Recent{}); n != 16 {
+		t.Fatalf("Recent is %d bytes, want 16", n)
+	}
+	if n := unsafe.Sizeof(CatDay{}); n != 8 {
+		t.Fatalf("CatDay is %d bytes, want 8", n)
+	}
+}
+
+// A category's day is kept from 1970 to 2149 and its count stops at 65,535, as an
+// event adds to it or a stored record brings it.
+func TestCatDayBounds(t *testing.T) {
+	shoes := categoryOf("shoes")
+	for _, c := range []struct {
+		day, wantDay int32
+		n, wantN     uint32
+	}{
+		{20000, 20000, 3, 3}, {0, 0, 0, 0}, {-1, 0, 1, 1}, {65535, 65535, 65535, 65535},
+		{65536, 65535, 65536, 65535}, {math.MaxInt32, 65535, math.MaxUint32, 65535},
+	} {
+		if got := catDay(c.day, shoes, c.n); got.Day() != c.wantDay || got.N() != c.wantN || got.Cat() != "shoes" {
+			t.Errorf("catDay(%d, shoes, %d) = day %d, %d of %s", c.day, c.n, got.Day(), got.N(), got.Cat())
+		}
+	}
+	var p Profile
+	today := dayOf(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC).UnixMilli())
+	p.addCat(today, today-90, shoes, 60000)
+	p.addCat(today, today-90, shoes, 6000)
+	p.addCat(today-1, today-90, shoes, 2)
+	if cats := p.Cats.get(); len(cats) != 2 || cats[0].N() != 65535 || cats[0].Day() != today || cats[1].N() != 2 {
+		t.Fatalf("after adding 60,000, 6,000 and 2: %+v", cats)
 	}
 }

@@ -152,10 +152,10 @@ func appendProfile(dst []byte, p *Profile) []byte {
 	e.u(uint64(len(p.Cats.get())))
 	day = 0
 	for _, c := range p.Cats.get() {
-		e.i(int64(c.Day) - int64(day))
-		day = c.Day
+		e.i(int64(c.Day()) - int64(day))
+		day = c.Day()
 		e.str(c.Cat())
-		e.u(uint64(c.N))
+		e.u(uint64(c.N()))
 	}
 	e.u(uint64(len(p.Lives.get())))
 	for _, l := range p.Lives.get() {
@@ -372,7 +372,7 @@ func (d *dec) profile(p *Profile) buyerFacts {
 	day = 0
 	p.Cats = packedOf(list(d, func() CatDay {
 		day += d.i()
-		return CatDay{Day: int32(day), cat: categoryOf(d.str()), N: d.u32()}
+		return catDay(int32(day), categoryOf(d.str()), d.u32())
 	}))
 	p.Lives = packedOf(list(d, func() LiveSession {
 		return liveSession(placeOf(d.s(), d.str()), base-d.i(), d.i())
@@ -413,7 +413,7 @@ func (d *dec) profileV1(p *Profile) buyerFacts {
 	p.Days = packedOf(list(d, func() Bucket {
 		return Bucket{Day: int32(d.i()), Sessions: uint16(d.u()), Orders: uint16(d.u()), Interactions: d.u32(), WatchSec: d.u32(), Spend: Money(d.i())}
 	}))
-	p.Cats = packedOf(list(d, func() CatDay { return CatDay{Day: int32(d.i()), cat: categoryOf(d.s()), N: d.u32()} }))
+	p.Cats = packedOf(list(d, func() CatDay { return catDay(int32(d.i()), categoryOf(d.s()), d.u32()) }))
 	p.Lives = packedOf(list(d, func() LiveSession { return liveSession(placeOf(d.s(), d.s()), d.i(), d.i()) }))
 	p.Rooms = packedOf(d.ss())
 	p.Open = packedOf(list(d, func() Span {

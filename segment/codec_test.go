@@ -18,7 +18,7 @@ func richProfile() *Profile {
 		Sessions: 4, WatchMs: 123456, Comments: 2, Likes: 9, Gifts: 1, GiftValue: 1_500_000, Interactions: 12,
 		Clicks: packedOf([]Count{newCount("shoes", 3)}), Orders: 2, Spend: 25_010_000, FirstOrder: 1, SecondOrder: 2, LastOrder: 2,
 		Days:  packedOf([]Bucket{{Day: 20000, Sessions: 1, Orders: 2, Interactions: 3, WatchSec: 4, Spend: -5}}),
-		Cats:  packedOf([]CatDay{{Day: 20000, cat: categoryOf("shoes"), N: 3}}),
+		Cats:  packedOf([]CatDay{catDay(20000, categoryOf("shoes"), 3)}),
 		Lives: packedOf([]LiveSession{liveSession(placeOf("L", "r"), 7, 8)}), Rooms: packedOf([]string{"r"}),
 		Open:   packedOf([]Span{{at: placeOf("L", "r"), Start: 1, Last: 2, Refs: 2}}),
 		Recent: packedOf([]Recent{newRecent(9, event.Like, "x")}), Consent: consentOf(true),
@@ -41,7 +41,7 @@ func livelyProfile() *Profile {
 		p.Lives = packedOf(append(p.Lives.get(), liveSession(placeOf(live, "room-4"), at-int64(3-i)*7*dayMs, 1_200_000)))
 		p.Days = packedOf(append(p.Days.get(), Bucket{Day: dayOf(at - int64(3-i)*7*dayMs), Sessions: 1, Interactions: 8, WatchSec: 1200}))
 	}
-	p.Cats = packedOf([]CatDay{{Day: dayOf(at), cat: categoryOf("scarves"), N: 2}, {Day: dayOf(at), cat: categoryOf("bags"), N: 1}})
+	p.Cats = packedOf([]CatDay{catDay(dayOf(at), categoryOf("scarves"), 2), catDay(dayOf(at), categoryOf("bags"), 1)})
 	for i, t := range []event.Type{event.Join, event.WatchStart, event.Danmaku, event.Like, event.Like, event.ProductClick} {
 		detail := "room-4"
 		if t == event.Danmaku {
@@ -103,7 +103,7 @@ func TestProfileRecordExtremeTimes(t *testing.T) {
 		p.FirstSeen, p.LastVisit, p.LastOrder = math.MinInt64, math.MaxInt64, -1
 		p.Tags.Since = [4]int64{math.MinInt64, math.MaxInt64, 1, base}
 		p.Lives.get()[0].Start, p.Open.get()[0].Start, p.Open.get()[0].Last = math.MaxInt64, math.MinInt64, 0
-		p.Days.get()[0].Day, p.Cats.get()[0].Day = math.MinInt32, math.MaxInt32
+		p.Days.get()[0].Day, p.Cats.get()[0].day = math.MinInt32, math.MaxUint16
 		want := jsonOf(t, p)
 		got, err := unmarshalProfile(marshalProfile(p))
 		if err != nil {

@@ -36,9 +36,9 @@ func appendProfileV1(dst []byte, p *Profile) []byte {
 	}
 	e.u(uint64(len(p.Cats.get())))
 	for _, c := range p.Cats.get() {
-		e.i(int64(c.Day))
+		e.i(int64(c.Day()))
 		e.s(c.Cat())
-		e.u(uint64(c.N))
+		e.u(uint64(c.N()))
 	}
 	e.u(uint64(len(p.Lives.get())))
 	for _, l := range p.Lives.get() {

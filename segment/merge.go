@@ -221,7 +221,7 @@ func mergeProfile(dst, src *Profile, oldestCat int32) (dropped []Recent) {
 		d.Spend += b.Spend
 	}
 	for _, c := range src.Cats.get() {
-		dst.addCat(c.Day, oldestCat, c.cat, c.N) // a full list drops what an event would
+		dst.addCat(c.Day(), oldestCat, c.cat, c.N()) // a full list drops what an event would
 	}
 	for _, l := range src.Lives.get() {
 		i := slices.IndexFunc(dst.Lives.get(), func(x LiveSession) bool { return x.Live() == l.Live() })

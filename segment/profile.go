@@ -34,14 +34,27 @@ type Bucket struct {
 }
 
 // CatDay counts product clicks and purchased items in one category on one day
-// (the preference window): 12 bytes. Its JSON form names the category.
+// (the preference window): 8 bytes, about five per profile. Its day is counted from
+// 1970 in 16 bits (to 2149; the window is the last 90 days) and its count stops at
+// 65,535. Its JSON form names the category.
 type CatDay struct {
 	cat category
-	Day int32
-	N   uint32
+	day uint16
+	n   uint16
+}
+
+// catDay counts n in cat on day (a day before 1970 is kept as its first).
+func catDay(day int32, cat category, n uint32) CatDay {
+	return CatDay{cat: cat, day: uint16(min(max(day, 0), math.MaxUint16)), n: sat16(n)}
 }
 
 func (c CatDay) Cat() string { return c.cat.String() }
+
+// Day is the day counted (days since 1970-01-01, UTC).
+func (c CatDay) Day() int32 { return int32(c.day) }
+
+// N is the clicks and items counted.
+func (c CatDay) N() uint32 { return uint32(c.n) }
 
 // Count is a lifetime count per category. Its JSON form names the category.
 type Count struct {
@@ -423,8 +436,8 @@ func (p *Profile) addCat(day, oldest int32, cat category, n uint32) {
 	}
 	cats := p.Cats.get()
 	for i := range cats {
-		if cats[i].Day == day && cats[i].cat == cat {
-			cats[i].N += n
+		if cats[i].Day() == day && cats[i].cat == cat {
+			cats[i].n = sat16(cats[i].N() + n)
 			return
 		}
 	}
@@ -434,14 +447,14 @@ func (p *Profile) addCat(day, oldest int32, cat category, n uint32) {
 			cats = cats[1:] // drop the oldest entry: the list is kept in arrival order
 		}
 	}
-	p.Cats = packedOf(push(cats, CatDay{Day: day, cat: cat, N: n}))
+	p.Cats = packedOf(push(cats, catDay(day, cat, n)))
 }
 
 func (p *Profile) pruneCats(oldest int32) {
 	cats := p.Cats.get()
 	keep := cats[:0]
 	for _, c := range cats {
-		if c.Day > oldest {
+		if c.Day() > oldest {
 			keep = append(keep, c)
 		}
 	}

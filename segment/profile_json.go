@@ -117,9 +117,9 @@ func (c *Count) UnmarshalJSON(b []byte) error {
 }
 
 func (c CatDay) MarshalJSON() ([]byte, error) {
-	return json.Marshal(catDayJSON{Cat: c.Cat(), Day: c.Day, N: c.N})
+	return json.Marshal(catDayJSON{Cat: c.Cat(), Day: c.Day(), N: c.N()})
 }
 
 func (c *CatDay) UnmarshalJSON(b []byte) error {
-	return decodeAs(b, func(v catDayJSON) { *c = CatDay{cat: categoryOf(v.Cat), Day: v.Day, N: v.N} })
+	return decodeAs(b, func(v catDayJSON) { *c = catDay(v.Day, categoryOf(v.Cat), v.N) })
 }

@@ -27,7 +27,7 @@ func TestReasonTexts(t *testing.T) {
 	churned := &Profile{LastVisit: now - 200*dayMs - 5}
 	buyer := &Profile{LastVisit: now, Orders: 5, Spend: 12_500_000, RFM: RFM{R: 5, F: 4, M: 3, Segment: wordOf(rfm.LoyalCustomers)},
 		Days: packedOf([]Bucket{{Day: today - 400, Orders: 1}, {Day: today - 20, Orders: 2}, {Day: today - 2, Orders: 2}}),
-		Cats: packedOf([]CatDay{{cat: categoryOf("shoes"), Day: today - 1, N: 3}, {cat: categoryOf("bags"), Day: today - 2, N: 3}, {cat: categoryOf("hats"), Day: today - 100, N: 9}, {cat: categoryOf("shoes"), Day: today - 80, N: 1}})}
+		Cats: packedOf([]CatDay{catDay(today-1, categoryOf("shoes"), 3), catDay(today-2, categoryOf("bags"), 3), catDay(today-100, categoryOf("hats"), 9), catDay(today-80, categoryOf("shoes"), 1)})}
 	lone := &Profile{LastVisit: now, Orders: 1, Spend: 5_000_000, RFM: RFM{R: 1, F: 1, M: 1, Segment: wordOf(rfm.Lost)}}
 	for _, c := range []struct {
 		name string

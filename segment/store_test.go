@@ -451,7 +451,7 @@ func TestSortedByKey(t *testing.T) {
 func TestCategoriesPastAFullTableAreDropped(t *testing.T) {
 	today := dayOf(t0.UnixMilli())
 	p := &Profile{ID: "v", Clicks: packedOf([]Count{newCount("shoes", 2), newCount("hats", 1)}),
-		Cats: packedOf([]CatDay{{Day: today, cat: categoryOf("shoes"), N: 2}, {Day: today, cat: categoryOf("hats"), N: 1}})}
+		Cats: packedOf([]CatDay{catDay(today, categoryOf("shoes"), 2), catDay(today, categoryOf("hats"), 1)})}
 	p.setBuyer(buyerFacts{Bought: packedOf([]Count{newCount("hats", 1)}), OrderIDs: idListOf([]string{"o1"})})
 	bin := marshalProfile(p)
 	js, _ := json.Marshal(p)

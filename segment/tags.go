@@ -203,14 +203,14 @@ func (e *Engine) topCategories(p *Profile, now int64, buf *[16]catN) []catN {
 	from := dayOf(now) - int32(e.cfg.PreferenceDays)
 	counts := buf[:0]
 	for _, c := range p.Cats.get() {
-		if c.Day <= from {
+		if c.Day() <= from {
 			continue
 		}
 		i := slices.IndexFunc(counts, func(x catN) bool { return x.cat == c.cat })
 		if i < 0 {
-			counts = append(counts, catN{c.cat, c.N})
+			counts = append(counts, catN{c.cat, c.N()})
 		} else {
-			counts[i].n += c.N
+			counts[i].n += c.N()
 		}
 	}
 	slices.SortFunc(counts, func(a, b catN) int {
