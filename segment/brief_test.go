@@ -229,6 +229,10 @@ func TestProfileFitsItsSizeClass(t *testing.T) {
 	if n := unsafe.Sizeof(CatDay{}); n != 8 {
 		t.Fatalf("CatDay is %d bytes, want 8", n)
 	}
+	// About two slots per profile (a table is a quarter to three quarters full).
+	if n := unsafe.Sizeof(profileSlot{}); n != 16 {
+		t.Fatalf("a profile table's slot is %d bytes, want 16", n)
+	}
 }
 
 // A category's day is kept from 1970 to 2149 and its count stops at 65,535, as an

@@ -180,9 +180,9 @@ const shardBits = 12
 func (sh *shard) markDirty(p *Profile) {
 	sh.changes++
 	p.ver = uint32(sh.changes<<shardBits | sh.index)
-	p.dirty = true
-	if !p.queued {
-		p.queued = true
+	p.mark(dirty, true)
+	if !p.is(queued) {
+		p.mark(queued, true)
 		sh.dirty = append(sh.dirty, p)
 	}
 }

@@ -224,7 +224,7 @@ func (e *Engine) writeTouched(b *Batch, touched map[*Profile]*shard) {
 	var into []string
 	for p, sh := range touched {
 		sh.mu.Lock()
-		if p.gone {
+		if p.is(gone) {
 			b.DeletedProfiles = append(b.DeletedProfiles, p.ID)
 			if to := sh.alias[p.ID]; to != "" {
 				into = append(into, to)
@@ -240,7 +240,7 @@ func (e *Engine) writeTouched(b *Batch, touched map[*Profile]*shard) {
 		if p == nil {
 			continue
 		}
-		if !p.gone && !written[p.ID] {
+		if !p.is(gone) && !written[p.ID] {
 			b.Profiles = append(b.Profiles, encodeProfile(p))
 			written[p.ID] = true
 		}

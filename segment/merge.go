@@ -135,7 +135,7 @@ func (e *Engine) mergeLocked(from, into string, touched map[*Profile]*shard) (bo
 		e.texts.wipeReplaced(srcIDs, dst.orderIDList()) // dst's may be src's itself, when dst had none
 		fsh.profiles.del(from)
 		delete(fsh.open, src)
-		src.gone = true
+		src.mark(gone, true)
 		clear(src.Recent.get()) // in dst now; its array may be a chunk others keep (compact.go)
 		fsh.deleted = append(fsh.deleted, from)
 		if len(dst.Open.get()) > 0 {

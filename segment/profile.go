@@ -210,10 +210,9 @@ type Profile struct {
 	Gifts        uint32 `json:"gifts,omitempty"`
 	Interactions uint32 `json:"interactions,omitempty"`
 
-	dirty  bool // changed since the last write-through
-	queued bool // in its shard's dirty list
-	ranked bool // its values are in the current RFM ranking
-	gone   bool // erased or merged away: never write it again
+	// hash2 is the id's second hash (idHash2), which settles a match in the profile
+	// table (profile_table.go). Not stored: each process seeds its hashes afresh.
+	hash2 uint32
 
 	WatchMs   int64         `json:"watch_ms,omitempty"`
 	GiftValue Money         `json:"gift_value,omitempty"`
@@ -239,6 +238,27 @@ type Profile struct {
 	// recentHead is where the oldest of Recent is once the list is full (maxRecent):
 	// a ring, in the padding after Consent. See remember.
 	recentHead uint8
+	flags      profileFlags
+}
+
+// profileFlags are a profile's marks, one bit each; they change under its shard's lock.
+type profileFlags uint8
+
+const (
+	dirty  profileFlags = 1 << iota // changed since the last write-through
+	queued                          // in its shard's dirty list
+	ranked                          // its values are in the current RFM ranking
+	gone                            // erased or merged away: never write it again
+)
+
+func (p *Profile) is(f profileFlags) bool { return p.flags&f != 0 }
+
+func (p *Profile) mark(f profileFlags, on bool) {
+	if on {
+		p.flags |= f
+	} else {
+		p.flags &^= f
+	}
 }
 
 // dropUnnamed removes the category entries of a decoded record that got no number

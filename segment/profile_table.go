@@ -14,12 +14,16 @@ import (
 // consumer asks for the slot's line a few events ahead (slotAt), then for the profile
 // (guess), then applies the event.
 //
-// A slot holds two independent 64-bit hashes of its id (each with a random seed), and
-// a match of both settles it: reading the profile's id to compare its bytes was one
-// more cache line, on a page of its own, per event (measured: 7–15 % of an event's
-// time at a million profiles). Ids whose first hashes are equal (rare, and not to be
-// crafted: the seed is random) are further along the probe. For two different ids to
-// match both, among a billion ids, the chance is about one in 10^20.
+// An id has two independent hashes (each with a random seed): its slot holds the
+// first (64 bits), its profile the second's low 32 bits (hash2, in the padding at the
+// profile's end), and a match of both settles it. Reading the profile's id to compare
+// its bytes was one more cache line, on a page of its own, per event (measured: 7–15 %
+// of an event's time at a million profiles); the profile's own lines are fetched for
+// the event anyway. A slot is 16 bytes: with the second hash in it as well, 24 bytes,
+// 52 bytes per profile at a million (a table is a quarter to three quarters full).
+// Ids whose first hashes are equal (rare, and not to be crafted: the seed is random)
+// are further along the probe. For two different ids to match both, among a billion
+// ids, the chance is about one in 10^11.
 type profileTable struct {
 	slots []profileSlot // a power of two long; a nil p is empty
 	n     int
@@ -33,8 +37,8 @@ type profileTable struct {
 }
 
 type profileSlot struct {
-	h, h2 uint64 // idHash and idHash2 of the profile's id
-	p     *Profile
+	h uint64 // idHash of the profile's id
+	p *Profile
 }
 
 // idSeed and idSeed2 seed every id's hashes for the life of the process; nothing
@@ -45,9 +49,9 @@ var idSeed, idSeed2 = maphash.MakeSeed(), maphash.MakeSeed()
 // table its high bits (index).
 func idHash(id string) uint64 { return maphash.String(idSeed, id) }
 
-// idHash2 is id's second hash, independent of idHash: only a slot whose first hash
-// matches asks for it.
-func idHash2(id string) uint64 { return maphash.String(idSeed2, id) }
+// idHash2 is id's second hash (its low 32 bits, never 0), independent of idHash: only
+// a slot whose first hash matches asks for it.
+func idHash2(id string) uint32 { return uint32(maphash.String(idSeed2, id)) | 1 }
 
 const minSlots = 8
 
@@ -75,7 +79,7 @@ func slotIndex(slots int, h uint64) int { return int(h >> (64 - bits.TrailingZer
 // find returns the slot of id (hash h), or -1.
 func (t *profileTable) find(id string, h uint64) int {
 	mask := len(t.slots) - 1
-	var h2 uint64
+	var h2 uint32
 	for i := t.index(h); ; i = (i + 1) & mask {
 		s := &t.slots[i]
 		if s.p == nil {
@@ -83,9 +87,9 @@ func (t *profileTable) find(id string, h uint64) int {
 		}
 		if s.h == h {
 			if h2 == 0 {
-				h2 = idHash2(id) | 1 // never 0, which stands for "not yet"
+				h2 = idHash2(id) // never 0, which stands for "not yet"
 			}
-			if s.h2 == h2 {
+			if s.p.hash2 == h2 {
 				return i
 			}
 		}
@@ -138,6 +142,7 @@ func (t *profileTable) put(p *Profile) { t.putHashed(p, idHash(p.ID)) }
 
 // putHashed is put with p's id's hash h (tests choose theirs, to make ids collide).
 func (t *profileTable) putHashed(p *Profile, h uint64) {
+	p.hash2 = idHash2(p.ID)
 	if i := t.find(p.ID, h); i >= 0 {
 		t.slots[i].p = p
 		return
@@ -145,7 +150,7 @@ func (t *profileTable) putHashed(p *Profile, h uint64) {
 	if (t.n+1)*4 > len(t.slots)*3 { // at most three quarters full
 		t.grow()
 	}
-	t.insert(profileSlot{h: h, h2: idHash2(p.ID) | 1, p: p})
+	t.insert(profileSlot{h: h, p: p})
 	t.n++
 }
 

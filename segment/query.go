@@ -262,7 +262,7 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 	if p == nil {
 		return e.eraseHeld(ctx, id)
 	}
-	p.gone = true
+	p.mark(gone, true)
 	// Its arrays may be in chunks that other profiles keep alive (compact.go).
 	e.texts.wipeRecent(p.Recent.get()...)
 	clear(p.Recent.get())

@@ -730,8 +730,8 @@ func TestInBatchesVisitsEachProfileOnceInOrder(t *testing.T) {
 		var want []*Profile
 		for i := range list {
 			list[i] = &Profile{ID: fmt.Sprint(i), Days: packedOf(make([]Bucket, i%5)), Recent: packedOf(make([]Recent, i%7))}
-			list[i].gone = i%11 == 3
-			if !list[i].gone {
+			list[i].mark(gone, i%11 == 3)
+			if !list[i].is(gone) {
 				want = append(want, list[i])
 			}
 		}

@@ -47,7 +47,7 @@ func (e *Engine) scoreOne(p *Profile, now int64) {
 	if rk == nil {
 		rk = &rankings{}
 	}
-	rs, fs, ms := rk.r.Score(r, p.ranked), rk.f.Score(f, p.ranked), rk.m.Score(m, p.ranked)
+	rs, fs, ms := rk.r.Score(r, p.is(ranked)), rk.f.Score(f, p.is(ranked)), rk.m.Score(m, p.is(ranked))
 	p.RFM = RFM{R: uint8(rs), F: uint8(fs), M: uint8(ms), Segment: wordOf(rfm.Segment(rs, fs, ms))}
 }
 
@@ -124,7 +124,7 @@ func (e *Engine) Sweep() {
 		list = sh.profileList(list[:0])
 		sh.inBatches(list, pass, func(p *Profile) {
 			_, _, _, buyer := e.rfmValues(p, today)
-			p.ranked = buyer
+			p.mark(ranked, buyer)
 			old := p.RFM
 			e.scoreOne(p, now)
 			n := len(changes)
@@ -194,7 +194,7 @@ func (sh *shard) inBatches(list []*Profile, pass *pace, fn func(*Profile)) {
 			if j := i + passListsAhead; j >= 0 && j < len(batch) {
 				batch[j].warmForPass()
 			}
-			if i >= 0 && !batch[i].gone { // erased or merged away since the list was taken
+			if i >= 0 && !batch[i].is(gone) { // erased or merged away since the list was taken
 				fn(batch[i])
 			}
 		}
@@ -298,7 +298,7 @@ func (e *Engine) flush(ctx context.Context, fromLoop bool) error {
 		for _, p := range pending {
 			sh := e.shardOf(p.ID)
 			sh.mu.Lock()
-			if !p.gone {
+			if !p.is(gone) {
 				sh.markDirty(p)
 			}
 			sh.mu.Unlock()
@@ -426,12 +426,12 @@ func (e *Engine) snapshotDirty(b *Batch, a *arena) []*Profile {
 		sh.mu.Unlock()
 		// Encoded lockBatch at a time, so the tap's consumer is not held off for long.
 		sh.inBatches(list, pass, func(p *Profile) {
-			p.queued = false
-			if !p.dirty {
+			p.mark(queued, false)
+			if !p.is(dirty) {
 				return
 			}
 			b.Profiles = append(b.Profiles, Record{Key: p.ID, Data: a.add(p)})
-			p.dirty = false
+			p.mark(dirty, false)
 			pending = append(pending, p)
 		})
 		if e.afterShardSnapshot != nil {
@@ -576,6 +576,6 @@ func (e *Engine) keep(b *Batch) {
 // encodeProfile snapshots p (its shard locked) and clears its dirty mark.
 func encodeProfile(p *Profile) Record {
 	data := marshalProfile(p)
-	p.dirty = false
+	p.mark(dirty, false)
 	return Record{Key: p.ID, Data: data}
 }
