@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -61,7 +62,7 @@ func TestRecentKeepsEveryType(t *testing.T) {
 		// Times within 139 years of 2000 as they are; beyond, at that edge.
 		last, first := int64(recentEpoch+recentReach), int64(recentEpoch-recentReach)
 		for at, want := range map[int64]int64{946684800000: 946684800000, 1795677000000: 1795677000000, -5: -5,
-			last: last, first: first, last + 1: last, first - 1: first, 1 << 50: last, -1 << 50: first} {
+			last: last, first: first, last + 1: last, first - 1: first, 1 << 50: last, -1 << 50: first, math.MaxInt64: last, math.MinInt64: first} {
 			if r := newRecent(at, ty, "d"); r.Type() != ty || r.kind() == 0 || r.At() != want || r.Detail() != "d" {
 				t.Errorf("%s at %d: kept as %q (code %d) at %d with %q", ty, at, r.Type(), r.kind(), r.At(), r.Detail())
 			}

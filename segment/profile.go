@@ -132,7 +132,7 @@ const (
 
 func newRecent(at int64, t event.Type, detail string) Recent {
 	detail = cutBytes(detail, maxDetail)
-	at = min(max(at-recentEpoch, -recentReach), recentReach)
+	at = min(max(at, recentEpoch-recentReach), recentEpoch+recentReach) - recentEpoch // clamped first: no overflow
 	r := Recent{stamp: at<<timeShift | int64(typeCode(t))}
 	r.setDetail(detail)
 	return r
