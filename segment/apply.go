@@ -148,7 +148,7 @@ func (e *Engine) applyOrder(p *Profile, o *orderIn, at int64, oldest, oldestCat 
 		b.Spend += o.base
 	}
 	for _, it := range o.items {
-		c, n := e.categoryFor(it.category, it.sku), uint32(max(it.quantity, 1))
+		c, n := e.categoryFor(it.category, it.sku), sat32(uint64(max(it.quantity, 1)))
 		buy.Bought = packedOf(addCount(buy.Bought.get(), c, n))
 		p.addCat(dayOf(at), oldestCat, c, n)
 	}

@@ -2,8 +2,10 @@ package segment
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -255,7 +257,33 @@ func TestCatDayBounds(t *testing.T) {
 	p.addCat(today, today-90, shoes, 60000)
 	p.addCat(today, today-90, shoes, 6000)
 	p.addCat(today-1, today-90, shoes, 2)
-	if cats := p.Cats.get(); len(cats) != 2 || cats[0].N() != 65535 || cats[0].Day() != today || cats[1].N() != 2 {
-		t.Fatalf("after adding 60,000, 6,000 and 2: %+v", cats)
+	p.addCat(today-1, today-90, shoes, math.MaxUint32-1) // no wrap on the way
+	if cats := p.Cats.get(); len(cats) != 2 || cats[0].N() != 65535 || cats[0].Day() != today || cats[1].N() != 65535 {
+		t.Fatalf("after adding 60,000 and 6,000, and 2 and 2^32-2: %+v", cats)
+	}
+}
+
+// An order's quantity counts in full up to 2^32-1 among the items a buyer bought, and
+// the counts stop there rather than wrap: as they add up (viewer a), and for one
+// larger quantity (viewer b).
+func TestBoughtCountsStopAtTheirLargest(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	at := t0.Add(-time.Hour).Format(time.RFC3339)
+	for i, o := range []struct {
+		viewer, quantity string
+		bought           uint32
+		cat              uint32
+	}{
+		{"a", "100", 100, 100},
+		{"a", "4294967206", math.MaxUint32, math.MaxUint16},
+		{"b", "10000000000", math.MaxUint32, math.MaxUint16},
+	} {
+		importJSON(t, e, fmt.Sprintf(`[{"id":"o%d","type":"order","viewer":%q,"at":%q,"order_id":"o%d","total":"1","currency":"USD","items":[{"sku":"s","category":"shoes","price":"1","quantity":%s}]}]`, i, o.viewer, at, i, o.quantity))
+		sh, p := e.lookup(o.viewer, false)
+		bought, cats := p.Bought(), slices.Clone(p.Cats.get())
+		sh.mu.Unlock()
+		if len(bought) != 1 || len(cats) != 1 || bought[0].N != o.bought || cats[0].N() != o.cat {
+			t.Fatalf("%s after quantity %s: bought %+v, categories %+v", o.viewer, o.quantity, bought, cats)
+		}
 	}
 }

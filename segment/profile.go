@@ -457,7 +457,7 @@ func (p *Profile) addCat(day, oldest int32, cat category, n uint32) {
 	cats := p.Cats.get()
 	for i := range cats {
 		if cats[i].Day() == day && cats[i].cat == cat {
-			cats[i].n = sat16(cats[i].N() + n)
+			cats[i].n = sat16(sat32(uint64(cats[i].N()) + uint64(n)))
 			return
 		}
 	}
@@ -500,7 +500,7 @@ func addCount(list []Count, cat category, n uint32) []Count {
 	}
 	for i := range list {
 		if list[i].cat == cat {
-			list[i].N += n
+			list[i].N = sat32(uint64(list[i].N) + uint64(n))
 			return list
 		}
 	}
