@@ -164,19 +164,24 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 	}
 	defer store.Close()
 	gen := synth.New(viewers, time.Now(), 1)
-	sent := make([]int64, r.history+events+1) // when each event entered the tap (Unix ns), by sequence number
-	// The bench's own buffers exist before the baseline, so the heap per profile
-	// counts the engine only.
+	// The bench's own buffers exist before the baseline, so the memory per profile
+	// counts the engine only. The two arrays of 8 bytes per event are outside the Go
+	// heap (offHeap), where they do not put off the engine's collections.
+	sent, freeSent, err := offHeap[int64](r.history + events + 1) // when each event entered the tap (Unix ns), by sequence number
+	if err != nil {
+		return err
+	}
+	defer freeSent()
+	delays, freeDelays, err := offHeap[time.Duration](events)
+	if err != nil {
+		return err
+	}
+	defer freeDelays()
+	delays = delays[:0]
 	tap := event.NewQueue(1 << 16)
 	changes := event.NewQueue(1 << 16)
-	delays := make([]time.Duration, 0, events)
 	base := heapInUse()
-	// They are in the baselines, so they must be in the final figures too: dead once
-	// their last use is past, they were collected before those figures, and the
-	// engine's memory read short by their size (8 bytes per event each).
-	defer runtime.KeepAlive(sent)
-	defer runtime.KeepAlive(delays)
-	// Touched now, so that the resident baseline holds them (a fresh allocation's pages
+	// Touched now, so that the resident baseline holds them (a fresh mapping's pages
 	// are not resident until written).
 	clear(sent)
 	clear(delays[:cap(delays)])
@@ -200,6 +205,7 @@ func (r segmentRun) do(dir string, out io.Writer) error {
 		cancel = eng.Subscribe(changes, event.TagChange)
 	}
 	var wg sync.WaitGroup
+	defer wg.Wait() // after stop, before the arrays the subscriber reads are unmapped
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	var taken atomic.Uint64 // applied events the subscriber took (--subscriber all)
