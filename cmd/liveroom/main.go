@@ -21,6 +21,8 @@ const usage = `liveroom: a self-hosted live-commerce streaming server.
 Usage:
   liveroom [serve] [flags]       run the server (the default; see 'liveroom serve --help')
   liveroom token [flags]         print a signed access token (see 'liveroom token --help')
+  liveroom import [flags] FILE   import a shop's history of orders and events (see
+                                 'liveroom import --help')
   liveroom bench chat|media|segment|rules|backup [flags]
                                  load generators that print their figures
   liveroom version               print the version

@@ -293,6 +293,11 @@ func TestUsageAndExitCodes(t *testing.T) {
 			t.Errorf("--help lacks %s", flag)
 		}
 	}
+	for name := range commands { // the sub-commands registered by their own files
+		if !strings.Contains(out, "liveroom "+name+" ") {
+			t.Errorf("--help does not list the %s command", name)
+		}
+	}
 	if out, _, code = run(nil, "serve", "--help"); code != 0 || !strings.Contains(out, "--acme-domain") {
 		t.Fatalf("serve --help: %d", code)
 	}
