@@ -299,8 +299,8 @@ func (e *Engine) internProfile(sh *shard, p *Profile) {
 	for i := range rooms {
 		rooms[i] = sh.intern(rooms[i])
 	}
-	if len(p.Rooms.get()) > 0 {
-		p.Rooms = packedOf(sh.sharedList(p.Rooms.get()))
+	if len(rooms) > 0 {
+		p.Rooms = packedOf(sh.sharedList(rooms))
 	}
 	// Most recent events' detail is the room they were in: the running engine keeps the
 	// room's string there, and so does a restart (16 bytes and an object each, else).
@@ -310,8 +310,8 @@ func (e *Engine) internProfile(sh *shard, p *Profile) {
 			recent[i].setDetail(r)
 		}
 	}
-	if len(p.Tags.Preference.get()) > 0 {
-		p.Tags.Preference = packedOf(sh.sharedList(p.Tags.Preference.get()))
+	if len(pref) > 0 {
+		p.Tags.Preference = packedOf(sh.sharedList(pref))
 	}
 }
 

@@ -191,8 +191,8 @@ type Tags struct {
 
 // Profile is everything the engine keeps about one viewer. Times are Unix ms; zero
 // means never. It is the stored record as well as the in-memory state. The counters
-// and flags sit together, and the one-byte tag words, RFM and consent at the end, so
-// the struct has no padding but its last few bytes: at 320 bytes, its lists packed
+// and the id's second hash sit together, and the one-byte tag words, RFM, consent and
+// flags at the end, so the struct has no padding but its last few bytes: at 320 bytes, its lists packed
 // (packed.go), it fits its allocation size class exactly. Its JSON form
 // (profile_json.go) spells out the buyer's lists too.
 type Profile struct {
