@@ -211,29 +211,25 @@ func TestProfileFitsItsSizeClass(t *testing.T) {
 	if unsafe.Sizeof(uintptr(0)) != 8 {
 		t.Skip("sizes are for 64-bit platforms")
 	}
-	if n := unsafe.Sizeof(Profile{}); n != 320 {
-		t.Fatalf("Profile is %d bytes, want 320 (find a hole for the new field)", n)
-	}
-	// A viewer keeps up to maxLives sessions: 8 bytes more each is 25 bytes more per
-	// profile at the bench's steady state.
-	if n := unsafe.Sizeof(LiveSession{}); n != 16 {
-		t.Fatalf("LiveSession is %d bytes, want 16", n)
-	}
-	// Three buyers in four at the bench's steady state; the compaction packs them 56
-	// bytes apart.
-	if n := unsafe.Sizeof(buyerFacts{}); n != 56 {
-		t.Fatalf("buyerFacts is %d bytes, want 56", n)
-	}
-	// Six recent events and five or six days of categories per profile there.
-	if n := unsafe.Sizeof(Recent{}); n != 16 {
-		t.Fatalf("Recent is %d bytes, want 16", n)
-	}
-	if n := unsafe.Sizeof(CatDay{}); n != 8 {
-		t.Fatalf("CatDay is %d bytes, want 8", n)
-	}
-	// About two slots per profile (a table is a quarter to three quarters full).
-	if n := unsafe.Sizeof(profileSlot{}); n != 16 {
-		t.Fatalf("a profile table's slot is %d bytes, want 16", n)
+	for _, c := range []struct {
+		what      string
+		got, want uintptr
+	}{
+		{"Profile (find a hole for a new field)", unsafe.Sizeof(Profile{}), 320},
+		// A viewer keeps up to maxLives sessions: 8 bytes more each is 25 bytes more
+		// per profile at the bench's steady state.
+		{"LiveSession", unsafe.Sizeof(LiveSession{}), 16},
+		// Three buyers in four there; the compaction packs them 56 bytes apart.
+		{"buyerFacts", unsafe.Sizeof(buyerFacts{}), 56},
+		// Six recent events and five or six days of categories per profile there.
+		{"Recent", unsafe.Sizeof(Recent{}), 16},
+		{"CatDay", unsafe.Sizeof(CatDay{}), 8},
+		// About two slots per profile (a table is a quarter to three quarters full).
+		{"a profile table's slot", unsafe.Sizeof(profileSlot{}), 16},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s is %d bytes, want %d", c.what, c.got, c.want)
+		}
 	}
 }
 

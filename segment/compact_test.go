@@ -370,11 +370,7 @@ func TestCompactionKeepsRoomListsShared(t *testing.T) {
 			e.Apply(x)
 		}
 	}
-	rooms := func(id string) []string {
-		sh, p := e.lookup(id, false)
-		defer sh.mu.Unlock()
-		return p.Rooms.get()
-	}
+	rooms := func(id string) []string { return held(e, id, func(p *Profile) []string { return p.Rooms.get() }) }
 	visit(ids[0])
 	visit(ids[1])
 	before := rooms(ids[0])
@@ -399,15 +395,9 @@ func TestCompactionKeepsRoomListsShared(t *testing.T) {
 // away (found by a review: each of these left the bytes in a chunk of text that other
 // profiles keep alive, past the viewer's erasure).
 func TestOrderDetailsLeaveNothingInTheirChunk(t *testing.T) {
-	e := newEngine(t, nil, &clock{t: t0})
-	for _, v := range []string{"a", "dropped", "moved", "src", "dst", "b"} {
-		buyIn(e, v, "o-"+v, "shoes")
-	}
-	e.Compact()
+	e := compactedBuyers(t, "a", "dropped", "moved", "src", "dst", "b")
 	detail := func(v string) string {
-		sh, p := e.lookup(v, false)
-		defer sh.mu.Unlock()
-		return p.Recent.get()[0].Detail()
+		return held(e, v, func(p *Profile) string { return p.Recent.get()[0].Detail() })
 	}
 	d := detail("dropped")
 	for i := range maxRecent { // newer events push the order out of the six kept
@@ -546,16 +536,8 @@ func TestCompactionCopiesIdsAndNames(t *testing.T) {
 // they move out of it (a new order, a later compaction, a merge either way) or the
 // buyer is erased; a merge into a viewer with none keeps them.
 func TestOrderIDsLeaveNothingInTheirChunk(t *testing.T) {
-	e := newEngine(t, nil, &clock{t: t0})
-	for _, v := range []string{"a", "grows", "moved", "src", "dst", "b"} {
-		buyIn(e, v, "o-"+v, "shoes")
-	}
-	e.Compact()
-	ids := func(v string) idList {
-		sh, p := e.lookup(v, false)
-		defer sh.mu.Unlock()
-		return p.orderIDList()
-	}
+	e := compactedBuyers(t, "a", "grows", "moved", "src", "dst", "b")
+	ids := func(v string) idList { return held(e, v, (*Profile).orderIDList) }
 	l := ids("grows")
 	buyIn(e, "grows", "o-grows-2", "hats")
 	wiped(t, "after another order: the order ids", string(l))
@@ -649,6 +631,24 @@ func TestCommentsLeaveNothingInTheirChunk(t *testing.T) {
 	if v := viewer(t, e, "b"); len(v.Recent) != 2 || v.Recent[0].Detail != "secret of b" { // newest first
 		t.Errorf("another viewer's recent events: %+v", v.Recent)
 	}
+}
+
+// compactedBuyers is an engine where each of viewers bought once (order "o-" and the
+// viewer), compacted since.
+func compactedBuyers(t *testing.T, viewers ...string) *Engine {
+	e := newEngine(t, nil, &clock{t: t0})
+	for _, v := range viewers {
+		buyIn(e, v, "o-"+v, "shoes")
+	}
+	e.Compact()
+	return e
+}
+
+// held is what read takes from viewer id's profile, under its shard's lock.
+func held[T any](e *Engine, id string, read func(*Profile) T) T {
+	sh, p := e.lookup(id, false)
+	defer sh.mu.Unlock()
+	return read(p)
 }
 
 // wiped fails t unless text's bytes were cleared where they lie (a chunk of text).
