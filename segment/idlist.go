@@ -31,6 +31,20 @@ func (l idList) add(id string) idList {
 	return l + idList(binary.AppendUvarint(n[:0], uint64(len(id)))) + idList(id)
 }
 
+// first returns the start of l that holds its first n ids (all of l when it holds no
+// more).
+func (l idList) first(n int) idList {
+	end := 0
+	for ; n > 0 && end < len(l); n-- {
+		size, k := uvarintIn(string(l[end:]))
+		if k == 0 || size > uint64(len(l)-end-k) {
+			break // as all stops
+		}
+		end += k + int(size)
+	}
+	return l[:end]
+}
+
 // all yields the ids in order, as views into l.
 func (l idList) all() iter.Seq[string] {
 	return func(yield func(string) bool) {

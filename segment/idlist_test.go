@@ -50,3 +50,22 @@ func FuzzIDList(f *testing.F) {
 		idList(a + b + c).count() // any string: no panic
 	})
 }
+
+// first keeps a list's first n ids, whole, and all of a shorter or broken one that
+// all would read.
+func TestIDListFirstKeepsWholeIDs(t *testing.T) {
+	ids := []string{"order-1", "", strings.Repeat("x", 300), "#1001"}
+	l := idListOf(ids)
+	for n := range len(ids) + 2 {
+		want := ids[:min(n, len(ids))]
+		if got := l.first(n).list(); !slices.Equal(got, want) {
+			t.Errorf("first(%d) = %q, want %q", n, got, want)
+		}
+		if l.first(n).count() != len(want) {
+			t.Errorf("first(%d) holds %d ids, want %d", n, l.first(n).count(), len(want))
+		}
+	}
+	if bad := idList("\x02ab\x09c"); bad.first(5) != "\x02ab" {
+		t.Errorf("a broken list: %q", bad.first(5))
+	}
+}

@@ -210,7 +210,7 @@ func mergeProfile(dst, src *Profile, oldestCat int32) (dropped []Recent) {
 		for _, c := range src.buy.Bought.get() {
 			b.Bought = packedOf(addCount(b.Bought.get(), c.cat, c.N))
 		}
-		b.OrderIDs += src.buy.OrderIDs
+		b.OrderIDs = (b.OrderIDs + src.buy.OrderIDs).first(maxOrders) // as many as an order keeps
 	}
 	for _, b := range src.Days.get() {
 		d := dst.bucket(b.Day, b.Day-1)

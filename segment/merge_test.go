@@ -232,3 +232,25 @@ func TestEraseAfterAFailedWriteThroughStaysErased(t *testing.T) {
 		t.Fatal("the erased viewer is back after a restart")
 	}
 }
+
+// A merge keeps at most as many order ids as orders do (maxOrders), the destination's
+// first: two buyers at the limit do not make a list of twice as many.
+func TestMergeKeepsAtMostMaxOrderIDs(t *testing.T) {
+	today := dayOf(t0.UnixMilli())
+	dst, src := &Profile{ID: "dst"}, &Profile{ID: "src"}
+	var dstIDs, srcIDs []string
+	for i := range maxOrders {
+		dstIDs, srcIDs = append(dstIDs, fmt.Sprint("d-", i)), append(srcIDs, fmt.Sprint("s-", i))
+	}
+	dst.setBuyer(buyerFacts{OrderIDs: idListOf(dstIDs)})
+	src.setBuyer(buyerFacts{OrderIDs: idListOf(srcIDs[:3])})
+	mergeProfile(dst, src, today-90)
+	if got := dst.OrderIDs(); len(got) != maxOrders || got[0] != "d-0" || got[maxOrders-1] != dstIDs[maxOrders-1] {
+		t.Fatalf("a full list merged with 3 more holds %d ids (first %q, last %q), want the %d it had", len(got), got[0], got[len(got)-1], maxOrders)
+	}
+	dst.setBuyer(buyerFacts{OrderIDs: idListOf(dstIDs[:maxOrders-2])})
+	mergeProfile(dst, src, today-90)
+	if got := dst.OrderIDs(); len(got) != maxOrders || got[maxOrders-2] != "s-0" || got[maxOrders-1] != "s-1" {
+		t.Fatalf("a list 2 short merged with 3 more holds %d ids, ending %q, want %d ending with the first 2 merged", len(got), got[len(got)-2:], maxOrders)
+	}
+}
