@@ -57,6 +57,33 @@ func BenchmarkApplyBatch(b *testing.B) {
 	}
 }
 
+// BenchmarkApplyBatchLive is BenchmarkApplyBatch on live traffic over 2,000 viewers
+// (1,000 present in ten rooms, after 6,000 events of history), with the events made
+// before the timer starts: the engine's work alone, everything in the cache. Under
+// callgrind, collecting inside applyBatch only, it counts the instructions an event
+// takes, a figure the host's other tenants do not move (docs/benchmarks.md):
+//
+//	go test -c -o seg.test ./segment
+//	GODEBUG=asyncpreemptoff=1 valgrind --tool=callgrind --toggle-collect='*Engine).applyBatch' \
+//	  ./seg.test -test.run '^$' -test.bench 'ApplyBatchLive$' -test.benchtime 200000x
+func BenchmarkApplyBatchLive(b *testing.B) {
+	const viewers = 2_000
+	cfg := testConfig()
+	cfg.Shards = 64
+	e, g := syntheticEngine(b, cfg, viewers, 3*viewers, time.Now(), nil)
+	g.Live(viewers/2, 10)
+	evs := make([]event.Event, b.N)
+	for i := range evs {
+		g.Next(&evs[i])
+	}
+	var keys warmKeys
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += consumeBatch {
+		e.applyBatch(evs[i:min(i+consumeBatch, b.N)], &keys)
+	}
+}
+
 // BenchmarkBrief is what the rules pay per event and per fired timer for a viewer's
 // snapshot (segment.Brief), beside the profile page's Viewer.
 func BenchmarkBrief(b *testing.B) {

@@ -466,3 +466,25 @@ func TestSubscriberMidBatchGetsWhatFollows(t *testing.T) {
 		t.Errorf("a subscriber that came after the order got %q, not the comment after it", got)
 	}
 }
+
+// The consumer looks a viewer up by the hash it worked out to warm the cache; an
+// e-mail key in mixed case is the lower-case key's profile all the same (EmailKey
+// changes the id after the hash was taken).
+func TestTapEmailKeysInAnyCaseAreOneProfile(t *testing.T) {
+	tap := event.NewQueue(1 << 8)
+	e := tapEngine(t, tap, (&clock{t: t0}).Now)
+	ids := []string{"email:ann@shop.com", "email:Ann@Shop.com", "EMAIL:ANN@SHOP.COM"}
+	for _, id := range ids {
+		if !tap.Publish(ev(event.Like, id, t0)) {
+			t.Fatal("tap full")
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for e.Consumed() < uint64(len(ids)) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	v, err := e.Viewer(context.Background(), "email:ann@shop.com")
+	if err != nil || v.Likes != len(ids) || e.Count() != 1 {
+		t.Fatalf("%v: %d likes on email:ann@shop.com, %d profiles; want %d likes on one", err, v.Likes, e.Count(), len(ids))
+	}
+}

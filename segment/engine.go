@@ -423,10 +423,10 @@ func (e *Engine) applyBatch(batch []event.Event, keys *warmKeys) {
 			keys[j] = e.warmSlot(&batch[j])
 		}
 		if j := i + profileAhead; j >= 0 && j < n {
-			e.warmProfile(keys[j])
+			e.warmProfile(&keys[j])
 		}
 		if j := i + listsAhead; j >= 0 && j < n {
-			e.warmLists(&batch[j], keys[j])
+			e.warmLists(&batch[j], &keys[j])
 		}
 		if i >= 0 {
 			ev := &batch[i]
@@ -435,7 +435,7 @@ func (e *Engine) applyBatch(batch []event.Event, keys *warmKeys) {
 				e.publishBatch(batch) // what the batch applied so far does not wait with it
 			}
 			if !byStaff(ev) {
-				pub.add(i, e.apply(ev, nil, nil, changes[:0], now, &counts))
+				pub.add(i, e.apply(ev, keys[i].h, nil, nil, changes[:0], now, &counts))
 			}
 			if mayWait {
 				now = e.now().UnixMilli()
@@ -443,6 +443,7 @@ func (e *Engine) applyBatch(batch []event.Event, keys *warmKeys) {
 		}
 	}
 	e.publishBatch(batch)
+	clear(keys[:n]) // their profiles may be erased or merged away before the next batch
 	e.count(counts)
 	e.consumed.Add(uint64(n))
 }
@@ -536,9 +537,15 @@ func (e *Engine) shardFor(h uint64) *shard { return e.shards[h%uint64(len(e.shar
 // lookup finds the canonical profile of id (following an alias) and returns it with
 // its shard locked; nil (nothing locked) when unknown and create is false.
 func (e *Engine) lookup(id string, create bool) (*shard, *Profile) {
-	sh := e.shardOf(id)
+	return e.lookupHashed(id, idHash(id), create)
+}
+
+// lookupHashed is lookup with id's hash h (idHash) worked out: it picks the shard and
+// the table's slot.
+func (e *Engine) lookupHashed(id string, h uint64, create bool) (*shard, *Profile) {
+	sh := e.shardFor(h)
 	sh.mu.Lock()
-	if p := sh.profiles.get(id); p != nil {
+	if p := sh.profiles.getHashed(id, h); p != nil {
 		return sh, p
 	}
 	if canon, ok := sh.alias[id]; ok {
@@ -550,7 +557,7 @@ func (e *Engine) lookup(id string, create bool) (*shard, *Profile) {
 		// Looked at again: the lock was let go, and another goroutine may have made
 		// the profile meanwhile (two would each make one, and the second replace the
 		// first's with what it had applied).
-		if p := sh.profiles.get(id); p != nil {
+		if p := sh.profiles.getHashed(id, h); p != nil {
 			return sh, p
 		}
 	}
@@ -559,7 +566,7 @@ func (e *Engine) lookup(id string, create bool) (*shard, *Profile) {
 		return nil, nil
 	}
 	p := &Profile{ID: strings.Clone(id)} // not a view into a larger request buffer
-	sh.profiles.put(p)
+	sh.profiles.putHashed(p, h)
 	return sh, p
 }
 
@@ -610,7 +617,7 @@ func (e *Engine) Apply(ev event.Event) {
 	}
 	var t tally
 	var changes [maxChanges]event.Event
-	e.publish(&ev, e.apply(&ev, nil, nil, changes[:0], e.now().UnixMilli(), &t))
+	e.publish(&ev, e.apply(&ev, 0, nil, nil, changes[:0], e.now().UnixMilli(), &t))
 	e.count(t)
 }
 
@@ -636,14 +643,18 @@ func staffRole(role string) bool {
 	return role == event.RoleHost || role == event.RoleAgent || role == event.RoleAdmin
 }
 
-// apply is Apply's work; o is the parsed order of an Order event. touched collects the
-// profiles an import must write before it answers. Tag changes are appended to out;
-// the event and its tag changes are counted in t.
-func (e *Engine) apply(ev *event.Event, o *orderIn, touched map[*Profile]*shard, out []event.Event, now int64, t *tally) []event.Event {
+// apply is Apply's work; h is idHash(ev.Viewer) when the caller has it (the tap's
+// consumer, from warming the cache), else 0; o is the parsed order of an Order event.
+// touched collects the profiles an import must write before it answers. Tag changes
+// are appended to out; the event and its tag changes are counted in t.
+func (e *Engine) apply(ev *event.Event, h uint64, o *orderIn, touched map[*Profile]*shard, out []event.Event, now int64, t *tally) []event.Event {
 	if ev.At.IsZero() {
 		ev.At = time.UnixMilli(now).UTC()
 	}
-	ev.Viewer = EmailKey(ev.Viewer) // whatever the source (a token's subject, an import)
+	// Whatever the source (a token's subject, an import).
+	if key := EmailKey(ev.Viewer); key != ev.Viewer {
+		ev.Viewer, h = key, 0
+	}
 	switch ev.Type {
 	case event.LiveEnd:
 		e.endLive(ev.Live, ev.At.UnixMilli())
@@ -683,7 +694,10 @@ func (e *Engine) apply(ev *event.Event, o *orderIn, touched map[*Profile]*shard,
 	// profile back. Nor does staff's DM to someone unknown (a host not in the room:
 	// chat cannot tell an absent addressee's role).
 	staffDM := ev.Type == event.DM && staffRole(ev.Role)
-	sh, p := e.lookup(ev.Viewer, !(ev.Type == event.Leave || ev.Type == event.WatchStop || staffDM))
+	if h == 0 {
+		h = idHash(ev.Viewer)
+	}
+	sh, p := e.lookupHashed(ev.Viewer, h, !(ev.Type == event.Leave || ev.Type == event.WatchStop || staffDM))
 	if p == nil {
 		return nil
 	}

@@ -150,7 +150,7 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 		}
 		seen[it.Event.ID] = true
 		ev := it.Event
-		changes = append(changes, e.apply(&ev, o, touched, nil, e.now().UnixMilli(), &counts))
+		changes = append(changes, e.apply(&ev, 0, o, touched, nil, e.now().UnixMilli(), &counts))
 		applied = append(applied, ev)
 		res.Accepted++
 		b.own(KindEvent, Record{Key: ev.ID, Owner: ev.Viewer, Data: it.Raw})

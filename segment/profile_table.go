@@ -97,8 +97,11 @@ func (t *profileTable) find(id string, h uint64) int {
 }
 
 // get returns the profile of id, nil when there is none.
-func (t *profileTable) get(id string) *Profile {
-	if i := t.find(id, idHash(id)); i >= 0 {
+func (t *profileTable) get(id string) *Profile { return t.getHashed(id, idHash(id)) }
+
+// getHashed is get with id's hash h (idHash) already worked out.
+func (t *profileTable) getHashed(id string, h uint64) *Profile {
+	if i := t.find(id, h); i >= 0 {
 		return t.slots[i].p
 	}
 	return nil
@@ -140,7 +143,7 @@ func (t *profileTable) guess(h uint64) *Profile {
 // put adds p, or replaces the profile with p's id.
 func (t *profileTable) put(p *Profile) { t.putHashed(p, idHash(p.ID)) }
 
-// putHashed is put with p's id's hash h (tests choose theirs, to make ids collide).
+// putHashed is put with p's id's hash h worked out (tests choose theirs, to make ids collide).
 func (t *profileTable) putHashed(p *Profile, h uint64) {
 	p.hash2 = idHash2(p.ID)
 	if i := t.find(p.ID, h); i >= 0 {

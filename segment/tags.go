@@ -153,7 +153,12 @@ func (e *Engine) lifecycle(p *Profile, now int64, explain bool) (string, string)
 	if p.Orders == 0 {
 		return NewViewer, reasonIf(explain, "has not ordered yet")
 	}
-	n := p.window(dayOf(now), c.OrderDays).Orders
+	// The window's orders are among the viewer's: with fewer in all than repeat or loyal
+	// take, the window (a walk of a year's buckets) cannot make either.
+	n := int(p.Orders)
+	if explain || n >= min(c.RepeatOrders, c.LoyalOrders) {
+		n = p.window(dayOf(now), c.OrderDays).Orders
+	}
 	word := FirstPurchase
 	switch {
 	case n >= c.LoyalOrders:

@@ -75,6 +75,8 @@ func TestTags(t *testing.T) {
 		{name: "repeat", orders: orders("v", 2, 10), activity: Low, lifecycle: Repeat, value: "ordinary"},
 		{name: "loyal", orders: orders("v", 2, 10, 20, 29), activity: Low, lifecycle: Loyal, value: "ordinary"},
 		{name: "old orders do not make loyal", orders: orders("v", 2, 400, 500, 600), activity: Low, lifecycle: FirstPurchase, value: "ordinary"},
+		{name: "an old order does not make repeat", orders: orders("v", 2, 400), activity: Low, lifecycle: FirstPurchase, value: "ordinary"},
+		{name: "old orders do not make repeat of loyal", orders: orders("v", 2, 10, 400, 500), activity: Low, lifecycle: Repeat, value: "ordinary"},
 		{name: "an order is a visit", orders: orders("v", 45), activity: Dormant, lifecycle: Dormant, value: "ordinary"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

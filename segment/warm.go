@@ -6,11 +6,13 @@ import (
 	"github.com/liveroom/liveroom/event"
 )
 
-// warmKey is an event's viewer as the warming stages find it: the id's hash and its
-// shard (nil when the event has none).
+// warmKey is an event's viewer as the warming stages find it: the id's hash, its
+// shard (nil when the event has none) and the profile the table's slot led to (a
+// guess: see below).
 type warmKey struct {
 	h  uint64
 	sh *shard
+	p  *Profile
 }
 
 // The warming stages read the shard's table and its profiles without the shard's
@@ -41,15 +43,15 @@ func (e *Engine) warmSlot(ev *event.Event) warmKey {
 }
 
 // warmProfile asks for the cache lines of the profile found through the slot
-// warmSlot fetched.
+// warmSlot fetched, and keeps it in k for warmLists.
 //
 //go:norace
-func (e *Engine) warmProfile(k warmKey) {
+func (e *Engine) warmProfile(k *warmKey) {
 	if k.sh == nil {
 		return
 	}
-	if p := k.sh.profiles.guess(k.h); p != nil {
-		warmBytes(uintptr(unsafe.Pointer(p)), unsafe.Sizeof(*p))
+	if k.p = k.sh.profiles.guess(k.h); k.p != nil {
+		warmBytes(uintptr(unsafe.Pointer(k.p)), unsafe.Sizeof(*k.p))
 	}
 }
 
@@ -57,11 +59,8 @@ func (e *Engine) warmProfile(k warmKey) {
 // profile, whose lines warmProfile fetched earlier: only those its type reads.
 //
 //go:norace
-func (e *Engine) warmLists(ev *event.Event, k warmKey) {
-	if k.sh == nil {
-		return
-	}
-	if p := k.sh.profiles.guess(k.h); p != nil {
+func (e *Engine) warmLists(ev *event.Event, k *warmKey) {
+	if p := k.p; p != nil {
 		warmTail(p.Days.loose(), 2)
 		warmRecent(p.Recent.loose(), p.recentHead)
 		// Searched for the event's room. A viewer of many rooms has a list of their own
