@@ -66,7 +66,11 @@ type Engine struct {
 	// wholly before its erasure or not at all: an export that had read the profile
 	// could read the store after an erasure ran, and answer with the profile but none
 	// of its events and orders.
-	eraseMu      sync.RWMutex
+	eraseMu sync.RWMutex
+	// erasing holds the owners of an erasure whose store part failed, under each of
+	// them (under eraseMu): the profile is gone from memory, so a retry finds it here
+	// and erases them from the store again.
+	erasing      map[string][]string
 	unstored     Batch         // what a failed commit left, retried with the next one (under commitMu)
 	lastSnapshot int           // profiles in the last write-through's snapshot (under commitMu)
 	spare        snapshotLists // the last write-through's lists, emptied (under commitMu)

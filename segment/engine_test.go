@@ -288,10 +288,10 @@ func TestAnalytics(t *testing.T) {
 	}
 }
 
-// failingStore refuses commits while fail is set.
+// failingStore refuses commits while fail is set, erasures while failErase is.
 type failingStore struct {
 	*MemoryStore
-	fail atomic.Bool
+	fail, failErase atomic.Bool
 }
 
 func (f *failingStore) Commit(ctx context.Context, b *Batch) error {
@@ -299,6 +299,13 @@ func (f *failingStore) Commit(ctx context.Context, b *Batch) error {
 		return errors.New("disk full")
 	}
 	return f.MemoryStore.Commit(ctx, b)
+}
+
+func (f *failingStore) Erase(ctx context.Context, owners []string) error {
+	if f.failErase.Load() {
+		return errors.New("disk full")
+	}
+	return f.MemoryStore.Erase(ctx, owners)
 }
 
 func TestImportRetriedAfterStoreFailureAppliesOnce(t *testing.T) {

@@ -179,12 +179,18 @@ type Export struct {
 // Identities returns the ids that are id's profile: its own and those merged into it
 // (guest ids, customer and e-mail links).
 func (e *Engine) Identities(ctx context.Context, id string) ([]string, error) {
+	e.eraseMu.RLock()
+	defer e.eraseMu.RUnlock()
 	sh, p := e.lookupAs(id)
 	if p == nil {
+		if owners, ok := e.erasing[EmailKey(id)]; ok {
+			return slices.Clone(owners), nil // a failed erasure's, for its retry
+		}
 		return e.identitiesHeld(ctx, id)
 	}
-	defer sh.mu.Unlock()
-	return append([]string{p.ID}, p.Aliases()...), nil
+	ids := append([]string{p.ID}, p.Aliases()...)
+	sh.mu.Unlock()
+	return e.withErasing(ids), nil
 }
 
 // Export returns everything held about id (GDPR access).
@@ -260,6 +266,9 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 	defer e.commitMu.Unlock()
 	sh, p := e.lookupAs(id)
 	if p == nil {
+		if owners, ok := e.erasing[EmailKey(id)]; ok {
+			return e.eraseStored(ctx, owners, false) // a retry
+		}
 		return e.eraseHeld(ctx, id)
 	}
 	p.mark(gone, true)
@@ -285,12 +294,41 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 		delete(ash.alias, a)
 		ash.mu.Unlock()
 	}
+	return e.eraseStored(ctx, e.withErasing(owners), buyer)
+}
+
+// withErasing adds to ids, each once, the owners of a failed erasure of any of them
+// (under eraseMu): an id that came back since (a new profile) finishes it.
+func (e *Engine) withErasing(ids []string) []string {
+	for _, id := range ids[:len(ids):len(ids)] {
+		for _, o := range e.erasing[id] {
+			if !slices.Contains(ids, o) {
+				ids = append(ids, o)
+			}
+		}
+	}
+	return ids
+}
+
+// eraseStored erases owners' records from the store; when that fails it keeps them
+// for a retry (erasing). buyer says whether the profile erased from memory had
+// ordered: the other buyers' RFM scores were ranked with its orders.
+func (e *Engine) eraseStored(ctx context.Context, owners []string, buyer bool) error {
+	if buyer {
+		e.requestSweep()
+	}
 	if err := e.store.Erase(ctx, owners); err != nil {
 		e.metrics.storeErrors.Inc()
+		if e.erasing == nil {
+			e.erasing = map[string][]string{}
+		}
+		for _, o := range owners {
+			e.erasing[o] = owners
+		}
 		return problem.Wrap(problem.Unavailable, err, "could not erase from the store; retry")
 	}
-	if buyer {
-		e.requestSweep() // the other buyers' RFM scores were ranked with this one's orders
+	for _, o := range owners {
+		delete(e.erasing, o)
 	}
 	return nil
 }

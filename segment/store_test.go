@@ -784,3 +784,58 @@ func TestBoltCommitKeepsTheLaterOfTwoWrites(t *testing.T) {
 		})
 	}
 }
+
+// An erasure whose store part fails answers "retry", and the retry finishes it,
+// though the profile left memory at the first try: nothing of the viewer (or of an id
+// merged into it) stays stored to come back at a restart. A profile the viewer made
+// again in between goes with it.
+func TestEraseRetriedAfterStoreFailure(t *testing.T) {
+	for _, again := range []bool{false, true} {
+		store := &failingStore{MemoryStore: NewMemoryStore()}
+		clk := &clock{t: t0}
+		e := newEngine(t, store, clk)
+		importJSON(t, e, `[`+orderJSON("e1", "guest", 3, "10.00", "shoes")+`,
+		 {"id":"e2","type":"order","viewer":"v","at":"2026-06-14T10:00:00Z","order_id":"O2","total":"5.00","customer":{"id":"K"}},
+		 {"id":"e3","type":"like","viewer":"guest","at":"2026-06-14T11:00:00Z"},
+		 {"id":"e4","type":"order","viewer":"guest","at":"2026-06-14T12:00:00Z","order_id":"O4","total":"5.00","customer":{"id":"K"}}]`)
+		owner := e.ownerOf("guest")
+		if err := e.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		store.failErase.Store(true)
+		if err := e.Erase(context.Background(), "guest"); problem.KindOf(err) != problem.Unavailable {
+			t.Fatalf("erase on a failing store: %v", err)
+		}
+		store.failErase.Store(false)
+		if again {
+			e.Apply(ev(event.Like, "guest", t0))
+			if err := e.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ids := []string{"guest", "v", "customer:K", owner}
+		// What a node erases elsewhere (the rules' state, DMs) before the retry.
+		if got, err := e.Identities(context.Background(), "guest"); err != nil || !sameSet(got, ids) {
+			t.Errorf("again %v: identities to retry the erasure of: %q (%v), want %q", again, got, err, ids)
+		}
+		if err := e.Erase(context.Background(), "guest"); err != nil {
+			t.Fatalf("again %v: the retry: %v", again, err)
+		}
+		held, err := store.Held(context.Background(), ids)
+		seen, _ := store.Seen(context.Background(), KindOrder, []string{"O2", "O4", "o-e1"})
+		if err != nil || len(held[KindEvent])+len(held[KindOrder]) > 0 || len(seen) > 0 {
+			t.Errorf("again %v: after the retried erasure the store holds %d events, %d orders of %v; orders seen %v (%v)",
+				again, len(held[KindEvent]), len(held[KindOrder]), ids, seen, err)
+		}
+		e.Close(context.Background())
+		if n := newEngine(t, store, clk).Count(); n != 0 {
+			t.Errorf("again %v: %d profiles after a restart, want none", again, n)
+		}
+	}
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	a, b = slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b))
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
+}
