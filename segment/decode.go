@@ -202,7 +202,7 @@ func (w *wireItem) toEvent(now time.Time) (event.Event, error) {
 		}
 		ev.Order = o
 	case event.Watch:
-		if w.Seconds == nil || *w.Seconds <= 0 || *w.Seconds > maxSeconds {
+		if w.Seconds == nil || !(*w.Seconds > 0 && *w.Seconds <= maxSeconds) { // so, NaN too
 			return event.Event{}, fmt.Errorf("watch needs seconds between 0 and %d", maxSeconds)
 		}
 		ev.Seconds = *w.Seconds

@@ -144,6 +144,14 @@ func TestCSVImport(t *testing.T) {
 	if _, errs, _ := cr.Next(10); len(errs) != 1 || !strings.Contains(errs[0].Error, "maybe") {
 		t.Fatalf("bad messages: %+v", errs)
 	}
+	// Seconds that are not a number between 0 and a day (NaN, which compares false
+	// with everything, and infinities read as floats) are refused as JSON's are.
+	for _, secs := range []string{"NaN", "nan", "Inf", "-Inf", "0", "86401"} {
+		cr, _ = NewCSVReader(strings.NewReader("id,type,viewer,at,seconds\nw1,watch,v,2026-06-15T10:00:00Z,"+secs+"\n"), t0)
+		if items, errs, _ := cr.Next(10); len(items) != 0 || len(errs) != 1 {
+			t.Errorf("seconds %s: %d items, errors %+v; want the row refused", secs, len(items), errs)
+		}
+	}
 	// A row with more fields than the header (an unquoted comma) is refused; one with
 	// fewer (trailing empty columns dropped) is read.
 	cr, _ = NewCSVReader(strings.NewReader("id,type,viewer,at,count\n"+
