@@ -86,7 +86,7 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 		interaction = true
 	case event.Gift:
 		p.Gifts += uint32(max(ev.Count, 1))
-		p.GiftValue += MoneyFromFloat(ev.Value)
+		p.GiftValue = p.GiftValue.add(MoneyFromFloat(ev.Value))
 		interaction = true
 		detail = ev.Gift
 	case event.ProductClick:
@@ -135,7 +135,7 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 func (e *Engine) applyOrder(p *Profile, o *orderIn, at int64, oldest, oldestCat int32) {
 	p.visit(at)
 	p.Orders++
-	p.Spend += o.base
+	p.Spend = p.Spend.add(o.base)
 	p.addOrderTime(at)
 	buy := p.buyer()
 	// Each id takes a byte at least: only a list that long is counted (a scan).
@@ -145,7 +145,7 @@ func (e *Engine) applyOrder(p *Profile, o *orderIn, at int64, oldest, oldestCat 
 	}
 	if b := p.bucket(dayOf(at), oldest); b != nil {
 		b.Orders = sat16(uint32(b.Orders) + 1)
-		b.Spend += o.base
+		b.Spend = b.Spend.add(o.base)
 	}
 	for _, it := range o.items {
 		c, n := e.categoryFor(it.category, it.sku), sat32(uint64(max(it.quantity, 1)))

@@ -192,13 +192,13 @@ func mergeProfile(dst, src *Profile, oldestCat int32) (dropped []Recent) {
 	dst.Comments += src.Comments
 	dst.Likes += src.Likes
 	dst.Gifts += src.Gifts
-	dst.GiftValue += src.GiftValue
+	dst.GiftValue = dst.GiftValue.add(src.GiftValue)
 	dst.Interactions += src.Interactions
 	for _, c := range src.Clicks.get() {
 		dst.Clicks = packedOf(addCount(dst.Clicks.get(), c.cat, c.N))
 	}
 	dst.Orders += src.Orders
-	dst.Spend += src.Spend
+	dst.Spend = dst.Spend.add(src.Spend)
 	for _, t := range []int64{src.FirstOrder, src.SecondOrder} {
 		if t != 0 {
 			dst.addOrderTime(t)
@@ -218,7 +218,7 @@ func mergeProfile(dst, src *Profile, oldestCat int32) (dropped []Recent) {
 		d.Orders = sat16(uint32(d.Orders) + uint32(b.Orders))
 		d.Interactions += b.Interactions
 		d.WatchSec = sat32(uint64(d.WatchSec) + uint64(b.WatchSec))
-		d.Spend += b.Spend
+		d.Spend = d.Spend.add(b.Spend)
 	}
 	for _, c := range src.Cats.get() {
 		dst.addCat(c.Day(), oldestCat, c.cat, c.N()) // a full list drops what an event would

@@ -57,6 +57,19 @@ func ParseMoney(s string) (Money, error) {
 	return m, nil
 }
 
+// add returns m + n, stopping at the largest or smallest Money rather than wrapping:
+// one order may be up to about 9.2 trillion (ParseMoney), and two such make a sum
+// past int64.
+func (m Money) add(n Money) Money {
+	if s := m + n; (s > m) == (n > 0) {
+		return s
+	}
+	if n > 0 {
+		return math.MaxInt64
+	}
+	return math.MinInt64
+}
+
 func digits(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {

@@ -90,3 +90,35 @@ func TestMoneyTextAgreesWithFmt(t *testing.T) {
 		}
 	}
 }
+
+// A sum of Money stops at its largest or smallest rather than wrapping to the other
+// sign.
+func TestMoneyAddStopsAtItsBounds(t *testing.T) {
+	for _, c := range []struct{ m, n, want Money }{
+		{1, 2, 3},
+		{-1, -2, -3},
+		{math.MaxInt64 - 1, 1, math.MaxInt64},
+		{math.MaxInt64 - 1, 5, math.MaxInt64},
+		{math.MaxInt64, math.MaxInt64, math.MaxInt64},
+		{math.MinInt64 + 1, -5, math.MinInt64},
+		{math.MaxInt64, math.MinInt64, -1},
+		{math.MaxInt64, 0, math.MaxInt64},
+	} {
+		if got := c.m.add(c.n); got != c.want {
+			t.Errorf("%d + %d = %d, want %d", c.m, c.n, got, c.want)
+		}
+	}
+}
+
+// Two orders each as large as an order may be (about 9.2 trillion) make a spend at
+// the largest Money, not a negative one: the profile, its day and the RFM monetary
+// figure (a 365-day window) all stop there.
+func TestSpendStopsAtItsLargest(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	importJSON(t, e, "["+orderJSON("e1", "v", 3, "5000000000000", "shoes")+","+orderJSON("e2", "v", 3, "5000000000000", "shoes")+"]")
+	v := viewer(t, e, "v")
+	w := held(e, "v", func(p *Profile) window { return p.window(dayOf(t0.UnixMilli()), 365) })
+	if v.Spend != math.MaxInt64 || w.Spend != math.MaxInt64 || v.AOV <= 0 {
+		t.Fatalf("spend %s, in the year's window %s, average order %s; want the largest Money", v.Spend, w.Spend, v.AOV)
+	}
+}

@@ -429,7 +429,7 @@ func (p *Profile) window(today int32, days int) window {
 		w.WatchSec += int64(b.WatchSec)
 		w.Interactions += int(b.Interactions)
 		w.Orders += int(b.Orders)
-		w.Spend += b.Spend
+		w.Spend = w.Spend.add(b.Spend)
 	}
 	return w
 }
