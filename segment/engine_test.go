@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -463,6 +464,41 @@ func TestImportErrorsByIndex(t *testing.T) {
 	}
 	if len(res.Errors) != 2 || res.Errors[0].Index != 0 || res.Errors[1].Index != 2 || res.Accepted != 1 {
 		t.Fatalf("result %+v, want errors at 0 then 2 and one accepted", res)
+	}
+}
+
+// An event made by the node itself rather than decoded (a shop's webhook builds its
+// order event from the cart's note attributes, which the buyer writes) is checked
+// like an imported one: a viewer, customer, room or live id with a control character,
+// which in a store key would pass for the start of another id, is refused by index
+// and the rest are kept.
+func TestImportChecksIDsOfEventsItDidNotDecode(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	order := func(viewer string, customer *event.Person) event.Event {
+		return event.Event{ID: "shopify:webhook:" + viewer, Type: event.Order, Viewer: viewer, At: t0,
+			Order: &event.OrderInfo{OrderID: "o-" + viewer, Total: "9.00", Currency: "USD", Customer: customer}}
+	}
+	withRoom, withLive := order("r", nil), order("l", nil)
+	withRoom.Room, withLive.Live = "room\x00x", "live\x00x"
+	items := []Item{
+		{Index: 0, Event: order("victim\x00evil", nil)},
+		{Index: 1, Event: order("ok", nil)},
+		{Index: 2, Event: order("c", &event.Person{ID: "K\x00x"})},
+		{Index: 3, Event: order("m", &event.Person{Email: "a\x00@x.com"})},
+		{Index: 4, Event: withRoom},
+		{Index: 5, Event: withLive},
+		{Index: 6, Event: order(strings.Repeat("x", maxIDLen+1), nil)},
+	}
+	res, err := e.Import(context.Background(), items, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused []int
+	for _, x := range res.Errors {
+		refused = append(refused, x.Index)
+	}
+	if !slices.Equal(refused, []int{0, 2, 3, 4, 5, 6}) || res.Accepted != 1 || e.Count() != 1 {
+		t.Fatalf("refused %v, %d accepted, %d profiles; want all but item 1 refused", refused, res.Accepted, e.Count())
 	}
 }
 

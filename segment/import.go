@@ -12,6 +12,7 @@ import (
 
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/problem"
+	"github.com/liveroom/liveroom/token"
 )
 
 // ImportResult is the contract's answer: how many items were accepted (a repeated id
@@ -74,6 +75,36 @@ func (e *Engine) parseOrder(o *event.OrderInfo) (*orderIn, error) {
 	return out, nil
 }
 
+// checkIDs checks the ids of viewers, orders, rooms and lives an event brings as
+// decoding does (validID), whatever made it (a shop's webhook builds its own): they
+// become keys in the stores, where a control character would let one id pass for the
+// start of another. The event's own id is the caller's: the node makes some of its
+// own (a consent's holds the viewer's id and a time, longer than an imported id).
+func checkIDs(ev *event.Event) error {
+	required := []struct{ what, v string }{{"viewer", ev.Viewer}}
+	optional := []struct{ what, v string }{{"live", ev.Live}}
+	if o := ev.Order; o != nil {
+		required = append(required, struct{ what, v string }{"order_id", o.OrderID})
+		if c := o.Customer; c != nil {
+			optional = append(optional, struct{ what, v string }{"customer.id", c.ID}, struct{ what, v string }{"customer.email", c.Email})
+		}
+	}
+	for _, c := range required {
+		if err := validID(c.what, c.v); err != nil {
+			return err
+		}
+	}
+	for _, c := range optional {
+		if err := validID(c.what, c.v); c.v != "" && err != nil {
+			return err
+		}
+	}
+	if err := token.ValidRoom(ev.Room); ev.Room != "" && err != nil {
+		return err
+	}
+	return nil
+}
+
 // ImportJSON decodes the contract's JSON array and imports it (POST /api/events).
 func (e *Engine) ImportJSON(ctx context.Context, r io.Reader) (ImportResult, error) {
 	items, errs, err := DecodeJSON(r, e.now())
@@ -95,8 +126,14 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 		res.Errors = []ItemError{}
 	}
 	orders := make(map[int]*orderIn)
+	refused := make(map[int]bool)
 	var ids, orderIDs []string
 	for _, it := range items {
+		if err := checkIDs(&it.Event); err != nil {
+			res.Errors = append(res.Errors, ItemError{it.Index, err.Error()})
+			refused[it.Index] = true
+			continue
+		}
 		ids = append(ids, it.Event.ID)
 		if it.Event.Type == event.Order {
 			o, err := e.parseOrder(it.Event.Order)
@@ -140,7 +177,7 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 	var counts tally
 	for _, it := range items {
 		o := orders[it.Index]
-		if it.Event.Type == event.Order && o == nil {
+		if refused[it.Index] || it.Event.Type == event.Order && o == nil {
 			continue // refused above
 		}
 		if seen[it.Event.ID] || (o != nil && seenOrders[o.id]) {
