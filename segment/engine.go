@@ -91,7 +91,7 @@ type Engine struct {
 	wantReasons          atomic.Bool  // and wants their reasons
 	batchPub             batchPublish // the tap's consumer's (applyBatch)
 	refresh              chan struct{}
-	rerankCause          atomic.Int64           // Unix ms; see noteRerankCause
+	rerank               rerankCauses
 	applied              atomic.Uint64          // events folded in, for Applied
 	consumed             atomic.Uint64          // events taken from the tap, for Consumed
 	yield                atomic.Pointer[func()] // SetYield

@@ -230,7 +230,7 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 		e.publish(&applied[i], changes[i])
 	}
 	if hasOrders {
-		e.noteRerankCause(newestOrder)
+		e.rerank.note(newestOrder)
 		e.requestSweep()
 	}
 	return res, nil

@@ -82,12 +82,12 @@ func (e *Engine) Sweep() {
 	e.sweepMu.Lock()
 	defer e.sweepMu.Unlock()
 	budget := sweepYieldBudget
-	// A re-ranking caused by imported orders (noteRerankCause) is read per shard below,
+	// A re-ranking caused by imported orders (rerankCauses) is read per shard below,
 	// so that an import landing during the sweep stamps the shards after it, and it is
 	// cleared only if no import landed since the sweep began: the sweep that import
 	// requested ranks its orders in full and still carries it.
-	before := e.rerankCause.Load()
-	defer e.rerankCause.CompareAndSwap(before, 0)
+	notes := e.rerank.notesSoFar()
+	defer e.rerank.clearUnless(notes)
 	now := e.now().UnixMilli()
 	today := dayOf(now)
 	oldest := e.oldest(now)
@@ -122,6 +122,7 @@ func (e *Engine) Sweep() {
 		}
 		sh.mu.Unlock()
 		list = sh.profileList(list[:0])
+		cause := e.rerank.cause()
 		sh.inBatches(list, pass, func(p *Profile) {
 			_, _, _, buyer := e.rfmValues(p, today)
 			p.mark(ranked, buyer)
@@ -133,10 +134,10 @@ func (e *Engine) Sweep() {
 			if len(c) > 0 || old != p.RFM {
 				sh.markDirty(p)
 			}
-			if ms := e.rerankCause.Load(); ms != 0 {
+			if !cause.IsZero() {
 				for i := range c {
 					if c[i].Tag.Dimension == DimValue {
-						c[i].Tag.CauseAt = time.UnixMilli(ms).UTC()
+						c[i].Tag.CauseAt = cause
 					}
 				}
 			}
@@ -243,16 +244,49 @@ func (s *pace) yields(now time.Time) bool { return now.Sub(s.begin) <= minShare*
 // out of its time: it is no sign of a busy core.
 func (s *pace) waited(d time.Duration) { s.begin = s.begin.Add(d) }
 
-// noteRerankCause records that orders as new as at changed the RFM ranking, which the
-// next sweep applies to everyone's value tag: its value changes carry at as their
-// CauseAt, so that a re-ranking by imported history is old news to the rules.
-func (e *Engine) noteRerankCause(at time.Time) {
-	ms := at.UnixMilli()
-	for {
-		cur := e.rerankCause.Load()
-		if cur >= ms || e.rerankCause.CompareAndSwap(cur, ms) {
-			return
-		}
+// rerankCauses records what changed the RFM ranking since the last sweep, which
+// applies it to everyone's value tag: imports of orders (their newest order's Event.News
+// each). The sweep's value changes carry the oldest as their CauseAt, so that a
+// re-ranking by imported history is old news to the rules, even when a shop's webhook
+// order (news) came in the same minute: the changes cannot tell whose orders moved
+// them, and day one's import must not reach the rules as a burst of news.
+type rerankCauses struct {
+	mu     sync.Mutex
+	oldest time.Time // zero: nothing imported since the last sweep
+	notes  uint64    // how many were noted, ever
+}
+
+// note records an import whose newest order is at.
+func (r *rerankCauses) note(at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.oldest.IsZero() || at.Before(r.oldest) {
+		r.oldest = at
+	}
+	r.notes++
+}
+
+// cause is the CauseAt for the re-ranking's value changes (zero: none).
+func (r *rerankCauses) cause() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.oldest
+}
+
+func (r *rerankCauses) notesSoFar() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.notes
+}
+
+// clearUnless forgets the causes unless one was noted since notes were counted: an
+// import during a sweep ranks its orders in full only at the sweep it requested,
+// which must still carry its cause.
+func (r *rerankCauses) clearUnless(notes uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.notes == notes {
+		r.oldest = time.Time{}
 	}
 }
 

@@ -121,6 +121,36 @@ func TestImportRerankCarriesCause(t *testing.T) {
 	}
 }
 
+// A shop's webhook order (news: received now) imported in the same minute as the
+// history does not make the history's re-ranking news: the sweep's value changes
+// cannot tell whose orders moved them, and carry the oldest cause.
+func TestImportRerankStaysOldNewsBesideAWebhookOrder(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	sub := event.NewQueue(4096)
+	defer e.Subscribe(sub, event.TagChange)()
+	importJSON(t, e, oldOrders())
+	live := event.Event{ID: "shopify:webhook:w1", Type: event.Order, Viewer: "live-buyer", At: t0.Add(-time.Minute), Received: t0,
+		Order: &event.OrderInfo{OrderID: "live-1", Total: "5.00", Currency: "USD"}}
+	if _, err := e.Import(context.Background(), []Item{{Event: live}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.Sweep()
+	newest := t0.Add(-200 * 24 * time.Hour)
+	rerank := 0
+	for c, ok := sub.TryNext(); ok; c, ok = sub.TryNext() {
+		if c.Tag.Dimension != DimValue || c.Tag.Cause != "" {
+			continue // the live buyer's own change is its order's
+		}
+		rerank++
+		if c.Tag.CauseAt.IsZero() || c.Tag.CauseAt.After(newest) {
+			t.Errorf("%s value %s→%s caused at %v: news to the rules", c.Viewer, c.Tag.From, c.Tag.To, c.Tag.CauseAt)
+		}
+	}
+	if rerank == 0 {
+		t.Fatal("the sweep re-ranked nobody: the test shows nothing")
+	}
+}
+
 // TestImportDuringSweepKeepsCause: an import of old orders that lands while a sweep is
 // ranking keeps its cause for the sweep it requested: no value change reaches the
 // rules as news.
