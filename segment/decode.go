@@ -284,6 +284,29 @@ func containsType(list []event.Type, t event.Type) bool {
 	return false
 }
 
+// readLine reads the next line (without its newline), keeping at most an item's
+// largest size and a byte of it: whole is false when the line was longer, its rest
+// read and dropped. At the input's end (or on an error) it sets lr.err.
+func (lr *LineReader) readLine() (line []byte, whole bool) {
+	lr.buf = lr.buf[:0]
+	whole = true
+	for {
+		chunk, err := lr.br.ReadSlice('\n')
+		if whole && len(lr.buf)+len(chunk) <= maxItemLen+1 {
+			lr.buf = append(lr.buf, chunk...)
+		} else {
+			whole = false
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err != nil:
+			lr.err = err
+		}
+		return lr.buf, whole
+	}
+}
+
 // decodeOne decodes one item's JSON into an Item or an ItemError.
 func decodeOne(index int, raw []byte, now time.Time) (Item, *ItemError) {
 	if len(raw) > maxItemLen {
@@ -371,28 +394,36 @@ func DecodeJSON(r io.Reader, now time.Time) ([]Item, []ItemError, error) {
 
 // LineReader reads JSON lines (one generic event per line) in chunks.
 type LineReader struct {
-	sc   *bufio.Scanner
+	br   *bufio.Reader
+	buf  []byte // the line being read
 	line int
 	now  time.Time
+	err  error // the reader's, once it has one
 }
 
 // NewLineReader reads JSON lines from r; blank lines are skipped.
 func NewLineReader(r io.Reader, now time.Time) *LineReader {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), maxItemLen+1)
-	return &LineReader{sc: sc, now: now}
+	return &LineReader{br: bufio.NewReaderSize(r, 64<<10), now: now}
 }
 
 // Next returns up to n more items with their errors; indexes are 0-based line numbers.
+// A line longer than an item may be is refused by its index and the rest read on.
 // It returns io.EOF once the input is done and nothing was read.
 func (lr *LineReader) Next(n int) ([]Item, []ItemError, error) {
 	var items []Item
 	var errs []ItemError
-	for len(items)+len(errs) < n && lr.sc.Scan() {
+	for len(items)+len(errs) < n && lr.err == nil {
+		line, whole := lr.readLine()
+		if len(line) == 0 && lr.err != nil {
+			break
+		}
 		i := lr.line
 		lr.line++
-		line := bytes.TrimSpace(lr.sc.Bytes())
-		if len(line) == 0 {
+		if line = bytes.TrimSpace(line); len(line) == 0 {
+			continue
+		}
+		if !whole {
+			errs = append(errs, ItemError{i, fmt.Sprintf("item is larger than %d bytes", maxItemLen)})
 			continue
 		}
 		it, ie := decodeOne(i, line, lr.now)
@@ -402,8 +433,8 @@ func (lr *LineReader) Next(n int) ([]Item, []ItemError, error) {
 			items = append(items, it)
 		}
 	}
-	if err := lr.sc.Err(); err != nil {
-		return items, errs, fmt.Errorf("line %d: %w", lr.line+1, err)
+	if lr.err != nil && lr.err != io.EOF {
+		return items, errs, fmt.Errorf("line %d: %w", lr.line+1, lr.err)
 	}
 	if len(items) == 0 && len(errs) == 0 {
 		return nil, nil, io.EOF

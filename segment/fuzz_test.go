@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,13 +68,49 @@ func FuzzImportLines(f *testing.F) {
 				return
 			}
 			if err != nil {
-				return // a line over the size limit ends the file
+				t.Fatal(err) // a strings.Reader has none to give, and a long line is an item's error
 			}
 			if len(items)+len(errs) == 0 || len(items)+len(errs) > 7 {
 				t.Fatalf("chunk of %d", len(items)+len(errs))
 			}
 		}
 	})
+}
+
+// A JSON line longer than an item may be is refused by its index, and the lines
+// after it are read: one large order does not stop a shop's history at that line.
+// Indexes are 0-based line numbers, blank lines included; the last line needs no
+// newline.
+func TestLineReaderRefusesALongLineAndReadsOn(t *testing.T) {
+	like := func(id string) string {
+		return `{"id":"` + id + `","type":"like","viewer":"v","at":"2026-06-15T10:00:00Z"}`
+	}
+	long := `{"id":"big","type":"danmaku","viewer":"v","at":"2026-06-15T10:00:00Z","text":"` + strings.Repeat("x", 70<<10) + `"}`
+	body := like("a") + "\n" + long + "\r\n\n" + like("b") + "\n" + long + "\n" + like("c")
+	lr := NewLineReader(strings.NewReader(body), t0)
+	var ids []string
+	var refused []int
+	for {
+		items, errs, err := lr.Next(2)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			ids = append(ids, it.Event.ID)
+		}
+		for _, e := range errs {
+			if !strings.Contains(e.Error, "larger than") {
+				t.Errorf("line %d: %s", e.Index, e.Error)
+			}
+			refused = append(refused, e.Index)
+		}
+	}
+	if !slices.Equal(ids, []string{"a", "b", "c"}) || !slices.Equal(refused, []int{1, 4}) {
+		t.Fatalf("read %q, refused lines %v; want a, b, c and lines 1 and 4 refused", ids, refused)
+	}
 }
 
 var csvSeeds = []string{
