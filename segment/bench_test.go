@@ -61,10 +61,11 @@ func BenchmarkApplyBatch(b *testing.B) {
 // (1,000 present in ten rooms, after 6,000 events of history), with the events made
 // before the timer starts: the engine's work alone, everything in the cache. Under
 // callgrind, collecting inside applyBatch only, it counts the instructions an event
-// takes, a figure the host's other tenants do not move (docs/benchmarks.md):
+// takes, a figure the host's other tenants do not move (docs/benchmarks.md); with the
+// collector off, whose assists would land in applyBatch at times that vary:
 //
 //	go test -c -o seg.test ./segment
-//	GODEBUG=asyncpreemptoff=1 valgrind --tool=callgrind --toggle-collect='*Engine).applyBatch' \
+//	GOGC=off GODEBUG=asyncpreemptoff=1 valgrind --tool=callgrind --toggle-collect='*Engine).applyBatch' \
 //	  ./seg.test -test.run '^$' -test.bench 'ApplyBatchLive$' -test.benchtime 200000x
 func BenchmarkApplyBatchLive(b *testing.B) {
 	const viewers = 2_000
