@@ -54,6 +54,8 @@ type App struct {
 	huge atomic.Pointer[hugepage.Watcher]
 	// backups copy the stores for GET /api/backup; each wiring file adds its own.
 	backups []backup.Source
+	// book feeds segment's events to the rules (nil when segment is not wired).
+	book *playbook
 }
 
 // New builds every part of the node but serves nothing yet.

@@ -120,10 +120,20 @@ type playbook struct {
 	gdpr sync.RWMutex
 }
 
-func (p *playbook) run(ctx context.Context) {
+// run handles events until taking ends, then the ones still queued until none is
+// left or ctx ends: segment answered for them (an order, an import) and will not
+// hand them over again, so a clean stop must not leave them behind.
+func (p *playbook) run(ctx, taking context.Context) {
 	for {
-		ev, err := p.in.Next(ctx)
+		ev, err := p.in.Next(taking)
 		if err != nil {
+			break
+		}
+		p.handle(ctx, ev)
+	}
+	for ctx.Err() == nil {
+		ev, ok := p.in.TryNext()
+		if !ok {
 			return
 		}
 		p.handle(ctx, ev)
@@ -516,15 +526,17 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 	seg.SetYield(func() { eng.WaitIdle(500 * time.Millisecond) })
 	p.cancel = seg.Subscribe(p.in)
 	ctx, cancel := context.WithCancel(context.Background())
+	taking, stopTaking := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		var wg sync.WaitGroup
-		wg.Go(func() { p.trend.keep(ctx, trendFile, a.log) })
-		p.run(ctx)
+		wg.Go(func() { p.trend.keep(taking, trendFile, a.log) })
+		p.run(ctx, taking)
 		wg.Wait()
 		p.trend.saveOrWarn(trendFile, a.log) // everything counted, on a clean stop
 	}()
+	a.book = p
 	deps.Rules, deps.Actions, deps.Orders, deps.Trends = p, p, p, p
 	deps.Ready = append(deps.Ready, state.Ready)
 	a.backups = append(a.backups, state.Backup, backup.CopyFile(a.cfg.Data, RulesFile),
@@ -535,9 +547,18 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 	deps.Segment = analytics{Engine: seg, rules: eng, chat: ch, book: p}
 	deps.ShopSecret = a.cfg.Segment.ShopSecret
 	a.stops = append(a.stops, func(ctx context.Context) error {
-		p.cancel()
+		p.cancel() // no new events; those queued are handled before the engine stops
+		stopTaking()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			cancel()
+			<-done
+		}
+		if left := p.in.Len(); left > 0 {
+			a.log.Warn("rules stopped before handling every event: their actions are lost", "left", left)
+		}
 		cancel()
-		<-done
 		return errors.Join(eng.Close(ctx), state.Close())
 	})
 	return nil

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -541,6 +542,50 @@ func TestImportedHistoryFiresNoRule(t *testing.T) {
 	}
 	if _, m := api(t, "GET", base+"/metrics", "", ""); !strings.Contains(string(m), "liveroom_rules_history_skipped_total") {
 		t.Fatal("/metrics lacks liveroom_rules_history_skipped_total")
+	}
+}
+
+// TestStopHandlesQueuedOrders: orders the node acknowledged but the rules had not
+// taken when it was told to stop still get their follow-up jobs: segment does not hand
+// an acknowledged event over again, so a stop that dropped the rules' queue lost them
+// for good.
+func TestStopHandlesQueuedOrders(t *testing.T) {
+	cfg := testConfig(t)
+	a := runningApp(t, cfg)
+	admin, _ := a.Signer().Issue(token.Spec{User: "root", Role: event.RoleAdmin, Room: token.AnyRoom, TTL: time.Hour})
+	// The rules stall on the first order's snapshot (its viewer's time zone) until
+	// the stop has begun, so that the others are still queued then, however fast the
+	// rules would take them.
+	stall := &a.book.zones.stripe("v0").mu
+	stall.Lock()
+	unsubscribe := a.book.cancel
+	a.book.cancel = func() {
+		unsubscribe()
+		stall.Unlock()
+	}
+	const n = 200
+	at := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+	orders := make([]string, n)
+	for i := range orders {
+		orders[i] = fmt.Sprintf(`{"id":"e%d","type":"order","viewer":"v%d","room":"shop","at":%q,"order_id":"o%d","total":"5.00","currency":"USD"}`, i, i, at, i)
+	}
+	if code, b := api(t, "POST", a.BaseURL()+"/api/events", admin, "["+strings.Join(orders, ",")+"]"); code != 200 {
+		t.Fatalf("import: %d %s", code, b)
+	}
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := rules.OpenBolt(filepath.Join(cfg.Data, RulesDB), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	jobs, err := st.Jobs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != n {
+		t.Fatalf("%d follow-up jobs after a clean stop, want one per first order (%d)", len(jobs), n)
 	}
 }
 

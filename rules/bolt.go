@@ -18,18 +18,20 @@ import (
 // BoltState keeps the rules' state in a bbolt file (the embedded default).
 //
 // Opened with a flush interval, firings (Commit) are decided on in memory and written
-// behind in one transaction per interval: a burst of ten thousand stay prompts goes
-// out without waiting for the disk, and a crash loses at most the last interval's
-// firings (their prompts and counters). Every read (and a prompt update) first
-// flushes, so it sees everything committed. With no interval, each Commit is written
-// through bbolt's Batch before it returns.
+// behind in one transaction per interval, with the jobs scheduled and deleted
+// meanwhile: a burst of ten thousand stay prompts goes out without waiting for the
+// disk, an import of a shop's orders schedules their follow-ups at the pace it
+// comes, and a crash loses at most the last interval's firings (their prompts and
+// counters) and jobs. Every read (and a prompt update) first flushes, so it sees
+// everything committed. With no interval, each Commit and job is written through
+// bbolt's Batch before it returns.
 type BoltState struct {
 	db *boltfile.File
 	wb *writeBehind // nil: write-through
-	// afterActionsRead, set only by tests, runs between Actions' read of the file
-	// and of the firings not yet written; afterRewrite between a rewrite's
-	// transaction and its clean-up of memory.
-	afterActionsRead, afterRewrite func()
+	// afterViewerRead, set only by tests, runs between a read of a viewer's actions
+	// or prompts in the file and of the firings not yet written; afterRewrite between
+	// a rewrite's transaction and its clean-up of memory.
+	afterViewerRead, afterRewrite func()
 }
 
 var _ State = (*BoltState)(nil)
@@ -256,16 +258,27 @@ func (s *BoltState) PutJob(_ context.Context, j Job) error {
 	if err != nil {
 		return err
 	}
+	if s.wb != nil {
+		s.wb.job(j.ID, jobChange{viewer: j.Env.Viewer.ID, enc: v})
+		return nil
+	}
 	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bJobs).Put([]byte(j.ID), v) })
 }
 
 // DeleteJob implements JobStore.
 func (s *BoltState) DeleteJob(_ context.Context, id string) error {
+	if s.wb != nil {
+		s.wb.job(id, jobChange{})
+		return nil
+	}
 	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bJobs).Delete([]byte(id)) })
 }
 
 // Jobs implements JobStore.
 func (s *BoltState) Jobs(context.Context) ([]Job, error) {
+	if err := s.flush(); err != nil {
+		return nil, err
+	}
 	var out []Job
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bJobs).ForEach(func(_, v []byte) error {
@@ -355,13 +368,13 @@ func (s *BoltState) indexedPrompts(index []byte, owner string) ([]Prompt, error)
 	return out, err
 }
 
-// ViewerPrompts implements PromptStore.
+// ViewerPrompts implements PromptStore. Like Actions it reads the prompts not yet
+// written behind without writing them: the rules look for a viewer's recent prompts
+// on every order, and a flush each paced an import of orders at one fsync apiece.
 func (s *BoltState) ViewerPrompts(_ context.Context, viewer string, since time.Time) ([]string, error) {
-	if err := s.flush(); err != nil {
-		return nil, err
-	}
 	var out []string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	more, err := s.readViewer(viewer, func(tx *bolt.Tx) error {
+		out = out[:0]
 		prefix := append([]byte(viewer), 0)
 		c := tx.Bucket(bViewer).Cursor()
 		for k, id := c.Seek(indexKey(viewer, since)); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
@@ -369,6 +382,11 @@ func (s *BoltState) ViewerPrompts(_ context.Context, viewer string, since time.T
 		}
 		return nil
 	})
+	for _, r := range more {
+		if p := r.Prompt; p != nil && !p.CreatedAt.Before(since) {
+			out = append(out, p.ID)
+		}
+	}
 	return out, err
 }
 
@@ -385,37 +403,48 @@ func (s *BoltState) flush() error {
 // read a viewer's log when they first see the viewer, and that must not cost an fsync
 // or stall behind one.
 func (s *BoltState) Actions(_ context.Context, viewer string) ([]Action, error) {
+	var out []Action
+	more, err := s.readViewer(viewer, func(tx *bolt.Tx) error {
+		out = out[:0]
+		prefix := append([]byte(viewer), 0)
+		c := tx.Bucket(bActions).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var a Action
+			if err := json.Unmarshal(v, &a); err != nil {
+				return err
+			}
+			out = append(out, a)
+		}
+		return nil
+	})
+	for _, r := range more {
+		out = append(out, r.Action)
+	}
+	if len(out) > MaxActionsPerViewer {
+		out = out[len(out)-MaxActionsPerViewer:]
+	}
+	return out, err
+}
+
+// readViewer runs read in a read transaction, then lists viewer's firings that the
+// transaction did not see (pending in the write-behind, or being written), oldest
+// first. When a flush ends in between, their records are in neither: read runs again.
+func (s *BoltState) readViewer(viewer string, read func(tx *bolt.Tx) error) ([]*Record, error) {
 	for {
-		var out []Action
 		var rtx int
 		err := s.db.View(func(tx *bolt.Tx) error {
 			rtx = s.db.TxID(tx)
-			prefix := append([]byte(viewer), 0)
-			c := tx.Bucket(bActions).Cursor()
-			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-				var a Action
-				if err := json.Unmarshal(v, &a); err != nil {
-					return err
-				}
-				out = append(out, a)
-			}
-			return nil
+			return read(tx)
 		})
 		if err != nil || s.wb == nil {
-			return out, err
+			return nil, err
 		}
-		if s.afterActionsRead != nil {
-			s.afterActionsRead()
+		if s.afterViewerRead != nil {
+			s.afterViewerRead()
 		}
-		more, ok := s.wb.unwritten(viewer, rtx)
-		if !ok {
-			continue // a flush ended meanwhile: its records are only in the file now
+		if more, ok := s.wb.unwritten(viewer, rtx); ok {
+			return more, nil
 		}
-		out = append(out, more...)
-		if len(out) > MaxActionsPerViewer {
-			out = out[len(out)-MaxActionsPerViewer:]
-		}
-		return out, nil
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 
@@ -208,6 +209,7 @@ func (s *BoltState) Erase(_ context.Context, viewers ...string) error {
 			}
 		}
 		w.recs = slices.DeleteFunc(w.recs, func(r *Record) bool { return slices.Contains(viewers, r.Action.Viewer) })
+		maps.DeleteFunc(w.jobs, func(_ string, c jobChange) bool { return slices.Contains(viewers, c.viewer) })
 	}, true)
 }
 

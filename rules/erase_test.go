@@ -2,7 +2,7 @@ package rules
 
 import (
 	"context"
-	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -64,18 +64,14 @@ func TestEraseViewer(t *testing.T) {
 	}
 }
 
-// TestEraseWhileFiring: a firing about the viewer committed while the erase runs, and
-// a flush that the write-behind's ticker tries meanwhile, leave nothing about the
-// viewer once both are done: the flush waits for the erase to drop what memory holds.
+// TestEraseWhileFiring: a firing and a job about the viewer committed while the erase
+// runs, and a flush that the write-behind's ticker tries meanwhile, leave nothing about
+// the viewer once both are done: the flush waits for the erase to drop what memory holds.
 // The same goes for an ended live's once counters: one committed meanwhile is dropped
 // from memory and the key set together, so a later firing reads the file right.
 func TestEraseWhileFiring(t *testing.T) {
 	ctx, at := context.Background(), time.Now()
-	st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := heldState(t)
 	firing := func(v string, at time.Time, key string) Firing {
 		p := &Prompt{ID: "p-" + v + at.String(), Room: "r1", Viewer: PromptUser{ID: v}, RuleID: "stay", CreatedAt: at}
 		return Firing{At: at, Limits: []Limit{{Key: key, Cap: 1}},
@@ -92,6 +88,9 @@ func TestEraseWhileFiring(t *testing.T) {
 	flushed := make(chan error, 1)
 	st.afterRewrite = func() {
 		commit(firing("v1", at.Add(time.Second), "r\x00other\x00v1"))
+		if err := st.PutJob(ctx, Job{ID: "j-v1", Env: Env{Viewer: Viewer{ID: "v1"}}}); err != nil {
+			t.Error(err)
+		}
 		go func() { flushed <- st.flush() }() // the ticker
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -291,11 +290,7 @@ func TestEngineEraseAfterCancelOfFiringTimer(t *testing.T) {
 // back plus one.
 func TestEraseRereadsCounters(t *testing.T) {
 	ctx, at := context.Background(), time.Now()
-	st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := heldState(t)
 	key := "r\x00thanks\x00v1"
 	f := func(at time.Time) Firing { return Firing{At: at, Limits: []Limit{{Key: key, Cap: 10}}} }
 	for i := range 3 {
@@ -319,7 +314,7 @@ func TestEraseRereadsCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	var c Counter
-	if err := st.db.View(func(tx *bolt.Tx) error { c, err = readCounter(tx.Bucket(bCounters), key); return err }); err != nil {
+	if err := st.db.View(func(tx *bolt.Tx) (err error) { c, err = readCounter(tx.Bucket(bCounters), key); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if c.N != 1 {
@@ -332,8 +327,10 @@ func nothingAbout(t *testing.T, st State, viewer string) {
 	t.Helper()
 	acts, _ := st.Actions(context.Background(), viewer)
 	prompts, _ := st.AboutPrompts(context.Background(), viewer)
-	if len(acts)+len(prompts) > 0 {
-		t.Fatalf("after the erase: %d actions and %d prompts about %s", len(acts), len(prompts), viewer)
+	jobs, _ := st.Jobs(context.Background())
+	jobs = slices.DeleteFunc(jobs, func(j Job) bool { return j.Env.Viewer.ID != viewer })
+	if len(acts)+len(prompts)+len(jobs) > 0 {
+		t.Fatalf("after the erase: %d actions, %d prompts and %d jobs about %s", len(acts), len(prompts), len(jobs), viewer)
 	}
 }
 

@@ -2,7 +2,6 @@ package rules
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -173,11 +172,7 @@ func TestEnginePrunesStayCounters(t *testing.T) {
 // clean-up, still stale, is one counter pruned, not two.
 func TestPruneCountsEachKeyOnce(t *testing.T) {
 	ctx := context.Background()
-	st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := heldState(t)
 	f := Firing{At: time.Now(), Limits: []Limit{{Key: "r\x00free\x00v1"}}}
 	if _, err := st.Commit(ctx, f); err != nil {
 		t.Fatal(err)

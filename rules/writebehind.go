@@ -18,7 +18,11 @@ type writeBehind struct {
 	mu    sync.RWMutex             // read-locked for a commit's first look at the cache
 	cache map[string]cachedCounter // written or pending since the last flush
 	recs  []*Record
-	ver   uint64
+	// jobs are the changes to scheduled jobs since the last flush, by job id: the
+	// rules' event consumer schedules a job per order, and one fsync each made it
+	// fall behind an import of a shop's orders.
+	jobs map[string]jobChange
+	ver  uint64
 	// flushes counts the flushes that wrote and forgot counters.
 	flushes uint64
 	// afterRead, set only by tests, runs between the unlocked read and the lock.
@@ -69,8 +73,14 @@ func (c cachedCounter) counter() Counter {
 	return out
 }
 
+// jobChange is a job to put (encoded) or, with enc nil, to delete.
+type jobChange struct {
+	viewer string
+	enc    []byte
+}
+
 func newWriteBehind(s *BoltState, every time.Duration) (*writeBehind, error) {
-	w := &writeBehind{s: s, cache: map[string]cachedCounter{}, stop: make(chan struct{}), every: every,
+	w := &writeBehind{s: s, cache: map[string]cachedCounter{}, jobs: map[string]jobChange{}, stop: make(chan struct{}), every: every,
 		stored: map[uint64]struct{}{}, seed: maphash.MakeSeed()}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bCounters).ForEach(func(k, _ []byte) error {
@@ -109,7 +119,7 @@ const maxAgeFactor = 10
 func (w *writeBehind) due(now time.Time) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.recs) == 0 && len(w.cache) == 0 {
+	if w.idle() {
 		return false
 	}
 	return now.Sub(w.last) >= w.every || now.Sub(w.oldest) >= maxAgeFactor*w.every
@@ -145,13 +155,29 @@ func (w *writeBehind) commit(fs []Firing) ([]bool, error) {
 	for i, f := range fs {
 		ok[i] = w.take(f, read)
 	}
+	w.changed()
+	return ok, nil
+}
+
+// job keeps a change to the job id for the next flush.
+func (w *writeBehind) job(id string, c jobChange) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.jobs[id] = c
+	w.changed()
+}
+
+// changed notes a change not yet written; w.mu is held.
+func (w *writeBehind) changed() {
 	now := time.Now()
 	if w.oldest.IsZero() {
 		w.oldest = now
 	}
 	w.last = now
-	return ok, nil
 }
+
+// idle reports whether nothing waits to be written; w.mu is held.
+func (w *writeBehind) idle() bool { return len(w.recs) == 0 && len(w.cache) == 0 && len(w.jobs) == 0 }
 
 // take counts f if its limits allow it, from the cached counters or else those read
 // from the file. Each key is looked up once: in a burst the cache is large and every
@@ -189,22 +215,22 @@ func (w *writeBehind) failure() error {
 // unwritten lists viewer's firings that a read of the file in transaction rtx did
 // not see, oldest first. ok is false when a flush has ended since that read began:
 // its records are neither in what was read nor in memory any more, so read again.
-func (w *writeBehind) unwritten(viewer string, rtx int) (out []Action, ok bool) {
+func (w *writeBehind) unwritten(viewer string, rtx int) (out []*Record, ok bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.flushedTx > rtx {
 		return nil, false
 	}
 	if rtx < w.flushingTx {
-		out = viewerActions(out, w.flushing, viewer)
+		out = viewerRecords(out, w.flushing, viewer)
 	}
-	return viewerActions(out, w.recs, viewer), true
+	return viewerRecords(out, w.recs, viewer), true
 }
 
-func viewerActions(out []Action, recs []*Record, viewer string) []Action {
+func viewerRecords(out []*Record, recs []*Record, viewer string) []*Record {
 	for _, r := range recs {
 		if r.Action.Viewer == viewer {
-			out = append(out, r.Action)
+			out = append(out, r)
 		}
 	}
 	return out
@@ -268,13 +294,14 @@ func (w *writeBehind) flush() error {
 // flushLocked is flush for a caller that holds flushMu.
 func (w *writeBehind) flushLocked() error {
 	w.mu.Lock()
-	idle := len(w.recs) == 0 && len(w.cache) == 0
+	idle := w.idle()
 	w.mu.Unlock()
 	if idle {
 		return nil
 	}
 	var recs []*Record
 	var counters map[string]cachedCounter
+	var jobs map[string]jobChange
 	var txID int
 	err := w.s.db.Update(func(tx *bolt.Tx) error {
 		txID = w.s.db.TxID(tx)
@@ -282,6 +309,7 @@ func (w *writeBehind) flushLocked() error {
 		recs, w.recs, w.oldest = w.recs, nil, time.Time{}
 		w.flushing, w.flushingTx = recs, txID
 		counters = maps.Clone(w.cache)
+		jobs, w.jobs = w.jobs, map[string]jobChange{}
 		for k := range counters {
 			w.stored[maphash.String(w.seed, k)] = struct{}{}
 		}
@@ -294,6 +322,9 @@ func (w *writeBehind) flushLocked() error {
 			if err := putCounter(b, k, counters[k].counter()); err != nil {
 				return err
 			}
+		}
+		if err := writeJobs(tx, jobs); err != nil {
+			return err
 		}
 		encs := make([]*encoded, len(recs))
 		for i, r := range recs {
@@ -309,6 +340,11 @@ func (w *writeBehind) flushLocked() error {
 	w.flushing, w.flushingTx = nil, 0
 	if err != nil {
 		w.recs = append(recs, w.recs...) // try again at the next flush
+		for id, c := range jobs {
+			if _, newer := w.jobs[id]; !newer {
+				w.jobs[id] = c
+			}
+		}
 		return err
 	}
 	w.flushedTx = txID
@@ -319,6 +355,23 @@ func (w *writeBehind) flushLocked() error {
 	}
 	w.flushes++
 	w.err = nil
+	return nil
+}
+
+// writeJobs puts and deletes jobs in key order.
+func writeJobs(tx *bolt.Tx, jobs map[string]jobChange) error {
+	b := tx.Bucket(bJobs)
+	for _, id := range slices.Sorted(maps.Keys(jobs)) {
+		var err error
+		if enc := jobs[id].enc; enc != nil {
+			err = b.Put([]byte(id), enc)
+		} else {
+			err = b.Delete([]byte(id))
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

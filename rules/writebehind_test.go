@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestWriteBehindCapsUnderConcurrentFlushes: workers read uncached counters outside
@@ -86,16 +89,13 @@ func TestWriteBehindCapsUnderConcurrentFlushes(t *testing.T) {
 // before the lock is taken again, another firing counts it and a flush writes and
 // forgets it; the commit must see the newer count.
 func TestWriteBehindRereadsAfterFlush(t *testing.T) {
-	st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := heldState(t)
 	ctx, at := context.Background(), time.Now()
 	once := Firing{At: at, Limits: []Limit{{Key: "once", Cap: 1}}}
 	var inner []bool
 	st.wb.afterRead = func() {
 		st.wb.afterRead = nil
+		var err error
 		if inner, err = st.Commit(ctx, once); err != nil {
 			t.Error(err)
 		}
@@ -293,7 +293,7 @@ func TestActionsDuringFlush(t *testing.T) {
 
 	// A flush that starts and ends between the two reads: the read is done again.
 	reads := 0
-	st.afterActionsRead = func() {
+	st.afterViewerRead = func() {
 		if reads++; reads == 1 {
 			if err := st.flush(); err != nil {
 				t.Error(err)
@@ -308,14 +308,91 @@ func TestActionsDuringFlush(t *testing.T) {
 	}
 }
 
-// actionLog opens a write-behind state that flushes only when told; commit records
-// an action for viewer v1 and details lists v1's actions as read from the state.
-func actionLog(t *testing.T) (st *BoltState, commit func(detail string), details func() string) {
+// TestViewerPromptsSeePendingWithoutFlushing: the rules look for a viewer's recent
+// prompts on every order; those not yet written are found without writing them (a
+// flush, an fsync, per order paced an import of a shop's orders).
+func TestViewerPromptsSeePendingWithoutFlushing(t *testing.T) {
+	st := heldState(t)
+	ctx, at := context.Background(), time.Now()
+	p := &Prompt{ID: "p1", Room: "r1", Viewer: PromptUser{ID: "v1"}, RuleID: "stay", CreatedAt: at}
+	rec := &Record{Action: Action{At: at, Viewer: "v1", RuleID: "stay", Type: ActPrompt, Detail: p.ID}, Prompt: p}
+	if _, err := st.Commit(ctx, Firing{At: at, Rec: rec}); err != nil {
+		t.Fatal(err)
+	}
+	for since, want := range map[time.Time]string{at.Add(-time.Hour): "[p1]", at.Add(time.Second): "[]"} {
+		if ids, err := st.ViewerPrompts(ctx, "v1", since); err != nil || fmt.Sprint(ids) != want {
+			t.Errorf("prompts since %v: %v %v, want %s", since.Sub(at), ids, err, want)
+		}
+	}
+	if n := len(st.wb.recs); n != 1 {
+		t.Fatalf("looking for the prompts wrote them: %d firings pending, want 1", n)
+	}
+}
+
+// TestJobsWrittenBehind: with a flush interval, jobs scheduled and deleted are written
+// together in one transaction, and Close writes them: the rules schedule one per
+// order, and a transaction (an fsync) each made them fall behind an import of orders.
+func TestJobsWrittenBehind(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rules.db")
+	st, err := OpenBolt(path, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	lastTx := func() (id int) {
+		st.db.View(func(tx *bolt.Tx) error { id = st.db.TxID(tx); return nil })
+		return id
+	}
+	before := lastTx()
+	for i := range 100 {
+		if err := st.PutJob(ctx, Job{ID: fmt.Sprint("j", i), Due: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.DeleteJob(ctx, "j0"); err != nil {
+		t.Fatal(err)
+	}
+	if n := lastTx() - before; n != 0 {
+		t.Fatalf("%d transactions for jobs written behind an hourly flush", n)
+	}
+	if err := st.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := lastTx() - before; n != 1 {
+		t.Fatalf("%d transactions wrote the jobs, want 1", n)
+	}
+	if err := st.DeleteJob(ctx, "j1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = OpenBolt(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	jobs, err := st.Jobs(ctx)
+	if err != nil || len(jobs) != 98 || slices.ContainsFunc(jobs, func(j Job) bool { return j.ID == "j0" || j.ID == "j1" }) {
+		t.Fatalf("after Close: %d jobs (%v), want j2…j99", len(jobs), err)
+	}
+}
+
+// heldState opens a write-behind state that flushes only when told, closed when the
+// test ends.
+func heldState(t *testing.T) *BoltState {
+	t.Helper()
 	st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// actionLog opens a write-behind state that flushes only when told; commit records
+// an action for viewer v1 and details lists v1's actions as read from the state.
+func actionLog(t *testing.T) (st *BoltState, commit func(detail string), details func() string) {
+	st = heldState(t)
 	ctx, at := context.Background(), time.Now()
 	commit = func(detail string) {
 		t.Helper()
@@ -342,11 +419,7 @@ func actionLog(t *testing.T) (st *BoltState, commit func(detail string), details
 // still taken (kept for the next flush) and Ready reports the failure until a flush
 // succeeds.
 func TestFlushFailureMakesStateUnready(t *testing.T) {
-	st, err := OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := heldState(t)
 	ctx := context.Background()
 	st.wb.mu.Lock()
 	st.wb.err = errors.New("disk full") // as the flusher records a failed flush
