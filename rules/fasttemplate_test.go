@@ -2,10 +2,12 @@ package rules
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 	"text/template"
 	"time"
+	"unicode/utf8"
 )
 
 // fastTemplates are in the compiled subset; slowTemplates are not and must run on
@@ -87,6 +89,45 @@ func randomEnv(rng *rand.Rand) *Env {
 			Tags: Tags{Activity: word(), Preference: list(), Custom: list()}},
 		Session: Session{Room: word(), Orders: rng.IntN(2), Watching: rng.IntN(2) == 0},
 		Event:   Event{Type: "timer", At: at, Total: float64(rng.IntN(3)) / 4},
+	}
+}
+
+// TestTemplateTextBounded: a template may feed a helper's result back to it (with,
+// a variable), each step multiplying its text; the steps stop at the output bound, so
+// a template of a few hundred bytes renders in little memory (it took gigabytes) and
+// its text is cut as any other. Widths are bounded too (TestCompileErrors).
+func TestTemplateTextBounded(t *testing.T) {
+	nest := func(step string, n int) string {
+		return `{{with print "0123456789"}}` + strings.Repeat(`{{with `+step+`}}`, n) + `{{.}}` + strings.Repeat(`{{end}}`, n+1)
+	}
+	env := sampleEnv()
+	env.Viewer.Tags.Preference = strings.Fields(strings.Repeat("shoes ", 50))
+	for _, c := range []struct{ name, src string }{
+		{"print", nest(`print . . . . . . . .`, 7)},
+		{"printf", nest(`printf "%s%s%s%s%s%s%s%s" . . . . . . . .`, 7)},
+		{"html", nest(`html . . . . . . . .`, 7)},
+		{"join", nest(`join $.Viewer.Tags.Preference .`, 4)},
+		{"variable", `{{$s := "0123456789"}}` + strings.Repeat(`{{$s = print $s $s $s $s $s $s $s $s}}`, 7) + `{{$s}}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tt, err := template.New("t").Funcs(templateFuncs).Parse(c.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			out, err := render(newTextTemplate(tt), env)
+			runtime.ReadMemStats(&after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+				t.Errorf("rendering a %d-byte template allocated %d KiB", len(c.src), n>>10)
+			}
+			if n := utf8.RuneCountInString(out); n > MaxTextLen {
+				t.Errorf("%d characters, over %d", n, MaxTextLen)
+			}
+		})
 	}
 }
 

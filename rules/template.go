@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -11,9 +12,10 @@ import (
 	"unicode/utf8"
 )
 
-// templateFuncs are the helpers templates may call, besides the built-in ones.
+// templateFuncs are the helpers templates may call, besides the built-in ones; those
+// of the built-ins that build text are replaced by bounded ones (see boundedText).
 var templateFuncs = template.FuncMap{
-	"join": strings.Join,
+	"join": join,
 	// first is the first word of a list, or "" (e.g. the top preference).
 	"first": func(list []string) string {
 		if len(list) == 0 {
@@ -29,6 +31,118 @@ var templateFuncs = template.FuncMap{
 		return s
 	},
 	"truncate": func(n int, s string) string { return cut(s, n) },
+
+	"printf":   printf,
+	"print":    boundedText(fmt.Sprint),
+	"println":  boundedText(fmt.Sprintln),
+	"html":     boundedText(template.HTMLEscaper),
+	"js":       boundedText(template.JSEscaper),
+	"urlquery": boundedText(template.URLQueryEscaper),
+}
+
+// maxOutput bounds what a template writes (render) and what a helper builds: fmt
+// builds a helper's whole result before the output bound sees any of it.
+const maxOutput = 8 * MaxTextLen
+
+// boundedText wraps a built-in that builds text from its arguments: a call whose
+// strings together pass maxOutput formats nothing, and a longer result is not
+// returned; either stops the template there (errTooLong: the output so far is kept).
+// Only strings can grow as a template runs: with `with` or a variable a helper's
+// result is fed to it again ({{with print . .}} doubles it), and twenty such steps
+// made gigabytes; any other value is the viewer's data, as long as it was.
+func boundedText(f func(args ...any) string) func(args ...any) (string, error) {
+	return func(args ...any) (string, error) {
+		if textLen(args) > maxOutput {
+			return "", errTooLong
+		}
+		return fits(f(args...))
+	}
+}
+
+// textLen is the length of the strings among args.
+func textLen(args []any) int {
+	n := 0
+	for _, a := range args {
+		if s, ok := a.(string); ok {
+			n += len(s)
+		}
+	}
+	return n
+}
+
+func fits(s string) (string, error) {
+	if len(s) > maxOutput {
+		return "", errTooLong
+	}
+	return s, nil
+}
+
+// maxWidth bounds a printf verb's width and precision: fmt pads to them before the
+// output bound sees the text, and "%0999999d" made a megabyte per verb.
+const maxWidth = 100
+
+// printf is the built-in printf with widths and precisions of at most maxWidth,
+// written in the format (not taken from an argument with *).
+func printf(format string, args ...any) (string, error) {
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		n := 0 // the number being read: a width or a precision
+	verb:
+		for i++; i < len(format); i++ {
+			switch c := format[i]; {
+			case c >= '0' && c <= '9':
+				if n = n*10 + int(c-'0'); n > maxWidth {
+					return "", fmt.Errorf("printf: a width or precision over %d", maxWidth)
+				}
+			case c == '*':
+				return "", errors.New("printf: a width or precision from an argument (*)")
+			case c == '[': // an argument index, not a width
+				if j := strings.IndexByte(format[i:], ']'); j > 0 {
+					i += j
+				}
+				n = 0
+			case c == '.' || strings.IndexByte("+-# ", c) >= 0:
+				n = 0
+			default:
+				break verb
+			}
+		}
+	}
+	if len(format)+textLen(args) > maxOutput {
+		return "", errTooLong
+	}
+	return fits(fmt.Sprintf(format, args...))
+}
+
+// join is strings.Join cut to maxOutput bytes, without building more: its separator
+// may be a helper's result, fed to it again (see boundedText). It returns a string
+// alone so that the compiled templates can call it (compileCall).
+func join(list []string, sep string) string {
+	n := len(sep) * max(len(list)-1, 0)
+	for _, s := range list {
+		n += len(s)
+	}
+	if n <= maxOutput {
+		return strings.Join(list, sep)
+	}
+	var b strings.Builder
+	b.Grow(maxOutput)
+	for i, s := range list {
+		if i > 0 {
+			s = sep + s
+		}
+		if k := maxOutput - b.Len(); len(s) > k {
+			for k > 0 && !utf8.RuneStart(s[k]) { // not within a character
+				k--
+			}
+			b.WriteString(s[:k])
+			return b.String()
+		}
+		b.WriteString(s)
+	}
+	return b.String()
 }
 
 // plainTemplate refuses the constructs that could run long: range (which in Go
@@ -100,7 +214,7 @@ func render(t *textTemplate, env *Env) (string, error) {
 	if t == nil {
 		return "", nil
 	}
-	w := &boundedWriter{limit: 8 * MaxTextLen}
+	w := &boundedWriter{limit: maxOutput}
 	w.b.Grow(256) // one allocation for a usual line
 	if err := t.execute(w, env); err != nil && !errors.Is(err, errTooLong) {
 		return "", err
