@@ -193,36 +193,9 @@ func TestWHIPPublisherThatNeverStartsFreesTheRoom(t *testing.T) {
 	if _, err := pc.AddTrack(silent); err != nil {
 		t.Fatal(err)
 	}
-	connected := make(chan struct{})
-	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		if st == webrtc.PeerConnectionStateConnected {
-			close(connected)
-		}
-	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
+	session := r.connectWHIP(pc, "shop9")
 	host := r.token(event.RoleHost, "shop9", "host-shop9")
-	resp, body := r.do("POST", "/whip/shop9", host, "application/sdp", pc.LocalDescription().SDP)
-	if resp.StatusCode != 201 {
-		t.Fatalf("first WHIP: %d %s", resp.StatusCode, body)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-connected:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the silent publisher did not connect")
-	}
-	session := strings.TrimPrefix(resp.Header.Get("Location"), r.srv.URL)
-	if resp, body = r.do("POST", "/whip/shop9", host, "application/sdp", minimalOffer); resp.StatusCode != 409 {
+	if resp, body := r.do("POST", "/whip/shop9", host, "application/sdp", minimalOffer); resp.StatusCode != 409 {
 		t.Fatalf("second WHIP while the first holds the room: %d %s", resp.StatusCode, body)
 	}
 	// Another user's DELETE answers 403 while the session lasts (and changes nothing),

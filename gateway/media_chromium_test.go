@@ -15,7 +15,8 @@ import (
 )
 
 // mediaTestPage publishes over WHIP or plays over WHEP from the browser, as the
-// studio and the player do; the test serves it on the gateway's origin.
+// studio and the player do, or publishes with the studio's own code (studioPublish);
+// the test serves it on the gateway's origin.
 const mediaTestPage = `<!doctype html><meta charset="utf-8"><video id="v" autoplay muted playsinline></video>
 <script>
 async function gathered(pc) {
@@ -51,12 +52,22 @@ async function framesDecoded() {
   (await window.pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'video') n = r.framesDecoded || 0; });
   return n;
 }
+</script>
+<script type="module">
+import {publish} from "/static/js/webrtc.js";
+window.studioPublish = async (room, token) => {
+  const stream = await navigator.mediaDevices.getUserMedia({video: {width: 1280, height: 720}, audio: true});
+  const s = await publish(room, token, stream, {simulcast: true});
+  window.pc = s.pc;
+  return new URL(s.location).pathname;
+};
 </script>`
 
-func TestMediaChromiumWHIPToWHEP(t *testing.T) {
-	checkMediaLeaks(t)
-	r := newMediaRig(t, nil)
-	// The page lives on the gateway's origin, so fetch() needs no CORS.
+// openMediaTestPage starts Chromium on mediaTestPage, served at the gateway's origin
+// (so fetch() needs no CORS); it returns the browser's context and the page's, which
+// lasts 60 s. The browser closes when the test ends.
+func openMediaTestPage(t *testing.T, r *mediaRig) (browserCtx, ctx context.Context, page string) {
+	t.Helper()
 	gw := r.srv.Config.Handler
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "/media-test.html" {
@@ -66,27 +77,35 @@ func TestMediaChromiumWHIPToWHEP(t *testing.T) {
 		}
 		gw.ServeHTTP(w, req)
 	}))
-	defer site.Close()
-
-	bctx, cancelBrowser := browser.New(t, context.Background())
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
-	defer cancel()
-	eval := func(ctx context.Context, js string, what string) string {
-		t.Helper()
-		out, err := chromedp.Run(ctx, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		return out
-	}
-
-	// Tab 1: the host publishes the fake camera over WHIP.
-	host := r.token(event.RoleHost, "shop1", "host")
-	if _, err := chromedp.Run(ctx, chromedp.Navigate(site.URL+"/media-test.html")); err != nil {
+	t.Cleanup(site.Close)
+	page = site.URL + "/media-test.html"
+	browserCtx, _ = browser.New(t, context.Background())
+	ctx, cancel := context.WithTimeout(browserCtx, 60*time.Second)
+	t.Cleanup(cancel)
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(page)); err != nil {
 		t.Fatalf("open page: %v", err)
 	}
-	loc := eval(ctx, `publish("shop1", "`+host+`")`, "publish from chromium")
+	return browserCtx, ctx, page
+}
+
+// evalJS runs an expression in the page, awaiting a promise, and fails the test on error.
+func evalJS(t *testing.T, ctx context.Context, js, what string) string {
+	t.Helper()
+	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return out
+}
+
+func TestMediaChromiumWHIPToWHEP(t *testing.T) {
+	checkMediaLeaks(t)
+	r := newMediaRig(t, nil)
+
+	// Tab 1: the host publishes the fake camera over WHIP.
+	bctx, ctx, page := openMediaTestPage(t, r)
+	host := r.token(event.RoleHost, "shop1", "host")
+	loc := evalJS(t, ctx, `publish("shop1", "`+host+`")`, "publish from chromium")
 	if !strings.HasPrefix(loc, "/whip/shop1/") {
 		t.Fatalf("Location %q", loc)
 	}
@@ -98,10 +117,10 @@ func TestMediaChromiumWHIPToWHEP(t *testing.T) {
 	pctx, cancelP := context.WithTimeout(player, 60*time.Second)
 	defer cancelP()
 	viewer := r.token(event.RoleViewer, "shop1", "guest-1")
-	if _, err := chromedp.Run(pctx, chromedp.Navigate(site.URL+"/media-test.html")); err != nil {
+	if _, err := chromedp.Run(pctx, chromedp.Navigate(page)); err != nil {
 		t.Fatalf("open player: %v", err)
 	}
-	if loc = eval(pctx, `play("shop1", "`+viewer+`")`, "play in chromium"); !strings.HasPrefix(loc, "/whep/shop1/") {
+	if loc = evalJS(t, pctx, `play("shop1", "`+viewer+`")`, "play in chromium"); !strings.HasPrefix(loc, "/whep/shop1/") {
 		t.Fatalf("WHEP Location %q", loc)
 	}
 	var frames int
@@ -115,8 +134,28 @@ func TestMediaChromiumWHIPToWHEP(t *testing.T) {
 	})
 	st := r.media.Stats("shop1")
 	t.Logf("player decoded %d frames; publisher %+v; viewers %+v", frames, st.Publisher.Tracks, st.Viewers)
-	cancelP()
-	cancelPlayer()
-	cancel()
-	cancelBrowser()
+}
+
+// The studio's simulcast publish (three video layers, web/static/js/webrtc.js) goes
+// live with audio and video, and a WHEP viewer gets the video. Chrome refuses an
+// answer with a=simulcast but without the RID header extensions.
+func TestMediaChromiumStudioSimulcast(t *testing.T) {
+	checkMediaLeaks(t)
+	r := newMediaRig(t, nil)
+	_, ctx, _ := openMediaTestPage(t, r)
+	host := r.token(event.RoleHost, "shop1", "host")
+	if loc := evalJS(t, ctx, `studioPublish("shop1", "`+host+`")`, "simulcast publish from chromium"); !strings.HasPrefix(loc, "/whip/shop1/") {
+		t.Fatalf("Location %q", loc)
+	}
+	waitFor(t, 20*time.Second, "room live from chromium", func() bool { return r.media.Stats("shop1").Live })
+	if !r.hasAudioAndVideo("shop1") {
+		t.Fatalf("live with tracks %+v, want audio and video", r.media.Stats("shop1").Publisher.Tracks)
+	}
+
+	v, err := r.client(event.RoleViewer, "shop1", "v1").Watch(ctx, r.srv.URL+"/whep/shop1")
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	defer v.Close(ctx, true)
+	waitFor(t, 20*time.Second, "video at the viewer", func() bool { return v.Stats().Video.Packets > 50 })
 }

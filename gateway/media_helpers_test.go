@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liveroom/liveroom/config"
@@ -175,4 +176,59 @@ func metricValue(t *testing.T, base, name string) float64 {
 	}
 	t.Fatalf("no %s in /metrics", name)
 	return 0
+}
+
+// gatheredOffer makes pc's offer with all its candidates in it.
+func gatheredOffer(t *testing.T, pc *webrtc.PeerConnection) string {
+	t.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	return pc.LocalDescription().SDP
+}
+
+// connectWHIP publishes pc's tracks on room with the room host's token, applies the
+// answer and waits until pc connects; it returns the session's path.
+func (r *mediaRig) connectWHIP(pc *webrtc.PeerConnection, room string) string {
+	r.t.Helper()
+	connected := make(chan struct{})
+	var once sync.Once
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateConnected {
+			once.Do(func() { close(connected) })
+		}
+	})
+	host := r.token(event.RoleHost, room, "host-"+room)
+	resp, body := r.do("POST", "/whip/"+room, host, "application/sdp", gatheredOffer(r.t, pc))
+	if resp.StatusCode != 201 {
+		r.t.Fatalf("WHIP: %d %s", resp.StatusCode, body)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
+		r.t.Fatal(err)
+	}
+	select {
+	case <-connected:
+	case <-time.After(10 * time.Second):
+		r.t.Fatal("the publisher did not connect")
+	}
+	return strings.TrimPrefix(resp.Header.Get("Location"), r.srv.URL)
+}
+
+// hasAudioAndVideo reports whether the room is live with both an audio and a video track.
+func (r *mediaRig) hasAudioAndVideo(room string) bool {
+	st := r.media.Stats(room)
+	if st.Publisher == nil {
+		return false
+	}
+	kinds := map[string]bool{}
+	for _, tr := range st.Publisher.Tracks {
+		kinds[tr.Kind] = true
+	}
+	return kinds["audio"] && kinds["video"]
 }

@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +27,7 @@ type publisher struct {
 
 	mu       sync.Mutex
 	stream   *Stream
-	arrived  int
+	arrived  []*webrtc.RTPReceiver // one per offered section: a simulcast one has several tracks
 	hasVideo bool
 	isLive   bool
 	liveAt   time.Time
@@ -145,7 +146,10 @@ func (p *publisher) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 			p.videoSSRC.Store(uint32(remote.SSRC()))
 		}
 	}
-	if p.arrived++; p.arrived >= p.expected {
+	if !slices.Contains(p.arrived, recv) {
+		p.arrived = append(p.arrived, recv)
+	}
+	if len(p.arrived) >= p.expected {
 		p.goLive()
 	} else if p.timer == nil {
 		p.timer = time.AfterFunc(trackWait, func() {
@@ -155,7 +159,7 @@ func (p *publisher) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 		})
 	}
 	p.s.wg.Go(func() { p.read(remote, t) })
-	p.s.wg.Go(func() { drainRTCP(recv) })
+	p.s.wg.Go(func() { drainRTCP(recv, remote.RID()) })
 	p.mu.Unlock()
 }
 
@@ -173,11 +177,18 @@ func (p *publisher) read(remote *webrtc.TrackRemote, t *Track) {
 	}
 }
 
-// drainRTCP reads a receiver's RTCP so its interceptors (reports, NACK) keep working.
-func drainRTCP(recv *webrtc.RTPReceiver) {
+// drainRTCP reads a receiver's RTCP so its interceptors (reports, NACK) keep working;
+// a simulcast layer (rid set) has its own, which Read does not reach.
+func drainRTCP(recv *webrtc.RTPReceiver, rid string) {
 	buf := make([]byte, maxPacket)
 	for {
-		if _, _, err := recv.Read(buf); err != nil {
+		var err error
+		if rid == "" {
+			_, _, err = recv.Read(buf)
+		} else {
+			_, _, err = recv.ReadSimulcast(buf, rid)
+		}
+		if err != nil {
 			return
 		}
 	}

@@ -143,6 +143,11 @@ func newAPI(se webrtc.SettingEngine, publisher bool) (*webrtc.API, error) {
 	}
 	ir := &interceptor.Registry{}
 	if publisher {
+		// A simulcast offer (the studio's three layers) is answered with a=simulcast and
+		// a=rid, which browsers refuse unless the answer also has the RID extensions.
+		if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
+			return nil, err
+		}
 		gen, err := nack.NewGeneratorInterceptor()
 		if err != nil {
 			return nil, err
