@@ -215,3 +215,33 @@ func TestWHIPPublisherThatNeverStartsFreesTheRoom(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A WHIP offer whose only codec the relay cannot carry (VP9) is refused with 400
+// no_common_codec, as WHEP does, and leaves the room free: accepted, it would have held
+// the room (409 for the real publisher) until connect-timeout.
+func TestWHIPOfferWithNoCommonCodecLeavesTheRoomFree(t *testing.T) {
+	checkMediaLeaks(t)
+	r := newMediaRig(t, func(c *media.Config) { c.ConnectTimeout = 20 * time.Second })
+	pc := testPeer(t)
+	vp9 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"}
+	track, err := webrtc.NewTrackLocalStaticSample(vp9, "video", "cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.AddTrack(track); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.GetTransceivers()[0].SetCodecPreferences([]webrtc.RTPCodecParameters{{RTPCodecCapability: vp9, PayloadType: 98}}); err != nil {
+		t.Fatal(err)
+	}
+	host := r.token(event.RoleHost, "shop1", "host-shop1")
+	resp, body := r.do("POST", "/whip/shop1", host, "application/sdp", gatheredOffer(t, pc))
+	if resp.StatusCode != 400 || !strings.Contains(body, `"no_common_codec"`) {
+		t.Fatalf("VP9-only WHIP offer: %d %s", resp.StatusCode, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.publish(ctx, "shop1").Close(ctx, true); err != nil { // r.publish fails the test unless the room goes live
+		t.Error(err)
+	}
+}

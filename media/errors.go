@@ -15,7 +15,7 @@ var (
 	ErrLive         = errors.New("room already has a publisher")
 	ErrNoSession    = errors.New("no such session")
 	ErrNotYours     = errors.New("session belongs to another user")
-	ErrNoCodec      = errors.New("no codec in common with the publisher")
+	ErrNoCodec      = errors.New("no codec in common")
 	ErrClosed       = errors.New("media service closed")
 	ErrTrackTooMany = errors.New("too many tracks")
 	ErrNoMedia      = errors.New("no audio or video section")
@@ -23,6 +23,10 @@ var (
 
 func badSDP(err error) error {
 	return problem.Wrap(problem.BadRequest, err, "the SDP offer cannot be used").WithCode("bad_sdp")
+}
+
+func noCommonCodec(msg string) error {
+	return problem.Wrap(problem.BadRequest, ErrNoCodec, msg).WithCode("no_common_codec")
 }
 
 func notLive(room string) error {

@@ -22,10 +22,10 @@ const trackWait = 2 * time.Second
 type publisher struct {
 	sessionInfo
 	s         *Service
-	expected  int
 	videoSSRC atomic.Uint32
 
 	mu       sync.Mutex
+	expected int // the answer's sections that take media
 	stream   *Stream
 	arrived  []*webrtc.RTPReceiver // one per offered section: a simulcast one has several tracks
 	hasVideo bool
@@ -42,11 +42,10 @@ var _ Source = (*publisher)(nil)
 // Publish starts a WHIP session for room (RFC 9725 §4.2): the room goes live once the
 // offered tracks arrive. A room has at most one publisher.
 func (s *Service) Publish(ctx context.Context, room string, user event.User, offer string) (Answer, error) {
-	_, n, err := parseOffer(offer, sdp.AttrKeyRecvOnly)
-	if err != nil {
+	if _, err := parseOffer(offer, sdp.AttrKeyRecvOnly); err != nil {
 		return Answer{}, err
 	}
-	p := &publisher{s: s, expected: n, sessionInfo: sessionInfo{id: newID(), room: room, user: user, kind: Publish}}
+	p := &publisher{s: s, sessionInfo: sessionInfo{id: newID(), room: room, user: user, kind: Publish}}
 	// The peer connection exists before the publisher is registered, so a Close racing
 	// with this Publish always finds it and closes it.
 	pc, err := s.apis.pub.NewPeerConnection(webrtc.Configuration{})
@@ -78,6 +77,12 @@ func (s *Service) Publish(ctx context.Context, room string, user event.User, off
 		}
 	})
 	ans, err := answer(ctx, pc, offer)
+	// Sections whose codecs the relay cannot carry are refused (port 0): the room
+	// waits for the others only, and an offer with none left must not hold it.
+	accepted := acceptedSections(ans)
+	if err == nil && accepted == 0 {
+		err = noCommonCodec("the offer has no codec the relay carries (Opus, VP8, H.264 packetization-mode 1)")
+	}
 	if err != nil {
 		p.end(false)
 		return Answer{}, err
@@ -85,6 +90,7 @@ func (s *Service) Publish(ctx context.Context, room string, user event.User, off
 	// A publisher that never connects, or connects and sends nothing, would hold the
 	// room (a second publisher gets 409): it has until ConnectTimeout to go live.
 	p.mu.Lock()
+	p.expected = accepted
 	p.deadline = time.AfterFunc(s.cfg.ConnectTimeout, func() {
 		p.mu.Lock()
 		waiting := !p.isLive && !p.ended
@@ -98,13 +104,36 @@ func (s *Service) Publish(ctx context.Context, room string, user event.User, off
 	return Answer{ID: p.id, SDP: ans}, nil
 }
 
-// parseOffer parses an offer and counts its audio/video sections that can carry media
-// the other way than skip (recvonly for a publisher, sendonly for a viewer).
-func parseOffer(offer, skip string) (*sdp.SessionDescription, int, error) {
+// parseOffer parses an offer and checks that it has audio/video sections that can carry
+// media the other way than skip (recvonly for a publisher, sendonly for a viewer), and
+// not too many.
+func parseOffer(offer, skip string) (*sdp.SessionDescription, error) {
 	sd := &sdp.SessionDescription{}
 	if err := sd.UnmarshalString(offer); err != nil {
-		return nil, 0, badSDP(err)
+		return nil, badSDP(err)
 	}
+	switch n := mediaSections(sd, skip); {
+	case n == 0:
+		return nil, badSDP(ErrNoMedia)
+	case n > maxTracks:
+		return nil, badSDP(ErrTrackTooMany)
+	}
+	return sd, nil
+}
+
+// acceptedSections counts the audio/video sections in which a publisher's answer
+// receives media: a refused one has port 0, one the offer does not send on is inactive.
+func acceptedSections(ans string) int {
+	sd := &sdp.SessionDescription{}
+	if sd.UnmarshalString(ans) != nil {
+		return 0
+	}
+	return mediaSections(sd, sdp.AttrKeySendOnly)
+}
+
+// mediaSections counts the audio/video sections that carry media, except those with the
+// direction skip.
+func mediaSections(sd *sdp.SessionDescription, skip string) int {
 	n := 0
 	for _, m := range sd.MediaDescriptions {
 		if k := m.MediaName.Media; (k != "audio" && k != "video") || m.MediaName.Port.Value == 0 {
@@ -118,13 +147,7 @@ func parseOffer(offer, skip string) (*sdp.SessionDescription, int, error) {
 		}
 		n++
 	}
-	if n == 0 {
-		return nil, 0, badSDP(ErrNoMedia)
-	}
-	if n > maxTracks {
-		return nil, 0, badSDP(ErrTrackTooMany)
-	}
-	return sd, n, nil
+	return n
 }
 
 func (p *publisher) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {

@@ -10,7 +10,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/liveroom/liveroom/event"
-	"github.com/liveroom/liveroom/problem"
 )
 
 // watcher is a WHEP session: one viewer of a live stream.
@@ -44,7 +43,7 @@ func (s *Service) Watch(ctx context.Context, room string, user event.User, offer
 	if stream == nil {
 		return Answer{}, notLive(room)
 	}
-	sd, _, err := parseOffer(offer, sdp.AttrKeySendOnly)
+	sd, err := parseOffer(offer, sdp.AttrKeySendOnly)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -103,7 +102,7 @@ func (w *watcher) addTracks(sd *sdp.SessionDescription) (map[*webrtc.RTPSender]*
 		senders[sender] = b
 	}
 	if len(senders) == 0 {
-		return nil, problem.Wrap(problem.BadRequest, ErrNoCodec, "the offer accepts none of the stream's tracks").WithCode("no_common_codec")
+		return nil, noCommonCodec("the offer accepts none of the stream's tracks")
 	}
 	return senders, nil
 }
@@ -117,7 +116,7 @@ func (w *watcher) start(ans string, senders map[*webrtc.RTPSender]*binding) erro
 		}
 	}
 	if bound == 0 {
-		return problem.Wrap(problem.BadRequest, ErrNoCodec, "no codec in common with the publisher ("+codecList(w.stream)+")").WithCode("no_common_codec")
+		return noCommonCodec("no codec in common with the publisher (" + codecList(w.stream) + ")")
 	}
 	if err := w.s.register(w); err != nil {
 		return err
