@@ -13,7 +13,8 @@ type metrics struct {
 	sessions *prometheus.CounterVec
 
 	mu      sync.Mutex
-	retired [6]uint64 // finished streams: received, lost, sent, dropped, retransmitted, keyframe requests
+	retired [6]uint64        // finished streams: received, lost, sent, dropped, retransmitted, keyframe requests
+	ended   map[*Stream]bool // streams of ended rooms not yet retired
 
 	live, viewers                               *prometheus.Desc
 	recv, lost, sent, dropped, retrans, keyReqs *prometheus.Desc
@@ -26,6 +27,7 @@ func newMetrics(s *Service) *metrics {
 	}
 	return &metrics{
 		s:        s,
+		ended:    map[*Stream]bool{},
 		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liveroom_media_sessions_total", Help: "WHIP/WHEP sessions started."}, []string{"kind"}),
 		live:     d("live_rooms", "Rooms live now."),
 		viewers:  d("viewers", "WHEP viewers receiving now."),
@@ -55,9 +57,11 @@ func figures(st *Stream) (f [6]uint64, viewers int) {
 		f[0] += t.packets.Load()
 		f[1] += t.lost.Load()
 	}
+	// A leaving viewer moves from st.viewers to st.gone under st.mu (removeViewer):
+	// read both under it, so its counts are in one or the other.
 	var c viewerCounters
-	c.add(&st.gone)
 	st.mu.Lock()
+	c.add(&st.gone)
 	for v := range st.viewers {
 		c.add(&v.counters)
 	}
@@ -67,6 +71,14 @@ func figures(st *Stream) (f [6]uint64, viewers int) {
 	return f, viewers
 }
 
+// ending keeps counting the stream of a room that has just ended until it is retired;
+// s.mu is held (the room leaves s.rooms in the same step).
+func (m *metrics) ending(st *Stream) {
+	m.mu.Lock()
+	m.ended[st] = true
+	m.mu.Unlock()
+}
+
 // retire keeps a finished stream's counters in the totals.
 func (m *metrics) retire(st *Stream) {
 	f, _ := figures(st)
@@ -74,12 +86,15 @@ func (m *metrics) retire(st *Stream) {
 	for i := range f {
 		m.retired[i] += f[i]
 	}
+	delete(m.ended, st)
 	m.mu.Unlock()
 }
 
 // Collect implements prometheus.Collector.
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.sessions.Collect(ch)
+	// One look under both locks: each stream is then live, ending or retired, so the
+	// totals never lose one between two places (and a counter never falls).
 	m.s.mu.Lock()
 	var streams []*Stream
 	for _, p := range m.s.rooms {
@@ -87,19 +102,25 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			streams = append(streams, st)
 		}
 	}
-	m.s.mu.Unlock()
+	live := len(streams)
 	m.mu.Lock()
 	total := m.retired
+	for st := range m.ended {
+		streams = append(streams, st)
+	}
 	m.mu.Unlock()
+	m.s.mu.Unlock()
 	viewers := 0
-	for _, st := range streams {
+	for k, st := range streams {
 		f, n := figures(st)
 		for i := range f {
 			total[i] += f[i]
 		}
-		viewers += n
+		if k < live {
+			viewers += n
+		}
 	}
-	ch <- prometheus.MustNewConstMetric(m.live, prometheus.GaugeValue, float64(len(streams)))
+	ch <- prometheus.MustNewConstMetric(m.live, prometheus.GaugeValue, float64(live))
 	ch <- prometheus.MustNewConstMetric(m.viewers, prometheus.GaugeValue, float64(viewers))
 	for i, d := range []*prometheus.Desc{m.recv, m.lost, m.sent, m.dropped, m.retrans, m.keyReqs} {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(total[i]))

@@ -255,6 +255,11 @@ func (p *publisher) RequestKeyframe() {
 // peer is closed (in the background when called from one of pion's callbacks).
 func (p *publisher) end(async bool) {
 	p.once.Do(func() {
+		s := p.s
+		// Ended, unlisted and counted among the ending streams in one step under s.mu,
+		// which a scrape holds: it finds the stream's figures in one place or another,
+		// never in none, until retire moves them to the totals.
+		s.mu.Lock()
 		p.mu.Lock()
 		p.ended = true
 		wasLive, stream := p.isLive, p.stream
@@ -264,13 +269,14 @@ func (p *publisher) end(async bool) {
 			}
 		}
 		p.mu.Unlock()
-		s := p.s
-		s.mu.Lock()
 		if s.rooms[p.room] == p {
 			delete(s.rooms, p.room)
 		}
 		delete(s.sessions, p.id)
 		closed := s.closingLocked()
+		if stream != nil {
+			s.metrics.ending(stream)
+		}
 		s.mu.Unlock()
 		if stream != nil {
 			stream.Stop()

@@ -101,8 +101,8 @@ func (s *Stream) stats(now time.Time) (PublisherStats, ViewerStats) {
 	}
 	var vs ViewerStats
 	var c viewerCounters
-	c.add(&s.gone)
 	s.mu.Lock()
+	c.add(&s.gone) // under s.mu, as removeViewer moves a viewer's counts there
 	var loss, rtt float64
 	var rttN int
 	for v := range s.viewers {

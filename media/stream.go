@@ -221,14 +221,11 @@ func (s *Stream) addViewer(v *viewer) error {
 // removeViewer stops sending to v and keeps its counters in the stream's totals.
 func (s *Stream) removeViewer(v *viewer) {
 	s.mu.Lock()
-	sh, ok := s.viewers[v]
-	if ok {
+	defer s.mu.Unlock()
+	if sh, ok := s.viewers[v]; ok {
 		delete(s.viewers, v)
 		sh.remove(v)
-	}
-	s.mu.Unlock()
-	if ok {
-		s.gone.add(&v.counters)
+		s.gone.add(&v.counters) // in the same step, for figures
 	}
 }
 
