@@ -13,16 +13,17 @@ import (
 )
 
 var statusOf = map[problem.Kind]int{
-	problem.Internal:        http.StatusInternalServerError,
-	problem.BadRequest:      http.StatusBadRequest,
-	problem.Unauthorized:    http.StatusUnauthorized,
-	problem.Forbidden:       http.StatusForbidden,
-	problem.NotFound:        http.StatusNotFound,
-	problem.Conflict:        http.StatusConflict,
-	problem.TooLarge:        http.StatusRequestEntityTooLarge,
-	problem.UnsupportedType: http.StatusUnsupportedMediaType,
-	problem.RateLimited:     http.StatusTooManyRequests,
-	problem.Unavailable:     http.StatusServiceUnavailable,
+	problem.Internal:           http.StatusInternalServerError,
+	problem.BadRequest:         http.StatusBadRequest,
+	problem.Unauthorized:       http.StatusUnauthorized,
+	problem.Forbidden:          http.StatusForbidden,
+	problem.NotFound:           http.StatusNotFound,
+	problem.Conflict:           http.StatusConflict,
+	problem.TooLarge:           http.StatusRequestEntityTooLarge,
+	problem.UnsupportedType:    http.StatusUnsupportedMediaType,
+	problem.RateLimited:        http.StatusTooManyRequests,
+	problem.Unavailable:        http.StatusServiceUnavailable,
+	problem.PreconditionFailed: http.StatusPreconditionFailed,
 }
 
 // errorBody is the contract's error shape: {"error":{"code":"...","message":"..."}}.

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,8 +27,9 @@ type MediaService interface {
 type MediaSessions interface {
 	// Offer starts a WHIP (media.Publish) or WHEP (media.Watch) session from an SDP offer.
 	Offer(ctx context.Context, kind media.Kind, room string, user event.User, offer string) (media.Answer, error)
-	// Patch applies a trickle-ice-sdpfrag; a non-nil answer is sent back (ICE restart).
-	Patch(ctx context.Context, kind media.Kind, room, id string, user event.User, frag []byte) ([]byte, error)
+	// Patch applies a trickle-ice-sdpfrag if the session's entity tag passes match (nil:
+	// any); a non-nil answer is sent back (ICE restart). etag is the tag after it.
+	Patch(ctx context.Context, kind media.Kind, room, id string, user event.User, match func(etag string) bool, frag []byte) (out []byte, etag string, err error)
 	// End closes a session.
 	End(ctx context.Context, kind media.Kind, room, id string, user event.User) error
 	// ICEServers lists STUN/TURN servers for user (TURN credentials may be minted).
@@ -101,7 +103,7 @@ func (s *Server) mediaOffer(w http.ResponseWriter, r *http.Request, kind media.K
 	h := w.Header()
 	s.iceLinks(h, claims.Subject)
 	h.Set("Location", "/"+kind.String()+"/"+url.PathEscape(room)+"/"+ans.ID)
-	h.Set("ETag", `"`+ans.ID+`"`)
+	h.Set("ETag", `"`+ans.ETag+`"`)
 	h.Set("Content-Type", "application/sdp")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusCreated)
@@ -166,19 +168,39 @@ func (s *Server) mediaPatch(w http.ResponseWriter, r *http.Request, kind media.K
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), offerTimeout)
 	defer cancel()
-	out, err := s.deps.Media.Patch(ctx, kind, room, id, user, frag)
+	out, etag, err := s.deps.Media.Patch(ctx, kind, room, id, user, ifMatch(r.Header.Values("If-Match")), frag)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
+	w.Header().Set("ETag", `"`+etag+`"`)
 	if out == nil {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	w.Header().Set("Content-Type", "application/trickle-ice-sdpfrag")
-	w.Header().Set("ETag", `"`+id+`"`)
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out)
+}
+
+// ifMatch turns If-Match header lines (RFC 9110 §13.1.1) into a test of a session's
+// entity tag: nil (anything passes) without them or with "*", which is what an ICE
+// restart sends (RFC 9725 §4.3.2); else the tag must be one of the listed strong tags.
+func ifMatch(lines []string) func(etag string) bool {
+	var tags []string
+	for _, l := range lines {
+		for t := range strings.SplitSeq(l, ",") {
+			if t = strings.TrimSpace(t); t == "*" {
+				return nil
+			} else if t != "" {
+				tags = append(tags, t)
+			}
+		}
+	}
+	if tags == nil {
+		return nil
+	}
+	return func(etag string) bool { return slices.Contains(tags, `"`+etag+`"`) }
 }
 
 func (s *Server) mediaEnd(w http.ResponseWriter, r *http.Request, kind media.Kind) {

@@ -155,6 +155,56 @@ func TestMediaICERestart(t *testing.T) {
 	_ = pub.Close(ctx, true)
 }
 
+// RFC 9725 §4.3: a PATCH whose If-Match is not the session's entity tag is refused
+// with 412; an ICE restart (If-Match: "*") renews the tag, so a client that missed it
+// cannot trickle candidates for the ICE session that is gone.
+func TestMediaPatchIfMatch(t *testing.T) {
+	checkMediaLeaks(t)
+	r := newMediaRig(t, nil)
+	pc := testPeer(t)
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	host := r.token(event.RoleHost, "shop1", "host-shop1")
+	resp, body := r.do("POST", "/whip/shop1", host, "application/sdp", gatheredOffer(t, pc))
+	if resp.StatusCode != 201 || resp.Header.Get("ETag") == "" {
+		t.Fatalf("WHIP: %d, ETag %q, %s", resp.StatusCode, resp.Header.Get("ETag"), body)
+	}
+	path, first := resp.Header.Get("Location"), resp.Header.Get("ETag")
+	patch := func(ifMatch, frag string, want int) string {
+		t.Helper()
+		req, _ := http.NewRequest("PATCH", r.srv.URL+path, strings.NewReader(frag))
+		req.Header.Set("Authorization", "Bearer "+host)
+		req.Header.Set("Content-Type", "application/trickle-ice-sdpfrag")
+		if ifMatch != "" {
+			req.Header.Set("If-Match", ifMatch)
+		}
+		resp, err := r.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("PATCH If-Match %s: %d, want %d", ifMatch, resp.StatusCode, want)
+		}
+		return resp.Header.Get("ETag")
+	}
+	const trickle = "a=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\n"
+	const restart = "a=ice-ufrag:newufrag1\r\na=ice-pwd:newpasswordnewpasswordxx\r\nm=video 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n"
+
+	patch(`"not-the-tag"`, trickle, 412)
+	if got := patch(first, trickle, 204); got != first {
+		t.Fatalf("trickle changed the ETag %s to %s", first, got)
+	}
+	second := patch("*", restart, 200)
+	if second == "" || second == first {
+		t.Fatalf("ICE restart: ETag %q after %q, want a new one", second, first)
+	}
+	patch(first, trickle, 412)
+	patch(`"x", `+second, trickle, 204)
+	patch("", trickle, 204) // no If-Match: unconditional
+}
+
 // A viewer's ICE restart deselects its pair in pion without a callback: the relay's
 // direct path must stop sending to the old address too, as pion's path does, until a
 // pair is selected again (this test's client never answers the new credentials).

@@ -19,6 +19,7 @@ var (
 	ErrClosed       = errors.New("media service closed")
 	ErrTrackTooMany = errors.New("too many tracks")
 	ErrNoMedia      = errors.New("no audio or video section")
+	ErrStaleETag    = errors.New("If-Match is not the session's entity tag")
 )
 
 func badSDP(err error) error {
@@ -27,6 +28,10 @@ func badSDP(err error) error {
 
 func noCommonCodec(msg string) error {
 	return problem.Wrap(problem.BadRequest, ErrNoCodec, msg).WithCode("no_common_codec")
+}
+
+func staleETag() error {
+	return problem.Wrap(problem.PreconditionFailed, ErrStaleETag, "precondition failed (an ICE restart renews the session's entity tag)").WithCode("etag_mismatch")
 }
 
 func notLive(room string) error {

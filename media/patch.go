@@ -13,29 +13,36 @@ import (
 // Patch applies a WHIP/WHEP PATCH body (application/trickle-ice-sdpfrag, RFC 9725
 // §4.3): new remote candidates are added; new ICE credentials restart ICE, and the
 // answer is the server's new credentials and candidates as a fragment. A nil answer
-// means 204.
-func (s *Service) Patch(ctx context.Context, kind Kind, room, id string, user event.User, frag []byte) ([]byte, error) {
+// means 204. match, when not nil, is the request's If-Match: a session whose entity tag
+// it does not match is left alone (§4.3.1, 412). etag is the session's tag after the
+// PATCH, a new one after a restart (§4.3.2).
+func (s *Service) Patch(ctx context.Context, kind Kind, room, id string, user event.User, match func(etag string) bool, frag []byte) (out []byte, etag string, err error) {
 	x, err := s.lookup(kind, room, id, user)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	f, err := parseICEFrag(frag)
 	if err != nil {
-		return nil, problem.Wrap(problem.BadRequest, err, "bad trickle-ice-sdpfrag").WithCode("bad_sdpfrag")
+		return nil, "", problem.Wrap(problem.BadRequest, err, "bad trickle-ice-sdpfrag").WithCode("bad_sdpfrag")
 	}
 	i := x.info()
 	i.frag.Lock()
 	defer i.frag.Unlock()
-	var out []byte
+	if ld := i.pc.LocalDescription(); ld != nil {
+		etag = etagOf(ld.SDP)
+	}
+	if match != nil && !match(etag) {
+		return nil, "", staleETag()
+	}
 	if rd := i.pc.RemoteDescription(); rd != nil && f.ufrag != "" && f.ufrag != sdpValue(rd.SDP, "a=ice-ufrag:") {
 		ans, err := answer(ctx, i.pc, replaceICECreds(rd.SDP, f.ufrag, f.pwd))
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if w, ok := x.(*watcher); ok {
 			w.iceRestarted()
 		}
-		out = restartFragment(ans)
+		out, etag = restartFragment(ans), etagOf(ans)
 	}
 	for _, c := range f.candidates {
 		init := webrtc.ICECandidateInit{Candidate: c}
@@ -43,11 +50,15 @@ func (s *Service) Patch(ctx context.Context, kind Kind, room, id string, user ev
 			init.SDPMid = &f.mid
 		}
 		if err := i.pc.AddICECandidate(init); err != nil {
-			return nil, problem.Wrap(problem.BadRequest, err, "candidate refused").WithCode("bad_sdpfrag")
+			return nil, "", problem.Wrap(problem.BadRequest, err, "candidate refused").WithCode("bad_sdpfrag")
 		}
 	}
-	return out, nil
+	return out, etag, nil
 }
+
+// etagOf is the entity tag of a session's ICE session (RFC 9725 §4.3.1), read from the
+// server's SDP: its ICE ufrag, which an ICE restart renews.
+func etagOf(sdp string) string { return sdpValue(sdp, "a=ice-ufrag:") }
 
 // sdpValue returns the rest of the first line starting with prefix.
 func sdpValue(sdp, prefix string) string {

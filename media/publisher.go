@@ -101,7 +101,7 @@ func (s *Service) Publish(ctx context.Context, room string, user event.User, off
 		}
 	})
 	p.mu.Unlock()
-	return Answer{ID: p.id, SDP: ans}, nil
+	return Answer{ID: p.id, SDP: ans, ETag: etagOf(ans)}, nil
 }
 
 // parseOffer parses an offer and checks that it has audio/video sections that can carry

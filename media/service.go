@@ -51,11 +51,12 @@ func (k Kind) String() string {
 	return "whep"
 }
 
-// Answer is a new session: its unguessable id (the capability in its Location) and
-// the SDP answer.
+// Answer is a new session: its unguessable id (the capability in its Location), the
+// SDP answer and the entity tag of its ICE session (see etagOf).
 type Answer struct {
-	ID  string
-	SDP string
+	ID   string
+	SDP  string
+	ETag string
 }
 
 // Service is the media relay: it holds one Stream per live room and every WHIP/WHEP

@@ -71,7 +71,7 @@ func (s *Service) Watch(ctx context.Context, room string, user event.User, offer
 		if ans, err = finishAnswer(ctx, pc); err == nil {
 			err = w.start(ans, senders)
 			if err == nil {
-				return Answer{ID: w.id, SDP: ans}, nil
+				return Answer{ID: w.id, SDP: ans, ETag: etagOf(ans)}, nil
 			}
 		}
 	}

@@ -12,29 +12,31 @@ type Kind int
 
 // Kinds, each mapped to one status by the gateway.
 const (
-	Internal        Kind = iota // 500
-	BadRequest                  // 400
-	Unauthorized                // 401
-	Forbidden                   // 403
-	NotFound                    // 404
-	Conflict                    // 409
-	TooLarge                    // 413
-	UnsupportedType             // 415
-	RateLimited                 // 429
-	Unavailable                 // 503
+	Internal           Kind = iota // 500
+	BadRequest                     // 400
+	Unauthorized                   // 401
+	Forbidden                      // 403
+	NotFound                       // 404
+	Conflict                       // 409
+	TooLarge                       // 413
+	UnsupportedType                // 415
+	RateLimited                    // 429
+	Unavailable                    // 503
+	PreconditionFailed             // 412
 )
 
 var codes = map[Kind]string{
-	Internal:        "internal",
-	BadRequest:      "bad_request",
-	Unauthorized:    "unauthorized",
-	Forbidden:       "forbidden",
-	NotFound:        "not_found",
-	Conflict:        "conflict",
-	TooLarge:        "too_large",
-	UnsupportedType: "unsupported_media_type",
-	RateLimited:     "rate_limited",
-	Unavailable:     "unavailable",
+	Internal:           "internal",
+	BadRequest:         "bad_request",
+	Unauthorized:       "unauthorized",
+	Forbidden:          "forbidden",
+	NotFound:           "not_found",
+	Conflict:           "conflict",
+	TooLarge:           "too_large",
+	UnsupportedType:    "unsupported_media_type",
+	RateLimited:        "rate_limited",
+	Unavailable:        "unavailable",
+	PreconditionFailed: "precondition_failed",
 }
 
 // Code is the machine-readable word for k, used in JSON error bodies.
