@@ -63,7 +63,7 @@ func DefaultConfig() Config {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.WebRTCUDP, "webrtc-udp", c.WebRTCUDP, "UDP address shared by all WebRTC ICE traffic")
 	fs.StringVar(&c.WebRTCTCP, "webrtc-tcp", c.WebRTCTCP, "TCP address for ICE over TCP (empty: off)")
-	fs.StringVar(&c.RTSP, "rtsp", c.RTSP, "RTSP publish address (rtsp://HOST:PORT/live/ROOM)")
+	fs.StringVar(&c.RTSP, "rtsp", c.RTSP, "RTSP publish address (rtsp://HOST:PORT/live/ROOM); not served yet: RTSP ingest is still to be built (docs/media.md)")
 	fs.StringVar(&c.PublicIP, "public-ip", c.PublicIP, "IP address announced in ICE candidates (for 1:1 NAT / cloud hosts)")
 	setting.ListVar(fs, &c.ICEServers, "ice-servers", "comma-separated STUN/TURN URLs handed to clients, e.g. stun:stun.example.com:3478,turn:turn.example.com:3478?transport=udp (static credentials: turn:USER:PASS@host:port)")
 	fs.StringVar(&c.TURNSecret, "turn-secret", c.TURNSecret, "coturn static-auth-secret: TURN URLs without credentials get time-limited ones")
