@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"golang.org/x/time/rate"
 
 	"github.com/liveroom/liveroom/event"
 )
@@ -32,7 +31,9 @@ type room struct {
 	conns     map[*conn]int // → index in order
 	order     []*conn       // every connection, in a stable order: each is written once per cycle at the same place
 	users     map[string]*member
-	viewers   int // distinct users with the viewer role
+	limits    map[string]*userLimits // by user id: outlives the member (limits.go)
+	lastSweep time.Time              // of limits
+	viewers   int                    // distinct users with the viewer role
 	seq       uint64
 	ceiling   uint64
 	flushed   uint64 // every seq ≤ flushed is in the log
@@ -80,10 +81,8 @@ type room struct {
 
 // member is one user present in the room with one or more connections.
 type member struct {
-	user                    event.User
-	conns                   []*conn // a user rarely has more than a few tabs
-	danmaku, like, gift, dm *rate.Limiter
-	lastDanmaku             time.Time
+	user  event.User
+	conns []*conn // a user rarely has more than a few tabs
 }
 
 func newRoom(h *Hub, id string) *room {
@@ -95,6 +94,7 @@ func newRoom(h *Hub, id string) *room {
 		done:      make(chan struct{}),
 		conns:     map[*conn]int{},
 		users:     map[string]*member{},
+		limits:    map[string]*userLimits{},
 		sanctions: map[string]Sanction{},
 		lastAgent: map[string]string{},
 		giftValue: map[string]float64{},
@@ -329,6 +329,10 @@ func (r *room) housekeep(now time.Time) {
 		r.save()
 	}
 	r.hist.trim(now)
+	if now.Sub(r.lastSweep) >= limitSweep {
+		r.lastSweep = now
+		r.sweepLimits(now)
+	}
 }
 
 // join admits c: the welcome (with recent history, or the replay after since) is

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"golang.org/x/time/rate"
 
 	"github.com/liveroom/liveroom/event"
 )
@@ -15,16 +14,16 @@ import (
 // message applies one validated client message (role already checked).
 func (r *room) message(c *conn, m clientMsg) {
 	now := time.Now()
-	mem := r.users[c.user.ID]
-	if mem == nil { // the connection left while its message was queued
+	if r.users[c.user.ID] == nil { // the connection left while its message was queued
 		return
 	}
+	lim := r.limitsOf(c.user.ID)
 	from := c.user
 	switch m.Type {
 	case msgDanmaku:
-		r.danmaku(c, mem, m, now)
+		r.danmaku(c, lim, m, now)
 	case msgLike:
-		if !r.allow(c, &mem.like, r.hub.cfg.LikeRate, int(r.hub.cfg.LikeRate)) {
+		if !r.allow(c, &lim.like, r.hub.cfg.LikeRate, int(r.hub.cfg.LikeRate)) {
 			return
 		}
 		r.likes += int64(m.Count)
@@ -38,7 +37,7 @@ func (r *room) message(c *conn, m clientMsg) {
 			c.reject(codeUnknownGift, fmt.Sprintf("gift %q is not in the catalog", truncate(m.Gift, 32)))
 			return
 		}
-		if !r.allow(c, &mem.gift, r.hub.cfg.GiftRate, int(r.hub.cfg.GiftRate)) {
+		if !r.allow(c, &lim.gift, r.hub.cfg.GiftRate, int(r.hub.cfg.GiftRate)) {
 			return
 		}
 		value := money(g.Value * float64(m.Count))
@@ -55,7 +54,7 @@ func (r *room) message(c *conn, m clientMsg) {
 		}
 		r.publish(e, from)
 	case msgDM:
-		if !r.allow(c, &mem.dm, r.hub.cfg.DMRate, int(r.hub.cfg.DMRate)) {
+		if !r.allow(c, &lim.dm, r.hub.cfg.DMRate, int(r.hub.cfg.DMRate)) {
 			return
 		}
 		if _, err := r.dm(from, m.To, m.Text, m.ID, now); err != nil {
@@ -85,18 +84,18 @@ func (r *room) message(c *conn, m clientMsg) {
 	}
 }
 
-func (r *room) danmaku(c *conn, mem *member, m clientMsg, now time.Time) {
+func (r *room) danmaku(c *conn, lim *userLimits, m clientMsg, now time.Time) {
 	if s, ok := r.sanction(SanctionMute, c.user.ID, now); ok {
 		c.refuse(outEvent{Code: codeMuted, Message: "you are muted until " + s.Until.UTC().Format(time.RFC3339), Until: ms(s.Until)})
 		return
 	}
 	if r.slow > 0 && c.user.Role == event.RoleViewer {
-		if wait := r.slow - now.Sub(mem.lastDanmaku); wait > 0 {
+		if wait := r.slow - now.Sub(lim.lastDanmaku); wait > 0 {
 			c.reject(codeRateLimited, fmt.Sprintf("slow mode: one message every %s; wait %s", r.slow, wait.Round(100*time.Millisecond)))
 			return
 		}
 	}
-	if !r.allow(c, &mem.danmaku, r.hub.cfg.DanmakuRate, r.hub.cfg.DanmakuBurst) {
+	if !r.allow(c, &lim.danmaku, r.hub.cfg.DanmakuRate, r.hub.cfg.DanmakuBurst) {
 		return
 	}
 	text, blocked := r.hub.filter.apply(m.Text)
@@ -104,23 +103,10 @@ func (r *room) danmaku(c *conn, mem *member, m clientMsg, now time.Time) {
 		c.reject(codeBlocked, "the message holds a blocked word")
 		return
 	}
-	mem.lastDanmaku = now
+	lim.lastDanmaku = now
 	from := c.user
 	r.emit(outEvent{Type: evDanmaku, At: ms(now), From: &from, ID: m.ID, Text: text})
 	r.publish(event.Event{ID: r.seqID(r.seq), Type: event.Danmaku, Text: text}, from)
-}
-
-// allow takes a token from the user's bucket, creating it on first use; a refusal
-// answers rate_limited.
-func (r *room) allow(c *conn, lim **rate.Limiter, perSec float64, burst int) bool {
-	if *lim == nil {
-		*lim = rate.NewLimiter(rate.Limit(perSec), max(burst, 1))
-	}
-	if (*lim).Allow() {
-		return true
-	}
-	c.reject(codeRateLimited, fmt.Sprintf("at most %g per second", perSec))
-	return false
 }
 
 // dm delivers a private message to every connection of the addressee(s) and of the

@@ -1,0 +1,76 @@
+package chat_test
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+	"testing/synctest"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/liveroom/liveroom/chat"
+	"github.com/liveroom/liveroom/event"
+)
+
+// TestLimitsOutliveReconnect: a viewer who leaves and comes back is still in slow mode
+// and still has spent its danmaku: rate limits belong to the user, not to its
+// connections, or reconnecting would beat them.
+func TestLimitsOutliveReconnect(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		slow  string // set by the host first ("" for none)
+		spend int    // danmaku accepted before the reconnect
+	}{
+		{"slow mode", "1h", 1},
+		{"danmaku bucket", "", 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := chat.DefaultConfig()
+				cfg.DanmakuRate, cfg.DanmakuBurst = 0.001, 5 // spent tokens stay spent
+				b := startBubble(t, cfg)
+				host := b.dial("r", event.RoleHost, "h")
+				go readAll(host, make(chan timed, 1024))
+				if tc.slow != "" {
+					_ = host.WriteJSON(map[string]any{"type": "slow", "for": tc.slow})
+				}
+				v := b.dial("r", event.RoleViewer, "v")
+				for range tc.spend {
+					_ = v.WriteJSON(map[string]any{"type": "danmaku", "text": "hi"})
+					if ev := nextOf(t, v, "danmaku", "error"); ev["type"] != "danmaku" {
+						t.Fatalf("before the reconnect: %v", ev)
+					}
+				}
+				v.Close()
+				b.expectConns(1, "after the viewer left") // the room forgot the member
+
+				v = b.dial("r", event.RoleViewer, "v")
+				_ = v.WriteJSON(map[string]any{"type": "danmaku", "text": "back again"})
+				if ev := nextOf(t, v, "danmaku", "error"); ev["code"] != "rate_limited" {
+					t.Fatalf("after the reconnect: %v, want a rate_limited error", ev)
+				}
+				v.Close()
+				host.Close()
+				b.stop()
+			})
+		})
+	}
+}
+
+// nextOf reads ws until an event of one of types arrives and returns it.
+func nextOf(t *testing.T, ws *websocket.Conn, types ...string) map[string]any {
+	t.Helper()
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("waiting for %v: %v", types, err)
+		}
+		var evs []map[string]any
+		_ = json.Unmarshal(data, &evs)
+		for _, e := range evs {
+			if typ, _ := e["type"].(string); slices.Contains(types, typ) {
+				return e
+			}
+		}
+	}
+}
