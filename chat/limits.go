@@ -11,12 +11,19 @@ import (
 // limits are as good as new again (sweepLimits).
 const limitSweep = 10 * time.Second
 
+// A product_click only goes on the event tap, but a flood of them would crowd the
+// other viewers' events out of the bounded tap: 10/s is faster than anyone taps.
+const (
+	clickRate  = 10
+	clickBurst = 20
+)
+
 // userLimits is one user's rate-limit state in a room. The room keeps it by user id,
 // apart from the member, so that leaving and coming back neither refills the buckets
 // nor ends slow mode.
 type userLimits struct {
-	danmaku, like, gift, dm *rate.Limiter
-	lastDanmaku             time.Time
+	danmaku, like, gift, dm, click *rate.Limiter
+	lastDanmaku                    time.Time
 }
 
 // limitsOf returns user's limits, making them on first use.
@@ -35,7 +42,7 @@ func (l *userLimits) fresh(now time.Time, slow time.Duration) bool {
 	if now.Sub(l.lastDanmaku) < slow {
 		return false
 	}
-	for _, lim := range []*rate.Limiter{l.danmaku, l.like, l.gift, l.dm} {
+	for _, lim := range []*rate.Limiter{l.danmaku, l.like, l.gift, l.dm, l.click} {
 		if lim != nil && lim.TokensAt(now) < float64(lim.Burst()) {
 			return false
 		}

@@ -2,9 +2,11 @@ package chat_test
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -73,4 +75,40 @@ func nextOf(t *testing.T, ws *websocket.Conn, types ...string) map[string]any {
 			}
 		}
 	}
+}
+
+// TestProductClickFloodRefusedThenClosed: product clicks go through a per-user bucket
+// like every other viewer message, so a flood is refused and, as abuse, closed with
+// 1008, instead of filling the event tap at wire speed.
+func TestProductClickFloodRefusedThenClosed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := chat.DefaultConfig()
+		cfg.AbuseLimit = 5
+		b := startBubble(t, cfg)
+		v := b.dial("c", event.RoleViewer, "v")
+		// Without a bucket no refusal ever comes: the deadline (a minute of the bubble's
+		// clock) ends the wait. The writes fail once the server closes.
+		_ = v.SetReadDeadline(time.Now().Add(time.Minute))
+		go func() {
+			for range 100 {
+				if v.WriteJSON(map[string]any{"type": "product_click", "product": "SKU-1"}) != nil {
+					return
+				}
+			}
+		}()
+		if ev := nextOf(t, v, "error"); ev["code"] != "rate_limited" {
+			t.Fatalf("a flood of clicks: %v, want rate_limited", ev)
+		}
+		var ce *websocket.CloseError
+		for {
+			if _, _, err := v.ReadMessage(); err != nil {
+				if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation {
+					t.Fatalf("the flood ended with %v, want a 1008 close", err)
+				}
+				break
+			}
+		}
+		v.Close()
+		b.stop()
+	})
 }

@@ -48,6 +48,9 @@ func (r *room) message(c *conn, m clientMsg) {
 			Value: value, Currency: g.Currency, Animation: g.Animation, GiftTotal: &total})
 		r.publish(event.Event{ID: r.seqID(r.seq), Type: event.Gift, Gift: g.ID, Count: m.Count, Value: value, Currency: g.Currency}, from)
 	case msgProductClick:
+		if !r.allow(c, &lim.click, clickRate, clickBurst) {
+			return
+		}
 		e := event.Event{Type: event.ProductClick, SKU: m.SKU}
 		if r.pinned != nil && r.pinned.SKU == m.SKU {
 			e.Category = r.pinned.Category
