@@ -62,6 +62,17 @@ func TestLimitsOutliveReconnect(t *testing.T) {
 // nextOf reads ws until an event of one of types arrives and returns it.
 func nextOf(t *testing.T, ws *websocket.Conn, types ...string) map[string]any {
 	t.Helper()
+	evs := readUntil(t, ws, types...)
+	return evs[len(evs)-1]
+}
+
+// readUntil reads ws until an event of one of types arrives and returns the events
+// read, that one last. It waits a minute of the bubble's clock at most: an event that
+// never comes fails the test instead of hanging it.
+func readUntil(t *testing.T, ws *websocket.Conn, types ...string) []map[string]any {
+	t.Helper()
+	_ = ws.SetReadDeadline(time.Now().Add(time.Minute))
+	var read []map[string]any
 	for {
 		_, data, err := ws.ReadMessage()
 		if err != nil {
@@ -70,8 +81,9 @@ func nextOf(t *testing.T, ws *websocket.Conn, types ...string) map[string]any {
 		var evs []map[string]any
 		_ = json.Unmarshal(data, &evs)
 		for _, e := range evs {
+			read = append(read, e)
 			if typ, _ := e["type"].(string); slices.Contains(types, typ) {
-				return e
+				return read
 			}
 		}
 	}
@@ -86,10 +98,7 @@ func TestProductClickFloodRefusedThenClosed(t *testing.T) {
 		cfg.AbuseLimit = 5
 		b := startBubble(t, cfg)
 		v := b.dial("c", event.RoleViewer, "v")
-		// Without a bucket no refusal ever comes: the deadline (a minute of the bubble's
-		// clock) ends the wait. The writes fail once the server closes.
-		_ = v.SetReadDeadline(time.Now().Add(time.Minute))
-		go func() {
+		go func() { // the writes fail once the server closes
 			for range 100 {
 				if v.WriteJSON(map[string]any{"type": "product_click", "product": "SKU-1"}) != nil {
 					return

@@ -33,7 +33,7 @@ type room struct {
 	users     map[string]*member
 	limits    map[string]*userLimits // by user id: outlives the member (limits.go)
 	lastSweep time.Time              // of limits
-	viewers   int                    // distinct users with the viewer role
+	viewers   int                    // distinct users with a viewer-role connection
 	seq       uint64
 	ceiling   uint64
 	flushed   uint64 // every seq ≤ flushed is in the log
@@ -79,7 +79,8 @@ type room struct {
 	emptySince   time.Time
 }
 
-// member is one user present in the room with one or more connections.
+// member is one user present in the room with one or more connections. Each
+// connection has its own token's role; user is the first connection's.
 type member struct {
 	user  event.User
 	conns []*conn // a user rarely has more than a few tabs
@@ -352,14 +353,16 @@ func (r *room) join(c *conn, since int64) {
 	if m == nil {
 		m = &member{user: c.user}
 		r.users[c.user.ID] = m
-		if c.user.Role == event.RoleViewer {
-			r.viewers++
-		}
 		join := event.Event{Type: event.Join}
 		if p := r.pinned; p != nil {
 			join.SKU, join.Text = p.SKU, p.Title // what was pinned when they came in
 		}
 		r.publish(join, c.user)
+	}
+	// A user may connect with tokens of two roles (a host with a viewer tab): it is a
+	// viewer while one of its connections is.
+	if c.user.Role == event.RoleViewer && !m.hasRole(event.RoleViewer) {
+		r.viewers++
 	}
 	m.conns = append(m.conns, c)
 
@@ -420,13 +423,18 @@ func (r *room) leave(c *conn) {
 	}
 	m := r.users[c.user.ID]
 	m.conns = slices.DeleteFunc(m.conns, func(x *conn) bool { return x == c })
+	if c.user.Role == event.RoleViewer && !m.hasRole(event.RoleViewer) {
+		r.viewers--
+	}
 	if len(m.conns) == 0 {
 		delete(r.users, c.user.ID)
-		if c.user.Role == event.RoleViewer {
-			r.viewers--
-		}
-		r.publish(event.Event{Type: event.Leave}, c.user)
+		r.publish(event.Event{Type: event.Leave}, m.user) // as it joined
 	}
+}
+
+// hasRole reports whether one of m's connections has one of roles (m may be nil).
+func (m *member) hasRole(roles ...string) bool {
+	return m != nil && slices.ContainsFunc(m.conns, func(c *conn) bool { return slices.Contains(roles, c.user.Role) })
 }
 
 // addConn puts c last in the order of the cycles.

@@ -112,30 +112,29 @@ func (r *room) danmaku(c *conn, lim *userLimits, m clientMsg, now time.Time) {
 	r.publish(event.Event{ID: r.seqID(r.seq), Type: event.Danmaku, Text: text}, from)
 }
 
-// dm delivers a private message to every connection of the addressee(s) and of the
-// sender, records it and puts it on the tap. Agents (and admins, and the system) write
-// to a viewer named in to; a viewer writes to the named agent, else to the agent who
-// wrote last, else to every agent in the room.
+// dm delivers a private message to the addressee(s) and the sender's other tabs,
+// records it and puts it on the tap. Agents (and admins, and the system) write to a
+// viewer named in to; a viewer writes to the named agent, else to the agent who wrote
+// last, else to every agent in the room. A connection gets it only under the role in
+// which its user takes part (a user may hold connections of two roles): a viewer's
+// DM reaches its agents' agent and admin connections, and the sender's copies its
+// connections of the role it wrote with.
 func (r *room) dm(from event.User, to, text, id string, now time.Time) (DM, *frameError) {
 	var viewer string
-	var targets []*member
+	var targets []*conn
 	if from.Role == event.RoleViewer {
 		viewer = from.ID
 		if to == "" {
-			if last := r.lastAgent[viewer]; r.users[last] != nil {
+			if last := r.lastAgent[viewer]; isAgent(r.users[last]) {
 				to = last // else that agent left: the room's agents get it
 			}
 		} else if to != r.lastAgent[viewer] && !isAgent(r.users[to]) {
 			return DM{}, &frameError{Code: codeForbidden, Message: "a viewer may write only to the room's agents"}
 		}
 		if to == "" {
-			for _, m := range r.users {
-				if isAgent(m) {
-					targets = append(targets, m)
-				}
-			}
+			targets = agentConns(targets, r.order)
 		} else if m := r.users[to]; m != nil {
-			targets = append(targets, m)
+			targets = agentConns(targets, m.conns)
 		}
 	} else {
 		if to == "" {
@@ -145,11 +144,11 @@ func (r *room) dm(from event.User, to, text, id string, now time.Time) (DM, *fra
 			return DM{}, badRequest("to: you cannot write to yourself")
 		}
 		viewer = to
-		if from.Role == event.RoleAgent || from.Role == event.RoleAdmin {
+		if agentRole(from.Role) {
 			r.lastAgent[viewer] = from.ID // a system sender is nobody a viewer can answer
 		}
 		if m := r.users[to]; m != nil {
-			targets = append(targets, m)
+			targets = append(targets, m.conns...)
 		}
 	}
 	if id == "" {
@@ -160,20 +159,22 @@ func (r *room) dm(from event.User, to, text, id string, now time.Time) (DM, *fra
 		Type: evDM, At: ms(now), From: &d.From, To: &to, ID: id, Text: text,
 	})})}
 	if self := r.users[from.ID]; self != nil {
-		targets = append(targets, self)
+		for _, c := range self.conns {
+			if c.user.Role == from.Role {
+				targets = append(targets, c)
+			}
+		}
 	}
 	sent := map[*conn]bool{}
-	for _, m := range targets {
-		for _, c := range m.conns {
-			if !sent[c] {
-				sent[c] = true
-				c.push(f)
-			}
+	for _, c := range targets {
+		if !sent[c] {
+			sent[c] = true
+			c.push(f)
 		}
 	}
 	r.hub.m.out.WithLabelValues(evDM).Inc()
 	r.hub.persistDM(r.id, d)
-	if m := r.users[viewer]; m != nil && m.user.Role != event.RoleViewer {
+	if m := r.users[viewer]; m != nil && !m.hasRole(event.RoleViewer) {
 		return d, nil // between staff (an agent to the host): no viewer's conversation to tap
 	}
 	peer := to
@@ -184,8 +185,21 @@ func (r *room) dm(from event.User, to, text, id string, now time.Time) (DM, *fra
 	return d, nil
 }
 
-func isAgent(m *member) bool {
-	return m != nil && (m.user.Role == event.RoleAgent || m.user.Role == event.RoleAdmin)
+// agentRole reports whether a connection of role gets agent-only frames (prompts,
+// viewers' DMs).
+func agentRole(role string) bool { return role == event.RoleAgent || role == event.RoleAdmin }
+
+// isAgent reports whether m has a connection of an agent role.
+func isAgent(m *member) bool { return m.hasRole(event.RoleAgent, event.RoleAdmin) }
+
+// agentConns appends the connections of cs that have an agent role to to.
+func agentConns(to, cs []*conn) []*conn {
+	for _, c := range cs {
+		if agentRole(c.user.Role) {
+			to = append(to, c)
+		}
+	}
+	return to
 }
 
 // applySanction enforces a mute or ban that is already durable and announces it.
@@ -242,13 +256,12 @@ func (r *room) deliverPrompts() {
 // three-decimal currencies (BHD, KWD) and fractional-cent gifts exact.
 func money(v float64) float64 { return math.Round(v*1e6) / 1e6 }
 
-// toAgents queues f on every connection of the room's agents.
+// toAgents queues f on every agent and admin connection of the room (not on a viewer
+// connection of a user who is also an agent).
 func (r *room) toAgents(f outFrame) {
-	for _, m := range r.users {
-		if isAgent(m) {
-			for _, c := range m.conns {
-				c.push(f)
-			}
+	for _, c := range r.order {
+		if agentRole(c.user.Role) {
+			c.push(f)
 		}
 	}
 }
