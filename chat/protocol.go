@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/liveroom/liveroom/token"
 )
 
 // Client message types (the contract's "Client → server" table, plus unmute/unban/slow).
@@ -48,7 +50,7 @@ const (
 const (
 	maxTextRunes  = 200
 	maxDMRunes    = 1000
-	maxIDLen      = 64
+	maxIDLen      = 64 // a client's message id, a gift id, a sku; user ids: token.MaxUserLen
 	maxLikeCount  = 100
 	maxGiftCount  = 100
 	maxFieldRunes = 300
@@ -150,8 +152,8 @@ func decodeFrame(b []byte) (clientMsg, error) {
 		if err != nil {
 			return m, err
 		}
-		if len(w.To) > maxIDLen || len(w.ID) > maxIDLen {
-			return m, badRequest("to and id: at most %d bytes", maxIDLen)
+		if len(w.To) > token.MaxUserLen || len(w.ID) > maxIDLen {
+			return m, badRequest("to: at most %d bytes, id: at most %d", token.MaxUserLen, maxIDLen)
 		}
 		m.Text, m.To, m.ID = text, w.To, w.ID
 	case msgProductClick:
@@ -161,8 +163,8 @@ func decodeFrame(b []byte) (clientMsg, error) {
 		}
 		m.SKU = sku
 	case msgMute, msgBan, msgUnmute, msgUnban:
-		if w.User == "" || len(w.User) > maxIDLen {
-			return m, badRequest("user: a user id is required")
+		if w.User == "" || len(w.User) > token.MaxUserLen {
+			return m, badRequest("user: a user id of 1 to %d bytes is required", token.MaxUserLen)
 		}
 		d, err := durationField(w.For)
 		if err != nil {

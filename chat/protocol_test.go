@@ -5,7 +5,12 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/liveroom/liveroom/token"
 )
+
+// longestUser is the longest user id a token may carry.
+var longestUser = strings.Repeat("u", token.MaxUserLen)
 
 func TestDecodeFrame(t *testing.T) {
 	ok := []struct {
@@ -24,6 +29,9 @@ func TestDecodeFrame(t *testing.T) {
 		{`{"type":"slow","for":"5s"}`, clientMsg{Type: msgSlow, For: 5e9}},
 		{`{"type":"pin","product":null}`, clientMsg{Type: msgPin}},
 		{`{"type":"ping"}`, clientMsg{Type: msgPing}},
+		// Every user a token admits can be named.
+		{`{"type":"ban","user":"` + longestUser + `"}`, clientMsg{Type: msgBan, User: longestUser}},
+		{`{"type":"dm","to":"` + longestUser + `","text":"hi"}`, clientMsg{Type: msgDM, To: longestUser, Text: "hi"}},
 	}
 	for _, tc := range ok {
 		got, err := decodeFrame([]byte(tc.frame))
@@ -60,6 +68,8 @@ func TestDecodeFrame(t *testing.T) {
 		{`{"type":"pin","product":{"sku":"a","currency":"u$d"}}`, codeBadRequest, "currency"},
 		{`{"type":"danmaku","text":"x"} {"type":"ping"}`, codeBadRequest, "exactly one"},
 		{`{"type":"nope"}`, codeBadRequest, "unknown type"},
+		{`{"type":"mute","user":"` + longestUser + `x"}`, codeBadRequest, "user"},
+		{`{"type":"dm","to":"` + longestUser + `x","text":"hi"}`, codeBadRequest, "to"},
 	}
 	for _, tc := range bad {
 		_, err := decodeFrame([]byte(tc.frame))

@@ -11,6 +11,7 @@ import (
 	"github.com/liveroom/liveroom/chat"
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/problem"
+	"github.com/liveroom/liveroom/token"
 )
 
 // ChatService is what the gateway needs from chat: admission before the WebSocket
@@ -99,7 +100,7 @@ func (s *Server) dmHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	viewer := r.PathValue("viewer")
-	if viewer == "" || len(viewer) > 64 {
+	if viewer == "" || len(viewer) > token.MaxUserLen {
 		writeError(w, r, problem.New(problem.BadRequest, "bad viewer id"))
 		return
 	}

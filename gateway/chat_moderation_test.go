@@ -13,7 +13,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/liveroom/liveroom/chat"
 	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/token"
 )
 
 // TestChatModerationRoleMatrix: every moderation message by every role; viewers get
@@ -253,5 +255,31 @@ func nextRoomEvent(t *testing.T, c *client) map[string]any {
 			continue
 		}
 		return e
+	}
+}
+
+// TestChatLongestUserID: a user with the longest id a token takes can be muted,
+// written to, have its conversation read and be banned like any other.
+func TestChatLongestUserID(t *testing.T) {
+	h := newHarness(t, testChatConfig(), nil)
+	long := strings.Repeat("u", token.MaxUserLen)
+	agent := h.join("long", event.RoleAgent, "ag")
+	v := h.join("long", event.RoleViewer, long)
+
+	agent.send(map[string]any{"type": "mute", "user": long, "for": "1m"})
+	if n := agent.expect("notice"); n["action"] != "mute" || n["user"] != long {
+		t.Fatalf("mute notice = %v", n)
+	}
+	agent.send(map[string]any{"type": "dm", "to": long, "text": "hello"})
+	v.expect("dm")
+	agent.expect("dm")
+	eventually(t, "the conversation over HTTP", func() bool {
+		var body struct{ Messages []chat.DM }
+		getJSON(t, h, "/api/rooms/long/dm/"+long, h.token(event.RoleAgent, "ag", "long"), http.StatusOK, &body)
+		return len(body.Messages) == 1
+	})
+	agent.send(map[string]any{"type": "ban", "user": long})
+	if code := v.expectClose(); code != websocket.ClosePolicyViolation {
+		t.Fatalf("banned viewer closed with %d, want 1008", code)
 	}
 }

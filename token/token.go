@@ -30,6 +30,11 @@ const AnyRoom = "*"
 // fresh one with the same viewer id (the contract's 90 days).
 const GuestRenewWindow = 90 * 24 * time.Hour
 
+// MaxUserLen is the longest user id (a token's sub), in bytes. Whatever names a user
+// (chat's mute, ban and DM fields, the gateway's paths) takes ids up to it, so that
+// every user a token admits can be moderated and written to.
+const MaxUserLen = 128
+
 // MinSecretLen is the shortest HS256 secret accepted (RFC 7518 §3.2: at least the hash size).
 const MinSecretLen = 32
 
@@ -85,8 +90,8 @@ func (s Spec) Validate() error {
 	if err := ValidRoom(s.Room); err != nil && s.Room != AnyRoom {
 		return err
 	}
-	if s.User == "" || len(s.User) > 128 {
-		return fmt.Errorf("user %q: must be 1-128 characters", s.User)
+	if s.User == "" || len(s.User) > MaxUserLen {
+		return fmt.Errorf("user %q: must be 1-%d bytes", s.User, MaxUserLen)
 	}
 	if s.TTL <= 0 {
 		return fmt.Errorf("ttl %s: must be positive", s.TTL)
@@ -126,6 +131,9 @@ func (s *Signer) parse(raw string, opts ...jwt.ParserOption) (*Claims, error) {
 	}
 	if !slices.Contains(Roles, c.Role) || c.Subject == "" || c.Room == "" {
 		return nil, fmt.Errorf("%w: missing or unknown sub, role or room", ErrInvalid)
+	}
+	if len(c.Subject) > MaxUserLen { // signed elsewhere with our secret, but no user we can serve
+		return nil, fmt.Errorf("%w: sub longer than %d bytes", ErrInvalid, MaxUserLen)
 	}
 	return &c, nil
 }
