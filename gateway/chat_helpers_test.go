@@ -169,6 +169,9 @@ func (c *client) next() (map[string]any, error) {
 // unless they are asked for.
 func (c *client) expect(typ string) map[string]any {
 	c.t.Helper()
+	// One limit for the whole wait: a frame skipped (a presence) does not renew it, or a
+	// room that keeps counting viewers would keep a test waiting for good.
+	deadline := time.Now().Add(waitLimit)
 	for {
 		ev, err := c.next()
 		if err != nil {
@@ -179,6 +182,9 @@ func (c *client) expect(typ string) map[string]any {
 		}
 		switch ev["type"] {
 		case "presence", "likes", "pong", "notice", "live":
+			if time.Now().After(deadline) {
+				c.t.Fatalf("waiting for %q: only %v frames for %v", typ, ev["type"], waitLimit)
+			}
 			continue
 		}
 		c.t.Fatalf("waiting for %q, got %v", typ, ev)
