@@ -173,7 +173,7 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 	var changes [][]event.Event
 	var applied []event.Event
 	hasOrders := false
-	var newestOrder time.Time // of the orders applied: the cause of the re-ranking
+	var oldestOrder time.Time // of the orders applied (Event.News): the re-ranking's cause, as rerankCauses keeps it
 	var counts tally
 	for _, it := range items {
 		o := orders[it.Index]
@@ -194,8 +194,8 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 		if o != nil {
 			seenOrders[o.id] = true
 			hasOrders = true
-			if at := ev.News(); at.After(newestOrder) {
-				newestOrder = at
+			if at := ev.News(); oldestOrder.IsZero() || at.Before(oldestOrder) {
+				oldestOrder = at
 			}
 			for _, l := range o.items {
 				e.catalog.learn(l.sku, l.category, l.price, ev.At.UnixMilli())
@@ -230,7 +230,7 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 		e.publish(&applied[i], changes[i])
 	}
 	if hasOrders {
-		e.rerank.note(newestOrder)
+		e.rerank.note(oldestOrder)
 		e.requestSweep()
 	}
 	return res, nil

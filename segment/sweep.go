@@ -245,18 +245,19 @@ func (s *pace) yields(now time.Time) bool { return now.Sub(s.begin) <= minShare*
 func (s *pace) waited(d time.Duration) { s.begin = s.begin.Add(d) }
 
 // rerankCauses records what changed the RFM ranking since the last sweep, which
-// applies it to everyone's value tag: imports of orders (their newest order's Event.News
-// each). The sweep's value changes carry the oldest as their CauseAt, so that a
-// re-ranking by imported history is old news to the rules, even when a shop's webhook
-// order (news) came in the same minute: the changes cannot tell whose orders moved
-// them, and day one's import must not reach the rules as a burst of news.
+// applies it to everyone's value tag: imports of orders (their oldest order's
+// Event.News each). The sweep's value changes carry the oldest as their CauseAt, so
+// that a re-ranking by imported history is old news to the rules, even when a shop's
+// webhook order (news) came in the same minute or the same batch: the changes cannot
+// tell whose orders moved them, and day one's import must not reach the rules as a
+// burst of news.
 type rerankCauses struct {
 	mu     sync.Mutex
 	oldest time.Time // zero: nothing imported since the last sweep
 	notes  uint64    // how many were noted, ever
 }
 
-// note records an import whose newest order is at.
+// note records an import whose oldest order is at.
 func (r *rerankCauses) note(at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

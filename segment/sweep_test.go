@@ -121,17 +121,22 @@ func TestImportRerankCarriesCause(t *testing.T) {
 	}
 }
 
-// A shop's webhook order (news: received now) imported in the same minute as the
-// history does not make the history's re-ranking news: the sweep's value changes
-// cannot tell whose orders moved them, and carry the oldest cause.
+// A shop's order that is news (a webhook's, received now) imported with the history
+// does not make the history's re-ranking news: the sweep's value changes cannot tell
+// whose orders moved them, and carry the oldest cause. (In one import: the engine's
+// own sweeper may run between two, see TestRerankCausesKeepTheOldest for that.)
 func TestImportRerankStaysOldNewsBesideAWebhookOrder(t *testing.T) {
 	e := newEngine(t, nil, &clock{t: t0})
 	sub := event.NewQueue(4096)
 	defer e.Subscribe(sub, event.TagChange)()
-	importJSON(t, e, oldOrders())
+	items, errs, err := DecodeJSON(strings.NewReader(oldOrders()), t0)
+	if err != nil || len(errs) > 0 {
+		t.Fatal(err, errs)
+	}
 	live := event.Event{ID: "shopify:webhook:w1", Type: event.Order, Viewer: "live-buyer", At: t0.Add(-time.Minute), Received: t0,
 		Order: &event.OrderInfo{OrderID: "live-1", Total: "5.00", Currency: "USD"}}
-	if _, err := e.Import(context.Background(), []Item{{Event: live}}, nil); err != nil {
+	items = append(items, Item{Index: len(items), Event: live})
+	if _, err := e.Import(context.Background(), items, nil); err != nil {
 		t.Fatal(err)
 	}
 	e.Sweep()
@@ -148,6 +153,29 @@ func TestImportRerankStaysOldNewsBesideAWebhookOrder(t *testing.T) {
 	}
 	if rerank == 0 {
 		t.Fatal("the sweep re-ranked nobody: the test shows nothing")
+	}
+}
+
+// Imports noted between two sweeps give the oldest cause; a sweep forgets them only
+// if none was noted while it ran (the sweep an import requested must still carry it).
+func TestRerankCausesKeepTheOldest(t *testing.T) {
+	var r rerankCauses
+	news, old, older := t0, t0.Add(-200*24*time.Hour), t0.Add(-300*24*time.Hour)
+	r.note(news)
+	r.note(old)
+	r.note(news)
+	if got := r.cause(); !got.Equal(old) {
+		t.Fatalf("cause %v, want the oldest, %v", got, old)
+	}
+	during := r.notesSoFar()
+	r.note(older) // an import while the sweep ran
+	r.clearUnless(during)
+	if got := r.cause(); !got.Equal(older) {
+		t.Fatalf("after a sweep during which an import came: cause %v, want %v kept", got, older)
+	}
+	r.clearUnless(r.notesSoFar())
+	if got := r.cause(); !got.IsZero() {
+		t.Fatalf("after a sweep with no import meanwhile: cause %v, want none", got)
 	}
 }
 
