@@ -194,11 +194,17 @@ func (a *App) Run(ctx context.Context, out io.Writer) error {
 			a.log.Info("huge pages on: the heap is collapsed into 2 MiB pages as it grows", "every", hugepage.Interval)
 		}
 	}
-	links, err := DemoLinks(a.signer, a.BaseURL(), a.cfg.DemoRoom, 24*time.Hour)
-	if err != nil {
-		return err
+	if a.cfg.Secret == "" { // the embedded default's development secret: links to open at once
+		links, err := DemoLinks(a.signer, a.BaseURL(), a.cfg.DemoRoom, 24*time.Hour)
+		if err != nil {
+			return err
+		}
+		links.Print(out, 24*time.Hour)
+	} else {
+		// A secret of the operator's: tokens printed here would stay in the logs (an
+		// admin token for every room, a day long, at each start).
+		PageLinks(a.BaseURL(), a.cfg.DemoRoom).PrintWithoutTokens(out)
 	}
-	links.Print(out, 24*time.Hour)
 	select {
 	case <-ctx.Done():
 		a.log.Info("stopping: draining", "timeout", a.cfg.DrainTimeout)

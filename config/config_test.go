@@ -93,7 +93,16 @@ func TestBadInputNamesKeyValueAndAllowed(t *testing.T) {
 		{"yaml wrong type", nil, nil, "guest-rate: lots\n", []string{"guest-rate"}},
 		{"yaml syntax", nil, nil, "http: [\n", []string{"config file"}},
 		{"redis url", []string{"--redis", "localhost:6379", "--secret", strings.Repeat("s", 32)}, nil, "", []string{"redis", "localhost:6379", "redis://"}},
-		{"redis needs secret", []string{"--redis", "redis://127.0.0.1:6379/0"}, nil, "", []string{"secret", "cluster"}},
+		// The first message names what stops it: asking for a secret sent the operator
+		// to set one, only to be refused for cluster mode next.
+		{"cluster mode not built, without a secret", []string{"--redis", "redis://127.0.0.1:6379/0"}, nil, "", []string{"redis", "not built"}},
+		{"port out of range", []string{"--http", ":99999"}, nil, "", []string{"http", ":99999", "0 to 65535"}},
+		{"port by name", []string{"--http", ":http-alt-x"}, nil, "", []string{"http", "0 to 65535"}},
+		{"media port out of range", []string{"--webrtc-udp", ":70000"}, nil, "", []string{"webrtc-udp", ":70000", "0 to 65535"}},
+		{"public url with a path", []string{"--public-url", "https://shop.example/live"}, nil, "", []string{"public-url", "no path"}},
+		// A password in a refused URL is masked (the message reaches the logs).
+		{"redis password", []string{"--redis", "redis://:hunter2@10.0.0.5:6379/0"}, nil, "", []string{"redis://:xxxxx@10.0.0.5:6379/0"}},
+		{"turn password", []string{"--ice-servers", "turn:alice:hunter2@turn.example.com:34x78"}, nil, "", []string{"turn:alice:xxxxx@turn.example.com"}},
 		{"cluster mode not built yet", []string{"--redis", "redis://127.0.0.1:6379/0", "--secret", strings.Repeat("s", 32)}, nil, "", []string{"redis", "not built"}},
 		{"short secret", []string{"--secret", "abc"}, nil, "", []string{"secret", "32 bytes"}},
 		{"tls half", []string{"--tls-cert", "c.pem"}, nil, "", []string{"tls-cert", "tls-key"}},
@@ -117,6 +126,9 @@ func TestBadInputNamesKeyValueAndAllowed(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("message %q lacks %q", err, w)
 				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("message %q shows a password", err)
 			}
 		})
 	}

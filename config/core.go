@@ -96,6 +96,10 @@ func (c *Core) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return setting.Invalid("public-url", c.PublicURL, "an absolute http:// or https:// URL")
 		}
+		if strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+			// The pages load /static/..., /api/... and /whip/... from the host's root.
+			return setting.Invalid("public-url", c.PublicURL, "a scheme and host only (no path): liveroom is served from the host's root")
+		}
 	}
 	if c.Data == "" {
 		return setting.Invalid("data", c.Data, "a folder path")
@@ -108,10 +112,8 @@ func (c *Core) Validate() error {
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 			return setting.Invalid("redis", c.Redis, "a redis:// or rediss:// URL")
 		}
-		if c.Secret == "" {
-			return setting.Invalid("secret", "", "set explicitly in cluster mode (--redis), the same on every node")
-		}
 		// Refused rather than ignored: nodes that silently ran alone would split rooms.
+		// (Cluster mode will also need --secret set the same on every node.)
 		return setting.Invalid("redis", c.Redis, "empty: cluster mode is not built into this version yet (docs/architecture.md)")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
@@ -196,10 +198,4 @@ func (c *Core) BaseURL() string {
 	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
-func checkAddr(key, addr string) error {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil || port == "" {
-		return setting.Invalid(key, addr, "host:port or :port, e.g. :8080")
-	}
-	return nil
-}
+func checkAddr(key, addr string) error { return setting.Addr(key, addr) }

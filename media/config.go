@@ -81,8 +81,8 @@ func (c *Config) Validate() error {
 		addrs = append(addrs, struct{ key, addr string }{"webrtc-tcp", c.WebRTCTCP})
 	}
 	for _, a := range addrs {
-		if _, _, err := net.SplitHostPort(a.addr); err != nil {
-			return setting.Invalid(a.key, a.addr, "host:port or :port")
+		if err := setting.Addr(a.key, a.addr); err != nil {
+			return err
 		}
 	}
 	if c.PublicIP != "" && net.ParseIP(c.PublicIP) == nil {

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -25,10 +28,19 @@ func (e *FieldError) Error() string {
 // Is makes errors.Is(err, ErrInvalid) true for every FieldError.
 func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
 
-// Invalid returns a FieldError; packages use it from their Validate methods.
+// Invalid returns a FieldError; packages use it from their Validate methods. A
+// password in a URL of value (a TURN server's, Redis's) is masked: the message goes to
+// the terminal and the logs.
 func Invalid(key, value, allowed string) error {
-	return &FieldError{Key: key, Value: value, Allowed: allowed}
+	return &FieldError{Key: key, Value: redact(value), Allowed: allowed}
 }
+
+// urlPassword finds a URL's "scheme:[//]user:password@" (turn:USER:PASS@host has no
+// slashes).
+var urlPassword = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*:(?://)?[^\s/@:]*):[^\s/@]*@`)
+
+// redact masks the passwords of the URLs in s.
+func redact(s string) string { return urlPassword.ReplaceAllString(s, "${1}:xxxxx@") }
 
 // InRange checks that d lies within [min, max].
 func InRange(key string, d, min, max time.Duration) error {
@@ -55,4 +67,15 @@ func SplitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// Addr checks a listen address: host:port or :port, the port a number from 0 to
+// 65535 (0: any free one). A port the system cannot open otherwise passed as
+// configuration and failed at listen, after the stores were opened, with status 1.
+func Addr(key, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		return Invalid(key, addr, "host:port or :port, the port from 0 to 65535, e.g. :8080")
+	}
+	return nil
 }

@@ -53,7 +53,8 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "auto", "jsonl, csv, or auto (by the file's extension)")
 	batch := fs.Int("batch", 1000, "events per request or transaction (1 to 10000)")
 	url := fs.String("url", "", "base URL of a running server, e.g. http://127.0.0.1:8080 (else write --data directly)")
-	tok := fs.String("token", os.Getenv("LIVEROOM_TOKEN"), "admin token for --url (default LIVEROOM_TOKEN)")
+	// Not the flag's default: usage prints defaults, and this one is an admin token.
+	tok := fs.String("token", "", "admin token for --url (default: the LIVEROOM_TOKEN environment variable)")
 	cfgFile := fs.String("config", "", "YAML config (currency and rates) for direct import")
 	data := fs.String("data", "", "data folder for direct import (default: the config's, ./data)")
 	if code := parseFlags(fs, args, stdout, importUsage); code >= 0 {
@@ -62,6 +63,9 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() != 1 || *batch < 1 || *batch > segment.MaxBatch {
 		fmt.Fprintln(stderr, "liveroom import: give one FILE (and --batch from 1 to 10000); see --help")
 		return 2
+	}
+	if *tok == "" {
+		*tok = os.Getenv("LIVEROOM_TOKEN")
 	}
 	file := fs.Arg(0)
 	in := io.Reader(os.Stdin)

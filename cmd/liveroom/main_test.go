@@ -141,6 +141,33 @@ func whoami(t *testing.T, link, room string) map[string]any {
 	return m
 }
 
+// With a secret of the operator's (production) the node prints its pages' links
+// without tokens: its logs would keep an admin token for every room, a day long.
+func TestServeWithASecretPrintsNoTokens(t *testing.T) {
+	r := startServe(t, t.TempDir(), "--secret", "operator-secret-0123456789abcdef-0123")
+	for name, link := range r.links {
+		if strings.Contains(link, "token=") {
+			t.Errorf("%s link carries a token: %s", name, link)
+		}
+	}
+	r.stop(t)
+}
+
+// liveroom import's usage (--help, or after a mistyped flag) does not print the admin
+// token it would read from LIVEROOM_TOKEN.
+func TestImportUsageKeepsTheTokenSecret(t *testing.T) {
+	const secret = "eyJhbGciOiJIUzI1NiJ9.ADMIN-TOKEN.sig"
+	for _, args := range [][]string{{"import", "--help"}, {"import", "--bogus"}} {
+		cmd := exec.Command(binary, args...)
+		cmd.Dir = t.TempDir()
+		cmd.Env = append(loopbackEnv(), "LIVEROOM_TOKEN="+secret)
+		out, _ := cmd.CombinedOutput()
+		if strings.Contains(string(out), "ADMIN-TOKEN") || !strings.Contains(string(out), "--token") {
+			t.Errorf("%v printed the token, or no usage:\n%s", args, out)
+		}
+	}
+}
+
 func TestBareServeInEmptyFolder(t *testing.T) {
 	dir := t.TempDir()
 	r := startServe(t, dir)
