@@ -56,28 +56,35 @@ function renderPrompts() {
 }
 
 async function claim(p) {
+  const open = ++opened; // the agent's last click wins, whichever claim answers last
   try {
     await call(token, "POST", `/api/prompts/${encodeURIComponent(p.prompt_id)}/claim`);
   } catch (e) {
     if (e.status !== 404) { $("state").textContent = e.message; return; }
   }
   p.claimed_by = me.sub;
-  openConversation(p, (p.viewer || {}).id);
+  if (open === opened) openConversation(p, (p.viewer || {}).id, open);
 }
 
-async function openConversation(p, viewerId) {
+// opened counts the conversations the agent asked for: an answer that arrives after it
+// has asked for another one belongs to the earlier one and is dropped, not shown under
+// the new viewer's name.
+let opened = 0;
+
+async function openConversation(p, viewerId, open) {
   current = { prompt: p, viewer: viewerId };
   renderPrompts();
   $("convo-title").textContent = `${t("chat")} · ${label(p.viewer) || viewerId}`;
   $("dm-text").value = p.suggested || "";
   $("resolve-form").hidden = !p.prompt_id;
   $("convo").replaceChildren();
+  loadProfile(viewerId, open);
   try {
     const hist = await call(token, "GET", `/api/rooms/${encodeURIComponent(room)}/dm/${encodeURIComponent(viewerId)}`);
+    if (open !== opened) return;
     for (const m of (hist && (hist.messages || hist)) || []) addLine(m);
   } catch {}
-  loadProfile(viewerId);
-  $("dm-text").focus();
+  if (open === opened) $("dm-text").focus();
 }
 
 function addLine(m) {
@@ -92,11 +99,12 @@ function money(amount, currency) {
   return Number.isFinite(n) ? `${n.toFixed(2)} ${currency || ""}`.trim() : String(amount ?? "");
 }
 
-async function loadProfile(id) {
+async function loadProfile(id, open) {
   const box = $("profile");
   box.replaceChildren(el("span", { text: "…" }));
   try {
     const p = await call(token, "GET", `/api/viewers/${encodeURIComponent(id)}`);
+    if (open !== opened) return; // another viewer's conversation is open now
     // The live this viewer is watching in this room now (its open session counts to now).
     const now = (p.live_sessions || []).find((l) => l.watching && (!l.room || l.room === room));
     const rows = [["id", p.id], ["live now", now ? `${Math.round(now.watch_seconds / 60)} min` : "—"], ["sessions", p.sessions], ["watch", `${Math.round((p.watch_seconds || 0) / 60)} min`], ["orders", p.orders], ["spend", money(p.spend, p.currency)], ["aov", money(p.aov, p.currency)]];
@@ -111,7 +119,7 @@ async function loadProfile(id) {
     const recent = el("ol", { class: "msgs" }, ...((p.recent_events || []).slice(-8).map((e) => el("li", { text: `${e.type}${e.detail ? ": " + e.detail : ""}` }))));
     box.replaceChildren(table, tags, recent);
   } catch (e) {
-    box.replaceChildren(el("span", { class: "error", text: e.message }));
+    if (open === opened) box.replaceChildren(el("span", { class: "error", text: e.message }));
   }
 }
 

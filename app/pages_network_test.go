@@ -1,0 +1,110 @@
+package app
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/internal/browser"
+	"github.com/liveroom/liveroom/token"
+)
+
+// networkHooks run in a page before its own scripts, to play a poor network:
+// window.__offline sends new WebSockets nowhere and __sockets lists them; a request
+// whose URL ends with window.__slow is answered 1.5 s late, and __slowServed counts
+// those answers once the page has had them; __whepOffers counts WHEP offers posted.
+const networkHooks = `window.__offline = false; window.__sockets = []; window.__slow = ""; window.__slowServed = 0; window.__whepOffers = 0;
+window.WebSocket = class extends WebSocket {
+	constructor(url, p) { super(window.__offline ? "ws://127.0.0.1:1/" : url, p); window.__sockets.push(this); }
+};
+const realFetch = window.fetch;
+window.fetch = async (...args) => {
+	const url = String(args[0]);
+	if (url.includes("/whep/") && args[1] && args[1].method === "POST") window.__whepOffers++;
+	const res = await realFetch(...args);
+	if (window.__slow && url.endsWith(window.__slow)) {
+		await new Promise((ok) => setTimeout(ok, 1500));
+		setTimeout(() => { window.__slowServed++; }, 300); // once the page has used it
+	}
+	return res;
+};`
+
+// hookedTab opens url in a new tab with networkHooks installed.
+func hookedTab(t *testing.T, bctx context.Context, url string, viewport chromedp.Action[chromedp.Void]) context.Context {
+	t.Helper()
+	tab, _ := browser.Tab(t, bctx)
+	if err := chromedp.Do(tab, viewport,
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: networkHooks})
+			return err
+		}),
+		chromedp.Navigate(url)); err != nil {
+		t.Fatal(err)
+	}
+	return tab
+}
+
+// viewerWrites connects a named viewer to room and sends one DM to its agents.
+func viewerWrites(t *testing.T, a *App, base, room, id, name, text string) {
+	t.Helper()
+	tok, _ := a.Signer().Issue(token.Spec{User: id, Name: name, Role: event.RoleViewer, Room: room, TTL: time.Hour})
+	dialRoom(t, base, room, tok).send(t, map[string]any{"type": "dm", "text": text, "id": id + "-" + text})
+}
+
+// agentConsole opens the console of a new agent of room, once connected; it returns
+// the tab and the agent's token.
+func agentConsole(t *testing.T, a *App, bctx context.Context, base, room string) (context.Context, string) {
+	t.Helper()
+	tok, _ := a.Signer().Issue(token.Spec{User: "agent", Name: "Agent", Role: event.RoleAgent, Room: room, TTL: time.Hour})
+	console := hookedTab(t, bctx, base+"/console?token="+tok+"&room="+room, chromedp.EmulateViewport(1280, 900))
+	pollJS(t, console, "the console connected", `document.getElementById("state").textContent === "Connected"`)
+	return console, tok
+}
+
+// waitStored waits until text is in the DM history of viewer (the store is written a
+// moment after delivery).
+func waitStored(t *testing.T, base, room, viewer, agentTok, text string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, hist := api(t, "GET", base+"/api/rooms/"+room+"/dm/"+viewer, agentTok, "")
+		if strings.Contains(string(hist), text) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q never reached the DM history of %s: %s", text, viewer, hist)
+		}
+	}
+}
+
+// TestConsoleSwitchingConversations: the agent opens Ann's conversation, whose history
+// and profile answer late, then Bob's; Ann's late answers are not shown under Bob.
+func TestConsoleSwitchingConversations(t *testing.T) {
+	a, base := startApp(t, testConfig(t))
+	const room = "switch"
+	bctx, _ := browser.New(t, context.Background())
+	console, agentTok := agentConsole(t, a, bctx, base, room)
+	viewerWrites(t, a, base, room, "va", "Ann", "secret of Ann")
+	viewerWrites(t, a, base, room, "vb", "Bob", "hi from Bob")
+	pollJS(t, console, "both viewers in the queue", `document.querySelectorAll('#prompts li[data-viewer="va"], #prompts li[data-viewer="vb"]').length === 2`)
+	waitStored(t, base, room, "va", agentTok, "secret of Ann")
+	waitStored(t, base, room, "vb", agentTok, "hi from Bob")
+
+	// Ann's history and profile (both URLs end with "va") answer late.
+	eval[bool](t, console, `(() => { window.__slow = "va"; document.querySelector('#prompts li[data-viewer="va"] button').click(); return true; })()`)
+	pollJS(t, console, "Ann's conversation opening", `document.getElementById("convo-title").textContent.includes("Ann")`)
+	eval[bool](t, console, `(document.querySelector('#prompts li[data-viewer="vb"] button').click(), true)`)
+	pollJS(t, console, "Bob's conversation and profile", `document.getElementById("convo").textContent.includes("hi from Bob") && (document.querySelector("#profile td") || {}).textContent === "vb"`)
+	pollJS(t, console, "Ann's late history and profile answered", `window.__slowServed >= 2`)
+	if convo := eval[string](t, console, `document.getElementById("convo").textContent`); strings.Contains(convo, "secret of Ann") {
+		t.Errorf("Bob's conversation shows Ann's message: %q", convo)
+	}
+	if id := eval[string](t, console, `(document.querySelector("#profile td") || {}).textContent || ""`); id != "vb" {
+		t.Errorf("Bob's conversation shows the profile of %q", id)
+	}
+}
