@@ -108,3 +108,34 @@ func TestConsoleSwitchingConversations(t *testing.T) {
 		t.Errorf("Bob's conversation shows the profile of %q", id)
 	}
 }
+
+// TestConsoleDMsWhileDisconnected: viewers write while the console's socket is down. Once
+// it is back, the open conversation shows what its viewer wrote meanwhile (each message
+// once), and a notice says that other viewers' messages are in their conversations.
+func TestConsoleDMsWhileDisconnected(t *testing.T) {
+	a, base := startApp(t, testConfig(t))
+	const room = "dropped"
+	bctx, _ := browser.New(t, context.Background())
+	console, agentTok := agentConsole(t, a, bctx, base, room)
+	viewerWrites(t, a, base, room, "va", "Ann", "hello from Ann")
+	pollJS(t, console, "Ann in the queue", `document.querySelector('#prompts li[data-viewer="va"] button') !== null`)
+	eval[bool](t, console, `(document.querySelector('#prompts li[data-viewer="va"] button').click(), true)`)
+	pollJS(t, console, "Ann's conversation open", `document.getElementById("convo").textContent.includes("hello from Ann")`)
+	if eval[bool](t, console, `!document.getElementById("missed").hidden`) {
+		t.Fatal("the notice of missed messages shows before any drop")
+	}
+
+	eval[bool](t, console, `(() => { window.__offline = true; window.__sockets.forEach((s) => s.close()); return true; })()`)
+	pollJS(t, console, "the console cut off", `window.__sockets.every((s) => s.readyState === WebSocket.CLOSED)`)
+	viewerWrites(t, a, base, room, "va", "Ann", "Ann while you were away")
+	viewerWrites(t, a, base, room, "vb", "Bob", "Bob while you were away")
+	waitStored(t, base, room, "va", agentTok, "Ann while you were away")
+	eval[bool](t, console, `(() => { window.__offline = false; return true; })()`)
+
+	pollJS(t, console, "Ann's message written meanwhile", `document.getElementById("convo").textContent.includes("Ann while you were away")`)
+	pollJS(t, console, "the notice of missed messages", `!document.getElementById("missed").hidden`)
+	lines := eval[[]string](t, console, `[...document.querySelectorAll("#convo li")].map((li) => li.textContent)`)
+	if len(lines) != 2 {
+		t.Errorf("Ann's conversation after the reconnection: %q, want her two messages once each", lines)
+	}
+}

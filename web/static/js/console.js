@@ -78,16 +78,32 @@ async function openConversation(p, viewerId, open) {
   $("dm-text").value = p.suggested || "";
   $("resolve-form").hidden = !p.prompt_id;
   $("convo").replaceChildren();
+  seenDMs.clear();
   loadProfile(viewerId, open);
-  try {
-    const hist = await call(token, "GET", `/api/rooms/${encodeURIComponent(room)}/dm/${encodeURIComponent(viewerId)}`);
-    if (open !== opened) return;
-    for (const m of (hist && (hist.messages || hist)) || []) addLine(m);
-  } catch {}
+  await loadConversation(open);
   if (open === opened) $("dm-text").focus();
 }
 
+// loadConversation adds the open conversation's messages not shown yet: all of them
+// when it opens, and on a reconnection those written while the socket was down (DMs
+// have no seq for a resume to replay).
+async function loadConversation(open) {
+  const viewer = current.viewer;
+  try {
+    const hist = await call(token, "GET", `/api/rooms/${encodeURIComponent(room)}/dm/${encodeURIComponent(viewer)}`);
+    if (open !== opened || current.viewer !== viewer) return; // another conversation is open now
+    for (const m of (hist && (hist.messages || hist)) || []) addLine(m);
+  } catch {}
+}
+
+// seenDMs keeps each message of the open conversation shown once: its history is read
+// again on every reconnection, and overlaps what arrives live.
+const seenDMs = new Set();
+
 function addLine(m) {
+  const key = `${(m.from && m.from.id) || ""}|${m.id || ""}|${m.text || ""}`;
+  if (seenDMs.has(key)) return;
+  seenDMs.add(key);
   const mine = m.from && m.from.id === me.sub;
   $("convo").append(el("li", { class: mine ? "me" : "" }, el("span", { class: "who", text: label(m.from) }), m.text || ""));
   $("convo").scrollTop = 1e9;
@@ -127,6 +143,8 @@ function connect() {
   if (sock) sock.close();
   prompts.clear();
   renderPrompts();
+  $("missed").hidden = true;
+  let dropped = false;
   sock = new RoomSocket(room, token, {
     onEvent: (e) => {
       if (e.type === "prompt") { prompts.set(e.prompt_id, e); renderPrompts(); }
@@ -143,8 +161,15 @@ function connect() {
     onState: (s) => {
       $("state").textContent = s === "open" ? t("connected") : s === "expired" ? t("expired") : t("reconnecting");
       // Prompts and their claims made while the socket was down are not replayed: read
-      // the queue again on every (re)connection.
-      if (s === "open") loadPrompts();
+      // the queue again on every (re)connection, and the open conversation too.
+      if (s === "open") {
+        loadPrompts();
+        if (current) loadConversation(opened);
+        // A viewer who wrote meanwhile, with no prompt and no open conversation, is
+        // listed by nothing the console can read: say so.
+        if (dropped) $("missed").hidden = false;
+      }
+      if (s === "reconnecting") dropped = true;
     },
   });
 }
@@ -182,6 +207,7 @@ async function loadPrompts() {
   renderPrompts();
 }
 
+$("missed-close").addEventListener("click", () => { $("missed").hidden = true; });
 $("room-form").addEventListener("submit", (ev) => { ev.preventDefault(); room = $("room").value; connect(); });
 $("dm-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
