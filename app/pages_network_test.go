@@ -139,3 +139,18 @@ func TestConsoleDMsWhileDisconnected(t *testing.T) {
 		t.Errorf("Ann's conversation after the reconnection: %q, want her two messages once each", lines)
 	}
 }
+
+// TestPlayerWaitsForTheLiveEvent: a player opened before the live asks for the video once
+// and then waits for the chat to say the live has started, rather than posting a WHEP
+// offer every few seconds (thousands of waiting viewers would flood the server).
+func TestPlayerWaitsForTheLiveEvent(t *testing.T) {
+	_, base := startApp(t, testConfig(t))
+	bctx, _ := browser.New(t, context.Background())
+	player := hookedTab(t, bctx, base+"/r/idle", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	pollJS(t, player, "the first offer", `window.__whepOffers === 1`)
+	pollJS(t, player, "the chat connected", `document.getElementById("viewers").textContent === "1"`)
+	time.Sleep(8 * time.Second) // what must not happen has nothing to wait on: a retry came every 3 s
+	if n := eval[int](t, player, `window.__whepOffers`); n != 1 {
+		t.Fatalf("the waiting player posted %d WHEP offers in 8 s, want 1", n)
+	}
+}

@@ -54,7 +54,10 @@ async function startVideo() {
     $("video").play().catch(() => {});
   } catch (e) {
     playing = false;
-    if (e.status !== 404) status("reconnecting"); // 404: not live, which setLive says
+    // 404: not live (yet, or any more). The chat's live event starts the video, so only
+    // a player without chat looks again, and then slowly.
+    if (e.status === 404 && !isLive) { pollWhileChatDown(); return; }
+    if (e.status !== 404) status("reconnecting");
     retryVideo(3000);
   }
 }
@@ -64,6 +67,17 @@ function retryVideo(ms) {
   playing = false;
   clearTimeout(retryVideo.timer);
   retryVideo.timer = setTimeout(() => startVideo(), ms);
+}
+
+// pollWhileChatDown looks for the video every 30–45 s while the chat, which says when
+// the live starts, is down (reconnecting, or closed to a banned viewer).
+let chatUp = false;
+function pollWhileChatDown() {
+  if (chatUp || playing || pollWhileChatDown.timer) return;
+  pollWhileChatDown.timer = setTimeout(() => {
+    pollWhileChatDown.timer = 0;
+    if (!chatUp) startVideo();
+  }, 30_000 + Math.random() * 15_000);
 }
 
 // The first picture shown, for measuring the time from opening the player to video.
@@ -94,6 +108,7 @@ function setLive(live) {
   $("live-badge").hidden = !isLive;
   if (isLive) { wasLive = true; startVideo(); }
   else {
+    clearTimeout(retryVideo.timer); // nothing to retry until the live starts again
     if (session) { session.stop(); session = null; playing = false; }
     // A host whose connection dropped comes back within seconds (the studio goes live
     // again): "ended" only once it has not for a while.
@@ -249,6 +264,8 @@ async function main() {
   sock = new RoomSocket(room, token, {
     onEvent,
     onState: (s) => {
+      chatUp = s === "open";
+      if (!chatUp) pollWhileChatDown();
       if (s === "open") loadDMs();
       if (s === "reconnecting") toast(t("reconnecting"));
       if (s === "closed") status("removed"); // banned, or closed for abuse: chat does not come back
