@@ -2,11 +2,14 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/heapprofiler"
+	"github.com/chromedp/cdproto/memory"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -153,4 +156,59 @@ func TestPlayerWaitsForTheLiveEvent(t *testing.T) {
 	if n := eval[int](t, player, `window.__whepOffers`); n != 1 {
 		t.Fatalf("the waiting player posted %d WHEP offers in 8 s, want 1", n)
 	}
+}
+
+// liveDOMNodes counts the tab's DOM nodes still reachable after garbage collection,
+// whether in the document or only held by the page's scripts.
+func liveDOMNodes(t *testing.T, tab context.Context) int64 {
+	t.Helper()
+	var n int64
+	if err := chromedp.Do(tab, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		for range 3 {
+			if _, err := cdp.Call(ctx, tg, heapprofiler.CollectGarbage, cdp.Empty{}); err != nil {
+				return err
+			}
+		}
+		c, err := cdp.Call(ctx, tg, memory.GetDOMCounters, cdp.Empty{})
+		n = c.Nodes
+		return err
+	})); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestStudioChatForgetsRemovedRows: the studio's chat shows the last 300 comments, and
+// the rows it removes are freed, not kept for moderation (a long live would grow the
+// tab without bound); deleting a comment still marks its row.
+func TestStudioChatForgetsRemovedRows(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Chat.DanmakuRate, cfg.Chat.DanmakuBurst = 10000, 100000
+	a, base := startApp(t, cfg)
+	const room = "long"
+	links, _ := DemoLinks(a.Signer(), base, room, time.Hour)
+	bctx, _ := browser.New(t, context.Background())
+	studio := hookedTab(t, bctx, links.Studio, chromedp.EmulateViewport(1280, 900))
+	pollJS(t, studio, "the studio connected", `document.getElementById("state").textContent !== ""`)
+	tok, _ := a.Signer().Issue(token.Spec{User: "v1", Role: event.RoleViewer, Room: room, TTL: time.Hour})
+	ws := dialRoom(t, base, room, tok)
+	comment := func(from, to int) {
+		for i := from; i < to; i++ {
+			ws.send(t, map[string]any{"type": "danmaku", "text": fmt.Sprintf("c%d", i)})
+		}
+		pollJS(t, studio, "the last comment", fmt.Sprintf(`(document.querySelector("#chat li:last-child .text") || {}).textContent === "c%d"`, to-1))
+	}
+	comment(0, 400)
+	before := liveDOMNodes(t, studio)
+	comment(400, 1400)
+	after := liveDOMNodes(t, studio)
+	if rows := eval[int](t, studio, `document.querySelectorAll("#chat li").length`); rows != 300 {
+		t.Errorf("the chat shows %d rows, want 300", rows)
+	}
+	if after-before > 500 {
+		t.Errorf("1000 more comments, with 300 shown, left %d more DOM nodes alive (%d, then %d)", after-before, before, after)
+	}
+
+	eval[bool](t, studio, `(document.querySelector("#chat li:last-child button").click(), true)`)
+	pollJS(t, studio, "the deleted comment marked", `document.querySelector("#chat li:last-child").classList.contains("deleted")`)
 }

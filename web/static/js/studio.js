@@ -113,14 +113,15 @@ function meter(read) {
 }
 
 // --- chat and moderation -------------------------------------------------------------
+// The chat shows the last 300 rows; a row is found by its data-seq (a map of them would
+// keep every removed row alive).
 const chatList = $("chat");
-const bySeq = new Map();
 
 function moderate(type, fields) { sock.send({ type, ...fields }); }
 
 function addMessage(e) {
   const who = label(e.from);
-  const li = el("li", {},
+  const li = el("li", { "data-seq": Number.isInteger(e.seq) ? e.seq : undefined },
     el("span", { class: "who", text: who }),
     el("span", { class: "text", text: e.text || "" }));
   if (e.from && e.from.role === "viewer") {
@@ -130,7 +131,6 @@ function addMessage(e) {
       el("button", { type: "button", text: t("ban"), onclick: () => moderate("ban", { user: e.from.id }) }),
     );
   }
-  bySeq.set(e.seq, li);
   chatList.append(li);
   while (chatList.children.length > 300) chatList.firstChild.remove();
   chatList.scrollTop = 1e9;
@@ -159,7 +159,8 @@ function onEvent(e) {
       addMessage({ ...e, text: `🎁 ${e.gift} ×${e.count || 1}` });
       break;
     case "deleted": {
-      const li = bySeq.get(e.target ?? e.deleted ?? e.of);
+      const seq = Number(e.target ?? e.deleted ?? e.of);
+      const li = Number.isInteger(seq) ? chatList.querySelector(`li[data-seq="${seq}"]`) : null;
       if (li) li.classList.add("deleted");
       break;
     }
