@@ -21,6 +21,10 @@ const backupStall = time.Minute
 // node, copied while it runs (docs/operations.md, "Backups"). One backup runs at a
 // time: each copies the stores on the data's disk first.
 func (s *Server) backupArchive(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions { // a CORS preflight (the middleware's headers)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	if r.Method != http.MethodGet { // HEAD too: no copy for headers alone
 		w.Header().Set("Allow", http.MethodGet)
 		writeMethodNotAllowed(w, r.Method)

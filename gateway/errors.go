@@ -40,10 +40,10 @@ func asProblem(err error) *problem.Error {
 	var pe *problem.Error
 	var mbe *http.MaxBytesError
 	switch {
+	case errors.As(err, &mbe): // first: a handler's "bad body" may wrap it
+		return problem.New(problem.TooLarge, "request body is larger than %d bytes", mbe.Limit)
 	case errors.As(err, &pe):
 		return pe
-	case errors.As(err, &mbe):
-		return problem.New(problem.TooLarge, "request body is larger than %d bytes", mbe.Limit)
 	case errors.Is(err, token.ErrForbidden):
 		return problem.Wrap(problem.Forbidden, err, "forbidden")
 	case errors.Is(err, token.ErrExpired):

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net"
 	"sync"
 	"time"
 
@@ -28,17 +29,30 @@ func newAddrLimiter(perSecond float64, burst int) *addrLimiter {
 	return &addrLimiter{every: rate.Limit(perSecond), burst: burst, buckets: map[string]*bucket{}}
 }
 
-// allow takes a token for addr; when none is left it returns how long to wait.
+// fullSweepEvery is how often a limiter holding maxTrackedAddrs sweeps: sweeping at
+// each request then (the buckets all fresh, a flood from many addresses) scanned the
+// whole map under the lock for every request.
+const fullSweepEvery = 10 * time.Second
+
+// allow takes a token for addr (an IPv6 address by its /64, see limitKey); when none
+// is left it returns how long to wait. While maxTrackedAddrs addresses were all seen
+// lately, a new one waits too: the limiter's memory and each request's cost stay
+// bounded.
 func (l *addrLimiter) allow(addr string, now time.Time) (bool, time.Duration) {
+	key := limitKey(addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.lastSweep) > time.Minute || len(l.buckets) > maxTrackedAddrs {
+	since := now.Sub(l.lastSweep)
+	if since > time.Minute || len(l.buckets) >= maxTrackedAddrs && since > fullSweepEvery {
 		l.sweep(now)
 	}
-	b := l.buckets[addr]
+	b := l.buckets[key]
 	if b == nil {
+		if len(l.buckets) >= maxTrackedAddrs {
+			return false, fullSweepEvery
+		}
 		b = &bucket{lim: rate.NewLimiter(l.every, l.burst)}
-		l.buckets[addr] = b
+		l.buckets[key] = b
 	}
 	b.seen = now
 	r := b.lim.ReserveN(now, 1)
@@ -61,4 +75,15 @@ func (l *addrLimiter) sweep(now time.Time) {
 		}
 	}
 	l.lastSweep = now
+}
+
+// limitKey is the bucket of a client address: an IPv4 address itself, an IPv6 address
+// its /64, which one host usually holds whole (it could take a new address for every
+// request).
+func limitKey(addr string) string {
+	ip := net.ParseIP(addr)
+	if ip == nil || ip.To4() != nil {
+		return addr
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
