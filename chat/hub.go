@@ -63,6 +63,8 @@ type Hub struct {
 
 	dmq    chan dmWrite
 	dmDone chan struct{}
+	// convs lists each room's recent conversations; the DM writer keeps it.
+	convs *conversationIndex
 }
 
 type dmWrite struct {
@@ -106,6 +108,7 @@ func New(cfg Config, deps Deps) (*Hub, error) {
 		gifts: map[string]Gift{}, boot: hex.EncodeToString(b),
 		rooms: map[string]*room{}, addrs: map[string]int{}, live: map[string]string{},
 		quit: make(chan struct{}), dmq: make(chan dmWrite, 4096), dmDone: make(chan struct{}),
+		convs: newConversationIndex(),
 	}
 	for _, g := range cfg.Gifts {
 		h.gifts[g.ID] = g
@@ -439,12 +442,16 @@ func (h *Hub) writeDMs() {
 	for w := range h.dmq {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if w.done != nil {
-			w.done <- h.store.EraseViewer(ctx, w.erase...)
+			err := h.store.EraseViewer(ctx, w.erase...)
+			h.convs.erase(w.erase) // even if the store failed: the list shows no erased viewer
+			w.done <- err
 			cancel()
 			continue
 		}
 		if err := h.store.AppendDM(ctx, w.room, w.dm, DMKeep); err != nil {
 			h.log.Error("chat: saving a DM failed", "room", w.room, "err", err)
+		} else {
+			h.convs.note(w.room, w.dm)
 		}
 		cancel()
 	}

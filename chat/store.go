@@ -27,6 +27,9 @@ type Store interface {
 	ViewerDMs(ctx context.Context, viewer string) (map[string][]DM, error)
 	// EraseViewer removes every conversation of each of viewers (GDPR erasure).
 	EraseViewer(ctx context.Context, viewers ...string) error
+	// Conversations returns room's conversations whose viewer wrote at or after since,
+	// each summed up by its last message, in no particular order.
+	Conversations(ctx context.Context, room string, since time.Time) ([]Conversation, error)
 }
 
 // conversationRoom returns the room of a conversation key (room/viewer) of viewer;
@@ -162,6 +165,51 @@ func (m *MemoryStore) EraseViewer(_ context.Context, viewers ...string) error {
 		}
 	}
 	return nil
+}
+
+// Conversations implements Store.
+func (m *MemoryStore) Conversations(_ context.Context, room string, since time.Time) ([]Conversation, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Conversation
+	for k, list := range m.dms {
+		viewer, ok := strings.CutPrefix(k, room+"/")
+		if !ok {
+			continue
+		}
+		i := len(list)
+		c, ok, _ := summarize(viewer, since, func() (DM, bool, error) {
+			if i == 0 {
+				return DM{}, false, nil
+			}
+			i--
+			return list[i], true, nil
+		})
+		if ok {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// summarize sums up viewer's conversation from its messages, newest first (next), or
+// reports false when the viewer has not written in it since since. It reads back only
+// to the viewer's last message.
+func summarize(viewer string, since time.Time, next func() (DM, bool, error)) (Conversation, bool, error) {
+	var c Conversation
+	for first := true; ; first = false {
+		d, ok, err := next()
+		if err != nil || !ok || d.At.Before(since) {
+			return Conversation{}, false, err
+		}
+		if first {
+			c = Conversation{Viewer: viewer, At: d.At, From: d.From, Text: d.Text}
+		}
+		if wroteIn(d) {
+			c.Name, c.viewerAt = d.From.Name, d.At
+			return c, true, nil
+		}
+	}
 }
 
 // ofAny reports whether the conversation key (room/viewer) is one of viewers'.

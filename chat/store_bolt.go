@@ -218,6 +218,45 @@ func (s *BoltStore) EraseViewer(_ context.Context, viewers ...string) error {
 	return nil
 }
 
+// Conversations implements Store. Conversations are buckets keyed room/viewer, so the
+// room's are next to each other; each is read backwards, to the viewer's last message.
+func (s *BoltStore) Conversations(_ context.Context, room string, since time.Time) ([]Conversation, error) {
+	var out []Conversation
+	prefix := []byte(room + "/")
+	err := s.db.View(func(tx *bolt.Tx) error {
+		dms := tx.Bucket(bucketDMs)
+		c := dms.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			b := dms.Bucket(k)
+			if v != nil || b == nil {
+				continue
+			}
+			mc := b.Cursor()
+			_, raw := mc.Last()
+			conv, ok, err := summarize(string(k[len(prefix):]), since, func() (DM, bool, error) {
+				if raw == nil {
+					return DM{}, false, nil
+				}
+				var m DM
+				err := json.Unmarshal(raw, &m)
+				_, raw = mc.Prev()
+				return m, err == nil, err
+			})
+			if err != nil {
+				return err
+			}
+			if ok {
+				out = append(out, conv)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: conversations of %s: %v", ErrStore, room, err)
+	}
+	return out, nil
+}
+
 // Ready reports whether the store file is open and readable (for /readyz).
 func (s *BoltStore) Ready(context.Context) error {
 	return s.db.View(func(*bolt.Tx) error { return nil })

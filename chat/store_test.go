@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/liveroom/liveroom/event"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -83,6 +85,24 @@ func storeContract(t *testing.T, s Store) {
 		if err := s.AppendDM(ctx, c.room, DM{ID: "x", Viewer: c.viewer, Text: "hi", At: until}, 100); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The room's conversations whose viewer wrote since a time: v's (its last message
+	// an agent's, its name from its own), not xv's (only an agent wrote), nor r2's.
+	agent := event.User{ID: "ag", Name: "Agent", Role: event.RoleAgent}
+	for _, d := range []DM{
+		{ID: "y", Viewer: "v", From: event.User{ID: "v", Name: "Vee", Role: event.RoleViewer}, Text: "mine", At: until.Add(time.Hour)},
+		{ID: "z", Viewer: "v", From: agent, To: "v", Text: "yours", At: until.Add(2 * time.Hour)},
+	} {
+		if err := s.AppendDM(ctx, "r", d, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	convs, err := s.Conversations(ctx, "r", until)
+	if err != nil || len(convs) != 1 || convs[0].Viewer != "v" || convs[0].Name != "Vee" || convs[0].Text != "yours" || convs[0].From != agent || !convs[0].viewerAt.Equal(until.Add(time.Hour)) {
+		t.Fatalf("conversations of r: %+v, %v", convs, err)
+	}
+	if convs, _ := s.Conversations(ctx, "r", until.Add(90*time.Minute)); len(convs) != 0 {
+		t.Fatalf("conversations whose viewer wrote before the window: %+v", convs)
 	}
 	held, err := s.ViewerDMs(ctx, "v")
 	if err != nil || len(held) != 2 || len(held["r"]) != 100 || len(held["r2"]) != 1 {

@@ -15,10 +15,12 @@ import (
 )
 
 // ChatService is what the gateway needs from chat: admission before the WebSocket
-// upgrade (so refusals are plain HTTP answers) and the DM history for the console.
+// upgrade (so refusals are plain HTTP answers) and the DM history and list of
+// conversations for the console.
 type ChatService interface {
 	Admit(ctx context.Context, room string, user event.User, addr string) (*chat.Ticket, error)
 	DMHistory(ctx context.Context, room, viewer string) ([]chat.DM, error)
+	DMConversations(ctx context.Context, room string) ([]chat.Conversation, error)
 }
 
 // Pooled write buffers keep an idle connection cheap: gorilla holds a write buffer
@@ -39,6 +41,7 @@ func (s *Server) mountChat(mux *http.ServeMux) {
 	}
 	mux.HandleFunc("GET /ws/{room}", func(w http.ResponseWriter, r *http.Request) { s.chatSocket(w, r, up) })
 	mux.HandleFunc("GET /api/rooms/{room}/dm/{viewer}", s.dmHistory)
+	mux.HandleFunc("GET /api/rooms/{room}/dm", s.dmConversations)
 }
 
 // chatSocket authenticates (?token=), checks the origin, asks chat to admit the user,
@@ -114,4 +117,30 @@ func (s *Server) dmHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, dmHistoryBody{Room: room, Viewer: viewer, Messages: msgs})
+}
+
+type dmConversationsBody struct {
+	Room          string              `json:"room"`
+	Conversations []chat.Conversation `json:"conversations"`
+}
+
+// dmConversations lists a room's recent private conversations, newest first, for its
+// agents and admins: a console that was disconnected learns from it who wrote meanwhile
+// (DMs have no seq to resume from).
+func (s *Server) dmConversations(w http.ResponseWriter, r *http.Request) {
+	room, err := roomParam(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if _, err := s.Authorize(r, room, false, event.RoleAgent, event.RoleAdmin); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	convs, err := s.deps.Chat.DMConversations(r.Context(), room)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, dmConversationsBody{Room: room, Conversations: convs})
 }

@@ -72,6 +72,22 @@ func newHarness(t testing.TB, cfg chat.Config, store chat.Store) *harness {
 	return h
 }
 
+// reopen restarts chat: it closes h and its store (the bbolt file at path) and starts
+// a new harness on the same file.
+func reopen(t testing.TB, h *harness, store *chat.BoltStore, path string) *harness {
+	t.Helper()
+	h.close()
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	store, err := chat.OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return newHarness(t, testChatConfig(), store)
+}
+
 func (h *harness) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()

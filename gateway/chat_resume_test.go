@@ -311,17 +311,7 @@ func TestChatRestartKeepsState(t *testing.T) {
 	before := num(host.expect("danmaku")["seq"])
 	host.send(map[string]any{"type": "ban", "user": "troll"})
 	host.expect("notice")
-	h.close()
-	if err := store.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	store, err = chat.OpenBolt(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	h2 := newHarness(t, testChatConfig(), store)
+	h2 := reopen(t, h, store, path)
 	host = h2.dial("rs", event.RoleHost, "h", nil)
 	if room := host.expect("welcome")["room"].(map[string]any); num(room["likes"]) != 7 || fmt.Sprint(room["gift_value"]) != "map[USD:20]" {
 		t.Fatalf("likes and gift value after restart: %v", room)

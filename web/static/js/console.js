@@ -152,26 +152,54 @@ function connect() {
       if (e.type === "dm") {
         const other = e.from && e.from.id === me.sub ? e.to : e.from && e.from.id;
         if (current && other === current.viewer) addLine(e);
-        else if (e.from && e.from.id !== me.sub) {
-          const id = `dm-${other}`;
-          if (!prompts.has(id)) { prompts.set(id, { prompt_id: "", viewer: { id: other, name: e.from.name }, reason: e.text }); renderPrompts(); }
-        }
+        else if (e.from && e.from.id !== me.sub && listDM(other, e.from.name, e.text)) renderPrompts();
       }
     },
     onState: (s) => {
       $("state").textContent = s === "open" ? t("connected") : s === "expired" ? t("expired") : t("reconnecting");
-      // Prompts and their claims made while the socket was down are not replayed: read
-      // the queue again on every (re)connection, and the open conversation too.
+      // Prompts and their claims, and DMs, made while the socket was down are not
+      // replayed: read the queue, the room's conversations and the open conversation
+      // again on every (re)connection.
       if (s === "open") {
         loadPrompts();
+        loadConversations(dropped);
         if (current) loadConversation(opened);
-        // A viewer who wrote meanwhile, with no prompt and no open conversation, is
-        // listed by nothing the console can read: say so.
-        if (dropped) $("missed").hidden = false;
       }
       if (s === "reconnecting") dropped = true;
     },
   });
+}
+
+// listDM puts a viewer who wrote in the queue unless it is there already; it reports
+// whether it added one.
+function listDM(viewer, name, text) {
+  const id = `dm-${viewer}`;
+  if (prompts.has(id) || (current && current.viewer === viewer)) return false;
+  prompts.set(id, { prompt_id: "", viewer: { id: viewer, name }, reason: text });
+  return true;
+}
+
+// loadConversations adds to the queue the viewers who wrote lately (GET
+// /api/rooms/{room}/dm, newest first): after a reconnection, those who wrote while the
+// socket was down. Only if it cannot be read does a reconnection say that they are
+// listed once they write again.
+async function loadConversations(afterDrop) {
+  const asked = room;
+  let list;
+  try {
+    list = await call(token, "GET", `/api/rooms/${encodeURIComponent(asked)}/dm`);
+  } catch {
+    if (afterDrop && asked === room) $("missed").hidden = false;
+    return;
+  }
+  if (asked !== room) return; // the agent switched rooms meanwhile
+  let added = false;
+  // Oldest first, so the newest ends on top of the queue (it lists the last added first).
+  for (const c of [...((list && list.conversations) || [])].reverse()) {
+    if (!c.from || c.from.id !== c.viewer) continue; // an agent answered last: nothing waits
+    added = listDM(c.viewer, c.name, c.text) || added;
+  }
+  if (added) renderPrompts();
 }
 
 // recentUpdates are the prompt_update events since the queue was last read: the list

@@ -20,7 +20,7 @@ const dict = {
     close: "Close", expired: "This link has expired: ask for a new one",
     lost: "The broadcast was lost: going live again…", guest: "Guest", me: "me",
     removed: "You can no longer write in this room", mutedUntil: "You are muted until",
-    missedDMs: "Reconnected: a viewer who wrote while the console was disconnected is listed only once they write again; their messages are in their conversation.",
+    missedDMs: "Reconnected, but the list of conversations could not be read: a viewer who wrote while the console was disconnected is listed once they write again; their messages are in their conversation.",
   },
   zh: {
     live: "直播中", waiting: "等待主播开播…", ended: "直播已结束", viewers: "人观看", viewer: "人观看",
@@ -41,7 +41,7 @@ const dict = {
     close: "关闭", expired: "链接已过期，请重新获取",
     lost: "直播连接已断开，正在重新开播…", guest: "游客", me: "我",
     removed: "你已无法在此直播间发言", mutedUntil: "你已被禁言至",
-    missedDMs: "已重新连接：断线期间发来私信的观众，要等他们再次发消息才会列在这里；他们的消息保存在各自的对话中。",
+    missedDMs: "已重新连接，但无法读取对话列表：断线期间发来私信的观众，要等他们再次发消息才会列在这里；他们的消息保存在各自的对话中。",
   },
 };
 
