@@ -87,17 +87,21 @@ type Engine struct {
 	rank                 atomic.Pointer[rankings]
 	subs                 atomic.Pointer[[]*subscriber]
 	subsMu               sync.Mutex
-	wantTags             atomic.Bool  // some subscriber takes tag changes
-	wantReasons          atomic.Bool  // and wants their reasons
-	batchPub             batchPublish // the tap's consumer's (applyBatch)
-	refresh              chan struct{}
-	rerank               rerankCauses
-	applied              atomic.Uint64          // events folded in, for Applied
-	consumed             atomic.Uint64          // events taken from the tap, for Consumed
-	yield                atomic.Pointer[func()] // SetYield
-	cancel               context.CancelFunc
-	wg                   sync.WaitGroup
-	closed               atomic.Bool
+	// pubMu is held for reading while the engine hands events to its subscribers, and
+	// for writing by a cancel: once a cancel returns, nothing more reaches its
+	// subscriber (the rules drain their queue after it at a stop).
+	pubMu       sync.RWMutex
+	wantTags    atomic.Bool  // some subscriber takes tag changes
+	wantReasons atomic.Bool  // and wants their reasons
+	batchPub    batchPublish // the tap's consumer's (applyBatch)
+	refresh     chan struct{}
+	rerank      rerankCauses
+	applied     atomic.Uint64          // events folded in, for Applied
+	consumed    atomic.Uint64          // events taken from the tap, for Consumed
+	yield       atomic.Pointer[func()] // SetYield
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	closed      atomic.Bool
 }
 
 // shard is one independently locked part of the profile table.

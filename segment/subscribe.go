@@ -38,8 +38,10 @@ func (e *Engine) subscribe(s *subscriber) (cancel func()) {
 	e.subsMu.Unlock()
 	return func() {
 		e.subsMu.Lock()
-		defer e.subsMu.Unlock()
 		e.setSubscribers(slices.DeleteFunc(slices.Clone(*e.subs.Load()), func(x *subscriber) bool { return x == s }))
+		e.subsMu.Unlock()
+		e.pubMu.Lock() // a publish under way took the list before: wait for it
+		e.pubMu.Unlock()
 	}
 }
 
@@ -51,6 +53,8 @@ func (e *Engine) setSubscribers(list []*subscriber) {
 }
 
 func (e *Engine) publish(ev *event.Event, changes []event.Event) {
+	e.pubMu.RLock()
+	defer e.pubMu.RUnlock()
 	subs := *e.subs.Load()
 	if len(subs) == 0 {
 		return
@@ -60,10 +64,18 @@ func (e *Engine) publish(ev *event.Event, changes []event.Event) {
 			s.pub.Publish(*ev)
 		}
 	}
-	e.publishAll(changes)
+	e.publishChanges(changes)
 }
 
+// publishAll hands the subscribers tag changes (a sweep's).
 func (e *Engine) publishAll(changes []event.Event) {
+	e.pubMu.RLock()
+	defer e.pubMu.RUnlock()
+	e.publishChanges(changes)
+}
+
+// publishChanges is publishAll's work; e.pubMu is held for reading.
+func (e *Engine) publishChanges(changes []event.Event) {
 	if len(changes) == 0 {
 		return
 	}
@@ -117,6 +129,8 @@ func (e *Engine) publishBatch(batch []event.Event) {
 	if len(b.refs) == 0 {
 		return
 	}
+	e.pubMu.RLock()
+	defer e.pubMu.RUnlock()
 	for _, s := range *e.subs.Load() {
 		share := b.share[:0]
 		for _, r := range b.refs {
