@@ -80,6 +80,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	hugeMetrics(reg, &a.huge)
+	queueMetrics(reg, "tap", "the tap (chat's and media's events for segmentation)", a.tap)
 	deps := gateway.Deps{Signer: signer, Registry: reg, Log: log}
 	deps.Backup = func(ctx context.Context) (*backup.Snapshot, error) { return backup.Take(ctx, cfg.Data, a.backups...) }
 	if err := a.wire(&deps); err != nil {

@@ -509,6 +509,7 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 	p := &playbook{seg: seg, lives: a.pub.(*liveStamp), trend: loadTagTrend(trendFile, a.log), file: filepath.Join(a.cfg.Data, RulesFile),
 		in: event.NewQueue(TapSize), zones: newViewerMap[string](), custom: newViewerMap[[]string](), firings: state}
 	p.tagged.Store(tagged) // before the engine starts: a due job may tag at once
+	queueMetrics(deps.Registry, "rules_queue", "the rules' queue (segment's applied events and tag changes)", p.in)
 	eng, err := rules.New(a.cfg.Rules, rules.Deps{Outbox: outbox{ch}, State: state, Profiles: p, Tagger: p, Log: a.log.With("part", "rules"), Rules: set})
 	if err != nil {
 		state.Close()

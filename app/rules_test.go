@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -252,6 +253,14 @@ func TestStayPromptEndToEnd(t *testing.T) {
 	if _, m := api(t, "GET", base+"/metrics", "", ""); !strings.Contains(string(m), "liveroom_rules_prompts_total 1\n") ||
 		!strings.Contains(string(m), "liveroom_rules_dms_total 1\n") || !strings.Contains(string(m), "liveroom_rules_consent_skipped_total") {
 		t.Fatalf("/metrics lacks the rules' figures:\n%s", grepLines(string(m), "liveroom_rules_"))
+	}
+	// And what the queues between the parts took, and dropped (none here).
+	_, m := api(t, "GET", base+"/metrics", "", "")
+	for _, q := range []string{"liveroom_tap_", "liveroom_rules_queue_"} {
+		took := regexp.MustCompile(`(?m)^` + q + `events_total ([1-9][0-9]*)$`)
+		if !took.Match(m) || !strings.Contains(string(m), q+"dropped_total 0\n") {
+			t.Errorf("/metrics lacks %sevents_total > 0 and %sdropped_total 0:\n%s", q, q, grepLines(string(m), q))
+		}
 	}
 
 	// The queue over HTTP, one claim at a time, then resolve.
