@@ -88,7 +88,7 @@ func (c *Core) RegisterFlags(fs *flag.FlagSet) {
 
 // Validate checks every core setting.
 func (c *Core) Validate() error {
-	if err := checkAddr("http", c.HTTP); err != nil {
+	if err := setting.Addr("http", c.HTTP); err != nil {
 		return err
 	}
 	if c.PublicURL != "" {
@@ -197,5 +197,3 @@ func (c *Core) BaseURL() string {
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
 }
-
-func checkAddr(key, addr string) error { return setting.Addr(key, addr) }
