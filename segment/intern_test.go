@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/segment/rfm"
 )
 
 // Concurrent callers get one number per pair, and every number reads back its pair.
@@ -259,5 +260,21 @@ func TestRecentRingIsReadInOrder(t *testing.T) {
 	}
 	if b, err := e.Brief(context.Background(), "w", ""); err != nil || b.LastSKU != last {
 		t.Errorf("brief's last product %q (%v), want %q", b.LastSKU, err, last)
+	}
+}
+
+// tierOf gives every segment word the tier rfm.Tier gives its string, a word the
+// process did not start with too (read from another version's store).
+func TestTierOfAgreesWithRFM(t *testing.T) {
+	segs := []string{rfm.NoOrders, "segment-word-for-the-tier-test"}
+	for r := 1; r <= 5; r++ {
+		for fm := 1; fm <= 5; fm++ {
+			segs = append(segs, rfm.Segment(r, fm, fm))
+		}
+	}
+	for _, s := range segs {
+		if got, want := tierOf(wordOf(s)).String(), rfm.Tier(s); got != want {
+			t.Errorf("tierOf(%q) = %q, rfm.Tier says %q", s, got, want)
+		}
 	}
 }

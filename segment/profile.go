@@ -434,6 +434,32 @@ func (p *Profile) window(today int32, days int) window {
 	return w
 }
 
+// activityIn sums the sessions, watch and interactions of the last days days up to
+// today: activity's window, which every event's tags read (window also sums the
+// spend, saturating, for nothing here).
+func (p *Profile) activityIn(today int32, days int) (sessions int, watchSec int64, interactions int) {
+	from := today - int32(days)
+	buckets := p.Days.get()
+	for i := len(buckets) - 1; i >= 0 && buckets[i].Day > from; i-- {
+		b := &buckets[i]
+		sessions += int(b.Sessions)
+		watchSec += int64(b.WatchSec)
+		interactions += int(b.Interactions)
+	}
+	return sessions, watchSec, interactions
+}
+
+// ordersIn counts the orders of the last days days up to today, or stops at enough.
+func (p *Profile) ordersIn(today int32, days, enough int) int {
+	from := today - int32(days)
+	buckets := p.Days.get()
+	n := 0
+	for i := len(buckets) - 1; i >= 0 && buckets[i].Day > from && n < enough; i-- {
+		n += int(buckets[i].Orders)
+	}
+	return n
+}
+
 // addWatch credits ms of watching that ended at end, split over the days it spans.
 func (p *Profile) addWatch(start, end int64, oldest int32) {
 	if end <= start {

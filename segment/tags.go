@@ -2,6 +2,7 @@ package segment
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,7 +54,7 @@ var TagWords = map[string][]string{
 
 // idle is how long since the viewer's last visit (watch or order), or since first
 // seen when they never visited; and the word it earns past the thresholds.
-func (e *Engine) idle(p *Profile, now int64) (int64, string) {
+func (e *Engine) idle(p *Profile, now int64) (int64, tagWord) {
 	last := p.LastVisit
 	if last == 0 {
 		last = p.FirstSeen
@@ -61,11 +62,11 @@ func (e *Engine) idle(p *Profile, now int64) (int64, string) {
 	d := now - last
 	switch {
 	case d > int64(e.cfg.ChurnedDays)*dayMs:
-		return d, Churned
+		return d, wordChurned
 	case d > int64(e.cfg.DormantDays)*dayMs:
-		return d, Dormant
+		return d, wordDormant
 	}
-	return d, ""
+	return d, 0
 }
 
 // text builds a reason: one is written for every tag change (one per event or more
@@ -96,47 +97,52 @@ func idleReason(word string, d int64, days int) string {
 
 // idleTag is dormant or churned, with its reason when explain, for a viewer who has
 // stopped visiting (activity and lifecycle both give way to it), else "".
-func (e *Engine) idleTag(p *Profile, now int64, explain bool) (word, reason string) {
+func (e *Engine) idleTag(p *Profile, now int64, explain bool) (word tagWord, reason string) {
 	d, w := e.idle(p, now)
-	if w == "" || !explain {
+	if w == 0 || !explain {
 		return w, ""
 	}
 	days := e.cfg.DormantDays
-	if w == Churned {
+	if w == wordChurned {
 		days = e.cfg.ChurnedDays
 	}
-	return w, idleReason(w, d, days)
+	return w, idleReason(w.String(), d, days)
 }
 
 // activity tags how engaged the viewer was in the activity window.
-func (e *Engine) activity(p *Profile, now int64, explain bool) (string, string) {
-	c := &e.cfg
-	if w, reason := e.idleTag(p, now, explain); w != "" {
+func (e *Engine) activity(p *Profile, now int64, explain bool) (tagWord, string) {
+	if w, reason := e.idleTag(p, now, explain); w != 0 {
 		return w, reason
 	}
-	win := p.window(dayOf(now), c.ActivityDays)
+	return e.engaged(p, now, explain)
+}
+
+// engaged is activity's tag for a viewer who is not idle (idle checked).
+func (e *Engine) engaged(p *Profile, now int64, explain bool) (tagWord, string) {
+	c := &e.cfg
+	sessions, watchSec, interactions := p.activityIn(dayOf(now), c.ActivityDays)
 	avg := time.Duration(0)
-	if win.Sessions > 0 {
-		avg = time.Duration(win.WatchSec/int64(win.Sessions)) * time.Second
+	if sessions > 0 {
+		avg = time.Duration(watchSec/int64(sessions)) * time.Second
 	}
-	word := Low
+	word := wordLow
 	switch {
-	case win.Sessions >= c.HighSessions && avg >= c.HighAvgWatch && win.Interactions >= c.HighInteractions:
-		word = High
-	case win.Sessions >= c.MediumSessions || win.Interactions > 0:
-		word = Medium
+	case sessions >= c.HighSessions && avg >= c.HighAvgWatch && interactions >= c.HighInteractions:
+		word = wordHigh
+	case sessions >= c.MediumSessions || interactions > 0:
+		word = wordMedium
 	}
 	if !explain {
 		return word, ""
 	}
 	var buf [256]byte
-	t := newText(&buf).n(int64(win.Sessions)).s(" live sessions, average watch ", avg.String(), ", ").
-		n(int64(win.Interactions)).s(" interactions in ").n(int64(c.ActivityDays)).s(" days")
+	t := newText(&buf).n(int64(sessions)).s(" live sessions, average watch ", avg.String(), ", ").
+		n(int64(interactions)).s(" interactions in ").n(int64(c.ActivityDays)).s(" days")
 	switch word {
-	case High:
+	case wordHigh:
 		t = t.s(" (high from ").n(int64(c.HighSessions)).s(" sessions, ", c.HighAvgWatch.String(), ", ").
 			n(int64(c.HighInteractions)).s(" interactions)")
-	case Medium:
+	case wordMedium:
 		t = t.s(" (medium from ").n(int64(c.MediumSessions)).s(" sessions or any interaction)")
 	default:
 		t = t.s(" (low: visited, below medium)")
@@ -145,26 +151,36 @@ func (e *Engine) activity(p *Profile, now int64, explain bool) (string, string) 
 }
 
 // lifecycle tags where the viewer is on the way from new to loyal.
-func (e *Engine) lifecycle(p *Profile, now int64, explain bool) (string, string) {
-	c := &e.cfg
-	if w, reason := e.idleTag(p, now, explain); w != "" {
+func (e *Engine) lifecycle(p *Profile, now int64, explain bool) (tagWord, string) {
+	if w, reason := e.idleTag(p, now, explain); w != 0 {
 		return w, reason
 	}
+	return e.stage(p, now, explain)
+}
+
+// stage is lifecycle's tag for a viewer who is not idle (idle checked).
+func (e *Engine) stage(p *Profile, now int64, explain bool) (tagWord, string) {
+	c := &e.cfg
 	if p.Orders == 0 {
-		return NewViewer, reasonIf(explain, "has not ordered yet")
+		return wordNew, reasonIf(explain, "has not ordered yet")
 	}
 	// The window's orders are among the viewer's: with fewer in all than repeat or loyal
-	// take, the window (a walk of a year's buckets) cannot make either.
+	// take, the window (a walk of a year's buckets) cannot make either. Past the larger
+	// of the two, more orders change nothing, unless the reason counts them.
 	n := int(p.Orders)
 	if explain || n >= min(c.RepeatOrders, c.LoyalOrders) {
-		n = p.window(dayOf(now), c.OrderDays).Orders
+		enough := max(c.RepeatOrders, c.LoyalOrders)
+		if explain {
+			enough = math.MaxInt
+		}
+		n = p.ordersIn(dayOf(now), c.OrderDays, enough)
 	}
-	word := FirstPurchase
+	word := wordFirstPurchase
 	switch {
 	case n >= c.LoyalOrders:
-		word = Loyal
+		word = wordLoyal
 	case n >= c.RepeatOrders:
-		word = Repeat
+		word = wordRepeat
 	}
 	if !explain {
 		return word, ""
@@ -182,12 +198,12 @@ func reasonIf(explain bool, s string) string {
 }
 
 // value tags the viewer's RFM tier.
-func (e *Engine) value(p *Profile, explain bool) (string, string) {
-	segment := p.RFM.Segment.String()
-	word := rfm.Tier(segment)
+func (e *Engine) value(p *Profile, explain bool) (tagWord, string) {
+	word := tierOf(p.RFM.Segment)
 	if !explain {
 		return word, ""
 	}
+	segment := p.RFM.Segment.String()
 	if segment == rfm.NoOrders {
 		return word, "has not ordered yet"
 	}
@@ -291,18 +307,23 @@ func (e *Engine) preferenceReason(p *Profile, now int64) string {
 func (e *Engine) retag(sh *shard, p *Profile, now int64, cause *event.Event, withPreference bool, out []event.Event) []event.Event {
 	emit := e.wantTags.Load()
 	changed := false
-	a, _ := e.activity(p, now, false)
+	// The idle words take precedence in both activity and lifecycle: checked once.
+	_, a := e.idle(p, now)
+	l := a
+	if a == 0 {
+		a, _ = e.engaged(p, now, false)
+		l, _ = e.stage(p, now, false)
+	}
 	v, _ := e.value(p, false)
-	l, _ := e.lifecycle(p, now, false)
-	for dim, word := range [3]string{a, v, l} {
+	for dim, word := range [3]tagWord{a, v, l} {
 		old := p.Tags.word(dim)
-		if old.String() == word {
+		if *old == word {
 			continue
 		}
 		if emit {
-			out = append(out, e.tagEvent(p, Dimensions[dim], old.String(), word, now, cause))
+			out = append(out, e.tagEvent(p, Dimensions[dim], old.String(), word.String(), now, cause))
 		}
-		*old = wordOf(word)
+		*old = word
 		p.Tags.Since[dim] = now
 		changed = true
 	}

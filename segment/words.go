@@ -31,6 +31,31 @@ var fixedWords = func() map[string]tagWord {
 	return m
 }()
 
+// The engine's own words by number: the tags worked out on every event compare and
+// keep a byte, with no lookup.
+var (
+	wordHigh, wordMedium, wordLow = wordOf(High), wordOf(Medium), wordOf(Low)
+	wordDormant, wordChurned      = wordOf(Dormant), wordOf(Churned)
+	wordNew, wordFirstPurchase    = wordOf(NewViewer), wordOf(FirstPurchase)
+	wordRepeat, wordLoyal         = wordOf(Repeat), wordOf(Loyal)
+)
+
+// tiers holds the value tier of each fixed segment word, by number.
+var tiers = func() (t [256]tagWord) {
+	for seg := range tagWords.size() {
+		t[seg] = wordOf(rfm.Tier(tagWords.value(uint32(seg))))
+	}
+	return t
+}()
+
+// tierOf is the value tier's word of the RFM segment word seg.
+func tierOf(seg tagWord) tagWord {
+	if int(seg) < len(fixedWords) {
+		return tiers[seg]
+	}
+	return wordOf(rfm.Tier(seg.String())) // a word read from another version's store
+}
+
 // wordOf numbers w.
 func wordOf(w string) tagWord {
 	if n, ok := fixedWords[w]; ok {
