@@ -45,20 +45,21 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 	}
 	detail := room
 	interaction := false
-	switch ev.Type {
-	case event.Join, event.WatchStart:
+	code := typeCode(ev.Type)
+	switch code {
+	case codeJoin, codeWatchStart:
 		p.visit(at)
 		if live != "" {
 			p.liveSession(live, room, at, oldest)
 		}
-		e.openSpan(sh, p, live, room, at, ev.Type == event.WatchStart)
-		if ev.Type == event.Join && ev.SKU != "" {
+		e.openSpan(sh, p, live, room, at, code == codeWatchStart)
+		if code == codeJoin && ev.SKU != "" {
 			detail = clip(room+" pinned "+ev.SKU+" "+ev.Text, 80) // what they saw as they came in
 		}
-	case event.Leave, event.WatchStop:
+	case codeLeave, codeWatchStop:
 		p.visit(at)
-		e.closeSpan(sh, p, live, room, at, oldest, ev.Type == event.WatchStop)
-	case event.Watch:
+		e.closeSpan(sh, p, live, room, at, oldest, code == codeWatchStop)
+	case codeWatch:
 		p.visit(at)
 		if live != "" && p.touchSpan(live, room, at) {
 			break // a heartbeat of a presence already counted
@@ -77,31 +78,31 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 		}
 		var buf [24]byte
 		detail = string(append(strconv.AppendInt(buf[:0], ms/1000, 10), 's'))
-	case event.Danmaku:
+	case codeDanmaku:
 		p.Comments++
 		interaction = true
 		detail = clip(ev.Text, 80)
-	case event.Like:
+	case codeLike:
 		p.Likes += uint32(max(ev.Count, 1))
 		interaction = true
-	case event.Gift:
+	case codeGift:
 		p.Gifts += uint32(max(ev.Count, 1))
 		p.GiftValue = p.GiftValue.add(MoneyFromFloat(ev.Value))
 		interaction = true
 		detail = ev.Gift
-	case event.ProductClick:
+	case codeProductClick:
 		c := e.categoryFor(ev.Category, ev.SKU)
 		p.Clicks = packedOf(addCount(p.Clicks.get(), c, 1))
 		p.addCat(day, e.oldestCat(now), c, 1)
 		interaction, cats = true, true
 		detail = ev.SKU
-	case event.DM:
+	case codeDM:
 		if ev.Role != event.RoleViewer {
-			e.texts.wipeRecent(p.remember(newRecent(at, ev.Type, "from "+ev.Peer)))
+			e.texts.wipeRecent(p.remember(newRecent(at, code, "from "+ev.Peer)))
 			return false, false
 		}
 		interaction = true
-	case event.Consent:
+	case codeConsent:
 		if ev.Consent != nil {
 			v := *ev.Consent
 			// Stamped no later than now: an answer imported with a time ahead (a shop's
@@ -109,7 +110,7 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 			p.answer(consentOf(v), min(at, now))
 			detail = strconv.FormatBool(v)
 		}
-	case event.Order:
+	case codeOrder:
 		if o != nil {
 			e.applyOrder(p, o, at, oldest, e.oldestCat(now))
 			cats, ordered = true, true
@@ -126,7 +127,7 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 		}
 		p.touchSpan(live, room, at) // a presence in the room between lives too
 	}
-	e.texts.wipeRecent(p.remember(newRecent(at, ev.Type, detail)))
+	e.texts.wipeRecent(p.remember(newRecent(at, code, detail)))
 	return cats, ordered
 }
 

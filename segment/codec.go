@@ -384,7 +384,7 @@ func (d *dec) profile(p *Profile) buyerFacts {
 	at := base
 	p.Recent = packedOf(list(d, func() Recent {
 		at -= d.i()
-		return newRecent(at, d.eventType(), d.str())
+		return newRecent(at, typeCode(d.eventType()), d.str())
 	}))
 	if c := d.u(); c > 0 {
 		p.Consent = consentOf(c == 1)
@@ -419,7 +419,7 @@ func (d *dec) profileV1(p *Profile) buyerFacts {
 	p.Open = packedOf(list(d, func() Span {
 		return Span{at: placeOf(d.s(), d.s()), Start: d.i(), Last: d.i(), Refs: refs(d.i())}
 	}))
-	p.Recent = packedOf(list(d, func() Recent { return newRecent(d.i(), event.Type(d.s()), d.s()) }))
+	p.Recent = packedOf(list(d, func() Recent { return newRecent(d.i(), typeCode(event.Type(d.s())), d.s()) }))
 	if c := d.u(); c > 0 {
 		p.Consent = consentOf(c == 1)
 	}

@@ -21,7 +21,7 @@ func richProfile() *Profile {
 		Cats:  packedOf([]CatDay{catDay(20000, categoryOf("shoes"), 3)}),
 		Lives: packedOf([]LiveSession{liveSession(placeOf("L", "r"), 7, 8)}), Rooms: packedOf([]string{"r"}),
 		Open:   packedOf([]Span{{at: placeOf("L", "r"), Start: 1, Last: 2, Refs: 2}}),
-		Recent: packedOf([]Recent{newRecent(9, event.Like, "x")}), Consent: consentOf(true),
+		Recent: packedOf([]Recent{newRecent(9, typeCode(event.Like), "x")}), Consent: consentOf(true),
 		Tags: Tags{Activity: wordOf(High), Value: wordOf("vip"), Lifecycle: wordOf(Loyal), Preference: packedOf([]string{"shoes", PriceMid}), Since: [4]int64{1, 2, 3, 4}},
 		RFM:  RFM{R: 5, F: 4, M: 3, Segment: wordOf("Champions")}}
 	p.setBuyer(buyerFacts{Aliases: packedOf([]string{"g1", "email:a@b.c"}), Bought: packedOf([]Count{newCount("bags", 1)}), OrderIDs: idListOf([]string{"o1", "o2"}), ConsentAt: 1781517600000})
@@ -47,7 +47,7 @@ func livelyProfile() *Profile {
 		if t == event.Danmaku {
 			detail = "nice!"
 		}
-		p.Recent = packedOf(append(p.Recent.get(), newRecent(at-int64(6-i)*1000, t, detail)))
+		p.Recent = packedOf(append(p.Recent.get(), newRecent(at-int64(6-i)*1000, typeCode(t), detail)))
 	}
 	return p
 }
@@ -175,7 +175,7 @@ func TestProfileRecordCorrupt(t *testing.T) {
 // "spelled out", and the record did not decode (found in review).
 func TestProfileRecordUntypedRecentEvent(t *testing.T) {
 	p := livelyProfile()
-	p.Recent.get()[2] = newRecent(p.Recent.get()[2].At(), "", "x")
+	p.Recent.get()[2] = newRecent(p.Recent.get()[2].At(), typeCode(""), "x")
 	old, err := unmarshalProfile(appendProfileV1(nil, p))
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +201,7 @@ func TestStoredTypeNumbers(t *testing.T) {
 	}
 	// A type the table does not know from the start is spelled out.
 	p := livelyProfile()
-	p.Recent.get()[0] = newRecent(p.Recent.get()[0].At(), "custom_kind", "x")
+	p.Recent.get()[0] = newRecent(p.Recent.get()[0].At(), typeCode("custom_kind"), "x")
 	got, err := unmarshalProfile(marshalProfile(p))
 	if err != nil {
 		t.Fatal(err)

@@ -218,7 +218,7 @@ func FuzzProfileRecord(f *testing.F) {
 	sh.mu.Unlock()
 	f.Add(marshalProfile(livelyProfile()))
 	untyped := livelyProfile()
-	untyped.Recent.get()[0] = newRecent(untyped.Recent.get()[0].At(), "", "x")
+	untyped.Recent.get()[0] = newRecent(untyped.Recent.get()[0].At(), typeCode(""), "x")
 	f.Add(appendProfileV1(nil, untyped)) // no type: spelled out in format 2
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -1,10 +1,10 @@
 package segment
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/liveroom/liveroom/event"
 )
@@ -108,36 +108,73 @@ func categoryOf(name string) category {
 
 func (c category) String() string { return categories.value(uint32(c)) }
 
+// The tap's event types by number, as eventTypes numbers them: the table's seed is in
+// this order (TestTypeCodeAgreesWithTheTable).
+const (
+	codeJoin uint8 = iota + 1
+	codeLeave
+	codeWatchStart
+	codeWatchStop
+	codeWatch
+	codeDanmaku
+	codeLike
+	codeGift
+	codeProductClick
+	codePin
+	codeDM
+	codeOrder
+	codeConsent
+	codeLiveStart
+	codeLiveEnd
+	codeTagChange
+)
+
 // eventTypes numbers the event types a profile's recent events hold (one byte each),
 // starting with the known ones; a type first seen later is added, up to 255 types.
 var eventTypes = newTable[event.Type](256, event.Join, event.Leave, event.WatchStart, event.WatchStop, event.Watch,
 	event.Danmaku, event.Like, event.Gift, event.ProductClick, event.Pin, event.DM, event.Order, event.Consent,
 	event.LiveStart, event.LiveEnd, event.TagChange)
 
-// fixedTypes are the numbers of the tap's types, the table's seed, read without the
-// table's lock (every event numbers its type for its recent-events entry), as
-// fixedWords are for tag words. fixedTypeList holds them in order of number, less
-// one: the tap's events carry the event package's own strings, so comparing addresses
-// finds most without hashing.
-var fixedTypes, fixedTypeList = func() (map[event.Type]uint8, []event.Type) {
-	m, list := map[event.Type]uint8{}, []event.Type{}
-	for n := 1; n < eventTypes.size(); n++ {
-		t := eventTypes.value(uint32(n))
-		m[t] = uint8(n)
-		list = append(list, t)
-	}
-	return m, list
-}()
+// fixedTypeList is the table's seed, the tap's types in order of number (less one):
+// stored records number them so (codec.go).
+var fixedTypeList = slices.Clone((*eventTypes.vals.Load())[1:])
 
-// typeCode numbers t.
+// typeCode numbers t: the tap's types without the table's lock (every event numbers
+// its type, to apply it and for its recent-events entry), others through the table.
 func typeCode(t event.Type) uint8 {
-	for i, k := range fixedTypeList {
-		if len(k) == len(t) && unsafe.StringData(string(k)) == unsafe.StringData(string(t)) {
-			return uint8(i + 1)
-		}
-	}
-	if n, ok := fixedTypes[t]; ok {
-		return n
+	switch t {
+	case event.Join:
+		return codeJoin
+	case event.Leave:
+		return codeLeave
+	case event.WatchStart:
+		return codeWatchStart
+	case event.WatchStop:
+		return codeWatchStop
+	case event.Watch:
+		return codeWatch
+	case event.Danmaku:
+		return codeDanmaku
+	case event.Like:
+		return codeLike
+	case event.Gift:
+		return codeGift
+	case event.ProductClick:
+		return codeProductClick
+	case event.Pin:
+		return codePin
+	case event.DM:
+		return codeDM
+	case event.Order:
+		return codeOrder
+	case event.Consent:
+		return codeConsent
+	case event.LiveStart:
+		return codeLiveStart
+	case event.LiveEnd:
+		return codeLiveEnd
+	case event.TagChange:
+		return codeTagChange
 	}
 	return uint8(eventTypes.id(t, func(t event.Type) event.Type { return event.Type(strings.Clone(string(t))) }))
 }

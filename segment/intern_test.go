@@ -64,7 +64,7 @@ func TestRecentKeepsEveryType(t *testing.T) {
 		last, first := int64(recentEpoch+recentReach), int64(recentEpoch-recentReach)
 		for at, want := range map[int64]int64{946684800000: 946684800000, 1795677000000: 1795677000000, -5: -5,
 			last: last, first: first, last + 1: last, first - 1: first, 1 << 50: last, -1 << 50: first, math.MaxInt64: last, math.MinInt64: first} {
-			if r := newRecent(at, ty, "d"); r.Type() != ty || r.kind() == 0 || r.At() != want || r.Detail() != "d" {
+			if r := newRecent(at, typeCode(ty), "d"); r.Type() != ty || r.kind() == 0 || r.At() != want || r.Detail() != "d" {
 				t.Errorf("%s at %d: kept as %q (code %d) at %d with %q", ty, at, r.Type(), r.kind(), r.At(), r.Detail())
 			}
 		}
@@ -86,7 +86,7 @@ func TestRecentDetail(t *testing.T) {
 		long:                             long[:maxDetail-1], // é would be cut in two
 		strings.Repeat("b", maxDetail+9): strings.Repeat("b", maxDetail),
 	} {
-		r := newRecent(1795677000000, event.Danmaku, detail)
+		r := newRecent(1795677000000, typeCode(event.Danmaku), detail)
 		if r.Detail() != want || r.At() != 1795677000000 || r.Type() != event.Danmaku || r.inChunk() {
 			t.Errorf("detail of %d bytes: kept %d bytes %q…, at %d, %s", len(detail), len(r.Detail()), r.Detail()[:min(8, len(r.Detail()))], r.At(), r.Type())
 		}
@@ -120,6 +120,9 @@ func TestTypeCodeAgreesWithTheTable(t *testing.T) {
 	for want := 1; want <= 16; want++ {
 		if got := typeCode(vals[want]); int(got) != want {
 			t.Errorf("typeCode(%q) = %d, the table says %d", vals[want], got, want)
+		}
+		if got := typeCode(event.Type(strings.Clone(string(vals[want])))); int(got) != want { // decoded, not the constant
+			t.Errorf("typeCode of a copy of %q = %d, the table says %d", vals[want], got, want)
 		}
 	}
 	other := event.Type("type-for-the-typecode-test")
@@ -163,7 +166,7 @@ func TestRememberKeepsTheNewest(t *testing.T) {
 			if rng.IntN(3) > 0 {
 				at = int64(i) // mostly in order, as the tap is
 			}
-			r := newRecent(at, event.Danmaku, fmt.Sprintf("m%d", i))
+			r := newRecent(at, typeCode(event.Danmaku), fmt.Sprintf("m%d", i))
 			all = append(all, r)
 			p.remember(r)
 			want := slices.Clone(all)

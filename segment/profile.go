@@ -130,10 +130,10 @@ const (
 	recentReach = 1<<42 - 1
 )
 
-func newRecent(at int64, t event.Type, detail string) Recent {
+func newRecent(at int64, code uint8, detail string) Recent {
 	detail = cutBytes(detail, maxDetail)
 	at = min(max(at, recentEpoch-recentReach), recentEpoch+recentReach) - recentEpoch // clamped first: no overflow
-	r := Recent{stamp: at<<timeShift | int64(typeCode(t))}
+	r := Recent{stamp: at<<timeShift | int64(code)}
 	r.setDetail(detail)
 	return r
 }

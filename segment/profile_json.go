@@ -45,7 +45,7 @@ func (r Recent) MarshalJSON() ([]byte, error) {
 }
 
 func (r *Recent) UnmarshalJSON(b []byte) error {
-	return decodeAs(b, func(v recentJSON) { *r = newRecent(v.At, v.Type, v.Detail) })
+	return decodeAs(b, func(v recentJSON) { *r = newRecent(v.At, typeCode(v.Type), v.Detail) })
 }
 
 func (s Span) MarshalJSON() ([]byte, error) {
