@@ -45,8 +45,8 @@ type profileSlot struct {
 // stores a hash.
 var idSeed, idSeed2 = maphash.MakeSeed(), maphash.MakeSeed()
 
-// idHash is id's 64-bit hash (no allocation). Shards take it modulo their count, a
-// table its high bits (index).
+// idHash is id's 64-bit hash (no allocation). Shards take its low 32 bits (shardFor),
+// a table its high bits (index).
 func idHash(id string) uint64 { return maphash.String(idSeed, id) }
 
 // idHash2 is id's second hash (its low 32 bits, never 0), independent of idHash: only
@@ -69,9 +69,8 @@ func (t *profileTable) setSlots(slots []profileSlot) {
 	t.view.Store(&slots) // a header of its own, never changed
 }
 
-// index is the first slot h probes: the hash's high bits, since the shard takes the
-// hash modulo the shard count, which with the default 64 shards is its low bits (so
-// within a shard those are alike).
+// index is the first slot h probes: the hash's high bits, since the shard is picked by
+// its low 32 bits (within a shard, those bits are alike).
 func (t *profileTable) index(h uint64) int { return slotIndex(len(t.slots), h) }
 
 func slotIndex(slots int, h uint64) int { return int(h >> (64 - bits.TrailingZeros(uint(slots)))) }
