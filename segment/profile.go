@@ -653,7 +653,7 @@ func (p *Profile) knownRoom(room string) string {
 // than all of them is counted but not kept (nil).
 func (p *Profile) liveSession(live, room string, at int64, oldest int32) *LiveSession {
 	lives := p.Lives.get()
-	for i := range lives {
+	for i := len(lives) - 1; i >= 0; i-- { // the newest first: most events are of the live now
 		if lives[i].Live() == live {
 			if at < lives[i].Start {
 				lives[i].Start = at
