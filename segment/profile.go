@@ -561,11 +561,19 @@ func (p *Profile) visit(ms int64) {
 // of text that others keep alive, to be cleared (textChunks.wipeRecent).
 func (p *Profile) remember(r Recent) (dropped Recent) {
 	recent := p.Recent.get()
-	if n := len(recent); n == maxRecent {
-		h := int(p.recentHead)
-		if r.At() >= recent[(h+n-1)%n].At() {
+	if len(recent) == maxRecent {
+		// The ring's ends by comparisons: a modulo by the list's length divided, twice
+		// an event.
+		h, newest := int(p.recentHead), int(p.recentHead)-1
+		if newest < 0 {
+			newest = maxRecent - 1
+		}
+		if r.At() >= recent[newest].At() {
 			dropped, recent[h] = recent[h], r
-			p.recentHead = uint8((h + 1) % n)
+			if h++; h == maxRecent {
+				h = 0
+			}
+			p.recentHead = uint8(h)
 			return dropped
 		}
 	}
