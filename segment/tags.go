@@ -121,13 +121,10 @@ func (e *Engine) activity(p *Profile, now int64, explain bool) (tagWord, string)
 func (e *Engine) engaged(p *Profile, now int64, explain bool) (tagWord, string) {
 	c := &e.cfg
 	sessions, watchSec, interactions := p.activityIn(dayOf(now), c.ActivityDays)
-	avg := time.Duration(0)
-	if sessions > 0 {
-		avg = time.Duration(watchSec/int64(sessions)) * time.Second
-	}
 	word := wordLow
 	switch {
-	case sessions >= c.HighSessions && avg >= c.HighAvgWatch && interactions >= c.HighInteractions:
+	// The average (a division) last: only for a viewer high on the other two.
+	case sessions >= c.HighSessions && interactions >= c.HighInteractions && averageWatch(watchSec, sessions) >= c.HighAvgWatch:
 		word = wordHigh
 	case sessions >= c.MediumSessions || interactions > 0:
 		word = wordMedium
@@ -135,6 +132,7 @@ func (e *Engine) engaged(p *Profile, now int64, explain bool) (tagWord, string) 
 	if !explain {
 		return word, ""
 	}
+	avg := averageWatch(watchSec, sessions)
 	var buf [256]byte
 	t := newText(&buf).n(int64(sessions)).s(" live sessions, average watch ", avg.String(), ", ").
 		n(int64(interactions)).s(" interactions in ").n(int64(c.ActivityDays)).s(" days")
@@ -148,6 +146,14 @@ func (e *Engine) engaged(p *Profile, now int64, explain bool) (tagWord, string) 
 		t = t.s(" (low: visited, below medium)")
 	}
 	return word, t.String()
+}
+
+// averageWatch is the watch per session, in whole seconds (none without a session).
+func averageWatch(watchSec int64, sessions int) time.Duration {
+	if sessions <= 0 {
+		return 0
+	}
+	return time.Duration(watchSec/int64(sessions)) * time.Second
 }
 
 // lifecycle tags where the viewer is on the way from new to loyal.
