@@ -199,7 +199,7 @@ func decodeFrame(b []byte) (clientMsg, error) {
 	case "":
 		return m, badRequest("type is required")
 	default:
-		return m, badRequest("unknown type %q", truncate(w.Type, 32))
+		return m, badRequest("unknown type %q", clip(w.Type, 32))
 	}
 	return m, nil
 }
@@ -307,11 +307,4 @@ func productField(raw json.RawMessage) (*Product, error) {
 		}
 	}
 	return &p, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -80,6 +80,16 @@ func TestDecodeFrame(t *testing.T) {
 	}
 }
 
+// A long unknown type is quoted cut at a character, not a byte: the refusal's message
+// stays valid UTF-8 however the type is written.
+func TestUnknownTypeCutAtACharacter(t *testing.T) {
+	_, err := decodeFrame([]byte(`{"type":"` + strings.Repeat("é", 40) + `"}`))
+	var fe *frameError
+	if !errors.As(err, &fe) || !utf8.ValidString(fe.Message) || !strings.Contains(fe.Message, strings.Repeat("é", 32)+"…") {
+		t.Fatalf("got %v; want the type cut at 32 characters, valid UTF-8", err)
+	}
+}
+
 // FuzzFrame: no input panics the decoder, every refusal is a frameError, and what it
 // accepts satisfies the protocol's limits.
 func FuzzFrame(f *testing.F) {

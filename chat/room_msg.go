@@ -34,7 +34,7 @@ func (r *room) message(c *conn, m clientMsg) {
 	case msgGift:
 		g, ok := r.hub.gifts[m.Gift]
 		if !ok {
-			c.reject(codeUnknownGift, fmt.Sprintf("gift %q is not in the catalog", truncate(m.Gift, 32)))
+			c.reject(codeUnknownGift, fmt.Sprintf("gift %q is not in the catalog", clip(m.Gift, 32)))
 			return
 		}
 		if !r.allow(c, &lim.gift, r.hub.cfg.GiftRate, int(r.hub.cfg.GiftRate)) {
