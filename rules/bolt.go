@@ -390,6 +390,9 @@ func (s *BoltState) ViewerPrompts(_ context.Context, viewer string, since time.T
 	return out, err
 }
 
+// Sync writes what the write-behind holds now: what it returns after is durable.
+func (s *BoltState) Sync(context.Context) error { return s.flush() }
+
 // flush writes what the write-behind holds, so that a read sees it.
 func (s *BoltState) flush() error {
 	if s.wb == nil {

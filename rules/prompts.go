@@ -202,9 +202,22 @@ func (e *Engine) Actions(ctx context.Context, viewer string) ([]Action, error) {
 // names the agent ("agent:ID") instead of a rule.
 const NoteAction = "note"
 
-// AddNote keeps an agent's note in the viewer's action log, beside what the rules did.
+// AddNote keeps an agent's note in the viewer's action log, beside what the rules did;
+// it is durable when AddNote returns.
 func (e *Engine) AddNote(ctx context.Context, viewer, agent, text string) error {
 	rec := &Record{Action: Action{At: e.clock.Now(), Viewer: viewer, RuleID: "agent:" + agent, Type: NoteAction, Detail: text}}
-	_, err := e.deps.State.Commit(ctx, Firing{At: rec.Action.At, Rec: rec})
-	return err
+	if _, err := e.deps.State.Commit(ctx, Firing{At: rec.Action.At, Rec: rec}); err != nil {
+		return err
+	}
+	// An agent's note is answered once durable, not written behind with the firings
+	// (a crash in the write-behind's window lost a note already answered).
+	if s, ok := e.deps.State.(syncer); ok {
+		return s.Sync(ctx)
+	}
+	return nil
+}
+
+// syncer is a State that writes some changes behind (BoltState): Sync writes them.
+type syncer interface {
+	Sync(ctx context.Context) error
 }

@@ -3,6 +3,7 @@ package rules
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -296,5 +297,42 @@ func TestDMConversionResolveDuringRead(t *testing.T) {
 	}
 	if c, _ := e.DMConversion(ctx, ""); c.Resolved != 1 {
 		t.Fatalf("after the resolve: %+v, want it counted", c)
+	}
+}
+
+// TestAddNoteDurableWhenAnswered: a note is an agent's write, answered 204; with the
+// write-behind it must still be in the file when AddNote returns, not half a second
+// later (a crash then lost it). The file's bytes are what a kill -9 leaves.
+func TestAddNoteDurableWhenAnswered(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rules.db")
+	st, err := OpenBolt(path, time.Hour) // the write-behind never flushes on its own
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e, err := New(DefaultConfig(), Deps{Outbox: newOutbox(), State: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	if err := e.AddNote(context.Background(), "v1", "a7", "prefers size M"); err != nil {
+		t.Fatal(err)
+	}
+	left, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashed := filepath.Join(t.TempDir(), "rules.db")
+	if err := os.WriteFile(crashed, left, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	again, err := OpenBolt(crashed, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	acts, err := again.Actions(context.Background(), "v1")
+	if err != nil || len(acts) != 1 || acts[0].Detail != "prefers size M" {
+		t.Fatalf("after a crash right after AddNote returned: actions %+v, %v", acts, err)
 	}
 }
