@@ -5,7 +5,11 @@
 package boltfile
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -46,6 +50,10 @@ func Open(path string, opts bolt.Options, buckets ...[]byte) (*File, error) {
 		return nil, err
 	}
 	os.Remove(path + ".compact") // left by a crash during a compaction
+	if err := checkWhole(path); err != nil {
+		lock.Close()
+		return nil, err
+	}
 	db, err := bolt.Open(path, 0o600, &opts)
 	if err != nil {
 		lock.Close()
@@ -182,4 +190,65 @@ func (f *File) CopyTo(dir string) error {
 	return f.View(func(tx *bolt.Tx) error {
 		return tx.CopyFile(filepath.Join(dir, filepath.Base(f.path)), 0o600)
 	})
+}
+
+// ErrCutShort is Open's error for a file shorter than its own meta page says: a copy
+// cut short, such as a backup archive that did not arrive whole, unpacked.
+var ErrCutShort = errors.New("the file is cut short")
+
+// checkWhole refuses a file shorter than the pages its meta page says are in use.
+// bbolt maps such a file and then faults (SIGBUS, the process dies with a stack dump)
+// on the first page past the end it reads, in Open itself when it rebuilds the free
+// list. A file bbolt does not take for its own is left to bbolt's errors.
+func checkWhole(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	// The meta pages are pages 0 and 1, each a 16-byte page header then the meta:
+	// magic u32, version u32, page size u32, flags u32, root bucket (16), freelist
+	// page u64, high water mark u64 (pages in use), txid u64, checksum u64 (FNV-1a of
+	// the meta before it). bbolt trusts the valid one with the higher txid.
+	var need int64
+	var txid uint64
+	at := int64(0)
+	for range 2 {
+		var m [80]byte
+		if _, err := f.ReadAt(m[:], at); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		meta := m[16:]
+		h := fnv.New64a()
+		h.Write(meta[:56])
+		pageSize := int64(binary.NativeEndian.Uint32(meta[8:]))
+		valid := binary.NativeEndian.Uint32(meta[0:]) == 0xED0CDAED && binary.NativeEndian.Uint32(meta[4:]) == 2 &&
+			binary.NativeEndian.Uint64(meta[56:]) == h.Sum64() && pageSize > 0
+		if !valid {
+			if at > 0 {
+				break
+			}
+			at = int64(os.Getpagesize()) // where bbolt looks for the second one then
+			continue
+		}
+		if id := binary.NativeEndian.Uint64(meta[48:]); need == 0 || id > txid {
+			need, txid = int64(binary.NativeEndian.Uint64(meta[40:]))*pageSize, id
+		}
+		if at > 0 {
+			break
+		}
+		at = pageSize
+	}
+	if st.Size() < need {
+		return fmt.Errorf("%w: %s has %d bytes, but its data reaches byte %d (a partial copy?); "+
+			"restore it from a whole copy, or move it away to start without it", ErrCutShort, path, st.Size(), need)
+	}
+	return nil
 }

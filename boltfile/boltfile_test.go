@@ -2,9 +2,11 @@ package boltfile
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -158,5 +160,60 @@ func TestOpenRemovesLeftoverCompaction(t *testing.T) {
 	defer f.Close()
 	if _, err := os.Stat(path + ".compact"); !os.IsNotExist(err) {
 		t.Fatalf("the leftover copy is still there: %v", err)
+	}
+}
+
+// TestOpenRefusesAFileCutShort: a file shorter than its pages in use (a backup
+// archive cut short, unpacked) is refused with an error that says so, instead of
+// bbolt faulting on a page past the end (SIGBUS: the process died with a stack dump).
+// A file whose unused tail alone is gone still opens.
+func TestOpenRefusesAFileCutShort(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "store.db")
+	f, err := Open(path, bolt.Options{}, bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := string(bytes.Repeat([]byte("x"), 3000))
+	for i := range 400 {
+		if err := put(f, fmt.Sprintf("k%04d", i), value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var used int64
+	f.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil })
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	whole, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range []bolt.Options{{}, {NoFreelistSync: true, FreelistType: bolt.FreelistMapType}} {
+		for _, size := range []int64{used / 2, 5 * 4096, used - 1} {
+			if err := os.WriteFile(path, whole[:size], 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f, err := Open(path, opts, bucket)
+			if err == nil {
+				f.View(func(tx *bolt.Tx) error { return tx.Bucket(bucket).ForEach(func(k, v []byte) error { return nil }) })
+				f.Close()
+				t.Fatalf("a file of %d of its %d bytes in use opened (NoFreelistSync %v)", size, used, opts.NoFreelistSync)
+			}
+			if !errors.Is(err, ErrCutShort) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("cut to %d bytes: %v", size, err)
+			}
+		}
+		if err := os.WriteFile(path, whole[:used], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := Open(path, opts, bucket)
+		if err != nil {
+			t.Fatalf("the file without its unused tail: %v", err)
+		}
+		if got := get(t, f, "k0399"); got != value {
+			t.Fatalf("k0399: %d bytes", len(got))
+		}
+		f.Close()
 	}
 }
