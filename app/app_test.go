@@ -347,3 +347,19 @@ func TestReadyFollowsTheStores(t *testing.T) {
 	}
 	http.DefaultClient.CloseIdleConnections()
 }
+
+// TestSecondNodeOnTheSameData: a second node started on a --data that a running one
+// holds stops with an error that says so (chat's store, opened first, said only
+// "timeout").
+func TestSecondNodeOnTheSameData(t *testing.T) {
+	cfg := testConfig(t)
+	startApp(t, cfg)
+	b, err := New(cfg, quietLog())
+	if err == nil {
+		b.Shutdown(context.Background())
+		t.Fatal("a second node started on the same --data")
+	}
+	if !strings.Contains(err.Error(), "another liveroom") || !strings.Contains(err.Error(), cfg.Data) {
+		t.Fatalf("the second node's error: %v", err)
+	}
+}

@@ -17,7 +17,7 @@ const ChatDB = "chat.db"
 func (a *App) wireChat(deps *gateway.Deps) error {
 	store, err := chat.OpenBolt(filepath.Join(a.cfg.Data, ChatDB))
 	if err != nil {
-		return err
+		return a.inUse(err)
 	}
 	hub, err := chat.New(a.cfg.Chat, chat.Deps{Store: store, Tap: a.pub, Registry: deps.Registry, Log: a.log})
 	if err != nil {

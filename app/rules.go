@@ -498,7 +498,7 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 	}
 	state, err := rules.OpenBolt(filepath.Join(a.cfg.Data, RulesDB), a.cfg.Rules.FlushEvery)
 	if err != nil {
-		return err
+		return a.inUse(err)
 	}
 	tagged, err := state.AnyTagged(context.Background())
 	if err != nil {
