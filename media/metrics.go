@@ -13,11 +13,12 @@ type metrics struct {
 	sessions *prometheus.CounterVec
 
 	mu      sync.Mutex
-	retired [6]uint64        // finished streams: received, lost, sent, dropped, retransmitted, keyframe requests
+	retired [7]uint64        // finished streams: received, lost, sent, dropped, retransmitted, keyframe requests, layer switches
 	ended   map[*Stream]bool // streams of ended rooms not yet retired
 
 	live, viewers                               *prometheus.Desc
 	recv, lost, sent, dropped, retrans, keyReqs *prometheus.Desc
+	switches                                    *prometheus.Desc
 	udpWrites, udpDatagrams                     *prometheus.Desc
 }
 
@@ -37,6 +38,7 @@ func newMetrics(s *Service) *metrics {
 		dropped:  d("packets_dropped_total", "RTP packets skipped for viewers that lagged."),
 		retrans:  d("packets_retransmitted_total", "RTP packets resent to viewers on NACK."),
 		keyReqs:  d("keyframe_requests_total", "Keyframe requests (PLI) sent to publishers."),
+		switches: d("layer_switches_total", "Viewers' moves from one simulcast layer to another."),
 		udpWrites: d("udp_writes_total", "System calls that wrote viewers' media to the shared UDP socket directly "+
 			"(several datagrams each where the kernel segments them)."),
 		udpDatagrams: d("udp_datagrams_total", "Datagrams of viewers' media those writes carried."),
@@ -46,13 +48,13 @@ func newMetrics(s *Service) *metrics {
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.sessions.Describe(ch)
-	for _, d := range []*prometheus.Desc{m.live, m.viewers, m.recv, m.lost, m.sent, m.dropped, m.retrans, m.keyReqs, m.udpWrites, m.udpDatagrams} {
+	for _, d := range []*prometheus.Desc{m.live, m.viewers, m.recv, m.lost, m.sent, m.dropped, m.retrans, m.keyReqs, m.switches, m.udpWrites, m.udpDatagrams} {
 		ch <- d
 	}
 }
 
 // figures sums a stream's counters in the order of metrics.retired.
-func figures(st *Stream) (f [6]uint64, viewers int) {
+func figures(st *Stream) (f [7]uint64, viewers int) {
 	for _, t := range st.Tracks() {
 		f[0] += t.packets.Load()
 		f[1] += t.lost.Load()
@@ -67,7 +69,7 @@ func figures(st *Stream) (f [6]uint64, viewers int) {
 	}
 	viewers = len(st.viewers)
 	st.mu.Unlock()
-	f[2], f[3], f[4], f[5] = c.sent.Load(), c.dropped.Load(), c.retransmitted.Load(), st.keyReqs.Load()
+	f[2], f[3], f[4], f[5], f[6] = c.sent.Load(), c.dropped.Load(), c.retransmitted.Load(), st.keyReqs.Load(), c.switches.Load()
 	return f, viewers
 }
 
@@ -122,7 +124,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(m.live, prometheus.GaugeValue, float64(live))
 	ch <- prometheus.MustNewConstMetric(m.viewers, prometheus.GaugeValue, float64(viewers))
-	for i, d := range []*prometheus.Desc{m.recv, m.lost, m.sent, m.dropped, m.retrans, m.keyReqs} {
+	for i, d := range []*prometheus.Desc{m.recv, m.lost, m.sent, m.dropped, m.retrans, m.keyReqs, m.switches} {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(total[i]))
 	}
 	var writes, datagrams uint64

@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -21,13 +20,13 @@ const trackWait = 2 * time.Second
 // publisher is a WHIP session and the Source of its room's Stream.
 type publisher struct {
 	sessionInfo
-	s         *Service
-	videoSSRC atomic.Uint32
+	s *Service
 
 	mu       sync.Mutex
 	expected int // the answer's sections that take media
 	stream   *Stream
-	arrived  []*webrtc.RTPReceiver // one per offered section: a simulcast one has several tracks
+	arrived  []*webrtc.RTPReceiver                     // one per offered section: a simulcast one has several tracks
+	layers   map[*webrtc.RTPReceiver]map[string]*Track // a simulcast section's layers by RID
 	hasVideo bool
 	isLive   bool
 	liveAt   time.Time
@@ -161,13 +160,18 @@ func (p *publisher) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 	}
 	var t *Track
 	video := remote.Kind() == webrtc.RTPCodecTypeVideo
-	// Tracks are fixed once live; of a simulcast publisher the first layer is relayed.
-	if !p.isLive && !(video && p.hasVideo) {
+	// Tracks are fixed once live, but a simulcast section's layers are all declared
+	// when its first one arrives: the others may start later (browsers add their
+	// higher layers as their uplink's estimate grows).
+	switch {
+	case video && remote.RID() != "":
+		t = p.layerLocked(remote, recv)
+	case !p.isLive && !(video && p.hasVideo):
 		t, _ = p.stream.AddTrack(remote.Codec(), remote.Kind())
-		if video && t != nil {
-			p.hasVideo = true
-			p.videoSSRC.Store(uint32(remote.SSRC()))
-		}
+		p.hasVideo = p.hasVideo || video && t != nil
+	}
+	if t != nil && video {
+		t.srcSSRC.Store(uint32(remote.SSRC()))
 	}
 	if !slices.Contains(p.arrived, recv) {
 		p.arrived = append(p.arrived, recv)
@@ -184,6 +188,37 @@ func (p *publisher) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 	p.s.wg.Go(func() { p.read(remote, t) })
 	p.s.wg.Go(func() { drainRTCP(recv, remote.RID()) })
 	p.mu.Unlock()
+}
+
+// layerLocked is the stream's track for a simulcast layer, declaring the section's
+// layers (every RID its receiver has) when its first one arrives before the stream is
+// live; nil when the layer is not relayed. p.mu is held.
+func (p *publisher) layerLocked(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) *Track {
+	g, ok := p.layers[recv]
+	if !ok && !p.isLive && !p.hasVideo {
+		var rids []string
+		for _, tr := range recv.Tracks() {
+			if rid := tr.RID(); rid != "" && len(rids) < maxLayers && !slices.Contains(rids, rid) {
+				rids = append(rids, rid)
+			}
+		}
+		if ts, err := p.stream.AddLayers(remote.Codec(), rids); err == nil {
+			g = map[string]*Track{}
+			for _, t := range ts {
+				g[t.rid] = t
+			}
+			p.hasVideo = true
+		}
+		if p.layers == nil {
+			p.layers = map[*webrtc.RTPReceiver]map[string]*Track{}
+		}
+		p.layers[recv] = g
+	}
+	t := g[remote.RID()]
+	if t == nil || !codecMatches(t.codec.RTPCodecCapability, remote.Codec().RTPCodecCapability) {
+		return nil // a layer in another codec cannot follow on the viewers' one track
+	}
+	return t
 }
 
 // read copies the publisher's packets into the stream until the track ends.
@@ -244,9 +279,10 @@ func (p *publisher) liveStream() (*Stream, time.Time) {
 	return p.stream, p.liveAt
 }
 
-// RequestKeyframe sends a PLI for the video track (RFC 4585 §6.3.1).
-func (p *publisher) RequestKeyframe() {
-	if ssrc := p.videoSSRC.Load(); ssrc != 0 && p.pc != nil {
+// RequestKeyframe sends a PLI for the video track t, on its layer's SSRC
+// (RFC 4585 §6.3.1).
+func (p *publisher) RequestKeyframe(t *Track) {
+	if ssrc := t.srcSSRC.Load(); ssrc != 0 && p.pc != nil {
 		_ = p.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
 	}
 }

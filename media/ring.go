@@ -23,6 +23,7 @@ type slot struct {
 	pos     uint64 // ring position + 1; 0 while empty
 	track   uint8
 	marker  bool
+	key     bool // the first packet of a keyframe (a layer switch may start here)
 	seq     uint16
 	ts      uint32
 	buf     [maxPacket]byte
@@ -38,11 +39,11 @@ type ring struct {
 
 // put copies one parsed RTP packet into the next slot and returns its position.
 // Callers serialise put.
-func (r *ring) put(track uint8, pkt []byte, h rtpInfo) uint64 {
+func (r *ring) put(track uint8, pkt []byte, h rtpInfo, key bool) uint64 {
 	pos := r.head.Load()
 	s := &r.slots[pos%ringSize]
 	s.mu.Lock()
-	s.pos, s.track, s.marker, s.seq, s.ts = pos+1, track, h.marker, h.seq, h.ts
+	s.pos, s.track, s.marker, s.key, s.seq, s.ts = pos+1, track, h.marker, key, h.seq, h.ts
 	copy(s.buf[:], pkt[:h.end])
 	s.payload = s.buf[h.off:h.end]
 	s.mu.Unlock()

@@ -26,9 +26,12 @@ type PublisherStats struct {
 	Loss float64 `json:"loss"`
 }
 
-// TrackStats describes one published track.
+// TrackStats describes one published track (each layer of a simulcast section is one).
 type TrackStats struct {
-	Kind        string  `json:"kind"`
+	Kind string `json:"kind"`
+	// RID names a simulcast layer; Viewers counts the viewers getting it now.
+	RID         string  `json:"rid,omitempty"`
+	Viewers     *int    `json:"viewers,omitempty"`
 	Codec       string  `json:"codec"`
 	Fmtp        string  `json:"fmtp,omitempty"`
 	Width       int     `json:"width,omitempty"`
@@ -49,6 +52,9 @@ type ViewerStats struct {
 	Sent          uint64  `json:"packets_sent"`
 	Dropped       uint64  `json:"packets_dropped"`
 	Retransmitted uint64  `json:"packets_retransmitted"`
+	// LayerSwitches counts the viewers' moves from one simulcast layer to another,
+	// those who left included (absent without simulcast).
+	LayerSwitches *uint64 `json:"layer_switches,omitempty"`
 }
 
 // rateSampler turns counters into per-second rates over the time since the previous
@@ -56,11 +62,11 @@ type ViewerStats struct {
 type rateSampler struct {
 	mu    sync.Mutex
 	at    time.Time
-	prev  [maxTracks][2]uint64 // bytes, frames
-	rates [maxTracks][2]float64
+	prev  [maxStreamTracks][2]uint64 // bytes, frames
+	rates [maxStreamTracks][2]float64
 }
 
-func (r *rateSampler) sample(now time.Time, tracks []*Track) [maxTracks][2]float64 {
+func (r *rateSampler) sample(now time.Time, tracks []*Track) [maxStreamTracks][2]float64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	dt := now.Sub(r.at).Seconds()
@@ -83,6 +89,17 @@ func (s *Stream) stats(now time.Time) (PublisherStats, ViewerStats) {
 	rates := s.rate.sample(now, tracks)
 	var ps PublisherStats
 	var pk, lost uint64
+	var onLayer [maxStreamTracks]int
+	simulcast := false
+	s.mu.Lock()
+	for v := range s.viewers {
+		if v.sim != nil {
+			if t := v.sim.sim.cur.Load(); t != nil {
+				onLayer[t.idx]++
+			}
+		}
+	}
+	s.mu.Unlock()
 	for i, t := range tracks {
 		ts := TrackStats{
 			Kind: t.kind.String(), Codec: strings.TrimPrefix(strings.TrimPrefix(t.codec.MimeType, "video/"), "audio/"),
@@ -90,6 +107,9 @@ func (s *Stream) stats(now time.Time) (PublisherStats, ViewerStats) {
 		}
 		if t.kind == webrtc.RTPCodecTypeVideo {
 			ts.Width, ts.Height, ts.FPS = int(t.width.Load()), int(t.height.Load()), rates[i][1]
+		}
+		if t.group != nil {
+			ts.RID, ts.Viewers, simulcast = t.rid, &onLayer[i], true
 		}
 		ps.Tracks = append(ps.Tracks, ts)
 		ps.BitrateKbps += ts.BitrateKbps
@@ -122,5 +142,9 @@ func (s *Stream) stats(now time.Time) (PublisherStats, ViewerStats) {
 		vs.RTTMs = rtt / float64(rttN)
 	}
 	vs.Sent, vs.Dropped, vs.Retransmitted = c.sent.Load(), c.dropped.Load(), c.retransmitted.Load()
+	if simulcast {
+		n := c.switches.Load()
+		vs.LayerSwitches = &n
+	}
 	return ps, vs
 }

@@ -14,15 +14,20 @@ import (
 // (viewers' PLI/FIR and joiners are folded into one).
 const keyframeInterval = 500 * time.Millisecond
 
-// maxTracks bounds the tracks of one stream (audio, video and a spare).
+// maxTracks bounds the media sections of one publisher (audio, video and a spare).
 const maxTracks = 4
 
+// maxStreamTracks bounds the tracks of one stream: its sections, a simulcast one
+// counting once per layer.
+const maxStreamTracks = 8
+
 // Source feeds a Stream: the WHIP publisher today; an RTSP publisher or a relay from
-// another node later. It declares tracks with Stream.AddTrack, writes RTP with
-// Track.WriteRTP, and is asked for keyframes here.
+// another node later. It declares tracks with Stream.AddTrack (or AddLayers for a
+// simulcast section), writes RTP with Track.WriteRTP, and is asked for keyframes here.
 type Source interface {
-	// RequestKeyframe asks for a new keyframe on the video track (PLI for WebRTC).
-	RequestKeyframe()
+	// RequestKeyframe asks for a new keyframe on the video track t, one of the
+	// stream's (PLI for WebRTC, on the SSRC of t's layer).
+	RequestKeyframe(t *Track)
 }
 
 // Stream is one live room's media: a packet ring that every viewer reads at its own
@@ -38,11 +43,11 @@ type Stream struct {
 	ring   ring
 	tracks []*Track
 
-	keyStart   atomic.Uint64 // ring position + 1 of the latest keyframe's first packet
-	keyAt      atomic.Int64  // when that keyframe arrived (Unix ns)
-	lastKeyReq atomic.Int64  // unix nanos of the last keyframe request
-	keyReqs    atomic.Uint64
-	keyPending atomic.Bool // a deferred request is scheduled
+	// video is the first video track (of a simulcast section, its first layer): the
+	// keyframe cache and keyframe requests of viewers that get one video track
+	video   atomic.Pointer[Track]
+	noVideo keyCache // the keyframe cache of a stream without video: always empty
+	keyReqs atomic.Uint64
 
 	// soon wakes the writers a little after a packet that did not end a video frame,
 	// so that a frame's packets (and the audio beside them) leave together
@@ -105,12 +110,35 @@ func (s *Stream) putBatch(q *udpBatch) { s.batches.Put(q) }
 func (s *Stream) AddTrack(codec webrtc.RTPCodecParameters, kind webrtc.RTPCodecType) (*Track, error) {
 	s.putMu.Lock()
 	defer s.putMu.Unlock()
-	if len(s.tracks) >= maxTracks {
+	if len(s.tracks) >= maxStreamTracks {
 		return nil, ErrTrackTooMany
 	}
-	t := &Track{s: s, idx: uint8(len(s.tracks)), codec: codec, kind: kind, family: codecFamily(codec.MimeType)}
+	return s.newTrackLocked(codec, kind, "", nil), nil
+}
+
+// AddLayers declares the video layers of one simulcast section before Start, one
+// track per RTP stream id: each viewer gets one of them at a time (layers.go).
+func (s *Stream) AddLayers(codec webrtc.RTPCodecParameters, rids []string) ([]*Track, error) {
+	s.putMu.Lock()
+	defer s.putMu.Unlock()
+	if len(rids) == 0 || len(rids) > maxLayers || len(s.tracks)+len(rids) > maxStreamTracks {
+		return nil, ErrTrackTooMany
+	}
+	g := &layerGroup{}
+	for _, rid := range rids {
+		g.layers = append(g.layers, s.newTrackLocked(codec, webrtc.RTPCodecTypeVideo, rid, g))
+	}
+	return g.layers, nil
+}
+
+// newTrackLocked adds a track; s.putMu is held.
+func (s *Stream) newTrackLocked(codec webrtc.RTPCodecParameters, kind webrtc.RTPCodecType, rid string, g *layerGroup) *Track {
+	t := &Track{s: s, idx: uint8(len(s.tracks)), codec: codec, kind: kind, family: codecFamily(codec.MimeType), rid: rid, group: g}
 	s.tracks = append(s.tracks, t)
-	return t, nil
+	if kind == webrtc.RTPCodecTypeVideo {
+		s.video.CompareAndSwap(nil, t)
+	}
+	return t
 }
 
 // Tracks lists the stream's tracks.
@@ -150,33 +178,51 @@ func (s *Stream) Stop() {
 	}
 }
 
-// RequestKeyframe forwards a keyframe request to the source at most once per
+// RequestKeyframe asks for a keyframe on the stream's video track (of a simulcast
+// section, its first layer); see Track.RequestKeyframe.
+func (s *Stream) RequestKeyframe() bool {
+	if t := s.video.Load(); t != nil {
+		return t.RequestKeyframe()
+	}
+	return false
+}
+
+// RequestKeyframe forwards a keyframe request for t to the source at most once per
 // keyframeInterval and reports whether it did now. A request inside the interval is
 // not lost: one more is sent when the interval ends, for whoever asked meanwhile.
-func (s *Stream) RequestKeyframe() bool {
+// Each simulcast layer has its own interval: a request goes to that layer's SSRC.
+func (t *Track) RequestKeyframe() bool {
+	s := t.s
 	now := time.Now().UnixNano()
-	last := s.lastKeyReq.Load()
+	last := t.lastKeyReq.Load()
 	if wait := int64(keyframeInterval) - (now - last); wait > 0 {
-		if s.keyPending.CompareAndSwap(false, true) {
+		if t.keyPending.CompareAndSwap(false, true) {
 			time.AfterFunc(time.Duration(wait), func() {
-				s.keyPending.Store(false)
+				t.keyPending.Store(false)
 				select {
 				case <-s.done:
 				default:
-					s.RequestKeyframe()
+					t.RequestKeyframe()
 				}
 			})
 		}
 		return false
 	}
-	if !s.lastKeyReq.CompareAndSwap(last, now) {
+	if !t.lastKeyReq.CompareAndSwap(last, now) {
 		return false
 	}
 	s.keyReqs.Add(1)
 	if s.src != nil {
-		s.src.RequestKeyframe()
+		s.src.RequestKeyframe(t)
 	}
 	return true
+}
+
+// keyCache is where a track's latest keyframe starts in the ring, for joiners and
+// for viewers that lag or switch layers.
+type keyCache struct {
+	start atomic.Uint64 // ring position + 1 of the keyframe's first packet; 0: none yet
+	at    atomic.Int64  // when it arrived (Unix ns)
 }
 
 // maxReplayAge is the oldest cached keyframe a joiner starts from. Browsers send
@@ -185,17 +231,26 @@ func (s *Stream) RequestKeyframe() bool {
 const maxReplayAge = 2 * time.Second
 
 // addViewer starts sending to v, from the cached keyframe when the strategy and the
-// cache allow and the keyframe is recent, else from now with a keyframe request.
+// cache allow and the keyframe is recent, else from now with a keyframe request. A
+// simulcast viewer starts on the layer its first choice picks (layers.go), from that
+// layer's cache.
 func (s *Stream) addViewer(v *viewer) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped {
 		return ErrNotLive
 	}
+	v.key = &s.noVideo
+	if t := s.video.Load(); t != nil {
+		v.key = &t.key
+	}
+	if v.sim != nil {
+		v.key = &v.sim.sim.start(time.Now()).key
+	}
 	head := s.ring.head.Load()
 	v.joinPos, v.cursor = head, head
-	fresh := time.Now().UnixNano()-s.keyAt.Load() <= int64(maxReplayAge)
-	if ks := s.keyStart.Load(); s.join == JoinCache && ks > 0 && head-(ks-1) <= s.backlog && fresh {
+	fresh := time.Now().UnixNano()-v.key.at.Load() <= int64(maxReplayAge)
+	if ks := v.key.start.Load(); s.join == JoinCache && ks > 0 && head-(ks-1) <= s.backlog && fresh {
 		v.cursor = ks - 1
 		// The first burst of the cached picture leaves now, from the joining goroutine
 		// (no shard sees v yet), not at the writers' next pass, which under load can be
@@ -204,7 +259,7 @@ func (s *Stream) addViewer(v *viewer) error {
 		v.drain(s, q, time.Now())
 		s.putBatch(q)
 	} else {
-		s.RequestKeyframe()
+		v.requestKeyframe(s)
 	}
 	var best *shard
 	for _, sh := range s.shards {
@@ -286,6 +341,14 @@ type Track struct {
 	codec  webrtc.RTPCodecParameters
 	kind   webrtc.RTPCodecType
 	family int
+	rid    string      // the RTP stream id of a simulcast layer, else empty
+	group  *layerGroup // the simulcast section this layer belongs to, else nil
+
+	key        keyCache
+	lastKeyReq atomic.Int64 // unix nanos of the last keyframe request
+	keyPending atomic.Bool  // a deferred request is scheduled
+	srcSSRC    atomic.Uint32
+	rate       layerRate // kept for simulcast layers only, to choose between them
 
 	// written only by the source's goroutine for this track
 	frameTS, keyTS  uint32
@@ -313,9 +376,17 @@ func (t *Track) WriteRTP(pkt []byte) error {
 		return fmt.Errorf("track %d: %w", t.idx, err)
 	}
 	s := t.s
+	// Only a keyframe carries the size (a VP8 keyframe header, an H.264 SPS), so
+	// the size is looked for in keyframes only, not in every packet. The packet that
+	// shows a new keyframe is marked in the ring: a viewer may switch layers there.
+	isKey := t.kind == webrtc.RTPCodecTypeVideo && isKeyframe(t.family, pkt[h.off:h.end])
+	newKey := isKey && (h.ts != t.keyTS || t.key.start.Load() == 0)
 	s.putMu.Lock()
-	pos := s.ring.put(t.idx, pkt, h)
+	pos := s.ring.put(t.idx, pkt, h, newKey)
 	s.putMu.Unlock()
+	if t.group != nil {
+		t.rate.add(time.Now(), len(pkt))
+	}
 	t.seqIdx[h.seq%ringSize].Store(pos + 1)
 	t.packets.Add(1)
 	t.bytes.Add(uint64(len(pkt)))
@@ -332,16 +403,13 @@ func (t *Track) WriteRTP(pkt []byte) error {
 			t.haveTS, t.frameTS, t.frameStart = true, h.ts, pos
 			t.frames.Add(1)
 		}
-		payload := pkt[h.off:h.end]
-		// Only a keyframe carries the size (a VP8 keyframe header, an H.264 SPS), so
-		// the size is looked for in keyframes only, not in every packet.
-		if isKeyframe(t.family, payload) {
-			if h.ts != t.keyTS || s.keyStart.Load() == 0 {
+		if isKey {
+			if newKey {
 				t.keyTS = h.ts
-				s.keyStart.Store(t.frameStart + 1)
-				s.keyAt.Store(time.Now().UnixNano())
+				t.key.start.Store(t.frameStart + 1)
+				t.key.at.Store(time.Now().UnixNano())
 			}
-			if w, hh, ok := videoSize(t.family, payload); ok {
+			if w, hh, ok := videoSize(t.family, pkt[h.off:h.end]); ok {
 				t.width.Store(int32(w))
 				t.height.Store(int32(hh))
 			}

@@ -14,22 +14,30 @@ import (
 // viewerCounters are one viewer's delivery figures (also summed for departed viewers).
 type viewerCounters struct {
 	sent, dropped, retransmitted atomic.Uint64
+	switches                     atomic.Uint64 // simulcast layer switches
 }
 
 func (c *viewerCounters) add(o *viewerCounters) {
 	c.sent.Add(o.sent.Load())
 	c.dropped.Add(o.dropped.Load())
 	c.retransmitted.Add(o.retransmitted.Load())
+	c.switches.Add(o.switches.Load())
 }
 
 // viewer is one WHEP peer's view of a stream: its read cursor into the ring and one
 // binding per track.
 type viewer struct {
-	binds [maxTracks]*binding
+	binds [maxStreamTracks]*binding
+	// sim is the binding of a simulcast section's layers (each of them in binds points
+	// to it), else nil
+	sim *binding
 	// cursor is the next ring position to send; only the owning shard moves it after
 	// addViewer has set it.
 	cursor, joinPos uint64
-	counters        viewerCounters
+	// key is the keyframe cache the viewer skips to when it lags: its video track's,
+	// or the simulcast layer it gets now (moved by the owning shard at a switch)
+	key      *keyCache
+	counters viewerCounters
 	// loss (fraction lost ×256) and rtt (µs) from the viewer's receiver reports
 	loss, rtt atomic.Uint32
 	gone      func() // called when the stream ends
@@ -60,10 +68,10 @@ func (v *viewer) drain(s *Stream, q *udpBatch, now time.Time) (more bool) {
 	head := s.ring.head.Load()
 	if head-v.cursor > s.backlog {
 		target := head
-		if ks := s.keyStart.Load(); ks > 0 && ks-1 > v.cursor && head-(ks-1) <= s.backlog {
+		if ks := v.key.start.Load(); ks > 0 && ks-1 > v.cursor && head-(ks-1) <= s.backlog {
 			target = ks - 1
 		} else {
-			s.RequestKeyframe()
+			v.requestKeyframe(s)
 		}
 		v.counters.dropped.Add(target - v.cursor)
 		v.cursor = target
@@ -80,8 +88,10 @@ func (v *viewer) drain(s *Stream, q *udpBatch, now time.Time) (more bool) {
 		case b == nil:
 		case v.cursor < v.joinPos && b.kind == webrtc.RTPCodecTypeAudio:
 			// replaying the cached picture: old audio would only be late
+		case b.sim != nil:
+			b.forward(v, sl, q, now, v.cursor >= v.joinPos)
 		default:
-			b.write(v, sl, q, now, v.cursor >= v.joinPos)
+			b.write(v, sl, q, now, v.cursor >= v.joinPos, nil)
 		}
 		sl.mu.RUnlock()
 	}
@@ -118,20 +128,39 @@ func (v *viewer) report() (waiting bool) {
 	return waiting
 }
 
-// retransmit answers a NACK for seqs from the stream's cache (RFC 4585 §6.2.1).
+// requestKeyframe asks for a keyframe of the video the viewer gets (of a simulcast
+// section, the layer it is to get).
+func (v *viewer) requestKeyframe(s *Stream) {
+	if v.sim != nil {
+		v.sim.sim.target.Load().RequestKeyframe()
+		return
+	}
+	s.RequestKeyframe()
+}
+
+// retransmit answers a NACK for seqs from the stream's cache (RFC 4585 §6.2.1). A
+// simulcast viewer's sequence numbers are mapped back to the layer that carried them.
 func (v *viewer) retransmit(s *Stream, b *binding, seqs []uint16) {
 	q := s.batch(true)
 	defer s.putBatch(q)
 	now := time.Now()
 	for _, seq := range seqs {
-		pos, ok := b.track.lookup(seq)
+		t, in, out := b.track, seq, (*rewrite)(nil)
+		if b.sim != nil {
+			off, ok := rewrite{}, false
+			if t, in, off, ok = b.sim.origin(&b.mu, seq); !ok {
+				continue
+			}
+			out = &off
+		}
+		pos, ok := t.lookup(in)
 		if !ok {
 			continue
 		}
 		sl := &s.ring.slots[pos%ringSize]
 		sl.mu.RLock()
-		if sl.pos == pos+1 && sl.track == b.track.idx && sl.seq == seq {
-			b.write(v, sl, q, now, false)
+		if sl.pos == pos+1 && sl.track == t.idx && sl.seq == in {
+			b.write(v, sl, q, now, false, out)
 		}
 		sl.mu.RUnlock()
 	}
@@ -155,6 +184,8 @@ type binding struct {
 	// retransmission budget, used only by this binding's RTCP reader
 	rtxSince time.Time
 	rtxCount int
+
+	sim *simulcast // a simulcast section's layers: which one this viewer gets
 }
 
 // maxRetransmits bounds the packets resent to one viewer per second, so a viewer
@@ -177,7 +208,11 @@ func (b *binding) retransmitBudget(now time.Time, n int) bool {
 var _ webrtc.TrackLocal = (*binding)(nil)
 
 func newBinding(t *Track) *binding {
-	return &binding{track: t, kind: t.kind, id: t.kind.String()}
+	b := &binding{track: t, kind: t.kind, id: t.kind.String()}
+	if t.group != nil {
+		b.sim = newSimulcast(t.group)
+	}
+	return b
 }
 
 // write sends one cached packet with this viewer's SSRC and payload type: into q on
@@ -186,16 +221,24 @@ func newBinding(t *Track) *binding {
 // sent as it happens (not replayed to a joiner, not resent): only those set the
 // sender reports' clock. The header lives in the binding, so nothing is allocated per
 // packet.
-func (b *binding) write(v *viewer, sl *slot, q *udpBatch, now time.Time, live bool) {
+//
+// out moves the packet's sequence number and timestamp onto the viewer's track: nil
+// but for a simulcast section (layers.go). A pointer, so that the arguments still
+// fit the registers on the plain path.
+func (b *binding) write(v *viewer, sl *slot, q *udpBatch, now time.Time, live bool, out *rewrite) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.writer == nil {
 		return
 	}
 	b.hdr.Marker, b.hdr.SequenceNumber, b.hdr.Timestamp = sl.marker, sl.seq, sl.ts
+	if out != nil {
+		b.hdr.SequenceNumber += out.seq
+		b.hdr.Timestamp += out.ts
+	}
 	if o := v.out.Load(); o != nil {
 		if q.add(o, &v.counters, &b.hdr, sl.payload) == nil {
-			b.sr.note(sl.seq, sl.ts, len(sl.payload), now, live)
+			b.sr.note(b.hdr.SequenceNumber, b.hdr.Timestamp, len(sl.payload), now, live)
 			return
 		}
 		// no UDP route (the pair is TCP now): pion's path still reaches the viewer
@@ -203,7 +246,7 @@ func (b *binding) write(v *viewer, sl *slot, q *udpBatch, now time.Time, live bo
 	if _, err := b.writer.WriteRTP(&b.hdr, sl.payload); err != nil {
 		return
 	}
-	b.sr.note(sl.seq, sl.ts, len(sl.payload), now, live)
+	b.sr.note(b.hdr.SequenceNumber, b.hdr.Timestamp, len(sl.payload), now, live)
 	if q.retrans {
 		v.counters.retransmitted.Add(1)
 	} else {
@@ -295,7 +338,7 @@ func (b *binding) bound() bool {
 // ID is "audio" or "video".
 func (b *binding) ID() string { return b.id }
 
-// RID is empty: viewers get one layer.
+// RID is empty: viewers get one layer (of a simulcast section, one at a time).
 func (b *binding) RID() string { return "" }
 
 // StreamID groups the tracks for the player's MediaStream.
@@ -305,7 +348,8 @@ func (b *binding) StreamID() string { return "liveroom" }
 func (b *binding) Kind() webrtc.RTPCodecType { return b.kind }
 
 // handleRTCP acts on one viewer's feedback: NACKs are answered from the cache,
-// PLI/FIR go to the source (rate-limited), receiver reports feed the stats.
+// PLI/FIR go to the source (rate-limited), receiver reports feed the stats; for a
+// simulcast section, receiver reports and REMB also choose the layer.
 func (v *viewer) handleRTCP(s *Stream, b *binding, pkts []rtcp.Packet, now time.Time) {
 	for _, p := range pkts {
 		switch p := p.(type) {
@@ -316,13 +360,20 @@ func (v *viewer) handleRTCP(s *Stream, b *binding, pkts []rtcp.Packet, now time.
 				}
 			}
 		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-			s.RequestKeyframe()
+			v.requestKeyframe(s)
+		case *rtcp.ReceiverEstimatedMaximumBitrate:
+			if b.sim != nil {
+				b.sim.estimate(p.Bitrate, now)
+			}
 		case *rtcp.ReceiverReport:
 			for _, r := range p.Reports {
 				if r.SSRC != b.ssrc {
 					continue
 				}
 				v.loss.Store(uint32(r.FractionLost))
+				if b.sim != nil {
+					b.sim.lossReport(r.FractionLost, now)
+				}
 				if r.LastSenderReport != 0 {
 					// RTT = arrival − LSR − DLSR, all in 1/65536 s (RFC 3550 §6.4.1).
 					if d := ntpMiddle(now) - r.LastSenderReport - r.Delay; d < 1<<20 {

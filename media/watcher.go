@@ -79,11 +79,19 @@ func (s *Service) Watch(ctx context.Context, room string, user event.User, offer
 	return Answer{}, err
 }
 
-// addTracks binds each of the stream's tracks whose codec the viewer offered.
+// addTracks binds each of the stream's tracks whose codec the viewer offered. The
+// layers of a simulcast section share one binding: the viewer gets one of them at a
+// time on one track.
 func (w *watcher) addTracks(sd *sdp.SessionDescription) (map[*webrtc.RTPSender]*binding, error) {
 	senders := map[*webrtc.RTPSender]*binding{}
 	codecs := sd.GetCodecMap() // once: pion builds the whole map on every lookup
 	for i, t := range w.stream.Tracks() {
+		if t.group != nil && t != t.group.layers[0] {
+			if w.v.sim != nil {
+				w.v.binds[i] = w.v.sim
+			}
+			continue
+		}
 		prefs := offeredCodecs(sd, codecs, t)
 		if len(prefs) == 0 {
 			continue
@@ -99,6 +107,9 @@ func (w *watcher) addTracks(sd *sdp.SessionDescription) (map[*webrtc.RTPSender]*
 			}
 		}
 		w.v.binds[i] = b
+		if b.sim != nil {
+			w.v.sim = b
+		}
 		senders[sender] = b
 	}
 	if len(senders) == 0 {
@@ -148,7 +159,8 @@ func (w *watcher) start(ans string, senders map[*webrtc.RTPSender]*binding) erro
 
 // offeredCodecs lists the viewer's offered codecs (with the viewer's payload types)
 // that can carry track t unchanged; they become the answer's only codecs for it.
-// codecs is sd's codec map.
+// codecs is sd's codec map. A simulcast section's also ask for REMB, which the
+// choice of layer reads.
 func offeredCodecs(sd *sdp.SessionDescription, codecs map[uint8]sdp.Codec, t *Track) []webrtc.RTPCodecParameters {
 	var out []webrtc.RTPCodecParameters
 	kind := t.kind.String()
@@ -168,7 +180,10 @@ func offeredCodecs(sd *sdp.SessionDescription, codecs map[uint8]sdp.Codec, t *Tr
 			capab := webrtc.RTPCodecCapability{
 				MimeType: kind + "/" + c.Name, ClockRate: c.ClockRate, SDPFmtpLine: c.Fmtp,
 			}
-			if t.kind == webrtc.RTPCodecTypeVideo {
+			switch {
+			case t.group != nil:
+				capab.RTCPFeedback = simulcastFeedback
+			case t.kind == webrtc.RTPCodecTypeVideo:
 				capab.RTCPFeedback = videoFeedback
 			}
 			if ch, err := strconv.Atoi(c.EncodingParameters); err == nil {

@@ -3,6 +3,7 @@ package media
 import (
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/pion/dtls/v3"
@@ -31,6 +32,10 @@ const sockBuffer = 8 << 20
 
 // videoFeedback is what the relay understands from and asks of peers.
 var videoFeedback = []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
+
+// simulcastFeedback is what a viewer of a simulcast section is asked for besides:
+// REMB, its receive-side bandwidth estimate, for the choice of layer (layers.go).
+var simulcastFeedback = append(slices.Clip(videoFeedback), webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBGoogREMB})
 
 // Codecs lists what publishers may send and viewers receive, passed through unchanged:
 // Opus, VP8 and H.264 (packetization-mode 1) in the usual profiles. The level is not
@@ -136,6 +141,10 @@ func newAPI(se webrtc.SettingEngine, publisher bool) (*webrtc.API, error) {
 		kind := webrtc.RTPCodecTypeVideo
 		if c.MimeType == webrtc.MimeTypeOpus {
 			kind = webrtc.RTPCodecTypeAudio
+		} else if !publisher {
+			// a viewer's answer carries the feedback that both this and its codec
+			// preferences (offeredCodecs) list: REMB only for a simulcast section
+			c.RTCPFeedback = simulcastFeedback
 		}
 		if err := me.RegisterCodec(c, kind); err != nil {
 			return nil, err
