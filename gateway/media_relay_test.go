@@ -15,15 +15,20 @@ import (
 )
 
 // udpRelay sits between a client and the server on loopback: it can drop a share of
-// the server's large RTP packets (video) or black-hole everything.
+// the server's large RTP packets (video), police them to a bitrate, or black-hole
+// everything.
 type udpRelay struct {
 	front, back *net.UDPConn
 	server      *net.UDPAddr
 	client      atomic.Pointer[net.UDPAddr]
 	dropEvery   atomic.Int64 // drop every Nth large RTP packet to the client; 0 = none
-	blackhole   atomic.Bool
-	dropped     atomic.Int64
-	wg          sync.WaitGroup
+	// limit polices the large RTP packets to the client to this many bits/s (0: no
+	// limit), as a token bucket that holds policeBurst of them: what does not fit is
+	// dropped, as a link's full queue drops it
+	limit     atomic.Int64
+	blackhole atomic.Bool
+	dropped   atomic.Int64
+	wg        sync.WaitGroup
 }
 
 func newUDPRelay(t *testing.T, server *net.UDPAddr) *udpRelay {
@@ -53,6 +58,8 @@ func newUDPRelay(t *testing.T, server *net.UDPAddr) *udpRelay {
 	r.wg.Go(func() { // server → client
 		buf := make([]byte, 2048)
 		var rtp int64
+		var tokens float64 // bytes
+		last := time.Now()
 		for {
 			n, _, err := back.ReadFromUDP(buf)
 			if err != nil {
@@ -69,12 +76,26 @@ func newUDPRelay(t *testing.T, server *net.UDPAddr) *udpRelay {
 					continue
 				}
 			}
+			if limit := r.limit.Load(); isRTP && limit > 0 {
+				now := time.Now()
+				tokens = min(tokens+now.Sub(last).Seconds()*float64(limit)/8, policeBurst)
+				last = now
+				if tokens < float64(n) {
+					r.dropped.Add(1)
+					continue
+				}
+				tokens -= float64(n)
+			}
 			_, _ = front.WriteToUDP(buf[:n], c)
 		}
 	})
 	t.Cleanup(func() { front.Close(); back.Close(); r.wg.Wait() })
 	return r
 }
+
+// policeBurst is the most bytes a policed relay lets through at once: a low layer's
+// keyframe.
+const policeBurst = 24 << 10
 
 // via rewrites the server's UDP host candidate to the relay and drops its TCP ones.
 func (r *udpRelay) via(answer string) string {

@@ -36,17 +36,12 @@ func simulcastPeer(t *testing.T) *webrtc.PeerConnection {
 	return pc
 }
 
-// A simulcast section delivers one track per layer: two video layers arriving before
-// the audio must not count as both offered sections, or the room goes live (and its
-// tracks are fixed) without audio.
-func TestWHIPSimulcastLayersCountAsOneSection(t *testing.T) {
-	checkMediaLeaks(t)
-	r := newMediaRig(t, nil)
-	pc := simulcastPeer(t)
-	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+// addLayers adds a simulcast section of codec to pc, one track per RID.
+func addLayers(t *testing.T, pc *webrtc.PeerConnection, codec webrtc.RTPCodecCapability, rids ...string) (*webrtc.RTPSender, []*webrtc.TrackLocalStaticRTP) {
+	t.Helper()
 	var layers []*webrtc.TrackLocalStaticRTP
-	for _, rid := range []string{"q", "f"} {
-		l, err := webrtc.NewTrackLocalStaticRTP(vp8, "video", "cam", webrtc.WithRTPStreamID(rid))
+	for _, rid := range rids {
+		l, err := webrtc.NewTrackLocalStaticRTP(codec, "video", "cam", webrtc.WithRTPStreamID(rid))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,9 +51,53 @@ func TestWHIPSimulcastLayersCountAsOneSection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sender.AddEncoding(layers[1]); err != nil {
-		t.Fatal(err)
+	for _, l := range layers[1:] {
+		if err := sender.AddEncoding(l); err != nil {
+			t.Fatal(err)
+		}
 	}
+	return sender, layers
+}
+
+// layerHeaders puts the mid and rid header extensions on a simulcast layer's packets:
+// pion's sender leaves them to its caller.
+type layerHeaders struct {
+	mid          string
+	midID, ridID uint8
+}
+
+// headersOf reads the negotiated extension ids and mid of sender (once connected).
+func headersOf(pc *webrtc.PeerConnection, sender *webrtc.RTPSender) layerHeaders {
+	var h layerHeaders
+	for _, e := range sender.GetParameters().HeaderExtensions {
+		switch e.URI {
+		case sdp.SDESMidURI:
+			h.midID = uint8(e.ID)
+		case sdp.SDESRTPStreamIDURI:
+			h.ridID = uint8(e.ID)
+		}
+	}
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Sender() == sender {
+			h.mid = tr.Mid()
+		}
+	}
+	return h
+}
+
+func (h layerHeaders) set(p *rtp.Packet, rid string) {
+	_ = p.Header.SetExtension(h.midID, []byte(h.mid))
+	_ = p.Header.SetExtension(h.ridID, []byte(rid))
+}
+
+// A simulcast section delivers one track per layer: two video layers arriving before
+// the audio must not count as both offered sections, or the room goes live (and its
+// tracks are fixed) without audio.
+func TestWHIPSimulcastLayersCountAsOneSection(t *testing.T) {
+	checkMediaLeaks(t)
+	r := newMediaRig(t, nil)
+	pc := simulcastPeer(t)
+	sender, layers := addLayers(t, pc, webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "q", "f")
 	audio, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "cam")
 	if err != nil {
 		t.Fatal(err)
@@ -70,18 +109,7 @@ func TestWHIPSimulcastLayersCountAsOneSection(t *testing.T) {
 	if !strings.Contains(pc.RemoteDescription().SDP, "a=simulcast:") {
 		t.Fatalf("the answer does not take the simulcast layers:\n%s", pc.RemoteDescription().SDP)
 	}
-
-	// pion's sender leaves the mid and rid header extensions to its caller.
-	ext := map[string]uint8{}
-	for _, h := range sender.GetParameters().HeaderExtensions {
-		ext[h.URI] = uint8(h.ID)
-	}
-	mid := ""
-	for _, tr := range pc.GetTransceivers() {
-		if tr.Sender() == sender {
-			mid = tr.Mid()
-		}
-	}
+	hdrs := headersOf(pc, sender)
 
 	// Both video layers first, for a while inside the relay's 2 s wait for the rest
 	// of the tracks; then the audio too.
@@ -93,8 +121,7 @@ func TestWHIPSimulcastLayersCountAsOneSection(t *testing.T) {
 			for _, tr := range tracks {
 				p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 3000}, Payload: []byte{0x10, 0, 0, 0}}
 				if tr.RID() != "" {
-					_ = p.Header.SetExtension(ext[sdp.SDESMidURI], []byte(mid))
-					_ = p.Header.SetExtension(ext[sdp.SDESRTPStreamIDURI], []byte(tr.RID()))
+					hdrs.set(p, tr.RID())
 				}
 				_ = tr.WriteRTP(p)
 			}

@@ -36,6 +36,11 @@ func DefaultClip() (*Clip, error) { return ParseClip(clipH264, clipOgg, 30) }
 // EncodeClip encodes a clip with ffmpeg: a 1280x720 test pattern at 30 fps and the
 // given video bitrate (bits/s), baseline H.264, no B-frames, keyframe every 2 s.
 func EncodeClip(ctx context.Context, bitrate int, seconds int) (*Clip, error) {
+	return EncodeClipSize(ctx, 1280, 720, bitrate, seconds)
+}
+
+// EncodeClipSize is EncodeClip at another picture size (a simulcast layer's, say).
+func EncodeClipSize(ctx context.Context, width, height, bitrate int, seconds int) (*Clip, error) {
 	ff, err := exec.LookPath("ffmpeg")
 	if err != nil {
 		return nil, fmt.Errorf("ffmpeg is needed to encode a clip: %w", err)
@@ -48,7 +53,7 @@ func EncodeClip(ctx context.Context, bitrate int, seconds int) (*Clip, error) {
 	v, a := filepath.Join(dir, "v.h264"), filepath.Join(dir, "a.ogg")
 	br := fmt.Sprint(bitrate)
 	cmd := exec.CommandContext(ctx, ff, "-hide_banner", "-loglevel", "error", "-y",
-		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=1280x720:rate=30:duration=%d", seconds),
+		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=30:duration=%d", width, height, seconds),
 		"-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=440:sample_rate=48000:duration=%d", seconds),
 		"-map", "0:v", "-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "60", "-bf", "0",
 		"-b:v", br, "-maxrate", br, "-bufsize", br, "-x264-params", "nal-hrd=cbr:slices=1", "-bsf:v", "h264_mp4toannexb", "-f", "h264", v,
