@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -185,6 +186,9 @@ func watchLayers(t *testing.T, r *mediaRig, room, user string, relay *udpRelay) 
 	if resp.StatusCode != 201 {
 		t.Fatalf("WHEP: %d %s", resp.StatusCode, body)
 	}
+	if !strings.Contains(body, "a=rtcp-fb:") || !strings.Contains(body, " goog-remb") {
+		t.Fatalf("the answer for a simulcast section does not ask for REMB:\n%s", body)
+	}
 	if relay != nil {
 		body = relay.via(body)
 	}
@@ -279,6 +283,20 @@ func (v *layerViewer) timeOn(from time.Time) map[int]time.Duration {
 		out[ps[i-1].layer] += ps[i].at.Sub(ps[i-1].at)
 	}
 	return out
+}
+
+// A viewer of a publisher without simulcast is answered as before: no REMB, which
+// only the choice of a simulcast layer reads.
+func TestWHEPAsksREMBForSimulcastOnly(t *testing.T) {
+	r, _, _ := liveRig(t, 20*time.Second)
+	resp, body := r.do("POST", "/whep/shop1", r.token(event.RoleViewer, "shop1", "v"), "application/sdp", viewerOffer(t))
+	if resp.StatusCode != 201 {
+		t.Fatalf("WHEP: %d %s", resp.StatusCode, body)
+	}
+	if !strings.Contains(body, "a=rtcp-fb:") || strings.Contains(body, "goog-remb") {
+		t.Fatalf("the answer without simulcast: want rtcp-fb lines and no REMB:\n%s", body)
+	}
+	_, _ = r.do("DELETE", resp.Header.Get("Location"), r.token(event.RoleViewer, "shop1", "v"), "", "")
 }
 
 // A simulcast publisher's three layers are all relayed, and each viewer gets the one
