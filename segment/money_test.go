@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -121,4 +122,56 @@ func TestSpendStopsAtItsLargest(t *testing.T) {
 	if v.Spend != math.MaxInt64 || w.Spend != math.MaxInt64 || v.AOV <= 0 {
 		t.Fatalf("spend %s, in the year's window %s, average order %s; want the largest Money", v.Spend, w.Spend, v.AOV)
 	}
+}
+
+// FuzzParseMoney: an amount is refused with ErrBadMoney or read exactly: its String
+// reads back to the same Money, and the JSON forms (number or string) agree with it.
+// Conversion by any rate either overflows with ErrBadMoney or stays within a
+// millionth of the exact product.
+func FuzzParseMoney(f *testing.F) {
+	for _, s := range []string{"12", "12.5", "0.99", "-3.25", ".5", "0.000001", "1234567.123456", "+7",
+		"", "-", "1.", "1e3", "1,000", "12.1234567", "abc", "1.2.3", "99999999999999999999", " 1",
+		"9223372036853.999999", "9223372036854", "-0", "00012.000"} {
+		f.Add(s, "1.5")
+	}
+	f.Fuzz(func(t *testing.T, s, rate string) {
+		m, err := ParseMoney(s)
+		if err != nil {
+			if !errors.Is(err, ErrBadMoney) {
+				t.Fatalf("ParseMoney(%q): error without ErrBadMoney: %v", s, err)
+			}
+			return
+		}
+		again, err := ParseMoney(m.String())
+		if err != nil || again != m {
+			t.Fatalf("ParseMoney(%q) = %d, written %q, read back as %d, %v", s, m, m.String(), again, err)
+		}
+		for _, js := range []string{s, strconv.Quote(s)} {
+			var j Money
+			if err := j.UnmarshalJSON([]byte(js)); err != nil || j != m {
+				t.Fatalf("UnmarshalJSON(%s) = %d, %v; want %d", js, j, err, m)
+			}
+		}
+		b, _ := m.MarshalJSON()
+		var j Money
+		if err := j.UnmarshalJSON(b); err != nil || j != m {
+			t.Fatalf("MarshalJSON(%d) = %s, read back as %d, %v", m, b, j, err)
+		}
+		r, err := ParseMoney(rate)
+		if err != nil {
+			return
+		}
+		c, err := m.Convert(r)
+		if err != nil {
+			if !errors.Is(err, ErrBadMoney) {
+				t.Fatalf("Convert: error without ErrBadMoney: %v", err)
+			}
+			return
+		}
+		exact := new(big.Rat).SetFrac(new(big.Int).Mul(big.NewInt(int64(m)), big.NewInt(int64(r))), big.NewInt(moneyScale))
+		diff := new(big.Rat).Sub(exact, new(big.Rat).SetInt64(int64(c)))
+		if diff.Abs(diff).Cmp(big.NewRat(1, 2)) > 0 {
+			t.Fatalf("%s × %s = %s, exact %s", m, r, c, exact.FloatString(6))
+		}
+	})
 }
