@@ -147,3 +147,49 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFastTemplate: any template a rule may hold (it parses, passes plainTemplate and
+// renders the sample) renders the same text and the same success through the compiled
+// subset as through text/template, on the sample and on random viewers, and never
+// longer than MaxTextLen characters, whatever text a viewer gave (its name, its
+// last comment).
+func FuzzFastTemplate(f *testing.F) {
+	for _, r := range DefaultRules(time.Minute).Rules {
+		f.Add(r.Action.Text, uint64(1), "Ann")
+	}
+	for _, s := range append(fastTemplates, slowTemplates...) {
+		f.Add(s, uint64(2), "\xff\xfe李")
+	}
+	f.Add(`{{if .Viewer.Tags.Custom}}{{first .Viewer.Tags.Custom}}{{end}}`, uint64(3), "")
+	f.Fuzz(func(t *testing.T, src string, seed uint64, text string) {
+		if len(src) > MaxTemplateLen {
+			return
+		}
+		tt, err := template.New("t").Funcs(templateFuncs).Option("missingkey=error").Parse(src)
+		if err != nil || plainTemplate(tt) != nil {
+			return
+		}
+		fast, slow := newTextTemplate(tt), &textTemplate{t: tt}
+		if _, err := render(slow, sampleEnv()); err != nil {
+			return // Compile refuses it
+		}
+		rng := rand.New(rand.NewPCG(seed, 7))
+		for i := range 20 {
+			env := sampleEnv()
+			if i > 0 {
+				env = randomEnv(rng)
+			}
+			if i%2 == 1 {
+				env.Viewer.Name, env.Viewer.LastComment = text, text
+			}
+			got, gerr := render(fast, env)
+			want, werr := render(slow, env)
+			if got != want || (gerr == nil) != (werr == nil) {
+				t.Fatalf("%q on %+v:\n fast %q, %v\n text/template %q, %v", src, env, got, gerr, want, werr)
+			}
+			if n := utf8.RuneCountInString(got); n > MaxTextLen {
+				t.Fatalf("%q: %d characters, over %d", src, n, MaxTextLen)
+			}
+		}
+	})
+}
