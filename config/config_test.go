@@ -212,3 +212,44 @@ func FuzzConfigFile(f *testing.F) {
 		_ = c.Validate()
 	})
 }
+
+// FuzzEnvAndFlags: any value of any setting, from LIVEROOM_* or from its flag, is
+// refused with ErrInvalid or loads into a configuration that validates.
+func FuzzEnvAndFlags(f *testing.F) {
+	var names []string
+	d := Default()
+	d.FlagSet("fuzz", io.Discard).VisitAll(func(fl *flag.Flag) {
+		if fl.Name != "config" && fl.Name != "help" {
+			names = append(names, fl.Name)
+		}
+	})
+	for i := range names {
+		for _, v := range []string{"", "0", "-1", "1h", "x", ":8080", "a,b", "redis://u:p@h:1/0", "1e309", "NaN", "true"} {
+			f.Add(uint(i), v, uint8(0))
+		}
+	}
+	f.Fuzz(func(t *testing.T, i uint, v string, how uint8) {
+		name := names[i%uint(len(names))]
+		var args []string
+		vars := map[string]string{}
+		switch how % 3 {
+		case 0:
+			vars[EnvName(name)] = v
+		case 1:
+			args = []string{"--" + name + "=" + v}
+		default:
+			vars[EnvName(name)] = v
+			args = []string{"--" + name + "=" + v}
+		}
+		cfg, err := Load(args, env(vars), io.Discard)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("%s=%q: error not marked invalid: %v", name, v, err)
+			}
+			return
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("%s=%q loaded a configuration that does not validate: %v", name, v, err)
+		}
+	})
+}
