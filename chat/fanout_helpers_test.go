@@ -24,7 +24,7 @@ type tcpHub struct {
 
 // startTCPHub serves a new hub over loopback TCP; sndbuf > 0 shrinks the server
 // sockets' send buffer (a slow client).
-func startTCPHub(t *testing.T, cfg Config, sndbuf int) *tcpHub {
+func startTCPHub(t testing.TB, cfg Config, sndbuf int) *tcpHub {
 	t.Helper()
 	h, err := New(cfg, Deps{Store: NewMemoryStore()})
 	if err != nil {
@@ -70,7 +70,7 @@ func (l sndbufListener) Accept() (net.Conn, error) {
 }
 
 // dial connects user to room; rcvbuf > 0 shrinks the client's receive buffer.
-func (rs *tcpHub) dial(t *testing.T, room, user string, rcvbuf int) *websocket.Conn {
+func (rs *tcpHub) dial(t testing.TB, room, user string, rcvbuf int) *websocket.Conn {
 	t.Helper()
 	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		nd := &net.Dialer{}
