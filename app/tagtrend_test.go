@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/gateway"
 	"github.com/liveroom/liveroom/token"
 )
 
@@ -124,4 +125,41 @@ func TestTagTrendConcurrentSaves(t *testing.T) {
 	if got := saved.days["2026-06-01"]["activity:high"]; got != 800 {
 		t.Errorf("the file holds %d changes, 800 were counted", got)
 	}
+}
+
+// FuzzTagTrendFile: any saved chart (damaged, hand-edited, from another version) loads
+// without a panic; counting after it keeps at most trendDays days once a new day starts,
+// and the chart lists at most the days asked for, oldest first.
+func FuzzTagTrendFile(f *testing.F) {
+	f.Add([]byte(`{"2026-11-01":{"activity:high":2}}`), int64(0))
+	f.Add([]byte(`{"2026-11-01":null,"zzz":{"":-1}}`), int64(86400))
+	f.Add([]byte(`{not json`), int64(-1))
+	f.Add([]byte(`null`), int64(1e9))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte, secs int64) {
+		path := filepath.Join(dir, TrendFile)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		tr := loadTagTrend(path, quietLog())
+		at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(secs%(1<<40)) * time.Second)
+		started := tr.days[at.Format(time.DateOnly)] == nil
+		tr.add(event.Event{Type: event.TagChange, At: at, Tag: &event.TagInfo{Dimension: "activity", To: "high"}})
+		if n := len(tr.days); started && n > trendDays {
+			t.Fatalf("%d days kept", n)
+		}
+		got := tr.TagChanges(14)
+		if len(got) > 14 || !slicesSortedByDay(got) {
+			t.Fatalf("chart %+v", got)
+		}
+	})
+}
+
+func slicesSortedByDay(days []gateway.DayChanges) bool {
+	for i := 1; i < len(days); i++ {
+		if days[i-1].Day >= days[i].Day {
+			return false
+		}
+	}
+	return true
 }
