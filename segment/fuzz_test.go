@@ -239,3 +239,65 @@ func FuzzProfileRecord(f *testing.F) {
 		}
 	})
 }
+
+// FuzzImportApply: any /api/events body, imported twice (a retried request), then
+// swept, leaves an engine that answers for every viewer it names, whose stored
+// records read back to the same profile, whose counts add up, and that flushes to its
+// store. It drives the hot path with what a shop may send: any times, amounts, counts.
+func FuzzImportApply(f *testing.F) {
+	for _, s := range importSeeds {
+		f.Add(s)
+	}
+	f.Add(`[` + orderJSON("o1", "v", 3, "19.99", "shoes") + `,` + orderJSON("o2", "v", 3, "-19.99", "") + `]`)
+	f.Add(`[{"id":"w","type":"watch","viewer":"v","at":"0001-01-01T00:00:01Z","seconds":86400},{"id":"w2","type":"watch","viewer":"v","at":"9999-12-31T23:59:59Z","seconds":1}]`)
+	f.Add(`[{"id":"a","type":"order","viewer":"v","at":1,"order_id":"1","total":"9223372036853.999999","currency":"USD"},{"id":"b","type":"order","viewer":"v","at":2,"order_id":"2","total":"9223372036853","currency":"USD"}]`)
+	f.Fuzz(func(t *testing.T, body string) {
+		items, _, err := DecodeJSON(strings.NewReader(body), t0)
+		if err != nil || len(items) > 50 {
+			return
+		}
+		e := newEngine(t, nil, &clock{t: t0})
+		ctx := t.Context()
+		first, err := e.ImportJSON(ctx, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := e.ImportJSON(ctx, strings.NewReader(body))
+		if err != nil || again.Accepted > first.Accepted {
+			t.Fatalf("a retried import accepted %d (first %d), %v", again.Accepted, first.Accepted, err)
+		}
+		e.Sweep()
+		for _, it := range items {
+			id := it.Event.Viewer
+			if _, err := e.Viewer(ctx, id); err != nil && !errors.Is(err, ErrUnknownViewer) {
+				t.Fatalf("viewer %q: %v", id, err)
+			}
+			sh, p := e.lookup(id, false)
+			if p == nil {
+				continue
+			}
+			rec := marshalProfile(p)
+			sh.mu.Unlock()
+			q, err := unmarshalProfile(rec)
+			if err != nil {
+				t.Fatalf("viewer %q: its record does not read back: %v", id, err)
+			}
+			if again := marshalProfile(q); !bytes.Equal(again, rec) {
+				t.Fatalf("viewer %q changed through its record:\n%x\n%x", id, rec, again)
+			}
+		}
+		c := e.Segments(ctx)
+		for _, d := range []string{"activity", "value", "lifecycle"} { // one word a viewer
+			sum := 0
+			for _, n := range c.Dimensions[d] {
+				sum += n
+			}
+			if sum > c.Viewers {
+				t.Fatalf("%s counts %v add up to more than the %d viewers", d, c.Dimensions[d], c.Viewers)
+			}
+		}
+		if err := e.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
