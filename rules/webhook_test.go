@@ -277,3 +277,20 @@ func TestWebhookCountedAtShutdown(t *testing.T) {
 		t.Fatalf("webhooks %d: delivered %d failed %d dropped %d; want the one failed", st.Webhooks, st.WebhooksDelivered, st.WebhooksFailed, st.WebhooksDropped)
 	}
 }
+
+// FuzzVerifySignature: a receiver's check accepts a header only when it is the
+// signature of the body by the secret (blanks around it allowed), and always the
+// true one.
+func FuzzVerifySignature(f *testing.F) {
+	f.Add([]byte("s3cret"), []byte(`{"rule":"r"}`), Sign([]byte("s3cret"), []byte(`{"rule":"r"}`)))
+	f.Add([]byte(""), []byte(""), "sha256=")
+	f.Add([]byte("k"), []byte("x"), " sha256=00 ")
+	f.Fuzz(func(t *testing.T, secret, body []byte, header string) {
+		if VerifySignature(secret, body, header) && strings.TrimSpace(header) != Sign(secret, body) {
+			t.Fatalf("accepted %q", header)
+		}
+		if !VerifySignature(secret, body, " "+Sign(secret, body)+"\n") {
+			t.Fatal("the true signature was refused")
+		}
+	})
+}
