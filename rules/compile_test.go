@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -164,6 +165,31 @@ func FuzzCompile(f *testing.F) {
 			if _, err := render(r.text, env); err != nil && r.text != nil {
 				t.Fatalf("rule %s: template compiled but failed: %v", r.id, err)
 			}
+		}
+	})
+}
+
+// FuzzRulesRoundTrip: what GET /api/rules returns for any accepted document can be
+// PUT back: it compiles (as an update) to the same document, so the dashboard's
+// load-edit-save never turns working rules into refused or different ones.
+func FuzzRulesRoundTrip(f *testing.F) {
+	f.Add([]byte(DefaultRules(5 * time.Minute).JSON()))
+	f.Add([]byte(`{"rules":[{"id":"r","trigger":{"event":["order"]},"when":"viewer.orders > 1","action":{"type":"dm","text":"{{.Viewer.Name}}"}}]}`))
+	f.Add([]byte("rules:\n  - id: a\n    trigger: {timer: {kind: stay, threshold: 2s}}\n    action: {type: prompt, text: hi}\n"))
+	f.Add([]byte(`{"quiet_hours":{"start":"22:00","end":"07:30"},"rules":[{"id":"t","trigger":{"tag_change":{"dimension":"preference","to":["shoes"]}},"action":{"type":"tag","tag":"x"}}]}`))
+	f.Add([]byte("rules:\n  - id: \"a\\u00e9\"\n    enabled: false\n    cooldown: 1d\n    cap: 2\n    trigger: {event: [danmaku]}\n    action: {type: webhook, url: \"https://example.com/h\"}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := Compile(data)
+		if err != nil {
+			return
+		}
+		out := s.Document().JSON()
+		again, err := CompileUpdate(out)
+		if err != nil {
+			t.Fatalf("GET gave %s, which PUT refuses: %v", out, err)
+		}
+		if back := again.Document().JSON(); !bytes.Equal(back, out) {
+			t.Fatalf("PUT of %s keeps %s", out, back)
 		}
 	})
 }
