@@ -206,3 +206,31 @@ func FuzzPromptEvent(f *testing.F) {
 		}
 	})
 }
+
+// FuzzKeywordFilter: for any configured word (1 to 100 bytes, as Validate allows) and
+// any text, masking keeps the text's length in characters (a comment within the limit
+// stays within it) and leaves valid UTF-8 valid, and blocking refuses every text that
+// holds the word as written.
+func FuzzKeywordFilter(f *testing.F) {
+	f.Add("bad", "a BAD day")
+	f.Add("ÉVIL", "évil twin")
+	f.Add("a.b", "axb a.b")
+	f.Add("k", "\u212a\xff")
+	f.Fuzz(func(t *testing.T, word, text string) {
+		if len(word) == 0 || len(word) > 100 || !utf8.ValidString(word) { // YAML gives only UTF-8
+			return
+		}
+		mask, err := newKeywordFilter([]string{word}, KeywordMask)
+		if err != nil {
+			t.Fatalf("word %q: %v", word, err)
+		}
+		out, blocked := mask.apply(text)
+		if blocked || utf8.RuneCountInString(out) != utf8.RuneCountInString(text) || utf8.ValidString(text) && !utf8.ValidString(out) {
+			t.Fatalf("mask %q on %q gave %q, %v", word, text, out, blocked)
+		}
+		block, _ := newKeywordFilter([]string{word}, KeywordBlock)
+		if _, blocked := block.apply(text); strings.Contains(text, word) && !blocked {
+			t.Fatalf("block %q let %q through", word, text)
+		}
+	})
+}
