@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -54,7 +56,7 @@ func Open(path string, opts bolt.Options, buckets ...[]byte) (*File, error) {
 		lock.Close()
 		return nil, err
 	}
-	db, err := bolt.Open(path, 0o600, &opts)
+	db, err := openBolt(path, opts)
 	if err != nil {
 		lock.Close()
 		return nil, err
@@ -192,6 +194,23 @@ func (f *File) CopyTo(dir string) error {
 	})
 }
 
+// ErrDamaged is Open's error for a file bbolt could not open without a panic (a page
+// that is not what the meta page says it is: a damaged disk, a foreign write).
+var ErrDamaged = errors.New("the file is damaged")
+
+// openBolt is bolt.Open with its panics on a damaged file, and a fault reading its
+// mapping, turned into ErrDamaged: the node refuses to start and says which file,
+// where it died at every start with a stack dump.
+func openBolt(path string, opts bolt.Options) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("%w: %s: %v; restore it from a backup, or move it away to start without it", ErrDamaged, path, r)
+		}
+	}()
+	return bolt.Open(path, 0o600, &opts)
+}
+
 // ErrCutShort is Open's error for a file shorter than its own meta page says: a copy
 // cut short, such as a backup archive that did not arrive whole, unpacked.
 var ErrCutShort = errors.New("the file is cut short")
@@ -239,7 +258,11 @@ func checkWhole(path string) error {
 			continue
 		}
 		if id := binary.NativeEndian.Uint64(meta[48:]); need == 0 || id > txid {
-			need, txid = int64(binary.NativeEndian.Uint64(meta[40:]))*pageSize, id
+			pages := binary.NativeEndian.Uint64(meta[40:])
+			need, txid = math.MaxInt64, id // a count no file could hold: cut short
+			if pages <= uint64(math.MaxInt64/pageSize) {
+				need = int64(pages) * pageSize
+			}
 		}
 		if at > 0 {
 			break
