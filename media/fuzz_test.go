@@ -14,7 +14,7 @@ import (
 // ErrBadFrag or read into at most maxFragLines candidates that pion parses again,
 // with ICE credentials that come in pairs.
 func FuzzICEFrag(f *testing.F) {
-	good := "a=ice-ufrag:abc\r\na=ice-pwd:0123456789012345678901\r\nm=audio 9 RTP/AVP 0\r\na=mid:0\r\n" +
+	good := "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\nm=audio 9 RTP/AVP 0\r\na=mid:0\r\n" +
 		"a=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host\r\na=end-of-candidates\r\n"
 	for _, s := range []string{good, "", "a=candidate:nonsense", "a=ice-ufrag:x", "garbage line",
 		strings.Repeat("a=mid:0\n", 300), "a=candidate:1 1 tcp 1 ::1 9 typ host tcptype passive\n",

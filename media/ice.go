@@ -136,5 +136,24 @@ func parseICEFrag(b []byte) (iceFrag, error) {
 	if (f.ufrag == "") != (f.pwd == "") {
 		return f, fmt.Errorf("%w: ice-ufrag and ice-pwd go together", ErrBadFrag)
 	}
+	// An ICE restart writes them into the session's offer as they came: a stray
+	// character (a CR) would make that offer something else.
+	if f.ufrag != "" && (!iceChars(f.ufrag, 4) || !iceChars(f.pwd, 22)) {
+		return f, fmt.Errorf("%w: ice-ufrag (4 to 256) and ice-pwd (22 to 256) are letters, digits, + and / (RFC 8839)", ErrBadFrag)
+	}
 	return f, nil
+}
+
+// iceChars says whether s is min to 256 ice-chars (RFC 8839 §5.4).
+func iceChars(s string, min int) bool {
+	if len(s) < min || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '/') {
+			return false
+		}
+	}
+	return true
 }

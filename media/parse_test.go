@@ -105,11 +105,12 @@ func TestParseICEServerAndFrag(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
-	f, err := parseICEFrag([]byte("a=ice-ufrag:abc\r\na=ice-pwd:0123456789012345678901\r\nm=audio 9 RTP/AVP 0\r\na=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host\r\na=end-of-candidates\r\n"))
-	if err != nil || f.ufrag != "abc" || f.mid != "0" || len(f.candidates) != 1 || !f.end {
+	f, err := parseICEFrag([]byte("a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\nm=audio 9 RTP/AVP 0\r\na=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host\r\na=end-of-candidates\r\n"))
+	if err != nil || f.ufrag != "abcd" || f.mid != "0" || len(f.candidates) != 1 || !f.end {
 		t.Fatalf("frag %+v %v", f, err)
 	}
-	for _, bad := range []string{"a=candidate:nonsense", "a=ice-ufrag:x", "garbage line", strings.Repeat("a=mid:0\n", 300)} {
+	for _, bad := range []string{"a=candidate:nonsense", "a=ice-ufrag:x", "garbage line",
+		"a=ice-ufrag:ab\rcd\na=ice-pwd:0123456789012345678901", "a=ice-ufrag:abcd\na=ice-pwd:short", "a=ice-ufrag:ab\na=ice-pwd:0123456789012345678901", strings.Repeat("a=mid:0\n", 300)} {
 		if _, err := parseICEFrag([]byte(bad)); !errors.Is(err, ErrBadFrag) {
 			t.Errorf("%.30q: %v", bad, err)
 		}
