@@ -20,9 +20,14 @@ import (
 
 // Limits on what a rules document may hold, so a rule cannot be costly to run.
 const (
-	MaxRules          = 200
-	MaxExprLen        = 1000
-	MaxExprNodes      = 300
+	MaxRules     = 200
+	MaxExprLen   = 1000
+	MaxExprNodes = 300
+	// MaxExprMemory is the memory budget of one run of a condition (expr counts the
+	// elements of ranges, arrays and maps it makes): expr's default (a million) let
+	// len(map(1..999999, #*2)) > 0 take half a second of every event's evaluation.
+	// Conditions read a viewer's figures and short lists.
+	MaxExprMemory     = 10_000
 	MaxTemplateLen    = 2000
 	MaxTextLen        = 500 // rendered prompt/DM text is cut here
 	maxCooldown       = 365 * 24 * time.Hour

@@ -478,3 +478,25 @@ func TestHistoryFiresNothing(t *testing.T) {
 		t.Fatalf("recent events: prompts %+v dms %+v", prompts, dms)
 	}
 }
+
+// A condition's run has a memory budget of MaxExprMemory: one that makes more (here a
+// range of 20,000, which expr's default budget of a million lets through, and a
+// million-element one that took half a second of each evaluation) fails and does not
+// fire; one within the budget runs.
+func TestConditionMemoryBudget(t *testing.T) {
+	for _, tc := range []struct {
+		when string
+		fire bool
+	}{
+		{`count(1..100, # > 0) == 100`, true},
+		{`count(1..20000, # > 0) > 0`, false},
+		{`len(map(1..999999, # * 2)) > 0`, false},
+	} {
+		clock := &manualClock{t: t0}
+		e, out, _ := start(t, mustCompile(t, dmRule(`,"when":"`+tc.when+`"`)), clock)
+		e.OnEvent(context.Background(), viewer("v1"), Session{Room: "r1"}, event.Event{Type: event.Danmaku, Text: "hi", At: clock.Now()})
+		if _, dms := out.sent(); (len(dms) == 1) != tc.fire {
+			t.Errorf("when %s: %d DMs, want it to fire: %v", tc.when, len(dms), tc.fire)
+		}
+	}
+}

@@ -5,9 +5,10 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
 
 	"github.com/liveroom/liveroom/event"
 )
@@ -122,6 +123,10 @@ func matches(list []string, value string) bool {
 	return false
 }
 
+// machines are the conditions' virtual machines, each with the memory budget
+// MaxExprMemory (expr.Run makes one per run with the default budget).
+var machines = sync.Pool{New: func() any { return &vm.VM{MemoryBudget: MaxExprMemory} }}
+
 // holds evaluates r's condition on env. A batch that prepares (b.prep) leaves the
 // counting and the logging to the firing at the threshold.
 func (e *Engine) holds(r *rule, env *Env, b *batch) bool {
@@ -132,7 +137,9 @@ func (e *Engine) holds(r *rule, env *Env, b *batch) bool {
 	if r.cond == nil {
 		return true
 	}
-	out, err := expr.Run(r.cond, env)
+	m := machines.Get().(*vm.VM)
+	out, err := m.Run(r.cond, env)
+	machines.Put(m)
 	if err != nil {
 		if !prep {
 			e.stats.errors.Add(1)
