@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -203,6 +204,19 @@ func TestMediaPatchIfMatch(t *testing.T) {
 	patch(first, trickle, 412)
 	patch(`"x", `+second, trickle, 204)
 	patch("", trickle, 204) // no If-Match: unconditional
+
+	// A session takes 200 trickled candidates in all (three so far): each is a STUN
+	// target of the client's choosing.
+	many := func(n int) string {
+		var b strings.Builder
+		b.WriteString("a=mid:0\r\n")
+		for i := range n {
+			fmt.Fprintf(&b, "a=candidate:%d 1 udp 2130706431 127.0.0.1 %d typ host\r\n", i+2, 41000+i)
+		}
+		return b.String()
+	}
+	patch("", many(197), 204)
+	patch("", many(1), 400)
 }
 
 // A viewer's ICE restart deselects its pair in pion without a callback: the relay's

@@ -93,6 +93,11 @@ type iceFrag struct {
 // maxFragLines bounds how much work one PATCH can cause.
 const maxFragLines = 256
 
+// maxTrickled bounds the remote candidates a session's PATCHes may add, over its life
+// (a browser trickles a few per network path, again at each ICE restart): each is a
+// STUN target of the client's choosing.
+const maxTrickled = 200
+
 // parseICEFrag reads a trickle-ice-sdpfrag: session-level ice-ufrag/ice-pwd, m=
 // lines with a=mid, a=candidate and a=end-of-candidates. Unknown lines are ignored,
 // malformed ones refused.

@@ -34,6 +34,10 @@ func (s *Service) Patch(ctx context.Context, kind Kind, room, id string, user ev
 	if match != nil && !match(etag) {
 		return nil, "", staleETag()
 	}
+	if i.trickled+len(f.candidates) > maxTrickled {
+		return nil, "", problem.New(problem.BadRequest, "a session takes at most %d trickled candidates", maxTrickled).WithCode("too_many_candidates")
+	}
+	i.trickled += len(f.candidates)
 	if rd := i.pc.RemoteDescription(); rd != nil && f.ufrag != "" && f.ufrag != sdpValue(rd.SDP, "a=ice-ufrag:") {
 		ans, err := answer(ctx, i.pc, replaceICECreds(rd.SDP, f.ufrag, f.pwd))
 		if err != nil {

@@ -91,6 +91,7 @@ type sessionInfo struct {
 	kind     Kind
 	pc       *webrtc.PeerConnection
 	frag     sync.Mutex // serialises PATCHes
+	trickled int        // remote candidates the PATCHes added (under frag)
 }
 
 func (i *sessionInfo) info() *sessionInfo { return i }
