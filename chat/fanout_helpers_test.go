@@ -26,7 +26,13 @@ type tcpHub struct {
 // sockets' send buffer (a slow client).
 func startTCPHub(t testing.TB, cfg Config, sndbuf int) *tcpHub {
 	t.Helper()
-	h, err := New(cfg, Deps{Store: NewMemoryStore()})
+	return startTCPHubWith(t, cfg, sndbuf, NewMemoryStore())
+}
+
+// startTCPHubWith is startTCPHub on the given store.
+func startTCPHubWith(t testing.TB, cfg Config, sndbuf int, store Store) *tcpHub {
+	t.Helper()
+	h, err := New(cfg, Deps{Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -205,6 +205,9 @@ func (r *room) save() {
 	rec := RoomRecord{Likes: r.likes, GiftValue: r.giftValue, Pin: r.pinned, SeqCeiling: r.ceiling}
 	if err := r.hub.store.SaveRoom(ctx, r.id, rec); err != nil {
 		r.hub.log.Error("chat: saving room state failed", "room", r.id, "err", err)
+		// Tried again at the room's next tick a second on (a pin, a seq block that
+		// nothing else would save: a restart would hand out those seqs again).
+		r.dirty, r.lastSave = true, time.Now()
 		return
 	}
 	r.dirty = false

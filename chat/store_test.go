@@ -2,7 +2,10 @@ package chat
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,5 +158,67 @@ func TestEraseAfterQueuedDMs(t *testing.T) {
 	}
 	if held, _ := store.ViewerDMs(context.Background(), "other"); len(held) != 1 {
 		t.Fatalf("another viewer's DMs: %v", held)
+	}
+}
+
+// failingRooms fails every SaveRoom while fail is set (a full disk, a lost Redis).
+type failingRooms struct {
+	*MemoryStore
+	fail atomic.Bool
+}
+
+func (s *failingRooms) SaveRoom(ctx context.Context, room string, rec RoomRecord) error {
+	if s.fail.Load() {
+		return errors.New("disk full")
+	}
+	return s.MemoryStore.SaveRoom(ctx, room, rec)
+}
+
+// TestSeqCeilingSavedOnceTheStoreRecovers: the block of seqs a room's first message
+// reserves is saved before it is handed out; when that save fails, it is saved again
+// once the store takes writes (it was not: only a like or a gift retried, and a
+// restart then handed out the same seqs again).
+func TestSeqCeilingSavedOnceTheStoreRecovers(t *testing.T) {
+	st := &failingRooms{MemoryStore: NewMemoryStore()}
+	st.fail.Store(true)
+	rs := startTCPHubWith(t, DefaultConfig(), 0, st)
+	ws := rs.dial(t, "r", "v1", 0)
+	if err := ws.WriteJSON(map[string]any{"type": "danmaku", "text": "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	var seq uint64
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for seq == 0 {
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var evs []struct {
+			Type string `json:"type"`
+			Seq  uint64 `json:"seq"`
+		}
+		if len(b) > 0 && b[0] != '[' { // one event, or a batch of them
+			b = append(append([]byte{'['}, b...), ']')
+		}
+		if err := json.Unmarshal(b, &evs); err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			if ev.Type == "danmaku" {
+				seq = ev.Seq
+			}
+		}
+	}
+	st.fail.Store(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec, err := st.LoadRoom(context.Background(), "r")
+		if err == nil && rec.SeqCeiling >= seq {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stored seq ceiling %d, below the seq %d handed out, 10 s after the store recovered", rec.SeqCeiling, seq)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
