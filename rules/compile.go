@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"text/template"
 	"time"
 
@@ -122,6 +123,7 @@ type rule struct {
 	threshold time.Duration
 	delay     time.Duration
 	cond      *vm.Program
+	warned    atomic.Int64 // when its condition's failure was last logged (Unix ns)
 	action    string
 	text      *textTemplate
 	reason    *textTemplate

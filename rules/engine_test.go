@@ -3,7 +3,9 @@ package rules
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -498,5 +500,45 @@ func TestConditionMemoryBudget(t *testing.T) {
 		if _, dms := out.sent(); (len(dms) == 1) != tc.fire {
 			t.Errorf("when %s: %d DMs, want it to fire: %v", tc.when, len(dms), tc.fire)
 		}
+	}
+}
+
+// countWarns counts the warnings logged through it.
+type countWarns struct {
+	slog.Handler
+	n *atomic.Int64
+}
+
+func (h countWarns) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h countWarns) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn {
+		h.n.Add(1)
+	}
+	return nil
+}
+
+// A condition that fails fails for every event: it is logged once a minute per rule,
+// and each failure is counted.
+func TestFailingConditionLoggedOnceAMinute(t *testing.T) {
+	var warns atomic.Int64
+	clock := &manualClock{t: t0}
+	e, _, _ := start(t, mustCompile(t, dmRule(`,"when":"count(1..20000, # > 0) > 0"`)), clock, func(_ *Config, d *Deps) {
+		d.Log = slog.New(countWarns{slog.DiscardHandler, &warns})
+	})
+	say := func() {
+		e.OnEvent(context.Background(), viewer("v1"), Session{Room: "r1"}, event.Event{Type: event.Danmaku, Text: "hi", At: clock.Now()})
+	}
+	say()
+	say()
+	clock.Add(59 * time.Second)
+	say()
+	if n := warns.Load(); n != 1 {
+		t.Fatalf("%d warnings in a minute, want 1", n)
+	}
+	clock.Add(time.Second)
+	say()
+	if n, errs := warns.Load(), e.Stats().Errors; n != 2 || errs != 4 {
+		t.Fatalf("%d warnings and %d errors counted after a minute and four failures, want 2 and 4", n, errs)
 	}
 }

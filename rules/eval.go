@@ -143,7 +143,11 @@ func (e *Engine) holds(r *rule, env *Env, b *batch) bool {
 	if err != nil {
 		if !prep {
 			e.stats.errors.Add(1)
-			e.log.Warn("rule condition failed", "rule", r.id, "viewer", env.Viewer.ID, "err", err)
+			// Once a minute per rule: a condition that fails, fails for every event.
+			if now := e.clock.Now().UnixNano(); now-r.warned.Load() >= int64(time.Minute) {
+				r.warned.Store(now)
+				e.log.Warn("rule condition failed (logged once a minute per rule; every failure is counted)", "rule", r.id, "viewer", env.Viewer.ID, "err", err)
+			}
 		}
 		return false
 	}
