@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -236,7 +237,11 @@ func decodeCounter(v []byte) (Counter, error) {
 	if len(v) != 16 {
 		return Counter{}, fmt.Errorf("%d bytes, want 16", len(v))
 	}
-	c := Counter{N: int(binary.BigEndian.Uint64(v))}
+	n := binary.BigEndian.Uint64(v)
+	if n > math.MaxInt32 { // a damaged file: read as negative, it would let a rule past its cap
+		return Counter{}, fmt.Errorf("count %d out of range", n)
+	}
+	c := Counter{N: int(n)}
 	if ns := int64(binary.BigEndian.Uint64(v[8:])); ns != 0 {
 		c.Last = time.Unix(0, ns)
 	}

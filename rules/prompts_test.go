@@ -2,7 +2,9 @@ package rules
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -334,5 +336,20 @@ func TestAddNoteDurableWhenAnswered(t *testing.T) {
 	acts, err := again.Actions(context.Background(), "v1")
 	if err != nil || len(acts) != 1 || acts[0].Detail != "prefers size M" {
 		t.Fatalf("after a crash right after AddNote returned: actions %+v, %v", acts, err)
+	}
+}
+
+// A stored count past any cap (a damaged file; read as int it would be negative and let
+// the rule past its cap) is refused, not read.
+func TestCounterOutOfRangeRefused(t *testing.T) {
+	for _, n := range []uint64{1 << 63, math.MaxUint64, math.MaxInt32 + 1} {
+		v := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, n), 0)
+		if c, err := decodeCounter(v); err == nil {
+			t.Errorf("count %d read as %+v", n, c)
+		}
+	}
+	v := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, 7), 0)
+	if c, err := decodeCounter(v); err != nil || c.N != 7 {
+		t.Errorf("count 7: %+v %v", c, err)
 	}
 }
