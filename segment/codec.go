@@ -182,7 +182,7 @@ func appendProfile(dst []byte, p *Profile) []byte {
 		// The known types by their number in the process's table, which starts with
 		// them in a fixed order (TestStoredTypeNumbers); others spelled out, and so is
 		// number 0 (no type, or one past a full table), which reads as "spelled out".
-		if k := r.kind(); k != 0 && int(k) <= len(fixedTypeList) {
+		if k := r.kind(); k != 0 && k <= fixedTypes {
 			e.u(uint64(k))
 		} else {
 			e.u(0)
@@ -296,17 +296,18 @@ func (d *dec) cnts() []Count {
 	return list(d, func() Count { return newCount(d.str(), d.u32()) })
 }
 
-// eventType reads a recent event's type, as appendProfile writes it.
-func (d *dec) eventType() event.Type {
+// eventCode reads a recent event's type code, as appendProfile writes it: a fixed
+// type's number, else the type spelled out.
+func (d *dec) eventCode() uint8 {
 	k := d.u()
 	switch {
 	case k == 0:
-		return event.Type(d.s())
-	case k > uint64(len(fixedTypeList)):
+		return typeCode(event.Type(d.s()))
+	case k > uint64(fixedTypes):
 		d.err, d.b = errCorrupt, nil
-		return ""
+		return 0
 	}
-	return fixedTypeList[k-1]
+	return uint8(k)
 }
 
 // unmarshalProfile decodes a stored record (binary of either format, or JSON from
@@ -384,7 +385,7 @@ func (d *dec) profile(p *Profile) buyerFacts {
 	at := base
 	p.Recent = packedOf(list(d, func() Recent {
 		at -= d.i()
-		return newRecent(at, typeCode(d.eventType()), d.str())
+		return newRecent(at, d.eventCode(), d.str())
 	}))
 	if c := d.u(); c > 0 {
 		p.Consent = consentOf(c == 1)

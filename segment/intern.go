@@ -1,7 +1,6 @@
 package segment
 
 import (
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -135,9 +134,9 @@ var eventTypes = newTable[event.Type](256, event.Join, event.Leave, event.WatchS
 	event.Danmaku, event.Like, event.Gift, event.ProductClick, event.Pin, event.DM, event.Order, event.Consent,
 	event.LiveStart, event.LiveEnd, event.TagChange)
 
-// fixedTypeList is the table's seed, the tap's types in order of number (less one):
+// fixedTypes is how many types the table's seed holds (numbers 1 to fixedTypes):
 // stored records number them so (codec.go).
-var fixedTypeList = slices.Clone((*eventTypes.vals.Load())[1:])
+const fixedTypes = codeTagChange
 
 // typeCode numbers t: the tap's types without the table's lock (every event numbers
 // its type, to apply it and for its recent-events entry), others through the table.

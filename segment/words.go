@@ -41,8 +41,9 @@ var (
 )
 
 // tiers holds the value tier of each fixed segment word, by number.
-var tiers = func() (t [256]tagWord) {
-	for seg := range tagWords.size() {
+var tiers = func() []tagWord {
+	t := make([]tagWord, tagWords.size())
+	for seg := range t {
 		t[seg] = wordOf(rfm.Tier(tagWords.value(uint32(seg))))
 	}
 	return t
@@ -50,7 +51,7 @@ var tiers = func() (t [256]tagWord) {
 
 // tierOf is the value tier's word of the RFM segment word seg.
 func tierOf(seg tagWord) tagWord {
-	if int(seg) < len(fixedWords) {
+	if int(seg) < len(tiers) {
 		return tiers[seg]
 	}
 	return wordOf(rfm.Tier(seg.String())) // a word read from another version's store
