@@ -5,7 +5,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/problem"
@@ -36,21 +35,6 @@ type Conversation struct {
 	Text string     `json:"text"`
 
 	viewerAt time.Time // when the viewer last wrote: the window counts from it
-}
-
-// clip shortens s to n characters, marking the cut.
-func clip(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	i, k := 0, 0
-	for i = range s {
-		if k == n {
-			break
-		}
-		k++
-	}
-	return s[:i] + "…"
 }
 
 // wroteIn reports whether d is the conversation's viewer writing (not an agent writing

@@ -308,3 +308,18 @@ func productField(raw json.RawMessage) (*Product, error) {
 	}
 	return &p, nil
 }
+
+// clip shortens s to n characters, marking the cut.
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i, k := 0, 0
+	for i = range s {
+		if k == n {
+			break
+		}
+		k++
+	}
+	return s[:i] + "…"
+}
