@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,6 +97,17 @@ func TestLoadSecret(t *testing.T) {
 	}
 }
 
+// readSignal is a request body that calls read at its first Read.
+type readSignal struct {
+	io.ReadCloser
+	read func()
+}
+
+func (r readSignal) Read(b []byte) (int, error) {
+	r.read()
+	return r.ReadCloser.Read(b)
+}
+
 // TestDrainWaitsForWorkInFlight: a request that started before the stop finishes and is
 // answered; readiness is false meanwhile; new requests are refused; no goroutine leaks.
 func TestDrainWaitsForWorkInFlight(t *testing.T) {
@@ -105,20 +115,23 @@ func TestDrainWaitsForWorkInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Requests the server has begun to read: the drain must start only once the slow
-	// one is among them (before, the server might not even have accepted it yet).
-	var active atomic.Int64
-	a.http.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateActive {
-			active.Add(1)
+	// The drain must start only once the slow request is in its handler, reading its
+	// body: a request the server has begun to read but not yet let in is refused by the
+	// drain (503 draining), as it should be, and the test would only show that.
+	inside := make(chan struct{})
+	var once sync.Once
+	h := a.http.Handler
+	a.http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/rooms/demo/guest" {
+			r.Body = readSignal{r.Body, func() { once.Do(func() { close(inside) }) }}
 		}
-	}
+		h.ServeHTTP(w, r)
+	})
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + a.Addr().String()
 	waitFor(t, func() bool { return httpStatus(base+"/healthz") == 200 })
-	before := active.Load()
 	pr, pw := io.Pipe()
 	slow := make(chan *http.Response, 1)
 	go func() {
@@ -130,7 +143,7 @@ func TestDrainWaitsForWorkInFlight(t *testing.T) {
 		slow <- res
 	}()
 	pw.Write([]byte(`{"name":`))
-	waitFor(t, func() bool { return active.Load() > before }) // the request is now in flight
+	<-inside // the request is now in flight, past the drain's door
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- a.Shutdown(context.Background()) }()
