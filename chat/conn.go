@@ -90,7 +90,7 @@ func (c *conn) push(f outFrame) {
 	}
 	if len(c.queue) >= c.hub.cfg.QueueFrames {
 		c.hub.m.drops.WithLabelValues("slow_close").Inc()
-		c.startCloseLocked(websocket.CloseTryAgainLater, "too slow: resume with since")
+		c.startCloseLocked(websocket.CloseTryAgainLater, "too slow: resume with since", false)
 		return
 	}
 	c.queue = append(c.queue, f)
@@ -120,21 +120,39 @@ func (c *conn) mergeLocked(f outFrame) bool {
 }
 
 // close queues a close frame with code, dropping whatever else was queued.
-func (c *conn) close(code int, reason string) {
+func (c *conn) close(code int, reason string) { c.closeKeeping(code, reason, false) }
+
+// closeAfterOwn is close that writes the connection's own queued events first (the
+// refusals that explain a policy close), dropping only pings and pongs.
+func (c *conn) closeAfterOwn(code int, reason string) { c.closeKeeping(code, reason, true) }
+
+func (c *conn) closeKeeping(code int, reason string, own bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.closing && !c.dead {
-		c.startCloseLocked(code, reason)
+		c.startCloseLocked(code, reason, own)
 	}
 }
 
-func (c *conn) startCloseLocked(code int, reason string) {
+// startCloseLocked queues the close frame in place of what was queued: the rest of a
+// half-written frame stays ahead of it, and with own the connection's own events too
+// (unicast frames, merged: at most QueueFrames of them, whose writes the close's
+// deadline bounds).
+func (c *conn) startCloseLocked(code int, reason string, own bool) {
 	c.closing = true
 	keep := 0
 	if len(c.queue) > 0 && c.queue[0].locked {
 		keep = 1 // the rest of a half-written frame goes first
 	}
-	c.queue = append(c.queue[:keep], outFrame{kind: frameClose, code: code, reason: reason})
+	q := c.queue[:keep]
+	if own {
+		for _, f := range c.queue[keep:] {
+			if f.kind == frameUnicast {
+				q = append(q, f)
+			}
+		}
+	}
+	c.queue = append(q, outFrame{kind: frameClose, code: code, reason: reason})
 	// A writer blocked on a full socket gives up now instead of after WriteWait.
 	_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(closeGrace))
 	c.kickLocked()
@@ -254,7 +272,7 @@ func (c *conn) refuse(e outEvent) {
 	abuse := c.abuse
 	c.mu.Unlock()
 	if !abuse.Allow() {
-		c.close(websocket.ClosePolicyViolation, "too many refused messages")
+		c.closeAfterOwn(websocket.ClosePolicyViolation, "too many refused messages") // the refusals first
 	}
 }
 

@@ -271,7 +271,7 @@ func (c *conn) visit(ping bool, buf []byte, s *sock) []byte {
 		c.writer.Go(c.writeLoop)
 	default:
 		c.writing = false
-		c.startCloseLocked(1011, "write failed")
+		c.startCloseLocked(1011, "write failed", false)
 	}
 	return buf
 }
@@ -290,6 +290,6 @@ func (c *conn) checkLagLocked() {
 	}
 	if next != nil && time.Since(next.at) > time.Duration(c.hub.cfg.QueueFrames)*c.hub.cfg.FrameInterval {
 		c.hub.m.drops.WithLabelValues("slow_close").Inc()
-		c.startCloseLocked(1013, "too slow: resume with since")
+		c.startCloseLocked(1013, "too slow: resume with since", false)
 	}
 }

@@ -106,9 +106,10 @@ func TestProductClickFloodRefusedThenClosed(t *testing.T) {
 				}
 			}
 		}()
-		// Refused (rate_limited errors, which the close may overtake), then closed as
-		// abuse: the close names the refusals.
+		// Refused (rate_limited errors, each written before the close), then closed
+		// as abuse: the close names the refusals.
 		var ce *websocket.CloseError
+		refusals := 0
 		for {
 			_, b, err := v.ReadMessage()
 			if err != nil {
@@ -120,6 +121,11 @@ func TestProductClickFloodRefusedThenClosed(t *testing.T) {
 			if strings.Contains(string(b), `"error"`) && !strings.Contains(string(b), "rate_limited") {
 				t.Fatalf("a flood of clicks: %s, want rate_limited", b)
 			}
+			refusals += strings.Count(string(b), "rate_limited")
+		}
+		// The abuse limit's burst of 5 refusals, and the one that went past it.
+		if refusals < cfg.AbuseLimit+1 {
+			t.Errorf("%d rate_limited errors before the close, want %d", refusals, cfg.AbuseLimit+1)
 		}
 		v.Close()
 		b.stop()
