@@ -166,6 +166,8 @@ type simulcast struct {
 	haveLoss bool
 	remb     float64 // the latest REMB estimate, bits/s (0: none)
 	fell     bool    // the estimate fell, and has not risen since
+
+	stopCheck atomic.Int64 // when forward last re-decided for a stopped layer (Unix ns)
 }
 
 func newSimulcast(g *layerGroup) *simulcast {
@@ -272,6 +274,24 @@ func (m *simulcast) decide(now time.Time) {
 	}
 }
 
+// checkStopped re-decides when the layer the viewer is to get has sent nothing for
+// layerStale while another layer flows (forward has its packet): decide runs on the
+// viewer's RTCP, which a viewer that gets nothing may stop sending, or never sent.
+// At most once per layerStale per viewer; the check is an atomic load per packet of
+// the layers the viewer does not get.
+func (m *simulcast) checkStopped(t *Track, now time.Time) {
+	n := now.UnixNano()
+	if n-t.rate.last.Load() <= int64(layerStale) {
+		return
+	}
+	if last := m.stopCheck.Load(); n-last < int64(layerStale) || !m.stopCheck.CompareAndSwap(last, n) {
+		return
+	}
+	m.mu.Lock()
+	m.decide(now)
+	m.mu.Unlock()
+}
+
 // move sets the viewer's target layer and asks for its keyframe; m.mu is held.
 func (m *simulcast) move(t *Track, now time.Time, up bool) {
 	m.movedAt, m.up = now, up
@@ -291,6 +311,9 @@ func (b *binding) forward(v *viewer, sl *slot, q *udpBatch, now time.Time, live 
 		t := m.target.Load()
 		if sl.track != t.idx || !sl.key {
 			b.mu.Unlock()
+			if sl.track != t.idx {
+				m.checkStopped(t, now)
+			}
 			return
 		}
 		var off rewrite

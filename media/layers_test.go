@@ -46,24 +46,30 @@ func simulcastViewer(layers []*Track, w webrtc.TrackLocalWriter) (*viewer, *bind
 	return v, b
 }
 
-// A viewer of two layers moves from one to the other only at the other's keyframe,
-// and sees one track: its sequence numbers follow on with no gap, its timestamps
-// never go back; a NACK after the switch is answered from the layer that carried
-// each packet, with the numbers the viewer saw.
-func TestSimulcastSwitchAtKeyframeKeepsOneTrack(t *testing.T) {
+// twoLayers is a stream with a simulcast section of layers q and h, and a function
+// that writes a one-packet frame to a layer.
+func twoLayers(t *testing.T) (*Stream, []*Track, func(tr *Track, seq uint16, ts uint32, payload []byte)) {
 	s := newStream("live", nil, DefaultConfig(), nil)
 	layers, err := s.AddLayers(h264Codec, []string{"q", "h"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, h := layers[0], layers[1]
-	idr, p := []byte{0x65, 0x88, 0x84}, []byte{0x41, 0x9a, 0x02}
-	write := func(tr *Track, seq uint16, ts uint32, payload []byte) {
+	return s, layers, func(tr *Track, seq uint16, ts uint32, payload []byte) {
 		t.Helper()
 		if err := tr.WriteRTP(rtpPacket(seq, ts, true, payload)); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// A viewer of two layers moves from one to the other only at the other's keyframe,
+// and sees one track: its sequence numbers follow on with no gap, its timestamps
+// never go back; a NACK after the switch is answered from the layer that carried
+// each packet, with the numbers the viewer saw.
+func TestSimulcastSwitchAtKeyframeKeepsOneTrack(t *testing.T) {
+	s, layers, write := twoLayers(t)
+	q, h := layers[0], layers[1]
+	idr, p := []byte{0x65, 0x88, 0x84}, []byte{0x41, 0x9a, 0x02}
 	write(q, 100, 1000, idr)
 	write(h, 5000, 700000, idr)
 	write(q, 101, 4000, p)
@@ -202,5 +208,41 @@ func TestSimulcastChoice(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A viewer whose layer stops while another flows moves to that one at its next
+// keyframe, with no RTCP from the viewer (the choice runs on feedback otherwise).
+func TestSimulcastLayerStoppedMovesViewerWithoutFeedback(t *testing.T) {
+	s, layers, write := twoLayers(t)
+	q, h := layers[0], layers[1]
+	idr, p := []byte{0x65, 0x88, 0x84}, []byte{0x41, 0x9a, 0x02}
+	write(q, 100, 1000, idr)
+	write(h, 5000, 700000, idr)
+	rec := &recorder{}
+	v, b := simulcastViewer(layers, rec)
+	if err := s.addViewer(v); err != nil {
+		t.Fatal(err)
+	}
+	b.sim.target.Store(h)
+	write(h, 5001, 703000, idr)
+	write(q, 101, 4000, p) // h flows: q's packet changes nothing
+	v.drain(s, s.shards[0].q, time.Now())
+	if b.sim.cur.Load() != h || b.sim.target.Load() != h {
+		t.Fatalf("on a flowing layer: cur %v, target %v, want h", b.sim.cur.Load().rid, b.sim.target.Load().rid)
+	}
+	rec.take()
+
+	h.rate.last.Store(time.Now().Add(-2 * layerStale).UnixNano()) // h stopped
+	asked := q.lastKeyReq.Load()
+	write(q, 102, 7000, p)
+	v.drain(s, s.shards[0].q, time.Now())
+	if b.sim.target.Load() != q || q.lastKeyReq.Load() == asked {
+		t.Fatalf("h stopped: target %v, keyframe asked of q %v; want q, asked", b.sim.target.Load().rid, q.lastKeyReq.Load() != asked)
+	}
+	write(q, 103, 10000, idr)
+	v.drain(s, s.shards[0].q, time.Now())
+	if got := rec.take(); len(got) != 1 || !bytes.Equal(got[0].Payload, idr) || b.sim.cur.Load() != q {
+		t.Fatalf("after q's keyframe got %v on %v, want q's keyframe", seqs(got), b.sim.cur.Load().rid)
 	}
 }
