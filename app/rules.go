@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -111,8 +112,13 @@ type playbook struct {
 	// firings is the rules' state, where custom tags are read from (usable before
 	// the engine is: a job due at start-up may tag a viewer at once).
 	firings rules.Firings
-	tagMu   sync.Mutex // serialises AddTag's read-modify-write of custom
-	trend   *tagTrend
+	// holds keeps what imports hand over until handled (segment.Holder): run releases
+	// each hold once its last event is handled, replay hands over again those a crash
+	// left.
+	holds holdStore
+	log   *slog.Logger
+	tagMu sync.Mutex // serialises AddTag's read-modify-write of custom
+	trend *tagTrend
 	// gdpr is held by a viewer's erasure and read by an export (analytics), so that an
 	// export sees the viewer wholly before its erasure or not at all: the erasure goes
 	// through the rules and chat before the profile, and an export in between found
@@ -129,15 +135,64 @@ func (p *playbook) run(ctx, taking context.Context) {
 		if err != nil {
 			break
 		}
-		p.handle(ctx, ev)
+		p.take(ctx, ev)
 	}
 	for ctx.Err() == nil {
 		ev, ok := p.in.TryNext()
 		if !ok {
 			return
 		}
-		p.handle(ctx, ev)
+		p.take(ctx, ev)
 	}
+}
+
+// holdStore is the rules' state as it keeps imports' events until handled.
+type holdStore interface {
+	segment.Holder
+	Release(ctx context.Context, seq uint64) error
+	Held(ctx context.Context) ([]rules.HeldData, error)
+}
+
+// take handles ev, then releases the hold it closes, if any.
+func (p *playbook) take(ctx context.Context, ev event.Event) {
+	p.handle(ctx, ev)
+	if ev.Held != 0 && p.holds != nil {
+		if err := p.holds.Release(ctx, ev.Held); err != nil {
+			p.log.Error("rules: an import's hold not released; a restart hands its events over again", "hold", ev.Held, "err", err)
+		}
+	}
+}
+
+// replay queues again the events of the holds a crash left: those of imports that
+// were committed (and answered); a hold whose import was not committed, or that does
+// not decode, is dropped. It runs before the rules take events.
+func (p *playbook) replay(ctx context.Context) error {
+	held, err := p.holds.Held(ctx)
+	if err != nil {
+		return err
+	}
+	for _, h := range held {
+		evs, ids, err := segment.HeldEvents(h.Seq, h.Data)
+		if err == nil {
+			var committed bool
+			if committed, err = p.seg.Imported(ctx, ids); err != nil {
+				return err // the store is unreadable: keep the hold for the next start
+			}
+			if committed {
+				p.log.Warn("rules: handing over again an import's events that a stop left unhandled", "hold", h.Seq, "events", len(evs))
+				for _, ev := range evs {
+					p.in.Publish(ev)
+				}
+				continue
+			}
+		} else {
+			p.log.Error("rules: a held import's events do not decode; dropped", "hold", h.Seq, "err", err)
+		}
+		if err := p.holds.Release(ctx, h.Seq); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p *playbook) handle(ctx context.Context, ev event.Event) {
@@ -507,7 +562,8 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 	}
 	trendFile := filepath.Join(a.cfg.Data, TrendFile)
 	p := &playbook{seg: seg, lives: a.pub.(*liveStamp), trend: loadTagTrend(trendFile, a.log), file: filepath.Join(a.cfg.Data, RulesFile),
-		in: event.NewQueue(TapSize), zones: newViewerMap[string](), custom: newViewerMap[[]string](), firings: state}
+		in: event.NewQueue(TapSize), zones: newViewerMap[string](), custom: newViewerMap[[]string](), firings: state,
+		holds: state, log: a.log}
 	p.tagged.Store(tagged) // before the engine starts: a due job may tag at once
 	queueMetrics(deps.Registry, "rules_queue", "the rules' queue (segment's applied events and tag changes)", p.in)
 	eng, err := rules.New(a.cfg.Rules, rules.Deps{Outbox: outbox{ch}, State: state, Profiles: p, Tagger: p, Log: a.log.With("part", "rules"), Rules: set})
@@ -526,6 +582,14 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 	// A sweep's pass over every profile waits out a burst of prompts falling due.
 	seg.SetYield(func() { eng.WaitIdle(500 * time.Millisecond) })
 	p.cancel = seg.Subscribe(p.in)
+	seg.SetHolder(state, rules.StaleAfter) // imports from now on are held until the rules handled them
+	if err := p.replay(context.Background()); err != nil {
+		p.cancel()
+		seg.SetHolder(nil, 0)
+		eng.Close(context.Background())
+		state.Close()
+		return fmt.Errorf("rules: handing over what a stop left: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	taking, stopTaking := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -560,6 +624,7 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 			a.log.Warn("rules stopped before handling every event: their actions are lost", "left", left)
 		}
 		cancel()
+		seg.SetHolder(nil, 0) // an import from now on is not held (the state closes)
 		return errors.Join(eng.Close(ctx), state.Close())
 	})
 	return nil

@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/liveroom/liveroom/chat"
+	"github.com/liveroom/liveroom/config"
 	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/rules"
 	"github.com/liveroom/liveroom/shopify"
@@ -560,30 +561,90 @@ func TestImportedHistoryFiresNoRule(t *testing.T) {
 // for good.
 func TestStopHandlesQueuedOrders(t *testing.T) {
 	cfg := testConfig(t)
-	a := runningApp(t, cfg)
-	admin, _ := a.Signer().Issue(token.Spec{User: "root", Role: event.RoleAdmin, Room: token.AnyRoom, TTL: time.Hour})
-	// The rules stall on the first order's snapshot (its viewer's time zone) until
-	// the stop has begun, so that the others are still queued then, however fast the
-	// rules would take them.
-	stall := &a.book.zones.stripe("v0").mu
-	stall.Lock()
-	unsubscribe := a.book.cancel
-	a.book.cancel = func() {
-		unsubscribe()
-		stall.Unlock()
-	}
+	a, admin := stalledApp(t, cfg, func(*App) {})
 	const n = 200
-	at := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
-	orders := make([]string, n)
-	for i := range orders {
-		orders[i] = fmt.Sprintf(`{"id":"e%d","type":"order","viewer":"v%d","room":"shop","at":%q,"order_id":"o%d","total":"5.00","currency":"USD"}`, i, i, at, i)
-	}
-	if code, b := api(t, "POST", a.BaseURL()+"/api/events", admin, "["+strings.Join(orders, ",")+"]"); code != 200 {
+	if code, b := api(t, "POST", a.BaseURL()+"/api/events", admin, firstOrders(n)); code != 200 {
 		t.Fatalf("import: %d %s", code, b)
 	}
 	if err := a.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	if jobs := followUps(t, cfg); len(jobs) != n {
+		t.Fatalf("%d follow-up jobs after a clean stop, want one per first order (%d)", len(jobs), n)
+	}
+}
+
+// TestCrashHandsHeldOrdersOverAgain: orders the node acknowledged but whose events
+// the rules never handled (a crash took the queue) get their follow-up jobs at the
+// next start: the import held them in the rules' state until handled.
+func TestCrashHandsHeldOrdersOverAgain(t *testing.T) {
+	cfg := testConfig(t)
+	// The rest of the queue is thrown away at the stop, as a crash would lose it.
+	a, admin := stalledApp(t, cfg, func(a *App) {
+		for _, ok := a.book.in.TryNext(); ok; _, ok = a.book.in.TryNext() {
+		}
+	})
+	const n = 50
+	if code, b := api(t, "POST", a.BaseURL()+"/api/events", admin, firstOrders(n)); code != 200 {
+		t.Fatalf("import: %d %s", code, b)
+	}
+	waitUntil(t, "the rules to stall with the rest queued", func() bool { return a.book.in.Len() > 0 })
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if jobs := followUps(t, cfg); len(jobs) != 1 {
+		t.Fatalf("%d viewers with a follow-up after the lost queue, want the one handled", len(jobs))
+	}
+	// The next start hands the held import over again before anything else; its stop
+	// handles what is queued.
+	b := runningApp(t, cfg)
+	if err := b.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if jobs := followUps(t, cfg); len(jobs) != n {
+		t.Fatalf("%d viewers with a follow-up after the restart, want %d", len(jobs), n)
+	}
+	st, err := rules.OpenBolt(filepath.Join(cfg.Data, RulesDB), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if held, err := st.Held(context.Background()); err != nil || len(held) != 0 {
+		t.Fatalf("holds left after they were handled: %d (%v)", len(held), err)
+	}
+}
+
+// stalledApp is a node whose rules stall on viewer v0's first event (its snapshot's
+// time zone) until the stop has begun, so that the events after it are still queued
+// then, however fast the rules would take them; atStop runs at the stop, before the
+// rules go on. It returns an admin token too.
+func stalledApp(t *testing.T, cfg config.Config, atStop func(*App)) (*App, string) {
+	a := runningApp(t, cfg)
+	admin, _ := a.Signer().Issue(token.Spec{User: "root", Role: event.RoleAdmin, Room: token.AnyRoom, TTL: time.Hour})
+	stall := &a.book.zones.stripe("v0").mu
+	stall.Lock()
+	unsubscribe := a.book.cancel
+	a.book.cancel = func() {
+		unsubscribe()
+		atStop(a)
+		stall.Unlock()
+	}
+	return a, admin
+}
+
+// firstOrders is an import of n orders of a minute ago, the first of n viewers.
+func firstOrders(n int) string {
+	at := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+	orders := make([]string, n)
+	for i := range orders {
+		orders[i] = fmt.Sprintf(`{"id":"e%d","type":"order","viewer":"v%d","room":"shop","at":%q,"order_id":"o%d","total":"5.00","currency":"USD"}`, i, i, at, i)
+	}
+	return "[" + strings.Join(orders, ",") + "]"
+}
+
+// followUps reads the stopped node's scheduled jobs: the viewers they are for.
+func followUps(t *testing.T, cfg config.Config) map[string]bool {
+	t.Helper()
 	st, err := rules.OpenBolt(filepath.Join(cfg.Data, RulesDB), 0)
 	if err != nil {
 		t.Fatal(err)
@@ -593,9 +654,11 @@ func TestStopHandlesQueuedOrders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(jobs) != n {
-		t.Fatalf("%d follow-up jobs after a clean stop, want one per first order (%d)", len(jobs), n)
+	viewers := map[string]bool{}
+	for _, j := range jobs {
+		viewers[j.Env.Viewer.ID] = true
 	}
+	return viewers
 }
 
 // TestStayPromptForViewerWaitingBeforeTheLive: a viewer in the room's chat before the

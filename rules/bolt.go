@@ -44,6 +44,7 @@ var (
 	bRoom     = []byte("room_prompts")   // room 0 created(8) seq(8) → id
 	bViewer   = []byte("viewer_prompts") // viewer 0 created(8) seq(8) → id
 	bActions  = []byte("actions")        // viewer 0 at(8) seq(8) → Action
+	bHeld     = []byte("held")           // seq(8) → an import's events, until handled (Hold)
 )
 
 // OpenBolt opens (creating) the state file at path; flushEvery > 0 writes firings
@@ -53,7 +54,7 @@ func OpenBolt(path string, flushEvery time.Duration) (*BoltState, error) {
 	// its mapping inside a write it copies every changed node out of the old one,
 	// which a burst of prompts written behind in one transaction otherwise pays.
 	db, err := boltfile.Open(path, bolt.Options{Timeout: 5 * time.Second, InitialMmapSize: 256 << 20},
-		bCounters, bJobs, bPrompts, bRoom, bViewer, bActions)
+		bCounters, bJobs, bPrompts, bRoom, bViewer, bActions, bHeld)
 	if err != nil {
 		return nil, fmt.Errorf("rules state %s: %w", path, err)
 	}
@@ -491,4 +492,58 @@ func (s *BoltState) Backup(_ context.Context, dir string) error {
 		return err
 	}
 	return s.db.CopyTo(dir)
+}
+
+// Hold keeps data (segment's encoding of an import's events and tag changes) until
+// Release, durably before it returns: segment hands an acknowledged import to the
+// rules once, through memory, so a crash before they handled it lost it (and an
+// order's follow-up with it). It is written straight to the file, not behind.
+func (s *BoltState) Hold(_ context.Context, data []byte) (uint64, error) {
+	var seq uint64
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bHeld)
+		var err error
+		if seq, err = b.NextSequence(); err != nil {
+			return err
+		}
+		return b.Put(binary.BigEndian.AppendUint64(nil, seq), data)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("rules state: holding an import's events: %w", err)
+	}
+	return seq, nil
+}
+
+// Release forgets hold seq, once what it holds was handled. It first writes what the
+// write-behind holds, so that the actions the hold's events fired are durable before
+// the hold is gone; a crash in between hands them over again (at least once).
+func (s *BoltState) Release(_ context.Context, seq uint64) error {
+	if err := s.flush(); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bHeld).Delete(binary.BigEndian.AppendUint64(nil, seq))
+	})
+}
+
+// HeldData is one hold: its number and what it keeps.
+type HeldData struct {
+	Seq  uint64
+	Data []byte
+}
+
+// Held lists the holds not released, oldest first: after a crash, what to hand over
+// again.
+func (s *BoltState) Held(context.Context) ([]HeldData, error) {
+	var out []HeldData
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bHeld).ForEach(func(k, v []byte) error {
+			if len(k) != 8 {
+				return fmt.Errorf("rules state: a held record keyed %q", k)
+			}
+			out = append(out, HeldData{Seq: binary.BigEndian.Uint64(k), Data: bytes.Clone(v)})
+			return nil
+		})
+	})
+	return out, err
 }

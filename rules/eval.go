@@ -22,6 +22,10 @@ import (
 // profile still take it into account.
 const staleAfter = time.Hour
 
+// StaleAfter is staleAfter for those who hand the rules events: a tag change caused by
+// an event older than this is of no use to them (segment's holds skip it).
+const StaleAfter = staleAfter
+
 // history reports whether something that happened at is too old to act on.
 func history(at, now time.Time) bool { return !at.IsZero() && at.Before(now.Add(-staleAfter)) }
 

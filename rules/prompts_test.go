@@ -353,3 +353,35 @@ func TestCounterOutOfRangeRefused(t *testing.T) {
 		t.Errorf("count 7: %+v %v", c, err)
 	}
 }
+
+// A hold is durable once Hold returns, listed until released, across a reopen.
+func TestBoltHoldsUntilReleased(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "rules.db")
+	st, err := OpenBolt(path, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := st.Hold(ctx, []byte("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := st.Hold(ctx, []byte("second"))
+	if err != nil || first == 0 || second <= first {
+		t.Fatalf("holds %d and %d (%v)", first, second, err)
+	}
+	if err := st.Release(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = OpenBolt(path, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	held, err := st.Held(ctx)
+	if err != nil || len(held) != 1 || held[0].Seq != second || string(held[0].Data) != "second" {
+		t.Fatalf("after a reopen: %+v (%v), want the second hold alone", held, err)
+	}
+}

@@ -72,6 +72,8 @@ type Engine struct {
 	// and erases them from the store again.
 	erasing      map[string][]string
 	unstored     Batch         // what a failed commit left, retried with the next one (under commitMu)
+	holder       Holder        // keeps an import's events until handled (under commitMu; held.go)
+	holdStale    time.Duration // tag changes caused before this long ago are not held (under commitMu)
 	lastSnapshot int           // profiles in the last write-through's snapshot (under commitMu)
 	spare        snapshotLists // the last write-through's lists, emptied (under commitMu)
 	lastFlush    atomic.Pointer[flushTiming]

@@ -172,6 +172,7 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 	b := &Batch{}
 	var changes [][]event.Event
 	var applied []event.Event
+	var raws []json.RawMessage // applied's items as sent, for the hold
 	hasOrders := false
 	var oldestOrder time.Time // of the orders applied (Event.News): the re-ranking's cause, as rerankCauses keeps it
 	var counts tally
@@ -188,7 +189,7 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 		seen[it.Event.ID] = true
 		ev := it.Event
 		changes = append(changes, e.apply(&ev, 0, o, touched, nil, e.now().UnixMilli(), &counts))
-		applied = append(applied, ev)
+		applied, raws = append(applied, ev), append(raws, it.Raw)
 		res.Accepted++
 		b.own(KindEvent, Record{Key: ev.ID, Owner: ev.Viewer, Data: it.Raw})
 		if o != nil {
@@ -214,6 +215,7 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 	if b.empty() && e.unstored.empty() {
 		return res, nil // nothing new: no transaction to wait for
 	}
+	held := e.hold(ctx, applied, raws, changes) // before the commit: held.go
 	if err := e.commit(ctx, b); err != nil {
 		return ImportResult{}, problem.Wrap(problem.Unavailable, err, "could not store the events; nothing was acknowledged, retry")
 	}
@@ -226,6 +228,7 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 		e.lastImport.Store(e.now().UnixMilli())
 	}
 	e.metrics.duplicates.Add(float64(res.Duplicates))
+	markHeld(applied, changes, held)
 	for i := range applied {
 		e.publish(&applied[i], changes[i])
 	}

@@ -1,0 +1,158 @@
+package segment
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/liveroom/liveroom/event"
+)
+
+// Holds. An import is answered once durable, then its events and their tag changes
+// go to the subscribers (the rules) through memory, once: a crash before the rules
+// handled them lost them for good, an order's thank-you and follow-up with them. A
+// Holder (the rules' state, wired by app) keeps them durably from before the
+// import's commit until the subscriber releases the hold, which the last event handed
+// over names (event.Event.Held). After a crash, app hands over again the holds whose
+// imports were committed (HeldEvents, Imported) and drops the others.
+
+// Holder keeps data until released; Hold returns once data is durable, with the hold's
+// number (never 0).
+type Holder interface {
+	Hold(ctx context.Context, data []byte) (uint64, error)
+}
+
+// SetHolder makes imports hold their events in h until released (nil: no holds). A
+// tag change caused by an event older than stale is not held: the rules do not act
+// on such history (rules.StaleAfter), and most of a shop's imported past is that.
+func (e *Engine) SetHolder(h Holder, stale time.Duration) {
+	e.commitMu.Lock()
+	e.holder, e.holdStale = h, stale
+	e.commitMu.Unlock()
+}
+
+// heldEvent is one applied event of a hold: the item as sent (decoded again as the
+// import did), else the event; with the tag changes it caused.
+type heldEvent struct {
+	Raw      json.RawMessage `json:"raw,omitempty"`
+	Event    *event.Event    `json:"event,omitempty"`
+	Received time.Time       `json:"received,omitzero"` // not in Event's JSON form; News reads it
+	Changes  []event.Event   `json:"changes,omitempty"`
+}
+
+// hold holds the import's applied events (raws: their items as sent, where there are
+// some) and their changes; e.commitMu is held. It returns the hold's number, 0 when
+// there is none: no holder, nothing applied, or the holder failed (logged: the import
+// goes on, and its events reach the subscribers now; only a crash before they are
+// handled would lose them, as before holds).
+func (e *Engine) hold(ctx context.Context, applied []event.Event, raws []json.RawMessage, changes [][]event.Event) uint64 {
+	if e.holder == nil || len(applied) == 0 {
+		return 0
+	}
+	// Written by hand around the items' JSON, which the import checked: encoding each
+	// event again took a tenth of an import's time.
+	data := []byte{'['}
+	var err error
+	var fresh []event.Event
+	since := e.now().Add(-e.holdStale)
+	for i := range applied {
+		fresh = fresh[:0]
+		for _, c := range changes[i] {
+			if c.Tag == nil || !c.Tag.CauseAt.Before(since) {
+				fresh = append(fresh, c)
+			}
+		}
+		h := heldEvent{Received: applied[i].Received, Changes: fresh}
+		if raws[i] == nil {
+			h.Event = &applied[i]
+		}
+		var b []byte
+		if b, err = json.Marshal(h); err != nil {
+			break
+		}
+		if i > 0 {
+			data = append(data, ',')
+		}
+		if raws[i] == nil {
+			data = append(data, b...)
+			continue
+		}
+		data = append(append(data, `{"raw":`...), raws[i]...)
+		if rest := b[1 : len(b)-1]; len(rest) > 0 { // the other fields of {…}
+			data = append(append(data, ','), rest...)
+		}
+		data = append(data, '}')
+	}
+	data = append(data, ']')
+	if err == nil {
+		var seq uint64
+		if seq, err = e.holder.Hold(ctx, data); err == nil {
+			return seq
+		}
+	}
+	e.log.Error("segment: an import's events are not held for the rules; a crash before they are handled loses them", "err", err)
+	return 0
+}
+
+// markHeld names hold seq on the last of what an import hands over: its last event's
+// last tag change, else that event.
+func markHeld(applied []event.Event, changes [][]event.Event, seq uint64) {
+	if seq == 0 || len(applied) == 0 {
+		return
+	}
+	last := len(applied) - 1
+	if c := changes[last]; len(c) > 0 {
+		c[len(c)-1].Held = seq
+	} else {
+		applied[last].Held = seq
+	}
+}
+
+// HeldEvents decodes hold seq's data into what the import handed over, in its order
+// (each event, then its tag changes), the last naming seq, and the ids of its imported
+// events.
+func HeldEvents(seq uint64, data []byte) (evs []event.Event, ids []string, err error) {
+	var held []heldEvent
+	if err := json.Unmarshal(data, &held); err != nil {
+		return nil, nil, fmt.Errorf("held import %d: %w", seq, err)
+	}
+	applied := make([]event.Event, len(held))
+	changes := make([][]event.Event, len(held))
+	for i, h := range held {
+		switch {
+		case h.Raw != nil:
+			it, ie := decodeOne(i, h.Raw, time.Now())
+			if ie != nil {
+				return nil, nil, fmt.Errorf("held import %d, item %d: %s", seq, i, ie.Error)
+			}
+			applied[i] = it.Event
+		case h.Event != nil:
+			applied[i] = *h.Event
+		default:
+			return nil, nil, fmt.Errorf("held import %d, item %d: no event", seq, i)
+		}
+		applied[i].Received, changes[i] = h.Received, h.Changes
+		ids = append(ids, applied[i].ID)
+	}
+	markHeld(applied, changes, seq)
+	for i := range applied {
+		evs = append(append(evs, applied[i]), changes[i]...)
+	}
+	return evs, ids, nil
+}
+
+// Imported reports whether every id is a stored imported event: whether the import
+// a hold was made for was committed.
+func (e *Engine) Imported(ctx context.Context, ids []string) (bool, error) {
+	seen, err := e.store.Seen(ctx, KindEvent, ids)
+	if err != nil {
+		return false, err
+	}
+	for _, id := range ids {
+		if !seen[id] {
+			return false, nil
+		}
+	}
+	return true, nil
+}

@@ -1,0 +1,131 @@
+package segment
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/rules"
+)
+
+// An import holds its events and tag changes in the holder (the rules' state) before
+// it is answered; the last event it hands over names the hold, and the hold decodes to
+// what was handed over, in its order, but for the tag changes caused by history,
+// which the rules do not act on.
+func TestImportHeldUntilReleased(t *testing.T) {
+	e := newEngine(t, nil, &clock{t: t0})
+	st, err := rules.OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetHolder(st, rules.StaleAfter) // closed below
+	q := event.NewQueue(64)
+	e.Subscribe(q)
+	body := `[{"id":"old","type":"like","viewer":"v0","at":"2026-06-15T10:00:00Z"},
+	 {"id":"a","type":"like","viewer":"v1","at":"2026-06-15T11:30:00Z"},
+	 {"id":"b","type":"order","viewer":"v2","at":"2026-06-15T11:30:00Z","order_id":"o1","total":"10.00","currency":"EUR"}]`
+	if _, err := e.ImportJSON(context.Background(), strings.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	var got []event.Event
+	for ev, ok := q.TryNext(); ok; ev, ok = q.TryNext() {
+		got = append(got, ev)
+	}
+	held, err := st.Held(context.Background())
+	if err != nil || len(held) != 1 {
+		t.Fatalf("holds %d (%v), want 1", len(held), err)
+	}
+	if got[0].ID != "old" || got[1].Type != event.TagChange {
+		t.Fatalf("handed over first %+v, %+v; want old and its tag change", got[0], got[1])
+	}
+	for got[1].Type == event.TagChange {
+		got = append(got[:1], got[2:]...) // the changes history caused: not held
+	}
+	if len(got) < 3 || got[len(got)-1].Held != held[0].Seq || got[0].Held != 0 {
+		t.Fatalf("handed over %d events, the last naming hold %d (want %d)", len(got), got[len(got)-1].Held, held[0].Seq)
+	}
+	evs, ids, err := HeldEvents(held[0].Seq, held[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(ids, " ") != "old a b" || len(evs) != len(got) {
+		t.Fatalf("the hold: ids %v, %d events; want old a b and the %d handed over less old's changes", ids, len(evs), len(got))
+	}
+	for i := range evs {
+		if evs[i].ID != got[i].ID || evs[i].Type != got[i].Type || evs[i].Held != got[i].Held ||
+			(evs[i].Tag == nil) != (got[i].Tag == nil) || evs[i].Tag != nil && *evs[i].Tag != *got[i].Tag {
+			t.Errorf("held event %d: %+v, handed over %+v", i, evs[i], got[i])
+		}
+	}
+	if ok, err := e.Imported(context.Background(), ids); !ok || err != nil {
+		t.Errorf("the hold's import not found committed (%v)", err)
+	}
+	if ok, _ := e.Imported(context.Background(), []string{"a", "never"}); ok {
+		t.Error("an import never committed found committed")
+	}
+
+	// An item with no JSON as sent (a shop's webhook order) is held as its event,
+	// with the time it was received.
+	received := t0.Add(-time.Minute)
+	webhook := event.Event{ID: "shop:1", Type: event.Order, Viewer: "v3", At: t0.Add(-3 * time.Hour), Received: received,
+		Order: &event.OrderInfo{OrderID: "shop-o1", Total: "5.00", Currency: "EUR"}}
+	if _, err := e.Import(context.Background(), []Item{{Event: webhook}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, ok := q.TryNext(); ok; _, ok = q.TryNext() {
+	}
+	if held, err = st.Held(context.Background()); err != nil || len(held) != 2 {
+		t.Fatalf("holds %d (%v), want 2", len(held), err)
+	}
+	evs, ids, err = HeldEvents(held[1].Seq, held[1].Data)
+	if err != nil || len(ids) != 1 || ids[0] != "shop:1" || !evs[0].Received.Equal(received) || evs[0].Order == nil ||
+		evs[0].Order.Total != "5.00" || evs[len(evs)-1].Held != held[1].Seq {
+		t.Fatalf("the webhook's hold: %+v %v (%v)", evs, ids, err)
+	}
+
+	// A holder that fails does not fail the import: its events go over unheld.
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ImportJSON(context.Background(), strings.NewReader(`[{"id":"c","type":"like","viewer":"v1","at":"2026-06-15T11:00:00Z"}]`)); err != nil {
+		t.Fatalf("an import with the holder failing: %v", err)
+	}
+	if ev, ok := q.TryNext(); !ok || ev.ID != "c" || ev.Held != 0 {
+		t.Errorf("handed over %+v (%v), want c unheld", ev, ok)
+	}
+}
+
+// FuzzHeldEvents: any bytes in the rules' file where a hold was (a damaged disk) are
+// refused or decoded, never a panic; what decodes names the hold on its last event
+// and gives an id per imported event.
+func FuzzHeldEvents(f *testing.F) {
+	f.Add([]byte(`[{"raw":{"id":"a","type":"like","viewer":"v1","at":"2026-06-15T11:30:00Z"},` +
+		`"changes":[{"id":"a/activity","type":"tag_change","at":"2026-06-15T11:30:00Z","viewer":"v1","tag":{"dimension":"activity","from":"","to":"low","reason":""}}]},` +
+		`{"event":{"id":"shop:1","type":"order","at":"2026-06-15T11:30:00Z","viewer":"v2","order":{"order_id":"o","total":"5.00","currency":"EUR"}},"received":"2026-06-15T11:40:00Z"}]`))
+	f.Add([]byte(`[{}]`))
+	f.Add([]byte(`[{"raw":"x"}]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		evs, ids, err := HeldEvents(7, data)
+		if err != nil {
+			return
+		}
+		if len(evs) > 0 && evs[len(evs)-1].Held != 7 {
+			t.Fatalf("the last event names hold %d, want 7", evs[len(evs)-1].Held)
+		}
+		imported := 0
+		for _, ev := range evs {
+			if ev.Held != 0 && ev.Held != 7 {
+				t.Fatalf("an event names hold %d", ev.Held)
+			}
+			if ev.Type != event.TagChange || ev.Tag == nil {
+				imported++
+			}
+		}
+		if len(ids) > imported {
+			t.Fatalf("%d ids for %d events", len(ids), imported)
+		}
+	})
+}
