@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -29,6 +30,9 @@ import (
 type BoltState struct {
 	db *boltfile.File
 	wb *writeBehind // nil: write-through
+
+	closing  sync.Once
+	closeErr error
 	// afterViewerRead, set only by tests, runs between a read of a viewer's actions
 	// or prompts in the file and of the firings not yet written; afterRewrite between
 	// a rewrite's transaction and its clean-up of memory.
@@ -68,13 +72,17 @@ func OpenBolt(path string, flushEvery time.Duration) (*BoltState, error) {
 	return s, nil
 }
 
-// Close writes what is pending and closes the file.
+// Close writes what is pending and closes the file; a second Close returns the
+// first's error (it panicked on the write-behind's closed channel).
 func (s *BoltState) Close() error {
-	var err error
-	if s.wb != nil {
-		err = s.wb.close()
-	}
-	return errors.Join(err, s.db.Close())
+	s.closing.Do(func() {
+		var err error
+		if s.wb != nil {
+			err = s.wb.close()
+		}
+		s.closeErr = errors.Join(err, s.db.Close())
+	})
+	return s.closeErr
 }
 
 // Commit implements Firings.

@@ -376,6 +376,9 @@ func TestBoltHoldsUntilReleased(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := st.Close(); err != nil { // a second Close is harmless
+		t.Fatal(err)
+	}
 	if st, err = OpenBolt(path, time.Hour); err != nil {
 		t.Fatal(err)
 	}
