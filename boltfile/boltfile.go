@@ -13,7 +13,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -112,17 +114,54 @@ func (f *File) Close() error {
 }
 
 // View runs fn in a read transaction.
-func (f *File) View(fn func(*bolt.Tx) error) error {
+func (f *File) View(fn func(*bolt.Tx) error) (err error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer f.damaged(&err)
 	return f.db.View(fn)
 }
 
 // Update runs fn in a write transaction, committed (fsynced) when fn returns nil.
-func (f *File) Update(fn func(*bolt.Tx) error) error {
+func (f *File) Update(fn func(*bolt.Tx) error) (err error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer f.damaged(&err)
 	return f.db.Update(fn)
+}
+
+// damaged turns a panic raised inside bbolt during a transaction into ErrDamaged
+// naming the file: bbolt panics on a page that is not what its parent says it is (a
+// damaged disk, a file that opened cleanly), and a fault reading the mapping is a
+// panic under SetPanicOnFault. That request fails; the node and its other requests go
+// on, where the panic ended the process. bbolt rolls the transaction back as the
+// panic passes. A panic raised anywhere else (a bug in fn) goes on as it was.
+func (f *File) damaged(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if !panickedInBolt() {
+		panic(r)
+	}
+	*err = fmt.Errorf("%w: %s: %v; restore it from a backup", ErrDamaged, f.path, r)
+}
+
+// panickedInBolt reports whether the panic being recovered was raised in bbolt's
+// code: the first frame below the runtime's panic frames is bbolt's.
+func panickedInBolt() bool {
+	var pcs [64]uintptr
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs[:])])
+	for {
+		fr, more := frames.Next()
+		if !strings.HasPrefix(fr.Function, "runtime.") {
+			return strings.HasPrefix(fr.Function, "go.etcd.io/bbolt")
+		}
+		if !more {
+			return false
+		}
+	}
 }
 
 // Batch runs fn in a write transaction shared with concurrent callers (bbolt's Batch:
@@ -194,8 +233,9 @@ func (f *File) CopyTo(dir string) error {
 	})
 }
 
-// ErrDamaged is Open's error for a file bbolt could not open without a panic (a page
-// that is not what the meta page says it is: a damaged disk, a foreign write).
+// ErrDamaged is the error for a file bbolt could not open, or read a page of, without
+// a panic (a page that is not what the meta page or its parent says it is: a damaged
+// disk, a foreign write).
 var ErrDamaged = errors.New("the file is damaged")
 
 // openBolt is bolt.Open with its panics on a damaged file, and a fault reading its

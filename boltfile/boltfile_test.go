@@ -217,3 +217,57 @@ func TestOpenRefusesAFileCutShort(t *testing.T) {
 		f.Close()
 	}
 }
+
+// A page damaged inside a file that opens cleanly fails the transaction that reads it
+// with ErrDamaged naming the file, instead of a panic that ended the process; a panic
+// in the transaction's own code still panics.
+func TestDamagedPageFailsItsTransaction(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	f, err := Open(path, bolt.Options{}, bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2000 {
+		if err := put(f, fmt.Sprintf("k%04d", i), strings.Repeat("v", 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A leaf page of the bucket's (flag 0x02, holding its keys) gets a type no page has.
+	const pageSize, leaf = 4096, 0x02
+	damaged := false
+	for at := 4 * pageSize; at+pageSize <= len(data) && !damaged; at += pageSize {
+		if data[at+8] == leaf && bytes.Contains(data[at:at+pageSize], []byte("k1")) {
+			data[at+8], damaged = 0x20, true
+		}
+	}
+	if !damaged {
+		t.Fatal("no leaf page of the bucket found")
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if f, err = Open(path, bolt.Options{}, bucket); err != nil {
+		t.Fatalf("the file with one damaged leaf did not open: %v", err)
+	}
+	defer f.Close()
+	err = f.View(func(tx *bolt.Tx) error { return tx.Bucket(bucket).ForEach(func(k, v []byte) error { return nil }) })
+	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("reading the damaged page: %v, want ErrDamaged naming the file", err)
+	}
+	if err := f.View(func(*bolt.Tx) error { return nil }); err != nil {
+		t.Fatalf("the next transaction: %v", err)
+	}
+	defer func() {
+		if r := recover(); r != "a bug" {
+			t.Errorf("a panic in the transaction's code came out as %v", r)
+		}
+	}()
+	f.View(func(*bolt.Tx) error { panic("a bug") })
+}
