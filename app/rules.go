@@ -116,6 +116,7 @@ type playbook struct {
 	// each hold once its last event is handled, replay hands over again those a crash
 	// left.
 	holds holdStore
+	drops uint64 // the queue's drops when take last looked (run's goroutine)
 	log   *slog.Logger
 	tagMu sync.Mutex // serialises AddTag's read-modify-write of custom
 	trend *tagTrend
@@ -153,19 +154,32 @@ type holdStore interface {
 	Held(ctx context.Context) ([]rules.HeldData, error)
 }
 
-// take handles ev, then releases the hold it closes, if any.
+// take handles ev, then releases the hold it closes, if any: unless the queue dropped
+// events since the last hold it released (when full), one of which may be of this
+// hold's import; the next start hands such a hold over again.
 func (p *playbook) take(ctx context.Context, ev event.Event) {
 	p.handle(ctx, ev)
-	if ev.Held != 0 && p.holds != nil {
-		if err := p.holds.Release(ctx, ev.Held); err != nil {
-			p.log.Error("rules: an import's hold not released; a restart hands its events over again", "hold", ev.Held, "err", err)
-		}
+	if ev.Held == 0 || p.holds == nil {
+		return
+	}
+	if d := p.in.Dropped(); d != p.drops {
+		p.drops = d
+		p.log.Warn("rules: the queue dropped events; an import's hold is kept for the next start", "hold", ev.Held)
+		return
+	}
+	p.release(ctx, ev.Held)
+}
+
+func (p *playbook) release(ctx context.Context, seq uint64) {
+	if err := p.holds.Release(ctx, seq); err != nil {
+		p.log.Error("rules: an import's hold not released; a restart hands its events over again", "hold", seq, "err", err)
 	}
 }
 
-// replay queues again the events of the holds a crash left: those of imports that
-// were committed (and answered); a hold whose import was not committed, or that does
-// not decode, is dropped. It runs before the rules take events.
+// replay hands the rules again the events of the holds a crash left, one by one (the
+// queue could not take a large backlog at once): those of imports that were
+// committed; a hold whose import was not committed, or that does not decode, is
+// dropped. It runs before the rules take events from the queue.
 func (p *playbook) replay(ctx context.Context) error {
 	held, err := p.holds.Held(ctx)
 	if err != nil {
@@ -181,8 +195,9 @@ func (p *playbook) replay(ctx context.Context) error {
 			if committed {
 				p.log.Warn("rules: handing over again an import's events that a stop left unhandled", "hold", h.Seq, "events", len(evs))
 				for _, ev := range evs {
-					p.in.Publish(ev)
+					p.handle(ctx, ev)
 				}
+				p.release(ctx, h.Seq)
 				continue
 			}
 		} else {
@@ -621,7 +636,7 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 			<-done
 		}
 		if left := p.in.Len(); left > 0 {
-			a.log.Warn("rules stopped before handling every event: their actions are lost", "left", left)
+			a.log.Warn("rules stopped before handling every event: the imports' ones are handed over at the next start, the others' actions are lost", "left", left)
 		}
 		cancel()
 		seg.SetHolder(nil, 0) // an import from now on is not held (the state closes)

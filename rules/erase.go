@@ -201,6 +201,17 @@ func (s *BoltState) Erase(_ context.Context, viewers ...string) error {
 			var j Job
 			return json.Unmarshal(v, &j) == nil && slices.Contains(viewers, j.Env.Viewer.ID)
 		})
+		if err != nil {
+			return err
+		}
+		// A hold (an import's events kept until handled) that names a viewer goes
+		// whole: the other viewers' events in it are not handed over again after a crash.
+		_, err = deleteWhere(tx.Bucket(bHeld), nil, func(_, v []byte) bool {
+			return slices.ContainsFunc(viewers, func(id string) bool {
+				q, _ := json.Marshal(id)
+				return bytes.Contains(v, q)
+			})
+		})
 		return err
 	}, func(w *writeBehind) {
 		for k := range w.cache { // counted since the flush: not written again

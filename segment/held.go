@@ -36,6 +36,7 @@ func (e *Engine) SetHolder(h Holder, stale time.Duration) {
 // import did), else the event; with the tag changes it caused.
 type heldEvent struct {
 	Raw      json.RawMessage `json:"raw,omitempty"`
+	Viewer   string          `json:"viewer,omitempty"` // with Raw: the id it was applied to (an e-mail's key, an alias's target)
 	Event    *event.Event    `json:"event,omitempty"`
 	Received time.Time       `json:"received,omitzero"` // not in Event's JSON form; News reads it
 	Changes  []event.Event   `json:"changes,omitempty"`
@@ -66,6 +67,8 @@ func (e *Engine) hold(ctx context.Context, applied []event.Event, raws []json.Ra
 		h := heldEvent{Received: applied[i].Received, Changes: fresh}
 		if raws[i] == nil {
 			h.Event = &applied[i]
+		} else {
+			h.Viewer = applied[i].Viewer
 		}
 		var b []byte
 		if b, err = json.Marshal(h); err != nil {
@@ -127,6 +130,9 @@ func HeldEvents(seq uint64, data []byte) (evs []event.Event, ids []string, err e
 				return nil, nil, fmt.Errorf("held import %d, item %d: %s", seq, i, ie.Error)
 			}
 			applied[i] = it.Event
+			if h.Viewer != "" {
+				applied[i].Viewer = h.Viewer
+			}
 		case h.Event != nil:
 			applied[i] = *h.Event
 		default:

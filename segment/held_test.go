@@ -11,19 +11,29 @@ import (
 	"github.com/liveroom/liveroom/rules"
 )
 
+// heldEngine is an engine on store (nil: a memory store) whose imports are held in a
+// rules' state file, and a queue subscribed to what it hands over. The state is
+// closed when the test ends, unless the test closed it.
+func heldEngine(t *testing.T, store Store) (*Engine, *rules.BoltState, *event.Queue) {
+	t.Helper()
+	e := newEngine(t, store, &clock{t: t0})
+	st, err := rules.OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e.SetHolder(st, rules.StaleAfter)
+	q := event.NewQueue(64)
+	e.Subscribe(q)
+	return e, st, q
+}
+
 // An import holds its events and tag changes in the holder (the rules' state) before
 // it is answered; the last event it hands over names the hold, and the hold decodes to
 // what was handed over, in its order, but for the tag changes caused by history,
 // which the rules do not act on.
 func TestImportHeldUntilReleased(t *testing.T) {
-	e := newEngine(t, nil, &clock{t: t0})
-	st, err := rules.OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.SetHolder(st, rules.StaleAfter) // closed below
-	q := event.NewQueue(64)
-	e.Subscribe(q)
+	e, st, q := heldEngine(t, nil)
 	body := `[{"id":"old","type":"like","viewer":"v0","at":"2026-06-15T10:00:00Z"},
 	 {"id":"a","type":"like","viewer":"v1","at":"2026-06-15T11:30:00Z"},
 	 {"id":"b","type":"order","viewer":"v2","at":"2026-06-15T11:30:00Z","order_id":"o1","total":"10.00","currency":"EUR"}]`
@@ -128,4 +138,44 @@ func FuzzHeldEvents(f *testing.F) {
 			t.Fatalf("%d ids for %d events", len(ids), imported)
 		}
 	})
+}
+
+// An erased viewer leaves nothing in the holds: a hold that names it goes whole.
+func TestErasureDropsTheViewersHolds(t *testing.T) {
+	ctx := context.Background()
+	e, st, _ := heldEngine(t, nil)
+	importJSON(t, e, `[{"id":"a","type":"order","viewer":"email:Ann@Example.com","name":"Ann Secret","at":"2026-06-15T11:59:00Z","order_id":"o1","total":"10.00"}]`)
+	importJSON(t, e, `[{"id":"b","type":"like","viewer":"v2","at":"2026-06-15T11:59:00Z"}]`)
+	if err := st.Erase(ctx, "email:ann@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	held, err := st.Held(ctx)
+	if err != nil || len(held) != 1 || strings.Contains(string(held[0].Data), "Ann") {
+		t.Fatalf("after the erasure, holds %d (%v): %+v", len(held), err, held)
+	}
+}
+
+// An import whose commit fails is answered 503, but its events stay applied (a later
+// commit stores them, a retry is answered as duplicates): the subscribers get them at
+// once, held, as after a commit that worked.
+func TestImportWhoseCommitFailedIsHandedOver(t *testing.T) {
+	ctx := context.Background()
+	store := &failingStore{MemoryStore: NewMemoryStore()}
+	e, _, q := heldEngine(t, store)
+	body := `[{"id":"a","type":"order","viewer":"v1","at":"2026-06-15T11:59:00Z","order_id":"o1","total":"10.00"}]`
+	store.fail.Store(true)
+	if _, err := e.ImportJSON(ctx, strings.NewReader(body)); err == nil {
+		t.Fatal("an import on a failing store was answered")
+	}
+	var got []event.Event
+	for ev, ok := q.TryNext(); ok; ev, ok = q.TryNext() {
+		got = append(got, ev)
+	}
+	if len(got) == 0 || got[0].ID != "a" || got[len(got)-1].Held == 0 {
+		t.Fatalf("handed over %+v, want a, its changes, the last naming the hold", got)
+	}
+	store.fail.Store(false)
+	if res := importJSON(t, e, body); res.Duplicates != 1 || q.Len() != 0 {
+		t.Errorf("the retry: %+v, %d handed over again", res, q.Len())
+	}
 }

@@ -216,7 +216,19 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 		return res, nil // nothing new: no transaction to wait for
 	}
 	held := e.hold(ctx, applied, raws, changes) // before the commit: held.go
-	if err := e.commit(ctx, b); err != nil {
+	err = e.commit(ctx, b)
+	// Applied either way: after a failed commit the events stay in memory, a later
+	// commit stores them and a retry is answered as duplicates, so the subscribers
+	// (the rules: an order's thank-you) get them now or never.
+	markHeld(applied, changes, held)
+	for i := range applied {
+		e.publish(&applied[i], changes[i])
+	}
+	if hasOrders {
+		e.rerank.note(oldestOrder)
+		e.requestSweep()
+	}
+	if err != nil {
 		return ImportResult{}, problem.Wrap(problem.Unavailable, err, "could not store the events; nothing was acknowledged, retry")
 	}
 	e.metrics.imported.Add(float64(len(applied)))
@@ -228,14 +240,6 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 		e.lastImport.Store(e.now().UnixMilli())
 	}
 	e.metrics.duplicates.Add(float64(res.Duplicates))
-	markHeld(applied, changes, held)
-	for i := range applied {
-		e.publish(&applied[i], changes[i])
-	}
-	if hasOrders {
-		e.rerank.note(oldestOrder)
-		e.requestSweep()
-	}
 	return res, nil
 }
 
