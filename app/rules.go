@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -147,6 +148,17 @@ func (p *playbook) run(ctx, taking context.Context) {
 	}
 }
 
+// handleHeld is handle for a replayed event: a panic is logged and the hold goes on,
+// where it would end the process at every start, the hold being handed over first.
+func (p *playbook) handleHeld(ctx context.Context, ev event.Event) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("rules: handling a held event panicked; skipped", "event", ev.ID, "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	p.handle(ctx, ev)
+}
+
 // holdStore is the rules' state as it keeps imports' events until handled.
 type holdStore interface {
 	segment.Holder
@@ -195,7 +207,7 @@ func (p *playbook) replay(ctx context.Context) error {
 			if committed {
 				p.log.Warn("rules: handing over again an import's events that a stop left unhandled", "hold", h.Seq, "events", len(evs))
 				for _, ev := range evs {
-					p.handle(ctx, ev)
+					p.handleHeld(ctx, ev)
 				}
 				p.release(ctx, h.Seq)
 				continue

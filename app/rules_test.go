@@ -734,3 +734,10 @@ func TestHoldKeptWhenTheQueueDropped(t *testing.T) {
 		t.Fatalf("holds left %+v (%v), want the first alone", held, err)
 	}
 }
+
+// A held event whose handling panics is skipped at replay (logged): the hold is handed
+// over first at every start, and would otherwise end every start.
+func TestReplayedEventPanicSkipped(t *testing.T) {
+	p := &playbook{log: quietLog()} // no segment: handling any viewer's event panics
+	p.handleHeld(context.Background(), event.Event{ID: "x", Type: event.Like, Viewer: "v"})
+}
