@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -615,6 +616,13 @@ func TestCrashHandsHeldOrdersOverAgain(t *testing.T) {
 	defer st.Close()
 	if held, err := st.Held(context.Background()); err != nil || len(held) != 0 {
 		t.Fatalf("holds left after they were handled: %d (%v)", len(held), err)
+	}
+	// The thank-you went out at the replay too (chat is up before the rules).
+	for _, v := range []string{"v3", "email:v3@example.com"} {
+		acts, err := st.Actions(context.Background(), v)
+		if err != nil || !slices.ContainsFunc(acts, func(a rules.Action) bool { return a.Type == rules.ActDM }) {
+			t.Errorf("%s's actions after the replay: %+v (%v), want the thank-you DM", v, acts, err)
+		}
 	}
 }
 
