@@ -597,8 +597,10 @@ func TestCrashHandsHeldOrdersOverAgain(t *testing.T) {
 	if err := a.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if jobs := followUps(t, cfg); len(jobs) != 1 {
-		t.Fatalf("%d viewers with a follow-up after the lost queue, want the one handled", len(jobs))
+	// At most the stalled first order was handled (none, if the stop came before the
+	// rules took it from the queue).
+	if jobs := followUps(t, cfg); len(jobs) > 1 {
+		t.Fatalf("%d viewers with a follow-up after the lost queue, want at most the stalled one", len(jobs))
 	}
 	// The next start hands the held import over again before anything else; its stop
 	// handles what is queued.
