@@ -21,7 +21,7 @@ func TestConversationBounds(t *testing.T) {
 		{ID: "1", Viewer: "old", From: event.User{ID: "old", Role: event.RoleViewer}, Text: "a day ago", At: now.Add(-ConversationWindow - time.Minute)},
 		{ID: "2", Viewer: "recent", From: event.User{ID: "recent", Role: event.RoleViewer}, Text: "an hour ago", At: now.Add(-time.Hour)},
 	} {
-		if err := store.AppendDM(ctx, "r", d, DMKeep); err != nil {
+		if err := store.AppendDMs(ctx, []RoomDM{{"r", d}}, DMKeep); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -437,24 +437,62 @@ func (h *Hub) persistDM(room string, d DM) {
 	}
 }
 
+// dmBatch bounds the DMs written in one transaction: the queue behind the first,
+// taken at once, so that a burst (a rule writing to thousands of viewers) costs an
+// fsync per batch, not per message, and does not overflow the queue.
+const dmBatch = 512
+
 func (h *Hub) writeDMs() {
 	defer close(h.dmDone)
+	batch := make([]RoomDM, 0, dmBatch)
 	for w := range h.dmq {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if w.done != nil {
-			err := h.store.EraseViewer(ctx, w.erase...)
-			h.convs.erase(w.erase) // even if the store failed: the list shows no erased viewer
-			w.done <- err
-			cancel()
+			h.eraseDMs(w)
 			continue
 		}
-		if err := h.store.AppendDM(ctx, w.room, w.dm, DMKeep); err != nil {
-			h.log.Error("chat: saving a DM failed", "room", w.room, "err", err)
-		} else {
-			h.convs.note(w.room, w.dm)
+		batch = append(batch[:0], RoomDM{w.room, w.dm})
+		var erase *dmWrite // an erasure queued behind the batch: written after it
+	more:
+		for len(batch) < dmBatch {
+			select {
+			case x, ok := <-h.dmq:
+				switch {
+				case !ok:
+					break more
+				case x.done != nil:
+					erase = &x
+					break more
+				}
+				batch = append(batch, RoomDM{x.room, x.dm})
+			default:
+				break more
+			}
 		}
-		cancel()
+		h.saveDMs(batch)
+		if erase != nil {
+			h.eraseDMs(*erase)
+		}
 	}
+}
+
+func (h *Hub) saveDMs(batch []RoomDM) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.store.AppendDMs(ctx, batch, DMKeep); err != nil {
+		h.log.Error("chat: saving DMs failed", "dms", len(batch), "room", batch[0].Room, "err", err)
+		return
+	}
+	for _, d := range batch {
+		h.convs.note(d.Room, d.DM)
+	}
+}
+
+func (h *Hub) eraseDMs(w dmWrite) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := h.store.EraseViewer(ctx, w.erase...)
+	h.convs.erase(w.erase) // even if the store failed: the list shows no erased viewer
+	w.done <- err
 }
 
 // publish puts e on the tap, counting a refusal.

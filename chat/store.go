@@ -19,8 +19,9 @@ type Store interface {
 	SaveRoom(ctx context.Context, room string, rec RoomRecord) error
 	// SetSanction records (or, with Kind and Until zero, lifts) a user's mute or ban.
 	SetSanction(ctx context.Context, room string, s Sanction) error
-	// AppendDM adds m to the conversation of (room, m.Viewer), keeping the last keep.
-	AppendDM(ctx context.Context, room string, m DM, keep int) error
+	// AppendDMs adds each message to the conversation of (its room, its viewer), in
+	// order, keeping the last keep of each; all of them or none (one write).
+	AppendDMs(ctx context.Context, dms []RoomDM, keep int) error
 	// DMs returns a conversation, oldest first.
 	DMs(ctx context.Context, room, viewer string) ([]DM, error)
 	// ViewerDMs returns every conversation of viewer, by room (GDPR access).
@@ -122,16 +123,24 @@ func (m *MemoryStore) SetSanction(_ context.Context, room string, s Sanction) er
 	return nil
 }
 
-// AppendDM implements Store.
-func (m *MemoryStore) AppendDM(_ context.Context, room string, d DM, keep int) error {
+// RoomDM is a private message with its room (AppendDMs).
+type RoomDM struct {
+	Room string
+	DM   DM
+}
+
+// AppendDMs implements Store.
+func (m *MemoryStore) AppendDMs(_ context.Context, dms []RoomDM, keep int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	k := room + "/" + d.Viewer
-	list := append(m.dms[k], d)
-	if len(list) > keep {
-		list = append([]DM(nil), list[len(list)-keep:]...)
+	for _, d := range dms {
+		k := d.Room + "/" + d.DM.Viewer
+		list := append(m.dms[k], d.DM)
+		if len(list) > keep {
+			list = append([]DM(nil), list[len(list)-keep:]...)
+		}
+		m.dms[k] = list
 	}
-	m.dms[k] = list
 	return nil
 }
 

@@ -101,38 +101,58 @@ func (s *BoltStore) SetSanction(_ context.Context, room string, sn Sanction) err
 	return nil
 }
 
-// AppendDM implements Store. Messages are keyed by a per-conversation sequence, so the
-// bucket's order is the conversation's order.
-func (s *BoltStore) AppendDM(_ context.Context, room string, m DM, keep int) error {
-	v, err := json.Marshal(m)
-	if err != nil {
-		return err
+// AppendDMs implements Store: one transaction, one fsync, for a burst of messages.
+// Messages are keyed by a per-conversation sequence, so the bucket's order is the
+// conversation's order.
+func (s *BoltStore) AppendDMs(_ context.Context, dms []RoomDM, keep int) error {
+	values := make([][]byte, len(dms))
+	for i := range dms {
+		v, err := json.Marshal(dms[i].DM)
+		if err != nil {
+			return err
+		}
+		values[i] = v
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.Bucket(bucketDMs).CreateBucketIfNotExists([]byte(room + "/" + m.Viewer))
-		if err != nil {
-			return err
-		}
-		next, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		if err := b.Put(binary.BigEndian.AppendUint64(nil, next), v); err != nil {
-			return err
-		}
-		n := 0
-		_ = b.ForEach(func(_, _ []byte) error { n++; return nil })
-		c := b.Cursor()
-		for k, _ := c.First(); k != nil && n > keep; k, _ = c.First() {
-			if err := c.Delete(); err != nil {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		touched := map[string]*bolt.Bucket{}
+		for i, d := range dms {
+			name := d.Room + "/" + d.DM.Viewer
+			b, err := tx.Bucket(bucketDMs).CreateBucketIfNotExists([]byte(name))
+			if err != nil {
 				return err
 			}
-			n--
+			next, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			if err := b.Put(binary.BigEndian.AppendUint64(nil, next), values[i]); err != nil {
+				return err
+			}
+			touched[name] = b
+		}
+		for _, b := range touched {
+			if err := trimTo(b, keep); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("%w: dm in room %s: %v", ErrStore, room, err)
+		return fmt.Errorf("%w: %d dms: %v", ErrStore, len(dms), err)
+	}
+	return nil
+}
+
+// trimTo deletes the oldest messages of a conversation past keep.
+func trimTo(b *bolt.Bucket, keep int) error {
+	n := 0
+	_ = b.ForEach(func(_, _ []byte) error { n++; return nil })
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && n > keep; k, _ = c.First() {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		n--
 	}
 	return nil
 }

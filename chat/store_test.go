@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -72,7 +73,7 @@ func storeContract(t *testing.T, s Store) {
 	}
 	for i := range 105 {
 		d := DM{ID: string(rune('A' + i%26)), Viewer: "v", Text: "m", At: until.Add(time.Duration(i))}
-		if err := s.AppendDM(ctx, "r", d, 100); err != nil {
+		if err := s.AppendDMs(ctx, []RoomDM{{"r", d}}, 100); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -85,7 +86,7 @@ func storeContract(t *testing.T, s Store) {
 	}
 	// Viewer v in a second room, and viewer w (whose id ends like v's) in room r.
 	for _, c := range []struct{ room, viewer string }{{"r2", "v"}, {"r", "xv"}} {
-		if err := s.AppendDM(ctx, c.room, DM{ID: "x", Viewer: c.viewer, Text: "hi", At: until}, 100); err != nil {
+		if err := s.AppendDMs(ctx, []RoomDM{{c.room, DM{ID: "x", Viewer: c.viewer, Text: "hi", At: until}}}, 100); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -96,7 +97,7 @@ func storeContract(t *testing.T, s Store) {
 		{ID: "y", Viewer: "v", From: event.User{ID: "v", Name: "Vee", Role: event.RoleViewer}, Text: "mine", At: until.Add(time.Hour)},
 		{ID: "z", Viewer: "v", From: agent, To: "v", Text: "yours", At: until.Add(2 * time.Hour)},
 	} {
-		if err := s.AppendDM(ctx, "r", d, 100); err != nil {
+		if err := s.AppendDMs(ctx, []RoomDM{{"r", d}}, 100); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -128,9 +129,9 @@ type slowStore struct {
 	release chan struct{}
 }
 
-func (s slowStore) AppendDM(ctx context.Context, room string, d DM, keep int) error {
+func (s slowStore) AppendDMs(ctx context.Context, dms []RoomDM, keep int) error {
 	<-s.release
-	return s.MemoryStore.AppendDM(ctx, room, d, keep)
+	return s.MemoryStore.AppendDMs(ctx, dms, keep)
 }
 
 // TestEraseAfterQueuedDMs: a viewer's DMs still waiting to be written when it is
@@ -220,5 +221,84 @@ func TestSeqCeilingSavedOnceTheStoreRecovers(t *testing.T) {
 			t.Fatalf("stored seq ceiling %d, below the seq %d handed out, 10 s after the store recovered", rec.SeqCeiling, seq)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// burstStore holds the first DM write until release, and counts the writes.
+type burstStore struct {
+	*MemoryStore
+	release chan struct{}
+	writes  atomic.Int32
+}
+
+func (s *burstStore) AppendDMs(ctx context.Context, dms []RoomDM, keep int) error {
+	if s.writes.Add(1) == 1 {
+		<-s.release
+	}
+	return s.MemoryStore.AppendDMs(ctx, dms, keep)
+}
+
+// TestDMBurstWrittenTogether: the DMs queued while a write is under way go to the
+// store in one write (one fsync on bbolt), in order, not one write each.
+func TestDMBurstWrittenTogether(t *testing.T) {
+	store := &burstStore{MemoryStore: NewMemoryStore(), release: make(chan struct{})}
+	h, err := New(DefaultConfig(), Deps{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(context.Background())
+	const n = 3 * DMKeep // each conversation full, none trimmed
+	for i := range n {
+		h.persistDM("r", DM{ID: strconv.Itoa(i), Viewer: "v" + strconv.Itoa(i%3), Text: "hi"})
+	}
+	close(store.release)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		held := 0
+		for v := range 3 {
+			got, _ := store.DMs(context.Background(), "r", "v"+strconv.Itoa(v))
+			for j, d := range got {
+				if want := strconv.Itoa(v + 3*j); d.ID != want {
+					t.Fatalf("v%d's message %d is %s, want %s", v, j, d.ID, want)
+				}
+			}
+			held += len(got)
+		}
+		if held == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d DMs written", held, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if w := store.writes.Load(); w > 3 {
+		t.Errorf("%d writes for a burst of %d queued DMs, want the first and one or two more", w, n)
+	}
+}
+
+// BenchmarkBoltAppendDMs is the DM history's write per message, one message per write
+// (a quiet room) and 64 (a burst, as writeDMs batches a queue).
+func BenchmarkBoltAppendDMs(b *testing.B) {
+	for _, per := range []int{1, 64} {
+		b.Run(strconv.Itoa(per), func(b *testing.B) {
+			s, err := OpenBolt(filepath.Join(b.TempDir(), "chat.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			batch := make([]RoomDM, per)
+			n := 0
+			for b.Loop() {
+				for i := range batch {
+					n++
+					batch[i] = RoomDM{"r", DM{ID: strconv.Itoa(n), Viewer: "v" + strconv.Itoa(n%500), Text: "hello, is this in stock?", At: time.Now()}}
+				}
+				if err := s.AppendDMs(context.Background(), batch, DMKeep); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/dm")
+		})
 	}
 }
