@@ -71,11 +71,10 @@ type Engine struct {
 	// them (under eraseMu): the profile is gone from memory, so a retry finds it here
 	// and erases them from the store again.
 	erasing      map[string][]string
-	unstored     Batch         // what a failed commit left, retried with the next one (under commitMu)
-	holder       Holder        // keeps an import's events until handled (under commitMu; held.go)
-	holdStale    time.Duration // tag changes caused before this long ago are not held (under commitMu)
-	lastSnapshot int           // profiles in the last write-through's snapshot (under commitMu)
-	spare        snapshotLists // the last write-through's lists, emptied (under commitMu)
+	unstored     Batch                   // what a failed commit left, retried with the next one (under commitMu)
+	holding      atomic.Pointer[holding] // where imports and sweeps hold what they hand over (held.go)
+	lastSnapshot int                     // profiles in the last write-through's snapshot (under commitMu)
+	spare        snapshotLists           // the last write-through's lists, emptied (under commitMu)
 	lastFlush    atomic.Pointer[flushTiming]
 	flushed      chan struct{} // holds a token once a write-through has ended
 	sweepMu      sync.Mutex

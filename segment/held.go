@@ -23,13 +23,56 @@ type Holder interface {
 	Hold(ctx context.Context, data []byte) (uint64, error)
 }
 
-// SetHolder makes imports hold their events in h until released (nil: no holds). A
-// tag change caused by an event older than stale is not held: the rules do not act
-// on such history (rules.StaleAfter), and most of a shop's imported past is that.
+// SetHolder makes imports and sweeps hold what they hand over in h until released
+// (nil: no holds). A tag change caused by an event older than stale is not held: the
+// rules do not act on such history (rules.StaleAfter), and most of a shop's imported
+// past is that.
 func (e *Engine) SetHolder(h Holder, stale time.Duration) {
-	e.commitMu.Lock()
-	e.holder, e.holdStale = h, stale
-	e.commitMu.Unlock()
+	if h == nil {
+		e.holding.Store(nil)
+		return
+	}
+	e.holding.Store(&holding{h: h, stale: stale})
+}
+
+type holding struct {
+	h     Holder
+	stale time.Duration
+}
+
+// fresh appends to dst the changes the rules may act on: those caused less than stale
+// ago, or by no event (a sweep's: the clock's).
+func (hd *holding) fresh(dst, changes []event.Event, now time.Time) []event.Event {
+	since := now.Add(-hd.stale)
+	for _, c := range changes {
+		if c.Tag == nil || c.Tag.CauseAt.IsZero() || !c.Tag.CauseAt.Before(since) {
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// holdChanges holds a sweep's tag changes (no event caused them: the clock, or a
+// re-ranking) and names the hold on the last of them; nothing when none is fresh, or
+// the holder failed (logged).
+func (e *Engine) holdChanges(ctx context.Context, changes []event.Event) {
+	hd := e.holding.Load()
+	if hd == nil || len(changes) == 0 {
+		return
+	}
+	fresh := hd.fresh(nil, changes, e.now())
+	if len(fresh) == 0 {
+		return
+	}
+	data, err := json.Marshal([]heldEvent{{Changes: fresh}})
+	if err == nil {
+		var seq uint64
+		if seq, err = hd.h.Hold(ctx, data); err == nil {
+			changes[len(changes)-1].Held = seq
+			return
+		}
+	}
+	e.log.Error("segment: a sweep's tag changes are not held for the rules; a crash before they are handled loses them", "err", err)
 }
 
 // heldEvent is one applied event of a hold: the item as sent (decoded again as the
@@ -48,7 +91,8 @@ type heldEvent struct {
 // goes on, and its events reach the subscribers now; only a crash before they are
 // handled would lose them, as before holds).
 func (e *Engine) hold(ctx context.Context, applied []event.Event, raws []json.RawMessage, changes [][]event.Event) uint64 {
-	if e.holder == nil || len(applied) == 0 {
+	hd := e.holding.Load()
+	if hd == nil || len(applied) == 0 {
 		return 0
 	}
 	// Written by hand around the items' JSON, which the import checked: encoding each
@@ -56,14 +100,9 @@ func (e *Engine) hold(ctx context.Context, applied []event.Event, raws []json.Ra
 	data := []byte{'['}
 	var err error
 	var fresh []event.Event
-	since := e.now().Add(-e.holdStale)
+	now := e.now()
 	for i := range applied {
-		fresh = fresh[:0]
-		for _, c := range changes[i] {
-			if c.Tag == nil || !c.Tag.CauseAt.Before(since) {
-				fresh = append(fresh, c)
-			}
-		}
+		fresh = hd.fresh(fresh[:0], changes[i], now)
 		h := heldEvent{Received: applied[i].Received, Changes: fresh}
 		if raws[i] == nil {
 			h.Event = &applied[i]
@@ -90,7 +129,7 @@ func (e *Engine) hold(ctx context.Context, applied []event.Event, raws []json.Ra
 	data = append(data, ']')
 	if err == nil {
 		var seq uint64
-		if seq, err = e.holder.Hold(ctx, data); err == nil {
+		if seq, err = hd.h.Hold(ctx, data); err == nil {
 			return seq
 		}
 	}
@@ -120,37 +159,46 @@ func HeldEvents(seq uint64, data []byte) (evs []event.Event, ids []string, err e
 	if err := json.Unmarshal(data, &held); err != nil {
 		return nil, nil, fmt.Errorf("held import %d: %w", seq, err)
 	}
-	applied := make([]event.Event, len(held))
-	changes := make([][]event.Event, len(held))
 	for i, h := range held {
+		var ev event.Event
 		switch {
 		case h.Raw != nil:
 			it, ie := decodeOne(i, h.Raw, time.Now())
 			if ie != nil {
 				return nil, nil, fmt.Errorf("held import %d, item %d: %s", seq, i, ie.Error)
 			}
-			applied[i] = it.Event
+			ev = it.Event
 			if h.Viewer != "" {
-				applied[i].Viewer = h.Viewer
+				ev.Viewer = h.Viewer
 			}
 		case h.Event != nil:
-			applied[i] = *h.Event
+			ev = *h.Event
+		case len(h.Changes) > 0: // a sweep's tag changes: no event caused them
+			evs = append(evs, h.Changes...)
+			continue
 		default:
 			return nil, nil, fmt.Errorf("held import %d, item %d: no event", seq, i)
 		}
-		applied[i].Received, changes[i] = h.Received, h.Changes
-		ids = append(ids, applied[i].ID)
+		ev.Received = h.Received
+		ids = append(ids, ev.ID)
+		evs = append(append(evs, ev), h.Changes...)
 	}
-	markHeld(applied, changes, seq)
-	for i := range applied {
-		evs = append(append(evs, applied[i]), changes[i]...)
+	if len(evs) == 0 {
+		return nil, nil, fmt.Errorf("held import %d: empty", seq)
 	}
+	for i := range evs {
+		evs[i].Held = 0
+	}
+	evs[len(evs)-1].Held = seq
 	return evs, ids, nil
 }
 
 // Imported reports whether every id is a stored imported event: whether the import
 // a hold was made for was committed.
 func (e *Engine) Imported(ctx context.Context, ids []string) (bool, error) {
+	if len(ids) == 0 {
+		return true, nil // a sweep's hold: nothing was imported
+	}
 	seen, err := e.store.Seen(ctx, KindEvent, ids)
 	if err != nil {
 		return false, err

@@ -11,12 +11,12 @@ import (
 	"github.com/liveroom/liveroom/rules"
 )
 
-// heldEngine is an engine on store (nil: a memory store) whose imports are held in a
+// heldEngine is an engine on store (nil: a memory store) and clk whose imports are held in a
 // rules' state file, and a queue subscribed to what it hands over. The state is
 // closed when the test ends, unless the test closed it.
-func heldEngine(t *testing.T, store Store) (*Engine, *rules.BoltState, *event.Queue) {
+func heldEngine(t *testing.T, store Store, clk *clock) (*Engine, *rules.BoltState, *event.Queue) {
 	t.Helper()
-	e := newEngine(t, store, &clock{t: t0})
+	e := newEngine(t, store, clk)
 	st, err := rules.OpenBolt(filepath.Join(t.TempDir(), "rules.db"), time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +33,7 @@ func heldEngine(t *testing.T, store Store) (*Engine, *rules.BoltState, *event.Qu
 // what was handed over, in its order, but for the tag changes caused by history,
 // which the rules do not act on.
 func TestImportHeldUntilReleased(t *testing.T) {
-	e, st, q := heldEngine(t, nil)
+	e, st, q := heldEngine(t, nil, &clock{t: t0})
 	body := `[{"id":"old","type":"like","viewer":"v0","at":"2026-06-15T10:00:00Z"},
 	 {"id":"a","type":"like","viewer":"v1","at":"2026-06-15T11:30:00Z"},
 	 {"id":"b","type":"order","viewer":"v2","at":"2026-06-15T11:30:00Z","order_id":"o1","total":"10.00","currency":"EUR"}]`
@@ -143,7 +143,7 @@ func FuzzHeldEvents(f *testing.F) {
 // An erased viewer leaves nothing in the holds: a hold that names it goes whole.
 func TestErasureDropsTheViewersHolds(t *testing.T) {
 	ctx := context.Background()
-	e, st, _ := heldEngine(t, nil)
+	e, st, _ := heldEngine(t, nil, &clock{t: t0})
 	importJSON(t, e, `[{"id":"a","type":"order","viewer":"email:Ann@Example.com","name":"Ann Secret","at":"2026-06-15T11:59:00Z","order_id":"o1","total":"10.00"}]`)
 	importJSON(t, e, `[{"id":"b","type":"like","viewer":"v2","at":"2026-06-15T11:59:00Z"}]`)
 	if err := st.Erase(ctx, "email:ann@example.com"); err != nil {
@@ -161,7 +161,7 @@ func TestErasureDropsTheViewersHolds(t *testing.T) {
 func TestImportWhoseCommitFailedIsHandedOver(t *testing.T) {
 	ctx := context.Background()
 	store := &failingStore{MemoryStore: NewMemoryStore()}
-	e, _, q := heldEngine(t, store)
+	e, _, q := heldEngine(t, store, &clock{t: t0})
 	body := `[{"id":"a","type":"order","viewer":"v1","at":"2026-06-15T11:59:00Z","order_id":"o1","total":"10.00"}]`
 	store.fail.Store(true)
 	if _, err := e.ImportJSON(ctx, strings.NewReader(body)); err == nil {
@@ -177,5 +177,32 @@ func TestImportWhoseCommitFailedIsHandedOver(t *testing.T) {
 	store.fail.Store(false)
 	if res := importJSON(t, e, body); res.Duplicates != 1 || q.Len() != 0 {
 		t.Errorf("the retry: %+v, %d handed over again", res, q.Len())
+	}
+}
+
+// A sweep's tag changes (a viewer gone dormant on the clock: no event caused them) are
+// held too, the last one handed over naming the hold, which decodes to them.
+func TestSweepChangesHeld(t *testing.T) {
+	clk := &clock{t: t0}
+	e, st, q := heldEngine(t, nil, clk)
+	e.Apply(event.Event{ID: "w", Type: event.Watch, Viewer: "v", At: t0, Seconds: 60})
+	for _, ok := q.TryNext(); ok; _, ok = q.TryNext() {
+	}
+	clk.Add(40 * 24 * time.Hour)
+	e.Sweep()
+	var got []event.Event
+	for ev, ok := q.TryNext(); ok; ev, ok = q.TryNext() {
+		got = append(got, ev)
+	}
+	held, err := st.Held(context.Background())
+	if err != nil || len(held) != 1 || len(got) == 0 || got[len(got)-1].Held != held[0].Seq {
+		t.Fatalf("handed over %+v, holds %+v (%v): want the dormant changes, the last naming the one hold", got, held, err)
+	}
+	evs, ids, err := HeldEvents(held[0].Seq, held[0].Data)
+	if err != nil || len(ids) != 0 || len(evs) != len(got) || evs[0].Tag == nil || evs[0].Tag.To != Dormant {
+		t.Fatalf("the hold: %+v, ids %v (%v)", evs, ids, err)
+	}
+	if ok, err := e.Imported(context.Background(), ids); !ok || err != nil {
+		t.Errorf("a sweep's hold is not handed over again (%v)", err)
 	}
 }

@@ -144,6 +144,7 @@ func (e *Engine) Sweep() {
 		})
 		if len(changes) > 0 {
 			e.metrics.tagChanges.Add(float64(len(changes)))
+			e.holdChanges(context.Background(), changes)
 			e.publishAll(changes)
 			changes = changes[:0]
 		}
