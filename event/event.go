@@ -79,8 +79,8 @@ type Event struct {
 	// delivery for up to two days). Zero for the tap and for imported history. Not
 	// stored.
 	Received time.Time `json:"-"`
-	// Held is set on the last event an import hands its subscribers when the import's
-	// events are held until handled (segment.Holder): the hold to release once they are.
+	// Held is set on the last event an import (or a sweep) hands its subscribers when
+	// they are held until handled (segment.Holder): the hold to release once they are.
 	Held uint64 `json:"-"`
 }
 

@@ -80,11 +80,16 @@ func (r *layerRate) add(now time.Time, n int) {
 
 // get is the layer's bitrate and whether it is flowing at all.
 func (r *layerRate) get(now time.Time) (bps float64, flowing bool) {
-	last := r.last.Load()
-	if last == 0 || now.UnixNano()-last > int64(layerStale) {
+	if !r.flowing(now) {
 		return 0, false
 	}
 	return float64(r.bps.Load()), true
+}
+
+// flowing says whether the layer sent a packet in the last layerStale.
+func (r *layerRate) flowing(now time.Time) bool {
+	last := r.last.Load()
+	return last != 0 && now.UnixNano()-last <= int64(layerStale)
 }
 
 // layerInfo is one flowing layer as the choice sees it.
@@ -280,10 +285,10 @@ func (m *simulcast) decide(now time.Time) {
 // At most once per layerStale per viewer; the check is an atomic load per packet of
 // the layers the viewer does not get.
 func (m *simulcast) checkStopped(t *Track, now time.Time) {
-	n := now.UnixNano()
-	if n-t.rate.last.Load() <= int64(layerStale) {
+	if t.rate.flowing(now) {
 		return
 	}
+	n := now.UnixNano()
 	if last := m.stopCheck.Load(); n-last < int64(layerStale) || !m.stopCheck.CompareAndSwap(last, n) {
 		return
 	}

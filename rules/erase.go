@@ -204,13 +204,15 @@ func (s *BoltState) Erase(_ context.Context, viewers ...string) error {
 		if err != nil {
 			return err
 		}
-		// A hold (an import's events kept until handled) that names a viewer goes
-		// whole: the other viewers' events in it are not handed over again after a crash.
+		// A hold (events kept until handled) that names a viewer, as a JSON string,
+		// goes whole: the other viewers' events in it are not handed over again after
+		// a crash.
+		quoted := make([][]byte, len(viewers))
+		for i, id := range viewers {
+			quoted[i], _ = json.Marshal(id)
+		}
 		_, err = deleteWhere(tx.Bucket(bHeld), nil, func(_, v []byte) bool {
-			return slices.ContainsFunc(viewers, func(id string) bool {
-				q, _ := json.Marshal(id)
-				return bytes.Contains(v, q)
-			})
+			return slices.ContainsFunc(quoted, func(q []byte) bool { return bytes.Contains(v, q) })
 		})
 		return err
 	}, func(w *writeBehind) {

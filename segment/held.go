@@ -11,11 +11,12 @@ import (
 
 // Holds. An import is answered once durable, then its events and their tag changes
 // go to the subscribers (the rules) through memory, once: a crash before the rules
-// handled them lost them for good, an order's thank-you and follow-up with them. A
-// Holder (the rules' state, wired by app) keeps them durably from before the
-// import's commit until the subscriber releases the hold, which the last event handed
-// over names (event.Event.Held). After a crash, app hands over again the holds whose
-// imports were committed (HeldEvents, Imported) and drops the others.
+// handled them lost them for good, an order's thank-you and follow-up with them; so
+// did a sweep's tag changes once its profiles were written through. A Holder (the
+// rules' state, wired by app) keeps them durably from before the import's commit (or
+// the sweep's hand-over) until the subscriber releases the hold, which the last event
+// handed over names (event.Event.Held). After a crash, app hands over again the holds
+// whose imports were committed (HeldEvents, Imported) and drops the others.
 
 // Holder keeps data until released; Hold returns once data is durable, with the hold's
 // number (never 0).
@@ -65,14 +66,20 @@ func (e *Engine) holdChanges(ctx context.Context, changes []event.Event) {
 		return
 	}
 	data, err := json.Marshal([]heldEvent{{Changes: fresh}})
+	changes[len(changes)-1].Held = e.holdData(ctx, hd, data, err, "a sweep's tag changes")
+}
+
+// holdData hands data (or its encoding's error) to the holder: the hold's number, 0
+// when either failed (logged: what was to be held goes to the subscribers unheld).
+func (e *Engine) holdData(ctx context.Context, hd *holding, data []byte, err error, what string) uint64 {
+	var seq uint64
 	if err == nil {
-		var seq uint64
-		if seq, err = hd.h.Hold(ctx, data); err == nil {
-			changes[len(changes)-1].Held = seq
-			return
-		}
+		seq, err = hd.h.Hold(ctx, data)
 	}
-	e.log.Error("segment: a sweep's tag changes are not held for the rules; a crash before they are handled loses them", "err", err)
+	if err != nil {
+		e.log.Error("segment: "+what+" are not held for the rules; a crash before they are handled loses them", "err", err)
+	}
+	return seq
 }
 
 // heldEvent is one applied event of a hold: the item as sent (decoded again as the
@@ -127,14 +134,7 @@ func (e *Engine) hold(ctx context.Context, applied []event.Event, raws []json.Ra
 		data = append(data, '}')
 	}
 	data = append(data, ']')
-	if err == nil {
-		var seq uint64
-		if seq, err = hd.h.Hold(ctx, data); err == nil {
-			return seq
-		}
-	}
-	e.log.Error("segment: an import's events are not held for the rules; a crash before they are handled loses them", "err", err)
-	return 0
+	return e.holdData(ctx, hd, data, err, "an import's events")
 }
 
 // markHeld names hold seq on the last of what an import hands over: its last event's
@@ -151,13 +151,13 @@ func markHeld(applied []event.Event, changes [][]event.Event, seq uint64) {
 	}
 }
 
-// HeldEvents decodes hold seq's data into what the import handed over, in its order
-// (each event, then its tag changes), the last naming seq, and the ids of its imported
-// events.
+// HeldEvents decodes hold seq's data into what the import (or sweep) handed over, in
+// its order (each event, then its tag changes), the last naming seq, and the ids of
+// its imported events (none for a sweep's).
 func HeldEvents(seq uint64, data []byte) (evs []event.Event, ids []string, err error) {
 	var held []heldEvent
 	if err := json.Unmarshal(data, &held); err != nil {
-		return nil, nil, fmt.Errorf("held import %d: %w", seq, err)
+		return nil, nil, fmt.Errorf("hold %d: %w", seq, err)
 	}
 	for i, h := range held {
 		var ev event.Event
@@ -165,7 +165,7 @@ func HeldEvents(seq uint64, data []byte) (evs []event.Event, ids []string, err e
 		case h.Raw != nil:
 			it, ie := decodeOne(i, h.Raw, time.Now())
 			if ie != nil {
-				return nil, nil, fmt.Errorf("held import %d, item %d: %s", seq, i, ie.Error)
+				return nil, nil, fmt.Errorf("hold %d, item %d: %s", seq, i, ie.Error)
 			}
 			ev = it.Event
 			if h.Viewer != "" {
@@ -177,19 +177,16 @@ func HeldEvents(seq uint64, data []byte) (evs []event.Event, ids []string, err e
 			evs = append(evs, h.Changes...)
 			continue
 		default:
-			return nil, nil, fmt.Errorf("held import %d, item %d: no event", seq, i)
+			return nil, nil, fmt.Errorf("hold %d, item %d: no event", seq, i)
 		}
 		ev.Received = h.Received
 		ids = append(ids, ev.ID)
 		evs = append(append(evs, ev), h.Changes...)
 	}
 	if len(evs) == 0 {
-		return nil, nil, fmt.Errorf("held import %d: empty", seq)
+		return nil, nil, fmt.Errorf("hold %d: empty", seq)
 	}
-	for i := range evs {
-		evs[i].Held = 0
-	}
-	evs[len(evs)-1].Held = seq
+	evs[len(evs)-1].Held = seq // the others decode with none: Held has no JSON form
 	return evs, ids, nil
 }
 
