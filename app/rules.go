@@ -247,8 +247,8 @@ func (p *playbook) handle(ctx context.Context, ev event.Event) {
 	if !ok {
 		return
 	}
-	if s.Room == "" {
-		s.Room = ev.Room
+	if s.Live == "" && ev.Room != "" {
+		s.Room = ev.Room // the event's room, not the viewer's last (Snapshot)
 	}
 	if ev.Type == event.TagChange && ev.Tag != nil {
 		p.trend.add(ev)
@@ -288,6 +288,11 @@ func (p *playbook) Snapshot(ctx context.Context, id, live string) (rules.Viewer,
 		if !b.LastOrder.IsZero() && !b.LastOrder.Before(l.Start.Truncate(time.Second)) {
 			s.Orders = 1
 		}
+	}
+	if s.Room == "" {
+		// Not in the live asked for (an order from the shop, a sweep's tag change):
+		// its messages go to the room it was last in.
+		s.Room = b.LastRoom
 	}
 	return v, s, true
 }

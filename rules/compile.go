@@ -379,8 +379,9 @@ func (c *compiler) condition(src string, fail failFunc) *vm.Program {
 		fail("when", "longer than %d bytes", MaxExprLen)
 		return nil
 	}
-	prog, err := expr.Compile(src, expr.Env(Env{}), expr.AsBool(), expr.MaxNodes(MaxExprNodes),
-		expr.DisableBuiltin("repeat"), expr.DisableBuiltin("now"), expr.DisableBuiltin("date"))
+	opts := append([]expr.Option{expr.Env(Env{}), expr.AsBool(), expr.MaxNodes(MaxExprNodes),
+		expr.DisableBuiltin("repeat"), expr.DisableBuiltin("now"), expr.DisableBuiltin("date")}, boundedStrings...)
+	prog, err := expr.Compile(src, opts...)
 	if err != nil {
 		fail("when", "%s", oneLine(err.Error()))
 		return nil

@@ -343,7 +343,7 @@ type counters struct {
 	evaluated, fired, prompts, dms, tags, webhooks atomic.Uint64
 	consentSkipped, quietDeferred, quietDropped    atomic.Uint64
 	hookDelivered, hookFailed, hookDropped, errors atomic.Uint64
-	history                                        atomic.Uint64
+	history, noRoom                                atomic.Uint64
 }
 
 func (c *counters) count(action string) {
@@ -367,7 +367,9 @@ type Stats struct {
 	WebhooksDropped, Errors                        uint64
 	// History counts rules not fired because their event (or the event behind their
 	// tag change) happened more than an hour before it reached them (imports).
-	History     uint64
+	History uint64
+	// NoRoom counts messages not sent because no room was known to send them in.
+	NoRoom      uint64
 	ArmedTimers int
 }
 
@@ -379,5 +381,5 @@ func (e *Engine) Stats() Stats {
 		ConsentSkipped: c.consentSkipped.Load(), QuietDeferred: c.quietDeferred.Load(),
 		QuietDropped: c.quietDropped.Load(), WebhooksDelivered: c.hookDelivered.Load(),
 		WebhooksFailed: c.hookFailed.Load(), WebhooksDropped: c.hookDropped.Load(),
-		Errors: c.errors.Load(), History: c.history.Load(), ArmedTimers: e.wheel.len()}
+		Errors: c.errors.Load(), History: c.history.Load(), NoRoom: c.noRoom.Load(), ArmedTimers: e.wheel.len()}
 }

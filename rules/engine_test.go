@@ -83,6 +83,34 @@ func TestConsent(t *testing.T) {
 	}
 }
 
+// TestMessageWithoutRoomNotSent: a DM or prompt for a viewer with no room known (an
+// order naming none, from a viewer never seen in one) is skipped and counted, not
+// recorded as sent and its cap used; a tag still applies.
+func TestMessageWithoutRoomNotSent(t *testing.T) {
+	doc := dmRule("")
+	doc.Rules[0].Cap = 1
+	doc.Rules = append(doc.Rules, RuleSpec{ID: "p", Trigger: TriggerSpec{Event: []string{"danmaku"}},
+		Action: ActionSpec{Type: ActPrompt, Text: "talk to {{.Viewer.Name}}"}},
+		RuleSpec{ID: "t", Trigger: TriggerSpec{Event: []string{"danmaku"}}, Action: ActionSpec{Type: ActTag, Tag: "talker"}})
+	e, out, _ := start(t, mustCompile(t, doc), &manualClock{t: t0})
+	ctx := context.Background()
+	e.OnEvent(ctx, viewer("v1"), Session{}, event.Event{Type: event.Danmaku, Text: "x"})
+	if prompts, dms := out.sent(); len(prompts)+len(dms) != 0 {
+		t.Fatalf("with no room: %d prompts, %d DMs sent", len(prompts), len(dms))
+	}
+	if acts, _ := e.Actions(ctx, "v1"); len(acts) != 1 || acts[0].Type != ActTag {
+		t.Fatalf("only the tag is recorded: %+v", acts)
+	}
+	if s := e.Stats(); s.NoRoom != 2 || s.Errors != 0 {
+		t.Fatalf("stats: %+v", s)
+	}
+	// The DM's cap of 1 was not used: with a room, it goes out.
+	e.OnEvent(ctx, viewer("v1"), Session{Room: "r1"}, event.Event{Type: event.Danmaku, Text: "x"})
+	if _, dms := out.sent(); len(dms) != 1 || dms[0].room != "r1" {
+		t.Fatalf("then in room r1: %+v", dms)
+	}
+}
+
 func TestQuietHoursInViewerZone(t *testing.T) {
 	// 12:00 UTC is 20:00 in Shanghai: inside 19:00-08:00 there, outside in London.
 	for _, mode := range []string{"defer", "drop"} {

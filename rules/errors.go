@@ -39,3 +39,6 @@ func badOutcome(msg string) error {
 
 // ErrPrivateAddress refuses a webhook to a non-public address (see webhookClient).
 var ErrPrivateAddress = errors.New("webhook to a non-public address refused (rules-webhook-allow-private is off)")
+
+// errNotString: join of a list that holds something other than strings.
+var errNotString = errors.New("join: the list holds something other than strings")

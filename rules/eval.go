@@ -187,12 +187,24 @@ func (e *Engine) act(ctx context.Context, r *rule, env *Env, now time.Time, defe
 			}
 			return
 		}
-		if end, in := e.set.Load().quiet.until(now, env.Viewer.TimeZone); in {
+		// A message goes to the viewer's room (the DM) or its agents (the prompt): with
+		// none known (an order naming no room from a viewer never seen in one), it
+		// would be counted and logged as sent and reach no one.
+		if env.Session.Room == "" {
+			if !b.preparing() {
+				e.stats.noRoom.Add(1)
+			}
+			return
+		}
+		// One read of the set in force: a new set put in force meanwhile may have no
+		// quiet hours (nil), and holdBack reads their mode.
+		q := e.set.Load().quiet
+		if end, in := q.until(now, env.Viewer.TimeZone); in {
 			if b.preparing() {
 				b.held = true // decided at the threshold
 				return
 			}
-			e.holdBack(ctx, r, env, now, end, deferred, extra)
+			e.holdBack(ctx, r, env, now, end, q.drop, deferred, extra)
 			return
 		}
 	}
@@ -210,8 +222,8 @@ func (r *rule) limits(viewer string, extra []Limit) []Limit {
 // holdBack drops or defers a message that falls in the viewer's quiet hours; a
 // deferred one is counted against the limits now, so triggers during the night do
 // not pile up.
-func (e *Engine) holdBack(ctx context.Context, r *rule, env *Env, now, end time.Time, deferred bool, extra []Limit) {
-	if e.set.Load().quiet.drop {
+func (e *Engine) holdBack(ctx context.Context, r *rule, env *Env, now, end time.Time, drop, deferred bool, extra []Limit) {
+	if drop {
 		e.stats.quietDropped.Add(1)
 		return
 	}

@@ -31,6 +31,7 @@ var statMetrics = []statMetric{
 	counter("webhooks_delivered_total", "Webhook deliveries answered 2xx.", func(s Stats) uint64 { return s.WebhooksDelivered }),
 	counter("webhooks_failed_total", "Webhook deliveries given up after their attempts or a final 4xx.", func(s Stats) uint64 { return s.WebhooksFailed }),
 	counter("history_skipped_total", "Rules not fired because their event (or the event behind their tag change) was over an hour old: imported history.", func(s Stats) uint64 { return s.History }),
+	counter("no_room_skipped_total", "Messages not sent because no room was known for them: an order or import naming no room, from a viewer never seen in one.", func(s Stats) uint64 { return s.NoRoom }),
 	counter("webhooks_dropped_total", "Webhook deliveries dropped: queue full, or their viewer erased.", func(s Stats) uint64 { return s.WebhooksDropped }),
 	counter("errors_total", "Failed conditions, renders, sends and state writes.", func(s Stats) uint64 { return s.Errors }),
 	{prometheus.NewDesc("liveroom_rules_armed_timers", "Stay timers and scheduled jobs armed.", nil, nil), prometheus.GaugeValue,

@@ -9,6 +9,7 @@ import (
 	"text/template"
 	"text/template/parse"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -219,8 +220,25 @@ func render(t *textTemplate, env *Env) (string, error) {
 	if err := t.execute(w, env); err != nil && !errors.Is(err, errTooLong) {
 		return "", err
 	}
-	return cut(strings.TrimSpace(w.b.String()), MaxTextLen), nil
+	return cut(strings.TrimSpace(oneLineText(w.b.String())), MaxTextLen), nil
 }
+
+// oneLineText turns control characters (a line break of a YAML block, a tab in a
+// viewer's comment) and invalid UTF-8 into spaces: chat refuses a DM that holds any,
+// and the DM, counted and logged as sent, never reached the viewer.
+func oneLineText(s string) string {
+	if strings.IndexFunc(s, badRune) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if badRune(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+func badRune(r rune) bool { return unicode.IsControl(r) || r == utf8.RuneError }
 
 func (t *textTemplate) execute(w *boundedWriter, env *Env) error {
 	if t.fast == nil {

@@ -29,6 +29,10 @@ type Brief struct {
 	// LastComment is the latest danmaku's text and LastSKU the latest clicked product,
 	// among the latest events.
 	LastComment, LastSKU string
+	// LastRoom is the room of the viewer's latest live session, else the last room
+	// it was first seen in ("" when none): where to reach a viewer whose event names
+	// no room (an order from the shop).
+	LastRoom string
 }
 
 // LiveBrief is a viewer's session in one live. Watch is to the millisecond: the stay
@@ -91,6 +95,7 @@ func (e *Engine) Brief(_ context.Context, id, live string) (Brief, error) {
 	if p.LastOrder != 0 {
 		b.LastOrder = msTime(p.LastOrder)
 	}
+	b.LastRoom = p.lastRoom()
 	if live != "" {
 		for _, l := range p.Lives.get() {
 			if l.Live() != live {
@@ -116,4 +121,22 @@ func (e *Engine) Brief(_ context.Context, id, live string) (Brief, error) {
 		}
 	}
 	return b, nil
+}
+
+// lastRoom is the room of p's latest live session, else the last room p was first
+// seen in, else "".
+func (p *Profile) lastRoom() string {
+	var latest *LiveSession
+	for i, l := range p.Lives.get() {
+		if latest == nil || l.Start > latest.Start {
+			latest = &p.Lives.get()[i]
+		}
+	}
+	if latest != nil {
+		return latest.Room()
+	}
+	if rooms := p.Rooms.get(); len(rooms) > 0 {
+		return rooms[len(rooms)-1]
+	}
+	return ""
 }

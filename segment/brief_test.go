@@ -66,6 +66,9 @@ func briefFromView(vv ViewerView, live string) Brief {
 	if vv.LastOrder != nil {
 		b.LastOrder = *vv.LastOrder
 	}
+	if len(vv.LiveSessions) > 0 {
+		b.LastRoom = vv.LiveSessions[0].Room // latest first
+	}
 	for _, l := range vv.LiveSessions {
 		if l.Live == live && live != "" {
 			b.Live = LiveBrief{Live: l.Live, Room: l.Room, Start: l.Start, Watching: l.Watching}
@@ -104,6 +107,9 @@ func briefEqual(a, want Brief, view ViewerView, live string) bool {
 		return false
 	}
 	a.Live.AsOf = time.Time{}
+	if len(view.LiveSessions) == 0 {
+		want.LastRoom = a.LastRoom // the view does not list the rooms (TestBriefLastRoom)
+	}
 	la, lb, sa, sb := a.LastOrder, want.LastOrder, a.Live.Start, want.Live.Start
 	a.LastOrder, want.LastOrder, a.Live.Start, want.Live.Start = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	a.Watch, a.Live.Watch = 0, 0
@@ -115,6 +121,31 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// TestBriefLastRoom: the room to reach a viewer in when its event names none is the
+// room of its latest live session, whatever order the lives arrived in, else the last
+// room it was first seen in.
+func TestBriefLastRoom(t *testing.T) {
+	clk := &clock{t: t0}
+	e := newEngine(t, nil, clk)
+	comment := ev(event.Danmaku, "v1", t0)
+	comment.Room, comment.Text = "lobby", "hi"
+	e.Apply(comment)
+	if b, err := e.Brief(t.Context(), "v1", ""); err != nil || b.LastRoom != "lobby" {
+		t.Fatalf("after a comment in lobby: %q, %v", b.LastRoom, err)
+	}
+	for _, w := range []struct {
+		room, live string
+		at         time.Time
+	}{{"a", "La", t0.Add(time.Hour)}, {"b", "Lb", t0.Add(2 * time.Hour)}, {"c", "Lc", t0.Add(30 * time.Minute)}} {
+		watch := ev(event.WatchStart, "v1", w.at)
+		watch.Room, watch.Live = w.room, w.live
+		e.Apply(watch)
+	}
+	if b, err := e.Brief(t.Context(), "v1", ""); err != nil || b.LastRoom != "b" {
+		t.Fatalf("after lives in a, b and a backfilled one in c: %q, %v (want b)", b.LastRoom, err)
+	}
 }
 
 // TestVersionStampsEveryChange: a profile's version moves with every change the rules
