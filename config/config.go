@@ -70,6 +70,13 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	// A gift's value is kept in the segment's base currency: a gift whose currency
+	// has no rate would count for nothing in every viewer's gift value.
+	for _, g := range c.Chat.Gifts {
+		if !c.Segment.Converts(g.Currency) {
+			return setting.Invalid("chat-gifts", g.ID+": "+g.Currency, "the base currency ("+c.Segment.Currency+") or one with a rate in currency-rates")
+		}
+	}
 	return nil
 }
 

@@ -110,6 +110,8 @@ func TestBadInputNamesKeyValueAndAllowed(t *testing.T) {
 		{"origin with path", []string{"--allowed-origins", "https://a.example/x"}, nil, "", []string{"allowed-origins", "https://a.example/x"}},
 		{"public ip", []string{"--public-ip", "not-an-ip"}, nil, "", []string{"public-ip", "not-an-ip"}},
 		{"body limit", []string{"--body-limit", "10"}, nil, "", []string{"body-limit", "10"}},
+		// Gifts' values are kept in the base currency: the default gifts are in USD.
+		{"gift currency without a rate", nil, nil, "currency: EUR\n", []string{"chat-gifts", "rose: USD", "EUR", "currency-rates"}},
 		{"missing config file", []string{"--config", "/nonexistent/liveroom.yml"}, nil, "", []string{"/nonexistent/liveroom.yml"}},
 	}
 	for _, tc := range cases {
@@ -131,6 +133,14 @@ func TestBadInputNamesKeyValueAndAllowed(t *testing.T) {
 				t.Errorf("message %q shows a password", err)
 			}
 		})
+	}
+}
+
+// TestGiftCurrencyWithARate: gifts in a currency other than the base load when it has
+// a rate.
+func TestGiftCurrencyWithARate(t *testing.T) {
+	if _, err := Load([]string{"--config", writeFile(t, "currency: EUR\ncurrency-rates: {USD: \"0.92\"}\n")}, env(nil), io.Discard); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -87,7 +87,9 @@ func (e *Engine) applyTo(sh *shard, p *Profile, ev *event.Event, o *orderIn, now
 		interaction = true
 	case codeGift:
 		p.Gifts += uint32(max(ev.Count, 1))
-		p.GiftValue = p.GiftValue.add(MoneyFromFloat(ev.Value))
+		if v, err := e.toBase(ev.Value, ev.Currency); err == nil { // in the base currency, as spend
+			p.GiftValue = p.GiftValue.add(v)
+		}
 		interaction = true
 		detail = ev.Gift
 	case codeProductClick:

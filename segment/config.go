@@ -172,6 +172,13 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// Converts reports whether an amount in currency can be kept in the base currency:
+// it is the base, or has a rate.
+func (c *Config) Converts(currency string) bool {
+	_, ok := c.rates()[strings.ToUpper(currency)]
+	return ok
+}
+
 // rates parses the configured rates once; the base currency maps to 1.
 func (c *Config) rates() map[string]Money {
 	out := map[string]Money{c.Currency: moneyScale}

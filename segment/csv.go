@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -30,11 +31,18 @@ type CSVReader struct {
 	pending *wireItem
 	pendIdx int
 	refused string // the order (id) a line of which was refused: its other lines are too
+	err     error  // a read error, which ends the input
 }
 
 // NewCSVReader reads the header and checks its columns.
 func NewCSVReader(r io.Reader, now time.Time) (*CSVReader, error) {
-	cr := csv.NewReader(r)
+	// A byte-order mark goes before the parser sees it: before a quoted header name
+	// it would make the quote a bare one.
+	br := bufio.NewReader(r)
+	if b, _ := br.Peek(len(bom)); string(b) == bom {
+		_, _ = br.Discard(len(bom)) // peeked: it is buffered
+	}
+	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = false
 	head, err := cr.Read()
@@ -43,7 +51,7 @@ func NewCSVReader(r io.Reader, now time.Time) (*CSVReader, error) {
 	}
 	col := map[string]int{}
 	for i, h := range head {
-		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		h = strings.ToLower(strings.TrimSpace(h))
 		if !slices.Contains(csvColumns, h) {
 			return nil, fmt.Errorf("%w: unknown CSV column %q (columns: %s)", ErrBadEvent, h, strings.Join(csvColumns, ","))
 		}
@@ -86,7 +94,7 @@ func (c *CSVReader) Next(n int) ([]Item, []ItemError, error) {
 		}
 		c.refused = id
 	}
-	for len(items)+len(errs) < n {
+	for len(items)+len(errs) < n && c.err == nil {
 		rec, err := c.r.Read()
 		if errors.Is(err, io.EOF) {
 			if c.pending != nil {
@@ -99,10 +107,24 @@ func (c *CSVReader) Next(n int) ([]Item, []ItemError, error) {
 		c.row++
 		if err != nil {
 			var pe *csv.ParseError
-			if errors.As(err, &pe) && !errors.Is(pe.Err, csv.ErrFieldCount) {
+			if !errors.As(err, &pe) {
+				// The input cannot be read on: no row to refuse. An order still
+				// pending may lack lines not read yet, so it is not handed out (its
+				// id would be taken); another pending event is whole.
+				c.err = fmt.Errorf("row %d: %w", idx, err)
+				if p := c.pending; p != nil && p.Type != "order" {
+					emit(p, c.pendIdx)
+				}
+				c.pending = nil
+				break
+			}
+			if !errors.Is(pe.Err, csv.ErrFieldCount) {
 				refuse(idx, rec, err.Error())
 				continue
 			}
+		}
+		if !slices.ContainsFunc(rec, func(f string) bool { return strings.TrimSpace(f) != "" }) {
+			continue // a spreadsheet's empty row (",,,"), as a blank line
 		}
 		if len(rec) > c.width {
 			// Fewer fields are empty trailing columns (spreadsheets drop them); more
@@ -128,6 +150,9 @@ func (c *CSVReader) Next(n int) ([]Item, []ItemError, error) {
 			emit(c.pending, c.pendIdx)
 		}
 		c.pending, c.pendIdx = w, idx
+	}
+	if c.err != nil {
+		return items, errs, c.err
 	}
 	if len(items) == 0 && len(errs) == 0 && c.pending == nil {
 		return nil, nil, io.EOF

@@ -130,6 +130,9 @@ func (t *flexTime) set(s string) error {
 	return nil
 }
 
+// bom is the UTF-8 byte-order mark some editors and spreadsheets put first in a file.
+const bom = "\ufeff"
+
 var earliest = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // validID checks an id: 1 to maxIDLen characters of valid UTF-8, no control characters.
@@ -219,7 +222,7 @@ func (w *wireItem) toEvent(now time.Time) (event.Event, error) {
 			if err != nil {
 				return event.Event{}, err
 			}
-			ev.Gift, ev.Value = w.Gift, float64(v)/moneyScale
+			ev.Gift, ev.Value, ev.Currency = w.Gift, float64(v)/moneyScale, strings.ToUpper(w.Currency)
 		}
 	case event.ProductClick:
 		if w.SKU == "" && w.Category == "" {
@@ -344,7 +347,9 @@ func jsonKind(t reflect.Type) string {
 	case reflect.Bool:
 		return "true or false"
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
 		return "a number"
 	case reflect.Slice, reflect.Array:
 		return "an array"
@@ -419,6 +424,9 @@ func (lr *LineReader) Next(n int) ([]Item, []ItemError, error) {
 		}
 		i := lr.line
 		lr.line++
+		if i == 0 {
+			line = bytes.TrimPrefix(line, []byte(bom)) // a file saved "UTF-8 with BOM"
+		}
 		if line = bytes.TrimSpace(line); len(line) == 0 {
 			continue
 		}

@@ -52,7 +52,7 @@ func TestImportReportsBadItemsByIndexAndKeepsGoodOnes(t *testing.T) {
 		11: "category must be valid UTF-8 of at most 200", 12: "items[0].category must not contain control",
 		13: "viewer must not contain control", 14: "only letters, digits, '-' and '_'",
 		15: "items[0].price must not be negative", 16: "name must not contain control",
-		17: `field "items" must be an array, not object`, 18: `field "count" must be a number, not string`}
+		17: `field "items" must be an array, not object`, 18: `field "count" must be a whole number, not string`}
 	if len(res.Errors) != len(wantErr) {
 		t.Errorf("errors = %+v", res.Errors)
 	}

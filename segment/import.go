@@ -134,6 +134,13 @@ func (e *Engine) Import(ctx context.Context, items []Item, errs []ItemError) (Im
 			refused[it.Index] = true
 			continue
 		}
+		if it.Event.Type == event.Gift && it.Event.Currency != "" {
+			if _, err := e.convert(0, it.Event.Currency); err != nil { // as an order's
+				res.Errors = append(res.Errors, ItemError{it.Index, err.Error()})
+				refused[it.Index] = true
+				continue
+			}
+		}
 		ids = append(ids, it.Event.ID)
 		if it.Event.Type == event.Order {
 			o, err := e.parseOrder(it.Event.Order)

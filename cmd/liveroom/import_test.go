@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -164,5 +167,41 @@ func TestImportSplitsLargeRequests(t *testing.T) {
 		if v, err := eng.Viewer(context.Background(), "v7"); err != nil || v.Orders != 24 {
 			t.Fatalf("%s: v7 has %d orders (%v), want 24", name, v.Orders, err)
 		}
+	}
+}
+
+// A CSV input that fails part-way (an I/O error) stops the import with exit 1 and the
+// read error. Before, the CSV reader took each failed read for an empty row and
+// `liveroom import` counted "refused" items for ever.
+func TestImportStopsOnACSVReadError(t *testing.T) {
+	store := segment.NewMemoryStore()
+	eng, err := segment.New(segment.DefaultConfig(), segment.Deps{Store: store, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close(context.Background())
+	in := io.MultiReader(strings.NewReader("id,type,viewer,at\na,like,v,2026-04-01T00:00:00Z\n"), iotest.ErrReader(errors.New("input/output error")))
+	rd, err := openReader(in, "h.csv", "auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(ctx context.Context, items []segment.Item) (segment.ImportResult, error) {
+		return eng.Import(ctx, items, nil)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var errb bytes.Buffer
+	done := make(chan int, 1)
+	go func() { done <- runImport(ctx, rd, post, 1000, &errb) }()
+	select {
+	case code := <-done:
+		if code != 1 || !strings.Contains(errb.String(), "input/output error") || strings.Contains(errb.String(), "at is required") {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+	case <-time.After(3 * time.Second):
+		cancel()
+		<-done
+		out := errb.String()
+		t.Fatalf("the import never ended on a read error (stopped after 3 s); its output ends: %q", out[max(0, len(out)-160):])
 	}
 }
