@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -431,7 +432,9 @@ func (p *playbook) customTags(ctx context.Context, viewer string) []string {
 // SetTimeZone keeps the viewer's zone in memory for quiet hours: after a restart the
 // player sends it again when the viewer comes back.
 func (p *playbook) SetTimeZone(viewer string, zone *time.Location) {
-	p.zones.store(viewer, zone.String())
+	// Under the id as segment keeps it (an e-mail key in lower case), which snapshots
+	// read and an erasure forgets.
+	p.zones.store(segment.EmailKey(viewer), zone.String())
 }
 
 func (p *playbook) AddNote(ctx context.Context, viewer string, by event.User, text string) error {
@@ -461,32 +464,52 @@ func (a analytics) Export(ctx context.Context, id string) (segment.Export, error
 	a.book.gdpr.RLock()
 	defer a.book.gdpr.RUnlock()
 	out, err := a.Engine.Export(ctx, id)
-	if err != nil {
+	var ids []string
+	notFound := errors.Is(err, segment.ErrUnknownViewer)
+	if notFound {
+		// No profile: the rules and chat may still hold something under the id (an
+		// agent's note or DM written for it).
+		ids = []string{segment.EmailKey(id)}
+	} else if err != nil {
 		return out, err
-	}
-	ids, err := a.Identities(ctx, id)
-	if err != nil {
+	} else if ids, err = a.Identities(ctx, id); err != nil {
 		return segment.Export{}, err
 	}
+	held, dms, herr := a.elsewhere(ctx, ids)
+	if herr != nil {
+		return segment.Export{}, herr
+	}
+	if notFound {
+		if len(held)+len(dms) == 0 {
+			return segment.Export{}, err
+		}
+		out = segment.Export{Profile: json.RawMessage("null"), Events: []json.RawMessage{}, Orders: []json.RawMessage{}}
+	}
+	out.Elsewhere = map[string]any{"rules": held, "dms": dms}
+	return out, nil
+}
+
+// elsewhere is what the rules and chat hold about each of ids, by id (those that hold
+// something).
+func (a analytics) elsewhere(ctx context.Context, ids []string) (map[string]rules.Held, map[string]map[string][]chat.DM, error) {
 	held, dms := map[string]rules.Held{}, map[string]map[string][]chat.DM{}
 	for _, v := range ids {
 		h, err := a.rules.Held(ctx, v)
 		if err != nil {
-			return segment.Export{}, problem.Wrap(problem.Unavailable, err, "the rules state is unavailable")
+			return nil, nil, problem.Wrap(problem.Unavailable, err, "the rules state is unavailable")
 		}
-		if len(h.Actions)+len(h.Prompts) > 0 {
+		if len(h.Actions)+len(h.Prompts)+len(h.Jobs) > 0 {
 			held[v] = h
 		}
 		d, err := a.chat.ViewerDMs(ctx, v)
 		if err != nil {
-			return segment.Export{}, err
+			return nil, nil, err
 		}
 		if len(d) > 0 {
 			dms[v] = d
 		}
 	}
-	out.Elsewhere = map[string]any{"rules": held, "dms": dms}
-	return out, nil
+	return held, dms, nil
 }
 
 // Erase forgets the viewer everywhere: the rules' state, chat's private messages and
@@ -496,7 +519,19 @@ func (a analytics) Erase(ctx context.Context, id string) error {
 	a.book.gdpr.Lock()
 	defer a.book.gdpr.Unlock()
 	ids, err := a.Identities(ctx, id)
-	if err != nil {
+	noProfile := errors.Is(err, segment.ErrUnknownViewer)
+	if noProfile {
+		// No profile: the rules and chat may still hold something under the id (an
+		// agent's note or DM written for it); erased the same way, if so.
+		ids = []string{segment.EmailKey(id)}
+		held, dms, herr := a.elsewhere(ctx, ids)
+		if herr != nil {
+			return herr
+		}
+		if len(held)+len(dms) == 0 {
+			return err
+		}
+	} else if err != nil {
 		return err
 	}
 	defer a.rules.Hold(ids...)() // until the profile is gone: queued events then find none
@@ -510,6 +545,9 @@ func (a analytics) Erase(ctx context.Context, id string) error {
 	for _, v := range ids {
 		a.book.zones.delete(v)
 		a.book.custom.delete(v)
+	}
+	if noProfile {
+		return nil
 	}
 	return a.Engine.Erase(ctx, id)
 }

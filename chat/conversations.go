@@ -100,8 +100,10 @@ func (x *conversationIndex) erase(viewers []string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, convs := range x.rooms {
-		for _, v := range viewers {
-			delete(convs, v)
+		for k := range convs {
+			if slices.ContainsFunc(viewers, func(v string) bool { return sameViewer(k, v) }) {
+				delete(convs, k)
+			}
 		}
 	}
 }

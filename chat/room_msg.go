@@ -274,15 +274,21 @@ func (r *room) toAgents(f outFrame) {
 func (r *room) eraseUser(user string) {
 	now := time.Now()
 	var visible []uint64
-	swap := map[*byte][]byte{} // unflushed raw -> its replacement in r.pending
+	swap := map[*byte][]byte{}   // unflushed raw -> its replacement in r.pending
+	for v := range r.lastAgent { // who wrote to the viewer last is of its conversation
+		if sameViewer(v, user) {
+			delete(r.lastAgent, v)
+		}
+	}
 	for i := r.hist.head; i < len(r.hist.items); i++ {
 		e := &r.hist.items[i]
-		if e.user != user && e.about != user {
+		byUser, aboutUser := e.user != "" && sameViewer(e.user, user), e.about != "" && sameViewer(e.about, user)
+		if !byUser && !aboutUser {
 			continue
 		}
 		old := e.raw
 		switch {
-		case e.user == user && (e.typ == evDanmaku || e.typ == evGift):
+		case byUser && (e.typ == evDanmaku || e.typ == evGift):
 			if !e.deleted && e.seq <= r.flushed {
 				visible = append(visible, e.seq)
 			}
@@ -293,10 +299,10 @@ func (r *room) eraseUser(user string) {
 			if err := json.Unmarshal(e.raw, &ev); err != nil {
 				continue
 			}
-			if e.user == user {
+			if byUser {
 				ev.From, e.user = nil, ""
 			}
-			if e.about == user { // the other id stays, for its own erasure
+			if aboutUser { // the other id stays, for its own erasure
 				ev.User, e.about = "", ""
 			}
 			e.raw = mustJSON(&ev)

@@ -37,8 +37,23 @@ type Store interface {
 // room ids have no '/' (token.ValidRoom), viewer ids may.
 func conversationRoom(key, viewer string) (string, bool) {
 	room, v, ok := strings.Cut(key, "/")
-	return room, ok && v == viewer
+	return room, ok && sameViewer(v, viewer)
 }
+
+// viewerKey is id with the address of an e-mail key (email:ADDR) in lower case, as
+// segment keeps a profile's ids (segment.EmailKey): a token may name its user
+// "email:Ann@Shop.com", whose profile, and so whose erasure and export, is
+// "email:ann@shop.com". Chat keeps ids as the token has them.
+func viewerKey(id string) string {
+	const prefix = "email:"
+	if len(id) <= len(prefix) || !strings.EqualFold(id[:len(prefix)], prefix) {
+		return id
+	}
+	return prefix + strings.ToLower(id[len(prefix):])
+}
+
+// sameViewer reports whether a and b name the same viewer (viewerKey).
+func sameViewer(a, b string) bool { return a == b || viewerKey(a) == viewerKey(b) }
 
 // RoomRecord is a room's durable state.
 type RoomRecord struct {

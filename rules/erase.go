@@ -12,10 +12,13 @@ import (
 )
 
 // Held is what the rules hold about one viewer (GDPR access): its action log, agents'
-// notes included, and the prompts about it.
+// notes included, the prompts about it and its scheduled jobs (follow-ups and
+// messages deferred past quiet hours, each with the snapshot of the viewer it fires
+// with).
 type Held struct {
 	Actions []Action `json:"actions"`
 	Prompts []Prompt `json:"prompts"`
+	Jobs    []Job    `json:"jobs"`
 }
 
 // Eraser is the part of a State that shows and forgets what it keeps about a viewer
@@ -59,7 +62,16 @@ func (e *Engine) Held(ctx context.Context, viewer string) (Held, error) {
 	if err != nil {
 		return Held{}, err
 	}
-	out := Held{Actions: acts, Prompts: prompts}
+	jobs, err := e.deps.State.Jobs(ctx)
+	if err != nil {
+		return Held{}, err
+	}
+	out := Held{Actions: acts, Prompts: prompts, Jobs: []Job{}}
+	for _, j := range jobs {
+		if j.Env.Viewer.ID == viewer {
+			out.Jobs = append(out.Jobs, j)
+		}
+	}
 	if out.Actions == nil {
 		out.Actions = []Action{}
 	}
@@ -108,6 +120,9 @@ func (e *Engine) Erase(ctx context.Context, viewers ...string) error {
 		}
 	}
 	defer e.forgetConversions() // their prompts no longer count
+	// Which stay prompts they had, as their once-per-live counters below: while held,
+	// nothing marks them again.
+	e.stayDone.forget(e.set.Load(), viewers)
 	return e.deps.State.Erase(ctx, viewers...)
 }
 

@@ -150,6 +150,33 @@ func (d *stayDone) add(live, key string) bool {
 	return len(keys) > n
 }
 
+// forget drops the keys of viewers' stay rules (those of set) in every live: an
+// erasure forgets which stay prompts they had (their once-per-live counters go too).
+func (d *stayDone) forget(set *Set, viewers []string) {
+	if set == nil || len(set.stays) == 0 {
+		return
+	}
+	lives := map[string]struct{}{}
+	for i := range d.stripes {
+		st := &d.stripes[i]
+		st.mu.Lock()
+		for live := range st.live {
+			lives[live] = struct{}{}
+		}
+		st.mu.Unlock()
+	}
+	for live := range lives {
+		for _, r := range set.stays {
+			for _, v := range viewers {
+				mu, m, h := d.stripe(stayKey(r.id, v, live))
+				mu.Lock()
+				delete((*m)[live], h)
+				mu.Unlock()
+			}
+		}
+	}
+}
+
 func (d *stayDone) endLive(live string) {
 	for i := range d.stripes {
 		st := &d.stripes[i]

@@ -188,9 +188,22 @@ func (e *Engine) Identities(ctx context.Context, id string) ([]string, error) {
 		}
 		return e.identitiesHeld(ctx, id)
 	}
-	ids := append([]string{p.ID}, p.Aliases()...)
+	ids := profileIDs(p)
 	sh.mu.Unlock()
 	return e.withErasing(ids), nil
+}
+
+// profileIDs are p's own id, the ids merged into it and, for an id stored before
+// e-mail keys were kept in lower case, the key in lower case that leads to it (load):
+// what the API keeps about it is under that key.
+func profileIDs(p *Profile) []string {
+	ids := append([]string{p.ID}, p.Aliases()...)
+	for _, id := range ids[:len(ids):len(ids)] {
+		if k := EmailKey(id); k != id && !slices.Contains(ids, k) {
+			ids = append(ids, k)
+		}
+	}
+	return ids
 }
 
 // Export returns everything held about id (GDPR access).
@@ -282,7 +295,7 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 	clear(p.Open.get())
 	sh.profiles.del(p.ID)
 	delete(sh.open, p)
-	owners := append([]string{p.ID}, p.Aliases()...)
+	owners := profileIDs(p)
 	e.texts.wipe(string(p.orderIDList()))
 	p.clearBuyer()
 	buyer := p.Orders > 0
