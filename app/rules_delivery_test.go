@@ -84,3 +84,33 @@ func TestOrderWithoutRoomReachesAgents(t *testing.T) {
 			len(ws.of("dm")), room, len(agent.of("prompt")), queue, acts)
 	}
 }
+
+// TestShopifyOrderWithoutViewerIgnored: an order that names no viewer and no customer (a
+// sale at the till) is answered 200 and ignored: Shopify retries a delivery answered
+// otherwise and deletes a subscription whose deliveries keep failing.
+func TestShopifyOrderWithoutViewerIgnored(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Segment.ShopSecret = shopSecret
+	a, base := startApp(t, cfg)
+	admin, _ := a.Signer().Issue(token.Spec{User: "root", Role: event.RoleAdmin, Room: token.AnyRoom, TTL: time.Hour})
+	body := `{"id":4001,"total_price":"12.00","currency":"USD","created_at":"2026-11-28T10:00:00Z",
+		"line_items":[{"sku":"SKU-1","price":"12.00","quantity":1,"product_id":1}]}`
+	code, b := api(t, "POST", base+"/webhooks/orders/shopify", "", body,
+		shopify.HMACHeader, shopify.Header([]byte(shopSecret), []byte(body)), shopify.WebhookIDHeader, "wh-4001")
+	if code != 200 || !strings.Contains(string(b), `"ignored"`) {
+		t.Fatalf("webhook: %d %s", code, b)
+	}
+	if _, seg := api(t, "GET", base+"/api/segments", admin, ""); !strings.Contains(string(seg), `"viewers":0`) {
+		t.Fatalf("an ignored order made a profile: %s", seg)
+	}
+	// An order in a currency with no rate is refused, for Shopify to retry once the
+	// rate is configured.
+	body = `{"id":4002,"total_price":"12.00","currency":"XYZ","created_at":"2026-11-28T10:00:00Z",
+		"line_items":[{"sku":"SKU-1","price":"12.00","quantity":1,"product_id":1}],
+		"note_attributes":[{"name":"liveroom_viewer","value":"g_someone"}]}`
+	code, b = api(t, "POST", base+"/webhooks/orders/shopify", "", body,
+		shopify.HMACHeader, shopify.Header([]byte(shopSecret), []byte(body)), shopify.WebhookIDHeader, "wh-4002")
+	if code != 400 || !strings.Contains(string(b), "currency-rates") {
+		t.Fatalf("an order in a currency with no rate: %d %s", code, b)
+	}
+}

@@ -284,7 +284,11 @@ func (s *Server) shopifyOrder(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if ev.Viewer == "" {
-		writeError(w, r, problem.New(problem.BadRequest, "order %s names no liveroom_viewer note attribute and no customer", o.ID))
+		// Not a live room's order (a sale at the till, a draft order): nothing to
+		// attribute, and not an error. Shopify retries a delivery answered otherwise
+		// and deletes a subscription whose deliveries keep failing.
+		s.log.Info("shopify order ignored: no liveroom_viewer note attribute and no customer", "order", string(o.ID))
+		writeJSON(w, http.StatusOK, map[string]any{"order": string(o.ID), "ignored": "no liveroom_viewer note attribute and no customer"})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
