@@ -7,6 +7,8 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/liveroom/liveroom/event"
@@ -60,8 +62,8 @@ func (s *Server) mountSegment(mux *http.ServeMux) {
 // viewerParam validates the {id} path value.
 func viewerParam(r *http.Request) (string, error) {
 	id := r.PathValue("id")
-	if id == "" || !utf8.ValidString(id) || utf8.RuneCountInString(id) > 200 {
-		return "", problem.New(problem.BadRequest, "bad viewer id: 1 to 200 characters of UTF-8")
+	if id == "" || !utf8.ValidString(id) || utf8.RuneCountInString(id) > 200 || strings.IndexFunc(id, unicode.IsControl) >= 0 {
+		return "", problem.New(problem.BadRequest, "bad viewer id: 1 to 200 characters of UTF-8, no control characters")
 	}
 	return segment.EmailKey(id), nil // notes, consent and actions find it in any case too
 }

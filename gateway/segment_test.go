@@ -178,6 +178,9 @@ func TestSegmentAPI(t *testing.T) {
 		"/api/segments/activity/low?limit=x":    400,
 		"/api/segments/activity/low?format=xml": 400,
 		"/api/analytics?room=bad%20room":        400,
+		// Stores key a viewer's records by its id and a NUL after it.
+		"/api/viewers/v1%00x":        400,
+		"/api/viewers/v1%0Ax/export": 400,
 	} {
 		if a := call(t, srv, "GET", path, admin, "", ""); a.status != status {
 			t.Errorf("%s: %d %s, want %d", path, a.status, a.body, status)

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -93,6 +95,9 @@ func (s Spec) Validate() error {
 	if s.User == "" || len(s.User) > MaxUserLen {
 		return fmt.Errorf("user %q: must be 1-%d bytes", s.User, MaxUserLen)
 	}
+	if err := validUser(s.User); err != nil {
+		return fmt.Errorf("user %q: %w", s.User, err)
+	}
 	if s.TTL <= 0 {
 		return fmt.Errorf("ttl %s: must be positive", s.TTL)
 	}
@@ -135,7 +140,19 @@ func (s *Signer) parse(raw string, opts ...jwt.ParserOption) (*Claims, error) {
 	if len(c.Subject) > MaxUserLen { // signed elsewhere with our secret, but no user we can serve
 		return nil, fmt.Errorf("%w: sub longer than %d bytes", ErrInvalid, MaxUserLen)
 	}
+	if err := validUser(c.Subject); err != nil {
+		return nil, fmt.Errorf("%w: sub %w", ErrInvalid, err)
+	}
 	return &c, nil
+}
+
+// validUser refuses a user id that is not UTF-8 or holds a control character: stores
+// key a user's records by its id and a NUL after it, so "v1\x00x" would read as v1's.
+func validUser(id string) error {
+	if !utf8.ValidString(id) || strings.IndexFunc(id, unicode.IsControl) >= 0 {
+		return errors.New("must be UTF-8 without control characters")
+	}
+	return nil
 }
 
 // Verify checks signature, algorithm (HS256 only) and expiry, and returns the claims.

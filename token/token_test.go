@@ -109,6 +109,13 @@ func TestIssueAndAuthorize(t *testing.T) {
 		{"sub too long", forge(t, map[string]any{"alg": "HS256", "typ": "JWT"},
 			map[string]any{"sub": strings.Repeat("u", MaxUserLen+1), "role": "viewer", "room": "r1", "exp": now.Add(time.Hour).Unix()},
 			hmacSign(testSecret)), "r1", nil, ErrInvalid},
+		// Stores key a user's records by its id and a NUL after it.
+		{"sub with a NUL", forge(t, map[string]any{"alg": "HS256", "typ": "JWT"},
+			map[string]any{"sub": "v1\x00x", "role": "viewer", "room": "r1", "exp": now.Add(time.Hour).Unix()},
+			hmacSign(testSecret)), "r1", nil, ErrInvalid},
+		{"sub with a line break", forge(t, map[string]any{"alg": "HS256", "typ": "JWT"},
+			map[string]any{"sub": "v1\nx", "role": "viewer", "room": "r1", "exp": now.Add(time.Hour).Unix()},
+			hmacSign(testSecret)), "r1", nil, ErrInvalid},
 		{"no room", forge(t, map[string]any{"alg": "HS256", "typ": "JWT"},
 			map[string]any{"sub": "x", "role": "viewer", "exp": now.Add(time.Hour).Unix()},
 			hmacSign(testSecret)), "r1", nil, ErrInvalid},
@@ -197,6 +204,8 @@ func TestSpecValidate(t *testing.T) {
 		"room":      func(s *Spec) { s.Room = "a/b" },
 		"emptyroom": func(s *Spec) { s.Room = "" },
 		"user":      func(s *Spec) { s.User = "" },
+		"usernul":   func(s *Spec) { s.User = "v1\x00x" },
+		"userutf8":  func(s *Spec) { s.User = "v1\xffx" },
 		"ttl":       func(s *Spec) { s.TTL = 0 },
 	} {
 		s := good
