@@ -442,7 +442,7 @@ func (lr *LineReader) Next(n int) ([]Item, []ItemError, error) {
 		}
 	}
 	if lr.err != nil && lr.err != io.EOF {
-		return items, errs, fmt.Errorf("line %d: %w", lr.line+1, lr.err)
+		return items, errs, fmt.Errorf("reading after %d lines: %w", lr.line, lr.err) // 0-based errors elsewhere: a count is neither
 	}
 	if len(items) == 0 && len(errs) == 0 {
 		return nil, nil, io.EOF

@@ -127,3 +127,15 @@ func TestCSVEmptyRowsAreSkipped(t *testing.T) {
 		t.Fatalf("items %d, errors %+v; want the one event and the empty rows skipped", len(items), errs)
 	}
 }
+
+// A JSON-lines file that cannot be read on ends the import with its error, saying how
+// many lines were read (item errors name 0-based lines: a count is not one of them).
+func TestJSONLinesReadErrorSaysHowFar(t *testing.T) {
+	eio := errors.New("input/output error")
+	line := `{"id":"%s","type":"like","viewer":"v","at":"2026-06-15T10:00:00Z"}` + "\n"
+	r := io.MultiReader(strings.NewReader(strings.ReplaceAll(line, "%s", "a")+strings.ReplaceAll(line, "%s", "b")), iotest.ErrReader(eio))
+	items, errs, err := NewLineReader(r, t0).Next(10)
+	if len(items) != 2 || len(errs) != 0 || !errors.Is(err, eio) || !strings.Contains(err.Error(), "after 2 lines") {
+		t.Fatalf("items %d, errors %+v, err %v; want both items and the read error after 2 lines", len(items), errs, err)
+	}
+}
