@@ -3,12 +3,14 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/liveroom/liveroom/chat"
 	"github.com/liveroom/liveroom/event"
+	"github.com/liveroom/liveroom/problem"
 	"github.com/liveroom/liveroom/rules"
 	"github.com/liveroom/liveroom/segment"
 )
@@ -65,7 +67,7 @@ func TestAppEraseHoldsTheViewer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seg, st, ch, p, a := gatedNode(t, set)
+	seg, st, ch, p, a := gatedNode(t, set, nil)
 	now := time.Now().UTC()
 	seg.Apply(event.Event{ID: "e1", Type: event.WatchStart, Viewer: "v1", Name: "Alice", Room: "r1", Live: "L1", At: now})
 	erased := make(chan error, 1)
@@ -108,7 +110,7 @@ func TestAppEraseHoldsTheViewer(t *testing.T) {
 // what the rules and chat had held.
 func TestAppExportWaitsForAnErasure(t *testing.T) {
 	ctx := context.Background()
-	seg, _, ch, _, a := gatedNode(t, nil)
+	seg, _, ch, _, a := gatedNode(t, nil, nil)
 	seg.Apply(event.Event{ID: "e1", Type: event.Danmaku, Viewer: "v1", Room: "r1", Text: "hi", At: time.Now().UTC()})
 	erased := make(chan error, 1)
 	go func() { erased <- a.Erase(ctx, "v1") }()
@@ -143,12 +145,73 @@ func TestAppExportWaitsForAnErasure(t *testing.T) {
 	}
 }
 
-// gatedNode is segment and the rules (with set) on memory stores, with a chat that
-// holds the first erasure until its gate opens, put together as the node does;
-// closed when the test ends.
-func gatedNode(t *testing.T, set *rules.Set) (*segment.Engine, *rules.MemoryState, *gateChat, *playbook, analytics) {
+// TestErasureWaitsForQueuedLiveEvents: an erasure waits for segment to apply the live
+// events already queued on the tap; before, one of the viewer's, applied after the
+// erasure had answered, made its profile again.
+func TestErasureWaitsForQueuedLiveEvents(t *testing.T) {
+	ctx := context.Background()
+	tap := &gatedTap{Queue: event.NewQueue(64), open: make(chan struct{})}
+	seg, _, ch, _, a := gatedNode(t, nil, tap)
+	close(ch.gate) // chat's part does not wait here
+	seg.Apply(event.Event{ID: "e1", Type: event.Danmaku, Viewer: "v1", Room: "r1", Text: "hi", At: time.Now().UTC()})
+	tap.Publish(event.Event{ID: "e2", Type: event.Danmaku, Viewer: "v1", Room: "r1", Text: "still queued", At: time.Now().UTC()})
+	erased := make(chan error, 1)
+	go func() { erased <- a.Erase(ctx, "v1") }()
+	select {
+	case err := <-erased:
+		t.Fatalf("the erasure answered (%v) with the viewer's event still queued", err)
+	case <-time.After(300 * time.Millisecond): // it waits, as it should
+	}
+	// One that cannot wait so long is told to retry (503).
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	var pe *problem.Error
+	if err := caughtUp(short, tap.Queue, seg); !errors.As(err, &pe) || pe.Kind != problem.Unavailable {
+		t.Fatalf("a wait cut short: %v, want unavailable", err)
+	}
+	close(tap.open)
+	if err := <-erased; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := seg.Viewer(ctx, "v1"); !errors.Is(err, segment.ErrUnknownViewer) {
+		t.Fatalf("after the erasure: %v, want no profile", err)
+	}
+}
+
+// gatedTap is a tap whose events the consumer gets only once open is closed.
+type gatedTap struct {
+	*event.Queue
+	open chan struct{}
+}
+
+func (g *gatedTap) Next(ctx context.Context) (event.Event, error) {
+	select {
+	case <-g.open:
+		return g.Queue.Next(ctx)
+	case <-ctx.Done():
+		return event.Event{}, ctx.Err()
+	}
+}
+
+func (g *gatedTap) TryNext() (event.Event, bool) {
+	select {
+	case <-g.open:
+		return g.Queue.TryNext()
+	default:
+		return event.Event{}, false
+	}
+}
+
+// gatedNode is segment (on tap, if any) and the rules (with set) on memory stores,
+// with a chat that holds the first erasure until its gate opens, put together as the
+// node does; closed when the test ends.
+func gatedNode(t *testing.T, set *rules.Set, tap *gatedTap) (*segment.Engine, *rules.MemoryState, *gateChat, *playbook, analytics) {
 	t.Helper()
-	seg, err := segment.New(segment.DefaultConfig(), segment.Deps{Store: segment.NewMemoryStore()})
+	deps := segment.Deps{Store: segment.NewMemoryStore()}
+	if tap != nil {
+		deps.Tap = source{tap} // Next and TryNext only: not the queue's batch methods
+	}
+	seg, err := segment.New(segment.DefaultConfig(), deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,5 +225,12 @@ func gatedNode(t *testing.T, set *rules.Set) (*segment.Engine, *rules.MemoryStat
 	}
 	t.Cleanup(func() { eng.Close(context.Background()) })
 	p.rules = eng
-	return seg, st, ch, p, analytics{Engine: seg, rules: eng, chat: ch, book: p}
+	a := analytics{Engine: seg, rules: eng, chat: ch, book: p}
+	if tap != nil {
+		a.caughtUp = func(ctx context.Context) error { return caughtUp(ctx, tap.Queue, seg) }
+	}
+	return seg, st, ch, p, a
 }
+
+// source hides all but a Source's methods.
+type source struct{ event.Source }

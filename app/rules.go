@@ -456,6 +456,8 @@ type analytics struct {
 	rules *rules.Engine
 	chat  chatOut
 	book  *playbook
+	// caughtUp waits for segment to take the live events already queued (nil: none).
+	caughtUp func(context.Context) error
 }
 
 // Export adds to the profile's export what the rules (actions, notes, prompts) and
@@ -518,6 +520,11 @@ func (a analytics) elsewhere(ctx context.Context, ids []string) (map[string]rule
 func (a analytics) Erase(ctx context.Context, id string) error {
 	a.book.gdpr.Lock()
 	defer a.book.gdpr.Unlock()
+	if a.caughtUp != nil {
+		if err := a.caughtUp(ctx); err != nil {
+			return err
+		}
+	}
 	ids, err := a.Identities(ctx, id)
 	noProfile := errors.Is(err, segment.ErrUnknownViewer)
 	if noProfile {
@@ -679,7 +686,8 @@ func (a *App) wireRules(deps *gateway.Deps) error {
 			p.trend.saveOrWarn(trendFile, a.log) // the counts so far, not as of the last save
 			return backup.CopyFile(a.cfg.Data, TrendFile)(ctx, dir)
 		})
-	deps.Segment = analytics{Engine: seg, rules: eng, chat: ch, book: p}
+	deps.Segment = analytics{Engine: seg, rules: eng, chat: ch, book: p,
+		caughtUp: func(ctx context.Context) error { return caughtUp(ctx, a.tap, seg) }}
 	deps.ShopSecret = a.cfg.Segment.ShopSecret
 	a.stops = append(a.stops, func(ctx context.Context) error {
 		p.cancel() // no new events; those queued are handled before the engine stops

@@ -9,7 +9,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/gateway"
+	"github.com/liveroom/liveroom/problem"
 	"github.com/liveroom/liveroom/segment"
 )
 
@@ -45,5 +47,29 @@ func (a *App) wireSegment(deps *gateway.Deps) error {
 	a.stops = append(a.stops, func(ctx context.Context) error {
 		return errors.Join(eng.Close(ctx), store.Close())
 	})
+	return nil
+}
+
+// maxCatchUp is how long an erasure waits for segment to take the events the tap held
+// when it was asked for (at a million events a second, a full tap is gone in a tenth
+// of a second: only a stalled node waits this long).
+const maxCatchUp = 10 * time.Second
+
+// caughtUp waits until segment has taken from the tap every event published before
+// the call: an erasure comes after the viewer's events already on their way, which
+// would otherwise make its profile again once the erasure had answered.
+func caughtUp(ctx context.Context, tap *event.Queue, seg *segment.Engine) error {
+	want := tap.Published()
+	ctx, cancel := context.WithTimeout(ctx, maxCatchUp)
+	defer cancel()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for seg.Consumed() < want {
+		select {
+		case <-ctx.Done():
+			return problem.New(problem.Unavailable, "the live events queued before the erasure were not applied within %s; retry", maxCatchUp)
+		case <-tick.C:
+		}
+	}
 	return nil
 }
