@@ -416,6 +416,11 @@ func TestRulesAPI(t *testing.T) {
 	if code, _ = api(t, "PUT", base+"/api/rules", admin, good, "Content-Type", "text/plain"); code != 415 {
 		t.Fatalf("wrong content type: %d", code)
 	}
+	// Over the document's bound, though under the body limit: too large, not bad.
+	huge := `{"rules":[],"x":"` + strings.Repeat("a", rules.MaxDocumentBytes) + `"}`
+	if code, b = api(t, "PUT", base+"/api/rules", admin, huge); code != 413 {
+		t.Fatalf("a document over %d bytes: %d %s", rules.MaxDocumentBytes, code, b)
+	}
 	// Notes, consent and time zones: bad input is refused.
 	if code, _ = api(t, "POST", base+"/api/viewers/v1/notes", agent, `{"text":"likes red"}`); code != 204 {
 		t.Fatalf("note: %d", code)

@@ -105,9 +105,13 @@ func (s *Server) putRules(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := io.ReadAll(r.Body)
+	body, err := io.ReadAll(io.LimitReader(r.Body, rules.MaxDocumentBytes+1))
 	if err != nil {
 		writeError(w, r, err)
+		return
+	}
+	if len(body) > rules.MaxDocumentBytes {
+		writeError(w, r, problem.New(problem.TooLarge, "a rules document is at most %d bytes", rules.MaxDocumentBytes))
 		return
 	}
 	if err := s.deps.Rules.PutRules(r.Context(), body); err != nil {
