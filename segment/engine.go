@@ -716,9 +716,15 @@ func (e *Engine) apply(ev *event.Event, h uint64, o *orderIn, touched map[*Profi
 	}
 	defer sh.mu.Unlock()
 	ev.Viewer = p.ID
+	var pre *[3]int64 // a ranked buyer's values before its order
+	if ev.Type == event.Order && p.is(ranked) {
+		if r, f, m, ok := e.rfmValues(p, dayOf(now)); ok {
+			pre = &[3]int64{r, f, m}
+		}
+	}
 	cats, ordered := e.applyTo(sh, p, ev, o, now)
 	if ordered {
-		e.scoreOne(p, now)
+		e.scoreOne(p, now, pre)
 	}
 	n := len(out)
 	out = e.retag(sh, p, now, ev, cats, out)

@@ -249,6 +249,12 @@ const (
 	queued                          // in its shard's dirty list
 	ranked                          // its values are in the current RFM ranking
 	gone                            // erased or merged away: never write it again
+	// aboveR, aboveF and aboveM mark a ranked buyer whose value (recency, frequency,
+	// monetary) rose above the one the last sweep ranked, by orders since: that old
+	// value is still in the ranking, and is not a buyer strictly worse than it.
+	aboveR
+	aboveF
+	aboveM
 )
 
 func (p *Profile) is(f profileFlags) bool { return p.flags&f != 0 }

@@ -31,8 +31,10 @@ func (e *Engine) rfmValues(p *Profile, today int32) (r, f, m int64, buyer bool) 
 }
 
 // scoreOne sets p's RFM from the current rankings. A buyer not yet ranked is counted
-// in; the full population is re-ranked at the next sweep (soon after an import).
-func (e *Engine) scoreOne(p *Profile, now int64) {
+// in; the full population is re-ranked at the next sweep (soon after an import). pre
+// are a ranked buyer's values before the order being applied (nil: none), so that
+// one whose value rose is not counted as strictly worse than itself.
+func (e *Engine) scoreOne(p *Profile, now int64, pre *[3]int64) {
 	r, f, m, buyer := e.rfmValues(p, dayOf(now))
 	switch {
 	case !buyer && p.Orders > 0:
@@ -47,7 +49,18 @@ func (e *Engine) scoreOne(p *Profile, now int64) {
 	if rk == nil {
 		rk = &rankings{}
 	}
-	rs, fs, ms := rk.r.Score(r, p.is(ranked)), rk.f.Score(f, p.is(ranked)), rk.m.Score(m, p.is(ranked))
+	if !p.is(ranked) {
+		rs, fs, ms := rk.r.Score(r, false), rk.f.Score(f, false), rk.m.Score(m, false)
+		p.RFM = RFM{R: uint8(rs), F: uint8(fs), M: uint8(ms), Segment: wordOf(rfm.Segment(rs, fs, ms))}
+		return
+	}
+	// Values only rise with orders: once above its ranked value, a value stays above.
+	if pre != nil {
+		p.mark(aboveR, p.is(aboveR) || pre[0] < r)
+		p.mark(aboveF, p.is(aboveF) || pre[1] < f)
+		p.mark(aboveM, p.is(aboveM) || pre[2] < m)
+	}
+	rs, fs, ms := rk.r.ScoreRanked(r, p.is(aboveR)), rk.f.ScoreRanked(f, p.is(aboveF)), rk.m.ScoreRanked(m, p.is(aboveM))
 	p.RFM = RFM{R: uint8(rs), F: uint8(fs), M: uint8(ms), Segment: wordOf(rfm.Segment(rs, fs, ms))}
 }
 
@@ -126,8 +139,9 @@ func (e *Engine) Sweep() {
 		sh.inBatches(list, pass, func(p *Profile) {
 			_, _, _, buyer := e.rfmValues(p, today)
 			p.mark(ranked, buyer)
+			p.flags &^= aboveR | aboveF | aboveM // its values are the ranked ones now
 			old := p.RFM
-			e.scoreOne(p, now)
+			e.scoreOne(p, now, nil)
 			n := len(changes)
 			changes = e.retag(sh, p, now, nil, true, changes)
 			c := changes[n:]

@@ -336,14 +336,17 @@ func (e *Engine) retag(sh *shard, p *Profile, now int64, cause *event.Event, wit
 	if withPreference || p.Tags.Since[3] == 0 {
 		var buf [8]string
 		fresh, key, keyed := e.preferenceWords(p, now, buf[:0])
-		if !slices.Equal(fresh, p.Tags.Preference.get()) || p.Tags.Since[3] == 0 {
+		// The first computation stamps since even when the list is still empty, but only a
+		// list that differs is a change to report.
+		differs := !slices.Equal(fresh, p.Tags.Preference.get())
+		if differs || p.Tags.Since[3] == 0 {
 			var pref prefList // off the stack buffer
 			if keyed {
 				pref = e.prefs.share(key, fresh)
 			} else {
 				pref.words = sh.sharedList(fresh)
 			}
-			if emit {
+			if emit && differs {
 				if !keyed {
 					pref.joined = strings.Join(pref.words, ",")
 				}

@@ -42,6 +42,17 @@ func (r Ranking) Score(v int64, included bool) int {
 	return Score(worse, n)
 }
 
+// ScoreRanked is the score of a buyer in the ranking whose value is now v: when
+// above is set, its value in the ranking is below v, and is not counted as a buyer
+// strictly worse than itself.
+func (r Ranking) ScoreRanked(v int64, above bool) int {
+	worse := sort.Search(len(r.sorted), func(i int) bool { return r.sorted[i] >= v })
+	if above && worse > 0 {
+		worse--
+	}
+	return Score(worse, len(r.sorted))
+}
+
 // Scores scores every value of values against the others (ties share a score).
 func Scores(values []int64) []int {
 	r := NewRanking(values)
