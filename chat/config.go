@@ -86,7 +86,7 @@ func DefaultConfig() Config {
 	return Config{
 		FlushInterval:    10 * time.Millisecond,
 		FrameInterval:    70 * time.Millisecond,
-		ReadLimit:        4096,
+		ReadLimit:        8192, // a DM of 1,000 four-byte characters to a 128-byte id, with its 64-byte id, is 4,232
 		PingInterval:     25 * time.Second,
 		PongWait:         60 * time.Second,
 		WriteWait:        10 * time.Second,

@@ -26,7 +26,7 @@ func TestReadLimitCloseAfterHalfFrame(t *testing.T) {
 	}
 
 	// The client sends a frame over ReadLimit (documented: closes with 1009).
-	if err := ws.WriteMessage(websocket.TextMessage, bytes.Repeat([]byte("a"), 5000)); err != nil {
+	if err := ws.WriteMessage(websocket.TextMessage, bytes.Repeat([]byte("a"), 9000)); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)                                                     // the reader waits for wmu meanwhile

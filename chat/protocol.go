@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
+	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/token"
 )
 
@@ -227,7 +227,7 @@ func cleanText(t *string, max int) (string, error) {
 
 func printable(s string) bool {
 	for _, r := range s {
-		if unicode.IsControl(r) || r == utf8.RuneError {
+		if event.Unprintable(r) || r == utf8.RuneError {
 			return false
 		}
 	}

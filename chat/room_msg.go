@@ -17,6 +17,11 @@ func (r *room) message(c *conn, m clientMsg) {
 	if r.users[c.user.ID] == nil { // the connection left while its message was queued
 		return
 	}
+	if _, banned := r.sanction(SanctionBan, c.user.ID, now); banned {
+		// Its connections are closing (a full socket holds the close up to closeGrace):
+		// nothing it sends after the ban's notice reaches the room.
+		return
+	}
 	lim := r.limitsOf(c.user.ID)
 	from := c.user
 	switch m.Type {

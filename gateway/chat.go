@@ -74,7 +74,9 @@ func (s *Server) chatSocket(w http.ResponseWriter, r *http.Request, up *websocke
 		}
 		since = int64(n)
 	}
-	ticket, err := s.deps.Chat.Admit(r.Context(), room, claims.User(), s.clientAddr(r))
+	// An IPv6 client counts by its /64, as for guest tokens: one host usually holds a
+	// whole /64 and could take a new address for every connection.
+	ticket, err := s.deps.Chat.Admit(r.Context(), room, claims.User(), limitKey(s.clientAddr(r)))
 	if err != nil {
 		writeError(w, r, err)
 		return

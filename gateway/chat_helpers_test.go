@@ -49,6 +49,12 @@ func testChatConfig() chat.Config {
 
 func newHarness(t testing.TB, cfg chat.Config, store chat.Store) *harness {
 	t.Helper()
+	return harnessWith(t, cfg, store, func(*config.Core) {})
+}
+
+// harnessWith is newHarness with the gateway's settings changed by edit.
+func harnessWith(t testing.TB, cfg chat.Config, store chat.Store, edit func(*config.Core)) *harness {
+	t.Helper()
 	signer, err := token.NewSigner(testSecret)
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +69,7 @@ func newHarness(t testing.TB, cfg chat.Config, store chat.Store) *harness {
 	}
 	core := config.DefaultCore()
 	core.HTTP = "127.0.0.1:0"
+	edit(&core)
 	gw, err := gateway.New(core, gateway.Deps{Signer: signer, Registry: h.reg, Chat: h.hub})
 	if err != nil {
 		t.Fatal(err)

@@ -485,7 +485,7 @@ func TestChatAbuseClosesWith1008(t *testing.T) {
 func TestChatReadLimitClosesWith1009(t *testing.T) {
 	h := newHarness(t, testChatConfig(), nil)
 	v := h.join("big", event.RoleViewer, "v")
-	_ = v.ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"danmaku","text":"`+strings.Repeat("x", 5000)+`"}`))
+	_ = v.ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"danmaku","text":"`+strings.Repeat("x", 9000)+`"}`))
 	if code := v.expectClose(); code != websocket.CloseMessageTooBig {
 		t.Fatalf("close code %d, want 1009", code)
 	}

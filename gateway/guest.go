@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/liveroom/liveroom/event"
@@ -65,9 +64,9 @@ func (s *Server) guest(w http.ResponseWriter, r *http.Request) {
 		viewer, name = old.Subject, old.Name
 	}
 	if req.Name != "" {
-		if len([]rune(req.Name)) > 40 || !utf8.ValidString(req.Name) || strings.ContainsFunc(req.Name, unicode.IsControl) {
+		if len([]rune(req.Name)) > 40 || !utf8.ValidString(req.Name) || strings.ContainsFunc(req.Name, event.Unprintable) {
 			// Chat shows it beside the viewer's comments, which refuse control characters too.
-			writeError(w, r, problem.New(problem.BadRequest, "name: at most 40 characters of text, no control characters"))
+			writeError(w, r, problem.New(problem.BadRequest, "name: at most 40 characters of text, no control or bidi control characters"))
 			return
 		}
 		name = req.Name

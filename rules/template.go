@@ -9,8 +9,9 @@ import (
 	"text/template"
 	"text/template/parse"
 	"time"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/liveroom/liveroom/event"
 )
 
 // templateFuncs are the helpers templates may call, besides the built-in ones; those
@@ -238,7 +239,7 @@ func oneLineText(s string) string {
 	}, s)
 }
 
-func badRune(r rune) bool { return unicode.IsControl(r) || r == utf8.RuneError }
+func badRune(r rune) bool { return event.Unprintable(r) || r == utf8.RuneError }
 
 func (t *textTemplate) execute(w *boundedWriter, env *Env) error {
 	if t.fast == nil {
