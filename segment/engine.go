@@ -823,8 +823,8 @@ func (e *Engine) toBase(v float64, currency string) (Money, error) {
 }
 
 func (e *Engine) convert(m Money, currency string) (Money, error) {
-	if currency == "" {
-		currency = e.cfg.Currency
+	if currency == "" || currency == e.cfg.Currency {
+		return m, nil // no lookup: most amounts (every gift of a catalog in the base) are in it
 	}
 	rate, ok := e.rates[currency]
 	if !ok {
