@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 
@@ -21,6 +23,69 @@ var boundedStrings = []expr.Option{
 	expr.Function("replace", boundedReplace, strings.Replace, strings.ReplaceAll),
 	expr.Function("join", boundedJoin, strings.Join, new(func([]any, string) string),
 		new(func([]any) string), new(func([]string) string)),
+	// A list of a few thousand copies of a string just under the bound made one string
+	// of megabytes before the bound could look at it: these look at the list first.
+	expr.Function("toJSON", boundedToJSON, new(func(any) string)),
+	expr.Function("string", boundedString, new(func(any) string)),
+}
+
+// textSize is about how many bytes printing v takes (strings' bytes, 24 per other
+// value), counted up to past limit.
+func textSize(v reflect.Value, limit int) int {
+	switch v.Kind() {
+	case reflect.String:
+		return v.Len()
+	case reflect.Interface, reflect.Pointer:
+		if v.IsNil() {
+			return 4
+		}
+		return textSize(v.Elem(), limit)
+	case reflect.Slice, reflect.Array:
+		n := 2
+		for i := 0; i < v.Len() && n <= limit; i++ {
+			n += 2 + textSize(v.Index(i), limit-n)
+		}
+		return n
+	case reflect.Map:
+		n := 2
+		for it := v.MapRange(); it.Next() && n <= limit; {
+			n += 4 + textSize(it.Key(), limit-n) + textSize(it.Value(), limit-n)
+		}
+		return n
+	case reflect.Struct:
+		if t := v.Type(); t.Implements(stringerType) || t.Implements(marshalerType) {
+			return 64 // a time, a duration...: prints itself, short
+		}
+		n := 2
+		for i := 0; i < v.NumField() && n <= limit; i++ {
+			n += 24 + textSize(v.Field(i), limit-n)
+		}
+		return n
+	}
+	return 24
+}
+
+var (
+	stringerType  = reflect.TypeFor[fmt.Stringer]()
+	marshalerType = reflect.TypeFor[json.Marshaler]()
+)
+
+func boundedToJSON(args ...any) (any, error) {
+	if textSize(reflect.ValueOf(args[0]), maxOutput) > maxOutput {
+		return nil, errTooLong
+	}
+	b, err := json.MarshalIndent(args[0], "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+func boundedString(args ...any) (any, error) {
+	if textSize(reflect.ValueOf(args[0]), maxOutput) > maxOutput {
+		return nil, errTooLong
+	}
+	return fmt.Sprintf("%v", args[0]), nil
 }
 
 const (

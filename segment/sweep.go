@@ -112,9 +112,14 @@ func (e *Engine) Sweep() {
 		list = sh.profileList(list[:0])
 		sh.inBatches(list, pass, func(p *Profile) {
 			p.prune(oldest, today-int32(e.cfg.PreferenceDays))
-			if r, f, m, ok := e.rfmValues(p, today); ok {
+			r, f, m, ok := e.rfmValues(p, today)
+			if ok {
 				rs, fs, ms = append(rs, r), append(fs, f), append(ms, m)
 			}
+			// Marked as its values are taken: an order between here and its scoring
+			// below rises above them (aboveR/F/M), and a buyer made since is not ranked.
+			p.mark(ranked, ok)
+			p.flags &^= aboveR | aboveF | aboveM
 		})
 	}
 	e.rank.Store(&rankings{r: rfm.NewRanking(rs), f: rfm.NewRanking(fs), m: rfm.NewRanking(ms)})
@@ -137,9 +142,6 @@ func (e *Engine) Sweep() {
 		list = sh.profileList(list[:0])
 		cause := e.rerank.cause()
 		sh.inBatches(list, pass, func(p *Profile) {
-			_, _, _, buyer := e.rfmValues(p, today)
-			p.mark(ranked, buyer)
-			p.flags &^= aboveR | aboveF | aboveM // its values are the ranked ones now
 			old := p.RFM
 			e.scoreOne(p, now, nil)
 			n := len(changes)
