@@ -111,14 +111,21 @@ func parseOffer(offer, skip string) (*sdp.SessionDescription, error) {
 	if err := sd.UnmarshalString(offer); err != nil {
 		return nil, badSDP(err)
 	}
+	// Every section costs a pion transceiver, whether it carries media our way or not
+	// (port 0, the other direction, data): all of them are bounded, not only those
+	// counted as media.
 	switch n := mediaSections(sd, skip); {
 	case n == 0:
 		return nil, badSDP(ErrNoMedia)
-	case n > maxTracks:
+	case n > maxTracks || len(sd.MediaDescriptions) > maxSections:
 		return nil, badSDP(ErrTrackTooMany)
 	}
 	return sd, nil
 }
+
+// maxSections bounds an offer's m= sections of any kind: the media ones (maxTracks)
+// and as many others (a data channel, sections refused or sending the other way).
+const maxSections = 2 * maxTracks
 
 // acceptedSections counts the audio/video sections in which a publisher's answer
 // receives media: a refused one has port 0, one the offer does not send on is inactive.

@@ -213,20 +213,26 @@ func codecList(s *Stream) string {
 
 // join starts the packets flowing once the peer is connected.
 func (w *watcher) join() {
+	// Joined only once the stream takes the viewer (a stream that ended between the
+	// answer and the connection does not: no watch_start, so no watch_stop), and under
+	// w.mu, so that an end racing this join either comes first (nothing is added) or
+	// sees the viewer joined and its watch_start already on the tap.
 	w.mu.Lock()
 	if w.joined || w.ended {
 		w.mu.Unlock()
 		return
 	}
-	w.joined, w.joinedAt = true, w.s.now()
-	w.mu.Unlock()
 	w.v.sendRTCP = w.pc.WriteRTCP
 	w.direct()
-	if err := w.stream.addViewer(w.v); err != nil {
-		w.end(true)
-		return
+	err := w.stream.addViewer(w.v)
+	if err == nil {
+		w.joined, w.joinedAt = true, w.s.now()
+		w.s.publish(event.WatchStart, w.room, w.stream.live, w.user, 0)
 	}
-	w.s.publish(event.WatchStart, w.room, w.stream.live, w.user, 0)
+	w.mu.Unlock()
+	if err != nil {
+		w.end(true)
+	}
 }
 
 // direct gives the viewer the relay's direct path when it can have one (its SRTP
