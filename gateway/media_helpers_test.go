@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -231,4 +233,16 @@ func (r *mediaRig) hasAudioAndVideo(room string) bool {
 		kinds[tr.Kind] = true
 	}
 	return kinds["audio"] && kinds["video"]
+}
+
+// requireFFmpeg skips a test that encodes a clip when ffmpeg is missing, and fails it
+// in CI (LIVEROOM_REQUIRE_ALL=1), which must have it.
+func requireFFmpeg(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		if os.Getenv("LIVEROOM_REQUIRE_ALL") == "1" {
+			t.Fatal("ffmpeg is required (LIVEROOM_REQUIRE_ALL=1) but not installed: apt-get install ffmpeg")
+		}
+		t.Skip("ffmpeg is not installed")
+	}
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -141,12 +139,7 @@ func newTCPStall(t *testing.T, server string) *tcpStall {
 // closes) must not hurt the other viewers: a write to it may not block the writer
 // goroutine that serves them too.
 func TestMediaStalledTCPViewerDoesNotHoldOthers(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		if os.Getenv("LIVEROOM_REQUIRE_ALL") == "1" {
-			t.Fatal("ffmpeg is required (LIVEROOM_REQUIRE_ALL=1) but not installed: apt-get install ffmpeg")
-		}
-		t.Skip("ffmpeg is not installed")
-	}
+	requireFFmpeg(t)
 	checkMediaLeaks(t)
 	r := newMediaRig(t, func(c *media.Config) { c.Writers = 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"maps"
 	"net"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -306,12 +304,7 @@ func TestWHEPAsksREMBForSimulcastOnly(t *testing.T) {
 // layer. Both see one continuous track, switched at keyframes only; the limited
 // viewer's link is then freed and it moves up.
 func TestMediaSimulcastLayerPerViewer(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		if os.Getenv("LIVEROOM_REQUIRE_ALL") == "1" {
-			t.Fatal("ffmpeg is required (LIVEROOM_REQUIRE_ALL=1) but not installed: apt-get install ffmpeg")
-		}
-		t.Skip("ffmpeg is not installed")
-	}
+	requireFFmpeg(t)
 	checkMediaLeaks(t)
 	r := newMediaRig(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
