@@ -58,6 +58,14 @@ func (s *Server) chatSocket(w http.ResponseWriter, r *http.Request, up *websocke
 		return
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
+		// A browser cannot read why an upgrade was refused: a page asks again without
+		// one to learn it (a banned viewer who reloads is told, not left reconnecting).
+		ticket, err := s.deps.Chat.Admit(r.Context(), room, claims.User(), limitKey(s.clientAddr(r)))
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		ticket.Release()
 		writeError(w, r, problem.New(problem.BadRequest, "this endpoint speaks WebSocket only").WithCode("websocket_required"))
 		return
 	}

@@ -133,7 +133,9 @@ export class RoomSocket {
     }
     const ws = new WebSocket(this.url());
     this.ws = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       this.backoff = 500;
       this.onState("open");
       for (const m of this.outbox.splice(0)) ws.send(JSON.stringify(m));
@@ -154,13 +156,31 @@ export class RoomSocket {
         this.onEvent(e);
       }
     };
-    ws.onclose = (ev) => {
+    ws.onclose = async (ev) => {
       if (this.closed) return;
       if (ev.code === 1008 || ev.code === 4003) { this.onState("closed", ev); return; }
+      if (!opened && (await this.banned())) { this.closed = true; this.onState("closed", ev); return; }
+      if (this.closed) return;
       this.onState("reconnecting", ev);
       setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 10000);
     };
+  }
+
+  /**
+   * banned reports whether the room refused this user for a ban. A browser does not
+   * tell why a WebSocket was refused; the same request without the upgrade does
+   * (403 "banned"), so a banned viewer who reloads is told, not left reconnecting.
+   */
+  async banned() {
+    try {
+      const res = await fetch(this.url().replace(/^ws/, "http"));
+      if (res.status !== 403) return false;
+      const body = await res.json();
+      return !!(body && body.error && body.error.code === "banned");
+    } catch {
+      return false;
+    }
   }
 
   kick() {

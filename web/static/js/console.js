@@ -32,6 +32,13 @@ function renderCanned() {
 }
 renderCanned();
 document.addEventListener("langchange", renderCanned);
+// The open conversation's title names its viewer; the language switch keeps the name.
+function showTitle() {
+  if (!current) return;
+  const p = current.named || {};
+  $("convo-title").textContent = `${t("chat")} · ${label(p) || current.viewer}`;
+}
+document.addEventListener("langchange", showTitle);
 
 // tagWords flattens tags as the WebSocket sends them (a list) or the API does (per dimension).
 function tagWords(tags) {
@@ -72,9 +79,9 @@ async function claim(p) {
 let opened = 0;
 
 async function openConversation(p, viewerId, open) {
-  current = { prompt: p, viewer: viewerId };
+  current = { prompt: p, viewer: viewerId, named: p.viewer };
   renderPrompts();
-  $("convo-title").textContent = `${t("chat")} · ${label(p.viewer) || viewerId}`;
+  showTitle();
   $("dm-text").value = p.suggested || "";
   $("resolve-form").hidden = !p.prompt_id;
   $("convo").replaceChildren();
@@ -147,7 +154,7 @@ function connect() {
   let dropped = false;
   sock = new RoomSocket(room, token, {
     onEvent: (e) => {
-      if (e.type === "prompt") { prompts.set(e.prompt_id, e); renderPrompts(); }
+      if (e.type === "prompt") { addPrompt(e.prompt_id, e); renderPrompts(); }
       if (e.type === "prompt_update") { recentUpdates.set(e.prompt_id, e); applyUpdate(e); renderPrompts(); }
       if (e.type === "dm") {
         const other = e.from && e.from.id === me.sub ? e.to : e.from && e.from.id;
@@ -170,11 +177,20 @@ function connect() {
   });
 }
 
+// addPrompt queues a prompt; it takes the place of its viewer's row for a DM, if any
+// (one row per viewer: the conversation shows what they wrote).
+function addPrompt(id, p) {
+  prompts.set(id, p);
+  const viewer = (p.viewer || {}).id;
+  if (viewer) prompts.delete(`dm-${viewer}`);
+}
+
 // listDM puts a viewer who wrote in the queue unless it is there already; it reports
 // whether it added one.
 function listDM(viewer, name, text) {
   const id = `dm-${viewer}`;
-  if (prompts.has(id) || (current && current.viewer === viewer)) return false;
+  if (current && current.viewer === viewer) return false;
+  for (const p of prompts.values()) if ((p.viewer || {}).id === viewer) return false; // a prompt or a DM lists them already
   prompts.set(id, { prompt_id: "", viewer: { id: viewer, name }, reason: text });
   return true;
 }
@@ -212,7 +228,7 @@ function applyUpdate(e) {
   if (p && e.resolved) {
     prompts.delete(e.prompt_id);
     if (current && current.prompt.prompt_id === e.prompt_id) { // the conversation stays open
-      current = { prompt: { prompt_id: "" }, viewer: current.viewer };
+      current = { prompt: { prompt_id: "" }, viewer: current.viewer, named: current.named };
       $("resolve-form").hidden = true;
     }
   } else if (p) p.claimed_by = e.claimed_by;
@@ -229,7 +245,7 @@ async function loadPrompts() {
   for (const p of (list && (list.prompts || list)) || []) {
     const id = p.prompt_id || p.id;
     if (p.resolved_at) { prompts.delete(id); continue; }
-    prompts.set(id, { ...(prompts.get(id) || {}), prompt_id: id, ...p });
+    addPrompt(id, { ...(prompts.get(id) || {}), prompt_id: id, ...p });
   }
   for (const u of recentUpdates.values()) applyUpdate(u);
   renderPrompts();
@@ -251,7 +267,7 @@ $("resolve-form").addEventListener("submit", async (ev) => {
     await call(token, "POST", `/api/prompts/${encodeURIComponent(current.prompt.prompt_id)}/resolve`, { outcome: $("outcome").value });
     prompts.delete(current.prompt.prompt_id);
     // The conversation stays open (a follow-up may still be written); only the prompt is done.
-    current = { prompt: { prompt_id: "" }, viewer: current.viewer };
+    current = { prompt: { prompt_id: "" }, viewer: current.viewer, named: current.named };
     $("resolve-form").hidden = true;
     renderPrompts();
   } catch (e) { $("state").textContent = e.message; }

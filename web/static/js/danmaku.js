@@ -19,6 +19,7 @@ export class DanmakuLayer {
   }
 
   resize() {
+    if (this.layer.hidden) return; // no height while hidden: resized when shown again
     const lineHeight = 30;
     const n = Math.max(1, Math.floor((this.layer.clientHeight * this.density) / lineHeight));
     while (this.lanes.length < n) this.lanes.push(0);
@@ -32,6 +33,7 @@ export class DanmakuLayer {
     this.enabled = on;
     this.layer.hidden = !on;
     if (!on) { this.queue = []; this.layer.replaceChildren(); }
+    else this.resize(); // the density or the window may have changed meanwhile
   }
 
   /** add shows text (as text, never HTML); cls marks the viewer's own or staff comments. */

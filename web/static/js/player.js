@@ -24,6 +24,7 @@ $("density").addEventListener("change", (e) => danmaku.setDensity(Number(e.targe
 
 function status(key) {
   $("status").hidden = !key;
+  if (key) $("status").dataset.i18n = key; // the language switch translates this state
   if (key) $("status").textContent = t(key);
 }
 
@@ -248,11 +249,16 @@ function onEvent(e) {
 }
 
 async function main() {
-  try {
-    token = await guestToken(room);
-  } catch (e) {
-    status("error");
-    return;
+  // A refused or failed request (a rate limit behind a busy NAT, a restart) is tried
+  // again, with the same kept token, rather than leaving the player on "Error".
+  for (let wait = 2000; ; wait = Math.min(wait * 2, 10000)) {
+    try {
+      token = await guestToken(room);
+      break;
+    } catch {
+      status("error");
+      await new Promise((ok) => setTimeout(ok, wait));
+    }
   }
   me = { id: claims(token).sub };
   // The viewer's time zone, so automatic messages respect its quiet hours.
