@@ -56,6 +56,8 @@ type App struct {
 	backups []backup.Source
 	// book feeds segment's events to the rules (nil when segment is not wired).
 	book *playbook
+	// chatHub is the chat hub (nil when chat is not wired).
+	chatHub interface{ Disconnect(context.Context) error }
 }
 
 // New builds every part of the node but serves nothing yet.
@@ -105,12 +107,20 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 // wire builds the capability services in dependency order (segment answers through
 // chat; media reports to chat); each wiring file adds its stop function.
 func (a *App) wire(deps *gateway.Deps) error {
-	for _, w := range []func(*gateway.Deps) error{a.wireChat, a.wireSegment, a.wireRules, a.wireMedia} {
+	for _, w := range []func(*gateway.Deps) error{a.wireChat, a.wireSegment, a.wireRules} {
 		if err := w(deps); err != nil {
 			return err
 		}
 	}
-	return nil
+	// The stops run in reverse: chat's clients are told to reconnect (and each one's
+	// leave goes onto the tap) once media has stopped, and before the rules and segment
+	// stop taking events; chat itself stops last, taking the rules' last DMs. Clients
+	// disconnected only then, a stop lost every connected viewer's time in the room
+	// and whatever they sent meanwhile.
+	if a.chatHub != nil {
+		a.stops = append(a.stops, a.chatHub.Disconnect)
+	}
+	return a.wireMedia(deps)
 }
 
 // Signer is the node's token signer.

@@ -25,6 +25,7 @@ func (a *App) wireChat(deps *gateway.Deps) error {
 		return err
 	}
 	deps.Chat = hub
+	a.chatHub = hub
 	deps.Ready = append(deps.Ready, store.Ready)
 	a.liveHook = hub.SetLive
 	a.backups = append(a.backups, store.Backup)

@@ -509,6 +509,27 @@ func (h *Hub) eventID() string {
 
 // Close tells every client to reconnect elsewhere (1001), saves every room and waits
 // for every goroutine, then for the queued DMs to be written.
+// Disconnect tells every client to reconnect elsewhere (1001) and lets its user
+// leave the room (a leave on the tap, so its time in the room is kept), at the start
+// of a node's stop. The rooms keep running until Close: a DM or a prompt the rules
+// still send goes into the history, as to anyone offline.
+func (h *Hub) Disconnect(ctx context.Context) error {
+	h.mu.Lock()
+	loaded := slices.Collect(maps.Keys(h.rooms))
+	h.mu.Unlock()
+	var errs []error
+	for _, id := range loaded {
+		errs = append(errs, h.withRoom(ctx, id, func(r *room) {
+			r.flush()
+			for c := range r.conns {
+				c.close(websocket.CloseGoingAway, "server going away: reconnect")
+				r.leave(c)
+			}
+		}))
+	}
+	return errors.Join(errs...)
+}
+
 func (h *Hub) Close(ctx context.Context) error {
 	h.mu.Lock()
 	if h.closed {

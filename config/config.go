@@ -161,21 +161,32 @@ func (c *Config) decodeYAML(b []byte, name string) error {
 var lineRef = regexp.MustCompile(`line (\d+): `)
 
 // nameKeys adds the key to yaml's "line N: cannot unmarshal ..." messages, which only
-// give the line, so every error names the setting it is about.
+// give the line, so every error names the setting it is about: the top-level key
+// whose entry holds line N (a list's or a map's items span the lines below their key).
 func nameKeys(doc []byte, err error) string {
 	var root yaml.Node
 	if yaml.Unmarshal(doc, &root) != nil || len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
 		return err.Error()
 	}
-	keyAt := map[string]string{}
+	type keyAt struct {
+		line int
+		key  string
+	}
+	var keys []keyAt // in the document's order
 	m := root.Content[0]
 	for i := 0; i+1 < len(m.Content); i += 2 {
-		keyAt[strconv.Itoa(m.Content[i+1].Line)] = m.Content[i].Value
+		keys = append(keys, keyAt{m.Content[i].Line, m.Content[i].Value})
 	}
 	return lineRef.ReplaceAllStringFunc(err.Error(), func(ref string) string {
-		line := lineRef.FindStringSubmatch(ref)[1]
-		if k, ok := keyAt[line]; ok {
-			return ref + "key " + k + ": "
+		line, _ := strconv.Atoi(lineRef.FindStringSubmatch(ref)[1])
+		key := ""
+		for _, k := range keys {
+			if k.line <= line {
+				key = k.key
+			}
+		}
+		if key != "" {
+			return ref + "key " + key + ": "
 		}
 		return ref
 	})

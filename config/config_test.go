@@ -92,6 +92,10 @@ func TestBadInputNamesKeyValueAndAllowed(t *testing.T) {
 		{"unknown yaml key", nil, nil, "htpp: \":1\"\n", []string{"htpp"}},
 		{"yaml wrong type", nil, nil, "guest-rate: lots\n", []string{"guest-rate"}},
 		{"yaml syntax", nil, nil, "http: [\n", []string{"config file"}},
+		// A wrong value or an unknown field inside a list (the gift catalog) is on a
+		// line below its key: the message still names the setting.
+		{"yaml wrong type in a list item", nil, nil, "chat-gifts:\n  - {id: rose, name: Rose, value: 0.1, currency: USD}\n  - {id: heart, name: Heart, value: lots, currency: USD}\n", []string{"chat-gifts", "lots"}},
+		{"yaml unknown field in a list item", nil, nil, "chat-gifts:\n  - id: rose\n    name: Rose\n    value: 0.1\n    currency: USD\n    animaton: float\n", []string{"chat-gifts", "animaton"}},
 		{"redis url", []string{"--redis", "localhost:6379", "--secret", strings.Repeat("s", 32)}, nil, "", []string{"redis", "localhost:6379", "redis://"}},
 		// The first message names what stops it: asking for a secret sent the operator
 		// to set one, only to be refused for cluster mode next.

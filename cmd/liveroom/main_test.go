@@ -342,6 +342,10 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{nil, []string{"token", "--role", "king", "--room", "r", "--user", "u"}, "role"},
 		{nil, []string{"token", "--role", "host", "--user", "u"}, "room"},
 		{nil, []string{"bench", "nothing"}, "nothing"},
+		// A word left over (a name with a space not quoted, an unquoted * the shell
+		// expanded) stopped the flags' parsing: those after it were dropped (here --ttl,
+		// a token valid 24 h) and the command succeeded.
+		{nil, []string{"token", "--role", "viewer", "--room", "shop1", "--user", "v1", "--name", "Ann", "Lee", "--ttl", "1h"}, `"Lee"`},
 	} {
 		_, stderr, code := run(tc.env, tc.args...)
 		if code != 2 || !strings.Contains(stderr, tc.want) {

@@ -30,6 +30,12 @@ func tokenCmd(args []string, stdout, stderr io.Writer) int {
 	if code := parseFlags(fs, args, stdout, "Usage: liveroom token --role ROLE --room ROOM --user ID [--name N] [--ttl 24h]\n\nPrint a signed token.\n"); code >= 0 {
 		return code
 	}
+	if fs.NArg() > 0 {
+		// The flags after it were not parsed (a name with a space, an unquoted --room *
+		// the shell expanded): refused rather than a token unlike the one asked for.
+		fmt.Fprintf(stderr, "liveroom token: unexpected argument %q (quote a value with spaces, and --room '*')\n", fs.Arg(0))
+		return 2
+	}
 	if err := spec.Validate(); err != nil {
 		fmt.Fprintln(stderr, "liveroom token:", err)
 		return 2
