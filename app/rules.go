@@ -256,6 +256,26 @@ func (p *playbook) handle(ctx context.Context, ev event.Event) {
 		p.rules.OnTagChange(ctx, v, s, rules.TagChange{Dimension: ev.Tag.Dimension, From: ev.Tag.From, To: ev.Tag.To, At: ev.At, CauseAt: ev.Tag.CauseAt})
 		return
 	}
+	if ev.Type == event.Order {
+		// The order may have merged the viewer into another profile (a guest who turns
+		// out to be a known customer), or be for a profile others were merged into:
+		// the prompts about any of its ids are converted, not only those filed under
+		// the id it is known by now (OnEvent's).
+		if ids, err := p.seg.Identities(ctx, v.ID); err == nil {
+			at := ev.At
+			if at.IsZero() {
+				at = time.Now()
+			}
+			for _, id := range ids {
+				if id == v.ID {
+					continue
+				}
+				if err := p.rules.OnOrder(ctx, id, at); err != nil {
+					p.log.Error("rules: marking a merged id's prompts ordered", "viewer", id, "err", err)
+				}
+			}
+		}
+	}
 	p.rules.OnEvent(ctx, v, s, ev)
 }
 

@@ -107,7 +107,9 @@ func (e *Engine) OnOrder(ctx context.Context, viewer string, at time.Time) error
 	for _, id := range ids {
 		converted := false
 		_, err := e.deps.State.UpdatePrompt(ctx, id, func(p *Prompt) error {
-			if !p.Ordered24h && !at.Before(p.CreatedAt) && at.Sub(p.CreatedAt) <= OrderWindow {
+			// Shops stamp orders to the second: one placed in the prompt's second, after
+			// it, is stamped before its nanoseconds.
+			if !p.Ordered24h && !at.Before(p.CreatedAt.Truncate(time.Second)) && at.Sub(p.CreatedAt) <= OrderWindow {
 				p.Ordered24h, converted = true, true
 			}
 			return nil
