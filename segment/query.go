@@ -14,8 +14,8 @@ import (
 // ViewerView is GET /api/viewers/{id}: the contract's profile fields and more.
 type ViewerView struct {
 	ID           string     `json:"id"`
-	Name         string     `json:"name,omitempty"`
-	Aliases      []string   `json:"aliases,omitempty"`
+	Name         string     `json:"name"`
+	Aliases      []string   `json:"aliases"`
 	FirstSeen    time.Time  `json:"first_seen"`
 	LastSeen     time.Time  `json:"last_seen"`
 	LastVisit    *time.Time `json:"last_visit"`
@@ -49,7 +49,7 @@ type ViewerView struct {
 
 type liveView struct {
 	Live         string    `json:"live"`
-	Room         string    `json:"room,omitempty"`
+	Room         string    `json:"room"`
 	Start        time.Time `json:"start"`
 	WatchSeconds int64     `json:"watch_seconds"`
 	Watching     bool      `json:"watching"`
@@ -58,7 +58,7 @@ type liveView struct {
 type recentView struct {
 	At     time.Time `json:"at"`
 	Type   string    `json:"type"`
-	Detail string    `json:"detail,omitempty"`
+	Detail string    `json:"detail"`
 }
 
 func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
@@ -96,7 +96,7 @@ func (e *Engine) view(p *Profile) ViewerView {
 	now := e.now().UnixMilli()
 	today := dayOf(now)
 	v := ViewerView{
-		ID: p.ID, Name: p.Name, Aliases: slices.Clone(p.Aliases()),
+		ID: p.ID, Name: p.Name, Aliases: listOf(p.Aliases()), // [] rather than absent: every documented field is there
 		FirstSeen: msTime(p.FirstSeen), LastSeen: msTime(p.LastSeen), LastVisit: msPtr(p.LastVisit),
 		Sessions: int(p.Sessions), WatchSeconds: p.WatchMs / 1000,
 		Comments: int(p.Comments), Likes: int(p.Likes), Gifts: int(p.Gifts), GiftValue: p.GiftValue,
