@@ -454,7 +454,7 @@ func (p *playbook) customTags(ctx context.Context, viewer string) []string {
 func (p *playbook) SetTimeZone(viewer string, zone *time.Location) {
 	// Under the id as segment keeps it (an e-mail key in lower case), which snapshots
 	// read and an erasure forgets.
-	p.zones.store(segment.EmailKey(viewer), zone.String())
+	p.zones.store(event.EmailKey(viewer), zone.String())
 }
 
 func (p *playbook) AddNote(ctx context.Context, viewer string, by event.User, text string) error {
@@ -491,7 +491,7 @@ func (a analytics) Export(ctx context.Context, id string) (segment.Export, error
 	if notFound {
 		// No profile: the rules and chat may still hold something under the id (an
 		// agent's note or DM written for it).
-		ids = []string{segment.EmailKey(id)}
+		ids = []string{event.EmailKey(id)}
 	} else if err != nil {
 		return out, err
 	} else if ids, err = a.Identities(ctx, id); err != nil {
@@ -550,7 +550,7 @@ func (a analytics) Erase(ctx context.Context, id string) error {
 	if noProfile {
 		// No profile: the rules and chat may still hold something under the id (an
 		// agent's note or DM written for it); erased the same way, if so.
-		ids = []string{segment.EmailKey(id)}
+		ids = []string{event.EmailKey(id)}
 		held, dms, herr := a.elsewhere(ctx, ids)
 		if herr != nil {
 			return herr

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/liveroom/liveroom/event"
 )
 
 // Store keeps what must survive a restart: each room's likes total, pinned product and
@@ -40,20 +42,9 @@ func conversationRoom(key, viewer string) (string, bool) {
 	return room, ok && sameViewer(v, viewer)
 }
 
-// viewerKey is id with the address of an e-mail key (email:ADDR) in lower case, as
-// segment keeps a profile's ids (segment.EmailKey): a token may name its user
-// "email:Ann@Shop.com", whose profile, and so whose erasure and export, is
-// "email:ann@shop.com". Chat keeps ids as the token has them.
-func viewerKey(id string) string {
-	const prefix = "email:"
-	if len(id) <= len(prefix) || !strings.EqualFold(id[:len(prefix)], prefix) {
-		return id
-	}
-	return prefix + strings.ToLower(id[len(prefix):])
-}
-
-// sameViewer reports whether a and b name the same viewer (viewerKey).
-func sameViewer(a, b string) bool { return a == b || viewerKey(a) == viewerKey(b) }
+// sameViewer reports whether a and b name the same viewer: chat keeps ids as tokens
+// have them, segment an e-mail key's address in lower case (event.EmailKey).
+func sameViewer(a, b string) bool { return a == b || event.EmailKey(a) == event.EmailKey(b) }
 
 // RoomRecord is a room's durable state.
 type RoomRecord struct {

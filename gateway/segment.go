@@ -65,7 +65,7 @@ func viewerParam(r *http.Request) (string, error) {
 	if id == "" || !utf8.ValidString(id) || utf8.RuneCountInString(id) > 200 || strings.IndexFunc(id, unicode.IsControl) >= 0 {
 		return "", problem.New(problem.BadRequest, "bad viewer id: 1 to 200 characters of UTF-8, no control characters")
 	}
-	return segment.EmailKey(id), nil // notes, consent and actions find it in any case too
+	return event.EmailKey(id), nil // notes, consent and actions find it in any case too
 }
 
 func (s *Server) importEvents(w http.ResponseWriter, r *http.Request) {

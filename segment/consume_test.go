@@ -468,7 +468,7 @@ func TestSubscriberMidBatchGetsWhatFollows(t *testing.T) {
 }
 
 // The consumer looks a viewer up by the hash it worked out to warm the cache; an
-// e-mail key in mixed case is the lower-case key's profile all the same (EmailKey
+// e-mail key in mixed case is the lower-case key's profile all the same (event.EmailKey
 // changes the id after the hash was taken).
 func TestTapEmailKeysInAnyCaseAreOneProfile(t *testing.T) {
 	tap := event.NewQueue(1 << 8)

@@ -266,7 +266,7 @@ func (e *Engine) load(ctx context.Context) error {
 		for _, a := range p.Aliases() {
 			e.shardOf(a).alias[a] = p.ID
 		}
-		if k := EmailKey(p.ID); k != p.ID {
+		if k := event.EmailKey(p.ID); k != p.ID {
 			// Stored before e-mail keys were kept in lower case: found by the key as it
 			// is written now too.
 			e.shardOf(k).alias[k] = p.ID
@@ -665,7 +665,7 @@ func (e *Engine) apply(ev *event.Event, h uint64, o *orderIn, touched map[*Profi
 		ev.At = time.UnixMilli(now).UTC()
 	}
 	// Whatever the source (a token's subject, an import).
-	if key := EmailKey(ev.Viewer); key != ev.Viewer {
+	if key := event.EmailKey(ev.Viewer); key != ev.Viewer {
 		ev.Viewer, h = key, 0
 	}
 	switch ev.Type {

@@ -3,7 +3,6 @@ package segment
 import (
 	"cmp"
 	"slices"
-	"strings"
 )
 
 // link ties viewer to the shop customer an order names (keys are customer:ID and
@@ -37,21 +36,6 @@ func (e *Engine) link(viewer string, keys []string, touched map[*Profile]*shard)
 		}
 	}
 	e.addAliases(own, keys, touched)
-}
-
-// EmailKey is id with the address of an e-mail key (email:ADDR) in lower case, as an
-// order's customer e-mail is kept (parseOrder): an agent looking a customer up, an
-// import or a chat token naming one as its viewer may write it otherwise (apply and
-// lookupAs lower-case it).
-func EmailKey(id string) string {
-	const prefix = "email:"
-	if len(id) <= len(prefix) || id[0]|0x20 != 'e' || !strings.EqualFold(id[:len(prefix)], prefix) {
-		return id // most ids, at the cost of a byte's look: this runs for every event
-	}
-	if k := prefix + strings.ToLower(id[len(prefix):]); k != id {
-		return k
-	}
-	return id // already so: no copy
 }
 
 // ownerOf is the id of the profile id leads to, as lookup finds it; "" when none.

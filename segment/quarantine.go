@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+
+	"github.com/liveroom/liveroom/event"
 )
 
 // KindQuarantine keeps the bytes of a stored profile that could not be decoded when
@@ -35,7 +37,7 @@ func (e *Engine) quarantine(ctx context.Context, bad []unreadable, now int64) er
 		b.DeletedProfiles = append(b.DeletedProfiles, u.id)
 		// Owned by the id as lookups write it: a key stored before e-mail keys were
 		// kept in lower case is found, exported and erased by its address in any case.
-		owner := EmailKey(u.id)
+		owner := event.EmailKey(u.id)
 		b.own(KindQuarantine, Record{Key: owner + "@" + at, Owner: owner, Data: u.data})
 	}
 	if err := e.store.Commit(ctx, b); err != nil {
@@ -43,7 +45,7 @@ func (e *Engine) quarantine(ctx context.Context, bad []unreadable, now int64) er
 	}
 	for _, u := range bad {
 		e.log.Error("segment profile set aside: its stored record does not decode; the viewer's next events start a new profile, the bytes are kept in the viewer's export",
-			"viewer", u.id, "record", EmailKey(u.id)+"@"+at, "bytes", len(u.data), "err", u.err)
+			"viewer", u.id, "record", event.EmailKey(u.id)+"@"+at, "bytes", len(u.data), "err", u.err)
 	}
 	e.metrics.quarantined.Add(float64(len(bad)))
 	return nil
@@ -63,7 +65,7 @@ type Quarantined struct {
 // alone. An id merged into the set-aside profile finds nothing: its aliases were in
 // the bytes that did not decode.
 func (e *Engine) heldOnly(ctx context.Context, id string) (map[Kind][]Record, error) {
-	held, err := e.store.Held(ctx, []string{EmailKey(id)})
+	held, err := e.store.Held(ctx, []string{event.EmailKey(id)})
 	if err != nil || len(held[KindQuarantine]) == 0 {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/liveroom/liveroom/event"
 	"github.com/liveroom/liveroom/problem"
 )
 
@@ -79,7 +80,7 @@ func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 // lookupAs is lookup(id, false) for an id as a person wrote it (an API caller): an
 // e-mail key in any case.
-func (e *Engine) lookupAs(id string) (*shard, *Profile) { return e.lookup(EmailKey(id), false) }
+func (e *Engine) lookupAs(id string) (*shard, *Profile) { return e.lookup(event.EmailKey(id), false) }
 
 // Viewer returns the profile of id (a viewer id or any id merged into it).
 func (e *Engine) Viewer(ctx context.Context, id string) (ViewerView, error) {
@@ -183,7 +184,7 @@ func (e *Engine) Identities(ctx context.Context, id string) ([]string, error) {
 	defer e.eraseMu.RUnlock()
 	sh, p := e.lookupAs(id)
 	if p == nil {
-		if owners, ok := e.erasing[EmailKey(id)]; ok {
+		if owners, ok := e.erasing[event.EmailKey(id)]; ok {
 			return slices.Clone(owners), nil // a failed erasure's, for its retry
 		}
 		return e.identitiesHeld(ctx, id)
@@ -199,7 +200,7 @@ func (e *Engine) Identities(ctx context.Context, id string) ([]string, error) {
 func profileIDs(p *Profile) []string {
 	ids := append([]string{p.ID}, p.Aliases()...)
 	for _, id := range ids[:len(ids):len(ids)] {
-		if k := EmailKey(id); k != id && !slices.Contains(ids, k) {
+		if k := event.EmailKey(id); k != id && !slices.Contains(ids, k) {
 			ids = append(ids, k)
 		}
 	}
@@ -257,7 +258,7 @@ func (e *Engine) identitiesHeld(ctx context.Context, id string) ([]string, error
 	if held == nil {
 		return nil, notFound(id)
 	}
-	return []string{EmailKey(id)}, nil
+	return []string{event.EmailKey(id)}, nil
 }
 
 // heldJSON is a held record as exported: its data as it was sent, or, for an event
@@ -279,7 +280,7 @@ func (e *Engine) Erase(ctx context.Context, id string) error {
 	defer e.commitMu.Unlock()
 	sh, p := e.lookupAs(id)
 	if p == nil {
-		if owners, ok := e.erasing[EmailKey(id)]; ok {
+		if owners, ok := e.erasing[event.EmailKey(id)]; ok {
 			return e.eraseStored(ctx, owners, false) // a retry
 		}
 		return e.eraseHeld(ctx, id)
