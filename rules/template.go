@@ -228,7 +228,7 @@ func render(t *textTemplate, env *Env) (string, error) {
 // viewer's comment) and invalid UTF-8 into spaces: chat refuses a DM that holds any,
 // and the DM, counted and logged as sent, never reached the viewer.
 func oneLineText(s string) string {
-	if strings.IndexFunc(s, badRune) < 0 && utf8.ValidString(s) {
+	if strings.IndexFunc(s, badRune) < 0 { // an invalid byte comes as utf8.RuneError
 		return s
 	}
 	return strings.Map(func(r rune) rune {

@@ -49,18 +49,14 @@ func (e *Engine) scoreOne(p *Profile, now int64, pre *[3]int64) {
 	if rk == nil {
 		rk = &rankings{}
 	}
-	if !p.is(ranked) {
-		rs, fs, ms := rk.r.Score(r, false), rk.f.Score(f, false), rk.m.Score(m, false)
-		p.RFM = RFM{R: uint8(rs), F: uint8(fs), M: uint8(ms), Segment: wordOf(rfm.Segment(rs, fs, ms))}
-		return
-	}
+	in := p.is(ranked)
 	// Values only rise with orders: once above its ranked value, a value stays above.
-	if pre != nil {
+	if in && pre != nil {
 		p.mark(aboveR, p.is(aboveR) || pre[0] < r)
 		p.mark(aboveF, p.is(aboveF) || pre[1] < f)
 		p.mark(aboveM, p.is(aboveM) || pre[2] < m)
 	}
-	rs, fs, ms := rk.r.ScoreRanked(r, p.is(aboveR)), rk.f.ScoreRanked(f, p.is(aboveF)), rk.m.ScoreRanked(m, p.is(aboveM))
+	rs, fs, ms := rk.r.Score(r, in, p.is(aboveR)), rk.f.Score(f, in, p.is(aboveF)), rk.m.Score(m, in, p.is(aboveM))
 	p.RFM = RFM{R: uint8(rs), F: uint8(fs), M: uint8(ms), Segment: wordOf(rfm.Segment(rs, fs, ms))}
 }
 

@@ -32,25 +32,18 @@ func NewRanking(values []int64) Ranking {
 func (r Ranking) Len() int { return len(r.sorted) }
 
 // Score is v's score among the ranked buyers: those with a strictly smaller value are
-// worse. When included is false, v is a buyer not yet in the ranking and is counted in.
-func (r Ranking) Score(v int64, included bool) int {
+// worse. A buyer not ranked (ranked false) is counted in as one more; a ranked one whose
+// value rose above its ranked value since (above) is not counted worse than itself.
+func (r Ranking) Score(v int64, ranked, above bool) int {
 	worse := sort.Search(len(r.sorted), func(i int) bool { return r.sorted[i] >= v })
 	n := len(r.sorted)
-	if !included {
+	switch {
+	case !ranked:
 		n++
-	}
-	return Score(worse, n)
-}
-
-// ScoreRanked is the score of a buyer in the ranking whose value is now v: when
-// above is set, its value in the ranking is below v, and is not counted as a buyer
-// strictly worse than itself.
-func (r Ranking) ScoreRanked(v int64, above bool) int {
-	worse := sort.Search(len(r.sorted), func(i int) bool { return r.sorted[i] >= v })
-	if above && worse > 0 {
+	case above && worse > 0:
 		worse--
 	}
-	return Score(worse, len(r.sorted))
+	return Score(worse, n)
 }
 
 // Scores scores every value of values against the others (ties share a score).
@@ -58,7 +51,7 @@ func Scores(values []int64) []int {
 	r := NewRanking(values)
 	out := make([]int, len(values))
 	for i, v := range values {
-		out[i] = r.Score(v, true)
+		out[i] = r.Score(v, true, false)
 	}
 	return out
 }

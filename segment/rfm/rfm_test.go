@@ -30,7 +30,7 @@ func TestScoresHandComputed(t *testing.T) {
 func TestRankingNotIncluded(t *testing.T) {
 	r := NewRanking([]int64{1, 2, 3, 4})
 	// A new buyer with value 5 beats all 4 of 5 → 1+⌊20/5⌋ = 5.
-	if got := r.Score(5, false); got != 5 {
+	if got := r.Score(5, false, false); got != 5 {
 		t.Fatalf("score = %d, want 5", got)
 	}
 	if got := Score(10, 5); got != 5 {
