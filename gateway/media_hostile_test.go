@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/liveroom/liveroom/event"
@@ -154,24 +152,11 @@ func TestMediaStalledTCPViewerDoesNotHoldOthers(t *testing.T) {
 
 	// The stalling viewer reaches the server over ICE-TCP through the proxy only.
 	proxy := newTCPStall(t, r.media.TCPAddr())
-	se := webrtc.SettingEngine{}
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	c := r.client(event.RoleViewer, "shop1", "stalls")
-	c.API = webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me))
 	_, tcpPort, _ := net.SplitHostPort(r.media.TCPAddr())
 	_, proxyPort, _ := net.SplitHostPort(proxy.ln.Addr().String())
-	udp := regexp.MustCompile(`(?m)^a=candidate:[^\r\n]* udp [^\r\n]*\r\n`)
-	c.Mangle = func(answer string) string {
-		answer = udp.ReplaceAllString(answer, "")
+	c := tcpClient(t, r, "shop1", "stalls", func(answer string) string {
 		return strings.ReplaceAll(answer, " 127.0.0.1 "+tcpPort+" typ host", " 127.0.0.1 "+proxyPort+" typ host")
-	}
+	})
 	slow, err := c.Watch(ctx, r.srv.URL+"/whep/shop1")
 	if err != nil {
 		t.Fatal(err)
