@@ -522,8 +522,7 @@ func (h *Hub) Disconnect(ctx context.Context) error {
 		errs = append(errs, h.withRoom(ctx, id, func(r *room) {
 			r.flush()
 			for c := range r.conns {
-				c.close(websocket.CloseGoingAway, "server going away: reconnect")
-				r.leave(c)
+				r.drop(c, websocket.CloseGoingAway, "server going away: reconnect")
 			}
 		}))
 	}

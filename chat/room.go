@@ -416,6 +416,13 @@ func (r *room) welcome(c *conn, now time.Time, withHistory bool) outEvent {
 	return ev
 }
 
+// drop closes c and takes it out of the room now, not when its close is done: its
+// user leaves with its last connection, and what it still sends is not applied.
+func (r *room) drop(c *conn, code int, reason string) {
+	c.close(code, reason)
+	r.leave(c)
+}
+
 func (r *room) leave(c *conn) {
 	if !r.removeConn(c) {
 		return

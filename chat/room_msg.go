@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -14,12 +15,7 @@ import (
 // message applies one validated client message (role already checked).
 func (r *room) message(c *conn, m clientMsg) {
 	now := time.Now()
-	if r.users[c.user.ID] == nil { // the connection left while its message was queued
-		return
-	}
-	if _, banned := r.sanction(SanctionBan, c.user.ID, now); banned {
-		// Its connections are closing (a full socket holds the close up to closeGrace):
-		// nothing it sends after the ban's notice reaches the room.
+	if r.users[c.user.ID] == nil { // the connection left (or was dropped: banned) while its message was queued
 		return
 	}
 	lim := r.limitsOf(c.user.ID)
@@ -224,8 +220,10 @@ func (r *room) applySanction(by event.User, s Sanction) {
 	r.emit(ev)
 	if s.Kind == SanctionBan && !s.Lift {
 		if m := r.users[s.User]; m != nil {
-			for _, c := range m.conns {
-				c.close(websocket.ClosePolicyViolation, "banned")
+			// Out of the room at once: a full socket holds the close up to closeGrace,
+			// and nothing the user sends after the notice may reach the room meanwhile.
+			for _, c := range slices.Clone(m.conns) {
+				r.drop(c, websocket.ClosePolicyViolation, "banned")
 			}
 		}
 	}
