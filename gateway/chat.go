@@ -60,9 +60,8 @@ func (s *Server) chatSocket(w http.ResponseWriter, r *http.Request, up *websocke
 	if !websocket.IsWebSocketUpgrade(r) {
 		// A browser cannot read why an upgrade was refused: a page asks again without
 		// one to learn it (a banned viewer who reloads is told, not left reconnecting).
-		ticket, err := s.deps.Chat.Admit(r.Context(), room, claims.User(), limitKey(s.clientAddr(r)))
-		if err != nil {
-			writeError(w, r, err)
+		ticket, ok := s.admit(w, r, room, claims)
+		if !ok {
 			return
 		}
 		ticket.Release()
@@ -82,14 +81,22 @@ func (s *Server) chatSocket(w http.ResponseWriter, r *http.Request, up *websocke
 		}
 		since = int64(n)
 	}
-	// An IPv6 client counts by its /64, as for guest tokens: one host usually holds a
-	// whole /64 and could take a new address for every connection.
+	if ticket, ok := s.admit(w, r, room, claims); ok {
+		ticket.Accept(up, w, r, since)
+	}
+}
+
+// admit asks the room to take the user (a ban, the per-address cap); refused, it
+// answers the request and reports false. An IPv6 client counts by its /64, as for
+// guest tokens: one host usually holds a whole /64 and could take a new address for
+// every connection.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, room string, claims *token.Claims) (*chat.Ticket, bool) {
 	ticket, err := s.deps.Chat.Admit(r.Context(), room, claims.User(), limitKey(s.clientAddr(r)))
 	if err != nil {
 		writeError(w, r, err)
-		return
+		return nil, false
 	}
-	ticket.Accept(up, w, r, since)
+	return ticket, true
 }
 
 type dmHistoryBody struct {
